@@ -1,0 +1,44 @@
+import { Command, CommanderError } from 'commander';
+import { registerAll } from './commands/index.js';
+import { SkiffError, UsageError, CheckFailedError } from '../util/errors.js';
+
+/**
+ * main parses argv and runs one command. It resolves to the process exit code:
+ * 0 success, 1 the request was refused or a check failed, 2 usage or internal error.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('skiff')
+    .description('A small, fast, WebAssembly-native cloud platform governed by policy as code')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerAll(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    return 2;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`skiff: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof CheckFailedError) {
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+  if (err instanceof SkiffError) {
+    process.stderr.write(`skiff: ${err.message}\n`);
+    return 2;
+  }
+  process.stderr.write(`skiff: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 2;
+}
