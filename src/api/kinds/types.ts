@@ -1,0 +1,61 @@
+/**
+ * FieldError names one bad field by its path from the object's root (`spec.http[0].match[0].uri.regex`)
+ * and says what is wrong with it. Validation collects every FieldError before refusing an object.
+ */
+export interface FieldError {
+  field: string;
+  message: string;
+  /** A Kubernetes-style cause reason: FieldValueRequired, FieldValueInvalid, FieldValueNotSupported, FieldValueDuplicate. */
+  reason?: string;
+}
+
+/** A printer column for `skiff get`: a header and a function that renders the cell from an object. */
+export interface PrinterColumn {
+  name: string;
+  /** Shown only with `-o wide`. */
+  wide?: boolean;
+  value: (obj: ResourceObject) => string;
+}
+
+/** ResourceObject is any stored object: Kubernetes-shaped JSON. */
+export interface ResourceObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: any;
+  status?: any;
+  [extra: string]: unknown;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [extra: string]: unknown;
+}
+
+/**
+ * KindDefinition describes one resource kind served under /apis/skiff.dev/v1: its names, the JSON Schema
+ * of its `spec` (checked with ajv, every error reported at once), optional semantic checks the schema
+ * cannot express, and how `skiff get` prints it.
+ */
+export interface KindDefinition {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames?: string[];
+  namespaced: boolean;
+  /** JSON Schema (draft-07) for `spec`. */
+  specSchema: Record<string, unknown>;
+  /** Checks beyond the schema (regexes compile, references are well-formed). Paths start at the object root. */
+  validate?: (obj: ResourceObject) => FieldError[];
+  /** Whether spec is required (true for most kinds; false for e.g. Event). */
+  specRequired?: boolean;
+  printerColumns: PrinterColumn[];
+}
