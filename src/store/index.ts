@@ -1,0 +1,39 @@
+import { join, resolve } from 'node:path';
+import { StoreConfigError } from './errors.js';
+import { MemoryStore } from './memory.js';
+import { SqliteStore } from './sqlite.js';
+import type { Store } from './types.js';
+
+export type * from './types.js';
+export * from './errors.js';
+export { MemoryStore } from './memory.js';
+export { SqliteStore } from './sqlite.js';
+
+/**
+ * openStore picks a backend from the endpoint's URL scheme: `sqlite://PATH` (relative paths are
+ * relative to the working directory), `memory://`. With no endpoint, SQLite in the data directory.
+ * Error messages never repeat the endpoint, which may carry credentials.
+ */
+export function openStore(endpoint: string | undefined, dataDir: string): Store {
+  if (!endpoint) return new SqliteStore(join(dataDir, 'state.db'));
+  const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(endpoint);
+  if (!m) throw new StoreConfigError('the store endpoint is not a URL: use sqlite://PATH or memory://');
+  const scheme = m[1]!.toLowerCase();
+  const rest = m[2]!;
+  switch (scheme) {
+    case 'memory':
+      return new MemoryStore();
+    case 'sqlite': {
+      const [path, query] = rest.split('?', 2) as [string, string | undefined];
+      const sync = new URLSearchParams(query ?? '').get('sync');
+      if (sync && sync !== 'full' && sync !== 'normal') throw new StoreConfigError(`unsupported sqlite sync mode '${sync}': use full or normal`);
+      return new SqliteStore(resolve(path || join(dataDir, 'state.db')), { sync: (sync as 'full' | 'normal' | null) ?? undefined });
+    }
+    case 'etcd':
+    case 'http':
+    case 'https':
+      throw new StoreConfigError(`the ${scheme} store backend is not available in this build yet: use sqlite:// or memory://`);
+    default:
+      throw new StoreConfigError(`unknown store scheme '${scheme}': use sqlite://PATH or memory://`);
+  }
+}

@@ -1,0 +1,95 @@
+import { CompactedError, StoreUnavailableError } from './errors.js';
+import { WatchHub } from './watch-hub.js';
+import type { KeyValue, RangeOptions, RangeResult, Store, WatchEvent, WatchOptions, Watcher, WriteCondition, WriteResult } from './types.js';
+
+/**
+ * MemoryStore keeps everything in process memory (`memory://`): for tests and throwaway runs.
+ * It has exactly the semantics of the durable backends, minus durability.
+ */
+export class MemoryStore implements Store {
+  private readonly kvs = new Map<string, KeyValue>();
+  private readonly history: WatchEvent[] = [];
+  private rev = 0;
+  private compacted = 0;
+  private closed = false;
+  private readonly hub = new WatchHub();
+
+  async revision(): Promise<number> {
+    return this.rev;
+  }
+
+  async compactedRevision(): Promise<number> {
+    return this.compacted;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    this.check();
+    return this.kvs.get(key);
+  }
+
+  async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
+    this.check();
+    const keys = [...this.kvs.keys()].filter((k) => k.startsWith(prefix) && (opts.startAfter === undefined || k > opts.startAfter)).sort();
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : keys.length;
+    return { items: keys.slice(0, limit).map((k) => this.kvs.get(k)!), revision: this.rev, more: keys.length > limit };
+  }
+
+  async put(key: string, value: string, cond: WriteCondition = {}): Promise<WriteResult> {
+    this.check();
+    const prev = this.kvs.get(key);
+    if (cond.expectModRevision !== undefined && (prev?.modRevision ?? 0) !== cond.expectModRevision) {
+      return { ok: false, revision: this.rev, current: prev };
+    }
+    const revision = ++this.rev;
+    const kv: KeyValue = { key, value, createRevision: prev?.createRevision ?? revision, modRevision: revision, version: (prev?.version ?? 0) + 1 };
+    this.kvs.set(key, kv);
+    this.record({ type: 'put', kv, prevKv: prev, revision });
+    return { ok: true, revision, kv, prevKv: prev };
+  }
+
+  async delete(key: string, cond: WriteCondition = {}): Promise<WriteResult> {
+    this.check();
+    const prev = this.kvs.get(key);
+    if (!prev || (cond.expectModRevision !== undefined && prev.modRevision !== cond.expectModRevision)) {
+      return { ok: false, revision: this.rev, current: prev };
+    }
+    const revision = ++this.rev;
+    this.kvs.delete(key);
+    const kv = { ...prev, modRevision: revision };
+    this.record({ type: 'delete', kv, prevKv: prev, revision });
+    return { ok: true, revision, kv, prevKv: prev };
+  }
+
+  async watch(prefix: string, opts: WatchOptions): Promise<Watcher> {
+    this.check();
+    const after = opts.afterRevision;
+    if (after !== undefined && after < this.compacted) throw new CompactedError(after, this.compacted);
+    const replay = after === undefined ? [] : this.history.filter((e) => e.revision > after);
+    return this.hub.subscribe(prefix, opts, replay);
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.check();
+    const upTo = Math.min(revision, this.rev);
+    if (upTo <= this.compacted) return;
+    let i = 0;
+    while (i < this.history.length && this.history[i]!.revision <= upTo) i++;
+    this.history.splice(0, i);
+    this.compacted = upTo;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.closeAll();
+  }
+
+  private record(ev: WatchEvent): void {
+    this.history.push(ev);
+    this.hub.publish(ev);
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreUnavailableError('the store is closed');
+  }
+}

@@ -1,0 +1,227 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CompactedError, StoreUnavailableError } from './errors.js';
+import { WatchHub, prefixEnd } from './watch-hub.js';
+import type { KeyValue, RangeOptions, RangeResult, Store, WatchEvent, WatchOptions, Watcher, WriteCondition, WriteResult } from './types.js';
+
+export interface SqliteStoreOptions {
+  /** 'full' fsyncs the WAL on every commit (survives power loss); 'normal' survives a killed process only. */
+  sync?: 'full' | 'normal';
+}
+
+const PUT = 0;
+const DEL = 1;
+
+interface LogRow {
+  revision: number;
+  key: string;
+  type: number;
+  value: string;
+  create_revision: number;
+  version: number;
+  prev_value: string | null;
+  prev_mod_revision: number | null;
+  prev_version: number | null;
+}
+
+interface KvRow {
+  key: string;
+  value: string;
+  create_revision: number;
+  mod_revision: number;
+  version: number;
+}
+
+/**
+ * SqliteStore is the default, embedded backend (`sqlite://PATH`): one SQLite file in WAL mode.
+ * Table `kv` holds the current value of each key; table `log` holds every change in revision order
+ * for watchers (its AUTOINCREMENT sequence is the global revision, so it never goes back even after
+ * compaction deletes old rows). Each write is one SQLite transaction and is committed before the
+ * promise resolves, so an acknowledged write survives the process being killed.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly hub = new WatchHub();
+  private rev: number;
+  private compacted: number;
+  private closed = false;
+  private readonly stmts;
+  private readonly putTxn: (key: string, value: string, cond: WriteCondition) => WriteResult;
+  private readonly delTxn: (key: string, cond: WriteCondition) => WriteResult;
+
+  constructor(readonly path: string, opts: SqliteStoreOptions = {}) {
+    mkdirSync(dirname(path), { recursive: true });
+    try {
+      this.db = new Database(path, { timeout: 200 });
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${opts.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
+      // One Skiff process owns a data dir: a second one fails fast instead of corrupting expectations.
+      this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, create_revision INTEGER NOT NULL,
+          mod_revision INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS log (revision INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, type INTEGER NOT NULL,
+          value TEXT NOT NULL, create_revision INTEGER NOT NULL, version INTEGER NOT NULL,
+          prev_value TEXT, prev_mod_revision INTEGER, prev_version INTEGER);
+        CREATE INDEX IF NOT EXISTS log_key ON log (key, revision);
+        CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      `);
+      // Taking the exclusive lock happens on first write; do it now so a second process fails at start.
+      this.db.exec('BEGIN IMMEDIATE; COMMIT;');
+    } catch (err) {
+      throw translate(err, `cannot open the store at ${path}`);
+    }
+    this.stmts = {
+      get: this.db.prepare<[string], KvRow>('SELECT * FROM kv WHERE key = ?'),
+      range: this.db.prepare<[string, string, string, number], KvRow>('SELECT * FROM kv WHERE key >= ? AND key < ? AND key > ? ORDER BY key LIMIT ?'),
+      upsert: this.db.prepare('INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, version = excluded.version'),
+      del: this.db.prepare('DELETE FROM kv WHERE key = ?'),
+      log: this.db.prepare('INSERT INTO log (key, type, value, create_revision, version, prev_value, prev_mod_revision, prev_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      history: this.db.prepare<[number, string, string], LogRow>('SELECT * FROM log WHERE revision > ? AND key >= ? AND key < ? ORDER BY revision'),
+      seq: this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'log'"),
+      getMeta: this.db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
+      setMeta: this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
+      compact: this.db.prepare('DELETE FROM log WHERE revision <= ?'),
+    };
+    this.rev = this.stmts.seq.get()?.seq ?? 0;
+    this.compacted = this.stmts.getMeta.get('compacted')?.value ?? 0;
+
+    this.putTxn = this.db.transaction((key: string, value: string, cond: WriteCondition): WriteResult => {
+      const prev = this.readKv(key);
+      if (cond.expectModRevision !== undefined && (prev?.modRevision ?? 0) !== cond.expectModRevision) {
+        return { ok: false, revision: this.rev, current: prev };
+      }
+      const version = (prev?.version ?? 0) + 1;
+      const info = this.stmts.log.run(key, PUT, value, prev?.createRevision ?? 0, version, prev?.value ?? null, prev?.modRevision ?? null, prev?.version ?? null);
+      const revision = Number(info.lastInsertRowid);
+      const createRevision = prev?.createRevision ?? revision;
+      this.stmts.upsert.run(key, value, createRevision, revision, version);
+      return { ok: true, revision, kv: { key, value, createRevision, modRevision: revision, version }, prevKv: prev };
+    });
+    this.delTxn = this.db.transaction((key: string, cond: WriteCondition): WriteResult => {
+      const prev = this.readKv(key);
+      if (!prev || (cond.expectModRevision !== undefined && prev.modRevision !== cond.expectModRevision)) {
+        return { ok: false, revision: this.rev, current: prev };
+      }
+      const info = this.stmts.log.run(key, DEL, prev.value, prev.createRevision, prev.version, prev.value, prev.modRevision, prev.version);
+      const revision = Number(info.lastInsertRowid);
+      this.stmts.del.run(key);
+      return { ok: true, revision, kv: { ...prev, modRevision: revision }, prevKv: prev };
+    });
+  }
+
+  async revision(): Promise<number> {
+    return this.rev;
+  }
+
+  async compactedRevision(): Promise<number> {
+    return this.compacted;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    this.check();
+    return this.readKv(key);
+  }
+
+  async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
+    this.check();
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : -1;
+    const rows = this.stmts.range.all(prefix, prefixEnd(prefix), opts.startAfter ?? '', limit === -1 ? -1 : limit + 1);
+    const more = limit !== -1 && rows.length > limit;
+    return { items: (more ? rows.slice(0, limit) : rows).map(toKv), revision: this.rev, more };
+  }
+
+  async put(key: string, value: string, cond: WriteCondition = {}): Promise<WriteResult> {
+    this.check();
+    const res = this.write(() => this.putTxn(key, value, cond));
+    if (res.ok) {
+      this.rev = res.revision;
+      this.hub.publish({ type: 'put', kv: res.kv, prevKv: res.prevKv, revision: res.revision });
+    }
+    return res;
+  }
+
+  async delete(key: string, cond: WriteCondition = {}): Promise<WriteResult> {
+    this.check();
+    const res = this.write(() => this.delTxn(key, cond));
+    if (res.ok) {
+      this.rev = res.revision;
+      this.hub.publish({ type: 'delete', kv: res.kv, prevKv: res.prevKv, revision: res.revision });
+    }
+    return res;
+  }
+
+  async watch(prefix: string, opts: WatchOptions): Promise<Watcher> {
+    this.check();
+    const after = opts.afterRevision;
+    if (after !== undefined && after < this.compacted) throw new CompactedError(after, this.compacted);
+    const history = after === undefined || after >= this.rev ? [] : this.stmts.history.all(after, prefix, prefixEnd(prefix)).map(toEvent);
+    return this.hub.subscribe(prefix, opts, history);
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.check();
+    const upTo = Math.min(revision, this.rev);
+    if (upTo <= this.compacted) return;
+    this.write(() =>
+      this.db.transaction(() => {
+        this.stmts.compact.run(upTo);
+        this.stmts.setMeta.run('compacted', upTo);
+      })(),
+    );
+    this.compacted = upTo;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.closeAll();
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // the WAL is replayed on the next open anyway
+    }
+    this.db.close();
+  }
+
+  private readKv(key: string): KeyValue | undefined {
+    const row = this.stmts.get.get(key);
+    return row ? toKv(row) : undefined;
+  }
+
+  private write<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw translate(err, 'the write was not stored');
+    }
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreUnavailableError('the store is closed');
+  }
+}
+
+function toKv(r: KvRow): KeyValue {
+  return { key: r.key, value: r.value, createRevision: r.create_revision, modRevision: r.mod_revision, version: r.version };
+}
+
+function toEvent(r: LogRow): WatchEvent {
+  const prevKv: KeyValue | undefined =
+    r.prev_value === null ? undefined : { key: r.key, value: r.prev_value, createRevision: r.create_revision, modRevision: r.prev_mod_revision!, version: r.prev_version! };
+  if (r.type === DEL) {
+    return { type: 'delete', kv: { ...prevKv!, modRevision: r.revision }, prevKv, revision: r.revision };
+  }
+  const createRevision = r.create_revision === 0 ? r.revision : r.create_revision;
+  return { type: 'put', kv: { key: r.key, value: r.value, createRevision, modRevision: r.revision, version: r.version }, prevKv, revision: r.revision };
+}
+
+function translate(err: unknown, what: string): Error {
+  const code = (err as { code?: string })?.code ?? '';
+  if (code === 'SQLITE_FULL') return new StoreUnavailableError(`${what}: the disk is full; free space in the data directory and retry (nothing was changed)`, err);
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StoreUnavailableError(`${what}: the data directory is in use by another Skiff process; stop it or choose another --data-dir`, err);
+  if (code === 'SQLITE_READONLY') return new StoreUnavailableError(`${what}: the store file is read-only; check the data directory's permissions`, err);
+  if (code.startsWith('SQLITE_')) return new StoreUnavailableError(`${what}: ${(err as Error).message} (${code})`, err);
+  return err instanceof Error ? err : new Error(String(err));
+}

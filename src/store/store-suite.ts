@@ -1,0 +1,131 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { CompactedError } from './errors.js';
+import type { Store, WatchEvent } from './types.js';
+
+/**
+ * runStoreSuite is the behaviour every backend must have. Each backend's test file calls it with a
+ * factory; a new backend (etcd) passes by running the same suite.
+ */
+export function runStoreSuite(name: string, open: () => Promise<Store> | Store): void {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('starts empty at revision 0', async () => {
+      expect(await store.revision()).toBe(0);
+      expect((await store.range('')).items).toEqual([]);
+    });
+
+    it('puts and gets with create/mod revisions and versions', async () => {
+      const a = await store.put('/a', '1');
+      expect(a.ok).toBe(true);
+      const b = await store.put('/a', '2');
+      if (!a.ok || !b.ok) throw new Error('writes failed');
+      expect(b.revision).toBe(a.revision + 1);
+      const kv = await store.get('/a');
+      expect(kv).toEqual({ key: '/a', value: '2', createRevision: a.revision, modRevision: b.revision, version: 2 });
+      expect(b.prevKv?.value).toBe('1');
+      expect(await store.get('/missing')).toBeUndefined();
+    });
+
+    it('refuses a create when the key exists and an update with a stale mod revision', async () => {
+      const first = await store.put('/k', 'x', { expectModRevision: 0 });
+      expect(first.ok).toBe(true);
+      const again = await store.put('/k', 'y', { expectModRevision: 0 });
+      expect(again.ok).toBe(false);
+      if (again.ok || !first.ok) throw new Error('unexpected');
+      expect(again.current?.value).toBe('x');
+      const stale = await store.put('/k', 'z', { expectModRevision: first.revision - 1 });
+      expect(stale.ok).toBe(false);
+      const fresh = await store.put('/k', 'z', { expectModRevision: first.revision });
+      expect(fresh.ok).toBe(true);
+      expect((await store.get('/k'))?.value).toBe('z');
+    });
+
+    it('deletes, conditionally too, and a deleted key can be created again', async () => {
+      const w = await store.put('/d', '1');
+      if (!w.ok) throw new Error('write failed');
+      expect((await store.delete('/d', { expectModRevision: w.revision + 5 })).ok).toBe(false);
+      const del = await store.delete('/d', { expectModRevision: w.revision });
+      expect(del.ok).toBe(true);
+      expect(await store.get('/d')).toBeUndefined();
+      expect((await store.delete('/d')).ok).toBe(false);
+      const again = await store.put('/d', '2', { expectModRevision: 0 });
+      if (!again.ok) throw new Error('recreate failed');
+      expect(again.kv.version).toBe(1);
+      expect(again.kv.createRevision).toBe(again.revision);
+    });
+
+    it('ranges over a prefix in key order, with paging', async () => {
+      for (const k of ['/r/b', '/r/a', '/r/c', '/s/a', '/q']) await store.put(k, k);
+      const all = await store.range('/r/');
+      expect(all.items.map((i) => i.key)).toEqual(['/r/a', '/r/b', '/r/c']);
+      expect(all.more).toBe(false);
+      expect(all.revision).toBe(await store.revision());
+      const page1 = await store.range('/r/', { limit: 2 });
+      expect(page1.items.map((i) => i.key)).toEqual(['/r/a', '/r/b']);
+      expect(page1.more).toBe(true);
+      const page2 = await store.range('/r/', { limit: 2, startAfter: '/r/b' });
+      expect(page2.items.map((i) => i.key)).toEqual(['/r/c']);
+      expect(page2.more).toBe(false);
+    });
+
+    it('watches replay history after a revision, then deliver live events in order', async () => {
+      const w1 = await store.put('/w/1', 'a');
+      await store.put('/other', 'x');
+      await store.put('/w/2', 'b');
+      await store.delete('/w/1');
+      if (!w1.ok) throw new Error('write failed');
+      const seen: WatchEvent[] = [];
+      const watcher = await store.watch('/w/', { afterRevision: w1.revision, onEvent: (e) => seen.push(e) });
+      await store.put('/w/3', 'c');
+      await store.put('/other', 'y');
+      watcher.close();
+      await store.put('/w/4', 'd');
+      expect(seen.map((e) => `${e.type} ${e.kv.key}`)).toEqual(['put /w/2', 'delete /w/1', 'put /w/3']);
+      const revs = seen.map((e) => e.revision);
+      expect([...revs].sort((a, b) => a - b)).toEqual(revs);
+      const del = seen[1]!;
+      expect(del.kv.value).toBe('a');
+      expect(del.prevKv?.modRevision).toBe(w1.revision);
+    });
+
+    it('a watch without a revision gets only future events', async () => {
+      await store.put('/f/old', '1');
+      const seen: string[] = [];
+      const w = await store.watch('/f/', { onEvent: (e) => seen.push(e.kv.key) });
+      await store.put('/f/new', '2');
+      w.close();
+      expect(seen).toEqual(['/f/new']);
+    });
+
+    it('refuses to watch compacted history and keeps revisions monotonic', async () => {
+      for (let i = 0; i < 5; i++) await store.put(`/c/${i}`, String(i));
+      const rev = await store.revision();
+      await store.compact(rev - 1);
+      expect(await store.compactedRevision()).toBe(rev - 1);
+      await expect(store.watch('/c/', { afterRevision: rev - 3, onEvent: () => {} })).rejects.toBeInstanceOf(CompactedError);
+      const seen: number[] = [];
+      const w = await store.watch('/c/', { afterRevision: rev - 1, onEvent: (e) => seen.push(e.revision) });
+      w.close();
+      expect(seen).toEqual([rev]);
+      const next = await store.put('/c/x', 'x');
+      if (!next.ok) throw new Error('write failed');
+      expect(next.revision).toBe(rev + 1);
+    });
+
+    it('ends watches when closed', async () => {
+      let closed = false;
+      await store.watch('/', { onEvent: () => {}, onClose: () => (closed = true) });
+      await store.close();
+      expect(closed).toBe(true);
+      await expect(store.get('/x')).rejects.toThrow(/closed/);
+      store = await open();
+    });
+  });
+}
