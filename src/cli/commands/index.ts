@@ -1,7 +1,24 @@
 import type { Command } from 'commander';
+import { register as apply } from './apply.js';
+import { register as conformance } from './conformance.js';
+import { register as del } from './delete.js';
+import { register as describe } from './describe.js';
+import { register as get } from './get.js';
+import { register as logs } from './logs.js';
+import { register as up } from './up.js';
+import { register as version } from './version.js';
 
 // One file per command; each exports `register(program)`. Keep this list sorted.
-const registrars: Array<(program: Command) => void> = [];
+const registrars: Array<(program: Command) => void> = [
+  apply,
+  conformance,
+  del,
+  describe,
+  get,
+  logs,
+  up,
+  version,
+];
 
 /** registerAll attaches every CLI command to the program. */
 export function registerAll(program: Command): void {

@@ -1,0 +1,50 @@
+import { SkiffError } from '../util/errors.js';
+import type { FieldError } from './kinds/types.js';
+
+/** The Kubernetes `Status` object that every API error is returned as. */
+export interface StatusObject {
+  apiVersion: 'v1';
+  kind: 'Status';
+  status: 'Failure';
+  message: string;
+  reason: string;
+  code: number;
+  details?: { name?: string; kind?: string; causes?: Array<{ reason: string; message: string; field: string }> };
+}
+
+/**
+ * ApiError is an error the API answers with a Status object. `reason` follows Kubernetes
+ * (NotFound, AlreadyExists, Conflict, Invalid, BadRequest, Forbidden, Unauthorized, Gone,
+ * RequestEntityTooLarge, MethodNotAllowed, ServiceUnavailable, InternalError).
+ */
+export class ApiError extends SkiffError {
+  constructor(
+    readonly httpStatus: number,
+    readonly reason: string,
+    message: string,
+    readonly details?: StatusObject['details'],
+  ) {
+    super(`api_${reason.replace(/[A-Z]/g, (c, i) => (i ? '_' : '') + c.toLowerCase())}`, message);
+  }
+
+  toStatus(): StatusObject {
+    return { apiVersion: 'v1', kind: 'Status', status: 'Failure', message: this.message, reason: this.reason, code: this.httpStatus, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+export const notFound = (kind: string, name: string) => new ApiError(404, 'NotFound', `${kind.toLowerCase()} "${name}" not found`, { kind, name });
+export const alreadyExists = (kind: string, name: string) => new ApiError(409, 'AlreadyExists', `${kind.toLowerCase()} "${name}" already exists`, { kind, name });
+export const conflict = (kind: string, name: string) =>
+  new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${kind.toLowerCase()} "${name}": the object has been modified; get the latest version and apply your changes again`, { kind, name });
+export const badRequest = (message: string) => new ApiError(400, 'BadRequest', message);
+export const gone = (message: string) => new ApiError(410, 'Gone', message);
+
+/** invalid builds a 422 naming every bad field at once. */
+export function invalid(kind: string, name: string, errors: FieldError[]): ApiError {
+  const list = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+  return new ApiError(422, 'Invalid', `${kind} "${name}" is invalid: ${list}`, {
+    kind,
+    name,
+    causes: errors.map((e) => ({ reason: e.reason ?? 'FieldValueInvalid', message: e.message, field: e.field })),
+  });
+}

@@ -1,0 +1,307 @@
+import { randomUUID } from 'node:crypto';
+import type { Store, WatchEvent, Watcher } from '../store/index.js';
+import { CompactedError } from '../store/index.js';
+import { ApiError, alreadyExists, conflict, gone, invalid, notFound } from './errors.js';
+import type { AdmissionHook, AdmissionRequest } from './admission.js';
+import type { KindDefinition, ResourceObject } from './kinds/types.js';
+import type { KindRegistry } from './kinds/registry.js';
+import { parseLabelSelector, type LabelSelector } from './label-selector.js';
+import { applyMergePatch } from './merge-patch.js';
+import { API_VERSION, Validator } from './validation.js';
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+export interface ResourceEvent {
+  type: WatchEventType;
+  object: ResourceObject;
+}
+
+export interface WriteOptions {
+  dryRun?: boolean;
+  user?: { username: string; groups: string[] };
+}
+
+export interface WriteOutcome {
+  object: ResourceObject;
+  warnings: string[];
+}
+
+export interface ListOptions {
+  labelSelector?: string;
+  limit?: number;
+  continue?: string;
+}
+
+export interface ListResult {
+  items: ResourceObject[];
+  resourceVersion: string;
+  continue?: string;
+}
+
+const SYSTEM_USER = { username: 'system:skiff', groups: ['system:masters'] };
+
+/**
+ * ResourceService is the one place where resources are created, read, changed and watched, with
+ * Kubernetes semantics: metadata bookkeeping (uid, generation, resourceVersion = store revision,
+ * creationTimestamp), validation, admission, optimistic concurrency and the status subresource.
+ * The HTTP API and the in-process controllers both go through it.
+ */
+export class ResourceService {
+  private readonly validator = new Validator();
+  private readonly hooks: AdmissionHook[] = [];
+
+  constructor(
+    readonly store: Store,
+    readonly kinds: KindRegistry,
+  ) {}
+
+  addAdmissionHook(hook: AdmissionHook): void {
+    this.hooks.push(hook);
+  }
+
+  kind(name: string): KindDefinition {
+    const def = this.kinds.lookup(name);
+    if (!def) throw new ApiError(404, 'NotFound', `the server does not know the resource type "${name}"; known types: ${this.kinds.all().map((k) => k.plural).join(', ')}`);
+    return def;
+  }
+
+  async get(def: KindDefinition, ns: string | undefined, name: string): Promise<ResourceObject> {
+    const kv = await this.store.get(keyOf(def, ns, name));
+    if (!kv) throw notFound(def.kind, name);
+    return decode(kv.value, kv.modRevision);
+  }
+
+  async tryGet(def: KindDefinition, ns: string | undefined, name: string): Promise<ResourceObject | undefined> {
+    const kv = await this.store.get(keyOf(def, ns, name));
+    return kv ? decode(kv.value, kv.modRevision) : undefined;
+  }
+
+  async list(def: KindDefinition, ns: string | undefined, opts: ListOptions = {}): Promise<ListResult> {
+    const selector = parseLabelSelector(opts.labelSelector);
+    const prefix = prefixOf(def, ns);
+    const items: ResourceObject[] = [];
+    let startAfter = opts.continue ? Buffer.from(opts.continue, 'base64url').toString() : undefined;
+    let revision = 0;
+    let more = false;
+    // Page through the store so a selective label query over a large kind stays bounded in memory per step.
+    for (;;) {
+      const page = await this.store.range(prefix, { limit: 500, startAfter });
+      revision = page.revision;
+      for (const kv of page.items) {
+        const obj = decode(kv.value, kv.modRevision);
+        if (selector.matches(obj.metadata.labels)) items.push(obj);
+        startAfter = kv.key;
+        if (opts.limit && items.length >= opts.limit) break;
+      }
+      if (opts.limit && items.length >= opts.limit) {
+        more = page.more || page.items[page.items.length - 1]?.key !== startAfter;
+        break;
+      }
+      if (!page.more) break;
+    }
+    return { items, resourceVersion: String(revision), ...(more && startAfter ? { continue: Buffer.from(startAfter).toString('base64url') } : {}) };
+  }
+
+  async create(def: KindDefinition, ns: string | undefined, input: unknown, opts: WriteOptions = {}): Promise<WriteOutcome> {
+    const obj = this.prepare(def, ns, input);
+    const name = obj.metadata.name;
+    const now = new Date();
+    obj.metadata = {
+      ...obj.metadata,
+      uid: randomUUID(),
+      generation: 1,
+      creationTimestamp: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    };
+    delete obj.metadata.resourceVersion;
+    delete obj.status;
+    const warnings = await this.admit({ operation: 'CREATE', kind: def.kind, namespace: obj.metadata.namespace, name, object: obj, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER });
+    if (opts.dryRun) {
+      if (await this.store.get(keyOf(def, ns, name))) throw alreadyExists(def.kind, name);
+      return { object: obj, warnings };
+    }
+    const res = await this.store.put(keyOf(def, ns, name), encode(obj), { expectModRevision: 0 });
+    if (!res.ok) throw alreadyExists(def.kind, name);
+    return { object: withRv(obj, res.revision), warnings };
+  }
+
+  /**
+   * update replaces an object. With metadata.resourceVersion set, it must match the stored one (409
+   * otherwise); without it the update is unconditional. Status in the body is ignored: only
+   * updateStatus writes status.
+   */
+  async update(def: KindDefinition, ns: string | undefined, name: string, input: unknown, opts: WriteOptions = {}): Promise<WriteOutcome> {
+    const obj = this.prepare(def, ns, input);
+    if (obj.metadata.name !== name) throw invalid(def.kind, name, [{ field: 'metadata.name', message: `does not match the name in the URL ("${name}")` }]);
+    const key = keyOf(def, ns, name);
+    const wanted = obj.metadata.resourceVersion;
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) throw notFound(def.kind, name);
+      if (wanted !== undefined && wanted !== String(kv.modRevision)) throw conflict(def.kind, name);
+      const old = decode(kv.value, kv.modRevision);
+      const next: ResourceObject = {
+        ...obj,
+        metadata: { ...obj.metadata, uid: old.metadata.uid, creationTimestamp: old.metadata.creationTimestamp, generation: old.metadata.generation ?? 1 },
+      };
+      if (old.status !== undefined) next.status = old.status;
+      else delete next.status;
+      if (specOf(old) !== specOf(next)) next.metadata.generation = (old.metadata.generation ?? 1) + 1;
+      delete next.metadata.resourceVersion;
+      const warnings = await this.admit({ operation: 'UPDATE', kind: def.kind, namespace: next.metadata.namespace, name, object: next, oldObject: old, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER });
+      if (opts.dryRun) return { object: withRv(next, kv.modRevision), warnings };
+      const res = await this.store.put(key, encode(next), { expectModRevision: kv.modRevision });
+      if (res.ok) return { object: withRv(next, res.revision), warnings };
+      if (wanted !== undefined || attempt >= 5) throw conflict(def.kind, name);
+    }
+  }
+
+  /** patch applies a JSON merge patch (RFC 7386) to the object or, with subresource 'status', to its status. */
+  async patch(def: KindDefinition, ns: string | undefined, name: string, patch: unknown, opts: WriteOptions & { subresource?: 'status' } = {}): Promise<WriteOutcome> {
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) throw new ApiError(400, 'BadRequest', 'a merge patch must be a JSON object');
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(def, ns, name);
+      const merged = applyMergePatch(current, patch) as ResourceObject;
+      const rv = (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+      merged.metadata = { ...merged.metadata, resourceVersion: rv ?? current.metadata.resourceVersion };
+      try {
+        if (opts.subresource === 'status') return await this.updateStatus(def, ns, name, merged, opts);
+        return await this.update(def, ns, name, merged, opts);
+      } catch (err) {
+        if (rv === undefined && err instanceof ApiError && err.reason === 'Conflict' && attempt < 5) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** updateStatus replaces only `status` (no generation bump, no admission): the controllers' write path. */
+  async updateStatus(def: KindDefinition, ns: string | undefined, name: string, input: unknown, opts: WriteOptions = {}): Promise<WriteOutcome> {
+    const obj = input as ResourceObject;
+    const key = keyOf(def, ns, name);
+    const kv = await this.store.get(key);
+    if (!kv) throw notFound(def.kind, name);
+    const wanted = obj?.metadata?.resourceVersion;
+    if (wanted !== undefined && wanted !== String(kv.modRevision)) throw conflict(def.kind, name);
+    const old = decode(kv.value, kv.modRevision);
+    const next: ResourceObject = { ...old, status: obj.status };
+    delete next.metadata.resourceVersion;
+    if (opts.dryRun) return { object: withRv(next, kv.modRevision), warnings: [] };
+    const res = await this.store.put(key, encode(next), { expectModRevision: kv.modRevision });
+    if (!res.ok) throw conflict(def.kind, name);
+    return { object: withRv(next, res.revision), warnings: [] };
+  }
+
+  async delete(def: KindDefinition, ns: string | undefined, name: string, opts: WriteOptions & { resourceVersion?: string } = {}): Promise<WriteOutcome> {
+    const key = keyOf(def, ns, name);
+    const kv = await this.store.get(key);
+    if (!kv) throw notFound(def.kind, name);
+    if (opts.resourceVersion !== undefined && opts.resourceVersion !== String(kv.modRevision)) throw conflict(def.kind, name);
+    const old = decode(kv.value, kv.modRevision);
+    const warnings = await this.admit({ operation: 'DELETE', kind: def.kind, namespace: ns, name, oldObject: old, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER });
+    if (opts.dryRun) return { object: old, warnings };
+    const res = await this.store.delete(key, { expectModRevision: kv.modRevision });
+    if (!res.ok) throw conflict(def.kind, name);
+    return { object: old, warnings };
+  }
+
+  /**
+   * watch streams ADDED/MODIFIED/DELETED events. With a resourceVersion, events after it (410 Gone if
+   * compacted); without one (or "0"), first an ADDED for every existing object, then live events.
+   * A label selector turns transitions into and out of the selection into ADDED and DELETED.
+   */
+  async watch(def: KindDefinition, ns: string | undefined, opts: { resourceVersion?: string; labelSelector?: string }, onEvent: (ev: ResourceEvent) => void, onClose?: (err?: Error) => void): Promise<Watcher> {
+    const selector = parseLabelSelector(opts.labelSelector);
+    const prefix = prefixOf(def, ns);
+    let after: number;
+    if (opts.resourceVersion && opts.resourceVersion !== '0') {
+      after = Number(opts.resourceVersion);
+      if (!Number.isInteger(after) || after < 0) throw new ApiError(400, 'BadRequest', `resourceVersion "${opts.resourceVersion}" is not a revision number`);
+    } else {
+      const listed = await this.list(def, ns, { labelSelector: opts.labelSelector });
+      for (const o of listed.items) onEvent({ type: 'ADDED', object: o });
+      after = Number(listed.resourceVersion);
+    }
+    try {
+      return await this.store.watch(prefix, { afterRevision: after, onEvent: (ev) => translateEvent(ev, selector, onEvent), onClose });
+    } catch (err) {
+      if (err instanceof CompactedError) throw gone(`too old resource version: ${after} (${err.compacted}); list again and watch from the list's resourceVersion`);
+      throw err;
+    }
+  }
+
+  private prepare(def: KindDefinition, ns: string | undefined, input: unknown): ResourceObject {
+    const obj = structuredClone(input) as ResourceObject;
+    if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
+      obj.apiVersion ??= API_VERSION;
+      obj.kind ??= def.kind;
+      if (def.namespaced && obj.metadata && typeof obj.metadata === 'object' && obj.metadata.namespace === undefined) obj.metadata.namespace = ns;
+    }
+    const errs = this.validator.validate(def, obj, ns);
+    if (errs.length) throw invalid(def.kind, String((obj as ResourceObject)?.metadata?.name ?? ''), errs);
+    return obj;
+  }
+
+  private async admit(req: AdmissionRequest): Promise<string[]> {
+    const warnings: string[] = [];
+    const denials: string[] = [];
+    for (const hook of this.hooks) {
+      const res = await hook.admit(req);
+      if (res.warnings) warnings.push(...res.warnings);
+      if (!res.allowed) denials.push(...(res.messages?.length ? res.messages.map((m) => `[${hook.name}] ${m}`) : [`[${hook.name}] denied`]));
+    }
+    if (denials.length) {
+      throw new ApiError(403, 'Forbidden', `admission denied the request: ${denials.join('; ')}`, { kind: req.kind, name: req.name, causes: denials.map((m) => ({ reason: 'FieldValueForbidden', message: m, field: '' })) });
+    }
+    return warnings;
+  }
+}
+
+function translateEvent(ev: WatchEvent, selector: LabelSelector, onEvent: (ev: ResourceEvent) => void): void {
+  if (ev.type === 'delete') {
+    const old = decode(ev.kv.value, ev.revision);
+    if (selector.matches(old.metadata.labels)) onEvent({ type: 'DELETED', object: old });
+    return;
+  }
+  const obj = decode(ev.kv.value, ev.revision);
+  const now = selector.matches(obj.metadata.labels);
+  if (!ev.prevKv) {
+    if (now) onEvent({ type: 'ADDED', object: obj });
+    return;
+  }
+  if (selector.empty) {
+    onEvent({ type: 'MODIFIED', object: obj });
+    return;
+  }
+  const before = selector.matches(decode(ev.prevKv.value, ev.prevKv.modRevision).metadata.labels);
+  if (now && before) onEvent({ type: 'MODIFIED', object: obj });
+  else if (now) onEvent({ type: 'ADDED', object: obj });
+  else if (before) onEvent({ type: 'DELETED', object: obj });
+}
+
+/** keyOf is the store key of one object: /registry/PLURAL/[NAMESPACE/]NAME. */
+export function keyOf(def: KindDefinition, ns: string | undefined, name: string): string {
+  return def.namespaced ? `/registry/${def.plural}/${ns ?? 'default'}/${name}` : `/registry/${def.plural}/${name}`;
+}
+
+function prefixOf(def: KindDefinition, ns: string | undefined): string {
+  return def.namespaced && ns ? `/registry/${def.plural}/${ns}/` : `/registry/${def.plural}/`;
+}
+
+function encode(obj: ResourceObject): string {
+  return JSON.stringify(obj);
+}
+
+function decode(text: string, revision: number): ResourceObject {
+  const obj = JSON.parse(text) as ResourceObject;
+  obj.metadata.resourceVersion = String(revision);
+  return obj;
+}
+
+function withRv(obj: ResourceObject, revision: number): ResourceObject {
+  return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(revision) } };
+}
+
+function specOf(o: ResourceObject): string {
+  if (o.spec !== undefined) return JSON.stringify(o.spec);
+  // Kinds without spec (Event, Namespace) count everything but metadata and status as their spec.
+  const { metadata: _m, status: _s, ...rest } = o;
+  return JSON.stringify(rest);
+}

@@ -1,0 +1,143 @@
+import type { Command } from 'commander';
+import { ApiRequestError } from '../client.js';
+import { addClientOptions, clientFrom, collectionPath, kindByKindName, objectPath, printWarnings, ref } from '../common.js';
+import { readManifests, resolveModuleRef, type ManifestObject } from '../../manifests/index.js';
+import { CheckFailedError, UsageError } from '../../util/errors.js';
+import type { KindDefinition, ResourceObject } from '../../api/kinds/types.js';
+
+interface ApplyOpts {
+  filename?: string[];
+  server?: string;
+  namespace?: string;
+  dryRun?: string;
+}
+
+/** `skiff apply -f PATH|-`: create or update every object in the manifests. */
+export function register(program: Command): void {
+  addClientOptions(
+    program
+      .command('apply')
+      .description('create or update resources from YAML/JSON manifests (file, directory or - for stdin)')
+      .option('-f, --filename <path...>', 'manifest file, directory, or - for stdin')
+      .option('--dry-run <mode>', "'server' validates and admits without storing, 'none' applies"),
+  ).action(async (opts: ApplyOpts) => {
+    if (!opts.filename?.length) throw new UsageError('apply needs -f PATH (a file, a directory, or - for stdin)');
+    if (opts.dryRun && opts.dryRun !== 'server' && opts.dryRun !== 'none') throw new UsageError(`--dry-run must be 'server' or 'none', not '${opts.dryRun}'`);
+    const items = readManifests(opts.filename);
+    const planned = plan(items, opts.namespace ?? 'default');
+    const client = clientFrom(opts);
+    const dry = opts.dryRun === 'server';
+    let failed = 0;
+    for (const p of planned) {
+      try {
+        const verb = await applyOne(client, p.def, p.ns, p.obj, dry);
+        process.stdout.write(`${ref(p.def, p.obj.metadata.name)} ${verb}${dry ? ' (server dry run)' : ''}\n`);
+      } catch (err) {
+        if (!(err instanceof ApiRequestError)) throw err;
+        failed++;
+        process.stderr.write(`Error from server (${err.reason ?? err.httpStatus}) applying ${p.where}: ${err.message}\n`);
+      }
+    }
+    if (failed) process.exitCode = 1;
+  });
+}
+
+interface Planned {
+  def: KindDefinition;
+  ns: string | undefined;
+  obj: ResourceObject;
+  where: string;
+}
+
+/** plan checks every object locally (known kind, a name, no duplicates) before anything is sent. */
+function plan(items: ManifestObject[], defaultNs: string): Planned[] {
+  const errors: string[] = [];
+  const seen = new Map<string, string>();
+  const out: Planned[] = [];
+  for (const it of items) {
+    const where = `${it.source}:${it.line}`;
+    const o = it.object as ResourceObject;
+    if (typeof o.kind !== 'string') {
+      errors.push(`${where}: the object has no kind`);
+      continue;
+    }
+    const def = kindByKindName(o.kind);
+    if (!def) {
+      errors.push(`${where}: unknown kind "${o.kind}" (apiVersion ${String(o.apiVersion)}); Skiff serves ${['Namespace', 'Function', 'Route', 'Service', 'Event'].join(', ')} in skiff.dev/v1`);
+      continue;
+    }
+    const name = o.metadata?.name;
+    if (typeof name !== 'string' || !name) {
+      errors.push(`${where}: ${o.kind} has no metadata.name`);
+      continue;
+    }
+    const ns = def.namespaced ? (o.metadata.namespace ?? defaultNs) : undefined;
+    const id = `${def.kind}/${ns ?? ''}/${name}`;
+    const prev = seen.get(id);
+    if (prev) {
+      errors.push(`${where}: ${o.kind} "${name}"${ns ? ` in namespace ${ns}` : ''} is also defined at ${prev}; each object may appear once per apply`);
+      continue;
+    }
+    seen.set(id, where);
+    const obj = structuredClone(o);
+    if (def.namespaced) obj.metadata.namespace = ns;
+    resolveModuleRef(obj, it.baseDir);
+    out.push({ def, ns, obj, where });
+  }
+  if (errors.length) throw new CheckFailedError(errors.map((e) => `error: ${e}`).join('\n'));
+  return out;
+}
+
+async function applyOne(client: ReturnType<typeof clientFrom>, def: KindDefinition, ns: string | undefined, desired: ResourceObject, dry: boolean): Promise<string> {
+  const q = dry ? '?dryRun=All' : '';
+  for (let attempt = 0; ; attempt++) {
+    let live: ResourceObject | undefined;
+    try {
+      live = (await client.request<ResourceObject>('GET', objectPath(def, ns, desired.metadata.name))).body;
+    } catch (err) {
+      if (!(err instanceof ApiRequestError && err.httpStatus === 404)) throw err;
+    }
+    if (!live) {
+      const res = await client.request('POST', collectionPath(def, ns ?? 'default') + q, desired);
+      printWarnings(res.warnings);
+      return 'created';
+    }
+    const next = merge(live, desired);
+    if (same(live, next)) return 'unchanged';
+    try {
+      const res = await client.request('PUT', objectPath(def, ns, desired.metadata.name) + q, next);
+      printWarnings(res.warnings);
+      return 'configured';
+    } catch (err) {
+      // Someone changed it between our read and write: read again and re-apply once or twice.
+      if (err instanceof ApiRequestError && err.httpStatus === 409 && attempt < 2) continue;
+      throw err;
+    }
+  }
+}
+
+/** merge puts what the manifest declares over the live object, keeping server-owned metadata. */
+function merge(live: ResourceObject, desired: ResourceObject): ResourceObject {
+  const { status: _s, ...rest } = desired;
+  return {
+    ...rest,
+    metadata: {
+      ...desired.metadata,
+      resourceVersion: live.metadata.resourceVersion,
+    },
+  } as ResourceObject;
+}
+
+function same(live: ResourceObject, next: ResourceObject): boolean {
+  const strip = (o: ResourceObject) => {
+    const { status: _s, metadata, ...rest } = o;
+    return JSON.stringify(canonical({ ...rest, labels: metadata.labels ?? {}, annotations: metadata.annotations ?? {} }));
+  };
+  return strip(live) === strip(next);
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+  return v;
+}

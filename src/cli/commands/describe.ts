@@ -1,0 +1,72 @@
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { addClientOptions, clientFrom, collectionPath, objectPath, resolveKind, table } from '../common.js';
+import type { Condition } from '../../api/kinds/conditions.js';
+import type { ResourceObject } from '../../api/kinds/types.js';
+import { formatAge } from '../../util/quantity.js';
+
+/** `skiff describe KIND NAME`: the object, its conditions and the Events about it. */
+export function register(program: Command): void {
+  addClientOptions(
+    program.command('describe').description('show one resource in detail, with its conditions and events').argument('<kind>').argument('<name>'),
+  ).action(async (kind: string, name: string, opts: { server?: string; namespace?: string }) => {
+    const def = resolveKind(kind);
+    const client = clientFrom(opts);
+    const ns = def.namespaced ? (opts.namespace ?? 'default') : undefined;
+    const obj = (await client.request<ResourceObject>('GET', objectPath(def, ns, name))).body;
+    const m = obj.metadata;
+    const lines: string[] = [];
+    const kv = (k: string, v: string) => lines.push(`${(k + ':').padEnd(20)}${v}`);
+    kv('Name', m.name);
+    if (m.namespace) kv('Namespace', m.namespace);
+    kv('Labels', fmtMap(m.labels));
+    kv('Annotations', fmtMap(m.annotations));
+    kv('API Version', obj.apiVersion);
+    kv('Kind', obj.kind);
+    kv('UID', m.uid ?? '');
+    kv('Created', `${m.creationTimestamp ?? ''} (${formatAge(m.creationTimestamp)} ago)`);
+    kv('Generation', String(m.generation ?? ''));
+    kv('Resource Version', m.resourceVersion ?? '');
+    const { metadata: _m, apiVersion: _a, kind: _k, status, ...body } = obj;
+    if (Object.keys(body).length) lines.push(indentBlock(body.spec !== undefined ? 'Spec' : 'Fields', body.spec ?? body));
+    if (status) {
+      const { conditions, ...rest } = status as { conditions?: Condition[] };
+      if (Object.keys(rest).length) lines.push(indentBlock('Status', rest));
+      if (conditions?.length) {
+        lines.push('Conditions:');
+        lines.push(indent(table(['TYPE', 'STATUS', 'REASON', 'AGE', 'MESSAGE'], conditions.map((c) => [c.type, c.status, c.reason, formatAge(c.lastTransitionTime), c.message]))));
+      }
+    }
+    if (def.kind !== 'Event') {
+      const evDef = resolveKind('events');
+      const events = (await client.request<{ items: ResourceObject[] }>('GET', collectionPath(evDef, ns ?? 'default'))).body.items
+        .filter((e) => {
+          const io = e.involvedObject as { kind?: string; name?: string; uid?: string };
+          return io?.kind === obj.kind && io.name === m.name && (!io.uid || io.uid === m.uid);
+        })
+        .sort((a, b) => String(a.lastTimestamp).localeCompare(String(b.lastTimestamp)));
+      lines.push('Events:' + (events.length ? '' : '  <none>'));
+      if (events.length) {
+        lines.push(indent(table(['TYPE', 'REASON', 'AGE', 'COUNT', 'MESSAGE'], events.map((e) => [String(e.type), String(e.reason), formatAge(String(e.lastTimestamp)), String(e.count ?? 1), String(e.message)]))));
+      }
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+  });
+}
+
+function fmtMap(m: Record<string, string> | undefined): string {
+  const entries = Object.entries(m ?? {});
+  return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join('\n' + ' '.repeat(20)) : '<none>';
+}
+
+function indentBlock(title: string, value: unknown): string {
+  return `${title}:\n${indent(stringify(value))}`;
+}
+
+function indent(s: string): string {
+  return s
+    .trimEnd()
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}

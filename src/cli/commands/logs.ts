@@ -1,0 +1,22 @@
+import type { Command } from 'commander';
+import { addClientOptions, clientFrom, objectPath, resolveKind } from '../common.js';
+
+/** `skiff logs FUNCTION`: the function's stderr lines with timestamps and request ids. */
+export function register(program: Command): void {
+  addClientOptions(
+    program
+      .command('logs')
+      .description("print a function's log: its stderr lines and the platform's notes (traps, bad output), with request ids")
+      .argument('<function>')
+      .option('-f, --follow', 'keep printing new lines')
+      .option('--tail <lines>', 'how many recent lines', '200'),
+  ).action(async (name: string, opts: { server?: string; namespace?: string; follow?: boolean; tail: string }) => {
+    const def = resolveKind('functions');
+    const client = clientFrom(opts);
+    // Make a missing function an error (404), not an empty log.
+    await client.request('GET', objectPath(def, opts.namespace, name));
+    const q = new URLSearchParams({ tailLines: opts.tail, ...(opts.follow ? { follow: 'true' } : {}) });
+    const res = await client.raw('GET', `${objectPath(def, opts.namespace, name)}/log?${q}`);
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
+  });
+}

@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import { Skiff } from '../../server/skiff.js';
+import { createLogger } from '../../util/logger.js';
+import { UsageError } from '../../util/errors.js';
+
+interface UpOpts {
+  dataDir: string;
+  api: string;
+  gateway: string;
+  store?: string;
+  demo?: boolean;
+  workers?: string;
+}
+
+/** `skiff up`: runs the whole platform in this process until SIGINT/SIGTERM. */
+export function register(program: Command): void {
+  program
+    .command('up')
+    .description('start Skiff: store, API server, controllers, sandbox runtime and gateway in one process')
+    .option('--data-dir <dir>', 'where state, tokens and logs live', process.env.SKIFF_DATA_DIR ?? './.skiff')
+    .option('--api <host:port>', 'API listen address (port 0 picks a free port)', '127.0.0.1:7070')
+    .option('--gateway <host:port>', 'gateway listen address (port 0 picks a free port)', '127.0.0.1:8080')
+    .option('--store <url>', 'store endpoint: sqlite://PATH or memory:// (default: SQLite in the data dir)')
+    .option('--workers <n>', 'sandbox worker threads')
+    .option('--demo', 'apply examples/hello on start')
+    .action(async (opts: UpOpts) => {
+      const { logger, flush } = createLogger();
+      const workers = opts.workers === undefined ? undefined : Number(opts.workers);
+      if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError('--workers must be a positive integer');
+      const skiff = await Skiff.start({ dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers });
+      const a = skiff.apiAddress;
+      const g = skiff.gatewayAddress;
+      process.stdout.write(`skiff ready api=http://${hostForUrl(a.host)}:${a.port} gateway=http://${hostForUrl(g.host)}:${g.port}\n`);
+      logger.info({ api: a, gateway: g, dataDir: opts.dataDir }, 'skiff ready');
+      await new Promise<void>((resolveStop) => {
+        const onSignal = (sig: string) => {
+          logger.info({ signal: sig }, 'shutting down');
+          skiff.stop().then(resolveStop, (err) => {
+            logger.error({ err }, 'shutdown failed');
+            resolveStop();
+          });
+        };
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+      });
+      flush();
+    });
+}
+
+function parseAddr(flag: string, v: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(v);
+  if (!m) throw new UsageError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:7070), not "${v}"`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new UsageError(`${flag}: port ${port} is out of range`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function hostForUrl(h: string): string {
+  return h.includes(':') ? `[${h}]` : h;
+}

@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { clientFrom } from '../common.js';
+import { VERSION } from '../../version.js';
+
+/** `skiff version`: the CLI's version and, when reachable, the server's. */
+export function register(program: Command): void {
+  program
+    .command('version')
+    .description('print the client and server versions')
+    .option('--server <url>', 'Skiff API server')
+    .action(async (opts: { server?: string }) => {
+      process.stdout.write(`Client Version: ${VERSION}\n`);
+      try {
+        const res = await clientFrom(opts).request<{ version: string }>('GET', '/version');
+        process.stdout.write(`Server Version: ${res.body.version}\n`);
+      } catch {
+        process.stdout.write('Server Version: (not reachable)\n');
+      }
+    });
+}

@@ -1,0 +1,191 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { dirname, basename } from 'node:path';
+import type { Logger } from 'pino';
+import type { ResourceObject } from '../api/kinds/types.js';
+import { setCondition, type Condition } from '../api/kinds/conditions.js';
+import type { ResourceService } from '../api/resources.js';
+import { ApiError } from '../api/errors.js';
+import { FunctionInvoker, ModuleLoadError, isRemote, loadModule, localPath, type FunctionSpec } from '../functions/index.js';
+import { Controller, EventRecorder, Informer, cacheKey } from './runtime/index.js';
+
+/** The slice of the sandbox runtime the controller needs: compile and describe a module. */
+export interface ModuleCompiler {
+  compile(bytes: Uint8Array): Promise<{
+    digest: string;
+    size: number;
+    imports: Array<{ module: string; name: string; kind: string }>;
+    exports: Array<{ name: string; kind: string }>;
+    compileMs: number;
+    capabilities: string[];
+  }>;
+}
+
+export interface FunctionControllerOptions {
+  resources: ResourceService;
+  compiler: ModuleCompiler;
+  invoker: FunctionInvoker;
+  logger: Logger;
+  /** Relative module paths resolve against this directory. */
+  baseDir: string;
+}
+
+interface Loaded {
+  digest: string;
+  generation: number;
+}
+
+/**
+ * FunctionController makes each Function servable: it loads the module (file or URL), checks its
+ * digest, compiles it once, publishes it to the invoker and reports the outcome in status and Events.
+ * Local module files are watched, so rebuilding a module rolls it out without re-applying. When a new
+ * version fails to load, the last good one keeps serving and Ready turns False with the reason.
+ */
+export class FunctionController {
+  readonly informer: Informer;
+  readonly controller: Controller;
+  private readonly events: EventRecorder;
+  private readonly loaded = new Map<string, Loaded>();
+  private readonly watchers = new Map<string, { path: string; w: FSWatcher }>();
+
+  constructor(private readonly opts: FunctionControllerOptions) {
+    this.informer = new Informer(opts.resources, opts.resources.kind('Function'), opts.logger);
+    this.events = new EventRecorder(opts.resources, 'function-controller', opts.logger);
+    this.controller = new Controller({
+      name: 'functions',
+      logger: opts.logger,
+      keys: () => this.informer.list().map(cacheKey),
+      reconcile: (key) => this.reconcile(key),
+      resyncMs: 60_000,
+    });
+    this.informer.addHandlers({
+      onAdd: (o) => this.controller.enqueue(cacheKey(o)),
+      onUpdate: (a, b) => {
+        // Status-only writes (our own) do not need another pass.
+        if (a.metadata.generation !== b.metadata.generation || JSON.stringify(a.metadata.labels) !== JSON.stringify(b.metadata.labels)) this.controller.enqueue(cacheKey(b));
+      },
+      onDelete: (o) => this.controller.enqueue(cacheKey(o)),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.informer.start();
+    this.controller.start();
+  }
+
+  async stop(): Promise<void> {
+    this.informer.stop();
+    await this.controller.stop();
+    for (const { w } of this.watchers.values()) w.close();
+    this.watchers.clear();
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const [ns, name] = key.split('/') as [string, string];
+    const obj = this.informer.get(key);
+    if (!obj) {
+      this.opts.invoker.remove(ns, name);
+      this.loaded.delete(key);
+      this.unwatch(key);
+      return;
+    }
+    const spec = obj.spec as FunctionSpec;
+    const generation = obj.metadata.generation ?? 1;
+    if (!isRemote(spec.module)) this.watchFile(key, localPath(spec.module, this.opts.baseDir));
+    else this.unwatch(key);
+    const prev = this.loaded.get(key);
+    // A remote module with a pinned digest that is already loaded needs no refetch.
+    if (isRemote(spec.module) && prev && prev.generation === generation && (spec.digest ? prev.digest === spec.digest : true)) return;
+    try {
+      const mod = await loadModule(spec.module, spec.digest, { baseDir: this.opts.baseDir });
+      if (prev && prev.digest === mod.digest && prev.generation === generation && this.opts.invoker.has(ns, name)) {
+        await this.writeStatus(obj, { digest: mod.digest }, { status: 'True', reason: 'ModuleLoaded', message: `serving ${mod.digest.slice(0, 19)}` });
+        return;
+      }
+      const info = await this.opts.compiler.compile(mod.bytes);
+      this.opts.invoker.set({ namespace: ns, name, digest: mod.digest, spec });
+      this.loaded.set(key, { digest: mod.digest, generation });
+      const unused = unusedGrants(spec, info.capabilities);
+      if (unused.length) await this.events.record(obj, 'Warning', 'CapabilityUnused', `the Function grants ${unused.join(', ')} but its module imports nothing that could use ${unused.length > 1 ? 'them' : 'it'}`);
+      await this.writeStatus(
+        obj,
+        { digest: mod.digest, size: info.size, compileMs: round(info.compileMs), imports: info.imports.map((i) => `${i.module}.${i.name}`), capabilities: info.capabilities },
+        { status: 'True', reason: 'ModuleLoaded', message: `serving ${mod.digest.slice(0, 19)}` },
+      );
+      if (!prev || prev.digest !== mod.digest) {
+        await this.events.record(obj, 'Normal', prev ? 'ModuleUpdated' : 'ModuleLoaded', `loaded ${mod.digest.slice(0, 19)} (${info.size} bytes, compiled in ${round(info.compileMs)} ms)`);
+      }
+    } catch (err) {
+      const reason = err instanceof ModuleLoadError ? err.reason : ((err as { code?: string }).code ? pascal((err as { code: string }).code) : 'ModuleLoadFailed');
+      const message = (err as Error).message;
+      if (!this.opts.invoker.has(ns, name)) this.opts.invoker.markNotReady(ns, name, message);
+      const keeping = this.opts.invoker.has(ns, name) ? ` (still serving ${this.loaded.get(key)?.digest.slice(0, 19)})` : '';
+      await this.writeStatus(obj, {}, { status: 'False', reason, message: message + keeping });
+      await this.events.record(obj, 'Warning', reason, message);
+      // Rethrow so the work queue retries with backoff: the file may appear or be fixed later.
+      throw err;
+    }
+  }
+
+  private async writeStatus(obj: ResourceObject, fields: Record<string, unknown>, ready: Omit<Condition, 'type' | 'lastTransitionTime' | 'observedGeneration'>): Promise<void> {
+    const def = this.opts.resources.kind('Function');
+    const current = (await this.opts.resources.tryGet(def, obj.metadata.namespace, obj.metadata.name)) ?? obj;
+    const old = current.status ?? {};
+    const conditions = setCondition(old.conditions, { type: 'Ready', ...ready, observedGeneration: current.metadata.generation });
+    const next = { ...old, ...fields, observedGeneration: current.metadata.generation, conditions };
+    if (JSON.stringify(next) === JSON.stringify(old)) return;
+    try {
+      await this.opts.resources.updateStatus(def, current.metadata.namespace, current.metadata.name, { metadata: { resourceVersion: current.metadata.resourceVersion }, status: next });
+    } catch (err) {
+      if (err instanceof ApiError && (err.reason === 'Conflict' || err.reason === 'NotFound')) {
+        this.controller.enqueue(cacheKey(obj));
+        return;
+      }
+      throw err;
+    }
+  }
+
+  private watchFile(key: string, path: string): void {
+    const existing = this.watchers.get(key);
+    if (existing?.path === path) return;
+    this.unwatch(key);
+    try {
+      // Watch the directory: build tools often replace the file (new inode), which a file watch would miss.
+      const file = basename(path);
+      let timer: NodeJS.Timeout | undefined;
+      const w = watch(dirname(path), { persistent: false }, (_ev, changed) => {
+        if (changed && changed !== file) return;
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => this.controller.enqueue(key), 100);
+      });
+      w.on('error', () => this.unwatch(key));
+      this.watchers.set(key, { path, w });
+    } catch {
+      // The directory may not exist yet; resync and retries will pick the module up.
+    }
+  }
+
+  private unwatch(key: string): void {
+    const w = this.watchers.get(key);
+    if (w) {
+      w.w.close();
+      this.watchers.delete(key);
+    }
+  }
+}
+
+/** unusedGrants lists capabilities a Function grants that its module cannot use. */
+export function unusedGrants(spec: FunctionSpec, moduleCaps: string[]): string[] {
+  const caps = new Set(moduleCaps);
+  const out: string[] = [];
+  if (spec.capabilities?.dirs?.length && !caps.has('filesystem')) out.push('directories');
+  if (spec.capabilities?.memfs && !caps.has('filesystem')) out.push('an in-memory filesystem');
+  return out;
+}
+
+function pascal(code: string): string {
+  return code.replace(/(^|_)([a-z])/g, (_m, _u, c: string) => c.toUpperCase());
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}

@@ -1,0 +1,159 @@
+import type { Logger } from 'pino';
+import { parseBytes, parseDurationMs } from '../util/quantity.js';
+import { FunctionError } from './errors.js';
+import type { FunctionLogs } from './logs.js';
+import { parseWagiOutput, wagiArgs, wagiEnv, WagiOutputError, type WagiRequest, type WagiResponse } from './wagi.js';
+
+/** The slice of the sandbox runtime that serving needs (src/runtime's Runtime implements it). */
+export interface FunctionRuntime {
+  invoke(
+    digest: string,
+    req: {
+      args: string[];
+      env: Record<string, string>;
+      stdin?: Uint8Array;
+      capabilities?: Record<string, unknown>;
+      limits?: { memoryBytes?: number; timeoutMs?: number; maxOutputBytes?: number; concurrency?: number; queue?: number };
+      poolKey?: string;
+    },
+  ): Promise<{ exitCode: number; stdout: Uint8Array; stderr: Uint8Array; durationMs: number }>;
+}
+
+/** What the Function controller publishes for each loaded function. */
+export interface ServedFunction {
+  namespace: string;
+  name: string;
+  digest: string;
+  spec: FunctionSpec;
+}
+
+export interface FunctionSpec {
+  module: string;
+  digest?: string;
+  args?: string[];
+  env?: Record<string, string>;
+  capabilities?: { dirs?: Array<{ host: string; guest: string; readOnly?: boolean }>; memfs?: boolean; env?: Record<string, string>; clock?: 'real' | 'frozen'; random?: 'real' | { seed: number } };
+  limits?: { memory?: string | number; timeout?: string | number; concurrency?: number; queue?: number; output?: string | number };
+}
+
+export const DEFAULT_LIMITS = { memoryBytes: 128 * 1024 * 1024, timeoutMs: 10_000, maxOutputBytes: 16 * 1024 * 1024, concurrency: 64, queue: 256 };
+
+interface Entry {
+  served: ServedFunction;
+  limits: typeof DEFAULT_LIMITS;
+  capabilities: Record<string, unknown>;
+  env: Record<string, string>;
+}
+
+/**
+ * FunctionInvoker serves HTTP requests with Functions: it keeps the set of loaded functions (kept up
+ * to date by the Function controller), turns a request into a WAGI invocation of the sandbox runtime,
+ * and turns the guest's output, or its failure, into a response and log lines.
+ */
+export class FunctionInvoker {
+  private readonly fns = new Map<string, Entry>();
+  private readonly notReady = new Map<string, string>();
+
+  constructor(
+    private readonly runtime: FunctionRuntime,
+    private readonly logs: FunctionLogs,
+    private readonly logger: Logger,
+    private readonly server: { name: string; port: string },
+  ) {}
+
+  set(served: ServedFunction): void {
+    const key = `${served.namespace}/${served.name}`;
+    const l = served.spec.limits ?? {};
+    const limits = {
+      memoryBytes: l.memory !== undefined ? (parseBytes(l.memory) ?? DEFAULT_LIMITS.memoryBytes) : DEFAULT_LIMITS.memoryBytes,
+      timeoutMs: l.timeout !== undefined ? (parseDurationMs(l.timeout) ?? DEFAULT_LIMITS.timeoutMs) : DEFAULT_LIMITS.timeoutMs,
+      maxOutputBytes: l.output !== undefined ? (parseBytes(l.output) ?? DEFAULT_LIMITS.maxOutputBytes) : DEFAULT_LIMITS.maxOutputBytes,
+      concurrency: l.concurrency ?? DEFAULT_LIMITS.concurrency,
+      queue: l.queue ?? DEFAULT_LIMITS.queue,
+    };
+    const caps = served.spec.capabilities ?? {};
+    this.fns.set(key, { served, limits, capabilities: { ...caps }, env: { ...(served.spec.env ?? {}), ...(caps.env ?? {}) } });
+    this.notReady.delete(key);
+  }
+
+  /** markNotReady records why a function cannot serve (requests get 503 with this reason). */
+  markNotReady(namespace: string, name: string, reason: string): void {
+    this.notReady.set(`${namespace}/${name}`, reason);
+  }
+
+  remove(namespace: string, name: string): void {
+    this.fns.delete(`${namespace}/${name}`);
+    this.notReady.delete(`${namespace}/${name}`);
+  }
+
+  has(namespace: string, name: string): boolean {
+    return this.fns.has(`${namespace}/${name}`);
+  }
+
+  get(namespace: string, name: string): ServedFunction | undefined {
+    return this.fns.get(`${namespace}/${name}`)?.served;
+  }
+
+  async invoke(namespace: string, name: string, req: WagiRequest, _signal?: AbortSignal): Promise<WagiResponse> {
+    const key = `${namespace}/${name}`;
+    const entry = this.fns.get(key);
+    if (!entry) {
+      const why = this.notReady.get(key);
+      throw new FunctionError(why ? 'not_ready' : 'function_not_found', why ? `function ${key} is not ready: ${why}` : `function ${key} does not exist`);
+    }
+    const ctx = { name, serverName: this.server.name, serverPort: this.server.port, env: entry.env, args: entry.served.spec.args };
+    let result;
+    try {
+      result = await this.runtime.invoke(entry.served.digest, {
+        args: wagiArgs(req, ctx),
+        env: wagiEnv(req, ctx),
+        stdin: req.body,
+        capabilities: entry.capabilities,
+        limits: entry.limits,
+        poolKey: key,
+      });
+    } catch (err) {
+      throw this.failure(namespace, name, req.requestId, err);
+    }
+    this.logs.appendOutput(namespace, name, req.requestId, result.stderr);
+    try {
+      return parseWagiOutput(result.stdout);
+    } catch (err) {
+      if (!(err instanceof WagiOutputError)) throw err;
+      const msg = result.exitCode !== 0 ? `the function exited with code ${result.exitCode} without a valid response (${err.message})` : err.message;
+      this.logs.append(namespace, name, { stream: 'system', requestId: req.requestId, line: `bad output: ${msg}` });
+      this.logger.warn({ function: key, requestId: req.requestId, exitCode: result.exitCode }, msg);
+      throw new FunctionError(result.exitCode !== 0 ? 'function_failed' : 'bad_gateway', result.exitCode !== 0 ? `function ${key} failed` : `function ${key} returned a malformed response`);
+    }
+  }
+
+  private failure(namespace: string, name: string, requestId: string, err: unknown): FunctionError {
+    const key = `${namespace}/${name}`;
+    const code = (err as { code?: string }).code ?? 'internal';
+    const message = (err as Error).message ?? String(err);
+    const note = (line: string) => this.logs.append(namespace, name, { stream: 'system', requestId, line });
+    switch (code) {
+      case 'trap':
+        note(`trap: ${message}`);
+        return new FunctionError('trap', `function ${key} trapped`);
+      case 'timeout':
+        note(`deadline exceeded: ${message}`);
+        return new FunctionError('timeout', `function ${key} did not finish in time`);
+      case 'memory_limit':
+        note(`out of memory: ${message}`);
+        return new FunctionError('memory_limit', `function ${key} ran out of memory`);
+      case 'output_limit':
+        note(`output limit: ${message}`);
+        return new FunctionError('bad_gateway', `function ${key} wrote more output than allowed`);
+      case 'overloaded':
+        note('overloaded: too many concurrent requests, request shed');
+        return new FunctionError('overloaded', `function ${key} is overloaded; retry later`);
+      case 'unknown_module':
+        return new FunctionError('not_ready', `function ${key} is not loaded yet`);
+      default:
+        note(`failed: ${message}`);
+        this.logger.error({ function: key, requestId, err }, 'function invocation failed');
+        return new FunctionError('internal', `function ${key} failed`);
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import type { LogLine, LogSource } from '../api/server.js';
+
+/**
+ * FunctionLogs keeps the recent log lines of each function in a bounded ring (the guest's stderr and
+ * the platform's own notes about it: traps, bad output, timeouts) and fans new lines out to followers.
+ */
+export class FunctionLogs implements LogSource {
+  private readonly rings = new Map<string, LogLine[]>();
+  private readonly followers = new Map<string, Set<(l: LogLine) => void>>();
+
+  constructor(private readonly perFunction = 1000) {}
+
+  append(namespace: string, name: string, line: Omit<LogLine, 'time'> & { time?: string }): void {
+    const key = `${namespace}/${name}`;
+    let ring = this.rings.get(key);
+    if (!ring) this.rings.set(key, (ring = []));
+    const full: LogLine = { time: line.time ?? new Date().toISOString(), stream: line.stream, line: line.line, ...(line.requestId ? { requestId: line.requestId } : {}) };
+    ring.push(full);
+    if (ring.length > this.perFunction) ring.splice(0, ring.length - this.perFunction);
+    for (const f of this.followers.get(key) ?? []) f(full);
+  }
+
+  /** appendOutput splits a stderr buffer into lines (a final partial line counts as a line). */
+  appendOutput(namespace: string, name: string, requestId: string, stderr: Uint8Array): void {
+    if (stderr.length === 0) return;
+    const text = Buffer.from(stderr.buffer, stderr.byteOffset, stderr.byteLength).toString('utf8');
+    for (const line of text.split('\n')) if (line !== '') this.append(namespace, name, { stream: 'stderr', requestId, line: line.replace(/\r$/, '') });
+  }
+
+  tail(namespace: string, name: string, lines: number): LogLine[] {
+    const ring = this.rings.get(`${namespace}/${name}`) ?? [];
+    return lines >= ring.length ? [...ring] : ring.slice(ring.length - lines);
+  }
+
+  follow(namespace: string, name: string, onLine: (l: LogLine) => void): () => void {
+    const key = `${namespace}/${name}`;
+    let set = this.followers.get(key);
+    if (!set) this.followers.set(key, (set = new Set()));
+    set.add(onLine);
+    return () => set!.delete(onLine);
+  }
+
+  forget(namespace: string, name: string): void {
+    this.rings.delete(`${namespace}/${name}`);
+  }
+}

@@ -1,0 +1,110 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { SkiffError } from '../util/errors.js';
+
+/** One object read from a manifest, with where it came from (for messages). */
+export interface ManifestObject {
+  object: Record<string, any>;
+  source: string;
+  /** 1-based line of the document's start. */
+  line: number;
+  /** Directory that relative paths inside the object are relative to. */
+  baseDir: string;
+}
+
+/** ManifestError: a manifest file could not be read or parsed; the message names file, line and column. */
+export class ManifestError extends SkiffError {
+  constructor(message: string) {
+    super('manifest_invalid', message);
+  }
+}
+
+const EXTS = new Set(['.yaml', '.yml', '.json']);
+
+/**
+ * readManifests loads every object from a file, a directory (its .yaml/.yml/.json files, sorted) or
+ * stdin ('-'): multi-document YAML, JSON, and `kind: List` wrappers. Every parse error of every file
+ * is collected and reported together.
+ */
+export function readManifests(paths: string[], stdin?: () => string): ManifestObject[] {
+  const out: ManifestObject[] = [];
+  const errors: string[] = [];
+  for (const p of paths) {
+    if (p === '-') {
+      parseText(stdin ? stdin() : readFileSync(0, 'utf8'), '<stdin>', process.cwd(), out, errors);
+      continue;
+    }
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      errors.push(`${p}: no such file or directory`);
+      continue;
+    }
+    const files = st.isDirectory()
+      ? readdirSync(p)
+          .filter((f) => EXTS.has(extname(f)))
+          .sort()
+          .map((f) => join(p, f))
+      : [p];
+    if (st.isDirectory() && files.length === 0) errors.push(`${p}: the directory has no .yaml, .yml or .json files`);
+    for (const f of files) {
+      let text: string;
+      try {
+        text = readFileSync(f, 'utf8');
+      } catch (err) {
+        errors.push(`${f}: cannot read: ${(err as Error).message}`);
+        continue;
+      }
+      parseText(text, f, dirname(resolve(f)), out, errors);
+    }
+  }
+  if (errors.length) throw new ManifestError(errors.join('\n'));
+  return out;
+}
+
+function parseText(text: string, source: string, baseDir: string, out: ManifestObject[], errors: string[]): void {
+  const docs = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true });
+  const list = Array.isArray(docs) ? docs : [docs];
+  for (const doc of list) {
+    const startLine = lineOf(text, doc.range?.[0] ?? 0);
+    if (doc.errors.length) {
+      for (const e of doc.errors) {
+        const pos = e.linePos?.[0];
+        errors.push(`${source}:${pos ? `${pos.line}:${pos.col}` : startLine}: ${firstLine(e.message)}`);
+      }
+      continue;
+    }
+    const value = doc.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) continue;
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      errors.push(`${source}:${startLine}: a manifest document must be an object with apiVersion, kind and metadata`);
+      continue;
+    }
+    if (value.kind === 'List' && Array.isArray(value.items)) {
+      for (const item of value.items) out.push({ object: item, source, line: startLine, baseDir });
+    } else out.push({ object: value, source, line: startLine, baseDir });
+  }
+}
+
+function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  // A document range starts at its first token; skip to it past leading comments and `---`.
+  return line;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0]!;
+}
+
+/**
+ * resolveModuleRef makes a Function's relative `spec.module` path absolute against the manifest's
+ * directory, so that "hello.wasm next to function.yaml" means what a person expects.
+ */
+export function resolveModuleRef(obj: Record<string, any>, baseDir: string): void {
+  if (obj?.kind !== 'Function') return;
+  const m = obj.spec?.module;
+  if (typeof m === 'string' && m !== '' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(m) && !isAbsolute(m)) obj.spec.module = resolve(baseDir, m);
+}

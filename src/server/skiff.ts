@@ -1,0 +1,145 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { ApiServer } from '../api/server.js';
+import { ResourceService } from '../api/resources.js';
+import { builtinKinds } from '../api/kinds/index.js';
+import { ApiError } from '../api/errors.js';
+import { openStore, type Store } from '../store/index.js';
+import { FunctionInvoker, FunctionLogs } from '../functions/index.js';
+import { FunctionController } from '../controllers/function-controller.js';
+import { RouteController } from '../controllers/route-controller.js';
+import { referenceWarnings } from '../controllers/references.js';
+import { Gateway, routeFunctionRefs } from '../gateway/index.js';
+import { Runtime } from '../runtime/index.js';
+import { readManifests, resolveModuleRef } from '../manifests/index.js';
+import { VERSION } from '../version.js';
+import { ensureDataDir, ensureToken } from './data-dir.js';
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+export interface SkiffOptions {
+  dataDir: string;
+  api: Address;
+  gateway: Address;
+  /** Store endpoint URL (sqlite://PATH, memory://); default SQLite in the data dir. */
+  store?: string;
+  /** Apply examples/hello on start. */
+  demo?: boolean;
+  logger: Logger;
+  /** Sandbox worker threads. */
+  workers?: number;
+}
+
+const HISTORY_KEPT = 10_000;
+
+/**
+ * Skiff is one running platform: the store, the resource API, the controllers, the sandbox runtime
+ * and the gateway, started in dependency order and stopped in reverse.
+ */
+export class Skiff {
+  apiAddress!: Address;
+  gatewayAddress!: Address;
+  private store!: Store;
+  private runtime!: Runtime;
+  private api!: ApiServer;
+  private gateway!: Gateway;
+  private functions!: FunctionController;
+  private routes!: RouteController;
+  private compactor?: NodeJS.Timeout;
+  private stopping?: Promise<void>;
+
+  private constructor(private readonly opts: SkiffOptions) {}
+
+  static async start(opts: SkiffOptions): Promise<Skiff> {
+    const s = new Skiff(opts);
+    try {
+      await s.boot();
+    } catch (err) {
+      await s.stop().catch(() => {});
+      throw err;
+    }
+    return s;
+  }
+
+  private async boot(): Promise<void> {
+    const { logger } = this.opts;
+    const dataDir = resolve(this.opts.dataDir);
+    ensureDataDir(dataDir);
+    const token = ensureToken(dataDir, 'token');
+    const controllerToken = ensureToken(dataDir, 'controller-token');
+    this.store = openStore(this.opts.store, dataDir);
+    const resources = new ResourceService(this.store, builtinKinds());
+    await this.ensureNamespace(resources, 'default');
+
+    const logs = new FunctionLogs();
+    this.runtime = new Runtime({ workers: this.opts.workers, logger });
+    const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) });
+    this.gateway = new Gateway({ functions: invoker, logger });
+    this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, baseDir: process.cwd() });
+    this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
+    resources.addAdmissionHook(referenceWarnings(this.routes.routes));
+
+    await this.functions.start();
+    await this.routes.start();
+
+    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs });
+    this.apiAddress = await this.api.listen(this.opts.api.host, this.opts.api.port);
+    this.gatewayAddress = await this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port);
+
+    if (this.opts.demo) await this.applyDemo(resources);
+    await this.settle(5_000);
+
+    this.compactor = setInterval(() => {
+      this.store
+        .revision()
+        .then((rev) => (rev > HISTORY_KEPT ? this.store.compact(rev - HISTORY_KEPT) : undefined))
+        .catch((err) => logger.warn({ err: (err as Error).message }, 'compaction failed'));
+    }, 60_000);
+    this.compactor.unref();
+  }
+
+  /** settle waits (bounded) until the controllers have nothing left to do: used before announcing readiness. */
+  async settle(timeoutMs: number): Promise<void> {
+    const t = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
+    await Promise.race([Promise.all([this.functions.controller.idle(), this.routes.controller.idle()]), t]);
+  }
+
+  /** stop drains the gateway and the API, stops the controllers, the runtime, then closes the store. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.compactor) clearInterval(this.compactor);
+      await this.gateway?.close().catch(() => {});
+      await this.api?.close().catch(() => {});
+      await this.routes?.stop().catch(() => {});
+      await this.functions?.stop().catch(() => {});
+      await this.runtime?.close().catch(() => {});
+      await this.store?.close();
+    })();
+    return this.stopping;
+  }
+
+  private async ensureNamespace(resources: ResourceService, name: string): Promise<void> {
+    try {
+      await resources.create(resources.kind('Namespace'), undefined, { apiVersion: 'skiff.dev/v1', kind: 'Namespace', metadata: { name } });
+    } catch (err) {
+      if (!(err instanceof ApiError && err.reason === 'AlreadyExists')) throw err;
+    }
+  }
+
+  private async applyDemo(resources: ResourceService): Promise<void> {
+    const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'hello');
+    for (const item of readManifests([dir])) {
+      const obj = item.object;
+      resolveModuleRef(obj, item.baseDir);
+      const def = resources.kind(String(obj.kind));
+      const ns = def.namespaced ? (obj.metadata?.namespace ?? 'default') : undefined;
+      const live = await resources.tryGet(def, ns, obj.metadata.name);
+      if (live) await resources.update(def, ns, obj.metadata.name, obj);
+      else await resources.create(def, ns, obj);
+    }
+  }
+}
