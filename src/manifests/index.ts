@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
 import { SkiffError } from '../util/errors.js';
 
 /** One object read from a manifest, with where it came from (for messages). */
@@ -65,13 +65,14 @@ export function readManifests(paths: string[], stdin?: () => string): ManifestOb
 }
 
 function parseText(text: string, source: string, baseDir: string, out: ManifestObject[], errors: string[]): void {
-  const docs = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true });
+  const lc = new LineCounter();
+  const docs = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lc });
   const list = Array.isArray(docs) ? docs : [docs];
   for (const doc of list) {
-    const startLine = lineOf(text, doc.range?.[0] ?? 0);
+    const startLine = doc.contents?.range ? lc.linePos(doc.contents.range[0]).line : lc.linePos(doc.range?.[0] ?? 0).line;
     if (doc.errors.length) {
       for (const e of doc.errors) {
-        const pos = e.linePos?.[0];
+        const pos = lc.linePos(e.pos[0]);
         errors.push(`${source}:${pos ? `${pos.line}:${pos.col}` : startLine}: ${firstLine(e.message)}`);
       }
       continue;
@@ -86,13 +87,6 @@ function parseText(text: string, source: string, baseDir: string, out: ManifestO
       for (const item of value.items) out.push({ object: item, source, line: startLine, baseDir });
     } else out.push({ object: value, source, line: startLine, baseDir });
   }
-}
-
-function lineOf(text: string, offset: number): number {
-  let line = 1;
-  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
-  // A document range starts at its first token; skip to it past leading comments and `---`.
-  return line;
 }
 
 function firstLine(s: string): string {

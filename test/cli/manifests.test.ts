@@ -1,0 +1,58 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readManifests, resolveModuleRef, ManifestError } from '../../src/manifests/index.js';
+
+function dir(files: Record<string, string>): string {
+  const d = mkdtempSync(join(tmpdir(), 'skiff-manifests-'));
+  for (const [n, t] of Object.entries(files)) writeFileSync(join(d, n), t);
+  return d;
+}
+
+describe('manifest reading', () => {
+  it('reads multi-document YAML, JSON and List wrappers from a directory in name order', () => {
+    const d = dir({
+      'b.yaml': 'kind: Function\nmetadata: {name: b}\n---\n# comment only\n---\nkind: Route\nmetadata: {name: r}\n',
+      'a.json': JSON.stringify({ kind: 'List', items: [{ kind: 'Function', metadata: { name: 'a1' } }, { kind: 'Function', metadata: { name: 'a2' } }] }),
+      'ignored.txt': 'x',
+    });
+    const objs = readManifests([d]);
+    expect(objs.map((o) => o.object.metadata.name)).toEqual(['a1', 'a2', 'b', 'r']);
+    expect(objs[2]!.source).toBe(join(d, 'b.yaml'));
+  });
+
+  it('names file, line and column for malformed YAML, and reports every bad file', () => {
+    const d = dir({ 'bad.yaml': 'kind: Function\nmetadata:\n  name: [unclosed\n', 'dup.yaml': 'a: 1\na: 2\n' });
+    try {
+      readManifests([join(d, 'bad.yaml'), join(d, 'dup.yaml'), join(d, 'missing.yaml')]);
+      throw new Error('expected an error');
+    } catch (err) {
+      expect(err).toBeInstanceOf(ManifestError);
+      const msg = (err as Error).message;
+      expect(msg).toMatch(/bad\.yaml:\d+:\d+: /);
+      expect(msg).toMatch(/dup\.yaml:2:1: .*unique/i);
+      expect(msg).toMatch(/missing\.yaml: no such file/);
+    }
+  });
+
+  it('refuses documents that are not objects', () => {
+    const d = dir({ 'x.yaml': '- a\n- b\n' });
+    expect(() => readManifests([join(d, 'x.yaml')])).toThrow(/x\.yaml:1: a manifest document must be an object/);
+  });
+
+  it('reads stdin', () => {
+    const objs = readManifests(['-'], () => 'kind: Function\nmetadata: {name: s}\n');
+    expect(objs[0]!.source).toBe('<stdin>');
+  });
+
+  it('resolves a Function module path relative to its manifest', () => {
+    const o = { kind: 'Function', spec: { module: './m.wasm' } };
+    resolveModuleRef(o, '/srv/app');
+    expect(o.spec.module).toBe('/srv/app/m.wasm');
+    const url = { kind: 'Function', spec: { module: 'https://example.test/m.wasm' } };
+    resolveModuleRef(url, '/srv');
+    expect(url.spec.module).toBe('https://example.test/m.wasm');
+    mkdirSync(join(tmpdir(), 'unused'), { recursive: true });
+  });
+});
