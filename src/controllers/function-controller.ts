@@ -176,9 +176,13 @@ export class FunctionController {
 /** unusedGrants lists capabilities a Function grants that its module cannot use. */
 export function unusedGrants(spec: FunctionSpec, moduleCaps: string[]): string[] {
   const caps = new Set(moduleCaps);
+  const c = spec.capabilities ?? {};
   const out: string[] = [];
-  if (spec.capabilities?.dirs?.length && !caps.has('filesystem')) out.push('directories');
-  if (spec.capabilities?.memfs && !caps.has('filesystem')) out.push('an in-memory filesystem');
+  if (c.dirs?.length && !caps.has('dirs')) out.push('directories');
+  if (c.memfs && !caps.has('dirs')) out.push('an in-memory filesystem');
+  if ((Object.keys(c.env ?? {}).length || Object.keys(spec.env ?? {}).length) && !caps.has('env')) out.push('environment variables');
+  if (c.clock && !caps.has('clocks')) out.push('a clock');
+  if (c.random && !caps.has('random')) out.push('randomness');
   return out;
 }
 
