@@ -105,7 +105,7 @@ export class ApiServer {
           if (q.get('watch') === 'true' || q.get('watch') === '1') return this.serveWatch(req, res, def, ns, q);
           return this.json(res, 200, await this.listBody(def, ns, q));
         case 'POST': {
-          const out = await svc.create(def, ns, await this.readBody(req), { dryRun });
+          const out = await svc.create(def, ns, await this.readBody(req, res), { dryRun });
           return this.json(res, 201, out.object, out.warnings);
         }
         default:
@@ -116,14 +116,14 @@ export class ApiServer {
       case 'GET':
         return this.json(res, 200, await svc.get(def, ns, name));
       case 'PUT': {
-        const body = await this.readBody(req);
+        const body = await this.readBody(req, res);
         const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun }) : await svc.update(def, ns, name, body, { dryRun });
         return this.json(res, 200, out.object, out.warnings);
       }
       case 'PATCH': {
         const ct = String(req.headers['content-type'] ?? 'application/merge-patch+json');
         if (!/merge-patch\+json|application\/json/.test(ct)) throw new ApiError(415, 'UnsupportedMediaType', `unsupported patch type "${ct}": use application/merge-patch+json`);
-        const out = await svc.patch(def, ns, name, await this.readBody(req), { dryRun, subresource: subresource === 'status' ? 'status' : undefined });
+        const out = await svc.patch(def, ns, name, await this.readBody(req, res), { dryRun, subresource: subresource === 'status' ? 'status' : undefined });
         return this.json(res, 200, out.object, out.warnings);
       }
       case 'DELETE': {
@@ -263,10 +263,13 @@ export class ApiServer {
     };
   }
 
-  private readBody(req: http.IncomingMessage): Promise<unknown> {
+  private readBody(req: http.IncomingMessage, res: http.ServerResponse): Promise<unknown> {
     const declared = Number(req.headers['content-length'] ?? '0');
     if (declared > this.maxBody) {
-      req.resume();
+      // Read and discard a moderately oversized body so the client sees the 413 instead of a reset;
+      // beyond that, the connection is closed after the answer.
+      if (declared <= 8 * this.maxBody) req.resume();
+      else req.socket.once('finish', () => req.socket.destroy());
       return Promise.reject(tooLarge(this.maxBody));
     }
     return new Promise((resolve, reject) => {
@@ -277,6 +280,7 @@ export class ApiServer {
         if (size > this.maxBody) {
           req.removeAllListeners('data');
           req.resume();
+          res.setHeader('connection', 'close');
           reject(tooLarge(this.maxBody));
           return;
         }
@@ -322,7 +326,6 @@ export class ApiServer {
       res.destroy();
       return;
     }
-    if (apiErr.httpStatus === 413) res.setHeader('connection', 'close');
     this.json(res, apiErr.httpStatus, apiErr.toStatus());
   }
 }

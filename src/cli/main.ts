@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAll } from './commands/index.js';
 import { SkiffError, UsageError, CheckFailedError } from '../util/errors.js';
+import { ApiRequestError } from './client.js';
 
 /**
  * main parses argv and runs one command. It resolves to the process exit code:
@@ -30,6 +31,10 @@ function reportError(err: unknown): number {
   if (err instanceof UsageError) {
     process.stderr.write(`skiff: ${err.message}\n`);
     return 2;
+  }
+  if (err instanceof ApiRequestError) {
+    process.stderr.write(`Error from server (${err.reason ?? err.httpStatus}): ${err.message}\n`);
+    return 1;
   }
   if (err instanceof CheckFailedError) {
     process.stderr.write(`${err.message}\n`);

@@ -132,6 +132,9 @@ export class FunctionInvoker {
     const code = (err as { code?: string }).code ?? 'internal';
     const message = (err as Error).message ?? String(err);
     const note = (line: string) => this.logs.append(namespace, name, { stream: 'system', requestId, line });
+    // What the guest managed to say before it failed is often the best clue.
+    const stderr = (err as { stderr?: Uint8Array }).stderr;
+    if (stderr) this.logs.appendOutput(namespace, name, requestId, stderr);
     switch (code) {
       case 'trap':
         note(`trap: ${message}`);

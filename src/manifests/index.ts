@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
-import { SkiffError } from '../util/errors.js';
+import { CheckFailedError } from '../util/errors.js';
 
 /** One object read from a manifest, with where it came from (for messages). */
 export interface ManifestObject {
@@ -14,9 +14,9 @@ export interface ManifestObject {
 }
 
 /** ManifestError: a manifest file could not be read or parsed; the message names file, line and column. */
-export class ManifestError extends SkiffError {
+export class ManifestError extends CheckFailedError {
   constructor(message: string) {
-    super('manifest_invalid', message);
+    super(message, 'manifest_invalid');
   }
 }
 

@@ -20,7 +20,7 @@ export class UsageError extends SkiffError {
 
 /** CheckFailedError means the request was understood but refused or the check failed; the CLI exits 1. */
 export class CheckFailedError extends SkiffError {
-  constructor(message: string) {
-    super('check_failed', message);
+  constructor(message: string, code = 'check_failed') {
+    super(code, message);
   }
 }

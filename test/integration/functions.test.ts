@@ -1,0 +1,231 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { copyFileSync, mkdtempSync, writeFileSync, renameSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { startSkiff, cli, waitFor, REPO, type RunningSkiff } from '../helpers/skiff-process.js';
+import { wat, wagiWat } from '../helpers/wat.js';
+
+let s: RunningSkiff;
+let dir: string;
+
+function manifest(name: string, module: string, extra = ''): string {
+  return `apiVersion: skiff.dev/v1
+kind: Function
+metadata: { name: ${name} }
+spec:
+  module: ${module}
+${extra}---
+apiVersion: skiff.dev/v1
+kind: Route
+metadata: { name: ${name} }
+spec:
+  http:
+    - match: [{ uri: { prefix: /${name} } }]
+      route: [{ destination: { function: ${name} } }]
+`;
+}
+
+async function fnStatus(name: string): Promise<any> {
+  const r = cli(['get', 'fn', name, '-o', 'json'], { server: s.api });
+  return r.code === 0 ? JSON.parse(r.stdout).status : undefined;
+}
+
+async function ready(name: string): Promise<{ status: string; reason: string; message: string } | undefined> {
+  return (await fnStatus(name))?.conditions?.find((c: any) => c.type === 'Ready');
+}
+
+beforeAll(async () => {
+  s = await startSkiff();
+  dir = mkdtempSync(join(tmpdir(), 'skiff-fn-'));
+  copyFileSync(join(REPO, 'examples', 'hello', 'hello.wasm'), join(dir, 'hello.wasm'));
+});
+
+afterAll(async () => {
+  expect(await s.stop()).toBe(0);
+});
+
+describe('functions end to end through the CLI', () => {
+  it('applies, serves, reports, logs, rolls out a rebuilt module and deletes', async () => {
+    writeFileSync(join(dir, 'app.yaml'), manifest('app', './hello.wasm'));
+    const apply = cli(['apply', '-f', join(dir, 'app.yaml')], { server: s.api });
+    expect(apply.stderr).toBe('');
+    expect(apply.stdout).toBe('function.skiff.dev/app created\nroute.skiff.dev/app created\n');
+    await waitFor(async () => (await ready('app'))?.status === 'True', 'app ready');
+    const res = await fetch(`${s.gateway}/app/x?y=1`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('path:   /app/x');
+    const rid = res.headers.get('x-request-id')!;
+
+    expect(cli(['apply', '-f', join(dir, 'app.yaml')], { server: s.api }).stdout).toBe('function.skiff.dev/app unchanged\nroute.skiff.dev/app unchanged\n');
+
+    const logs = cli(['logs', 'app'], { server: s.api });
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toMatch(new RegExp(`^\\S+Z ${rid} hello: served GET /app/x$`, 'm'));
+
+    // Rebuild the module in place (a new file renamed over the old, as build tools do): it rolls out by itself.
+    writeFileSync(join(dir, 'next.wasm'), await wat(wagiWat('Content-Type: text/plain\n\nversion two\n')));
+    renameSync(join(dir, 'next.wasm'), join(dir, 'hello.wasm'));
+    await waitFor(async () => (await (await fetch(`${s.gateway}/app`)).text()) === 'version two\n', 'rollout of the rebuilt module');
+    const desc = cli(['describe', 'function', 'app'], { server: s.api });
+    expect(desc.stdout).toMatch(/Ready\s+True\s+ModuleLoaded/);
+    expect(desc.stdout).toMatch(/Normal\s+ModuleUpdated/);
+    expect(desc.stdout).toMatch(/Normal\s+ModuleLoaded/);
+
+    const del = cli(['delete', 'fn', 'app'], { server: s.api });
+    expect(del.stdout).toBe('function.skiff.dev/app deleted\n');
+    expect(del.stderr).toMatch(/Warning: function app is used by route app/);
+    await waitFor(async () => (await fetch(`${s.gateway}/app`)).status === 503, '503 after delete');
+    const routeReady = await waitFor(async () => {
+      const r = JSON.parse(cli(['get', 'route', 'app', '-o', 'json'], { server: s.api }).stdout);
+      const c = r.status?.conditions?.find((x: any) => x.type === 'Ready');
+      return c?.reason === 'FunctionNotFound' ? c : undefined;
+    }, 'route reports the missing function');
+    expect(routeReady.message).toMatch(/default\/app does not exist/);
+    expect(cli(['delete', '-f', join(dir, 'app.yaml'), '--ignore-not-found'], { server: s.api }).code).toBe(0);
+  });
+
+  it('loads modules from http URLs and checks their digest', async () => {
+    const bytes = await wat(wagiWat('Content-Type: text/plain\n\nremote\n'));
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const srv = http.createServer((_q, r) => r.end(bytes));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}/m.wasm`;
+    try {
+      writeFileSync(join(dir, 'remote.yaml'), manifest('remote', url, `  digest: ${digest}\n`));
+      expect(cli(['apply', '-f', join(dir, 'remote.yaml')], { server: s.api }).code).toBe(0);
+      await waitFor(async () => (await ready('remote'))?.status === 'True', 'remote ready');
+      expect(await (await fetch(`${s.gateway}/remote`)).text()).toBe('remote\n');
+      writeFileSync(join(dir, 'bad-digest.yaml'), manifest('baddigest', url, `  digest: sha256:${'0'.repeat(64)}\n`));
+      expect(cli(['apply', '-f', join(dir, 'bad-digest.yaml')], { server: s.api }).code).toBe(0);
+      const c = (await waitFor(async () => ((await ready("baddigest"))?.reason === "DigestMismatch" ? ready("baddigest") : undefined), "digest mismatch reported"))!;
+      expect(c!.message).toContain(digest);
+      const res = await fetch(`${s.gateway}/baddigest`);
+      expect(res.status).toBe(503);
+      expect(await res.text()).not.toContain('sha256');
+    } finally {
+      srv.close();
+    }
+  });
+});
+
+describe('bad input', () => {
+  it('names file, line and column of malformed YAML and applies nothing', () => {
+    writeFileSync(join(dir, 'broken.yaml'), 'apiVersion: skiff.dev/v1\nkind: Function\nmetadata:\n  name: [oops\n');
+    const r = cli(['apply', '-f', join(dir, 'broken.yaml')], { server: s.api });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/broken\.yaml:\d+:\d+: /);
+  });
+
+  it('refuses an unknown kind with the list of known ones', () => {
+    const r = cli(['apply', '-f', '-'], { server: s.api, input: 'apiVersion: skiff.dev/v1\nkind: Gizmo\nmetadata: {name: g}\n' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/<stdin>:1: unknown kind "Gizmo"/);
+  });
+
+  it('lists every missing or mistyped field', () => {
+    const r = cli(['apply', '-f', '-'], { server: s.api, input: 'apiVersion: skiff.dev/v1\nkind: Function\nmetadata: {name: f1}\nspec:\n  modul: x.wasm\n  args: 3\n  limits: {concurrency: "many"}\n' });
+    expect(r.code).toBe(1);
+    for (const f of ['spec.module: Required value', 'spec.modul: unknown field', 'spec.args: must be of type array', 'spec.limits.concurrency: must be of type integer']) expect(r.stderr).toContain(f);
+  });
+
+  it('refuses two objects with the same name in one apply before sending anything', () => {
+    const doc = 'apiVersion: skiff.dev/v1\nkind: Function\nmetadata: {name: twin}\nspec: {module: /x.wasm}\n';
+    const r = cli(['apply', '-f', '-'], { server: s.api, input: `${doc}---\n${doc}` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/<stdin>:6: Function "twin" in namespace default is also defined at <stdin>:1/);
+    expect(cli(['get', 'fn', 'twin'], { server: s.api }).code).toBe(1);
+  });
+
+  it('reports a missing module file in status and answers 503', async () => {
+    writeFileSync(join(dir, 'missing.yaml'), manifest('missing', './nope.wasm'));
+    cli(['apply', '-f', join(dir, 'missing.yaml')], { server: s.api });
+    const c = (await waitFor(() => ready('missing').then((x) => (x?.reason === 'ModuleNotFound' ? x : undefined)), 'ModuleNotFound'))!;
+    expect(c.message).toMatch(/nope\.wasm does not exist/);
+    const res = await fetch(`${s.gateway}/missing`);
+    expect(res.status).toBe(503);
+  });
+
+  it('reports a file that is not WebAssembly', async () => {
+    writeFileSync(join(dir, 'text.wasm'), 'this is not wasm');
+    writeFileSync(join(dir, 'notwasm.yaml'), manifest('notwasm', './text.wasm'));
+    cli(['apply', '-f', join(dir, 'notwasm.yaml')], { server: s.api });
+    const c = (await waitFor(() => ready('notwasm').then((x) => (x?.status === 'False' ? x : undefined)), 'not-wasm reported'))!;
+    expect(c.reason).toBe('NotWasm');
+    expect(c.message).toMatch(/not a WebAssembly/i);
+  });
+
+  it('answers 500 for a trap, logs the trap, and keeps serving', async () => {
+    writeFileSync(join(dir, 'trap.wasm'), await wat(wagiWat('', { stderr: 'about to fail\n', tail: '(unreachable)' })));
+    writeFileSync(join(dir, 'trap.yaml'), manifest('trap', './trap.wasm'));
+    cli(['apply', '-f', join(dir, 'trap.yaml')], { server: s.api });
+    await waitFor(async () => (await ready('trap'))?.status === 'True', 'trap ready');
+    const res = await fetch(`${s.gateway}/trap`);
+    expect(res.status).toBe(500);
+    const logs = cli(['logs', 'trap'], { server: s.api }).stdout;
+    expect(logs).toMatch(/about to fail/);
+    expect(logs).toMatch(/\[skiff\] trap: .*unreachable/);
+    expect((await fetch(`${s.gateway}/trap`)).status).toBe(500);
+    expect((await fetch(`${s.api}/healthz`)).status).toBe(200);
+  });
+
+  it('answers 502 with a clear log line for malformed WAGI output', async () => {
+    writeFileSync(join(dir, 'garbage.wasm'), await wat(wagiWat('no headers here')));
+    writeFileSync(join(dir, 'garbage.yaml'), manifest('garbage', './garbage.wasm'));
+    cli(['apply', '-f', join(dir, 'garbage.yaml')], { server: s.api });
+    await waitFor(async () => (await ready('garbage'))?.status === 'True', 'garbage ready');
+    expect((await fetch(`${s.gateway}/garbage`)).status).toBe(502);
+    expect(cli(['logs', 'garbage'], { server: s.api }).stdout).toMatch(/\[skiff\] bad output: .*blank line/);
+  });
+
+  it('answers 504 for a function that loops forever, while others keep serving', async () => {
+    writeFileSync(join(dir, 'loop.wasm'), await wat(wagiWat('', { tail: '(loop $l (br $l))' })));
+    writeFileSync(join(dir, 'loop.yaml'), manifest('loop', './loop.wasm', '  limits: { timeout: 300ms }\n'));
+    writeFileSync(join(dir, 'ok.wasm'), await wat(wagiWat('Content-Type: text/plain\n\nok\n')));
+    writeFileSync(join(dir, 'ok.yaml'), manifest('ok', './ok.wasm'));
+    cli(['apply', '-f', join(dir, 'loop.yaml'), '-f', join(dir, 'ok.yaml')], { server: s.api });
+    await waitFor(async () => (await ready('loop'))?.status === 'True' && (await ready('ok'))?.status === 'True', 'loop and ok ready');
+    const started = Date.now();
+    const looping = fetch(`${s.gateway}/loop`);
+    const ok = await fetch(`${s.gateway}/ok`);
+    expect(ok.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(300);
+    expect((await looping).status).toBe(504);
+    expect(cli(['logs', 'loop'], { server: s.api }).stdout).toMatch(/deadline exceeded/);
+  });
+
+  it('answers 404 when no route matches and 503 with a clear body for a route to a missing function', async () => {
+    expect((await fetch(`${s.gateway}/no-such-route`)).status).toBe(404);
+    const r = cli(['apply', '-f', '-'], { server: s.api, input: 'apiVersion: skiff.dev/v1\nkind: Route\nmetadata: {name: ghost}\nspec:\n  http:\n    - match: [{uri: {prefix: /ghost}}]\n      route: [{destination: {function: ghost}}]\n' });
+    expect(r.code).toBe(0);
+    const res = await fetch(`${s.gateway}/ghost`);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toMatch(/ghost/);
+    await waitFor(async () => JSON.parse(cli(['get', 'rt', 'ghost', '-o', 'json'], { server: s.api }).stdout).status?.conditions?.[0]?.reason === 'FunctionNotFound', 'route status');
+  });
+
+  it('answers 413 for an API body over the limit', async () => {
+    const res = await fetch(`${s.api}/apis/skiff.dev/v1/namespaces/default/functions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pad: 'x'.repeat(4 * 1024 * 1024) }) });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { reason: string }).reason).toBe('RequestEntityTooLarge');
+  });
+
+  it('exits 2 with a clear message when the server cannot be reached', async () => {
+    const probe = http.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const r = cli(['get', 'functions'], { server: `http://127.0.0.1:${port}` });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot reach the Skiff API at http://127.0.0.1:${port} (connection refused)`);
+  });
+
+  it('exits 2 for usage errors and 1 for a missing object', () => {
+    expect(cli(['get'], { server: s.api }).code).toBe(2);
+    expect(cli(['get', 'gizmos'], { server: s.api }).code).toBe(2);
+    const nf = cli(['describe', 'fn', 'nobody'], { server: s.api });
+    expect(nf.code).toBe(1);
+    expect(nf.stderr).toMatch(/function "nobody" not found/);
+  });
+});

@@ -1,0 +1,32 @@
+import { describe, it, expect } from 'vitest';
+import { startSkiff, cli } from '../helpers/skiff-process.js';
+
+describe('quick start: skiff up --demo', () => {
+  it('serves /hello, restarts on the same data dir, and exits 0 on SIGTERM', async () => {
+    const t0 = Date.now();
+    const s = await startSkiff({ demo: true });
+    const startupMs = Date.now() - t0;
+    try {
+      expect(s.api).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const res = await fetch(`${s.gateway}/hello`);
+      expect(res.status).toBe(200);
+      const body = await res.text();
+      expect(body).toContain('Hello');
+      expect(body).toContain('method: GET');
+      expect(res.headers.get('x-request-id')).toBeTruthy();
+      const get = cli(['get', 'functions'], { server: s.api });
+      expect(get.code).toBe(0);
+      expect(get.stdout).toMatch(/^NAME\s+READY\s+DIGEST\s+AGE\nhello\s+True\s+[0-9a-f]{12}\s+\d+s\n$/);
+      // Generous bound: this guards against a hang at start, the benchmark reports the real figure.
+      expect(startupMs).toBeLessThan(15_000);
+    } finally {
+      expect(await s.stop('SIGTERM')).toBe(0);
+    }
+    const again = await startSkiff({ demo: true, dataDir: s.dataDir });
+    try {
+      expect((await fetch(`${again.gateway}/hello`)).status).toBe(200);
+    } finally {
+      expect(await again.stop('SIGINT')).toBe(0);
+    }
+  });
+});
