@@ -28,15 +28,38 @@ export function register(program: Command): void {
     const client = clientFrom(opts);
     const dry = opts.dryRun === 'server';
     let failed = 0;
-    for (const p of planned) {
+    const run = async (p: Planned): Promise<string> => {
       try {
         const verb = await applyOne(client, p.def, p.ns, p.obj, dry);
-        process.stdout.write(`${ref(p.def, p.obj.metadata.name)} ${verb}${dry ? ' (server dry run)' : ''}\n`);
+        return `${ref(p.def, p.obj.metadata.name)} ${verb}${dry ? ' (server dry run)' : ''}\n`;
       } catch (err) {
         if (!(err instanceof ApiRequestError)) throw err;
         failed++;
         process.stderr.write(`Error from server (${err.reason ?? err.httpStatus}) applying ${p.where}: ${err.message}\n`);
+        return '';
       }
+    };
+    // Namespaces first, so objects in them never race their namespace; the rest a few at a time,
+    // reported in manifest order.
+    for (const p of planned.filter((x) => x.def.kind === 'Namespace')) process.stdout.write(await run(p));
+    const rest = planned.filter((x) => x.def.kind !== 'Namespace');
+    const results: Array<Promise<string>> = [];
+    let next = 0;
+    let printed = 0;
+    const window = 8;
+    const start = () => {
+      while (next < rest.length && next - printed < window) {
+        const i = next++;
+        results[i] = run(rest[i]!);
+        // Failures are awaited in order below; this only keeps an early one from counting as unhandled.
+        results[i]!.catch(() => {});
+      }
+    };
+    start();
+    while (printed < rest.length) {
+      process.stdout.write(await results[printed]!);
+      printed++;
+      start();
     }
     if (failed) process.exitCode = 1;
   });
@@ -91,16 +114,27 @@ function plan(items: ManifestObject[], defaultNs: string): Planned[] {
 async function applyOne(client: ReturnType<typeof clientFrom>, def: KindDefinition, ns: string | undefined, desired: ResourceObject, dry: boolean): Promise<string> {
   const q = dry ? '?dryRun=All' : '';
   for (let attempt = 0; ; attempt++) {
-    let live: ResourceObject | undefined;
+    // Most applies create: try that first and fall back to read-compare-replace when it exists.
+    if (attempt === 0) {
+      try {
+        const res = await client.request('POST', collectionPath(def, ns ?? 'default') + q, desired);
+        printWarnings(res.warnings);
+        return 'created';
+      } catch (err) {
+        if (!(err instanceof ApiRequestError && err.reason === 'AlreadyExists')) throw err;
+      }
+    }
+    let live: ResourceObject;
     try {
       live = (await client.request<ResourceObject>('GET', objectPath(def, ns, desired.metadata.name))).body;
     } catch (err) {
-      if (!(err instanceof ApiRequestError && err.httpStatus === 404)) throw err;
-    }
-    if (!live) {
-      const res = await client.request('POST', collectionPath(def, ns ?? 'default') + q, desired);
-      printWarnings(res.warnings);
-      return 'created';
+      // Deleted between our create attempt and this read: create again.
+      if (err instanceof ApiRequestError && err.httpStatus === 404 && attempt < 2) {
+        const res = await client.request('POST', collectionPath(def, ns ?? 'default') + q, desired);
+        printWarnings(res.warnings);
+        return 'created';
+      }
+      throw err;
     }
     const next = merge(live, desired);
     if (same(live, next)) return 'unchanged';

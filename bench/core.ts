@@ -1,0 +1,152 @@
+/**
+ * Core benchmark: how fast Skiff starts and how little it needs idle, how fast the gateway serves the
+ * demo function (against a bare node:http server returning the same bytes, the floor), how fast
+ * `skiff apply` stores objects, and how quickly a change reaches 100 watchers.
+ *
+ *   npm run bench -- core [--json FILE] [--seconds N]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { emit, parseBenchArgs, percentile } from './lib/report.js';
+import { ensureTool, wrk } from './lib/wrk.js';
+import { startFloorServer } from './lib/floor-server.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const BIN = join(ROOT, 'bin', 'skiff.js');
+const { json, rest } = parseBenchArgs();
+const seconds = Number(rest[rest.indexOf('--seconds') + 1] ?? 10) || 10;
+
+async function startSkiff(dataDir: string): Promise<{ proc: ChildProcess; api: string; gateway: string; startupMs: number }> {
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, [BIN, 'up', '--demo', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' } });
+  const line = await new Promise<string>((res, rej) => {
+    let out = '';
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const l = out.split('\n').find((x) => x.startsWith('skiff ready'));
+      if (l) res(l);
+    });
+    proc.on('exit', (c) => rej(new Error(`skiff up exited ${c}`)));
+  });
+  return { proc, api: /api=(\S+)/.exec(line)![1]!, gateway: /gateway=(\S+)/.exec(line)![1]!, startupMs: performance.now() - t0 };
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('run `npm run build` first');
+  const figures: Record<string, number> = {};
+  const peers: Record<string, Record<string, number>> = {};
+
+  // Start-up and idle memory: the median of three cold starts on fresh data directories.
+  const starts: number[] = [];
+  let idle = NaN;
+  for (let i = 0; i < 3; i++) {
+    const s = await startSkiff(mkdtempSync(join(tmpdir(), 'skiff-bench-')));
+    starts.push(s.startupMs);
+    if (i === 2) {
+      await new Promise((r) => setTimeout(r, 2000));
+      idle = rssMb(s.proc.pid!);
+    }
+    s.proc.kill('SIGTERM');
+    await new Promise((r) => s.proc.once('exit', r));
+  }
+  figures.startup_ms = starts.sort((a, b) => a - b)[1]!;
+  figures.idle_rss_mb = idle;
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
+  const s = await startSkiff(dataDir);
+  try {
+    // The gateway serving the demo function, against the floor: node:http answering the same bytes.
+    const sample = await fetch(`${s.gateway}/hello`);
+    const body = Buffer.from(await sample.arrayBuffer());
+    if (ensureTool('wrk')) {
+      const floor = await startFloorServer(body, sample.headers.get('content-type') ?? 'text/plain');
+      const f = wrk(`${floor.url}/hello`, { seconds });
+      floor.stop();
+      const g = wrk(`${s.gateway}/hello`, { seconds });
+      figures.hello_rps = g.rps;
+      figures.hello_p50_us = g.p50_us;
+      figures.hello_p99_us = g.p99_us;
+      figures.hello_rps_vs_floor = g.rps / f.rps;
+      peers.node_http = { rps: f.rps, p50_us: f.p50_us, p99_us: f.p99_us };
+    } else process.stderr.write('wrk is not available: skipping the request figures\n');
+
+    // skiff apply of 1,000 objects (one multi-document file), then listing them.
+    const docs = Array.from({ length: 1000 }, (_, i) => `apiVersion: skiff.dev/v1\nkind: Service\nmetadata: { name: bench-${i}, labels: { bench: "yes" } }\nspec:\n  endpoints: [{ address: 127.0.0.1, port: ${20000 + (i % 1000)} }]\n`).join('---\n');
+    const file = join(dataDir, 'objects.yaml');
+    writeFileSync(file, docs);
+    let t0 = performance.now();
+    const r = spawnSync(process.execPath, [BIN, 'apply', '-f', file, '--server', s.api], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    if (r.status !== 0) throw new Error(`apply failed: ${r.stderr}`);
+    figures.apply_objects_per_s = 1000 / ((performance.now() - t0) / 1000);
+    t0 = performance.now();
+    const list = (await (await fetch(`${s.api}/apis/skiff.dev/v1/namespaces/default/services?labelSelector=bench%3Dyes`)).json()) as { items: unknown[] };
+    figures.list_1000_ms = performance.now() - t0;
+    if (list.items.length !== 1000) throw new Error(`listed ${list.items.length} objects, expected 1000`);
+
+    // Watch fan-out: 100 watchers, 200 changes; latency from the write's acknowledgement to each delivery.
+    figures.watch_p99_ms = await watchFanout(s.api, 100, 200);
+  } finally {
+    s.proc.kill('SIGTERM');
+    await new Promise((r) => s.proc.once('exit', r));
+  }
+  emit({ name: 'core', figures, peers }, json);
+}
+
+async function watchFanout(api: string, watchers: number, changes: number): Promise<number> {
+  const path = `${api}/apis/skiff.dev/v1/namespaces/fanout/services`;
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const ctrl = new AbortController();
+  let delivered = 0;
+  let resolveAll!: () => void;
+  const all = new Promise<void>((r) => (resolveAll = r));
+  // Open every watch first (each resolves once its stream is connected), then write.
+  const streams = await Promise.all(Array.from({ length: watchers }, () => fetch(`${path}?watch=true`, { signal: ctrl.signal })));
+  const readers = streams.map(async (res) => {
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += dec.decode(value, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const ev = JSON.parse(buf.slice(0, nl)) as { object: { metadata: { name: string } } };
+          buf = buf.slice(nl + 1);
+          const t = sentAt.get(ev.object.metadata.name);
+          if (t !== undefined) latencies.push(performance.now() - t);
+          if (++delivered === watchers * changes) resolveAll();
+        }
+      }
+    } catch {
+      // aborted at the end
+    }
+  });
+  for (let i = 0; i < changes; i++) {
+    const name = `w-${i}`;
+    const t = performance.now();
+    sentAt.set(name, t);
+    const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name }, spec: { endpoints: [{ address: '127.0.0.1', port: 9 }] } }) });
+    if (res.status !== 201) throw new Error(`write failed: ${res.status}`);
+    await res.arrayBuffer();
+  }
+  await Promise.race([all, new Promise((r) => setTimeout(r, 30_000))]);
+  ctrl.abort();
+  await Promise.allSettled(readers);
+  if (latencies.length < watchers * changes) process.stderr.write(`warning: ${watchers * changes - latencies.length} watch events not delivered in time\n`);
+  return percentile(latencies.sort((a, b) => a - b), 99);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench core failed: ${err.stack ?? err}\n`);
+  process.exit(1);
+});
