@@ -3,11 +3,11 @@ import type { Store, WatchEvent, Watcher } from '../store/index.js';
 import { CompactedError } from '../store/index.js';
 import { ApiError, alreadyExists, conflict, gone, invalid, notFound } from './errors.js';
 import type { AdmissionHook, AdmissionRequest } from './admission.js';
-import type { KindDefinition, ResourceObject } from './kinds/types.js';
+import { apiVersionOf, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
 import type { KindRegistry } from './kinds/registry.js';
 import { parseLabelSelector, type LabelSelector } from './label-selector.js';
 import { applyMergePatch } from './merge-patch.js';
-import { API_VERSION, Validator } from './validation.js';
+import { Validator } from './validation.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface ResourceEvent {
@@ -230,7 +230,7 @@ export class ResourceService {
   private prepare(def: KindDefinition, ns: string | undefined, input: unknown): ResourceObject {
     const obj = structuredClone(input) as ResourceObject;
     if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
-      obj.apiVersion ??= API_VERSION;
+      obj.apiVersion ??= apiVersionOf(def);
       obj.kind ??= def.kind;
       if (def.namespaced && obj.metadata && typeof obj.metadata === 'object' && obj.metadata.namespace === undefined) obj.metadata.namespace = ns;
     }
@@ -278,11 +278,17 @@ function translateEvent(ev: WatchEvent, selector: LabelSelector, onEvent: (ev: R
 
 /** keyOf is the store key of one object: /registry/PLURAL/[NAMESPACE/]NAME. */
 export function keyOf(def: KindDefinition, ns: string | undefined, name: string): string {
-  return def.namespaced ? `/registry/${def.plural}/${ns ?? 'default'}/${name}` : `/registry/${def.plural}/${name}`;
+  return def.namespaced ? `${kindPrefix(def)}${ns ?? 'default'}/${name}` : `${kindPrefix(def)}${name}`;
 }
 
 function prefixOf(def: KindDefinition, ns: string | undefined): string {
-  return def.namespaced && ns ? `/registry/${def.plural}/${ns}/` : `/registry/${def.plural}/`;
+  return def.namespaced && ns ? `${kindPrefix(def)}${ns}/` : kindPrefix(def);
+}
+
+/** Skiff's own kinds live at /registry/PLURAL/, other groups' at /registry/GROUP/PLURAL/. */
+function kindPrefix(def: KindDefinition): string {
+  const g = groupOf(def);
+  return g === 'skiff.dev' ? `/registry/${def.plural}/` : `/registry/${g}/${def.plural}/`;
 }
 
 function encode(obj: ResourceObject): string {

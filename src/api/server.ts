@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Logger } from 'pino';
 import { StoreUnavailableError } from '../store/index.js';
 import { ApiError, badRequest } from './errors.js';
-import type { KindDefinition } from './kinds/types.js';
+import { groupOf, type KindDefinition } from './kinds/types.js';
 import type { ResourceService } from './resources.js';
 
 /** One line a function wrote to stderr (or a line the platform logged about it). */
@@ -82,12 +82,15 @@ export class ApiServer {
     const method = req.method ?? 'GET';
     if (path === '/healthz' || path === '/readyz' || path === '/livez') return this.text(res, 200, 'ok\n');
     if (path === '/version') return this.json(res, 200, { version: this.opts.version, platform: `${process.platform}/${process.arch}`, node: process.version });
-    if (path === '/apis') return this.json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [{ name: 'skiff.dev', versions: [{ groupVersion: 'skiff.dev/v1', version: 'v1' }], preferredVersion: { groupVersion: 'skiff.dev/v1', version: 'v1' } }] });
-    if (path === GROUP_PREFIX) return this.json(res, 200, this.discovery());
-    if (!path.startsWith(GROUP_PREFIX + '/')) throw new ApiError(404, 'NotFound', `no API at ${path}; resources live under ${GROUP_PREFIX}`);
+    if (path === '/apis') return this.json(res, 200, this.groupList());
+    const gv = /^\/apis\/([^/]+)\/([^/]+)(?:\/(.*))?$/.exec(path);
+    if (!gv) throw new ApiError(404, 'NotFound', `no API at ${path}; resources live under /apis/GROUP/VERSION (e.g. ${GROUP_PREFIX})`);
+    const [, group, version, rest] = gv as unknown as [string, string, string, string | undefined];
+    if (!this.opts.resources.kinds.groupVersions().some((x) => x.group === group && x.version === version)) throw new ApiError(404, 'NotFound', `the server has no API group ${group}/${version}`);
+    if (!rest) return this.json(res, 200, this.discovery(group, version));
 
-    const segs = path.slice(GROUP_PREFIX.length + 1).split('/').map(decodeURIComponent);
-    const target = this.resolve(segs);
+    const segs = rest.split('/').map(decodeURIComponent);
+    const target = this.resolve(group, version, segs);
     const isWrite = method !== 'GET' && method !== 'HEAD';
     if (isWrite) this.authorize(req, target.subresource === 'status');
     const q = url.searchParams;
@@ -136,20 +139,23 @@ export class ApiServer {
     }
   }
 
-  private resolve(segs: string[]): { def: KindDefinition; ns?: string; name?: string; subresource?: string } {
+  private resolve(group: string, version: string, segs: string[]): { def: KindDefinition; ns?: string; name?: string; subresource?: string } {
     const kinds = this.opts.resources.kinds;
-    const unknown = (p: string) => new ApiError(404, 'NotFound', `the server does not know the resource type "${p}"; known types: ${kinds.all().map((k) => k.plural).join(', ')}`);
+    const inGroup = kinds.all().filter((k) => groupOf(k) === group && (k.version ?? 'v1') === version);
+    const unknown = (p: string) => new ApiError(404, 'NotFound', `the server does not know the resource type "${p}" in ${group}/${version}; known types: ${inGroup.map((k) => k.plural).join(', ')}`);
+    const find = (plural: string) => inGroup.find((k) => k.plural === plural);
     // Kubernetes' layout: namespaces/{ns}/{plural}[/{name}[/{sub}]] for namespaced kinds, {plural}[/{name}] otherwise.
     if (segs[0] === 'namespaces' && segs.length >= 3) {
-      const def = kinds.byPluralName(segs[2]!);
+      const def = find(segs[2]!);
       if (!def || !def.namespaced) throw unknown(segs[2]!);
       if (segs.length > 5) throw new ApiError(404, 'NotFound', 'no such path');
       return { def, ns: segs[1], name: segs[3], subresource: segs[4] && checkSub(segs[4], def) };
     }
-    const def = kinds.byPluralName(segs[0]!);
+    // `namespaces` itself is Skiff's cluster-scoped kind; other groups reach it under skiff.dev only.
+    const def = find(segs[0]!);
     if (!def) throw unknown(segs[0]!);
     if (segs.length > 3) throw new ApiError(404, 'NotFound', 'no such path');
-    if (def.namespaced && segs.length > 1) throw new ApiError(404, 'NotFound', `${def.plural} are namespaced: use ${GROUP_PREFIX}/namespaces/NAMESPACE/${def.plural}/${segs[1]}`);
+    if (def.namespaced && segs.length > 1) throw new ApiError(404, 'NotFound', `${def.plural} are namespaced: use /apis/${group}/${version}/namespaces/NAMESPACE/${def.plural}/${segs[1]}`);
     return { def, name: segs[1], subresource: segs[2] && checkSub(segs[2], def) };
   }
 
@@ -246,20 +252,37 @@ export class ApiServer {
     req.on('close', () => res.end());
   }
 
-  private discovery() {
+  private groupList() {
+    const byGroup = new Map<string, string[]>();
+    for (const { group, version } of this.opts.resources.kinds.groupVersions()) byGroup.set(group, [...(byGroup.get(group) ?? []), version]);
+    return {
+      kind: 'APIGroupList',
+      apiVersion: 'v1',
+      groups: [...byGroup].map(([name, versions]) => ({
+        name,
+        versions: versions.map((v) => ({ groupVersion: `${name}/${v}`, version: v })),
+        preferredVersion: { groupVersion: `${name}/${versions[0]}`, version: versions[0] },
+      })),
+    };
+  }
+
+  private discovery(group: string, version: string) {
     return {
       kind: 'APIResourceList',
       apiVersion: 'v1',
-      groupVersion: 'skiff.dev/v1',
-      resources: this.opts.resources.kinds.all().map((k) => ({
-        name: k.plural,
-        singularName: k.singular,
-        namespaced: k.namespaced,
-        kind: k.kind,
-        shortNames: k.shortNames ?? [],
-        verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-        columns: k.printerColumns.map((c) => ({ name: c.name, wide: !!c.wide })),
-      })),
+      groupVersion: `${group}/${version}`,
+      resources: this.opts.resources.kinds
+        .all()
+        .filter((k) => groupOf(k) === group && (k.version ?? 'v1') === version)
+        .map((k) => ({
+          name: k.plural,
+          singularName: k.singular,
+          namespaced: k.namespaced,
+          kind: k.kind,
+          shortNames: k.shortNames ?? [],
+          verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+          columns: k.printerColumns.map((c) => ({ name: c.name, wide: !!c.wide, ...(c.jsonPath ? { jsonPath: c.jsonPath } : {}) })),
+        })),
     };
   }
 

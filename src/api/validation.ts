@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { FieldError, KindDefinition, ResourceObject } from './kinds/types.js';
+import { apiVersionOf, type FieldError, type KindDefinition, type ResourceObject } from './kinds/types.js';
 
 export const API_VERSION = 'skiff.dev/v1';
 
@@ -17,13 +17,14 @@ const META_FIELDS = new Set(['name', 'namespace', 'uid', 'generation', 'resource
  */
 export class Validator {
   private readonly ajv = new Ajv({ allErrors: true, strict: false });
-  private readonly compiled = new Map<string, ValidateFunction>();
+  private readonly compiled = new WeakMap<KindDefinition, ValidateFunction>();
 
   validate(def: KindDefinition, obj: unknown, expectNamespace?: string): FieldError[] {
     const errs: FieldError[] = [];
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return [{ field: '<root>', message: 'must be an object', reason: 'FieldValueInvalid' }];
     const o = obj as Record<string, unknown>;
-    if (o.apiVersion !== API_VERSION) errs.push({ field: 'apiVersion', message: o.apiVersion === undefined ? 'Required value: use skiff.dev/v1' : `unsupported value "${String(o.apiVersion)}": use skiff.dev/v1`, reason: o.apiVersion === undefined ? 'FieldValueRequired' : 'FieldValueNotSupported' });
+    const apiVersion = apiVersionOf(def);
+    if (o.apiVersion !== apiVersion) errs.push({ field: 'apiVersion', message: o.apiVersion === undefined ? `Required value: use ${apiVersion}` : `unsupported value "${String(o.apiVersion)}": use ${apiVersion}`, reason: o.apiVersion === undefined ? 'FieldValueRequired' : 'FieldValueNotSupported' });
     if (o.kind !== def.kind) errs.push({ field: 'kind', message: `expected "${def.kind}", got "${String(o.kind)}"`, reason: 'FieldValueInvalid' });
     if (def.specSchema && def.specRequired !== false) {
       for (const k of Object.keys(o)) if (!TOP_LEVEL.has(k)) errs.push({ field: k, message: `unknown field "${k}"`, reason: 'FieldValueNotSupported' });
@@ -70,10 +71,11 @@ export class Validator {
   }
 
   private validateSpec(def: KindDefinition, spec: unknown): FieldError[] {
-    let fn = this.compiled.get(def.kind);
+    // Keyed by the definition object: a kind registered again (a changed template) gets a fresh schema.
+    let fn = this.compiled.get(def);
     if (!fn) {
       fn = this.ajv.compile(def.specSchema);
-      this.compiled.set(def.kind, fn);
+      this.compiled.set(def, fn);
     }
     if (fn(spec)) return [];
     return dedupe((fn.errors ?? []).filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if').map(toFieldError));

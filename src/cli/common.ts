@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ApiClient } from './client.js';
 import { builtinKinds } from '../api/kinds/index.js';
-import type { KindDefinition, ResourceObject } from '../api/kinds/types.js';
+import { apiVersionOf, groupOf, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
 import { UsageError } from '../util/errors.js';
 
 /** addClientOptions gives a command the options every API-talking command shares. */
@@ -15,24 +15,100 @@ export function clientFrom(opts: { server?: string }): ApiClient {
   return new ApiClient({ server: opts.server });
 }
 
-const kinds = builtinKinds();
+const local = builtinKinds();
 
-/** resolveKind maps any of a kind's names to its definition, or explains which names exist. */
-export function resolveKind(name: string): KindDefinition {
-  const def = kinds.lookup(name);
-  if (!def) throw new UsageError(`unknown resource type "${name}"; known types: ${kinds.all().map((k) => k.plural).join(', ')}`);
-  return def;
+interface DiscoveredResource {
+  name: string;
+  singularName: string;
+  namespaced: boolean;
+  kind: string;
+  shortNames?: string[];
+  columns?: Array<{ name: string; wide?: boolean; jsonPath?: string }>;
 }
 
-export function kindByKindName(kind: string): KindDefinition | undefined {
-  const def = kinds.lookup(kind);
-  return def && def.kind === kind ? def : undefined;
+/**
+ * KindResolver maps what a person types (fn, functions, Function) or what a manifest declares
+ * (apiVersion + kind) to a kind definition: Skiff's built-in kinds directly, any other kind (for
+ * example a constraint kind a ConstraintTemplate created) through the server's discovery documents.
+ */
+export class KindResolver {
+  private discovered?: KindDefinition[];
+
+  constructor(private readonly client: ApiClient) {}
+
+  async resolve(name: string): Promise<KindDefinition> {
+    const def = local.lookup(name) ?? (await this.find((d) => [d.kind, d.plural, d.singular, ...(d.shortNames ?? [])].some((n) => n.toLowerCase() === name.toLowerCase())));
+    if (!def) throw new UsageError(`unknown resource type "${name}"; known types: ${(await this.all()).map((k) => k.plural).join(', ')}`);
+    return def;
+  }
+
+  /** forObject finds the kind of a manifest object; waitMs allows for kinds that appear shortly (constraints after their template). */
+  async forObject(apiVersion: string, kind: string, waitMs = 0): Promise<KindDefinition | undefined> {
+    const builtin = local.byApiVersionKind(apiVersion, kind);
+    if (builtin) return builtin;
+    const end = Date.now() + waitMs;
+    for (;;) {
+      const def = await this.find((d) => d.kind === kind && apiVersionOf(d) === apiVersion);
+      if (def || Date.now() >= end) return def;
+      this.discovered = undefined;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async all(): Promise<KindDefinition[]> {
+    try {
+      return [...local.all(), ...(await this.discover()).filter((d) => !local.byApiVersionKind(apiVersionOf(d), d.kind))];
+    } catch {
+      return local.all();
+    }
+  }
+
+  private async find(pred: (d: KindDefinition) => boolean): Promise<KindDefinition | undefined> {
+    return (await this.discover()).find(pred);
+  }
+
+  private async discover(): Promise<KindDefinition[]> {
+    if (this.discovered) return this.discovered;
+    const groups = (await this.client.request<{ groups: Array<{ name: string; preferredVersion: { version: string } }> }>('GET', '/apis')).body.groups;
+    const out: KindDefinition[] = [];
+    for (const g of groups) {
+      if (g.name === 'skiff.dev') continue;
+      const list = (await this.client.request<{ resources: DiscoveredResource[] }>('GET', `/apis/${g.name}/${g.preferredVersion.version}`)).body.resources;
+      for (const r of list) {
+        out.push({
+          group: g.name,
+          version: g.preferredVersion.version,
+          kind: r.kind,
+          plural: r.name,
+          singular: r.singularName,
+          shortNames: r.shortNames,
+          namespaced: r.namespaced,
+          specSchema: {},
+          printerColumns: (r.columns ?? []).filter((c) => c.jsonPath).map((c) => ({ name: c.name, wide: c.wide, jsonPath: c.jsonPath, value: (o: ResourceObject) => readPath(o, c.jsonPath!) })),
+        });
+      }
+    }
+    this.discovered = out;
+    return out;
+  }
+}
+
+/** readPath evaluates a simple `.a.b[0].c` path for printing. */
+export function readPath(obj: unknown, path: string): string {
+  let cur: unknown = obj;
+  for (const part of path.replace(/\[(\d+)\]/g, '.$1').split('.').filter(Boolean)) {
+    if (cur === null || typeof cur !== 'object') return '<none>';
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  if (cur === undefined || cur === null) return '<none>';
+  return typeof cur === 'object' ? JSON.stringify(cur) : String(cur);
 }
 
 /** collectionPath is the API path of a kind's collection. */
 export function collectionPath(def: KindDefinition, ns: string | undefined): string {
-  if (!def.namespaced) return `/apis/skiff.dev/v1/${def.plural}`;
-  return ns === undefined ? `/apis/skiff.dev/v1/${def.plural}` : `/apis/skiff.dev/v1/namespaces/${encodeURIComponent(ns)}/${def.plural}`;
+  const base = `/apis/${groupOf(def)}/${def.version ?? 'v1'}`;
+  if (!def.namespaced) return `${base}/${def.plural}`;
+  return ns === undefined ? `${base}/${def.plural}` : `${base}/namespaces/${encodeURIComponent(ns)}/${def.plural}`;
 }
 
 export function objectPath(def: KindDefinition, ns: string | undefined, name: string): string {
@@ -41,7 +117,7 @@ export function objectPath(def: KindDefinition, ns: string | undefined, name: st
 
 /** ref renders kubectl's `kind.group/name` form. */
 export function ref(def: KindDefinition, name: string): string {
-  return `${def.singular}.skiff.dev/${name}`;
+  return `${def.singular}.${groupOf(def)}/${name}`;
 }
 
 export function printWarnings(warnings: string[]): void {

@@ -15,6 +15,11 @@ export interface PrinterColumn {
   /** Shown only with `-o wide`. */
   wide?: boolean;
   value: (obj: ResourceObject) => string;
+  /**
+   * The same column as a simple path (`.status.totalViolations`), published in discovery so that a
+   * client that does not know the kind (one registered at run time) can print it too.
+   */
+  jsonPath?: string;
 }
 
 /** ResourceObject is any stored object: Kubernetes-shaped JSON. */
@@ -46,6 +51,10 @@ export interface ObjectMeta {
  * cannot express, and how `skiff get` prints it.
  */
 export interface KindDefinition {
+  /** API group; `skiff.dev` when absent. */
+  group?: string;
+  /** API version within the group; `v1` when absent. */
+  version?: string;
   kind: string;
   plural: string;
   singular: string;
@@ -58,4 +67,16 @@ export interface KindDefinition {
   /** Whether spec is required (true for most kinds; false for e.g. Event). */
   specRequired?: boolean;
   printerColumns: PrinterColumn[];
+}
+
+export const DEFAULT_GROUP = 'skiff.dev';
+
+/** groupOf is a kind's API group. */
+export function groupOf(def: KindDefinition): string {
+  return def.group ?? DEFAULT_GROUP;
+}
+
+/** apiVersionOf is the `apiVersion` objects of a kind carry: GROUP/VERSION. */
+export function apiVersionOf(def: KindDefinition): string {
+  return `${def.group ?? DEFAULT_GROUP}/${def.version ?? 'v1'}`;
 }

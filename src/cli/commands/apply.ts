@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ApiRequestError } from '../client.js';
-import { addClientOptions, clientFrom, collectionPath, kindByKindName, objectPath, printWarnings, ref } from '../common.js';
+import { KindResolver, addClientOptions, clientFrom, collectionPath, objectPath, printWarnings, ref } from '../common.js';
 import { readManifests, resolveModuleRef, type ManifestObject } from '../../manifests/index.js';
 import { CheckFailedError, UsageError } from '../../util/errors.js';
 import type { KindDefinition, ResourceObject } from '../../api/kinds/types.js';
@@ -24,8 +24,9 @@ export function register(program: Command): void {
     if (!opts.filename?.length) throw new UsageError('apply needs -f PATH (a file, a directory, or - for stdin)');
     if (opts.dryRun && opts.dryRun !== 'server' && opts.dryRun !== 'none') throw new UsageError(`--dry-run must be 'server' or 'none', not '${opts.dryRun}'`);
     const items = readManifests(opts.filename);
-    const planned = plan(items, opts.namespace ?? 'default');
     const client = clientFrom(opts);
+    const kinds = new KindResolver(client);
+    const { planned, deferred } = await plan(items, opts.namespace ?? 'default', kinds);
     const dry = opts.dryRun === 'server';
     let failed = 0;
     const run = async (p: Planned): Promise<string> => {
@@ -61,6 +62,11 @@ export function register(program: Command): void {
       printed++;
       start();
     }
+    // Objects of kinds that the objects just applied create (constraints after their template).
+    if (deferred.length) {
+      const late = await plan(deferred, opts.namespace ?? 'default', kinds, 10_000);
+      for (const p of late.planned) process.stdout.write(await run(p));
+    }
     if (failed) process.exitCode = 1;
   });
 }
@@ -72,21 +78,31 @@ interface Planned {
   where: string;
 }
 
-/** plan checks every object locally (known kind, a name, no duplicates) before anything is sent. */
-function plan(items: ManifestObject[], defaultNs: string): Planned[] {
+/**
+ * plan checks every object before anything is sent: a known kind, a name, no object twice. Objects
+ * of a kind the server does not know yet are deferred when the same apply creates kinds (a
+ * ConstraintTemplate); with waitMs they are given that long to appear.
+ */
+async function plan(items: ManifestObject[], defaultNs: string, kinds: KindResolver, waitMs = 0): Promise<{ planned: Planned[]; deferred: ManifestObject[] }> {
   const errors: string[] = [];
   const seen = new Map<string, string>();
   const out: Planned[] = [];
+  const deferred: ManifestObject[] = [];
+  const createsKinds = items.some((it) => it.object?.kind === 'ConstraintTemplate');
   for (const it of items) {
     const where = `${it.source}:${it.line}`;
     const o = it.object as ResourceObject;
-    if (typeof o.kind !== 'string') {
-      errors.push(`${where}: the object has no kind`);
+    if (typeof o.kind !== 'string' || typeof o.apiVersion !== 'string') {
+      errors.push(`${where}: the object needs apiVersion and kind`);
       continue;
     }
-    const def = kindByKindName(o.kind);
+    const def = await kinds.forObject(o.apiVersion, o.kind, waitMs);
     if (!def) {
-      errors.push(`${where}: unknown kind "${o.kind}" (apiVersion ${String(o.apiVersion)}); Skiff serves ${['Namespace', 'Function', 'Route', 'Service', 'Event'].join(', ')} in skiff.dev/v1`);
+      if (createsKinds && waitMs === 0 && !o.apiVersion.startsWith('skiff.dev/')) {
+        deferred.push(it);
+        continue;
+      }
+      errors.push(`${where}: unknown kind "${o.kind}" in ${o.apiVersion}; known kinds: ${(await kinds.all()).map((k) => k.kind).join(', ')}`);
       continue;
     }
     const name = o.metadata?.name;
@@ -95,7 +111,7 @@ function plan(items: ManifestObject[], defaultNs: string): Planned[] {
       continue;
     }
     const ns = def.namespaced ? (o.metadata.namespace ?? defaultNs) : undefined;
-    const id = `${def.kind}/${ns ?? ''}/${name}`;
+    const id = `${o.apiVersion}/${def.kind}/${ns ?? ''}/${name}`;
     const prev = seen.get(id);
     if (prev) {
       errors.push(`${where}: ${o.kind} "${name}"${ns ? ` in namespace ${ns}` : ''} is also defined at ${prev}; each object may appear once per apply`);
@@ -108,7 +124,7 @@ function plan(items: ManifestObject[], defaultNs: string): Planned[] {
     out.push({ def, ns, obj, where });
   }
   if (errors.length) throw new CheckFailedError(errors.map((e) => `error: ${e}`).join('\n'));
-  return out;
+  return { planned: out, deferred };
 }
 
 async function applyOne(client: ReturnType<typeof clientFrom>, def: KindDefinition, ns: string | undefined, desired: ResourceObject, dry: boolean): Promise<string> {

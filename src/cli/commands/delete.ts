@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ApiRequestError } from '../client.js';
-import { addClientOptions, clientFrom, kindByKindName, objectPath, printWarnings, ref, resolveKind } from '../common.js';
+import { KindResolver, addClientOptions, clientFrom, objectPath, printWarnings, ref } from '../common.js';
 import { readManifests } from '../../manifests/index.js';
 import { CheckFailedError, UsageError } from '../../util/errors.js';
 import type { KindDefinition } from '../../api/kinds/types.js';
@@ -17,19 +17,20 @@ export function register(program: Command): void {
       .option('--ignore-not-found', 'treat missing objects as deleted'),
   ).action(async (kind: string | undefined, names: string[], opts: { filename?: string[]; server?: string; namespace?: string; ignoreNotFound?: boolean }) => {
     const targets: Array<{ def: KindDefinition; ns?: string; name: string }> = [];
+    const client = clientFrom(opts);
+    const kinds = new KindResolver(client);
     if (opts.filename?.length) {
       if (kind) throw new UsageError('give either -f PATH or KIND NAME, not both');
       for (const it of readManifests(opts.filename)) {
-        const def = kindByKindName(String(it.object.kind));
+        const def = await kinds.forObject(String(it.object.apiVersion), String(it.object.kind));
         if (!def) throw new CheckFailedError(`error: ${it.source}:${it.line}: unknown kind "${String(it.object.kind)}"`);
         targets.push({ def, ns: def.namespaced ? (it.object.metadata?.namespace ?? opts.namespace) : undefined, name: String(it.object.metadata?.name) });
       }
     } else {
       if (!kind || names.length === 0) throw new UsageError('delete needs KIND NAME... or -f PATH');
-      const def = resolveKind(kind);
+      const def = await kinds.resolve(kind);
       for (const name of names) targets.push({ def, ns: def.namespaced ? opts.namespace : undefined, name });
     }
-    const client = clientFrom(opts);
     let failed = 0;
     for (const t of targets) {
       try {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { addClientOptions, clientFrom, collectionPath, objectPath, resolveKind, table } from '../common.js';
+import { KindResolver, addClientOptions, clientFrom, collectionPath, objectPath, table } from '../common.js';
 import type { Condition } from '../../api/kinds/conditions.js';
 import type { ResourceObject } from '../../api/kinds/types.js';
 import { formatAge } from '../../util/quantity.js';
@@ -10,8 +10,9 @@ export function register(program: Command): void {
   addClientOptions(
     program.command('describe').description('show one resource in detail, with its conditions and events').argument('<kind>').argument('<name>'),
   ).action(async (kind: string, name: string, opts: { server?: string; namespace?: string }) => {
-    const def = resolveKind(kind);
     const client = clientFrom(opts);
+    const kinds = new KindResolver(client);
+    const def = await kinds.resolve(kind);
     const ns = def.namespaced ? (opts.namespace ?? 'default') : undefined;
     const obj = (await client.request<ResourceObject>('GET', objectPath(def, ns, name))).body;
     const m = obj.metadata;
@@ -38,7 +39,7 @@ export function register(program: Command): void {
       }
     }
     if (def.kind !== 'Event') {
-      const evDef = resolveKind('events');
+      const evDef = await kinds.resolve('events');
       const events = (await client.request<{ items: ResourceObject[] }>('GET', collectionPath(evDef, ns ?? 'default'))).body.items
         .filter((e) => {
           const io = e.involvedObject as { kind?: string; name?: string; uid?: string };

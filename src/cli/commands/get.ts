@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { addClientOptions, clientFrom, collectionPath, objectPath, resolveKind, table } from '../common.js';
+import { KindResolver, addClientOptions, clientFrom, collectionPath, objectPath, ref, table } from '../common.js';
 import { UsageError } from '../../util/errors.js';
+import { formatAge } from '../../util/quantity.js';
 import type { KindDefinition, ResourceObject } from '../../api/kinds/types.js';
 
 interface GetOpts {
@@ -26,10 +27,10 @@ export function register(program: Command): void {
       .option('-l, --selector <labels>', 'label selector, e.g. app=web,tier!=db')
       .option('-w, --watch', 'after listing, print changes as they happen'),
   ).action(async (kind: string, name: string | undefined, opts: GetOpts) => {
-    const def = resolveKind(kind);
     const fmt = opts.output;
     if (fmt && !['wide', 'yaml', 'json', 'name'].includes(fmt)) throw new UsageError(`unknown output format "${fmt}": use wide, yaml, json or name`);
     const client = clientFrom(opts);
+    const def = await new KindResolver(client).resolve(kind);
     const ns = opts.allNamespaces ? undefined : opts.namespace;
     if (name) {
       const obj = (await client.request<ResourceObject>('GET', objectPath(def, ns ?? 'default', name))).body;
@@ -69,8 +70,10 @@ export function register(program: Command): void {
 function render(def: KindDefinition, items: ResourceObject[], fmt: string | undefined, withNs: boolean, headers: boolean): string {
   if (fmt === 'json') return items.map((o) => JSON.stringify(o, null, 2)).join('\n') + '\n';
   if (fmt === 'yaml') return items.map((o) => stringify(o)).join('---\n');
-  if (fmt === 'name') return items.map((o) => `${def.singular}.skiff.dev/${o.metadata.name}\n`).join('');
+  if (fmt === 'name') return items.map((o) => `${ref(def, o.metadata.name)}\n`).join('');
   const cols = def.printerColumns.filter((c) => !c.wide || fmt === 'wide');
+  // Kinds learnt from discovery without columns still show their age.
+  if (!cols.length) cols.push({ name: 'AGE', value: (o) => formatAge(o.metadata.creationTimestamp) });
   const head = [...(withNs ? ['NAMESPACE'] : []), 'NAME', ...cols.map((c) => c.name)];
   const rows = items.map((o) => [...(withNs ? [o.metadata.namespace ?? ''] : []), o.metadata.name, ...cols.map((c) => c.value(o))]);
   const out = table(head, rows);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { addClientOptions, clientFrom, objectPath, resolveKind } from '../common.js';
+import { KindResolver, addClientOptions, clientFrom, objectPath } from '../common.js';
 
 /** `skiff logs FUNCTION`: the function's stderr lines with timestamps and request ids. */
 export function register(program: Command): void {
@@ -11,8 +11,8 @@ export function register(program: Command): void {
       .option('-f, --follow', 'keep printing new lines')
       .option('--tail <lines>', 'how many recent lines', '200'),
   ).action(async (name: string, opts: { server?: string; namespace?: string; follow?: boolean; tail: string }) => {
-    const def = resolveKind('functions');
     const client = clientFrom(opts);
+    const def = await new KindResolver(client).resolve('functions');
     // Make a missing function an error (404), not an empty log.
     await client.request('GET', objectPath(def, opts.namespace, name));
     const q = new URLSearchParams({ tailLines: opts.tail, ...(opts.follow ? { follow: 'true' } : {}) });
