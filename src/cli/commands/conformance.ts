@@ -14,7 +14,8 @@ export function register(program: Command): void {
     .option('--filter <regex>', 'only cases whose id or note matches')
     .option('--json <file>', 'write every verdict as JSON')
     .option('-v, --verbose', 'print every failure reason')
-    .action((opts: { suite: string; filter?: string; json?: string; verbose?: boolean }) => {
+    .option('--write-passing <file>', 'write the ids of passing cases (the list the test suite guards)')
+    .action((opts: { suite: string; filter?: string; json?: string; verbose?: boolean; writePassing?: string }) => {
       let re: RegExp | undefined;
       try {
         re = opts.filter ? new RegExp(opts.filter) : undefined;
@@ -48,6 +49,10 @@ export function register(program: Command): void {
       }
       for (const s of results.filter((r) => r.status === 'skip').slice(0, 1)) out.write(`\nskipped ${s.folder}: ${s.reason}\n`);
       if (opts.json) writeFileSync(resolve(opts.json), JSON.stringify({ results }, null, 2) + '\n');
+      if (opts.writePassing) {
+        const head = '# OPA conformance cases (folder/file#index) that must keep passing; test/policy/conformance.test.ts guards them.\n# Regenerate: npx tsx src/cli/main.ts conformance rego --suite ../shared/conformance/opa-v1 --write-passing test/policy/conformance-passing.txt\n';
+        writeFileSync(resolve(opts.writePassing), head + results.filter((r) => r.status === 'pass').map((r) => r.id).join('\n') + '\n');
+      }
       const n = (s: string) => results.filter((r) => r.status === s).length;
       out.write(`${n('pass')} passed, ${n('fail')} failed, ${n('skip')} skipped\n`);
     });

@@ -1,0 +1,602 @@
+import { RegoError } from '../errors.js';
+import { normNum } from '../value.js';
+import { lex, type Tok } from './lexer.js';
+import type { Expr, Import, Loc, Module, Rule, Term, VarTerm, With } from './types.js';
+
+const INFIX: Record<string, string> = {
+  '==': 'equal',
+  '!=': 'neq',
+  '<': 'lt',
+  '<=': 'lte',
+  '>': 'gt',
+  '>=': 'gte',
+  '+': 'plus',
+  '-': 'minus',
+  '*': 'mul',
+  '/': 'div',
+  '%': 'rem',
+  '&': 'and',
+  '|': 'or',
+};
+
+/** parseModule parses one Rego file (v1 syntax by default, v0 for legacy policies). */
+export function parseModule(file: string, src: string, regoVersion: 0 | 1 = 1): Module {
+  return new Parser(file, src, regoVersion).module();
+}
+
+/** parseQuery parses a query body such as `data.x.allow = x; y := 1`. */
+export function parseQuery(src: string, file = 'query'): Expr[] {
+  const p = new Parser(file, src, 1);
+  const body = p.bodyUntil(null);
+  p.expectEOF();
+  return body;
+}
+
+/** parseTerm parses one term (used for `input_term`). */
+export function parseTermText(src: string, file = 'term'): Term {
+  const p = new Parser(file, src, 1);
+  const t = p.term();
+  p.expectEOF();
+  return t;
+}
+
+/** numberValue converts numeric literal text to a value, exactly for big integers. */
+export function numberValue(text: string): number | bigint {
+  if (/^-?[0-9]+$/.test(text)) {
+    const n = Number(text);
+    return Number.isSafeInteger(n) ? n : normNum(BigInt(text));
+  }
+  return Number(text);
+}
+
+class Parser {
+  private toks: Tok[];
+  private i = 0;
+  private mod!: Module;
+  constructor(
+    private file: string,
+    private src: string,
+    private version: 0 | 1,
+  ) {
+    this.toks = lex(src, file);
+  }
+
+  private get t(): Tok {
+    return this.toks[this.i]!;
+  }
+  private peek(n = 1): Tok {
+    return this.toks[Math.min(this.i + n, this.toks.length - 1)]!;
+  }
+  private loc(t: Tok = this.t): Loc {
+    return { file: this.file, row: t.row, col: t.col };
+  }
+  private err(msg: string, t: Tok = this.t): never {
+    throw new RegoError('rego_parse_error', msg, this.loc(t));
+  }
+  private isOp(v: string, t: Tok = this.t): boolean {
+    return t.k === 'op' && t.v === v;
+  }
+  private isKw(v: string, t: Tok = this.t): boolean {
+    return t.k === 'ident' && t.v === v;
+  }
+  private expectOp(v: string): Tok {
+    if (!this.isOp(v)) this.err(`expected '${v}' but found ${this.describe()}`);
+    return this.toks[this.i++]!;
+  }
+  private describe(t: Tok = this.t): string {
+    return t.k === 'eof' ? 'end of input' : t.k === 'string' ? 'string' : `'${t.v}'`;
+  }
+  expectEOF(): void {
+    if (this.t.k !== 'eof') this.err(`unexpected ${this.describe()}`);
+  }
+
+  module(): Module {
+    const pkgTok = this.t;
+    if (!this.isKw('package')) this.err('expected package declaration');
+    this.i++;
+    const pkg = ['data', ...this.refPath(true)];
+    this.mod = { file: this.file, pkg, imports: [], rules: [], regoVersion: this.version, loc: this.loc(pkgTok) };
+    while (this.isKw('import')) this.mod.imports.push(this.importDecl());
+    while (this.t.k !== 'eof') this.rule();
+    return this.mod;
+  }
+
+  private refPath(allowKw: boolean): string[] {
+    const out: string[] = [];
+    if (this.t.k !== 'ident') this.err(`expected identifier but found ${this.describe()}`);
+    out.push(this.toks[this.i++]!.v);
+    for (;;) {
+      if (this.isOp('.') && !this.t.nl) {
+        this.i++;
+        if (this.t.k !== 'ident') this.err('expected identifier after .');
+        out.push(this.toks[this.i++]!.v);
+      } else if (this.isOp('[') && !this.t.nl && this.peek().k === 'string' && this.isOp(']', this.peek(2))) {
+        out.push(this.peek().v);
+        this.i += 3;
+      } else break;
+    }
+    void allowKw;
+    return out;
+  }
+
+  private importDecl(): Import {
+    const loc = this.loc();
+    this.i++;
+    const start = this.t;
+    const path = this.refPath(true);
+    const head = path[0]!;
+    if (!['data', 'input', 'future', 'rego'].includes(head)) this.err(`invalid import path, must begin with input or data`, start);
+    const term: Term = {
+      type: 'ref',
+      head: { type: 'var', name: head, loc: this.loc(start) },
+      path: path.slice(1).map((s) => ({ type: 'scalar', value: s, loc: this.loc(start) })),
+      loc: this.loc(start),
+    };
+    let alias: string | undefined;
+    if (this.isKw('as') && !this.t.nl) {
+      this.i++;
+      if (this.t.k !== 'ident') this.err('expected alias name');
+      alias = this.toks[this.i++]!.v;
+    }
+    return { path: term, alias, loc };
+  }
+
+  private rule(): void {
+    const start = this.t;
+    const loc = this.loc();
+    let isDefault = false;
+    if (this.isKw('default') && this.peek().k === 'ident' && !this.peek().nl) {
+      isDefault = true;
+      this.i++;
+    }
+    if (this.t.k !== 'ident') this.err(`unexpected ${this.describe()}`);
+    const ref: Term[] = [{ type: 'scalar', value: this.toks[this.i++]!.v, loc: this.loc(start) }];
+    for (;;) {
+      if (this.isOp('.') && !this.t.nl) {
+        this.i++;
+        const t = this.t;
+        if (t.k !== 'ident') this.err('expected identifier');
+        this.i++;
+        ref.push({ type: 'scalar', value: t.v, loc: this.loc(t) });
+      } else if (this.isOp('[') && !this.t.nl) {
+        this.i++;
+        ref.push(this.term());
+        this.expectOp(']');
+      } else break;
+    }
+    let kind: Rule['kind'] = 'complete';
+    let args: Term[] | undefined;
+    let key: Term | undefined;
+    let value: Term | undefined;
+    if (this.isOp('(') && !this.t.nl) {
+      this.i++;
+      args = [];
+      while (!this.isOp(')')) {
+        args.push(this.term());
+        if (!this.isOp(')')) this.expectOp(',');
+      }
+      this.i++;
+      kind = 'func';
+    }
+    if (this.isKw('contains') && !this.t.nl) {
+      this.i++;
+      kind = 'multi';
+      key = this.term();
+    } else if ((this.isOp('=') || this.isOp(':=')) && !this.t.nl) {
+      this.i++;
+      value = this.term();
+    } else if (kind === 'complete' && ref.length > 1 && ref[ref.length - 1]!.type !== 'scalar' && this.version === 0) {
+      // v0 `p[x] { ... }` is a partial set
+      kind = 'multi';
+      key = ref.pop();
+    }
+    if (kind === 'complete' && ref.length > 1 && this.version === 0 && value === undefined && ref[ref.length - 1]!.type === 'scalar' && typeof (ref[ref.length - 1] as { value: unknown }).value !== 'string') {
+      kind = 'multi';
+      key = ref.pop();
+    }
+    const rule: Rule = { ref, kind, args, key, value, body: [], elses: [], isDefault, loc, module: this.mod };
+    const hadBody = this.ruleBody(rule, (b) => (rule.body = b));
+    if (!hadBody) rule.body = [trueExpr(loc)];
+    this.mod.rules.push(rule);
+    // v0 allows several bodies for one head: `p { a } { b }`
+    while (this.isOp('{')) {
+      const extra: Rule = { ...rule, body: [], elses: [], loc: this.loc() };
+      this.i++;
+      extra.body = this.bodyUntil('}');
+      this.i++;
+      this.mod.rules.push(extra);
+    }
+    while (this.isKw('else') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek())) {
+      const eloc = this.loc();
+      this.i++;
+      let ev: Term | undefined;
+      if (this.isOp('=') || this.isOp(':=')) {
+        this.i++;
+        ev = this.term();
+      }
+      const e: { value?: Term; body: Expr[]; loc: Loc } = { value: ev, body: [], loc: eloc };
+      if (!this.ruleBody(rule, (b) => (e.body = b))) e.body = [trueExpr(eloc)];
+      rule.elses.push(e);
+    }
+    if (isDefault && rule.kind === 'complete' && !value) this.err('default rule must have a value', start);
+  }
+
+  /** ruleBody parses `if { ... }`, `if expr`, or `{ ... }`; returns false when absent. */
+  private ruleBody(rule: Rule, set: (b: Expr[]) => void): boolean {
+    void rule;
+    if (this.isKw('if') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek())) {
+      this.i++;
+      if (this.isOp('{') && this.looksLikeBody()) {
+        this.i++;
+        set(this.bodyUntil('}'));
+        this.i++;
+      } else {
+        set([this.expr()]);
+      }
+      return true;
+    }
+    if (this.isOp('{') && !this.t.nl) {
+      this.i++;
+      set(this.bodyUntil('}'));
+      this.i++;
+      return true;
+    }
+    if (this.isOp('{') && this.t.nl) {
+      this.i++;
+      set(this.bodyUntil('}'));
+      this.i++;
+      return true;
+    }
+    return false;
+  }
+
+  /** looksLikeBody: after `if`, `{` opens a body unless it is an object/set literal expression. */
+  private looksLikeBody(): boolean {
+    const save = this.i;
+    try {
+      const t = this.term();
+      return !(t.type === 'objectcompr' || t.type === 'setcompr' || (t.type === 'object' && t.items.length > 0));
+    } catch {
+      return true;
+    } finally {
+      this.i = save;
+    }
+  }
+
+  /** bodyUntil parses expressions separated by `;` or newlines until the closing op (not consumed). */
+  bodyUntil(close: string | null): Expr[] {
+    const out: Expr[] = [];
+    for (;;) {
+      if (close ? this.isOp(close) : this.t.k === 'eof') break;
+      out.push(this.expr());
+      if (this.isOp(';')) {
+        this.i++;
+        continue;
+      }
+      if (close ? this.isOp(close) : this.t.k === 'eof') break;
+      if (!this.t.nl) this.err(`unexpected ${this.describe()}`);
+    }
+    if (!out.length) this.err('found empty body');
+    return out;
+  }
+
+  expr(): Expr {
+    const loc = this.loc();
+    let negated = false;
+    let e: Expr;
+    if (this.isKw('not') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek())) {
+      this.i++;
+      negated = true;
+    }
+    if (this.isKw('some') && !this.peek().nl && !['.', '[', '(', '=', ':=', '==', '!=', ';', '}', ')', ']', ','].some((o) => this.isOp(o, this.peek())) && this.peek().k !== 'eof') {
+      this.i++;
+      const terms: Term[] = [this.termRel()];
+      while (this.isOp(',')) {
+        this.i++;
+        terms.push(this.termRel());
+      }
+      if (this.isKw('in')) {
+        this.i++;
+        const domain = this.termRel();
+        if (terms.length > 2) this.err('unexpected , in some declaration');
+        e = terms.length === 2 ? { kind: 'somein', key: terms[0], value: terms[1]!, domain, negated, with: [], loc } : { kind: 'somein', value: terms[0]!, domain, negated, with: [], loc };
+      } else {
+        for (const t of terms) if (t.type !== 'var') this.err('expected var in some declaration');
+        e = { kind: 'some', vars: terms as VarTerm[], negated, with: [], loc };
+      }
+    } else if (this.isKw('every') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek())) {
+      this.i++;
+      const a = this.termRel();
+      let key: Term | undefined;
+      let value = a;
+      if (this.isOp(',')) {
+        this.i++;
+        key = a;
+        value = this.termRel();
+      }
+      if (!this.isKw('in')) this.err('expected in in every expression');
+      this.i++;
+      const domain = this.termRel();
+      this.expectOp('{');
+      const body = this.bodyUntil('}');
+      this.i++;
+      e = { kind: 'every', key, value, domain, body, negated, with: [], loc };
+    } else {
+      let t = this.termInKey();
+      if ((this.isOp('=') || this.isOp(':=')) && !this.t.nl) {
+        const op = this.toks[this.i++]!.v;
+        const rhs = this.termIn();
+        t = { type: 'call', fn: [op === '=' ? 'eq' : 'assign'], args: [t, rhs], loc: t.loc };
+      }
+      e = { kind: 'term', term: t, negated, with: [], loc };
+    }
+    while (this.isKw('with') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek())) {
+      const wloc = this.loc();
+      this.i++;
+      const target = this.term();
+      if (!this.isKw('as')) this.err('expected as in with modifier');
+      this.i++;
+      const value = this.termIn();
+      e.with.push({ target, value, loc: wloc } as With);
+    }
+    return e;
+  }
+
+  /** peekAfterTerm finds the token after `, term` to tell `k, v in xs` from other commas. */
+  private peekAfterTerm(): Tok {
+    const save = this.i;
+    try {
+      this.i++;
+      this.termRel();
+      return this.t;
+    } catch {
+      return this.t;
+    } finally {
+      this.i = save;
+    }
+  }
+
+  term(): Term {
+    return this.termIn();
+  }
+
+  /** termInKey parses `k, v in xs` (membership with key) where a comma cannot mean anything else. */
+  private termInKey(): Term {
+    let t = this.termIn();
+    if (this.isOp(',') && this.isKw('in', this.peekAfterTerm())) {
+      this.i++;
+      const v = this.termRel();
+      this.i++; // in
+      const coll = this.termRel();
+      t = { type: 'call', fn: ['internal', 'member_3'], args: [t, v, coll], loc: t.loc };
+      while (this.isKw('in') && !this.t.nl) {
+        this.i++;
+        t = { type: 'call', fn: ['internal', 'member_2'], args: [t, this.termRel()], loc: t.loc };
+      }
+    }
+    return t;
+  }
+
+  private termIn(noOr = false): Term {
+    let t = this.termRel(noOr);
+    while (this.isKw('in') && !this.t.nl) {
+      this.i++;
+      const coll = this.termRel(noOr);
+      t = { type: 'call', fn: ['internal', 'member_2'], args: [t, coll], loc: t.loc };
+    }
+    return t;
+  }
+
+  private termRel(noOr = false): Term {
+    let t = this.termOr(noOr);
+    while (this.t.k === 'op' && ['==', '!=', '<', '<=', '>', '>='].includes(this.t.v) && !this.t.nl) {
+      const op = this.toks[this.i++]!.v;
+      const r = this.termOr(noOr);
+      t = { type: 'call', fn: [INFIX[op]!], args: [t, r], loc: t.loc };
+    }
+    return t;
+  }
+
+  private termOr(noOr: boolean): Term {
+    let t = this.termAnd();
+    while (!noOr && this.isOp('|') && !this.t.nl) {
+      this.i++;
+      const r = this.termAnd();
+      t = { type: 'call', fn: ['or'], args: [t, r], loc: t.loc };
+    }
+    return t;
+  }
+
+  private termAnd(): Term {
+    let t = this.termArith();
+    while (this.isOp('&') && !this.t.nl) {
+      this.i++;
+      const r = this.termArith();
+      t = { type: 'call', fn: ['and'], args: [t, r], loc: t.loc };
+    }
+    return t;
+  }
+
+  private termArith(): Term {
+    let t = this.termFactor();
+    while ((this.isOp('+') || this.isOp('-')) && !this.t.nl) {
+      const op = this.toks[this.i++]!.v;
+      const r = this.termFactor();
+      t = { type: 'call', fn: [INFIX[op]!], args: [t, r], loc: t.loc };
+    }
+    return t;
+  }
+
+  private termFactor(): Term {
+    let t = this.termUnary();
+    while ((this.isOp('*') || this.isOp('/') || this.isOp('%')) && !this.t.nl) {
+      const op = this.toks[this.i++]!.v;
+      const r = this.termUnary();
+      t = { type: 'call', fn: [INFIX[op]!], args: [t, r], loc: t.loc };
+    }
+    return t;
+  }
+
+  private termUnary(): Term {
+    if (this.isOp('-')) {
+      const loc = this.loc();
+      this.i++;
+      if (this.t.k === 'number' && this.t.col === loc.col + 1 && this.t.row === loc.row) {
+        const n = this.toks[this.i++]!;
+        return this.postfix({ type: 'scalar', value: numberValue('-' + n.v), loc });
+      }
+      const x = this.termUnary();
+      return { type: 'call', fn: ['minus'], args: [{ type: 'scalar', value: 0, loc }, x], loc };
+    }
+    return this.postfix(this.primary());
+  }
+
+  private primary(): Term {
+    const t = this.t;
+    const loc = this.loc();
+    switch (t.k) {
+      case 'number':
+        this.i++;
+        return { type: 'scalar', value: numberValue(t.v), loc };
+      case 'string':
+        this.i++;
+        return { type: 'scalar', value: t.v, loc };
+      case 'template':
+        this.i++;
+        return {
+          type: 'template',
+          parts: t.parts!.map((p) => (typeof p === 'string' ? p : parseSub(p.src, this.file, this.version))),
+          loc,
+        };
+      case 'ident':
+        this.i++;
+        if ((t.v === 'true' || t.v === 'false' || t.v === 'null') && this.isOp('.') && !this.t.nl) return { type: 'var', name: t.v, loc };
+        if (t.v === 'true' || t.v === 'false') return { type: 'scalar', value: t.v === 'true', loc };
+        if (t.v === 'null') return { type: 'scalar', value: null, loc };
+        if (t.v === 'set' && this.isOp('(') && this.isOp(')', this.peek()) && !this.t.nl) {
+          this.i += 2;
+          return { type: 'set', items: [], loc };
+        }
+        return { type: 'var', name: t.v, loc };
+      case 'op':
+        if (t.v === '(') {
+          this.i++;
+          const inner = this.termInKey();
+          this.expectOp(')');
+          return inner;
+        }
+        if (t.v === '[') return this.arrayLit();
+        if (t.v === '{') return this.braceLit();
+        break;
+      default:
+        break;
+    }
+    return this.err(`unexpected ${this.describe()}`);
+  }
+
+  private arrayLit(): Term {
+    const loc = this.loc();
+    this.i++;
+    if (this.isOp(']')) {
+      this.i++;
+      return { type: 'array', items: [], loc };
+    }
+    const first = this.termIn(true);
+    if (this.isOp('|')) {
+      this.i++;
+      const body = this.bodyUntil(']');
+      this.i++;
+      return { type: 'arraycompr', head: first, body, loc };
+    }
+    const items = [first];
+    while (this.isOp(',')) {
+      this.i++;
+      if (this.isOp(']')) break;
+      items.push(this.termIn());
+    }
+    this.expectOp(']');
+    return { type: 'array', items, loc };
+  }
+
+  private braceLit(): Term {
+    const loc = this.loc();
+    this.i++;
+    if (this.isOp('}')) {
+      this.i++;
+      return { type: 'object', items: [], loc };
+    }
+    const first = this.termIn(true);
+    if (this.isOp(':')) {
+      this.i++;
+      const v = this.termIn(true);
+      if (this.isOp('|')) {
+        this.i++;
+        const body = this.bodyUntil('}');
+        this.i++;
+        return { type: 'objectcompr', key: first, value: v, body, loc };
+      }
+      const items: Array<[Term, Term]> = [[first, v]];
+      while (this.isOp(',')) {
+        this.i++;
+        if (this.isOp('}')) break;
+        const k = this.termIn();
+        this.expectOp(':');
+        items.push([k, this.termIn()]);
+      }
+      this.expectOp('}');
+      return { type: 'object', items, loc };
+    }
+    if (this.isOp('|')) {
+      this.i++;
+      const body = this.bodyUntil('}');
+      this.i++;
+      return { type: 'setcompr', head: first, body, loc };
+    }
+    const items = [first];
+    while (this.isOp(',')) {
+      this.i++;
+      if (this.isOp('}')) break;
+      items.push(this.termIn());
+    }
+    this.expectOp('}');
+    return { type: 'set', items, loc };
+  }
+
+  /** postfix parses `.field`, `[key]` and `(args)` after a term, with no newline before them. */
+  private postfix(t: Term): Term {
+    for (;;) {
+      if (this.isOp('.') && !this.t.nl && this.peek().k === 'ident') {
+        this.i++;
+        const f = this.toks[this.i++]!;
+        const key: Term = { type: 'scalar', value: f.v, loc: this.loc(f) };
+        t = t.type === 'ref' ? { ...t, path: [...t.path, key] } : { type: 'ref', head: t, path: [key], loc: t.loc };
+      } else if (this.isOp('[') && !this.t.nl) {
+        this.i++;
+        const key = this.termIn();
+        this.expectOp(']');
+        t = t.type === 'ref' ? { ...t, path: [...t.path, key] } : { type: 'ref', head: t, path: [key], loc: t.loc };
+      } else if (this.isOp('(') && !this.t.nl && (t.type === 'var' || (t.type === 'ref' && t.head.type === 'var' && t.path.every((p) => p.type === 'scalar' && typeof p.value === 'string')))) {
+        const fn = t.type === 'var' ? [t.name] : [(t.head as VarTerm).name, ...t.path.map((p) => String((p as { value: unknown }).value))];
+        this.i++;
+        const args: Term[] = [];
+        while (!this.isOp(')')) {
+          args.push(this.termIn());
+          if (!this.isOp(')')) this.expectOp(',');
+        }
+        this.i++;
+        t = { type: 'call', fn, args, loc: t.loc };
+      } else return t;
+    }
+  }
+}
+
+function parseSub(src: string, file: string, version: 0 | 1): Term {
+  const p = new Parser(file, src, version);
+  const t = p.term();
+  p.expectEOF();
+  return t;
+}
+
+function trueExpr(loc: Loc): Expr {
+  return { kind: 'term', term: { type: 'scalar', value: true, loc }, negated: false, with: [], loc };
+}

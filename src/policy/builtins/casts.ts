@@ -1,0 +1,23 @@
+import { isNumber } from '../value.js';
+import { numberValue } from '../ast/parser.js';
+import { BuiltinError, typeErr, type Builtin } from './types.js';
+
+/** Casts: to_number. */
+export const register: Record<string, Builtin> = {
+  to_number: {
+    arity: 1,
+    fn: (a) => {
+      const v = a[0]!;
+      if (v === null || v === false) return 0;
+      if (v === true) return 1;
+      if (isNumber(v)) return v;
+      if (typeof v === 'string') {
+        const t = v.trim();
+        if (/^[+-]?(inf|infinity|nan)$/i.test(t)) throw new BuiltinError('eval_type_error', `to_number: operand 1 must be a finite number but got ${v}`);
+        if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(t) || t !== v) throw new BuiltinError('eval_builtin_error', `to_number: strconv.ParseFloat: parsing ${JSON.stringify(v)}: invalid syntax`);
+        return numberValue(t.replace(/^\+/, ''));
+      }
+      throw typeErr('to_number', 1, 'one of {null, boolean, number, string}', v);
+    },
+  },
+};

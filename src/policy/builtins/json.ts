@@ -1,0 +1,266 @@
+import { ObjectBuilder, RSet, equal, isObject, objEntries, objGet, type PlainObject, type RObject, type Value } from '../value.js';
+import { parseJSON } from './encoding.js';
+import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
+
+type Path = Value[];
+
+function paths(name: string, v: Value): Path[] {
+  const bad = (): never => {
+    throw new BuiltinError('eval_type_error', `${name}: operand 2 must be one of {set, array} but got ${isObject(v) ? 'object' : typeof v === 'number' ? 'number' : typeof v}`);
+  };
+  const xs = Array.isArray(v) ? v : v instanceof RSet ? v.values() : bad();
+  return xs.map((p) => {
+    if (typeof p === 'string') return p.replace(/^\//, '').split('/').filter((s) => s !== '').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    if (Array.isArray(p)) return p;
+    throw new BuiltinError('eval_type_error', `${name}: operand 2 must be one of {set, array} containing string paths or array of path segments but got ${typeof p}`);
+  });
+}
+
+interface Trie {
+  end: boolean;
+  kids: Map<string, [Value, Trie]>;
+}
+
+function trie(ps: Path[]): Trie {
+  const root: Trie = { end: false, kids: new Map() };
+  for (const p of ps) {
+    let n = root;
+    for (const seg of p) {
+      const k = JSON.stringify(seg) ?? String(seg);
+      let c = n.kids.get(k);
+      if (!c) n.kids.set(k, (c = [seg, { end: false, kids: new Map() }]));
+      n = c[1];
+    }
+    n.end = true;
+  }
+  return root;
+}
+
+const segMatches = (seg: Value, key: Value): boolean => equal(seg, key) || (typeof key === 'number' && seg === String(key));
+
+function childNode(t: Trie, key: Value): Trie | undefined {
+  for (const [seg, n] of t.kids.values()) if (segMatches(seg, key)) return n;
+  return undefined;
+}
+
+function filterDoc(v: Value, t: Trie): Value | undefined {
+  if (t.end) return v;
+  if (isObject(v)) {
+    const b = new ObjectBuilder();
+    for (const [k, x] of objEntries(v)) {
+      const c = childNode(t, k);
+      if (!c) continue;
+      const r = filterDoc(x, c);
+      if (r !== undefined) b.set(k, r);
+    }
+    return b.build();
+  }
+  if (Array.isArray(v)) {
+    const out: Value[] = [];
+    v.forEach((x, i) => {
+      const c = childNode(t, i);
+      if (!c) return;
+      const r = filterDoc(x, c);
+      if (r !== undefined) out.push(r);
+    });
+    return out;
+  }
+  if (v instanceof RSet) return new RSet(v.values().filter((x) => childNode(t, x)));
+  return undefined;
+}
+
+function removeDoc(v: Value, t: Trie): Value | undefined {
+  if (t.end) return undefined;
+  if (isObject(v)) {
+    const b = new ObjectBuilder();
+    for (const [k, x] of objEntries(v)) {
+      const c = childNode(t, k);
+      if (!c) {
+        b.set(k, x);
+        continue;
+      }
+      const r = removeDoc(x, c);
+      if (r !== undefined) b.set(k, r);
+    }
+    return b.build();
+  }
+  if (Array.isArray(v)) {
+    const out: Value[] = [];
+    v.forEach((x, i) => {
+      const c = childNode(t, i);
+      if (!c) return void out.push(x);
+      const r = removeDoc(x, c);
+      if (r !== undefined) out.push(r);
+    });
+    return out;
+  }
+  if (v instanceof RSet) return new RSet(v.values().filter((x) => !childNode(t, x)?.end));
+  return v;
+}
+
+function pointer(p: Value): Path | undefined {
+  if (Array.isArray(p)) return p;
+  if (typeof p !== 'string') return undefined;
+  if (p === '') return [];
+  if (!p.startsWith('/')) return undefined;
+  return p.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+function getAt(doc: Value, path: Path): Value | undefined {
+  let cur: Value | undefined = doc;
+  for (const seg of path) {
+    if (cur === undefined) return undefined;
+    if (Array.isArray(cur)) {
+      const i = typeof seg === 'number' ? seg : /^\d+$/.test(String(seg)) ? Number(seg) : -1;
+      cur = i >= 0 && i < cur.length ? cur[i] : undefined;
+    } else if (isObject(cur)) cur = objGet(cur, seg);
+    else if (cur instanceof RSet) cur = cur.has(seg) ? seg : undefined;
+    else return undefined;
+  }
+  return cur;
+}
+
+/** applyAt rebuilds doc with f applied to the parent container of path's last segment. */
+function applyAt(doc: Value, path: Path, f: (parent: Value, key: Value) => Value | undefined): Value | undefined {
+  if (!path.length) return undefined;
+  const [seg, ...rest] = path;
+  if (!rest.length) return f(doc, seg!);
+  if (Array.isArray(doc)) {
+    const i = typeof seg === 'number' ? seg : /^\d+$/.test(String(seg)) ? Number(seg) : -1;
+    if (i < 0 || i >= doc.length) return undefined;
+    const r = applyAt(doc[i]!, rest, f);
+    if (r === undefined) return undefined;
+    const out = [...doc];
+    out[i] = r;
+    return out;
+  }
+  if (isObject(doc)) {
+    const c = objGet(doc, seg!);
+    if (c === undefined) return undefined;
+    const r = applyAt(c, rest, f);
+    if (r === undefined) return undefined;
+    const b = new ObjectBuilder();
+    for (const [k, v] of objEntries(doc)) b.set(k, v);
+    b.set(seg!, r);
+    return b.build();
+  }
+  return undefined;
+}
+
+function addOp(doc: Value, path: Path, value: Value): Value | undefined {
+  if (!path.length) return value;
+  return applyAt(doc, path, (parent, key) => {
+    if (Array.isArray(parent)) {
+      const i = key === '-' ? parent.length : typeof key === 'number' ? key : /^\d+$/.test(String(key)) ? Number(key) : -1;
+      if (i < 0 || i > parent.length) return undefined;
+      return [...parent.slice(0, i), value, ...parent.slice(i)];
+    }
+    if (isObject(parent)) {
+      const b = new ObjectBuilder();
+      for (const [k, v] of objEntries(parent)) b.set(k, v);
+      b.set(key, value);
+      return b.build();
+    }
+    if (parent instanceof RSet) return new RSet([...parent.values(), value]);
+    return undefined;
+  });
+}
+
+function removeOp(doc: Value, path: Path): Value | undefined {
+  return applyAt(doc, path, (parent, key) => {
+    if (Array.isArray(parent)) {
+      const i = typeof key === 'number' ? key : /^\d+$/.test(String(key)) ? Number(key) : -1;
+      if (i < 0 || i >= parent.length) return undefined;
+      return [...parent.slice(0, i), ...parent.slice(i + 1)];
+    }
+    if (isObject(parent)) {
+      if (objGet(parent, key) === undefined) return undefined;
+      const b = new ObjectBuilder();
+      for (const [k, v] of objEntries(parent)) if (!equal(k, key)) b.set(k, v);
+      return b.build();
+    }
+    if (parent instanceof RSet) return parent.has(key) ? new RSet(parent.values().filter((x) => !equal(x, key))) : undefined;
+    return undefined;
+  });
+}
+
+function patch(doc: Value, ops: Value[]): Value | undefined {
+  let cur: Value | undefined = doc;
+  for (const op of ops) {
+    if (!isObject(op) || cur === undefined) return undefined;
+    const kind = objGet(op, 'op');
+    const path = pointer(objGet(op, 'path') ?? null);
+    if (!path) return undefined;
+    switch (kind) {
+      case 'add':
+        cur = addOp(cur, path, objGet(op, 'value') ?? null);
+        break;
+      case 'remove':
+        cur = removeOp(cur, path);
+        break;
+      case 'replace': {
+        if (getAt(cur, path) === undefined) return undefined;
+        const r = path.length ? removeOp(cur, path) : cur;
+        cur = r === undefined ? undefined : addOp(r, path, objGet(op, 'value') ?? null);
+        break;
+      }
+      case 'move':
+      case 'copy': {
+        const from = pointer(objGet(op, 'from') ?? null);
+        if (!from) return undefined;
+        const v = getAt(cur, from);
+        if (v === undefined) return undefined;
+        const r = kind === 'move' ? removeOp(cur, from) : cur;
+        cur = r === undefined ? undefined : addOp(r, path, v);
+        break;
+      }
+      case 'test': {
+        const v = getAt(cur, path);
+        if (v === undefined || !equal(v, objGet(op, 'value') ?? null)) return undefined;
+        break;
+      }
+      default:
+        return undefined;
+    }
+  }
+  return cur;
+}
+
+function docArg(name: string, v: Value, pos: number): Value {
+  if (typeof v === 'string') {
+    try {
+      return parseJSON(v);
+    } catch (e) {
+      throw builtinErr(name, `operand ${pos}: ${(e as Error).message}`);
+    }
+  }
+  if (!isObject(v) && !Array.isArray(v) && typeof v !== 'boolean') throw typeErr(name, pos, 'one of {string, object}', v);
+  return v;
+}
+
+/** JSON documents: filter/remove by path, JSON Patch, JSON Schema checks. */
+export const register: Record<string, Builtin> = {
+  'json.filter': {
+    arity: 2,
+    fn: (a) => {
+      if (!isObject(a[0]!)) throw typeErr('json.filter', 1, 'object', a[0]!);
+      return filterDoc(a[0]!, trie(paths('json.filter', a[1]!))) ?? (Object.create(null) as PlainObject);
+    },
+  },
+  'json.remove': {
+    arity: 2,
+    fn: (a) => {
+      if (!isObject(a[0]!)) throw typeErr('json.remove', 1, 'object', a[0]!);
+      return removeDoc(a[0]!, trie(paths('json.remove', a[1]!))) ?? (Object.create(null) as PlainObject);
+    },
+  },
+  'json.patch': {
+    arity: 2,
+    fn: (a) => {
+      const ops = a[1]!;
+      if (!Array.isArray(ops)) throw typeErr('json.patch', 2, 'array', ops);
+      return patch(a[0]!, ops);
+    },
+  },
+};
+export type { RObject };

@@ -1,0 +1,38 @@
+import { formatValue, type Value } from '../value.js';
+import type { Builtin } from './types.js';
+
+/** Misc: print, trace, opa.runtime. `print` takes any number of operands (arity -1). */
+export const register: Record<string, Builtin> = {
+  print: {
+    arity: -1,
+    sideEffect: true,
+    fn: (a, ctx) => {
+      ctx.print(a.map((v) => (typeof v === 'string' ? v : formatValue(v))).join(' '));
+      return true;
+    },
+  },
+  trace: {
+    arity: 1,
+    sideEffect: true,
+    fn: (a, ctx) => {
+      if (typeof a[0] !== 'string') return undefined;
+      ctx.print(`trace: ${a[0]}`);
+      return true;
+    },
+  },
+  'opa.runtime': {
+    arity: 0,
+    fn: () => ({ env: Object.create(null), version: 'skiff', commit: '' }) as unknown as Value,
+  },
+};
+
+/** test.sleep blocks for a Go duration (used by tests of per-query time caching). */
+register['test.sleep'] = {
+  arity: 1,
+  sideEffect: true,
+  fn: (a) => {
+    const m = typeof a[0] === 'string' ? /^(\d+)(ms|s)$/.exec(a[0]) : null;
+    if (m) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(m[1]) * (m[2] === 's' ? 1000 : 1));
+    return null;
+  },
+};

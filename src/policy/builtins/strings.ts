@@ -1,0 +1,371 @@
+import { RSet, formatNumber, formatValue, isNumber, isObject, objEntries, type Value } from '../value.js';
+import { arr, elems, int, num, obj, str } from './operands.js';
+import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
+
+const cps = (s: string): string[] => [...s];
+
+function strOrColl(name: string, a: Value[], i: number): string[] {
+  const v = a[i]!;
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v) || v instanceof RSet) {
+    const xs = Array.isArray(v) ? v : v.values();
+    for (const x of xs) if (typeof x !== 'string') throw new BuiltinError('eval_type_error', `${name}: operand ${i + 1} must be array of strings but got array containing ${typeNameOf(x)}`);
+    return xs as string[];
+  }
+  throw typeErr(name, i + 1, 'one of {string, set, array}', v);
+}
+
+function typeNameOf(v: Value): string {
+  return typeof v === 'string' ? 'string' : isNumber(v) ? 'number' : v === null ? 'null' : typeof v === 'boolean' ? 'boolean' : Array.isArray(v) ? 'array' : v instanceof RSet ? 'set' : 'object';
+}
+
+/** goFloat formats a float the way Go's %v / strconv 'g' shortest form does for typical values. */
+function goFloat(n: number): string {
+  if (Number.isInteger(n) && Math.abs(n) < 1e21) return String(n);
+  const s = String(n);
+  if (/e/.test(s)) return s.replace(/e([+-])(\d)$/, 'e$10$2');
+  return s;
+}
+
+/** sprintf implements Go's fmt verbs as far as policies use them. */
+export function sprintf(format: string, args: Value[]): string {
+  let out = '';
+  let ai = 0;
+  for (let i = 0; i < format.length; i++) {
+    const c = format[i]!;
+    if (c !== '%') {
+      out += c;
+      continue;
+    }
+    let j = i + 1;
+    let flags = '';
+    while ('+-# 0'.includes(format[j] ?? 'x')) flags += format[j++];
+    let width = '';
+    while (/[0-9]/.test(format[j] ?? '')) width += format[j++];
+    let prec: number | undefined;
+    if (format[j] === '.') {
+      j++;
+      let p = '';
+      while (/[0-9]/.test(format[j] ?? '')) p += format[j++];
+      prec = p ? Number(p) : 0;
+    }
+    const verb = format[j];
+    i = j;
+    if (verb === '%') {
+      out += '%';
+      continue;
+    }
+    if (verb === undefined) {
+      out += '%!(NOVERB)';
+      break;
+    }
+    if (ai >= args.length) {
+      out += `%!${verb}(MISSING)`;
+      continue;
+    }
+    const v = args[ai++]!;
+    let s: string;
+    switch (verb) {
+      case 'v':
+        s = typeof v === 'string' ? v : isNumber(v) ? (typeof v === 'number' ? goFloat(v) : v.toString()) : formatValue(v);
+        break;
+      case 's':
+        s = typeof v === 'string' ? v : isNumber(v) ? formatNumber(v) : formatValue(v);
+        break;
+      case 'q':
+        s = typeof v === 'string' ? JSON.stringify(v) : `%!q(${formatValue(v)})`;
+        break;
+      case 'd':
+        if (isNumber(v) && (typeof v === 'bigint' || Number.isInteger(v))) s = typeof v === 'bigint' ? v.toString() : v.toFixed(0);
+        else s = `%!d(${isNumber(v) ? 'big.Float=' + formatNumber(v) : formatValue(v)})`;
+        if (flags.includes('+') && !s.startsWith('-')) s = '+' + s;
+        break;
+      case 'f':
+      case 'F':
+        s = isNumber(v) ? Number(v).toFixed(prec ?? 6) : `%!f(${formatValue(v)})`;
+        break;
+      case 'e':
+        s = isNumber(v) ? Number(v).toExponential(prec ?? 6).replace(/e([+-])(\d)$/, 'e$10$2') : `%!e(${formatValue(v)})`;
+        break;
+      case 'g':
+        s = isNumber(v) ? goFloat(prec !== undefined ? Number(Number(v).toPrecision(prec)) : Number(v)) : `%!g(${formatValue(v)})`;
+        break;
+      case 'x':
+      case 'X': {
+        if (typeof v === 'string') s = Buffer.from(v).toString('hex');
+        else if (isNumber(v) && Number.isInteger(Number(v))) s = BigInt(v).toString(16);
+        else s = `%!${verb}(${formatValue(v)})`;
+        if (verb === 'X') s = s.toUpperCase();
+        break;
+      }
+      case 'o':
+        s = isNumber(v) ? BigInt(v).toString(8) : `%!o(${formatValue(v)})`;
+        break;
+      case 'b':
+        s = isNumber(v) ? BigInt(v).toString(2) : `%!b(${formatValue(v)})`;
+        break;
+      case 't':
+        s = typeof v === 'boolean' ? String(v) : `%!t(${formatValue(v)})`;
+        break;
+      default:
+        s = `%!${verb}(${formatValue(v)})`;
+    }
+    if (prec !== undefined && (verb === 's' || verb === 'v') && typeof v === 'string') s = [...s].slice(0, prec).join('');
+    if (width) {
+      const w = Number(width);
+      if (s.length < w) s = flags.includes('-') ? s.padEnd(w) : flags.includes('0') && verb !== 's' ? (s.startsWith('-') ? '-' + s.slice(1).padStart(w - 1, '0') : s.padStart(w, '0')) : s.padStart(w);
+    }
+    out += s;
+  }
+  if (ai < args.length) out += '%!(EXTRA ' + args.slice(ai).map((v) => `${goType(v)}=${typeof v === 'string' ? v : formatValue(v)}`).join(', ') + ')';
+  return out;
+}
+
+function goType(v: Value): string {
+  return typeof v === 'string' ? 'string' : isNumber(v) ? 'json.Number' : typeof v === 'boolean' ? 'bool' : 'ast.Value';
+}
+
+function trimSet(cut: string): (c: string) => boolean {
+  const set = new Set(cps(cut));
+  return (c) => set.has(c);
+}
+
+function trimLeft(s: string, cut: string): string {
+  const has = trimSet(cut);
+  const a = cps(s);
+  let i = 0;
+  while (i < a.length && has(a[i]!)) i++;
+  return a.slice(i).join('');
+}
+
+function trimRight(s: string, cut: string): string {
+  const has = trimSet(cut);
+  const a = cps(s);
+  let j = a.length;
+  while (j > 0 && has(a[j - 1]!)) j--;
+  return a.slice(0, j).join('');
+}
+
+/** Go's unicode.IsSpace set, used by strings.TrimSpace. */
+const SPACE = '\t\n\v\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
+
+/** Strings: concatenation, search, trimming, formatting. */
+export const register: Record<string, Builtin> = {
+  concat: {
+    arity: 2,
+    fn: (a) => {
+      const sep = str('concat', a, 0);
+      const xs = elems('concat', a, 1, 'one of {array, set}');
+      for (const x of xs) if (typeof x !== 'string') throw typeErr('concat', 2, 'one of {array, set} of strings', a[1]!);
+      return xs.join(sep);
+    },
+  },
+  contains: { arity: 2, fn: (a) => str('contains', a, 0).includes(str('contains', a, 1)) },
+  startswith: { arity: 2, fn: (a) => str('startswith', a, 0).startsWith(str('startswith', a, 1)) },
+  endswith: { arity: 2, fn: (a) => str('endswith', a, 0).endsWith(str('endswith', a, 1)) },
+  lower: { arity: 1, fn: (a) => str('lower', a, 0).toLowerCase() },
+  upper: { arity: 1, fn: (a) => str('upper', a, 0).toUpperCase() },
+  split: { arity: 2, fn: (a) => splitGo(str('split', a, 0), str('split', a, 1)) },
+  replace: { arity: 3, fn: (a) => replaceAll(str('replace', a, 0), str('replace', a, 1), str('replace', a, 2)) },
+  'strings.replace_n': {
+    arity: 2,
+    fn: (a) => {
+      const pats = obj('strings.replace_n', a, 0);
+      let s = str('strings.replace_n', a, 1);
+      const entries = objEntries(pats);
+      for (const [k, v] of entries) {
+        if (typeof k !== 'string') throw new BuiltinError('eval_type_error', 'strings.replace_n: operand 1 non-string key found in pattern object');
+        if (typeof v !== 'string') throw new BuiltinError('eval_type_error', 'strings.replace_n: operand 1 non-string value found in pattern object');
+      }
+      // Go's strings.Replacer: at each position, the first matching pattern in argument order (sorted keys) wins.
+      let out = '';
+      let i = 0;
+      outer: while (i < s.length) {
+        for (const [k, v] of entries) {
+          if ((k as string).length && s.startsWith(k as string, i)) {
+            out += v as string;
+            i += (k as string).length;
+            continue outer;
+          }
+        }
+        out += s[i];
+        i++;
+      }
+      s = out;
+      return s;
+    },
+  },
+  indexof: {
+    arity: 2,
+    fn: (a) => {
+      const s = cps(str('indexof', a, 0));
+      const sub = cps(str('indexof', a, 1));
+      if (!sub.length) return 0;
+      outer: for (let i = 0; i + sub.length <= s.length; i++) {
+        for (let j = 0; j < sub.length; j++) if (s[i + j] !== sub[j]) continue outer;
+        return i;
+      }
+      return -1;
+    },
+  },
+  indexof_n: {
+    arity: 2,
+    fn: (a) => {
+      const s = cps(str('indexof_n', a, 0));
+      const sub = cps(str('indexof_n', a, 1));
+      const out: number[] = [];
+      if (!sub.length) return out;
+      outer: for (let i = 0; i + sub.length <= s.length; i++) {
+        for (let j = 0; j < sub.length; j++) if (s[i + j] !== sub[j]) continue outer;
+        out.push(i);
+      }
+      return out;
+    },
+  },
+  substring: {
+    arity: 3,
+    fn: (a) => {
+      const s = cps(str('substring', a, 0));
+      const start = int('substring', a, 1);
+      const len = int('substring', a, 2);
+      if (start < 0) throw builtinErr('substring', 'negative offset');
+      if (start >= s.length) return '';
+      return (len < 0 ? s.slice(start) : s.slice(start, start + len)).join('');
+    },
+  },
+  trim: { arity: 2, fn: (a) => trimRight(trimLeft(str('trim', a, 0), str('trim', a, 1)), str('trim', a, 1)) },
+  trim_left: { arity: 2, fn: (a) => trimLeft(str('trim_left', a, 0), str('trim_left', a, 1)) },
+  trim_right: { arity: 2, fn: (a) => trimRight(str('trim_right', a, 0), str('trim_right', a, 1)) },
+  trim_prefix: {
+    arity: 2,
+    fn: (a) => {
+      const s = str('trim_prefix', a, 0);
+      const p = str('trim_prefix', a, 1);
+      return s.startsWith(p) ? s.slice(p.length) : s;
+    },
+  },
+  trim_suffix: {
+    arity: 2,
+    fn: (a) => {
+      const s = str('trim_suffix', a, 0);
+      const p = str('trim_suffix', a, 1);
+      return p && s.endsWith(p) ? s.slice(0, s.length - p.length) : s;
+    },
+  },
+  trim_space: { arity: 1, fn: (a) => trimRight(trimLeft(str('trim_space', a, 0), SPACE), SPACE) },
+  sprintf: {
+    arity: 2,
+    fn: (a) => {
+      const f = str('sprintf', a, 0);
+      return sprintf(f, arr('sprintf', a, 1));
+    },
+  },
+  format_int: {
+    arity: 2,
+    fn: (a) => {
+      const n = num('format_int', a, 0);
+      const base = num('format_int', a, 1);
+      if (![2, 8, 10, 16].includes(Number(base))) throw new BuiltinError('eval_type_error', 'format_int: operand 2 must be one of {2, 8, 10, 16}');
+      const i = typeof n === 'bigint' ? n : BigInt(Math.trunc(n));
+      return i.toString(Number(base));
+    },
+  },
+  'strings.reverse': { arity: 1, fn: (a) => cps(str('strings.reverse', a, 0)).reverse().join('') },
+  'strings.count': {
+    arity: 2,
+    fn: (a) => {
+      const s = str('strings.count', a, 0);
+      const sub = str('strings.count', a, 1);
+      if (!sub) return cps(s).length + 1;
+      return s.split(sub).length - 1;
+    },
+  },
+  'strings.any_prefix_match': {
+    arity: 2,
+    fn: (a) => {
+      const xs = strOrColl('strings.any_prefix_match', a, 0);
+      const ps = strOrColl('strings.any_prefix_match', a, 1);
+      return xs.some((x) => ps.some((p) => x.startsWith(p)));
+    },
+  },
+  'strings.any_suffix_match': {
+    arity: 2,
+    fn: (a) => {
+      const xs = strOrColl('strings.any_suffix_match', a, 0);
+      const ps = strOrColl('strings.any_suffix_match', a, 1);
+      return xs.some((x) => ps.some((p) => x.endsWith(p)));
+    },
+  },
+  'strings.render_template': {
+    arity: 2,
+    fn: (a) => renderTemplate(str('strings.render_template', a, 0), obj('strings.render_template', a, 1)),
+  },
+};
+
+function splitGo(s: string, sep: string): string[] {
+  if (sep === '') return cps(s);
+  return s.split(sep);
+}
+
+function replaceAll(s: string, old: string, nw: string): string {
+  if (old === '') {
+    const parts = cps(s);
+    return nw + parts.map((c) => c + nw).join('');
+  }
+  return s.split(old).join(nw);
+}
+
+/** renderTemplate supports the Go text/template subset policies use: {{.key}}, {{range}}, {{if}}. */
+function renderTemplate(tpl: string, vars: Value): string {
+  const lookup = (path: string, dot: Value): Value | undefined => {
+    if (path === '.') return dot;
+    let cur: Value | undefined = path.startsWith('$') ? vars : dot;
+    for (const p of path.replace(/^\$?\./, '').split('.').filter(Boolean)) {
+      if (!isObject(cur)) throw new Error(`can't evaluate field ${p}`);
+      const e: [Value, Value] | undefined = objEntries(cur).find(([k]) => k === p);
+      cur = e ? e[1] : undefined;
+    }
+    return cur;
+  };
+  const show = (v: Value | undefined): string => (v === undefined ? '<no value>' : typeof v === 'string' ? v : isNumber(v) ? formatNumber(v) : Array.isArray(v) ? '[' + v.map(show).join(' ') + ']' : formatValue(v));
+  const toks = tpl.split(/(\{\{-?\s*[\s\S]*?\s*-?\}\})/);
+  const render = (start: number, end: number, dot: Value): string => {
+    let out = '';
+    for (let i = start; i < end; i++) {
+      const t = toks[i]!;
+      const m = /^\{\{-?\s*([\s\S]*?)\s*-?\}\}$/.exec(t);
+      if (!m) {
+        out += t;
+        continue;
+      }
+      const body = m[1]!;
+      if (body.startsWith('range ') || body.startsWith('if ')) {
+        let depth = 1;
+        let j = i + 1;
+        let elseAt = -1;
+        for (; j < end; j++) {
+          const mm = /^\{\{-?\s*([\s\S]*?)\s*-?\}\}$/.exec(toks[j]!);
+          if (!mm) continue;
+          if (/^(range|if|with) /.test(mm[1]!)) depth++;
+          else if (mm[1] === 'end' && --depth === 0) break;
+          else if (mm[1] === 'else' && depth === 1) elseAt = j;
+        }
+        const expr = body.replace(/^(range|if)\s+/, '');
+        const rm = /^(\$\w+)\s*,\s*(\$\w+)\s*:=\s*(.*)$/.exec(expr);
+        const v = lookup(rm ? rm[3]! : expr, dot);
+        if (body.startsWith('range ')) {
+          const items: Value[] = Array.isArray(v) ? v : v instanceof RSet ? v.values() : isObject(v) ? objEntries(v).map((e) => e[1]) : [];
+          for (const it of items) out += render(i + 1, elseAt >= 0 ? elseAt : j, it);
+        } else {
+          const truthy = v !== undefined && v !== false && v !== null && v !== '' && v !== 0 && !(Array.isArray(v) && !v.length);
+          out += truthy ? render(i + 1, elseAt >= 0 ? elseAt : j, dot) : elseAt >= 0 ? render(elseAt + 1, j, dot) : '';
+        }
+        i = j;
+        continue;
+      }
+      out += show(lookup(body, dot));
+    }
+    return out;
+  };
+  return render(0, toks.length, vars);
+}

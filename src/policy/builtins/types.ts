@@ -1,0 +1,49 @@
+import { typeName, type Value } from '../value.js';
+
+/** BuiltinContext is what a built-in may use from the running evaluation. */
+export interface BuiltinContext {
+  /** evaluation start, nanoseconds since the epoch (time.now_ns is stable within a query) */
+  nowNs: bigint;
+  print(msg: string): void;
+  /** per-query memo for built-ins that must return the same value within one query (rand, uuid) */
+  memo: Map<string, Value>;
+  /** hosts http.send may contact; empty means http.send is off */
+  httpAllow: string[];
+  /** per-engine memo of compiled patterns (regex, glob) */
+  shared: Map<string, unknown>;
+  /** evaluation of a full policy module (rego.parse_module) */
+  parseModule?(file: string, text: string): Value;
+}
+
+/** BuiltinFn computes a built-in's result from evaluated operands; undefined means undefined. */
+export type BuiltinFn = (args: Value[], ctx: BuiltinContext) => Value | undefined;
+
+/** Builtin is one entry of a family's register table. */
+export interface Builtin {
+  arity: number;
+  fn: BuiltinFn;
+  /** nondeterministic built-ins are not cached */
+  sideEffect?: boolean;
+  /** a relation returns an array of results, each one a separate solution (walk) */
+  relation?: boolean;
+}
+
+/** BuiltinError makes the calling expression undefined, or fails the query in strict mode. */
+export class BuiltinError extends Error {
+  constructor(
+    readonly code: 'eval_type_error' | 'eval_builtin_error',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** typeErr builds OPA's operand type error: `name: operand N must be T but got U`. */
+export function typeErr(name: string, pos: number, want: string, got: Value): BuiltinError {
+  return new BuiltinError('eval_type_error', `${name}: operand ${pos} must be ${want} but got ${typeName(got)}`);
+}
+
+/** builtinErr builds an `eval_builtin_error` with the built-in's name as prefix. */
+export function builtinErr(name: string, msg: string): BuiltinError {
+  return new BuiltinError('eval_builtin_error', `${name}: ${msg}`);
+}

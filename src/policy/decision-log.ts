@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { stringifyJSON, toJSON, type Value } from './value.js';
+
+/** DecisionLogOptions configures where decisions go and what is hidden. */
+export interface DecisionLogOptions {
+  /** NDJSON file; rotated files get `.1`, `.2`, ... suffixes */
+  path: string;
+  /** rotate when the file would grow past this many bytes (default 10 MiB) */
+  maxBytes?: number;
+  /** rotated files kept besides the live one (default 5) */
+  maxFiles?: number;
+  /** input fields replaced by "**REDACTED**", as dotted or slash paths: `password`, `/user/token` */
+  mask?: string[];
+  /** revision of the policy bundle, recorded with each decision */
+  revision?: string;
+}
+
+/** Decision is one line of the log. */
+export interface Decision {
+  decision_id: string;
+  timestamp: string;
+  query: string;
+  input?: unknown;
+  result?: unknown;
+  error?: string;
+  revision?: string;
+  duration_us: number;
+  /** input paths that were masked */
+  erased?: string[];
+}
+
+const REDACTED = '**REDACTED**';
+
+/** maskInput returns a copy of input with the configured paths redacted (and lists those found). */
+export function maskInput(input: unknown, paths: string[]): { input: unknown; erased: string[] } {
+  if (!paths.length || input === null || typeof input !== 'object') return { input, erased: [] };
+  const copy = structuredClone(input) as Record<string, unknown>;
+  const erased: string[] = [];
+  for (const p of paths) {
+    const segs = p.replace(/^\/?(input[./])?/, '').split(/[./]/).filter(Boolean);
+    let cur: unknown = copy;
+    for (let i = 0; i < segs.length - 1 && cur && typeof cur === 'object'; i++) cur = (cur as Record<string, unknown>)[segs[i]!];
+    const last = segs[segs.length - 1];
+    if (last !== undefined && cur && typeof cur === 'object' && Object.prototype.hasOwnProperty.call(cur, last)) {
+      (cur as Record<string, unknown>)[last] = REDACTED;
+      erased.push('/input/' + segs.join('/'));
+    }
+  }
+  return { input: copy, erased };
+}
+
+/**
+ * DecisionLogger appends one NDJSON line per policy decision, with masking and size-based rotation.
+ * Writes are synchronous so that a decision is on disk before the caller acts on it.
+ *
+ * @example
+ * const log = new DecisionLogger({ path: '.skiff/decisions.ndjson', mask: ['/password'] });
+ * log.record({ query: 'data.authz.allow', input, result: true, durationUs: 12 });
+ */
+export class DecisionLogger {
+  private readonly maxBytes: number;
+  private readonly maxFiles: number;
+  private size: number;
+  constructor(private readonly opts: DecisionLogOptions) {
+    this.maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
+    this.maxFiles = opts.maxFiles ?? 5;
+    mkdirSync(dirname(opts.path), { recursive: true });
+    this.size = existsSync(opts.path) ? statSync(opts.path).size : 0;
+  }
+
+  /** record writes one decision and returns it (with its id). */
+  record(d: { query: string; input?: unknown; result?: Value | unknown; error?: string; durationUs: number; revision?: string }): Decision {
+    const masked = d.input === undefined ? { input: undefined, erased: [] } : maskInput(toJSON(d.input as Value), this.opts.mask ?? []);
+    const entry: Decision = {
+      decision_id: randomUUID(),
+      timestamp: new Date().toISOString(),
+      query: d.query,
+      ...(masked.input !== undefined ? { input: masked.input } : {}),
+      ...(d.result !== undefined ? { result: toJSON(d.result as Value) } : {}),
+      ...(d.error ? { error: d.error } : {}),
+      ...(d.revision ?? this.opts.revision ? { revision: d.revision ?? this.opts.revision } : {}),
+      duration_us: Math.round(d.durationUs * 100) / 100,
+      ...(masked.erased.length ? { erased: masked.erased } : {}),
+    };
+    const line = stringifyJSON(entry) + '\n';
+    const bytes = Buffer.byteLength(line);
+    if (this.size > 0 && this.size + bytes > this.maxBytes) this.rotate();
+    appendFileSync(this.opts.path, line);
+    this.size += bytes;
+    return entry;
+  }
+
+  private rotate(): void {
+    const p = this.opts.path;
+    if (existsSync(`${p}.${this.maxFiles}`)) rmSync(`${p}.${this.maxFiles}`);
+    for (let i = this.maxFiles - 1; i >= 1; i--) if (existsSync(`${p}.${i}`)) renameSync(`${p}.${i}`, `${p}.${i + 1}`);
+    if (this.maxFiles > 0) renameSync(p, `${p}.1`);
+    else rmSync(p);
+    this.size = 0;
+  }
+}
+
+/** DecisionFilter selects decisions when listing them. */
+export interface DecisionFilter {
+  id?: string;
+  query?: string;
+  since?: Date;
+  /** only decisions whose result is (JSON-equal to) this */
+  result?: string;
+  errorsOnly?: boolean;
+  limit?: number;
+}
+
+/** readDecisions lists logged decisions (oldest first, rotated files included) that match the filter. */
+export function readDecisions(path: string, filter: DecisionFilter = {}, maxFiles = 20): Decision[] {
+  const files: string[] = [];
+  for (let i = maxFiles; i >= 1; i--) if (existsSync(`${path}.${i}`)) files.push(`${path}.${i}`);
+  if (existsSync(path)) files.push(path);
+  const out: Decision[] = [];
+  for (const f of files) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      let d: Decision;
+      try {
+        d = JSON.parse(line) as Decision;
+      } catch {
+        continue;
+      }
+      if (filter.id && d.decision_id !== filter.id) continue;
+      if (filter.query && !d.query.includes(filter.query)) continue;
+      if (filter.since && new Date(d.timestamp) < filter.since) continue;
+      if (filter.errorsOnly && !d.error) continue;
+      if (filter.result !== undefined && JSON.stringify(d.result) !== filter.result) continue;
+      out.push(d);
+    }
+  }
+  return filter.limit !== undefined ? out.slice(-filter.limit) : out;
+}

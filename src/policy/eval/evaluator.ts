@@ -1,0 +1,757 @@
+import type { CallTerm, Expr, Term, With } from '../ast/types.js';
+import { BuiltinError, type Builtin, type BuiltinContext } from '../builtins/types.js';
+import type { RuleNode } from '../compile/tree.js';
+import { EvalCancelError, RegoError } from '../errors.js';
+import {
+  ObjectBuilder,
+  RObject,
+  RSet,
+  equal,
+  formatValue,
+  isObject,
+  objEntries,
+  objGet,
+  type PlainObject,
+  type Value,
+} from '../value.js';
+import { RuleEvaluator } from './rules.js';
+
+/** K is a continuation; returning true stops the search (a solution was enough). */
+export type K = () => boolean;
+export type KV = (v: Value) => boolean;
+export type Frame = Array<Value | undefined>;
+
+/** Mock replaces a function or built-in inside a `with` scope. */
+export type Mock = { kind: 'value'; value: Value } | { kind: 'builtin'; name: string } | { kind: 'func'; path: string[] };
+
+/** Ctx is what `with` can change; a new one is made for each `with` scope. */
+export interface Ctx {
+  input: Value | undefined;
+  overrides: Map<string, Value> | undefined;
+  mocks: Map<string, Mock> | undefined;
+  cache: Map<RuleNode, Value | undefined>;
+}
+
+/** EvalOptions controls one evaluation. */
+export interface EvalOptions {
+  strict?: boolean;
+  /** absolute deadline in ms since the epoch */
+  deadline?: number;
+  stepLimit?: number;
+  signal?: AbortSignal;
+  print?: (msg: string) => void;
+  tracer?: (event: TraceEvent) => void;
+  httpAllow?: string[];
+  /** memo shared by evaluations of one engine (compiled regular expressions) */
+  shared?: Map<string, unknown>;
+}
+
+/** TraceEvent is one step of an explanation. */
+export interface TraceEvent {
+  op: 'eval' | 'fail' | 'exit' | 'note';
+  loc: Term['loc'];
+  text: string;
+}
+
+const NONE = null;
+
+/** NS marks a term that needs the general (continuation) evaluator. */
+const NS: unique symbol = Symbol('not-simple');
+
+/** Evaluator runs compiled Rego top-down with unification and backtracking (continuation style). */
+export class Evaluator {
+  ctx: Ctx;
+  steps = 0;
+  readonly strict: boolean;
+  readonly rules: RuleEvaluator;
+  readonly bctx: BuiltinContext;
+  readonly inProgress = new Set<RuleNode>();
+  lastValue: Value = true;
+
+  constructor(
+    readonly root: RuleNode,
+    readonly data: Value,
+    readonly builtins: (name: string) => Builtin | undefined,
+    input: Value | undefined,
+    readonly opts: EvalOptions,
+  ) {
+    this.ctx = { input, overrides: undefined, mocks: undefined, cache: new Map() };
+    this.strict = !!opts.strict;
+    this.rules = new RuleEvaluator(this);
+    const nowMs = Date.now();
+    let nowNs: bigint | undefined;
+    this.bctx = {
+      get nowNs(): bigint {
+        return (nowNs ??= BigInt(nowMs) * 1000000n);
+      },
+      print: (m) => {
+        if (m.startsWith('trace: ') && opts.tracer) opts.tracer({ op: 'note', loc: { file: '', row: 0, col: 0 }, text: m.slice(7) });
+        (opts.print ?? ((x: string) => process.stderr.write(x + '\n')))(m);
+      },
+      memo: new Map(),
+      httpAllow: opts.httpAllow ?? [],
+      shared: opts.shared ?? new Map(),
+    };
+  }
+
+  tick(): void {
+    const s = ++this.steps;
+    if ((s & 1023) === 0) {
+      const o = this.opts;
+      if (o.stepLimit !== undefined && s > o.stepLimit) throw new EvalCancelError(`evaluation exceeded the step limit of ${o.stepLimit}`);
+      if (o.deadline !== undefined && Date.now() > o.deadline) throw new EvalCancelError('evaluation exceeded its deadline');
+      if (o.signal?.aborted) throw new EvalCancelError('evaluation cancelled');
+    } else if (this.opts.stepLimit !== undefined && s > this.opts.stepLimit) {
+      throw new EvalCancelError(`evaluation exceeded the step limit of ${this.opts.stepLimit}`);
+    }
+  }
+
+  evalBody(body: Expr[], i: number, frame: Frame, k: K): boolean {
+    // Tests that bind nothing and have at most one outcome run inline, without a continuation.
+    for (; i < body.length; i++) {
+      const q = this.opts.tracer ? undefined : this.quickCheck(body[i]!, frame);
+      if (q === undefined) break;
+      this.tick();
+      if (!q) return false;
+    }
+    if (i === body.length) return k();
+    return this.evalExpr(body[i]!, frame, () => this.evalBody(body, i + 1, frame, k));
+  }
+
+  /** quickCheck decides a pure test expression directly; undefined means "needs the general path". */
+  private quickCheck(e: Expr, frame: Frame): boolean | undefined {
+    if (e.kind !== 'term' || e.with.length) return undefined;
+    const t = e.term;
+    let truth: boolean;
+    if (t.type === 'call') {
+      const tgt = t.target;
+      if (!tgt || tgt.kind !== 'builtin' || this.ctx.mocks) return undefined;
+      const name = tgt.name;
+      if (name === 'assign') return undefined;
+      if (name === 'eq') {
+        const a = this.simple(t.args[0]!, frame);
+        if (a === NS) return undefined;
+        const b = this.simple(t.args[1]!, frame);
+        if (b === NS) return undefined;
+        truth = a !== undefined && b !== undefined && equal(a, b);
+      } else {
+        const bi = this.builtinOf(tgt);
+        if (!bi || bi.relation || bi.arity < 0 || t.args.length !== bi.arity) return undefined;
+        const args: Value[] = new Array(t.args.length);
+        let undef = false;
+        for (let i = 0; i < t.args.length; i++) {
+          const v = this.simple(t.args[i]!, frame);
+          if (v === NS) return undefined;
+          if (v === undefined) undef = true;
+          else args[i] = v;
+        }
+        if (undef) truth = false;
+        else {
+          const r = this.invoke(tgt, args, t);
+          truth = r !== undefined && r !== false;
+          if (truth) this.lastValue = r!;
+        }
+      }
+    } else {
+      const v = this.simple(t, frame);
+      if (v === NS) return undefined;
+      truth = v !== undefined && v !== false;
+      if (truth) this.lastValue = v!;
+    }
+    return e.negated ? !truth : truth;
+  }
+
+  evalExpr(e: Expr, frame: Frame, k: K): boolean {
+    this.tick();
+    const tr = this.opts.tracer;
+    if (tr) {
+      tr({ op: 'eval', loc: e.loc, text: '' });
+      let ok = false;
+      const r = this.evalExprTraced(e, frame, () => ((ok = true), k()));
+      if (!ok) tr({ op: 'fail', loc: e.loc, text: '' });
+      return r;
+    }
+    return this.evalExprTraced(e, frame, k);
+  }
+
+  private evalExprTraced(e: Expr, frame: Frame, k: K): boolean {
+    if (e.with.length) return this.evalWith(e, frame, k);
+    if (e.negated) {
+      let found = false;
+      this.evalExprInner(e, frame, () => (found = true));
+      return found ? false : k();
+    }
+    return this.evalExprInner(e, frame, k);
+  }
+
+  private evalExprInner(e: Expr, frame: Frame, k: K): boolean {
+    switch (e.kind) {
+      case 'term':
+        return this.evalTermExpr(e.term, frame, k);
+      case 'some':
+        return k();
+      case 'somein':
+        if (!e.key && e.value.type === 'var' && e.value.slot !== undefined && frame[e.value.slot] === undefined) {
+          const slot = e.value.slot;
+          // `some x in xs` over an array: bind the slot directly for each element
+          return this.evalTerm(e.domain, frame, (coll) => {
+            if (!Array.isArray(coll)) return this.iterate(coll, (_key, val) => this.unify(e.value, val, frame, k));
+            try {
+              for (let i = 0; i < coll.length; i++) {
+                this.tick();
+                frame[slot] = coll[i]!;
+                if (k()) return true;
+              }
+              return false;
+            } finally {
+              frame[slot] = undefined;
+            }
+          });
+        }
+        return this.evalTerm(e.domain, frame, (coll) =>
+          this.iterate(coll, (key, val) => {
+            if (e.key) return this.unify(e.key, key, frame, () => this.unify(e.value, val, frame, k));
+            return this.unify(e.value, val, frame, k);
+          }),
+        );
+      case 'every':
+        return this.evalTerm(e.domain, frame, (coll) => {
+          if (!Array.isArray(coll) && !isObject(coll) && !(coll instanceof RSet)) return false;
+          let ok = true;
+          this.iterate(coll, (key, val) => {
+            let found = false;
+            const body = (): boolean => this.evalBody(e.body, 0, frame, () => (found = true));
+            if (e.key) this.unify(e.key, key, frame, () => this.unify(e.value, val, frame, body));
+            else this.unify(e.value, val, frame, body);
+            if (!found) ok = false;
+            return !ok;
+          });
+          return ok ? k() : false;
+        });
+    }
+  }
+
+  private evalTermExpr(t: Term, frame: Frame, k: K): boolean {
+    if (t.type === 'call' && t.target?.kind === 'builtin' && t.fn.length === 1) {
+      if (t.fn[0] === 'eq') {
+        this.lastValue = true;
+        return this.unifyTerms(t.args[0]!, t.args[1]!, frame, k);
+      }
+      if (t.fn[0] === 'assign') {
+        this.lastValue = true;
+        return this.evalTerm(t.args[1]!, frame, (v) => this.unify(t.args[0]!, v, frame, k));
+      }
+    }
+    return this.evalTerm(t, frame, (v) => {
+      if (v === false) return false;
+      this.lastValue = v;
+      return k();
+    });
+  }
+
+  /** iterate calls f for each (key, value) of a collection. */
+  iterate(coll: Value, f: (k: Value, v: Value) => boolean): boolean {
+    this.tick();
+    if (Array.isArray(coll)) {
+      for (let i = 0; i < coll.length; i++) {
+        if (i && (i & 63) === 0) this.tick();
+        if (f(i, coll[i]!)) return true;
+      }
+    } else if (coll instanceof RSet) {
+      for (const v of coll.values()) if (f(v, v)) return true;
+    } else if (isObject(coll)) {
+      for (const [key, v] of objEntries(coll)) if (f(key, v)) return true;
+    }
+    return false;
+  }
+
+  /** ground tells whether a term can be evaluated as a value now (ref keys may still iterate). */
+  evaluable(t: Term, frame: Frame): boolean {
+    switch (t.type) {
+      case 'scalar':
+        return true;
+      case 'var':
+        return t.slot === undefined || frame[t.slot] !== undefined;
+      case 'ref':
+        return t.head.type !== 'var' || this.evaluable(t.head, frame);
+      case 'array':
+      case 'set':
+        return t.items.every((x) => this.evaluable(x, frame));
+      case 'object':
+        return t.items.every(([a, b]) => this.evaluable(a, frame) && this.evaluable(b, frame));
+      case 'call':
+        return t.args.every((x) => this.evaluable(x, frame));
+      default:
+        return true;
+    }
+  }
+
+  unifyTerms(a: Term, b: Term, frame: Frame, k: K): boolean {
+    if (this.evaluable(a, frame)) return this.evalTerm(a, frame, (v) => this.unify(b, v, frame, k));
+    if (this.evaluable(b, frame)) return this.evalTerm(b, frame, (v) => this.unify(a, v, frame, k));
+    if (a.type === 'array' && b.type === 'array') {
+      if (a.items.length !== b.items.length) return false;
+      return this.unifyPairs(a.items.map((x, i) => [x, b.items[i]!]), frame, k);
+    }
+    if (a.type === 'object' && b.type === 'object') {
+      if (a.items.length !== b.items.length) return false;
+      const pairs: Array<[Term, Term]> = [];
+      for (const [ka, va] of a.items) {
+        const m = b.items.find(([kb]) => kb.type === 'scalar' && ka.type === 'scalar' && equal(kb.value, ka.value));
+        if (!m) return false;
+        pairs.push([va, m[1]]);
+      }
+      return this.unifyPairs(pairs, frame, k);
+    }
+    throw new RegoError('rego_unsafe_var_error', 'cannot unify two unbound terms', a.loc);
+  }
+
+  private unifyPairs(pairs: Array<[Term, Term]>, frame: Frame, k: K): boolean {
+    if (!pairs.length) return k();
+    let idx = pairs.findIndex(([x, y]) => this.evaluable(x, frame) || this.evaluable(y, frame));
+    if (idx < 0) idx = 0;
+    const [x, y] = pairs[idx]!;
+    const rest = pairs.filter((_, i) => i !== idx);
+    return this.unifyTerms(x, y, frame, () => this.unifyPairs(rest, frame, k));
+  }
+
+  /** unify matches a pattern term against a value, binding unbound variables. */
+  unify(t: Term, v: Value, frame: Frame, k: K): boolean {
+    switch (t.type) {
+      case 'scalar':
+        return equal(t.value, v) ? k() : false;
+      case 'var': {
+        if (t.slot === undefined) return this.evalTerm(t, frame, (x) => (equal(x, v) ? k() : false));
+        const cur = frame[t.slot];
+        if (cur !== undefined) return equal(cur, v) ? k() : false;
+        frame[t.slot] = v;
+        try {
+          return k();
+        } finally {
+          frame[t.slot] = undefined;
+        }
+      }
+      case 'array': {
+        if (!Array.isArray(v) || v.length !== t.items.length) return false;
+        return this.unifyItems(t.items, v, 0, frame, k);
+      }
+      case 'object': {
+        if (!isObject(v)) return false;
+        if (t.items.length !== (v instanceof RObject ? v.size : Object.keys(v).length)) return false;
+        return this.unifyEntries(t.items, v, 0, frame, k);
+      }
+      default: {
+        const x = this.simple(t, frame);
+        if (x !== NS) return x !== undefined && equal(x, v) ? k() : false;
+        return this.evalTerm(t, frame, (y) => (equal(y, v) ? k() : false));
+      }
+    }
+  }
+
+  private unifyItems(items: Term[], v: Value[], i: number, frame: Frame, k: K): boolean {
+    if (i === items.length) return k();
+    return this.unify(items[i]!, v[i]!, frame, () => this.unifyItems(items, v, i + 1, frame, k));
+  }
+
+  private unifyEntries(items: Array<[Term, Term]>, v: PlainObject | RObject, i: number, frame: Frame, k: K): boolean {
+    if (i === items.length) return k();
+    const [kt, vt] = items[i]!;
+    return this.evalTerm(kt, frame, (key) => {
+      const x = objGet(v, key);
+      return x === undefined ? false : this.unify(vt, x, frame, () => this.unifyEntries(items, v, i + 1, frame, k));
+    });
+  }
+
+  evalList(ts: Term[], frame: Frame, k: (vs: Value[]) => boolean): boolean {
+    const out: Value[] = new Array(ts.length);
+    for (let i = 0; i < ts.length; i++) {
+      const t = ts[i]!;
+      if (t.type === 'var' && t.slot !== undefined && frame[t.slot] === undefined) return this.evalListDeferred(ts, frame, k);
+    }
+    return this.evalListStep(ts, 0, out, frame, k);
+  }
+
+  private evalListStep(ts: Term[], i: number, out: Value[], frame: Frame, k: (vs: Value[]) => boolean): boolean {
+    // plain operands (constants, bound variables) need no continuation
+    for (; i < ts.length; i++) {
+      const v = this.simple(ts[i]!, frame);
+      if (v === NS) break;
+      if (v === undefined) return false;
+      out[i] = v;
+    }
+    if (i === ts.length) return k(out.slice());
+    const j = i;
+    return this.evalTerm(ts[j]!, frame, (v) => {
+      out[j] = v;
+      return this.evalListStep(ts, j + 1, out, frame, k);
+    });
+  }
+
+  /** evalListDeferred evaluates operands that bind variables (refs) before plain variables that need them. */
+  private evalListDeferred(ts: Term[], frame: Frame, k: (vs: Value[]) => boolean): boolean {
+    const out: Value[] = new Array(ts.length);
+    const step = (pending: number[]): boolean => {
+      if (!pending.length) return k(out.slice());
+      let j = pending.findIndex((i) => this.evaluable(ts[i]!, frame));
+      if (j < 0) j = 0;
+      const i = pending[j]!;
+      const rest = pending.filter((_, x) => x !== j);
+      return this.evalTerm(ts[i]!, frame, (v) => {
+        out[i] = v;
+        return step(rest);
+      });
+    };
+    return step(ts.map((_, i) => i));
+  }
+
+  /**
+   * simple evaluates, without continuations, the terms that dominate hot policies: constants,
+   * bound variables, and refs into input or bound values with constant or bound keys.
+   */
+  simple(t: Term, frame: Frame): Value | undefined | typeof NS {
+    switch (t.type) {
+      case 'scalar':
+        return t.value;
+      case 'var':
+        if (t.slot !== undefined) return frame[t.slot] ?? NS;
+        return t.name === 'input' ? this.ctx.input : NS;
+      case 'ref': {
+        const h = t.head;
+        if (h.type !== 'var') return NS;
+        let v: Value | undefined;
+        if (h.slot !== undefined) {
+          v = frame[h.slot];
+          if (v === undefined) return NS;
+        } else if (h.name === 'input') v = this.ctx.input;
+        else return NS;
+        const path = t.path;
+        for (let i = 0; i < path.length; i++) {
+          if (v === undefined) return undefined;
+          const p = path[i]!;
+          let key: Value | undefined;
+          if (p.type === 'scalar') key = p.value;
+          else if (p.type === 'var' && p.slot !== undefined) {
+            key = frame[p.slot];
+            if (key === undefined) return NS;
+          } else return NS;
+          v = index(v, key);
+        }
+        return v;
+      }
+      default:
+        return NS;
+    }
+  }
+
+  evalTerm(t: Term, frame: Frame, k: KV): boolean {
+    switch (t.type) {
+      case 'scalar':
+        return k(t.value);
+      case 'var': {
+        if (t.slot === undefined) {
+          if (t.name === 'input') return this.ctx.input === undefined ? false : k(this.ctx.input);
+          if (t.name === 'data') return this.rules.resolveData(this.root, this.data, [], 0, frame, k);
+          throw new RegoError('rego_unsafe_var_error', `var ${t.name} is unsafe`, t.loc);
+        }
+        const v = frame[t.slot];
+        if (v === undefined) throw new RegoError('rego_unsafe_var_error', `var ${t.name} is unsafe`, t.loc);
+        return k(v);
+      }
+      case 'ref': {
+        const v = this.simple(t, frame);
+        if (v === NS) return this.evalRef(t, frame, k);
+        return v === undefined ? false : k(v);
+      }
+      case 'array':
+        return this.evalList(t.items, frame, k);
+      case 'set':
+        return this.evalList(t.items, frame, (vs) => k(new RSet(vs)));
+      case 'object': {
+        const flat: Term[] = [];
+        for (const [a, b] of t.items) flat.push(a, b);
+        return this.evalList(flat, frame, (vs) => {
+          const b = new ObjectBuilder();
+          for (let i = 0; i < vs.length; i += 2) b.set(vs[i]!, vs[i + 1]!);
+          return k(b.build());
+        });
+      }
+      case 'arraycompr': {
+        const out: Value[] = [];
+        this.evalBody(t.body, 0, frame, () => this.evalTerm(t.head, frame, (v) => (out.push(v), false)));
+        return k(out);
+      }
+      case 'setcompr': {
+        const out = new RSet();
+        this.evalBody(t.body, 0, frame, () => this.evalTerm(t.head, frame, (v) => (out.add(v), false)));
+        return k(out);
+      }
+      case 'objectcompr': {
+        const out = new ObjectBuilder();
+        this.evalBody(t.body, 0, frame, () =>
+          this.evalTerm(t.key, frame, (key) =>
+            this.evalTerm(t.value, frame, (v) => {
+              const prev = out.get(key);
+              if (prev !== undefined && !equal(prev, v)) throw new RegoError('eval_conflict_error', 'object keys must be unique', t.loc);
+              out.set(key, v);
+              return false;
+            }),
+          ),
+        );
+        return k(out.build());
+      }
+      case 'call':
+        return this.evalCall(t, frame, k);
+      case 'template': {
+        let s = '';
+        for (const p of t.parts) {
+          if (typeof p === 'string') {
+            s += p;
+            continue;
+          }
+          let got: Value | undefined;
+          this.evalTerm(p, frame, (v) => ((got = v), true));
+          s += got === undefined ? '<undefined>' : typeof got === 'string' ? got : formatValue(got);
+        }
+        return k(s);
+      }
+    }
+  }
+
+  evalRef(t: Extract<Term, { type: 'ref' }>, frame: Frame, k: KV): boolean {
+    const h = t.head;
+    if (h.type === 'var' && h.slot === undefined) {
+      if (h.name === 'data') return this.rules.resolveData(this.root, this.data, t.path, 0, frame, k);
+      if (h.name === 'input') {
+        const inp = this.ctx.input;
+        return inp === undefined ? false : this.walk(inp, t.path, 0, frame, k);
+      }
+    }
+    return this.evalTerm(h, frame, (v) => this.walk(v, t.path, 0, frame, k));
+  }
+
+  /** walk indexes into a value along a ref path, iterating over unbound keys. */
+  walk(v: Value, path: Term[], i: number, frame: Frame, k: KV): boolean {
+    if (i === path.length) return k(v);
+    const p = path[i]!;
+    if (p.type === 'scalar') {
+      const c = index(v, p.value);
+      return c === undefined ? false : this.walk(c, path, i + 1, frame, k);
+    }
+    if (p.type === 'var' && p.slot !== undefined) {
+      const b = frame[p.slot];
+      if (b !== undefined) {
+        const c = index(v, b);
+        return c === undefined ? false : this.walk(c, path, i + 1, frame, k);
+      }
+      const slot = p.slot;
+      try {
+        if (Array.isArray(v)) {
+          for (let j = 0; j < v.length; j++) {
+            this.tick();
+            frame[slot] = j;
+            if (this.walk(v[j]!, path, i + 1, frame, k)) return true;
+          }
+          return false;
+        }
+        if (v instanceof RSet) {
+          for (const x of v.values()) {
+            frame[slot] = x;
+            if (this.walk(x, path, i + 1, frame, k)) return true;
+          }
+          return false;
+        }
+        if (isObject(v)) {
+          for (const [key, c] of objEntries(v)) {
+            frame[slot] = key;
+            if (this.walk(c, path, i + 1, frame, k)) return true;
+          }
+        }
+        return false;
+      } finally {
+        frame[slot] = undefined;
+      }
+    }
+    if (!this.evaluable(p, frame)) return this.iterate(v, (key, c) => this.unify(p, key, frame, () => this.walk(c, path, i + 1, frame, k)));
+    return this.evalTerm(p, frame, (key) => {
+      const c = index(v, key);
+      return c === undefined ? false : this.walk(c, path, i + 1, frame, k);
+    });
+  }
+
+  evalCall(t: CallTerm, frame: Frame, k: KV): boolean {
+    const tgt = t.target!;
+    let mock: Mock | undefined;
+    const mockKey = tgt.kind === 'builtin' ? tgt.name : tgt.kind === 'func' ? 'data.' + tgt.path.join('.') : '';
+    if (this.ctx.mocks) mock = this.ctx.mocks.get(mockKey);
+    const arity = this.arityOf(tgt);
+    const fixed = arity !== undefined && arity >= 0 && t.args.length > arity;
+    const inputs = fixed ? t.args.slice(0, arity) : t.args;
+    const out = fixed ? t.args[arity] : undefined;
+    if (!mock) {
+      // fast path: operands that evaluate without continuations
+      const n = inputs.length;
+      const args: Value[] = new Array(n);
+      let i = 0;
+      for (; i < n; i++) {
+        const v = this.simple(inputs[i]!, frame);
+        if (v === NS) break;
+        if (v === undefined) return false;
+        args[i] = v;
+      }
+      if (i === n && !(tgt.kind === 'builtin' && this.builtinOf(tgt)?.relation)) {
+        const r = this.invoke(tgt, args, t);
+        if (r === undefined) return false;
+        return out ? this.unify(out, r, frame, () => k(true)) : k(r);
+      }
+    }
+    return this.evalList(inputs, frame, (args) => {
+      const r = mock && mock.kind !== 'value' ? this.withoutMock(mockKey, () => this.invoke(mock, args, t)) : this.invoke(mock ?? tgt, args, t);
+      if (r === undefined) return false;
+      if (!mock && tgt.kind === 'builtin' && this.builtinOf(tgt)?.relation) {
+        for (const x of r as Value[]) if (out ? this.unify(out, x, frame, () => k(true)) : k(x)) return true;
+        return false;
+      }
+      if (out) return this.unify(out, r, frame, () => k(true));
+      return k(r);
+    });
+  }
+
+  arityOf(tgt: NonNullable<CallTerm['target']>): number | undefined {
+    if (tgt.kind === 'builtin') return this.builtinOf(tgt)?.arity;
+    if (tgt.kind === 'func') return this.root.lookup(tgt.path)?.rules[0]?.args?.length;
+    return undefined;
+  }
+
+  /** builtinOf resolves a built-in once per call site (the table never changes after construction). */
+  private builtinOf(tgt: { kind: 'builtin'; name: string; b?: Builtin | null }): Builtin | undefined {
+    if (tgt.b === undefined) tgt.b = this.builtins(tgt.name) ?? null;
+    return tgt.b ?? undefined;
+  }
+
+  /** withoutMock runs fn with one mock lifted, so a replacement can call what it replaces. */
+  private withoutMock<T>(key: string, fn: () => T): T {
+    const saved = this.ctx;
+    // A replacement runs with no mocks at all: it neither calls itself nor another mock.
+    void key;
+    this.ctx = { ...saved, mocks: undefined, cache: new Map() };
+    try {
+      return fn();
+    } finally {
+      this.ctx = saved;
+    }
+  }
+
+  /** invoke calls a built-in or user function with evaluated operands. */
+  invoke(tgt: Mock | NonNullable<CallTerm['target']>, args: Value[], t: CallTerm): Value | undefined {
+    if (tgt.kind === 'value') return tgt.value;
+    if (tgt.kind === 'func') {
+      const node = this.root.lookup(tgt.path);
+      if (!node) return undefined;
+      return this.rules.callFunction(node, args);
+    }
+    if (tgt.kind === 'dynamic') return undefined;
+    const b = this.builtinOf(tgt);
+    if (!b) throw new RegoError('rego_type_error', `undefined function ${tgt.name}`, t.loc);
+    try {
+      return b.fn(args, this.bctx);
+    } catch (e) {
+      if (e instanceof BuiltinError) {
+        if (this.strict) throw new RegoError(e.code, e.message, t.loc);
+        return undefined;
+      }
+      if (e instanceof RegoError) throw e;
+      if (e instanceof RangeError && /call stack/.test(e.message)) throw e;
+      if (this.strict) throw new RegoError('eval_builtin_error', `${tgt.name}: ${(e as Error).message}`, t.loc);
+      return undefined;
+    }
+  }
+
+  private evalWith(e: Expr, frame: Frame, k: K): boolean {
+    const saved = this.ctx;
+    const next: Ctx = { input: saved.input, overrides: saved.overrides && new Map(saved.overrides), mocks: saved.mocks && new Map(saved.mocks), cache: new Map() };
+    const apply = (i: number): boolean => {
+      if (i === e.with.length) {
+        const inner: Expr = { ...e, with: [] };
+        this.ctx = next;
+        try {
+          return this.evalExpr(inner, frame, () => {
+            this.ctx = saved;
+            try {
+              return k();
+            } finally {
+              this.ctx = next;
+            }
+          });
+        } finally {
+          this.ctx = saved;
+        }
+      }
+      const w = e.with[i]!;
+      return this.withValue(w, frame, (val) => {
+        this.applyWith(next, w, val, frame);
+        return apply(i + 1);
+      });
+    };
+    return apply(0);
+  }
+
+  private withValue(w: With, frame: Frame, k: (v: Mock) => boolean): boolean {
+    const v = w.value;
+    if (v.type === 'call' && v.args.length === 0 && v.target && (v.target.kind === 'func' || this.builtins((v.target as { name: string }).name)?.arity !== 0)) {
+      return k(v.target.kind === 'builtin' ? { kind: 'builtin', name: v.target.name } : { kind: 'func', path: (v.target as { path: string[] }).path });
+    }
+    return this.evalTerm(v, frame, (x) => k({ kind: 'value', value: x }));
+  }
+
+  private applyWith(ctx: Ctx, w: With, mock: Mock, frame: Frame): void {
+    const t = w.target;
+    if (t.type === 'call') {
+      const key = t.target!.kind === 'builtin' ? (t.target as { name: string }).name : 'data.' + (t.target as { path: string[] }).path.join('.');
+      (ctx.mocks ??= new Map()).set(key, mock);
+      return;
+    }
+    if (t.type !== 'ref' || t.head.type !== 'var') return;
+    const path: Value[] = [];
+    for (const p of t.path) {
+      let got: Value | undefined;
+      this.evalTerm(p, frame, (x) => ((got = x), true));
+      path.push(got!);
+    }
+    if (t.head.name === 'data') {
+      const node = this.root.lookup(path.map(String));
+      if (node?.isFunction) {
+        (ctx.mocks ??= new Map()).set('data.' + path.join('.'), mock);
+        return;
+      }
+      if (mock.kind !== 'value') return;
+      (ctx.overrides ??= new Map()).set(path.map(String).join('\u0000'), mock.value);
+      return;
+    }
+    if (mock.kind !== 'value') return;
+    ctx.input = path.length ? setPath(ctx.input ?? (Object.create(null) as PlainObject), path, mock.value) : mock.value;
+  }
+}
+
+/** index returns v[key] for arrays, objects and sets. */
+export function index(v: Value, key: Value): Value | undefined {
+  if (Array.isArray(v)) {
+    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= v.length) return undefined;
+    return v[key];
+  }
+  if (v === null || typeof v !== 'object') return undefined;
+  if (v instanceof RSet) return v.has(key) ? key : undefined;
+  return objGet(v, key);
+}
+
+/** setPath returns a copy of doc with path set to value (objects are created as needed). */
+export function setPath(doc: Value, path: Value[], value: Value): Value {
+  if (!path.length) return value;
+  const [head, ...rest] = path;
+  const b = new ObjectBuilder();
+  if (isObject(doc)) for (const [k, v] of objEntries(doc)) b.set(k, v);
+  const cur = isObject(doc) ? objGet(doc, head!) : undefined;
+  b.set(head!, setPath(cur ?? (Object.create(null) as PlainObject), rest, value));
+  return b.build();
+}
+
+export { NONE };

@@ -1,0 +1,325 @@
+import type { Rule, Term } from '../ast/types.js';
+import type { RuleNode } from '../compile/tree.js';
+import { RegoError } from '../errors.js';
+import { ObjectBuilder, RSet, equal, isObject, keyOf, objEntries, objGet, type Value } from '../value.js';
+import { setPath, type Evaluator, type Frame, type KV } from './evaluator.js';
+
+type Slot = { set?: RSet; leaf?: Value; obj?: Map<string, [Value, Slot]>; has: boolean };
+
+const isConstant = (t: Term | undefined): boolean =>
+  !t || t.type === 'scalar' || ((t.type === 'array' || t.type === 'set') && t.items.every(isConstant)) || (t.type === 'object' && t.items.every(([a, b]) => isConstant(a) && isConstant(b)));
+
+/** plainParams tells whether every parameter of a function definition is a plain variable (memoised on the rule). */
+function plainParams(r: Rule): boolean {
+  return (r.plainParams ??= (r.args ?? []).every((p) => p.type === 'var' && p.slot !== undefined));
+}
+
+interface BodyRun {
+  ev: Evaluator;
+  r: Rule;
+  frame: Frame;
+  body: Rule['body'];
+  valueTerm: Term | undefined;
+  out: Value | undefined;
+  stopEarly: boolean;
+  fn: boolean;
+}
+
+function runBodyOnce(st: BodyRun): boolean {
+  return st.ev.evalBody(st.body, 0, st.frame, () => {
+    if (!st.valueTerm) {
+      st.out = true;
+      return true;
+    }
+    return st.ev.evalTerm(st.valueTerm, st.frame, (v) => {
+      if (st.out !== undefined && !equal(st.out, v)) throw new RegoError('eval_conflict_error', st.fn ? 'functions must not produce multiple outputs for same inputs' : 'complete rules must not produce multiple outputs', st.r.loc);
+      st.out = v;
+      return st.stopEarly;
+    });
+  });
+}
+
+/** RuleEvaluator computes rule values (cached per query and `with` scope) and resolves `data` refs. */
+export class RuleEvaluator {
+  constructor(private ev: Evaluator) {}
+
+  /** resolveData walks `data` along path, mixing base documents and rules. */
+  resolveData(node: RuleNode, base: Value | undefined, path: Term[], i: number, frame: Frame, k: KV): boolean {
+    const ev = this.ev;
+    const ov = ev.ctx.overrides;
+    if (ov && node.path.length) {
+      const hit = ov.get(node.path.join('\u0000'));
+      if (hit !== undefined) return ev.walk(hit, path, i, frame, k);
+    }
+    if (node.rules.length || node.dynamic.length || node.defaultRule) {
+      if (node.isFunction) return false;
+      let v = this.nodeValue(node);
+      if (ov) v = this.overlay(node.path, v);
+      if (v === undefined) return false;
+      return ev.walk(v, path, i, frame, k);
+    }
+    if (i === path.length) {
+      const v = this.materialize(node, base);
+      return v === undefined ? false : k(v);
+    }
+    const p = path[i]!;
+    if (p.type === 'var' && p.slot !== undefined && frame[p.slot] === undefined) {
+      const slot = p.slot;
+      const keys = new Set<string>(node.children.keys());
+      const extra: Value[] = [];
+      if (base !== undefined && isObject(base)) for (const [key] of objEntries(base)) typeof key === 'string' ? keys.add(key) : extra.push(key);
+      for (const key of [...[...keys].sort(), ...extra]) {
+        frame[slot] = key;
+        try {
+          if (this.step(node, base, key, path, i, frame, k)) return true;
+        } finally {
+          frame[slot] = undefined;
+        }
+      }
+      return false;
+    }
+    if (!ev.evaluable(p, frame)) {
+      const v = this.materialize(node, base);
+      return v === undefined ? false : ev.walk(v, path, i, frame, k);
+    }
+    if (p.type === 'scalar') return this.step(node, base, p.value, path, i, frame, k);
+    return ev.evalTerm(p, frame, (key) => this.step(node, base, key, path, i, frame, k));
+  }
+
+  /** step descends from a package node by one key, into a child node or the base document. */
+  private step(node: RuleNode, base: Value | undefined, key: Value, path: Term[], i: number, frame: Frame, k: KV): boolean {
+    const ev = this.ev;
+    const ov = ev.ctx.overrides;
+    const child = typeof key === 'string' ? node.children.get(key) : undefined;
+    // base documents are JSON: a number key reaches the string key of the same text
+    const bchild = base !== undefined && isObject(base) ? (objGet(base, key) ?? (typeof key === 'number' ? objGet(base, String(key)) : undefined)) : undefined;
+    if (child) return this.resolveData(child, bchild, path, i + 1, frame, k);
+    if (ov && typeof key === 'string') {
+      const hit = ov.get([...node.path, key].join('\u0000'));
+      if (hit !== undefined) return ev.walk(hit, path, i + 1, frame, k);
+      const v = this.overlay([...node.path, key], bchild);
+      return v === undefined ? false : ev.walk(v, path, i + 1, frame, k);
+    }
+    if (bchild !== undefined) return ev.walk(bchild, path, i + 1, frame, k);
+    return false;
+  }
+
+  /** materialize builds the full document at a package node. */
+  materialize(node: RuleNode, base: Value | undefined): Value | undefined {
+    const ev = this.ev;
+    const ov = ev.ctx.overrides;
+    if (ov && node.path.length) {
+      const hit = ov.get(node.path.join('\u0000'));
+      if (hit !== undefined) return hit;
+    }
+    if (node.rules.length || node.dynamic.length || node.defaultRule) return node.isFunction ? undefined : this.nodeValue(node);
+    const b = new ObjectBuilder();
+    if (base !== undefined) {
+      if (!isObject(base)) return node.children.size ? undefined : base;
+      for (const [key, v] of objEntries(base)) b.set(key, v);
+    }
+    for (const [name, child] of node.children) {
+      if (child.isFunction) continue;
+      const v = this.materialize(child, base !== undefined && isObject(base) ? objGet(base, name) : undefined);
+      if (v !== undefined) b.set(name, v);
+    }
+    const out = b.build();
+    return ov ? this.overlay(node.path, out) : out;
+  }
+
+  /** overlay applies `with data...` replacements that lie strictly below path to a value. */
+  overlay(path: string[], v: Value | undefined): Value | undefined {
+    const ov = this.ev.ctx.overrides;
+    if (!ov) return v;
+    const prefix = path.length ? path.join('\u0000') + '\u0000' : '';
+    let out = v;
+    for (const [key, x] of ov) {
+      if (!key.startsWith(prefix) || key.length === prefix.length) continue;
+      const rest = key.slice(prefix.length).split('\u0000');
+      out = setPath(out ?? (Object.create(null) as Value), rest, x);
+    }
+    return out;
+  }
+
+  /** nodeValue returns the value of the rules at a node (cached for the query). */
+  nodeValue(node: RuleNode): Value | undefined {
+    const cache = this.ev.ctx.cache;
+    if (cache.has(node)) return cache.get(node);
+    if (this.ev.inProgress.has(node)) {
+      const r = node.rules[0] ?? node.dynamic[0]?.rule;
+      throw new RegoError('rego_recursion_error', `rule data.${node.path.join('.')} is recursive`, r?.loc);
+    }
+    this.ev.inProgress.add(node);
+    let v: Value | undefined;
+    try {
+      v = node.dynamic.length || (node.children.size && !node.rules.length) ? this.dynamicValue(node) : this.completeValue(node);
+    } finally {
+      this.ev.inProgress.delete(node);
+    }
+    cache.set(node, v);
+    return v;
+  }
+
+  private completeValue(node: RuleNode): Value | undefined {
+    let result: Value | undefined;
+    let resultRule: Rule | undefined;
+    for (const r of node.rules) {
+      const v = this.ruleValue(r, undefined);
+      if (v === undefined) continue;
+      if (result !== undefined && !equal(result, v)) throw new RegoError('eval_conflict_error', 'complete rules must not produce multiple outputs', (resultRule ?? r).loc);
+      result = v;
+      resultRule = r;
+    }
+    if (result === undefined && node.defaultRule) result = this.defaultValue(node.defaultRule);
+    return result;
+  }
+
+  private defaultValue(r: Rule): Value | undefined {
+    let out: Value | undefined;
+    const frame: Frame = new Array(r.nslots ?? 0);
+    this.ev.evalTerm(r.value!, frame, (v) => ((out = v), true));
+    return out;
+  }
+
+  /** ruleValue evaluates one rule (with its else chain); args are unified first for functions. */
+  private ruleValue(r: Rule, args: Value[] | undefined): Value | undefined {
+    const frame: Frame = new Array(r.nslots ?? 0);
+    let v = this.runBody(r, frame, args, r.body, r.value);
+    if (v !== undefined) return v;
+    for (const e of r.elses) {
+      v = this.runBody(r, frame, args, e.body, e.value);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  /** runBody finds the value one body of a rule produces (conflicting values are an error). */
+  private runBody(r: Rule, frame: Frame, args: Value[] | undefined, body: Rule['body'], valueTerm: Term | undefined): Value | undefined {
+    const st: BodyRun = { ev: this.ev, r, frame, body, valueTerm, out: undefined, stopEarly: isConstant(valueTerm), fn: !!args };
+    if (!args) runBodyOnce(st);
+    else if (plainParams(r)) {
+      // plain variable parameters bind directly (the frame belongs to this call)
+      const ps = r.args!;
+      for (let i = 0; i < ps.length; i++) {
+        const slot = (ps[i] as { slot: number }).slot;
+        const cur = frame[slot];
+        if (cur !== undefined && !equal(cur, args[i]!)) return undefined;
+        frame[slot] = args[i]!;
+      }
+      runBodyOnce(st);
+    } else this.unifyArgs(r.args!, args, 0, frame, () => runBodyOnce(st));
+    return st.out;
+  }
+
+  private unifyArgs(pats: Term[], args: Value[], i: number, frame: Frame, k: () => boolean): boolean {
+    if (i === pats.length) return k();
+    return this.ev.unify(pats[i]!, args[i]!, frame, () => this.unifyArgs(pats, args, i + 1, frame, k));
+  }
+
+  /** callFunction evaluates a user function's definitions for the given operands. */
+  callFunction(node: RuleNode, args: Value[]): Value | undefined {
+    let result: Value | undefined;
+    for (const r of node.rules) {
+      if (r.args!.length !== args.length) continue;
+      const v = this.ruleValue(r, args);
+      if (v === undefined) continue;
+      if (result !== undefined && !equal(result, v)) throw new RegoError('eval_conflict_error', 'functions must not produce multiple outputs for same inputs', r.loc);
+      result = v;
+    }
+    if (result === undefined && node.defaultRule) result = this.defaultValue(node.defaultRule);
+    return result;
+  }
+
+  /** dynamicValue builds the object or set produced by rules with variables in their heads. */
+  private dynamicValue(node: RuleNode): Value | undefined {
+    const ev = this.ev;
+    const root: Slot = { has: false };
+    let isSet = false;
+    for (const d of node.dynamic) {
+      const r = d.rule;
+      // the compiler rewrote the head ref in place; take its resolved terms
+      const tail = r.ref.slice(r.ref.length - d.tail.length);
+      if (r.kind === 'multi' && !tail.length) isSet = true;
+      const frame: Frame = new Array(r.nslots ?? 0);
+      const insert = (keys: Value[], v: Value): void => {
+        let s = root;
+        for (let i = 0; i < keys.length; i++) {
+          s.obj ??= new Map();
+          const kk = keyOf(keys[i]!);
+          let next = s.obj.get(kk);
+          if (!next) {
+            next = [keys[i]!, { has: false }];
+            s.obj.set(kk, next);
+          }
+          if (next[1].leaf !== undefined && i < keys.length - 1) throw new RegoError('eval_conflict_error', 'object keys must be unique', r.loc);
+          s = next[1];
+        }
+        if (r.kind === 'multi') {
+          (s.set ??= new RSet()).add(v);
+        } else {
+          if (s.leaf !== undefined && !equal(s.leaf, v)) throw new RegoError('eval_conflict_error', 'object keys must be unique', r.loc);
+          if (s.obj?.size) throw new RegoError('eval_conflict_error', 'object keys must be unique', r.loc);
+          s.leaf = v;
+        }
+        s.has = true;
+      };
+      const valueTerm = r.kind === 'multi' ? r.key! : r.value;
+      let produced = false;
+      const onSolution = (): boolean =>
+        ev.evalList(tail, frame, (keys) => {
+          if (!valueTerm) {
+            insert(keys, true);
+            produced = true;
+            return false;
+          }
+          return ev.evalTerm(valueTerm, frame, (v) => {
+            insert(keys, v);
+            produced = true;
+            return false;
+          });
+        });
+      ev.evalBody(r.body, 0, frame, onSolution);
+      if (!produced) {
+        for (const e of r.elses) {
+          ev.evalBody(e.body, 0, frame, () => ev.evalList(tail, frame, (keys) => ev.evalTerm(e.value ?? { type: 'scalar', value: true, loc: e.loc }, frame, (v) => (insert(keys, v), (produced = true), false))));
+          if (produced) break;
+        }
+      }
+    }
+    const build = (s: Slot): Value => {
+      if (s.leaf !== undefined) return s.leaf;
+      if (s.set && !s.obj) return s.set;
+      const b = new ObjectBuilder();
+      for (const [, [key, child]] of s.obj ?? []) b.set(key, build(child));
+      return b.build();
+    };
+    let out: Value;
+    if (isSet && !root.obj) out = root.set ?? new RSet();
+    else out = build(root);
+    if (node.children.size && isObject(out)) {
+      const b = new ObjectBuilder();
+      for (const [key, v] of objEntries(out)) b.set(key, v);
+      for (const [name, child] of node.children) {
+        if (child.isFunction) continue;
+        const v = this.materialize(child, undefined);
+        if (v === undefined) continue;
+        const prev = b.get(name);
+        if (prev !== undefined && !equal(prev, v)) {
+          if (prev instanceof RSet && v instanceof RSet) {
+            b.set(name, new RSet([...prev.values(), ...v.values()]));
+            continue;
+          }
+          throw new RegoError('eval_conflict_error', 'object keys must be unique', node.dynamic[0]?.rule.loc);
+        }
+        b.set(name, v);
+      }
+      out = b.build();
+    }
+    if (node.rules.length) {
+      const v = this.completeValue(node);
+      if (v !== undefined) return v;
+    }
+    if (!node.dynamic.length && isObject(out) && !(out instanceof RSet) && node.defaultRule && Object.keys(out).length === 0) return this.defaultValue(node.defaultRule);
+    return out;
+  }
+}

@@ -1,0 +1,227 @@
+import { parseModule, parseQuery, parseTermText } from './ast/parser.js';
+import type { Expr, Module } from './ast/types.js';
+import { builtinTable } from './builtins/registry.js';
+import type { Builtin } from './builtins/types.js';
+import { Compiler, type CompiledQuery } from './compile/compiler.js';
+import type { RuleNode } from './compile/tree.js';
+import { RegoError, RegoErrors } from './errors.js';
+import { Evaluator, type EvalOptions, type Frame } from './eval/evaluator.js';
+import { fromJSON, type Value } from './value.js';
+import type { DecisionLogger } from './decision-log.js';
+export { DecisionLogger, readDecisions, maskInput, type Decision, type DecisionFilter, type DecisionLogOptions } from './decision-log.js';
+export { formatModule } from './ast/format.js';
+
+export { RegoError, RegoErrors, EvalCancelError, caretSnippet } from './errors.js';
+export { toJSON, fromJSON, stringifyJSON, formatValue, RSet, RObject, type Value } from './value.js';
+export type { EvalOptions, TraceEvent } from './eval/evaluator.js';
+export { parseModule, parseQuery, parseTermText } from './ast/parser.js';
+export type { Module, Loc } from './ast/types.js';
+
+/** ResultRow is one solution of a query: the value of each query expression and the bindings. */
+export interface ResultRow {
+  expressions: Array<{ value: Value; text: string }>;
+  bindings: Record<string, Value>;
+}
+
+/** ModuleOptions picks the Rego syntax version of one module (v1 unless stated). */
+export interface ModuleOptions {
+  regoVersion?: 0 | 1;
+}
+
+/** PrepareOptions are the defaults of a prepared query; each eval may override them. */
+export interface PrepareOptions extends EvalOptions {
+  /** per-evaluation time budget in ms (turned into a deadline at each eval) */
+  timeoutMs?: number;
+  /** when set, every evaluation is recorded as one NDJSON decision */
+  decisionLog?: DecisionLogger;
+  /** leave `:=`-declared query variables out of bindings (OPA's test runner renames them away) */
+  hideDeclaredVars?: boolean;
+  /** @internal the query text, for decision logs */
+  queryText?: string;
+}
+
+/**
+ * PolicyEngine holds Rego modules and base data; it compiles them once and prepares queries that
+ * are then evaluated many times with different inputs.
+ *
+ * @example
+ * const engine = new PolicyEngine();
+ * engine.addModule('authz.rego', 'package authz\nallow if input.user == "admin"');
+ * const q = engine.prepare('data.authz.allow');
+ * q.eval({ input: { user: 'admin' } }); // [{ expressions: [{ value: true, ... }], bindings: {} }]
+ */
+export class PolicyEngine {
+  private sources = new Map<string, { text: string; regoVersion: 0 | 1 }>();
+  private data: Value = Object.create(null) as Value;
+  private compiled: { root: RuleNode; compiler: Compiler; modules: Module[] } | undefined;
+  private readonly builtins: Map<string, Builtin>;
+  /** compiled patterns shared by every evaluation of this engine */
+  private readonly shared = new Map<string, unknown>();
+  readonly builtinLookup: (name: string) => Builtin | undefined;
+
+  constructor() {
+    this.builtins = builtinTable();
+    this.builtinLookup = (n) => this.builtins.get(n);
+  }
+
+  /** addModule parses a module now (so syntax errors surface at once) and schedules compilation. */
+  addModule(file: string, text: string, opts: ModuleOptions = {}): Module {
+    const regoVersion = opts.regoVersion ?? 1;
+    const m = parseModule(file, text, regoVersion);
+    this.sources.set(file, { text, regoVersion });
+    this.compiled = undefined;
+    return m;
+  }
+
+  removeModule(file: string): void {
+    this.sources.delete(file);
+    this.compiled = undefined;
+  }
+
+  /** setData replaces the base documents under `data` (plain JSON is used as is). */
+  setData(data: unknown): void {
+    this.data = fromJSON(data);
+    this.compiled = undefined;
+  }
+
+  /** modules lists the loaded files and their source. */
+  moduleFiles(): string[] {
+    return [...this.sources.keys()];
+  }
+
+  /** compile checks every module together; errors are collected and thrown as RegoErrors. */
+  compile(): void {
+    if (this.compiled) return;
+    const modules: Module[] = [];
+    const errors: RegoError[] = [];
+    for (const [file, s] of this.sources) {
+      try {
+        modules.push(parseModule(file, s.text, s.regoVersion));
+      } catch (e) {
+        if (e instanceof RegoError) errors.push(e);
+        else throw e;
+      }
+    }
+    if (errors.length) throw new RegoErrors(errors);
+    const compiler = new Compiler(this.builtinLookup, modules);
+    const root = compiler.compile();
+    this.compiled = { root, compiler, modules };
+  }
+
+  /** rules lists every rule path (`data.` omitted) with where it is defined; functions excluded. */
+  rules(): Array<{ path: string[]; file: string; row: number }> {
+    this.compile();
+    const out: Array<{ path: string[]; file: string; row: number }> = [];
+    const walk = (n: RuleNode): void => {
+      const r = n.rules[0] ?? n.dynamic[0]?.rule ?? n.defaultRule;
+      if (r && !n.isFunction) out.push({ path: n.path, file: r.loc.file, row: r.loc.row });
+      for (const c of n.children.values()) walk(c);
+    };
+    walk(this.compiled!.root);
+    return out;
+  }
+
+  /** modules returns the compiled modules (their ASTs, with locations). */
+  modules(): Module[] {
+    this.compile();
+    return this.compiled!.modules;
+  }
+
+  /** prepare compiles the modules (once) and a query, for repeated evaluation. */
+  prepare(query: string, opts: PrepareOptions = {}): PreparedQuery {
+    this.compile();
+    const c = this.compiled!;
+    const body = parseQuery(query);
+    const cq = c.compiler.compileQuery(body);
+    return new PreparedQuery(c.root, this.data, this.builtinLookup, cq, body, { shared: this.shared, queryText: query, ...opts });
+  }
+
+  /** evaluate is prepare + eval for one-off queries. */
+  evaluate(query: string, opts: PrepareOptions & { input?: unknown } = {}): ResultRow[] {
+    return this.prepare(query, opts).eval(opts);
+  }
+}
+
+/** PreparedQuery is a compiled query bound to the engine's modules and data. */
+export class PreparedQuery {
+  private texts: string[];
+  private order: number[];
+  /** query text as prepared (recorded in decision logs) */
+  readonly query: string;
+  constructor(
+    private root: RuleNode,
+    private data: Value,
+    private builtins: (name: string) => Builtin | undefined,
+    private q: CompiledQuery,
+    original: Expr[],
+    private defaults: PrepareOptions,
+  ) {
+    this.query = defaults.queryText ?? '';
+    this.texts = original.map((e) => `${e.loc.row}:${e.loc.col}`);
+    this.order = q.body.map((e) => original.findIndex((o) => o.loc.row === e.loc.row && o.loc.col === e.loc.col));
+  }
+
+  /**
+   * eval runs the query once. `input` is used as is when it is plain JSON data; pass `inputTerm`
+   * for Rego-only values (sets, non-string keys). Throws RegoError on evaluation errors.
+   */
+  eval(opts: PrepareOptions & { input?: unknown; inputTerm?: string } = {}): ResultRow[] {
+    const o: PrepareOptions = { ...this.defaults, ...opts };
+    const log = o.decisionLog;
+    if (!log) return this.run(o, opts);
+    const t0 = process.hrtime.bigint();
+    try {
+      const rows = this.run(o, opts);
+      const result = rows.length === 1 && rows[0]!.expressions.length === 1 && !Object.keys(rows[0]!.bindings).length ? rows[0]!.expressions[0]!.value : rows.length ? rows.map((r) => r.bindings) : undefined;
+      log.record({ query: this.query, input: opts.input, result, durationUs: Number(process.hrtime.bigint() - t0) / 1000 });
+      return rows;
+    } catch (e) {
+      log.record({ query: this.query, input: opts.input, error: (e as Error).message, durationUs: Number(process.hrtime.bigint() - t0) / 1000 });
+      throw e;
+    }
+  }
+
+  private run(o: PrepareOptions, opts: { input?: unknown; inputTerm?: string }): ResultRow[] {
+    if (o.timeoutMs !== undefined && o.deadline === undefined) o.deadline = Date.now() + o.timeoutMs;
+    let input: Value | undefined = opts.input === undefined ? undefined : (opts.input as Value);
+    if (opts.inputTerm !== undefined) {
+      const t = parseTermText(opts.inputTerm, 'input');
+      const ev0 = new Evaluator(this.root, this.data, this.builtins, undefined, o);
+      ev0.evalTerm(t, [], (v) => ((input = v), true));
+    }
+    const ev = new Evaluator(this.root, this.data, this.builtins, input, o);
+    const frame: Frame = new Array(this.q.nslots);
+    const rows: ResultRow[] = [];
+    const body = this.q.body;
+    const values: Value[] = new Array(body.length);
+    const step = (i: number): boolean => {
+      if (i === body.length) {
+        const bindings: Record<string, Value> = {};
+        for (const [name, slot, declared] of this.q.bindings) if (frame[slot] !== undefined && !(declared && o.hideDeclaredVars)) bindings[name] = frame[slot]!;
+        const expressions = this.texts.map((text, j) => ({ value: values[this.order.indexOf(j)] ?? true, text }));
+        rows.push({ expressions, bindings });
+        return false;
+      }
+      const e = body[i]!;
+      if (e.kind === 'term' && !e.negated && !e.with.length && e.term.type !== 'call') {
+        // A bare term in a query reports its value, even false (OPA captures it the same way).
+        return ev.evalTerm(e.term, frame, (v) => {
+          values[i] = v;
+          return step(i + 1);
+        });
+      }
+      ev.lastValue = true;
+      return ev.evalExpr(e, frame, () => {
+        values[i] = e.negated || e.kind !== 'term' ? true : ev.lastValue;
+        return step(i + 1);
+      });
+    };
+    try {
+      step(0);
+    } catch (e) {
+      if (e instanceof RangeError && /call stack/i.test(e.message)) throw new RegoError('eval_stack_overflow', 'evaluation exceeded the maximum nesting depth (input or recursion too deep)');
+      throw e;
+    }
+    return rows;
+  }
+}

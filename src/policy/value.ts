@@ -1,0 +1,352 @@
+/**
+ * Rego values as plain JavaScript values, so that JSON input and data need no conversion:
+ * null, boolean, string, number (or bigint for integers beyond 2^53), arrays, plain objects
+ * (string keys only), and two classes for what JSON cannot hold: RSet and RObject (any keys).
+ */
+export type Value = null | boolean | number | bigint | string | Value[] | RSet | RObject | PlainObject;
+
+/** PlainObject is a Rego object whose keys are all strings, stored as a JS object. */
+export interface PlainObject {
+  [key: string]: Value;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** RSet is a Rego set; elements are deduplicated by their canonical key. */
+export class RSet {
+  readonly m = new Map<string, Value>();
+  private sorted: Value[] | undefined;
+  constructor(items?: Iterable<Value>) {
+    if (items) for (const v of items) this.add(v);
+  }
+  add(v: Value): void {
+    const k = keyOf(v);
+    if (!this.m.has(k)) {
+      this.m.set(k, v);
+      this.sorted = undefined;
+    }
+  }
+  has(v: Value): boolean {
+    return this.m.has(keyOf(v));
+  }
+  get size(): number {
+    return this.m.size;
+  }
+  /** values returns the elements in Rego's canonical order. */
+  values(): Value[] {
+    if (!this.sorted) this.sorted = [...this.m.values()].sort(compare);
+    return this.sorted;
+  }
+}
+
+/** RObject is a Rego object with at least one non-string key. */
+export class RObject {
+  readonly m = new Map<string, [Value, Value]>();
+  private sorted: Array<[Value, Value]> | undefined;
+  set(k: Value, v: Value): void {
+    this.m.set(keyOf(k), [k, v]);
+    this.sorted = undefined;
+  }
+  get(k: Value): Value | undefined {
+    return this.m.get(keyOf(k))?.[1];
+  }
+  get size(): number {
+    return this.m.size;
+  }
+  entries(): Array<[Value, Value]> {
+    if (!this.sorted) this.sorted = [...this.m.values()].sort((a, b) => compare(a[0], b[0]));
+    return this.sorted;
+  }
+}
+
+/** isObject tells whether v is a Rego object (plain or RObject). */
+export function isObject(v: Value | undefined): v is PlainObject | RObject {
+  return v instanceof RObject || (typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RSet));
+}
+
+/** isPlain tells whether v is a string-keyed plain object. */
+export function isPlain(v: Value | undefined): v is PlainObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RSet) && !(v instanceof RObject);
+}
+
+export function isNumber(v: Value | undefined): v is number | bigint {
+  return typeof v === 'number' || typeof v === 'bigint';
+}
+
+/** objGet looks a key up in either object representation. */
+export function objGet(o: PlainObject | RObject, k: Value): Value | undefined {
+  if (typeof k !== 'string') return o instanceof RObject ? o.get(k) : undefined;
+  if (o instanceof RObject) return o.get(k);
+  // Values are never functions, so inherited members (constructor, toString) read as absent.
+  if (k === '__proto__') return hasOwn.call(o, k) ? o[k] : undefined;
+  const v = o[k];
+  return typeof v === 'function' ? undefined : v;
+}
+
+/** objSize counts an object's keys. */
+export function objSize(o: PlainObject | RObject): number {
+  return o instanceof RObject ? o.size : Object.keys(o).length;
+}
+
+/** objEntries lists key/value pairs in canonical key order. */
+export function objEntries(o: PlainObject | RObject): Array<[Value, Value]> {
+  if (o instanceof RObject) return o.entries();
+  const keys = Object.keys(o).sort(cmpStr);
+  return keys.map((k) => [k, o[k]!]);
+}
+
+export function objKeys(o: PlainObject | RObject): Value[] {
+  if (o instanceof RObject) return o.entries().map((e) => e[0]);
+  return Object.keys(o).sort(cmpStr);
+}
+
+/** ObjectBuilder collects entries and yields the cheapest representation. */
+export class ObjectBuilder {
+  private plain: PlainObject | null = Object.create(null) as PlainObject;
+  private robj: RObject | null = null;
+  set(k: Value, v: Value): void {
+    if (this.plain && typeof k === 'string') {
+      this.plain[k] = v;
+      return;
+    }
+    if (!this.robj) {
+      this.robj = new RObject();
+      if (this.plain) for (const key of Object.keys(this.plain)) this.robj.set(key, this.plain[key]!);
+      this.plain = null;
+    }
+    this.robj.set(k, v);
+  }
+  get(k: Value): Value | undefined {
+    if (this.plain) return typeof k === 'string' && hasOwn.call(this.plain, k) ? this.plain[k] : undefined;
+    return this.robj!.get(k);
+  }
+  build(): PlainObject | RObject {
+    return this.plain ?? this.robj!;
+  }
+}
+
+/** makeObject builds an object from entries. */
+export function makeObject(entries: Iterable<[Value, Value]>): PlainObject | RObject {
+  const b = new ObjectBuilder();
+  for (const [k, v] of entries) b.set(k, v);
+  return b.build();
+}
+
+function cmpStr(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** normNum keeps the invariant that bigint is only used beyond the safe integer range. */
+export function normNum(n: number | bigint): number | bigint {
+  if (typeof n === 'bigint') {
+    if (n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= BigInt(Number.MIN_SAFE_INTEGER)) return Number(n);
+    return n;
+  }
+  return n;
+}
+
+/** keyOf returns a canonical string so equal values (1 and 1.0 alike) share a key. */
+export function keyOf(v: Value): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Object.is(v, -0) ? '0' : String(v);
+    case 'bigint':
+      return v.toString();
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default:
+      if (v === null) return 'null';
+      if (Array.isArray(v)) {
+        let s = '[';
+        for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + keyOf(v[i]!);
+        return s + ']';
+      }
+      if (v instanceof RSet) return '<' + [...v.m.keys()].sort().join(',') + '>';
+      return '{' + objEntries(v).map(([k, x]) => keyOf(k) + ':' + keyOf(x)).join(',') + '}';
+  }
+}
+
+/** typeRank orders Rego types as OPA does: null < boolean < number < string < array < object < set. */
+export function typeRank(v: Value): number {
+  switch (typeof v) {
+    case 'boolean':
+      return 1;
+    case 'number':
+    case 'bigint':
+      return 2;
+    case 'string':
+      return 3;
+    default:
+      if (v === null) return 0;
+      if (Array.isArray(v)) return 4;
+      if (v instanceof RSet) return 6;
+      return 5;
+  }
+}
+
+/** typeName is Rego's name for the type of v, as `type_name` returns it. */
+export function typeName(v: Value): string {
+  return ['null', 'boolean', 'number', 'string', 'array', 'object', 'set'][typeRank(v)]!;
+}
+
+export function cmpNum(a: number | bigint, b: number | bigint): number {
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === 'bigint' && typeof b === 'bigint') return a < b ? -1 : a > b ? 1 : 0;
+  // Mixed: compare via bigint when the float is integral, else via float.
+  const fa = typeof a === 'number' ? a : b as number;
+  if (Number.isInteger(fa)) {
+    const A = typeof a === 'bigint' ? a : BigInt(a);
+    const B = typeof b === 'bigint' ? b : BigInt(b);
+    return A < B ? -1 : A > B ? 1 : 0;
+  }
+  const x = Number(a);
+  const y = Number(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** compare is Rego's total order over values. */
+export function compare(a: Value, b: Value): number {
+  const ra = typeRank(a);
+  const rb = typeRank(b);
+  if (ra !== rb) return ra - rb;
+  switch (ra) {
+    case 0:
+      return 0;
+    case 1:
+      return a === b ? 0 : a ? 1 : -1;
+    case 2:
+      return cmpNum(a as number, b as number);
+    case 3:
+      return cmpStr(a as string, b as string);
+    case 4: {
+      const x = a as Value[];
+      const y = b as Value[];
+      const n = Math.min(x.length, y.length);
+      for (let i = 0; i < n; i++) {
+        const c = compare(x[i]!, y[i]!);
+        if (c) return c;
+      }
+      return x.length - y.length;
+    }
+    case 5: {
+      const x = objEntries(a as PlainObject);
+      const y = objEntries(b as PlainObject);
+      const n = Math.min(x.length, y.length);
+      for (let i = 0; i < n; i++) {
+        let c = compare(x[i]![0], y[i]![0]);
+        if (c) return c;
+        c = compare(x[i]![1], y[i]![1]);
+        if (c) return c;
+      }
+      return x.length - y.length;
+    }
+    default: {
+      const x = (a as RSet).values();
+      const y = (b as RSet).values();
+      const n = Math.min(x.length, y.length);
+      for (let i = 0; i < n; i++) {
+        const c = compare(x[i]!, y[i]!);
+        if (c) return c;
+      }
+      return x.length - y.length;
+    }
+  }
+}
+
+/** equal is value equality (numbers by value). */
+export function equal(a: Value, b: Value): boolean {
+  if (a === b) return true;
+  const ta = typeof a;
+  if (ta === 'string' || ta === 'boolean' || typeof b === 'string' || typeof b === 'boolean') return false;
+  if (ta === 'number' && typeof b === 'number') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!equal(a[i]!, b[i]!)) return false;
+    return true;
+  }
+  if (isPlain(a) && isPlain(b)) {
+    const ka = Object.keys(a);
+    if (ka.length !== Object.keys(b).length) return false;
+    for (const k of ka) if (!hasOwn.call(b, k) || !equal(a[k]!, b[k]!)) return false;
+    return true;
+  }
+  return compare(a, b) === 0;
+}
+
+/** toJSON converts a value to JSON-compatible data (sets become sorted arrays). */
+export function toJSON(v: Value): unknown {
+  if (v === null || typeof v !== 'object') return typeof v === 'bigint' ? v : v;
+  if (Array.isArray(v)) return v.map(toJSON);
+  if (v instanceof RSet) return v.values().map(toJSON);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of objEntries(v)) out[typeof k === 'string' ? k : stringifyJSON(toJSON(k))] = toJSON(x);
+  return out;
+}
+
+/** fromJSON normalises parsed JSON/YAML (bigints, nested objects) into values. */
+export function fromJSON(x: unknown): Value {
+  if (x === null || x === undefined) return null;
+  switch (typeof x) {
+    case 'bigint':
+      return normNum(x);
+    case 'number':
+    case 'string':
+    case 'boolean':
+      return x;
+    case 'object':
+      if (Array.isArray(x)) return x.map(fromJSON);
+      if (x instanceof RSet || x instanceof RObject) return x;
+      {
+        const o = Object.create(null) as PlainObject;
+        for (const k of Object.keys(x)) o[k] = fromJSON((x as Record<string, unknown>)[k]);
+        return o;
+      }
+    default:
+      return null;
+  }
+}
+
+/** stringifyJSON writes JSON text, keeping big integers exact. */
+export function stringifyJSON(v: unknown, indent?: number): string {
+  const marks: string[] = [];
+  const text = JSON.stringify(
+    v,
+    (_k, x) => {
+      if (typeof x === 'bigint') {
+        marks.push(x.toString());
+        return `\u0000BIG${marks.length - 1}\u0000`;
+      }
+      return x;
+    },
+    indent,
+  );
+  if (!marks.length) return text;
+  return text.replace(/"\\u0000BIG(\d+)\\u0000"/g, (_m, i: string) => marks[Number(i)]!);
+}
+
+/** formatNumber prints a number as Rego/JSON does. */
+export function formatNumber(n: number | bigint): string {
+  if (typeof n === 'bigint') return n.toString();
+  if (Number.isInteger(n) && Math.abs(n) < 1e21) return n.toFixed(0);
+  return String(n);
+}
+
+/** formatValue prints a value in Rego term syntax (as OPA's String()). */
+export function formatValue(v: Value): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+    case 'bigint':
+      return formatNumber(v);
+    case 'boolean':
+      return String(v);
+    default:
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return '[' + v.map(formatValue).join(', ') + ']';
+      if (v instanceof RSet) return v.size ? '{' + v.values().map(formatValue).join(', ') + '}' : 'set()';
+      return '{' + objEntries(v).map(([k, x]) => formatValue(k) + ': ' + formatValue(x)).join(', ') + '}';
+  }
+}
