@@ -1,0 +1,49 @@
+import { parentPort } from 'node:worker_threads';
+import { SandboxHost, type RunSpec } from '../sandbox.js';
+import type { WasmModule } from '../wasm-api.js';
+import { LruSet, WORKER_MODULE_CAP } from './lru-set.js';
+
+/** Messages the pool sends to a worker. */
+export type ToWorker = {
+  type: 'run';
+  id: number;
+  key: string;
+  /** Sent the first time this worker runs the module; afterwards the worker's copy is used. */
+  module?: WasmModule;
+  reusable: boolean;
+  spec: RunSpec;
+};
+
+/**
+ * WorkerServer hosts many sandboxes on one worker thread: it keeps the compiled modules it was sent
+ * and a SandboxHost with warm instances, and runs one invocation at a time (guest code is synchronous).
+ */
+class WorkerServer {
+  private readonly modules = new Map<string, WasmModule>();
+  private readonly lru = new LruSet(WORKER_MODULE_CAP);
+  private readonly host = new SandboxHost(2, WORKER_MODULE_CAP);
+
+  constructor(private readonly port: NonNullable<typeof parentPort>) {
+    port.on('message', (msg: ToWorker) => this.onMessage(msg));
+    port.postMessage({ type: 'ready' });
+  }
+
+  private onMessage(msg: ToWorker): void {
+    if (msg.type !== 'run') return;
+    if (msg.module) this.modules.set(msg.key, msg.module);
+    const evicted = this.lru.touch(msg.key);
+    if (evicted) {
+      this.modules.delete(evicted);
+      this.host.drop(evicted);
+    }
+    const module = this.modules.get(msg.key);
+    if (!module) {
+      this.port.postMessage({ type: 'result', id: msg.id, outcome: { ok: false, code: 'unknown_module', message: `worker has no module ${msg.key}`, stdout: new Uint8Array(0), stderr: new Uint8Array(0), durationMs: 0 } });
+      return;
+    }
+    const outcome = this.host.run(msg.key, module, msg.reusable, msg.spec);
+    this.port.postMessage({ type: 'result', id: msg.id, outcome });
+  }
+}
+
+if (parentPort) new WorkerServer(parentPort);

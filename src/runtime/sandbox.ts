@@ -1,0 +1,269 @@
+import { readSync, writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import { GLOBAL_EXPORT_PREFIX, PAGE } from './binary.js';
+import { Wasm, type WasmGlobal, type WasmInstance, type WasmMemory, type WasmModule } from './wasm-api.js';
+import type { RuntimeErrorCode } from './errors.js';
+import { HostFs } from './fs/host-fs.js';
+import { FsError } from './fs/types.js';
+import { E } from './wasi/constants.js';
+import { MemFs } from './fs/mem-fs.js';
+import type { Mount, Stream } from './wasi/fd-table.js';
+import { WasiHost, type HostOptions } from './wasi/host.js';
+import { ProcExit } from './wasi/process.js';
+
+/** RunSpec is one invocation, in a form that can cross to a worker thread (structured-clone safe). */
+export interface RunSpec {
+  args: string[];
+  env: Record<string, string>;
+  stdin?: Uint8Array;
+  dirs: Array<{ host: string; guest: string; readOnly?: boolean }>;
+  /** Mount an empty in-memory filesystem at this guest path (scratch space without host access). */
+  memfs?: string;
+  clock: 'real' | 'frozen';
+  random: 'real' | { seed: number };
+  maxOutputBytes: number;
+  memoryBytes: number;
+  maxOpenFds?: number;
+  maxWriteBytes?: number;
+  /** Write stdout/stderr straight to the process's fds 1/2 and read stdin from fd 0 (for `skiff run`). */
+  directStdio?: boolean;
+}
+
+/** RunOutcome is what a run produced; failures carry a RuntimeError code and message. */
+export type RunOutcome = (
+  | { ok: true; exitCode: number; stdout: Uint8Array; stderr: Uint8Array; durationMs: number; instantiateUs: number; reused: boolean }
+  | { ok: false; code: RuntimeErrorCode; message: string; stdout: Uint8Array; stderr: Uint8Array; durationMs: number }
+) & { /** Refused escape attempts and other security notes, one line each, for the caller's log. */ notes?: string[] };
+
+/** Thrown through the guest when its output passes the limit. */
+class OutputLimit {
+  constructor(readonly limit: number) {}
+}
+
+/** CaptureStreams buffers stdout and stderr, counting both against one output limit. */
+class CaptureStreams {
+  private total = 0;
+  readonly out: Uint8Array[] = [];
+  readonly err: Uint8Array[] = [];
+  constructor(private readonly limit: number) {}
+  stream(which: Uint8Array[]): Stream {
+    return {
+      write: (buf) => {
+        if (this.total + buf.length > this.limit) throw new OutputLimit(this.limit);
+        this.total += buf.length;
+        which.push(buf.slice());
+        return buf.length;
+      },
+    };
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+function bufferStdin(data: Uint8Array | undefined): Stream {
+  let pos = 0;
+  const src = data ?? new Uint8Array(0);
+  return {
+    read: (buf) => {
+      const n = Math.min(buf.length, src.length - pos);
+      buf.set(src.subarray(pos, pos + n));
+      pos += n;
+      return n;
+    },
+    available: () => src.length - pos,
+  };
+}
+
+function fdStream(fd: number, limit: { left: number }): Stream {
+  return {
+    isTerminal: isatty(fd),
+    read: (buf) => {
+      for (;;) {
+        try {
+          return readSync(fd, buf, 0, buf.length, null);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EOF') return 0;
+          if (code !== 'EAGAIN') throw err;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        }
+      }
+    },
+    write: (buf) => {
+      if (buf.length > limit.left) throw new OutputLimit(limit.left);
+      limit.left -= buf.length;
+      let off = 0;
+      while (off < buf.length) {
+        try {
+          off += writeSync(fd, buf, off, buf.length - off);
+        } catch (err) {
+          // The parent may have made a pipe non-blocking; wait for the reader instead of failing.
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EPIPE') throw new FsError(E.PIPE);
+          if (code !== 'EAGAIN') throw new FsError(E.IO);
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+        }
+      }
+      return buf.length;
+    },
+    available: () => 1,
+  };
+}
+
+/** mountsFor turns the granted directories into backends (each resolving paths beneath its own root). */
+function mountsFor(spec: RunSpec): Mount[] {
+  const mounts: Mount[] = spec.dirs.map((d) => ({ guest: d.guest, backend: new HostFs(d.host, !!d.readOnly), readOnly: !!d.readOnly }));
+  if (spec.memfs) mounts.push({ guest: spec.memfs, backend: new MemFs(), readOnly: false });
+  return mounts;
+}
+
+interface Warm {
+  instance: WasmInstance;
+  host: WasiHost;
+  memory: WasmMemory | null;
+  snapshot: Uint8Array | null;
+  globals: Array<[WasmGlobal, unknown]>;
+  pages: number;
+}
+
+/**
+ * SandboxHost runs WASI commands synchronously on the current thread (a pool worker, or the CLI).
+ * It keeps a few used instances per module warm: after a clean exit, an instance whose memory did not
+ * grow is reset to its post-instantiation snapshot (memory bytes and every mutable global) instead of
+ * being instantiated again, which avoids the allocation and GC cost of a fresh instance.
+ */
+export class SandboxHost {
+  private readonly warm = new Map<string, Warm[]>();
+  /** The post-instantiation memory image is the same for every instance of a module: take it once. */
+  private readonly snapshots = new WeakMap<WasmModule, Uint8Array>();
+  constructor(private readonly maxWarmPerModule = 2, private readonly maxWarmModules = 256) {}
+
+  run(key: string, module: WasmModule, reusable: boolean, spec: RunSpec): RunOutcome {
+    const t0 = performance.now();
+    const capture = new CaptureStreams(spec.maxOutputBytes);
+    const direct = { left: spec.maxOutputBytes };
+    let mounts: Mount[];
+    try {
+      mounts = mountsFor(spec);
+    } catch (err) {
+      return { ok: false, code: 'invalid_options', message: `cannot preopen a directory: ${(err as Error).message}`, stdout: new Uint8Array(0), stderr: new Uint8Array(0), durationMs: 0 };
+    }
+    const opts: HostOptions = {
+      args: spec.args,
+      env: spec.env,
+      stdin: spec.directStdio ? fdStream(0, direct) : bufferStdin(spec.stdin),
+      stdout: spec.directStdio ? fdStream(1, direct) : capture.stream(capture.out),
+      stderr: spec.directStdio ? fdStream(2, direct) : capture.stream(capture.err),
+      mounts,
+      clock: spec.clock,
+      random: spec.random,
+      maxOpenFds: spec.maxOpenFds,
+      maxWriteBytes: spec.maxWriteBytes,
+    };
+    const fail = (code: RuntimeErrorCode, message: string): RunOutcome => ({
+      ok: false, code, message, stdout: concat(capture.out), stderr: concat(capture.err), durationMs: performance.now() - t0,
+      notes: w?.host.state.notes,
+    });
+    let w: Warm | undefined;
+    let reused = false;
+    try {
+      const pooled = reusable ? this.warm.get(key)?.pop() : undefined;
+      if (pooled) {
+        this.restore(pooled);
+        pooled.host.reset(opts);
+        w = pooled;
+        reused = true;
+      } else {
+        w = this.instantiate(module, opts, reusable);
+      }
+    } catch (err) {
+      if (err instanceof RangeError || err instanceof Wasm.RuntimeError) {
+        return fail('memory_limit', `could not instantiate the module: ${err.message}`);
+      }
+      return fail('trap', `instantiation failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const instantiateUs = (performance.now() - t0) * 1000;
+    const start = w.instance.exports._start as () => void;
+    let exitCode = 0;
+    try {
+      start();
+    } catch (err) {
+      if (err instanceof ProcExit) exitCode = err.code;
+      else {
+        w.host.closeAll();
+        if (err instanceof OutputLimit) return fail('output_limit', `the guest wrote more than ${err.limit} bytes of output (limits.maxOutputBytes)`);
+        const msg = err instanceof Error ? err.message : String(err);
+        const pages = w.memory ? w.memory.buffer.byteLength / PAGE : 0;
+        if (err instanceof Wasm.RuntimeError || err instanceof RangeError) {
+          if ((pages + 1) * PAGE > spec.memoryBytes) return fail('memory_limit', `the guest trapped (${msg}) after reaching the memory limit of ${spec.memoryBytes} bytes`);
+          return fail('trap', `wasm trap: ${msg}`);
+        }
+        return fail('trap', `the guest failed: ${msg}`);
+      }
+    }
+    w.host.closeAll();
+    if (reusable && w.snapshot && w.memory && w.memory.buffer.byteLength === w.pages * PAGE) this.keepWarm(key, w);
+    const notes = w.host.state.notes;
+    return { ok: true, exitCode, stdout: concat(capture.out), stderr: concat(capture.err), durationMs: performance.now() - t0, instantiateUs, reused, notes: notes.length ? notes : undefined };
+  }
+
+  /** keepWarm parks a clean instance; the least recently used module loses its instances past the cap. */
+  private keepWarm(key: string, w: Warm): void {
+    const list = this.warm.get(key) ?? [];
+    this.warm.delete(key);
+    if (list.length < this.maxWarmPerModule) list.push(w);
+    this.warm.set(key, list);
+    if (this.warm.size > this.maxWarmModules) this.warm.delete(this.warm.keys().next().value!);
+  }
+
+  private instantiate(module: WasmModule, opts: HostOptions, reusable: boolean): Warm {
+    const host = new WasiHost(opts);
+    const instance = new Wasm.Instance(module, host.imports());
+    const memory = instance.exports.memory instanceof Wasm.Memory ? instance.exports.memory : null;
+    if (memory) host.memory.attach(memory);
+    const w: Warm = { instance, host, memory, snapshot: null, globals: [], pages: memory ? memory.buffer.byteLength / PAGE : 0 };
+    if (reusable && memory) {
+      let snap = this.snapshots.get(module);
+      if (!snap) {
+        snap = trimmedCopy(new Uint8Array(memory.buffer));
+        this.snapshots.set(module, snap);
+      }
+      w.snapshot = snap;
+      for (const [name, value] of Object.entries(instance.exports)) {
+        if (name.startsWith(GLOBAL_EXPORT_PREFIX) && value instanceof Wasm.Global) w.globals.push([value, value.value]);
+      }
+    }
+    return w;
+  }
+
+  private restore(w: Warm): void {
+    const mem = new Uint8Array(w.memory!.buffer);
+    const snap = w.snapshot!;
+    mem.set(snap);
+    mem.fill(0, snap.length);
+    for (const [g, v] of w.globals) g.value = v;
+  }
+
+  /** drop forgets warm instances of a module (e.g. when it is unloaded). */
+  drop(key: string): void {
+    this.warm.delete(key);
+  }
+}
+
+/** trimmedCopy copies memory up to its last non-zero byte: the zero tail is restored with a fill. */
+function trimmedCopy(mem: Uint8Array): Uint8Array {
+  // Scan whole words: the memory's length is a multiple of the page size.
+  const words = new Uint32Array(mem.buffer, mem.byteOffset, mem.length >>> 2);
+  let end = words.length;
+  while (end > 0 && words[end - 1] === 0) end--;
+  return mem.slice(0, end * 4);
+}

@@ -1,0 +1,138 @@
+import { FsError } from '../fs/types.js';
+import {
+  E, FILETYPE, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, RIGHTS_SOCKET, RIGHTS_STREAM, R,
+  WASI_FUNCTIONS, WASI_MODULE,
+} from './constants.js';
+import { FdTable, type Mount, type SocketLike, type Stream } from './fd-table.js';
+import { fdCalls } from './fd.js';
+import { GuestMemory } from './memory.js';
+import { pathCalls } from './path.js';
+import { pollCalls } from './poll.js';
+import { Clock, encodeList, processCalls, RandomSource } from './process.js';
+import { sockCalls } from './sock.js';
+import type { WasmImports } from '../wasm-api.js';
+
+/** HostOptions is everything one sandbox run may use: nothing is ambient, all of it is granted here. */
+export interface HostOptions {
+  args: string[];
+  /** Environment as `KEY=VALUE` strings or a record. */
+  env: Record<string, string> | string[];
+  stdin?: Stream;
+  stdout?: Stream;
+  stderr?: Stream;
+  /** Preopened trees, given descriptors 3, 4, ... in order. */
+  mounts?: Mount[];
+  /** Sockets granted to the guest, numbered after the preopens. */
+  sockets?: SocketLike[];
+  clock?: 'real' | 'frozen';
+  random?: 'real' | { seed: number };
+  /** Quota: open descriptors (EMFILE beyond). Default 1024. */
+  maxOpenFds?: number;
+  /** Quota: bytes the guest may write to files (EDQUOT beyond). Default unlimited. */
+  maxWriteBytes?: number;
+}
+
+/** HostState is the per-run state; resetting it lets a warm instance serve the next request. */
+export interface HostState {
+  args: Uint8Array[];
+  env: Uint8Array[];
+  clock: Clock;
+  random: RandomSource;
+  fds: FdTable;
+  writeBudget: number;
+  /** Security notes (refused escapes) collected for the caller's log. */
+  notes: string[];
+}
+
+const emptyStream: Stream = { read: () => 0, write: (b) => b.length, available: () => 0 };
+
+/**
+ * WasiHost is one sandbox's WASI preview 1 implementation. It owns all state of the sandbox (no
+ * module-level state), builds the `wasi_snapshot_preview1` import object once, and can be reset with
+ * new options between runs of a reused instance.
+ */
+export class WasiHost {
+  readonly memory = new GuestMemory();
+  state!: HostState;
+  private importObject: Record<string, (...a: any[]) => unknown> | null = null;
+
+  constructor(opts: HostOptions) {
+    this.reset(opts);
+  }
+
+  /** reset replaces every per-run capability and closes whatever the previous run left open. */
+  reset(opts: HostOptions): void {
+    if (this.state) this.closeAll();
+    const env = Array.isArray(opts.env) ? opts.env : Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
+    const fds = new FdTable(opts.maxOpenFds ?? 1024);
+    const stream = (s: Stream | undefined, rights: bigint) => ({
+      kind: 'stream' as const, stream: s ?? emptyStream, filetype: s?.isTerminal ? FILETYPE.CHARACTER_DEVICE : FILETYPE.UNKNOWN,
+      rightsBase: rights, rightsInheriting: 0n, fdflags: 0,
+    });
+    fds.set(0, stream(opts.stdin, RIGHTS_STREAM & ~R.FD_WRITE));
+    fds.set(1, stream(opts.stdout, RIGHTS_STREAM & ~R.FD_READ));
+    fds.set(2, stream(opts.stderr, RIGHTS_STREAM & ~R.FD_READ));
+    let next = 3;
+    for (const m of opts.mounts ?? []) {
+      const allowed = m.readOnly ? RIGHTS_ALL & ~RIGHTS_MUTATING : RIGHTS_ALL;
+      fds.set(next++, {
+        kind: 'dir', mount: m, stack: [m.backend.root], preopen: m.guest, filetype: FILETYPE.DIRECTORY,
+        rightsBase: RIGHTS_DIR & allowed, rightsInheriting: (RIGHTS_DIR | RIGHTS_FILE) & allowed, fdflags: 0,
+      });
+    }
+    for (const s of opts.sockets ?? []) {
+      fds.set(next++, {
+        kind: 'socket', socket: s, filetype: FILETYPE.SOCKET_STREAM, rightsBase: RIGHTS_SOCKET,
+        rightsInheriting: RIGHTS_SOCKET, fdflags: 0,
+      });
+    }
+    this.state = {
+      args: encodeList(opts.args),
+      env: encodeList(env),
+      clock: new Clock(opts.clock ?? 'real'),
+      random: new RandomSource(opts.random ?? 'real'),
+      fds,
+      writeBudget: opts.maxWriteBytes ?? Number.POSITIVE_INFINITY,
+      notes: [],
+    };
+  }
+
+  /** closeAll releases every descriptor (host files stay open otherwise). */
+  closeAll(): void {
+    for (const d of this.state.fds.all()) {
+      try {
+        if (d.kind === 'file') d.file.close();
+        else if (d.kind === 'socket') d.socket.close();
+      } catch { /* closing is best effort at teardown */ }
+    }
+  }
+
+  /** imports returns the `{ wasi_snapshot_preview1: {...} }` object to instantiate with. */
+  imports(): WasmImports {
+    if (!this.importObject) {
+      const all: Record<string, (...a: any[]) => number> = {
+        ...processCalls(this), ...fdCalls(this), ...pathCalls(this), ...pollCalls(this), ...sockCalls(this),
+      };
+      const obj: Record<string, (...a: any[]) => unknown> = {};
+      for (const name of Object.keys(WASI_FUNCTIONS)) {
+        const fn = all[name];
+        obj[name] = fn ? guard(fn) : () => E.NOSYS;
+      }
+      this.importObject = obj;
+    }
+    return { [WASI_MODULE]: this.importObject };
+  }
+}
+
+/** guard turns errno exceptions into return values; anything else (exit, limits) unwinds the guest. */
+function guard(fn: (...a: any[]) => number): (...a: any[]) => number {
+  return (...a: any[]) => {
+    try {
+      return fn(...a);
+    } catch (err) {
+      if (err instanceof FsError) return err.errno;
+      if (err instanceof RangeError) return E.FAULT;
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,97 @@
+import { FsError } from '../fs/types.js';
+import { E, IOVEC } from './constants.js';
+import type { WasmMemory } from '../wasm-api.js';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+/**
+ * GuestMemory reads and writes the guest's linear memory. The views are rebuilt whenever the guest
+ * grew its memory (the old ArrayBuffer is then detached), so every syscall sees the current bytes.
+ * Out-of-range pointers surface as EFAULT instead of a host exception.
+ */
+export class GuestMemory {
+  private memory: WasmMemory | null = null;
+  private buffer: ArrayBuffer | null = null;
+  private u8cache = new Uint8Array(0);
+  private dvcache = new DataView(new ArrayBuffer(0));
+
+  /** attach points the views at an instance's exported memory. */
+  attach(memory: WasmMemory): void {
+    this.memory = memory;
+    this.buffer = null;
+  }
+
+  private refresh(): void {
+    const buf = this.memory?.buffer;
+    if (!buf) throw new FsError(E.FAULT, 'the module exports no memory');
+    if (buf !== this.buffer) {
+      this.buffer = buf as ArrayBuffer;
+      this.u8cache = new Uint8Array(buf);
+      this.dvcache = new DataView(buf);
+    }
+  }
+
+  get u8(): Uint8Array {
+    this.refresh();
+    return this.u8cache;
+  }
+
+  get dv(): DataView {
+    this.refresh();
+    return this.dvcache;
+  }
+
+  /** check throws EFAULT unless [ptr, ptr+len) lies inside memory. */
+  check(ptr: number, len: number): void {
+    const size = this.u8.length;
+    if (ptr < 0 || len < 0 || ptr + len > size) throw new FsError(E.FAULT);
+  }
+
+  /** bytes returns a live view of [ptr, ptr+len). */
+  bytes(ptr: number, len: number): Uint8Array {
+    ptr >>>= 0;
+    len >>>= 0;
+    this.check(ptr, len);
+    return this.u8cache.subarray(ptr, ptr + len);
+  }
+
+  /** string decodes a path or name; invalid UTF-8 is EILSEQ as the specification asks. */
+  string(ptr: number, len: number): string {
+    try {
+      return decoder.decode(this.bytes(ptr, len));
+    } catch (err) {
+      if (err instanceof FsError) throw err;
+      throw new FsError(E.ILSEQ);
+    }
+  }
+
+  /** iovecs resolves an iovec/ciovec array into live views of guest memory. */
+  iovecs(ptr: number, count: number): Uint8Array[] {
+    ptr >>>= 0;
+    count >>>= 0;
+    this.check(ptr, count * IOVEC.SIZE);
+    const dv = this.dvcache;
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      const base = ptr + i * IOVEC.SIZE;
+      out.push(this.bytes(dv.getUint32(base + IOVEC.BUF, true), dv.getUint32(base + IOVEC.LEN, true)));
+    }
+    return out;
+  }
+
+  u32(ptr: number, value: number): void {
+    this.check(ptr >>> 0, 4);
+    this.dvcache.setUint32(ptr >>> 0, value >>> 0, true);
+  }
+
+  u64(ptr: number, value: bigint): void {
+    this.check(ptr >>> 0, 8);
+    this.dvcache.setBigUint64(ptr >>> 0, BigInt.asUintN(64, value), true);
+  }
+}
+
+/** utf8 encodes a string for the guest. */
+export function utf8(s: string): Uint8Array {
+  return encoder.encode(s);
+}

@@ -1,0 +1,171 @@
+import { randomFillSync } from 'node:crypto';
+import { FsError } from '../fs/types.js';
+import { CLOCK, E, SIGNAL_MAX } from './constants.js';
+import type { WasiHost } from './host.js';
+import { utf8 } from './memory.js';
+
+/** ProcExit is thrown by `proc_exit` (and fatal `proc_raise`) to unwind the guest; the runner catches it. */
+export class ProcExit {
+  constructor(readonly code: number) {}
+}
+
+/** A frozen clock starts here (2024-01-01T00:00:00Z) so guests see a plausible, reproducible date. */
+const FROZEN_EPOCH_NS = 1_704_067_200_000_000_000n;
+/** Signals whose default action is to be ignored (chld, cont, urg, winch); the rest terminate. */
+const IGNORED_SIGNALS = new Set([16, 17, 22, 27]);
+
+/**
+ * Clock gives the guest time. 'real' reads the host clocks at nanosecond resolution; 'frozen' starts
+ * at a fixed instant and only moves when the guest sleeps through `poll_oneoff`, so runs are reproducible.
+ */
+export class Clock {
+  private readonly frozen: boolean;
+  private virtualNs = 0n;
+  private readonly realOffset: bigint;
+  private readonly startCpu: bigint;
+  constructor(mode: 'real' | 'frozen') {
+    this.frozen = mode === 'frozen';
+    this.realOffset = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+    this.startCpu = cpuNs();
+  }
+
+  get isFrozen(): boolean {
+    return this.frozen;
+  }
+
+  /** now returns the clock's time in ns, or throws EINVAL for an unknown clock id. */
+  now(id: number): bigint {
+    switch (id) {
+      case CLOCK.REALTIME:
+        return this.frozen ? FROZEN_EPOCH_NS + this.virtualNs : this.realOffset + process.hrtime.bigint();
+      case CLOCK.MONOTONIC:
+        return this.frozen ? this.virtualNs : process.hrtime.bigint();
+      case CLOCK.PROCESS_CPUTIME:
+      case CLOCK.THREAD_CPUTIME:
+        return this.frozen ? this.virtualNs : cpuNs() - this.startCpu;
+      default:
+        throw new FsError(E.INVAL);
+    }
+  }
+
+  resolution(id: number): bigint {
+    if (id === CLOCK.REALTIME || id === CLOCK.MONOTONIC) return 1n;
+    if (id === CLOCK.PROCESS_CPUTIME || id === CLOCK.THREAD_CPUTIME) return 1000n;
+    throw new FsError(E.INVAL);
+  }
+
+  /** sleep blocks the calling thread (a worker, or the CLI) for `ns`; a frozen clock just advances. */
+  sleep(ns: bigint): void {
+    if (ns <= 0n) return;
+    if (this.frozen) {
+      this.virtualNs += ns;
+      return;
+    }
+    const ms = Number(ns / 1_000_000n);
+    if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    const end = process.hrtime.bigint() + (ns % 1_000_000n);
+    while (process.hrtime.bigint() < end) { /* sub-millisecond remainder: spin */ }
+  }
+}
+
+function cpuNs(): bigint {
+  const u = process.cpuUsage();
+  return BigInt(u.user + u.system) * 1000n;
+}
+
+/** Random fills guest buffers from the OS CSPRNG, or from a seeded generator (xorshift128) for reproducible runs. */
+export class RandomSource {
+  private readonly s = new Uint32Array(4);
+  private readonly seeded: boolean;
+  constructor(mode: 'real' | { seed: number }) {
+    this.seeded = mode !== 'real';
+    if (mode !== 'real') {
+      // splitmix32 spreads a small seed over the whole state so nearby seeds give unrelated streams.
+      let x = mode.seed >>> 0;
+      for (let i = 0; i < 4; i++) {
+        x = (x + 0x9e3779b9) >>> 0;
+        let z = x;
+        z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+        z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+        this.s[i] = (z ^ (z >>> 16)) >>> 0 || 1;
+      }
+    }
+  }
+
+  fill(buf: Uint8Array): void {
+    if (!this.seeded) {
+      randomFillSync(buf);
+      return;
+    }
+    const s = this.s;
+    for (let i = 0; i < buf.length; i += 4) {
+      let t = s[3]!;
+      const u = s[0]!;
+      s[3] = s[2]!;
+      s[2] = s[1]!;
+      s[1] = u;
+      t ^= t << 11;
+      t ^= t >>> 8;
+      s[0] = (t ^ u ^ (u >>> 19)) >>> 0;
+      const v = s[0]!;
+      for (let j = 0; j < 4 && i + j < buf.length; j++) buf[i + j] = (v >>> (8 * j)) & 0xff;
+    }
+  }
+}
+
+/** processCalls: args, environ, clocks, random, sched_yield, proc_exit, proc_raise. */
+export function processCalls(h: WasiHost): Record<string, (...a: any[]) => number> {
+  const stringList = (list: Uint8Array[], ptrs: number, buf: number): number => {
+    const m = h.memory;
+    let off = buf >>> 0;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
+      m.u32(ptrs + i * 4, off);
+      const dst = m.bytes(off, s.length + 1);
+      dst.set(s);
+      dst[s.length] = 0;
+      off += s.length + 1;
+    }
+    return E.SUCCESS;
+  };
+  const sizes = (list: Uint8Array[], countPtr: number, sizePtr: number): number => {
+    let total = 0;
+    for (const s of list) total += s.length + 1;
+    h.memory.u32(countPtr, list.length);
+    h.memory.u32(sizePtr, total);
+    return E.SUCCESS;
+  };
+  return {
+    args_get: (argv: number, buf: number) => stringList(h.state.args, argv, buf),
+    args_sizes_get: (c: number, s: number) => sizes(h.state.args, c, s),
+    environ_get: (envp: number, buf: number) => stringList(h.state.env, envp, buf),
+    environ_sizes_get: (c: number, s: number) => sizes(h.state.env, c, s),
+    clock_res_get: (id: number, out: number) => {
+      h.memory.u64(out, h.state.clock.resolution(id));
+      return E.SUCCESS;
+    },
+    clock_time_get: (id: number, _precision: bigint, out: number) => {
+      h.memory.u64(out, h.state.clock.now(id));
+      return E.SUCCESS;
+    },
+    random_get: (buf: number, len: number) => {
+      h.state.random.fill(h.memory.bytes(buf, len));
+      return E.SUCCESS;
+    },
+    sched_yield: () => E.SUCCESS,
+    proc_exit: (code: number) => {
+      throw new ProcExit(code >>> 0);
+    },
+    proc_raise: (sig: number) => {
+      if (sig < 0 || sig > SIGNAL_MAX) return E.INVAL;
+      if (sig === 0 || IGNORED_SIGNALS.has(sig)) return E.SUCCESS;
+      // Like a shell reports a process killed by a signal.
+      throw new ProcExit(128 + sig);
+    },
+  };
+}
+
+/** encodeList turns args or `KEY=VALUE` strings into the byte strings the guest receives. */
+export function encodeList(items: string[]): Uint8Array[] {
+  return items.map((s) => utf8(s));
+}
