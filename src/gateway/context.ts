@@ -1,0 +1,97 @@
+import type { Readable } from 'node:stream';
+import type { TraceContext } from './observability/trace.js';
+import type { CancelToken } from './cancel.js';
+
+/** OutgoingHeaders are response or upstream-request headers keyed by lower-case name. */
+export type OutgoingHeaders = Record<string, string | string[]>;
+
+/** BufferedResponse is a complete response a filter or a Function produced. */
+export interface BufferedResponse {
+  status: number;
+  headers: OutgoingHeaders;
+  body: Uint8Array | string;
+}
+
+/** ResponseWriter is the part of Node's http1/http2 server response the gateway writes through. */
+export interface ResponseWriter {
+  writeHead(status: number, headers?: OutgoingHeaders): unknown;
+  write(chunk: Uint8Array | string): boolean;
+  end(chunk?: Uint8Array | string): unknown;
+  destroy(err?: Error): unknown;
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+}
+
+/** RetryPolicy is a compiled retry configuration (see filters/retry). */
+export interface RetryPolicy {
+  attempts: number;
+  perTryTimeoutMs?: number;
+  on5xx: boolean;
+  onGatewayError: boolean;
+  onReset: boolean;
+  onConnectFailure: boolean;
+  retriableStatusCodes: ReadonlySet<number>;
+  baseIntervalMs: number;
+  maxIntervalMs: number;
+}
+
+/** HedgePolicy is a compiled hedging configuration (see filters/hedge). */
+export interface HedgePolicy {
+  /** Fixed delay before the second attempt, or undefined to use the route's observed p95. */
+  delayMs?: number;
+  /** Lower bound when the delay comes from the observed p95. */
+  minDelayMs: number;
+}
+
+/**
+ * GatewayContext carries one request through the filter chain to the destination. Filters read and
+ * change the request fields, short-circuit by setting `response`, and register response-header edits.
+ */
+export interface GatewayContext {
+  method: string;
+  /** Path without the query; rewrites change it. */
+  path: string;
+  rawQuery: string;
+  /** Request headers (lower-case names) as they will be forwarded. */
+  headers: Record<string, string | string[] | undefined>;
+  /** Host header without the port. */
+  host: string;
+  remoteAddress: string;
+  requestId: string;
+  trace: TraceContext;
+  /** The incoming body stream; use readBody() when the whole body is needed. */
+  rawBody: Readable;
+  /** The buffered body once readBody() has run. */
+  body?: Uint8Array;
+  readBody(): Promise<Uint8Array>;
+  /** Verified JWT claims, set by the jwt filter. */
+  claims?: Record<string, unknown>;
+  /** The peer's SPIFFE identity when the connection used mutual TLS. */
+  peerIdentity?: string;
+  /** A response that ends the chain; written after the chain returns unless already streamed. */
+  response?: BufferedResponse;
+  /** Response header edits applied to whatever response is written (buffered or streamed). */
+  responseHeaderEdits: Array<(h: OutgoingHeaders, ctx: GatewayContext) => void>;
+  /** Overall time for the destination to answer. */
+  timeoutMs: number;
+  retry?: RetryPolicy;
+  hedge?: HedgePolicy;
+  /** Aborted when the client goes away or the route deadline passes (created on first use). */
+  readonly signal: AbortSignal;
+  /** The same as `signal` in the cheap form the hot path uses. */
+  readonly cancel: CancelToken;
+  startedAt: number;
+  res: ResponseWriter;
+  /** Free-form values filters share (e.g. the authz decision cache key). */
+  state: Record<string, unknown>;
+  /** The `uri.prefix` of the match entry that selected the rule, for prefix rewrites. */
+  matchedPrefix?: string;
+  /** The upstream that served the request, for logs and metrics. */
+  upstream?: string;
+}
+
+/** Next calls the rest of the chain. */
+export type Next = () => Promise<void>;
+
+/** Handler is one filter step: it may act before and after calling next, or answer without it. */
+export type Handler = (ctx: GatewayContext, next: Next) => Promise<void>;

@@ -1,0 +1,200 @@
+import type { GatewayContext, Handler, OutgoingHeaders } from './context.js';
+import type { CompiledRule, DestinationRef } from './router/compile-route.js';
+import type { Cluster } from './upstream/cluster.js';
+import { forward, HOP_BY_HOP } from './upstream/forward.js';
+import { AbortReason, CancelToken } from './cancel.js';
+import { GatewayError, NoHealthyUpstreamError, UpstreamTimeoutError, statusForInvokerError } from './errors.js';
+import type { FunctionInvoker, GatewayRequest } from './types.js';
+import type { TrafficStats } from './observability/metrics.js';
+import { formatTraceparent } from './observability/trace.js';
+import type { Logger } from 'pino';
+
+/** DispatchDeps are what the terminal step needs from the gateway's current configuration. */
+export interface DispatchDeps {
+  functions: FunctionInvoker;
+  clusters: ReadonlyMap<string, Cluster>;
+  routeStats: TrafficStats;
+  logger: Logger;
+}
+
+function expire(cancel: CancelToken): void {
+  cancel.cancel(new AbortReason('deadline'));
+}
+
+/**
+ * upstreamHeaders prepares the request headers for a Function or upstream in place (they are ours):
+ * hop-by-hop and HTTP/2 pseudo-headers are blanked (undici skips undefined values), forwarding and
+ * tracing headers are added.
+ */
+export function upstreamHeaders(ctx: GatewayContext): Record<string, string | string[]> {
+  const h = ctx.headers;
+  const conn = h.connection;
+  // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+  if (typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close') for (const name of conn.toLowerCase().split(',')) h[name.trim()] = undefined;
+  for (const k in h) if (h[k] !== undefined && (HOP_BY_HOP.has(k) || k.charCodeAt(0) === 58)) h[k] = undefined;
+  const xff = h['x-forwarded-for'];
+  h['x-forwarded-for'] = xff ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress;
+  if (!h['x-forwarded-proto']) h['x-forwarded-proto'] = ctx.peerIdentity !== undefined ? 'https' : 'http';
+  h['x-request-id'] = ctx.requestId;
+  h.traceparent = formatTraceparent(ctx.trace);
+  h.tracestate = ctx.trace.tracestate;
+  if (h.host === undefined && ctx.host) h.host = ctx.host;
+  return h as Record<string, string | string[]>;
+}
+
+/** definedHeaders drops blanked entries, for consumers (Functions) that expect only strings. */
+function definedHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const k in h) {
+    const v = h[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+function hasBody(ctx: GatewayContext): boolean {
+  const h = ctx.headers;
+  return (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined || (h[':method'] !== undefined && !(ctx.rawBody as { readableEnded?: boolean }).readableEnded && ctx.method !== 'GET' && ctx.method !== 'HEAD');
+}
+
+function toOutgoing(pairs: Array<[string, string]>): OutgoingHeaders {
+  const out: OutgoingHeaders = {};
+  for (const [k0, v] of pairs) {
+    const k = k0.toLowerCase();
+    if (k === 'content-length') continue;
+    const cur = out[k];
+    out[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
+  }
+  return out;
+}
+
+function cookie(ctx: GatewayContext, name: string): string | undefined {
+  const c = ctx.headers.cookie;
+  const s = Array.isArray(c) ? c.join('; ') : c;
+  if (!s) return undefined;
+  for (const part of s.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+/**
+ * createDispatch builds a rule's terminal step: redirect, direct response, or rewrite then send to
+ * one of the weighted destinations (a Function through the invoker, a Service through its cluster),
+ * with the route's deadline, and mirror a copy when asked.
+ */
+export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler {
+  const dests = rule.destinations;
+  const cumulative: number[] = [];
+  let acc = 0;
+  for (const d of dests) cumulative.push((acc += d.weight));
+  const choose = (): DestinationRef => {
+    if (dests.length === 1) return dests[0]!.destination;
+    const r = Math.random() * acc;
+    for (let i = 0; i < cumulative.length; i++) if (r < cumulative[i]!) return dests[i]!.destination;
+    return dests[dests.length - 1]!.destination;
+  };
+  const rw = rule.rewrite;
+  const redirect = rule.redirect;
+  const direct = rule.directResponse;
+  const mirror = rule.mirror;
+
+  const send = async (ctx: GatewayContext, dest: DestinationRef, path: string, cancel: CancelToken): Promise<void> => {
+    const headers = upstreamHeaders(ctx);
+    if (dest.kind === 'function') {
+      const req: GatewayRequest = {
+        method: ctx.method,
+        path,
+        rawQuery: ctx.rawQuery,
+        headers: definedHeaders(headers),
+        body: await ctx.readBody(),
+        remoteAddress: ctx.remoteAddress,
+        requestId: ctx.requestId,
+        traceparent: headers.traceparent as string,
+      };
+      try {
+        const r = await deps.functions.invoke(dest.namespace, dest.name, req, cancel.toSignal());
+        if (cancel.reason) throw cancel.reason;
+        ctx.response = { status: r.status, headers: toOutgoing(r.headers), body: r.body };
+      } catch (err) {
+        if (cancel.reason) {
+          if (cancel.reason.why === 'client') throw new GatewayError('client_closed', 499, '', 'client went away');
+          throw new UpstreamTimeoutError(`function ${dest.namespace}/${dest.name}`);
+        }
+        const mapped = statusForInvokerError(err, dest.name);
+        if (mapped.status === 500) deps.logger.error({ err, fn: `${dest.namespace}/${dest.name}`, requestId: ctx.requestId }, 'function invocation failed');
+        ctx.response = { status: mapped.status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: mapped.body };
+      }
+      return;
+    }
+    const cluster = deps.clusters.get(`${dest.namespace}/${dest.name}`);
+    if (!cluster) throw new NoHealthyUpstreamError(`${dest.namespace}/${dest.name}`);
+    const lb = cluster.spec.loadBalancer;
+    const hashKey = lb.kind !== 'consistent_hash' ? undefined : lb.header ? (ctx.headers[lb.header] as string | undefined) : cookie(ctx, lb.cookie!);
+    const replay = ctx.retry !== undefined || ctx.hedge !== undefined || ctx.body !== undefined;
+    const body = !hasBody(ctx) ? undefined : replay ? await ctx.readBody() : ctx.rawBody;
+    await forward(ctx, cluster, { subset: dest.subset, path: ctx.rawQuery ? `${path}?${ctx.rawQuery}` : path, headers, body, hashKey, cancel, routeStats: deps.routeStats });
+  };
+
+  const shadow = (ctx: GatewayContext, path: string) => {
+    if (!mirror || Math.random() * 100 >= mirror.percent) return;
+    // Shadow traffic: its own deadline, a copy of the body, the response thrown away, errors only logged.
+    const cancel = new CancelToken();
+    const t = setTimeout(() => cancel.cancel(new AbortReason('deadline')), ctx.timeoutMs);
+    // The copy inherits everything from the request (including readBody) and overrides what must differ.
+    const copy = Object.create(ctx) as GatewayContext;
+    Object.assign(copy, {
+      headers: { ...ctx.headers, host: `${ctx.host}-shadow` },
+      responseHeaderEdits: [],
+      res: { writeHead: () => undefined, write: () => true, end: () => undefined, destroy: () => undefined, headersSent: false, writableEnded: false },
+      retry: undefined,
+      hedge: undefined,
+    });
+    const dest = mirror.destination;
+    const run = dest.kind === 'function' ? send(copy, dest, path, cancel) : shadowToService(copy, dest, path, cancel.toSignal());
+    run.catch((err) => deps.logger.debug({ err, requestId: ctx.requestId }, 'mirror request failed')).finally(() => clearTimeout(t));
+  };
+
+  const shadowToService = async (ctx: GatewayContext, dest: Extract<DestinationRef, { kind: 'service' }>, path: string, signal: AbortSignal) => {
+    const cluster = deps.clusters.get(`${dest.namespace}/${dest.name}`);
+    const ep = cluster?.pick(dest.subset, undefined);
+    if (!cluster || !ep) return;
+    const r = await cluster.pool(ep).request({ path: ctx.rawQuery ? `${path}?${ctx.rawQuery}` : path, method: ctx.method as 'GET', headers: upstreamHeaders(ctx), body: ctx.body && ctx.body.length > 0 ? ctx.body : undefined, signal });
+    await r.body.dump();
+  };
+
+  return async function dispatch(ctx) {
+    if (redirect) {
+      const port = redirect.port ? `:${redirect.port}` : '';
+      const location = `${redirect.scheme ?? 'http'}://${redirect.authority ?? ctx.host}${port}${redirect.uri ?? ctx.path}${ctx.rawQuery ? `?${ctx.rawQuery}` : ''}`;
+      ctx.response = { status: redirect.code, headers: { location }, body: '' };
+      return;
+    }
+    if (direct) {
+      ctx.response = { status: direct.status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: direct.body };
+      return;
+    }
+    let path = ctx.path;
+    if (rw) {
+      if (rw.uri !== undefined) {
+        if (ctx.matchedPrefix !== undefined) {
+          const rest = path.slice(ctx.matchedPrefix.length);
+          path = rw.uri.endsWith('/') && rest.startsWith('/') ? rw.uri + rest.slice(1) : rw.uri + rest;
+        } else path = rw.uri;
+        if (path === '') path = '/';
+      } else if (rw.regex) path = path.replace(rw.regex.re, rw.regex.replacement);
+      if (rw.authority !== undefined) ctx.headers.host = rw.authority;
+    }
+    if (mirror) {
+      if (hasBody(ctx)) await ctx.readBody();
+      shadow(ctx, path);
+    }
+    const timer = setTimeout(expire, ctx.timeoutMs, ctx.cancel);
+    try {
+      await send(ctx, choose(), path, ctx.cancel);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}

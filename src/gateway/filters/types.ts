@@ -1,0 +1,26 @@
+import type { Logger } from 'pino';
+import type { FieldError } from '../../api/kinds/types.js';
+import type { Handler } from '../context.js';
+import type { Authorizer } from '../types.js';
+
+/** FilterEnv is what a filter factory may use besides its own configuration. */
+export interface FilterEnv {
+  logger: Logger;
+  authorizer?: Authorizer;
+  /** Milliseconds clock; tests replace it. */
+  now: () => number;
+  /** Where the filter is declared (`default/hello spec.filters[0]`), for log lines. */
+  where: string;
+  /** Mutable per-filter-instance state that must survive configuration swaps (rate-limit buckets). */
+  carry: Map<string, unknown>;
+}
+
+/**
+ * FilterModule is one filter kind: `validate` checks a configuration without side effects (the API
+ * calls it at apply time) and `create` precomputes everything and returns the per-request handler.
+ */
+export interface FilterModule<C = any> {
+  readonly name: string;
+  validate(config: unknown, field: string): FieldError[];
+  create(config: C, env: FilterEnv): Handler;
+}

@@ -1,0 +1,322 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Http2SecureServer, Http2Server } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { ResourceObject } from '../api/kinds/types.js';
+import { compose } from './compose.js';
+import type { GatewayContext, Handler, OutgoingHeaders } from './context.js';
+import { createDispatch } from './dispatch.js';
+import { GatewayError } from './errors.js';
+import { FILTERS } from './filters/registry.js';
+import type { FilterEnv } from './filters/types.js';
+import { MetricsRegistry, type GatewayMetrics, type TrafficStats } from './observability/metrics.js';
+import { IdSource, traceFrom } from './observability/trace.js';
+import { compileRoute } from './router/compile-route.js';
+import { RouteTable, type TableEntry } from './router/route-table.js';
+import { closeSessions, createListener, createSecureListener, DEFAULT_LIMITS, enableH2c } from './server.js';
+import type { WorkloadIdentity } from './mtls/identity.js';
+import { peerSpiffeId } from './mtls/ca.js';
+import { Cluster, type ClusterTls } from './upstream/cluster.js';
+import { responseHeaders } from './upstream/forward.js';
+import { RequestContext, type BodyBudget } from './request-context.js';
+import { compileService } from './upstream/service-spec.js';
+import type { Authorizer, ConfigProblem, FunctionInvoker, GatewayConfig, GatewayLimits, GatewayOptions } from './types.js';
+
+type Chain = { run: (ctx: GatewayContext) => Promise<void>; stats: TrafficStats; key: string };
+
+interface Snapshot {
+  table: RouteTable<Chain>;
+  clusters: ReadonlyMap<string, Cluster>;
+}
+
+function creationOrder(a: ResourceObject, b: ResourceObject): number {
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  const ka = `${a.metadata.namespace ?? ''}/${a.metadata.name}`;
+  const kb = `${b.metadata.namespace ?? ''}/${b.metadata.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+function bind(server: Server | Http2SecureServer, host: string, port: number): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address() as AddressInfo;
+      resolve({ host: addr.address, port: addr.port });
+    });
+  });
+}
+
+const PEER = Symbol('skiff.peer');
+
+/** peerOf reads (once per connection) the SPIFFE ID of a mutual-TLS client. */
+function peerOf(req: IncomingMessage): string | undefined {
+  const sock = ((req as unknown as { stream?: { session?: { socket?: TLSSocket } } }).stream?.session?.socket ?? req.socket) as TLSSocket & { [PEER]?: string | null };
+  if (!sock.encrypted) return undefined;
+  if (sock[PEER] === undefined) sock[PEER] = (sock.authorized && peerSpiffeId(sock.getPeerCertificate()?.subjectaltname)) || null;
+  return sock[PEER] ?? undefined;
+}
+
+function hostOf(raw: string | undefined): string {
+  if (!raw) return '';
+  const h = raw.toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const i = h.indexOf(':');
+  return i < 0 ? h : h.slice(0, i);
+}
+
+/**
+ * Gateway is Skiff's edge: it matches each request against the Routes, runs the rule's filter chain
+ * and sends it to a Function or an HTTP upstream. Configuration is compiled in `update()` and swapped
+ * atomically; a request keeps the snapshot it started with.
+ *
+ * @example
+ * const gw = new Gateway({ functions: invoker, logger });
+ * gw.update({ routes: [helloRoute], services: [] });
+ * const { port } = await gw.listen('127.0.0.1', 0);
+ */
+export class Gateway {
+  private readonly functions: FunctionInvoker;
+  private readonly logger: Logger;
+  private readonly authorizer?: Authorizer;
+  private readonly limits: GatewayLimits;
+  private readonly accessLog: boolean;
+  private readonly ids = new IdSource();
+  private readonly metricsRegistry = new MetricsRegistry();
+  private readonly carries = new Map<string, Map<string, unknown>>();
+  private clusters = new Map<string, Cluster>();
+  private snapshot: Snapshot = { table: new RouteTable<Chain>([]), clusters: new Map() };
+  private listeners: Array<{ server: Server | Http2SecureServer; h2: Http2Server | Http2SecureServer; sockets?: Set<Socket> }> = [];
+  private inFlight = 0;
+  private readonly budget: BodyBudget;
+  private closing = false;
+  private drained?: () => void;
+  /** Supplies TLS settings for Services with `tls.mode: MUTUAL` (set by the mTLS identity). */
+  upstreamTls?: ClusterTls;
+
+  constructor(opts: GatewayOptions) {
+    this.functions = opts.functions;
+    this.logger = opts.logger.child({ component: 'gateway' });
+    this.authorizer = opts.authorizer as Authorizer | undefined;
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.accessLog = opts.accessLog !== false;
+    this.budget = { bufferedBytes: 0, maxBodyBytes: this.limits.maxBodyBytes };
+  }
+
+  /** listen starts the plain listener (HTTP/1.1 and h2c); port 0 picks a free port. */
+  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.handle(req, res);
+    const server = createListener(this.limits, handler);
+    const h2 = enableH2c(server, this.limits, handler);
+    this.listeners.push({ server, h2 });
+    return bind(server, host, port);
+  }
+
+  /**
+   * listenSecure starts a TLS listener (HTTP/2 and HTTP/1.1 by ALPN) presenting the workload
+   * identity's certificate. Clients with a certificate from the internal CA are identified by their
+   * SPIFFE ID (`peerIdentity`, usable by authorization policies); with `requireClientCert` other
+   * clients are refused. Certificate rotation applies to new connections without dropping others.
+   */
+  async listenSecure(host: string, port: number, identity: WorkloadIdentity, opts: { requireClientCert?: boolean } = {}): Promise<{ host: string; port: number }> {
+    const server = createSecureListener(this.limits, identity.serverOptions(opts.requireClientCert === true), (req, res) => this.handle(req, res));
+    identity.onRotate(() => server.setSecureContext(identity.serverOptions(opts.requireClientCert === true)));
+    const sockets = new Set<Socket>();
+    server.on('secureConnection', (s: Socket) => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+    this.listeners.push({ server, h2: server, sockets });
+    return bind(server, host, port);
+  }
+
+  /** useIdentity makes Services with `tls.mode: MUTUAL` connect with this workload identity. */
+  useIdentity(identity: WorkloadIdentity): void {
+    this.upstreamTls = () => identity.clientOptions();
+  }
+
+  /**
+   * update compiles and swaps the whole configuration. Objects that fail to compile are skipped and
+   * reported; everything else takes effect for requests that start after the call.
+   */
+  update(config: GatewayConfig): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const report = (o: ResourceObject, message: string) => problems.push({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name, message });
+
+    const clusters = new Map<string, Cluster>();
+    for (const obj of config.services) {
+      const { service, errors } = compileService(obj);
+      if (!service) {
+        report(obj, errors.map((e) => `${e.field}: ${e.message}`).join('; '));
+        continue;
+      }
+      const key = `${service.namespace}/${service.name}`;
+      const existing = this.clusters.get(key);
+      if (existing) {
+        existing.reconfigure(service);
+        clusters.set(key, existing);
+      } else clusters.set(key, new Cluster(service, this.metricsRegistry.upstream(key), Date.now, () => this.upstreamTls?.() ?? {}));
+    }
+    for (const [key, c] of this.clusters) if (!clusters.has(key)) void c.close();
+    this.clusters = clusters;
+
+    const groups: Array<{ hosts: string[]; entries: TableEntry<Chain>[] }> = [];
+    for (const obj of [...config.routes].sort(creationOrder)) {
+      const { route, errors } = compileRoute(obj);
+      if (!route) {
+        report(obj, errors.map((e) => `${e.field}: ${e.message}`).join('; '));
+        continue;
+      }
+      try {
+        const entries: TableEntry<Chain>[] = route.rules.map((rule) => {
+          const key = `${rule.routeKey}#${rule.name}`;
+          const stats = this.metricsRegistry.route(key);
+          const handlers: Handler[] = rule.filters.map((decl) => {
+            const carryKey = `${rule.routeKey} ${decl.field}`;
+            let carry = this.carries.get(carryKey);
+            if (!carry) this.carries.set(carryKey, (carry = new Map()));
+            const env: FilterEnv = { logger: this.logger, authorizer: this.authorizer, now: Date.now, where: `${rule.routeKey} ${decl.field}`, carry };
+            return FILTERS.get(decl.name)!.create(decl.config, env);
+          });
+          handlers.push(createDispatch(rule, { functions: this.functions, clusters, routeStats: stats, logger: this.logger }));
+          return { rule, data: { run: compose(handlers), stats, key } };
+        });
+        groups.push({ hosts: route.hosts, entries });
+      } catch (err) {
+        report(obj, `cannot set up the route's filters: ${(err as Error).message}`);
+      }
+    }
+    this.snapshot = { table: new RouteTable(groups), clusters };
+    return problems;
+  }
+
+  /** metrics returns the per-route and per-upstream counters and latency histograms. */
+  metrics(): GatewayMetrics {
+    return this.metricsRegistry.snapshot(this.inFlight);
+  }
+
+  /** close stops accepting connections, lets in-flight requests finish (up to `graceMs`), then closes everything. */
+  async close(graceMs = 10_000): Promise<void> {
+    this.closing = true;
+    const closed = this.listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve())));
+    for (const l of this.listeners) {
+      if ('closeIdleConnections' in l.server) l.server.closeIdleConnections();
+      closeSessions(l.h2);
+    }
+    if (this.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((r) => (this.drained = r)), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
+    for (const l of this.listeners) {
+      if ('closeAllConnections' in l.server) l.server.closeAllConnections();
+      closeSessions(l.h2, true);
+      for (const s of l.sockets ?? []) s.destroy();
+    }
+    await Promise.all(closed);
+    this.listeners = [];
+    await Promise.all([...this.clusters.values()].map((c) => c.close()));
+  }
+
+  private shed(res: ServerResponse, why: string): void {
+    this.metricsRegistry.shed++;
+    this.logger.warn({ why }, 'shedding request');
+    res.writeHead(503, res.req?.httpVersionMajor === 2 ? { 'content-type': 'text/plain', 'retry-after': '1' } : { 'content-type': 'text/plain', 'retry-after': '1', connection: 'close' });
+    res.end('service overloaded, retry later\n');
+  }
+
+  /** handle serves one request; it never throws. */
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.inFlight >= this.limits.maxInFlight) return this.shed(res, 'too many requests in flight');
+    if (this.budget.bufferedBytes >= this.limits.maxBufferedBytes) return this.shed(res, 'too many buffered request bytes');
+    const snap = this.snapshot;
+    this.inFlight++;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const headers = req.headers;
+    const rid = headers['x-request-id'];
+    const ctx = new RequestContext(
+      req,
+      res,
+      {
+        path: q < 0 ? url : url.slice(0, q),
+        rawQuery: q < 0 ? '' : url.slice(q + 1),
+        host: hostOf((headers.host ?? headers[':authority']) as string | undefined),
+        requestId: typeof rid === 'string' && rid.length > 0 && rid.length <= 200 ? rid : this.ids.requestId(),
+        trace: traceFrom(headers.traceparent as string | undefined, headers.tracestate as string | undefined, this.ids),
+        timeoutMs: this.limits.defaultTimeoutMs,
+        startedAt: performance.now(),
+      },
+      this.budget,
+    );
+    if ((req.socket as TLSSocket).encrypted || req.httpVersionMajor === 2) ctx.peerIdentity = peerOf(req);
+    const hit = snap.table.lookup(ctx);
+    if (!hit) {
+      this.metricsRegistry.notFound++;
+      this.writeBuffered(ctx, 404, { 'content-type': 'text/plain; charset=utf-8' }, 'no route matched\n');
+      this.finish(ctx, 404, undefined);
+      return;
+    }
+    ctx.matchedPrefix = hit.match?.prefix;
+    const chain = hit.entry.data;
+    chain.run(ctx).then(
+      () => {
+        const r = ctx.response;
+        if (!res.headersSent && !res.writableEnded) {
+          if (r) this.writeBuffered(ctx, r.status, r.headers, r.body);
+          else this.writeBuffered(ctx, 500, { 'content-type': 'text/plain' }, 'internal error\n');
+        }
+        this.finish(ctx, res.statusCode, chain);
+      },
+      (err: unknown) => {
+        let status = 500;
+        let body = 'internal error\n';
+        if (err instanceof GatewayError) {
+          status = err.status;
+          body = err.publicMessage;
+        } else this.logger.error({ err, requestId: ctx.requestId, route: chain.key }, 'request failed');
+        if (status === 499) res.destroy();
+        else if (res.headersSent) res.destroy();
+        else this.writeBuffered(ctx, status, { 'content-type': 'text/plain; charset=utf-8' }, body);
+        this.finish(ctx, status, chain);
+      },
+    );
+  }
+
+  private writeBuffered(ctx: RequestContext, status: number, headers: OutgoingHeaders, body: Uint8Array | string): void {
+    const h = responseHeaders(ctx, headers);
+    h['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+    if (this.closing && ctx.rawBody.httpVersionMajor < 2) h.connection = 'close';
+    ctx.res.writeHead(status, h);
+    ctx.res.end(body);
+  }
+
+  private finish(ctx: RequestContext, status: number, chain: Chain | undefined): void {
+    const us = (performance.now() - ctx.startedAt) * 1000;
+    if (chain) chain.stats.record(status, us);
+    ctx.releaseBody();
+    if (this.accessLog && this.logger.isLevelEnabled('info')) {
+      this.logger.info(
+        {
+          msg: 'access',
+          method: ctx.method,
+          path: ctx.path,
+          host: ctx.host,
+          status,
+          durationUs: Math.round(us),
+          requestId: ctx.requestId,
+          traceId: ctx.trace.traceId,
+          spanId: ctx.trace.spanId,
+          route: chain?.key,
+          upstream: ctx.upstream,
+          remoteAddress: ctx.remoteAddress,
+        },
+        'access',
+      );
+    }
+    if (--this.inFlight === 0 && this.drained) this.drained();
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * The mesh gateway: routes with VirtualService semantics, a declared filter chain per route, Function
+ * and HTTP upstream destinations. This file is the area's only public entry.
+ */
+export { Gateway } from './gateway.js';
+export type { GatewayRequest, FunctionResponse, FunctionInvoker, GatewayConfig, GatewayOptions, GatewayLimits, ConfigProblem, Authorizer, AuthzDecision } from './types.js';
+export { routeFunctionRefs, compileRoute } from './router/compile-route.js';
+export { compileService } from './upstream/service-spec.js';
+export { FILTERS } from './filters/registry.js';
+export type { GatewayMetrics, TrafficSnapshot, HistogramSnapshot } from './observability/metrics.js';
+export { GatewayError, ConfigError, statusForInvokerError } from './errors.js';

@@ -1,0 +1,118 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { createServer as createHttp2Server, createSecureServer, type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type SecureServerOptions, type ServerHttp2Session } from 'node:http2';
+import type { GatewayLimits } from './types.js';
+
+/** RequestHandler serves one request (HTTP/1.1 or HTTP/2 compatibility objects). */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** DEFAULT_LIMITS are the listener limits used when GatewayOptions.limits leaves a field out. */
+export const DEFAULT_LIMITS: GatewayLimits = {
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 300_000,
+  keepAliveTimeoutMs: 65_000,
+  maxBodyBytes: 8 * 1024 * 1024,
+  maxInFlight: 10_000,
+  maxBufferedBytes: 256 * 1024 * 1024,
+  defaultTimeoutMs: 30_000,
+};
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large' };
+
+/**
+ * createListener makes the hardened HTTP/1.1 listener: Node's strict parser (no lenient flags) refuses
+ * smuggling shapes (Content-Length with Transfer-Encoding, duplicate Content-Length, obs-fold) and we
+ * answer those with 400, heads over the limit with 431, and close connections whose head arrives too
+ * slowly.
+ */
+export function createListener(limits: GatewayLimits, handler: RequestHandler): Server {
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // The default check runs every 30 s, which would let a slow-loris hold a socket far past headersTimeout.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+      insecureHTTPParser: false,
+      requireHostHeader: true,
+      noDelay: true,
+    },
+    handler,
+  );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') return void socket.destroy();
+    const code = err.code ?? '';
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : code === 'HPE_CB_ON_BODY' ? 413 : 400;
+    const body = `${STATUS_TEXT[status]!.toLowerCase()}\n`;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    socket.destroySoon?.();
+    setTimeout(() => socket.destroy(), 1000).unref();
+  });
+  return server;
+}
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/**
+ * enableH2c lets the HTTP/1.1 listener also serve HTTP/2 with prior knowledge (h2c): the first bytes
+ * of each new connection are inspected once, and connections opening with the HTTP/2 preface are
+ * handed to an HTTP/2 server. HTTP/1.1 connections continue on the original listener untouched.
+ */
+export function enableH2c(server: Server, limits: GatewayLimits, handler: RequestHandler): Http2Server {
+  const h2 = createHttp2Server({ settings: { maxHeaderListSize: limits.maxHeaderBytes }, maxSessionMemory: 32 }, handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  h2.on('session', (session) => trackSession(h2, session));
+  const http1 = server.listeners('connection') as Array<(s: Socket) => void>;
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    let seen: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
+    const onData = (chunk: Buffer) => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, H2_PREFACE.length);
+      const isH2 = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (isH2 && seen.length < H2_PREFACE.length) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(seen);
+      // HTTP/2 takes over the socket and drains what was unshifted itself; HTTP/1.1 reads on resume.
+      if (isH2) h2.emit('connection', socket);
+      else {
+        for (const l of http1) l.call(server, socket);
+        socket.resume();
+      }
+    };
+    socket.on('data', onData);
+    socket.once('close', () => clearTimeout(timer));
+  });
+  return h2;
+}
+
+const SESSIONS = Symbol('skiff.sessions');
+
+function trackSession(server: Http2Server | Http2SecureServer, session: ServerHttp2Session): void {
+  const s = server as unknown as { [SESSIONS]?: Set<ServerHttp2Session> };
+  const set = (s[SESSIONS] ??= new Set());
+  set.add(session);
+  session.once('close', () => set.delete(session));
+}
+
+/** closeSessions sends GOAWAY to every open HTTP/2 session (in-flight streams finish, no new ones start), or destroys them when `force`. */
+export function closeSessions(server: Http2Server | Http2SecureServer, force = false): void {
+  const set = (server as unknown as { [SESSIONS]?: Set<ServerHttp2Session> })[SESSIONS];
+  if (set) for (const session of set) force ? session.destroy() : session.close();
+}
+
+/**
+ * createSecureListener serves HTTPS with ALPN (`h2`, then `http/1.1`) using the gateway's workload
+ * certificate; it asks clients for a certificate from the internal CA (mutual TLS) and, when
+ * `requireClientCert`, refuses those without one.
+ */
+export function createSecureListener(limits: GatewayLimits, tls: SecureServerOptions, handler: RequestHandler): Http2SecureServer {
+  const server = createSecureServer({ ...tls, allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'], settings: { maxHeaderListSize: limits.maxHeaderBytes }, maxSessionMemory: 32 }, handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  server.on('session', (session) => trackSession(server, session));
+  server.on('tlsClientError', () => undefined);
+  return server;
+}

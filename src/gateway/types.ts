@@ -1,0 +1,93 @@
+import type { Logger } from 'pino';
+import type { ResourceObject } from '../api/kinds/types.js';
+
+/** GatewayRequest is one HTTP request as a Function sees it (header names are lower-case). */
+export interface GatewayRequest {
+  method: string;
+  path: string;
+  rawQuery: string;
+  headers: Record<string, string | string[]>;
+  body: Uint8Array;
+  remoteAddress: string;
+  requestId: string;
+  traceparent?: string;
+}
+
+/** FunctionResponse is what a Function answers: status, ordered headers and a complete body. */
+export interface FunctionResponse {
+  status: number;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+}
+
+/**
+ * FunctionInvoker is implemented by the control plane: it runs a Skiff Function (a WASI module) for
+ * one request. Errors it throws carry a `code`: `function_not_found` → 503, `timeout` → 504,
+ * `overloaded` → 503, `bad_gateway` → 502, anything else → 500.
+ */
+export interface FunctionInvoker {
+  invoke(namespace: string, name: string, req: GatewayRequest, signal: AbortSignal): Promise<FunctionResponse>;
+}
+
+/** AuthzDecision is an authorizer's answer; `headers` are added to the upstream request when allowed, to the denial otherwise. */
+export interface AuthzDecision {
+  allowed: boolean;
+  headers?: Record<string, string>;
+  status?: number;
+  body?: string;
+}
+
+/**
+ * Authorizer evaluates a policy over an Envoy ext_authz-shaped input (`attributes.request.http`,
+ * `parsed_path`, `parsed_query`, the JWT claims, the peer identity). The policy engine implements it;
+ * `options.policy` is the query or policy name the route's authz filter names, when it names one.
+ */
+export interface Authorizer {
+  check(input: object, options?: { policy?: string }): Promise<AuthzDecision>;
+}
+
+/** GatewayConfig is the whole routing configuration: every stored Route and Service object. */
+export interface GatewayConfig {
+  routes: ResourceObject[];
+  services: ResourceObject[];
+}
+
+/** GatewayOptions configures a Gateway; only `functions` and `logger` are required. */
+export interface GatewayOptions {
+  functions: FunctionInvoker;
+  logger: Logger;
+  /** The policy hook used by `authz` filters (an {@link Authorizer}). */
+  authorizer?: unknown;
+  /** Listener limits; every field has a safe default. */
+  limits?: Partial<GatewayLimits>;
+  /** Writes one JSON access-log line per request at `info` level (default true). */
+  accessLog?: boolean;
+}
+
+/** GatewayLimits are the listener's protective limits. */
+export interface GatewayLimits {
+  /** Largest request head in bytes; larger gets 431. */
+  maxHeaderBytes: number;
+  /** Time allowed to receive the complete request head; slower connections are closed. */
+  headersTimeoutMs: number;
+  /** Time allowed to receive the whole request. */
+  requestTimeoutMs: number;
+  /** Idle keep-alive time. */
+  keepAliveTimeoutMs: number;
+  /** Largest request body buffered for a Function or a filter that needs it; larger gets 413. */
+  maxBodyBytes: number;
+  /** Requests in flight beyond this are shed with 503. */
+  maxInFlight: number;
+  /** Total bytes of buffered request bodies beyond which new requests are shed with 503. */
+  maxBufferedBytes: number;
+  /** Default time a Function or upstream may take when the route sets no timeout. */
+  defaultTimeoutMs: number;
+}
+
+/** ConfigProblem reports one object that could not be compiled and was skipped. */
+export interface ConfigProblem {
+  kind: string;
+  namespace: string;
+  name: string;
+  message: string;
+}

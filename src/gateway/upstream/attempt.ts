@@ -1,0 +1,157 @@
+import type { Dispatcher } from 'undici';
+import type { GatewayContext, OutgoingHeaders } from '../context.js';
+import { AbortReason, type CancelToken } from '../cancel.js';
+import type { Cluster } from './cluster.js';
+import type { Endpoint } from './endpoint.js';
+
+/** Outcome is how one upstream attempt ended. */
+export type Outcome =
+  | { kind: 'committed'; status: number }
+  | { kind: 'discarded'; status: number }
+  | { kind: 'failed'; cause: 'connect' | 'reset' | 'per_try' | 'deadline' | 'client' | 'hedge_lost'; err: unknown };
+
+/** HOP_BY_HOP are headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1). */
+export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'http2-settings']);
+
+/**
+ * responseHeaders prepares upstream headers for the client in place (the object is ours, freshly
+ * parsed): hop-by-hop headers go, the request id is added, then the route's edits run.
+ */
+export function responseHeaders(ctx: GatewayContext, h: Record<string, string | string[] | undefined>): OutgoingHeaders {
+  for (const k in h) if (h[k] === undefined || HOP_BY_HOP.has(k)) delete h[k];
+  h['x-request-id'] = ctx.requestId;
+  const edits = ctx.responseHeaderEdits;
+  for (let i = 0; i < edits.length; i++) edits[i]!(h as OutgoingHeaders, ctx);
+  return h as OutgoingHeaders;
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/** AttemptGroup is shared by the attempts of one request: the first to answer owns the client response. */
+export interface AttemptGroup {
+  ctx: GatewayContext;
+  cluster: Cluster;
+  options: Dispatcher.DispatchOptions;
+  cancel: CancelToken;
+  winner?: Attempt;
+  live: Set<Attempt>;
+}
+
+/**
+ * Attempt sends the request once to one endpoint as an undici dispatch handler, streaming the answer
+ * straight into the client response with backpressure. Writing the handler by hand (instead of
+ * `Pool.stream()` with an AbortSignal) keeps the per-request cost to a few objects; this is the
+ * gateway's hottest path.
+ */
+export class Attempt implements Dispatcher.DispatchHandler {
+  private controller?: Dispatcher.DispatchController;
+  private abortedWith?: AbortReason;
+  private committed = false;
+  private discarding = false;
+  private settled = false;
+  private status = 0;
+  private timer?: NodeJS.Timeout;
+  private resolve!: (o: Outcome) => void;
+  readonly done: Promise<Outcome>;
+
+  constructor(
+    private readonly g: AttemptGroup,
+    private readonly ep: Endpoint,
+    private readonly mayDiscard: (status: number) => boolean,
+  ) {
+    this.done = new Promise((r) => (this.resolve = r));
+  }
+
+  start(): Promise<Outcome> {
+    const g = this.g;
+    g.live.add(this);
+    this.ep.active++;
+    g.cancel.on(this);
+    const perTry = g.ctx.retry?.perTryTimeoutMs;
+    if (perTry) this.timer = setTimeout(() => this.abort(new AbortReason('per_try')), perTry);
+    if (!this.settled) {
+      try {
+        g.cluster.pool(this.ep).dispatch(g.options, this);
+      } catch (err) {
+        this.settle({ kind: 'failed', cause: 'reset', err });
+      }
+    }
+    return this.done;
+  }
+
+  /** onCancel lets the attempt listen to the request's CancelToken without a closure. */
+  onCancel(r: AbortReason): void {
+    this.abort(r);
+  }
+
+  /** abort cancels the attempt; before the response head it settles at once, even if undici has not started it. */
+  abort(reason: AbortReason): void {
+    if (this.settled || this.abortedWith) return;
+    this.abortedWith = reason;
+    // Settle before aborting: undici reports the abort synchronously through onResponseError.
+    if (!this.committed) this.settle({ kind: 'failed', cause: reason.why, err: reason });
+    this.controller?.abort(reason);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortedWith) controller.abort(this.abortedWith);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200 || this.settled) return;
+    const g = this.g;
+    this.status = statusCode;
+    if (g.winner && g.winner !== this) return this.abort(new AbortReason('hedge_lost'));
+    if (this.mayDiscard(statusCode)) {
+      this.discarding = true;
+      return;
+    }
+    this.committed = true;
+    g.winner = this;
+    // The first response wins: cancel the other hedged attempt.
+    if (g.live.size > 1) for (const other of g.live) if (other !== this) other.abort(new AbortReason('hedge_lost'));
+    if (this.timer) clearTimeout(this.timer);
+    const res = g.ctx.res;
+    res.writeHead(statusCode, responseHeaders(g.ctx, headers));
+    this.controller = controller;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.committed) return;
+    const res = this.g.ctx.res as GatewayContext['res'] & { once(ev: 'drain', fn: () => void): void };
+    if (!res.write(chunk)) {
+      controller.pause();
+      res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.committed) this.g.ctx.res.end();
+    this.settle(this.committed ? { kind: 'committed', status: this.status } : { kind: 'discarded', status: this.status });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.committed) {
+      // The head is already out: all we can do is cut the client connection so it sees the failure.
+      this.g.ctx.res.destroy(err);
+      return this.settle({ kind: 'committed', status: this.status });
+    }
+    if (this.discarding) return this.settle({ kind: 'discarded', status: this.status });
+    const code = (err as { code?: string }).code ?? '';
+    this.settle({ kind: 'failed', cause: CONNECT_CODES.has(code) ? 'connect' : 'reset', err });
+  }
+
+  private settle(o: Outcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    const g = this.g;
+    this.ep.active--;
+    g.live.delete(this);
+    g.cancel.off(this);
+    if (this.timer) clearTimeout(this.timer);
+    if (o.kind !== 'failed') g.cluster.record(this.ep, o.status >= 502 && o.status <= 504 ? 'gateway_error' : o.status >= 500 ? '5xx' : 'success');
+    else if (o.cause === 'connect' || o.cause === 'reset' || o.cause === 'per_try') g.cluster.record(this.ep, 'gateway_error');
+    this.resolve(o);
+  }
+}

@@ -1,0 +1,168 @@
+import { Pool } from 'undici';
+import type { ConnectionOptions } from 'node:tls';
+import { createBalancer, type LoadBalancer } from './balancers.js';
+import { Endpoint } from './endpoint.js';
+import type { ServiceSpec } from './service-spec.js';
+import type { TrafficStats } from '../observability/metrics.js';
+
+/** ClusterTls supplies the TLS settings for new upstream connections (read per connection so rotated certificates apply). */
+export type ClusterTls = () => ConnectionOptions;
+
+interface SubsetView {
+  all: Endpoint[];
+  available: Endpoint[];
+  stamp: number;
+  balancer: LoadBalancer;
+}
+
+/**
+ * Cluster is one Service's live upstream state: a pooled keep-alive connection set per endpoint,
+ * load balancing per version subset, circuit-breaker counters, outlier detection and the retry budget.
+ * It survives configuration swaps that keep the Service so pools and counters are not lost.
+ */
+export class Cluster {
+  spec: ServiceSpec;
+  readonly key: string;
+  endpoints: Endpoint[] = [];
+  private readonly pools = new Map<string, Pool>();
+  private subsets = new Map<string, SubsetView>();
+  /** Bumped whenever the set of available endpoints may have changed. */
+  private healthStamp = 0;
+  private nextEjectionEnd = Infinity;
+  active = 0;
+  activeRetries = 0;
+
+  constructor(spec: ServiceSpec, readonly stats: TrafficStats, private readonly now: () => number, private readonly tls?: ClusterTls) {
+    this.spec = spec;
+    this.key = `${spec.namespace}/${spec.name}`;
+    this.reconfigure(spec);
+  }
+
+  /** reconfigure applies a new spec; endpoints that stay keep their pools and state, removed ones drain and close. */
+  reconfigure(spec: ServiceSpec): void {
+    const poolShapeChanged = JSON.stringify([spec.connectionPool, spec.tls]) !== JSON.stringify([this.spec.connectionPool, this.spec.tls]);
+    this.spec = spec;
+    const old = new Map(this.endpoints.map((e) => [`${e.key}|${e.version ?? ''}|${e.weight}`, e]));
+    const now = this.now();
+    this.endpoints = spec.endpoints.map((s) => {
+      const e = new Endpoint(s, now);
+      return old.get(`${e.key}|${e.version ?? ''}|${e.weight}`) ?? e;
+    });
+    const keep = new Set(this.endpoints.map((e) => e.key));
+    for (const [key, pool] of this.pools) {
+      if (!keep.has(key) || poolShapeChanged) {
+        this.pools.delete(key);
+        void pool.close().catch(() => undefined);
+      }
+    }
+    this.subsets = new Map();
+    this.healthStamp++;
+  }
+
+  /** pool returns the endpoint's connection pool, creating it on first use. */
+  pool(e: Endpoint): Pool {
+    let p = this.pools.get(e.key);
+    if (!p) {
+      const cp = this.spec.connectionPool;
+      const origin = `${this.spec.tls ? 'https' : 'http'}://${e.key}`;
+      const tlsOpts = this.spec.tls && this.tls ? this.tls() : {};
+      p = new Pool(origin, {
+        connections: cp.maxConnections,
+        pipelining: 1,
+        keepAliveTimeout: cp.idleTimeoutMs,
+        connectTimeout: cp.connectTimeoutMs,
+        // Deadlines come from the route (timeout, perTryTimeout) through the abort signal.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        connect: this.spec.tls ? { ...tlsOpts, servername: this.spec.tls.servername ?? tlsOpts.servername } : undefined,
+      });
+      this.pools.set(e.key, p);
+    }
+    return p;
+  }
+
+  private view(subset: string | undefined, now: number): SubsetView {
+    if (now >= this.nextEjectionEnd) {
+      this.healthStamp++;
+      this.nextEjectionEnd = Math.min(Infinity, ...this.endpoints.filter((e) => e.ejectedUntil > now).map((e) => e.ejectedUntil));
+    }
+    const key = subset ?? '';
+    let v = this.subsets.get(key);
+    if (!v) {
+      const all = subset === undefined ? this.endpoints : this.endpoints.filter((e) => e.version === subset);
+      v = { all, available: all, stamp: -1, balancer: createBalancer(this.spec.loadBalancer, this.spec.slowStart) };
+      this.subsets.set(key, v);
+    }
+    if (v.stamp !== this.healthStamp) {
+      const healthy = v.all.filter((e) => !e.isEjected(now));
+      // Panic mode: when every endpoint is ejected, spread over all of them rather than fail everything.
+      v.available = healthy.length > 0 ? healthy : v.all;
+      v.stamp = this.healthStamp;
+    }
+    return v;
+  }
+
+  /** pick chooses an endpoint of the subset, avoiding `avoid` (already tried) when another is available. */
+  pick(subset: string | undefined, hashKey: string | undefined, avoid?: Endpoint): Endpoint | undefined {
+    const now = this.now();
+    const v = this.view(subset, now);
+    let list = v.available;
+    if (avoid && list.length > 1 && list.includes(avoid)) list = list.filter((e) => e !== avoid);
+    return v.balancer.pick(list, { hashKey, now });
+  }
+
+  /** tryAcquire applies the circuit breaker: false when the request or pending-request limit is reached. */
+  tryAcquire(): boolean {
+    const cp = this.spec.connectionPool;
+    if (this.active >= cp.maxRequests || this.active >= cp.maxConnections + cp.maxPendingRequests) {
+      this.stats.overflows++;
+      return false;
+    }
+    this.active++;
+    return true;
+  }
+
+  release(): void {
+    this.active--;
+  }
+
+  /** canRetry applies the retry budget: retries in flight may be at most `percent` of active requests. */
+  canRetry(): boolean {
+    const b = this.spec.retryBudget;
+    return this.activeRetries < Math.max(b.minRetryConcurrency, (this.active * b.percent) / 100);
+  }
+
+  /** record feeds outlier detection with one attempt's result. */
+  record(e: Endpoint, result: 'success' | '5xx' | 'gateway_error'): void {
+    const od = this.spec.outlierDetection;
+    if (!od) return;
+    if (result === 'success') {
+      e.consecutive5xx = 0;
+      e.consecutiveGateway = 0;
+      return;
+    }
+    e.consecutive5xx++;
+    if (result === 'gateway_error') e.consecutiveGateway++;
+    const trip = (od.consecutive5xx > 0 && e.consecutive5xx >= od.consecutive5xx) || (od.consecutiveGatewayErrors > 0 && e.consecutiveGateway >= od.consecutiveGatewayErrors);
+    if (!trip) return;
+    e.consecutive5xx = 0;
+    e.consecutiveGateway = 0;
+    const now = this.now();
+    if (e.isEjected(now)) return;
+    const ejected = this.endpoints.filter((x) => x.isEjected(now)).length;
+    // Envoy always allows ejecting one endpoint, whatever the percentage says.
+    if (ejected > 0 && ((ejected + 1) * 100) / this.endpoints.length > od.maxEjectionPercent) return;
+    e.ejections++;
+    e.ejectedUntil = now + Math.min(od.baseEjectionMs * e.ejections, Math.max(od.maxEjectionMs, od.baseEjectionMs));
+    this.nextEjectionEnd = Math.min(this.nextEjectionEnd, e.ejectedUntil);
+    this.stats.ejections++;
+    this.healthStamp++;
+  }
+
+  /** close drains and closes every pool. */
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
+  }
+}

@@ -1,0 +1,103 @@
+import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
+import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { InternalCA, spiffeId } from '../../src/gateway/mtls/ca.js';
+import { WorkloadIdentity } from '../../src/gateway/mtls/identity.js';
+import type { Authorizer } from '../../src/gateway/index.js';
+import { route, service, startGateway, type TestGateway } from './helpers.js';
+
+let t: TestGateway | undefined;
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+  await t?.close();
+  t = undefined;
+});
+
+const fnRoute = route('r', { http: [{ route: [{ destination: { function: 'f' } }] }] });
+
+function h2get(session: ClientHttp2Session, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':path': path, ...headers });
+    let body = '';
+    let head: Record<string, unknown> = {};
+    req.on('response', (h) => (head = h));
+    req.on('data', (d) => (body += d));
+    req.on('end', () => resolve({ status: Number(head[':status']), headers: head, body }));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('protocols', () => {
+  it('serves HTTP/2 with prior knowledge (h2c) and HTTP/1.1 on the same port', async () => {
+    t = await startGateway([fnRoute]);
+    const session = h2connect(`http://127.0.0.1:${t.port}`);
+    cleanups.push(() => void session.close());
+    const r = await h2get(session, '/h2?x=1', { 'x-proto': 'two' });
+    expect(r.status).toBe(200);
+    const echoed = JSON.parse(r.body);
+    expect(echoed).toMatchObject({ path: '/h2', query: 'x=1' });
+    expect(echoed.headers['x-proto']).toBe('two');
+    expect(Object.keys(echoed.headers).some((k: string) => k.startsWith(':'))).toBe(false);
+    expect(r.headers['x-request-id']).toBeDefined();
+    // Several streams on one session.
+    const many = await Promise.all([1, 2, 3].map((i) => h2get(session, `/s${i}`)));
+    expect(many.map((m) => m.status)).toEqual([200, 200, 200]);
+    expect((await fetch(`${t.url}/h1`)).status).toBe(200);
+  });
+
+  it('serves TLS with ALPN h2 and identifies mutual-TLS peers by SPIFFE ID for authorization', async () => {
+    const ca = InternalCA.create('skiff.local');
+    const gwId = new WorkloadIdentity(ca, spiffeId('skiff.local', 'skiff-system', 'gateway', 'node'));
+    const caller = new WorkloadIdentity(ca, spiffeId('skiff.local', 'default', 'caller'));
+    cleanups.push(() => gwId.close(), () => caller.close());
+    const authorizer: Authorizer = {
+      async check(input: any) {
+        return { allowed: input.attributes.source.principal === 'spiffe://skiff.local/ns/default/fn/caller' };
+      },
+    };
+    t = await startGateway([route('r', { filters: [{ authz: {} }], http: [{ route: [{ destination: { function: 'f' } }] }] })], [], { authorizer });
+    const { port } = await t.gw.listenSecure('127.0.0.1', 0, gwId);
+    const session = h2connect(`https://localhost:${port}`, { ...caller.clientOptions(), servername: 'localhost', host: '127.0.0.1' } as never);
+    cleanups.push(() => void session.close());
+    const ok = await h2get(session, '/secure');
+    expect(ok.status).toBe(200);
+    expect(session.alpnProtocol).toBe('h2');
+    // HTTP/1.1 over TLS without a client certificate: served, but the policy denies it.
+    const denied = await new Promise<number>((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/secure', ca: ca.certPem, servername: 'localhost', agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(denied).toBe(403);
+  });
+
+  it('connects to MUTUAL-TLS upstreams with its workload identity', async () => {
+    const ca = InternalCA.create('skiff.local');
+    const gwId = new WorkloadIdentity(ca, spiffeId('skiff.local', 'skiff-system', 'gateway', 'node'));
+    const upId = new WorkloadIdentity(ca, spiffeId('skiff.local', 'default', 'backend'));
+    cleanups.push(() => gwId.close(), () => upId.close());
+    const seen: string[] = [];
+    const up = createHttpsServer(upId.serverOptions(true), (req, res) => {
+      const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate().subjectaltname ?? '';
+      seen.push(peer);
+      res.writeHead(200, { 'x-up': 'tls' });
+      res.end('secure upstream');
+    });
+    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => { up.closeAllConnections(); up.close(() => r()); }));
+    const port = (up.address() as AddressInfo).port;
+    t = await startGateway([route('r', { http: [{ route: [{ destination: { service: 'backend' } }] }] })], [service('backend', { endpoints: [{ address: '127.0.0.1', port }], tls: { mode: 'MUTUAL', sni: 'localhost' } })]);
+    t.gw.useIdentity(gwId);
+    const r = await fetch(`${t.url}/`);
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe('secure upstream');
+    expect(seen[0]).toContain('URI:spiffe://skiff.local/ns/skiff-system/node/gateway');
+  });
+});
