@@ -1,21 +1,29 @@
 import type { Command } from 'commander';
+import { register as admission } from './admission.js';
 import { register as apply } from './apply.js';
 import { register as conformance } from './conformance.js';
 import { register as del } from './delete.js';
 import { register as describe } from './describe.js';
 import { register as get } from './get.js';
+import { register as inspect } from './inspect.js';
 import { register as logs } from './logs.js';
+import { register as policy } from './policy.js';
+import { register as run } from './run.js';
 import { register as up } from './up.js';
 import { register as version } from './version.js';
 
 // One file per command; each exports `register(program)`. Keep this list sorted.
 const registrars: Array<(program: Command) => void> = [
+  admission,
   apply,
   conformance,
   del,
   describe,
   get,
+  inspect,
   logs,
+  policy,
+  run,
   up,
   version,
 ];

@@ -1,0 +1,161 @@
+import type { Ajv } from 'ajv';
+import { RegoError, toJSON } from '../../policy/index.js';
+import { ConstraintError } from '../errors.js';
+import { compileConstraint, type CompiledConstraint } from './constraint.js';
+import { Inventory } from './inventory.js';
+import { compileTemplate, INVENTORY_INPUT_KEY, newSchemaCompiler, type CompiledTemplate } from './template.js';
+import type { AdmissionRequestJSON, K8sObject, Violation } from './types.js';
+
+/** ConstraintFailure is a constraint that could not be evaluated for a review (Rego runtime error, unknown namespace). */
+export interface ConstraintFailure {
+  kind: string;
+  name: string;
+  enforcementAction: string;
+  message: string;
+}
+
+/** ReviewResult is every violation of every matching constraint, plus constraints that failed to evaluate. */
+export interface ReviewResult {
+  violations: Violation[];
+  errors: ConstraintFailure[];
+}
+
+/** ReviewContext carries what the review alone cannot tell: the Namespace object of the review's namespace. */
+export interface ReviewContext {
+  namespaceObject?: K8sObject;
+  /** evaluate only these constraints (kind → names); all when absent */
+  only?: (c: CompiledConstraint) => boolean;
+}
+
+/**
+ * GatekeeperClient is Gatekeeper's constraint framework in-process: templates compile to constraint
+ * kinds, constraints are validated against their template and matched per review, and every
+ * matching constraint's `violation` rule is evaluated with `input.review`, `input.parameters` and
+ * `data.inventory`.
+ *
+ * @example
+ * const gk = new GatekeeperClient();
+ * gk.addTemplate(templateYaml);
+ * gk.addConstraint(constraintYaml);
+ * gk.review(reviewFromObject(pod)).violations; // [{ kind, name, enforcementAction, msg, details }]
+ */
+export class GatekeeperClient {
+  readonly inventory = new Inventory();
+  private readonly ajv: Ajv = newSchemaCompiler();
+  private readonly templates = new Map<string, CompiledTemplate>();
+  private readonly byKind = new Map<string, Map<string, CompiledConstraint>>();
+
+  /** addTemplate compiles (or recompiles) a template; existing constraints of its kind are checked again and dropped when they no longer fit. */
+  addTemplate(obj: K8sObject): CompiledTemplate {
+    const t = compileTemplate(obj, this.ajv);
+    const prev = [...this.templates.values()].find((x) => x.name === t.name && x.kind !== t.kind);
+    if (prev) this.removeTemplate(prev.kind);
+    this.templates.set(t.kind, t);
+    const existing = this.byKind.get(t.kind);
+    if (existing)
+      for (const [n, c] of existing) {
+        try {
+          existing.set(n, compileConstraint(c.source, t));
+        } catch {
+          existing.delete(n);
+        }
+      }
+    return t;
+  }
+
+  /** removeTemplate drops a template and all constraints of its kind. */
+  removeTemplate(kind: string): void {
+    this.templates.delete(kind);
+    this.byKind.delete(kind);
+  }
+
+  template(kind: string): CompiledTemplate | undefined {
+    return this.templates.get(kind);
+  }
+
+  templateByName(name: string): CompiledTemplate | undefined {
+    for (const t of this.templates.values()) if (t.name === name) return t;
+    return undefined;
+  }
+
+  allTemplates(): CompiledTemplate[] {
+    return [...this.templates.values()];
+  }
+
+  /** addConstraint validates and stores a constraint; throws ConstraintSchemaError or ConstraintError. */
+  addConstraint(obj: K8sObject): CompiledConstraint {
+    const kind = String(obj?.kind ?? '');
+    const t = this.templates.get(kind);
+    if (!t) throw new ConstraintError(kind, String(obj?.metadata?.name ?? ''), `no ConstraintTemplate defines kind ${kind}; apply the template first`, 'constraint_no_template');
+    const c = compileConstraint(obj, t);
+    let m = this.byKind.get(kind);
+    if (!m) this.byKind.set(kind, (m = new Map()));
+    m.set(c.name, c);
+    return c;
+  }
+
+  removeConstraint(kind: string, name: string): void {
+    this.byKind.get(kind)?.delete(name);
+  }
+
+  constraints(): CompiledConstraint[] {
+    const out: CompiledConstraint[] = [];
+    for (const m of this.byKind.values()) out.push(...m.values());
+    return out;
+  }
+
+  /** addData syncs an object into `data.inventory`. */
+  addData(obj: K8sObject): boolean {
+    return this.inventory.add(obj);
+  }
+
+  removeData(obj: K8sObject): void {
+    this.inventory.remove(obj);
+  }
+
+  /**
+   * review evaluates every matching constraint. The input object is built once per review and
+   * only its `parameters` change between constraints, because evaluation is synchronous.
+   */
+  review(review: AdmissionRequestJSON, ctx: ReviewContext = {}): ReviewResult {
+    const violations: Violation[] = [];
+    const errors: ConstraintFailure[] = [];
+    const ns = review.namespace || review.object?.metadata?.namespace || review.oldObject?.metadata?.namespace;
+    const namespaceObject = ctx.namespaceObject ?? (ns ? this.inventory.namespace(ns) : undefined);
+    const target = { object: review.object, oldObject: review.oldObject, namespace: review.namespace, namespaceObject };
+    const input: Record<string, unknown> = { review, parameters: null };
+    for (const [kind, constraints] of this.byKind) {
+      const t = this.templates.get(kind);
+      if (!t || constraints.size === 0) continue;
+      if (t.usesInventory) input[INVENTORY_INPUT_KEY] = this.inventory.tree;
+      else delete input[INVENTORY_INPUT_KEY];
+      for (const c of constraints.values()) {
+        if (ctx.only && !ctx.only(c)) continue;
+        const m = c.matcher.matches(target);
+        if (m.error) errors.push({ kind, name: c.name, enforcementAction: c.enforcementAction, message: m.error });
+        if (!m.matched) continue;
+        input.parameters = c.parameters;
+        try {
+          for (const v of evaluate(t, input)) violations.push({ kind, name: c.name, enforcementAction: c.enforcementAction, msg: v.msg, ...(v.details !== undefined ? { details: v.details } : {}) });
+        } catch (e) {
+          errors.push({ kind, name: c.name, enforcementAction: c.enforcementAction, message: e instanceof RegoError ? e.message : String((e as Error)?.message ?? e) });
+        }
+      }
+    }
+    return { violations, errors };
+  }
+}
+
+function evaluate(t: CompiledTemplate, input: Record<string, unknown>): Array<{ msg: string; details?: unknown }> {
+  const rows = t.query.eval({ input });
+  const out: Array<{ msg: string; details?: unknown }> = [];
+  for (const row of rows) {
+    const value = toJSON(row.expressions[0]!.value);
+    if (!Array.isArray(value)) continue;
+    for (const v of value) {
+      if (!v || typeof v !== 'object' || typeof (v as { msg?: unknown }).msg !== 'string') throw new RegoError('eval_type_error', `template ${t.name}: violation results must be objects with a string "msg", got ${JSON.stringify(v)}`);
+      out.push(v as { msg: string; details?: unknown });
+    }
+  }
+  return out;
+}

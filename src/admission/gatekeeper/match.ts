@@ -1,0 +1,135 @@
+import { compileSelector, selectorProblems, type CompiledSelector, type K8sLabelSelector } from './selector.js';
+import { isNamespaceObject, splitApiVersion, type K8sObject } from './types.js';
+
+/** MatchSpec is a constraint's `spec.match` (Gatekeeper's match criteria). */
+export interface MatchSpec {
+  kinds?: Array<{ apiGroups?: string[]; kinds?: string[] }>;
+  scope?: string;
+  namespaces?: string[];
+  excludedNamespaces?: string[];
+  labelSelector?: K8sLabelSelector;
+  namespaceSelector?: K8sLabelSelector;
+  name?: string;
+  source?: string;
+}
+
+/**
+ * MatchTarget is what a constraint is matched against: the object and/or the old object (a review
+ * matches when either does), and the Namespace object of their namespace when known.
+ */
+export interface MatchTarget {
+  object?: K8sObject | null;
+  oldObject?: K8sObject | null;
+  /** the namespace named by the review (AdmissionRequest.namespace) */
+  namespace?: string;
+  /** the Namespace object, when the caller knows it (store, inventory, sideloaded) */
+  namespaceObject?: K8sObject;
+}
+
+/** MatchOutcome is true/false, or an error when the match cannot be decided (namespaceSelector without the Namespace). */
+export type MatchOutcome = { matched: boolean; error?: string };
+
+/** wildcardMatches implements Gatekeeper's name globs: `kube-*` (prefix), `*-system` (suffix), `*mid*` (contains). */
+export function wildcardMatches(pattern: string, candidate: string): boolean {
+  const lead = pattern.startsWith('*');
+  const trail = pattern.length > 1 && pattern.endsWith('*');
+  if (lead && trail) return candidate.includes(pattern.slice(1, -1));
+  if (lead) return candidate.endsWith(pattern.slice(1));
+  if (trail) return candidate.startsWith(pattern.slice(0, -1));
+  return pattern === candidate;
+}
+
+/** matchProblems validates `spec.match` the way Gatekeeper's match schema and ValidateConstraint do. */
+export function matchProblems(match: unknown): string[] {
+  if (match === undefined || match === null) return [];
+  if (typeof match !== 'object' || Array.isArray(match)) return ['spec.match must be an object'];
+  const m = match as Record<string, unknown>;
+  const out: string[] = [];
+  const strList = (k: string) => {
+    const v = m[k];
+    if (v !== undefined && !(Array.isArray(v) && v.every((x) => typeof x === 'string'))) out.push(`spec.match.${k} must be a list of strings`);
+  };
+  strList('namespaces');
+  strList('excludedNamespaces');
+  if (m.kinds !== undefined) {
+    if (!Array.isArray(m.kinds)) out.push('spec.match.kinds must be a list of {apiGroups, kinds}');
+    else
+      m.kinds.forEach((k: unknown, i) => {
+        const kk = k as Record<string, unknown>;
+        for (const f of ['apiGroups', 'kinds']) {
+          const v = kk?.[f];
+          if (v !== undefined && !(Array.isArray(v) && v.every((x) => typeof x === 'string'))) out.push(`spec.match.kinds[${i}].${f} must be a list of strings`);
+        }
+      });
+  }
+  if (m.name !== undefined && typeof m.name !== 'string') out.push('spec.match.name must be a string');
+  if (m.scope !== undefined && typeof m.scope !== 'string') out.push('spec.match.scope must be a string ("*", "Cluster" or "Namespaced")');
+  out.push(...selectorProblems(m.labelSelector, 'spec.match.labelSelector'), ...selectorProblems(m.namespaceSelector, 'spec.match.namespaceSelector'));
+  return out;
+}
+
+/**
+ * Matcher decides whether a constraint applies to a review, with Gatekeeper's semantics: every
+ * criterion set must hold (kinds, scope, namespaces, excludedNamespaces, labelSelector,
+ * namespaceSelector, name), and a review matches when its object or its old object does.
+ * Selectors are compiled once, when the constraint is added, not per review.
+ */
+export class Matcher {
+  private readonly labels?: CompiledSelector;
+  private readonly nsLabels?: CompiledSelector;
+  private readonly kindSets?: Array<{ groups?: Set<string>; kinds?: Set<string> }>;
+
+  constructor(readonly spec: MatchSpec = {}) {
+    if (spec.labelSelector) this.labels = compileSelector(spec.labelSelector);
+    if (spec.namespaceSelector) this.nsLabels = compileSelector(spec.namespaceSelector);
+    if (spec.kinds?.length)
+      this.kindSets = spec.kinds.map((k) => ({
+        groups: !k.apiGroups?.length || k.apiGroups.includes('*') ? undefined : new Set(k.apiGroups),
+        kinds: !k.kinds?.length || k.kinds.includes('*') ? undefined : new Set(k.kinds),
+      }));
+  }
+
+  /** usesNamespaceSelector tells callers they must supply the Namespace object. */
+  get usesNamespaceSelector(): boolean {
+    return this.nsLabels !== undefined;
+  }
+
+  matches(t: MatchTarget): MatchOutcome {
+    let error: string | undefined;
+    for (const obj of [t.object, t.oldObject]) {
+      if (!obj) continue;
+      const r = this.matchOne(obj, t);
+      if (r.matched) return r;
+      error ??= r.error;
+    }
+    return { matched: false, error };
+  }
+
+  private matchOne(obj: K8sObject, t: MatchTarget): MatchOutcome {
+    const s = this.spec;
+    if (this.kindSets) {
+      const group = splitApiVersion(obj.apiVersion).group;
+      const kind = String(obj.kind ?? '');
+      if (!this.kindSets.some((k) => (!k.kinds || k.kinds.has(kind)) && (!k.groups || k.groups.has(group)))) return { matched: false };
+    }
+    const isNs = isNamespaceObject(obj);
+    const objNs = obj.metadata?.namespace || t.namespace || t.namespaceObject?.metadata?.name || '';
+    const hasNs = objNs !== '';
+    if (s.scope === 'Cluster' && !(isNs || !hasNs)) return { matched: false };
+    if (s.scope === 'Namespaced' && !(!isNs && hasNs)) return { matched: false };
+    const nsName = isNs ? String(obj.metadata?.name ?? '') : objNs;
+    if (s.namespaces?.length && (isNs || hasNs) && !s.namespaces.some((p) => wildcardMatches(p, nsName))) return { matched: false };
+    if (s.excludedNamespaces?.length && (isNs || hasNs) && s.excludedNamespaces.some((p) => wildcardMatches(p, nsName))) return { matched: false };
+    if (this.labels && !this.labels(obj.metadata?.labels)) return { matched: false };
+    if (this.nsLabels) {
+      if (isNs) {
+        if (!this.nsLabels(obj.metadata?.labels)) return { matched: false };
+      } else if (hasNs) {
+        if (!t.namespaceObject) return { matched: false, error: `namespace "${objNs}" is not known, so spec.match.namespaceSelector cannot be evaluated (sync Namespaces into the inventory)` };
+        if (!this.nsLabels(t.namespaceObject.metadata?.labels)) return { matched: false };
+      }
+    }
+    if (s.name && !wildcardMatches(s.name, String(obj.metadata?.name ?? ''))) return { matched: false };
+    return { matched: true };
+  }
+}

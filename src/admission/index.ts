@@ -1,0 +1,20 @@
+/**
+ * Admission control: Gatekeeper-compatible constraints, Pod Security Standards, the AdmissionHook
+ * that enforces them in Skiff's API, audit, offline tools and the Kubernetes validating webhook.
+ * This file is the area's only public entry.
+ */
+export * from './errors.js';
+export { GatekeeperClient, type ReviewResult, type ReviewContext, type ConstraintFailure } from './gatekeeper/client.js';
+export { compileTemplate, newSchemaCompiler, TARGET, type CompiledTemplate } from './gatekeeper/template.js';
+export { compileConstraint, CONSTRAINT_GROUP, type CompiledConstraint } from './gatekeeper/constraint.js';
+export { Matcher, wildcardMatches, type MatchSpec, type MatchTarget } from './gatekeeper/match.js';
+export { Inventory } from './gatekeeper/inventory.js';
+export { reviewFromObject, reviewFromRequest, type ReviewOptions } from './gatekeeper/review.js';
+export { runSuite, formatOutcomes, checkAssertion, readObjects, type CaseOutcome } from './gatekeeper/verify.js';
+export type { K8sObject, AdmissionRequestJSON, Violation, EnforcementAction, UserInfo } from './gatekeeper/types.js';
+export { decide, type Decision, type Finding, type PodSecurityInput } from './decision.js';
+export { checkFiles, type CheckReport, type CheckOptions } from './check.js';
+export { loadPolicies, listManifestFiles } from './policies.js';
+export { evaluatePod, parseLevel, parseVersion, podViewOf, namespacePolicy, formatViolations, levelLabel, LATEST, type LevelVersion, type NamespacePolicy } from './pss/evaluate.js';
+export { functionAsPod } from './pss/function-pod.js';
+export type { PssLevel, PodView, CheckResult } from './pss/types.js';

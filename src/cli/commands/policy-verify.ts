@@ -1,0 +1,25 @@
+import type { Command } from 'commander';
+import { formatOutcomes, runSuite, type CaseOutcome } from '../../admission/index.js';
+import { UsageError } from '../../util/errors.js';
+
+/** registerVerify adds `skiff policy verify SUITE.yaml...` (Gatekeeper `gator verify` suites) under the `policy` command. */
+export function registerVerify(policy: Command): void {
+  policy
+    .command('verify')
+    .description('Run Gatekeeper gator verify suites (kind Suite); last line "N passed, M failed"')
+    .argument('<suites...>', 'suite files (kind: Suite)')
+    .option('-v, --verbose', 'list passing and skipped cases too')
+    .action((suites: string[], opts: { verbose?: boolean }) => {
+      if (!suites.length) throw new UsageError('give at least one suite file');
+      const outcomes: CaseOutcome[] = [];
+      for (const s of suites) {
+        try {
+          outcomes.push(...runSuite(s));
+        } catch (e) {
+          outcomes.push({ suite: s, test: '(suite)', case: '(load)', status: 'fail', error: (e as Error).message, ms: 0 });
+        }
+      }
+      process.stdout.write(formatOutcomes(outcomes, suites, !!opts.verbose));
+      if (outcomes.some((o) => o.status === 'fail')) process.exitCode = 1;
+    });
+}
