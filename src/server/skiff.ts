@@ -15,6 +15,7 @@ import { Runtime } from '../runtime/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
 import { VERSION } from '../version.js';
 import { ensureDataDir, ensureToken } from './data-dir.js';
+import { AdmissionPlatform } from '../admission/index.js';
 
 export interface Address {
   host: string;
@@ -49,6 +50,7 @@ export class Skiff {
   private gateway!: Gateway;
   private functions!: FunctionController;
   private routes!: RouteController;
+  private admission?: AdmissionPlatform;
   private compactor?: NodeJS.Timeout;
   private stopping?: Promise<void>;
 
@@ -71,7 +73,7 @@ export class Skiff {
     ensureDataDir(dataDir);
     const token = ensureToken(dataDir, 'token');
     const controllerToken = ensureToken(dataDir, 'controller-token');
-    this.store = openStore(this.opts.store, dataDir);
+    this.store = await openStore(this.opts.store, dataDir);
     const resources = new ResourceService(this.store, builtinKinds());
     await this.ensureNamespace(resources, 'default');
 
@@ -82,9 +84,12 @@ export class Skiff {
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, baseDir: process.cwd() });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     resources.addAdmissionHook(referenceWarnings(this.routes.routes));
+    this.admission = new AdmissionPlatform({ resources, logger });
+    resources.addAdmissionHook(this.admission.hook);
 
     await this.functions.start();
     await this.routes.start();
+    await this.admission.start();
 
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs });
     this.apiAddress = await this.api.listen(this.opts.api.host, this.opts.api.port);
@@ -114,6 +119,7 @@ export class Skiff {
       if (this.compactor) clearInterval(this.compactor);
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
+      await this.admission?.stop().catch(() => {});
       await this.routes?.stop().catch(() => {});
       await this.functions?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});

@@ -2,19 +2,22 @@ import { join, resolve } from 'node:path';
 import { StoreConfigError } from './errors.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
+import { EtcdStore, parseEtcdEndpoint } from './etcd.js';
 import type { Store } from './types.js';
 
 export type * from './types.js';
 export * from './errors.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore } from './sqlite.js';
+export { EtcdStore, parseEtcdEndpoint } from './etcd.js';
 
 /**
  * openStore picks a backend from the endpoint's URL scheme: `sqlite://PATH` (relative paths are
- * relative to the working directory), `memory://`. With no endpoint, SQLite in the data directory.
+ * relative to the working directory), `memory://`, `etcd://HOST:PORT[,HOST:PORT]/PREFIX`
+ * (`etcd+https://` for TLS). With no endpoint, SQLite in the data directory.
  * Error messages never repeat the endpoint, which may carry credentials.
  */
-export function openStore(endpoint: string | undefined, dataDir: string): Store {
+export async function openStore(endpoint: string | undefined, dataDir: string): Promise<Store> {
   if (!endpoint) return new SqliteStore(join(dataDir, 'state.db'));
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(endpoint);
   if (!m) throw new StoreConfigError('the store endpoint is not a URL: use sqlite://PATH or memory://');
@@ -30,10 +33,10 @@ export function openStore(endpoint: string | undefined, dataDir: string): Store 
       return new SqliteStore(resolve(path || join(dataDir, 'state.db')), { sync: (sync as 'full' | 'normal' | null) ?? undefined });
     }
     case 'etcd':
-    case 'http':
-    case 'https':
-      throw new StoreConfigError(`the ${scheme} store backend is not available in this build yet: use sqlite:// or memory://`);
+    case 'etcd+http':
+    case 'etcd+https':
+      return new EtcdStore(parseEtcdEndpoint(endpoint)).open();
     default:
-      throw new StoreConfigError(`unknown store scheme '${scheme}': use sqlite://PATH or memory://`);
+      throw new StoreConfigError(`unknown store scheme '${scheme}': use sqlite://PATH, memory:// or etcd://HOST:PORT/PREFIX`);
   }
 }
