@@ -28,9 +28,12 @@ export async function openStore(endpoint: string | undefined, dataDir: string): 
       return new MemoryStore();
     case 'sqlite': {
       const [path, query] = rest.split('?', 2) as [string, string | undefined];
-      const sync = new URLSearchParams(query ?? '').get('sync');
+      const params = new URLSearchParams(query ?? '');
+      const sync = params.get('sync');
       if (sync && sync !== 'full' && sync !== 'normal') throw new StoreConfigError(`unsupported sqlite sync mode '${sync}': use full or normal`);
-      return new SqliteStore(resolve(path || join(dataDir, 'state.db')), { sync: (sync as 'full' | 'normal' | null) ?? undefined });
+      const maxMb = params.get('maxSizeMB');
+      if (maxMb !== null && !(Number(maxMb) > 0)) throw new StoreConfigError(`maxSizeMB must be a positive number of megabytes`);
+      return new SqliteStore(resolve(path || join(dataDir, 'state.db')), { sync: (sync as 'full' | 'normal' | null) ?? undefined, maxBytes: maxMb ? Number(maxMb) * 1024 * 1024 : undefined });
     }
     case 'etcd':
     case 'etcd+http':

@@ -8,6 +8,8 @@ import type { KeyValue, RangeOptions, RangeResult, Store, WatchEvent, WatchOptio
 export interface SqliteStoreOptions {
   /** 'full' fsyncs the WAL on every commit (survives power loss); 'normal' survives a killed process only. */
   sync?: 'full' | 'normal';
+  /** Cap on the database file size; writes beyond it fail like a full disk would. */
+  maxBytes?: number;
 }
 
 const PUT = 0;
@@ -56,6 +58,7 @@ export class SqliteStore implements Store {
       this.db = new Database(path, { timeout: 200 });
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${opts.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
+      if (opts.maxBytes) this.db.pragma(`max_page_count = ${Math.max(16, Math.floor(opts.maxBytes / (this.db.pragma('page_size', { simple: true }) as number)))}`);
       // One Skiff process owns a data dir: a second one fails fast instead of corrupting expectations.
       this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.exec(`
@@ -219,7 +222,7 @@ function toEvent(r: LogRow): WatchEvent {
 
 function translate(err: unknown, what: string): Error {
   const code = (err as { code?: string })?.code ?? '';
-  if (code === 'SQLITE_FULL') return new StoreUnavailableError(`${what}: the disk is full; free space in the data directory and retry (nothing was changed)`, err);
+  if (code === 'SQLITE_FULL') return new StoreUnavailableError(`${what}: the store is full (no space left on the disk, or the configured size limit reached); free space in the data directory and retry (nothing was changed)`, err);
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StoreUnavailableError(`${what}: the data directory is in use by another Skiff process; stop it or choose another --data-dir`, err);
   if (code === 'SQLITE_READONLY') return new StoreUnavailableError(`${what}: the store file is read-only; check the data directory's permissions`, err);
   if (code.startsWith('SQLITE_')) return new StoreUnavailableError(`${what}: ${(err as Error).message} (${code})`, err);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runStoreSuite } from './store-suite.js';
-import { MemoryStore, SqliteStore, openStore, StoreConfigError } from './index.js';
+import { MemoryStore, SqliteStore, openStore, StoreUnavailableError } from './index.js';
 
 runStoreSuite('memory', () => new MemoryStore());
 runStoreSuite('sqlite', () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skiff-store-')), 'state.db')));
@@ -33,6 +33,36 @@ describe('sqlite store durability', () => {
     const a = new SqliteStore(path);
     expect(() => new SqliteStore(path)).toThrow(/in use by another Skiff process/);
     await a.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('sqlite store when full', () => {
+  it('refuses the write that does not fit with a clear error and keeps everything acknowledged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-store-'));
+    const s = new SqliteStore(join(dir, 'state.db'), { maxBytes: 256 * 1024 });
+    const big = 'x'.repeat(20_000);
+    let stored = 0;
+    let error: unknown;
+    for (let i = 0; i < 100; i++) {
+      try {
+        await s.put(`/big/${i}`, big);
+        stored++;
+      } catch (err) {
+        error = err;
+        break;
+      }
+    }
+    expect(stored).toBeGreaterThan(0);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect((error as Error).message).toMatch(/store is full.*nothing was changed/);
+    expect((await s.range('/big/')).items).toHaveLength(stored);
+    await s.close();
+    // Once there is room again (here: a larger limit), everything acknowledged is there and writes go on.
+    const again = new SqliteStore(join(dir, 'state.db'), { maxBytes: 16 * 1024 * 1024 });
+    expect((await again.range('/big/')).items).toHaveLength(stored);
+    expect((await again.put('/after', 'ok')).ok).toBe(true);
+    await again.close();
     rmSync(dir, { recursive: true, force: true });
   });
 });
