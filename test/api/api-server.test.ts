@@ -191,3 +191,29 @@ describe('resource API beyond loopback', () => {
     await store.close();
   });
 });
+
+describe('resource API on a full store', () => {
+  it('answers 503 naming the cause, and the objects stored before are intact', async () => {
+    const { SqliteStore } = await import('../../src/store/index.js');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skiff-full-')), 'state.db'), { maxBytes: 200 * 1024 });
+    const server = new ApiServer({ resources: new ResourceService(store, builtinKinds()), logger, version: 't' });
+    const { port } = await server.listen('127.0.0.1', 0);
+    const url = `http://127.0.0.1:${port}${FN}`;
+    let created = 0;
+    let last: Response | undefined;
+    for (let i = 0; i < 100; i++) {
+      last = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...fn(`f${i}`), metadata: { name: `f${i}`, annotations: { pad: 'x'.repeat(20_000) } } }) });
+      if (last.status !== 201) break;
+      created++;
+    }
+    expect(last!.status).toBe(503);
+    expect(((await last!.json()) as { message: string }).message).toMatch(/store is full/);
+    const list = (await (await fetch(url)).json()) as { items: unknown[] };
+    expect(list.items).toHaveLength(created);
+    await server.close();
+    await store.close();
+  });
+});
