@@ -10,10 +10,12 @@ import { FunctionInvoker, FunctionLogs } from '../functions/index.js';
 import { FunctionController } from '../controllers/function-controller.js';
 import { RouteController } from '../controllers/route-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
+import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { Gateway, routeFunctionRefs } from '../gateway/index.js';
 import { Runtime } from '../runtime/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
 import { VERSION } from '../version.js';
+import { SkiffError } from '../util/errors.js';
 import { ensureDataDir, ensureToken } from './data-dir.js';
 import { AdmissionPlatform } from '../admission/index.js';
 
@@ -37,6 +39,30 @@ export interface SkiffOptions {
 
 const HISTORY_KEPT = 10_000;
 
+/** ListenError: a listener could not bind; the message says which flag to change. */
+export class ListenError extends SkiffError {
+  constructor(flag: string, addr: Address, cause: NodeJS.ErrnoException) {
+    const why =
+      cause.code === 'EADDRINUSE'
+        ? 'the address is already in use (another Skiff, or another program, listens there)'
+        : cause.code === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges)'
+          : cause.code === 'EADDRNOTAVAIL'
+            ? 'no network interface has that address'
+            : cause.message;
+    super('listen_failed', `cannot listen on ${addr.host}:${addr.port}: ${why}; choose another address with ${flag} HOST:PORT (port 0 picks a free one)`, { cause });
+  }
+}
+
+async function listenOr(flag: string, addr: Address, listen: () => Promise<Address>): Promise<Address> {
+  try {
+    return await listen();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code) throw new ListenError(flag, addr, err as NodeJS.ErrnoException);
+    throw err;
+  }
+}
+
 /**
  * Skiff is one running platform: the store, the resource API, the controllers, the sandbox runtime
  * and the gateway, started in dependency order and stopped in reverse.
@@ -52,6 +78,7 @@ export class Skiff {
   private routes!: RouteController;
   private admission?: AdmissionPlatform;
   private compactor?: NodeJS.Timeout;
+  private eventGc?: EventGarbageCollector;
   private stopping?: Promise<void>;
 
   private constructor(private readonly opts: SkiffOptions) {}
@@ -92,12 +119,14 @@ export class Skiff {
     await this.admission.start();
 
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs });
-    this.apiAddress = await this.api.listen(this.opts.api.host, this.opts.api.port);
-    this.gatewayAddress = await this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port);
+    this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port));
+    this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
 
     if (this.opts.demo) await this.applyDemo(resources);
     await this.settle(5_000);
 
+    this.eventGc = new EventGarbageCollector(resources, logger);
+    this.eventGc.start();
     this.compactor = setInterval(() => {
       this.store
         .revision()
@@ -117,6 +146,7 @@ export class Skiff {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.compactor) clearInterval(this.compactor);
+      this.eventGc?.stop();
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.admission?.stop().catch(() => {});

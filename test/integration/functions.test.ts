@@ -221,6 +221,18 @@ describe('bad input', () => {
     expect(r.stderr).toContain(`cannot reach the Skiff API at http://127.0.0.1:${port} (connection refused)`);
   });
 
+  it('refuses to start on an address in use, naming the flag to change', () => {
+    const r = cli(['up', '--data-dir', mkdtempSync(join(tmpdir(), 'skiff-busy-')), '--api', s.api.replace('http://', ''), '--gateway', '127.0.0.1:0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot listen on 127\.0\.0\.1:\d+: the address is already in use.*--api HOST:PORT/);
+  });
+
+  it('refuses to share a data directory with a running Skiff', () => {
+    const r = cli(['up', '--data-dir', s.dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/in use by another Skiff process/);
+  });
+
   it('exits 2 for usage errors and 1 for a missing object', () => {
     expect(cli(['get'], { server: s.api }).code).toBe(2);
     expect(cli(['get', 'gizmos'], { server: s.api }).code).toBe(2);
