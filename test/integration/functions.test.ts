@@ -156,6 +156,28 @@ describe('bad input', () => {
     expect(c.message).toMatch(/not a WebAssembly/i);
   });
 
+  it('refuses a module that imports host functions Skiff does not provide, naming them', async () => {
+    writeFileSync(join(dir, 'alien.wasm'), await wat('(module (import "env" "launch_missiles" (func)) (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (memory (export "memory") 1) (func (export "_start")))'));
+    writeFileSync(join(dir, 'alien.yaml'), manifest('alien', './alien.wasm'));
+    cli(['apply', '-f', join(dir, 'alien.yaml')], { server: s.api });
+    const c = (await waitFor(() => ready('alien').then((x) => (x?.status === 'False' ? x : undefined)), 'missing imports reported'))!;
+    expect(c.reason).toBe('MissingImports');
+    expect(c.message).toContain('env.launch_missiles');
+    expect((await fetch(`${s.gateway}/alien`)).status).toBe(503);
+  });
+
+  it('warns when a Function grants capabilities its module cannot use', async () => {
+    writeFileSync(join(dir, 'granted.yaml'), manifest('granted', './hello.wasm', `  capabilities:\n    dirs: [{ host: ${JSON.stringify(dir)}, guest: /data, readOnly: true }]\n    random: real\n`));
+    copyFileSync(join(REPO, 'examples', 'hello', 'hello.wasm'), join(dir, 'hello.wasm'));
+    cli(['apply', '-f', join(dir, 'granted.yaml')], { server: s.api });
+    await waitFor(async () => (await ready('granted'))?.status === 'True', 'granted ready');
+    const desc = await waitFor(() => {
+      const d = cli(['describe', 'fn', 'granted'], { server: s.api }).stdout;
+      return /CapabilityUnused/.test(d) ? d : undefined;
+    }, 'CapabilityUnused event');
+    expect(desc).toMatch(/Warning\s+CapabilityUnused\s+.*grants directories, randomness but its module imports nothing that could use them/);
+  });
+
   it('answers 500 for a trap, logs the trap, and keeps serving', async () => {
     writeFileSync(join(dir, 'trap.wasm'), await wat(wagiWat('', { stderr: 'about to fail\n', tail: '(unreachable)' })));
     writeFileSync(join(dir, 'trap.yaml'), manifest('trap', './trap.wasm'));
