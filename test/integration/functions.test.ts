@@ -1,5 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { copyFileSync, mkdtempSync, writeFileSync, renameSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync, renameSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { hasBinary } from '../helpers/system-deps.js';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +109,22 @@ describe('functions end to end through the CLI', () => {
     } finally {
       srv.close();
     }
+  });
+});
+
+describe.skipIf(!hasBinary('clang'))('a function written in C', () => {
+  it('builds with clang for wasm32-wasi and serves', async () => {
+    const out = join(dir, 'c');
+    mkdirSync(out, { recursive: true });
+    copyFileSync(join(REPO, 'examples', 'hello-c', 'hello.c'), join(out, 'hello.c'));
+    copyFileSync(join(REPO, 'examples', 'hello-c', 'function.yaml'), join(out, 'function.yaml'));
+    execFileSync('clang', ['--target=wasm32-wasi', '--sysroot=/usr', '-O2', '-o', join(out, 'hello.wasm'), join(out, 'hello.c')]);
+    expect(cli(['apply', '-f', join(out, 'function.yaml')], { server: s.api }).code).toBe(0);
+    await waitFor(async () => (await ready('hello-c'))?.status === 'True', 'hello-c ready');
+    const res = await fetch(`${s.gateway}/hello-c/x`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('Hello from C on Skiff!\nmethod: GET\npath: /hello-c/x\n');
+    expect(cli(['logs', 'hello-c'], { server: s.api }).stdout).toMatch(/served GET \/hello-c\/x/);
   });
 });
 
