@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerAll } from './commands/index.js';
 import { SkiffError, UsageError, CheckFailedError } from '../util/errors.js';
@@ -46,4 +47,11 @@ function reportError(err: unknown): number {
   }
   process.stderr.write(`skiff: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   return 2;
+}
+
+// Run directly (`tsx src/cli/main.ts ...` in development) rather than imported by bin/skiff.js.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
 }
