@@ -11,6 +11,7 @@ import { FunctionController } from '../controllers/function-controller.js';
 import { RouteController } from '../controllers/route-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
+import { PolicyController } from '../controllers/policy-controller.js';
 import { Gateway, routeFunctionRefs } from '../gateway/index.js';
 import { Runtime } from '../runtime/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
@@ -76,6 +77,7 @@ export class Skiff {
   private gateway!: Gateway;
   private functions!: FunctionController;
   private routes!: RouteController;
+  private policies!: PolicyController;
   private admission?: AdmissionPlatform;
   private compactor?: NodeJS.Timeout;
   private eventGc?: EventGarbageCollector;
@@ -107,13 +109,15 @@ export class Skiff {
     const logs = new FunctionLogs();
     this.runtime = new Runtime({ workers: this.opts.workers, logger });
     const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) });
-    this.gateway = new Gateway({ functions: invoker, logger });
+    this.policies = new PolicyController({ resources, logger });
+    this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer });
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, baseDir: process.cwd() });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     resources.addAdmissionHook(referenceWarnings(this.routes.routes));
     this.admission = new AdmissionPlatform({ resources, logger });
     resources.addAdmissionHook(this.admission.hook);
 
+    await this.policies.start();
     await this.functions.start();
     await this.routes.start();
     await this.admission.start();
@@ -139,7 +143,7 @@ export class Skiff {
   /** settle waits (bounded) until the controllers have nothing left to do: used before announcing readiness. */
   async settle(timeoutMs: number): Promise<void> {
     const t = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
-    await Promise.race([Promise.all([this.functions.controller.idle(), this.routes.controller.idle()]), t]);
+    await Promise.race([Promise.all([this.policies.controller.idle(), this.functions.controller.idle(), this.routes.controller.idle()]), t]);
   }
 
   /** stop drains the gateway and the API, stops the controllers, the runtime, then closes the store. */
@@ -152,6 +156,7 @@ export class Skiff {
       await this.admission?.stop().catch(() => {});
       await this.routes?.stop().catch(() => {});
       await this.functions?.stop().catch(() => {});
+      await this.policies?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});
       await this.store?.close();
     })();

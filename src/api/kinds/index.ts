@@ -1,6 +1,7 @@
 import { eventKind } from './event.js';
 import { functionKind } from './function.js';
 import { namespaceKind } from './namespace.js';
+import { policyKind } from './policy.js';
 import { KindRegistry } from './registry.js';
 import { routeKind } from './route.js';
 import { serviceKind } from './service.js';
@@ -11,5 +12,5 @@ export { setCondition, readyOf, type Condition } from './conditions.js';
 
 /** builtinKinds returns a registry with every kind Skiff serves. */
 export function builtinKinds(): KindRegistry {
-  return new KindRegistry([namespaceKind, functionKind, routeKind, serviceKind, eventKind]);
+  return new KindRegistry([namespaceKind, functionKind, routeKind, serviceKind, policyKind, eventKind]);
 }

@@ -1,0 +1,155 @@
+import type { Logger } from 'pino';
+import type { ResourceObject } from '../api/kinds/types.js';
+import { setCondition } from '../api/kinds/conditions.js';
+import type { ResourceService } from '../api/resources.js';
+import { ApiError } from '../api/errors.js';
+import { PolicyEngine, RegoError, RegoErrors, toJSON, type PreparedQuery, type DecisionLogger } from '../policy/index.js';
+import { Controller, Informer } from './runtime/index.js';
+
+/** What an authz filter gets back (the gateway's AuthzDecision). */
+export interface Decision {
+  allowed: boolean;
+  headers?: Record<string, string>;
+  status?: number;
+  body?: string;
+}
+
+export interface PolicyControllerOptions {
+  resources: ResourceService;
+  logger: Logger;
+  /** Evaluation budget per decision; a policy that runs longer is denied (fail closed). */
+  timeoutMs?: number;
+  decisionLog?: DecisionLogger;
+}
+
+const ALL = '__all__';
+const DEFAULT_QUERY = 'data.skiff.authz.allow';
+
+/**
+ * PolicyController keeps the platform's policy engine equal to the stored Policy objects. A policy
+ * that does not parse or compile is left out (the others keep working) and its status names every
+ * error with file:line. It also answers gateway authorization: `authorizer.check(input, {policy})`
+ * evaluates a rule such as `data.http.authz.allow` with a prepared query, cached per rule until the
+ * policies change.
+ */
+export class PolicyController {
+  readonly informer: Informer;
+  readonly controller: Controller;
+  private engine = new PolicyEngine();
+  private readonly prepared = new Map<string, PreparedQuery>();
+
+  constructor(private readonly opts: PolicyControllerOptions) {
+    this.informer = new Informer(opts.resources, opts.resources.kind('Policy'), opts.logger);
+    this.controller = new Controller({ name: 'policies', logger: opts.logger, keys: () => [ALL], reconcile: () => this.reconcile(), workers: 1, resyncMs: 300_000 });
+    const poke = () => this.controller.enqueue(ALL);
+    this.informer.addHandlers({ onAdd: poke, onDelete: poke, onUpdate: (a, b) => a.metadata.generation !== b.metadata.generation && poke() });
+  }
+
+  async start(): Promise<void> {
+    await this.informer.start();
+    this.controller.start();
+  }
+
+  async stop(): Promise<void> {
+    this.informer.stop();
+    await this.controller.stop();
+  }
+
+  /** authorizer implements the gateway's Authorizer over the current policies. */
+  readonly authorizer = {
+    check: async (input: object, options?: { policy?: string }): Promise<Decision> => this.decide(input, options?.policy ?? DEFAULT_QUERY),
+  };
+
+  /** decide evaluates one rule. A boolean result allows or denies; an object may carry `allowed`, `headers`, `http_status` and `body` (the shape Envoy users write). */
+  decide(input: object, query: string): Decision {
+    let q = this.prepared.get(query);
+    if (!q) {
+      q = this.engine.prepare(query, { timeoutMs: this.opts.timeoutMs ?? 100, decisionLog: this.opts.decisionLog });
+      this.prepared.set(query, q);
+    }
+    const rows = q.eval({ input });
+    if (!rows.length) return { allowed: false };
+    const v = toJSON(rows[0]!.expressions[0]!.value) as unknown;
+    if (typeof v === 'boolean') return { allowed: v };
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const o = v as Record<string, unknown>;
+      const headers = o.headers && typeof o.headers === 'object' ? Object.fromEntries(Object.entries(o.headers as object).map(([k, x]) => [k, String(x)])) : undefined;
+      return { allowed: o.allowed === true, ...(headers ? { headers } : {}), ...(typeof o.http_status === 'number' ? { status: o.http_status } : {}), ...(typeof o.body === 'string' ? { body: o.body } : {}) };
+    }
+    return { allowed: false };
+  }
+
+  private async reconcile(): Promise<void> {
+    const policies = this.informer.list();
+    const engine = new PolicyEngine();
+    const problems = new Map<string, string[]>();
+    const fileOf = (p: ResourceObject) => `${p.metadata.namespace}/${p.metadata.name}.rego`;
+    const byFile = new Map(policies.map((p) => [fileOf(p), p]));
+    for (const p of policies) {
+      try {
+        engine.addModule(fileOf(p), String(p.spec.rego), { regoVersion: p.spec.regoVersion === 'v0' ? 0 : 1 });
+      } catch (err) {
+        problems.set(fileOf(p), messages(err));
+      }
+    }
+    // A compile error blames files; leave those out and compile the rest, so one bad policy does not take down the others.
+    for (let round = 0; round < policies.length + 1; round++) {
+      try {
+        engine.compile();
+        break;
+      } catch (err) {
+        const errs = err instanceof RegoErrors ? err.errors : err instanceof RegoError ? [err] : [];
+        const blamed = new Set(errs.map((e) => e.loc?.file).filter((f): f is string => !!f && engine.moduleFiles().includes(f)));
+        if (!blamed.size) {
+          // Nothing to blame: keep serving the previous engine and report on every policy.
+          for (const p of policies) problems.set(fileOf(p), messages(err));
+          this.opts.logger.warn({ err: (err as Error).message }, 'policies do not compile together; keeping the previous set');
+          await this.report(policies, problems, fileOf);
+          return;
+        }
+        for (const f of blamed) {
+          problems.set(f, [...(problems.get(f) ?? []), ...errs.filter((e) => e.loc?.file === f).map((e) => e.message)]);
+          engine.removeModule(f);
+        }
+      }
+    }
+    this.engine = engine;
+    this.prepared.clear();
+    await this.report([...byFile.values()], problems, fileOf);
+  }
+
+  private async report(policies: ResourceObject[], problems: Map<string, string[]>, fileOf: (p: ResourceObject) => string): Promise<void> {
+    const def = this.opts.resources.kind('Policy');
+    for (const p of policies) {
+      const errs = problems.get(fileOf(p));
+      const pkg = /^\s*package\s+([\w.]+)/m.exec(String(p.spec.rego))?.[1];
+      const old = p.status ?? {};
+      const next = {
+        ...old,
+        observedGeneration: p.metadata.generation,
+        ...(pkg ? { package: `data.${pkg}` } : {}),
+        errors: errs ?? [],
+        conditions: setCondition(old.conditions, {
+          type: 'Ready',
+          status: errs ? 'False' : 'True',
+          reason: errs ? 'CompileError' : 'Loaded',
+          message: errs ? errs.join('; ') : `loaded into the policy engine as data.${pkg ?? '?'}`,
+          observedGeneration: p.metadata.generation,
+        }),
+      };
+      if (JSON.stringify(next) === JSON.stringify(old)) continue;
+      try {
+        await this.opts.resources.updateStatus(def, p.metadata.namespace, p.metadata.name, { metadata: { resourceVersion: p.metadata.resourceVersion }, status: next });
+      } catch (err) {
+        if (err instanceof ApiError && (err.reason === 'Conflict' || err.reason === 'NotFound')) this.controller.enqueue(ALL);
+        else throw err;
+      }
+    }
+  }
+}
+
+function messages(err: unknown): string[] {
+  if (err instanceof RegoErrors) return err.errors.map((e) => e.message);
+  return [(err as Error).message];
+}
+
