@@ -11,7 +11,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,7 +121,20 @@ function toUs(v: string, unit: string): number {
   return unit === 'us' ? n : unit === 'ms' ? n * 1000 : unit === 's' ? n * 1e6 : n;
 }
 
-function wrk(port: number, connections: number, seconds: number, headers: string[] = []): { rps: number; p50: number; p99: number; errors: number } {
+/** cpuSeconds reads a process's user+system CPU time from /proc (Linux). */
+function cpuSeconds(pid: number, tick: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / tick;
+}
+
+/** childPid finds nginx's worker: the CPU that serves requests is the worker's, not the master's. */
+function childPid(pid: number): number {
+  const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return kids[0] ?? pid;
+}
+
+function wrk(port: number, connections: number, seconds: number, headers: string[] = []): { rps: number; p50: number; p99: number; errors: number; requests: number } {
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), `http://${HOST}:${port}/`];
   const out = execFileSync('wrk', args, { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
@@ -132,7 +145,8 @@ function wrk(port: number, connections: number, seconds: number, headers: string
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-  return { rps, p50: pct('50'), p99: pct('99'), errors };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  return { rps, p50: pct('50'), p99: pct('99'), errors, requests };
 }
 
 async function main(): Promise<void> {
@@ -181,29 +195,34 @@ async function main(): Promise<void> {
     await Promise.all([waitListening(nginxPort), waitListening(haproxyPort), waitListening(empty.port)]);
 
     const auth = [`Authorization: Bearer ${token}`];
-    const targets: Array<[string, number, string[]]> = [
-      ['direct', up.port, []],
-      ['empty_chain', empty.port, []],
-      ['full_chain', full.port, auth],
-      ['nginx', nginxPort, []],
-      ['haproxy', haproxyPort, []],
+    const tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    // CPU per request of the serving process: unlike requests/s it hardly depends on what else runs.
+    const targets: Array<[string, number, string[], number]> = [
+      ['direct', up.port, [], up.proc.pid!],
+      ['empty_chain', empty.port, [], empty.proc.pid!],
+      ['full_chain', full.port, auth, full.proc.pid!],
+      ['nginx', nginxPort, [], childPid(nginx.proc.pid!)],
+      ['haproxy', haproxyPort, [], haproxy.proc.pid!],
     ];
     // The machine is shared (2 cores): run the targets interleaved over several rounds and keep the
     // median of each figure, so a burst of outside load does not land on one target only.
-    const samples: Record<string, Array<{ rps: number; p50: number; p99: number; errors: number }>> = {};
+    const samples: Record<string, Array<{ rps: number; p50: number; p99: number; errors: number; cpuUs: number }>> = {};
     for (const [, port, headers] of targets) wrk(port, conns, 1, headers); // warm-up (JIT, connection pools)
     for (let round = 0; round < rounds; round++) {
-      for (const [name, port, headers] of targets) {
+      for (const [name, port, headers, pid] of targets) {
+        const c0 = cpuSeconds(pid, tick);
         const load = wrk(port, conns, seconds, headers);
+        const cpuUs = ((cpuSeconds(pid, tick) - c0) * 1e6) / load.requests;
         const lat = wrk(port, 1, seconds, headers);
-        (samples[name] ??= []).push({ rps: load.rps, p50: lat.p50, p99: lat.p99, errors: load.errors + lat.errors });
+        (samples[name] ??= []).push({ rps: load.rps, p50: lat.p50, p99: lat.p99, errors: load.errors + lat.errors, cpuUs });
       }
     }
     const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const results: Record<string, { rps: number; p50: number; p99: number; errors: number }> = {};
+    const results: Record<string, { rps: number; p50: number; p99: number; errors: number; cpuUs: number }> = {};
     for (const [name, list] of Object.entries(samples)) {
-      results[name] = { rps: median(list.map((x) => x.rps)), p50: median(list.map((x) => x.p50)), p99: median(list.map((x) => x.p99)), errors: list.reduce((a, x) => a + x.errors, 0) };
-      process.stderr.write(`${name}: ${Math.round(results[name]!.rps)} req/s (c${conns}), p50 ${results[name]!.p50} µs, p99 ${results[name]!.p99} µs (c1), errors ${results[name]!.errors}; rounds rps ${list.map((x) => Math.round(x.rps)).join(' ')}\n`);
+      results[name] = { rps: median(list.map((x) => x.rps)), p50: median(list.map((x) => x.p50)), p99: median(list.map((x) => x.p99)), errors: list.reduce((a, x) => a + x.errors, 0), cpuUs: median(list.map((x) => x.cpuUs)) };
+      const r = results[name]!;
+      process.stderr.write(`${name}: ${Math.round(r.rps)} req/s (c${conns}), ${r.cpuUs.toFixed(1)} µs CPU/request, p50 ${r.p50} µs, p99 ${r.p99} µs (c1), errors ${r.errors}; rounds rps ${list.map((x) => Math.round(x.rps)).join(' ')}\n`);
     }
     const d = results.direct!;
     const figures: Figures = {
@@ -215,9 +234,13 @@ async function main(): Promise<void> {
       full_chain_p99_added_us: results.full_chain!.p99 - d.p99,
       full_over_empty_p50_added_us: results.full_chain!.p50 - results.empty_chain!.p50,
       empty_chain_vs_nginx_rps_pct: (results.empty_chain!.rps / results.nginx!.rps) * 100,
+      empty_chain_cpu_us_per_request: results.empty_chain!.cpuUs,
+      full_chain_cpu_us_per_request: results.full_chain!.cpuUs,
+      // Requests/s a core would serve, from CPU per request: the comparison that survives a busy machine.
+      empty_chain_vs_nginx_cpu_pct: (results.nginx!.cpuUs / results.empty_chain!.cpuUs) * 100,
       errors: Object.values(results).reduce((a, r) => a + r.errors, 0),
     };
-    const peer = (r: { rps: number; p50: number; p99: number }) => ({ rps: r.rps, p50_us: r.p50, p99_us: r.p99 });
+    const peer = (r: { rps: number; p50: number; p99: number; cpuUs: number }) => ({ rps: r.rps, p50_us: r.p50, p99_us: r.p99, cpu_us_per_request: r.cpuUs });
     emit({ name: 'gateway', figures, peers: { direct: peer(d), nginx: peer(results.nginx!), haproxy: peer(results.haproxy!) } }, json);
   } finally {
     for (const p of procs.reverse()) p.kill('SIGTERM');

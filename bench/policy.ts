@@ -1,10 +1,29 @@
 // Policy engine benchmark: prepared-query latency for an admission policy (Pod with 20 containers)
 // and an RBAC policy (500 role bindings in data), each next to the same decision hand-written in
 // TypeScript (the floor), plus RSS after loading 10 MB of JSON data.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { emit, parseBenchArgs, percentile, sampleUs } from './lib/report.js';
-import { PolicyEngine } from '../src/policy/index.js';
 
-const { json } = parseBenchArgs();
+const { json, rest } = parseBenchArgs();
+
+// Measure what ships: the compiled engine in dist/ when `npm run build` has produced it (the
+// development loader wraps every closure and adds overhead the product does not have).
+// `--src` forces the TypeScript sources.
+const distEntry = fileURLToPath(new URL('../dist/policy/index.js', import.meta.url));
+function newestMtime(dir: string): number {
+  let m = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = `${dir}/${e.name}`;
+    m = Math.max(m, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return m;
+}
+const srcDir = fileURLToPath(new URL('../src/policy', import.meta.url));
+const distFresh = existsSync(distEntry) && newestMtime(fileURLToPath(new URL('../dist/policy', import.meta.url))) >= newestMtime(srcDir);
+const useDist = distFresh && !rest.includes('--src');
+const { PolicyEngine } = (useDist ? await import(distEntry) : await import('../src/policy/index.js')) as typeof import('../src/policy/index.js');
+process.stdout.write(`engine: ${useDist ? 'dist (compiled)' : `src via tsx${existsSync(distEntry) && !distFresh ? ' (dist/ is older than src/: run npm run build)' : ''}`}\n`);
 
 const ADMISSION = `package k8s.admission
 

@@ -8,10 +8,12 @@
  *   stdout parsed as a CGI response); Skiff runs guests on its worker pool, the peer on the event loop.
  * - sandboxes_per_gib: live idle sandboxes per GiB of RSS (each with its own WASI host and instance).
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, ftruncateSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { WASI } from 'node:wasi';
@@ -19,13 +21,13 @@ import { Pool } from 'undici';
 import { emit, parseBenchArgs, percentile, type Figures } from './lib/report.js';
 import { Runtime } from '../src/runtime/index.js';
 import { SandboxHost, type RunSpec } from '../src/runtime/sandbox.js';
-import { WasiHost } from '../src/runtime/wasi/host.js';
+import { HostSwitch, WasiHost } from '../src/runtime/wasi/host.js';
 import { Wasm, type WasmInstance, type WasmModule } from '../src/runtime/wasm-api.js';
 import { commandWat, helloWat, wat2wasm } from '../test/runtime/helpers/wat.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-const { json } = parseBenchArgs();
+const { json } = parseBenchArgs(process.argv.slice(2).filter((a) => !a.startsWith('--peer')));
 
 const WAGI_BODY = 'content-type: text/plain\n\nHello from WAGI\n';
 
@@ -55,6 +57,7 @@ function skiffInstantiate(module: WasmModule, iterations: number, reuse = true):
   const host = new SandboxHost();
   const out: number[] = [];
   for (let i = 0; i < iterations + 200; i++) {
+    if (i % 2000 === 1999) gc();
     const r = host.run('bench', module, reuse, spec());
     if (!r.ok) throw new Error(r.message);
     if (i >= 200) out.push(r.instantiateUs);
@@ -66,6 +69,9 @@ function skiffInstantiate(module: WasmModule, iterations: number, reuse = true):
 function nodeWasiInstantiate(module: WasmModule, iterations: number, stdoutFd: number): Float64Array {
   const out: number[] = [];
   for (let i = 0; i < iterations + 200; i++) {
+    // Untimed, and done the same way for Skiff: without it node:wasi itself crashes (SIGSEGV) after
+    // ~12k instances, when V8's address space for Wasm memories runs out before the GC frees any.
+    if (i % 2000 === 1999) gc();
     const t0 = process.hrtime.bigint();
     const wasi = new WASI({ version: 'preview1', args: ['x'], env: { REQUEST_METHOD: 'GET' }, stdout: stdoutFd, returnOnExit: true });
     const inst = new Wasm.Instance(module, wasi.getImportObject() as never);
@@ -76,15 +82,21 @@ function nodeWasiInstantiate(module: WasmModule, iterations: number, stdoutFd: n
   return sorted(out);
 }
 
-/** Live idle sandboxes per GiB: RSS growth while holding `n` instantiated sandboxes. */
+/**
+ * Live idle sandboxes per GiB: growth of resident memory while holding `n` instantiated sandboxes.
+ * RSS can also shrink while the heap grows (the GC returns pages), so the larger of the RSS and the
+ * JS-heap growth is taken.
+ */
 function perGiB(n: number, make: () => unknown): number {
   const keep: unknown[] = [];
   gc();
-  const before = process.memoryUsage().rss;
+  gc();
+  const before = process.memoryUsage();
   for (let i = 0; i < n; i++) keep.push(make());
   gc();
-  const after = process.memoryUsage().rss;
-  const per = Math.max(1, (after - before) / n);
+  gc();
+  const after = process.memoryUsage();
+  const per = Math.max(1024, (after.rss - before.rss) / n, (after.heapUsed - before.heapUsed) / n);
   keep.length = 0;
   gc();
   return Math.floor(2 ** 30 / per);
@@ -141,6 +153,60 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse) => Pro
   return { port, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
+/**
+ * peerFigures measures node:wasi. It runs in a child process: node:wasi in Node 20 crashes the whole
+ * process (SIGSEGV, or a V8 fatal error) after a few thousand instantiations, so the parent retries.
+ */
+async function peerFigures(smallPath: string, largePath: string): Promise<Figures> {
+  const small = readFileSync(smallPath);
+  const smallMod = await Wasm.compile(small);
+  const largeMod = await Wasm.compile(readFileSync(largePath));
+  const tmp = mkdtempSync(join(tmpdir(), 'skiff-bench-peer-'));
+  const outPath = join(tmp, 'stdout');
+  const outFd = openSync(outPath, 'a+');
+  const peer: Figures = {};
+  const ni = nodeWasiInstantiate(smallMod, 3_000, outFd);
+  const nl = nodeWasiInstantiate(largeMod, 500, outFd);
+  peer.instantiate_small_p50_us = percentile(ni, 50);
+  peer.instantiate_small_p99_us = percentile(ni, 99);
+  peer.instantiate_large_p50_us = percentile(nl, 50);
+  peer.instantiate_large_p99_us = percentile(nl, 99);
+  peer.sandboxes_per_gib = perGiB(2000, () => {
+    const wasi = new WASI({ version: 'preview1', args: ['x'], env: {}, returnOnExit: true });
+    return [wasi, new Wasm.Instance(smallMod, wasi.getImportObject() as never)];
+  });
+  const peerSrv = await serve((req, res) => {
+    ftruncateSync(outFd, 0);
+    const wasi = new WASI({ version: 'preview1', args: ['/hello'], env: cgiEnv(req), stdout: outFd, returnOnExit: true });
+    const inst = new Wasm.Instance(smallMod, wasi.getImportObject() as never);
+    wasi.start(inst as never);
+    respond(res, readFileSync(outPath, 'utf8'));
+  });
+  const p = await httpLoad(peerSrv.port, 2000, 8);
+  await peerSrv.close();
+  peer.wagi_rps = p.rps;
+  peer.wagi_p50_us = p.p50;
+  peer.wagi_p99_us = p.p99;
+  closeSync(outFd);
+  rmSync(tmp, { recursive: true, force: true });
+  return peer;
+}
+
+/** runPeer runs peerFigures in a child process, retrying when node:wasi crashes it. */
+function runPeer(smallPath: string, largePath: string): { figures: Figures; crashes: number } {
+  let crashes = 0;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--peer', smallPath, largePath], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 300_000,
+    });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.status === 0 && line.startsWith('{')) return { figures: JSON.parse(line) as Figures, crashes };
+    crashes++;
+    process.stderr.write(`node:wasi peer crashed (${r.signal ?? `exit ${r.status}`}); retrying\n`);
+  }
+  return { figures: {}, crashes };
+}
+
 async function main(): Promise<void> {
   const small = await wat2wasm(helloWat(WAGI_BODY));
   const large = await wat2wasm(largeWat());
@@ -150,13 +216,14 @@ async function main(): Promise<void> {
   const largeMod = await Wasm.compile(large);
   const compileLargeMs = performance.now() - t0;
   const tmp = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
-  const outPath = join(tmp, 'stdout');
-  const outFd = openSync(outPath, 'a+');
+  const smallPath = join(tmp, 'small.wasm');
+  const largePath = join(tmp, 'large.wasm');
+  writeFileSync(smallPath, small);
+  writeFileSync(largePath, large);
 
   const figures: Figures = {};
-  const peer: Figures = {};
-
-  // Instantiate to first instruction.
+  const stage = (name: string) => process.stderr.write(`${name}...\n`);
+  stage('instantiate');
   const si = skiffInstantiate(smallMod, 20_000);
   const sl = skiffInstantiate(largeMod, 2_000);
   figures.instantiate_small_p50_us = percentile(si, 50);
@@ -169,26 +236,18 @@ async function main(): Promise<void> {
   const lf = skiffInstantiate(largeMod, 1_000, false);
   figures.instantiate_small_fresh_p99_us = percentile(sf, 99);
   figures.instantiate_large_fresh_p99_us = percentile(lf, 99);
-  const ni = nodeWasiInstantiate(smallMod, 20_000, outFd);
-  const nl = nodeWasiInstantiate(largeMod, 2_000, outFd);
-  peer.instantiate_small_p50_us = percentile(ni, 50);
-  peer.instantiate_small_p99_us = percentile(ni, 99);
-  peer.instantiate_large_p50_us = percentile(nl, 50);
-  peer.instantiate_large_p99_us = percentile(nl, 99);
 
-  // Live idle sandboxes per GiB (the process can also hold at most ~12,800 instances: V8 reserves
-  // 10 GiB of address space per memory).
+  stage('idle sandboxes');
+  // As a worker holds them: each sandbox has its own WASI host state; the import functions are shared.
+  // (V8 reserves 10 GiB of address space per Wasm memory, so one process holds at most ~12,800.)
+  const sw = new HostSwitch();
   figures.sandboxes_per_gib = perGiB(3000, () => {
     const host = new WasiHost({ args: ['x'], env: {} });
-    const inst: WasmInstance = new Wasm.Instance(smallMod, host.imports());
+    const inst: WasmInstance = new Wasm.Instance(smallMod, sw.imports());
     return [host, inst];
   });
-  peer.sandboxes_per_gib = perGiB(3000, () => {
-    const wasi = new WASI({ version: 'preview1', args: ['x'], env: {}, returnOnExit: true });
-    return [wasi, new Wasm.Instance(smallMod, wasi.getImportObject() as never)];
-  });
 
-  // End-to-end WAGI over HTTP.
+  stage('WAGI over HTTP');
   const rt = new Runtime({ workers: 2 });
   const info = await rt.compile(small);
   const skiffSrv = await serve(async (req, res) => {
@@ -202,22 +261,16 @@ async function main(): Promise<void> {
   figures.wagi_p50_us = s.p50;
   figures.wagi_p99_us = s.p99;
 
-  const peerSrv = await serve((req, res) => {
-    ftruncateSync(outFd, 0);
-    const wasi = new WASI({ version: 'preview1', args: ['/hello'], env: cgiEnv(req), stdout: outFd, returnOnExit: true });
-    const inst = new Wasm.Instance(smallMod, wasi.getImportObject() as never);
-    wasi.start(inst as never);
-    respond(res, readFileSync(outPath, 'utf8'));
-  });
-  const p = await httpLoad(peerSrv.port, 4000, 8);
-  await peerSrv.close();
-  peer.wagi_rps = p.rps;
-  peer.wagi_p50_us = p.p50;
-  peer.wagi_p99_us = p.p99;
-
-  closeSync(outFd);
+  stage('node:wasi peer (child process)');
+  const peer = runPeer(smallPath, largePath);
+  peer.figures.crashes = peer.crashes;
   rmSync(tmp, { recursive: true, force: true });
-  emit({ name: 'sandbox', figures, peers: { node_wasi: peer } }, json);
+  emit({ name: 'sandbox', figures, peers: { node_wasi: peer.figures } }, json);
 }
 
-await main();
+const peerIdx = process.argv.indexOf('--peer');
+if (peerIdx >= 0) {
+  process.stdout.write(JSON.stringify(await peerFigures(process.argv[peerIdx + 1]!, process.argv[peerIdx + 2]!)) + '\n');
+} else {
+  await main();
+}

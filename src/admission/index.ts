@@ -18,3 +18,6 @@ export { loadPolicies, listManifestFiles } from './policies.js';
 export { evaluatePod, parseLevel, parseVersion, podViewOf, namespacePolicy, formatViolations, levelLabel, LATEST, type LevelVersion, type NamespacePolicy } from './pss/evaluate.js';
 export { functionAsPod } from './pss/function-pod.js';
 export type { PssLevel, PodView, CheckResult } from './pss/types.js';
+export { AdmissionPlatform, AUDIT_REQUEST_ANNOTATION, type AdmissionPlatformOptions } from './platform.js';
+export { auditObjects, DEFAULT_VIOLATIONS_LIMIT, type ConstraintAudit, type AuditViolation } from './audit.js';
+export { WebhookServer, type WebhookOptions } from './webhook/server.js';

@@ -16,8 +16,10 @@ export function listManifestFiles(paths: string[]): string[] {
     } catch {
       throw new AdmissionError('file_not_found', `${p}: no such file or directory`);
     }
-    if (st.isDirectory()) for (const e of readdirSync(p).sort()) visit(join(p, e));
-    else if (['.yaml', '.yml', '.json'].includes(extname(p))) out.push(p);
+    // Dot entries are skipped: a ConfigMap volume holds each file twice, under ..data and ..TIMESTAMP.
+    if (st.isDirectory()) {
+      for (const e of readdirSync(p).sort()) if (!e.startsWith('.')) visit(join(p, e));
+    } else if (['.yaml', '.yml', '.json'].includes(extname(p))) out.push(p);
   };
   for (const p of paths) visit(p);
   return out;

@@ -14,6 +14,8 @@ export interface DispatchDeps {
   functions: FunctionInvoker;
   clusters: ReadonlyMap<string, Cluster>;
   routeStats: TrafficStats;
+  /** Stats per upstream, for Function destinations (`fn:namespace/name`). */
+  upstreamStats: (key: string) => TrafficStats;
   logger: Logger;
 }
 
@@ -54,7 +56,10 @@ function definedHeaders(h: Record<string, string | string[] | undefined>): Recor
 
 function hasBody(ctx: GatewayContext): boolean {
   const h = ctx.headers;
-  return (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined || (h[':method'] !== undefined && !(ctx.rawBody as { readableEnded?: boolean }).readableEnded && ctx.method !== 'GET' && ctx.method !== 'HEAD');
+  if ((h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined) return true;
+  // HTTP/2 bodies need no Content-Length: whether one follows is only known from the stream.
+  const raw = ctx.rawBody as { httpVersionMajor?: number; readableEnded?: boolean };
+  return raw.httpVersionMajor === 2 && !raw.readableEnded && ctx.method !== 'GET' && ctx.method !== 'HEAD';
 }
 
 function toOutgoing(pairs: Array<[string, string]>): OutgoingHeaders {
@@ -113,11 +118,17 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
         requestId: ctx.requestId,
         traceparent: headers.traceparent as string,
       };
+      const key = `fn:${dest.namespace}/${dest.name}`;
+      ctx.upstream = key;
+      const stats = deps.upstreamStats(key);
+      const t0 = performance.now();
       try {
         const r = await deps.functions.invoke(dest.namespace, dest.name, req, cancel.toSignal());
         if (cancel.reason) throw cancel.reason;
         ctx.response = { status: r.status, headers: toOutgoing(r.headers), body: r.body };
+        stats.record(r.status, (performance.now() - t0) * 1000);
       } catch (err) {
+        stats.record(cancel.reason?.why === 'deadline' ? 504 : statusForInvokerError(err, dest.name).status, (performance.now() - t0) * 1000);
         if (cancel.reason) {
           if (cancel.reason.why === 'client') throw new GatewayError('client_closed', 499, '', 'client went away');
           throw new UpstreamTimeoutError(`function ${dest.namespace}/${dest.name}`);

@@ -164,6 +164,7 @@ export class Gateway {
     this.clusters = clusters;
 
     const groups: Array<{ hosts: string[]; entries: TableEntry<Chain>[] }> = [];
+    const usedCarries = new Set<string>();
     for (const obj of [...config.routes].sort(creationOrder)) {
       const { route, errors } = compileRoute(obj);
       if (!route) {
@@ -176,12 +177,13 @@ export class Gateway {
           const stats = this.metricsRegistry.route(key);
           const handlers: Handler[] = rule.filters.map((decl) => {
             const carryKey = `${rule.routeKey} ${decl.field}`;
+            usedCarries.add(carryKey);
             let carry = this.carries.get(carryKey);
             if (!carry) this.carries.set(carryKey, (carry = new Map()));
             const env: FilterEnv = { logger: this.logger, authorizer: this.authorizer, now: Date.now, where: `${rule.routeKey} ${decl.field}`, carry };
             return FILTERS.get(decl.name)!.create(decl.config, env);
           });
-          handlers.push(createDispatch(rule, { functions: this.functions, clusters, routeStats: stats, logger: this.logger }));
+          handlers.push(createDispatch(rule, { functions: this.functions, clusters, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger }));
           return { rule, data: { run: compose(handlers), stats, key } };
         });
         groups.push({ hosts: route.hosts, entries });
@@ -189,6 +191,8 @@ export class Gateway {
         report(obj, `cannot set up the route's filters: ${(err as Error).message}`);
       }
     }
+    // State kept for filters of routes that are gone (rate-limit buckets, JWKS caches) goes with them.
+    for (const key of this.carries.keys()) if (!usedCarries.has(key)) this.carries.delete(key);
     this.snapshot = { table: new RouteTable(groups), clusters };
     return problems;
   }
@@ -262,28 +266,32 @@ export class Gateway {
     }
     ctx.matchedPrefix = hit.match?.prefix;
     const chain = hit.entry.data;
-    chain.run(ctx).then(
-      () => {
-        const r = ctx.response;
-        if (!res.headersSent && !res.writableEnded) {
-          if (r) this.writeBuffered(ctx, r.status, r.headers, r.body);
-          else this.writeBuffered(ctx, 500, { 'content-type': 'text/plain' }, 'internal error\n');
-        }
-        this.finish(ctx, res.statusCode, chain);
-      },
-      (err: unknown) => {
-        let status = 500;
-        let body = 'internal error\n';
-        if (err instanceof GatewayError) {
-          status = err.status;
-          body = err.publicMessage;
-        } else this.logger.error({ err, requestId: ctx.requestId, route: chain.key }, 'request failed');
-        if (status === 499) res.destroy();
-        else if (res.headersSent) res.destroy();
-        else this.writeBuffered(ctx, status, { 'content-type': 'text/plain; charset=utf-8' }, body);
-        this.finish(ctx, status, chain);
-      },
-    );
+    void this.serve(ctx, hit.entry.data);
+  }
+
+  /** serve runs the rule's chain and writes whatever the chain left to write; it never throws. */
+  private async serve(ctx: RequestContext, chain: Chain): Promise<void> {
+    const res = ctx.res;
+    let status: number;
+    try {
+      await chain.run(ctx);
+      const r = ctx.response;
+      if (!res.headersSent && !res.writableEnded) {
+        if (r) this.writeBuffered(ctx, r.status, r.headers, r.body);
+        else this.writeBuffered(ctx, 500, { 'content-type': 'text/plain' }, 'internal error\n');
+      }
+      status = res.statusCode;
+    } catch (err) {
+      status = 500;
+      let body = 'internal error\n';
+      if (err instanceof GatewayError) {
+        status = err.status;
+        body = err.publicMessage;
+      } else this.logger.error({ err, requestId: ctx.requestId, route: chain.key }, 'request failed');
+      if (status === 499 || res.headersSent) res.destroy();
+      else this.writeBuffered(ctx, status, { 'content-type': 'text/plain; charset=utf-8' }, body);
+    }
+    this.finish(ctx, status, chain);
   }
 
   private writeBuffered(ctx: RequestContext, status: number, headers: OutgoingHeaders, body: Uint8Array | string): void {

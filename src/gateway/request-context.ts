@@ -70,7 +70,8 @@ export class RequestContext implements GatewayContext {
     this.startedAt = fields.startedAt;
     this.res = res;
     (res as ServerResponse & { [kCtx]?: RequestContext })[kCtx] = this;
-    res.once('close', onResponseClose);
+    // `on`, not `once`: the response is discarded after 'close', and once() allocates a wrapper.
+    res.on('close', onResponseClose);
   }
 
   get signal(): AbortSignal {

@@ -78,6 +78,8 @@ export interface InvokeResult {
   stdout: Uint8Array;
   stderr: Uint8Array;
   durationMs: number;
+  /** Escape attempts the sandbox refused during this run, one line each (also logged as warnings). */
+  notes?: string[];
 }
 
 /** Defaults applied when a request leaves a limit out. */
@@ -149,7 +151,9 @@ export class Runtime {
       if (outcome.code !== 'output_limit') this.logger?.warn({ digest, poolKey: key, code: outcome.code }, outcome.message);
       throw new RuntimeError(outcome.code, outcome.message, { stdout: outcome.stdout, stderr: outcome.stderr });
     }
-    return { exitCode: outcome.exitCode, stdout: outcome.stdout, stderr: outcome.stderr, durationMs: outcome.durationMs };
+    const res: InvokeResult = { exitCode: outcome.exitCode, stdout: outcome.stdout, stderr: outcome.stderr, durationMs: outcome.durationMs };
+    if (outcome.notes?.length) res.notes = outcome.notes;
+    return res;
   }
 
   /** close terminates the workers; pending invocations reject with 'closed'. */

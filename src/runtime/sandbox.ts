@@ -8,7 +8,7 @@ import { FsError } from './fs/types.js';
 import { E } from './wasi/constants.js';
 import { MemFs } from './fs/mem-fs.js';
 import type { Mount, Stream } from './wasi/fd-table.js';
-import { WasiHost, type HostOptions } from './wasi/host.js';
+import { HostSwitch, WasiHost, type HostOptions } from './wasi/host.js';
 import { ProcExit } from './wasi/process.js';
 
 /** RunSpec is one invocation, in a form that can cross to a worker thread (structured-clone safe). */
@@ -143,6 +143,7 @@ interface Warm {
  */
 export class SandboxHost {
   private readonly warm = new Map<string, Warm[]>();
+  private readonly switch = new HostSwitch();
   /** The post-instantiation memory image is the same for every instance of a module: take it once. */
   private readonly snapshots = new WeakMap<WasmModule, Uint8Array>();
   constructor(private readonly maxWarmPerModule = 2, private readonly maxWarmModules = 256) {}
@@ -191,6 +192,7 @@ export class SandboxHost {
       }
       return fail('trap', `instantiation failed: ${err instanceof Error ? err.message : String(err)}`);
     }
+    this.switch.current = w.host;
     const instantiateUs = (performance.now() - t0) * 1000;
     const start = w.instance.exports._start as () => void;
     let exitCode = 0;
@@ -227,7 +229,9 @@ export class SandboxHost {
 
   private instantiate(module: WasmModule, opts: HostOptions, reusable: boolean): Warm {
     const host = new WasiHost(opts);
-    const instance = new Wasm.Instance(module, host.imports());
+    // A start function may already call the host during instantiation.
+    this.switch.current = host;
+    const instance = new Wasm.Instance(module, this.switch.imports());
     const memory = instance.exports.memory instanceof Wasm.Memory ? instance.exports.memory : null;
     if (memory) host.memory.attach(memory);
     const w: Warm = { instance, host, memory, snapshot: null, globals: [], pages: memory ? memory.buffer.byteLength / PAGE : 0 };

@@ -89,6 +89,14 @@ describe('declared filter chain end to end', () => {
     expect((await fetch(`${t.url}/`)).status).toBe(404);
   });
 
+  it('keeps rate-limit buckets across configuration updates of the same route', async () => {
+    const limited = route('rl', { filters: [{ rateLimit: { maxTokens: 1, fillInterval: '1m' } }], http: [{ route: [{ destination: { function: 'f' } }] }] });
+    t = await startGateway([limited]);
+    expect((await fetch(`${t.url}/`)).status).toBe(200);
+    expect(t.gw.update({ routes: [limited], services: [] })).toEqual([]);
+    expect((await fetch(`${t.url}/`)).status).toBe(429);
+  });
+
   it('injects faults from the rule', async () => {
     t = await startGateway([route('f', { http: [{ fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }, route: [{ destination: { function: 'f' } }] }] })]);
     expect((await fetch(`${t.url}/`)).status).toBe(418);

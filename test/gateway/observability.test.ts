@@ -39,5 +39,6 @@ describe('edge observability', () => {
     expect(m.notFound).toBe(1);
     expect(m.inFlight).toBe(0);
     expect(m.routes['default/r#0']!.latencyUs.counts.reduce((a, b) => a + b, 0)).toBe(1);
+    expect(m.upstreams['fn:default/f']).toMatchObject({ requests: 1, responses: { '2xx': 1 } });
   });
 });

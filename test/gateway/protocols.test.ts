@@ -49,6 +49,33 @@ describe('protocols', () => {
     expect((await fetch(`${t.url}/h1`)).status).toBe(200);
   });
 
+  it('proxies HTTP/2 requests with bodies to HTTP/1.1 upstreams', async () => {
+    const { startUpstream } = await import('./helpers.js');
+    const up = await startUpstream((req, res) => {
+      let n = 0;
+      req.on('data', (c: Buffer) => (n += c.length));
+      req.on('end', () => {
+        res.writeHead(200, { connection: 'keep-alive', 'keep-alive': 'timeout=5', 'x-up': 'h1' });
+        res.end(`${req.method} ${req.url} ${n}`);
+      });
+    });
+    cleanups.push(() => up.close());
+    t = await startGateway([route('r', { http: [{ route: [{ destination: { service: 'api' } }] }] })], [service('api', { endpoints: [{ address: '127.0.0.1', port: up.port }] })]);
+    const session = h2connect(`http://127.0.0.1:${t.port}`);
+    cleanups.push(() => void session.close());
+    const r = await new Promise<{ status: number; body: string; up: unknown }>((resolve, reject) => {
+      const req = session.request({ ':path': '/post?x=1', ':method': 'POST', 'content-type': 'application/octet-stream' });
+      let body = '';
+      let head: Record<string, unknown> = {};
+      req.on('response', (h) => (head = h));
+      req.on('data', (d) => (body += d));
+      req.on('end', () => resolve({ status: Number(head[':status']), body, up: head['x-up'] }));
+      req.on('error', reject);
+      req.end(Buffer.alloc(300_000, 1));
+    });
+    expect(r).toEqual({ status: 200, body: 'POST /post?x=1 300000', up: 'h1' });
+  });
+
   it('serves TLS with ALPN h2 and identifies mutual-TLS peers by SPIFFE ID for authorization', async () => {
     const ca = InternalCA.create('skiff.local');
     const gwId = new WorkloadIdentity(ca, spiffeId('skiff.local', 'skiff-system', 'gateway', 'node'));

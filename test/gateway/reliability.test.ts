@@ -22,6 +22,14 @@ describe('listener hardening', () => {
     expect(t.invoker.calls).toHaveLength(0);
   });
 
+  it('serves keep-alive and pipelined HTTP/1.1 requests on one connection', async () => {
+    t = await startGateway([fnRoute]);
+    const r = await rawExchange(t.port, ['GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n', 'GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'], 3000, 100);
+    expect(r.data.match(/HTTP\/1\.1 200/g)).toHaveLength(3);
+    expect(t.invoker.calls.map((c) => c.req.path)).toEqual(['/a', '/b', '/c']);
+    expect(r.closed).toBe(true);
+  });
+
   it('rejects duplicate Content-Length (400)', async () => {
     t = await startGateway([fnRoute]);
     const r = await rawExchange(t.port, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd');

@@ -45,7 +45,25 @@ describe('HTTP upstreams', () => {
     expect(b.headers['x-request-id']).toBe(r.headers.get('x-request-id'));
     expect(b.headers.traceparent).toMatch(/^00-/);
     expect(r.headers.get('connection')).not.toBe('keep-alive, keep-alive');
-    expect(t.gw.metrics().upstreams['default/api']).toBeDefined();
+    const up = t.gw.metrics().upstreams['default/api']!;
+    expect(up).toMatchObject({ requests: 1, responses: { '2xx': 1 } });
+    expect(up.latencyUs.count).toBe(1);
+  });
+
+  it('streams bodies larger than the buffering limit when no filter needs them', async () => {
+    const counter = await named('count', (req, res) => {
+      let n = 0;
+      req.on('data', (c: Buffer) => (n += c.length));
+      req.on('end', () => {
+        res.writeHead(200, { 'x-up': 'count' });
+        res.end(String(n));
+      });
+    });
+    t = await startGateway([route('r', { http: [{ route: [{ destination: { service: 'api' } }] }] })], [service('api', { endpoints: [{ address: '127.0.0.1', port: counter.port }] })], { limits: { maxBodyBytes: 64 * 1024 } });
+    const big = Buffer.alloc(5 * 1024 * 1024, 7);
+    const r = await get(`${t.url}/upload`, { method: 'POST', body: big });
+    expect(r.status).toBe(200);
+    expect(r.text).toBe(String(big.length));
   });
 
   it('round-robins across endpoints and routes subsets by version with weights', async () => {
@@ -126,6 +144,31 @@ describe('HTTP upstreams', () => {
     expect(bad.hits).toBe(4);
   });
 
+  it('retries listed status codes and hashes on a cookie', async () => {
+    let n = 0;
+    const flaky = await named('flaky', (_req, res) => {
+      res.writeHead(++n === 1 ? 409 : 200, { 'x-up': 'flaky' });
+      res.end(String(n));
+    });
+    t = await startGateway(
+      [route('r', { http: [{ retries: { attempts: 1, retryOn: 'retriable-status-codes', retriableStatusCodes: [409], backoff: { baseInterval: '1ms' } }, route: [{ destination: { service: 'api' } }] }] })],
+      [service('api', { endpoints: [{ address: '127.0.0.1', port: flaky.port }] })],
+    );
+    const r = await get(`${t.url}/`);
+    expect(r.status).toBe(200);
+    expect(r.text).toBe('2');
+    await t.close();
+    const list = await Promise.all(['a', 'b', 'c'].map((x) => named(x)));
+    t = await startGateway(
+      [route('r', { http: [{ route: [{ destination: { service: 'api' } }] }] })],
+      [service('api', { endpoints: list.map((u) => ({ address: '127.0.0.1', port: u.port })), trafficPolicy: { loadBalancer: { consistentHash: { httpCookie: { name: 'session' } } } } })],
+    );
+    for (const sid of ['s1', 's2', 's3', 's4']) {
+      const first = (await get(`${t.url}/`, { headers: { cookie: `theme=dark; session=${sid}` } })).up;
+      for (let i = 0; i < 4; i++) expect((await get(`${t.url}/`, { headers: { cookie: `session=${sid}; x=1` } })).up).toBe(first);
+    }
+  });
+
   it('retries connection failures and resets', async () => {
     const dead = await startUpstream(() => undefined);
     const deadPort = dead.port;
@@ -177,6 +220,32 @@ describe('HTTP upstreams', () => {
     // Every hedge started because the slow endpoint had not answered; each slow attempt was cancelled.
     expect(slowClosed).toBe(hedges);
     expect(slow.hits).toBe(hedges);
+  });
+
+  it('hedges after the observed p95 of the route when no fixed delay is set', async () => {
+    let slow = false;
+    const a = await named('a', (_req, res) => {
+      if (slow) setTimeout(() => res.end('late'), 3000).unref();
+      else {
+        res.writeHead(200, { 'x-up': 'a' });
+        res.end('a');
+      }
+    });
+    const b = await named('b');
+    t = await startGateway(
+      [route('r', { http: [{ hedge: { delay: 'p95', minDelay: '20ms' }, route: [{ destination: { service: 'api' } }] }] })],
+      [service('api', { endpoints: [{ address: '127.0.0.1', port: a.port }, { address: '127.0.0.1', port: b.port }] })],
+    );
+    for (let i = 0; i < 20; i++) expect((await get(`${t.url}/`)).status).toBe(200);
+    expect(t.gw.metrics().upstreams['default/api']!.hedges).toBe(0);
+    slow = true;
+    for (let i = 0; i < 2; i++) {
+      const t0 = Date.now();
+      const r = await get(`${t.url}/`);
+      expect(r.up).toBe('b');
+      expect(Date.now() - t0).toBeLessThan(1500);
+    }
+    expect(t.gw.metrics().upstreams['default/api']!.hedges).toBeGreaterThanOrEqual(1);
   });
 
   it('opens the circuit with 503 when the request limit is reached', async () => {

@@ -71,6 +71,33 @@ violation[{"msg": msg}] {
     expect(evalOne(mod, 'x = data.k8s.violation', { v0: true, input: { containers: [{ name: 'a', privileged: true }, { name: 'b' }] } })).toEqual([[{ msg: 'a is privileged' }]]);
   });
 
+  it('gives the same answers through the equality index as a plain scan', () => {
+    const items = Array.from({ length: 200 }, (_, i) => ({ id: i % 50, team: { name: `t${i % 7}` }, n: i }));
+    items.push({ id: 1.0, team: { name: 't1' }, n: 999 } as never, { n: 1000 } as never);
+    const mod = `package t
+indexed contains n if {
+	some it in data.items
+	it.id == input.id
+	n := it.n
+}
+scanned contains n if {
+	some it in data.items
+	n := it.n
+	it.id == input.id
+}
+nested contains n if {
+	some it in data.items
+	it.team.name = input.team
+	n := it.n
+}`;
+    for (const id of [1, 7, 49, 50]) {
+      const [a] = evalOne(mod, 'x = data.t.indexed', { data: { items }, input: { id } });
+      const [b] = evalOne(mod, 'x = data.t.scanned', { data: { items }, input: { id } });
+      expect(a).toEqual(b);
+    }
+    expect(evalOne(mod, 'x = count(data.t.nested)', { data: { items }, input: { team: 't3' } })).toEqual([29]);
+  });
+
   it('matches regular expressions with RE2 semantics', () => {
     expect(evalOne('package t\np := [regex.match(`^a+b$`, "aaab"), regex.match(`(?i)x`, "X")]', 'x = data.t.p')).toEqual([[true, true]]);
   });

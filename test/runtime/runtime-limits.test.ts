@@ -79,6 +79,9 @@ describe('Runtime limits and bad input', () => {
     expect(err.code).toBe('trap');
     expect(err.message).toContain('unreachable');
     await expect(rt.invoke(digests.hello!, { args: [], env: {} })).resolves.toMatchObject({ exitCode: 0 });
+    const deep = await rt.invoke(digests.recurse!, { args: [], env: {} }).catch((e) => e);
+    expect(deep.code).toBe('trap');
+    expect(deep.message).toMatch(/call stack/i);
   });
 
   it('passes stdin, args and env, and nothing else', async () => {
@@ -130,6 +133,7 @@ describe('Runtime limits and bad input', () => {
       const before = warnings.length;
       const r = await rt.invoke(info.digest, { args: [], env: {}, capabilities: { dirs: [{ host: dir, guest: '/data' }] }, poolKey: 'ns/escaper' });
       expect(r.exitCode).toBe(63);
+      expect(r.notes).toEqual([expect.stringContaining('"../etc/passwd"')]);
       const logged = warnings.slice(before).map(([o, m]) => ({ ...(o as object), m }));
       expect(logged).toEqual([expect.objectContaining({ poolKey: 'ns/escaper', m: expect.stringContaining('"../etc/passwd"') })]);
     } finally {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as admission } from './admission.js';
 import { register as apply } from './apply.js';
+import { register as audit } from './audit.js';
 import { register as conformance } from './conformance.js';
 import { register as del } from './delete.js';
 import { register as describe } from './describe.js';
@@ -11,11 +12,13 @@ import { register as policy } from './policy.js';
 import { register as run } from './run.js';
 import { register as up } from './up.js';
 import { register as version } from './version.js';
+import { register as webhook } from './webhook.js';
 
 // One file per command; each exports `register(program)`. Keep this list sorted.
 const registrars: Array<(program: Command) => void> = [
   admission,
   apply,
+  audit,
   conformance,
   del,
   describe,
@@ -26,6 +29,7 @@ const registrars: Array<(program: Command) => void> = [
   run,
   up,
   version,
+  webhook,
 ];
 
 /** registerAll attaches every CLI command to the program. */

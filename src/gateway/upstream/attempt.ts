@@ -34,7 +34,8 @@ export interface AttemptGroup {
   options: Dispatcher.DispatchOptions;
   cancel: CancelToken;
   winner?: Attempt;
-  live: Set<Attempt>;
+  /** Attempts in flight (two while hedging). */
+  live: Attempt[];
 }
 
 /**
@@ -51,6 +52,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private settled = false;
   private status = 0;
   private timer?: NodeJS.Timeout;
+  private startedAt = 0;
   private resolve!: (o: Outcome) => void;
   readonly done: Promise<Outcome>;
 
@@ -64,8 +66,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   start(): Promise<Outcome> {
     const g = this.g;
-    g.live.add(this);
+    g.live.push(this);
     this.ep.active++;
+    this.startedAt = performance.now();
     g.cancel.on(this);
     const perTry = g.ctx.retry?.perTryTimeoutMs;
     if (perTry) this.timer = setTimeout(() => this.abort(new AbortReason('per_try')), perTry);
@@ -110,7 +113,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.committed = true;
     g.winner = this;
     // The first response wins: cancel the other hedged attempt.
-    if (g.live.size > 1) for (const other of g.live) if (other !== this) other.abort(new AbortReason('hedge_lost'));
+    if (g.live.length > 1) for (const other of g.live.slice()) if (other !== this) other.abort(new AbortReason('hedge_lost'));
     if (this.timer) clearTimeout(this.timer);
     const res = g.ctx.res;
     res.writeHead(statusCode, responseHeaders(g.ctx, headers));
@@ -147,11 +150,19 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.settled = true;
     const g = this.g;
     this.ep.active--;
-    g.live.delete(this);
+    const i = g.live.indexOf(this);
+    if (i >= 0) g.live.splice(i, 1);
     g.cancel.off(this);
     if (this.timer) clearTimeout(this.timer);
-    if (o.kind !== 'failed') g.cluster.record(this.ep, o.status >= 502 && o.status <= 504 ? 'gateway_error' : o.status >= 500 ? '5xx' : 'success');
-    else if (o.cause === 'connect' || o.cause === 'reset' || o.cause === 'per_try') g.cluster.record(this.ep, 'gateway_error');
+    // Per-upstream stats count attempts (a retried request counts once per try); cancelled losers are left out.
+    const us = (performance.now() - this.startedAt) * 1000;
+    if (o.kind !== 'failed') {
+      g.cluster.record(this.ep, o.status >= 502 && o.status <= 504 ? 'gateway_error' : o.status >= 500 ? '5xx' : 'success');
+      g.cluster.stats.record(o.status, us);
+    } else if (o.cause === 'connect' || o.cause === 'reset' || o.cause === 'per_try') {
+      g.cluster.record(this.ep, 'gateway_error');
+      g.cluster.stats.record(o.cause === 'per_try' ? 504 : o.cause === 'connect' ? 503 : 502, us);
+    }
     this.resolve(o);
   }
 }

@@ -139,6 +139,15 @@ export class Cluster {
     if (result === 'success') {
       e.consecutive5xx = 0;
       e.consecutiveGateway = 0;
+      // A host that stays healthy for a base ejection time after coming back earns back one step of
+      // its ejection multiplier, as Envoy does, so an old incident does not weigh forever.
+      if (e.ejections > 0) {
+        const now = this.now();
+        if (now >= e.ejectedUntil + od.baseEjectionMs) {
+          e.ejections--;
+          e.ejectedUntil = now - od.baseEjectionMs;
+        }
+      }
       return;
     }
     e.consecutive5xx++;

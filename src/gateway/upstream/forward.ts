@@ -83,7 +83,7 @@ export async function forward(ctx: GatewayContext, cluster: Cluster, o: ForwardO
   }
   ctx.upstream = cluster.key;
   const options: Dispatcher.DispatchOptions = { path: o.path, method: ctx.method as Dispatcher.HttpMethod, headers: o.headers, body: o.body as Uint8Array | undefined };
-  const g: AttemptGroup = { ctx, cluster, options, cancel: o.cancel, live: new Set() };
+  const g: AttemptGroup = { ctx, cluster, options, cancel: o.cancel, live: [] };
   const maxAttempts = 1 + (ctx.retry?.attempts ?? 0);
   let last: Outcome | undefined;
   let prev: Endpoint | undefined;

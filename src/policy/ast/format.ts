@@ -42,7 +42,7 @@ export function termText(t: Term, prec = 0): string {
     case 'objectcompr':
       return `{${termText(t.key)}: ${termText(t.value)} | ${bodyInline(t.body)}}`;
     case 'template':
-      return '$"' + t.parts.map((p) => (typeof p === 'string' ? JSON.stringify(p).slice(1, -1).replace(/\{/g, '\\{') : `{${termText(p)}}`)).join('') + '"';
+      return '$"' + t.parts.map((p) => (typeof p === 'string' ? JSON.stringify(p).slice(1, -1).replace(/\{/g, '\\{') : `{${'kind' in p ? exprText(p) : termText(p)}}`)).join('') + '"';
     case 'call': {
       const name = t.fn.join('.');
       if (t.fn.length === 1 && INFIX[name] && t.args.length === 2) {

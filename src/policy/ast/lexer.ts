@@ -81,12 +81,12 @@ export function lex(src: string, file: string): Tok[] {
         if (j >= src.length) err('non-terminated template string');
         const ch = src[j]!;
         if ((!raw && ch === '"') || (raw && ch === '`')) break;
+        if (ch === '\\' && src[j + 1] === '{') {
+          lit += '{';
+          j += 2;
+          continue;
+        }
         if (!raw && ch === '\\') {
-          if (src[j + 1] === '{') {
-            lit += '{';
-            j += 2;
-            continue;
-          }
           const k = j + 2 + (src[j + 1] === 'u' ? 4 : 0);
           lit += JSON.parse('"' + src.slice(j, k) + '"') as string;
           j = k;

@@ -590,11 +590,12 @@ class Parser {
   }
 }
 
-function parseSub(src: string, file: string, version: 0 | 1): Term {
+/** parseSub parses a template-string part: a term, or an expression with `with` modifiers. */
+function parseSub(src: string, file: string, version: 0 | 1): Term | Expr {
   const p = new Parser(file, src, version);
-  const t = p.term();
+  const e = p.expr();
   p.expectEOF();
-  return t;
+  return e.kind === 'term' && !e.negated && !e.with.length ? e.term : e;
 }
 
 function trueExpr(loc: Loc): Expr {

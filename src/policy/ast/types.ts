@@ -19,7 +19,7 @@ export type Term =
   | { type: 'setcompr'; head: Term; body: Expr[]; loc: Loc }
   | { type: 'objectcompr'; key: Term; value: Term; body: Expr[]; loc: Loc }
   | { type: 'call'; fn: string[]; args: Term[]; loc: Loc; target?: CallTarget }
-  | { type: 'template'; parts: Array<string | Term>; loc: Loc };
+  | { type: 'template'; parts: Array<string | Term | Expr>; loc: Loc };
 
 /** CallTarget is filled by the compiler: a built-in or a user function at a data path. */
 export type CallTarget = { kind: 'builtin'; name: string } | { kind: 'func'; path: string[] } | { kind: 'dynamic' };

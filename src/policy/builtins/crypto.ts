@@ -16,9 +16,11 @@ function derBlocks(name: string, input: string, type: string): Buffer[] {
   let text = input;
   if (!text.includes('-----BEGIN')) {
     if (!/^[A-Za-z0-9+/=\s]*$/.test(text)) throw builtinErr(name, `illegal base64 data at input byte ${[...text].findIndex((c) => !/[A-Za-z0-9+/=\s]/.test(c))}`);
-    const raw = Buffer.from(text, 'base64');
+    const compact = text.replace(/\s+/g, '');
+    if (compact.length % 4) throw builtinErr(name, `illegal base64 data at input byte ${compact.length - (compact.length % 4)}`);
+    const raw = Buffer.from(compact, 'base64');
     const asText = raw.toString('latin1');
-    if (!asText.includes('-----BEGIN')) return [raw];
+    if (!asText.includes('-----BEGIN')) return splitDer(raw);
     text = asText;
   }
   const out: Buffer[] = [];
@@ -42,6 +44,26 @@ function dn(s: string): Record<string, unknown> {
     else if (k === 'OU') add('OrganizationalUnit', v);
     else if (k === 'L') add('Locality', v);
     else if (k === 'ST') add('Province', v);
+  }
+  return out;
+}
+
+/** splitDer cuts concatenated DER structures (a certificate chain in one blob) apart. */
+function splitDer(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i < buf.length) {
+    if (buf[i] !== 0x30 || i + 2 > buf.length) return out.length ? out : [buf];
+    let len = buf[i + 1]!;
+    let hdr = 2;
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      len = 0;
+      for (let j = 0; j < n; j++) len = len * 256 + buf[i + 2 + j]!;
+      hdr += n;
+    }
+    out.push(buf.subarray(i, i + hdr + len));
+    i += hdr + len;
   }
   return out;
 }
@@ -106,10 +128,20 @@ export const register: Record<string, Builtin> = {
       const certs = parseCerts('crypto.x509.parse_and_verify_certificates', str('crypto.x509.parse_and_verify_certificates', a, 0));
       const invalid: Value = [false, []];
       if (certs.length < 2) return invalid;
-      for (let i = 0; i < certs.length - 1; i++) if (!certs[i]!.checkIssued(certs[i + 1]!) || !certs[i]!.verify(certs[i + 1]!.publicKey)) return invalid;
-      const root = certs[certs.length - 1]!;
-      if (!root.verify(root.publicKey)) return invalid;
-      return [true, certs.map(certObject)];
+      // the input lists root, intermediates and leaf in any order: rebuild the chain from the leaf
+      const issues = (a: X509Certificate, b: X509Certificate): boolean => a !== b && b.checkIssued(a) && b.verify(a.publicKey);
+      const leaf = certs.find((c) => !certs.some((o) => issues(c, o)));
+      if (!leaf) return invalid;
+      const chain = [leaf];
+      for (;;) {
+        const cur = chain[chain.length - 1]!;
+        const up = certs.find((c) => !chain.includes(c) && issues(c, cur));
+        if (!up) break;
+        chain.push(up);
+      }
+      const root = chain[chain.length - 1]!;
+      if (chain.length !== certs.length || !root.checkIssued(root) || !root.verify(root.publicKey)) return invalid;
+      return [true, chain.map(certObject)];
     },
   },
   'crypto.x509.parse_certificate_request': {

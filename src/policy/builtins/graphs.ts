@@ -62,18 +62,25 @@ export const register: Record<string, Builtin> = {
       if (!isObject(a[0]!)) throw typeErr('graph.reachable_paths', 1, 'object', a[0]!);
       const out = new RSet();
       const g = a[0]!;
+      // depth first with one visited set: reaching a visited node ends the path where it stands
+      const visited = new RSet();
       const visit = (n: Value, path: Value[]): void => {
         if (objGet(g as never, n) === undefined) {
           if (path.length) out.add(path);
           return;
         }
+        visited.add(n);
         const p = [...path, n];
-        const next = neighbours(g, n).filter((x) => !p.some((y) => JSON.stringify(y) === JSON.stringify(x)));
+        const next = neighbours(g, n);
         if (!next.length) {
           out.add(p);
           return;
         }
-        for (const x of next) visit(x, p);
+        for (const x of next) {
+          // a visited node that leads further ends the path here; leaves are always reached
+          if (visited.has(x) && neighbours(g, x).length) out.add(p);
+          else visit(x, p);
+        }
       };
       for (const n of initial('graph.reachable_paths', a[1]!)) visit(n, []);
       return out;

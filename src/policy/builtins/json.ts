@@ -102,8 +102,7 @@ function pointer(p: Value): Path | undefined {
   if (Array.isArray(p)) return p;
   if (typeof p !== 'string') return undefined;
   if (p === '') return [];
-  if (!p.startsWith('/')) return undefined;
-  return p.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return p.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function getAt(doc: Value, path: Path): Value | undefined {
@@ -134,6 +133,12 @@ function applyAt(doc: Value, path: Path, f: (parent: Value, key: Value) => Value
     out[i] = r;
     return out;
   }
+  if (doc instanceof RSet) {
+    if (!doc.has(seg!)) return undefined;
+    const r = applyAt(seg!, rest, f);
+    if (r === undefined) return undefined;
+    return new RSet([...doc.values().filter((x) => !equal(x, seg!)), r]);
+  }
   if (isObject(doc)) {
     const c = objGet(doc, seg!);
     if (c === undefined) return undefined;
@@ -161,7 +166,8 @@ function addOp(doc: Value, path: Path, value: Value): Value | undefined {
       b.set(key, value);
       return b.build();
     }
-    if (parent instanceof RSet) return new RSet([...parent.values(), value]);
+    // adding to a set names the element itself as the last path segment
+    if (parent instanceof RSet) return equal(key, value) ? new RSet([...parent.values(), value]) : undefined;
     return undefined;
   });
 }

@@ -29,7 +29,7 @@ function isSubset(sup: Value, sub: Value): boolean {
       if (s === undefined) return false;
       if (isObject(s) && isObject(v)) {
         if (!isSubset(s, v)) return false;
-      } else if (s instanceof RSet && v instanceof RSet) {
+      } else if ((s instanceof RSet && v instanceof RSet) || (Array.isArray(s) && Array.isArray(v))) {
         if (!isSubset(s, v)) return false;
       } else if (!equal(s, v)) return false;
     }

@@ -19,6 +19,8 @@ import { register as crypto } from './crypto.js';
 import { register as graphs } from './graphs.js';
 import { register as graphql } from './graphql.js';
 import { register as json } from './json.js';
+import { register as http } from './http.js';
+import { register as jsonschema } from './jsonschema.js';
 import { register as jwt } from './jwt.js';
 import { register as net } from './net.js';
 import { register as semver } from './semver.js';
@@ -26,7 +28,7 @@ import { register as time } from './time.js';
 import { register as uuid } from './uuid.js';
 
 /** FAMILIES lists every built-in family's register table; add a family here. */
-const FAMILIES: Array<Record<string, Builtin>> = [aggregates, arrays, bits, casts, crypto, encoding, glob, graphql, graphs, json, jwt, misc, net, numbers, objects, operators, providersAws, regex, semver, sets, strings, time, types, units, uuid];
+const FAMILIES: Array<Record<string, Builtin>> = [aggregates, arrays, bits, casts, crypto, encoding, glob, graphql, graphs, http, json, jsonschema, jwt, misc, net, numbers, objects, operators, providersAws, regex, semver, sets, strings, time, types, units, uuid];
 
 /** builtinTable merges the families into one name → built-in map (built once per engine). */
 export function builtinTable(): Map<string, Builtin> {

@@ -317,17 +317,20 @@ function replaceAll(s: string, old: string, nw: string): string {
 
 /** renderTemplate supports the Go text/template subset policies use: {{.key}}, {{range}}, {{if}}. */
 function renderTemplate(tpl: string, vars: Value): string {
+  const scope = new Map<string, Value>();
   const lookup = (path: string, dot: Value): Value | undefined => {
     if (path === '.') return dot;
-    let cur: Value | undefined = path.startsWith('$') ? vars : dot;
-    for (const p of path.replace(/^\$?\./, '').split('.').filter(Boolean)) {
+    const vm = /^(\$\w+)(.*)$/.exec(path);
+    let cur: Value | undefined = vm && vm[1] !== '$' ? scope.get(vm[1]!) : path.startsWith('$') ? vars : dot;
+    const rest = vm && vm[1] !== '$' ? vm[2]! : path;
+    for (const p of rest.replace(/^\$?\./, '').split('.').filter(Boolean)) {
       if (!isObject(cur)) throw new Error(`can't evaluate field ${p}`);
       const e: [Value, Value] | undefined = objEntries(cur).find(([k]) => k === p);
       cur = e ? e[1] : undefined;
     }
     return cur;
   };
-  const show = (v: Value | undefined): string => (v === undefined ? '<no value>' : typeof v === 'string' ? v : isNumber(v) ? formatNumber(v) : Array.isArray(v) ? '[' + v.map(show).join(' ') + ']' : formatValue(v));
+  const show = (v: Value | undefined): string => (v === undefined ? '<undefined>' : typeof v === 'string' ? v : isNumber(v) ? formatNumber(v) : Array.isArray(v) ? '[' + v.map(show).join(' ') + ']' : formatValue(v));
   const toks = tpl.split(/(\{\{-?\s*[\s\S]*?\s*-?\}\})/);
   const render = (start: number, end: number, dot: Value): string => {
     let out = '';
@@ -354,8 +357,14 @@ function renderTemplate(tpl: string, vars: Value): string {
         const rm = /^(\$\w+)\s*,\s*(\$\w+)\s*:=\s*(.*)$/.exec(expr);
         const v = lookup(rm ? rm[3]! : expr, dot);
         if (body.startsWith('range ')) {
-          const items: Value[] = Array.isArray(v) ? v : v instanceof RSet ? v.values() : isObject(v) ? objEntries(v).map((e) => e[1]) : [];
-          for (const it of items) out += render(i + 1, elseAt >= 0 ? elseAt : j, it);
+          const pairs: Array<[Value, Value]> = Array.isArray(v) ? v.map((x, n) => [n, x]) : v instanceof RSet ? v.values().map((x, n) => [n, x]) : isObject(v) ? objEntries(v) : [];
+          for (const [key, it] of pairs) {
+            if (rm) {
+              scope.set(rm[1]!, key);
+              scope.set(rm[2]!, it);
+            }
+            out += render(i + 1, elseAt >= 0 ? elseAt : j, it);
+          }
         } else {
           const truthy = v !== undefined && v !== false && v !== null && v !== '' && v !== 0 && !(Array.isArray(v) && !v.length);
           out += truthy ? render(i + 1, elseAt >= 0 ? elseAt : j, dot) : elseAt >= 0 ? render(elseAt + 1, j, dot) : '';

@@ -23,8 +23,7 @@ function parseUUID(s: string): PlainObject | undefined {
     const timeLow = BigInt(b.readUInt32BE(0));
     const timeMid = BigInt(b.readUInt16BE(4));
     const timeHi = BigInt(b.readUInt16BE(6) & 0x0fff);
-    let ts = (timeHi << 48n) | (timeMid << 32n) | timeLow;
-    if (version === 2) ts = (timeHi << 48n) | (timeMid << 32n);
+    const ts = (timeHi << 48n) | (timeMid << 32n) | timeLow;
     // 100ns intervals since 1582-10-15 → ns since the Unix epoch
     const ns = (ts - 122192928000000000n) * 100n;
     out.time = normNum(ns);

@@ -103,6 +103,13 @@ export class Compiler {
     const argScope: Scope = { vars: new Map(), parent: undefined, decl: new Map() };
     const bound = new Set<number>();
     if (r.args) {
+      // A parameter written as a template string is checked after the body binds its variables.
+      r.args = r.args.map((a, i) => {
+        if (a.type !== 'template') return a;
+        const v: Term = { type: 'var', name: `__targ${i}`, loc: a.loc };
+        r.body = [...r.body, { kind: 'term', term: { type: 'call', fn: ['eq'], args: [a, v], loc: a.loc }, negated: false, with: [], loc: a.loc }];
+        return v;
+      });
       r.args = r.args.map((a) => {
         this.declarePattern(a, argScope);
         return this.resolveTerm(a, argScope, []);
@@ -370,7 +377,7 @@ export class Compiler {
       case 'object':
         return { ...t, items: t.items.map(([k, v]) => [this.resolveTerm(k, scope, nested), this.resolveTerm(v, scope, nested)] as [Term, Term]) };
       case 'template':
-        return { ...t, parts: t.parts.map((p) => (typeof p === 'string' ? p : this.resolveTerm(p, scope, nested))) };
+        return { ...t, parts: t.parts.map((p) => (typeof p === 'string' ? p : 'kind' in p ? this.resolveExpr(p, scope, nested) : this.resolveTerm(p, scope, nested))) };
       case 'call': {
         const local = t.fn.length === 1 ? undefined : undefined;
         void local;
@@ -505,7 +512,7 @@ export function needsOf(t: Term, out: number[] = []): number[] {
       for (const a of t.args) needsOf(a, out);
       break;
     case 'template':
-      for (const p of t.parts) if (typeof p !== 'string') needsOf(p, out);
+      for (const p of t.parts) if (typeof p !== 'string') 'kind' in p ? exprNeeds(p, out) : needsOf(p, out);
       break;
     case 'arraycompr':
     case 'setcompr':
@@ -516,6 +523,12 @@ export function needsOf(t: Term, out: number[] = []): number[] {
       break;
   }
   return out;
+}
+
+/** exprNeeds lists the variables an expression embedded in a template reads. */
+function exprNeeds(e: Expr, out: number[]): void {
+  if (e.kind === 'term') needsOf(e.term, out);
+  for (const w of e.with) needsOf(w.value, out);
 }
 
 /** freeSlots finds slots used inside a comprehension that belong to enclosing scopes. */

@@ -34,7 +34,7 @@ function refOuts(t: Term, out: number[] = []): number[] {
       for (const a of t.args) refOuts(a, out);
       break;
     case 'template':
-      for (const p of t.parts) if (typeof p !== 'string') refOuts(p, out);
+      for (const p of t.parts) if (typeof p !== 'string' && !('kind' in p)) refOuts(p, out);
       break;
     default:
       break;

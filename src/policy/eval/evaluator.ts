@@ -9,6 +9,7 @@ import {
   equal,
   formatValue,
   isObject,
+  keyOf,
   objEntries,
   objGet,
   type PlainObject,
@@ -115,7 +116,88 @@ export class Evaluator {
       if (!q) return false;
     }
     if (i === body.length) return k();
-    return this.evalExpr(body[i]!, frame, () => this.evalBody(body, i + 1, frame, k));
+    const e = body[i]!;
+    if (e.kind === 'somein' && i + 1 < body.length && !this.opts.tracer) {
+      const plan = this.indexPlan(e, body[i + 1]!);
+      if (plan) return this.evalIndexed(plan, body, i, frame, k);
+    }
+    return this.evalExpr(e, frame, () => this.evalBody(body, i + 1, frame, k));
+  }
+
+  /**
+   * indexPlan recognises `some x in xs` followed by `x.f.g == <term without x>`: the scan can then
+   * jump to the matching elements through a hash index (memoised per array), as OPA's rule index does
+   * for rule heads. The plan is cached on the expression.
+   */
+  private indexPlan(e: Expr & { ix?: IndexPlan | null }, next: Expr): IndexPlan | null {
+    if (e.ix !== undefined) return e.ix;
+    let plan: IndexPlan | null = null;
+    if (e.kind !== 'somein') return (e.ix = null);
+    const domain = e.domain;
+    const v = !e.key && !e.negated && !e.with.length ? e.value : undefined;
+    if (v && v.type === 'var' && v.slot !== undefined && next.kind === 'term' && !next.negated && !next.with.length && next.term.type === 'call') {
+      const c = next.term;
+      const op = c.fn.length === 1 ? c.fn[0] : '';
+      if ((op === 'equal' || op === 'eq') && c.target?.kind === 'builtin' && c.args.length === 2) {
+        for (const [a, b] of [[c.args[0]!, c.args[1]!], [c.args[1]!, c.args[0]!]] as const) {
+          if (a.type === 'ref' && a.head.type === 'var' && a.head.slot === v.slot && a.path.length && a.path.every((p) => p.type === 'scalar' && typeof p.value === 'string') && !mentionsSlot(b, v.slot)) {
+            plan = { slot: v.slot, path: a.path.map((p) => (p as { value: string }).value), other: b, domain };
+            break;
+          }
+        }
+      }
+    }
+    e.ix = plan;
+    return plan;
+  }
+
+  private evalIndexed(plan: IndexPlan, body: Expr[], i: number, frame: Frame, k: K): boolean {
+    return this.evalTerm(plan.domain, frame, (coll) => {
+      const want = Array.isArray(coll) && frame[plan.slot] === undefined && !this.ctx.mocks ? this.simple(plan.other, frame) : NS;
+      if (want === NS || !Array.isArray(coll)) return this.evalExpr(body[i]!, frame, () => this.evalBody(body, i + 1, frame, k));
+      if (want === undefined) return false;
+      const hits = this.arrayIndex(coll, plan.path).get(keyOf(want));
+      if (!hits) return false;
+      const slot = plan.slot;
+      try {
+        for (const j of hits) {
+          this.tick();
+          frame[slot] = coll[j]!;
+          if (this.evalBody(body, i + 2, frame, k)) return true;
+        }
+        return false;
+      } finally {
+        frame[slot] = undefined;
+      }
+    });
+  }
+
+  /** arrayIndex maps the canonical key of xs[_].path to element positions (memoised per array). */
+  private arrayIndex(xs: Value[], path: string[]): Map<string, number[]> {
+    const shared = this.bctx.shared;
+    let byArray = shared.get('ix') as WeakMap<Value[], Map<string, Map<string, number[]>>> | undefined;
+    if (!byArray) shared.set('ix', (byArray = new WeakMap()));
+    let byPath = byArray.get(xs);
+    if (!byPath) byArray.set(xs, (byPath = new Map()));
+    const pk = path.join('\u0000');
+    let ix = byPath.get(pk);
+    if (!ix) {
+      ix = new Map();
+      for (let j = 0; j < xs.length; j++) {
+        let v: Value | undefined = xs[j]!;
+        for (const p of path) {
+          v = v !== undefined && isObject(v) ? objGet(v, p) : undefined;
+          if (v === undefined) break;
+        }
+        if (v === undefined) continue;
+        const key = keyOf(v);
+        const list = ix.get(key);
+        if (list) list.push(j);
+        else ix.set(key, [j]);
+      }
+      byPath.set(pk, ix);
+    }
+    return ix;
   }
 
   /** quickCheck decides a pure test expression directly; undefined means "needs the general path". */
@@ -509,7 +591,8 @@ export class Evaluator {
             continue;
           }
           let got: Value | undefined;
-          this.evalTerm(p, frame, (v) => ((got = v), true));
+          if ('kind' in p) this.evalExpr(p, frame, () => ((got = this.lastValue), true));
+          else this.evalTerm(p, frame, (v) => ((got = v), true));
           s += got === undefined ? '<undefined>' : typeof got === 'string' ? got : formatValue(got);
         }
         return k(s);
@@ -520,7 +603,16 @@ export class Evaluator {
   evalRef(t: Extract<Term, { type: 'ref' }>, frame: Frame, k: KV): boolean {
     const h = t.head;
     if (h.type === 'var' && h.slot === undefined) {
-      if (h.name === 'data') return this.rules.resolveData(this.root, this.data, t.path, 0, frame, k);
+      if (h.name === 'data') {
+        if (!this.ctx.overrides) {
+          const fast = this.dataFastPath(t);
+          if (fast) {
+            const v = this.rules.nodeValue(fast.node);
+            return v === undefined ? false : this.walk(v, t.path, fast.depth, frame, k);
+          }
+        }
+        return this.rules.resolveData(this.root, this.data, t.path, 0, frame, k);
+      }
       if (h.name === 'input') {
         const inp = this.ctx.input;
         return inp === undefined ? false : this.walk(inp, t.path, 0, frame, k);
@@ -529,13 +621,40 @@ export class Evaluator {
     return this.evalTerm(h, frame, (v) => this.walk(v, t.path, 0, frame, k));
   }
 
+  /**
+   * dataFastPath memoises, per ref, the rule node its constant prefix leads to when no base
+   * document shares that path, so hot refs like data.pkg.rule skip the tree walk.
+   */
+  private dataFastPath(t: Extract<Term, { type: 'ref' }> & { fast?: { node: RuleNode; depth: number } | null }): { node: RuleNode; depth: number } | null {
+    if (t.fast !== undefined) return t.fast;
+    let node = this.root;
+    let base: Value | undefined = this.data;
+    let found: { node: RuleNode; depth: number } | null = null;
+    for (let i = 0; i < t.path.length; i++) {
+      const p = t.path[i]!;
+      if (p.type !== 'scalar' || typeof p.value !== 'string') break;
+      const child = node.children.get(p.value);
+      if (!child) break;
+      base = base !== undefined && isObject(base) ? objGet(base, p.value) : undefined;
+      if (base !== undefined) break;
+      node = child;
+      if (node.rules.length || node.dynamic.length || node.defaultRule) {
+        if (!node.isFunction) found = { node, depth: i + 1 };
+        break;
+      }
+    }
+    t.fast = found;
+    return found;
+  }
+
   /** walk indexes into a value along a ref path, iterating over unbound keys. */
-  walk(v: Value, path: Term[], i: number, frame: Frame, k: KV): boolean {
+  walk(v: Value, path: Term[], i: number, frame: Frame, k: KV, dataDoc = false): boolean {
     if (i === path.length) return k(v);
     const p = path[i]!;
     if (p.type === 'scalar') {
-      const c = index(v, p.value);
-      return c === undefined ? false : this.walk(c, path, i + 1, frame, k);
+      // base documents are JSON: there a number key reaches the string key of the same text
+      const c = index(v, p.value) ?? (dataDoc && typeof p.value === 'number' && isObject(v) ? objGet(v, String(p.value)) : undefined);
+      return c === undefined ? false : this.walk(c, path, i + 1, frame, k, dataDoc);
     }
     if (p.type === 'var' && p.slot !== undefined) {
       const b = frame[p.slot];
@@ -581,7 +700,7 @@ export class Evaluator {
   evalCall(t: CallTerm, frame: Frame, k: KV): boolean {
     const tgt = t.target!;
     let mock: Mock | undefined;
-    const mockKey = tgt.kind === 'builtin' ? tgt.name : tgt.kind === 'func' ? 'data.' + tgt.path.join('.') : '';
+    const mockKey = this.ctx.mocks ? (tgt.kind === 'builtin' ? tgt.name : tgt.kind === 'func' ? 'data.' + tgt.path.join('.') : '') : '';
     if (this.ctx.mocks) mock = this.ctx.mocks.get(mockKey);
     const arity = this.arityOf(tgt);
     const fixed = arity !== undefined && arity >= 0 && t.args.length > arity;
@@ -618,8 +737,14 @@ export class Evaluator {
 
   arityOf(tgt: NonNullable<CallTerm['target']>): number | undefined {
     if (tgt.kind === 'builtin') return this.builtinOf(tgt)?.arity;
-    if (tgt.kind === 'func') return this.root.lookup(tgt.path)?.rules[0]?.args?.length;
+    if (tgt.kind === 'func') return this.funcNode(tgt)?.rules[0]?.args?.length;
     return undefined;
+  }
+
+  /** funcNode finds a user function's node once per call site (the rule tree is fixed after compilation). */
+  private funcNode(tgt: { kind: 'func'; path: string[]; n?: RuleNode | null }): RuleNode | undefined {
+    if (tgt.n === undefined) tgt.n = this.root.lookup(tgt.path) ?? null;
+    return tgt.n ?? undefined;
   }
 
   /** builtinOf resolves a built-in once per call site (the table never changes after construction). */
@@ -645,7 +770,7 @@ export class Evaluator {
   invoke(tgt: Mock | NonNullable<CallTerm['target']>, args: Value[], t: CallTerm): Value | undefined {
     if (tgt.kind === 'value') return tgt.value;
     if (tgt.kind === 'func') {
-      const node = this.root.lookup(tgt.path);
+      const node = this.funcNode(tgt);
       if (!node) return undefined;
       return this.rules.callFunction(node, args);
     }
@@ -730,6 +855,23 @@ export class Evaluator {
     if (mock.kind !== 'value') return;
     ctx.input = path.length ? setPath(ctx.input ?? (Object.create(null) as PlainObject), path, mock.value) : mock.value;
   }
+}
+
+interface IndexPlan {
+  slot: number;
+  path: string[];
+  other: Term;
+  domain: Term;
+}
+
+function mentionsSlot(t: unknown, slot: number): boolean {
+  if (!t || typeof t !== 'object') return false;
+  if (Array.isArray(t)) return t.some((x) => mentionsSlot(x, slot));
+  const o = t as Record<string, unknown>;
+  if (o.type === 'var' && o.slot === slot) return true;
+  if (Array.isArray(o.free) && (o.free as number[]).includes(slot)) return true;
+  for (const [key, v] of Object.entries(o)) if (key !== 'loc' && key !== 'target' && mentionsSlot(v, slot)) return true;
+  return false;
 }
 
 /** index returns v[key] for arrays, objects and sets. */

@@ -39,8 +39,32 @@ function runBodyOnce(st: BodyRun): boolean {
   });
 }
 
+/**
+ * mergeDocs joins what two rule sources say about one path: sets unite, objects built from rule
+ * paths merge, equal values agree; a complete rule's own value is never extended.
+ */
+function mergeDocs(a: Value, b: Value, loc: Rule['loc'] | undefined, leaves: WeakSet<object>): Value {
+  if (equal(a, b)) return a;
+  if (a instanceof RSet && b instanceof RSet) return new RSet([...a.values(), ...b.values()]);
+  if (isObject(a) && isObject(b) && !leaves.has(a) && !leaves.has(b)) {
+    const out = new ObjectBuilder();
+    for (const [k, v] of objEntries(a)) out.set(k, v);
+    for (const [k, v] of objEntries(b)) {
+      const prev = out.get(k);
+      out.set(k, prev === undefined ? v : mergeDocs(prev, v, loc, leaves));
+    }
+    return out.build();
+  }
+  throw new RegoError('eval_conflict_error', 'object keys must be unique', loc);
+}
+
 /** RuleEvaluator computes rule values (cached per query and `with` scope) and resolves `data` refs. */
 export class RuleEvaluator {
+  /** objects that are a complete rule's value (they must not be merged into); made on first use */
+  private leafSet: WeakSet<object> | undefined;
+  get leaves(): WeakSet<object> {
+    return (this.leafSet ??= new WeakSet());
+  }
   constructor(private ev: Evaluator) {}
 
   /** resolveData walks `data` along path, mixing base documents and rules. */
@@ -53,7 +77,8 @@ export class RuleEvaluator {
     }
     if (node.rules.length || node.dynamic.length || node.defaultRule) {
       if (node.isFunction) return false;
-      let v = this.nodeValue(node);
+      // where a base document and a rule define the same path, the base document wins (as in OPA)
+      let v = base !== undefined ? base : this.nodeValue(node);
       if (ov) v = this.overlay(node.path, v);
       if (v === undefined) return false;
       return ev.walk(v, path, i, frame, k);
@@ -100,7 +125,7 @@ export class RuleEvaluator {
       const v = this.overlay([...node.path, key], bchild);
       return v === undefined ? false : ev.walk(v, path, i + 1, frame, k);
     }
-    if (bchild !== undefined) return ev.walk(bchild, path, i + 1, frame, k);
+    if (bchild !== undefined) return ev.walk(bchild, path, i + 1, frame, k, true);
     return false;
   }
 
@@ -120,7 +145,8 @@ export class RuleEvaluator {
     }
     for (const [name, child] of node.children) {
       if (child.isFunction) continue;
-      const v = this.materialize(child, base !== undefined && isObject(base) ? objGet(base, name) : undefined);
+      const bchild = base !== undefined && isObject(base) ? objGet(base, name) : undefined;
+      const v = bchild !== undefined && (child.rules.length || child.dynamic.length) ? bchild : this.materialize(child, bchild);
       if (v !== undefined) b.set(name, v);
     }
     const out = b.build();
@@ -171,6 +197,7 @@ export class RuleEvaluator {
       resultRule = r;
     }
     if (result === undefined && node.defaultRule) result = this.defaultValue(node.defaultRule);
+    if (isObject(result)) this.leaves.add(result);
     return result;
   }
 
@@ -260,6 +287,7 @@ export class RuleEvaluator {
           if (s.leaf !== undefined && !equal(s.leaf, v)) throw new RegoError('eval_conflict_error', 'object keys must be unique', r.loc);
           if (s.obj?.size) throw new RegoError('eval_conflict_error', 'object keys must be unique', r.loc);
           s.leaf = v;
+          if (isObject(v)) this.leaves.add(v);
         }
         s.has = true;
       };
@@ -304,14 +332,7 @@ export class RuleEvaluator {
         const v = this.materialize(child, undefined);
         if (v === undefined) continue;
         const prev = b.get(name);
-        if (prev !== undefined && !equal(prev, v)) {
-          if (prev instanceof RSet && v instanceof RSet) {
-            b.set(name, new RSet([...prev.values(), ...v.values()]));
-            continue;
-          }
-          throw new RegoError('eval_conflict_error', 'object keys must be unique', node.dynamic[0]?.rule.loc);
-        }
-        b.set(name, v);
+        b.set(name, prev === undefined ? v : mergeDocs(prev, v, node.dynamic[0]?.rule.loc, this.leaves));
       }
       out = b.build();
     }

@@ -3,7 +3,7 @@ import {
   ADVICE_MAX, DIRENT, E, FDFLAGS, FDSTAT, FILESTAT, FILETYPE, FSTFLAGS, PRESTAT, PREOPENTYPE_DIR, R, WHENCE,
 } from './constants.js';
 import type { Descriptor, DirDescriptor, FileDescriptor } from './fd-table.js';
-import type { WasiHost } from './host.js';
+import type { Syscalls, WasiHost } from './host.js';
 import { utf8 } from './memory.js';
 
 const FDFLAGS_ALL = FDFLAGS.APPEND | FDFLAGS.DSYNC | FDFLAGS.NONBLOCK | FDFLAGS.RSYNC | FDFLAGS.SYNC;
@@ -136,192 +136,189 @@ function dirEntries(d: DirDescriptor & { listing?: Array<{ name: Uint8Array; ino
 }
 
 /** fdCalls implements every `fd_*` function. */
-export function fdCalls(h: WasiHost): Record<string, (...a: any[]) => number> {
-  const fds = () => h.state.fds;
-  return {
-    fd_advise: (fd: number, offset: bigint, len: bigint, advice: number) => {
-      const d = fds().require(fd, R.FD_ADVISE);
-      if (advice < 0 || advice > ADVICE_MAX) return E.INVAL;
-      nonNegative(offset);
-      nonNegative(len);
-      asFile(d);
-      return E.SUCCESS;
-    },
-    fd_allocate: (fd: number, offset: bigint, len: bigint) => {
-      const d = asFile(fds().require(fd, R.FD_ALLOCATE));
-      if (nonNegative(offset) + nonNegative(len) > I64_MAX || len === 0n) return E.INVAL;
-      const size = d.file.stat().size;
-      const grow = offset + len - size;
-      if (grow > 0n) {
-        if (BigInt(Math.min(h.state.writeBudget, Number.MAX_SAFE_INTEGER)) < grow) return E.DQUOT;
-        d.file.allocate(offset, len);
-        h.state.writeBudget -= Number(grow);
+export const fdCalls: Syscalls = {
+  fd_advise: (h: WasiHost, fd: number, offset: bigint, len: bigint, advice: number) => {
+    const d = h.state.fds.require(fd, R.FD_ADVISE);
+    if (advice < 0 || advice > ADVICE_MAX) return E.INVAL;
+    nonNegative(offset);
+    nonNegative(len);
+    asFile(d);
+    return E.SUCCESS;
+  },
+  fd_allocate: (h: WasiHost, fd: number, offset: bigint, len: bigint) => {
+    const d = asFile(h.state.fds.require(fd, R.FD_ALLOCATE));
+    if (nonNegative(offset) + nonNegative(len) > I64_MAX || len === 0n) return E.INVAL;
+    const size = d.file.stat().size;
+    const grow = offset + len - size;
+    if (grow > 0n) {
+      if (BigInt(Math.min(h.state.writeBudget, Number.MAX_SAFE_INTEGER)) < grow) return E.DQUOT;
+      d.file.allocate(offset, len);
+      h.state.writeBudget -= Number(grow);
+    }
+    return E.SUCCESS;
+  },
+  fd_close: (h: WasiHost, fd: number) => {
+    const d = h.state.fds.remove(fd);
+    if (d.kind === 'file') d.file.close();
+    else if (d.kind === 'socket') d.socket.close();
+    return E.SUCCESS;
+  },
+  fd_datasync: (h: WasiHost, fd: number) => {
+    const d = h.state.fds.require(fd, R.FD_DATASYNC);
+    if (d.kind === 'file') d.file.sync();
+    else if (d.kind !== 'dir') return E.INVAL;
+    return E.SUCCESS;
+  },
+  fd_sync: (h: WasiHost, fd: number) => {
+    const d = h.state.fds.require(fd, R.FD_SYNC);
+    if (d.kind === 'file') d.file.sync();
+    else if (d.kind !== 'dir') return E.INVAL;
+    return E.SUCCESS;
+  },
+  fd_fdstat_get: (h: WasiHost, fd: number, out: number) => {
+    const d = h.state.fds.get(fd);
+    const b = h.memory.bytes(out, FDSTAT.SIZE);
+    const dv = new DataView(b.buffer, b.byteOffset, FDSTAT.SIZE);
+    b.fill(0);
+    dv.setUint8(FDSTAT.FILETYPE, d.filetype);
+    dv.setUint16(FDSTAT.FLAGS, d.fdflags, true);
+    dv.setBigUint64(FDSTAT.RIGHTS_BASE, d.rightsBase, true);
+    dv.setBigUint64(FDSTAT.RIGHTS_INHERITING, d.rightsInheriting, true);
+    return E.SUCCESS;
+  },
+  fd_fdstat_set_flags: (h: WasiHost, fd: number, flags: number) => {
+    const d = h.state.fds.require(fd, R.FD_FDSTAT_SET_FLAGS);
+    if (flags & ~FDFLAGS_ALL) return E.INVAL;
+    d.fdflags = flags;
+    return E.SUCCESS;
+  },
+  fd_fdstat_set_rights: (h: WasiHost, fd: number, base: bigint, inheriting: bigint) => {
+    const d = h.state.fds.get(fd);
+    const b = BigInt.asUintN(64, base);
+    const i = BigInt.asUintN(64, inheriting);
+    // Rights can only ever be dropped, never regained.
+    if ((b & ~d.rightsBase) !== 0n || (i & ~d.rightsInheriting) !== 0n) return E.NOTCAPABLE;
+    d.rightsBase = b;
+    d.rightsInheriting = i;
+    return E.SUCCESS;
+  },
+  fd_filestat_get: (h: WasiHost, fd: number, out: number) => {
+    const d = h.state.fds.require(fd, R.FD_FILESTAT_GET);
+    writeStat(h, out, statOf(d));
+    return E.SUCCESS;
+  },
+  fd_filestat_set_size: (h: WasiHost, fd: number, size: bigint) => {
+    const d = h.state.fds.require(fd, R.FD_FILESTAT_SET_SIZE);
+    if (d.kind !== 'file') return d.kind === 'dir' ? E.ISDIR : E.INVAL;
+    if (size < 0n) return E.INVAL;
+    const grow = size - d.file.stat().size;
+    if (grow > 0n && BigInt(Math.min(h.state.writeBudget, Number.MAX_SAFE_INTEGER)) < grow) return E.DQUOT;
+    d.file.truncate(size);
+    if (grow > 0n) h.state.writeBudget -= Number(grow);
+    return E.SUCCESS;
+  },
+  fd_filestat_set_times: (h: WasiHost, fd: number, atim: bigint, mtim: bigint, flags: number) => {
+    const d = h.state.fds.require(fd, R.FD_FILESTAT_SET_TIMES);
+    const [a, m] = timeSpecs(atim, mtim, flags);
+    if (d.kind === 'file') d.file.setTimes(a, m);
+    else if (d.kind === 'dir') d.mount.backend.setTimes(d.stack[d.stack.length - 1], a, m);
+    else return E.BADF;
+    return E.SUCCESS;
+  },
+  fd_pread: (h: WasiHost, fd: number, iovs: number, n: number, offset: bigint, out: number) => {
+    const d = h.state.fds.require(fd, R.FD_READ | R.FD_SEEK);
+    if (d.kind !== 'file' && d.kind !== 'dir') return E.SPIPE;
+    const list = h.memory.iovecs(iovs, n);
+    h.memory.u32(out, readInto(h, d, list, nonNegative(offset)));
+    return E.SUCCESS;
+  },
+  fd_pwrite: (h: WasiHost, fd: number, iovs: number, n: number, offset: bigint, out: number) => {
+    const d = h.state.fds.require(fd, R.FD_WRITE | R.FD_SEEK);
+    if (d.kind !== 'file' && d.kind !== 'dir') return E.SPIPE;
+    const list = h.memory.iovecs(iovs, n);
+    h.memory.u32(out, writeFrom(h, d, list, nonNegative(offset)));
+    return E.SUCCESS;
+  },
+  fd_read: (h: WasiHost, fd: number, iovs: number, n: number, out: number) => {
+    const d = h.state.fds.require(fd, R.FD_READ);
+    const list = h.memory.iovecs(iovs, n);
+    h.memory.u32(out, readInto(h, d, list, null));
+    return E.SUCCESS;
+  },
+  fd_write: (h: WasiHost, fd: number, iovs: number, n: number, out: number) => {
+    const d = h.state.fds.require(fd, R.FD_WRITE);
+    const list = h.memory.iovecs(iovs, n);
+    h.memory.u32(out, writeFrom(h, d, list, null));
+    return E.SUCCESS;
+  },
+  fd_prestat_get: (h: WasiHost, fd: number, out: number) => {
+    const d = h.state.fds.get(fd);
+    if (d.kind !== 'dir' || d.preopen === undefined) return E.BADF;
+    h.memory.check(out >>> 0, PRESTAT.SIZE);
+    h.memory.dv.setUint8(out + PRESTAT.TAG, PREOPENTYPE_DIR);
+    h.memory.u32(out + PRESTAT.NAME_LEN, utf8(d.preopen).length);
+    return E.SUCCESS;
+  },
+  fd_prestat_dir_name: (h: WasiHost, fd: number, ptr: number, len: number) => {
+    const d = h.state.fds.get(fd);
+    if (d.kind !== 'dir' || d.preopen === undefined) return E.BADF;
+    const name = utf8(d.preopen);
+    if ((len >>> 0) < name.length) return E.NAMETOOLONG;
+    h.memory.bytes(ptr, name.length).set(name);
+    return E.SUCCESS;
+  },
+  fd_readdir: (h: WasiHost, fd: number, buf: number, len: number, cookie: bigint, out: number) => {
+    const d = h.state.fds.require(fd, R.FD_READDIR);
+    if (d.kind !== 'dir') return E.NOTDIR;
+    const entries = dirEntries(d, BigInt.asUintN(64, cookie));
+    const dst = h.memory.bytes(buf, len);
+    const header = new Uint8Array(DIRENT.SIZE);
+    const hv = new DataView(header.buffer);
+    let used = 0;
+    for (let i = Number(BigInt.asUintN(64, cookie)); i < entries.length && used < dst.length; i++) {
+      const e = entries[i]!;
+      header.fill(0);
+      hv.setBigUint64(DIRENT.NEXT, BigInt(i + 1), true);
+      hv.setBigUint64(DIRENT.INO, e.ino, true);
+      hv.setUint32(DIRENT.NAMLEN, e.name.length, true);
+      hv.setUint8(DIRENT.TYPE, e.filetype);
+      // A record that does not fit is truncated: bufused == buf_len tells the guest to call again.
+      for (const part of [header, e.name]) {
+        const n = Math.min(part.length, dst.length - used);
+        dst.set(part.subarray(0, n), used);
+        used += n;
       }
-      return E.SUCCESS;
-    },
-    fd_close: (fd: number) => {
-      const d = fds().remove(fd);
-      if (d.kind === 'file') d.file.close();
-      else if (d.kind === 'socket') d.socket.close();
-      return E.SUCCESS;
-    },
-    fd_datasync: (fd: number) => {
-      const d = fds().require(fd, R.FD_DATASYNC);
-      if (d.kind === 'file') d.file.sync();
-      else if (d.kind !== 'dir') return E.INVAL;
-      return E.SUCCESS;
-    },
-    fd_sync: (fd: number) => {
-      const d = fds().require(fd, R.FD_SYNC);
-      if (d.kind === 'file') d.file.sync();
-      else if (d.kind !== 'dir') return E.INVAL;
-      return E.SUCCESS;
-    },
-    fd_fdstat_get: (fd: number, out: number) => {
-      const d = fds().get(fd);
-      const b = h.memory.bytes(out, FDSTAT.SIZE);
-      const dv = new DataView(b.buffer, b.byteOffset, FDSTAT.SIZE);
-      b.fill(0);
-      dv.setUint8(FDSTAT.FILETYPE, d.filetype);
-      dv.setUint16(FDSTAT.FLAGS, d.fdflags, true);
-      dv.setBigUint64(FDSTAT.RIGHTS_BASE, d.rightsBase, true);
-      dv.setBigUint64(FDSTAT.RIGHTS_INHERITING, d.rightsInheriting, true);
-      return E.SUCCESS;
-    },
-    fd_fdstat_set_flags: (fd: number, flags: number) => {
-      const d = fds().require(fd, R.FD_FDSTAT_SET_FLAGS);
-      if (flags & ~FDFLAGS_ALL) return E.INVAL;
-      d.fdflags = flags;
-      return E.SUCCESS;
-    },
-    fd_fdstat_set_rights: (fd: number, base: bigint, inheriting: bigint) => {
-      const d = fds().get(fd);
-      const b = BigInt.asUintN(64, base);
-      const i = BigInt.asUintN(64, inheriting);
-      // Rights can only ever be dropped, never regained.
-      if ((b & ~d.rightsBase) !== 0n || (i & ~d.rightsInheriting) !== 0n) return E.NOTCAPABLE;
-      d.rightsBase = b;
-      d.rightsInheriting = i;
-      return E.SUCCESS;
-    },
-    fd_filestat_get: (fd: number, out: number) => {
-      const d = fds().require(fd, R.FD_FILESTAT_GET);
-      writeStat(h, out, statOf(d));
-      return E.SUCCESS;
-    },
-    fd_filestat_set_size: (fd: number, size: bigint) => {
-      const d = fds().require(fd, R.FD_FILESTAT_SET_SIZE);
-      if (d.kind !== 'file') return d.kind === 'dir' ? E.ISDIR : E.INVAL;
-      if (size < 0n) return E.INVAL;
-      const grow = size - d.file.stat().size;
-      if (grow > 0n && BigInt(Math.min(h.state.writeBudget, Number.MAX_SAFE_INTEGER)) < grow) return E.DQUOT;
-      d.file.truncate(size);
-      if (grow > 0n) h.state.writeBudget -= Number(grow);
-      return E.SUCCESS;
-    },
-    fd_filestat_set_times: (fd: number, atim: bigint, mtim: bigint, flags: number) => {
-      const d = fds().require(fd, R.FD_FILESTAT_SET_TIMES);
-      const [a, m] = timeSpecs(atim, mtim, flags);
-      if (d.kind === 'file') d.file.setTimes(a, m);
-      else if (d.kind === 'dir') d.mount.backend.setTimes(d.stack[d.stack.length - 1], a, m);
-      else return E.BADF;
-      return E.SUCCESS;
-    },
-    fd_pread: (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
-      const d = fds().require(fd, R.FD_READ | R.FD_SEEK);
-      if (d.kind !== 'file' && d.kind !== 'dir') return E.SPIPE;
-      const list = h.memory.iovecs(iovs, n);
-      h.memory.u32(out, readInto(h, d, list, nonNegative(offset)));
-      return E.SUCCESS;
-    },
-    fd_pwrite: (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
-      const d = fds().require(fd, R.FD_WRITE | R.FD_SEEK);
-      if (d.kind !== 'file' && d.kind !== 'dir') return E.SPIPE;
-      const list = h.memory.iovecs(iovs, n);
-      h.memory.u32(out, writeFrom(h, d, list, nonNegative(offset)));
-      return E.SUCCESS;
-    },
-    fd_read: (fd: number, iovs: number, n: number, out: number) => {
-      const d = fds().require(fd, R.FD_READ);
-      const list = h.memory.iovecs(iovs, n);
-      h.memory.u32(out, readInto(h, d, list, null));
-      return E.SUCCESS;
-    },
-    fd_write: (fd: number, iovs: number, n: number, out: number) => {
-      const d = fds().require(fd, R.FD_WRITE);
-      const list = h.memory.iovecs(iovs, n);
-      h.memory.u32(out, writeFrom(h, d, list, null));
-      return E.SUCCESS;
-    },
-    fd_prestat_get: (fd: number, out: number) => {
-      const d = fds().get(fd);
-      if (d.kind !== 'dir' || d.preopen === undefined) return E.BADF;
-      h.memory.check(out >>> 0, PRESTAT.SIZE);
-      h.memory.dv.setUint8(out + PRESTAT.TAG, PREOPENTYPE_DIR);
-      h.memory.u32(out + PRESTAT.NAME_LEN, utf8(d.preopen).length);
-      return E.SUCCESS;
-    },
-    fd_prestat_dir_name: (fd: number, ptr: number, len: number) => {
-      const d = fds().get(fd);
-      if (d.kind !== 'dir' || d.preopen === undefined) return E.BADF;
-      const name = utf8(d.preopen);
-      if ((len >>> 0) < name.length) return E.NAMETOOLONG;
-      h.memory.bytes(ptr, name.length).set(name);
-      return E.SUCCESS;
-    },
-    fd_readdir: (fd: number, buf: number, len: number, cookie: bigint, out: number) => {
-      const d = fds().require(fd, R.FD_READDIR);
-      if (d.kind !== 'dir') return E.NOTDIR;
-      const entries = dirEntries(d, BigInt.asUintN(64, cookie));
-      const dst = h.memory.bytes(buf, len);
-      const header = new Uint8Array(DIRENT.SIZE);
-      const hv = new DataView(header.buffer);
-      let used = 0;
-      for (let i = Number(BigInt.asUintN(64, cookie)); i < entries.length && used < dst.length; i++) {
-        const e = entries[i]!;
-        header.fill(0);
-        hv.setBigUint64(DIRENT.NEXT, BigInt(i + 1), true);
-        hv.setBigUint64(DIRENT.INO, e.ino, true);
-        hv.setUint32(DIRENT.NAMLEN, e.name.length, true);
-        hv.setUint8(DIRENT.TYPE, e.filetype);
-        // A record that does not fit is truncated: bufused == buf_len tells the guest to call again.
-        for (const part of [header, e.name]) {
-          const n = Math.min(part.length, dst.length - used);
-          dst.set(part.subarray(0, n), used);
-          used += n;
-        }
-      }
-      h.memory.u32(out, used);
-      return E.SUCCESS;
-    },
-    fd_renumber: (from: number, to: number) => {
-      const old = fds().renumber(from, to);
-      if (old?.kind === 'file') old.file.close();
-      else if (old?.kind === 'socket') old.socket.close();
-      return E.SUCCESS;
-    },
-    fd_seek: (fd: number, offset: bigint, whence: number, out: number) => {
-      const needed = offset === 0n && whence === WHENCE.CUR ? R.FD_TELL : R.FD_SEEK;
-      const d0 = fds().get(fd);
-      if (d0.kind === 'dir') return E.BADF;
-      if ((d0.rightsBase & needed) === 0n && (d0.rightsBase & R.FD_SEEK) === 0n) return E.BADF;
-      const d = asFile(d0);
-      let base: bigint;
-      if (whence === WHENCE.SET) base = 0n;
-      else if (whence === WHENCE.CUR) base = d.position;
-      else if (whence === WHENCE.END) base = d.file.stat().size;
-      else return E.INVAL;
-      const next = base + offset;
-      if (next < 0n || next > I64_MAX) return E.INVAL;
-      d.position = next;
-      h.memory.u64(out, next);
-      return E.SUCCESS;
-    },
-    fd_tell: (fd: number, out: number) => {
-      if (fds().get(fd).kind === 'dir') return E.BADF;
-      const d0 = fds().require(fd, R.FD_TELL);
-      h.memory.u64(out, asFile(d0).position);
-      return E.SUCCESS;
-    },
-  };
-}
+    }
+    h.memory.u32(out, used);
+    return E.SUCCESS;
+  },
+  fd_renumber: (h: WasiHost, from: number, to: number) => {
+    const old = h.state.fds.renumber(from, to);
+    if (old?.kind === 'file') old.file.close();
+    else if (old?.kind === 'socket') old.socket.close();
+    return E.SUCCESS;
+  },
+  fd_seek: (h: WasiHost, fd: number, offset: bigint, whence: number, out: number) => {
+    const needed = offset === 0n && whence === WHENCE.CUR ? R.FD_TELL : R.FD_SEEK;
+    const d0 = h.state.fds.get(fd);
+    if (d0.kind === 'dir') return E.BADF;
+    if ((d0.rightsBase & needed) === 0n && (d0.rightsBase & R.FD_SEEK) === 0n) return E.BADF;
+    const d = asFile(d0);
+    let base: bigint;
+    if (whence === WHENCE.SET) base = 0n;
+    else if (whence === WHENCE.CUR) base = d.position;
+    else if (whence === WHENCE.END) base = d.file.stat().size;
+    else return E.INVAL;
+    const next = base + offset;
+    if (next < 0n || next > I64_MAX) return E.INVAL;
+    d.position = next;
+    h.memory.u64(out, next);
+    return E.SUCCESS;
+  },
+  fd_tell: (h: WasiHost, fd: number, out: number) => {
+    if (h.state.fds.get(fd).kind === 'dir') return E.BADF;
+    const d0 = h.state.fds.require(fd, R.FD_TELL);
+    h.memory.u64(out, asFile(d0).position);
+    return E.SUCCESS;
+  },
+};

@@ -107,32 +107,58 @@ export class WasiHost {
     }
   }
 
-  /** imports returns the `{ wasi_snapshot_preview1: {...} }` object to instantiate with. */
+  /** imports returns a `{ wasi_snapshot_preview1: {...} }` object bound to this host. */
   imports(): WasmImports {
-    if (!this.importObject) {
-      const all: Record<string, (...a: any[]) => number> = {
-        ...processCalls(this), ...fdCalls(this), ...pathCalls(this), ...pollCalls(this), ...sockCalls(this),
-      };
-      const obj: Record<string, (...a: any[]) => unknown> = {};
-      for (const name of Object.keys(WASI_FUNCTIONS)) {
-        const fn = all[name];
-        obj[name] = fn ? guard(fn) : () => E.NOSYS;
-      }
-      this.importObject = obj;
-    }
+    this.importObject ??= importObject(() => this);
     return { [WASI_MODULE]: this.importObject };
   }
 }
 
-/** guard turns errno exceptions into return values; anything else (exit, limits) unwinds the guest. */
-function guard(fn: (...a: any[]) => number): (...a: any[]) => number {
-  return (...a: any[]) => {
-    try {
-      return fn(...a);
-    } catch (err) {
-      if (err instanceof FsError) return err.errno;
-      if (err instanceof RangeError) return E.FAULT;
-      throw err;
-    }
-  };
+/** Syscalls is one family's table: each function takes the host first, then the guest's arguments. */
+export type Syscalls = Record<string, (h: WasiHost, ...a: any[]) => number>;
+
+/** Every implemented syscall; the tables are immutable and shared by all hosts. */
+const SYSCALLS: Syscalls = { ...processCalls, ...fdCalls, ...pathCalls, ...pollCalls, ...sockCalls };
+
+/**
+ * importObject builds the preview 1 import functions for whichever host `current()` returns. Errno
+ * exceptions become return values; anything else (exit, limits) unwinds the guest.
+ */
+function importObject(current: () => WasiHost): Record<string, (...a: any[]) => unknown> {
+  const obj: Record<string, (...a: any[]) => unknown> = {};
+  for (const name of Object.keys(WASI_FUNCTIONS)) {
+    const impl = SYSCALLS[name];
+    obj[name] = impl
+      ? (...a: any[]) => {
+          try {
+            return impl(current(), ...a);
+          } catch (err) {
+            if (err instanceof FsError) return err.errno;
+            if (err instanceof RangeError) return E.FAULT;
+            throw err;
+          }
+        }
+      : () => E.NOSYS;
+  }
+  return obj;
+}
+
+/**
+ * HostSwitch is one import object shared by every instance on a thread, dispatching to the host of
+ * the sandbox that is running. A thread runs one guest at a time and guests never re-enter the host,
+ * so this is exact — and an idle instance then costs no per-instance import functions at all.
+ */
+export class HostSwitch {
+  current: WasiHost | null = null;
+  private readonly object: Record<string, (...a: any[]) => unknown>;
+  constructor() {
+    this.object = importObject(() => {
+      if (!this.current) throw new Error('no sandbox is running on this thread');
+      return this.current;
+    });
+  }
+
+  imports(): WasmImports {
+    return { [WASI_MODULE]: this.object };
+  }
 }

@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import { FsError } from '../fs/types.js';
 import { CLOCK, E, SIGNAL_MAX } from './constants.js';
-import type { WasiHost } from './host.js';
+import type { Syscalls, WasiHost } from './host.js';
 import { utf8 } from './memory.js';
 
 /** ProcExit is thrown by `proc_exit` (and fatal `proc_raise`) to unwind the guest; the runner catches it. */
@@ -113,57 +113,57 @@ export class RandomSource {
   }
 }
 
-/** processCalls: args, environ, clocks, random, sched_yield, proc_exit, proc_raise. */
-export function processCalls(h: WasiHost): Record<string, (...a: any[]) => number> {
-  const stringList = (list: Uint8Array[], ptrs: number, buf: number): number => {
-    const m = h.memory;
-    let off = buf >>> 0;
-    for (let i = 0; i < list.length; i++) {
-      const s = list[i]!;
-      m.u32(ptrs + i * 4, off);
-      const dst = m.bytes(off, s.length + 1);
-      dst.set(s);
-      dst[s.length] = 0;
-      off += s.length + 1;
-    }
-    return E.SUCCESS;
-  };
-  const sizes = (list: Uint8Array[], countPtr: number, sizePtr: number): number => {
-    let total = 0;
-    for (const s of list) total += s.length + 1;
-    h.memory.u32(countPtr, list.length);
-    h.memory.u32(sizePtr, total);
-    return E.SUCCESS;
-  };
-  return {
-    args_get: (argv: number, buf: number) => stringList(h.state.args, argv, buf),
-    args_sizes_get: (c: number, s: number) => sizes(h.state.args, c, s),
-    environ_get: (envp: number, buf: number) => stringList(h.state.env, envp, buf),
-    environ_sizes_get: (c: number, s: number) => sizes(h.state.env, c, s),
-    clock_res_get: (id: number, out: number) => {
-      h.memory.u64(out, h.state.clock.resolution(id));
-      return E.SUCCESS;
-    },
-    clock_time_get: (id: number, _precision: bigint, out: number) => {
-      h.memory.u64(out, h.state.clock.now(id));
-      return E.SUCCESS;
-    },
-    random_get: (buf: number, len: number) => {
-      h.state.random.fill(h.memory.bytes(buf, len));
-      return E.SUCCESS;
-    },
-    sched_yield: () => E.SUCCESS,
-    proc_exit: (code: number) => {
-      throw new ProcExit(code >>> 0);
-    },
-    proc_raise: (sig: number) => {
-      if (sig < 0 || sig > SIGNAL_MAX) return E.INVAL;
-      if (sig === 0 || IGNORED_SIGNALS.has(sig)) return E.SUCCESS;
-      // Like a shell reports a process killed by a signal.
-      throw new ProcExit(128 + sig);
-    },
-  };
+function stringList(h: WasiHost, list: Uint8Array[], ptrs: number, buf: number): number {
+  const m = h.memory;
+  let off = buf >>> 0;
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i]!;
+    m.u32(ptrs + i * 4, off);
+    const dst = m.bytes(off, s.length + 1);
+    dst.set(s);
+    dst[s.length] = 0;
+    off += s.length + 1;
+  }
+  return E.SUCCESS;
 }
+
+function sizes(h: WasiHost, list: Uint8Array[], countPtr: number, sizePtr: number): number {
+  let total = 0;
+  for (const s of list) total += s.length + 1;
+  h.memory.u32(countPtr, list.length);
+  h.memory.u32(sizePtr, total);
+  return E.SUCCESS;
+}
+
+/** processCalls: args, environ, clocks, random, sched_yield, proc_exit, proc_raise. */
+export const processCalls: Syscalls = {
+  args_get: (h: WasiHost, argv: number, buf: number) => stringList(h, h.state.args, argv, buf),
+  args_sizes_get: (h: WasiHost, c: number, s: number) => sizes(h, h.state.args, c, s),
+  environ_get: (h: WasiHost, envp: number, buf: number) => stringList(h, h.state.env, envp, buf),
+  environ_sizes_get: (h: WasiHost, c: number, s: number) => sizes(h, h.state.env, c, s),
+  clock_res_get: (h: WasiHost, id: number, out: number) => {
+    h.memory.u64(out, h.state.clock.resolution(id));
+    return E.SUCCESS;
+  },
+  clock_time_get: (h: WasiHost, id: number, _precision: bigint, out: number) => {
+    h.memory.u64(out, h.state.clock.now(id));
+    return E.SUCCESS;
+  },
+  random_get: (h: WasiHost, buf: number, len: number) => {
+    h.state.random.fill(h.memory.bytes(buf, len));
+    return E.SUCCESS;
+  },
+  sched_yield: (_h: WasiHost) => E.SUCCESS,
+  proc_exit: (h: WasiHost, code: number) => {
+    throw new ProcExit(code >>> 0);
+  },
+  proc_raise: (h: WasiHost, sig: number) => {
+    if (sig < 0 || sig > SIGNAL_MAX) return E.INVAL;
+    if (sig === 0 || IGNORED_SIGNALS.has(sig)) return E.SUCCESS;
+    // Like a shell reports a process killed by a signal.
+    throw new ProcExit(128 + sig);
+  },
+};
 
 /** encodeList turns args or `KEY=VALUE` strings into the byte strings the guest receives. */
 export function encodeList(items: string[]): Uint8Array[] {

@@ -4,6 +4,8 @@ import { commandWat } from './wat.js';
 export const programs = {
   /** Spins forever without calling the host. */
   loop: commandWat({ imports: [], start: '(loop $l (br $l))' }),
+  /** Recurses without end: the call stack runs out. */
+  recurse: commandWat({ imports: [], extra: '(func $r (call $r))', start: '(call $r)' }),
   /** Traps with `unreachable`. */
   trap: commandWat({ imports: [], start: 'unreachable' }),
   /** Tries to grow memory by 4 GiB - 64 KiB; exits 1 when refused, 0 when granted. */

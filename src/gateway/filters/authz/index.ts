@@ -3,7 +3,7 @@ import type { GatewayContext, Handler } from '../../context.js';
 import type { FilterModule } from '../types.js';
 import type { AuthzDecision } from '../../types.js';
 import { durationField, invalid, isObj } from '../../router/values.js';
-import { buildAuthzInput } from './input.js';
+import { buildAuthzInput, IsoClock } from './input.js';
 
 /**
  * AuthzConfig names the policy to ask (`policy`, e.g. `data.envoy.authz.allow`), whether to send the
@@ -56,6 +56,7 @@ export const authzFilter: FilterModule<AuthzConfig> = {
     const maxEntries = config.cache?.maxEntries ?? 10_000;
     const keyHeaders = (config.cache?.keyHeaders ?? []).map((h) => h.toLowerCase());
     const cache = new Map<string, { d: AuthzDecision; until: number }>();
+    const clock = new IsoClock();
     const keyOf = (ctx: GatewayContext) => {
       let k = `${ctx.method}\u0000${ctx.host}\u0000${ctx.path}\u0000${ctx.rawQuery}\u0000${ctx.peerIdentity ?? ''}\u0000${(ctx.state.jwtToken as string | undefined) ?? ''}`;
       for (const h of keyHeaders) k += `\u0000${String(ctx.headers[h] ?? '')}`;
@@ -73,7 +74,7 @@ export const authzFilter: FilterModule<AuthzConfig> = {
       if (!decision) {
         try {
           const body = config.withBody ? await ctx.readBody() : undefined;
-          decision = await authorizer.check(buildAuthzInput(ctx, body), options);
+          decision = await authorizer.check(buildAuthzInput(ctx, body, clock), options);
         } catch (err) {
           env.logger.warn({ err, where: env.where, requestId: ctx.requestId }, 'authorizer failed');
           if (config.failOpen) return next();

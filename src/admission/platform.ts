@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AdmissionHook, AdmissionRequest, AdmissionResponse } from '../api/admission.js';
+import { ApiError } from '../api/errors.js';
+import { constraintKind, constraintTemplateKind, CONSTRAINTS_GROUP } from '../api/kinds/constraint-template.js';
+import { groupOf, type FieldError, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
+import type { ResourceService } from '../api/resources.js';
+import { Informer } from '../controllers/runtime/index.js';
+import { auditObjects, DEFAULT_VIOLATIONS_LIMIT, type ConstraintAudit } from './audit.js';
+import { decide } from './decision.js';
+import { GatekeeperClient } from './gatekeeper/client.js';
+import { compileConstraint } from './gatekeeper/constraint.js';
+import { compileTemplate, newSchemaCompiler } from './gatekeeper/template.js';
+import { splitApiVersion, type AdmissionRequestJSON, type K8sObject } from './gatekeeper/types.js';
+import { namespacePolicy } from './pss/evaluate.js';
+
+/** Annotation `skiff audit` sets on constraints to ask for an audit now. */
+export const AUDIT_REQUEST_ANNOTATION = 'audit.skiff.dev/requested';
+const SKIP_KINDS = new Set(['Event']);
+// Policy objects are not themselves subject to policy: a constraint matching every kind must not
+// lock out edits to constraints (or `skiff audit`'s annotation), and audit would only report noise.
+const POLICY_GROUPS = new Set([CONSTRAINTS_GROUP, 'templates.gatekeeper.sh']);
+
+/** AdmissionPlatformOptions: the resource service it guards and audits, and the audit cadence. */
+export interface AdmissionPlatformOptions {
+  resources: ResourceService;
+  logger: Logger;
+  /** periodic audit interval in ms (Gatekeeper's default is 60 s); 0 disables the timer */
+  auditIntervalMs?: number;
+  violationsLimit?: number;
+}
+
+/**
+ * AdmissionPlatform is admission control inside `skiff up`: it serves ConstraintTemplates and the
+ * constraint kinds they create, keeps a GatekeeperClient in step with them (informers), keeps
+ * `data.inventory` filled from the store, enforces constraints and Pod Security on every write
+ * through its AdmissionHook, and audits stored objects periodically and on request.
+ */
+export class AdmissionPlatform {
+  readonly client = new GatekeeperClient();
+  readonly hook: AdmissionHook;
+  private readonly resources: ResourceService;
+  private readonly logger: Logger;
+  private readonly ajv = newSchemaCompiler();
+  private readonly templateInformer: Informer;
+  private readonly constraintInformers = new Map<string, Informer>();
+  private readonly inventoryInformers: Informer[] = [];
+  private auditTimer?: NodeJS.Timeout;
+  private auditing?: Promise<ConstraintAudit[]>;
+  private auditAgain = false;
+  private stopped = false;
+
+  constructor(private readonly opts: AdmissionPlatformOptions) {
+    this.resources = opts.resources;
+    this.logger = opts.logger;
+    const templateDef = constraintTemplateKind((obj) => this.checkTemplate(obj));
+    if (!this.resources.kinds.byPluralName(templateDef.plural, groupOf(templateDef))) this.resources.kinds.register(templateDef);
+    this.templateInformer = new Informer(this.resources, templateDef, this.logger);
+    this.templateInformer.addHandlers({
+      onAdd: (o) => this.syncTemplate(o),
+      onUpdate: (_old, o) => this.syncTemplate(o),
+      onDelete: (o) => this.dropTemplate(o),
+    });
+    this.hook = { name: 'admission', admit: (req) => this.admit(req) };
+  }
+
+  async start(): Promise<void> {
+    for (const def of this.resources.kinds.all()) {
+      if (SKIP_KINDS.has(def.kind) || groupOf(def) === CONSTRAINTS_GROUP || def.kind === 'ConstraintTemplate') continue;
+      const inf = new Informer(this.resources, def, this.logger);
+      inf.addHandlers({ onAdd: (o) => this.client.addData(o as K8sObject), onUpdate: (_x, o) => this.client.addData(o as K8sObject), onDelete: (o) => this.client.removeData(o as K8sObject) });
+      this.inventoryInformers.push(inf);
+      await inf.start();
+    }
+    await this.templateInformer.start();
+    if (this.opts.auditIntervalMs !== 0) {
+      this.auditTimer = setInterval(() => void this.audit().catch((e) => this.logger.warn({ err: (e as Error).message }, 'audit failed')), this.opts.auditIntervalMs ?? 60_000);
+      this.auditTimer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.auditTimer) clearInterval(this.auditTimer);
+    this.templateInformer.stop();
+    for (const i of this.constraintInformers.values()) i.stop();
+    for (const i of this.inventoryInformers) i.stop();
+    await this.auditing?.catch(() => {});
+  }
+
+  /** audit runs one audit over every stored object and writes each constraint's status; concurrent requests share a run. */
+  audit(): Promise<ConstraintAudit[]> {
+    if (this.auditing) {
+      this.auditAgain = true;
+      return this.auditing;
+    }
+    this.auditing = this.runAudit().finally(() => {
+      this.auditing = undefined;
+      if (this.auditAgain && !this.stopped) {
+        this.auditAgain = false;
+        void this.audit().catch(() => {});
+      }
+    });
+    return this.auditing;
+  }
+
+  private async runAudit(): Promise<ConstraintAudit[]> {
+    const objects: K8sObject[] = [];
+    // The audit requests seen before evaluating: `skiff audit` waits until its request is echoed in status.
+    const requests = new Map<string, string>();
+    for (const def of this.resources.kinds.all()) {
+      if (SKIP_KINDS.has(def.kind)) continue;
+      const items = (await this.resources.list(def, undefined)).items;
+      if (groupOf(def) === CONSTRAINTS_GROUP)
+        for (const c of items) {
+          const asked = c.metadata.annotations?.[AUDIT_REQUEST_ANNOTATION];
+          if (asked) requests.set(`${c.kind}/${c.metadata.name}`, asked);
+        }
+      if (!POLICY_GROUPS.has(groupOf(def))) objects.push(...(items as K8sObject[]));
+    }
+    const started = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const results = auditObjects(this.client, objects, this.opts.violationsLimit ?? DEFAULT_VIOLATIONS_LIMIT);
+    for (const r of results) {
+      const def = this.resources.kinds.byPluralName(r.kind.toLowerCase(), CONSTRAINTS_GROUP);
+      if (!def || this.stopped) continue;
+      try {
+        const live = await this.resources.get(def, undefined, r.name);
+        const asked = requests.get(`${r.kind}/${r.name}`);
+        const status = { ...(live.status ?? {}), auditTimestamp: started, totalViolations: r.totalViolations, violations: r.violations, ...(asked ? { auditRequest: asked } : {}) };
+        await this.resources.updateStatus(def, undefined, r.name, { ...live, status, metadata: { ...live.metadata, resourceVersion: undefined } });
+      } catch (e) {
+        if (!(e instanceof ApiError && e.reason === 'NotFound')) this.logger.warn({ constraint: r.name, err: (e as Error).message }, 'cannot write audit status');
+      }
+    }
+    this.logger.info({ objects: objects.length, constraints: results.length, violations: results.reduce((a, r) => a + r.totalViolations, 0) }, 'audit done');
+    return results;
+  }
+
+  private checkTemplate(obj: ResourceObject): FieldError[] {
+    try {
+      compileTemplate(obj as K8sObject, this.ajv);
+      return [];
+    } catch (e) {
+      return [{ field: 'spec', message: (e as Error).message, reason: 'FieldValueInvalid' }];
+    }
+  }
+
+  private checkConstraint(obj: ResourceObject): FieldError[] {
+    const t = this.client.template(obj.kind);
+    if (!t) return [{ field: 'kind', message: `no ConstraintTemplate defines ${obj.kind} yet` }];
+    try {
+      compileConstraint(obj as K8sObject, t);
+      return [];
+    } catch (e) {
+      return [{ field: 'spec', message: (e as Error).message, reason: 'FieldValueInvalid' }];
+    }
+  }
+
+  private syncTemplate(obj: ResourceObject): void {
+    let kind: string;
+    try {
+      kind = this.client.addTemplate(obj as K8sObject).kind;
+    } catch (e) {
+      this.logger.warn({ template: obj.metadata.name, err: (e as Error).message }, 'template does not compile');
+      return;
+    }
+    if (this.constraintInformers.has(kind)) {
+      // A changed template: constraints were re-checked by the client; re-add the stored ones it may have dropped.
+      for (const c of this.constraintInformers.get(kind)!.list()) this.addConstraint(c);
+      return;
+    }
+    const def: KindDefinition = constraintKind(kind, (o) => this.checkConstraint(o));
+    if (!this.resources.kinds.byPluralName(def.plural, CONSTRAINTS_GROUP)) this.resources.kinds.register(def);
+    const inf = new Informer(this.resources, def, this.logger);
+    inf.addHandlers({
+      onAdd: (c) => this.addConstraint(c),
+      onUpdate: (old, c) => {
+        this.addConstraint(c);
+        const asked = c.metadata.annotations?.[AUDIT_REQUEST_ANNOTATION];
+        if (asked && asked !== old.metadata.annotations?.[AUDIT_REQUEST_ANNOTATION]) void this.audit().catch((e) => this.logger.warn({ err: (e as Error).message }, 'audit failed'));
+      },
+      onDelete: (c) => this.client.removeConstraint(c.kind, c.metadata.name),
+    });
+    this.constraintInformers.set(kind, inf);
+    inf.start().catch((e) => this.logger.error({ kind, err: (e as Error).message }, 'cannot watch constraints'));
+  }
+
+  private addConstraint(c: ResourceObject): void {
+    try {
+      this.client.addConstraint(c as K8sObject);
+    } catch (e) {
+      this.logger.warn({ constraint: c.metadata.name, err: (e as Error).message }, 'constraint ignored');
+    }
+  }
+
+  private dropTemplate(obj: ResourceObject): void {
+    const kind = String(obj.spec?.crd?.spec?.names?.kind ?? '');
+    this.client.removeTemplate(kind);
+    this.constraintInformers.get(kind)?.stop();
+    this.constraintInformers.delete(kind);
+    this.resources.kinds.unregister(CONSTRAINTS_GROUP, kind.toLowerCase());
+  }
+
+  private async admit(req: AdmissionRequest): Promise<AdmissionResponse> {
+    if (SKIP_KINDS.has(req.kind)) return { allowed: true };
+    const obj = (req.object ?? req.oldObject) as K8sObject | undefined;
+    if (!obj) return { allowed: true };
+    const { group, version } = splitApiVersion(obj.apiVersion);
+    if (POLICY_GROUPS.has(group)) return { allowed: true };
+    const def = this.resources.kinds.byApiVersionKind(String(obj.apiVersion), req.kind);
+    const review: AdmissionRequestJSON = {
+      uid: randomUUID(),
+      kind: { group, version, kind: req.kind },
+      resource: { group, version, resource: def?.plural ?? req.kind.toLowerCase() },
+      name: req.name,
+      ...(req.namespace ? { namespace: req.namespace } : {}),
+      operation: req.operation,
+      userInfo: { username: req.userInfo.username, groups: req.userInfo.groups },
+      object: (req.operation === 'DELETE' ? req.oldObject : req.object) as K8sObject,
+      ...(req.oldObject ? { oldObject: req.oldObject as K8sObject } : {}),
+      dryRun: req.dryRun,
+    };
+    let nsObj: K8sObject | undefined;
+    if (req.namespace) {
+      const nsDef = this.resources.kinds.byPluralName('namespaces');
+      nsObj = nsDef ? ((await this.resources.tryGet(nsDef, undefined, req.namespace)) as K8sObject | undefined) : undefined;
+    }
+    const d = decide(this.client, review, { namespaceObject: nsObj }, { namespace: namespacePolicy(nsObj?.metadata?.labels) });
+    return { allowed: d.allowed, messages: d.denials.map((f) => f.message), warnings: d.warnings };
+  }
+}
