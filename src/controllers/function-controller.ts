@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, basename } from 'node:path';
 import type { Logger } from 'pino';
+import type { Runtime } from '../runtime/index.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import { setCondition, type Condition } from '../api/kinds/conditions.js';
 import type { ResourceService } from '../api/resources.js';
@@ -9,16 +10,7 @@ import { FunctionInvoker, ModuleLoadError, isRemote, loadModule, localPath, type
 import { Controller, EventRecorder, Informer, cacheKey } from './runtime/index.js';
 
 /** The slice of the sandbox runtime the controller needs: compile and describe a module. */
-export interface ModuleCompiler {
-  compile(bytes: Uint8Array): Promise<{
-    digest: string;
-    size: number;
-    imports: Array<{ module: string; name: string; kind: string }>;
-    exports: Array<{ name: string; kind: string }>;
-    compileMs: number;
-    capabilities: string[];
-  }>;
-}
+export type ModuleCompiler = Pick<Runtime, 'compile'>;
 
 export interface FunctionControllerOptions {
   resources: ResourceService;

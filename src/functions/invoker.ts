@@ -1,23 +1,12 @@
 import type { Logger } from 'pino';
+import type { Runtime } from '../runtime/index.js';
 import { parseBytes, parseDurationMs } from '../util/quantity.js';
 import { FunctionError } from './errors.js';
 import type { FunctionLogs } from './logs.js';
 import { parseWagiOutput, wagiArgs, wagiEnv, WagiOutputError, type WagiRequest, type WagiResponse } from './wagi.js';
 
-/** The slice of the sandbox runtime that serving needs (src/runtime's Runtime implements it). */
-export interface FunctionRuntime {
-  invoke(
-    digest: string,
-    req: {
-      args: string[];
-      env: Record<string, string>;
-      stdin?: Uint8Array;
-      capabilities?: Record<string, unknown>;
-      limits?: { memoryBytes?: number; timeoutMs?: number; maxOutputBytes?: number; concurrency?: number; queue?: number };
-      poolKey?: string;
-    },
-  ): Promise<{ exitCode: number; stdout: Uint8Array; stderr: Uint8Array; durationMs: number }>;
-}
+/** The slice of the sandbox runtime that serving needs. */
+export type FunctionRuntime = Pick<Runtime, 'invoke'>;
 
 /** What the Function controller publishes for each loaded function. */
 export interface ServedFunction {

@@ -3,16 +3,10 @@
  * variables, arguments and stdin; the guest prints headers, a blank line and the body on stdout.
  * Hand-written because it sits on every function request and is a few dozen lines.
  */
+import type { GatewayRequest } from '../gateway/index.js';
 
-export interface WagiRequest {
-  method: string;
-  path: string;
-  rawQuery: string;
-  headers: Record<string, string | string[]>;
-  body: Uint8Array;
-  remoteAddress: string;
-  requestId: string;
-}
+/** The request as the gateway hands it to a function. */
+export type WagiRequest = Pick<GatewayRequest, 'method' | 'path' | 'rawQuery' | 'headers' | 'body' | 'remoteAddress' | 'requestId'>;
 
 export interface WagiContext {
   /** The function's name, used as argv[0] and SCRIPT_NAME's basis. */

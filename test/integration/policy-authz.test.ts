@@ -67,10 +67,10 @@ spec:
     );
     expect(cli(['apply', '-f', join(dir, 'all.yaml')], { server: s.api }).code).toBe(0);
     await waitFor(() => policyStatus('http-authz')?.conditions?.[0]?.status === 'True', 'policy loaded');
-    const ok = await waitFor(async () => {
+    const ok = (await waitFor(async () => {
       const r = await fetch(`${s.gateway}/guarded/open`);
       return r.status === 200 ? r : undefined;
-    }, 'allowed request');
+    }, 'allowed request'))!;
     expect(await ok.text()).toBe('behind policy\n');
     const denied = await fetch(`${s.gateway}/guarded/secret`);
     expect(denied.status).toBe(418);
