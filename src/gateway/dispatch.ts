@@ -1,7 +1,7 @@
 import type { GatewayContext, Handler, OutgoingHeaders } from './context.js';
 import type { CompiledRule, DestinationRef } from './router/compile-route.js';
 import type { Cluster } from './upstream/cluster.js';
-import { forward, HOP_BY_HOP } from './upstream/forward.js';
+import { forward, HOP_BY_HOP, type ForwardOptions } from './upstream/forward.js';
 import { AbortReason, CancelToken } from './cancel.js';
 import { GatewayError, NoHealthyUpstreamError, UpstreamTimeoutError, statusForInvokerError } from './errors.js';
 import type { FunctionInvoker, GatewayRequest } from './types.js';
@@ -105,9 +105,9 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
   const direct = rule.directResponse;
   const mirror = rule.mirror;
 
-  const send = async (ctx: GatewayContext, dest: DestinationRef, path: string, cancel: CancelToken): Promise<void> => {
+  const sendToFunction = async (ctx: GatewayContext, dest: Extract<DestinationRef, { kind: 'function' }>, path: string, cancel: CancelToken): Promise<void> => {
     const headers = upstreamHeaders(ctx);
-    if (dest.kind === 'function') {
+    {
       const req: GatewayRequest = {
         method: ctx.method,
         path,
@@ -137,15 +137,47 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
         if (mapped.status === 500) deps.logger.error({ err, fn: `${dest.namespace}/${dest.name}`, requestId: ctx.requestId }, 'function invocation failed');
         ctx.response = { status: mapped.status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: mapped.body };
       }
-      return;
     }
+  };
+
+  // Deliberately not async: the upstream path is the hot one and each async layer costs a promise.
+  const sendToService = (ctx: GatewayContext, dest: Extract<DestinationRef, { kind: 'service' }>, path: string, cancel: CancelToken): Promise<void> => {
+    const headers = upstreamHeaders(ctx);
     const cluster = deps.clusters.get(`${dest.namespace}/${dest.name}`);
-    if (!cluster) throw new NoHealthyUpstreamError(`${dest.namespace}/${dest.name}`);
+    if (!cluster) return Promise.reject(new NoHealthyUpstreamError(`${dest.namespace}/${dest.name}`));
     const lb = cluster.spec.loadBalancer;
     const hashKey = lb.kind !== 'consistent_hash' ? undefined : lb.header ? (ctx.headers[lb.header] as string | undefined) : cookie(ctx, lb.cookie!);
+    const fullPath = ctx.rawQuery ? `${path}?${ctx.rawQuery}` : path;
+    const opts = { subset: dest.subset, path: fullPath, headers, body: undefined as ForwardOptions['body'], hashKey, cancel, routeStats: deps.routeStats };
+    if (!hasBody(ctx)) return forward(ctx, cluster, opts);
     const replay = ctx.retry !== undefined || ctx.hedge !== undefined || ctx.body !== undefined;
-    const body = !hasBody(ctx) ? undefined : replay ? await ctx.readBody() : ctx.rawBody;
-    await forward(ctx, cluster, { subset: dest.subset, path: ctx.rawQuery ? `${path}?${ctx.rawQuery}` : path, headers, body, hashKey, cancel, routeStats: deps.routeStats });
+    if (!replay) {
+      opts.body = ctx.rawBody;
+      return forward(ctx, cluster, opts);
+    }
+    return ctx.readBody().then((body) => {
+      opts.body = body;
+      return forward(ctx, cluster, opts);
+    });
+  };
+
+  const send = (ctx: GatewayContext, dest: DestinationRef, path: string, cancel: CancelToken): Promise<void> =>
+    dest.kind === 'function' ? sendToFunction(ctx, dest, path, cancel) : sendToService(ctx, dest, path, cancel);
+
+  /** run sends to one weighted destination under the route deadline. */
+  const run = async (ctx: GatewayContext, path: string): Promise<void> => {
+    const timer = setTimeout(expire, ctx.timeoutMs, ctx.cancel);
+    try {
+      await send(ctx, choose(), path, ctx.cancel);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const mirrored = async (ctx: GatewayContext, path: string): Promise<void> => {
+    if (hasBody(ctx)) await ctx.readBody();
+    shadow(ctx, path);
+    return run(ctx, path);
   };
 
   const shadow = (ctx: GatewayContext, path: string) => {
@@ -163,7 +195,7 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
       hedge: undefined,
     });
     const dest = mirror.destination;
-    const run = dest.kind === 'function' ? send(copy, dest, path, cancel) : shadowToService(copy, dest, path, cancel.toSignal());
+    const run = dest.kind === 'function' ? sendToFunction(copy, dest, path, cancel) : shadowToService(copy, dest, path, cancel.toSignal());
     run.catch((err) => deps.logger.debug({ err, requestId: ctx.requestId }, 'mirror request failed')).finally(() => clearTimeout(t));
   };
 
@@ -175,16 +207,17 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
     await r.body.dump();
   };
 
-  return async function dispatch(ctx) {
+  const done = Promise.resolve();
+  return function dispatch(ctx) {
     if (redirect) {
       const port = redirect.port ? `:${redirect.port}` : '';
       const location = `${redirect.scheme ?? 'http'}://${redirect.authority ?? ctx.host}${port}${redirect.uri ?? ctx.path}${ctx.rawQuery ? `?${ctx.rawQuery}` : ''}`;
       ctx.response = { status: redirect.code, headers: { location }, body: '' };
-      return;
+      return done;
     }
     if (direct) {
       ctx.response = { status: direct.status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: direct.body };
-      return;
+      return done;
     }
     let path = ctx.path;
     if (rw) {
@@ -197,15 +230,6 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
       } else if (rw.regex) path = path.replace(rw.regex.re, rw.regex.replacement);
       if (rw.authority !== undefined) ctx.headers.host = rw.authority;
     }
-    if (mirror) {
-      if (hasBody(ctx)) await ctx.readBody();
-      shadow(ctx, path);
-    }
-    const timer = setTimeout(expire, ctx.timeoutMs, ctx.cancel);
-    try {
-      await send(ctx, choose(), path, ctx.cancel);
-    } finally {
-      clearTimeout(timer);
-    }
+    return mirror ? mirrored(ctx, path) : run(ctx, path);
   };
 }

@@ -52,6 +52,10 @@ function bind(server: Server | Http2SecureServer, host: string, port: number): P
 
 const PEER = Symbol('skiff.peer');
 
+function closeConnection(h: OutgoingHeaders): void {
+  h.connection = 'close';
+}
+
 /** peerOf reads (once per connection) the SPIFFE ID of a mutual-TLS client. */
 function peerOf(req: IncomingMessage): string | undefined {
   const sock = ((req as unknown as { stream?: { session?: { socket?: TLSSocket } } }).stream?.session?.socket ?? req.socket) as TLSSocket & { [PEER]?: string | null };
@@ -257,6 +261,8 @@ export class Gateway {
       this.budget,
     );
     if ((req.socket as TLSSocket).encrypted || req.httpVersionMajor === 2) ctx.peerIdentity = peerOf(req);
+    // While draining, tell HTTP/1.1 clients not to reuse the connection (streamed answers included).
+    if (this.closing && req.httpVersionMajor < 2) ctx.responseHeaderEdits.push(closeConnection);
     const hit = snap.table.lookup(ctx);
     if (!hit) {
       this.metricsRegistry.notFound++;
@@ -265,7 +271,6 @@ export class Gateway {
       return;
     }
     ctx.matchedPrefix = hit.match?.prefix;
-    const chain = hit.entry.data;
     void this.serve(ctx, hit.entry.data);
   }
 

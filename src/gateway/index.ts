@@ -9,3 +9,5 @@ export { compileService } from './upstream/service-spec.js';
 export { FILTERS } from './filters/registry.js';
 export type { GatewayMetrics, TrafficSnapshot, HistogramSnapshot } from './observability/metrics.js';
 export { GatewayError, ConfigError, statusForInvokerError } from './errors.js';
+export { InternalCA, spiffeId, peerSpiffeId, type IssuedCertificate } from './mtls/ca.js';
+export { WorkloadIdentity } from './mtls/identity.js';

@@ -12,7 +12,8 @@ import { RouteController } from '../controllers/route-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { PolicyController } from '../controllers/policy-controller.js';
-import { Gateway, routeFunctionRefs } from '../gateway/index.js';
+import { Gateway, InternalCA, WorkloadIdentity, routeFunctionRefs, spiffeId } from '../gateway/index.js';
+import { hostname } from 'node:os';
 import { Runtime } from '../runtime/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
 import { VERSION } from '../version.js';
@@ -36,9 +37,18 @@ export interface SkiffOptions {
   logger: Logger;
   /** Sandbox worker threads. */
   workers?: number;
+  /** A second gateway listener for node-to-node traffic over mutual TLS (SPIFFE identities from the internal CA). */
+  mesh?: Address;
+  /** SPIFFE trust domain of the internal CA (default skiff.local). */
+  trustDomain?: string;
 }
 
 const HISTORY_KEPT = 10_000;
+
+/** nodeName is this machine's name in the form a SPIFFE path segment accepts. */
+function nodeName(): string {
+  return hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-') || 'node';
+}
 
 /** ListenError: a listener could not bind; the message says which flag to change. */
 export class ListenError extends SkiffError {
@@ -71,6 +81,9 @@ async function listenOr(flag: string, addr: Address, listen: () => Promise<Addre
 export class Skiff {
   apiAddress!: Address;
   gatewayAddress!: Address;
+  meshAddress?: Address;
+  /** This node's workload identity (`spiffe://TRUST_DOMAIN/ns/skiff-system/node/HOSTNAME`). */
+  identity?: WorkloadIdentity;
   private store!: Store;
   private runtime!: Runtime;
   private api!: ApiServer;
@@ -126,6 +139,15 @@ export class Skiff {
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
 
+    // The internal CA lives in the data dir; the node's short-lived certificate is renewed before it expires.
+    const ca = InternalCA.loadOrCreate({ trustDomain: this.opts.trustDomain ?? 'skiff.local', dir: join(dataDir, 'ca') });
+    this.identity = new WorkloadIdentity(ca, spiffeId(ca.trustDomain, 'skiff-system', nodeName(), 'node'));
+    this.gateway.useIdentity(this.identity);
+    if (this.opts.mesh) {
+      const mesh = this.opts.mesh;
+      this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, this.identity!, { requireClientCert: true }));
+    }
+
     if (this.opts.demo) await this.applyDemo(resources);
     await this.settle(5_000);
 
@@ -150,6 +172,7 @@ export class Skiff {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.compactor) clearInterval(this.compactor);
+      this.identity?.close();
       this.eventGc?.stop();
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});

@@ -79,6 +79,27 @@ describe('listener hardening', () => {
     expect((await fetch(`${t.url}/`)).status).toBe(200);
   });
 
+  it('drains in-flight requests on close and then stops accepting', async () => {
+    t = await startGateway([fnRoute]);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    t.invoker.behaviour = async () => {
+      await gate;
+      return { status: 200, headers: [], body: Buffer.from('done') };
+    };
+    const pending = rawExchange(t.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', 3000);
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = t.gw.close(2000);
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    const r = await pending;
+    await closing;
+    expect(status(r.data)).toBe(200);
+    expect(r.data.toLowerCase()).toContain('connection: close');
+    expect(r.data).toContain('done');
+    await expect(fetch(`${t.url}/`)).rejects.toThrow();
+  });
+
   it('refuses bodies over the buffering limit with 413', async () => {
     t = await startGateway([fnRoute], [], { limits: { maxBodyBytes: 1024 } });
     const r = await fetch(`${t.url}/`, { method: 'POST', body: 'x'.repeat(5000) });

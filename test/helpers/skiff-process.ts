@@ -10,6 +10,8 @@ export interface RunningSkiff {
   proc: ChildProcess;
   api: string;
   gateway: string;
+  /** The whole readiness line (extra listeners such as mesh= appear there). */
+  readyLine: string;
   dataDir: string;
   stderr: () => string;
   /** Sends a signal and resolves with the exit code. */
@@ -52,6 +54,7 @@ export async function startSkiff(opts: { dataDir?: string; demo?: boolean; args?
     proc,
     api,
     gateway,
+    readyLine: ready,
     dataDir,
     stderr: () => err,
     async stop(signal = 'SIGTERM') {

@@ -10,6 +10,8 @@ interface UpOpts {
   store?: string;
   demo?: boolean;
   workers?: string;
+  mesh?: string;
+  trustDomain: string;
 }
 
 /** `skiff up`: runs the whole platform in this process until SIGINT/SIGTERM. */
@@ -22,15 +24,19 @@ export function register(program: Command): void {
     .option('--gateway <host:port>', 'gateway listen address (port 0 picks a free port)', '127.0.0.1:8080')
     .option('--store <url>', 'store endpoint: sqlite://PATH or memory:// (default: SQLite in the data dir)')
     .option('--workers <n>', 'sandbox worker threads')
+    .option('--mesh <host:port>', 'also serve the gateway over mutual TLS for other Skiff nodes (client certificates from the internal CA)')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain of the internal CA', 'skiff.local')
     .option('--demo', 'apply examples/hello on start')
     .action(async (opts: UpOpts) => {
       const { logger, flush } = createLogger();
       const workers = opts.workers === undefined ? undefined : Number(opts.workers);
       if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError('--workers must be a positive integer');
-      const skiff = await Skiff.start({ dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers });
+      const skiff = await Skiff.start({ dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
-      process.stdout.write(`skiff ready api=http://${hostForUrl(a.host)}:${a.port} gateway=http://${hostForUrl(g.host)}:${g.port}\n`);
+      const m = skiff.meshAddress;
+      // The readiness line is a contract; the mesh address is appended only when --mesh asks for a mesh listener.
+      process.stdout.write(`skiff ready api=http://${hostForUrl(a.host)}:${a.port} gateway=http://${hostForUrl(g.host)}:${g.port}${m ? ` mesh=https://${hostForUrl(m.host)}:${m.port}` : ''}\n`);
       logger.info({ api: a, gateway: g, dataDir: opts.dataDir }, 'skiff ready');
       await new Promise<void>((resolveStop) => {
         const onSignal = (sig: string) => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 
 /** TraceContext is the W3C trace context the gateway forwards: the trace, this hop's span and flags. */
 export interface TraceContext {
@@ -43,11 +43,9 @@ export class IdSource {
     return this.take(16);
   }
 
-  /** requestId returns a UUID-shaped (version 4) random id. */
+  /** requestId returns a random version-4 UUID (Node batches the randomness behind randomUUID). */
   requestId(): string {
-    const h = this.take(16);
-    const variant = '89ab'[parseInt(h[16]!, 16) & 0x3];
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+    return randomUUID();
   }
 }
 

@@ -11,6 +11,8 @@ import type { Endpoint } from './endpoint.js';
 export { HOP_BY_HOP, responseHeaders } from './attempt.js';
 export { AbortReason };
 
+const never = () => false;
+
 function retriableFailure(ctx: GatewayContext, o: Outcome): boolean {
   const r = ctx.retry;
   if (!r || o.kind === 'committed') return false;
@@ -76,11 +78,31 @@ export interface ForwardOptions {
  * applying the circuit breaker, retries within the retry budget, hedging, and outlier detection.
  * It throws a GatewayError when no response could be delivered.
  */
-export async function forward(ctx: GatewayContext, cluster: Cluster, o: ForwardOptions): Promise<void> {
-  if (!cluster.tryAcquire()) {
-    ctx.responseHeaderEdits.push((h) => void (h['x-skiff-overloaded'] = 'true'));
-    throw new OverloadedError(`service ${cluster.key}: circuit breaker open`);
+export function forward(ctx: GatewayContext, cluster: Cluster, o: ForwardOptions): Promise<void> {
+  if (ctx.retry || ctx.hedge) return forwardWithPolicies(ctx, cluster, o);
+  // The common case (one attempt) avoids the async retry loop: it is most of the per-request cost here.
+  if (!cluster.tryAcquire()) return Promise.reject(overloaded(ctx, cluster));
+  const ep = cluster.pick(o.subset, o.hashKey);
+  if (!ep) {
+    cluster.release();
+    return Promise.reject(new NoHealthyUpstreamError(cluster.key));
   }
+  ctx.upstream = cluster.key;
+  const options: Dispatcher.DispatchOptions = { path: o.path, method: ctx.method as Dispatcher.HttpMethod, headers: o.headers, body: o.body as Uint8Array | undefined };
+  return new Attempt({ ctx, cluster, options, cancel: o.cancel, live: [] }, ep, never).start().then((out) => {
+    cluster.release();
+    if (out.kind !== 'committed') throw errorFor(out, cluster);
+  });
+}
+
+function overloaded(ctx: GatewayContext, cluster: Cluster): GatewayError {
+  ctx.responseHeaderEdits.push((h) => void (h['x-skiff-overloaded'] = 'true'));
+  return new OverloadedError(`service ${cluster.key}: circuit breaker open`);
+}
+
+/** forwardWithPolicies is forward with retries (within the retry budget) and hedging. */
+async function forwardWithPolicies(ctx: GatewayContext, cluster: Cluster, o: ForwardOptions): Promise<void> {
+  if (!cluster.tryAcquire()) throw overloaded(ctx, cluster);
   ctx.upstream = cluster.key;
   const options: Dispatcher.DispatchOptions = { path: o.path, method: ctx.method as Dispatcher.HttpMethod, headers: o.headers, body: o.body as Uint8Array | undefined };
   const g: AttemptGroup = { ctx, cluster, options, cancel: o.cancel, live: [] };
@@ -119,8 +141,6 @@ export async function forward(ctx: GatewayContext, cluster: Cluster, o: ForwardO
     cluster.release();
   }
 }
-
-const never = () => false;
 
 async function hedged(g: AttemptGroup, ep: Endpoint, o: ForwardOptions, mayDiscard: (status: number) => boolean): Promise<Outcome> {
   const h = g.ctx.hedge!;

@@ -77,10 +77,12 @@ export const rateLimitFilter: FilterModule<RateLimitConfig> = {
       return `a:${ctx.remoteAddress}`;
     };
     const evict = (now: number) => {
-      // Full buckets carry no information (a new bucket starts full), so drop those first, then the oldest.
+      // Full buckets carry no information (a new bucket starts full), so drop those first, then the
+      // oldest. Evicting down to 90% keeps sweeps rare even when every request brings a new key.
+      const target = Math.floor(maxKeys * 0.9);
       for (const [k, b] of buckets) if (b.tokens + Math.floor((now - b.lastFill) / interval) * perFill >= max) buckets.delete(k);
       for (const k of buckets.keys()) {
-        if (buckets.size < maxKeys) break;
+        if (buckets.size <= target) break;
         buckets.delete(k);
       }
     };
