@@ -248,7 +248,7 @@ async function main(): Promise<void> {
   });
 
   stage('WAGI over HTTP');
-  const rt = new Runtime({ workers: 2 });
+  const rt = new Runtime();
   const info = await rt.compile(small);
   const skiffSrv = await serve(async (req, res) => {
     const r = await rt.invoke(info.digest, { args: ['/hello'], env: cgiEnv(req), poolKey: 'bench/hello' });

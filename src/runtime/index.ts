@@ -24,7 +24,10 @@ export { excessGrants, inspectModule, type Grants, type Inspection } from './ins
 
 /** RuntimeOptions configures a Runtime. */
 export interface RuntimeOptions {
-  /** Worker threads that run guests (default: one per core, at least 2, at most 4). */
+  /**
+   * Worker threads that run guests (default: one per core plus one, at least 3, at most 8). One
+   * function never occupies every worker, so with 3 or more a runaway function cannot stall the others.
+   */
   workers?: number;
   logger?: { warn(obj: object, msg?: string): void };
 }
@@ -70,6 +73,8 @@ export interface InvokeRequest {
   poolKey?: string;
   /** 'inherit' streams the guest's stdio to this process's fds 0-2 (used by `skiff run`); default 'capture'. */
   stdio?: 'capture' | 'inherit';
+  /** Add a strace-like line per WASI call to the guest's stderr (counts against the output limit). */
+  trace?: boolean;
 }
 
 /** InvokeResult is a finished run: the guest's exit code and its output. */
@@ -105,7 +110,7 @@ export class Runtime {
   private readonly logger?: RuntimeOptions['logger'];
 
   constructor(opts: RuntimeOptions = {}) {
-    const workers = opts.workers ?? Math.min(4, Math.max(2, availableParallelism()));
+    const workers = opts.workers ?? Math.min(8, Math.max(3, availableParallelism() + 1));
     if (!Number.isInteger(workers) || workers < 1) throw new RuntimeError('invalid_options', `RuntimeOptions.workers must be a positive integer, got ${workers}`);
     this.logger = opts.logger;
     this.pool = new WorkerPool(workers, opts.logger);
@@ -137,12 +142,13 @@ export class Runtime {
       maxOpenFds: limits.maxOpenFds,
       maxWriteBytes: limits.maxWriteBytes,
       directStdio: req.stdio === 'inherit',
+      trace: req.trace,
     };
     const key = req.poolKey ?? digest;
     const release = await this.limiter.acquire(key, limits.concurrency, limits.queue);
     let outcome;
     try {
-      outcome = await this.pool.run(variant, spec, limits.timeoutMs);
+      outcome = await this.pool.run(variant, spec, limits.timeoutMs, key);
     } finally {
       release();
     }
@@ -168,7 +174,7 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 function checkLimits(l: Required<Limits>): void {
   for (const [k, v] of Object.entries(l)) {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (k !== 'queue' && v === 0)) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (k !== 'queue' && k !== 'maxWriteBytes' && v === 0)) {
       throw new RuntimeError('invalid_options', `limits.${k} must be a positive number, got ${String(v)}`);
     }
   }

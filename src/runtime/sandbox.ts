@@ -1,4 +1,4 @@
-import { readSync, writeSync } from 'node:fs';
+import { constants as fsConstants, openSync, readSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { GLOBAL_EXPORT_PREFIX, PAGE } from './binary.js';
 import { Wasm, type WasmGlobal, type WasmInstance, type WasmMemory, type WasmModule } from './wasm-api.js';
@@ -27,6 +27,8 @@ export interface RunSpec {
   maxWriteBytes?: number;
   /** Write stdout/stderr straight to the process's fds 1/2 and read stdin from fd 0 (for `skiff run`). */
   directStdio?: boolean;
+  /** Write a strace-like line per syscall to stderr (the process's with directStdio, else the captured one). */
+  trace?: boolean;
 }
 
 /** RunOutcome is what a run produced; failures carry a RuntimeError code and message. */
@@ -40,33 +42,40 @@ class OutputLimit {
   constructor(readonly limit: number) {}
 }
 
+/** Growable is an append-only byte buffer (many tiny writes must not become many tiny objects). */
+class Growable {
+  private buf = new Uint8Array(0);
+  private len = 0;
+  append(b: Uint8Array): void {
+    if (this.len + b.length > this.buf.length) {
+      const next = new Uint8Array(Math.max(this.len + b.length, this.buf.length * 2, 256));
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+    }
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  bytes(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+}
+
 /** CaptureStreams buffers stdout and stderr, counting both against one output limit. */
 class CaptureStreams {
   private total = 0;
-  readonly out: Uint8Array[] = [];
-  readonly err: Uint8Array[] = [];
+  readonly out = new Growable();
+  readonly err = new Growable();
   constructor(private readonly limit: number) {}
-  stream(which: Uint8Array[]): Stream {
+  stream(which: Growable): Stream {
     return {
       write: (buf) => {
         if (this.total + buf.length > this.limit) throw new OutputLimit(this.limit);
         this.total += buf.length;
-        which.push(buf.slice());
+        which.append(buf);
         return buf.length;
       },
     };
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
 
 function bufferStdin(data: Uint8Array | undefined): Stream {
@@ -161,7 +170,7 @@ export class SandboxHost {
     const opts: HostOptions = {
       args: spec.args,
       env: spec.env,
-      stdin: spec.directStdio ? fdStream(0, direct) : bufferStdin(spec.stdin),
+      stdin: spec.directStdio ? fdStream(this.stdinFd(), direct) : bufferStdin(spec.stdin),
       stdout: spec.directStdio ? fdStream(1, direct) : capture.stream(capture.out),
       stderr: spec.directStdio ? fdStream(2, direct) : capture.stream(capture.err),
       mounts,
@@ -170,8 +179,12 @@ export class SandboxHost {
       maxOpenFds: spec.maxOpenFds,
       maxWriteBytes: spec.maxWriteBytes,
     };
+    if (spec.trace) {
+      const sink = opts.stderr!;
+      opts.trace = (line) => sink.write!(new TextEncoder().encode(`[wasi] ${line}\n`));
+    }
     const fail = (code: RuntimeErrorCode, message: string): RunOutcome => ({
-      ok: false, code, message, stdout: concat(capture.out), stderr: concat(capture.err), durationMs: performance.now() - t0,
+      ok: false, code, message, stdout: capture.out.bytes(), stderr: capture.err.bytes(), durationMs: performance.now() - t0,
       notes: w?.host.state.notes,
     });
     let w: Warm | undefined;
@@ -215,7 +228,7 @@ export class SandboxHost {
     w.host.closeAll();
     if (reusable && w.snapshot && w.memory && w.memory.buffer.byteLength === w.pages * PAGE) this.keepWarm(key, w);
     const notes = w.host.state.notes;
-    return { ok: true, exitCode, stdout: concat(capture.out), stderr: concat(capture.err), durationMs: performance.now() - t0, instantiateUs, reused, notes: notes.length ? notes : undefined };
+    return { ok: true, exitCode, stdout: capture.out.bytes(), stderr: capture.err.bytes(), durationMs: performance.now() - t0, instantiateUs, reused, notes: notes.length ? notes : undefined };
   }
 
   /** keepWarm parks a clean instance; the least recently used module loses its instances past the cap. */
@@ -255,6 +268,24 @@ export class SandboxHost {
     mem.set(snap);
     mem.fill(0, snap.length);
     for (const [g, v] of w.globals) g.value = v;
+  }
+
+  private stdinCache: number | undefined;
+
+  /**
+   * stdinFd reopens this process's stdin without blocking when it is a pipe or terminal, so a guest
+   * waiting for input sleeps in Atomics.wait between attempts and a deadline can still stop its worker
+   * (a thread blocked inside read(2) cannot be terminated).
+   */
+  private stdinFd(): number {
+    if (this.stdinCache === undefined) {
+      try {
+        this.stdinCache = openSync('/proc/self/fd/0', fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      } catch {
+        this.stdinCache = 0;
+      }
+    }
+    return this.stdinCache;
   }
 
   /** drop forgets warm instances of a module (e.g. when it is unloaded). */

@@ -28,21 +28,58 @@ describe('Runtime limits and bad input', () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 10);
     const t0 = Date.now();
-    const looping = rt.invoke(digests.loop!, { args: [], env: {}, limits: { timeoutMs: 400 } }).catch((e) => e);
+    let loopEnded = false;
+    const looping = rt.invoke(digests.loop!, { args: [], env: {}, limits: { timeoutMs: 1500 } }).catch((e) => {
+      loopEnded = true;
+      return e;
+    });
+    await new Promise((r) => setTimeout(r, 100));
     // The other worker keeps serving while the loop spins.
     const other = await rt.invoke(digests.hello!, { args: [], env: {} });
     expect(dec(other.stdout)).toBe('hi\n');
+    expect(loopEnded).toBe(false);
     const err = await looping;
     clearInterval(timer);
     expect(err).toBeInstanceOf(RuntimeError);
     expect(err.code).toBe('timeout');
-    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(Date.now() - t0).toBeLessThan(10_000);
     // The caller's event loop kept running during the loop.
     expect(ticks).toBeGreaterThan(10);
     expect(warnings.some(([, m]) => m?.includes('deadline'))).toBe(true);
     // Both workers serve again afterwards (one of them is the replacement).
     const after = await Promise.all([1, 2, 3, 4].map(() => rt.invoke(digests.hello!, { args: [], env: {} })));
     expect(after.every((r) => dec(r.stdout) === 'hi\n')).toBe(true);
+  });
+
+  it('a function looping on every worker it may use still leaves one for other functions', async () => {
+    const rt3 = new Runtime({ workers: 3 });
+    try {
+      const loop = (await rt3.compile(await wat2wasm(programs.loop))).digest;
+      const hello = (await rt3.compile(await wat2wasm(helloWat('still here\n')))).digest;
+      const ended: number[] = [];
+      const runaway = [1, 2, 3].map(() =>
+        rt3.invoke(loop, { args: [], env: {}, poolKey: 'ns/runaway', limits: { timeoutMs: 4000 } }).catch((e) => {
+          ended.push(Date.now());
+          return e;
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      const r = await rt3.invoke(hello, { args: [], env: {}, poolKey: 'ns/other' });
+      expect(new TextDecoder().decode(r.stdout)).toBe('still here\n');
+      // Served while the runaway function still held its workers, not after its deadlines freed them.
+      expect(ended).toEqual([]);
+      expect((await Promise.all(runaway)).map((e) => e.code)).toEqual(['timeout', 'timeout', 'timeout']);
+    } finally {
+      await rt3.close();
+    }
+  });
+
+  it('a guest sleeping in poll_oneoff is stopped at its deadline too', async () => {
+    const t0 = Date.now();
+    const err = await rt.invoke(digests.sleep!, { args: [], env: {}, limits: { timeoutMs: 300 } }).catch((e) => e);
+    expect(err.code).toBe('timeout');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await expect(rt.invoke(digests.hello!, { args: [], env: {} })).resolves.toMatchObject({ exitCode: 0 });
   });
 
   it('queues beyond the concurrency limit, then refuses with overloaded', async () => {
@@ -90,6 +127,14 @@ describe('Runtime limits and bad input', () => {
     const r = await rt.invoke(digests.argsEnv!, { args: ['prog', 'a b'], env: { REQUEST_METHOD: 'GET' }, capabilities: { env: { FROM_CAPS: '1' } } });
     expect(dec(r.stdout).split('\0')).toEqual(['prog', 'a b', '']);
     expect(dec(r.stderr).split('\0').sort()).toEqual(['', 'FROM_CAPS=1', 'REQUEST_METHOD=GET']);
+  });
+
+  it('traces every WASI call to stderr when asked', async () => {
+    const r = await rt.invoke(digests.hello!, { args: [], env: {}, trace: true });
+    expect(dec(r.stdout)).toBe('hi\n');
+    expect(dec(r.stderr).trim().split('\n')).toEqual(['[wasi] fd_write(1, 0, 1, 8) = ok', '[wasi] proc_exit(0) -> unwinds (exit 0)']);
+    const quiet = await rt.invoke(digests.hello!, { args: [], env: {} });
+    expect(quiet.stderr.length).toBe(0);
   });
 
   it('refuses huge argv and environments', async () => {

@@ -268,3 +268,12 @@ describe.each(backendCases)('fd_* on $name', (bc) => {
     expect(g.write(1234, 'no')[0]).toBe(E.BADF);
   });
 });
+
+describe('bounds on what one call may ask of the host', () => {
+  it('refuses more than IOV_MAX iovecs and more than 4096 poll subscriptions', async () => {
+    const g = await Guest.create();
+    const out = g.alloc(4);
+    expect(g.call('fd_write', 1, g.alloc(8), 1025, out)).toBe(E.INVAL);
+    expect(g.call('poll_oneoff', g.alloc(48), g.alloc(32), 4097, out)).toBe(E.INVAL);
+  });
+});

@@ -90,6 +90,13 @@ describe('random, sched_yield, proc_exit, proc_raise', () => {
     expect(real.call('random_get', 0xffffff00, 512)).toBe(E.FAULT);
   });
 
+  it('a trace names each call and its errno', async () => {
+    const lines: string[] = [];
+    const g = await Guest.create({ trace: (l) => lines.push(l) });
+    g.call('clock_res_get', 9, g.alloc(8));
+    expect(lines).toEqual([expect.stringMatching(/^clock_res_get\(9, \d+\) = EINVAL$/)]);
+  });
+
   it('sched_yield succeeds', async () => {
     const g = await Guest.create();
     expect(g.call('sched_yield')).toBe(E.SUCCESS);

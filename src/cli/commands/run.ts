@@ -53,8 +53,9 @@ export function register(program: Command): void {
     .option('--mem-limit <bytes>', 'maximum linear memory (bytes, or 64Mi, 1Gi)')
     .option('--timeout <ms>', 'wall-clock deadline in milliseconds')
     .option('--memfs <guest-path>', 'mount an empty in-memory filesystem at this guest path (scratch space)')
+    .option('--trace', 'print every WASI call, its arguments and errno to stderr (like strace)')
     .allowExcessArguments(true)
-    .action(async (modulePath: string, args: string[], opts: { dir: string[]; env: string[]; memLimit?: string; timeout?: string; memfs?: string }) => {
+    .action(async (modulePath: string, args: string[], opts: { dir: string[]; env: string[]; memLimit?: string; timeout?: string; memfs?: string; trace?: boolean }) => {
       let bytes: Uint8Array;
       try {
         bytes = await readFile(modulePath);
@@ -79,6 +80,7 @@ export function register(program: Command): void {
           // Like wasmtime run: no output or write quota unless asked for.
           limits: { memoryBytes, timeoutMs: Math.min(timeoutMs, NO_TIMEOUT_MS), maxOutputBytes: Number.MAX_SAFE_INTEGER, maxWriteBytes: Number.MAX_SAFE_INTEGER },
           stdio: 'inherit',
+          trace: opts.trace,
         });
         process.exitCode = res.exitCode & 0xff;
       } catch (err) {

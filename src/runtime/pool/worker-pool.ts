@@ -10,6 +10,8 @@ const STARTUP_FAILURES_FATAL = 3;
 
 interface Job {
   id: number;
+  /** The caller's pool key (a function): no key may hold every worker while others wait. */
+  owner: string;
   variant: Variant;
   spec: RunSpec;
   timeoutMs: number;
@@ -85,6 +87,9 @@ export class WorkerPool {
 
   private replace(slot: Slot, delayMs = 0): void {
     slot.retired = true;
+    // A worker blocked in a host call (reading the CLI's stdin) cannot be stopped at once; it must not
+    // keep the process alive meanwhile.
+    slot.worker.unref();
     void slot.worker.terminate();
     const respawn = () => {
       const i = this.slots.indexOf(slot);
@@ -120,20 +125,34 @@ export class WorkerPool {
   }
 
   /** run queues one invocation; it resolves with the outcome or rejects with 'timeout' / 'closed'. */
-  run(variant: Variant, spec: RunSpec, timeoutMs: number): Promise<RunOutcome> {
+  run(variant: Variant, spec: RunSpec, timeoutMs: number, owner = variant.key): Promise<RunOutcome> {
     if (this.closed) return Promise.reject(new RuntimeError('closed', 'the runtime is closed'));
     if (this.brokenReason) return Promise.reject(this.brokenError());
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, variant, spec, timeoutMs, resolve, reject });
+      this.queue.push({ id: this.nextId++, owner, variant, spec, timeoutMs, resolve, reject });
       this.pump();
     });
   }
 
+  /**
+   * pump hands queued jobs to idle workers in order, except that one owner (function) never holds the
+   * last worker: with three or more workers one always stays free for other functions, so a function
+   * stuck in loops until its deadlines cannot stall the rest; with two, the last free worker goes to
+   * another function's waiting job first.
+   */
   private pump(): void {
-    while (this.queue.length) {
-      const slot = this.pickSlot(this.queue[0]!.variant.key);
+    for (let i = 0; i < this.queue.length; ) {
+      const job = this.queue[i]!;
+      const busy = this.slots.filter((s) => s.job?.owner === job.owner).length;
+      const capped = this.size >= 3 || (this.size === 2 && this.queue.some((j) => j.owner !== job.owner));
+      if (capped && busy >= this.size - 1) {
+        i++;
+        continue;
+      }
+      const slot = this.pickSlot(job.variant.key);
       if (!slot) break;
-      this.dispatch(slot, this.queue.shift()!);
+      this.queue.splice(i, 1);
+      this.dispatch(slot, job);
     }
     this.updateRefs();
   }
@@ -163,13 +182,14 @@ export class WorkerPool {
     const msg: ToWorker = { type: 'run', id: job.id, key: job.variant.key, reusable: job.variant.reusable, spec: job.spec };
     if (!slot.loaded.has(job.variant.key)) msg.module = job.variant.module;
     slot.loaded.touch(job.variant.key);
+    // setTimeout fires at once for delays past 2^31-1 ms; clamp so "practically never" stays that.
     job.timer = setTimeout(() => {
       if (slot.job !== job) return;
       slot.job = null;
       this.logger?.warn({ module: job.variant.key, timeoutMs: job.timeoutMs }, 'sandbox deadline exceeded; terminating its worker');
       job.reject(new RuntimeError('timeout', `the guest did not finish within ${job.timeoutMs} ms (limits.timeoutMs); its worker was terminated and replaced`));
       this.replace(slot);
-    }, job.timeoutMs);
+    }, Math.min(job.timeoutMs, 2_147_483_647));
     slot.worker.postMessage(msg);
   }
 

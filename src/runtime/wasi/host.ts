@@ -8,7 +8,7 @@ import { fdCalls } from './fd.js';
 import { GuestMemory } from './memory.js';
 import { pathCalls } from './path.js';
 import { pollCalls } from './poll.js';
-import { Clock, encodeList, processCalls, RandomSource } from './process.js';
+import { Clock, encodeList, ProcExit, processCalls, RandomSource } from './process.js';
 import { sockCalls } from './sock.js';
 import type { WasmImports } from '../wasm-api.js';
 
@@ -30,6 +30,8 @@ export interface HostOptions {
   maxOpenFds?: number;
   /** Quota: bytes the guest may write to files (EDQUOT beyond). Default unlimited. */
   maxWriteBytes?: number;
+  /** Receives one line per syscall (name, raw arguments, errno), like strace. */
+  trace?: (line: string) => void;
 }
 
 /** HostState is the per-run state; resetting it lets a warm instance serve the next request. */
@@ -54,6 +56,7 @@ const emptyStream: Stream = { read: () => 0, write: (b) => b.length, available: 
 export class WasiHost {
   readonly memory = new GuestMemory();
   state!: HostState;
+  trace?: (line: string) => void;
   private importObject: Record<string, (...a: any[]) => unknown> | null = null;
 
   constructor(opts: HostOptions) {
@@ -63,6 +66,7 @@ export class WasiHost {
   /** reset replaces every per-run capability and closes whatever the previous run left open. */
   reset(opts: HostOptions): void {
     if (this.state) this.closeAll();
+    this.trace = opts.trace;
     const env = Array.isArray(opts.env) ? opts.env : Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
     const fds = new FdTable(opts.maxOpenFds ?? 1024);
     const stream = (s: Stream | undefined, rights: bigint) => ({
@@ -130,18 +134,28 @@ function importObject(current: () => WasiHost): Record<string, (...a: any[]) => 
     const impl = SYSCALLS[name];
     obj[name] = impl
       ? (...a: any[]) => {
+          const h = current();
+          let r: number;
           try {
-            return impl(current(), ...a);
+            r = impl(h, ...a);
           } catch (err) {
-            if (err instanceof FsError) return err.errno;
-            if (err instanceof RangeError) return E.FAULT;
-            throw err;
+            if (err instanceof FsError) r = err.errno;
+            else if (err instanceof RangeError) r = E.FAULT;
+            else {
+              h.trace?.(`${name}(${a.join(', ')}) -> unwinds (${err instanceof ProcExit ? `exit ${err.code}` : String(err)})`);
+              throw err;
+            }
           }
+          h.trace?.(`${name}(${a.join(', ')}) = ${ERRNO_NAMES[r] ?? r}`);
+          return r;
         }
       : () => E.NOSYS;
   }
   return obj;
 }
+
+/** Errno names for the syscall trace (`ENOENT` rather than 44). */
+const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(E).map(([k, v]) => [v, k === 'SUCCESS' ? 'ok' : `E${k}`]));
 
 /**
  * HostSwitch is one import object shared by every instance on a thread, dispatching to the host of

@@ -3,6 +3,8 @@ import { E, IOVEC } from './constants.js';
 import type { WasmMemory } from '../wasm-api.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
+/** Most iovecs one call may pass (POSIX IOV_MAX on Linux). */
+const IOV_MAX = 1024;
 const encoder = new TextEncoder();
 
 /**
@@ -66,10 +68,11 @@ export class GuestMemory {
     }
   }
 
-  /** iovecs resolves an iovec/ciovec array into live views of guest memory. */
+  /** iovecs resolves an iovec/ciovec array into live views of guest memory (at most IOV_MAX, like POSIX). */
   iovecs(ptr: number, count: number): Uint8Array[] {
     ptr >>>= 0;
     count >>>= 0;
+    if (count > IOV_MAX) throw new FsError(E.INVAL);
     this.check(ptr, count * IOVEC.SIZE);
     const dv = this.dvcache;
     const out: Uint8Array[] = [];

@@ -2,6 +2,9 @@ import { FsError } from '../fs/types.js';
 import { E, EVENT, EVENTRW_HANGUP, EVENTTYPE, R, SUBCLOCK_ABSTIME, SUBSCRIPTION } from './constants.js';
 import type { Syscalls, WasiHost } from './host.js';
 
+/** Most subscriptions one poll_oneoff may pass. */
+const MAX_SUBSCRIPTIONS = 4096;
+
 interface Ready {
   userdata: bigint;
   error: number;
@@ -18,7 +21,8 @@ interface Ready {
 export const pollCalls: Syscalls = {
   poll_oneoff: (h: WasiHost, inPtr: number, outPtr: number, nsubs: number, neventsOut: number) => {
     nsubs >>>= 0;
-    if (nsubs === 0) return E.INVAL;
+    // Every subscription costs host memory: bound them like the kernel bounds poll's nfds.
+    if (nsubs === 0 || nsubs > MAX_SUBSCRIPTIONS) return E.INVAL;
     const m = h.memory;
     m.check(inPtr >>> 0, nsubs * SUBSCRIPTION.SIZE);
     m.check(outPtr >>> 0, nsubs * EVENT.SIZE);

@@ -6,6 +6,11 @@ export const programs = {
   loop: commandWat({ imports: [], start: '(loop $l (br $l))' }),
   /** Recurses without end: the call stack runs out. */
   recurse: commandWat({ imports: [], extra: '(func $r (call $r))', start: '(call $r)' }),
+  /** Sleeps 60 s in poll_oneoff (a relative monotonic clock subscription). */
+  sleep: commandWat({
+    imports: ['poll_oneoff'],
+    start: '(i32.store8 (i32.const 8) (i32.const 0)) (i32.store (i32.const 16) (i32.const 1)) (i64.store (i32.const 24) (i64.const 60000000000)) (drop (call $poll_oneoff (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200)))',
+  }),
   /** Traps with `unreachable`. */
   trap: commandWat({ imports: [], start: 'unreachable' }),
   /** Tries to grow memory by 4 GiB - 64 KiB; exits 1 when refused, 0 when granted. */
