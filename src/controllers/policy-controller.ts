@@ -3,7 +3,12 @@ import type { ResourceObject } from '../api/kinds/types.js';
 import { setCondition } from '../api/kinds/conditions.js';
 import type { ResourceService } from '../api/resources.js';
 import { ApiError } from '../api/errors.js';
-import { PolicyEngine, RegoError, RegoErrors, toJSON, type PreparedQuery, type DecisionLogger } from '../policy/index.js';
+import type { PolicyEngine, PreparedQuery, DecisionLogger } from '../policy/index.js';
+
+type PolicyModule = typeof import('../policy/index.js');
+// The engine and its built-ins cost memory; a node without Policy objects never loads them.
+let policyModule: Promise<PolicyModule> | undefined;
+const loadPolicy = () => (policyModule ??= import('../policy/index.js'));
 import { Controller, Informer } from './runtime/index.js';
 
 /** What an authz filter gets back (the gateway's AuthzDecision). */
@@ -35,7 +40,8 @@ const DEFAULT_QUERY = 'data.skiff.authz.allow';
 export class PolicyController {
   readonly informer: Informer;
   readonly controller: Controller;
-  private engine = new PolicyEngine();
+  private engine?: PolicyEngine;
+  private policy?: PolicyModule;
   private readonly prepared = new Map<string, PreparedQuery>();
 
   constructor(private readonly opts: PolicyControllerOptions) {
@@ -62,6 +68,7 @@ export class PolicyController {
 
   /** decide evaluates one rule. A boolean result allows or denies; an object may carry `allowed`, `headers`, `http_status` and `body` (the shape Envoy users write). */
   decide(input: object, query: string): Decision {
+    if (!this.engine || !this.policy) return { allowed: false };
     let q = this.prepared.get(query);
     if (!q) {
       q = this.engine.prepare(query, { timeoutMs: this.opts.timeoutMs ?? 100, decisionLog: this.opts.decisionLog });
@@ -69,7 +76,7 @@ export class PolicyController {
     }
     const rows = q.eval({ input });
     if (!rows.length) return { allowed: false };
-    const v = toJSON(rows[0]!.expressions[0]!.value) as unknown;
+    const v = this.policy.toJSON(rows[0]!.expressions[0]!.value) as unknown;
     if (typeof v === 'boolean') return { allowed: v };
     if (v && typeof v === 'object' && !Array.isArray(v)) {
       const o = v as Record<string, unknown>;
@@ -81,6 +88,10 @@ export class PolicyController {
 
   private async reconcile(): Promise<void> {
     const policies = this.informer.list();
+    if (!policies.length && !this.engine) return;
+    const mod = await loadPolicy();
+    const { PolicyEngine, RegoError, RegoErrors } = mod;
+    const messages = (err: unknown): string[] => (err instanceof RegoErrors ? err.errors.map((e) => e.message) : [(err as Error).message]);
     const engine = new PolicyEngine();
     const problems = new Map<string, string[]>();
     const fileOf = (p: ResourceObject) => `${p.metadata.namespace}/${p.metadata.name}.rego`;
@@ -114,6 +125,7 @@ export class PolicyController {
       }
     }
     this.engine = engine;
+    this.policy = mod;
     this.prepared.clear();
     await this.report([...byFile.values()], problems, fileOf);
   }
@@ -148,8 +160,4 @@ export class PolicyController {
   }
 }
 
-function messages(err: unknown): string[] {
-  if (err instanceof RegoErrors) return err.errors.map((e) => e.message);
-  return [(err as Error).message];
-}
 
