@@ -3,6 +3,7 @@ import type { Expr, Module } from './ast/types.js';
 import { builtinTable } from './builtins/registry.js';
 import type { Builtin } from './builtins/types.js';
 import { Compiler, type CompiledQuery } from './compile/compiler.js';
+import { strictProblems } from './compile/strict.js';
 import type { RuleNode } from './compile/tree.js';
 import { RegoError, RegoErrors } from './errors.js';
 import { Evaluator, type EvalOptions, type Frame } from './eval/evaluator.js';
@@ -82,6 +83,19 @@ export class PolicyEngine {
   setData(data: unknown): void {
     this.data = fromJSON(data);
     this.compiled = undefined;
+    // base data never changes until the next setData: its arrays may keep lookup indexes across evaluations
+    const arrays = new WeakSet<Value[]>();
+    const stack: unknown[] = [this.data];
+    while (stack.length) {
+      const v = stack.pop();
+      if (Array.isArray(v)) {
+        // only arrays of objects can be scanned by field (`x.f == v`)
+        if (v.length && v[0] && typeof v[0] === 'object') arrays.add(v as Value[]);
+        for (const x of v) if (x && typeof x === 'object') stack.push(x);
+      } else if (v && typeof v === 'object') for (const x of Object.values(v)) if (x && typeof x === 'object') stack.push(x);
+    }
+    this.shared.set('dataArrays', arrays);
+    this.shared.delete('ix');
   }
 
   /** modules lists the loaded files and their source. */
@@ -106,6 +120,13 @@ export class PolicyEngine {
     const compiler = new Compiler(this.builtinLookup, modules);
     const root = compiler.compile();
     this.compiled = { root, compiler, modules };
+  }
+
+  /** strictProblems lists what strict mode rejects: unused imports, deprecated built-ins. */
+  strictProblems(): RegoError[] {
+    const mods: Module[] = [];
+    for (const [file, s] of this.sources) mods.push(parseModule(file, s.text, s.regoVersion));
+    return strictProblems(mods);
   }
 
   /** rules lists every rule path (`data.` omitted) with where it is defined; functions excluded. */

@@ -32,16 +32,20 @@ p := count([x | some a in numbers.range(1, 100000); some b in numbers.range(1, 1
     let text = '1';
     for (let i = 0; i < 10_000; i++) text = `{"a":${text}}`;
     const input = JSON.parse(text) as unknown;
-    const e = engine('package t\np if input.a.a.a\nq := json.marshal(input)\nr := count([x | walk(input, [_, x])])');
+    const e = engine('package t\np if input.a.a.a\nq := json.marshal(input)\nr := count([x | walk(input, [_, x])])\ns := input == input');
     expect(e.prepare('data.t.p').eval({ input })[0]!.expressions[0]!.value).toBe(true);
-    // Serialising or walking the whole document either works or fails with a clear error.
-    for (const query of ['data.t.q', 'data.t.r']) {
+    // Serialising or comparing the whole document either works or fails with a clear error.
+    for (const query of ['data.t.q', 'data.t.s']) {
       try {
         e.prepare(query, { timeoutMs: 20_000 }).eval({ input });
       } catch (err) {
         expect(err).toBeInstanceOf(RegoError);
       }
     }
+    // walk visits every node without recursion (paths grow with depth, so a shallower document keeps memory small)
+    let shallower = '1';
+    for (let i = 0; i < 2_000; i++) shallower = `{"a":${shallower}}`;
+    expect(e.prepare('data.t.r', { timeoutMs: 20_000 }).eval({ input: JSON.parse(shallower) })[0]!.expressions[0]!.value).toBe(2_001);
   }, 60_000);
 
   it('evaluates against a 50 MB input without converting it', () => {

@@ -98,6 +98,49 @@ nested contains n if {
     expect(evalOne(mod, 'x = count(data.t.nested)', { data: { items }, input: { team: 't3' } })).toEqual([29]);
   });
 
+  it('runs a Gatekeeper v0 template with deprecated built-ins and library imports', () => {
+    const tpl = `package k8srequiredlabels
+import data.lib.helpers.msg_or
+
+violation[{"msg": msg, "details": {"missing_labels": missing}}] {
+  provided := {label | input.review.object.metadata.labels[label]}
+  required := {label | label := input.parameters.labels[_].key}
+  missing := required - provided
+  count(missing) > 0
+  msg := msg_or(input.parameters, sprintf("you must provide labels: %v", [missing]))
+}
+
+violation[{"msg": msg}] {
+  value := input.review.object.metadata.labels[key]
+  expected := input.parameters.labels[_]
+  expected.key == key
+  not re_match(expected.allowedRegex, value)
+  msg := sprintf("Label <%v: %v> does not satisfy allowed regex: %v", [key, value, expected.allowedRegex])
+}`;
+    const lib = 'package lib.helpers\nmsg_or(p, d) = m { m := p.message } else = d { true }';
+    const input = { review: { object: { metadata: { labels: { owner: 'x1' } } } }, parameters: { labels: [{ key: 'owner', allowedRegex: '^[a-z]+$' }, { key: 'team', allowedRegex: '.*' }] } };
+    expect(evalOne([tpl, lib], 'x = data.k8srequiredlabels.violation', { v0: true, input })).toEqual([
+      [{ details: { missing_labels: ['team'] }, msg: 'you must provide labels: {"team"}' }, { msg: 'Label <owner: x1> does not satisfy allowed regex: ^[a-z]+$' }],
+    ]);
+  });
+
+  it('keeps null values found through refs (null is a value, not undefined)', () => {
+    const mod = 'package t\na := [{"u": null}]\np := a[0].u\nq := {"u": null}.u\nr if input.v == null';
+    expect(evalOne(mod, 'x = [data.t.p, data.t.q]')).toEqual([[null, null]]);
+    expect(evalOne(mod, 'x = data.t.r', { input: { v: null } })).toEqual([true]);
+  });
+
+  it('does not reuse an index over input arrays that change between evaluations', () => {
+    const e = new PolicyEngine();
+    e.addModule('t.rego', 'package t\nhits contains n if {\n\tsome it in input.items\n\tit.k == input.k\n\tn := it.n\n}');
+    const q = e.prepare('data.t.hits');
+    const items = Array.from({ length: 40 }, (_, i) => ({ k: i % 4, n: i }));
+    const input = { items, k: 1 };
+    expect((toJSON(q.eval({ input })[0]!.expressions[0]!.value) as number[]).length).toBe(10);
+    items.push({ k: 1, n: 99 });
+    expect(toJSON(q.eval({ input })[0]!.expressions[0]!.value)).toContain(99);
+  });
+
   it('matches regular expressions with RE2 semantics', () => {
     expect(evalOne('package t\np := [regex.match(`^a+b$`, "aaab"), regex.match(`(?i)x`, "X")]', 'x = data.t.p')).toEqual([[true, true]]);
   });
@@ -131,6 +174,18 @@ describe('errors', () => {
     const err = errorOf(() => evalOne('package t\np := count(1)', 'x = data.t.p', { strict: true }));
     expect(err.code).toBe('eval_type_error');
     expect(err.message).toContain('count: operand 1 must be one of {array, object, set, string} but got number');
+  });
+
+  it('checks built-in arity at compile time', () => {
+    const err = errorOf(() => evalOne('package t\np if count([1], 1, 2)', 'x = data.t.p'));
+    expect(err.code).toBe('rego_type_error');
+    expect(err.message).toContain('count: arity mismatch');
+  });
+
+  it('lists strict-mode problems: unused imports and deprecated built-ins', () => {
+    const e = new PolicyEngine();
+    e.addModule('s.rego', 'package s\nimport data.lib.unused\np if re_match("a", "a")');
+    expect(e.strictProblems().map((p) => p.code)).toEqual(['rego_type_error', 'rego_compile_error']);
   });
 
   it('rejects calls to unknown functions at compile time', () => {

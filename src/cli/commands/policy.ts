@@ -145,12 +145,14 @@ export function register(program: Command): void {
         process.stdout.write('\ncoverage:\n');
         for (const m of engine.modules()) {
           const rows = new Set<number>();
+          const seen = new WeakSet<object>();
           const visit = (x: unknown): void => {
-            if (!x || typeof x !== 'object') return;
+            if (!x || typeof x !== 'object' || seen.has(x)) return;
+            seen.add(x);
             if (Array.isArray(x)) return x.forEach(visit);
             const o = x as Record<string, unknown>;
             if ('kind' in o && 'negated' in o && o.loc) rows.add((o.loc as { row: number }).row);
-            for (const [k, v] of Object.entries(o)) if (k !== 'module' && k !== 'loc') visit(v);
+            for (const [k, v] of Object.entries(o)) if (!['module', 'loc', 'target', 'fast', 'ix', 'annotations'].includes(k)) visit(v);
           };
           visit(m.rules);
           const hit = [...rows].filter((r) => covered.get(m.file)?.has(r));
@@ -197,10 +199,16 @@ export function register(program: Command): void {
     .description('Parse and compile Rego files, reporting every error with its location')
     .argument('<paths...>', 'Rego files or directories')
     .option('--v0', 'parse modules with Rego v0 syntax')
-    .action((paths: string[], opts: { v0?: boolean }) => {
+    .option('--strict', 'also reject unused imports and deprecated built-ins')
+    .action((paths: string[], opts: { v0?: boolean; strict?: boolean }) => {
       const loaded = load(paths);
       try {
-        engineFrom(loaded, { regoVersion: regoVersion(opts) }).compile();
+        const engine = engineFrom(loaded, { regoVersion: regoVersion(opts) });
+        engine.compile();
+        if (opts.strict) {
+          const problems = engine.strictProblems();
+          if (problems.length) throw new RegoErrors(problems);
+        }
       } catch (e) {
         if (e instanceof RegoError || e instanceof RegoErrors) throw new CheckFailedError(describeError(e, sourcesOf(loaded)));
         throw e;

@@ -1,3 +1,4 @@
+import YAML from 'yaml';
 import { RegoError } from '../errors.js';
 import { normNum } from '../value.js';
 import { lex, type Tok } from './lexer.js';
@@ -98,6 +99,9 @@ class Parser {
     this.mod = { file: this.file, pkg, imports: [], rules: [], regoVersion: this.version, loc: this.loc(pkgTok) };
     while (this.isKw('import')) this.mod.imports.push(this.importDecl());
     while (this.t.k !== 'eof') this.rule();
+    const lines = this.src.split('\n');
+    this.mod.annotations = annotationsAbove(lines, this.mod.loc.row, 'package');
+    for (const r of this.mod.rules) r.annotations = annotationsAbove(lines, r.loc.row, 'rule');
     return this.mod;
   }
 
@@ -108,14 +112,13 @@ class Parser {
     for (;;) {
       if (this.isOp('.') && !this.t.nl) {
         this.i++;
-        if (this.t.k !== 'ident') this.err('expected identifier after .');
+        if (this.t.k !== 'ident') this.err(`unexpected ${this.t.k === 'eof' ? 'eof' : this.describe()} token: expected ident`);
         out.push(this.toks[this.i++]!.v);
       } else if (this.isOp('[') && !this.t.nl && this.peek().k === 'string' && this.isOp(']', this.peek(2))) {
         out.push(this.peek().v);
         this.i += 3;
       } else break;
     }
-    void allowKw;
     return out;
   }
 
@@ -588,6 +591,32 @@ class Parser {
       } else return t;
     }
   }
+}
+
+/**
+ * annotationsAbove reads a `# METADATA` comment block ending on the line above row: the rest of
+ * the block is YAML. Authors written as "Name <email>" become {name, email}.
+ */
+function annotationsAbove(lines: string[], row: number, defaultScope: string): Record<string, unknown> | undefined {
+  let i = row - 2;
+  const block: string[] = [];
+  while (i >= 0 && /^\s*#/.test(lines[i]!)) block.unshift(lines[i--]!.replace(/^\s*#\s?/, ''));
+  const start = block.findIndex((l) => l.trim() === 'METADATA');
+  if (start < 0) return undefined;
+  let doc: Record<string, unknown>;
+  try {
+    doc = (YAML.parse(block.slice(start + 1).join('\n')) as Record<string, unknown> | null) ?? {};
+  } catch {
+    return undefined;
+  }
+  if (Array.isArray(doc.authors)) {
+    doc.authors = doc.authors.map((a: unknown) => {
+      if (typeof a !== 'string') return a;
+      const m = /^(.*?)\s*<([^>]+)>$/.exec(a);
+      return m ? (m[1] ? { name: m[1], email: m[2] } : { email: m[2] }) : { name: a };
+    });
+  }
+  return { scope: defaultScope, ...doc };
 }
 
 /** parseSub parses a template-string part: a term, or an expression with `with` modifiers. */

@@ -60,6 +60,8 @@ export interface Rule {
   nslots?: number;
   /** memo: every parameter is a plain variable */
   plainParams?: boolean;
+  /** `# METADATA` annotations written just above the rule */
+  annotations?: Record<string, unknown>;
 }
 
 export interface Import {
@@ -76,4 +78,6 @@ export interface Module {
   rules: Rule[];
   regoVersion: 0 | 1;
   loc: Loc;
+  /** `# METADATA` annotations written just above the package clause */
+  annotations?: Record<string, unknown>;
 }

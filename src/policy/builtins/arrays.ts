@@ -1,6 +1,6 @@
 import type { Value } from '../value.js';
 import { arr, int } from './operands.js';
-import { typeErr, type Builtin } from './types.js';
+import type { Builtin } from './types.js';
 
 /** Arrays: concat, slice, reverse, flatten. */
 export const register: Record<string, Builtin> = {
@@ -27,4 +27,3 @@ export const register: Record<string, Builtin> = {
     },
   },
 };
-void typeErr;

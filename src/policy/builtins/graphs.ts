@@ -78,7 +78,7 @@ export const register: Record<string, Builtin> = {
         }
         for (const x of next) {
           // a visited node that leads further ends the path here; leaves are always reached
-          if (visited.has(x) && neighbours(g, x).length) out.add(p);
+          if (visited.has(x) && neighbours(g, x).some((y) => objGet(g as never, y) !== undefined)) out.add(p);
           else visit(x, p);
         }
       };

@@ -1,7 +1,7 @@
-import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import { ObjectBuilder, fromJSON, isObject, objEntries, objGet, toJSON, type Value } from '../value.js';
 import { jsonText } from './encoding.js';
 import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
+import { runSync } from './sync-worker.js';
 
 const KEYS = new Set([
   'method', 'url', 'body', 'raw_body', 'headers', 'enable_redirect', 'force_json_decode', 'force_yaml_decode', 'tls_use_system_certs',
@@ -10,28 +10,17 @@ const KEYS = new Set([
   'force_cache', 'force_cache_duration_seconds', 'raise_error', 'caching_mode', 'max_retry_attempts', 'cache_ignored_headers',
 ]);
 
-// Runs in a worker: performs one request and hands the answer back through a message port.
-const WORKER = `
-const { workerData } = require('node:worker_threads');
-const { port, flag, req } = workerData;
-(async () => {
-  let out;
-  try {
-    const ac = new AbortController();
-    const t = setTimeout(() => ac.abort(), req.timeoutMs);
-    const r = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect: req.redirect ? 'follow' : 'manual', signal: ac.signal });
-    const text = await r.text();
-    clearTimeout(t);
-    const headers = {};
-    r.headers.forEach((v, k) => { (headers[k] ??= []).push(v); });
-    out = { ok: true, status: r.status, statusText: r.statusText, headers, text };
-  } catch (e) {
-    out = { ok: false, error: String(e && e.message || e) };
-  }
-  port.postMessage(out);
-  Atomics.store(flag, 0, 1);
-  Atomics.notify(flag, 0);
-})();
+// Runs in a worker (see runSync): performs one request and hands the answer back.
+const FETCH = `
+const req = input;
+const ac = new AbortController();
+const t = setTimeout(() => ac.abort(), req.timeoutMs);
+const r = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect: req.redirect ? 'follow' : 'manual', signal: ac.signal });
+const text = await r.text();
+clearTimeout(t);
+const headers = {};
+r.headers.forEach((v, k) => { (headers[k] ??= []).push(v); });
+done({ ok: true, status: r.status, statusText: r.statusText, headers, text });
 `;
 
 interface Answer {
@@ -45,17 +34,7 @@ interface Answer {
 
 /** fetchSync performs an HTTP request synchronously (built-ins are synchronous) in a worker thread. */
 function fetchSync(req: { url: string; method: string; headers: Record<string, string>; body?: string; redirect: boolean; timeoutMs: number }): Answer {
-  const { port1, port2 } = new MessageChannel();
-  const flag = new Int32Array(new SharedArrayBuffer(4));
-  const w = new Worker(WORKER, { eval: true, workerData: { port: port2, flag, req }, transferList: [port2] });
-  try {
-    Atomics.wait(flag, 0, 0, req.timeoutMs + 2000);
-    const msg = receiveMessageOnPort(port1);
-    return (msg?.message as Answer | undefined) ?? { ok: false, error: 'request timed out' };
-  } finally {
-    void w.terminate();
-    port1.close();
-  }
+  return runSync<Answer>(FETCH, req, req.timeoutMs + 2000) ?? { ok: false, error: 'request timed out' };
 }
 
 function hostAllowed(url: URL, allow: string[]): boolean {

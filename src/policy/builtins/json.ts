@@ -110,7 +110,7 @@ function getAt(doc: Value, path: Path): Value | undefined {
   for (const seg of path) {
     if (cur === undefined) return undefined;
     if (Array.isArray(cur)) {
-      const i = typeof seg === 'number' ? seg : /^\d+$/.test(String(seg)) ? Number(seg) : -1;
+      const i = typeof seg === 'number' ? seg : /^(0|[1-9]\d*)$/.test(String(seg)) ? Number(seg) : -1;
       cur = i >= 0 && i < cur.length ? cur[i] : undefined;
     } else if (isObject(cur)) cur = objGet(cur, seg);
     else if (cur instanceof RSet) cur = cur.has(seg) ? seg : undefined;
@@ -125,7 +125,7 @@ function applyAt(doc: Value, path: Path, f: (parent: Value, key: Value) => Value
   const [seg, ...rest] = path;
   if (!rest.length) return f(doc, seg!);
   if (Array.isArray(doc)) {
-    const i = typeof seg === 'number' ? seg : /^\d+$/.test(String(seg)) ? Number(seg) : -1;
+    const i = typeof seg === 'number' ? seg : /^(0|[1-9]\d*)$/.test(String(seg)) ? Number(seg) : -1;
     if (i < 0 || i >= doc.length) return undefined;
     const r = applyAt(doc[i]!, rest, f);
     if (r === undefined) return undefined;
@@ -156,7 +156,7 @@ function addOp(doc: Value, path: Path, value: Value): Value | undefined {
   if (!path.length) return value;
   return applyAt(doc, path, (parent, key) => {
     if (Array.isArray(parent)) {
-      const i = key === '-' ? parent.length : typeof key === 'number' ? key : /^\d+$/.test(String(key)) ? Number(key) : -1;
+      const i = key === '-' ? parent.length : typeof key === 'number' ? key : /^(0|[1-9]\d*)$/.test(String(key)) ? Number(key) : -1;
       if (i < 0 || i > parent.length) return undefined;
       return [...parent.slice(0, i), value, ...parent.slice(i)];
     }
@@ -175,7 +175,7 @@ function addOp(doc: Value, path: Path, value: Value): Value | undefined {
 function removeOp(doc: Value, path: Path): Value | undefined {
   return applyAt(doc, path, (parent, key) => {
     if (Array.isArray(parent)) {
-      const i = typeof key === 'number' ? key : /^\d+$/.test(String(key)) ? Number(key) : -1;
+      const i = typeof key === 'number' ? key : /^(0|[1-9]\d*)$/.test(String(key)) ? Number(key) : -1;
       if (i < 0 || i >= parent.length) return undefined;
       return [...parent.slice(0, i), ...parent.slice(i + 1)];
     }
@@ -197,6 +197,7 @@ function patch(doc: Value, ops: Value[]): Value | undefined {
     const kind = objGet(op, 'op');
     const path = pointer(objGet(op, 'path') ?? null);
     if (!path) return undefined;
+    if ((kind === 'add' || kind === 'replace' || kind === 'test') && objGet(op, 'value') === undefined) return undefined;
     switch (kind) {
       case 'add':
         cur = addOp(cur, path, objGet(op, 'value') ?? null);

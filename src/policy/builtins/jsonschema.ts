@@ -43,7 +43,7 @@ function compile(name: string, schema: unknown, ctx: BuiltinContext): ((data: un
   const hit = ctx.shared.get(key) as ReturnType<typeof compile> | undefined;
   if (hit) return hit;
   let ajv = ctx.shared.get('jsonschema:ajv') as InstanceType<typeof Ajv> | undefined;
-  if (!ajv) ctx.shared.set('jsonschema:ajv', (ajv = new Ajv({ allErrors: true, strict: false })));
+  if (!ajv) ctx.shared.set('jsonschema:ajv', (ajv = new Ajv({ allErrors: true, strict: false, verbose: true })));
   const v = ajv.compile(schema);
   ctx.shared.set(key, v);
   return v;

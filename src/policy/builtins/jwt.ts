@@ -13,6 +13,8 @@ function b64urlDecode(name: string, part: string, what: string): Buffer {
 }
 
 interface Token {
+  /** for nested tokens: the enclosing token's signed part */
+  outer?: { signingInput: string; sig: Buffer; header: Value };
   header: Value;
   payload: Value;
   sig: Buffer;
@@ -37,6 +39,18 @@ function parseToken(name: string, tok: string): Token {
   const sig = b64urlDecode(name, parts[2]!, 'signature');
   let payload: Value;
   const cty = isObject(header) ? objGet(header, 'cty') : undefined;
+  if (typeof cty === 'string' && cty.toUpperCase() === 'JWT') {
+    // a nested JWT: the payload is another token (bare, or as a JSON string)
+    let inner = p.toString('utf8').trim();
+    try {
+      const j = JSON.parse(inner) as unknown;
+      if (typeof j === 'string') inner = j;
+    } catch {
+      /* bare token */
+    }
+    const t = parseToken(name, inner);
+    return { ...t, outer: { signingInput: `${parts[0]}.${parts[1]}`, sig, header } };
+  }
   try {
     payload = fromJSON(JSON.parse(p.toString('utf8')));
   } catch {
@@ -119,6 +133,8 @@ function decodeVerify(a: Value[], ctx: BuiltinContext): Value {
   const t = parseToken(name, tok);
   const alg = isObject(t.header) ? objGet(t.header, 'alg') : undefined;
   if (typeof alg !== 'string' || !ALGS.includes(alg)) return invalid;
+  // critical header parameters this implementation does not understand make the token invalid
+  for (const h of [t.header, t.outer?.header]) if (isObject(h) && objGet(h, 'crit') !== undefined) return invalid;
   let cert: string | undefined;
   let secret: string | undefined;
   let wantAlg: string | undefined;
@@ -138,6 +154,11 @@ function decodeVerify(a: Value[], ctx: BuiltinContext): Value {
   let ok = false;
   if (alg.startsWith('HS')) ok = secret !== undefined && verifySig(alg, t.signingInput, t.sig, secret);
   else if (cert !== undefined) ok = keysFrom(name, cert).some((k) => verifySig(alg, t.signingInput, t.sig, k));
+  if (ok && t.outer) {
+    const oalg = isObject(t.outer.header) ? objGet(t.outer.header, 'alg') : undefined;
+    const o = t.outer;
+    ok = typeof oalg === 'string' && ALGS.includes(oalg) && (oalg.startsWith('HS') ? secret !== undefined && verifySig(oalg, o.signingInput, o.sig, secret) : cert !== undefined && keysFrom(name, cert).some((k) => verifySig(oalg, o.signingInput, o.sig, k)));
+  }
   if (!ok) return invalid;
   const p = t.payload;
   if (!isObject(p)) return invalid;

@@ -20,6 +20,8 @@ export const register: Record<string, Builtin> = {
       return true;
     },
   },
+  'rego.metadata.rule': { arity: 0, fn: (_a, ctx) => ctx.metadata?.().rule ?? (Object.create(null) as Value) },
+  'rego.metadata.chain': { arity: 0, fn: (_a, ctx) => ctx.metadata?.().chain ?? [] },
   'opa.runtime': {
     arity: 0,
     // Runtime facts are only reported when configured; an unconfigured engine answers {} (as OPA's tests expect).

@@ -1,6 +1,7 @@
 import { RSet, isObject, objEntries, type Value } from '../value.js';
 import { str } from './operands.js';
 import { BuiltinError, builtinErr, type Builtin } from './types.js';
+import { runSync } from './sync-worker.js';
 
 interface Net {
   v6: boolean;
@@ -110,6 +111,11 @@ function matchItems(name: string, v: Value, pos: number): Array<[Value, string]>
   throw builtinErr(name, `operand ${pos} must be one of {string, array, set, object}`);
 }
 
+const LOOKUP = `
+const dns = require('node:dns');
+dns.lookup(input.name, { all: true }, (err, addrs) => done(err ? { ok: false, error: err.code || err.message } : { ok: true, addrs: addrs.map((a) => a.address) }));
+`;
+
 /** Networks: CIDR containment, intersection, expansion and merging for IPv4 and IPv6. */
 export const register: Record<string, Builtin> = {
   'net.cidr_contains': {
@@ -127,6 +133,19 @@ export const register: Record<string, Builtin> = {
       const y = parseCIDR(str('net.cidr_intersects', a, 1));
       if (!x || !y) throw builtinErr('net.cidr_intersects', 'invalid CIDR');
       return x.v6 === y.v6 && x.addr <= last(y) && y.addr <= last(x);
+    },
+  },
+  'net.lookup_ip_addr': {
+    arity: 1,
+    sideEffect: true,
+    fn: (a) => {
+      const name = str('net.lookup_ip_addr', a, 0);
+      // literal addresses answer themselves; names go through the system resolver (hosts file first)
+      if (parseIP(name)) return new RSet([name]);
+      const r = runSync<{ ok: boolean; addrs?: string[]; error?: string }>(LOOKUP, { name }, 5000);
+      if (!r) throw builtinErr('net.lookup_ip_addr', 'lookup timed out');
+      if (!r.ok) throw builtinErr('net.lookup_ip_addr', `lookup ${name}: ${r.error}`);
+      return new RSet(r.addrs ?? []);
     },
   },
   'net.cidr_is_valid': { arity: 1, fn: (a) => typeof a[0] === 'string' && !!parseCIDR(a[0]) },

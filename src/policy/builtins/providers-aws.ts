@@ -36,7 +36,7 @@ function signRequest(req: Value, cfg: Value, timeNs: Value): Value {
   const given = get(req, 'headers');
   if (isObject(given)) for (const [k, v] of objEntries(given)) headers.set(String(k).toLowerCase(), String(v));
   headers.set('host', url.host);
-  // a caller-supplied content hash stays in the signed value next to the computed one (as Go's Header.Add does)
+  // a caller-supplied content hash is what gets signed (OPA signs the request headers as given)
   const prior = headers.get('x-amz-content-sha256');
   headers.set('x-amz-content-sha256', payloadHash);
   headers.set('x-amz-date', amzDate);
@@ -45,7 +45,7 @@ function signRequest(req: Value, cfg: Value, timeNs: Value): Value {
   const names = [...headers.keys()].sort();
   const query = [...url.searchParams.entries()].map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).sort().join('&');
   const rawPath = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^?#]*)/i.exec(get(req, 'url') as string)?.[1] ?? '';
-  const canonical = [method, rawPath, query, names.map((n) => `${n}:${n === 'x-amz-content-sha256' && prior !== undefined ? `${prior},${payloadHash}` : headers.get(n)!.trim()}\n`).join(''), names.join(';'), payloadHash].join('\n');
+  const canonical = [method, rawPath, query, names.map((n) => `${n}:${n === 'x-amz-content-sha256' && prior !== undefined ? prior : headers.get(n)!.trim()}\n`).join(''), names.join(';'), payloadHash].join('\n');
   const scope = `${day}/${get(cfg, 'aws_region') as string}/${get(cfg, 'aws_service') as string}/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
   let key = hmac('AWS4' + (get(cfg, 'aws_secret_access_key') as string), day);

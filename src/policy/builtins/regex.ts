@@ -1,6 +1,5 @@
 import { RE2JS } from 're2js';
-import { RSet, type Value } from '../value.js';
-import { elems, int, str } from './operands.js';
+import { int, str } from './operands.js';
 import { builtinErr, type Builtin, type BuiltinContext } from './types.js';
 
 /** compileRe compiles with RE2 semantics, memoised per engine. */
@@ -177,6 +176,3 @@ export const register: Record<string, Builtin> = {
     },
   },
 };
-void RSet;
-void elems;
-export type { Value };

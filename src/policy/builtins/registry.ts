@@ -3,14 +3,17 @@ import { register as aggregates } from './aggregates.js';
 import { register as arrays } from './arrays.js';
 import { register as bits } from './bits.js';
 import { register as casts } from './casts.js';
+import { register as deprecated } from './deprecated.js';
 import { register as encoding } from './encoding.js';
 import { register as glob } from './glob.js';
+import { register as globsMatch } from './globs-match.js';
 import { register as misc } from './misc.js';
 import { register as numbers } from './numbers.js';
 import { register as objects } from './objects.js';
 import { register as providersAws } from './providers-aws.js';
 import { register as operators } from './operators.js';
 import { register as regex } from './regex.js';
+import { register as rego } from './rego.js';
 import { register as sets } from './sets.js';
 import { register as strings } from './strings.js';
 import { register as types } from './types-family.js';
@@ -28,7 +31,7 @@ import { register as time } from './time.js';
 import { register as uuid } from './uuid.js';
 
 /** FAMILIES lists every built-in family's register table; add a family here. */
-const FAMILIES: Array<Record<string, Builtin>> = [aggregates, arrays, bits, casts, crypto, encoding, glob, graphql, graphs, http, json, jsonschema, jwt, misc, net, numbers, objects, operators, providersAws, regex, semver, sets, strings, time, types, units, uuid];
+const FAMILIES: Array<Record<string, Builtin>> = [aggregates, arrays, bits, casts, crypto, deprecated, encoding, glob, globsMatch, graphql, graphs, http, json, jsonschema, jwt, misc, net, numbers, objects, operators, providersAws, regex, rego, semver, sets, strings, time, types, units, uuid];
 
 /** builtinTable merges the families into one name → built-in map (built once per engine). */
 export function builtinTable(): Map<string, Builtin> {

@@ -1,5 +1,5 @@
 import { isNumber, normNum, type Value } from '../value.js';
-import { arr, num, str } from './operands.js';
+import { num, str } from './operands.js';
 import { builtinErr, typeErr, type Builtin } from './types.js';
 
 const MIN_NS = -(2n ** 63n);
@@ -391,11 +391,10 @@ export const register: Record<string, Builtin> = {
     fn: (a) => {
       const [n1, tz1] = nsArg('time.diff', a[0]!);
       const [n2, tz2] = nsArg('time.diff', a[1]!);
-      let c1 = civil(n1, tz1);
-      let c2 = civil(n2, tz1 === 'UTC' ? tz2 : tz1);
-      if (n1 < n2) [c1, c2] = [civil(n2, tz1), civil(n1, tz1)];
+      // both instants are read in the first one's zone; the later one comes first
       void tz2;
-      return diff(c1, c2);
+      const [later, earlier] = n1 >= n2 ? [n1, n2] : [n2, n1];
+      return diff(civil(later, tz1), civil(earlier, tz1));
     },
   },
   'time.format': {
@@ -412,4 +411,3 @@ export const register: Record<string, Builtin> = {
     },
   },
 };
-void arr;

@@ -9,6 +9,8 @@ export interface BuiltinContext {
   memo: Map<string, Value>;
   /** hosts http.send may contact; empty means http.send is off */
   httpAllow: string[];
+  /** annotations of the rule being evaluated (rego.metadata.rule / chain) */
+  metadata?(): { rule: Value; chain: Value };
   /** per-engine memo of compiled patterns (regex, glob) */
   shared: Map<string, unknown>;
   /** evaluation of a full policy module (rego.parse_module) */

@@ -16,14 +16,12 @@ function exact(num: string): [bigint, bigint] | null {
   const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(num);
   if (!m || (!m[2] && !m[3])) return null;
   const digits = (m[2] ?? '') + (m[3] ?? '');
-  let e = Number(m[4] ?? 0) - (m[3]?.length ?? 0);
+  const e = Number(m[4] ?? 0) - (m[3]?.length ?? 0);
   let n = BigInt(digits || '0');
   if (m[1] === '-') n = -n;
   let d = 1n;
   if (e >= 0) n *= 10n ** BigInt(e);
   else d = 10n ** BigInt(-e);
-  void e;
-  e = 0;
   return [n, d];
 }
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { normNum, type PlainObject } from '../value.js';
 import { str } from './operands.js';
 import type { Builtin } from './types.js';
@@ -59,4 +59,3 @@ export const register: Record<string, Builtin> = {
   },
   'uuid.parse': { arity: 1, fn: (a) => (typeof a[0] === 'string' ? parseUUID(a[0]) : undefined) },
 };
-void createHash;

@@ -49,8 +49,6 @@ export class Compiler {
     }
     for (const m of this.modules) {
       for (const r of m.rules) {
-        const pkgNode = this.root.lookup(['__never__']) ?? this.root;
-        void pkgNode;
         const n = groundPrefix(r.ref);
         const fullGround = n === r.ref.length;
         const path = [...m.pkg.slice(1), ...r.ref.slice(0, n).map((t) => (t as { value: string }).value)];
@@ -63,6 +61,7 @@ export class Compiler {
         else node.dynamic.push({ rule: r, tail: r.ref.slice(n) });
       }
     }
+    this.root.modules = this.modules;
     for (const m of this.modules) this.compileModule(m);
     this.checkRecursion();
     if (this.errors.length) throw new RegoErrors(this.errors);
@@ -379,12 +378,15 @@ export class Compiler {
       case 'template':
         return { ...t, parts: t.parts.map((p) => (typeof p === 'string' ? p : 'kind' in p ? this.resolveExpr(p, scope, nested) : this.resolveTerm(p, scope, nested))) };
       case 'call': {
-        const local = t.fn.length === 1 ? undefined : undefined;
-        void local;
         const target = this.resolveCallTarget(t.fn, t.loc);
         if (target?.kind === 'func' && !this.root.lookup(target.path)?.isFunction) {
           const n = this.root.lookup(target.path);
           if (!n || !n.rules.length) throw new RegoError('rego_type_error', `undefined function data.${target.path.join('.')}`, t.loc);
+        }
+        // operands: the declared arity, plus optionally one output operand
+        const arity = target?.kind === 'builtin' ? this.builtins(target.name)?.arity : target?.kind === 'func' ? (this.root.lookup(target.path)?.rules[0] ?? this.root.lookup(target.path)?.defaultRule)?.args?.length : undefined;
+        if (arity !== undefined && arity >= 0 && !['eq', 'assign'].includes(t.fn.join('.')) && (t.args.length < arity || t.args.length > arity + 1)) {
+          throw new RegoError('rego_type_error', `${t.fn.join('.')}: arity mismatch: have ${t.args.length} operand(s), want ${arity}`, t.loc);
         }
         return { ...t, target, args: t.args.map((a) => this.resolveTerm(a, scope, nested)) };
       }

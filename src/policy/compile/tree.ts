@@ -1,4 +1,4 @@
-import type { Rule, Term } from '../ast/types.js';
+import type { Module, Rule, Term } from '../ast/types.js';
 
 /**
  * RuleNode is one node of the `data` namespace: packages and rule paths. Rules whose head ref is
@@ -12,6 +12,8 @@ export class RuleNode {
   /** rules whose head has variable parts after this path (`tails` gives those parts) */
   readonly dynamic: Array<{ rule: Rule; tail: Term[] }> = [];
   defaultRule: Rule | undefined;
+  /** on the root only: every compiled module (for package annotations) */
+  modules: Module[] | undefined;
   constructor(
     readonly path: string[],
     readonly parent: RuleNode | undefined,

@@ -1,4 +1,4 @@
-import type { CallTerm, Expr, Term, With } from '../ast/types.js';
+import type { CallTerm, Expr, Rule, Term, With } from '../ast/types.js';
 import { BuiltinError, type Builtin, type BuiltinContext } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import { EvalCancelError, RegoError } from '../errors.js';
@@ -16,6 +16,8 @@ import {
   type Value,
 } from '../value.js';
 import { RuleEvaluator } from './rules.js';
+import { evalIndexed, indexPlan } from './index-scan.js';
+import { evalWith } from './with.js';
 
 /** K is a continuation; returning true stops the search (a solution was enough). */
 export type K = () => boolean;
@@ -43,6 +45,8 @@ export interface EvalOptions {
   print?: (msg: string) => void;
   tracer?: (event: TraceEvent) => void;
   httpAllow?: string[];
+  /** non-strict mode: built-in errors (which make their expression undefined) are also collected here */
+  builtinErrors?: RegoError[];
   /** memo shared by evaluations of one engine (compiled regular expressions) */
   shared?: Map<string, unknown>;
 }
@@ -54,10 +58,9 @@ export interface TraceEvent {
   text: string;
 }
 
-const NONE = null;
 
 /** NS marks a term that needs the general (continuation) evaluator. */
-const NS: unique symbol = Symbol('not-simple');
+export const NS: unique symbol = Symbol('not-simple');
 
 /** Evaluator runs compiled Rego top-down with unification and backtracking (continuation style). */
 export class Evaluator {
@@ -68,6 +71,14 @@ export class Evaluator {
   readonly bctx: BuiltinContext;
   readonly inProgress = new Set<RuleNode>();
   lastValue: Value = true;
+  private readonly scratch: Value[][] = [];
+  private localMemo: Map<string, unknown> | undefined;
+  /** per-evaluation memo (indexes over arrays that are not base data), made on first use */
+  get local(): Map<string, unknown> {
+    return (this.localMemo ??= new Map());
+  }
+  /** the rule whose body is being evaluated (for rego.metadata.*) */
+  currentRule: Rule | undefined;
 
   constructor(
     readonly root: RuleNode,
@@ -79,20 +90,7 @@ export class Evaluator {
     this.ctx = { input, overrides: undefined, mocks: undefined, cache: new Map() };
     this.strict = !!opts.strict;
     this.rules = new RuleEvaluator(this);
-    const nowMs = Date.now();
-    let nowNs: bigint | undefined;
-    this.bctx = {
-      get nowNs(): bigint {
-        return (nowNs ??= BigInt(nowMs) * 1000000n);
-      },
-      print: (m) => {
-        if (m.startsWith('trace: ') && opts.tracer) opts.tracer({ op: 'note', loc: { file: '', row: 0, col: 0 }, text: m.slice(7) });
-        (opts.print ?? ((x: string) => process.stderr.write(x + '\n')))(m);
-      },
-      memo: new Map(),
-      httpAllow: opts.httpAllow ?? [],
-      shared: opts.shared ?? new Map(),
-    };
+    this.bctx = new EvalBuiltinContext(this);
   }
 
   tick(): void {
@@ -118,86 +116,10 @@ export class Evaluator {
     if (i === body.length) return k();
     const e = body[i]!;
     if (e.kind === 'somein' && i + 1 < body.length && !this.opts.tracer) {
-      const plan = this.indexPlan(e, body[i + 1]!);
-      if (plan) return this.evalIndexed(plan, body, i, frame, k);
+      const plan = indexPlan(this, e, body[i + 1]!);
+      if (plan) return evalIndexed(this, plan, body, i, frame, k);
     }
     return this.evalExpr(e, frame, () => this.evalBody(body, i + 1, frame, k));
-  }
-
-  /**
-   * indexPlan recognises `some x in xs` followed by `x.f.g == <term without x>`: the scan can then
-   * jump to the matching elements through a hash index (memoised per array), as OPA's rule index does
-   * for rule heads. The plan is cached on the expression.
-   */
-  private indexPlan(e: Expr & { ix?: IndexPlan | null }, next: Expr): IndexPlan | null {
-    if (e.ix !== undefined) return e.ix;
-    let plan: IndexPlan | null = null;
-    if (e.kind !== 'somein') return (e.ix = null);
-    const domain = e.domain;
-    const v = !e.key && !e.negated && !e.with.length ? e.value : undefined;
-    if (v && v.type === 'var' && v.slot !== undefined && next.kind === 'term' && !next.negated && !next.with.length && next.term.type === 'call') {
-      const c = next.term;
-      const op = c.fn.length === 1 ? c.fn[0] : '';
-      if ((op === 'equal' || op === 'eq') && c.target?.kind === 'builtin' && c.args.length === 2) {
-        for (const [a, b] of [[c.args[0]!, c.args[1]!], [c.args[1]!, c.args[0]!]] as const) {
-          if (a.type === 'ref' && a.head.type === 'var' && a.head.slot === v.slot && a.path.length && a.path.every((p) => p.type === 'scalar' && typeof p.value === 'string') && !mentionsSlot(b, v.slot)) {
-            plan = { slot: v.slot, path: a.path.map((p) => (p as { value: string }).value), other: b, domain };
-            break;
-          }
-        }
-      }
-    }
-    e.ix = plan;
-    return plan;
-  }
-
-  private evalIndexed(plan: IndexPlan, body: Expr[], i: number, frame: Frame, k: K): boolean {
-    return this.evalTerm(plan.domain, frame, (coll) => {
-      const want = Array.isArray(coll) && frame[plan.slot] === undefined && !this.ctx.mocks ? this.simple(plan.other, frame) : NS;
-      if (want === NS || !Array.isArray(coll)) return this.evalExpr(body[i]!, frame, () => this.evalBody(body, i + 1, frame, k));
-      if (want === undefined) return false;
-      const hits = this.arrayIndex(coll, plan.path).get(keyOf(want));
-      if (!hits) return false;
-      const slot = plan.slot;
-      try {
-        for (const j of hits) {
-          this.tick();
-          frame[slot] = coll[j]!;
-          if (this.evalBody(body, i + 2, frame, k)) return true;
-        }
-        return false;
-      } finally {
-        frame[slot] = undefined;
-      }
-    });
-  }
-
-  /** arrayIndex maps the canonical key of xs[_].path to element positions (memoised per array). */
-  private arrayIndex(xs: Value[], path: string[]): Map<string, number[]> {
-    const shared = this.bctx.shared;
-    let byArray = shared.get('ix') as WeakMap<Value[], Map<string, Map<string, number[]>>> | undefined;
-    if (!byArray) shared.set('ix', (byArray = new WeakMap()));
-    let byPath = byArray.get(xs);
-    if (!byPath) byArray.set(xs, (byPath = new Map()));
-    const pk = path.join('\u0000');
-    let ix = byPath.get(pk);
-    if (!ix) {
-      ix = new Map();
-      for (let j = 0; j < xs.length; j++) {
-        let v: Value | undefined = xs[j]!;
-        for (const p of path) {
-          v = v !== undefined && isObject(v) ? objGet(v, p) : undefined;
-          if (v === undefined) break;
-        }
-        if (v === undefined) continue;
-        const key = keyOf(v);
-        const list = ix.get(key);
-        if (list) list.push(j);
-        else ix.set(key, [j]);
-      }
-      byPath.set(pk, ix);
-    }
-    return ix;
   }
 
   /** quickCheck decides a pure test expression directly; undefined means "needs the general path". */
@@ -219,7 +141,8 @@ export class Evaluator {
       } else {
         const bi = this.builtinOf(tgt);
         if (!bi || bi.relation || bi.arity < 0 || t.args.length !== bi.arity) return undefined;
-        const args: Value[] = new Array(t.args.length);
+        // operands go in a reused array: built-ins never keep their operand array
+        const args = (this.scratch[t.args.length] ??= new Array(t.args.length));
         let undef = false;
         for (let i = 0; i < t.args.length; i++) {
           const v = this.simple(t.args[i]!, frame);
@@ -257,7 +180,7 @@ export class Evaluator {
   }
 
   private evalExprTraced(e: Expr, frame: Frame, k: K): boolean {
-    if (e.with.length) return this.evalWith(e, frame, k);
+    if (e.with.length) return evalWith(this, e, frame, k);
     if (e.negated) {
       let found = false;
       this.evalExprInner(e, frame, () => (found = true));
@@ -495,7 +418,10 @@ export class Evaluator {
       case 'scalar':
         return t.value;
       case 'var':
-        if (t.slot !== undefined) return frame[t.slot] ?? NS;
+        if (t.slot !== undefined) {
+          const b = frame[t.slot];
+          return b === undefined ? NS : b;
+        }
         return t.name === 'input' ? this.ctx.input : NS;
       case 'ref': {
         const h = t.head;
@@ -653,7 +579,8 @@ export class Evaluator {
     const p = path[i]!;
     if (p.type === 'scalar') {
       // base documents are JSON: there a number key reaches the string key of the same text
-      const c = index(v, p.value) ?? (dataDoc && typeof p.value === 'number' && isObject(v) ? objGet(v, String(p.value)) : undefined);
+      let c = index(v, p.value);
+      if (c === undefined && dataDoc && typeof p.value === 'number' && isObject(v)) c = objGet(v, String(p.value));
       return c === undefined ? false : this.walk(c, path, i + 1, frame, k, dataDoc);
     }
     if (p.type === 'var' && p.slot !== undefined) {
@@ -709,7 +636,8 @@ export class Evaluator {
     if (!mock) {
       // fast path: operands that evaluate without continuations
       const n = inputs.length;
-      const args: Value[] = new Array(n);
+      // built-ins never keep or re-enter with their operand array, so it can be reused; functions get their own
+      const args: Value[] = tgt.kind === 'builtin' && !out ? (this.scratch[n] ??= new Array(n)) : new Array(n);
       let i = 0;
       for (; i < n; i++) {
         const v = this.simple(inputs[i]!, frame);
@@ -748,13 +676,13 @@ export class Evaluator {
   }
 
   /** builtinOf resolves a built-in once per call site (the table never changes after construction). */
-  private builtinOf(tgt: { kind: 'builtin'; name: string; b?: Builtin | null }): Builtin | undefined {
+  builtinOf(tgt: { kind: 'builtin'; name: string; b?: Builtin | null }): Builtin | undefined {
     if (tgt.b === undefined) tgt.b = this.builtins(tgt.name) ?? null;
     return tgt.b ?? undefined;
   }
 
   /** withoutMock runs fn with one mock lifted, so a replacement can call what it replaces. */
-  private withoutMock<T>(key: string, fn: () => T): T {
+  withoutMock<T>(key: string, fn: () => T): T {
     const saved = this.ctx;
     // A replacement runs with no mocks at all: it neither calls itself nor another mock.
     void key;
@@ -782,6 +710,7 @@ export class Evaluator {
     } catch (e) {
       if (e instanceof BuiltinError) {
         if (this.strict) throw new RegoError(e.code, e.message, t.loc);
+        this.opts.builtinErrors?.push(new RegoError(e.code, e.message, t.loc));
         return undefined;
       }
       if (e instanceof RegoError) throw e;
@@ -791,87 +720,34 @@ export class Evaluator {
     }
   }
 
-  private evalWith(e: Expr, frame: Frame, k: K): boolean {
-    const saved = this.ctx;
-    const next: Ctx = { input: saved.input, overrides: saved.overrides && new Map(saved.overrides), mocks: saved.mocks && new Map(saved.mocks), cache: new Map() };
-    const apply = (i: number): boolean => {
-      if (i === e.with.length) {
-        const inner: Expr = { ...e, with: [] };
-        this.ctx = next;
-        try {
-          return this.evalExpr(inner, frame, () => {
-            this.ctx = saved;
-            try {
-              return k();
-            } finally {
-              this.ctx = next;
-            }
-          });
-        } finally {
-          this.ctx = saved;
-        }
-      }
-      const w = e.with[i]!;
-      return this.withValue(w, frame, (val) => {
-        this.applyWith(next, w, val, frame);
-        return apply(i + 1);
-      });
-    };
-    return apply(0);
-  }
-
-  private withValue(w: With, frame: Frame, k: (v: Mock) => boolean): boolean {
-    const v = w.value;
-    if (v.type === 'call' && v.args.length === 0 && v.target && (v.target.kind === 'func' || this.builtins((v.target as { name: string }).name)?.arity !== 0)) {
-      return k(v.target.kind === 'builtin' ? { kind: 'builtin', name: v.target.name } : { kind: 'func', path: (v.target as { path: string[] }).path });
-    }
-    return this.evalTerm(v, frame, (x) => k({ kind: 'value', value: x }));
-  }
-
-  private applyWith(ctx: Ctx, w: With, mock: Mock, frame: Frame): void {
-    const t = w.target;
-    if (t.type === 'call') {
-      const key = t.target!.kind === 'builtin' ? (t.target as { name: string }).name : 'data.' + (t.target as { path: string[] }).path.join('.');
-      (ctx.mocks ??= new Map()).set(key, mock);
-      return;
-    }
-    if (t.type !== 'ref' || t.head.type !== 'var') return;
-    const path: Value[] = [];
-    for (const p of t.path) {
-      let got: Value | undefined;
-      this.evalTerm(p, frame, (x) => ((got = x), true));
-      path.push(got!);
-    }
-    if (t.head.name === 'data') {
-      const node = this.root.lookup(path.map(String));
-      if (node?.isFunction) {
-        (ctx.mocks ??= new Map()).set('data.' + path.join('.'), mock);
-        return;
-      }
-      if (mock.kind !== 'value') return;
-      (ctx.overrides ??= new Map()).set(path.map(String).join('\u0000'), mock.value);
-      return;
-    }
-    if (mock.kind !== 'value') return;
-    ctx.input = path.length ? setPath(ctx.input ?? (Object.create(null) as PlainObject), path, mock.value) : mock.value;
-  }
 }
 
-interface IndexPlan {
-  slot: number;
-  path: string[];
-  other: Term;
-  domain: Term;
-}
-
-function mentionsSlot(t: unknown, slot: number): boolean {
-  if (!t || typeof t !== 'object') return false;
-  if (Array.isArray(t)) return t.some((x) => mentionsSlot(x, slot));
-  const o = t as Record<string, unknown>;
-  if (o.type === 'var' && o.slot === slot) return true;
-  if (Array.isArray(o.free) && (o.free as number[]).includes(slot)) return true;
-  for (const [key, v] of Object.entries(o)) if (key !== 'loc' && key !== 'target' && mentionsSlot(v, slot)) return true;
-  return false;
+/** EvalBuiltinContext is what built-ins see of one evaluation (a class: no closures per evaluation). */
+class EvalBuiltinContext implements BuiltinContext {
+  private readonly startMs = Date.now();
+  private now: bigint | undefined;
+  private memoMap: Map<string, Value> | undefined;
+  readonly httpAllow: string[];
+  readonly shared: Map<string, unknown>;
+  constructor(private readonly ev: Evaluator) {
+    this.httpAllow = ev.opts.httpAllow ?? [];
+    this.shared = ev.opts.shared ?? new Map();
+  }
+  get nowNs(): bigint {
+    return (this.now ??= BigInt(this.startMs) * 1000000n);
+  }
+  get memo(): Map<string, Value> {
+    return (this.memoMap ??= new Map());
+  }
+  print(m: string): void {
+    const o = this.ev.opts;
+    if (m.startsWith('trace: ') && o.tracer) o.tracer({ op: 'note', loc: { file: '', row: 0, col: 0 }, text: m.slice(7) });
+    if (o.print) o.print(m);
+    else process.stderr.write(m + '\n');
+  }
+  metadata(): { rule: Value; chain: Value } {
+    return this.ev.rules.metadata(this.ev.currentRule);
+  }
 }
 
 /** index returns v[key] for arrays, objects and sets. */
@@ -885,15 +761,5 @@ export function index(v: Value, key: Value): Value | undefined {
   return objGet(v, key);
 }
 
-/** setPath returns a copy of doc with path set to value (objects are created as needed). */
-export function setPath(doc: Value, path: Value[], value: Value): Value {
-  if (!path.length) return value;
-  const [head, ...rest] = path;
-  const b = new ObjectBuilder();
-  if (isObject(doc)) for (const [k, v] of objEntries(doc)) b.set(k, v);
-  const cur = isObject(doc) ? objGet(doc, head!) : undefined;
-  b.set(head!, setPath(cur ?? (Object.create(null) as PlainObject), rest, value));
-  return b.build();
-}
+export { setPath } from './with.js';
 
-export { NONE };

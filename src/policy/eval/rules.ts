@@ -1,7 +1,7 @@
 import type { Rule, Term } from '../ast/types.js';
-import type { RuleNode } from '../compile/tree.js';
+import { groundPrefix, type RuleNode } from '../compile/tree.js';
 import { RegoError } from '../errors.js';
-import { ObjectBuilder, RSet, equal, isObject, keyOf, objEntries, objGet, type Value } from '../value.js';
+import { ObjectBuilder, RSet, equal, fromJSON, isObject, keyOf, objEntries, objGet, type Value } from '../value.js';
 import { setPath, type Evaluator, type Frame, type KV } from './evaluator.js';
 
 type Slot = { set?: RSet; leaf?: Value; obj?: Map<string, [Value, Slot]>; has: boolean };
@@ -67,6 +67,22 @@ export class RuleEvaluator {
   }
   constructor(private ev: Evaluator) {}
 
+  /** metadata returns rego.metadata.rule() and rego.metadata.chain() for a rule. */
+  metadata(r: Rule | undefined): { rule: Value; chain: Value } {
+    if (!r) return { rule: Object.create(null) as Value, chain: [] };
+    const pkg = r.module.pkg.slice(1);
+    const path = [...pkg, ...r.ref.slice(0, groundPrefix(r.ref)).map((t) => String((t as { value: unknown }).value))];
+    const chain: Value[] = [];
+    const own = r.annotations && r.annotations.scope === 'rule' ? r.annotations : undefined;
+    chain.push(fromJSON(own ? { path, annotations: own } : { path }));
+    const node = this.ev.root.lookup(path);
+    const siblings = node ? [...node.rules, ...node.dynamic.map((d) => d.rule), ...(node.defaultRule ? [node.defaultRule] : [])] : [];
+    for (const s of siblings) if (s.annotations?.scope === 'document') chain.push(fromJSON({ path, annotations: s.annotations }));
+    const pm = this.ev.root.modules?.find((m) => m.annotations && m.pkg.join('.') === r.module.pkg.join('.'));
+    if (pm) chain.push(fromJSON({ path: pkg, annotations: pm.annotations }));
+    return { rule: fromJSON(own ?? {}), chain };
+  }
+
   /** resolveData walks `data` along path, mixing base documents and rules. */
   resolveData(node: RuleNode, base: Value | undefined, path: Term[], i: number, frame: Frame, k: KV): boolean {
     const ev = this.ev;
@@ -117,7 +133,8 @@ export class RuleEvaluator {
     const ov = ev.ctx.overrides;
     const child = typeof key === 'string' ? node.children.get(key) : undefined;
     // base documents are JSON: a number key reaches the string key of the same text
-    const bchild = base !== undefined && isObject(base) ? (objGet(base, key) ?? (typeof key === 'number' ? objGet(base, String(key)) : undefined)) : undefined;
+    let bchild = base !== undefined && isObject(base) ? objGet(base, key) : undefined;
+    if (bchild === undefined && typeof key === 'number' && base !== undefined && isObject(base)) bchild = objGet(base, String(key));
     if (child) return this.resolveData(child, bchild, path, i + 1, frame, k);
     if (ov && typeof key === 'string') {
       const hit = ov.get([...node.path, key].join('\u0000'));
@@ -222,6 +239,15 @@ export class RuleEvaluator {
 
   /** runBody finds the value one body of a rule produces (conflicting values are an error). */
   private runBody(r: Rule, frame: Frame, args: Value[] | undefined, body: Rule['body'], valueTerm: Term | undefined): Value | undefined {
+    // no finally needed: an exception ends the whole evaluation
+    const prevRule = this.ev.currentRule;
+    this.ev.currentRule = r;
+    const v = this.runBodyIn(r, frame, args, body, valueTerm);
+    this.ev.currentRule = prevRule;
+    return v;
+  }
+
+  private runBodyIn(r: Rule, frame: Frame, args: Value[] | undefined, body: Rule['body'], valueTerm: Term | undefined): Value | undefined {
     const st: BodyRun = { ev: this.ev, r, frame, body, valueTerm, out: undefined, stopEarly: isConstant(valueTerm), fn: !!args };
     if (!args) runBodyOnce(st);
     else if (plainParams(r)) {
@@ -306,7 +332,13 @@ export class RuleEvaluator {
             return false;
           });
         });
-      ev.evalBody(r.body, 0, frame, onSolution);
+      const prevRule = ev.currentRule;
+      ev.currentRule = r;
+      try {
+        ev.evalBody(r.body, 0, frame, onSolution);
+      } finally {
+        ev.currentRule = prevRule;
+      }
       if (!produced) {
         for (const e of r.elses) {
           ev.evalBody(e.body, 0, frame, () => ev.evalList(tail, frame, (keys) => ev.evalTerm(e.value ?? { type: 'scalar', value: true, loc: e.loc }, frame, (v) => (insert(keys, v), (produced = true), false))));
