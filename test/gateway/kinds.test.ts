@@ -9,7 +9,7 @@ describe('Route kind', () => {
     const demo = route('hello', { hosts: ['*'], http: [{ match: [{ uri: { prefix: '/hello' } }], route: [{ destination: { function: 'hello' }, weight: 100 }] }] });
     expect(routeKind.validate!(demo)).toEqual([]);
     expect(routeKind).toMatchObject({ kind: 'Route', plural: 'routes', shortNames: ['rt'], namespaced: true });
-    expect(routeKind.printerColumns.map((c) => c.value(demo))).toEqual(['*', '1', 'hello', '']);
+    expect(routeKind.printerColumns.map((c) => c.value(demo))).toEqual(['Unknown', '*', '1', 'hello', '']);
   });
 
   it('refuses an unknown filter and an invalid regex with field paths', () => {

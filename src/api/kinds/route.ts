@@ -1,4 +1,5 @@
 import type { KindDefinition, ResourceObject } from './types.js';
+import { readyOf } from './conditions.js';
 import { compileRoute } from '../../gateway/index.js';
 
 const stringMatch = {
@@ -77,6 +78,7 @@ export const routeKind: KindDefinition = {
   validate: (obj) => compileRoute(obj).errors,
   specRequired: true,
   printerColumns: [
+    { name: 'READY', value: (o) => readyOf(o) },
     { name: 'HOSTS', value: (o) => (Array.isArray(o.spec?.hosts) ? o.spec.hosts.join(',') : '*') },
     { name: 'RULES', value: (o) => String(rule(o).length) },
     {
