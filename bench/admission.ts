@@ -1,14 +1,16 @@
 // Admission benchmark: one constraint and twenty constraints evaluated in process against a Pod with
 // 20 containers; the HTTPS webhook at a steady 1,000 requests/s over loopback with keep-alive (the
-// server in its own process); and the memory 10,000 inventory objects take.
+// server in its own process, evaluating on its main thread, then on two worker threads); and the
+// memory 10,000 inventory objects take.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Agent, request } from 'undici';
 import { emit, parseBenchArgs, percentile, sampleUs } from './lib/report.js';
-import { GatekeeperClient, reviewFromObject, WebhookServer, type K8sObject } from '../src/admission/index.js';
+import { EvalPool, GatekeeperClient, reviewFromObject, WebhookServer, type K8sObject } from '../src/admission/index.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const TLS = join(ROOT, 'test', 'admission', 'fixtures', 'tls');
@@ -100,18 +102,27 @@ function clientWith(constraints: K8sObject[]): GatekeeperClient {
   return gk;
 }
 
-/** serve runs the webhook in this process (the child side of the webhook figure). */
-async function serve(): Promise<void> {
-  const server = new WebhookServer({ cert: readFileSync(join(TLS, 'cert.pem')), key: readFileSync(join(TLS, 'key.pem')), client: clientWith(CONSTRAINTS) });
+/** serve runs the webhook in this process (the child side of the webhook figures), evaluating on `workers` threads when > 0. */
+async function serve(workers: number): Promise<void> {
+  const tls = { cert: readFileSync(join(TLS, 'cert.pem')), key: readFileSync(join(TLS, 'key.pem')) };
+  let pool: EvalPool | undefined;
+  let server: WebhookServer;
+  if (workers > 0) {
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-policies-'));
+    [...TEMPLATES, ...CONSTRAINTS].forEach((o, i) => writeFileSync(join(dir, `${String(i).padStart(2, '0')}.json`), JSON.stringify(o)));
+    pool = (await EvalPool.start({ policies: [dir] }, workers)).pool;
+    rmSync(dir, { recursive: true, force: true });
+    server = new WebhookServer({ ...tls, evaluate: (b) => pool!.evaluate(b) });
+  } else server = new WebhookServer({ ...tls, client: clientWith(CONSTRAINTS) });
   const addr = await server.listen('127.0.0.1', 0);
   process.stdout.write(`port=${addr.port}\n`);
   process.stdin.resume();
-  process.stdin.on('end', () => void server.close().then(() => process.exit(0)));
+  process.stdin.on('end', () => void server.close().then(() => pool?.close()).then(() => process.exit(0)));
 }
 
 /** webhookLatency drives the child's webhook open-loop at `rps` for `seconds`, measuring from each scheduled send. */
-async function webhookLatency(rps: number, seconds: number): Promise<Float64Array> {
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'bench', 'admission.ts'), '--serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function webhookLatency(rps: number, seconds: number, workers = 0): Promise<Float64Array> {
+  const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'bench', 'admission.ts'), '--serve', String(workers)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -202,7 +213,7 @@ function childJson<T>(flag: string): Promise<T> {
 
 async function main(): Promise<void> {
   const { json, rest } = parseBenchArgs();
-  if (rest.includes('--serve')) return serve();
+  if (rest.includes('--serve')) return serve(Number(rest[rest.indexOf('--serve') + 1] ?? 0));
   if (rest.includes('--inventory-keep')) return inventoryMemory(true);
   if (rest.includes('--inventory-drop')) return inventoryMemory(false);
   const review = reviewFromObject(POD, { operation: 'CREATE' });
@@ -222,6 +233,7 @@ async function main(): Promise<void> {
   const mid = <K extends keyof Mem>(k: K) => pairs.map((p) => p[k]).sort((a, b) => a - b)[1]!;
   const mem = { rssMb: mid('rssMb'), heapMb: mid('heapMb'), jsonMb: pairs[0]!.jsonMb };
   const hook = await webhookLatency(1000, 5);
+  const pooled = await webhookLatency(1000, 5, 2);
   emit(
     {
       name: 'admission',
@@ -231,7 +243,10 @@ async function main(): Promise<void> {
         all_constraints_p50_us: percentile(allUs, 50),
         all_constraints_p99_us: percentile(allUs, 99),
         webhook_p50_ms: percentile(hook, 50) / 1000,
+        webhook_p90_ms: percentile(hook, 90) / 1000,
         webhook_p99_ms: percentile(hook, 99) / 1000,
+        webhook_2workers_p50_ms: percentile(pooled, 50) / 1000,
+        webhook_2workers_p99_ms: percentile(pooled, 99) / 1000,
         inventory_10k_rss_mb: mem.rssMb,
         inventory_10k_heap_mb: mem.heapMb,
         inventory_10k_json_mb: mem.jsonMb,

@@ -51,9 +51,29 @@ export class PssLevelError extends AdmissionError {
   }
 }
 
-/** WebhookConfigError: the webhook cannot start (unreadable certificate or key, bad policy directory). */
-export class WebhookConfigError extends AdmissionError {
-  constructor(message: string) {
-    super('webhook_config', message);
-  }
-}
+/**
+ * ADMISSION_ERROR_CODES lists every code admission errors carry; docs/admission.md documents each
+ * (a test keeps the two in step).
+ */
+export const ADMISSION_ERROR_CODES: readonly string[] = [
+  'template_invalid',
+  'template_rego',
+  'template_no_violation',
+  'template_cel_unsupported',
+  'template_schema',
+  'template_data_ref',
+  'constraint_schema',
+  'constraint_action',
+  'constraint_no_template',
+  'constraint_invalid',
+  'review_invalid',
+  'review_no_request',
+  'review_no_object',
+  'review_failed',
+  'suite_invalid',
+  'pss_level_invalid',
+  'policies_invalid',
+  'file_not_found',
+  'manifest_invalid',
+  'audit_timeout',
+];

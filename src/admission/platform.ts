@@ -37,7 +37,8 @@ export interface AdmissionPlatformOptions {
  * through its AdmissionHook, and audits stored objects periodically and on request.
  */
 export class AdmissionPlatform {
-  readonly client = new GatekeeperClient();
+  /** A constraint gets this long per review; Gatekeeper's webhook answers within kube-apiserver's timeout the same way. */
+  readonly client = new GatekeeperClient({ evalTimeoutMs: 1000 });
   readonly hook: AdmissionHook;
   private readonly resources: ResourceService;
   private readonly logger: Logger;
@@ -64,11 +65,25 @@ export class AdmissionPlatform {
     this.hook = { name: 'admission', admit: (req) => this.admit(req) };
   }
 
+  /** start fills the inventory from the store, loads stored templates and constraints, and starts the audit timer. */
   async start(): Promise<void> {
     for (const def of this.resources.kinds.all()) {
       if (SKIP_KINDS.has(def.kind) || groupOf(def) === CONSTRAINTS_GROUP || def.kind === 'ConstraintTemplate') continue;
       const inf = new Informer(this.resources, def, this.logger);
-      inf.addHandlers({ onAdd: (o) => this.client.addData(o as K8sObject), onUpdate: (_x, o) => this.client.addData(o as K8sObject), onDelete: (o) => this.client.removeData(o as K8sObject) });
+      // Skiff's Namespaces also appear as core v1 Namespaces, where Kubernetes templates look for them.
+      const asCore = def.kind === 'Namespace' ? (o: ResourceObject): K8sObject => ({ ...(o as K8sObject), apiVersion: 'v1' }) : undefined;
+      const add = (o: ResourceObject) => {
+        this.client.addData(o as K8sObject);
+        if (asCore) this.client.addData(asCore(o));
+      };
+      inf.addHandlers({
+        onAdd: add,
+        onUpdate: (_x, o) => add(o),
+        onDelete: (o) => {
+          this.client.removeData(o as K8sObject);
+          if (asCore) this.client.removeData(asCore(o));
+        },
+      });
       this.inventoryInformers.push(inf);
       await inf.start();
     }
@@ -79,6 +94,7 @@ export class AdmissionPlatform {
     }
   }
 
+  /** stop ends the watches and the audit timer and waits for a running audit. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.auditTimer) clearInterval(this.auditTimer);
@@ -202,7 +218,8 @@ export class AdmissionPlatform {
   }
 
   private async admit(req: AdmissionRequest): Promise<AdmissionResponse> {
-    if (SKIP_KINDS.has(req.kind)) return { allowed: true };
+    // Like Gatekeeper's default webhook rules (CREATE, UPDATE): a non-compliant object must stay deletable.
+    if (SKIP_KINDS.has(req.kind) || req.operation === 'DELETE') return { allowed: true };
     const obj = (req.object ?? req.oldObject) as K8sObject | undefined;
     if (!obj) return { allowed: true };
     const { group, version } = splitApiVersion(obj.apiVersion);
@@ -216,7 +233,7 @@ export class AdmissionPlatform {
       ...(req.namespace ? { namespace: req.namespace } : {}),
       operation: req.operation,
       userInfo: { username: req.userInfo.username, groups: req.userInfo.groups },
-      object: (req.operation === 'DELETE' ? req.oldObject : req.object) as K8sObject,
+      object: req.object as K8sObject,
       ...(req.oldObject ? { oldObject: req.oldObject as K8sObject } : {}),
       dryRun: req.dryRun,
     };
@@ -226,6 +243,8 @@ export class AdmissionPlatform {
       nsObj = nsDef ? ((await this.resources.tryGet(nsDef, undefined, req.namespace)) as K8sObject | undefined) : undefined;
     }
     const d = decide(this.client, review, { namespaceObject: nsObj }, { namespace: namespacePolicy(nsObj?.metadata?.labels) });
+    // dryrun constraints and Pod Security `audit` labels neither refuse nor warn: they are logged, as Kubernetes records audit annotations.
+    if (d.audited.length) this.logger.info({ kind: req.kind, namespace: req.namespace, name: req.name, operation: req.operation, findings: d.audited }, 'admission audit findings');
     return { allowed: d.allowed, messages: d.denials.map((f) => f.message), warnings: d.warnings };
   }
 }

@@ -1,29 +1,8 @@
-import { readdirSync, statSync } from 'node:fs';
-import { extname, join } from 'node:path';
 import { AdmissionError } from './errors.js';
 import { GatekeeperClient } from './gatekeeper/client.js';
 import { CONSTRAINT_GROUP } from './gatekeeper/constraint.js';
 import type { K8sObject } from './gatekeeper/types.js';
-import { readObjects } from './gatekeeper/verify.js';
-
-/** listManifestFiles expands files and directories (recursively) into .yaml/.yml/.json files, sorted. */
-export function listManifestFiles(paths: string[]): string[] {
-  const out: string[] = [];
-  const visit = (p: string) => {
-    let st;
-    try {
-      st = statSync(p);
-    } catch {
-      throw new AdmissionError('file_not_found', `${p}: no such file or directory`);
-    }
-    // Dot entries are skipped: a ConfigMap volume holds each file twice, under ..data and ..TIMESTAMP.
-    if (st.isDirectory()) {
-      for (const e of readdirSync(p).sort()) if (!e.startsWith('.')) visit(join(p, e));
-    } else if (['.yaml', '.yml', '.json'].includes(extname(p))) out.push(p);
-  };
-  for (const p of paths) visit(p);
-  return out;
-}
+import { listManifestFiles, readObjects } from './files.js';
 
 export const isTemplate = (o: K8sObject) => o?.kind === 'ConstraintTemplate' && String(o.apiVersion ?? '').startsWith('templates.gatekeeper.sh/');
 export const isConstraint = (o: K8sObject) => String(o?.apiVersion ?? '').startsWith(`${CONSTRAINT_GROUP}/`);

@@ -30,7 +30,7 @@ describe('skiff policy verify', () => {
     const r = await run('policy', 'verify', join(FIX, 'suites/required-labels.yaml'), join(FIX, 'suites/referential.yaml'));
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(r.out.trim().split('\n').at(-1)).toBe('17 passed, 0 failed');
+    expect(r.out.trim().split('\n').at(-1)).toBe('18 passed, 0 failed');
     expect(r.out).toMatch(/^ok\t.*required-labels.yaml/m);
   });
 
@@ -42,7 +42,9 @@ describe('skiff policy verify', () => {
     expect(r.out).toContain('got 1 violations but want exactly 2');
     expect(r.out).toContain('the constraint is valid but the test expects it to be invalid');
     expect(r.out).toMatch(/cel-only-template \/ any .*\n.*only engine is CEL/);
-    expect(r.out.trim().split('\n').at(-1)).toBe('1 passed, 4 failed');
+    expect(r.out).toMatch(/broken-template-without-cases \/ \(setup\) .*\n.*no "violation" rule/);
+    expect(r.out).toContain('assertion.violations, if set, must be a nonnegative integer, "yes", or "no" (got "1")');
+    expect(r.out.trim().split('\n').at(-1)).toBe('1 passed, 6 failed');
   });
 
   it('counts a missing suite file as a failure', async () => {
@@ -77,5 +79,16 @@ describe('skiff admission check', () => {
     const r = await run('admission', 'check', '--pss', 'strict', '-f', join(FIX, 'objects/pod-owner-ok.yaml'));
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/level "strict" must be privileged, baseline or restricted/);
+  });
+});
+
+describe('skiff policy verify with directories', () => {
+  it('finds suites (kind Suite) under a directory, as gator does', async () => {
+    const r = await run('policy', 'verify', join(FIX, 'suites'));
+    expect(r.code).toBe(0);
+    expect(r.out.trim().split('\n').at(-1)).toBe('26 passed, 0 failed');
+    const none = await run('policy', 'verify', join(FIX, 'templates'));
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/no suites \(kind: Suite\)/);
   });
 });

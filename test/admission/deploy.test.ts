@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listManifestFiles, loadPolicies, readObjects } from '../../src/admission/index.js';
@@ -40,5 +40,34 @@ describe('deploy/kubernetes manifests', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('documented error codes', () => {
+  it('docs/admission.md lists exactly the codes the code raises', async () => {
+    const { ADMISSION_ERROR_CODES } = await import('../../src/admission/index.js');
+    const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'admission.md'), 'utf8');
+    const table = doc.slice(doc.indexOf('## Errors'), doc.indexOf('## Differences'));
+    const documented = [...table.matchAll(/^\| `([a-z_]+)`/gm)].map((m) => m[1]);
+    expect([...documented].sort()).toEqual([...ADMISSION_ERROR_CODES].sort());
+    const sources = [...listManifestFilesTs(join(import.meta.dirname, '..', '..', 'src', 'admission')), join(import.meta.dirname, '..', '..', 'src', 'cli', 'commands', 'audit.ts')];
+    const used = new Set(sources.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/'((?:template|constraint|review|suite|pss|policies|file|manifest|audit)_[a-z_]+)'/g)].map((m) => m[1]!)));
+    for (const code of used) expect(ADMISSION_ERROR_CODES, code).toContain(code);
+  });
+});
+
+function listManifestFilesTs(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f));
+}
+
+describe('deploy/kubernetes/example-policies', () => {
+  it('loads, and keeps untrusted namespaces in the wasm sandbox', async () => {
+    const { decide, reviewFromObject } = await import('../../src/admission/index.js');
+    const client = loadPolicies([join(DEPLOY, 'example-policies')]);
+    const deploy = (ns: string, rc: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'w', namespace: ns, labels: { owner: 'me' } }, spec: { template: { spec: { runtimeClassName: rc, securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } }, containers: [{ name: 'w', image: 'x', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }] } } } });
+    const ctx = (ns: string) => ({ namespaceObject: client.inventory.namespace(ns) });
+    expect(decide(client, reviewFromObject(deploy('sandbox', 'runc')), ctx('sandbox')).denials.map((d) => d.policy)).toEqual(['K8sRuntimeClass/untrusted-wasm-only']);
+    expect(decide(client, reviewFromObject(deploy('sandbox', 'wasm')), ctx('sandbox')).allowed).toBe(true);
+    expect(decide(client, reviewFromObject(deploy('default', 'runc')), ctx('default')).allowed).toBe(true);
   });
 });

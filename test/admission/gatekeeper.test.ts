@@ -136,3 +136,24 @@ describe('constraints', () => {
     expect(gk.constraints()).toEqual([]);
   });
 });
+
+describe('Gatekeeper template rules', () => {
+  it('refuses references to data other than data.inventory and data.lib, ignoring strings and comments', () => {
+    const gk = new GatekeeperClient();
+    expect(() => gk.addTemplate(template('K8sPeek', 'package peek\n# data.secrets in a comment is fine\nviolation[{"msg": "data.x in a string"}] {\n  data.secrets.token\n}'))).toThrow(/invalid data references: data.secrets \(rego line 4\)/);
+    expect(() => gk.addTemplate(template('K8sPeek2', 'package peek2\nviolation[{"msg": m}] { m := data["config"] }'))).toThrow(/data.config/);
+    expect(() => gk.addTemplate(template('K8sInputData', 'package inputdata\nviolation[{"msg": m}] { m := input.review.object.data.key }'))).not.toThrow();
+  });
+});
+
+describe('evaluation budget', () => {
+  it('stops a constraint that runs past evalTimeoutMs and reports it as a failure', () => {
+    const gk = new GatekeeperClient({ evalTimeoutMs: 20 });
+    gk.addTemplate(template('Slow', '', { code: [{ engine: 'Rego', source: { version: 'v1', rego: 'package slow\nviolation contains {"msg": m} if {\n  n := count([x | some i in numbers.range(1, 4000); some j in numbers.range(1, 4000); x := i * j])\n  m := sprintf("%v", [n])\n}' } }] }));
+    gk.addConstraint(constraint('Slow', 's'));
+    const t0 = Date.now();
+    const r = gk.review(reviewFromObject(pod('p')));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.errors[0]!.message).toMatch(/cancel|deadline|time/i);
+  });
+});

@@ -100,6 +100,9 @@ describe('admission in the Skiff API', () => {
     const upd = await req('PUT', `${path}/f3`, fn('f3', 'team-a', {}, { owner: 'o' }));
     expect(upd.status).toBe(403);
     expect(upd.body.message).toContain('need-team');
+    // DELETE is not reviewed (Gatekeeper's default operations), so a non-compliant object can go.
+    const del = await platform.hook.admit({ operation: 'DELETE', kind: 'Function', namespace: 'team-a', name: 'old', oldObject: fn('old', 'team-a') as never, dryRun: false, userInfo: { username: 'u', groups: [] } });
+    expect(del).toEqual({ allowed: true });
   });
 
   it('applies Pod Security to Functions from namespace labels: enforce refuses, warn warns', async () => {
@@ -114,6 +117,38 @@ describe('admission in the Skiff API', () => {
     const watched = await req('POST', `${nsPath}/watched/functions`, fn('rw', 'watched', rw));
     expect(watched.status).toBe(201);
     expect(watched.warning).toMatch(/would violate PodSecurity \\"restricted:v1.30\\"/);
+  });
+
+  it('fills data.inventory from the store for referential constraints', async () => {
+    const tpl = {
+      apiVersion: 'templates.gatekeeper.sh/v1',
+      kind: 'ConstraintTemplate',
+      metadata: { name: 'uniquemodule' },
+      spec: {
+        crd: { spec: { names: { kind: 'UniqueModule' } } },
+        targets: [
+          {
+            target: 'admission.k8s.gatekeeper.sh',
+            rego: 'package uniquemodule\nsame(ns, name) { ns == input.review.object.metadata.namespace; name == input.review.object.metadata.name }\nviolation[{"msg": msg}] {\n  other := data.inventory.namespace[ns]["skiff.dev/v1"]["Function"][name]\n  other.spec.module == input.review.object.spec.module\n  not same(ns, name)\n  msg := sprintf("module %v is already served by %v/%v", [other.spec.module, ns, name])\n}',
+          },
+        ],
+      },
+    };
+    expect((await req('POST', CT, tpl)).status).toBe(201);
+    const kindPath = '/apis/constraints.gatekeeper.sh/v1beta1/uniquemodule';
+    await until(async () => ((await req('GET', kindPath)).status === 200 ? true : undefined), 'the UniqueModule kind');
+    expect((await req('POST', kindPath, constraint('UniqueModule', 'one-fn-per-module', { match: { kinds: [{ apiGroups: ['skiff.dev'], kinds: ['Function'] }] } }))).status).toBe(201);
+    const path = '/apis/skiff.dev/v1/namespaces/default/functions';
+    expect((await req('POST', path, { ...fn('first', 'default'), spec: { module: 'shared.wasm' } })).status).toBe(201);
+    const dup = await until(async () => {
+      const r = await req('POST', path, { ...fn('second', 'default'), spec: { module: 'shared.wasm' } });
+      return r.status === 403 ? r : undefined;
+    }, 'the inventory to hold the first function');
+    expect(dup.body.message).toContain('[one-fn-per-module] module shared.wasm is already served by default/first');
+    // Skiff's Namespaces are where Kubernetes templates look for them too.
+    expect(platform.client.inventory.tree.cluster['v1']?.['Namespace']?.['team-a']).toMatchObject({ kind: 'Namespace', metadata: { name: 'team-a' } });
+    expect(platform.client.inventory.tree.cluster['skiff.dev/v1']?.['Namespace']?.['team-a']).toBeDefined();
+    expect((await req('DELETE', `${CT}/uniquemodule`)).status).toBe(200);
   });
 
   it('audits stored objects into each constraint status as Gatekeeper reports them', async () => {
@@ -145,5 +180,29 @@ describe('admission in the Skiff API', () => {
     expect((await req('DELETE', `${CT}/k8srequiredlabels`)).status).toBe(200);
     await until(async () => ((await req('GET', RL)).status === 404 ? true : undefined), 'the constraint kind to go');
     expect((await req('POST', '/apis/skiff.dev/v1/namespaces/team-a/functions', fn('free', 'team-a'))).status).toBe(201);
+  });
+});
+
+describe('periodic audit', () => {
+  it('audits on its own at the configured interval and stops cleanly', async () => {
+    const st = new MemoryStore();
+    const resources = new ResourceService(st, builtinKinds());
+    const p = new AdmissionPlatform({ resources, logger, auditIntervalMs: 50 });
+    resources.addAdmissionHook(p.hook);
+    try {
+      await p.start();
+      await resources.create(resources.kind('ConstraintTemplate'), undefined, ct('k8srequiredlabels'));
+      const def = await until(async () => resources.kinds.byPluralName('k8srequiredlabels', 'constraints.gatekeeper.sh'), 'the constraint kind');
+      await resources.create(resources.kind('Namespace'), undefined, { apiVersion: 'skiff.dev/v1', kind: 'Namespace', metadata: { name: 'n1' } });
+      await resources.create(def, undefined, constraint('K8sRequiredLabels', 'ns-owner', { enforcementAction: 'dryrun', match: { kinds: [{ apiGroups: ['skiff.dev'], kinds: ['Namespace'] }] }, parameters: { labels: [{ key: 'owner' }] } }));
+      const status = await until(async () => {
+        const s = (await resources.get(def, undefined, 'ns-owner')).status;
+        return s?.totalViolations === 1 ? s : undefined;
+      }, 'a periodic audit');
+      expect(status.violations[0]).toMatchObject({ kind: 'Namespace', name: 'n1', enforcementAction: 'dryrun' });
+    } finally {
+      await p.stop();
+      await st.close();
+    }
   });
 });

@@ -49,7 +49,7 @@ async function post(body: string | object, path = '/validate') {
 const pod = (name: string, labels: Record<string, string> = {}, ns = 'apps') => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels }, spec: { containers: [{ name: 'app', image: 'nginx' }] } });
 
 beforeAll(async () => {
-  const client = loadPolicies([join(FIX, 'templates/k8srequiredlabels.yaml'), join(FIX, 'constraints/must-have-owner.yaml'), join(FIX, 'constraints/must-have-owner-custom-msg.yaml'), join(FIX, 'templates/k8sruntimeclass.yaml'), join(FIX, 'constraints/untrusted-wasm-only.yaml'), join(FIX, 'objects/ns-untrusted.yaml'), join(FIX, 'objects/ns-apps.yaml')]);
+  const client = loadPolicies([join(FIX, 'templates/k8srequiredlabels.yaml'), join(FIX, 'constraints/must-have-owner.yaml'), join(FIX, 'constraints/must-have-owner-custom-msg.yaml'), join(FIX, 'templates/k8sruntimeclass.yaml'), join(FIX, 'constraints/untrusted-wasm-only.yaml'), join(FIX, 'objects/ns-untrusted.yaml'), join(FIX, 'objects/ns-apps.yaml'), join(FIX, 'objects/ns-pss.yaml')]);
   server = new WebhookServer({ cert, key, client, maxBodyBytes: 8 * 1024 * 1024 });
   const addr = await server.listen('127.0.0.1', 0);
   url = `https://localhost:${addr.port}`;
@@ -88,6 +88,16 @@ describe('skiff webhook: AdmissionReview over HTTPS', () => {
     expect((await post(review('CREATE', deploy('wasm')))).json!.response.allowed).toBe(true);
   });
 
+  it('applies Pod Security from synced Namespace labels: enforce denies, warn warns', async () => {
+    const labels = { owner: 'me.agilebank.demo' };
+    const host = { ...pod('h', labels, 'pss'), spec: { hostNetwork: true, containers: [{ name: 'app', image: 'nginx' }] } };
+    const denied = (await post(review('CREATE', host))).json!;
+    expect(denied.response.status?.message).toBe('violates PodSecurity "baseline:v1.29": host namespaces (hostNetwork=true)');
+    const plain = (await post(review('CREATE', pod('p', labels, 'pss')))).json!;
+    expect(plain.response.allowed).toBe(true);
+    expect(plain.response.warnings?.[0]).toMatch(/^would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false/);
+  });
+
   it('reviews UPDATE with oldObject and DELETE (object null, oldObject set)', async () => {
     expect((await post(review('UPDATE', pod('p', { owner: 'x.agilebank.demo' }), pod('p')))).json!.response.allowed).toBe(true);
     const del = (await post(review('DELETE', null, pod('gone')))).json!;
@@ -121,5 +131,27 @@ describe('skiff webhook: AdmissionReview over HTTPS', () => {
     expect(h.status).toBe(200);
     expect(await h.text()).toBe('ok\n');
     expect((await fetch(`${url}/validate`, { dispatcher: agent, method: 'PUT', body: '{}' })).status).toBe(405);
+  });
+});
+
+describe('skiff webhook with evaluation worker threads', () => {
+  it('answers the same verdicts from a pool, and refuses to start on policies that do not load', async () => {
+    const { EvalPool } = await import('../../src/admission/index.js');
+    const { pool, counts } = await EvalPool.start({ policies: [join(FIX, 'templates/k8srequiredlabels.yaml'), join(FIX, 'constraints/must-have-owner.yaml')] }, 2);
+    const pooled = new WebhookServer({ cert, key, evaluate: (b) => pool.evaluate(b) });
+    try {
+      expect(counts).toEqual({ templates: 1, constraints: 1, inventory: 0 });
+      const addr = await pooled.listen('127.0.0.1', 0);
+      const answers = await Promise.all([pod('bare'), pod('ok', { owner: 'me.agilebank.demo' }), pod('bare2')].map(async (p) => {
+        const res = await fetch(`https://localhost:${addr.port}/validate`, { method: 'POST', dispatcher: agent, body: JSON.stringify(review('CREATE', p)) });
+        return ((await res.json()) as { response: { allowed: boolean; status?: { message: string } } }).response;
+      }));
+      expect(answers.map((a) => a.allowed)).toEqual([false, true, false]);
+      expect(answers[0]!.status?.message).toBe('[must-have-owner] you must provide labels: {"owner"}');
+    } finally {
+      await pooled.close();
+      await pool.close();
+    }
+    await expect(EvalPool.start({ policies: [join(FIX, 'constraints/must-have-owner.yaml')] }, 2)).rejects.toThrow(/no ConstraintTemplate defines kind K8sRequiredLabels/);
   });
 });

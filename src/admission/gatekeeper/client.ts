@@ -1,9 +1,9 @@
 import type { Ajv } from 'ajv';
-import { RegoError, toJSON } from '../../policy/index.js';
+import { RObject, RSet, RegoError, toJSON, type Value } from '../../policy/index.js';
 import { ConstraintError } from '../errors.js';
 import { compileConstraint, type CompiledConstraint } from './constraint.js';
 import { Inventory } from './inventory.js';
-import { compileTemplate, INVENTORY_INPUT_KEY, newSchemaCompiler, type CompiledTemplate } from './template.js';
+import { compileTemplate, newSchemaCompiler, type CompiledTemplate } from './template.js';
 import type { AdmissionRequestJSON, K8sObject, Violation } from './types.js';
 
 /** ConstraintFailure is a constraint that could not be evaluated for a review (Rego runtime error, unknown namespace). */
@@ -41,13 +41,27 @@ export interface ReviewContext {
  */
 export class GatekeeperClient {
   readonly inventory = new Inventory();
+  /** per-constraint evaluation budget in ms; past it the constraint fails to evaluate (undefined: no limit) */
+  readonly evalTimeoutMs?: number;
+
+  /**
+   * The base document every template engine shares: `data.inventory` is the live inventory tree.
+   * An RObject is taken by the engine as it is (plain JSON would be copied into each engine), so
+   * the inventory is held once and a sync is visible to the next evaluation without recompiling.
+   */
+  private readonly data = new RObject();
   private readonly ajv: Ajv = newSchemaCompiler();
   private readonly templates = new Map<string, CompiledTemplate>();
   private readonly byKind = new Map<string, Map<string, CompiledConstraint>>();
 
+  constructor(opts: { evalTimeoutMs?: number } = {}) {
+    this.evalTimeoutMs = opts.evalTimeoutMs;
+    this.data.set('inventory', this.inventory.tree as unknown as Value);
+  }
+
   /** addTemplate compiles (or recompiles) a template; existing constraints of its kind are checked again and dropped when they no longer fit. */
   addTemplate(obj: K8sObject): CompiledTemplate {
-    const t = compileTemplate(obj, this.ajv);
+    const t = compileTemplate(obj, this.ajv, this.data);
     const prev = [...this.templates.values()].find((x) => x.name === t.name && x.kind !== t.kind);
     if (prev) this.removeTemplate(prev.kind);
     this.templates.set(t.kind, t);
@@ -69,15 +83,18 @@ export class GatekeeperClient {
     this.byKind.delete(kind);
   }
 
+  /** template finds a compiled template by the constraint kind it creates. */
   template(kind: string): CompiledTemplate | undefined {
     return this.templates.get(kind);
   }
 
+  /** templateByName finds a compiled template by its metadata.name. */
   templateByName(name: string): CompiledTemplate | undefined {
     for (const t of this.templates.values()) if (t.name === name) return t;
     return undefined;
   }
 
+  /** allTemplates lists every compiled template. */
   allTemplates(): CompiledTemplate[] {
     return [...this.templates.values()];
   }
@@ -94,10 +111,12 @@ export class GatekeeperClient {
     return c;
   }
 
+  /** removeConstraint forgets one constraint (no error when it is unknown). */
   removeConstraint(kind: string, name: string): void {
     this.byKind.get(kind)?.delete(name);
   }
 
+  /** constraints lists every constraint of every kind. */
   constraints(): CompiledConstraint[] {
     const out: CompiledConstraint[] = [];
     for (const m of this.byKind.values()) out.push(...m.values());
@@ -109,6 +128,7 @@ export class GatekeeperClient {
     return this.inventory.add(obj);
   }
 
+  /** removeData drops an object from `data.inventory`. */
   removeData(obj: K8sObject): void {
     this.inventory.remove(obj);
   }
@@ -127,8 +147,6 @@ export class GatekeeperClient {
     for (const [kind, constraints] of this.byKind) {
       const t = this.templates.get(kind);
       if (!t || constraints.size === 0) continue;
-      if (t.usesInventory) input[INVENTORY_INPUT_KEY] = this.inventory.tree;
-      else delete input[INVENTORY_INPUT_KEY];
       for (const c of constraints.values()) {
         if (ctx.only && !ctx.only(c)) continue;
         const m = c.matcher.matches(target);
@@ -136,7 +154,7 @@ export class GatekeeperClient {
         if (!m.matched) continue;
         input.parameters = c.parameters;
         try {
-          for (const v of evaluate(t, input)) violations.push({ kind, name: c.name, enforcementAction: c.enforcementAction, msg: v.msg, ...(v.details !== undefined ? { details: v.details } : {}) });
+          for (const v of evaluate(t, input, this.evalTimeoutMs)) violations.push({ kind, name: c.name, enforcementAction: c.enforcementAction, msg: v.msg, ...(v.details !== undefined ? { details: v.details } : {}) });
         } catch (e) {
           errors.push({ kind, name: c.name, enforcementAction: c.enforcementAction, message: e instanceof RegoError ? e.message : String((e as Error)?.message ?? e) });
         }
@@ -146,11 +164,14 @@ export class GatekeeperClient {
   }
 }
 
-function evaluate(t: CompiledTemplate, input: Record<string, unknown>): Array<{ msg: string; details?: unknown }> {
-  const rows = t.query.eval({ input });
+function evaluate(t: CompiledTemplate, input: Record<string, unknown>, timeoutMs: number | undefined): Array<{ msg: string; details?: unknown }> {
+  const rows = t.query.eval(timeoutMs === undefined ? { input } : { input, timeoutMs });
   const out: Array<{ msg: string; details?: unknown }> = [];
   for (const row of rows) {
-    const value = toJSON(row.expressions[0]!.value);
+    const raw = row.expressions[0]!.value;
+    // Most reviews pass: skip the conversion of an empty result set.
+    if (raw instanceof RSet && raw.size === 0) continue;
+    const value = toJSON(raw);
     if (!Array.isArray(value)) continue;
     for (const v of value) {
       if (!v || typeof v !== 'object' || typeof (v as { msg?: unknown }).msg !== 'string') throw new RegoError('eval_type_error', `template ${t.name}: violation results must be objects with a string "msg", got ${JSON.stringify(v)}`);

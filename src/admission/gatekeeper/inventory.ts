@@ -21,6 +21,7 @@ export class Inventory {
     return true;
   }
 
+  /** remove drops an object (by apiVersion, kind, namespace and name). */
   remove(obj: K8sObject): void {
     const at = this.slot(obj, false);
     if (at && at.name in at.bucket) {
@@ -29,6 +30,7 @@ export class Inventory {
     }
   }
 
+  /** size is how many objects are stored. */
   get size(): number {
     return this.count;
   }
@@ -47,6 +49,7 @@ export class Inventory {
     for (const t of Object.values(this.tree.namespace)) yield* walk(t);
   }
 
+  /** clear empties the inventory in place (evaluations keep seeing the same tree object). */
   clear(): void {
     this.tree.cluster = {};
     this.tree.namespace = {};

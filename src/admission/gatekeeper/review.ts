@@ -35,14 +35,18 @@ export function reviewFromObject(obj: K8sObject, opts: ReviewOptions = {}): Admi
 }
 
 /**
- * reviewFromRequest takes an AdmissionRequest as kube-apiserver sends it. As Gatekeeper does, a
- * DELETE (which carries only oldObject) is reviewed with `object` set to the old object.
+ * reviewFromRequest takes an AdmissionRequest as kube-apiserver sends it. Fields Go always
+ * serialises but a hand-written review (a gator case) may omit get their zero values, as they
+ * would after Gatekeeper decodes the request; and, as Gatekeeper does, a DELETE (which carries only
+ * oldObject) is reviewed with `object` set to the old object.
  */
 export function reviewFromRequest(req: unknown): AdmissionRequestJSON {
   if (!req || typeof req !== 'object' || Array.isArray(req)) throw new ReviewError('the AdmissionReview has no "request" object', 'review_no_request');
-  const r = req as AdmissionRequestJSON;
+  let r = req as AdmissionRequestJSON;
   if (!r.object && !r.oldObject) throw new ReviewError('the AdmissionRequest holds neither "object" nor "oldObject" to review', 'review_no_object');
-  if (!r.kind || typeof r.kind !== 'object' || typeof r.kind.kind !== 'string') throw new ReviewError('the AdmissionRequest has no "kind" {group, version, kind}');
+  if (r.kind !== undefined && (typeof r.kind !== 'object' || r.kind === null)) throw new ReviewError('the AdmissionRequest "kind" must be an object {group, version, kind}');
+  if (r.uid === undefined || r.kind === undefined || r.resource === undefined || r.operation === undefined || r.userInfo === undefined)
+    r = { uid: '', kind: { group: '', version: '', kind: '' }, resource: { group: '', version: '', resource: '' }, operation: '', userInfo: {}, ...(r as Partial<AdmissionRequestJSON>) };
   if (r.operation === 'DELETE' && !r.object && r.oldObject) return { ...r, object: r.oldObject };
   return r;
 }

@@ -1,12 +1,10 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import { PolicyEngine, RegoError, RegoErrors, type PreparedQuery } from '../../policy/index.js';
+import { PolicyEngine, RegoError, RegoErrors, type PreparedQuery, type RObject } from '../../policy/index.js';
 import { TemplateError } from '../errors.js';
 import type { K8sObject } from './types.js';
 
 /** The only Gatekeeper target Skiff implements (Kubernetes admission). */
 export const TARGET = 'admission.k8s.gatekeeper.sh';
-/** input key under which the inventory travels so `data.inventory` needs no recompilation when it changes. */
-export const INVENTORY_INPUT_KEY = '__skiff_inventory__';
 
 const TEMPLATE_GROUP = 'templates.gatekeeper.sh';
 const CEL_ENGINE = 'K8sNativeValidation';
@@ -20,8 +18,6 @@ export interface CompiledTemplate {
   regoVersion: 0 | 1;
   /** Rego package of the template, e.g. ['k8srequiredlabels'] */
   pkg: string[];
-  /** whether the Rego mentions the inventory (only those evaluations carry it) */
-  usesInventory: boolean;
   engine: PolicyEngine;
   query: PreparedQuery;
   /** validates `spec.parameters` (undefined: any parameters accepted) */
@@ -89,6 +85,22 @@ function routeDeprecated(text: string): { text: string; changed: boolean } {
   return { text: out, changed };
 }
 
+/**
+ * forbiddenDataRefs lists the roots under `data` a module reads other than Gatekeeper's allowed
+ * `data.inventory` and `data.lib` (strings and comments skipped), with their line numbers.
+ */
+function forbiddenDataRefs(text: string): Array<{ ref: string; line: number }> {
+  const out: Array<{ ref: string; line: number }> = [];
+  const re = /("(?:[^"\\\n]|\\.)*"|`[^`]*`|#[^\n]*)|(?<![\w.])data\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*"([^"]*)"\s*\])/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (m[1] !== undefined) continue;
+    const root = m[2] ?? m[3] ?? '';
+    if (root === 'inventory' || root === 'lib') continue;
+    out.push({ ref: `data.${root}`, line: text.slice(0, m.index).split('\n').length });
+  }
+  return out;
+}
+
 const withoutData = (p: string[]): string[] => (p[0] === 'data' ? p.slice(1) : p);
 
 function pickRego(name: string, target: Record<string, unknown>): RegoSource {
@@ -117,8 +129,9 @@ function stringList(name: string, v: unknown, field: string): string[] {
  * template's libraries stay its own, as in Gatekeeper), Rego v0 unless the Rego source declares
  * `version: v1`, a `violation` rule required, libs confined to `package lib...`, and the
  * parameters' openAPIV3Schema compiled with ajv. Templates whose only engine is CEL are refused.
+ * `data` becomes the engine's base document (the client passes one holding the live inventory).
  */
-export function compileTemplate(obj: K8sObject, ajv: Ajv): CompiledTemplate {
+export function compileTemplate(obj: K8sObject, ajv: Ajv, data?: RObject): CompiledTemplate {
   const name = String(obj?.metadata?.name ?? '');
   const label = name || '<unnamed>';
   if (!isObj(obj) || obj.kind !== 'ConstraintTemplate' || !String(obj.apiVersion ?? '').startsWith(`${TEMPLATE_GROUP}/`))
@@ -135,7 +148,11 @@ export function compileTemplate(obj: K8sObject, ajv: Ajv): CompiledTemplate {
   if (target.target !== TARGET) throw new TemplateError(name, `spec.targets[0].target must be "${TARGET}", not "${String(target.target)}"`);
   const src = pickRego(name, target);
 
+  const bad = [src.rego, ...src.libs].flatMap((t, i) => forbiddenDataRefs(t).map((r) => `${r.ref} (${i === 0 ? 'rego' : `lib ${i - 1}`} line ${r.line})`));
+  if (bad.length) throw new TemplateError(name, `invalid data references: ${bad.join(', ')}; templates may read only data.inventory and data.lib (Gatekeeper's rule)`, 'template_data_ref');
+
   const engine = new PolicyEngine();
+  if (data) engine.setData(data);
   let pkg: string[];
   try {
     const route = (t: string) => {
@@ -157,8 +174,7 @@ export function compileTemplate(obj: K8sObject, ajv: Ajv): CompiledTemplate {
   }
   if (!engine.rules().some((r) => r.path.length === pkg.length + 1 && r.path[pkg.length] === 'violation' && pkg.every((p, i) => r.path[i] === p)))
     throw new TemplateError(name, `the Rego has no "violation" rule in package ${pkg.join('.')}; Gatekeeper templates report violations as violation[{"msg": msg}]`, 'template_no_violation');
-  const usesInventory = [src.rego, ...src.libs].some((t) => /\binventory\b/.test(t));
-  const query = engine.prepare(`${regoRef([...pkg, 'violation'])}${usesInventory ? ` with data.inventory as input.${INVENTORY_INPUT_KEY}` : ''}`);
+  const query = engine.prepare(regoRef([...pkg, 'violation']));
 
   const validation = isObj(crdSpec.validation) ? crdSpec.validation : {};
   const schema = isObj(validation.openAPIV3Schema) ? validation.openAPIV3Schema : isObj(validation.legacySchema) ? undefined : undefined;
@@ -170,5 +186,5 @@ export function compileTemplate(obj: K8sObject, ajv: Ajv): CompiledTemplate {
       throw new TemplateError(name, `spec.crd.spec.validation.openAPIV3Schema is not a valid schema: ${(e as Error).message}`, 'template_schema');
     }
   }
-  return { name, kind, regoVersion: src.regoVersion, pkg, usesInventory, engine, query, validateParameters, schema, source: obj };
+  return { name, kind, regoVersion: src.regoVersion, pkg, engine, query, validateParameters, schema, source: obj };
 }

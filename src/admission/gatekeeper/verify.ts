@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { RE2JS } from 're2js';
-import { parseAllDocuments } from 'yaml';
 import { AdmissionError, ConstraintSchemaError, SuiteError } from '../errors.js';
+import { listManifestFiles, readObjects } from '../files.js';
 import { GatekeeperClient } from './client.js';
 import { reviewFromObject, reviewFromRequest } from './review.js';
 import type { K8sObject } from './types.js';
@@ -38,37 +38,18 @@ export interface CaseOutcome {
   ms: number;
 }
 
-/** readObjects reads every YAML/JSON document of a file (empty documents dropped). */
-export function readObjects(file: string): K8sObject[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new SuiteError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  const docs = parseAllDocuments(text);
-  const out: K8sObject[] = [];
-  for (const d of Array.isArray(docs) ? docs : [docs]) {
-    if (d.errors.length) throw new SuiteError(file, `YAML error: ${d.errors[0]!.message}`);
-    const v = d.toJS() as unknown;
-    if (v !== null && v !== undefined) out.push(v as K8sObject);
-  }
-  return out;
-}
-
 function readOne(file: string, what: string): K8sObject {
   const objs = readObjects(file);
   if (objs.length !== 1) throw new SuiteError(file, `${what} file must define exactly one object, found ${objs.length}`);
   return objs[0]!;
 }
 
-/** expectedCount normalises `violations` (default "yes"; true → yes, false → no). */
+/** expectation normalises `violations` (default "yes"; true → yes, false → no; a quoted number is an error, as in gator). */
 function expectation(a: SuiteAssertion): number | 'yes' | 'no' {
   const v = a.violations ?? 'yes';
   if (v === true || v === 'yes') return 'yes';
   if (v === false || v === 'no') return 'no';
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
-  if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
   throw new AdmissionError('suite_invalid', `assertion.violations, if set, must be a nonnegative integer, "yes", or "no" (got ${JSON.stringify(v)})`);
 }
 
@@ -91,6 +72,32 @@ export function checkAssertion(a: SuiteAssertion, messages: string[]): string | 
   if (want === 'no' && matching > 0) return `${got} but want none${tail}`;
   if (typeof want === 'number' && matching !== want) return `${got} but want exactly ${want}${tail}`;
   return undefined;
+}
+
+/**
+ * findSuites expands arguments as gator does: files are suites, directories are searched
+ * (recursively) for files whose kind is Suite.
+ */
+export function findSuites(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    let dir = false;
+    try {
+      dir = statSync(p).isDirectory();
+    } catch {
+      dir = false;
+    }
+    if (!dir) out.push(p);
+    else
+      for (const f of listManifestFiles([p])) {
+        try {
+          if (readObjects(f).some((o) => o?.kind === 'Suite')) out.push(f);
+        } catch {
+          // not YAML a suite could be in: not a suite
+        }
+      }
+  }
+  return out;
 }
 
 /**
@@ -136,6 +143,8 @@ export function runSuite(file: string): CaseOutcome[] {
       return;
     }
     setupError ??= constraintError ? (constraintError as Error).message : undefined;
+    // A test that cannot be set up fails even when it has no cases to fail with it.
+    if (setupError && !t.cases?.length) outcome('(setup)', 'fail', started, setupError);
     for (const [ci, c] of (t.cases ?? []).entries()) {
       const name = c.name ?? `case-${ci}`;
       const t0 = Date.now();
@@ -147,13 +156,13 @@ export function runSuite(file: string): CaseOutcome[] {
         outcome(name, 'fail', t0, setupError);
         continue;
       }
+      let why: string | undefined;
       try {
-        outcome(name, 'pass', t0, runCase(client, dir, c));
+        why = runCase(client, dir, c);
       } catch (e) {
-        outcome(name, 'fail', t0, (e as Error).message);
+        why = (e as Error).message;
       }
-      const last = out[out.length - 1]!;
-      if (last.error) last.status = 'fail';
+      outcome(name, why ? 'fail' : 'pass', t0, why);
     }
   });
   return out;

@@ -1,7 +1,6 @@
 import { containersOf, plural, quoteList, V, type Check, type CheckResult, type PodView } from './types.js';
 
 const ALLOWED_VOLUMES = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
-const VOLUME_SOURCES = ['hostPath', 'gcePersistentDisk', 'awsElasticBlockStore', 'gitRepo', 'nfs', 'iscsi', 'glusterfs', 'rbd', 'flexVolume', 'cinder', 'cephfs', 'flocker', 'fc', 'azureFile', 'vsphereVolume', 'quobyte', 'azureDisk', 'portworxVolume', 'photonPersistentDisk', 'scaleIO', 'storageos', 'image'];
 
 const fail = (id: string, reason: string, detail: string): CheckResult => ({ id, reason, detail });
 const isWindows = (pod: PodView) => pod.spec?.os?.name === 'windows';
@@ -14,7 +13,7 @@ function volumeTypes(pod: PodView): CheckResult | undefined {
     const bad = keys.filter((k) => !ALLOWED_VOLUMES.includes(k));
     if (bad.length) {
       names.push(String(v.name ?? ''));
-      for (const k of bad) types.add(VOLUME_SOURCES.includes(k) ? k : k);
+      for (const k of bad) types.add(k);
     }
   }
   return names.length ? fail('restrictedVolumes', 'restricted volume types', `${plural(names.length, 'volume', 'volumes')} ${quoteList(names)} ${plural(names.length, 'uses', 'use')} restricted volume ${plural(types.size, 'type', 'types')} ${quoteList([...types].sort())}`) : undefined;

@@ -10,7 +10,7 @@ export function register(program: Command): void {
   admission
     .command('check')
     .description('Check objects offline against Gatekeeper constraints (--policies) and Pod Security (--pss); exit 1 when any is denied')
-    .requiredOption('-f, --filename <path>', 'manifest file or directory to check (repeatable)', collect, [])
+    .requiredOption('-f, --filename <path>', 'manifest file, directory or - for stdin (repeatable)', collect, [])
     .option('--policies <path>', 'templates, constraints and inventory objects (file or directory, repeatable)', collect, [])
     .option('--pss <level[:version]>', 'enforce a Pod Security level, e.g. restricted or baseline:v1.30')
     .option('-o, --output <format>', 'text or json', 'text')

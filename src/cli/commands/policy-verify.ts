@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatOutcomes, runSuite, type CaseOutcome } from '../../admission/index.js';
+import { findSuites, formatOutcomes, runSuite, type CaseOutcome } from '../../admission/index.js';
 import { UsageError } from '../../util/errors.js';
 
 /** registerVerify adds `skiff policy verify SUITE.yaml...` (Gatekeeper `gator verify` suites) under the `policy` command. */
@@ -7,10 +7,11 @@ export function registerVerify(policy: Command): void {
   policy
     .command('verify')
     .description('Run Gatekeeper gator verify suites (kind Suite); last line "N passed, M failed"')
-    .argument('<suites...>', 'suite files (kind: Suite)')
+    .argument('<suites...>', 'suite files (kind: Suite), or directories to search for them')
     .option('-v, --verbose', 'list passing and skipped cases too')
-    .action((suites: string[], opts: { verbose?: boolean }) => {
-      if (!suites.length) throw new UsageError('give at least one suite file');
+    .action((args: string[], opts: { verbose?: boolean }) => {
+      const suites = findSuites(args);
+      if (!suites.length) throw new UsageError(`no suites (kind: Suite) in ${args.join(', ')}`);
       const outcomes: CaseOutcome[] = [];
       for (const s of suites) {
         try {
