@@ -18,6 +18,9 @@ export interface StatusObject {
  * RequestEntityTooLarge, MethodNotAllowed, ServiceUnavailable, InternalError).
  */
 export class ApiError extends SkiffError {
+  /** Admission warnings that go out as `Warning` headers with the error, as Kubernetes sends them with a 403. */
+  warnings: string[] = [];
+
   constructor(
     readonly httpStatus: number,
     readonly reason: string,

@@ -248,7 +248,9 @@ export class ResourceService {
       if (!res.allowed) denials.push(...(res.messages?.length ? res.messages.map((m) => `[${hook.name}] ${m}`) : [`[${hook.name}] denied`]));
     }
     if (denials.length) {
-      throw new ApiError(403, 'Forbidden', `admission denied the request: ${denials.join('; ')}`, { kind: req.kind, name: req.name, causes: denials.map((m) => ({ reason: 'FieldValueForbidden', message: m, field: '' })) });
+      const err = new ApiError(403, 'Forbidden', `admission denied the request: ${denials.join('; ')}`, { kind: req.kind, name: req.name, causes: denials.map((m) => ({ reason: 'FieldValueForbidden', message: m, field: '' })) });
+      err.warnings = warnings;
+      throw err;
     }
     return warnings;
   }

@@ -349,7 +349,7 @@ export class ApiServer {
       res.destroy();
       return;
     }
-    this.json(res, apiErr.httpStatus, apiErr.toStatus());
+    this.json(res, apiErr.httpStatus, apiErr.toStatus(), apiErr.warnings);
   }
 }
 

@@ -14,6 +14,7 @@ export class ApiRequestError extends SkiffError {
     readonly httpStatus: number,
     readonly status: StatusObject | undefined,
     message: string,
+    readonly warnings: string[] = [],
   ) {
     super(`api_${httpStatus}`, message);
   }
@@ -60,7 +61,7 @@ export class ApiClient {
     const warnings = parseWarnings(res.headers.get('warning'));
     if (!res.ok) {
       const st = parsed && typeof parsed === 'object' && (parsed as StatusObject).kind === 'Status' ? (parsed as StatusObject) : undefined;
-      throw new ApiRequestError(res.status, st, st?.message ?? `the server answered HTTP ${res.status}: ${String(text).slice(0, 200)}`);
+      throw new ApiRequestError(res.status, st, st?.message ?? `the server answered HTTP ${res.status}: ${String(text).slice(0, 200)}`, warnings);
     }
     return { status: res.status, body: parsed as T, warnings };
   }

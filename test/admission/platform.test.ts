@@ -83,7 +83,8 @@ describe('admission in the Skiff API', () => {
     expect(denied.body.message).toContain('[need-owner] you must provide labels: {"owner"}');
     expect(denied.body.message).toContain('[need-team] you must provide labels: {"team"}');
     expect(denied.body.message).not.toContain('cost');
-    // (The API drops admission warnings from a refused request; Kubernetes would send them with the 403.)
+    // Warnings ride along with the 403, as Kubernetes sends them.
+    expect(denied.warning).toContain('[want-docs] you must provide labels: {\\"docs\\"}');
 
     const dry = await req('POST', `${path}?dryRun=All`, fn('f2', 'team-a', {}, { owner: 'o', team: 't' }));
     expect(dry.status).toBe(201);

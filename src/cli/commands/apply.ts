@@ -36,6 +36,7 @@ export function register(program: Command): void {
       } catch (err) {
         if (!(err instanceof ApiRequestError)) throw err;
         failed++;
+        printWarnings(err.warnings);
         process.stderr.write(`Error from server (${err.reason ?? err.httpStatus}) applying ${p.where}: ${err.message}\n`);
         return '';
       }
