@@ -287,7 +287,10 @@ class Parser {
     const loc = this.loc();
     let negated = false;
     let e: Expr;
-    if (this.isKw('not') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek())) {
+    // `not[x]` (no space) reads as a reference to a variable named not; `not [a, b] == c` negates an array expression.
+    const next = this.peek();
+    const glued = next.row === this.t.row && next.col === this.t.col + 3;
+    if (this.isKw('not') && !this.isOp('.', next) && !(this.isOp('[', next) && glued)) {
       this.i++;
       negated = true;
     }
