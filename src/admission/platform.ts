@@ -5,6 +5,7 @@ import { ApiError } from '../api/errors.js';
 import { constraintKind, constraintTemplateKind, CONSTRAINTS_GROUP } from '../api/kinds/constraint-template.js';
 import { groupOf, type FieldError, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
+import type { DecisionLogger } from '../policy/index.js';
 import { Informer } from '../controllers/runtime/index.js';
 import { auditObjects, DEFAULT_VIOLATIONS_LIMIT, type ConstraintAudit } from './audit.js';
 import { decide } from './decision.js';
@@ -28,6 +29,8 @@ export interface AdmissionPlatformOptions {
   /** periodic audit interval in ms (Gatekeeper's default is 60 s); 0 disables the timer */
   auditIntervalMs?: number;
   violationsLimit?: number;
+  /** Record every constraint evaluation here (NDJSON). */
+  decisionLog?: DecisionLogger;
 }
 
 /**
@@ -38,7 +41,7 @@ export interface AdmissionPlatformOptions {
  */
 export class AdmissionPlatform {
   /** A constraint gets this long per review; Gatekeeper's webhook answers within kube-apiserver's timeout the same way. */
-  readonly client = new GatekeeperClient({ evalTimeoutMs: 1000 });
+  readonly client: GatekeeperClient;
   readonly hook: AdmissionHook;
   private readonly resources: ResourceService;
   private readonly logger: Logger;
@@ -54,6 +57,7 @@ export class AdmissionPlatform {
   constructor(private readonly opts: AdmissionPlatformOptions) {
     this.resources = opts.resources;
     this.logger = opts.logger;
+    this.client = new GatekeeperClient({ evalTimeoutMs: 1000, decisionLog: opts.decisionLog });
     const templateDef = constraintTemplateKind((obj) => this.checkTemplate(obj));
     if (!this.resources.kinds.byPluralName(templateDef.plural, groupOf(templateDef))) this.resources.kinds.register(templateDef);
     this.templateInformer = new Informer(this.resources, templateDef, this.logger);

@@ -12,6 +12,7 @@ import { RouteController } from '../controllers/route-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { PolicyController } from '../controllers/policy-controller.js';
+import { DecisionLogger } from '../policy/index.js';
 import { Gateway, InternalCA, WorkloadIdentity, routeFunctionRefs, spiffeId } from '../gateway/index.js';
 import { hostname } from 'node:os';
 import { Runtime } from '../runtime/index.js';
@@ -41,6 +42,8 @@ export interface SkiffOptions {
   mesh?: Address;
   /** SPIFFE trust domain of the internal CA (default skiff.local). */
   trustDomain?: string;
+  /** Record every policy decision the platform makes (gateway authorization, admission) as NDJSON here. */
+  decisionLog?: { path: string; mask?: string[] };
 }
 
 const HISTORY_KEPT = 10_000;
@@ -122,12 +125,13 @@ export class Skiff {
     const logs = new FunctionLogs();
     this.runtime = new Runtime({ workers: this.opts.workers, logger });
     const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) });
-    this.policies = new PolicyController({ resources, logger });
+    const decisionLog = this.opts.decisionLog ? new DecisionLogger({ path: resolve(dataDir, this.opts.decisionLog.path), mask: this.opts.decisionLog.mask }) : undefined;
+    this.policies = new PolicyController({ resources, logger, decisionLog });
     this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer });
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, baseDir: process.cwd() });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     resources.addAdmissionHook(referenceWarnings(this.routes.routes));
-    this.admission = new AdmissionPlatform({ resources, logger });
+    this.admission = new AdmissionPlatform({ resources, logger, decisionLog });
     resources.addAdmissionHook(this.admission.hook);
 
     await this.policies.start();

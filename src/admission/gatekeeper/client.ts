@@ -1,5 +1,5 @@
 import type { Ajv } from 'ajv';
-import { RObject, RSet, RegoError, toJSON, type Value } from '../../policy/index.js';
+import { RObject, RSet, RegoError, toJSON, type DecisionLogger, type Value } from '../../policy/index.js';
 import { ConstraintError } from '../errors.js';
 import { compileConstraint, type CompiledConstraint } from './constraint.js';
 import { Inventory } from './inventory.js';
@@ -54,8 +54,12 @@ export class GatekeeperClient {
   private readonly templates = new Map<string, CompiledTemplate>();
   private readonly byKind = new Map<string, Map<string, CompiledConstraint>>();
 
-  constructor(opts: { evalTimeoutMs?: number } = {}) {
+  /** Where every constraint evaluation is recorded, when the platform keeps decision logs. */
+  readonly decisionLog?: DecisionLogger;
+
+  constructor(opts: { evalTimeoutMs?: number; decisionLog?: DecisionLogger } = {}) {
     this.evalTimeoutMs = opts.evalTimeoutMs;
+    this.decisionLog = opts.decisionLog;
     this.data.set('inventory', this.inventory.tree as unknown as Value);
   }
 
@@ -154,7 +158,7 @@ export class GatekeeperClient {
         if (!m.matched) continue;
         input.parameters = c.parameters;
         try {
-          for (const v of evaluate(t, input, this.evalTimeoutMs)) violations.push({ kind, name: c.name, enforcementAction: c.enforcementAction, msg: v.msg, ...(v.details !== undefined ? { details: v.details } : {}) });
+          for (const v of evaluate(t, input, this.evalTimeoutMs, this.decisionLog)) violations.push({ kind, name: c.name, enforcementAction: c.enforcementAction, msg: v.msg, ...(v.details !== undefined ? { details: v.details } : {}) });
         } catch (e) {
           errors.push({ kind, name: c.name, enforcementAction: c.enforcementAction, message: e instanceof RegoError ? e.message : String((e as Error)?.message ?? e) });
         }
@@ -164,8 +168,8 @@ export class GatekeeperClient {
   }
 }
 
-function evaluate(t: CompiledTemplate, input: Record<string, unknown>, timeoutMs: number | undefined): Array<{ msg: string; details?: unknown }> {
-  const rows = t.query.eval(timeoutMs === undefined ? { input } : { input, timeoutMs });
+function evaluate(t: CompiledTemplate, input: Record<string, unknown>, timeoutMs: number | undefined, decisionLog: DecisionLogger | undefined): Array<{ msg: string; details?: unknown }> {
+  const rows = t.query.eval({ input, ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(decisionLog ? { decisionLog } : {}) });
   const out: Array<{ msg: string; details?: unknown }> = [];
   for (const row of rows) {
     const raw = row.expressions[0]!.value;
