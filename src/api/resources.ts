@@ -245,7 +245,8 @@ export class ResourceService {
     for (const hook of this.hooks) {
       const res = await hook.admit(req);
       if (res.warnings) warnings.push(...res.warnings);
-      if (!res.allowed) denials.push(...(res.messages?.length ? res.messages.map((m) => `[${hook.name}] ${m}`) : [`[${hook.name}] denied`]));
+      // Messages name their own source (a constraint, a Pod Security check); a bare denial names the hook.
+      if (!res.allowed) denials.push(...(res.messages?.length ? res.messages : [`denied by ${hook.name}`]));
     }
     if (denials.length) {
       const err = new ApiError(403, 'Forbidden', `admission denied the request: ${denials.join('; ')}`, { kind: req.kind, name: req.name, causes: denials.map((m) => ({ reason: 'FieldValueForbidden', message: m, field: '' })) });
