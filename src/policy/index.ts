@@ -187,7 +187,14 @@ export class PreparedQuery {
    * for Rego-only values (sets, non-string keys). Throws RegoError on evaluation errors.
    */
   eval(opts: PrepareOptions & { input?: unknown; inputTerm?: string } = {}): ResultRow[] {
-    const o: PrepareOptions = { ...this.defaults, ...opts };
+    // the common call passes only the input: use the prepared options as they are (no copy)
+    let o: PrepareOptions = this.defaults;
+    for (const key in opts) {
+      if (key !== 'input' && key !== 'inputTerm') {
+        o = { ...this.defaults, ...opts };
+        break;
+      }
+    }
     const log = o.decisionLog;
     if (!log) return this.run(o, opts);
     const t0 = process.hrtime.bigint();
@@ -203,7 +210,8 @@ export class PreparedQuery {
   }
 
   private run(o: PrepareOptions, opts: { input?: unknown; inputTerm?: string }): ResultRow[] {
-    if (o.timeoutMs !== undefined && o.deadline === undefined) o.deadline = Date.now() + o.timeoutMs;
+    // never mutate o: it may be the prepared options themselves
+    if (o.timeoutMs !== undefined && o.deadline === undefined) o = { ...o, deadline: Date.now() + o.timeoutMs };
     let input: Value | undefined = opts.input === undefined ? undefined : (opts.input as Value);
     if (opts.inputTerm !== undefined) {
       const t = parseTermText(opts.inputTerm, 'input');

@@ -34,11 +34,11 @@ spec:
       await waitFor(async () => (await fetch(`${s.gateway}/hello`, { method: 'POST' })).status === 403, 'policy in force');
       expect((await fetch(`${s.gateway}/hello`, { headers: { authorization: 'Bearer hunter2' } })).status).toBe(200);
       const log = join(s.dataDir, 'decisions.log');
-      const all = await waitFor(() => {
+      const all = (await waitFor(() => {
         const r = cli(['policy', 'decisions', '--log', log, '--query', 'data.dl.allow', '-o', 'json']);
         const ds = r.code === 0 ? (JSON.parse(r.stdout) as Array<Record<string, any>>) : [];
         return ds.some((d) => d.result === true) ? ds : undefined;
-      }, 'decisions in the log');
+      }, 'decisions in the log'))!;
       const allowed = all.find((d) => d.result === true)!;
       expect(allowed.decision_id).toMatch(/^[0-9a-f-]{36}$/);
       expect(allowed.input.attributes.request.http.headers.authorization).toBe('**REDACTED**');

@@ -60,11 +60,18 @@ export function toBig(n: number | bigint): bigint {
 
 const isInt = (n: number | bigint): boolean => typeof n === 'bigint' || Number.isInteger(n);
 
-/** Exact integer arithmetic where the operands are integers; floats otherwise (as OPA's big numbers mostly behave). */
+/**
+ * Decimal semantics for floats: a float stands for the decimal its shortest round-trip text denotes
+ * (0.1 is 1/10, as OPA's parsed json.Number is). Sums, differences and products of non-integers are
+ * computed exactly on those decimals and then rounded once to the nearest float, so 0.1 + 0.2 is
+ * 0.3 and no digits are cut off; integers stay exact (bigint beyond 2^53).
+ */
 export function add(a: number | bigint, b: number | bigint): number | bigint {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a + b;
-    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return fixFloat(r, a, b);
+    if (Number.isInteger(a) && Number.isInteger(b)) {
+      if (Number.isSafeInteger(r)) return r;
+    } else return decOp(a, b, 0, r);
   }
   if (isInt(a) && isInt(b)) return normNum(toBig(a) + toBig(b));
   return Number(a) + Number(b);
@@ -73,7 +80,9 @@ export function add(a: number | bigint, b: number | bigint): number | bigint {
 export function sub(a: number | bigint, b: number | bigint): number | bigint {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a - b;
-    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return fixFloat(r, a, b);
+    if (Number.isInteger(a) && Number.isInteger(b)) {
+      if (Number.isSafeInteger(r)) return r;
+    } else return decOp(a, b, 1, r);
   }
   if (isInt(a) && isInt(b)) return normNum(toBig(a) - toBig(b));
   return Number(a) - Number(b);
@@ -82,19 +91,61 @@ export function sub(a: number | bigint, b: number | bigint): number | bigint {
 export function mul(a: number | bigint, b: number | bigint): number | bigint {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a * b;
-    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return fixFloat(r, a, b);
+    if (Number.isInteger(a) && Number.isInteger(b)) {
+      if (Number.isSafeInteger(r)) return r;
+    } else return decOp(a, b, 2, r);
   }
   if (isInt(a) && isInt(b)) return normNum(toBig(a) * toBig(b));
   return Number(a) * Number(b);
 }
 
-/**
- * fixFloat rounds away binary noise (0.1 + 0.2) the way OPA's decimal arithmetic would not show it:
- * the result is printed with at most 15 significant digits when the operands are short decimals.
- */
-function fixFloat(r: number, a: number, b: number): number {
-  if (Number.isInteger(r) || !Number.isFinite(r)) return r;
-  if (Number.isInteger(a) && Number.isInteger(b)) return r;
-  const p = Number(r.toPrecision(15));
-  return p;
+/** Dec is an exact decimal c × 10^e. */
+interface Dec {
+  c: bigint;
+  e: number;
+}
+
+/** decOf reads a finite float as the decimal of its shortest round-trip text. */
+export function decOf(n: number): Dec {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/.exec(String(n))!;
+  const frac = m[3] ?? '';
+  const c = BigInt(m[1]! + m[2]! + frac);
+  return { c, e: Number(m[4] ?? 0) - frac.length };
+}
+
+/** decText prints an exact decimal in plain or exponent notation (for Number() to round once). */
+function decText(d: Dec): string {
+  return `${d.c}e${d.e}`;
+}
+
+/** decOp computes a + b (0), a - b (1) or a × b (2) exactly on decimals; r is the float result. */
+function decOp(a: number, b: number, op: 0 | 1 | 2, r: number): number {
+  if (!Number.isFinite(r) || !Number.isFinite(a) || !Number.isFinite(b)) return r;
+  const x = decOf(a);
+  const y = decOf(b);
+  let out: Dec;
+  if (op === 2) out = { c: x.c * y.c, e: x.e + y.e };
+  else {
+    const e = Math.min(x.e, y.e);
+    // keep the exponents' gap bounded: beyond float precision the float result is already exact enough
+    if (Math.abs(x.e - y.e) > 400) return r;
+    const xc = x.c * 10n ** BigInt(x.e - e);
+    const yc = y.c * 10n ** BigInt(y.e - e);
+    out = { c: op === 0 ? xc + yc : xc - yc, e };
+  }
+  const v = Number(decText(out));
+  return Object.is(v, -0) ? 0 : v;
+}
+
+/** decDiv divides floats of which one is not an integer as decimals (0.3 / 0.1 is 3), rounding once. */
+export function decDiv(a: number, b: number): number {
+  const r = a / b;
+  if (!Number.isFinite(r) || !Number.isFinite(a) || !Number.isFinite(b) || r === 0) return r;
+  const x = decOf(a);
+  const y = decOf(b);
+  // 40 digits beyond the divisor's length: far more than a float holds
+  const p = 40 + y.c.toString().length;
+  const q = (x.c * 10n ** BigInt(p)) / y.c;
+  const v = Number(`${q}e${x.e - y.e - p}`);
+  return Object.is(v, -0) ? 0 : v;
 }

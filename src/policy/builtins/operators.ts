@@ -1,5 +1,5 @@
 import { RSet, compare, equal, isNumber, isObject, normNum, objEntries, objGet, type Value } from '../value.js';
-import { add, mul, num, sub, toBig } from './operands.js';
+import { add, decDiv, mul, num, sub, toBig } from './operands.js';
 import { BuiltinError, typeErr, type Builtin } from './types.js';
 
 const cmp = (f: (c: number) => boolean): Builtin => ({ arity: 2, fn: (a) => f(compare(a[0]!, a[1]!)) });
@@ -37,6 +37,7 @@ export const register: Record<string, Builtin> = {
       const Y = toBig(y);
       if (X % Y === 0n) return normNum(X / Y);
     }
+    if (typeof x === 'number' && typeof y === 'number' && (!Number.isInteger(x) || !Number.isInteger(y))) return decDiv(x, y);
     return Number(x) / Number(y);
   }),
   rem: arith('rem', (x, y) => {

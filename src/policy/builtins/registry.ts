@@ -1,4 +1,6 @@
 import type { Builtin } from './types.js';
+import { signatureTable } from '../compile/typecheck.js';
+import { SIGNATURES } from './signatures.js';
 import { register as aggregates } from './aggregates.js';
 import { register as arrays } from './arrays.js';
 import { register as bits } from './bits.js';
@@ -37,7 +39,17 @@ const FAMILIES: Array<Record<string, Builtin>> = [aggregates, arrays, bits, cast
 export function builtinTable(): Map<string, Builtin> {
   const m = new Map<string, Builtin>();
   for (const f of FAMILIES) for (const [k, v] of Object.entries(f)) m.set(k, v);
+  for (const [k, sig] of signatures()) {
+    const b = m.get(k);
+    if (b) m.set(k, { ...b, sig });
+  }
   m.set('eq', { arity: 2, fn: () => true });
   m.set('assign', { arity: 2, fn: () => true });
   return m;
+}
+
+let parsed: ReturnType<typeof signatureTable> | undefined;
+/** signatures parses SIGNATURES once per process. */
+function signatures(): ReturnType<typeof signatureTable> {
+  return (parsed ??= signatureTable(SIGNATURES));
 }

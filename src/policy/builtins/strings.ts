@@ -1,5 +1,5 @@
 import { RSet, formatNumber, formatValue, isNumber, isObject, objEntries, type Value } from '../value.js';
-import { arr, elems, int, num, obj, str } from './operands.js';
+import { arr, decOf, elems, int, num, obj, str } from './operands.js';
 import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
 
 const cps = (s: string): string[] => [...s];
@@ -17,6 +17,12 @@ function strOrColl(name: string, a: Value[], i: number): string[] {
 
 function typeNameOf(v: Value): string {
   return typeof v === 'string' ? 'string' : isNumber(v) ? 'number' : v === null ? 'null' : typeof v === 'boolean' ? 'boolean' : Array.isArray(v) ? 'array' : v instanceof RSet ? 'set' : 'object';
+}
+
+/** decTrunc truncates a float toward zero as the decimal its text denotes. */
+function decTrunc(n: number): bigint {
+  const d = decOf(n);
+  return d.e >= 0 ? d.c * 10n ** BigInt(d.e) : d.c / 10n ** BigInt(-d.e);
 }
 
 /** goFloat formats a float the way Go's %v / strconv 'g' shortest form does for typical values. */
@@ -266,7 +272,8 @@ export const register: Record<string, Builtin> = {
       const n = num('format_int', a, 0);
       const base = num('format_int', a, 1);
       if (![2, 8, 10, 16].includes(Number(base))) throw new BuiltinError('eval_type_error', 'format_int: operand 2 must be one of {2, 8, 10, 16}');
-      const i = typeof n === 'bigint' ? n : BigInt(Math.trunc(n));
+      // a float beyond 2^53 stands for the decimal of its text (1e30 is 10^30, not its binary neighbour)
+      const i = typeof n === 'bigint' ? n : Number.isSafeInteger(Math.trunc(n)) || !Number.isFinite(n) ? BigInt(Math.trunc(Number.isFinite(n) ? n : 0)) : decTrunc(n);
       return i.toString(Number(base));
     },
   },

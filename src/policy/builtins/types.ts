@@ -1,3 +1,4 @@
+import type { Signature } from '../compile/typecheck.js';
 import { typeName, type Value } from '../value.js';
 
 /** BuiltinContext is what a built-in may use from the running evaluation. */
@@ -28,6 +29,8 @@ export interface Builtin {
   sideEffect?: boolean;
   /** a relation returns an array of results, each one a separate solution (walk) */
   relation?: boolean;
+  /** operand and result types (from SIGNATURES), for the compiler's type checker */
+  sig?: Signature;
 }
 
 /** BuiltinError makes the calling expression undefined, or fails the query in strict mode. */

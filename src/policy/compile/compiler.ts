@@ -2,10 +2,11 @@ import type { Expr, Module, Rule, Term, VarTerm, With } from '../ast/types.js';
 import { RegoError, RegoErrors } from '../errors.js';
 import { RuleNode, groundPrefix } from './tree.js';
 import { reorderBody, type Analyzer } from './safety.js';
+import { TypeChecker, type Signature } from './typecheck.js';
 
-/** BuiltinInfo is what the compiler needs to know about a built-in: its input arity. */
+/** BuiltinInfo is what the compiler needs to know about a built-in: its input arity and, when declared, its types. */
 export interface BuiltinLookup {
-  (name: string): { arity: number } | undefined;
+  (name: string): { arity: number; sig?: Signature } | undefined;
 }
 
 /** CompiledQuery is a query body with its variable slots resolved. */
@@ -148,7 +149,24 @@ export class Compiler {
       if (e.value) e.value = er.terms[0];
     }
     r.nslots = this.nslots;
+    this.typeCheckRule(r);
     void pkgPath;
+  }
+
+  private signature = (name: string): Signature | undefined => this.builtins(name)?.sig;
+
+  /** typeCheckRule reports built-in calls whose statically known operand types cannot match (rego_type_error). */
+  private typeCheckRule(r: Rule): void {
+    const tc = new TypeChecker(this.signature, this.errors);
+    for (const a of r.args ?? []) tc.term(a);
+    tc.body(r.body);
+    for (let i = groundPrefix(r.ref); i < r.ref.length; i++) tc.term(r.ref[i]!);
+    if (r.key) tc.term(r.key);
+    if (r.value) tc.term(r.value);
+    for (const e of r.elses) {
+      tc.body(e.body);
+      if (e.value) tc.term(e.value);
+    }
   }
 
   private slotNames = new Map<number, string>();
@@ -168,6 +186,9 @@ export class Compiler {
     for (const f of nested) f();
     if (this.errors.length) throw new RegoErrors(this.errors);
     const ordered = reorderBody(newBody, new Set(), this.analyzer());
+    const typeErrors: RegoError[] = [];
+    new TypeChecker(this.signature, typeErrors).body(ordered.body);
+    if (typeErrors.length) throw new RegoErrors(typeErrors);
     const bindings: Array<[string, number, boolean]> = [];
     for (const [name, slot] of scope.vars) if (!name.startsWith('_')) bindings.push([name, slot, this.queryDecl.has(name)]);
     return { body: ordered.body, nslots: this.nslots, bindings };

@@ -1,4 +1,4 @@
-import type { Module, Term, VarTerm } from '../ast/types.js';
+import type { Expr, Module, Rule, Term, VarTerm } from '../ast/types.js';
 import { RegoError } from '../errors.js';
 
 /** DEPRECATED names built-ins kept for v0 policies, with their replacements. */
@@ -18,7 +18,8 @@ export const DEPRECATED: Record<string, string> = {
 
 /**
  * strictProblems reports what OPA's strict mode rejects and Skiff can check on parsed (not yet
- * compiled) modules: unused imports and calls to deprecated built-ins.
+ * compiled) modules: unused imports, calls to deprecated built-ins, and local variables that are
+ * assigned (`x := ...`) or declared (`some x`) but never used.
  */
 export function strictProblems(modules: Module[]): RegoError[] {
   const out: RegoError[] = [];
@@ -41,6 +42,7 @@ export function strictProblems(modules: Module[]): RegoError[] {
       for (const [k, v] of Object.entries(o)) if (k !== 'module' && k !== 'loc') visit(v);
     };
     visit(m.rules);
+    for (const r of m.rules) out.push(...unusedLocals(r));
     for (const imp of m.imports) {
       const p = imp.path as Extract<Term, { type: 'ref' }>;
       const head = (p.head as VarTerm).name;
@@ -49,6 +51,68 @@ export function strictProblems(modules: Module[]): RegoError[] {
       const alias = imp.alias ?? (segs.length ? segs[segs.length - 1]! : head);
       if (!used.has(alias)) out.push(new RegoError('rego_compile_error', `import ${[head, ...segs].join('.')}${imp.alias ? ` as ${imp.alias}` : ''} unused`, imp.loc));
     }
+  }
+  return out;
+}
+
+/**
+ * unusedLocals finds `x := ...` and `some x` variables of a rule that no other term of the rule
+ * mentions. Names are matched within the whole rule, so a use in a nested scope with the same
+ * name counts as a use (never a false report).
+ */
+function unusedLocals(r: Rule): RegoError[] {
+  const decls: Array<{ v: VarTerm; kind: 'assigned' | 'declared' }> = [];
+  const declTerms = new Set<object>();
+  const patternVars = (t: Term, out: VarTerm[]): void => {
+    if (t.type === 'var') out.push(t);
+    else if (t.type === 'array') for (const x of t.items) patternVars(x, out);
+    else if (t.type === 'object') for (const [, x] of t.items) patternVars(x, out);
+  };
+  const visitBody = (body: Expr[]): void => {
+    for (const e of body) {
+      if (e.kind === 'some') {
+        for (const v of e.vars) if (v.type === 'var') decls.push({ v, kind: 'declared' });
+      } else if (e.kind === 'term' && e.term.type === 'call' && e.term.fn.length === 1 && e.term.fn[0] === 'assign') {
+        const vs: VarTerm[] = [];
+        patternVars(e.term.args[0]!, vs);
+        for (const v of vs) decls.push({ v, kind: 'assigned' });
+      }
+    }
+  };
+  // every body of the rule, including comprehension and `every` bodies
+  const findBodies = (x: unknown): void => {
+    if (!x || typeof x !== 'object') return;
+    if (Array.isArray(x)) {
+      for (const y of x) findBodies(y);
+      return;
+    }
+    const o = x as Record<string, unknown>;
+    if (Array.isArray(o.body)) visitBody(o.body as Expr[]);
+    for (const [k, v] of Object.entries(o)) if (k !== 'module' && k !== 'loc' && k !== 'annotations') findBodies(v);
+  };
+  findBodies(r);
+  const unique = decls.filter((d, i) => d.v.name !== '_' && !d.v.name.startsWith('_') && decls.findIndex((x) => x.v === d.v) === i);
+  if (!unique.length) return [];
+  for (const d of unique) declTerms.add(d.v);
+  const uses = new Map<string, number>();
+  const count = (x: unknown): void => {
+    if (!x || typeof x !== 'object') return;
+    if (Array.isArray(x)) {
+      for (const y of x) count(y);
+      return;
+    }
+    const o = x as Record<string, unknown>;
+    if (o.type === 'var' && !declTerms.has(o)) uses.set(o.name as string, (uses.get(o.name as string) ?? 0) + 1);
+    if (o.type === 'template') for (const p of o.parts as unknown[]) count(p);
+    for (const [k, v] of Object.entries(o)) if (k !== 'module' && k !== 'loc' && k !== 'annotations' && k !== 'parts') count(v);
+  };
+  count(r);
+  const out: RegoError[] = [];
+  const reported = new Set<string>();
+  for (const d of unique) {
+    if (uses.get(d.v.name) || reported.has(d.v.name)) continue;
+    reported.add(d.v.name);
+    out.push(new RegoError('rego_compile_error', `${d.kind} var ${d.v.name} unused`, d.v.loc));
   }
   return out;
 }

@@ -18,49 +18,12 @@ import {
 import { RuleEvaluator } from './rules.js';
 import { evalIndexed, indexPlan } from './index-scan.js';
 import { evalWith } from './with.js';
+import { quickPlan, type QuickPlan } from './quick.js';
+import { EvalBuiltinContext, index } from './context.js';
+import { NS, type Ctx, type EvalOptions, type Frame, type K, type KV, type Mock } from './types.js';
 
-/** K is a continuation; returning true stops the search (a solution was enough). */
-export type K = () => boolean;
-export type KV = (v: Value) => boolean;
-export type Frame = Array<Value | undefined>;
-
-/** Mock replaces a function or built-in inside a `with` scope. */
-export type Mock = { kind: 'value'; value: Value } | { kind: 'builtin'; name: string } | { kind: 'func'; path: string[] };
-
-/** Ctx is what `with` can change; a new one is made for each `with` scope. */
-export interface Ctx {
-  input: Value | undefined;
-  overrides: Map<string, Value> | undefined;
-  mocks: Map<string, Mock> | undefined;
-  cache: Map<RuleNode, Value | undefined>;
-}
-
-/** EvalOptions controls one evaluation. */
-export interface EvalOptions {
-  strict?: boolean;
-  /** absolute deadline in ms since the epoch */
-  deadline?: number;
-  stepLimit?: number;
-  signal?: AbortSignal;
-  print?: (msg: string) => void;
-  tracer?: (event: TraceEvent) => void;
-  httpAllow?: string[];
-  /** non-strict mode: built-in errors (which make their expression undefined) are also collected here */
-  builtinErrors?: RegoError[];
-  /** memo shared by evaluations of one engine (compiled regular expressions) */
-  shared?: Map<string, unknown>;
-}
-
-/** TraceEvent is one step of an explanation. */
-export interface TraceEvent {
-  op: 'eval' | 'fail' | 'exit' | 'note';
-  loc: Term['loc'];
-  text: string;
-}
-
-
-/** NS marks a term that needs the general (continuation) evaluator. */
-export const NS: unique symbol = Symbol('not-simple');
+export { NS, type Ctx, type EvalOptions, type Frame, type K, type KV, type Mock, type TraceEvent } from './types.js';
+export { index } from './context.js';
 
 /** Evaluator runs compiled Rego top-down with unification and backtracking (continuation style). */
 export class Evaluator {
@@ -89,33 +52,65 @@ export class Evaluator {
   ) {
     this.ctx = { input, overrides: undefined, mocks: undefined, cache: new Map() };
     this.strict = !!opts.strict;
+    this.stepLimit = opts.stepLimit ?? Infinity;
+    this.tracer = opts.tracer;
     this.rules = new RuleEvaluator(this);
     this.bctx = new EvalBuiltinContext(this);
   }
 
+  /** evaluation start (ms since the epoch), for time.now_ns */
+  readonly startMs = Date.now();
+
+  /** options read on every step, copied out of opts once (reading the options object is slow) */
+  readonly stepLimit: number;
+  readonly tracer: EvalOptions['tracer'];
+
   tick(): void {
     const s = ++this.steps;
+    if (s > this.stepLimit) throw new EvalCancelError(`evaluation exceeded the step limit of ${this.stepLimit}`);
     if ((s & 1023) === 0) {
       const o = this.opts;
-      if (o.stepLimit !== undefined && s > o.stepLimit) throw new EvalCancelError(`evaluation exceeded the step limit of ${o.stepLimit}`);
       if (o.deadline !== undefined && Date.now() > o.deadline) throw new EvalCancelError('evaluation exceeded its deadline');
       if (o.signal?.aborted) throw new EvalCancelError('evaluation cancelled');
-    } else if (this.opts.stepLimit !== undefined && s > this.opts.stepLimit) {
-      throw new EvalCancelError(`evaluation exceeded the step limit of ${this.opts.stepLimit}`);
     }
   }
 
   evalBody(body: Expr[], i: number, frame: Frame, k: K): boolean {
-    // Tests that bind nothing and have at most one outcome run inline, without a continuation.
-    for (; i < body.length; i++) {
-      const q = this.opts.tracer ? undefined : this.quickCheck(body[i]!, frame);
-      if (q === undefined) break;
-      this.tick();
-      if (!q) return false;
+    // Tests that bind nothing and have at most one outcome run inline, without a continuation;
+    // so does `some x in <array>` (no closures per element).
+    if (!this.tracer) {
+      for (; i < body.length; i++) {
+        const e = body[i] as Expr & { qp?: QuickPlan | null };
+        let p = e.qp;
+        if (p === undefined) p = e.qp = quickPlan(this, e, body[i + 1]);
+        if (p === null) break;
+        if (p.kind === 4) {
+          const slot = p.slot;
+          if (frame[slot] !== undefined) break;
+          const coll = p.readers[0]!(this, frame);
+          if (coll === NS || (coll !== undefined && !Array.isArray(coll))) break;
+          this.tick();
+          if (coll === undefined) return false;
+          try {
+            for (let j = 0; j < coll.length; j++) {
+              this.tick();
+              frame[slot] = coll[j]!;
+              if (this.evalBody(body, i + 1, frame, k)) return true;
+            }
+            return false;
+          } finally {
+            frame[slot] = undefined;
+          }
+        }
+        const q = this.quickCheck(p, frame);
+        if (q === undefined) break;
+        this.tick();
+        if (!q) return false;
+      }
     }
     if (i === body.length) return k();
     const e = body[i]!;
-    if (e.kind === 'somein' && i + 1 < body.length && !this.opts.tracer) {
+    if (e.kind === 'somein' && i + 1 < body.length && !this.tracer) {
       const plan = indexPlan(this, e, body[i + 1]!);
       if (plan) return evalIndexed(this, plan, body, i, frame, k);
     }
@@ -123,52 +118,51 @@ export class Evaluator {
   }
 
   /** quickCheck decides a pure test expression directly; undefined means "needs the general path". */
-  private quickCheck(e: Expr, frame: Frame): boolean | undefined {
-    if (e.kind !== 'term' || e.with.length) return undefined;
-    const t = e.term;
+  private quickCheck(p: QuickPlan, frame: Frame): boolean | undefined {
+    const rs = p.readers;
     let truth: boolean;
-    if (t.type === 'call') {
-      const tgt = t.target;
-      if (!tgt || tgt.kind !== 'builtin' || this.ctx.mocks) return undefined;
-      const name = tgt.name;
-      if (name === 'assign') return undefined;
-      if (name === 'eq') {
-        const a = this.simple(t.args[0]!, frame);
+    switch (p.kind) {
+      case 0: {
+        const a = rs[0]!(this, frame);
         if (a === NS) return undefined;
-        const b = this.simple(t.args[1]!, frame);
+        const b = rs[1]!(this, frame);
         if (b === NS) return undefined;
         truth = a !== undefined && b !== undefined && equal(a, b);
-      } else {
-        const bi = this.builtinOf(tgt);
-        if (!bi || bi.relation || bi.arity < 0 || t.args.length !== bi.arity) return undefined;
-        // operands go in a reused array: built-ins never keep their operand array
-        const args = (this.scratch[t.args.length] ??= new Array(t.args.length));
+        break;
+      }
+      case 3: {
+        const v = rs[0]!(this, frame);
+        if (v === NS) return undefined;
+        truth = v !== undefined && v !== false;
+        if (truth) this.lastValue = v!;
+        break;
+      }
+      default: {
+        if (this.ctx.mocks) return undefined;
+        const n = rs.length;
+        // built-ins never keep their operand array, so it is reused; a function gets its own
+        const args = p.kind === 1 ? (this.scratch[n] ??= new Array(n)) : new Array<Value>(n);
         let undef = false;
-        for (let i = 0; i < t.args.length; i++) {
-          const v = this.simple(t.args[i]!, frame);
+        for (let i = 0; i < n; i++) {
+          const v = rs[i]!(this, frame);
           if (v === NS) return undefined;
           if (v === undefined) undef = true;
           else args[i] = v;
         }
         if (undef) truth = false;
         else {
-          const r = this.invoke(tgt, args, t);
+          const r = p.kind === 1 ? this.callBuiltin(p.builtin!, args, p.call!, p.name) : this.rules.callFunction(p.node!, args);
           truth = r !== undefined && r !== false;
           if (truth) this.lastValue = r!;
         }
       }
-    } else {
-      const v = this.simple(t, frame);
-      if (v === NS) return undefined;
-      truth = v !== undefined && v !== false;
-      if (truth) this.lastValue = v!;
     }
-    return e.negated ? !truth : truth;
+    return p.negated ? !truth : truth;
   }
 
   evalExpr(e: Expr, frame: Frame, k: K): boolean {
     this.tick();
-    const tr = this.opts.tracer;
+    const tr = this.tracer;
     if (tr) {
       tr({ op: 'eval', loc: e.loc, text: '' });
       let ok = false;
@@ -427,13 +421,20 @@ export class Evaluator {
         const h = t.head;
         if (h.type !== 'var') return NS;
         let v: Value | undefined;
+        let start = 0;
         if (h.slot !== undefined) {
           v = frame[h.slot];
           if (v === undefined) return NS;
         } else if (h.name === 'input') v = this.ctx.input;
-        else return NS;
+        else if (h.name === 'data' && !this.ctx.overrides) {
+          // data.pkg.rule...: the rule's (cached) value, as evalRef's fast path computes it
+          const fast = this.dataFastPath(t);
+          if (!fast) return NS;
+          v = this.rules.nodeValue(fast.node);
+          start = fast.depth;
+        } else return NS;
         const path = t.path;
-        for (let i = 0; i < path.length; i++) {
+        for (let i = start; i < path.length; i++) {
           if (v === undefined) return undefined;
           const p = path[i]!;
           let key: Value | undefined;
@@ -551,7 +552,7 @@ export class Evaluator {
    * dataFastPath memoises, per ref, the rule node its constant prefix leads to when no base
    * document shares that path, so hot refs like data.pkg.rule skip the tree walk.
    */
-  private dataFastPath(t: Extract<Term, { type: 'ref' }> & { fast?: { node: RuleNode; depth: number } | null }): { node: RuleNode; depth: number } | null {
+  dataFastPath(t: Extract<Term, { type: 'ref' }> & { fast?: { node: RuleNode; depth: number } | null }): { node: RuleNode; depth: number } | null {
     if (t.fast !== undefined) return t.fast;
     let node = this.root;
     let base: Value | undefined = this.data;
@@ -670,7 +671,7 @@ export class Evaluator {
   }
 
   /** funcNode finds a user function's node once per call site (the rule tree is fixed after compilation). */
-  private funcNode(tgt: { kind: 'func'; path: string[]; n?: RuleNode | null }): RuleNode | undefined {
+  funcNode(tgt: { kind: 'func'; path: string[]; n?: RuleNode | null }): RuleNode | undefined {
     if (tgt.n === undefined) tgt.n = this.root.lookup(tgt.path) ?? null;
     return tgt.n ?? undefined;
   }
@@ -705,6 +706,11 @@ export class Evaluator {
     if (tgt.kind === 'dynamic') return undefined;
     const b = this.builtinOf(tgt);
     if (!b) throw new RegoError('rego_type_error', `undefined function ${tgt.name}`, t.loc);
+    return this.callBuiltin(b, args, t, tgt.name);
+  }
+
+  /** callBuiltin runs a built-in; its errors make the call undefined, or fail the query in strict mode. */
+  callBuiltin(b: Builtin, args: Value[], t: CallTerm, name: string): Value | undefined {
     try {
       return b.fn(args, this.bctx);
     } catch (e) {
@@ -715,50 +721,11 @@ export class Evaluator {
       }
       if (e instanceof RegoError) throw e;
       if (e instanceof RangeError && /call stack/.test(e.message)) throw e;
-      if (this.strict) throw new RegoError('eval_builtin_error', `${tgt.name}: ${(e as Error).message}`, t.loc);
+      if (this.strict) throw new RegoError('eval_builtin_error', `${name}: ${(e as Error).message}`, t.loc);
       return undefined;
     }
   }
 
-}
-
-/** EvalBuiltinContext is what built-ins see of one evaluation (a class: no closures per evaluation). */
-class EvalBuiltinContext implements BuiltinContext {
-  private readonly startMs = Date.now();
-  private now: bigint | undefined;
-  private memoMap: Map<string, Value> | undefined;
-  readonly httpAllow: string[];
-  readonly shared: Map<string, unknown>;
-  constructor(private readonly ev: Evaluator) {
-    this.httpAllow = ev.opts.httpAllow ?? [];
-    this.shared = ev.opts.shared ?? new Map();
-  }
-  get nowNs(): bigint {
-    return (this.now ??= BigInt(this.startMs) * 1000000n);
-  }
-  get memo(): Map<string, Value> {
-    return (this.memoMap ??= new Map());
-  }
-  print(m: string): void {
-    const o = this.ev.opts;
-    if (m.startsWith('trace: ') && o.tracer) o.tracer({ op: 'note', loc: { file: '', row: 0, col: 0 }, text: m.slice(7) });
-    if (o.print) o.print(m);
-    else process.stderr.write(m + '\n');
-  }
-  metadata(): { rule: Value; chain: Value } {
-    return this.ev.rules.metadata(this.ev.currentRule);
-  }
-}
-
-/** index returns v[key] for arrays, objects and sets. */
-export function index(v: Value, key: Value): Value | undefined {
-  if (Array.isArray(v)) {
-    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= v.length) return undefined;
-    return v[key];
-  }
-  if (v === null || typeof v !== 'object') return undefined;
-  if (v instanceof RSet) return v.has(key) ? key : undefined;
-  return objGet(v, key);
 }
 
 export { setPath } from './with.js';

@@ -25,6 +25,8 @@ interface BodyRun {
   fn: boolean;
 }
 
+const stop = (): boolean => true;
+
 function runBodyOnce(st: BodyRun): boolean {
   return st.ev.evalBody(st.body, 0, st.frame, () => {
     if (!st.valueTerm) {
@@ -187,7 +189,8 @@ export class RuleEvaluator {
   /** nodeValue returns the value of the rules at a node (cached for the query). */
   nodeValue(node: RuleNode): Value | undefined {
     const cache = this.ev.ctx.cache;
-    if (cache.has(node)) return cache.get(node);
+    const hit = cache.get(node);
+    if (hit !== undefined || cache.has(node)) return hit;
     if (this.ev.inProgress.has(node)) {
       const r = node.rules[0] ?? node.dynamic[0]?.rule;
       throw new RegoError('rego_recursion_error', `rule data.${node.path.join('.')} is recursive`, r?.loc);
@@ -271,6 +274,25 @@ export class RuleEvaluator {
 
   /** callFunction evaluates a user function's definitions for the given operands. */
   callFunction(node: RuleNode, args: Value[]): Value | undefined {
+    // one definition with plain parameters and a constant value: run its body directly
+    const only = node.rules.length === 1 && !node.defaultRule ? node.rules[0]! : undefined;
+    if (only && !only.elses.length && (only.value === undefined || only.value.type === 'scalar') && plainParams(only)) {
+      const ps = only.args!;
+      if (ps.length !== args.length) return undefined;
+      const frame: Frame = new Array(only.nslots ?? 0);
+      for (let i = 0; i < ps.length; i++) {
+        const slot = (ps[i] as { slot: number }).slot;
+        const cur = frame[slot];
+        if (cur !== undefined && !equal(cur, args[i]!)) return undefined;
+        frame[slot] = args[i]!;
+      }
+      const ev = this.ev;
+      const prevRule = ev.currentRule;
+      ev.currentRule = only;
+      const found = ev.evalBody(only.body, 0, frame, stop);
+      ev.currentRule = prevRule;
+      return found ? (only.value ? (only.value as { value: Value }).value : true) : undefined;
+    }
     let result: Value | undefined;
     for (const r of node.rules) {
       if (r.args!.length !== args.length) continue;

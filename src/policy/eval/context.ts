@@ -1,0 +1,45 @@
+import type { BuiltinContext } from '../builtins/types.js';
+import { RSet, objGet, type Value } from '../value.js';
+import type { Evaluator } from './evaluator.js';
+
+/** EvalBuiltinContext is what built-ins see of one evaluation (a class: no closures per evaluation). */
+export class EvalBuiltinContext implements BuiltinContext {
+  private now: bigint | undefined;
+  private memoMap: Map<string, Value> | undefined;
+  private sharedMap: Map<string, unknown> | undefined;
+  constructor(private readonly ev: Evaluator) {}
+  get httpAllow(): string[] {
+    return this.ev.opts.httpAllow ?? [];
+  }
+  get shared(): Map<string, unknown> {
+    return (this.sharedMap ??= this.ev.opts.shared ?? new Map());
+  }
+  /** the evaluation's start time, stable within the query */
+  get nowNs(): bigint {
+    return (this.now ??= BigInt(this.ev.startMs) * 1000000n);
+  }
+  get memo(): Map<string, Value> {
+    return (this.memoMap ??= new Map());
+  }
+  print(m: string): void {
+    const o = this.ev.opts;
+    if (m.startsWith('trace: ') && o.tracer) o.tracer({ op: 'note', loc: { file: '', row: 0, col: 0 }, text: m.slice(7) });
+    if (o.print) o.print(m);
+    else process.stderr.write(m + '\n');
+  }
+  metadata(): { rule: Value; chain: Value } {
+    return this.ev.rules.metadata(this.ev.currentRule);
+  }
+}
+
+/** index returns v[key] for arrays, objects and sets. */
+export function index(v: Value, key: Value): Value | undefined {
+  if (Array.isArray(v)) {
+    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= v.length) return undefined;
+    return v[key];
+  }
+  if (v === null || typeof v !== 'object') return undefined;
+  if (v instanceof RSet) return v.has(key) ? key : undefined;
+  return objGet(v, key);
+}
+

@@ -1,0 +1,48 @@
+import type { Term } from '../ast/types.js';
+import type { RuleNode } from '../compile/tree.js';
+import type { RegoError } from '../errors.js';
+import type { Value } from '../value.js';
+
+/** K is a continuation; returning true stops the search (a solution was enough). */
+export type K = () => boolean;
+export type KV = (v: Value) => boolean;
+export type Frame = Array<Value | undefined>;
+
+/** Mock replaces a function or built-in inside a `with` scope. */
+export type Mock = { kind: 'value'; value: Value } | { kind: 'builtin'; name: string } | { kind: 'func'; path: string[] };
+
+/** Ctx is what `with` can change; a new one is made for each `with` scope. */
+export interface Ctx {
+  input: Value | undefined;
+  overrides: Map<string, Value> | undefined;
+  mocks: Map<string, Mock> | undefined;
+  cache: Map<RuleNode, Value | undefined>;
+}
+
+/** EvalOptions controls one evaluation. */
+export interface EvalOptions {
+  strict?: boolean;
+  /** absolute deadline in ms since the epoch */
+  deadline?: number;
+  stepLimit?: number;
+  signal?: AbortSignal;
+  print?: (msg: string) => void;
+  tracer?: (event: TraceEvent) => void;
+  httpAllow?: string[];
+  /** non-strict mode: built-in errors (which make their expression undefined) are also collected here */
+  builtinErrors?: RegoError[];
+  /** memo shared by evaluations of one engine (compiled regular expressions) */
+  shared?: Map<string, unknown>;
+}
+
+/** TraceEvent is one step of an explanation. */
+export interface TraceEvent {
+  op: 'eval' | 'fail' | 'exit' | 'note';
+  loc: Term['loc'];
+  text: string;
+}
+
+
+/** NS marks a term that needs the general (continuation) evaluator. */
+export const NS: unique symbol = Symbol('not-simple');
+
