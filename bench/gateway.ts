@@ -61,8 +61,15 @@ async function serveRole(role: string): Promise<void> {
         { rateLimit: { maxTokens: 1_000_000_000, fillInterval: '1s', key: { claim: 'sub' } } },
       ]
     : [];
-  // A stand-in for the Rego engine (not wired yet): a decision from the claims, as a simple policy would.
-  const authorizer = { check: async (input: any) => ({ allowed: input.jwt?.role === 'bench' }) };
+  // The real Rego engine, with a prepared query, as the platform's Policy controller runs it.
+  const { PolicyEngine } = await import('../src/policy/index.js');
+  const engine = new PolicyEngine();
+  engine.addModule(
+    'bench.rego',
+    'package bench\n\ndefault allow := false\n\nallow if {\n  input.jwt.role == "bench"\n  input.attributes.request.http.method == "GET"\n}\n',
+  );
+  const allow = engine.prepare('data.bench.allow');
+  const authorizer = { check: async (input: object) => ({ allowed: allow.eval({ input })[0]?.expressions[0]?.value === true }) };
   const gw = new Gateway({
     functions: { invoke: async () => ({ status: 500, headers: [], body: new Uint8Array() }) },
     logger: pino({ level: 'warn' }),
