@@ -5,7 +5,7 @@
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
-  (memory (export "memory") 1)
+  (memory (export "memory") 2)
 
   ;; 0x00..0x3f scratch: iovec at 0x20, nwritten at 0x28, env count at 0x10, env buf size at 0x14
   (data (i32.const 0x100) "Content-Type: text/plain; charset=utf-8\n\nHello from Skiff!\n")  ;; 59 bytes
@@ -61,9 +61,12 @@
     (drop (call $environ_sizes_get (i32.const 0x10) (i32.const 0x14)))
     (local.set $count (i32.load (i32.const 0x10)))
     (local.set $size (i32.load (i32.const 0x14)))
-    ;; grow memory so that the pointer array and the strings fit after the first page
-    (local.set $need (i32.add (i32.mul (local.get $count) (i32.const 4)) (local.get $size)))
-    (drop (memory.grow (i32.add (i32.div_u (local.get $need) (i32.const 65536)) (i32.const 1))))
+    ;; the pointer array and the strings go after the first page; grow only when they do not fit in
+    ;; the second, so a typical request leaves memory as it found it and the runtime can reuse the
+    ;; instance (it discards instances whose memory grew)
+    (local.set $need (i32.add (i32.const 65536) (i32.add (i32.mul (local.get $count) (i32.const 4)) (local.get $size))))
+    (if (i32.gt_u (local.get $need) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.div_u (i32.add (i32.sub (local.get $need) (i32.mul (memory.size) (i32.const 65536))) (i32.const 65535)) (i32.const 65536))))))
     (local.set $ptrs (i32.const 65536))
     (local.set $buf (i32.add (local.get $ptrs) (i32.mul (local.get $count) (i32.const 4))))
     (drop (call $environ_get (local.get $ptrs) (local.get $buf)))

@@ -40,6 +40,8 @@ interface Entry {
  * and turns the guest's output, or its failure, into a response and log lines.
  */
 export class FunctionInvoker {
+  /** invoke ignores its signal: a guest cannot be interrupted, the runtime's deadline stops it. */
+  readonly ignoresSignal = true;
   private readonly fns = new Map<string, Entry>();
   private readonly notReady = new Map<string, string>();
 

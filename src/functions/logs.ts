@@ -1,5 +1,8 @@
 import type { LogLine, LogSource } from '../api/server.js';
 
+/** Lines a ring may run over perFunction before it is trimmed back. */
+const TRIM_BATCH = 64;
+
 /**
  * FunctionLogs keeps the recent log lines of each function in a bounded ring (the guest's stderr and
  * the platform's own notes about it: traps, bad output, timeouts) and fans new lines out to followers.
@@ -14,10 +17,28 @@ export class FunctionLogs implements LogSource {
     const key = `${namespace}/${name}`;
     let ring = this.rings.get(key);
     if (!ring) this.rings.set(key, (ring = []));
-    const full: LogLine = { time: line.time ?? new Date().toISOString(), stream: line.stream, line: line.line, ...(line.requestId ? { requestId: line.requestId } : {}) };
+    const full: LogLine = line.requestId
+      ? { time: line.time ?? this.now(), stream: line.stream, line: line.line, requestId: line.requestId }
+      : { time: line.time ?? this.now(), stream: line.stream, line: line.line };
     ring.push(full);
-    if (ring.length > this.perFunction) ring.splice(0, ring.length - this.perFunction);
-    for (const f of this.followers.get(key) ?? []) f(full);
+    // Trimmed in batches (tail() only ever shows the last perFunction lines): shifting a full ring on
+    // every line of every request is an O(n) copy on the request path.
+    if (ring.length > this.perFunction + TRIM_BATCH) ring.splice(0, ring.length - this.perFunction);
+    const followers = this.followers.get(key);
+    if (followers) for (const f of followers) f(full);
+  }
+
+  private lastMs = -1;
+  private lastIso = '';
+
+  /** now is the current time in ISO form, formatted once per millisecond (many lines share one). */
+  private now(): string {
+    const ms = Date.now();
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastIso = new Date(ms).toISOString();
+    }
+    return this.lastIso;
   }
 
   /** appendOutput splits a stderr buffer into lines (a final partial line counts as a line). */
@@ -29,7 +50,8 @@ export class FunctionLogs implements LogSource {
 
   tail(namespace: string, name: string, lines: number): LogLine[] {
     const ring = this.rings.get(`${namespace}/${name}`) ?? [];
-    return lines >= ring.length ? [...ring] : ring.slice(ring.length - lines);
+    const n = Math.min(lines, this.perFunction, ring.length);
+    return ring.slice(ring.length - n);
   }
 
   follow(namespace: string, name: string, onLine: (l: LogLine) => void): () => void {

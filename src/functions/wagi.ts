@@ -32,31 +32,75 @@ export class WagiOutputError extends Error {
 // Headers a guest never sees: credentials stay out of untrusted code unless a filter copies them on purpose.
 const HIDDEN = new Set(['authorization', 'proxy-authorization', 'connection', 'cookie']);
 
+/**
+ * HTTP_* names per header name. Process-wide and safe to share: the mapping is a pure function of the
+ * name, and the cache is bounded (clients choose header names, so it must not grow without limit).
+ */
+const HTTP_NAMES = new Map<string, string>();
+const HTTP_NAMES_MAX = 2048;
+
+function httpName(name: string): string {
+  let v = HTTP_NAMES.get(name);
+  if (v === undefined) {
+    v = `HTTP_${name.toUpperCase().replace(/-/g, '_')}`;
+    if (HTTP_NAMES.size < HTTP_NAMES_MAX) HTTP_NAMES.set(name, v);
+  }
+  return v;
+}
+
 /** wagiEnv builds the CGI/1.1 environment plus WAGI's extras for one request. */
 export function wagiEnv(req: WagiRequest, ctx: WagiContext): Record<string, string> {
-  const env: Record<string, string> = { ...(ctx.env ?? {}) };
-  const host = headerValue(req.headers, 'host') ?? `${ctx.serverName}:${ctx.serverPort}`;
-  env.GATEWAY_INTERFACE = 'CGI/1.1';
-  env.SERVER_SOFTWARE = 'skiff';
-  env.SERVER_PROTOCOL = 'HTTP/1.1';
-  env.SERVER_NAME = ctx.serverName;
-  env.SERVER_PORT = ctx.serverPort;
-  env.REQUEST_METHOD = req.method;
-  env.SCRIPT_NAME = '';
-  env.PATH_INFO = req.path;
-  env.X_RAW_PATH_INFO = req.path;
-  env.PATH_TRANSLATED = req.path;
-  env.QUERY_STRING = req.rawQuery;
-  env.REMOTE_ADDR = req.remoteAddress;
-  env.REMOTE_HOST = req.remoteAddress;
-  env.CONTENT_LENGTH = String(req.body.length);
-  env.CONTENT_TYPE = headerValue(req.headers, 'content-type') ?? '';
-  env.X_FULL_URL = `http://${host}${req.path}${req.rawQuery ? `?${req.rawQuery}` : ''}`;
-  env.X_REQUEST_ID = req.requestId;
-  for (const [name, value] of Object.entries(req.headers)) {
+  const headers = req.headers;
+  const host = headerValue(headers, 'host') ?? `${ctx.serverName}:${ctx.serverPort}`;
+  const fullUrl = req.rawQuery ? `http://${host}${req.path}?${req.rawQuery}` : `http://${host}${req.path}`;
+  const contentType = headerValue(headers, 'content-type') ?? '';
+  let env: Record<string, string>;
+  if (ctx.env && hasKeys(ctx.env)) {
+    // The function's own variables come first (the guest sees them in this order); request ones win.
+    env = { ...ctx.env };
+    env.GATEWAY_INTERFACE = 'CGI/1.1';
+    env.SERVER_SOFTWARE = 'skiff';
+    env.SERVER_PROTOCOL = 'HTTP/1.1';
+    env.SERVER_NAME = ctx.serverName;
+    env.SERVER_PORT = ctx.serverPort;
+    env.REQUEST_METHOD = req.method;
+    env.SCRIPT_NAME = '';
+    env.PATH_INFO = req.path;
+    env.X_RAW_PATH_INFO = req.path;
+    env.PATH_TRANSLATED = req.path;
+    env.QUERY_STRING = req.rawQuery;
+    env.REMOTE_ADDR = req.remoteAddress;
+    env.REMOTE_HOST = req.remoteAddress;
+    env.CONTENT_LENGTH = String(req.body.length);
+    env.CONTENT_TYPE = contentType;
+    env.X_FULL_URL = fullUrl;
+    env.X_REQUEST_ID = req.requestId;
+  } else {
+    // The same variables in the same order, as one literal: one allocation with a fixed shape.
+    env = {
+      GATEWAY_INTERFACE: 'CGI/1.1',
+      SERVER_SOFTWARE: 'skiff',
+      SERVER_PROTOCOL: 'HTTP/1.1',
+      SERVER_NAME: ctx.serverName,
+      SERVER_PORT: ctx.serverPort,
+      REQUEST_METHOD: req.method,
+      SCRIPT_NAME: '',
+      PATH_INFO: req.path,
+      X_RAW_PATH_INFO: req.path,
+      PATH_TRANSLATED: req.path,
+      QUERY_STRING: req.rawQuery,
+      REMOTE_ADDR: req.remoteAddress,
+      REMOTE_HOST: req.remoteAddress,
+      CONTENT_LENGTH: String(req.body.length),
+      CONTENT_TYPE: contentType,
+      X_FULL_URL: fullUrl,
+      X_REQUEST_ID: req.requestId,
+    };
+  }
+  for (const name in headers) {
     if (HIDDEN.has(name) || name === 'content-type' || name === 'content-length') continue;
-    const v = Array.isArray(value) ? value.join(', ') : value;
-    env[`HTTP_${name.toUpperCase().replace(/-/g, '_')}`] = v;
+    const value = headers[name]!;
+    env[httpName(name)] = typeof value === 'string' ? value : value.join(', ');
   }
   return env;
 }
@@ -105,7 +149,8 @@ export function parseWagiOutput(out: Uint8Array): WagiResponse {
     throw new WagiOutputError('the function output has no blank line after its headers; a WAGI response is headers, a blank line, then the body');
   }
   const head = buf.subarray(0, sep).toString('latin1').replace(/\r/g, '');
-  const body = new Uint8Array(buf.subarray(sep + sepLen));
+  // A view, not a copy: the output buffer is ours (it came from the worker) and dies with the response.
+  const body = new Uint8Array(out.buffer, out.byteOffset + sep + sepLen, out.byteLength - sep - sepLen);
   const headers: Array<[string, string]> = [];
   let status: number | undefined;
   let hasType = false;
@@ -132,6 +177,11 @@ export function parseWagiOutput(out: Uint8Array): WagiResponse {
   }
   if (!hasType && !hasLocation) throw new WagiOutputError('the function output has neither a Content-Type nor a Location header');
   return { status: status ?? (hasLocation ? 302 : 200), headers, body };
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 function headerValue(h: Record<string, string | string[]>, name: string): string | undefined {

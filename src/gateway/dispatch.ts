@@ -19,6 +19,9 @@ export interface DispatchDeps {
   logger: Logger;
 }
 
+/** Handed to invokers that declare they ignore their signal; nothing ever aborts it. */
+const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
 function expire(cancel: CancelToken): void {
   cancel.cancel(new AbortReason('deadline'));
 }
@@ -123,7 +126,7 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
       const stats = deps.upstreamStats(key);
       const t0 = performance.now();
       try {
-        const r = await deps.functions.invoke(dest.namespace, dest.name, req, cancel.toSignal());
+        const r = await deps.functions.invoke(dest.namespace, dest.name, req, deps.functions.ignoresSignal ? NEVER_ABORTED : cancel.toSignal());
         if (cancel.reason) throw cancel.reason;
         ctx.response = { status: r.status, headers: toOutgoing(r.headers), body: r.body };
         stats.record(r.status, (performance.now() - t0) * 1000);

@@ -27,6 +27,11 @@ export interface FunctionResponse {
  */
 export interface FunctionInvoker {
   invoke(namespace: string, name: string, req: GatewayRequest, signal: AbortSignal): Promise<FunctionResponse>;
+  /**
+   * True when invoke never looks at its signal (its own deadlines stop the work): the gateway then
+   * passes a signal that never aborts instead of building an AbortController for every request.
+   */
+  readonly ignoresSignal?: boolean;
 }
 
 /** AuthzDecision is an authorizer's answer; `headers` are added to the upstream request when allowed, to the denial otherwise. */

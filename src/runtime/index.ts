@@ -121,17 +121,25 @@ export class Runtime {
     return this.cache.compile(bytes);
   }
 
-  /** invoke runs the module's `_start` and resolves when the guest exits, whatever its exit code. */
+  /**
+   * invoke runs the module's `_start` and resolves when the guest exits, whatever its exit code.
+   *
+   * Hand-written for the request path: a function is invoked with the same limits and capabilities
+   * objects every time, so their checked form is cached; the compiled variant and the concurrency
+   * slot are taken synchronously when available, leaving one await (the worker's answer).
+   */
   async invoke(digest: string, req: InvokeRequest): Promise<InvokeResult> {
-    const limits = { ...DEFAULT_LIMITS, ...definedOnly(req.limits ?? {}) };
-    checkLimits(limits);
-    const caps = req.capabilities ?? {};
-    for (const d of caps.dirs ?? []) checkDir(d);
-    checkArgvSize(req.args, { ...(caps.env ?? {}), ...req.env });
-    const variant = await this.cache.variant(digest, limits.memoryBytes);
+    const limits = this.checkedLimits(req.limits);
+    const caps = req.capabilities ?? NO_CAPS;
+    if (caps.dirs) for (const d of caps.dirs) this.checkDir(d);
+    // The request's own record is used as is when nothing is merged under it: the spec is cloned
+    // when it is posted to the worker.
+    const env = caps.env && hasKeys(caps.env) ? { ...caps.env, ...req.env } : req.env;
+    checkArgvSize(req.args, env);
+    const variant = this.cache.resolvedVariant(digest, limits.memoryBytes) ?? (await this.cache.variant(digest, limits.memoryBytes));
     const spec: RunSpec = {
       args: req.args,
-      env: { ...(caps.env ?? {}), ...req.env },
+      env,
       stdin: req.stdin,
       dirs: caps.dirs ?? [],
       memfs: typeof caps.memfs === 'string' ? caps.memfs : caps.memfs ? '/tmp' : undefined,
@@ -145,14 +153,15 @@ export class Runtime {
       trace: req.trace,
     };
     const key = req.poolKey ?? digest;
-    const release = await this.limiter.acquire(key, limits.concurrency, limits.queue);
+    const slot = this.limiter.tryAcquire(key, limits.concurrency);
+    const release = slot ?? (await this.limiter.acquire(key, limits.concurrency, limits.queue));
     let outcome;
     try {
       outcome = await this.pool.run(variant, spec, limits.timeoutMs, key);
     } finally {
       release();
     }
-    for (const note of outcome.notes ?? []) this.logger?.warn({ digest, poolKey: key, note }, `sandbox refused: ${note}`);
+    if (outcome.notes) for (const note of outcome.notes) this.logger?.warn({ digest, poolKey: key, note }, `sandbox refused: ${note}`);
     if (!outcome.ok) {
       if (outcome.code !== 'output_limit') this.logger?.warn({ digest, poolKey: key, code: outcome.code }, outcome.message);
       throw new RuntimeError(outcome.code, outcome.message, { stdout: outcome.stdout, stderr: outcome.stderr });
@@ -162,10 +171,51 @@ export class Runtime {
     return res;
   }
 
+  /** Host directories found to exist, until when (ms): stat(2) once a second per directory, not per request. */
+  private readonly dirsSeen = new Map<string, number>();
+
+  /**
+   * checkDir refuses a missing host directory with a clear error before a worker is involved. A
+   * directory removed within the second still fails, in the worker, when it is preopened.
+   */
+  private checkDir(d: { host: string; guest: string }): void {
+    const now = Date.now();
+    if (d.guest && (this.dirsSeen.get(d.host) ?? 0) > now) return;
+    checkDir(d);
+    if (this.dirsSeen.size >= 1024) this.dirsSeen.clear();
+    this.dirsSeen.set(d.host, now + 1000);
+  }
+
+  /** Checked limits per caller-owned Limits object, revalidated when the object's fields change. */
+  private readonly limitsCache = new WeakMap<Limits, { seen: Limits; full: Required<Limits> }>();
+
+  private checkedLimits(given: Limits | undefined): Required<Limits> {
+    if (!given) return DEFAULT_LIMITS;
+    const hit = this.limitsCache.get(given);
+    if (hit && sameLimits(hit.seen, given)) return hit.full;
+    const full = { ...DEFAULT_LIMITS, ...definedOnly(given) };
+    checkLimits(full);
+    this.limitsCache.set(given, { seen: { ...given }, full });
+    return full;
+  }
+
   /** close terminates the workers; pending invocations reject with 'closed'. */
   close(): Promise<void> {
     return this.pool.close();
   }
+}
+
+const NO_CAPS: Capabilities = Object.freeze({});
+const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as Array<keyof Limits>;
+
+function sameLimits(a: Limits, b: Limits): boolean {
+  for (const k of LIMIT_KEYS) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
@@ -184,6 +234,11 @@ function checkLimits(l: Required<Limits>): void {
 const MAX_ARGV_ENV_BYTES = 1024 * 1024;
 
 function checkArgvSize(args: string[], env: Record<string, string>): void {
+  // A UTF-8 byte is at most 3 per UTF-16 unit: when even that bound fits, skip the exact count.
+  let units = 0;
+  for (const a of args) units += a.length + 1;
+  for (const k in env) units += k.length + env[k]!.length + 2;
+  if (units * 3 <= MAX_ARGV_ENV_BYTES) return;
   let total = 0;
   for (const a of args) total += Buffer.byteLength(a) + 1;
   for (const [k, v] of Object.entries(env)) total += Buffer.byteLength(k) + Buffer.byteLength(v) + 2;

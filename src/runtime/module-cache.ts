@@ -39,6 +39,8 @@ interface Entry {
  */
 export class ModuleCache {
   private readonly entries = new Map<string, Promise<Entry>>();
+  /** Variants that finished compiling, by `digest/memoryBytes`, so the request path can skip two awaits. */
+  private readonly ready = new Map<string, Variant>();
   constructor(private readonly defaultMaxPages: number) {}
 
   /** compile validates, checks imports and compiles; a second call with the same bytes returns the cached info. */
@@ -119,6 +121,13 @@ export class ModuleCache {
       v = this.compileVariant(entry, maxPages);
       entry.variants.set(maxPages, v);
     }
-    return v;
+    const variant = await v;
+    this.ready.set(`${digest}/${memoryBytes}`, variant);
+    return variant;
+  }
+
+  /** resolvedVariant is variant() without waiting, for a digest and cap that variant() already returned. */
+  resolvedVariant(digest: string, memoryBytes: number): Variant | undefined {
+    return this.ready.get(`${digest}/${memoryBytes}`);
   }
 }

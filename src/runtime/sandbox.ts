@@ -42,7 +42,10 @@ class OutputLimit {
   constructor(readonly limit: number) {}
 }
 
-/** Growable is an append-only byte buffer (many tiny writes must not become many tiny objects). */
+/**
+ * Growable is an append-only byte buffer (many tiny writes must not become many tiny objects). A
+ * SandboxHost keeps its two for every run: reset() forgets the bytes but keeps a modest buffer.
+ */
 class Growable {
   private buf = new Uint8Array(0);
   private len = 0;
@@ -55,18 +58,40 @@ class Growable {
     this.buf.set(b, this.len);
     this.len += b.length;
   }
+  /** bytes copies out what was written (the buffer itself is reused by the next run). */
   bytes(): Uint8Array {
     return this.buf.slice(0, this.len);
   }
+  reset(): void {
+    this.len = 0;
+    if (this.buf.length > GROWABLE_KEEP) this.buf = new Uint8Array(0);
+  }
 }
 
-/** CaptureStreams buffers stdout and stderr, counting both against one output limit. */
+/** A reused output buffer larger than this is dropped after the run instead of being kept. */
+const GROWABLE_KEEP = 64 * 1024;
+
+/**
+ * CaptureStreams buffers stdout and stderr, counting both against one output limit. One per
+ * SandboxHost, reset for each run: runs on a thread never overlap, and each run's bytes are copied out.
+ */
 class CaptureStreams {
   private total = 0;
+  private limit = 0;
   readonly out = new Growable();
   readonly err = new Growable();
-  constructor(private readonly limit: number) {}
-  stream(which: Growable): Stream {
+  readonly stdout = this.stream(this.out);
+  readonly stderr = this.stream(this.err);
+
+  begin(limit: number): this {
+    this.total = 0;
+    this.limit = limit;
+    this.out.reset();
+    this.err.reset();
+    return this;
+  }
+
+  private stream(which: Growable): Stream {
     return {
       write: (buf) => {
         if (this.total + buf.length > this.limit) throw new OutputLimit(this.limit);
@@ -153,13 +178,14 @@ interface Warm {
 export class SandboxHost {
   private readonly warm = new Map<string, Warm[]>();
   private readonly switch = new HostSwitch();
+  private readonly capture = new CaptureStreams();
   /** The post-instantiation memory image is the same for every instance of a module: take it once. */
   private readonly snapshots = new WeakMap<WasmModule, Uint8Array>();
   constructor(private readonly maxWarmPerModule = 2, private readonly maxWarmModules = 256) {}
 
   run(key: string, module: WasmModule, reusable: boolean, spec: RunSpec): RunOutcome {
     const t0 = performance.now();
-    const capture = new CaptureStreams(spec.maxOutputBytes);
+    const capture = this.capture.begin(spec.maxOutputBytes);
     const direct = { left: spec.maxOutputBytes };
     let mounts: Mount[];
     try {
@@ -171,8 +197,8 @@ export class SandboxHost {
       args: spec.args,
       env: spec.env,
       stdin: spec.directStdio ? fdStream(this.stdinFd(), direct) : bufferStdin(spec.stdin),
-      stdout: spec.directStdio ? fdStream(1, direct) : capture.stream(capture.out),
-      stderr: spec.directStdio ? fdStream(2, direct) : capture.stream(capture.err),
+      stdout: spec.directStdio ? fdStream(1, direct) : capture.stdout,
+      stderr: spec.directStdio ? fdStream(2, direct) : capture.stderr,
       mounts,
       clock: spec.clock,
       random: spec.random,

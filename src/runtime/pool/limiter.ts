@@ -13,6 +13,32 @@ interface KeyState {
 export class KeyedLimiter {
   private readonly keys = new Map<string, KeyState>();
 
+  /**
+   * tryAcquire takes a slot at once when one is free (and nobody is waiting), returning its release
+   * function, or returns undefined; it spares the request path a promise when the function is not busy.
+   */
+  tryAcquire(key: string, concurrency: number): (() => void) | undefined {
+    let st = this.keys.get(key);
+    if (!st) {
+      st = { active: 0, waiting: [] };
+      this.keys.set(key, st);
+    }
+    if (st.active >= concurrency || st.waiting.length > 0) return undefined;
+    st.active++;
+    return once(this.releaser(key, st));
+  }
+
+  private releaser(key: string, state: KeyState): () => void {
+    return () => {
+      const next = state.waiting.shift();
+      if (next) next();
+      else {
+        state.active--;
+        if (state.active === 0 && this.keys.get(key) === state) this.keys.delete(key);
+      }
+    };
+  }
+
   /** acquire resolves with a release function once the caller may run. */
   acquire(key: string, concurrency: number, queue: number): Promise<() => void> {
     let st = this.keys.get(key);

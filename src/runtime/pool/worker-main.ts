@@ -4,7 +4,12 @@ import type { WasmModule } from '../wasm-api.js';
 import { LruSet, WORKER_MODULE_CAP } from './lru-set.js';
 
 /** Messages the pool sends to a worker. */
-export type ToWorker = {
+export type ToWorker = InitMessage | RunMessage;
+
+/** The first message: memory shared with the pool, where the worker says which job it is running since when. */
+export type InitMessage = { type: 'init'; shared: SharedArrayBuffer };
+
+export type RunMessage = {
   type: 'run';
   id: number;
   key: string;
@@ -23,12 +28,21 @@ class WorkerServer {
   private readonly lru = new LruSet(WORKER_MODULE_CAP);
   private readonly host = new SandboxHost(2, WORKER_MODULE_CAP);
 
+  /** [0]: the id of the running job, 0 between jobs (see WorkerPool.arm). */
+  private state: Int32Array<ArrayBufferLike> = new Int32Array(2);
+  private started: Float64Array<ArrayBufferLike> = new Float64Array(1);
+
   constructor(private readonly port: NonNullable<typeof parentPort>) {
     port.on('message', (msg: ToWorker) => this.onMessage(msg));
     port.postMessage({ type: 'ready' });
   }
 
   private onMessage(msg: ToWorker): void {
+    if (msg.type === 'init') {
+      this.state = new Int32Array(msg.shared, 0, 2);
+      this.started = new Float64Array(msg.shared, 8, 1);
+      return;
+    }
     if (msg.type !== 'run') return;
     if (msg.module) this.modules.set(msg.key, msg.module);
     const evicted = this.lru.touch(msg.key);
@@ -41,7 +55,10 @@ class WorkerServer {
       this.port.postMessage({ type: 'result', id: msg.id, outcome: { ok: false, code: 'unknown_module', message: `worker has no module ${msg.key}`, stdout: new Uint8Array(0), stderr: new Uint8Array(0), durationMs: 0 } });
       return;
     }
+    this.started[0] = performance.timeOrigin + performance.now();
+    Atomics.store(this.state, 0, msg.id);
     const outcome = this.host.run(msg.key, module, msg.reusable, msg.spec);
+    Atomics.store(this.state, 0, 0);
     this.port.postMessage({ type: 'result', id: msg.id, outcome });
   }
 }

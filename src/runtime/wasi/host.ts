@@ -8,7 +8,7 @@ import { fdCalls } from './fd.js';
 import { GuestMemory } from './memory.js';
 import { pathCalls } from './path.js';
 import { pollCalls } from './poll.js';
-import { Clock, encodeList, ProcExit, processCalls, RandomSource } from './process.js';
+import { Clock, encodeEnv, encodeList, ProcExit, processCalls, RandomSource, type StringBlock } from './process.js';
 import { sockCalls } from './sock.js';
 import type { WasmImports } from '../wasm-api.js';
 
@@ -36,8 +36,8 @@ export interface HostOptions {
 
 /** HostState is the per-run state; resetting it lets a warm instance serve the next request. */
 export interface HostState {
-  args: Uint8Array[];
-  env: Uint8Array[];
+  args: StringBlock;
+  env: StringBlock;
   clock: Clock;
   random: RandomSource;
   fds: FdTable;
@@ -67,7 +67,6 @@ export class WasiHost {
   reset(opts: HostOptions): void {
     if (this.state) this.closeAll();
     this.trace = opts.trace;
-    const env = Array.isArray(opts.env) ? opts.env : Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
     const fds = new FdTable(opts.maxOpenFds ?? 1024);
     const stream = (s: Stream | undefined, rights: bigint) => ({
       kind: 'stream' as const, stream: s ?? emptyStream, filetype: s?.isTerminal ? FILETYPE.CHARACTER_DEVICE : FILETYPE.UNKNOWN,
@@ -92,7 +91,7 @@ export class WasiHost {
     }
     this.state = {
       args: encodeList(opts.args),
-      env: encodeList(env),
+      env: Array.isArray(opts.env) ? encodeList(opts.env) : encodeEnv(opts.env),
       clock: new Clock(opts.clock ?? 'real'),
       random: new RandomSource(opts.random ?? 'real'),
       fds,

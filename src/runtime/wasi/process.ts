@@ -2,7 +2,6 @@ import { randomFillSync } from 'node:crypto';
 import { FsError } from '../fs/types.js';
 import { CLOCK, E, SIGNAL_MAX } from './constants.js';
 import type { Syscalls, WasiHost } from './host.js';
-import { utf8 } from './memory.js';
 
 /** ProcExit is thrown by `proc_exit` (and fatal `proc_raise`) to unwind the guest; the runner catches it. */
 export class ProcExit {
@@ -22,11 +21,24 @@ export class Clock {
   private readonly frozen: boolean;
   private virtualNs = 0n;
   private readonly realOffset: bigint;
-  private readonly startCpu: bigint;
+  private readonly startHr: bigint;
+  private startCpu: bigint | undefined;
   constructor(mode: 'real' | 'frozen') {
     this.frozen = mode === 'frozen';
-    this.realOffset = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-    this.startCpu = cpuNs();
+    this.startHr = process.hrtime.bigint();
+    this.realOffset = BigInt(Date.now()) * 1_000_000n - this.startHr;
+  }
+
+  /**
+   * cpuSinceStart is the CPU clock. A Clock is built for every request and reading CPU usage is a
+   * getrusage(2) call, so the baseline is taken on the first CPU-clock read, backdated by the wall
+   * time since the run started (the guest runs synchronously on this thread, so that time was its own).
+   */
+  private cpuSinceStart(): bigint {
+    const now = cpuNs();
+    this.startCpu ??= now - (process.hrtime.bigint() - this.startHr);
+    const d = now - this.startCpu;
+    return d > 0n ? d : 0n;
   }
 
   get isFrozen(): boolean {
@@ -42,7 +54,7 @@ export class Clock {
         return this.frozen ? this.virtualNs : process.hrtime.bigint();
       case CLOCK.PROCESS_CPUTIME:
       case CLOCK.THREAD_CPUTIME:
-        return this.frozen ? this.virtualNs : cpuNs() - this.startCpu;
+        return this.frozen ? this.virtualNs : this.cpuSinceStart();
       default:
         throw new FsError(E.INVAL);
     }
@@ -113,25 +125,28 @@ export class RandomSource {
   }
 }
 
-function stringList(h: WasiHost, list: Uint8Array[], ptrs: number, buf: number): number {
+/**
+ * StringBlock is args or environment as the guest receives them: every string UTF-8 encoded and
+ * NUL-terminated, back to back in one buffer, with where each starts. Built once per run with a
+ * single allocation (a run's environment is two dozen strings), and copied to the guest in one go.
+ */
+export interface StringBlock {
+  bytes: Uint8Array;
+  starts: Uint32Array;
+}
+
+function stringList(h: WasiHost, list: StringBlock, ptrs: number, buf: number): number {
   const m = h.memory;
-  let off = buf >>> 0;
-  for (let i = 0; i < list.length; i++) {
-    const s = list[i]!;
-    m.u32(ptrs + i * 4, off);
-    const dst = m.bytes(off, s.length + 1);
-    dst.set(s);
-    dst[s.length] = 0;
-    off += s.length + 1;
-  }
+  const base = buf >>> 0;
+  m.bytes(base, list.bytes.length).set(list.bytes);
+  const starts = list.starts;
+  for (let i = 0; i < starts.length; i++) m.u32(ptrs + i * 4, base + starts[i]!);
   return E.SUCCESS;
 }
 
-function sizes(h: WasiHost, list: Uint8Array[], countPtr: number, sizePtr: number): number {
-  let total = 0;
-  for (const s of list) total += s.length + 1;
-  h.memory.u32(countPtr, list.length);
-  h.memory.u32(sizePtr, total);
+function sizes(h: WasiHost, list: StringBlock, countPtr: number, sizePtr: number): number {
+  h.memory.u32(countPtr, list.starts.length);
+  h.memory.u32(sizePtr, list.bytes.length);
   return E.SUCCESS;
 }
 
@@ -166,6 +181,34 @@ export const processCalls: Syscalls = {
 };
 
 /** encodeList turns args or `KEY=VALUE` strings into the byte strings the guest receives. */
-export function encodeList(items: string[]): Uint8Array[] {
-  return items.map((s) => utf8(s));
+export function encodeList(items: string[]): StringBlock {
+  let total = 0;
+  for (const s of items) total += Buffer.byteLength(s, 'utf8') + 1;
+  // Zero-filled, so every string's terminating NUL is already in place.
+  const bytes = Buffer.alloc(total);
+  const starts = new Uint32Array(items.length);
+  let off = 0;
+  for (let i = 0; i < items.length; i++) {
+    starts[i] = off;
+    off += bytes.write(items[i]!, off, 'utf8') + 1;
+  }
+  return { bytes, starts };
+}
+
+/** encodeEnv is encodeList for an environment record, without building the `KEY=VALUE` strings first. */
+export function encodeEnv(env: Record<string, string>): StringBlock {
+  const keys = Object.keys(env);
+  let total = 0;
+  for (const k of keys) total += Buffer.byteLength(k, 'utf8') + Buffer.byteLength(env[k]!, 'utf8') + 2;
+  const bytes = Buffer.alloc(total);
+  const starts = new Uint32Array(keys.length);
+  let off = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    starts[i] = off;
+    off += bytes.write(k, off, 'utf8');
+    bytes[off++] = 0x3d; // '='
+    off += bytes.write(env[k]!, off, 'utf8') + 1;
+  }
+  return { bytes, starts };
 }

@@ -1,9 +1,9 @@
-import { jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JSONWebKeySet } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey, JSONWebKeySet } from 'jose';
 import type { FieldError } from '../../../api/kinds/types.js';
 import type { Handler } from '../../context.js';
 import type { FilterModule } from '../types.js';
 import { durationField, invalid, isObj } from '../../router/values.js';
-import { fileKeySet, inlineKeySet, remoteKeySet } from './keys.js';
+import { fileKeySet, inlineKeySet, loadJose, remoteKeySet } from './keys.js';
 
 /**
  * JwtConfig follows Istio's RequestAuthentication (issuer, audiences, jwksUri, fromHeaders,
@@ -76,6 +76,9 @@ export const jwtFilter: FilterModule<JwtConfig> = {
   name: 'jwt',
   validate: check,
   create(config, env) {
+    // jose is loaded when the first JWT filter is configured (not with the gateway); start now so the
+    // first request does not wait for it. A failure surfaces on that request.
+    loadJose().catch(() => undefined);
     let keys: JWTVerifyGetKey;
     if (config.jwks) keys = inlineKeySet(config.jwks);
     else if (config.jwksFile) keys = fileKeySet(config.jwksFile);
@@ -127,7 +130,7 @@ export const jwtFilter: FilterModule<JwtConfig> = {
       if (hit && hit.until > now) payload = hit.payload;
       else {
         try {
-          payload = (await jwtVerify(found.token, keys, options)).payload;
+          payload = (await (await loadJose()).jwtVerify(found.token, keys, options)).payload;
         } catch (err) {
           env.logger.debug({ where: env.where, requestId: ctx.requestId, reason: (err as { code?: string }).code ?? (err as Error).message }, 'jwt rejected');
           ctx.response = { ...UNAUTHORIZED, headers: { ...UNAUTHORIZED.headers } };
