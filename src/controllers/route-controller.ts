@@ -35,7 +35,16 @@ export class RouteController {
     this.routes = new Informer(opts.resources, opts.resources.kind('Route'), opts.logger);
     this.services = new Informer(opts.resources, opts.resources.kind('Service'), opts.logger);
     this.controller = new Controller({ name: 'routes', logger: opts.logger, keys: () => [ALL], reconcile: () => this.reconcile(), workers: 1, resyncMs: 30_000 });
-    const poke = () => this.controller.enqueue(ALL);
+    // Every change reprograms the whole table, so coalesce bursts (an apply of many objects) into one pass every 50 ms at most.
+    let pending: NodeJS.Timeout | undefined;
+    const poke = () => {
+      if (pending) return;
+      pending = setTimeout(() => {
+        pending = undefined;
+        this.controller.enqueue(ALL);
+      }, 50);
+      pending.unref();
+    };
     const onSpec = { onAdd: poke, onDelete: poke, onUpdate: (a: ResourceObject, b: ResourceObject) => a.metadata.generation !== b.metadata.generation && poke() };
     this.routes.addHandlers(onSpec);
     this.services.addHandlers({ onAdd: poke, onDelete: poke, onUpdate: poke });
