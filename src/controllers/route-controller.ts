@@ -30,20 +30,20 @@ export class RouteController {
   readonly routes: Informer;
   readonly services: Informer;
   readonly controller: Controller;
+  private pending?: NodeJS.Timeout;
 
   constructor(private readonly opts: RouteControllerOptions) {
     this.routes = new Informer(opts.resources, opts.resources.kind('Route'), opts.logger);
     this.services = new Informer(opts.resources, opts.resources.kind('Service'), opts.logger);
     this.controller = new Controller({ name: 'routes', logger: opts.logger, keys: () => [ALL], reconcile: () => this.reconcile(), workers: 1, resyncMs: 30_000 });
     // Every change reprograms the whole table, so coalesce bursts (an apply of many objects) into one pass every 50 ms at most.
-    let pending: NodeJS.Timeout | undefined;
     const poke = () => {
-      if (pending) return;
-      pending = setTimeout(() => {
-        pending = undefined;
+      if (this.pending) return;
+      this.pending = setTimeout(() => {
+        this.pending = undefined;
         this.controller.enqueue(ALL);
       }, 50);
-      pending.unref();
+      this.pending.unref();
     };
     const onSpec = { onAdd: poke, onDelete: poke, onUpdate: (a: ResourceObject, b: ResourceObject) => a.metadata.generation !== b.metadata.generation && poke() };
     this.routes.addHandlers(onSpec);
@@ -57,7 +57,14 @@ export class RouteController {
     this.controller.start();
   }
 
+  /** settled resolves once no change is waiting to be programmed and no pass is running. */
+  async settled(): Promise<void> {
+    while (this.pending) await new Promise((r) => setTimeout(r, 10));
+    await this.controller.idle();
+  }
+
   async stop(): Promise<void> {
+    if (this.pending) clearTimeout(this.pending);
     this.routes.stop();
     this.services.stop();
     await this.controller.stop();

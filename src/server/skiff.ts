@@ -169,7 +169,7 @@ export class Skiff {
   /** settle waits (bounded) until the controllers have nothing left to do: used before announcing readiness. */
   async settle(timeoutMs: number): Promise<void> {
     const t = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
-    await Promise.race([Promise.all([this.policies.controller.idle(), this.functions.controller.idle(), this.routes.controller.idle()]), t]);
+    await Promise.race([Promise.all([this.policies.controller.idle(), this.functions.controller.idle(), this.routes.settled()]), t]);
   }
 
   /** stop drains the gateway and the API, stops the controllers, the runtime, then closes the store. */
