@@ -42,6 +42,8 @@ export interface SkiffOptions {
   mesh?: Address;
   /** SPIFFE trust domain of the internal CA (default skiff.local). */
   trustDomain?: string;
+  /** One JSON access-log line per gateway request (default true). */
+  accessLog?: boolean;
   /** Record every policy decision the platform makes (gateway authorization, admission) as NDJSON here. */
   decisionLog?: { path: string; mask?: string[] };
 }
@@ -127,7 +129,7 @@ export class Skiff {
     const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) });
     const decisionLog = this.opts.decisionLog ? new DecisionLogger({ path: resolve(dataDir, this.opts.decisionLog.path), mask: this.opts.decisionLog.mask }) : undefined;
     this.policies = new PolicyController({ resources, logger, decisionLog });
-    this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer });
+    this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false });
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, baseDir: process.cwd() });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     resources.addAdmissionHook(referenceWarnings(this.routes.routes));

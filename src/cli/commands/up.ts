@@ -14,6 +14,7 @@ interface UpOpts {
   trustDomain: string;
   decisionLog?: string | boolean;
   decisionLogMask?: string;
+  accessLog: boolean;
 }
 
 /** `skiff up`: runs the whole platform in this process until SIGINT/SIGTERM. */
@@ -28,6 +29,7 @@ export function register(program: Command): void {
     .option('--workers <n>', 'sandbox worker threads')
     .option('--mesh <host:port>', 'also serve the gateway over mutual TLS for other Skiff nodes (client certificates from the internal CA)')
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the internal CA', 'skiff.local')
+    .option('--no-access-log', 'do not log one JSON line per gateway request (saves ~10-20 µs of CPU per request)')
     .option('--decision-log [file]', 'record every policy decision (gateway authorization, admission) as NDJSON; relative to the data dir (default decisions.log)')
     .option('--decision-log-mask <paths>', 'comma-separated input paths to redact in the decision log, e.g. attributes.request.http.headers.authorization')
     .option('--demo', 'apply examples/hello on start')
@@ -35,7 +37,7 @@ export function register(program: Command): void {
       const { logger, flush } = createLogger();
       const workers = opts.workers === undefined ? undefined : Number(opts.workers);
       if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError('--workers must be a positive integer');
-      const skiff = await Skiff.start({ dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      const skiff = await Skiff.start({ dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;
