@@ -13,7 +13,7 @@ export { DecisionLogger, readDecisions, maskInput, type Decision, type DecisionF
 export { formatModule } from './ast/format.js';
 
 export { RegoError, RegoErrors, EvalCancelError, caretSnippet } from './errors.js';
-export { toJSON, fromJSON, stringifyJSON, formatValue, RSet, RObject, type Value } from './value.js';
+export { toJSON, fromJSON, stringifyJSON, formatValue, RSet, RObject, RDecimal, type Value } from './value.js';
 export type { EvalOptions, TraceEvent } from './eval/evaluator.js';
 export { parseModule, parseQuery, parseTermText } from './ast/parser.js';
 export type { Module, Loc } from './ast/types.js';

@@ -3,7 +3,125 @@
  * null, boolean, string, number (or bigint for integers beyond 2^53), arrays, plain objects
  * (string keys only), and two classes for what JSON cannot hold: RSet and RObject (any keys).
  */
-export type Value = null | boolean | number | bigint | string | Value[] | RSet | RObject | PlainObject;
+export type Value = null | boolean | number | bigint | RDecimal | string | Value[] | RSet | RObject | PlainObject;
+
+/**
+ * RDecimal is an exact decimal c × 10^e for the numbers a float64 cannot hold as written (more than 17
+ * significant digits, beyond ±1.7976931348623157e308, or nonzero values that would underflow to 0), as
+ * OPA keeps them. It is made only by number literals, to_number and arithmetic whose result needs it
+ * (see decFrom); every other number stays a number (or bigint for integers beyond 2^53). c has no
+ * trailing zeros; text is what is printed (the literal as written, or Go's 'g' form for results).
+ */
+export class RDecimal {
+  readonly c: bigint;
+  readonly e: number;
+  readonly text: string;
+  private k: string | undefined;
+  constructor(c: bigint, e: number, text?: string) {
+    if (c === 0n) e = 0;
+    else while (c % 10n === 0n) { c /= 10n; e++; }
+    this.c = c;
+    this.e = e;
+    this.text = text ?? goDecText(c, e);
+  }
+  /** valueOf is the nearest float (±Infinity or 0 beyond float range), for built-ins that work on floats. */
+  valueOf(): number {
+    return decToFloat(this);
+  }
+  toString(): string {
+    return this.text;
+  }
+  /** key is the canonical hash key: integral values share their bigint's key. */
+  get key(): string {
+    if (this.k === undefined) {
+      const digits = (this.c < 0n ? -this.c : this.c).toString().length;
+      this.k = this.e >= 0 && digits + this.e <= DEC_INT_DIGITS ? (this.c * 10n ** BigInt(this.e)).toString() : `${this.c}e${this.e}`;
+    }
+    return this.k;
+  }
+}
+
+const MIN_NORMAL = 2.2250738585072014e-308;
+
+/** Integral decimals with at most this many digits become (or hash as) bigints. */
+const DEC_INT_DIGITS = 1000;
+
+/** Dec is an exact decimal c × 10^e. */
+export interface Dec {
+  c: bigint;
+  e: number;
+}
+
+/** decOf reads a finite float as the decimal of its shortest round-trip text. */
+export function decOf(n: number): Dec {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/.exec(String(n))!;
+  const frac = m[3] ?? '';
+  const c = BigInt(m[1]! + m[2]! + frac);
+  return { c, e: Number(m[4] ?? 0) - frac.length };
+}
+
+/** decOfNum reads any number (float, bigint, RDecimal) as an exact decimal. */
+export function decOfNum(n: number | bigint | RDecimal): Dec {
+  if (typeof n === 'number') return decOf(n);
+  if (typeof n === 'bigint') return { c: n, e: 0 };
+  return n;
+}
+
+/** goDecText prints c × 10^e as Go's big.Float Text('g', -1) does (4e+308, 1.5e-400, 123.456). */
+function goDecText(c: bigint, e: number): string {
+  if (c === 0n) return '0';
+  const neg = c < 0n;
+  const ds = (neg ? -c : c).toString();
+  const exp = ds.length + e - 1;
+  let out: string;
+  if (exp < -4 || exp >= 6) {
+    const x = Math.abs(exp);
+    out = ds[0]! + (ds.length > 1 ? '.' + ds.slice(1) : '') + 'e' + (exp < 0 ? '-' : '+') + (x < 10 ? '0' + x : String(x));
+  } else if (e >= 0) out = ds + '0'.repeat(e);
+  else if (ds.length + e > 0) out = ds.slice(0, ds.length + e) + '.' + ds.slice(ds.length + e);
+  else out = '0.' + '0'.repeat(-(ds.length + e)) + ds;
+  return neg ? '-' + out : out;
+}
+
+/**
+ * decFrom turns an exact decimal into the value that holds it: a float when its text has at most 17
+ * significant digits and is within float range, an integer (number or bigint) when integral, else an
+ * RDecimal (text: how to print it when it stays a decimal).
+ */
+export function decFrom(c: bigint, e: number, text?: string): number | bigint | RDecimal {
+  if (c === 0n) return 0;
+  while (c % 10n === 0n) { c /= 10n; e++; }
+  const digits = (c < 0n ? -c : c).toString().length;
+  if (e >= 0 && digits + e <= 15) return Number(c * 10n ** BigInt(e));
+  if (digits <= 17 && digits + e <= 309 && digits + e >= -306) {
+    const f = Number(`${c}e${e}`);
+    // normal floats only: a subnormal keeps fewer digits than were computed
+    if (Number.isFinite(f) && Math.abs(f) >= MIN_NORMAL) return f;
+  }
+  // an integer with more digits than a float holds is exact as a bigint, as integer arithmetic gives
+  if (e >= 0 && digits > 17 && digits + e <= DEC_INT_DIGITS) return normNum(c * 10n ** BigInt(e));
+  return new RDecimal(c, e, text);
+}
+
+/** cmpDec compares exact decimals. */
+export function cmpDec(x: Dec, y: Dec): number {
+  const sx = x.c < 0n ? -1 : x.c > 0n ? 1 : 0;
+  const sy = y.c < 0n ? -1 : y.c > 0n ? 1 : 0;
+  if (sx !== sy || sx === 0) return sx - sy;
+  const ax = (sx < 0 ? -x.c : x.c).toString().length + x.e;
+  const ay = (sy < 0 ? -y.c : y.c).toString().length + y.e;
+  if (ax !== ay) return ax > ay ? sx : -sx;
+  const e = Math.min(x.e, y.e);
+  const X = x.c * 10n ** BigInt(x.e - e);
+  const Y = y.c * 10n ** BigInt(y.e - e);
+  return X < Y ? -1 : X > Y ? 1 : 0;
+}
+
+/** decToFloat converts a decimal to the nearest float (±Infinity or 0 beyond float range), as OPA's float conversions do. */
+export function decToFloat(d: RDecimal): number {
+  const f = Number(`${d.c}e${d.e}`);
+  return Object.is(f, -0) ? 0 : f;
+}
 
 /** PlainObject is a Rego object whose keys are all strings, stored as a JS object. */
 export interface PlainObject {
@@ -61,16 +179,16 @@ export class RObject {
 
 /** isObject tells whether v is a Rego object (plain or RObject). */
 export function isObject(v: Value | undefined): v is PlainObject | RObject {
-  return v instanceof RObject || (typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RSet));
+  return v instanceof RObject || (typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RSet) && !(v instanceof RDecimal));
 }
 
 /** isPlain tells whether v is a string-keyed plain object. */
 export function isPlain(v: Value | undefined): v is PlainObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RSet) && !(v instanceof RObject);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RSet) && !(v instanceof RObject) && !(v instanceof RDecimal);
 }
 
-export function isNumber(v: Value | undefined): v is number | bigint {
-  return typeof v === 'number' || typeof v === 'bigint';
+export function isNumber(v: Value | undefined): v is number | bigint | RDecimal {
+  return typeof v === 'number' || typeof v === 'bigint' || v instanceof RDecimal;
 }
 
 /** objGet looks a key up in either object representation. */
@@ -158,6 +276,7 @@ export function keyOf(v: Value): string {
       return v ? 'true' : 'false';
     default:
       if (v === null) return 'null';
+      if (v instanceof RDecimal) return v.key;
       if (Array.isArray(v)) {
         let s = '[';
         for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + keyOf(v[i]!);
@@ -181,6 +300,7 @@ export function typeRank(v: Value): number {
     default:
       if (v === null) return 0;
       if (Array.isArray(v)) return 4;
+      if (v instanceof RDecimal) return 2;
       if (v instanceof RSet) return 6;
       return 5;
   }
@@ -191,8 +311,9 @@ export function typeName(v: Value): string {
   return ['null', 'boolean', 'number', 'string', 'array', 'object', 'set'][typeRank(v)]!;
 }
 
-export function cmpNum(a: number | bigint, b: number | bigint): number {
+export function cmpNum(a: number | bigint | RDecimal, b: number | bigint | RDecimal): number {
   if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
+  if (a instanceof RDecimal || b instanceof RDecimal) return cmpDec(decOfNum(a), decOfNum(b));
   if (typeof a === 'bigint' && typeof b === 'bigint') return a < b ? -1 : a > b ? 1 : 0;
   // Mixed: compare via bigint when the float is integral, else via float.
   const fa = typeof a === 'number' ? a : b as number;
@@ -278,6 +399,7 @@ export function equal(a: Value, b: Value): boolean {
 /** toJSON converts a value to JSON-compatible data (sets become sorted arrays). */
 export function toJSON(v: Value): unknown {
   if (v === null || typeof v !== 'object') return typeof v === 'bigint' ? v : v;
+  if (v instanceof RDecimal) return v;
   if (Array.isArray(v)) return v.map(toJSON);
   if (v instanceof RSet) return v.values().map(toJSON);
   const out: Record<string, unknown> = {};
@@ -297,7 +419,7 @@ export function fromJSON(x: unknown): Value {
       return x;
     case 'object':
       if (Array.isArray(x)) return x.map(fromJSON);
-      if (x instanceof RSet || x instanceof RObject) return x;
+      if (x instanceof RSet || x instanceof RObject || x instanceof RDecimal) return x;
       {
         const o = Object.create(null) as PlainObject;
         for (const k of Object.keys(x)) o[k] = fromJSON((x as Record<string, unknown>)[k]);
@@ -314,8 +436,8 @@ export function stringifyJSON(v: unknown, indent?: number): string {
   const text = JSON.stringify(
     v,
     (_k, x) => {
-      if (typeof x === 'bigint') {
-        marks.push(x.toString());
+      if (typeof x === 'bigint' || x instanceof RDecimal) {
+        marks.push(typeof x === 'bigint' ? x.toString() : jsonDecText(x.text));
         return `\u0000BIG${marks.length - 1}\u0000`;
       }
       return x;
@@ -326,9 +448,15 @@ export function stringifyJSON(v: unknown, indent?: number): string {
   return text.replace(/"\\u0000BIG(\d+)\\u0000"/g, (_m, i: string) => marks[Number(i)]!);
 }
 
+/** jsonDecText makes a decimal's text valid JSON (Go's 1.e5 / .5 forms cannot appear; a leading + can). */
+function jsonDecText(t: string): string {
+  return t.replace(/^\+/, '');
+}
+
 /** formatNumber prints a number as Rego/JSON does. */
-export function formatNumber(n: number | bigint): string {
+export function formatNumber(n: number | bigint | RDecimal): string {
   if (typeof n === 'bigint') return n.toString();
+  if (n instanceof RDecimal) return n.text;
   if (Number.isInteger(n) && Math.abs(n) < 1e21) return n.toFixed(0);
   return String(n);
 }
@@ -345,6 +473,7 @@ export function formatValue(v: Value): string {
       return String(v);
     default:
       if (v === null) return 'null';
+      if (v instanceof RDecimal) return v.text;
       if (Array.isArray(v)) return '[' + v.map(formatValue).join(', ') + ']';
       if (v instanceof RSet) return v.size ? '{' + v.values().map(formatValue).join(', ') + '}' : 'set()';
       return '{' + objEntries(v).map(([k, x]) => formatValue(k) + ': ' + formatValue(x)).join(', ') + '}';

@@ -1,6 +1,9 @@
 import { RegoError } from '../errors.js';
 
 /** Token kinds produced by the lexer. */
+/** A number literal (any length: digits beyond a float's are kept as a decimal). */
+const NUM = /[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+
 export type TokKind = 'ident' | 'string' | 'number' | 'op' | 'template' | 'eof';
 
 /** Tok is one token; `nl` says a newline came before it (Rego bodies are newline-separated). */
@@ -51,7 +54,8 @@ export function lex(src: string, file: string): Tok[] {
       toks.push({ k: 'ident', v: src.slice(i, j), row, col, nl });
       i = j;
     } else if (/[0-9]/.test(c)) {
-      const m = /^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(src.slice(i, i + 400))!;
+      NUM.lastIndex = i;
+      const m = NUM.exec(src)!;
       toks.push({ k: 'number', v: m[0], row, col, nl });
       i += m[0].length;
     } else if (c === '"') {

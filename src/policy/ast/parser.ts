@@ -1,6 +1,6 @@
 import YAML from 'yaml';
 import { RegoError } from '../errors.js';
-import { normNum } from '../value.js';
+import { RDecimal, normNum } from '../value.js';
 import { lex, type Tok } from './lexer.js';
 import type { Expr, Import, Loc, Module, Rule, Term, VarTerm, With } from './types.js';
 
@@ -42,12 +42,26 @@ export function parseTermText(src: string, file = 'term'): Term {
 }
 
 /** numberValue converts numeric literal text to a value, exactly for big integers. */
-export function numberValue(text: string): number | bigint {
+export function numberValue(text: string): number | bigint | RDecimal {
   if (/^-?[0-9]+$/.test(text)) {
     const n = Number(text);
     return Number.isSafeInteger(n) ? n : normNum(BigInt(text));
   }
-  return Number(text);
+  const f = Number(text);
+  if (Number.isFinite(f) && (f !== 0 || !/[1-9]/.test(text.replace(/[eE].*$/, ''))) && sigDigits(text) <= 17) return f;
+  // more digits than a float holds, beyond its range, or underflowing to 0: keep the decimal as written
+  const m = /^(-?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m) return f;
+  const frac = m[3] ?? '';
+  const c = BigInt(m[1]! + ((m[2] ?? '') + frac || '0'));
+  // the literal's own text is printed, when it is valid JSON (Go's json.Number)
+  return new RDecimal(c, Number(m[4] ?? 0) - frac.length, /^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$/.test(text) ? text : undefined);
+}
+
+/** sigDigits counts the significant digits of decimal literal text (leading and trailing zeros not counted). */
+function sigDigits(text: string): number {
+  const d = text.replace(/[eE].*$/, '').replace(/[^0-9]/g, '').replace(/^0+/, '').replace(/0+$/, '');
+  return d.length;
 }
 
 class Parser {

@@ -1,11 +1,11 @@
 import { RSet, compare, isNumber, isObject, objSize, type Value } from '../value.js';
-import { add, elems, mul } from './operands.js';
+import { add, elems, mul, type Num } from './operands.js';
 import { typeErr, type Builtin } from './types.js';
 
-function numbers(name: string, a: Value[]): Array<number | bigint> {
+function numbers(name: string, a: Value[]): Num[] {
   const xs = elems(name, a, 0);
   for (const x of xs) if (!isNumber(x)) throw typeErr(name, 1, 'one of {array, set} of numbers', a[0]!);
-  return xs as Array<number | bigint>;
+  return xs as Num[];
 }
 
 /** Aggregates: count, sum, product, max, min, sort. */
@@ -21,8 +21,8 @@ export const register: Record<string, Builtin> = {
       throw typeErr('count', 1, 'one of {array, object, set, string}', v);
     },
   },
-  sum: { arity: 1, fn: (a) => numbers('sum', a).reduce<number | bigint>((s, x) => add(s, x), 0) },
-  product: { arity: 1, fn: (a) => numbers('product', a).reduce<number | bigint>((s, x) => mul(s, x), 1) },
+  sum: { arity: 1, fn: (a) => numbers('sum', a).reduce<Num>((s, x) => add(s, x), 0) },
+  product: { arity: 1, fn: (a) => numbers('product', a).reduce<Num>((s, x) => mul(s, x), 1) },
   max: {
     arity: 1,
     fn: (a) => {

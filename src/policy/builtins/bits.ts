@@ -1,9 +1,13 @@
-import { normNum, type Value } from '../value.js';
-import { num } from './operands.js';
+import { RDecimal, normNum, type Value } from '../value.js';
+import { decInt, exactNum } from './operands.js';
 import { BuiltinError, type Builtin } from './types.js';
 
 function bigInt(name: string, a: Value[], i: number): bigint {
-  const n = num(name, a, i);
+  const n = exactNum(name, a, i);
+  if (n instanceof RDecimal) {
+    if (n.e < 0) throw new BuiltinError('eval_type_error', `${name}: operand ${i + 1} must be integer number but got floating-point number`);
+    return decInt(name, n);
+  }
   if (typeof n === 'number' && !Number.isInteger(n)) throw new BuiltinError('eval_type_error', `${name}: operand ${i + 1} must be integer number but got floating-point number`);
   return BigInt(n);
 }

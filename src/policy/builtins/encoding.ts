@@ -1,5 +1,6 @@
-import YAML from 'yaml';
-import { ObjectBuilder, RSet, fromJSON, isObject, objEntries, stringifyJSON, toJSON, type Value } from '../value.js';
+import YAML, { type ScalarTag } from 'yaml';
+import { numberValue } from '../ast/parser.js';
+import { ObjectBuilder, RDecimal, RSet, fromJSON, isObject, objEntries, stringifyJSON, toJSON, type Value } from '../value.js';
 import { elems, obj, str } from './operands.js';
 import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
 
@@ -22,15 +23,30 @@ export function jsonText(v: Value, indent?: string | number): string {
 /** parseJSON parses JSON text into a value, keeping big integers exact. */
 export function parseJSON(text: string): Value {
   // Integers beyond 2^53 lose precision in JSON.parse; YAML's core schema keeps them as bigint.
-  if (/\d{16,}/.test(text)) {
-    try {
-      JSON.parse(text);
-    } catch (e) {
-      throw e;
-    }
-    return fromJSON(YAML.parse(text, { intAsBigInt: true, schema: 'json' }));
+  // Decimals with more digits than a float holds, or beyond its range, are kept exact the same way.
+  if (/\d{16,}|[eE][+-]?\d{3}/.test(text)) {
+    JSON.parse(text);
+    return fromJSON(YAML.parse(text, { intAsBigInt: true, schema: 'json', customTags: withDecimals }));
   }
   return fromJSON(JSON.parse(text));
+}
+
+/** A YAML number tag ahead of the schema's own: decimals a float cannot hold become RDecimal (numberValue decides). */
+const DECIMAL_TAG: ScalarTag = {
+  identify: (v) => v instanceof RDecimal,
+  default: true,
+  tag: 'tag:yaml.org,2002:float',
+  test: /^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$/,
+  resolve: (src: string) => {
+    const v = numberValue(src.replace(/^\+/, ''));
+    return (v === 0 ? 0 : v) as unknown as number;
+  },
+  stringify: (item) => String(item.value),
+};
+
+/** withDecimals puts DECIMAL_TAG first in a YAML schema's tags (for YAML.parse's customTags). */
+export function withDecimals(tags: YAML.Tags): YAML.Tags {
+  return [DECIMAL_TAG, ...tags];
 }
 
 function urlEncode(s: string): string {
@@ -150,12 +166,12 @@ export const register: Record<string, Builtin> = {
       }
     },
   },
-  'yaml.marshal': { arity: 1, fn: (a) => YAML.stringify(toJSON(a[0]!)) },
+  'yaml.marshal': { arity: 1, fn: (a) => YAML.stringify(toJSON(a[0]!), { customTags: withDecimals }) },
   'yaml.unmarshal': {
     arity: 1,
     fn: (a) => {
       try {
-        return fromJSON(YAML.parse(str('yaml.unmarshal', a, 0), { intAsBigInt: true }));
+        return fromJSON(YAML.parse(str('yaml.unmarshal', a, 0), { intAsBigInt: true, customTags: withDecimals }));
       } catch (e) {
         const m = /line (\d+)/.exec((e as Error).message);
         throw builtinErr('yaml.unmarshal', `yaml: line ${m ? m[1] : 1}: did not find expected node content (${(e as Error).message.split('\n')[0]})`);

@@ -1,5 +1,32 @@
-import { isNumber, normNum, type Value } from '../value.js';
-import { num } from './operands.js';
+import { RDecimal, isNumber, normNum, type Value } from '../value.js';
+import { decInt, exactNum, num } from './operands.js';
+
+/**
+ * decRound rounds a decimal to an integer exactly: mode 0 half away from zero (Go's math.Round), 1 ceil,
+ * 2 floor. An integral decimal is returned as it is.
+ */
+function decRound(d: RDecimal, mode: 0 | 1 | 2): Value {
+  if (d.e >= 0) return d;
+  if (d.e < -100000) return mode === 1 && d.c > 0n ? 1 : mode === 2 && d.c < 0n ? -1 : 0;
+  const p = 10n ** BigInt(-d.e);
+  let q = d.c / p; // toward zero
+  const r = d.c % p; // same sign as c, never 0 (c has no trailing zeros and e < 0)
+  if (mode === 0) {
+    if ((r < 0n ? -r : r) * 2n >= p) q += d.c < 0n ? -1n : 1n;
+  } else if (mode === 1 && r > 0n) q += 1n;
+  else if (mode === 2 && r < 0n) q -= 1n;
+  return normNum(q);
+}
+
+/** rangeEnd reads a range bound, exactly for integral decimals. */
+function rangeEnd(name: string, a: Value[], i: number): number | bigint {
+  const v = exactNum(name, a, i);
+  if (v instanceof RDecimal) {
+    if (v.e < 0) throw new BuiltinError('eval_type_error', `${name}: operand ${i + 1} must be integer number but got floating-point number`);
+    return decInt(name, v);
+  }
+  return v;
+}
 import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
 
 function isIntNum(n: number | bigint): boolean {
@@ -7,12 +34,22 @@ function isIntNum(n: number | bigint): boolean {
 }
 
 function range(name: string, a: Value[], step: number | bigint): Value[] {
-  const x = num(name, a, 0);
-  const y = num(name, a, 1);
+  const x = rangeEnd(name, a, 0);
+  const y = rangeEnd(name, a, 1);
   if (!isIntNum(x)) throw new BuiltinError('eval_type_error', `${name}: operand 1 must be integer number but got floating-point number`);
   if (!isIntNum(y)) throw new BuiltinError('eval_type_error', `${name}: operand 2 must be integer number but got floating-point number`);
   const s = Number(step);
   const out: Value[] = [];
+  if (typeof x === 'bigint' || typeof y === 'bigint' || !Number.isSafeInteger(x) || !Number.isSafeInteger(y)) {
+    // beyond 2^53: count in bigints (a float's steps would stall)
+    const X = BigInt(x);
+    const Y = BigInt(y);
+    const S = BigInt(step);
+    if ((X <= Y ? Y - X : X - Y) / S > 10000000n) throw builtinErr(name, 'range too large');
+    if (X <= Y) for (let i = X; i <= Y; i += S) out.push(normNum(i));
+    else for (let i = X; i >= Y; i -= S) out.push(normNum(i));
+    return out;
+  }
   const from = Number(x);
   const to = Number(y);
   if (Math.abs(to - from) / s > 1e7) throw builtinErr(name, 'range too large');
@@ -32,13 +69,15 @@ export const register: Record<string, Builtin> = {
   abs: {
     arity: 1,
     fn: (a) => {
-      const n = num('abs', a, 0);
+      const v = exactNum('abs', a, 0);
+      if (v instanceof RDecimal) return v.c < 0n ? new RDecimal(-v.c, v.e, v.text.replace(/^-/, '')) : v;
+      const n = v;
       return typeof n === 'bigint' ? normNum(n < 0n ? -n : n) : Math.abs(n);
     },
   },
-  round: { arity: 1, fn: (a) => { const n = num('round', a, 0); return typeof n === 'bigint' ? n : roundHalfAway(n); } },
-  ceil: { arity: 1, fn: (a) => { const n = num('ceil', a, 0); return typeof n === 'bigint' ? n : Math.ceil(n) || 0; } },
-  floor: { arity: 1, fn: (a) => { const n = num('floor', a, 0); return typeof n === 'bigint' ? n : Math.floor(n); } },
+  round: { arity: 1, fn: (a) => { const v = exactNum('round', a, 0); if (v instanceof RDecimal) return decRound(v, 0); const n = v; return typeof n === 'bigint' ? n : roundHalfAway(n); } },
+  ceil: { arity: 1, fn: (a) => { const v = exactNum('ceil', a, 0); if (v instanceof RDecimal) return decRound(v, 1); const n = v; return typeof n === 'bigint' ? n : Math.ceil(n) || 0; } },
+  floor: { arity: 1, fn: (a) => { const v = exactNum('floor', a, 0); if (v instanceof RDecimal) return decRound(v, 2); const n = v; return typeof n === 'bigint' ? n : Math.floor(n); } },
   'numbers.range': { arity: 2, fn: (a) => range('numbers.range', a, 1) },
   'numbers.range_step': {
     arity: 3,

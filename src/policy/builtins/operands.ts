@@ -1,4 +1,9 @@
-import { RObject, RSet, isNumber, isObject, normNum, type PlainObject, type Value } from '../value.js';
+import { RDecimal, RObject, RSet, decFrom, decOf, decOfNum, decToFloat, isNumber, isObject, normNum, type Dec, type PlainObject, type Value } from '../value.js';
+
+export { decOf };
+
+/** Num is any Rego number: a float, a bigint beyond 2^53, or an exact decimal a float cannot hold. */
+export type Num = number | bigint | RDecimal;
 import { BuiltinError, typeErr } from './types.js';
 
 /** Shared operand checks, so every built-in's type error reads the same (as OPA's do). */
@@ -8,10 +13,30 @@ export function str(name: string, a: Value[], i: number): string {
   return v;
 }
 
+/** num reads a number operand; a decimal a float cannot hold becomes the nearest float (as OPA converts for most built-ins). */
 export function num(name: string, a: Value[], i: number): number | bigint {
   const v = a[i]!;
   if (!isNumber(v)) throw typeErr(name, i + 1, 'number', v);
+  return v instanceof RDecimal ? decToFloat(v) : v;
+}
+
+/** exactNum reads a number operand keeping decimals exact. */
+export function exactNum(name: string, a: Value[], i: number): Num {
+  const v = a[i]!;
+  if (!isNumber(v)) throw typeErr(name, i + 1, 'number', v);
   return v;
+}
+
+/** decInt is the integer value of an integral decimal (bounded, so 1e999999999 cannot exhaust memory). */
+export function decInt(name: string, d: Dec): bigint {
+  if (d.e < 0) throw new BuiltinError('eval_type_error', `${name}: operand must be integer number but got floating-point number`);
+  if (d.e > 100000) throw new BuiltinError('eval_builtin_error', `${name}: number too large`);
+  return d.c * 10n ** BigInt(d.e);
+}
+
+/** isIntegral tells whether a number (float, bigint or decimal) is an integer. */
+export function isIntegral(n: Num): boolean {
+  return typeof n === 'bigint' || (n instanceof RDecimal ? n.e >= 0 : Number.isInteger(n));
 }
 
 export function int(name: string, a: Value[], i: number): number {
@@ -58,7 +83,7 @@ export function toBig(n: number | bigint): bigint {
   return typeof n === 'bigint' ? n : BigInt(n);
 }
 
-const isInt = (n: number | bigint): boolean => typeof n === 'bigint' || Number.isInteger(n);
+const isInt = (n: Num): n is number | bigint => typeof n === 'bigint' || Number.isInteger(n);
 
 /**
  * Decimal semantics for floats: a float stands for the decimal its shortest round-trip text denotes
@@ -66,7 +91,8 @@ const isInt = (n: number | bigint): boolean => typeof n === 'bigint' || Number.i
  * computed exactly on those decimals and then rounded once to the nearest float, so 0.1 + 0.2 is
  * 0.3 and no digits are cut off; integers stay exact (bigint beyond 2^53).
  */
-export function add(a: number | bigint, b: number | bigint): number | bigint {
+export function add(a: Num, b: Num): Num {
+  if (a instanceof RDecimal || b instanceof RDecimal) return decArith(decOfNum(a), decOfNum(b), 0);
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a + b;
     if (Number.isInteger(a) && Number.isInteger(b)) {
@@ -77,7 +103,8 @@ export function add(a: number | bigint, b: number | bigint): number | bigint {
   return Number(a) + Number(b);
 }
 
-export function sub(a: number | bigint, b: number | bigint): number | bigint {
+export function sub(a: Num, b: Num): Num {
+  if (a instanceof RDecimal || b instanceof RDecimal) return decArith(decOfNum(a), decOfNum(b), 1);
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a - b;
     if (Number.isInteger(a) && Number.isInteger(b)) {
@@ -88,7 +115,8 @@ export function sub(a: number | bigint, b: number | bigint): number | bigint {
   return Number(a) - Number(b);
 }
 
-export function mul(a: number | bigint, b: number | bigint): number | bigint {
+export function mul(a: Num, b: Num): Num {
+  if (a instanceof RDecimal || b instanceof RDecimal) return decArith(decOfNum(a), decOfNum(b), 2);
   if (typeof a === 'number' && typeof b === 'number') {
     const r = a * b;
     if (Number.isInteger(a) && Number.isInteger(b)) {
@@ -99,18 +127,41 @@ export function mul(a: number | bigint, b: number | bigint): number | bigint {
   return Number(a) * Number(b);
 }
 
-/** Dec is an exact decimal c × 10^e. */
-interface Dec {
-  c: bigint;
-  e: number;
+/**
+ * decArith computes x + y (0), x - y (1) or x × y (2) exactly when a decimal is involved; the result is a
+ * float, integer or decimal as decFrom decides.
+ */
+function decArith(x: Dec, y: Dec, op: 0 | 1 | 2): Num {
+  if (op === 2) return decFrom(x.c * y.c, x.e + y.e);
+  const yc = op === 0 ? y.c : -y.c;
+  if (x.c === 0n) return decFrom(yc, y.e);
+  if (yc === 0n) return decFrom(x.c, x.e);
+  // an exponent gap beyond any sensible precision: the smaller operand cannot show in the result's digits
+  const mag = (d: Dec): number => (d.c < 0n ? -d.c : d.c).toString().length + d.e;
+  if (Math.abs(x.e - y.e) > 4000) return mag(x) >= mag(y) ? decFrom(x.c, x.e) : decFrom(yc, y.e);
+  const e = Math.min(x.e, y.e);
+  return decFrom(x.c * 10n ** BigInt(x.e - e) + yc * 10n ** BigInt(y.e - e), e);
 }
 
-/** decOf reads a finite float as the decimal of its shortest round-trip text. */
-export function decOf(n: number): Dec {
-  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/.exec(String(n))!;
-  const frac = m[3] ?? '';
-  const c = BigInt(m[1]! + m[2]! + frac);
-  return { c, e: Number(m[4] ?? 0) - frac.length };
+/**
+ * decQuo divides exactly when the quotient terminates within 40 digits beyond the divisor's length;
+ * else it is the nearest float, or, beyond float range, a decimal of 20 significant digits.
+ */
+export function decQuo(x: Dec, y: Dec): Num {
+  const p = 40 + (y.c < 0n ? -y.c : y.c).toString().length;
+  const n = x.c * 10n ** BigInt(p);
+  let q = n / y.c;
+  const e = x.e - y.e - p;
+  if (n % y.c === 0n) return decFrom(q, e);
+  const f = Number(`${q}e${e}`);
+  if (Number.isFinite(f) && Math.abs(f) >= 2.2250738585072014e-308) return f;
+  const ds = (q < 0n ? -q : q).toString().length;
+  if (ds <= 20) return decFrom(q, e);
+  const cut = 10n ** BigInt(ds - 20);
+  const r = q % cut;
+  q /= cut;
+  if ((r < 0n ? -r : r) * 2n >= cut) q += q < 0n ? -1n : 1n;
+  return decFrom(q, e + ds - 20);
 }
 
 /** decText prints an exact decimal in plain or exponent notation (for Number() to round once). */
@@ -119,8 +170,8 @@ function decText(d: Dec): string {
 }
 
 /** decOp computes a + b (0), a - b (1) or a × b (2) exactly on decimals; r is the float result. */
-function decOp(a: number, b: number, op: 0 | 1 | 2, r: number): number {
-  if (!Number.isFinite(r) || !Number.isFinite(a) || !Number.isFinite(b)) return r;
+function decOp(a: number, b: number, op: 0 | 1 | 2, r: number): number | RDecimal {
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return r;
   const x = decOf(a);
   const y = decOf(b);
   let out: Dec;
@@ -134,13 +185,16 @@ function decOp(a: number, b: number, op: 0 | 1 | 2, r: number): number {
     out = { c: op === 0 ? xc + yc : xc - yc, e };
   }
   const v = Number(decText(out));
+  // beyond float range, or a nonzero result that underflows: keep it as a decimal
+  if (!Number.isFinite(v) || (v === 0 && out.c !== 0n)) return decFrom(out.c, out.e) as number | RDecimal;
   return Object.is(v, -0) ? 0 : v;
 }
 
 /** decDiv divides floats of which one is not an integer as decimals (0.3 / 0.1 is 3), rounding once. */
-export function decDiv(a: number, b: number): number {
+export function decDiv(a: number, b: number): Num {
   const r = a / b;
-  if (!Number.isFinite(r) || !Number.isFinite(a) || !Number.isFinite(b) || r === 0) return r;
+  if (!Number.isFinite(a) || !Number.isFinite(b) || a === 0) return r;
+  if (!Number.isFinite(r) || r === 0) return decQuo(decOf(a), decOf(b));
   const x = decOf(a);
   const y = decOf(b);
   // 40 digits beyond the divisor's length: far more than a float holds

@@ -1,10 +1,10 @@
-import { RSet, compare, equal, isNumber, isObject, normNum, objEntries, objGet, type Value } from '../value.js';
-import { add, decDiv, mul, num, sub, toBig } from './operands.js';
+import { RDecimal, RSet, compare, decOfNum, equal, isNumber, isObject, normNum, objEntries, objGet, type Value } from '../value.js';
+import { add, decDiv, decInt, decQuo, exactNum, isIntegral, mul, sub, toBig, type Num } from './operands.js';
 import { BuiltinError, typeErr, type Builtin } from './types.js';
 
 const cmp = (f: (c: number) => boolean): Builtin => ({ arity: 2, fn: (a) => f(compare(a[0]!, a[1]!)) });
 
-function arith(name: string, op: (x: number | bigint, y: number | bigint) => Value, setOp?: (x: RSet, y: RSet) => Value): Builtin {
+function arith(name: string, op: (x: Num, y: Num) => Value, setOp?: (x: RSet, y: RSet) => Value): Builtin {
   return {
     arity: 2,
     fn: (a) => {
@@ -14,7 +14,7 @@ function arith(name: string, op: (x: number | bigint, y: number | bigint) => Val
         if (a[0] instanceof RSet) throw typeErr(name, 2, 'set', a[1]!);
         throw typeErr(name, isNumber(a[0]!) ? 2 : 1, isNumber(a[0]!) ? 'number' : 'set', isNumber(a[0]!) ? a[1]! : a[0]!);
       }
-      return op(num(name, a, 0), num(name, a, 1));
+      return op(exactNum(name, a, 0), exactNum(name, a, 1));
     },
   };
 }
@@ -31,6 +31,11 @@ export const register: Record<string, Builtin> = {
   minus: arith('minus', sub, (x, y) => new RSet(x.values().filter((v) => !y.has(v)))),
   mul: arith('mul', mul),
   div: arith('div', (x, y) => {
+    if (x instanceof RDecimal || y instanceof RDecimal) {
+      // a decimal is never zero
+      if (y === 0) throw new BuiltinError('eval_builtin_error', 'div: divide by zero');
+      return decQuo(decOfNum(x), decOfNum(y));
+    }
     if (Number(y) === 0) throw new BuiltinError('eval_builtin_error', 'div: divide by zero');
     if ((typeof x === 'bigint' || typeof y === 'bigint') && Number.isInteger(Number(x)) && Number.isInteger(Number(y))) {
       const X = toBig(x);
@@ -41,6 +46,11 @@ export const register: Record<string, Builtin> = {
     return Number(x) / Number(y);
   }),
   rem: arith('rem', (x, y) => {
+    if (x instanceof RDecimal || y instanceof RDecimal) {
+      if (!isIntegral(x) || !isIntegral(y)) throw new BuiltinError('eval_builtin_error', 'rem: modulo on floating-point number');
+      if (y === 0) throw new BuiltinError('eval_builtin_error', 'rem: modulo by zero');
+      return normNum(decInt('rem', decOfNum(x)) % decInt('rem', decOfNum(y)));
+    }
     if (!Number.isInteger(Number(x)) || !Number.isInteger(Number(y))) throw new BuiltinError('eval_builtin_error', 'rem: modulo on floating-point number');
     if (Number(y) === 0) throw new BuiltinError('eval_builtin_error', 'rem: modulo by zero');
     if (typeof x === 'bigint' || typeof y === 'bigint') return normNum(toBig(x) % toBig(y));

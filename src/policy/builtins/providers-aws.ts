@@ -23,7 +23,7 @@ function signRequest(req: Value, cfg: Value, timeNs: Value): Value {
   const dps = get(cfg, 'disable_payload_signing');
   if (dps !== undefined && typeof dps !== 'boolean') throw new BuiltinError('eval_type_error', `${NAME}: operand 2 invalid value for 'disable_payload_signing' in AWS config`);
   if (!isNumber(timeNs) || Number(timeNs) < 0) throw new BuiltinError('eval_type_error', `${NAME}: operand 3 could not convert time_ns value into a unix timestamp`);
-  const date = new Date(Number(BigInt(timeNs) / 1000000n));
+  const date = new Date(Number(BigInt(typeof timeNs === 'object' ? Math.trunc(Number(timeNs)) : timeNs) / 1000000n));
   const amzDate = date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
   const day = amzDate.slice(0, 8);
   const url = new URL(get(req, 'url') as string);

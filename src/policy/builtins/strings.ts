@@ -1,5 +1,10 @@
-import { RSet, formatNumber, formatValue, isNumber, isObject, objEntries, type Value } from '../value.js';
-import { arr, decOf, elems, int, num, obj, str } from './operands.js';
+import { RDecimal, RSet, formatNumber, formatValue, isNumber, isObject, objEntries, type Value } from '../value.js';
+import { arr, decInt, decOf, elems, exactNum, int, isIntegral, num, obj, str, type Num } from './operands.js';
+
+/** bigOf is an integral number as a bigint (decimals exactly). */
+function bigOf(v: Num): bigint {
+  return v instanceof RDecimal ? decInt('sprintf', v) : BigInt(v);
+}
 import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
 
 const cps = (s: string): string[] => [...s];
@@ -82,7 +87,7 @@ export function sprintf(format: string, args: Value[]): string {
         s = typeof v === 'string' ? JSON.stringify(v) : `%!q(${formatValue(v)})`;
         break;
       case 'd':
-        if (isNumber(v) && (typeof v === 'bigint' || Number.isInteger(v))) s = typeof v === 'bigint' ? v.toString() : v.toFixed(0);
+        if (isNumber(v) && isIntegral(v)) s = typeof v === 'number' ? v.toFixed(0) : bigOf(v).toString();
         else s = `%!d(${isNumber(v) ? 'big.Float=' + formatNumber(v) : formatValue(v)})`;
         if (flags.includes('+') && !s.startsWith('-')) s = '+' + s;
         break;
@@ -99,16 +104,16 @@ export function sprintf(format: string, args: Value[]): string {
       case 'x':
       case 'X': {
         if (typeof v === 'string') s = Buffer.from(v).toString('hex');
-        else if (isNumber(v) && Number.isInteger(Number(v))) s = BigInt(v).toString(16);
+        else if (isNumber(v) && (v instanceof RDecimal ? isIntegral(v) : Number.isInteger(Number(v)))) s = bigOf(v).toString(16);
         else s = `%!${verb}(${formatValue(v)})`;
         if (verb === 'X') s = s.toUpperCase();
         break;
       }
       case 'o':
-        s = isNumber(v) ? BigInt(v).toString(8) : `%!o(${formatValue(v)})`;
+        s = isNumber(v) ? bigOf(v).toString(8) : `%!o(${formatValue(v)})`;
         break;
       case 'b':
-        s = isNumber(v) ? BigInt(v).toString(2) : `%!b(${formatValue(v)})`;
+        s = isNumber(v) ? bigOf(v).toString(2) : `%!b(${formatValue(v)})`;
         break;
       case 't':
         s = typeof v === 'boolean' ? String(v) : `%!t(${formatValue(v)})`;
@@ -269,9 +274,15 @@ export const register: Record<string, Builtin> = {
   format_int: {
     arity: 2,
     fn: (a) => {
-      const n = num('format_int', a, 0);
+      const x = exactNum('format_int', a, 0);
       const base = num('format_int', a, 1);
       if (![2, 8, 10, 16].includes(Number(base))) throw new BuiltinError('eval_type_error', 'format_int: operand 2 must be one of {2, 8, 10, 16}');
+      if (x instanceof RDecimal) {
+        // truncated toward zero, exactly
+        const d = x.e >= 0 ? decInt('format_int', x) : x.e < -100000 ? 0n : x.c / 10n ** BigInt(-x.e);
+        return d.toString(Number(base));
+      }
+      const n = x;
       // a float beyond 2^53 stands for the decimal of its text (1e30 is 10^30, not its binary neighbour)
       const i = typeof n === 'bigint' ? n : Number.isSafeInteger(Math.trunc(n)) || !Number.isFinite(n) ? BigInt(Math.trunc(Number.isFinite(n) ? n : 0)) : decTrunc(n);
       return i.toString(Number(base));

@@ -287,6 +287,10 @@ function nsArg(name: string, v: Value): [bigint, string] {
     if (typeof v[1] === 'string') tz = v[1] || 'UTC';
   }
   if (!isNumber(t)) throw typeErr(name, 1, 'number', t);
+  if (typeof t === 'object') {
+    t = Number(t);
+    if (!Number.isFinite(t)) throw builtinErr(name, 'timestamp too big');
+  }
   const n = typeof t === 'bigint' ? t : BigInt(Math.trunc(t));
   if (typeof t === 'number' && Math.abs(t) > 9.3e18) throw builtinErr(name, 'timestamp too big');
   if (n < MIN_NS || n > MAX_NS) throw builtinErr(name, 'timestamp too big');

@@ -1,6 +1,6 @@
 import type { Expr, Term } from '../ast/types.js';
 import { RegoError } from '../errors.js';
-import { RObject, RSet, type Value } from '../value.js';
+import { RDecimal, RObject, RSet, type Value } from '../value.js';
 
 /**
  * Compile-time type checking of built-in calls, for the cases OPA's checker catches without
@@ -132,6 +132,7 @@ function valueType(v: Value): RType {
   }
   if (Array.isArray(v)) return { m: ARRAY };
   if (v instanceof RSet) return { m: SET };
+  if (v instanceof RDecimal) return { m: NUMBER };
   if (v instanceof RObject) return { m: OBJECT };
   return { m: OBJECT };
 }

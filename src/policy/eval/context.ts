@@ -1,5 +1,5 @@
 import type { BuiltinContext } from '../builtins/types.js';
-import { RSet, objGet, type Value } from '../value.js';
+import { RDecimal, RSet, objGet, type Value } from '../value.js';
 import type { Evaluator } from './evaluator.js';
 
 /** EvalBuiltinContext is what built-ins see of one evaluation (a class: no closures per evaluation). */
@@ -38,7 +38,7 @@ export function index(v: Value, key: Value): Value | undefined {
     if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= v.length) return undefined;
     return v[key];
   }
-  if (v === null || typeof v !== 'object') return undefined;
+  if (v === null || typeof v !== 'object' || v instanceof RDecimal) return undefined;
   if (v instanceof RSet) return v.has(key) ? key : undefined;
   return objGet(v, key);
 }

@@ -1,7 +1,7 @@
 import type { CallTerm, Expr, Term } from '../ast/types.js';
 import type { Builtin } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
-import { RObject, RSet, type Value } from '../value.js';
+import { RDecimal, RObject, RSet, type Value } from '../value.js';
 import { index } from './context.js';
 import type { Evaluator } from './evaluator.js';
 import { NS, type Frame } from './types.js';
@@ -98,7 +98,7 @@ export function reader(t: Term, ev: Evaluator): Reader | null {
           const s = slots[i]!;
           let key: Value | undefined;
           const g = getters[i];
-          if (g !== undefined && typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RSet) && !(v instanceof RObject)) {
+          if (g !== undefined && typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RSet) && !(v instanceof RObject) && !(v instanceof RDecimal)) {
             // a plain object and a constant key: a property read this site's inline cache speeds up
             const x = g(v);
             v = typeof x === 'function' ? undefined : x;
