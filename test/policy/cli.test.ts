@@ -2,27 +2,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skiff-policy-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  const before = process.exitCode;
-  try {
-    const code = await main(['node', 'skiff', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = before;
-  }
-}
+const run = runCli;
 
 writeFileSync(join(dir, 'authz.rego'), 'package authz\n\ndefault allow := false\n\nallow if input.user == "admin"\n\nallow if {\n\tsome g in data.grants\n\tg == input.user\n}\n');
 writeFileSync(join(dir, 'authz_test.rego'), 'package authz_test\n\nimport data.authz\n\ntest_admin if authz.allow with input as {"user": "admin"}\n\ntest_grant if authz.allow with input as {"user": "bob"}\n');
