@@ -1,4 +1,5 @@
 import type { Expr, Module, Rule, Term, VarTerm, With } from '../ast/types.js';
+import { walkNodes } from '../ast/walk.js';
 import { RegoError, RegoErrors } from '../errors.js';
 import { RuleNode, groundPrefix } from './tree.js';
 import { reorderBody, type Analyzer } from './safety.js';
@@ -554,22 +555,16 @@ function exprNeeds(e: Expr, out: number[]): void {
   for (const w of e.with) needsOf(w.value, out);
 }
 
+const FREE_SLOT_SKIP = new Set(['loc', 'target']);
+
 /** freeSlots finds slots used inside a comprehension that belong to enclosing scopes. */
 function freeSlots(t: unknown, inner: Scope): Set<number> {
   const own = new Set(inner.vars.values());
   const out = new Set<number>();
   const outer = new Set<number>();
   for (let s = inner.parent; s; s = s.parent) for (const v of s.vars.values()) outer.add(v);
-  const visit = (x: unknown): void => {
-    if (!x || typeof x !== 'object') return;
-    if (Array.isArray(x)) {
-      for (const y of x) visit(y);
-      return;
-    }
-    const o = x as Record<string, unknown>;
+  walkNodes(t, FREE_SLOT_SKIP, (o) => {
     if (o.type === 'var' && typeof o.slot === 'number' && !own.has(o.slot) && outer.has(o.slot)) out.add(o.slot);
-    for (const k of Object.keys(o)) if (k !== 'loc' && k !== 'target') visit(o[k]);
-  };
-  visit(t);
+  });
   return out;
 }

@@ -1,5 +1,9 @@
 import type { Expr, Module, Rule, Term, VarTerm } from '../ast/types.js';
 import { RegoError } from '../errors.js';
+import { walkNodes } from '../ast/walk.js';
+
+const SKIP = new Set(['module', 'loc']);
+const RULE_SKIP = new Set(['module', 'loc', 'annotations']);
 
 /** DEPRECATED names built-ins kept for v0 policies, with their replacements. */
 export const DEPRECATED: Record<string, string> = {
@@ -25,13 +29,7 @@ export function strictProblems(modules: Module[]): RegoError[] {
   const out: RegoError[] = [];
   for (const m of modules) {
     const used = new Set<string>();
-    const visit = (x: unknown): void => {
-      if (!x || typeof x !== 'object') return;
-      if (Array.isArray(x)) {
-        for (const y of x) visit(y);
-        return;
-      }
-      const o = x as Record<string, unknown>;
+    walkNodes(m.rules, SKIP, (o) => {
       if (o.type === 'var') used.add((o as unknown as VarTerm).name);
       if (o.type === 'call') {
         const fn = (o as unknown as Extract<Term, { type: 'call' }>).fn;
@@ -39,9 +37,7 @@ export function strictProblems(modules: Module[]): RegoError[] {
         const name = fn.join('.');
         if (DEPRECATED[name]) out.push(new RegoError('rego_type_error', `deprecated built-in function calls in expression: ${name} (use ${DEPRECATED[name]})`, o.loc as never));
       }
-      for (const [k, v] of Object.entries(o)) if (k !== 'module' && k !== 'loc') visit(v);
-    };
-    visit(m.rules);
+    });
     for (const r of m.rules) out.push(...unusedLocals(r));
     for (const imp of m.imports) {
       const p = imp.path as Extract<Term, { type: 'ref' }>;
@@ -80,33 +76,17 @@ function unusedLocals(r: Rule): RegoError[] {
     }
   };
   // every body of the rule, including comprehension and `every` bodies
-  const findBodies = (x: unknown): void => {
-    if (!x || typeof x !== 'object') return;
-    if (Array.isArray(x)) {
-      for (const y of x) findBodies(y);
-      return;
-    }
-    const o = x as Record<string, unknown>;
+  walkNodes(r, RULE_SKIP, (o) => {
     if (Array.isArray(o.body)) visitBody(o.body as Expr[]);
-    for (const [k, v] of Object.entries(o)) if (k !== 'module' && k !== 'loc' && k !== 'annotations') findBodies(v);
-  };
-  findBodies(r);
+  });
   const unique = decls.filter((d, i) => d.v.name !== '_' && !d.v.name.startsWith('_') && decls.findIndex((x) => x.v === d.v) === i);
   if (!unique.length) return [];
   for (const d of unique) declTerms.add(d.v);
   const uses = new Map<string, number>();
-  const count = (x: unknown): void => {
-    if (!x || typeof x !== 'object') return;
-    if (Array.isArray(x)) {
-      for (const y of x) count(y);
-      return;
-    }
-    const o = x as Record<string, unknown>;
+  // Template parts are walked like any other child, so variables used inside string templates count.
+  walkNodes(r, RULE_SKIP, (o) => {
     if (o.type === 'var' && !declTerms.has(o)) uses.set(o.name as string, (uses.get(o.name as string) ?? 0) + 1);
-    if (o.type === 'template') for (const p of o.parts as unknown[]) count(p);
-    for (const [k, v] of Object.entries(o)) if (k !== 'module' && k !== 'loc' && k !== 'annotations' && k !== 'parts') count(v);
-  };
-  count(r);
+  });
   const out: RegoError[] = [];
   const reported = new Set<string>();
   for (const d of unique) {
