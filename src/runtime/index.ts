@@ -13,10 +13,11 @@ import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { PAGE } from './binary.js';
 import { RuntimeError } from './errors.js';
+import { InlineRunner, type InlineOptions, type InlineStats } from './inline.js';
 import { ModuleCache, type ModuleInfo } from './module-cache.js';
 import { KeyedLimiter } from './pool/limiter.js';
 import { WorkerPool } from './pool/worker-pool.js';
-import type { RunSpec } from './sandbox.js';
+import type { RunOutcome, RunSpec } from './sandbox.js';
 
 export { RuntimeError, type RuntimeErrorCode } from './errors.js';
 export type { ModuleInfo } from './module-cache.js';
@@ -29,6 +30,11 @@ export interface RuntimeOptions {
    * function never occupies every worker, so with 3 or more a runaway function cannot stall the others.
    */
   workers?: number;
+  /**
+   * Run short guests on the calling thread, fuel-metered, and fall back to a worker for anything
+   * else (default true; see inline.ts). False sends every invocation to a worker.
+   */
+  inline?: boolean | InlineOptions;
   logger?: { warn(obj: object, msg?: string): void };
 }
 
@@ -108,12 +114,19 @@ export class Runtime {
   private readonly pool: WorkerPool;
   private readonly limiter = new KeyedLimiter();
   private readonly logger?: RuntimeOptions['logger'];
+  private readonly inline: InlineRunner | null;
 
   constructor(opts: RuntimeOptions = {}) {
     const workers = opts.workers ?? Math.min(8, Math.max(3, availableParallelism() + 1));
     if (!Number.isInteger(workers) || workers < 1) throw new RuntimeError('invalid_options', `RuntimeOptions.workers must be a positive integer, got ${workers}`);
     this.logger = opts.logger;
     this.pool = new WorkerPool(workers, opts.logger);
+    this.inline = opts.inline === false ? null : new InlineRunner(this.cache, opts.inline === true ? {} : opts.inline);
+  }
+
+  /** inlineStats counts invocations that ran on the calling thread, and inline runs retried on a worker. */
+  get inlineStats(): InlineStats {
+    return this.inline ? { ...this.inline.stats } : { runs: 0, retries: 0 };
   }
 
   /** compile validates and compiles module bytes (cached by sha256 digest). */
@@ -154,12 +167,23 @@ export class Runtime {
     };
     const key = req.poolKey ?? digest;
     const slot = this.limiter.tryAcquire(key, limits.concurrency);
-    const release = slot ?? (await this.limiter.acquire(key, limits.concurrency, limits.queue));
-    let outcome;
-    try {
-      outcome = await this.pool.run(variant, spec, limits.timeoutMs, key);
-    } finally {
-      release();
+    let outcome: RunOutcome | undefined;
+    if (slot && this.inline && InlineRunner.eligible(spec)) {
+      try {
+        outcome = this.inline.tryRun(variant, spec, key);
+      } catch (err) {
+        slot();
+        throw err;
+      }
+    }
+    if (outcome) slot!();
+    else {
+      const release = slot ?? (await this.limiter.acquire(key, limits.concurrency, limits.queue));
+      try {
+        outcome = await this.pool.run(variant, spec, limits.timeoutMs, key);
+      } finally {
+        release();
+      }
     }
     if (outcome.notes) for (const note of outcome.notes) this.logger?.warn({ digest, poolKey: key, note }, `sandbox refused: ${note}`);
     if (!outcome.ok) {

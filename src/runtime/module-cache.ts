@@ -1,4 +1,5 @@
 import { PAGE, rewrite, type ModuleLayout } from './binary.js';
+import { meter } from './meter.js';
 import { RuntimeError } from './errors.js';
 import { Wasm, type WasmModule } from './wasm-api.js';
 import { capabilitiesOf, compileError, interfaceOf, layoutOrThrow, sha256Digest, unknownImportsOf } from './inspect.js';
@@ -16,6 +17,7 @@ export interface ModuleInfo {
 /** Variant is the module compiled for one memory cap, ready to post to workers. */
 export interface Variant {
   key: string;
+  digest: string;
   module: WasmModule;
   maxPages: number;
   minPages: number;
@@ -93,7 +95,7 @@ export class ModuleCache {
       throw compileError(err);
     }
     const minPages = layout.memories[0]?.min ?? 0;
-    return { key: `${entry.info.digest}/${maxPages}`, module, maxPages, minPages, reusable };
+    return { key: `${entry.info.digest}/${maxPages}`, digest: entry.info.digest, module, maxPages, minPages, reusable };
   }
 
   /** info returns a compiled module's info, or throws 'unknown_module'. */
@@ -124,6 +126,31 @@ export class ModuleCache {
     const variant = await v;
     this.ready.set(`${digest}/${memoryBytes}`, variant);
     return variant;
+  }
+
+  /** Fuel-metered compilations by variant key: null when the module cannot be metered. */
+  private readonly meteredModules = new Map<string, WasmModule | null>();
+  private readonly metering = new Set<string>();
+
+  /**
+   * metered returns the variant compiled with fuel checks (meter.ts), for runs on the caller's own
+   * thread: undefined while that compilation runs (the first call starts it), null when the module
+   * cannot be metered. Compiled lazily: only functions that are actually invoked pay for it.
+   */
+  metered(variant: Variant, initialFuel: number): WasmModule | null | undefined {
+    const got = this.meteredModules.get(variant.key);
+    if (got !== undefined || this.metering.has(variant.key)) return got;
+    this.metering.add(variant.key);
+    void this.compileMetered(variant, initialFuel)
+      .then((m) => this.meteredModules.set(variant.key, m), () => this.meteredModules.set(variant.key, null))
+      .finally(() => this.metering.delete(variant.key));
+    return undefined;
+  }
+
+  private async compileMetered(variant: Variant, initialFuel: number): Promise<WasmModule | null> {
+    const entry = await this.entry(variant.digest);
+    const bytes = meter(rewrite(entry.bytes, entry.layout, variant.maxPages, variant.reusable), initialFuel);
+    return bytes ? Wasm.compile(bytes) : null;
   }
 
   /** resolvedVariant is variant() without waiting, for a digest and cap that variant() already returned. */

@@ -9,7 +9,8 @@ import { E } from './wasi/constants.js';
 import { MemFs } from './fs/mem-fs.js';
 import type { Mount, Stream } from './wasi/fd-table.js';
 import { HostSwitch, WasiHost, type HostOptions } from './wasi/host.js';
-import { ProcExit } from './wasi/process.js';
+import { ProcExit, WouldBlock } from './wasi/process.js';
+import { BULK_BYTES_PER_UNIT, FUEL_EXPORT } from './meter.js';
 
 /** RunSpec is one invocation, in a form that can cross to a worker thread (structured-clone safe). */
 export interface RunSpec {
@@ -33,7 +34,11 @@ export interface RunSpec {
 
 /** RunOutcome is what a run produced; failures carry a RuntimeError code and message. */
 export type RunOutcome = (
-  | { ok: true; exitCode: number; stdout: Uint8Array; stderr: Uint8Array; durationMs: number; instantiateUs: number; reused: boolean }
+  | {
+      ok: true; exitCode: number; stdout: Uint8Array; stderr: Uint8Array; durationMs: number; instantiateUs: number; reused: boolean;
+      /** With a fuel budget: what the run cost in fuel units (fuel burnt, host bytes and a fresh memory's bytes per BULK_BYTES_PER_UNIT). */
+      cost?: number;
+    }
   | { ok: false; code: RuntimeErrorCode; message: string; stdout: Uint8Array; stderr: Uint8Array; durationMs: number }
 ) & { /** Refused escape attempts and other security notes, one line each, for the caller's log. */ notes?: string[] };
 
@@ -167,6 +172,8 @@ interface Warm {
   snapshot: Uint8Array | null;
   globals: Array<[WasmGlobal, unknown]>;
   pages: number;
+  /** The fuel global of a metered module (see meter.ts), else null. */
+  fuel: WasmGlobal | null;
 }
 
 /**
@@ -183,7 +190,11 @@ export class SandboxHost {
   private readonly snapshots = new WeakMap<WasmModule, Uint8Array>();
   constructor(private readonly maxWarmPerModule = 2, private readonly maxWarmModules = 256) {}
 
-  run(key: string, module: WasmModule, reusable: boolean, spec: RunSpec): RunOutcome {
+  /**
+   * run executes the module's `_start`. With `fuel`, the module must be metered (meter.ts): the run
+   * gets that much fuel and may not block (a sleep unwinds it), for runs on a thread that serves others.
+   */
+  run(key: string, module: WasmModule, reusable: boolean, spec: RunSpec, fuel?: number): RunOutcome {
     const t0 = performance.now();
     const capture = this.capture.begin(spec.maxOutputBytes);
     const direct = { left: spec.maxOutputBytes };
@@ -204,6 +215,8 @@ export class SandboxHost {
       random: spec.random,
       maxOpenFds: spec.maxOpenFds,
       maxWriteBytes: spec.maxWriteBytes,
+      mayBlock: fuel === undefined,
+      byteBudget: fuel === undefined ? undefined : fuel * BULK_BYTES_PER_UNIT,
     };
     if (spec.trace) {
       const sink = opts.stderr!;
@@ -232,6 +245,10 @@ export class SandboxHost {
       return fail('trap', `instantiation failed: ${err instanceof Error ? err.message : String(err)}`);
     }
     this.switch.current = w.host;
+    if (fuel !== undefined) {
+      if (!w.fuel) return fail('invalid_options', 'a fuel budget was given for a module that is not metered');
+      w.fuel.value = fuel;
+    }
     const instantiateUs = (performance.now() - t0) * 1000;
     const start = w.instance.exports._start as () => void;
     let exitCode = 0;
@@ -242,6 +259,8 @@ export class SandboxHost {
       else {
         w.host.closeAll();
         if (err instanceof OutputLimit) return fail('output_limit', `the guest wrote more than ${err.limit} bytes of output (limits.maxOutputBytes)`);
+        if (err instanceof WouldBlock) return fail('timeout', 'the guest would block or hold a thread that may not (it slept, or moved too many bytes through the host)');
+        if (fuel !== undefined && (w.fuel?.value as number) <= 0) return fail('timeout', `the guest used up its fuel (${fuel} units)`);
         const msg = err instanceof Error ? err.message : String(err);
         const pages = w.memory ? w.memory.buffer.byteLength / PAGE : 0;
         if (err instanceof Wasm.RuntimeError || err instanceof RangeError) {
@@ -254,7 +273,13 @@ export class SandboxHost {
     w.host.closeAll();
     if (reusable && w.snapshot && w.memory && w.memory.buffer.byteLength === w.pages * PAGE) this.keepWarm(key, w);
     const notes = w.host.state.notes;
-    return { ok: true, exitCode, stdout: capture.out.bytes(), stderr: capture.err.bytes(), durationMs: performance.now() - t0, instantiateUs, reused, notes: notes.length ? notes : undefined };
+    const out: RunOutcome = { ok: true, exitCode, stdout: capture.out.bytes(), stderr: capture.err.bytes(), durationMs: performance.now() - t0, instantiateUs, reused, notes: notes.length ? notes : undefined };
+    if (fuel !== undefined) {
+      // Deterministic, unlike time (which GC pauses and compilation on this thread also take).
+      const fresh = reused ? 0 : w.pages * PAGE;
+      out.cost = fuel - (w.fuel!.value as number) + (opts.byteBudget! - w.host.memory.byteBudget + fresh) / BULK_BYTES_PER_UNIT;
+    }
+    return out;
   }
 
   /** keepWarm parks a clean instance; the least recently used module loses its instances past the cap. */
@@ -273,7 +298,8 @@ export class SandboxHost {
     const instance = new Wasm.Instance(module, this.switch.imports());
     const memory = instance.exports.memory instanceof Wasm.Memory ? instance.exports.memory : null;
     if (memory) host.memory.attach(memory);
-    const w: Warm = { instance, host, memory, snapshot: null, globals: [], pages: memory ? memory.buffer.byteLength / PAGE : 0 };
+    const fuel = instance.exports[FUEL_EXPORT];
+    const w: Warm = { instance, host, memory, snapshot: null, globals: [], pages: memory ? memory.buffer.byteLength / PAGE : 0, fuel: fuel instanceof Wasm.Global ? fuel : null };
     if (reusable && memory) {
       let snap = this.snapshots.get(module);
       if (!snap) {

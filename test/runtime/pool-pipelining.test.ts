@@ -9,7 +9,7 @@ const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 // check that such a job is never lost or failed by what runs ahead of it.
 describe('WorkerPool: jobs waiting behind another on a worker', () => {
   it('a job waiting behind a looping job of the same function is run elsewhere after the deadline', async () => {
-    const rt = new Runtime({ workers: 1 });
+    const rt = new Runtime({ workers: 1, inline: false });
     try {
       const loop = (await rt.compile(await wat2wasm(programs.loop))).digest;
       const hello = (await rt.compile(await wat2wasm(helloWat('hi\n')))).digest;
@@ -31,7 +31,7 @@ describe('WorkerPool: jobs waiting behind another on a worker', () => {
   });
 
   it('serves a burst of one function with every request answered once', async () => {
-    const rt = new Runtime({ workers: 3 });
+    const rt = new Runtime({ workers: 3, inline: false });
     try {
       const hello = (await rt.compile(await wat2wasm(helloWat('ok\n')))).digest;
       const results = await Promise.all(Array.from({ length: 300 }, () => rt.invoke(hello, { args: [], env: {}, poolKey: 'ns/burst' })));

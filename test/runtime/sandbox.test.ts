@@ -132,11 +132,11 @@ describe('WorkerPool', () => {
     const pool = new WorkerPool(1, { warn: (_o, m) => warnings.push(m ?? '') }, new URL('file:///nonexistent/skiff-worker.js'));
     const mod = await Wasm.compile(await wat2wasm(helloWat('x')));
     const t0 = Date.now();
-    const err = await pool.run({ key: 'k', module: mod, maxPages: 1, minPages: 1, reusable: true }, spec(), 5000).catch((e) => e);
+    const err = await pool.run({ key: 'k', digest: 'k', module: mod, maxPages: 1, minPages: 1, reusable: true }, spec(), 5000).catch((e) => e);
     expect(err.code).toBe('worker_failed');
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(warnings.length).toBeGreaterThanOrEqual(3);
-    await expect(pool.run({ key: 'k', module: mod, maxPages: 1, minPages: 1, reusable: true }, spec(), 5000)).rejects.toMatchObject({ code: 'worker_failed' });
+    await expect(pool.run({ key: 'k', digest: 'k', module: mod, maxPages: 1, minPages: 1, reusable: true }, spec(), 5000)).rejects.toMatchObject({ code: 'worker_failed' });
     await pool.close();
   });
 });

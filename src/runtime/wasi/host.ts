@@ -32,6 +32,10 @@ export interface HostOptions {
   maxWriteBytes?: number;
   /** Receives one line per syscall (name, raw arguments, errno), like strace. */
   trace?: (line: string) => void;
+  /** False on a thread that must never block: a real sleep then unwinds the guest with WouldBlock. */
+  mayBlock?: boolean;
+  /** Bytes of guest memory the host may read or write this run before it unwinds the guest with WouldBlock (default unbounded). */
+  byteBudget?: number;
 }
 
 /** HostState is the per-run state; resetting it lets a warm instance serve the next request. */
@@ -67,6 +71,7 @@ export class WasiHost {
   reset(opts: HostOptions): void {
     if (this.state) this.closeAll();
     this.trace = opts.trace;
+    this.memory.byteBudget = opts.byteBudget ?? Number.POSITIVE_INFINITY;
     const fds = new FdTable(opts.maxOpenFds ?? 1024);
     const stream = (s: Stream | undefined, rights: bigint) => ({
       kind: 'stream' as const, stream: s ?? emptyStream, filetype: s?.isTerminal ? FILETYPE.CHARACTER_DEVICE : FILETYPE.UNKNOWN,
@@ -92,7 +97,7 @@ export class WasiHost {
     this.state = {
       args: encodeList(opts.args),
       env: Array.isArray(opts.env) ? encodeList(opts.env) : encodeEnv(opts.env),
-      clock: new Clock(opts.clock ?? 'real'),
+      clock: new Clock(opts.clock ?? 'real', opts.mayBlock ?? true),
       random: new RandomSource(opts.random ?? 'real'),
       fds,
       writeBudget: opts.maxWriteBytes ?? Number.POSITIVE_INFINITY,

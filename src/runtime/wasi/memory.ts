@@ -1,6 +1,7 @@
 import { FsError } from '../fs/types.js';
 import { E, IOVEC } from './constants.js';
 import type { WasmMemory } from '../wasm-api.js';
+import { WouldBlock } from './process.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 /** Most iovecs one call may pass (POSIX IOV_MAX on Linux). */
@@ -17,6 +18,12 @@ export class GuestMemory {
   private buffer: ArrayBuffer | null = null;
   private u8cache = new Uint8Array(0);
   private dvcache = new DataView(new ArrayBuffer(0));
+  /**
+   * Bytes of guest memory the host may still hand out as views this run (what it reads or writes
+   * there): unbounded on a thread that may block; bounded on one that serves others, where running
+   * out unwinds the guest with WouldBlock so the run moves to a worker.
+   */
+  byteBudget = Number.POSITIVE_INFINITY;
 
   /** attach points the views at an instance's exported memory. */
   attach(memory: WasmMemory): void {
@@ -55,6 +62,7 @@ export class GuestMemory {
     ptr >>>= 0;
     len >>>= 0;
     this.check(ptr, len);
+    if ((this.byteBudget -= len) < 0) throw new WouldBlock();
     return this.u8cache.subarray(ptr, ptr + len);
   }
 

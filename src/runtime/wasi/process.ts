@@ -8,6 +8,13 @@ export class ProcExit {
   constructor(readonly code: number) {}
 }
 
+/**
+ * WouldBlock unwinds a guest that would block, or hold for long, a thread that serves others (a run
+ * on the caller's own thread, see inline.ts): it asked to sleep, or moved more bytes through the host
+ * than such a run may. The caller runs it again where that is allowed.
+ */
+export class WouldBlock {}
+
 /** A frozen clock starts here (2024-01-01T00:00:00Z) so guests see a plausible, reproducible date. */
 const FROZEN_EPOCH_NS = 1_704_067_200_000_000_000n;
 /** Signals whose default action is to be ignored (chld, cont, urg, winch); the rest terminate. */
@@ -20,13 +27,14 @@ const IGNORED_SIGNALS = new Set([16, 17, 22, 27]);
 export class Clock {
   private readonly frozen: boolean;
   private virtualNs = 0n;
-  private readonly realOffset: bigint;
-  private readonly startHr: bigint;
+  /** Wall-clock minus monotonic time in ns, taken on the first real-time read: a Clock is built per request. */
+  private realOffset: bigint | undefined;
+  /** When the run started (performance.now() ms): cheaper than a bigint clock read on every request. */
+  private readonly startMs: number;
   private startCpu: bigint | undefined;
-  constructor(mode: 'real' | 'frozen') {
+  constructor(mode: 'real' | 'frozen', private readonly mayBlock = true) {
     this.frozen = mode === 'frozen';
-    this.startHr = process.hrtime.bigint();
-    this.realOffset = BigInt(Date.now()) * 1_000_000n - this.startHr;
+    this.startMs = performance.now();
   }
 
   /**
@@ -36,7 +44,7 @@ export class Clock {
    */
   private cpuSinceStart(): bigint {
     const now = cpuNs();
-    this.startCpu ??= now - (process.hrtime.bigint() - this.startHr);
+    this.startCpu ??= now - BigInt(Math.round((performance.now() - this.startMs) * 1e6));
     const d = now - this.startCpu;
     return d > 0n ? d : 0n;
   }
@@ -49,7 +57,9 @@ export class Clock {
   now(id: number): bigint {
     switch (id) {
       case CLOCK.REALTIME:
-        return this.frozen ? FROZEN_EPOCH_NS + this.virtualNs : this.realOffset + process.hrtime.bigint();
+        if (this.frozen) return FROZEN_EPOCH_NS + this.virtualNs;
+        this.realOffset ??= BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+        return this.realOffset + process.hrtime.bigint();
       case CLOCK.MONOTONIC:
         return this.frozen ? this.virtualNs : process.hrtime.bigint();
       case CLOCK.PROCESS_CPUTIME:
@@ -73,6 +83,7 @@ export class Clock {
       this.virtualNs += ns;
       return;
     }
+    if (!this.mayBlock) throw new WouldBlock();
     const ms = Number(ns / 1_000_000n);
     if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
     const end = process.hrtime.bigint() + (ns % 1_000_000n);
@@ -195,20 +206,22 @@ export function encodeList(items: string[]): StringBlock {
   return { bytes, starts };
 }
 
-/** encodeEnv is encodeList for an environment record, without building the `KEY=VALUE` strings first. */
+/**
+ * encodeEnv is encodeList for an environment record. A request's environment is two dozen short
+ * strings, nearly always ASCII: joined into one string, it is encoded with one call and the offsets
+ * follow from the string lengths, instead of four native calls per variable.
+ */
 export function encodeEnv(env: Record<string, string>): StringBlock {
   const keys = Object.keys(env);
-  let total = 0;
-  for (const k of keys) total += Buffer.byteLength(k, 'utf8') + Buffer.byteLength(env[k]!, 'utf8') + 2;
-  const bytes = Buffer.alloc(total);
   const starts = new Uint32Array(keys.length);
-  let off = 0;
+  let joined = '';
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    starts[i] = off;
-    off += bytes.write(k, off, 'utf8');
-    bytes[off++] = 0x3d; // '='
-    off += bytes.write(env[k]!, off, 'utf8') + 1;
+    starts[i] = joined.length;
+    joined += `${k}=${env[k]!}\0`;
   }
-  return { bytes, starts };
+  const bytes = Buffer.from(joined, 'utf8');
+  // Equal lengths mean every character was one byte (ASCII), so string offsets are byte offsets.
+  if (bytes.length === joined.length) return { bytes, starts };
+  return encodeList(keys.map((k) => `${k}=${env[k]!}`));
 }

@@ -1,0 +1,98 @@
+/**
+ * Runs short guests on the caller's own thread. Handing an invocation to a worker thread and back
+ * (post, wake, answer, resolve) costs several times what a small WAGI function takes to run (~8 µs
+ * for the demo); under load that hand-off, not the guest, bounds how many requests a node serves.
+ *
+ * The caller's thread serves everyone else, so a guest may run here only while it provably stays
+ * short: the module is fuel-metered (meter.ts) and gets a budget of loop iterations and calls; it may
+ * not sleep; and it may not touch host directories (a host file can block, and its writes could not be
+ * taken back). Anything other than a clean, quick finish — fuel exhausted, a sleep, a trap, too much
+ * output — throws the run away and the invocation runs again on a worker, where the deadline, the
+ * real limits and the full host apply. The guest's output and state from the discarded run are dropped
+ * (its instance included), so the retry is indistinguishable from a first run. A function that needs
+ * the retry, or that runs slowly here, goes to the workers for a while (doubling each time).
+ */
+import type { ModuleCache, Variant } from './module-cache.js';
+import { SandboxHost, type RunOutcome, type RunSpec } from './sandbox.js';
+
+/** Tuning; the defaults keep one inline run under about a millisecond of the caller's thread. */
+export interface InlineOptions {
+  /** Fuel per run: loop iterations plus calls, plus a unit per 16 bytes moved in bulk (default 1,000,000: a few ms at worst). */
+  fuel?: number;
+  /**
+   * Average cost per run, in fuel units (a moving average over about the last 8 runs, starting from
+   * zero), above which a function goes to the workers for a while (default 100,000, roughly 100 µs).
+   * Judged on fuel rather than time: time also counts GC pauses and compilation on this thread, and
+   * would send quick functions away at random.
+   */
+  averageCost?: number;
+  /** First cool-down on the workers, doubled on every further strike up to maxCooldownMs (default 1,000). */
+  cooldownMs?: number;
+  maxCooldownMs?: number;
+}
+
+const DEFAULTS: Required<InlineOptions> = { fuel: 1_000_000, averageCost: 100_000, cooldownMs: 1_000, maxCooldownMs: 60_000 };
+
+/** How a function has fared inline. */
+interface Standing {
+  /** Inline runs are not tried before this time (ms, Date.now()). */
+  until: number;
+  strikes: number;
+  /** Exponential moving average of the cost of its inline runs (fuel units). */
+  avgCost: number;
+}
+
+/** Counters for diagnostics and tests. */
+export interface InlineStats {
+  runs: number;
+  retries: number;
+}
+
+export class InlineRunner {
+  private readonly host = new SandboxHost(2, 256);
+  private readonly standing = new Map<string, Standing>();
+  private readonly opts: Required<InlineOptions>;
+  readonly stats: InlineStats = { runs: 0, retries: 0 };
+
+  constructor(private readonly cache: ModuleCache, opts: InlineOptions = {}) {
+    this.opts = { ...DEFAULTS, ...opts };
+  }
+
+  /** eligible: whether an invocation may be tried here at all (no host directories, no direct stdio, no tracing). */
+  static eligible(spec: RunSpec): boolean {
+    return spec.dirs.length === 0 && !spec.directStdio && !spec.trace;
+  }
+
+  /**
+   * tryRun runs the invocation here and returns its outcome, or returns undefined when it must run
+   * on a worker instead (not metered yet, on a cool-down, or the inline run did not finish cleanly).
+   */
+  tryRun(variant: Variant, spec: RunSpec, poolKey: string): RunOutcome | undefined {
+    const st = this.standing.get(poolKey);
+    if (st && st.until > Date.now()) return undefined;
+    const module = this.cache.metered(variant, this.opts.fuel);
+    if (!module) return undefined;
+    const out = this.host.run(variant.key, module, variant.reusable, spec, this.opts.fuel);
+    if (!out.ok) {
+      this.stats.retries++;
+      this.strike(poolKey, st);
+      return undefined;
+    }
+    this.stats.runs++;
+    const now = st ?? { until: 0, strikes: 0, avgCost: 0 };
+    if (!st) this.standing.set(poolKey, now);
+    now.avgCost += ((out.cost ?? 0) - now.avgCost) / 8;
+    if (now.avgCost > this.opts.averageCost) this.strike(poolKey, now);
+    return out;
+  }
+
+  private strike(poolKey: string, st: Standing | undefined): void {
+    const s = st ?? { until: 0, strikes: 0, avgCost: 0 };
+    s.strikes++;
+    s.until = Date.now() + Math.min(this.opts.maxCooldownMs, this.opts.cooldownMs * 2 ** (s.strikes - 1));
+    // Start the average afresh: the next trial should be judged on its own runs.
+    s.avgCost = 0;
+    this.standing.set(poolKey, s);
+    if (this.standing.size > 4096) this.standing.delete(this.standing.keys().next().value!);
+  }
+}

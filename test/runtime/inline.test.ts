@@ -1,0 +1,150 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Runtime, type InvokeRequest } from '../../src/runtime/index.js';
+import { commandWat } from './helpers/wat.js';
+import { programs } from './helpers/programs.js';
+import { helloWat, wat2wasm } from './helpers/wat.js';
+
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Writes `text` to stderr, spins `iterations` times, then prints "done" and exits 0. */
+function spinWat(text: string, iterations: number): string {
+  const bytes = [...new TextEncoder().encode(text)].map((b) => '\\' + b.toString(16).padStart(2, '0')).join('');
+  return commandWat({
+    imports: ['fd_write'],
+    data: `(data (i32.const 64) "${bytes}") (data (i32.const 512) "done\\0a")`,
+    extra: '(global $i (mut i32) (i32.const 0))',
+    start: `(i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const ${bytes.length / 3}))
+      (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (block $b (loop $l (br_if $b (i32.ge_u (global.get $i) (i32.const ${iterations}))) (global.set $i (i32.add (global.get $i) (i32.const 1))) (br $l)))
+      (i32.store (i32.const 0) (i32.const 512)) (i32.store (i32.const 4) (i32.const 5))
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))`,
+  });
+}
+
+/** invokeUntilInline repeats an invocation until it ran inline (the metered build compiles in the background). */
+async function invokeUntilInline(rt: Runtime, digest: string, req: InvokeRequest) {
+  for (let i = 0; i < 200; i++) {
+    const before = rt.inlineStats.runs;
+    const res = await rt.invoke(digest, req);
+    if (rt.inlineStats.runs > before) return res;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error('the invocation never ran inline');
+}
+
+describe('inline runs on the calling thread', () => {
+  const rt = new Runtime({ workers: 2, inline: { cooldownMs: 60_000 } });
+  afterAll(() => rt.close());
+
+  it('serves a short function on the calling thread with the same output and fresh state each time', async () => {
+    const hello = (await rt.compile(await wat2wasm(helloWat('hi\n')))).digest;
+    const res = await invokeUntilInline(rt, hello, { args: [], env: {}, poolKey: 'ns/hello' });
+    expect(dec(res.stdout)).toBe('hi\n');
+    const counter = (await rt.compile(await wat2wasm(programs.counter))).digest;
+    await invokeUntilInline(rt, counter, { args: [], env: {}, poolKey: 'ns/counter' });
+    const runs = rt.inlineStats.runs;
+    for (let i = 0; i < 3; i++) expect((await rt.invoke(counter, { args: [], env: {}, poolKey: 'ns/counter' })).exitCode).toBe(16);
+    expect(rt.inlineStats.runs).toBe(runs + 3);
+  });
+
+  it('stops a looping guest within its fuel, retries it on a worker where the deadline applies, then keeps it there', async () => {
+    const loop = (await rt.compile(await wat2wasm(programs.loop))).digest;
+    const hello = (await rt.compile(await wat2wasm(helloWat('warm\n')))).digest;
+    // Let the loop's metered build exist before the measured call: warm it up under another key.
+    await invokeUntilInline(rt, hello, { args: [], env: {}, poolKey: 'ns/warm' });
+    rt.invoke(loop, { args: [], env: {}, poolKey: 'ns/probe', limits: { timeoutMs: 100 } }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    const retries = rt.inlineStats.retries;
+    // The calling thread is held for the fuel budget only (milliseconds), not for the deadline.
+    const t0 = performance.now();
+    const p = rt.invoke(loop, { args: [], env: {}, poolKey: 'ns/loop', limits: { timeoutMs: 300 } });
+    const heldMs = performance.now() - t0;
+    expect(heldMs).toBeLessThan(150);
+    await expect(p).rejects.toMatchObject({ code: 'timeout' });
+    expect(rt.inlineStats.retries).toBe(retries + 1);
+    // On its cool-down the next call goes straight to a worker: no second inline attempt.
+    await expect(rt.invoke(loop, { args: [], env: {}, poolKey: 'ns/loop', limits: { timeoutMs: 100 } })).rejects.toMatchObject({ code: 'timeout' });
+    expect(rt.inlineStats.retries).toBe(retries + 1);
+  });
+
+  it('retries a guest that sleeps on a worker, where the sleep works', async () => {
+    const sleepy = (await rt.compile(await wat2wasm(commandWat({
+      imports: ['poll_oneoff', 'fd_write'],
+      data: '(data (i32.const 512) "slept\\0a")',
+      start: `(i32.store8 (i32.const 8) (i32.const 0)) (i32.store (i32.const 16) (i32.const 1)) (i64.store (i32.const 24) (i64.const 20000000))
+        (drop (call $poll_oneoff (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200)))
+        (i32.store (i32.const 300) (i32.const 512)) (i32.store (i32.const 304) (i32.const 6))
+        (drop (call $fd_write (i32.const 1) (i32.const 300) (i32.const 1) (i32.const 308)))`,
+    })))).digest;
+    const retries = rt.inlineStats.retries;
+    const started = performance.now();
+    let res;
+    // The first calls may run on a worker while the metered build compiles; one of them is tried inline.
+    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await rt.invoke(sleepy, { args: [], env: {}, poolKey: 'ns/sleepy' });
+    expect(rt.inlineStats.retries).toBe(retries + 1);
+    expect(dec(res!.stdout)).toBe('slept\n');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(20);
+  });
+
+  it('shows nothing of a discarded inline run: output comes from the worker run alone', async () => {
+    // 3 million iterations need more fuel than an inline run gets.
+    const spin = (await rt.compile(await wat2wasm(spinWat('once\n', 3_000_000)))).digest;
+    const retries = rt.inlineStats.retries;
+    let res;
+    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await rt.invoke(spin, { args: [], env: {}, poolKey: 'ns/spin' });
+    expect(rt.inlineStats.retries).toBe(retries + 1);
+    expect(dec(res!.stderr)).toBe('once\n');
+    expect(dec(res!.stdout)).toBe('done\n');
+  });
+
+  it('moves a guest that makes the host copy too many bytes to a worker', async () => {
+    // random_get over 17 MiB: more guest memory than an inline run may have the host touch (16 MiB).
+    const heavy = (await rt.compile(await wat2wasm(commandWat({
+      imports: ['random_get', 'fd_write'],
+      memory: '280',
+      data: '(data (i32.const 512) "filled\\0a")',
+      start: `(drop (call $random_get (i32.const 1024) (i32.const 17825792)))
+        (i32.store (i32.const 300) (i32.const 512)) (i32.store (i32.const 304) (i32.const 7))
+        (drop (call $fd_write (i32.const 1) (i32.const 300) (i32.const 1) (i32.const 308)))`,
+    })))).digest;
+    const retries = rt.inlineStats.retries;
+    let res;
+    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await rt.invoke(heavy, { args: [], env: {}, poolKey: 'ns/heavy' });
+    expect(rt.inlineStats.retries).toBe(retries + 1);
+    expect(dec(res!.stdout)).toBe('filled\n');
+  });
+
+  it('reports a trap exactly as a worker run does', async () => {
+    const trap = (await rt.compile(await wat2wasm(programs.trap))).digest;
+    for (let i = 0; i < 5; i++) {
+      await expect(rt.invoke(trap, { args: [], env: {}, poolKey: 'ns/trap' })).rejects.toMatchObject({ code: 'trap' });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  });
+
+  it('never runs a function with host directories inline', async () => {
+    const hello = (await rt.compile(await wat2wasm(helloWat('dirs\n')))).digest;
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-inline-'));
+    const req: InvokeRequest = { args: [], env: {}, poolKey: 'ns/dirs', capabilities: { dirs: [{ host: dir, guest: '/data' }] } };
+    const runs = rt.inlineStats.runs;
+    for (let i = 0; i < 10; i++) {
+      expect(dec((await rt.invoke(hello, req)).stdout)).toBe('dirs\n');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(rt.inlineStats.runs).toBe(runs);
+  });
+
+  it('can be turned off', async () => {
+    const off = new Runtime({ workers: 1, inline: false });
+    try {
+      const hello = (await off.compile(await wat2wasm(helloWat('off\n')))).digest;
+      for (let i = 0; i < 5; i++) expect(dec((await off.invoke(hello, { args: [], env: {} })).stdout)).toBe('off\n');
+      expect(off.inlineStats).toEqual({ runs: 0, retries: 0 });
+    } finally {
+      await off.close();
+    }
+  });
+});
