@@ -41,11 +41,22 @@ export class FunctionLogs implements LogSource {
     return this.lastIso;
   }
 
-  /** appendOutput splits a stderr buffer into lines (a final partial line counts as a line). */
+  /**
+   * appendOutput splits a stderr buffer into lines (a final partial line counts as a line). Hand-written
+   * scan: a function may log a line on every request, and splitting a decoded copy costs several times more.
+   */
   appendOutput(namespace: string, name: string, requestId: string, stderr: Uint8Array): void {
     if (stderr.length === 0) return;
-    const text = Buffer.from(stderr.buffer, stderr.byteOffset, stderr.byteLength).toString('utf8');
-    for (const line of text.split('\n')) if (line !== '') this.append(namespace, name, { stream: 'stderr', requestId, line: line.replace(/\r$/, '') });
+    const buf = Buffer.from(stderr.buffer, stderr.byteOffset, stderr.byteLength);
+    let start = 0;
+    while (start < buf.length) {
+      let nl = buf.indexOf(0x0a, start);
+      if (nl < 0) nl = buf.length;
+      let end = nl;
+      if (end > start && buf[end - 1] === 0x0d) end--;
+      if (end > start) this.append(namespace, name, { stream: 'stderr', requestId, line: buf.toString('utf8', start, end) });
+      start = nl + 1;
+    }
   }
 
   tail(namespace: string, name: string, lines: number): LogLine[] {

@@ -148,9 +148,32 @@ export function parseWagiOutput(out: Uint8Array): WagiResponse {
     if (buf.length === 0) throw new WagiOutputError('the function wrote nothing to stdout; a WAGI response starts with headers such as "Content-Type: text/plain", then a blank line, then the body');
     throw new WagiOutputError('the function output has no blank line after its headers; a WAGI response is headers, a blank line, then the body');
   }
-  const head = buf.subarray(0, sep).toString('latin1').replace(/\r/g, '');
-  // A view, not a copy: the output buffer is ours (it came from the worker) and dies with the response.
+  const head = buf.toString('latin1', 0, sep);
+  // A view, not a copy: the output buffer is ours (it came from the runtime) and dies with the response.
   const body = new Uint8Array(out.buffer, out.byteOffset + sep + sepLen, out.byteLength - sep - sepLen);
+  let parsed = HEADS.get(head);
+  if (!parsed) {
+    parsed = parseHead(head);
+    if (head.length <= HEAD_CACHE_MAX_CHARS) {
+      if (HEADS.size >= HEADS_MAX) HEADS.clear();
+      HEADS.set(head, parsed);
+    }
+  }
+  // Each response gets its own list: the gateway may add to it.
+  return { status: parsed.status, headers: parsed.headers.slice(), body };
+}
+
+/**
+ * Parsed header blocks by their text. A function usually prints the same headers on every request, so
+ * each distinct block is checked and split once. Process-wide and safe to share: the result is a pure
+ * function of the text and is never mutated; the cache is bounded (guests choose the text).
+ */
+const HEADS = new Map<string, { status: number; headers: ReadonlyArray<[string, string]> }>();
+const HEADS_MAX = 256;
+const HEAD_CACHE_MAX_CHARS = 1024;
+
+function parseHead(text: string): { status: number; headers: Array<[string, string]> } {
+  const head = text.replace(/\r/g, '');
   const headers: Array<[string, string]> = [];
   let status: number | undefined;
   let hasType = false;
@@ -176,7 +199,7 @@ export function parseWagiOutput(out: Uint8Array): WagiResponse {
     headers.push([name, value]);
   }
   if (!hasType && !hasLocation) throw new WagiOutputError('the function output has neither a Content-Type nor a Location header');
-  return { status: status ?? (hasLocation ? 302 : 200), headers, body };
+  return { status: status ?? (hasLocation ? 302 : 200), headers };
 }
 
 function hasKeys(o: object): boolean {

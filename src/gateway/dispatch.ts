@@ -108,6 +108,9 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
   const direct = rule.directResponse;
   const mirror = rule.mirror;
 
+  // The upstream name and its counters per function destination, looked up once rather than per request.
+  const fnUpstreams = new Map<DestinationRef, { key: string; stats: ReturnType<DispatchDeps['upstreamStats']> }>();
+
   const sendToFunction = async (ctx: GatewayContext, dest: Extract<DestinationRef, { kind: 'function' }>, path: string, cancel: CancelToken): Promise<void> => {
     const headers = upstreamHeaders(ctx);
     {
@@ -121,9 +124,13 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
         requestId: ctx.requestId,
         traceparent: headers.traceparent as string,
       };
-      const key = `fn:${dest.namespace}/${dest.name}`;
-      ctx.upstream = key;
-      const stats = deps.upstreamStats(key);
+      let up = fnUpstreams.get(dest);
+      if (!up) {
+        const key = `fn:${dest.namespace}/${dest.name}`;
+        fnUpstreams.set(dest, (up = { key, stats: deps.upstreamStats(key) }));
+      }
+      ctx.upstream = up.key;
+      const stats = up.stats;
       const t0 = performance.now();
       try {
         const r = await deps.functions.invoke(dest.namespace, dest.name, req, deps.functions.ignoresSignal ? NEVER_ABORTED : cancel.toSignal());

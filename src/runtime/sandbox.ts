@@ -65,7 +65,7 @@ class Growable {
   }
   /** bytes copies out what was written (the buffer itself is reused by the next run). */
   bytes(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return this.len === 0 ? new Uint8Array(0) : this.buf.slice(0, this.len);
   }
   reset(): void {
     this.len = 0;
@@ -160,6 +160,7 @@ function fdStream(fd: number, limit: { left: number }): Stream {
 
 /** mountsFor turns the granted directories into backends (each resolving paths beneath its own root). */
 function mountsFor(spec: RunSpec): Mount[] {
+  if (spec.dirs.length === 0 && !spec.memfs) return [];
   const mounts: Mount[] = spec.dirs.map((d) => ({ guest: d.guest, backend: new HostFs(d.host, !!d.readOnly), readOnly: !!d.readOnly }));
   if (spec.memfs) mounts.push({ guest: spec.memfs, backend: new MemFs(), readOnly: false });
   return mounts;

@@ -128,6 +128,8 @@ export class FdTable {
 
   /** all lists open descriptors (used to close everything when the sandbox ends). */
   all(): Descriptor[] {
-    return this.slots.filter((d): d is Descriptor => d !== undefined);
+    const out: Descriptor[] = [];
+    for (const d of this.slots) if (d !== undefined) out.push(d);
+    return out;
   }
 }

@@ -96,12 +96,16 @@ function cpuNs(): bigint {
   return BigInt(u.user + u.system) * 1000n;
 }
 
+const NO_STATE = new Uint32Array(0);
+
 /** Random fills guest buffers from the OS CSPRNG, or from a seeded generator (xorshift128) for reproducible runs. */
 export class RandomSource {
-  private readonly s = new Uint32Array(4);
+  // Only a seeded source has state (a RandomSource is built for every request).
+  private readonly s: Uint32Array;
   private readonly seeded: boolean;
   constructor(mode: 'real' | { seed: number }) {
     this.seeded = mode !== 'real';
+    this.s = this.seeded ? new Uint32Array(4) : NO_STATE;
     if (mode !== 'real') {
       // splitmix32 spreads a small seed over the whole state so nearby seeds give unrelated streams.
       let x = mode.seed >>> 0;
