@@ -1,68 +1,173 @@
 import type { LogLine, LogSource } from '../api/server.js';
 
-/** Lines a ring may run over perFunction before it is trimmed back. */
-const TRIM_BATCH = 64;
+const STREAMS: ReadonlyArray<LogLine['stream']> = ['stderr', 'system'];
+/** A line longer than this many bytes is cut there (the ring would otherwise hold only a few lines). */
+const MAX_LINE_BYTES = 16 * 1024;
+/** Text bytes kept per function at most; older lines go when it is full, like lines past the line cap. */
+const MAX_TEXT_BYTES = 256 * 1024;
+const encoder = new TextEncoder();
+
+/**
+ * LineRing is one function's recent lines, kept as bytes in a circular buffer with their metadata in
+ * parallel typed arrays. Hand-written for the request path: a function may log a line per request, and
+ * keeping each as an object and a string means a few objects outliving every request, which the garbage
+ * collector then copies and promotes; here a line costs a copy of its bytes and a slot. Lines become
+ * objects only when someone reads them.
+ */
+class LineRing {
+  private readonly times: Float64Array;
+  private readonly streams: Uint8Array;
+  private readonly ids: Array<string | undefined>;
+  /** Where each line's text starts, as an ever-growing offset into the text stream (mod text.length). */
+  private readonly starts: Float64Array;
+  private readonly lens: Uint32Array;
+  private first = 0;
+  private count = 0;
+  private text = new Uint8Array(4096);
+  private written = 0;
+
+  constructor(private readonly cap: number) {
+    this.times = new Float64Array(cap);
+    this.streams = new Uint8Array(cap);
+    this.ids = new Array<string | undefined>(cap);
+    this.starts = new Float64Array(cap);
+    this.lens = new Uint32Array(cap);
+  }
+
+  push(timeMs: number, stream: number, requestId: string | undefined, bytes: Uint8Array): void {
+    if (bytes.length > MAX_LINE_BYTES) bytes = bytes.subarray(0, MAX_LINE_BYTES);
+    this.room(bytes.length);
+    const size = this.text.length;
+    const at = this.written % size;
+    const head = Math.min(bytes.length, size - at);
+    this.text.set(bytes.subarray(0, head), at);
+    if (head < bytes.length) this.text.set(bytes.subarray(head), 0);
+    if (this.count === this.cap) this.dropFirst();
+    const slot = (this.first + this.count) % this.cap;
+    this.times[slot] = timeMs;
+    this.streams[slot] = stream;
+    this.ids[slot] = requestId;
+    this.starts[slot] = this.written;
+    this.lens[slot] = bytes.length;
+    this.count++;
+    this.written += bytes.length;
+  }
+
+  /** room makes space for `n` more text bytes: the buffer doubles up to its cap, then the oldest lines go. */
+  private room(n: number): void {
+    while (this.text.length < MAX_TEXT_BYTES && this.used() + n > this.text.length) this.grow();
+    while (this.count > 0 && this.used() + n > this.text.length) this.dropFirst();
+  }
+
+  private used(): number {
+    return this.count === 0 ? 0 : this.written - this.starts[this.first]!;
+  }
+
+  private grow(): void {
+    const next = new Uint8Array(Math.min(MAX_TEXT_BYTES, this.text.length * 2));
+    // Re-lay the live bytes so that offsets mod the new size still find them.
+    for (let i = 0; i < this.count; i++) {
+      const slot = (this.first + i) % this.cap;
+      const line = this.read(slot);
+      const start = this.starts[slot]!;
+      for (let j = 0; j < line.length; j++) next[(start + j) % next.length] = line[j]!;
+    }
+    this.text = next;
+  }
+
+  private dropFirst(): void {
+    this.ids[this.first] = undefined;
+    this.first = (this.first + 1) % this.cap;
+    this.count--;
+  }
+
+  private read(slot: number): Uint8Array {
+    const size = this.text.length;
+    const at = this.starts[slot]! % size;
+    const len = this.lens[slot]!;
+    if (at + len <= size) return this.text.subarray(at, at + len);
+    const out = new Uint8Array(len);
+    out.set(this.text.subarray(at));
+    out.set(this.text.subarray(0, len - (size - at)), size - at);
+    return out;
+  }
+
+  line(i: number): LogLine {
+    const slot = (this.first + i) % this.cap;
+    const id = this.ids[slot];
+    const line = Buffer.from(this.read(slot)).toString('utf8');
+    const out: LogLine = { time: new Date(this.times[slot]!).toISOString(), stream: STREAMS[this.streams[slot]!]!, line };
+    if (id) out.requestId = id;
+    return out;
+  }
+
+  /** last returns the newest `n` lines, oldest first. */
+  last(n: number): LogLine[] {
+    const k = Math.min(n, this.count);
+    const out: LogLine[] = [];
+    for (let i = this.count - k; i < this.count; i++) out.push(this.line(i));
+    return out;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+}
 
 /**
  * FunctionLogs keeps the recent log lines of each function in a bounded ring (the guest's stderr and
  * the platform's own notes about it: traps, bad output, timeouts) and fans new lines out to followers.
  */
 export class FunctionLogs implements LogSource {
-  private readonly rings = new Map<string, LogLine[]>();
+  private readonly rings = new Map<string, LineRing>();
   private readonly followers = new Map<string, Set<(l: LogLine) => void>>();
 
   constructor(private readonly perFunction = 1000) {}
 
-  append(namespace: string, name: string, line: Omit<LogLine, 'time'> & { time?: string }): void {
-    const key = `${namespace}/${name}`;
+  private ring(key: string): LineRing {
     let ring = this.rings.get(key);
-    if (!ring) this.rings.set(key, (ring = []));
-    const full: LogLine = line.requestId
-      ? { time: line.time ?? this.now(), stream: line.stream, line: line.line, requestId: line.requestId }
-      : { time: line.time ?? this.now(), stream: line.stream, line: line.line };
-    ring.push(full);
-    // Trimmed in batches (tail() only ever shows the last perFunction lines): shifting a full ring on
-    // every line of every request is an O(n) copy on the request path.
-    if (ring.length > this.perFunction + TRIM_BATCH) ring.splice(0, ring.length - this.perFunction);
-    const followers = this.followers.get(key);
-    if (followers) for (const f of followers) f(full);
+    if (!ring) this.rings.set(key, (ring = new LineRing(this.perFunction)));
+    return ring;
   }
 
-  private lastMs = -1;
-  private lastIso = '';
+  append(namespace: string, name: string, line: Omit<LogLine, 'time'> & { time?: string }): void {
+    const key = `${namespace}/${name}`;
+    const ms = line.time !== undefined ? Date.parse(line.time) : Date.now();
+    this.push(key, Number.isNaN(ms) ? Date.now() : ms, STREAMS.indexOf(line.stream), line.requestId, encoder.encode(line.line));
+  }
 
-  /** now is the current time in ISO form, formatted once per millisecond (many lines share one). */
-  private now(): string {
-    const ms = Date.now();
-    if (ms !== this.lastMs) {
-      this.lastMs = ms;
-      this.lastIso = new Date(ms).toISOString();
+  private push(key: string, ms: number, stream: number, requestId: string | undefined, bytes: Uint8Array): void {
+    const ring = this.ring(key);
+    ring.push(ms, stream, requestId, bytes);
+    const followers = this.followers.get(key);
+    if (followers?.size) {
+      const l = ring.line(ring.size - 1);
+      for (const f of followers) f(l);
     }
-    return this.lastIso;
   }
 
   /**
-   * appendOutput splits a stderr buffer into lines (a final partial line counts as a line). Hand-written
-   * scan: a function may log a line on every request, and splitting a decoded copy costs several times more.
+   * appendOutput splits a stderr buffer into lines (a final partial line counts as a line; a trailing
+   * CR is dropped) and keeps their bytes; nothing is decoded until the lines are read.
    */
   appendOutput(namespace: string, name: string, requestId: string, stderr: Uint8Array): void {
     if (stderr.length === 0) return;
-    const buf = Buffer.from(stderr.buffer, stderr.byteOffset, stderr.byteLength);
+    const key = `${namespace}/${name}`;
+    const ms = Date.now();
     let start = 0;
-    while (start < buf.length) {
-      let nl = buf.indexOf(0x0a, start);
-      if (nl < 0) nl = buf.length;
+    while (start < stderr.length) {
+      let nl = stderr.indexOf(0x0a, start);
+      if (nl < 0) nl = stderr.length;
       let end = nl;
-      if (end > start && buf[end - 1] === 0x0d) end--;
-      if (end > start) this.append(namespace, name, { stream: 'stderr', requestId, line: buf.toString('utf8', start, end) });
+      if (end > start && stderr[end - 1] === 0x0d) end--;
+      if (end > start) this.push(key, ms, 0, requestId, stderr.subarray(start, end));
       start = nl + 1;
     }
   }
 
   tail(namespace: string, name: string, lines: number): LogLine[] {
-    const ring = this.rings.get(`${namespace}/${name}`) ?? [];
-    const n = Math.min(lines, this.perFunction, ring.length);
-    return ring.slice(ring.length - n);
+    const ring = this.rings.get(`${namespace}/${name}`);
+    return ring ? ring.last(Math.min(lines, this.perFunction)) : [];
   }
 
   follow(namespace: string, name: string, onLine: (l: LogLine) => void): () => void {

@@ -18,6 +18,8 @@ export class GuestMemory {
   private buffer: ArrayBuffer | null = null;
   private u8cache = new Uint8Array(0);
   private dvcache = new DataView(new ArrayBuffer(0));
+  /** A shared memory grows in place (new buffer object, old one not detached): always re-read. */
+  private shared = false;
   /**
    * Bytes of guest memory the host may still hand out as views this run (what it reads or writes
    * there): unbounded on a thread that may block; bounded on one that serves others, where running
@@ -29,13 +31,18 @@ export class GuestMemory {
   attach(memory: WasmMemory): void {
     this.memory = memory;
     this.buffer = null;
+    this.u8cache = new Uint8Array(0);
   }
 
   private refresh(): void {
+    // Reading `memory.buffer` calls into the engine; on every syscall that adds up. A non-shared
+    // memory's old buffer is detached (length 0) when it grows, so the cached views stay valid until then.
+    if (this.u8cache.byteLength !== 0 && this.buffer !== null && !this.shared) return;
     const buf = this.memory?.buffer;
     if (!buf) throw new FsError(E.FAULT, 'the module exports no memory');
     if (buf !== this.buffer) {
       this.buffer = buf as ArrayBuffer;
+      this.shared = typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer;
       this.u8cache = new Uint8Array(buf);
       this.dvcache = new DataView(buf);
     }
