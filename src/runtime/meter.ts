@@ -175,11 +175,16 @@ function skipFc(c: Cursor): number {
 }
 
 /**
- * Bulk operations whose cost grows with their length operand (the top of the stack): memory.init,
- * memory.copy, memory.fill, table.init, table.copy, table.fill. One loop iteration costs about a
- * nanosecond, so they are charged a unit per BULK_BYTES_PER_UNIT elements.
+ * Operations whose cost grows with an operand on the top of the stack are charged by it:
+ * memory.init/copy/fill and table.init/copy/fill a unit per BULK_BYTES_PER_UNIT elements (one loop
+ * iteration costs about a nanosecond, moving 16 bytes about as much); memory.grow the bytes it adds
+ * at the same rate (the pages are zeroed when first touched); table.grow a unit per entry.
  */
-const BULK_OPS = new Set([0xfc08, 0xfc0a, 0xfc0b, 0xfc0c, 0xfc0e, 0xfc11]);
+const SIZED_OPS = new Map<number, 'bulk' | 'pages' | 'entries'>([
+  [0xfc08, 'bulk'], [0xfc0a, 'bulk'], [0xfc0b, 'bulk'], [0xfc0c, 'bulk'], [0xfc0e, 'bulk'], [0xfc11, 'bulk'],
+  [0x40, 'pages'],
+  [0xfc0f, 'entries'],
+]);
 const BULK_SHIFT = 4;
 /** Bytes a bulk operation (or the host, for guest memory it reads or writes) moves per unit of fuel. */
 export const BULK_BYTES_PER_UNIT = 2 ** BULK_SHIFT;
@@ -202,11 +207,21 @@ function checkSequence(global: number): number[] {
   return [0x23, ...g, 0x45, 0x04, 0x40, 0x00, 0x0b, 0x23, ...g, 0x41, 0x01, 0x6b, 0x24, ...g];
 }
 
-/** The charge spliced before a bulk operation: its length (kept on the stack) costs fuel; trap below zero. */
-function bulkSequence(global: number, scratch: number): number[] {
+/**
+ * The charge spliced before a sized operation: its operand (kept on the stack) costs fuel, trapping
+ * below zero. Counts that could overflow the charge (a grow far past any limit, which fails anyway)
+ * are clamped first.
+ */
+function chargeSequence(global: number, scratch: number, kind: 'bulk' | 'pages' | 'entries'): number[] {
   const g = leb(global);
   const l = leb(scratch);
-  return [0x22, ...l, 0x23, ...g, 0x20, ...l, 0x41, BULK_SHIFT, 0x76, 0x6b, 0x24, ...g, 0x23, ...g, 0x41, 0x00, 0x48, 0x04, 0x40, 0x00, 0x0b];
+  const clamp = (max: number[]) => [0x41, ...max, 0x20, ...l, 0x41, ...max, 0x49, 0x1b]; // min(operand, max): i32.lt_u, select
+  const cost = kind === 'bulk'
+    ? [0x20, ...l, 0x41, BULK_SHIFT, 0x76] // operand >>> 4
+    : kind === 'pages'
+      ? [0x20, ...l, ...clamp(sleb32(65536)), 0x41, 16 - BULK_SHIFT, 0x74] // min(pages, 65536) << 12
+      : [0x20, ...l, ...clamp(sleb32(1 << 24))]; // min(entries, 2^24)
+  return [0x22, ...l, 0x23, ...g, ...cost, 0x6b, 0x24, ...g, 0x23, ...g, 0x41, 0x00, 0x48, 0x04, 0x40, 0x00, 0x0b];
 }
 
 /** meterBody rewrites one function body (locals and code), inserting `check` at entry and at each loop head. */
@@ -221,33 +236,47 @@ function meterBody(b: Uint8Array, start: number, end: number, params: number, fu
     if (t === 0x63 || t === 0x64) c.leb();
   }
   const codeStart = c.pos;
-  // First pass: where loops begin (after their block type) and where bulk operations start.
+  // First pass: where loops begin (after their block type) and where sized operations start.
   const loops: number[] = [];
   const bulks: number[] = [];
+  const kinds: Array<'bulk' | 'pages' | 'entries'> = [];
   while (c.pos < end) {
     const at = c.pos;
     const op = skipInstruction(c);
     if (op === 0x03) loops.push(c.pos);
-    else if (BULK_OPS.has(op)) bulks.push(at);
+    else {
+      const kind = SIZED_OPS.get(op);
+      if (kind) {
+        bulks.push(at);
+        kinds.push(kind);
+      }
+    }
   }
   if (c.pos !== end) throw new Unmeterable('a function body ends inside an instruction');
   body.len = 0;
   if (bulks.length) {
-    // One i32 scratch local, after every existing one, holds a bulk operation's length.
+    // One i32 scratch local, after every existing one, holds a sized operation's operand.
     body.bytes(leb(groups + 1));
     body.bytes(b.subarray(groupsStart, codeStart));
     body.bytes([0x01, 0x7f]);
   } else body.bytes(b.subarray(start, codeStart));
   body.bytes(check);
-  const bulk = bulks.length ? bulkSequence(fuel, params + locals) : [];
+  const scratchLocal = params + locals;
+  const charges = new Map<string, number[]>();
+  const charge = (kind: 'bulk' | 'pages' | 'entries') => {
+    let seq = charges.get(kind);
+    if (!seq) charges.set(kind, (seq = chargeSequence(fuel, scratchLocal, kind)));
+    return seq;
+  };
   let copied = codeStart;
   let li = 0;
   let bi = 0;
   while (li < loops.length || bi < bulks.length) {
     const isLoop = bi >= bulks.length || (li < loops.length && loops[li]! <= bulks[bi]!);
+    const kind = isLoop ? undefined : kinds[bi];
     const at = isLoop ? loops[li++]! : bulks[bi++]!;
     body.bytes(b.subarray(copied, at));
-    body.bytes(isLoop ? check : bulk);
+    body.bytes(kind ? charge(kind) : check);
     copied = at;
   }
   body.bytes(b.subarray(copied, end));

@@ -117,6 +117,17 @@ describe('inline runs on the calling thread', () => {
     expect(dec(res!.stdout)).toBe('filled\n');
   });
 
+  it('moves a guest that grows its memory past what an inline run may touch to a worker, with the same answer', async () => {
+    const grower = (await rt.compile(await wat2wasm(programs.growAll))).digest;
+    const req: InvokeRequest = { args: [], env: {}, poolKey: 'ns/grow', limits: { memoryBytes: 32 * 1024 * 1024 } };
+    const retries = rt.inlineStats.retries;
+    let res;
+    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await rt.invoke(grower, req);
+    expect(rt.inlineStats.retries).toBe(retries + 1);
+    // 32 MiB is 512 pages: the whole cap, reached on the worker (an inline run stops after about 16 MiB).
+    expect(res!.exitCode).toBe(512);
+  });
+
   it('reports a trap exactly as a worker run does', async () => {
     const trap = (await rt.compile(await wat2wasm(programs.trap))).digest;
     for (let i = 0; i < 5; i++) {

@@ -121,6 +121,23 @@ describe('fuel metering (binary rewrite)', () => {
     expect(fuel.value).toBeLessThan(0);
   });
 
+  it('charges memory.grow by the bytes it asks for, and a grow far past any limit cannot add fuel', async () => {
+    const ex = await instantiate(await wasm(`(module
+      (memory (export "memory") 1 1000)
+      (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))`));
+    const grow = ex.grow as (pages: number) => number;
+    const fuel = ex[FUEL_EXPORT];
+    fuel.value = 1_000_000;
+    expect(grow(10)).toBe(1);
+    // Entry, then 10 pages of 64 KiB at 16 bytes a unit.
+    expect(1_000_000 - fuel.value).toBe(1 + 10 * 4096);
+    fuel.value = 1_000_000;
+    expect(() => grow(300)).toThrow(Wasm.RuntimeError);
+    fuel.value = 1_000_000;
+    expect(() => grow(-1)).toThrow(Wasm.RuntimeError);
+    expect(fuel.value).toBeLessThan(0);
+  });
+
   it('meters a module that has no global or export section, with its start function charged too', async () => {
     const bytes = await wasm(`(module (func $s (loop $l (br $l))) (start $s))`);
     const metered = meter(bytes, 1000)!;
