@@ -35,7 +35,8 @@ export interface ModuleLayout {
   sections: Array<{ id: number; start: number; end: number; bodyStart: number }>;
 }
 
-class Reader {
+/** Reader walks a module's bytes; a structural problem is a BinaryError('malformed'). */
+export class Reader {
   constructor(readonly b: Uint8Array, public pos = 0) {}
   byte(): number {
     if (this.pos >= this.b.length) throw new BinaryError('malformed', 'unexpected end of module');
@@ -152,7 +153,8 @@ export function parseLayout(bytes: Uint8Array): ModuleLayout {
   return layout;
 }
 
-function leb(n: number): number[] {
+/** leb encodes an unsigned LEB128 integer. */
+export function leb(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n % 128;

@@ -9,36 +9,16 @@
  * to build a tree of the module. Instructions it does not know (new proposals) make it decline, and the
  * module then simply always runs on a worker.
  */
-import { parseLayout } from './binary.js';
+import { BinaryError, leb, parseLayout, Reader } from './binary.js';
 
 /** Name under which a metered module exports its fuel global. */
 export const FUEL_EXPORT = '__skiff_fuel';
 
-class Cursor {
-  constructor(readonly b: Uint8Array, public pos: number) {}
-  byte(): number {
-    if (this.pos >= this.b.length) throw new Unmeterable('unexpected end of code');
-    return this.b[this.pos++]!;
-  }
-  u32(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const x = this.byte();
-      result += (x & 0x7f) * 2 ** shift;
-      if ((x & 0x80) === 0) return result;
-      shift += 7;
-      if (shift > 35) throw new Unmeterable('LEB128 integer too long');
-    }
-  }
+class Cursor extends Reader {
   /** leb skips a signed or unsigned LEB128 of any width (the value is not needed). */
   leb(): void {
     for (let i = 0; i < 10; i++) if ((this.byte() & 0x80) === 0) return;
     throw new Unmeterable('LEB128 integer too long');
-  }
-  skip(n: number): void {
-    this.pos += n;
-    if (this.pos > this.b.length) throw new Unmeterable('unexpected end of code');
   }
   memarg(): void {
     const align = this.u32();
@@ -64,17 +44,6 @@ class Cursor {
 
 /** Unmeterable: the module uses an encoding the meter does not know; it is left unmetered. */
 class Unmeterable extends Error {}
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
 
 function sleb32(n: number): number[] {
   const out: number[] = [];
@@ -328,7 +297,7 @@ export function meter(bytes: Uint8Array, initialFuel: number): Uint8Array | null
   try {
     return meterOrThrow(bytes, initialFuel);
   } catch (err) {
-    if (err instanceof Unmeterable) return null;
+    if (err instanceof Unmeterable || err instanceof BinaryError) return null;
     throw err;
   }
 }

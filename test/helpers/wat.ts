@@ -2,10 +2,10 @@ import wabtInit from 'wabt';
 
 let wabt: Awaited<ReturnType<typeof wabtInit>> | undefined;
 
-/** wat assembles WebAssembly text into a binary module (tests build their fixtures this way). */
-export async function wat(text: string): Promise<Uint8Array> {
+/** wat assembles WebAssembly text into a binary module (tests build their fixtures this way), with optional wabt feature flags. */
+export async function wat(text: string, features?: Record<string, boolean>): Promise<Uint8Array> {
   wabt ??= await wabtInit();
-  const mod = wabt.parseWat('fixture.wat', text);
+  const mod = wabt.parseWat('fixture.wat', text, features);
   try {
     mod.resolveNames();
     mod.validate();

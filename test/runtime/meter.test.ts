@@ -1,24 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import wabtInit from 'wabt';
 import { FUEL_EXPORT, meter } from '../../src/runtime/meter.js';
 import { Wasm } from '../../src/runtime/wasm-api.js';
+import { wat } from '../helpers/wat.js';
 
 type Exports = Record<string, unknown> & { [FUEL_EXPORT]: { value: number } };
 
 const FEATURES = { simd: true, exceptions: true, bulk_memory: true, reference_types: true, tail_call: true, sat_float_to_int: true, sign_extension: true, multi_value: true };
 
-async function wasm(text: string): Promise<Uint8Array> {
-  const wabt = await wabtInit();
-  const mod = wabt.parseWat('meter.wat', text, FEATURES);
-  try {
-    mod.resolveNames();
-    mod.validate();
-    return new Uint8Array(mod.toBinary({ log: false }).buffer);
-  } finally {
-    mod.destroy();
-  }
-}
+const wasm = (text: string) => wat(text, FEATURES);
 
 async function instantiate(bytes: Uint8Array, imports: Record<string, Record<string, unknown>> = {}): Promise<Exports> {
   const metered = meter(bytes, 1_000_000);
