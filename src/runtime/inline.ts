@@ -21,7 +21,8 @@ export interface InlineOptions {
   fuel?: number;
   /**
    * Average cost per run, in fuel units (a moving average over about the last 8 runs, starting from
-   * zero), above which a function goes to the workers for a while (default 100,000, roughly 100 µs).
+   * zero), above which a function goes to the workers for a while (default 20,000: a few tens of µs
+   * of guest work, about what handing a run to a worker costs this thread; the demo costs ~140).
    * Judged on fuel rather than time: time also counts GC pauses and compilation on this thread, and
    * would send quick functions away at random.
    */
@@ -31,7 +32,7 @@ export interface InlineOptions {
   maxCooldownMs?: number;
 }
 
-const DEFAULTS: Required<InlineOptions> = { fuel: 1_000_000, averageCost: 100_000, cooldownMs: 1_000, maxCooldownMs: 60_000 };
+const DEFAULTS: Required<InlineOptions> = { fuel: 1_000_000, averageCost: 20_000, cooldownMs: 1_000, maxCooldownMs: 60_000 };
 
 /** How a function has fared inline. */
 interface Standing {

@@ -128,6 +128,16 @@ describe('inline runs on the calling thread', () => {
     expect(res!.exitCode).toBe(512);
   });
 
+  it('sends a function whose runs cost a lot of fuel on average to the workers, judged on fuel, not time', async () => {
+    // About 50,000 units a run: the moving average passes 20,000 on the fourth inline run.
+    const busy = (await rt.compile(await wat2wasm(spinWat('', 50_000)))).digest;
+    const req: InvokeRequest = { args: [], env: {}, poolKey: 'ns/busy' };
+    await invokeUntilInline(rt, busy, req);
+    const runs = rt.inlineStats.runs;
+    for (let i = 0; i < 10; i++) expect(dec((await rt.invoke(busy, req)).stdout)).toBe('done\n');
+    expect(rt.inlineStats.runs).toBe(runs + 3);
+  });
+
   it('reports a trap exactly as a worker run does', async () => {
     const trap = (await rt.compile(await wat2wasm(programs.trap))).digest;
     for (let i = 0; i < 5; i++) {
