@@ -167,6 +167,10 @@ export class PolicyEngine {
 export class PreparedQuery {
   private texts: string[];
   private order: number[];
+  /** for each expression as written, its position in the compiled (reordered) body */
+  private valueAt: number[];
+  /** the rule node of a `data.pkg.rule` query (null: any other query), found on the first evaluation */
+  private direct: RuleNode | null | undefined;
   /** query text as prepared (recorded in decision logs) */
   readonly query: string;
   constructor(
@@ -180,6 +184,7 @@ export class PreparedQuery {
     this.query = defaults.queryText ?? '';
     this.texts = original.map((e) => `${e.loc.row}:${e.loc.col}`);
     this.order = q.body.map((e) => original.findIndex((o) => o.loc.row === e.loc.row && o.loc.col === e.loc.col));
+    this.valueAt = this.texts.map((_, j) => this.order.indexOf(j));
   }
 
   /**
@@ -212,13 +217,37 @@ export class PreparedQuery {
   private run(o: PrepareOptions, opts: { input?: unknown; inputTerm?: string }): ResultRow[] {
     // never mutate o: it may be the prepared options themselves
     if (o.timeoutMs !== undefined && o.deadline === undefined) o = { ...o, deadline: Date.now() + o.timeoutMs };
-    let input: Value | undefined = opts.input === undefined ? undefined : (opts.input as Value);
-    if (opts.inputTerm !== undefined) {
-      const t = parseTermText(opts.inputTerm, 'input');
-      const ev0 = new Evaluator(this.root, this.data, this.builtins, undefined, o);
-      ev0.evalTerm(t, [], (v) => ((input = v), true));
-    }
+    const input = opts.inputTerm !== undefined ? this.inputFromTerm(opts.inputTerm, o) : (opts.input as Value | undefined);
     const ev = new Evaluator(this.root, this.data, this.builtins, input, o);
+    if (this.direct === undefined) this.direct = this.directRule(ev);
+    // `data.pkg.rule`: the rule's value is the one result (the general path gets the same). Kept
+    // in methods of their own: closures in one function make every call of it allocate a context.
+    return this.direct ? this.runDirect(ev, this.direct) : this.runQuery(ev, o);
+  }
+
+  private inputFromTerm(text: string, o: PrepareOptions): Value | undefined {
+    const t = parseTermText(text, 'input');
+    let input: Value | undefined;
+    new Evaluator(this.root, this.data, this.builtins, undefined, o).evalTerm(t, [], (v) => ((input = v), true));
+    return input;
+  }
+
+  private runDirect(ev: Evaluator, node: RuleNode): ResultRow[] {
+    let v: Value | undefined;
+    try {
+      v = ev.rules.nodeValue(node);
+    } catch (e) {
+      throw stackOverflow(e);
+    }
+    if (v === undefined) return [];
+    // one shallow literal at a time: before V8 optimizes this, a nested literal is a deep copy
+    const expression = { value: v, text: this.texts[0]! };
+    const expressions = [expression];
+    const row: ResultRow = { expressions, bindings: {} };
+    return [row];
+  }
+
+  private runQuery(ev: Evaluator, o: PrepareOptions): ResultRow[] {
     const frame: Frame = new Array(this.q.nslots);
     const rows: ResultRow[] = [];
     const body = this.q.body;
@@ -227,7 +256,8 @@ export class PreparedQuery {
       if (i === body.length) {
         const bindings: Record<string, Value> = {};
         for (const [name, slot, declared] of this.q.bindings) if (frame[slot] !== undefined && !(declared && o.hideDeclaredVars)) bindings[name] = frame[slot]!;
-        const expressions = this.texts.map((text, j) => ({ value: values[this.order.indexOf(j)] ?? true, text }));
+        const expressions = new Array<{ value: Value; text: string }>(this.texts.length);
+        for (let j = 0; j < expressions.length; j++) expressions[j] = { value: values[this.valueAt[j]!] ?? true, text: this.texts[j]! };
         rows.push({ expressions, bindings });
         return false;
       }
@@ -248,9 +278,30 @@ export class PreparedQuery {
     try {
       step(0);
     } catch (e) {
-      if (e instanceof RangeError && /call stack/i.test(e.message)) throw new RegoError('eval_stack_overflow', 'evaluation exceeded the maximum nesting depth (input or recursion too deep)');
-      throw e;
+      throw stackOverflow(e);
     }
     return rows;
   }
+
+  /**
+   * directRule finds the rule node of a query that is just `data.pkg.rule` (no bindings), which
+   * `run` then evaluates without the query machinery; null for every other query.
+   */
+  private directRule(ev: Evaluator): RuleNode | null {
+    const body = this.q.body;
+    if (body.length !== 1 || this.q.bindings.length) return null;
+    const e = body[0]!;
+    if (e.kind !== 'term' || e.negated || e.with.length) return null;
+    const t = e.term;
+    if (t.type !== 'ref' || t.head.type !== 'var' || t.head.name !== 'data' || t.head.slot !== undefined) return null;
+    const fast = ev.dataFastPath(t);
+    return fast && fast.depth === t.path.length ? fast.node : null;
+  }
 }
+
+/** stackOverflow turns the engine running out of stack into a Rego error; other errors pass as they are. */
+function stackOverflow(e: unknown): unknown {
+  if (e instanceof RangeError && /call stack/i.test(e.message)) return new RegoError('eval_stack_overflow', 'evaluation exceeded the maximum nesting depth (input or recursion too deep)');
+  return e;
+}
+

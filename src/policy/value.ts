@@ -130,29 +130,53 @@ export interface PlainObject {
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
-/** RSet is a Rego set; elements are deduplicated by their canonical key. */
+/**
+ * RSet is a Rego set; elements are deduplicated by their canonical key. Strings, the most common
+ * elements (`deny` messages), are kept apart under themselves: no key to build, and a string's own
+ * hash is computed once and kept.
+ */
 export class RSet {
-  readonly m = new Map<string, Value>();
+  /** elements other than strings, by canonical key (made on first use, as the next) */
+  private other: Map<string, Value> | undefined;
+  /** string elements */
+  private strs: Set<string> | undefined;
   private sorted: Value[] | undefined;
   constructor(items?: Iterable<Value>) {
     if (items) for (const v of items) this.add(v);
   }
   add(v: Value): void {
-    const k = keyOf(v);
-    if (!this.m.has(k)) {
-      this.m.set(k, v);
-      this.sorted = undefined;
+    if (typeof v === 'string') {
+      const s = (this.strs ??= new Set());
+      if (s.has(v)) return;
+      s.add(v);
+    } else {
+      const k = keyOf(v);
+      const m = (this.other ??= new Map());
+      if (m.has(k)) return;
+      m.set(k, v);
     }
+    this.sorted = undefined;
   }
   has(v: Value): boolean {
-    return this.m.has(keyOf(v));
+    if (typeof v === 'string') return this.strs !== undefined && this.strs.has(v);
+    return this.other !== undefined && this.other.has(keyOf(v));
   }
   get size(): number {
-    return this.m.size;
+    return (this.other?.size ?? 0) + (this.strs?.size ?? 0);
+  }
+  /** keys returns the canonical keys of the elements (unordered). */
+  keys(): string[] {
+    const out = this.other ? [...this.other.keys()] : [];
+    if (this.strs) for (const x of this.strs) out.push(keyOf(x));
+    return out;
   }
   /** values returns the elements in Rego's canonical order. */
   values(): Value[] {
-    if (!this.sorted) this.sorted = [...this.m.values()].sort(compare);
+    if (!this.sorted) {
+      const out: Value[] = this.other ? [...this.other.values()] : [];
+      if (this.strs) for (const x of this.strs) out.push(x);
+      this.sorted = out.sort(compare);
+    }
     return this.sorted;
   }
 }
@@ -176,6 +200,15 @@ export class RObject {
     return this.sorted;
   }
 }
+
+/**
+ * VALUE_CLASS names a property that every RSet, RObject and RDecimal has (on its prototype) and
+ * JSON data practically never has: generated code tells a plain object from them with one property
+ * read, which V8 answers from the object's shape. An object that does carry the key only takes the
+ * general (still correct) path.
+ */
+export const VALUE_CLASS = '\u0000rego-value';
+for (const C of [RSet, RObject, RDecimal]) Object.defineProperty(C.prototype, VALUE_CLASS, { value: true });
 
 /** isObject tells whether v is a Rego object (plain or RObject). */
 export function isObject(v: Value | undefined): v is PlainObject | RObject {
@@ -267,7 +300,9 @@ export function normNum(n: number | bigint): number | bigint {
 export function keyOf(v: Value): string {
   switch (typeof v) {
     case 'string':
-      return JSON.stringify(v);
+      // length-prefixed, so keys of composites stay unambiguous without escaping (JSON text costs
+      // a pass over every character, a copy does not)
+      return '"' + v.length + ':' + v;
     case 'number':
       return Object.is(v, -0) ? '0' : String(v);
     case 'bigint':
@@ -282,8 +317,15 @@ export function keyOf(v: Value): string {
         for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + keyOf(v[i]!);
         return s + ']';
       }
-      if (v instanceof RSet) return '<' + [...v.m.keys()].sort().join(',') + '>';
-      return '{' + objEntries(v).map(([k, x]) => keyOf(k) + ':' + keyOf(x)).join(',') + '}';
+      if (v instanceof RSet) return '<' + v.keys().sort().join(',') + '>';
+      if (v instanceof RObject) return '{' + objEntries(v).map(([k, x]) => keyOf(k) + ':' + keyOf(x)).join(',') + '}';
+      {
+        // a plain object (`{"msg": ...}` in a violation set): the same text, without entry pairs
+        const keys = Object.keys(v).sort(cmpStr);
+        let s = '{';
+        for (let i = 0; i < keys.length; i++) s += (i ? ',' : '') + keyOf(keys[i]!) + ':' + keyOf(v[keys[i]!]!);
+        return s + '}';
+      }
   }
 }
 

@@ -38,27 +38,33 @@ function goFloat(n: number): string {
   return s;
 }
 
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+
 /** sprintf implements Go's fmt verbs as far as policies use them. */
 export function sprintf(format: string, args: Value[]): string {
+  // Text between verbs is copied a run at a time: appending one character at a time builds a
+  // deep rope that every later use (a set key, a comparison) must flatten first.
   let out = '';
   let ai = 0;
   for (let i = 0; i < format.length; i++) {
-    const c = format[i]!;
-    if (c !== '%') {
-      out += c;
-      continue;
+    const pct = format.indexOf('%', i);
+    if (pct < 0) {
+      out += i === 0 ? format : format.slice(i);
+      break;
     }
-    let j = i + 1;
-    let flags = '';
-    while ('+-# 0'.includes(format[j] ?? 'x')) flags += format[j++];
-    let width = '';
-    while (/[0-9]/.test(format[j] ?? '')) width += format[j++];
+    if (pct > i) out += format.slice(i, pct);
+    let j = pct + 1;
+    const f0 = j;
+    while (j < format.length && '+-# 0'.includes(format[j]!)) j++;
+    const flags = format.slice(f0, j);
+    const w0 = j;
+    while (isDigit(format.charCodeAt(j))) j++;
+    const width = format.slice(w0, j);
     let prec: number | undefined;
     if (format[j] === '.') {
-      j++;
-      let p = '';
-      while (/[0-9]/.test(format[j] ?? '')) p += format[j++];
-      prec = p ? Number(p) : 0;
+      const p0 = ++j;
+      while (isDigit(format.charCodeAt(j))) j++;
+      prec = j > p0 ? Number(format.slice(p0, j)) : 0;
     }
     const verb = format[j];
     i = j;

@@ -10,7 +10,7 @@ export class RuleNode {
   /** rules defined exactly at this path (complete rules, functions) */
   readonly rules: Rule[] = [];
   /** rules whose head has variable parts after this path (`tails` gives those parts) */
-  readonly dynamic: Array<{ rule: Rule; tail: Term[] }> = [];
+  readonly dynamic: Array<{ rule: Rule; tail: Term[]; resolved?: Term[] }> = [];
   defaultRule: Rule | undefined;
   /** on the root only: every compiled module (for package annotations) */
   modules: Module[] | undefined;

@@ -1,4 +1,4 @@
-import type { CallTerm, Expr, Rule, Term, With } from '../ast/types.js';
+import type { CallTerm, Expr, Rule, Term } from '../ast/types.js';
 import { BuiltinError, type Builtin, type BuiltinContext } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import { EvalCancelError, RegoError } from '../errors.js';
@@ -9,16 +9,14 @@ import {
   equal,
   formatValue,
   isObject,
-  keyOf,
   objEntries,
   objGet,
   type PlainObject,
   type Value,
 } from '../value.js';
 import { RuleEvaluator } from './rules.js';
-import { evalIndexed, indexPlan } from './index-scan.js';
 import { evalWith } from './with.js';
-import { quickPlan, type QuickPlan } from './quick.js';
+import { bodySteps } from './steps.js';
 import { EvalBuiltinContext, index } from './context.js';
 import { NS, type Ctx, type EvalOptions, type Frame, type K, type KV, type Mock } from './types.js';
 
@@ -32,7 +30,11 @@ export class Evaluator {
   readonly strict: boolean;
   readonly rules: RuleEvaluator;
   readonly bctx: BuiltinContext;
-  readonly inProgress = new Set<RuleNode>();
+  private busy: Map<RuleNode, boolean> | undefined;
+  /** rules being evaluated (true), for recursion only found at run time; made on first use */
+  get inProgress(): Map<RuleNode, boolean> {
+    return (this.busy ??= new Map());
+  }
   lastValue: Value = true;
   private readonly scratch: Value[][] = [];
   private localMemo: Map<string, unknown> | undefined;
@@ -58,15 +60,27 @@ export class Evaluator {
     this.bctx = new EvalBuiltinContext(this);
   }
 
-  /** evaluation start (ms since the epoch), for time.now_ns */
-  readonly startMs = Date.now();
+  private start: number | undefined;
+  /**
+   * evaluation time (ms since the epoch) for time.now_ns: read on first use, then fixed for the
+   * query (reading the clock costs more than many a whole evaluation that never asks for it)
+   */
+  get startMs(): number {
+    return (this.start ??= Date.now());
+  }
 
   /** options read on every step, copied out of opts once (reading the options object is slow) */
   readonly stepLimit: number;
   readonly tracer: EvalOptions['tracer'];
 
+  /** tick counts one step; kept this small so that V8 inlines it into every loop. */
   tick(): void {
-    const s = ++this.steps;
+    if (++this.steps > this.stepLimit || (this.steps & 1023) === 0) this.checkLimits();
+  }
+
+  /** checkLimits enforces the step limit on every step, the deadline and cancellation every 1024 steps. */
+  private checkLimits(): void {
+    const s = this.steps;
     if (s > this.stepLimit) throw new EvalCancelError(`evaluation exceeded the step limit of ${this.stepLimit}`);
     if ((s & 1023) === 0) {
       const o = this.opts;
@@ -76,88 +90,16 @@ export class Evaluator {
   }
 
   evalBody(body: Expr[], i: number, frame: Frame, k: K): boolean {
-    // Tests that bind nothing and have at most one outcome run inline, without a continuation;
-    // so does `some x in <array>` (no closures per element).
-    if (!this.tracer) {
-      for (; i < body.length; i++) {
-        const e = body[i] as Expr & { qp?: QuickPlan | null };
-        let p = e.qp;
-        if (p === undefined) p = e.qp = quickPlan(this, e, body[i + 1]);
-        if (p === null) break;
-        if (p.kind === 4) {
-          const slot = p.slot;
-          if (frame[slot] !== undefined) break;
-          const coll = p.readers[0]!(this, frame);
-          if (coll === NS || (coll !== undefined && !Array.isArray(coll))) break;
-          this.tick();
-          if (coll === undefined) return false;
-          try {
-            for (let j = 0; j < coll.length; j++) {
-              this.tick();
-              frame[slot] = coll[j]!;
-              if (this.evalBody(body, i + 1, frame, k)) return true;
-            }
-            return false;
-          } finally {
-            frame[slot] = undefined;
-          }
-        }
-        const q = this.quickCheck(p, frame);
-        if (q === undefined) break;
-        this.tick();
-        if (!q) return false;
-      }
-    }
+    // Compiled once per body (eval/steps.ts): pure tests, `some x in` loops and direct function
+    // calls run without continuations. Tracing takes the general path, which reports every step.
+    if (!this.tracer) return bodySteps(this, body)[i]!(this, frame, k);
     if (i === body.length) return k();
-    const e = body[i]!;
-    if (e.kind === 'somein' && i + 1 < body.length && !this.tracer) {
-      const plan = indexPlan(this, e, body[i + 1]!);
-      if (plan) return evalIndexed(this, plan, body, i, frame, k);
-    }
-    return this.evalExpr(e, frame, () => this.evalBody(body, i + 1, frame, k));
+    return this.evalExpr(body[i]!, frame, () => this.evalBody(body, i + 1, frame, k));
   }
 
-  /** quickCheck decides a pure test expression directly; undefined means "needs the general path". */
-  private quickCheck(p: QuickPlan, frame: Frame): boolean | undefined {
-    const rs = p.readers;
-    let truth: boolean;
-    switch (p.kind) {
-      case 0: {
-        const a = rs[0]!(this, frame);
-        if (a === NS) return undefined;
-        const b = rs[1]!(this, frame);
-        if (b === NS) return undefined;
-        truth = a !== undefined && b !== undefined && equal(a, b);
-        break;
-      }
-      case 3: {
-        const v = rs[0]!(this, frame);
-        if (v === NS) return undefined;
-        truth = v !== undefined && v !== false;
-        if (truth) this.lastValue = v!;
-        break;
-      }
-      default: {
-        if (this.ctx.mocks) return undefined;
-        const n = rs.length;
-        // built-ins never keep their operand array, so it is reused; a function gets its own
-        const args = p.kind === 1 ? (this.scratch[n] ??= new Array(n)) : new Array<Value>(n);
-        let undef = false;
-        for (let i = 0; i < n; i++) {
-          const v = rs[i]!(this, frame);
-          if (v === NS) return undefined;
-          if (v === undefined) undef = true;
-          else args[i] = v;
-        }
-        if (undef) truth = false;
-        else {
-          const r = p.kind === 1 ? this.callBuiltin(p.builtin!, args, p.call!, p.name) : this.rules.callFunction(p.node!, args);
-          truth = r !== undefined && r !== false;
-          if (truth) this.lastValue = r!;
-        }
-      }
-    }
-    return p.negated ? !truth : truth;
+  /** scratchArgs returns the operand array reused by built-in calls of arity n (built-ins never keep it). */
+  scratchArgs(n: number): Value[] {
+    return (this.scratch[n] ??= new Array<Value>(n));
   }
 
   evalExpr(e: Expr, frame: Frame, k: K): boolean {
@@ -714,16 +656,21 @@ export class Evaluator {
     try {
       return b.fn(args, this.bctx);
     } catch (e) {
-      if (e instanceof BuiltinError) {
-        if (this.strict) throw new RegoError(e.code, e.message, t.loc);
-        this.opts.builtinErrors?.push(new RegoError(e.code, e.message, t.loc));
-        return undefined;
-      }
-      if (e instanceof RegoError) throw e;
-      if (e instanceof RangeError && /call stack/.test(e.message)) throw e;
-      if (this.strict) throw new RegoError('eval_builtin_error', `${name}: ${(e as Error).message}`, t.loc);
+      return this.builtinFailed(e, t, name);
+    }
+  }
+
+  /** builtinFailed handles what a built-in threw: undefined (error recorded), or fatal in strict mode. */
+  builtinFailed(e: unknown, t: CallTerm, name: string): undefined {
+    if (e instanceof BuiltinError) {
+      if (this.strict) throw new RegoError(e.code, e.message, t.loc);
+      this.opts.builtinErrors?.push(new RegoError(e.code, e.message, t.loc));
       return undefined;
     }
+    if (e instanceof RegoError) throw e;
+    if (e instanceof RangeError && /call stack/.test(e.message)) throw e;
+    if (this.strict) throw new RegoError('eval_builtin_error', `${name}: ${(e as Error).message}`, t.loc);
+    return undefined;
   }
 
 }

@@ -11,8 +11,8 @@ import { indexPlan } from './index-scan.js';
 export type Reader = (ev: Evaluator, frame: Frame) => Value | undefined | typeof NS;
 
 /**
- * QuickPlan is what `quickCheck` needs to decide a pure test expression, worked out once per
- * expression: every plan has the same shape, so the hot path reads no AST nodes (whose many
+ * QuickPlan is what a closure step (`steps.ts`, used when code is not generated) needs to decide
+ * a pure test expression, worked out once per expression: the step reads no AST nodes (whose many
  * shapes make property access slow) and evaluates operands through precompiled readers.
  */
 export interface QuickPlan {
@@ -48,11 +48,60 @@ function getter(key: string): Getter {
   }
 }
 
-/** reader compiles a term that `Evaluator.simple` can evaluate; null for every other term. */
+/** isConstant tells whether a term is a literal whose value never changes (scalars and collections of them). */
+function isConstant(t: Term): boolean {
+  switch (t.type) {
+    case 'scalar':
+      return true;
+    case 'array':
+    case 'set':
+      return t.items.every(isConstant);
+    case 'object':
+      return t.items.every(([a, b]) => isConstant(a) && isConstant(b));
+    default:
+      return false;
+  }
+}
+
+/** constantValue evaluates a constant term once, as the general evaluator would each time. */
+function constantValue(t: Term, ev: Evaluator): Value | undefined {
+  let out: Value | undefined;
+  ev.evalTerm(t, [], (v) => ((out = v), true));
+  return out;
+}
+
+/**
+ * constantRule returns the value of a rule node whose only definition is `name := <literal>` with
+ * no body (`allowed := ["a", "b"]`): the same for every evaluation, so it needs no per-query cache.
+ */
+export function constantRule(node: RuleNode, ev: Evaluator): Value | undefined {
+  if (node.rules.length !== 1 || node.dynamic.length || node.defaultRule || node.children.size) return undefined;
+  const r = node.rules[0]!;
+  if (r.kind !== 'complete' || r.elses.length || !r.value || !isConstant(r.value) || r.body.length !== 1) return undefined;
+  const e = r.body[0]!;
+  if (e.kind !== 'term' || e.negated || e.with.length || e.term.type !== 'scalar' || e.term.value !== true) return undefined;
+  return constantValue(r.value, ev);
+}
+
+/**
+ * constantTerm returns the value of a literal collection of constants (`["a/", "b/"]`), built once:
+ * values are never changed in place, so every evaluation can share it. Undefined for other terms.
+ */
+export function constantTerm(t: Term, ev: Evaluator): Value | undefined {
+  return isConstant(t) ? constantValue(t, ev) : undefined;
+}
+
+/** reader compiles a term that `Evaluator.simple` can evaluate (plus literal collections); null for every other term. */
 export function reader(t: Term, ev: Evaluator): Reader | null {
   switch (t.type) {
     case 'scalar':
       return readConst(t.value);
+    case 'array':
+    case 'set':
+    case 'object': {
+      const v = constantTerm(t, ev);
+      return v === undefined ? null : readConst(v);
+    }
     case 'var': {
       const slot = t.slot;
       if (slot !== undefined) return (_ev, frame) => frame[slot] ?? NS;
@@ -68,6 +117,8 @@ export function reader(t: Term, ev: Evaluator): Reader | null {
         const fast = ev.dataFastPath(t);
         if (fast && fast.depth === t.path.length) {
           const node = fast.node;
+          const c = constantRule(node, ev);
+          if (c !== undefined) return (ev2, frame) => (ev2.ctx.overrides ? ev2.simple(t, frame) : c);
           return (ev2, frame) => (ev2.ctx.overrides ? ev2.simple(t, frame) : ev2.rules.nodeValue(node));
         }
         return (ev2, frame) => ev2.simple(t, frame);

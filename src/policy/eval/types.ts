@@ -16,7 +16,8 @@ export interface Ctx {
   input: Value | undefined;
   overrides: Map<string, Value> | undefined;
   mocks: Map<string, Mock> | undefined;
-  cache: Map<RuleNode, Value | undefined>;
+  /** rule values of this scope (a symbol marks an undefined value) */
+  cache: Map<RuleNode, Value | symbol>;
 }
 
 /** EvalOptions controls one evaluation. */
@@ -31,6 +32,11 @@ export interface EvalOptions {
   httpAllow?: string[];
   /** non-strict mode: built-in errors (which make their expression undefined) are also collected here */
   builtinErrors?: RegoError[];
+  /**
+   * @internal false keeps hot expressions on closures instead of generated code (tests use it; a
+   * body is compiled once, by the first evaluation that reaches it, for every query of the engine)
+   */
+  codegen?: boolean;
   /** memo shared by evaluations of one engine (compiled regular expressions) */
   shared?: Map<string, unknown>;
 }
