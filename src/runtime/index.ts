@@ -168,7 +168,7 @@ export class Runtime {
     const key = req.poolKey ?? digest;
     const slot = this.limiter.tryAcquire(key, limits.concurrency);
     let outcome: RunOutcome | undefined;
-    if (slot && this.inline && InlineRunner.eligible(spec)) {
+    if (slot && this.inline && InlineRunner.eligible(spec) && !this.inline.callerBusy()) {
       try {
         outcome = this.inline.tryRun(variant, spec, key);
       } catch (err) {
@@ -230,6 +230,7 @@ export class Runtime {
 }
 
 const NO_CAPS: Capabilities = Object.freeze({});
+
 const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as Array<keyof Limits>;
 
 function sameLimits(a: Limits, b: Limits): boolean {

@@ -36,7 +36,8 @@ async function invokeUntilInline(rt: Runtime, digest: string, req: InvokeRequest
 }
 
 describe('inline runs on the calling thread', () => {
-  const rt = new Runtime({ workers: 2, inline: { cooldownMs: 60_000 } });
+  // busyAbove > 1: these tests are about what runs inline, not about when the calling thread is too busy.
+  const rt = new Runtime({ workers: 2, inline: { cooldownMs: 60_000, busyAbove: 2 } });
   afterAll(() => rt.close());
 
   it('serves a short function on the calling thread with the same output and fresh state each time', async () => {
@@ -156,6 +157,30 @@ describe('inline runs on the calling thread', () => {
       await new Promise((r) => setTimeout(r, 5));
     }
     expect(rt.inlineStats.runs).toBe(runs);
+  });
+
+  it('sends invocations to the workers while the calling thread is saturated, and runs them inline again once it is not', async () => {
+    // Lower thresholds than the defaults keep the test short: a sample also covers idle time before the busy spell.
+    const own = new Runtime({ workers: 1, inline: { busyAbove: 0.6, busyBelow: 0.3 } });
+    try {
+      const hello = (await own.compile(await wat2wasm(helloWat('busy\n')))).digest;
+      const req: InvokeRequest = { args: [], env: {}, poolKey: 'ns/busy-caller' };
+      // Idle first (the sample covers the last 50 ms), so the metered build can be used.
+      await new Promise((r) => setTimeout(r, 120));
+      await invokeUntilInline(own, hello, req);
+      // Hold this thread's event loop for over a sample: it now counts as saturated.
+      const until = performance.now() + 200;
+      while (performance.now() < until) { /* busy */ }
+      const runs = own.inlineStats.runs;
+      for (let i = 0; i < 3; i++) expect(dec((await own.invoke(hello, req)).stdout)).toBe('busy\n');
+      expect(own.inlineStats.runs).toBe(runs);
+      // Idle again: inline runs resume.
+      await new Promise((r) => setTimeout(r, 150));
+      await own.invoke(hello, req);
+      expect(own.inlineStats.runs).toBe(runs + 1);
+    } finally {
+      await own.close();
+    }
   });
 
   it('can be turned off', async () => {
