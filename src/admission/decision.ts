@@ -44,8 +44,10 @@ export function decide(client: GatekeeperClient, review: AdmissionRequestJSON, c
     else if (e.enforcementAction === 'warn') d.warnings.push(f.message);
     else d.audited.push(f);
   }
+  const levels = pss.fixed ?? pss.namespace?.enforce ?? pss.namespace?.warn ?? pss.namespace?.audit;
   if (review.operation !== 'DELETE' && review.object) {
-    const pod = podViewOf(review.object);
+    // No level applies in most namespaces of a cluster that syncs no Pod Security labels: skip the pod view then.
+    const pod = levels ? podViewOf(review.object) : undefined;
     if (pod) {
       const run = (lv: LevelVersion | undefined, verb: string) => {
         if (!lv) return undefined;

@@ -1,5 +1,5 @@
 import type { Ajv } from 'ajv';
-import { RObject, RSet, RegoError, toJSON, type DecisionLogger, type Value } from '../../policy/index.js';
+import { RObject, RSet, RegoError, toJSON, type DecisionLogger, type PrepareOptions, type Value } from '../../policy/index.js';
 import { ConstraintError } from '../errors.js';
 import { compileConstraint, type CompiledConstraint } from './constraint.js';
 import { Inventory } from './inventory.js';
@@ -53,6 +53,12 @@ export class GatekeeperClient {
   private readonly ajv: Ajv = newSchemaCompiler();
   private readonly templates = new Map<string, CompiledTemplate>();
   private readonly byKind = new Map<string, Map<string, CompiledConstraint>>();
+  /**
+   * Every constraint with its template, in review order; rebuilt on the first review after a
+   * template or constraint changes, so a review walks one array instead of two maps and a lookup
+   * per kind.
+   */
+  private plan: PlanEntry[] | undefined;
 
   /** Where every constraint evaluation is recorded, when the platform keeps decision logs. */
   readonly decisionLog?: DecisionLogger;
@@ -65,7 +71,8 @@ export class GatekeeperClient {
 
   /** addTemplate compiles (or recompiles) a template; existing constraints of its kind are checked again and dropped when they no longer fit. */
   addTemplate(obj: K8sObject): CompiledTemplate {
-    const t = compileTemplate(obj, this.ajv, this.data);
+    const t = compileTemplate(obj, this.ajv, this.data, this.queryOptions());
+    this.plan = undefined;
     const prev = [...this.templates.values()].find((x) => x.name === t.name && x.kind !== t.kind);
     if (prev) this.removeTemplate(prev.kind);
     this.templates.set(t.kind, t);
@@ -83,6 +90,7 @@ export class GatekeeperClient {
 
   /** removeTemplate drops a template and all constraints of its kind. */
   removeTemplate(kind: string): void {
+    this.plan = undefined;
     this.templates.delete(kind);
     this.byKind.delete(kind);
   }
@@ -112,11 +120,13 @@ export class GatekeeperClient {
     let m = this.byKind.get(kind);
     if (!m) this.byKind.set(kind, (m = new Map()));
     m.set(c.name, c);
+    this.plan = undefined;
     return c;
   }
 
   /** removeConstraint forgets one constraint (no error when it is unknown). */
   removeConstraint(kind: string, name: string): void {
+    this.plan = undefined;
     this.byKind.get(kind)?.delete(name);
   }
 
@@ -147,30 +157,61 @@ export class GatekeeperClient {
     const ns = review.namespace || review.object?.metadata?.namespace || review.oldObject?.metadata?.namespace;
     const namespaceObject = ctx.namespaceObject ?? (ns ? this.inventory.namespace(ns) : undefined);
     const target = { object: review.object, oldObject: review.oldObject, namespace: review.namespace, namespaceObject };
-    const input: Record<string, unknown> = { review, parameters: null };
-    for (const [kind, constraints] of this.byKind) {
-      const t = this.templates.get(kind);
-      if (!t || constraints.size === 0) continue;
-      for (const c of constraints.values()) {
-        if (ctx.only && !ctx.only(c)) continue;
-        const m = c.matcher.matches(target);
-        if (m.error) errors.push({ kind, name: c.name, enforcementAction: c.enforcementAction, message: m.error });
-        if (!m.matched) continue;
-        input.parameters = c.parameters;
-        try {
-          for (const v of evaluate(t, input, this.evalTimeoutMs, this.decisionLog)) violations.push({ kind, name: c.name, enforcementAction: c.enforcementAction, msg: v.msg, ...(v.details !== undefined ? { details: v.details } : {}) });
-        } catch (e) {
-          errors.push({ kind, name: c.name, enforcementAction: c.enforcementAction, message: e instanceof RegoError ? e.message : String((e as Error)?.message ?? e) });
-        }
+    const input: { review: AdmissionRequestJSON; parameters: unknown } = { review, parameters: null };
+    // one arguments object for every evaluation of this review: objects made per evaluation are
+    // what V8 moves to the old generation once a collection finds them alive mid-evaluation
+    const args = { input };
+    const only = ctx.only;
+    for (const { kind, template, constraint: c } of this.planned()) {
+      if (only && !only(c)) continue;
+      const m = c.matcher.matches(target);
+      if (m.error) errors.push({ kind, name: c.name, enforcementAction: c.enforcementAction, message: m.error });
+      if (!m.matched) continue;
+      input.parameters = c.parameters;
+      try {
+        collectViolations(template, args, kind, c, violations);
+      } catch (e) {
+        const message = e instanceof RegoError ? e.message : String((e as Error)?.message ?? e);
+        errors.push({ kind, name: c.name, enforcementAction: c.enforcementAction, message });
       }
     }
     return { violations, errors };
   }
+
+  /** queryOptions is what every template's prepared query carries: this client's time budget and decision log. */
+  private queryOptions(): PrepareOptions {
+    const o: PrepareOptions = {};
+    // A deadline per evaluation (the engine sets it when each evaluation starts).
+    if (this.evalTimeoutMs !== undefined) o.timeoutMs = this.evalTimeoutMs;
+    if (this.decisionLog) o.decisionLog = this.decisionLog;
+    return o;
+  }
+
+  private planned(): PlanEntry[] {
+    if (this.plan) return this.plan;
+    const plan: PlanEntry[] = [];
+    for (const [kind, constraints] of this.byKind) {
+      const template = this.templates.get(kind);
+      if (template) for (const constraint of constraints.values()) plan.push({ kind, template, constraint });
+    }
+    return (this.plan = plan);
+  }
 }
 
-function evaluate(t: CompiledTemplate, input: Record<string, unknown>, timeoutMs: number | undefined, decisionLog: DecisionLogger | undefined): Array<{ msg: string; details?: unknown }> {
-  const rows = t.query.eval({ input, ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(decisionLog ? { decisionLog } : {}) });
-  const out: Array<{ msg: string; details?: unknown }> = [];
+
+interface PlanEntry {
+  kind: string;
+  template: CompiledTemplate;
+  constraint: CompiledConstraint;
+}
+
+/**
+ * collectViolations evaluates one constraint's `violation` set and appends its results. A violation
+ * that is not an object with a string `msg` fails the whole constraint, and nothing of it is kept.
+ */
+function collectViolations(t: CompiledTemplate, args: { input: { review: AdmissionRequestJSON; parameters: unknown } }, kind: string, c: CompiledConstraint, out: Violation[]): void {
+  const rows = t.query.eval(args);
+  let found: Violation[] | undefined;
   for (const row of rows) {
     const raw = row.expressions[0]!.value;
     // Most reviews pass: skip the conversion of an empty result set.
@@ -179,8 +220,9 @@ function evaluate(t: CompiledTemplate, input: Record<string, unknown>, timeoutMs
     if (!Array.isArray(value)) continue;
     for (const v of value) {
       if (!v || typeof v !== 'object' || typeof (v as { msg?: unknown }).msg !== 'string') throw new RegoError('eval_type_error', `template ${t.name}: violation results must be objects with a string "msg", got ${JSON.stringify(v)}`);
-      out.push(v as { msg: string; details?: unknown });
+      const { msg, details } = v as { msg: string; details?: unknown };
+      (found ??= []).push({ kind, name: c.name, enforcementAction: c.enforcementAction, msg, ...(details !== undefined ? { details } : {}) });
     }
   }
-  return out;
+  if (found) out.push(...found);
 }

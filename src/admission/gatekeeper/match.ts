@@ -1,5 +1,5 @@
 import { compileSelector, selectorProblems, type CompiledSelector, type K8sLabelSelector } from './selector.js';
-import { isNamespaceObject, splitApiVersion, type K8sObject } from './types.js';
+import { isNamespaceObject, type K8sObject } from './types.js';
 
 /** MatchSpec is a constraint's `spec.match` (Gatekeeper's match criteria). */
 export interface MatchSpec {
@@ -29,14 +29,38 @@ export interface MatchTarget {
 /** MatchOutcome is true/false, or an error when the match cannot be decided (namespaceSelector without the Namespace). */
 export type MatchOutcome = { matched: boolean; error?: string };
 
+// Shared outcomes: callers read them, never change them.
+const MATCH: MatchOutcome = Object.freeze({ matched: true });
+const NO_MATCH: MatchOutcome = Object.freeze({ matched: false });
+
 /** wildcardMatches implements Gatekeeper's name globs: `kube-*` (prefix), `*-system` (suffix), `*mid*` (contains). */
 export function wildcardMatches(pattern: string, candidate: string): boolean {
+  return compileWildcard(pattern)(candidate);
+}
+
+/** compileWildcard turns a name glob into a predicate, so matching a review slices no strings. */
+function compileWildcard(pattern: string): (candidate: string) => boolean {
   const lead = pattern.startsWith('*');
   const trail = pattern.length > 1 && pattern.endsWith('*');
-  if (lead && trail) return candidate.includes(pattern.slice(1, -1));
-  if (lead) return candidate.endsWith(pattern.slice(1));
-  if (trail) return candidate.startsWith(pattern.slice(0, -1));
-  return pattern === candidate;
+  if (lead && trail) {
+    const mid = pattern.slice(1, -1);
+    return (c) => c.includes(mid);
+  }
+  if (lead) {
+    const suffix = pattern.slice(1);
+    return (c) => c.endsWith(suffix);
+  }
+  if (trail) {
+    const prefix = pattern.slice(0, -1);
+    return (c) => c.startsWith(prefix);
+  }
+  return (c) => c === pattern;
+}
+
+/** anyMatches tells whether one of the compiled globs accepts the name. */
+function anyMatches(globs: Array<(c: string) => boolean>, name: string): boolean {
+  for (const g of globs) if (g(name)) return true;
+  return false;
 }
 
 /** matchProblems validates `spec.match` the way Gatekeeper's match schema and ValidateConstraint do. */
@@ -78,8 +102,14 @@ export class Matcher {
   private readonly labels?: CompiledSelector;
   private readonly nsLabels?: CompiledSelector;
   private readonly kindSets?: Array<{ groups?: Set<string>; kinds?: Set<string> }>;
+  private readonly namespaces?: Array<(c: string) => boolean>;
+  private readonly excluded?: Array<(c: string) => boolean>;
+  private readonly name?: (c: string) => boolean;
 
   constructor(readonly spec: MatchSpec = {}) {
+    if (spec.namespaces?.length) this.namespaces = spec.namespaces.map(compileWildcard);
+    if (spec.excludedNamespaces?.length) this.excluded = spec.excludedNamespaces.map(compileWildcard);
+    if (spec.name) this.name = compileWildcard(spec.name);
     if (spec.labelSelector) this.labels = compileSelector(spec.labelSelector);
     if (spec.namespaceSelector) this.nsLabels = compileSelector(spec.namespaceSelector);
     if (spec.kinds?.length)
@@ -95,41 +125,50 @@ export class Matcher {
   }
 
   matches(t: MatchTarget): MatchOutcome {
-    let error: string | undefined;
-    for (const obj of [t.object, t.oldObject]) {
-      if (!obj) continue;
-      const r = this.matchOne(obj, t);
-      if (r.matched) return r;
-      error ??= r.error;
+    // Every constraint is matched on every review: no arrays or outcome objects unless there is an error.
+    let first: MatchOutcome | undefined;
+    if (t.object) {
+      first = this.matchOne(t.object, t);
+      if (first.matched) return first;
     }
-    return { matched: false, error };
+    if (t.oldObject) {
+      const r = this.matchOne(t.oldObject, t);
+      if (r.matched) return r;
+      // the object's error, when it has one, is the one reported
+      if (!first?.error) first = r;
+    }
+    return first ?? NO_MATCH;
   }
 
   private matchOne(obj: K8sObject, t: MatchTarget): MatchOutcome {
     const s = this.spec;
     if (this.kindSets) {
-      const group = splitApiVersion(obj.apiVersion).group;
+      const av = obj.apiVersion ?? '';
+      const slash = av.indexOf('/');
+      const group = slash < 0 ? '' : av.slice(0, slash);
       const kind = String(obj.kind ?? '');
-      if (!this.kindSets.some((k) => (!k.kinds || k.kinds.has(kind)) && (!k.groups || k.groups.has(group)))) return { matched: false };
+      let kindMatched = false;
+      for (const k of this.kindSets) if ((!k.kinds || k.kinds.has(kind)) && (!k.groups || k.groups.has(group))) kindMatched = true;
+      if (!kindMatched) return NO_MATCH;
     }
     const isNs = isNamespaceObject(obj);
     const objNs = obj.metadata?.namespace || t.namespace || t.namespaceObject?.metadata?.name || '';
     const hasNs = objNs !== '';
-    if (s.scope === 'Cluster' && !(isNs || !hasNs)) return { matched: false };
-    if (s.scope === 'Namespaced' && !(!isNs && hasNs)) return { matched: false };
+    if (s.scope === 'Cluster' && !(isNs || !hasNs)) return NO_MATCH;
+    if (s.scope === 'Namespaced' && !(!isNs && hasNs)) return NO_MATCH;
     const nsName = isNs ? String(obj.metadata?.name ?? '') : objNs;
-    if (s.namespaces?.length && (isNs || hasNs) && !s.namespaces.some((p) => wildcardMatches(p, nsName))) return { matched: false };
-    if (s.excludedNamespaces?.length && (isNs || hasNs) && s.excludedNamespaces.some((p) => wildcardMatches(p, nsName))) return { matched: false };
-    if (this.labels && !this.labels(obj.metadata?.labels)) return { matched: false };
+    if (this.namespaces && (isNs || hasNs) && !anyMatches(this.namespaces, nsName)) return NO_MATCH;
+    if (this.excluded && (isNs || hasNs) && anyMatches(this.excluded, nsName)) return NO_MATCH;
+    if (this.labels && !this.labels(obj.metadata?.labels)) return NO_MATCH;
     if (this.nsLabels) {
       if (isNs) {
-        if (!this.nsLabels(obj.metadata?.labels)) return { matched: false };
+        if (!this.nsLabels(obj.metadata?.labels)) return NO_MATCH;
       } else if (hasNs) {
         if (!t.namespaceObject) return { matched: false, error: `namespace "${objNs}" is not known, so spec.match.namespaceSelector cannot be evaluated (sync Namespaces into the inventory)` };
-        if (!this.nsLabels(t.namespaceObject.metadata?.labels)) return { matched: false };
+        if (!this.nsLabels(t.namespaceObject.metadata?.labels)) return NO_MATCH;
       }
     }
-    if (s.name && !wildcardMatches(s.name, String(obj.metadata?.name ?? ''))) return { matched: false };
-    return { matched: true };
+    if (this.name && !this.name(String(obj.metadata?.name ?? ''))) return NO_MATCH;
+    return MATCH;
   }
 }

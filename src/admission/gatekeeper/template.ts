@@ -1,5 +1,5 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import { PolicyEngine, RegoError, RegoErrors, type PreparedQuery, type RObject } from '../../policy/index.js';
+import { PolicyEngine, RegoError, RegoErrors, type PrepareOptions, type PreparedQuery, type RObject } from '../../policy/index.js';
 import { TemplateError } from '../errors.js';
 import type { K8sObject } from './types.js';
 
@@ -129,9 +129,11 @@ function stringList(name: string, v: unknown, field: string): string[] {
  * template's libraries stay its own, as in Gatekeeper), Rego v0 unless the Rego source declares
  * `version: v1`, a `violation` rule required, libs confined to `package lib...`, and the
  * parameters' openAPIV3Schema compiled with ajv. Templates whose only engine is CEL are refused.
- * `data` becomes the engine's base document (the client passes one holding the live inventory).
+ * `data` becomes the engine's base document (the client passes one holding the live inventory);
+ * `queryOptions` (time budget, decision log) are bound into the prepared `violation` query, so that
+ * each evaluation passes only its input and the engine need not merge options per call.
  */
-export function compileTemplate(obj: K8sObject, ajv: Ajv, data?: RObject): CompiledTemplate {
+export function compileTemplate(obj: K8sObject, ajv: Ajv, data?: RObject, queryOptions: PrepareOptions = {}): CompiledTemplate {
   const name = String(obj?.metadata?.name ?? '');
   const label = name || '<unnamed>';
   if (!isObj(obj) || obj.kind !== 'ConstraintTemplate' || !String(obj.apiVersion ?? '').startsWith(`${TEMPLATE_GROUP}/`))
@@ -174,7 +176,7 @@ export function compileTemplate(obj: K8sObject, ajv: Ajv, data?: RObject): Compi
   }
   if (!engine.rules().some((r) => r.path.length === pkg.length + 1 && r.path[pkg.length] === 'violation' && pkg.every((p, i) => r.path[i] === p)))
     throw new TemplateError(name, `the Rego has no "violation" rule in package ${pkg.join('.')}; Gatekeeper templates report violations as violation[{"msg": msg}]`, 'template_no_violation');
-  const query = engine.prepare(regoRef([...pkg, 'violation']));
+  const query = engine.prepare(regoRef([...pkg, 'violation']), queryOptions);
 
   const validation = isObj(crdSpec.validation) ? crdSpec.validation : {};
   const schema = isObj(validation.openAPIV3Schema) ? validation.openAPIV3Schema : isObj(validation.legacySchema) ? undefined : undefined;

@@ -51,7 +51,10 @@ export class Evaluator {
     readonly builtins: (name: string) => Builtin | undefined,
     input: Value | undefined,
     readonly opts: EvalOptions,
+    /** absolute deadline (ms since the epoch) when it is not opts.deadline: a prepared query's timeoutMs, set per evaluation */
+    deadline?: number,
   ) {
+    this.deadline = deadline ?? opts.deadline;
     this.ctx = { input, overrides: undefined, mocks: undefined, cache: new Map() };
     this.strict = !!opts.strict;
     this.stepLimit = opts.stepLimit ?? Infinity;
@@ -71,6 +74,7 @@ export class Evaluator {
 
   /** options read on every step, copied out of opts once (reading the options object is slow) */
   readonly stepLimit: number;
+  private readonly deadline: number | undefined;
   readonly tracer: EvalOptions['tracer'];
 
   /** tick counts one step; kept this small so that V8 inlines it into every loop. */
@@ -83,9 +87,8 @@ export class Evaluator {
     const s = this.steps;
     if (s > this.stepLimit) throw new EvalCancelError(`evaluation exceeded the step limit of ${this.stepLimit}`);
     if ((s & 1023) === 0) {
-      const o = this.opts;
-      if (o.deadline !== undefined && Date.now() > o.deadline) throw new EvalCancelError('evaluation exceeded its deadline');
-      if (o.signal?.aborted) throw new EvalCancelError('evaluation cancelled');
+      if (this.deadline !== undefined && Date.now() > this.deadline) throw new EvalCancelError('evaluation exceeded its deadline');
+      if (this.opts.signal?.aborted) throw new EvalCancelError('evaluation cancelled');
     }
   }
 
