@@ -10,7 +10,8 @@
  * output — throws the run away and the invocation runs again on a worker, where the deadline, the
  * real limits and the full host apply. The guest's output and state from the discarded run are dropped
  * (its instance included), so the retry is indistinguishable from a first run. A function that needs
- * the retry, or that runs slowly here, goes to the workers for a while (doubling each time).
+ * the retry, or whose runs cost much fuel, goes to the workers for a while (doubling each time); and
+ * while the calling thread itself is saturated, everything goes to the workers (see callerBusy).
  */
 import type { ModuleCache, Variant } from './module-cache.js';
 import { SandboxHost, type RunOutcome, type RunSpec } from './sandbox.js';
@@ -63,13 +64,13 @@ export class InlineRunner {
   private readonly opts: Required<InlineOptions>;
   readonly stats: InlineStats = { runs: 0, retries: 0 };
 
-  constructor(private readonly cache: ModuleCache, opts: InlineOptions = {}) {
-    this.opts = { ...DEFAULTS, ...opts };
-  }
-
   private busy = false;
   private eluAt = 0;
   private elu = performance.eventLoopUtilization();
+
+  constructor(private readonly cache: ModuleCache, opts: InlineOptions = {}) {
+    this.opts = { ...DEFAULTS, ...opts };
+  }
 
   /**
    * callerBusy: whether the calling thread's event loop has been close to saturated lately. An inline
@@ -112,20 +113,25 @@ export class InlineRunner {
       return undefined;
     }
     this.stats.runs++;
-    const now = st ?? { until: 0, strikes: 0, avgCost: 0 };
-    if (!st) this.standing.set(poolKey, now);
+    const now = st ?? this.track(poolKey);
     now.avgCost += ((out.cost ?? 0) - now.avgCost) / 8;
     if (now.avgCost > this.opts.averageCost) this.strike(poolKey, now);
     return out;
   }
 
   private strike(poolKey: string, st: Standing | undefined): void {
-    const s = st ?? { until: 0, strikes: 0, avgCost: 0 };
+    const s = st ?? this.track(poolKey);
     s.strikes++;
     s.until = Date.now() + Math.min(this.opts.maxCooldownMs, this.opts.cooldownMs * 2 ** (s.strikes - 1));
     // Start the average afresh: the next trial should be judged on its own runs.
     s.avgCost = 0;
+  }
+
+  /** track starts a function's record; the oldest goes past 4,096 functions (function names come from users). */
+  private track(poolKey: string): Standing {
+    const s: Standing = { until: 0, strikes: 0, avgCost: 0 };
     this.standing.set(poolKey, s);
     if (this.standing.size > 4096) this.standing.delete(this.standing.keys().next().value!);
+    return s;
   }
 }
