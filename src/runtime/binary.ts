@@ -207,7 +207,7 @@ export function rewrite(bytes: Uint8Array, layout: ModuleLayout, maxPages: numbe
       parts.push(section(7, body));
     } else {
       // An export section must come right after the global section; insert one if the module had none.
-      if (!sawExport && extraExports.length && sec.id !== 0 && exportSectionOrder(sec.id) > exportSectionOrder(7)) {
+      if (!sawExport && extraExports.length && sec.id !== 0 && sectionOrder(sec.id) > sectionOrder(7)) {
         sawExport = true;
         parts.push(section(7, [...leb(extraExports.length), ...extraExports.flat()]));
       }
@@ -225,8 +225,8 @@ export function rewrite(bytes: Uint8Array, layout: ModuleLayout, maxPages: numbe
   return out;
 }
 
-/** Known sections in their required order (tag section 13 sits between memory and global). */
-function exportSectionOrder(id: number): number {
+/** sectionOrder: a known section's place in the required order (tag section 13 sits between memory and global). */
+export function sectionOrder(id: number): number {
   const order = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
   const i = order.indexOf(id);
   return i < 0 ? 100 : i;

@@ -230,7 +230,6 @@ export class Runtime {
 }
 
 const NO_CAPS: Capabilities = Object.freeze({});
-
 const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as Array<keyof Limits>;
 
 function sameLimits(a: Limits, b: Limits): boolean {

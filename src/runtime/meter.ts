@@ -9,7 +9,7 @@
  * to build a tree of the module. Instructions it does not know (new proposals) make it decline, and the
  * module then simply always runs on a worker.
  */
-import { BinaryError, leb, parseLayout, Reader } from './binary.js';
+import { BinaryError, leb, parseLayout, Reader, sectionOrder } from './binary.js';
 
 /** Name under which a metered module exports its fuel global. */
 export const FUEL_EXPORT = '__skiff_fuel';
@@ -283,12 +283,6 @@ function section(out: Writer, id: number, body: ArrayLike<number>): void {
   out.bytes(body);
 }
 
-const SECTION_ORDER = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
-const orderOf = (id: number) => {
-  const i = SECTION_ORDER.indexOf(id);
-  return i < 0 ? -1 : i;
-};
-
 /**
  * meter returns the module with fuel checks, its fuel global starting at `initialFuel` (enough for
  * a start function), or null when the module uses instructions the meter does not know.
@@ -360,13 +354,13 @@ function meterOrThrow(bytes: Uint8Array, initialFuel: number): Uint8Array {
     return w.result();
   };
   for (const sec of layout.sections) {
-    const at = orderOf(sec.id);
+    const at = sectionOrder(sec.id);
     // Sections the module lacks are inserted where the binary format's order puts them.
-    if (!addedGlobal && sec.id !== 0 && at > orderOf(6)) {
+    if (!addedGlobal && sec.id !== 0 && at > sectionOrder(6)) {
       section(out, 6, concat([0x01], fuelGlobal));
       addedGlobal = true;
     }
-    if (!addedExport && sec.id !== 0 && at > orderOf(7)) {
+    if (!addedExport && sec.id !== 0 && at > sectionOrder(7)) {
       section(out, 7, concat([0x01], fuelExport));
       addedExport = true;
     }

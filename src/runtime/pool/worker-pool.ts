@@ -350,13 +350,6 @@ export class WorkerPool {
     }));
   }
 
-  /** pending counts invocations queued or posted to a worker and not yet answered. */
-  get pending(): number {
-    let n = this.queue.length;
-    for (const s of this.slots) n += s.jobs.length;
-    return n;
-  }
-
   /** workerCount reports the pool size (for diagnostics and tests). */
   get workerCount(): number {
     return this.size;

@@ -108,7 +108,6 @@ export class WasiHost {
   /** closeAll releases every descriptor (host files stay open otherwise). */
   closeAll(): void {
     for (const d of this.state.fds.all()) {
-      if (d.kind === 'stream' || d.kind === 'dir') continue;
       try {
         if (d.kind === 'file') d.file.close();
         else if (d.kind === 'socket') d.socket.close();
