@@ -21,6 +21,7 @@ import { Cluster, type ClusterTls } from './upstream/cluster.js';
 import { responseHeaders } from './upstream/forward.js';
 import { RequestContext, type BodyBudget } from './request-context.js';
 import { compileService } from './upstream/service-spec.js';
+import { WriteBatch } from './write-batch.js';
 import type { Authorizer, ConfigProblem, FunctionInvoker, GatewayConfig, GatewayLimits, GatewayOptions } from './types.js';
 
 type Chain = { run: (ctx: GatewayContext) => Promise<void>; stats: TrafficStats; key: string };
@@ -96,6 +97,7 @@ export class Gateway {
   private listeners: Array<{ server: Server | Http2SecureServer; h2: Http2Server | Http2SecureServer; sockets?: Set<Socket> }> = [];
   private inFlight = 0;
   private readonly budget: BodyBudget;
+  private readonly writes = new WriteBatch();
   private closing = false;
   private drained?: () => void;
   /** Supplies TLS settings for Services with `tls.mode: MUTUAL` (set by the mTLS identity). */
@@ -219,6 +221,8 @@ export class Gateway {
       await Promise.race([new Promise<void>((r) => (this.drained = r)), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
       clearTimeout(timer);
     }
+    // Answers finished this turn are still queued: write them before the connections go.
+    this.writes.flush();
     for (const l of this.listeners) {
       if ('closeAllConnections' in l.server) l.server.closeAllConnections();
       closeSessions(l.h2, true);
@@ -304,7 +308,9 @@ export class Gateway {
     h['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
     if (this.closing && ctx.rawBody.httpVersionMajor < 2) h.connection = 'close';
     ctx.res.writeHead(status, h);
-    ctx.res.end(body);
+    // HTTP/2 frames its own writes per session; HTTP/1.x writes straight to the connection.
+    if (ctx.rawBody.httpVersionMajor < 2) this.writes.end(ctx.res, body);
+    else ctx.res.end(body);
   }
 
   private finish(ctx: RequestContext, status: number, chain: Chain | undefined): void {

@@ -168,7 +168,7 @@ export class Runtime {
     const key = req.poolKey ?? digest;
     const slot = this.limiter.tryAcquire(key, limits.concurrency);
     let outcome: RunOutcome | undefined;
-    if (slot && this.inline && InlineRunner.eligible(spec) && !this.inline.callerBusy()) {
+    if (slot && this.inline && InlineRunner.eligible(spec)) {
       try {
         outcome = this.inline.tryRun(variant, spec, key);
       } catch (err) {

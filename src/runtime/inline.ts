@@ -11,7 +11,8 @@
  * real limits and the full host apply. The guest's output and state from the discarded run are dropped
  * (its instance included), so the retry is indistinguishable from a first run. A function that needs
  * the retry, or whose runs cost much fuel, goes to the workers for a while (doubling each time); and
- * while the calling thread itself is saturated, everything goes to the workers (see callerBusy).
+ * while the calling thread itself is saturated, functions whose runs cost more than a hand-off go to
+ * the workers (see offloadCost and callerBusy).
  */
 import type { ModuleCache, Variant } from './module-cache.js';
 import { SandboxHost, type RunOutcome, type RunSpec } from './sandbox.js';
@@ -32,15 +33,21 @@ export interface InlineOptions {
   cooldownMs?: number;
   maxCooldownMs?: number;
   /**
+   * Average cost per run (fuel units) above which a function goes to the workers while the calling
+   * thread is saturated (default 5,000: roughly what handing a run to a worker and taking its answer
+   * back costs this thread). Below it, running the guest here costs this thread less than handing it
+   * over would, so offloading would only lower throughput.
+   */
+  offloadCost?: number;
+  /**
    * The calling thread counts as saturated once its event loop was busy more than `busyAbove` of the
-   * last sample (50 ms), and as free again below `busyBelow` (defaults 0.9 and 0.5): while saturated,
-   * every invocation goes to the workers (see callerBusy).
+   * last sample (50 ms), and as free again below `busyBelow` (defaults 0.9 and 0.5; see callerBusy).
    */
   busyAbove?: number;
   busyBelow?: number;
 }
 
-const DEFAULTS: Required<InlineOptions> = { fuel: 1_000_000, averageCost: 20_000, cooldownMs: 1_000, maxCooldownMs: 60_000, busyAbove: 0.9, busyBelow: 0.5 };
+const DEFAULTS: Required<InlineOptions> = { fuel: 1_000_000, averageCost: 20_000, offloadCost: 5_000, cooldownMs: 1_000, maxCooldownMs: 60_000, busyAbove: 0.9, busyBelow: 0.5 };
 const ELU_SAMPLE_MS = 50;
 
 /** How a function has fared inline. */
@@ -74,11 +81,12 @@ export class InlineRunner {
 
   /**
    * callerBusy: whether the calling thread's event loop has been close to saturated lately. An inline
-   * run saves the hand-off but spends this thread's time: while the thread has time to spare, inline
-   * runs cut latency (a lone request: ~100 µs instead of ~220 µs through a worker, demo, 2 cores);
-   * once it is saturated, the workers' cores add throughput instead (wrk -c50: ~24k requests/s
-   * through the workers against ~17k all inline). The two thresholds keep it from flipping on every
-   * sample: on the workers this thread's load drops somewhat, and that alone must not send it back.
+   * run saves the hand-off but spends this thread's time. While the thread has time to spare, inline
+   * runs cut latency (a lone request: ~100 µs instead of ~220 µs through a worker, demo, 2 cores).
+   * Once it is saturated, a run that costs more than the hand-off is better spent on a worker's core;
+   * a cheaper one is not (the demo under wrk -c50, 2 cores: ~29k requests/s through the workers,
+   * ~34k inline). The two thresholds keep it from flipping on every sample: on the workers this
+   * thread's load drops somewhat, and that alone must not send it back.
    */
   callerBusy(): boolean {
     const now = performance.now();
@@ -104,6 +112,8 @@ export class InlineRunner {
   tryRun(variant: Variant, spec: RunSpec, poolKey: string): RunOutcome | undefined {
     const st = this.standing.get(poolKey);
     if (st && st.until > Date.now()) return undefined;
+    // A function that has not run here yet (no standing) is tried: its cost is not known until then.
+    if (st && st.avgCost > this.opts.offloadCost && this.callerBusy()) return undefined;
     const module = this.cache.metered(variant, this.opts.fuel);
     if (!module) return undefined;
     const out = this.host.run(variant.key, module, variant.reusable, spec, this.opts.fuel);

@@ -159,24 +159,33 @@ describe('inline runs on the calling thread', () => {
     expect(rt.inlineStats.runs).toBe(runs);
   });
 
-  it('sends invocations to the workers while the calling thread is saturated, and runs them inline again once it is not', async () => {
+  it('while the calling thread is saturated, sends functions that cost more than a hand-off to the workers and keeps cheap ones inline', async () => {
     // Lower thresholds than the defaults keep the test short: a sample also covers idle time before the busy spell.
     const own = new Runtime({ workers: 1, inline: { busyAbove: 0.6, busyBelow: 0.3 } });
     try {
-      const hello = (await own.compile(await wat2wasm(helloWat('busy\n')))).digest;
-      const req: InvokeRequest = { args: [], env: {}, poolKey: 'ns/busy-caller' };
-      // Idle first (the sample covers the last 50 ms), so the metered build can be used.
+      const cheap = (await own.compile(await wat2wasm(helloWat('cheap\n')))).digest;
+      // About 12,000 units a run: above the default offload cost (5,000), below the average that sends a function away for good (20,000).
+      const medium = (await own.compile(await wat2wasm(spinWat('', 12_000)))).digest;
+      const cheapReq: InvokeRequest = { args: [], env: {}, poolKey: 'ns/cheap' };
+      const mediumReq: InvokeRequest = { args: [], env: {}, poolKey: 'ns/medium' };
+      // Idle first (the sample covers the last 50 ms), so the metered builds can be used.
       await new Promise((r) => setTimeout(r, 120));
-      await invokeUntilInline(own, hello, req);
+      await invokeUntilInline(own, cheap, cheapReq);
+      await invokeUntilInline(own, medium, mediumReq);
+      // The moving average starts from zero: a few runs bring it near the function's real cost.
+      for (let i = 0; i < 8; i++) await own.invoke(medium, mediumReq);
       // Hold this thread's event loop for over a sample: it now counts as saturated.
       const until = performance.now() + 200;
       while (performance.now() < until) { /* busy */ }
-      const runs = own.inlineStats.runs;
-      for (let i = 0; i < 3; i++) expect(dec((await own.invoke(hello, req)).stdout)).toBe('busy\n');
+      let runs = own.inlineStats.runs;
+      for (let i = 0; i < 3; i++) expect(dec((await own.invoke(medium, mediumReq)).stdout)).toBe('done\n');
       expect(own.inlineStats.runs).toBe(runs);
-      // Idle again: inline runs resume.
+      for (let i = 0; i < 3; i++) expect(dec((await own.invoke(cheap, cheapReq)).stdout)).toBe('cheap\n');
+      expect(own.inlineStats.runs).toBe(runs + 3);
+      // Idle again: the medium function runs inline again.
       await new Promise((r) => setTimeout(r, 150));
-      await own.invoke(hello, req);
+      runs = own.inlineStats.runs;
+      await own.invoke(medium, mediumReq);
       expect(own.inlineStats.runs).toBe(runs + 1);
     } finally {
       await own.close();

@@ -3,12 +3,12 @@ import {
   E, FILETYPE, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, RIGHTS_SOCKET, RIGHTS_STREAM, R,
   WASI_FUNCTIONS, WASI_MODULE,
 } from './constants.js';
-import { FdTable, type Mount, type SocketLike, type Stream } from './fd-table.js';
+import { FdTable, type Descriptor, type Mount, type SocketLike, type Stream } from './fd-table.js';
 import { fdCalls } from './fd.js';
 import { GuestMemory } from './memory.js';
 import { pathCalls } from './path.js';
 import { pollCalls } from './poll.js';
-import { Clock, encodeEnv, encodeList, ProcExit, processCalls, RandomSource, type StringBlock } from './process.js';
+import { Clock, ProcExit, processCalls, RandomSource, StringBlockEncoder, type StringBlock } from './process.js';
 import { sockCalls } from './sock.js';
 import type { WasmImports } from '../wasm-api.js';
 
@@ -51,6 +51,16 @@ export interface HostState {
 }
 
 const emptyStream: Stream = { read: () => 0, write: (b) => b.length, available: () => 0 };
+// Computed once: bigint arithmetic allocates, and the descriptors are built for every run.
+const STDIN_RIGHTS = RIGHTS_STREAM & ~R.FD_WRITE;
+const STDOUT_RIGHTS = RIGHTS_STREAM & ~R.FD_READ;
+
+function stdio(s: Stream | undefined, rights: bigint): Descriptor {
+  return {
+    kind: 'stream', stream: s ?? emptyStream, filetype: s?.isTerminal ? FILETYPE.CHARACTER_DEVICE : FILETYPE.UNKNOWN,
+    rightsBase: rights, rightsInheriting: 0n, fdflags: 0,
+  };
+}
 
 /**
  * WasiHost is one sandbox's WASI preview 1 implementation. It owns all state of the sandbox (no
@@ -62,6 +72,8 @@ export class WasiHost {
   state!: HostState;
   trace?: (line: string) => void;
   private importObject: Record<string, (...a: any[]) => unknown> | null = null;
+  private readonly argsEncoder = new StringBlockEncoder();
+  private readonly envEncoder = new StringBlockEncoder();
 
   constructor(opts: HostOptions) {
     this.reset(opts);
@@ -73,13 +85,9 @@ export class WasiHost {
     this.trace = opts.trace;
     this.memory.byteBudget = opts.byteBudget ?? Number.POSITIVE_INFINITY;
     const fds = new FdTable(opts.maxOpenFds ?? 1024);
-    const stream = (s: Stream | undefined, rights: bigint) => ({
-      kind: 'stream' as const, stream: s ?? emptyStream, filetype: s?.isTerminal ? FILETYPE.CHARACTER_DEVICE : FILETYPE.UNKNOWN,
-      rightsBase: rights, rightsInheriting: 0n, fdflags: 0,
-    });
-    fds.set(0, stream(opts.stdin, RIGHTS_STREAM & ~R.FD_WRITE));
-    fds.set(1, stream(opts.stdout, RIGHTS_STREAM & ~R.FD_READ));
-    fds.set(2, stream(opts.stderr, RIGHTS_STREAM & ~R.FD_READ));
+    fds.set(0, stdio(opts.stdin, STDIN_RIGHTS));
+    fds.set(1, stdio(opts.stdout, STDOUT_RIGHTS));
+    fds.set(2, stdio(opts.stderr, STDOUT_RIGHTS));
     let next = 3;
     for (const m of opts.mounts ?? []) {
       const allowed = m.readOnly ? RIGHTS_ALL & ~RIGHTS_MUTATING : RIGHTS_ALL;
@@ -95,8 +103,8 @@ export class WasiHost {
       });
     }
     this.state = {
-      args: encodeList(opts.args),
-      env: Array.isArray(opts.env) ? encodeList(opts.env) : encodeEnv(opts.env),
+      args: this.argsEncoder.list(opts.args),
+      env: Array.isArray(opts.env) ? this.envEncoder.list(opts.env) : this.envEncoder.env(opts.env),
       clock: new Clock(opts.clock ?? 'real', opts.mayBlock ?? true),
       random: new RandomSource(opts.random ?? 'real'),
       fds,
