@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import type { Runtime } from '../runtime/index.js';
+import type { InvokeResult, Runtime } from '../runtime/index.js';
 import { parseBytes, parseDurationMs } from '../util/quantity.js';
 import { FunctionError } from './errors.js';
 import type { FunctionLogs } from './logs.js';
 import { parseWagiOutput, wagiArgs, wagiEnv, WagiOutputError, type WagiRequest, type WagiResponse } from './wagi.js';
 
 /** The slice of the sandbox runtime that serving needs. */
-export type FunctionRuntime = Pick<Runtime, 'invoke'>;
+export type FunctionRuntime = Pick<Runtime, 'run'>;
 
 /** What the Function controller publishes for each loaded function. */
 export interface ServedFunction {
@@ -86,6 +86,15 @@ export class FunctionInvoker {
   }
 
   async invoke(namespace: string, name: string, req: WagiRequest, _signal?: AbortSignal): Promise<WagiResponse> {
+    return this.call(namespace, name, req);
+  }
+
+  /**
+   * call is invoke for the gateway's request path: when the guest ran on this thread (see the
+   * runtime's `run`) the response comes back, or the failure is thrown, at once instead of through
+   * a promise.
+   */
+  call(namespace: string, name: string, req: WagiRequest, _signal?: AbortSignal): WagiResponse | Promise<WagiResponse> {
     const key = `${namespace}/${name}`;
     const entry = this.fns.get(key);
     if (!entry) {
@@ -93,9 +102,9 @@ export class FunctionInvoker {
       throw new FunctionError(why ? 'not_ready' : 'function_not_found', why ? `function ${key} is not ready: ${why}` : `function ${key} does not exist`);
     }
     const ctx = { name, serverName: this.server.name, serverPort: this.server.port, env: entry.env, args: entry.served.spec.args };
-    let result;
+    let result: InvokeResult | Promise<InvokeResult>;
     try {
-      result = await this.runtime.invoke(entry.served.digest, {
+      result = this.runtime.run(entry.served.digest, {
         args: wagiArgs(req, ctx),
         env: wagiEnv(req, ctx),
         stdin: req.body,
@@ -106,14 +115,28 @@ export class FunctionInvoker {
     } catch (err) {
       throw this.failure(namespace, name, req.requestId, err);
     }
-    this.logs.appendOutput(namespace, name, req.requestId, result.stderr);
+    if (result instanceof Promise) {
+      return result.then(
+        (r) => this.respond(namespace, name, req.requestId, r),
+        (err) => {
+          throw this.failure(namespace, name, req.requestId, err);
+        },
+      );
+    }
+    return this.respond(namespace, name, req.requestId, result);
+  }
+
+  /** respond keeps the guest's stderr lines and turns its stdout into a response (or a 502 naming what is wrong). */
+  private respond(namespace: string, name: string, requestId: string, result: InvokeResult): WagiResponse {
+    this.logs.appendOutput(namespace, name, requestId, result.stderr);
     try {
       return parseWagiOutput(result.stdout);
     } catch (err) {
       if (!(err instanceof WagiOutputError)) throw err;
+      const key = `${namespace}/${name}`;
       const msg = result.exitCode !== 0 ? `the function exited with code ${result.exitCode} without a valid response (${err.message})` : err.message;
-      this.logs.append(namespace, name, { stream: 'system', requestId: req.requestId, line: `bad output: ${msg}` });
-      this.logger.warn({ function: key, requestId: req.requestId, exitCode: result.exitCode }, msg);
+      this.logs.append(namespace, name, { stream: 'system', requestId, line: `bad output: ${msg}` });
+      this.logger.warn({ function: key, requestId, exitCode: result.exitCode }, msg);
       throw new FunctionError(result.exitCode !== 0 ? 'function_failed' : 'bad_gateway', result.exitCode !== 0 ? `function ${key} failed` : `function ${key} returned a malformed response`);
     }
   }

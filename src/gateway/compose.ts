@@ -10,7 +10,7 @@ import { SkiffError } from '../util/errors.js';
  * const run = compose([logFilter, authFilter, dispatch]);
  * await run(ctx);
  */
-export function compose(handlers: readonly Handler[]): (ctx: GatewayContext, last?: Next) => Promise<void> {
+export function compose(handlers: readonly Handler[]): (ctx: GatewayContext, last?: Next) => Promise<void> | void {
   const n = handlers.length;
   // A chain of one (the usual empty filter list plus the dispatcher) needs no bookkeeping.
   if (n === 1) {
@@ -26,7 +26,7 @@ export function compose(handlers: readonly Handler[]): (ctx: GatewayContext, las
   }
   return function composed(ctx, last) {
     let index = -1;
-    const dispatch = (i: number): Promise<void> => {
+    const dispatch = (i: number): Promise<void> | void => {
       if (i <= index) return Promise.reject(new SkiffError('next_called_twice', `filter #${index} called next() more than once`));
       index = i;
       if (i === n) return last ? last() : Promise.resolve();

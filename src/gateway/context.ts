@@ -64,6 +64,8 @@ export interface GatewayContext {
   /** The buffered body once readBody() has run. */
   body?: Uint8Array;
   readBody(): Promise<Uint8Array>;
+  /** The whole body when it is already known (read, or a request that has none); else undefined and readBody() is needed. */
+  bodyNow?(): Uint8Array | undefined;
   /** Verified JWT claims, set by the jwt filter. */
   claims?: Record<string, unknown>;
   /** The peer's SPIFFE identity when the connection used mutual TLS. */
@@ -90,8 +92,11 @@ export interface GatewayContext {
   upstream?: string;
 }
 
-/** Next calls the rest of the chain. */
-export type Next = () => Promise<void>;
+/**
+ * Next calls the rest of the chain. It returns nothing when the rest finished at once (a function
+ * that ran on the gateway's thread), else a promise: `await next()` works either way.
+ */
+export type Next = () => Promise<void> | void;
 
 /** Handler is one filter step: it may act before and after calling next, or answer without it. */
-export type Handler = (ctx: GatewayContext, next: Next) => Promise<void>;
+export type Handler = (ctx: GatewayContext, next: Next) => Promise<void> | void;

@@ -4,7 +4,7 @@ import type { Cluster } from './upstream/cluster.js';
 import { forward, HOP_BY_HOP, type ForwardOptions } from './upstream/forward.js';
 import { AbortReason, CancelToken } from './cancel.js';
 import { GatewayError, NoHealthyUpstreamError, UpstreamTimeoutError, statusForInvokerError } from './errors.js';
-import type { FunctionInvoker, GatewayRequest } from './types.js';
+import type { FunctionInvoker, FunctionResponse, GatewayRequest } from './types.js';
 import type { TrafficStats } from './observability/metrics.js';
 import { formatTraceparent } from './observability/trace.js';
 import type { Logger } from 'pino';
@@ -21,6 +21,29 @@ export interface DispatchDeps {
 
 /** Handed to invokers that declare they ignore their signal; nothing ever aborts it. */
 const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
+/**
+ * untilCancelled settles with the invocation, or rejects as soon as the request is cancelled (route
+ * deadline, client gone): the answer must not wait for a function that ignores cancellation (a guest
+ * cannot be interrupted; its own deadline stops it, and its late result is dropped).
+ */
+function untilCancelled<T>(p: Promise<T>, cancel: CancelToken): Promise<T> {
+  if (cancel.reason) return Promise.reject(cancel.reason);
+  return new Promise<T>((resolve, reject) => {
+    const listener = { onCancel: reject };
+    cancel.on(listener);
+    p.then(
+      (v) => {
+        cancel.off(listener);
+        resolve(v);
+      },
+      (err) => {
+        cancel.off(listener);
+        reject(err);
+      },
+    );
+  });
+}
 
 function expire(cancel: CancelToken): void {
   cancel.cancel(new AbortReason('deadline'));
@@ -111,43 +134,70 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
   // The upstream name and its counters per function destination, looked up once rather than per request.
   const fnUpstreams = new Map<DestinationRef, { key: string; stats: ReturnType<DispatchDeps['upstreamStats']> }>();
 
-  const sendToFunction = async (ctx: GatewayContext, dest: Extract<DestinationRef, { kind: 'function' }>, path: string, cancel: CancelToken): Promise<void> => {
+  /**
+   * sendToFunction runs the request through the function and leaves its answer (or the error's) in
+   * ctx.response. It returns nothing when the function answered at once (it ran on this thread; see
+   * the invoker's `call`), else a promise.
+   */
+  const sendToFunction = (ctx: GatewayContext, dest: Extract<DestinationRef, { kind: 'function' }>, path: string, cancel: CancelToken): Promise<void> | void => {
+    const body = ctx.bodyNow?.();
+    if (body === undefined) return ctx.readBody().then((b) => sendToFunctionWith(ctx, dest, path, cancel, b));
+    return sendToFunctionWith(ctx, dest, path, cancel, body);
+  };
+
+  const sendToFunctionWith = (ctx: GatewayContext, dest: Extract<DestinationRef, { kind: 'function' }>, path: string, cancel: CancelToken, body: Uint8Array): Promise<void> | void => {
     const headers = upstreamHeaders(ctx);
-    {
-      const req: GatewayRequest = {
-        method: ctx.method,
-        path,
-        rawQuery: ctx.rawQuery,
-        headers: definedHeaders(headers),
-        body: await ctx.readBody(),
-        remoteAddress: ctx.remoteAddress,
-        requestId: ctx.requestId,
-        traceparent: headers.traceparent as string,
-      };
-      let up = fnUpstreams.get(dest);
-      if (!up) {
-        const key = `fn:${dest.namespace}/${dest.name}`;
-        fnUpstreams.set(dest, (up = { key, stats: deps.upstreamStats(key) }));
-      }
-      ctx.upstream = up.key;
-      const stats = up.stats;
-      const t0 = performance.now();
-      try {
-        const r = await deps.functions.invoke(dest.namespace, dest.name, req, deps.functions.ignoresSignal ? NEVER_ABORTED : cancel.toSignal());
-        if (cancel.reason) throw cancel.reason;
-        ctx.response = { status: r.status, headers: toOutgoing(r.headers), body: r.body };
-        stats.record(r.status, (performance.now() - t0) * 1000);
-      } catch (err) {
-        stats.record(cancel.reason?.why === 'deadline' ? 504 : statusForInvokerError(err, dest.name).status, (performance.now() - t0) * 1000);
-        if (cancel.reason) {
-          if (cancel.reason.why === 'client') throw new GatewayError('client_closed', 499, '', 'client went away');
-          throw new UpstreamTimeoutError(`function ${dest.namespace}/${dest.name}`);
-        }
-        const mapped = statusForInvokerError(err, dest.name);
-        if (mapped.status === 500) deps.logger.error({ err, fn: `${dest.namespace}/${dest.name}`, requestId: ctx.requestId }, 'function invocation failed');
-        ctx.response = { status: mapped.status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: mapped.body };
-      }
+    const req: GatewayRequest = {
+      method: ctx.method,
+      path,
+      rawQuery: ctx.rawQuery,
+      headers: definedHeaders(headers),
+      body,
+      remoteAddress: ctx.remoteAddress,
+      requestId: ctx.requestId,
+      traceparent: headers.traceparent as string,
+    };
+    let up = fnUpstreams.get(dest);
+    if (!up) {
+      const key = `fn:${dest.namespace}/${dest.name}`;
+      fnUpstreams.set(dest, (up = { key, stats: deps.upstreamStats(key) }));
     }
+    ctx.upstream = up.key;
+    const stats = up.stats;
+    const t0 = performance.now();
+    const fns = deps.functions;
+    const signal = fns.ignoresSignal ? NEVER_ABORTED : cancel.toSignal();
+    let r: FunctionResponse | Promise<FunctionResponse>;
+    try {
+      r = fns.call ? fns.call(dest.namespace, dest.name, req, signal) : fns.invoke(dest.namespace, dest.name, req, signal);
+    } catch (err) {
+      return functionFailed(ctx, dest, stats, t0, cancel, err);
+    }
+    if (r instanceof Promise) {
+      return untilCancelled(r, cancel).then(
+        (res) => functionAnswered(ctx, dest, stats, t0, cancel, res),
+        (err) => functionFailed(ctx, dest, stats, t0, cancel, err),
+      );
+    }
+    functionAnswered(ctx, dest, stats, t0, cancel, r);
+  };
+
+  const functionAnswered = (ctx: GatewayContext, dest: Extract<DestinationRef, { kind: 'function' }>, stats: TrafficStats, t0: number, cancel: CancelToken, r: FunctionResponse): void => {
+    if (cancel.reason) return functionFailed(ctx, dest, stats, t0, cancel, cancel.reason);
+    ctx.response = { status: r.status, headers: toOutgoing(r.headers), body: r.body };
+    stats.record(r.status, (performance.now() - t0) * 1000);
+  };
+
+  /** functionFailed answers for a failed invocation, or throws when the client left or the deadline passed. */
+  const functionFailed = (ctx: GatewayContext, dest: Extract<DestinationRef, { kind: 'function' }>, stats: TrafficStats, t0: number, cancel: CancelToken, err: unknown): void => {
+    stats.record(cancel.reason?.why === 'deadline' ? 504 : statusForInvokerError(err, dest.name).status, (performance.now() - t0) * 1000);
+    if (cancel.reason) {
+      if (cancel.reason.why === 'client') throw new GatewayError('client_closed', 499, '', 'client went away');
+      throw new UpstreamTimeoutError(`function ${dest.namespace}/${dest.name}`);
+    }
+    const mapped = statusForInvokerError(err, dest.name);
+    if (mapped.status === 500) deps.logger.error({ err, fn: `${dest.namespace}/${dest.name}`, requestId: ctx.requestId }, 'function invocation failed');
+    ctx.response = { status: mapped.status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: mapped.body };
   };
 
   // Deliberately not async: the upstream path is the hot one and each async layer costs a promise.
@@ -171,17 +221,23 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
     });
   };
 
-  const send = (ctx: GatewayContext, dest: DestinationRef, path: string, cancel: CancelToken): Promise<void> =>
-    dest.kind === 'function' ? sendToFunction(ctx, dest, path, cancel) : sendToService(ctx, dest, path, cancel);
+  /**
+   * run sends to one weighted destination under the route deadline. A function that answers at once
+   * needs no deadline timer (nothing else runs meanwhile, and an inline run is bounded by its fuel);
+   * the timer starts when the answer is still to come, for what is left of the deadline.
+   */
+  const run = (ctx: GatewayContext, path: string): Promise<void> | void => {
+    const dest = choose();
+    if (dest.kind !== 'function') return withDeadline(ctx, ctx.timeoutMs, sendToService(ctx, dest, path, ctx.cancel));
+    const t0 = performance.now();
+    const pending = sendToFunction(ctx, dest, path, ctx.cancel);
+    if (pending === undefined) return;
+    return withDeadline(ctx, ctx.timeoutMs - (performance.now() - t0), pending);
+  };
 
-  /** run sends to one weighted destination under the route deadline. */
-  const run = async (ctx: GatewayContext, path: string): Promise<void> => {
-    const timer = setTimeout(expire, ctx.timeoutMs, ctx.cancel);
-    try {
-      await send(ctx, choose(), path, ctx.cancel);
-    } finally {
-      clearTimeout(timer);
-    }
+  const withDeadline = (ctx: GatewayContext, ms: number, pending: Promise<void>): Promise<void> => {
+    const timer = setTimeout(expire, Math.max(0, ms), ctx.cancel);
+    return pending.finally(() => clearTimeout(timer));
   };
 
   const mirrored = async (ctx: GatewayContext, path: string): Promise<void> => {
@@ -205,7 +261,12 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
       hedge: undefined,
     });
     const dest = mirror.destination;
-    const run = dest.kind === 'function' ? sendToFunction(copy, dest, path, cancel) : shadowToService(copy, dest, path, cancel.toSignal());
+    let run: Promise<void>;
+    try {
+      run = Promise.resolve(dest.kind === 'function' ? sendToFunction(copy, dest, path, cancel) : shadowToService(copy, dest, path, cancel.toSignal()));
+    } catch (err) {
+      run = Promise.reject(err);
+    }
     run.catch((err) => deps.logger.debug({ err, requestId: ctx.requestId }, 'mirror request failed')).finally(() => clearTimeout(t));
   };
 

@@ -24,7 +24,7 @@ import { compileService } from './upstream/service-spec.js';
 import { WriteBatch } from './write-batch.js';
 import type { Authorizer, ConfigProblem, FunctionInvoker, GatewayConfig, GatewayLimits, GatewayOptions } from './types.js';
 
-type Chain = { run: (ctx: GatewayContext) => Promise<void>; stats: TrafficStats; key: string };
+type Chain = { run: (ctx: GatewayContext) => Promise<void> | void; stats: TrafficStats; key: string };
 
 interface Snapshot {
   table: RouteTable<Chain>;
@@ -275,31 +275,51 @@ export class Gateway {
       return;
     }
     ctx.matchedPrefix = hit.match?.prefix;
-    void this.serve(ctx, hit.entry.data);
+    this.serve(ctx, hit.entry.data);
   }
 
-  /** serve runs the rule's chain and writes whatever the chain left to write; it never throws. */
-  private async serve(ctx: RequestContext, chain: Chain): Promise<void> {
-    const res = ctx.res;
-    let status: number;
+  /**
+   * serve runs the rule's chain and writes whatever the chain left to write; it never throws. A chain
+   * that finished at once (a function that ran on this thread) is answered at once, without a promise.
+   */
+  private serve(ctx: RequestContext, chain: Chain): void {
+    let pending: Promise<void> | void;
     try {
-      await chain.run(ctx);
+      pending = chain.run(ctx);
+    } catch (err) {
+      return this.failed(ctx, chain, err);
+    }
+    if (pending === undefined) return this.answer(ctx, chain);
+    pending.then(
+      () => this.answer(ctx, chain),
+      (err) => this.failed(ctx, chain, err),
+    );
+  }
+
+  private answer(ctx: RequestContext, chain: Chain): void {
+    const res = ctx.res;
+    try {
       const r = ctx.response;
       if (!res.headersSent && !res.writableEnded) {
         if (r) this.writeBuffered(ctx, r.status, r.headers, r.body);
         else this.writeBuffered(ctx, 500, { 'content-type': 'text/plain' }, 'internal error\n');
       }
-      status = res.statusCode;
     } catch (err) {
-      status = 500;
-      let body = 'internal error\n';
-      if (err instanceof GatewayError) {
-        status = err.status;
-        body = err.publicMessage;
-      } else this.logger.error({ err, requestId: ctx.requestId, route: chain.key }, 'request failed');
-      if (status === 499 || res.headersSent) res.destroy();
-      else this.writeBuffered(ctx, status, { 'content-type': 'text/plain; charset=utf-8' }, body);
+      return this.failed(ctx, chain, err);
     }
+    this.finish(ctx, res.statusCode, chain);
+  }
+
+  private failed(ctx: RequestContext, chain: Chain, err: unknown): void {
+    const res = ctx.res;
+    let status = 500;
+    let body = 'internal error\n';
+    if (err instanceof GatewayError) {
+      status = err.status;
+      body = err.publicMessage;
+    } else this.logger.error({ err, requestId: ctx.requestId, route: chain.key }, 'request failed');
+    if (status === 499 || res.headersSent) res.destroy();
+    else this.writeBuffered(ctx, status, { 'content-type': 'text/plain; charset=utf-8' }, body);
     this.finish(ctx, status, chain);
   }
 

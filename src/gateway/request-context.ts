@@ -87,6 +87,14 @@ export class RequestContext implements GatewayContext {
     return (this.parsedQuery ??= new URLSearchParams(this.rawQuery));
   }
 
+  bodyNow(): Uint8Array | undefined {
+    if (this.body) return this.body;
+    const req = this.rawBody;
+    const cl = req.headers['content-length'];
+    if (req.readableEnded || ((cl === undefined || cl === '0') && req.headers['transfer-encoding'] === undefined && req.httpVersionMajor < 2)) return (this.body = EMPTY);
+    return undefined;
+  }
+
   readBody(): Promise<Uint8Array> {
     if (this.body) return Promise.resolve(this.body);
     const req = this.rawBody;

@@ -28,6 +28,11 @@ export interface FunctionResponse {
 export interface FunctionInvoker {
   invoke(namespace: string, name: string, req: GatewayRequest, signal: AbortSignal): Promise<FunctionResponse>;
   /**
+   * Optional: invoke for the request path, answering (or throwing) at once when the function could
+   * run on the gateway's thread, and returning a promise otherwise. Used instead of invoke when present.
+   */
+  call?(namespace: string, name: string, req: GatewayRequest, signal: AbortSignal): FunctionResponse | Promise<FunctionResponse>;
+  /**
    * True when invoke never looks at its signal (its own deadlines stop the work): the gateway then
    * passes a signal that never aborts instead of building an AbortController for every request.
    */

@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { PAGE } from './binary.js';
 import { RuntimeError } from './errors.js';
 import { InlineRunner, type InlineOptions, type InlineStats } from './inline.js';
-import { ModuleCache, type ModuleInfo } from './module-cache.js';
+import { ModuleCache, type ModuleInfo, type Variant } from './module-cache.js';
 import { KeyedLimiter } from './pool/limiter.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import type { RunOutcome, RunSpec } from './sandbox.js';
@@ -134,14 +134,21 @@ export class Runtime {
     return this.cache.compile(bytes);
   }
 
+  /** invoke runs the module's `_start` and resolves when the guest exits, whatever its exit code. */
+  async invoke(digest: string, req: InvokeRequest): Promise<InvokeResult> {
+    return this.run(digest, req);
+  }
+
   /**
-   * invoke runs the module's `_start` and resolves when the guest exits, whatever its exit code.
+   * run is invoke for callers on a request path: when the guest ran on the calling thread (see
+   * inline.ts) it returns the result itself, or throws, instead of a promise, which spares the caller
+   * a promise and a turn of the microtask queue per request; otherwise it returns invoke's promise.
    *
    * Hand-written for the request path: a function is invoked with the same limits and capabilities
-   * objects every time, so their checked form is cached; the compiled variant and the concurrency
-   * slot are taken synchronously when available, leaving one await (the worker's answer).
+   * objects every time, so their checked form is cached, and the compiled variant is taken
+   * synchronously once it exists.
    */
-  async invoke(digest: string, req: InvokeRequest): Promise<InvokeResult> {
+  run(digest: string, req: InvokeRequest): InvokeResult | Promise<InvokeResult> {
     const limits = this.checkedLimits(req.limits);
     const caps = req.capabilities ?? NO_CAPS;
     if (caps.dirs) for (const d of caps.dirs) this.checkDir(d);
@@ -149,7 +156,6 @@ export class Runtime {
     // when it is posted to the worker.
     const env = caps.env && hasKeys(caps.env) ? { ...caps.env, ...req.env } : req.env;
     checkArgvSize(req.args, env);
-    const variant = this.cache.resolvedVariant(digest, limits.memoryBytes) ?? (await this.cache.variant(digest, limits.memoryBytes));
     const spec: RunSpec = {
       args: req.args,
       env,
@@ -166,25 +172,34 @@ export class Runtime {
       trace: req.trace,
     };
     const key = req.poolKey ?? digest;
-    const slot = this.limiter.tryAcquire(key, limits.concurrency);
-    let outcome: RunOutcome | undefined;
-    if (slot && this.inline && InlineRunner.eligible(spec)) {
-      try {
-        outcome = this.inline.tryRun(variant, spec, key);
-      } catch (err) {
-        slot();
-        throw err;
-      }
+    const variant = this.cache.resolvedVariant(digest, limits.memoryBytes);
+    if (!variant) return this.cache.variant(digest, limits.memoryBytes).then((v) => this.runVariant(digest, key, v, spec, limits));
+    return this.runVariant(digest, key, variant, spec, limits);
+  }
+
+  private runVariant(digest: string, key: string, variant: Variant, spec: RunSpec, limits: Required<Limits>): InvokeResult | Promise<InvokeResult> {
+    // An inline run is synchronous: nothing else runs meanwhile, so it needs no concurrency slot,
+    // only that one would be free (a function at its limit queues on the workers as before).
+    if (this.inline && InlineRunner.eligible(spec) && this.limiter.hasRoom(key, limits.concurrency)) {
+      const outcome = this.inline.tryRun(variant, spec, key);
+      if (outcome) return this.result(digest, key, outcome);
     }
-    if (outcome) slot!();
-    else {
-      const release = slot ?? (await this.limiter.acquire(key, limits.concurrency, limits.queue));
-      try {
-        outcome = await this.pool.run(variant, spec, limits.timeoutMs, key);
-      } finally {
-        release();
-      }
+    return this.onWorker(digest, key, variant, spec, limits);
+  }
+
+  private async onWorker(digest: string, key: string, variant: Variant, spec: RunSpec, limits: Required<Limits>): Promise<InvokeResult> {
+    const release = this.limiter.tryAcquire(key, limits.concurrency) ?? (await this.limiter.acquire(key, limits.concurrency, limits.queue));
+    let outcome: RunOutcome;
+    try {
+      outcome = await this.pool.run(variant, spec, limits.timeoutMs, key);
+    } finally {
+      release();
     }
+    return this.result(digest, key, outcome);
+  }
+
+  /** result logs the sandbox's notes and turns an outcome into a result, or throws its failure. */
+  private result(digest: string, key: string, outcome: RunOutcome): InvokeResult {
     if (outcome.notes) for (const note of outcome.notes) this.logger?.warn({ digest, poolKey: key, note }, `sandbox refused: ${note}`);
     if (!outcome.ok) {
       if (outcome.code !== 'output_limit') this.logger?.warn({ digest, poolKey: key, code: outcome.code }, outcome.message);

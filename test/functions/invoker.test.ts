@@ -5,9 +5,9 @@ import { FunctionInvoker, FunctionLogs, type FunctionRuntime } from '../../src/f
 const enc = (s: string) => new TextEncoder().encode(s);
 const req = { method: 'GET', path: '/x', rawQuery: '', headers: {}, body: new Uint8Array(), remoteAddress: '127.0.0.1', requestId: 'r1' };
 
-function setup(behaviour: FunctionRuntime['invoke']) {
+function setup(behaviour: FunctionRuntime['run']) {
   const logs = new FunctionLogs();
-  const inv = new FunctionInvoker({ invoke: behaviour }, logs, pino({ level: 'silent' }), { name: '127.0.0.1', port: '8080' });
+  const inv = new FunctionInvoker({ run: behaviour }, logs, pino({ level: 'silent' }), { name: '127.0.0.1', port: '8080' });
   inv.set({ namespace: 'default', name: 'f', digest: 'sha256:aa', spec: { module: '/f.wasm', limits: { timeout: '250ms', memory: '8Mi' } } });
   return { inv, logs };
 }
@@ -50,5 +50,20 @@ describe('FunctionInvoker', () => {
     await expect(inv.invoke('default', 'nope', req)).rejects.toMatchObject({ code: 'function_not_found' });
     inv.markNotReady('default', 'later', 'module file /x.wasm does not exist');
     await expect(inv.invoke('default', 'later', req)).rejects.toMatchObject({ code: 'not_ready', message: expect.stringMatching(/does not exist/) });
+  });
+
+  it('answers at once, without a promise, when the runtime ran the guest on this thread, and throws its failures at once', () => {
+    const { inv, logs } = setup(() => ({ exitCode: 0, stdout: enc('Content-Type: text/plain\n\nnow'), stderr: enc('said\n'), durationMs: 0 }));
+    const res = inv.call('default', 'f', req);
+    expect(res).not.toBeInstanceOf(Promise);
+    expect(new TextDecoder().decode((res as { body: Uint8Array }).body)).toBe('now');
+    expect(logs.tail('default', 'f', 1)[0]!.line).toBe('said');
+    const failing = setup(() => {
+      throw Object.assign(new Error('unreachable executed'), { code: 'trap' });
+    });
+    expect(() => failing.inv.call('default', 'f', req)).toThrow(expect.objectContaining({ code: 'trap' }));
+    expect(failing.logs.tail('default', 'f', 1)[0]!.line).toMatch(/trap: unreachable/);
+    // The promise-returning form reports the same failure as a rejection.
+    return expect(failing.inv.invoke('default', 'f', req)).rejects.toMatchObject({ code: 'trap' });
   });
 });

@@ -28,6 +28,12 @@ export class KeyedLimiter {
     return once(this.releaser(key, st));
   }
 
+  /** hasRoom: whether tryAcquire would take a slot now (without taking one, and without allocating). */
+  hasRoom(key: string, concurrency: number): boolean {
+    const st = this.keys.get(key);
+    return !st || (st.active < concurrency && st.waiting.length === 0);
+  }
+
   private releaser(key: string, state: KeyState): () => void {
     return () => {
       const next = state.waiting.shift();
