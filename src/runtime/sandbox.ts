@@ -55,13 +55,25 @@ class Growable {
   private buf = new Uint8Array(0);
   private len = 0;
   append(b: Uint8Array): void {
-    if (this.len + b.length > this.buf.length) {
-      const next = new Uint8Array(Math.max(this.len + b.length, this.buf.length * 2, 256));
+    this.room(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  /** appendRange appends `len` bytes of `src` from `start`; short pieces are copied by hand (a view costs more). */
+  appendRange(src: Uint8Array, start: number, len: number): void {
+    this.room(len);
+    const buf = this.buf;
+    const at = this.len;
+    if (len <= 64) for (let i = 0; i < len; i++) buf[at + i] = src[start + i]!;
+    else buf.set(src.subarray(start, start + len), at);
+    this.len += len;
+  }
+  private room(n: number): void {
+    if (this.len + n > this.buf.length) {
+      const next = new Uint8Array(Math.max(this.len + n, this.buf.length * 2, 256));
       next.set(this.buf.subarray(0, this.len));
       this.buf = next;
     }
-    this.buf.set(b, this.len);
-    this.len += b.length;
   }
   /** bytes copies out what was written (the buffer itself is reused by the next run). */
   bytes(): Uint8Array {
@@ -103,6 +115,11 @@ class CaptureStreams {
         this.total += buf.length;
         which.append(buf);
         return buf.length;
+      },
+      writeRange: (mem, start, len) => {
+        if (this.total + len > this.limit) throw new OutputLimit(this.limit);
+        this.total += len;
+        which.appendRange(mem, start, len);
       },
     };
   }

@@ -5,6 +5,11 @@ import { E } from './constants.js';
 export interface Stream {
   read?(buf: Uint8Array): number;
   write?(buf: Uint8Array): number;
+  /**
+   * Optional: write `len` bytes of `mem` from `start`, all of them (or throw). fd_write uses it to copy
+   * straight out of guest memory without a view per iovec (a WAGI response is often a dozen pieces).
+   */
+  writeRange?(mem: Uint8Array, start: number, len: number): void;
   /** bytes that can be read without blocking; 0 means end of input or nothing pending. */
   available?(): number;
   /** A terminal is reported as a character device (libc's isatty); anything else as an unknown stream. */

@@ -1,10 +1,10 @@
 import { FsError, type Stat } from '../fs/types.js';
 import {
-  ADVICE_MAX, DIRENT, E, FDFLAGS, FDSTAT, FILESTAT, FILETYPE, FSTFLAGS, PRESTAT, PREOPENTYPE_DIR, R, WHENCE,
+  ADVICE_MAX, DIRENT, E, FDFLAGS, FDSTAT, FILESTAT, FILETYPE, FSTFLAGS, IOVEC, PRESTAT, PREOPENTYPE_DIR, R, WHENCE,
 } from './constants.js';
-import type { Descriptor, DirDescriptor, FileDescriptor } from './fd-table.js';
+import type { Descriptor, DirDescriptor, FileDescriptor, Stream } from './fd-table.js';
 import type { Syscalls, WasiHost } from './host.js';
-import { utf8 } from './memory.js';
+import { IOV_MAX, utf8 } from './memory.js';
 
 const FDFLAGS_ALL = FDFLAGS.APPEND | FDFLAGS.DSYNC | FDFLAGS.NONBLOCK | FDFLAGS.RSYNC | FDFLAGS.SYNC;
 const FSTFLAGS_ALL = FSTFLAGS.ATIM | FSTFLAGS.ATIM_NOW | FSTFLAGS.MTIM | FSTFLAGS.MTIM_NOW;
@@ -79,6 +79,35 @@ function readInto(h: WasiHost, d: Descriptor, iovs: Uint8Array[], at: bigint | n
   }
   if (d.kind === 'file' && at === null) d.position += BigInt(total);
   return total;
+}
+
+/**
+ * writeStreamRanges is fd_write for a stream that copies ranges itself (captured stdout/stderr): the
+ * same checks as iovecs() (count, bounds, byte budget), without building a view per iovec.
+ */
+function writeStreamRanges(h: WasiHost, stream: Stream, iovs: number, count: number, out: number): number {
+  const m = h.memory;
+  iovs >>>= 0;
+  count >>>= 0;
+  if (count > IOV_MAX) throw new FsError(E.INVAL);
+  m.check(iovs, count * IOVEC.SIZE);
+  const dv = m.dv;
+  // Every iovec is checked before any byte is written, as when they are resolved up front.
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const base = iovs + i * IOVEC.SIZE;
+    const len = dv.getUint32(base + IOVEC.LEN, true);
+    m.take(dv.getUint32(base + IOVEC.BUF, true), len);
+    total += len;
+  }
+  const u8 = m.u8;
+  for (let i = 0; i < count; i++) {
+    const base = iovs + i * IOVEC.SIZE;
+    const len = dv.getUint32(base + IOVEC.LEN, true);
+    if (len > 0) stream.writeRange!(u8, dv.getUint32(base + IOVEC.BUF, true), len);
+  }
+  m.u32(out, total);
+  return E.SUCCESS;
 }
 
 /** writeFrom writes iovecs to a descriptor, honouring append mode and the write quota. */
@@ -247,6 +276,7 @@ export const fdCalls: Syscalls = {
   },
   fd_write: (h: WasiHost, fd: number, iovs: number, n: number, out: number) => {
     const d = h.state.fds.require(fd, R.FD_WRITE);
+    if (d.kind === 'stream' && d.stream.writeRange) return writeStreamRanges(h, d.stream, iovs, n, out);
     const list = h.memory.iovecs(iovs, n);
     h.memory.u32(out, writeFrom(h, d, list, null));
     return E.SUCCESS;

@@ -5,7 +5,7 @@ import { WouldBlock } from './process.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 /** Most iovecs one call may pass (POSIX IOV_MAX on Linux). */
-const IOV_MAX = 1024;
+export const IOV_MAX = 1024;
 const encoder = new TextEncoder();
 
 /**
@@ -71,6 +71,15 @@ export class GuestMemory {
     this.check(ptr, len);
     if ((this.byteBudget -= len) < 0) throw new WouldBlock();
     return this.u8cache.subarray(ptr, ptr + len);
+  }
+
+  /**
+   * take checks that [ptr, ptr+len) lies inside memory and charges it to the byte budget, like
+   * bytes(), for a caller that then reads `u8` itself.
+   */
+  take(ptr: number, len: number): void {
+    this.check(ptr, len);
+    if ((this.byteBudget -= len) < 0) throw new WouldBlock();
   }
 
   /** string decodes a path or name; invalid UTF-8 is EILSEQ as the specification asks. */
