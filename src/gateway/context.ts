@@ -1,3 +1,4 @@
+import type { WriteBatch } from './write-batch.js';
 import type { Readable } from 'node:stream';
 import type { TraceContext } from './observability/trace.js';
 import type { CancelToken } from './cancel.js';
@@ -84,6 +85,8 @@ export interface GatewayContext {
   readonly cancel: CancelToken;
   startedAt: number;
   res: ResponseWriter;
+  /** Holds an HTTP/1.x answer's writes until the end of the event-loop turn (see write-batch.ts); unset for HTTP/2. */
+  writes?: WriteBatch;
   /** Free-form values filters share (e.g. the authz decision cache key). */
   state: Record<string, unknown>;
   /** The `uri.prefix` of the match entry that selected the rule, for prefix rewrites. */

@@ -265,6 +265,8 @@ export class Gateway {
       this.budget,
     );
     if ((req.socket as TLSSocket).encrypted || req.httpVersionMajor === 2) ctx.peerIdentity = peerOf(req);
+    // HTTP/2 frames its own writes per session; HTTP/1.x writes straight to the connection.
+    if (req.httpVersionMajor < 2) ctx.writes = this.writes;
     // While draining, tell HTTP/1.1 clients not to reuse the connection (streamed answers included).
     if (this.closing && req.httpVersionMajor < 2) ctx.responseHeaderEdits.push(closeConnection);
     const hit = snap.table.lookup(ctx);
@@ -328,8 +330,7 @@ export class Gateway {
     h['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
     if (this.closing && ctx.rawBody.httpVersionMajor < 2) h.connection = 'close';
     ctx.res.writeHead(status, h);
-    // HTTP/2 frames its own writes per session; HTTP/1.x writes straight to the connection.
-    if (ctx.rawBody.httpVersionMajor < 2) this.writes.end(ctx.res, body);
+    if (ctx.writes) ctx.writes.end(ctx.res, body);
     else ctx.res.end(body);
   }
 

@@ -3,6 +3,7 @@ import { AbortReason, CancelToken } from './cancel.js';
 import type { GatewayContext, BufferedResponse, HedgePolicy, OutgoingHeaders, RetryPolicy } from './context.js';
 import { BodyTooLargeError, GatewayError } from './errors.js';
 import type { TraceContext } from './observability/trace.js';
+import type { WriteBatch } from './write-batch.js';
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
@@ -45,6 +46,7 @@ export class RequestContext implements GatewayContext {
   readonly cancel = new CancelToken();
   startedAt: number;
   res: ServerResponse;
+  writes?: WriteBatch;
   state: Record<string, unknown> = {};
   matchedPrefix?: string;
   upstream?: string;

@@ -1,12 +1,18 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { rawExchange, route, startGateway, type TestGateway } from './helpers.js';
+import { rawExchange, route, service, startGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
 
 let t: TestGateway | undefined;
+let up: Upstream | undefined;
 afterEach(async () => {
   await t?.close();
+  await up?.close();
   t = undefined;
+  up = undefined;
 });
+
+const svcRoute = route('s', { http: [{ route: [{ destination: { service: 'api' } }] }] });
+const svc = (port: number) => service('api', { endpoints: [{ address: '127.0.0.1', port }] });
 
 const fnRoute = route('r', { http: [{ route: [{ destination: { function: 'f' } }] }] });
 
@@ -63,5 +69,46 @@ describe('response writes batched per event-loop turn', () => {
     release();
     const answers = await stay;
     expect(answers.map((a) => a.body)).toEqual(['ok /x\n', 'ok /y\n']);
+  });
+
+  it('passes a streamed upstream answer on as it comes, not only once it ends', async () => {
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => (finish = r));
+    up = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first part\n');
+      void finished.then(() => res.end('last part\n'));
+    });
+    t = await startGateway([svcRoute], [svc(up.port)]);
+    const res = await fetch(`${t.url}/stream`);
+    const reader = res.body!.getReader();
+    // The first part arrives while the upstream is still holding the rest back.
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toBe('first part\n');
+    finish();
+    let rest = '';
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+    expect(rest).toBe('last part\n');
+  });
+
+  it('proxies large answers intact and many small ones each to their own client', async () => {
+    const big = Buffer.alloc(6 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = i % 251;
+    up = await startUpstream((req, res) => {
+      if (req.url === '/big') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': big.length });
+        res.end(big);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`answer for ${req.url}`);
+    });
+    t = await startGateway([svcRoute], [svc(up.port)]);
+    const [bigRes, ...small] = await Promise.all([
+      fetch(`${t.url}/big`).then(async (r) => Buffer.from(await r.arrayBuffer())),
+      ...Array.from({ length: 100 }, (_, i) => get(t!.port, `/small-${i}`, false)),
+    ]);
+    expect(bigRes.equals(big)).toBe(true);
+    small.forEach((a, i) => expect(a.body).toBe(`answer for /small-${i}`));
   });
 });

@@ -117,6 +117,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.timer) clearTimeout(this.timer);
     const res = g.ctx.res;
     res.writeHead(statusCode, responseHeaders(g.ctx, headers));
+    // The head and what arrives this turn go out together at the end of the turn (see write-batch.ts).
+    g.ctx.writes?.cork(res);
     this.controller = controller;
   }
 
@@ -130,7 +132,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    if (this.committed) this.g.ctx.res.end();
+    if (this.committed) {
+      const ctx = this.g.ctx;
+      if (ctx.writes) ctx.writes.finish(ctx.res);
+      else ctx.res.end();
+    }
     this.settle(this.committed ? { kind: 'committed', status: this.status } : { kind: 'discarded', status: this.status });
   }
 
