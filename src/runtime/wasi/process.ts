@@ -149,6 +149,11 @@ export interface StringBlock {
   starts: Uint32Array;
 }
 
+const NO_BYTES = new Uint8Array(0);
+const NO_STARTS = new Uint32Array(0);
+/** Shared by every empty list: blocks are only read. */
+const EMPTY_BLOCK: StringBlock = { bytes: NO_BYTES, starts: NO_STARTS };
+
 /**
  * StringBlockEncoder builds StringBlocks in buffers it keeps from one run to the next: a request's
  * environment is two dozen short, nearly always ASCII strings, and encoding them is a measurable
@@ -158,12 +163,14 @@ export interface StringBlock {
  * WasiHost owns its encoders and encodes once per run.
  */
 export class StringBlockEncoder {
-  private buf = new Uint8Array(1024);
-  private starts = new Uint32Array(32);
+  // Sized on first use: a worker holds thousands of idle hosts, each with two encoders.
+  private buf = NO_BYTES;
+  private starts = NO_STARTS;
 
   list(items: readonly string[]): StringBlock {
     const n = items.length;
-    if (this.starts.length < n) this.starts = new Uint32Array(n);
+    if (n === 0) return EMPTY_BLOCK;
+    if (this.starts.length < n) this.starts = new Uint32Array(Math.max(n, 8));
     let off = 0;
     for (let i = 0; i < n; i++) {
       this.starts[i] = off;
@@ -185,6 +192,7 @@ export class StringBlockEncoder {
       if (off < 0) return encodeList(Object.keys(env).map((key) => `${key}=${env[key]!}`));
       off = this.byte(0, off);
     }
+    if (n === 0) return EMPTY_BLOCK;
     return { bytes: this.buf.subarray(0, off), starts: this.starts.subarray(0, n) };
   }
 
@@ -208,13 +216,13 @@ export class StringBlockEncoder {
   }
 
   private grow(need: number): void {
-    const next = new Uint8Array(Math.max(need, this.buf.length * 2));
+    const next = new Uint8Array(Math.max(need, this.buf.length * 2, 64));
     next.set(this.buf);
     this.buf = next;
   }
 
   private growStarts(): void {
-    const next = new Uint32Array(this.starts.length * 2);
+    const next = new Uint32Array(Math.max(this.starts.length * 2, 8));
     next.set(this.starts);
     this.starts = next;
   }
