@@ -8,7 +8,7 @@ import { FsError } from './fs/types.js';
 import { E } from './wasi/constants.js';
 import { MemFs } from './fs/mem-fs.js';
 import type { Mount, Stream } from './wasi/fd-table.js';
-import { HostSwitch, WasiHost, type HostOptions } from './wasi/host.js';
+import { HostSwitch, hostEncoders, WasiHost, type HostOptions } from './wasi/host.js';
 import { ProcExit, WouldBlock } from './wasi/process.js';
 import { BULK_BYTES_PER_UNIT, FUEL_EXPORT } from './meter.js';
 
@@ -204,6 +204,8 @@ export class SandboxHost {
   private readonly warm = new Map<string, Warm[]>();
   private readonly switch = new HostSwitch();
   private readonly capture = new CaptureStreams();
+  /** Runs here never overlap, so every instance's host encodes its args and environment with these. */
+  private readonly encoders = hostEncoders();
   /** The post-instantiation memory image is the same for every instance of a module: take it once. */
   private readonly snapshots = new WeakMap<WasmModule, Uint8Array>();
   constructor(private readonly maxWarmPerModule = 2, private readonly maxWarmModules = 256) {}
@@ -235,6 +237,7 @@ export class SandboxHost {
       maxWriteBytes: spec.maxWriteBytes,
       mayBlock: fuel === undefined,
       byteBudget: fuel === undefined ? undefined : fuel * BULK_BYTES_PER_UNIT,
+      encoders: this.encoders,
     };
     if (spec.trace) {
       const sink = opts.stderr!;

@@ -36,6 +36,22 @@ export interface HostOptions {
   mayBlock?: boolean;
   /** Bytes of guest memory the host may read or write this run before it unwinds the guest with WouldBlock (default unbounded). */
   byteBudget?: number;
+  /**
+   * Encoders shared by hosts whose runs never overlap (one SandboxHost's, on one thread), so idle
+   * hosts hold no encoding buffers: a host's args and environment are then only valid during its
+   * own runs, which is when the guest reads them. By default a host has its own.
+   */
+  encoders?: HostEncoders;
+}
+
+/** HostEncoders turn args and environment into the blocks the guest reads (see StringBlockEncoder). */
+export interface HostEncoders {
+  args: StringBlockEncoder;
+  env: StringBlockEncoder;
+}
+
+export function hostEncoders(): HostEncoders {
+  return { args: new StringBlockEncoder(), env: new StringBlockEncoder() };
 }
 
 /** HostState is the per-run state; resetting it lets a warm instance serve the next request. */
@@ -72,8 +88,7 @@ export class WasiHost {
   state!: HostState;
   trace?: (line: string) => void;
   private importObject: Record<string, (...a: any[]) => unknown> | null = null;
-  private readonly argsEncoder = new StringBlockEncoder();
-  private readonly envEncoder = new StringBlockEncoder();
+  private ownEncoders?: HostEncoders;
 
   constructor(opts: HostOptions) {
     this.reset(opts);
@@ -102,9 +117,10 @@ export class WasiHost {
         rightsInheriting: RIGHTS_SOCKET, fdflags: 0,
       });
     }
+    const enc = opts.encoders ?? (this.ownEncoders ??= hostEncoders());
     this.state = {
-      args: this.argsEncoder.list(opts.args),
-      env: Array.isArray(opts.env) ? this.envEncoder.list(opts.env) : this.envEncoder.env(opts.env),
+      args: enc.args.list(opts.args),
+      env: Array.isArray(opts.env) ? enc.env.list(opts.env) : enc.env.env(opts.env),
       clock: new Clock(opts.clock ?? 'real', opts.mayBlock ?? true),
       random: new RandomSource(opts.random ?? 'real'),
       fds,

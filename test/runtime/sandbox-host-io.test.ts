@@ -48,3 +48,21 @@ describe('fd_write to captured output', () => {
     if (!out.ok) expect(out.code).toBe('output_limit');
   });
 });
+
+describe('args and environment with encoders shared across a host\'s instances', () => {
+  it('gives each run its own args and environment, on fresh and reused instances of several modules', async () => {
+    const { programs } = await import('./helpers/programs.js');
+    const a = new Wasm.Module(await wat2wasm(programs.argsEnv));
+    const b = new Wasm.Module(await wat2wasm(programs.argsEnv));
+    const host = new SandboxHost(2);
+    for (let i = 0; i < 6; i++) {
+      const mod = i % 2 === 0 ? a : b;
+      const env: Record<string, string> = i % 3 === 0 ? { RUN: String(i), WIDE: 'ünï' } : { RUN: String(i) };
+      const out = host.run(i % 2 === 0 ? 'a' : 'b', mod, true, spec({ args: [`prog${i}`, 'x'.repeat(i)], env }));
+      expect(out.ok).toBe(true);
+      if (!out.ok) return;
+      expect(dec(out.stdout)).toBe(`prog${i}\0${'x'.repeat(i)}\0`);
+      expect(dec(out.stderr)).toBe(i % 3 === 0 ? `RUN=${i}\0WIDE=ünï\0` : `RUN=${i}\0`);
+    }
+  });
+});
