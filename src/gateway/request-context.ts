@@ -92,8 +92,7 @@ export class RequestContext implements GatewayContext {
   bodyNow(): Uint8Array | undefined {
     if (this.body) return this.body;
     const req = this.rawBody;
-    const cl = req.headers['content-length'];
-    if (req.readableEnded || ((cl === undefined || cl === '0') && req.headers['transfer-encoding'] === undefined && req.httpVersionMajor < 2)) return (this.body = EMPTY);
+    if (req.readableEnded || (Number(req.headers['content-length'] ?? 0) === 0 && req.headers['transfer-encoding'] === undefined && req.httpVersionMajor < 2)) return (this.body = EMPTY);
     return undefined;
   }
 
@@ -104,10 +103,8 @@ export class RequestContext implements GatewayContext {
     const limit = budget.maxBodyBytes;
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) return Promise.reject(new BodyTooLargeError(limit));
-    if (req.readableEnded || (declared === 0 && req.headers['transfer-encoding'] === undefined && req.httpVersionMajor < 2)) {
-      this.body = EMPTY;
-      return Promise.resolve(EMPTY);
-    }
+    const known = this.bodyNow();
+    if (known) return Promise.resolve(known);
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;

@@ -68,8 +68,7 @@ export class GuestMemory {
   bytes(ptr: number, len: number): Uint8Array {
     ptr >>>= 0;
     len >>>= 0;
-    this.check(ptr, len);
-    if ((this.byteBudget -= len) < 0) throw new WouldBlock();
+    this.take(ptr, len);
     return this.u8cache.subarray(ptr, ptr + len);
   }
 
