@@ -47,40 +47,31 @@ const TANY: RType = { m: ANY };
 export function parseSignature(src: string): Signature {
   const arrow = src.indexOf('->');
   if (arrow < 0) throw new Error(`bad signature ${src}`);
-  const args = splitTop(src.slice(0, arrow)).map(parseType);
-  return { args, result: parseType(src.slice(arrow + 2)) };
+  const args = splitTop(src.slice(0, arrow), ',');
+  // " -> t" has no arguments, and a trailing comma adds none.
+  if (!args[args.length - 1]!.trim()) args.pop();
+  return { args: args.map(parseType), result: parseType(src.slice(arrow + 2)) };
 }
 
-function splitTop(s: string): string[] {
+/** splitTop splits `s` at every `sep` outside angle brackets, keeping empty parts. */
+function splitTop(s: string, sep: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let cur = '';
   for (const c of s) {
     if (c === '<') depth++;
     if (c === '>') depth--;
-    if (c === ',' && depth === 0) {
+    if (c === sep && depth === 0) {
       out.push(cur);
       cur = '';
     } else cur += c;
   }
-  if (cur.trim()) out.push(cur);
+  out.push(cur);
   return out;
 }
 
 function parseType(src: string): RType {
-  const s = src.trim();
-  const alts: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (const c of s) {
-    if (c === '<') depth++;
-    if (c === '>') depth--;
-    if (c === '|' && depth === 0) {
-      alts.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  alts.push(cur);
+  const alts = splitTop(src.trim(), '|');
   let t: RType = { m: 0 };
   for (const a of alts) {
     const m = /^\s*(\w+)\s*(?:<(.*)>)?\s*$/.exec(a);
