@@ -21,6 +21,7 @@ import { VERSION } from '../version.js';
 import { SkiffError } from '../util/errors.js';
 import { ensureDataDir, ensureToken } from './data-dir.js';
 import { AdmissionPlatform } from '../admission/index.js';
+import { DEFAULT_FUNCTION_MAXIMA, HostDirs, UpstreamGuard, type FunctionMaxima } from '../security/index.js';
 
 export interface Address {
   host: string;
@@ -46,6 +47,12 @@ export interface SkiffOptions {
   accessLog?: boolean;
   /** Record every policy decision the platform makes (gateway authorization, admission) as NDJSON here. */
   decisionLog?: { path: string; mask?: string[] };
+  /** Host directories Functions may mount and the server may read on a resource's behalf (default: none). */
+  hostDirs?: HostDirs;
+  /** Which otherwise refused network targets Services and URL sources may reach (default: none). */
+  upstreams?: UpstreamGuard;
+  /** Ceilings on Function limits, enforced at admission. */
+  functionMaxima?: FunctionMaxima;
 }
 
 const HISTORY_KEPT = 10_000;
@@ -101,7 +108,16 @@ export class Skiff {
   private eventGc?: EventGarbageCollector;
   private stopping?: Promise<void>;
 
-  private constructor(private readonly opts: SkiffOptions) {}
+  /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
+  readonly hostDirs: HostDirs;
+  readonly upstreams: UpstreamGuard;
+  readonly functionMaxima: FunctionMaxima;
+
+  private constructor(private readonly opts: SkiffOptions) {
+    this.hostDirs = opts.hostDirs ?? HostDirs.none();
+    this.upstreams = opts.upstreams ?? UpstreamGuard.from([]);
+    this.functionMaxima = opts.functionMaxima ?? { ...DEFAULT_FUNCTION_MAXIMA };
+  }
 
   static async start(opts: SkiffOptions): Promise<Skiff> {
     const s = new Skiff(opts);
@@ -144,6 +160,8 @@ export class Skiff {
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs });
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
+    this.upstreams.addOwnListener(this.apiAddress);
+    this.upstreams.addOwnListener(this.gatewayAddress);
 
     // The internal CA lives in the data dir; the node's short-lived certificate is renewed before it expires.
     const ca = InternalCA.loadOrCreate({ trustDomain: this.opts.trustDomain ?? 'skiff.local', dir: join(dataDir, 'ca') });
@@ -152,6 +170,7 @@ export class Skiff {
     if (this.opts.mesh) {
       const mesh = this.opts.mesh;
       this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, this.identity!, { requireClientCert: true }));
+      this.upstreams.addOwnListener(this.meshAddress);
     }
 
     if (this.opts.demo) await this.applyDemo(resources);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Skiff } from '../../server/skiff.js';
 import { createLogger } from '../../util/logger.js';
 import { UsageError } from '../../util/errors.js';
+import { HostDirs, UpstreamGuard, parseFunctionMaxima } from '../../security/index.js';
 
 interface UpOpts {
   dataDir: string;
@@ -15,7 +16,16 @@ interface UpOpts {
   decisionLog?: string | boolean;
   decisionLogMask?: string;
   accessLog: boolean;
+  allowHostDir: string[];
+  allowUpstream: string[];
+  maxFunctionMemory?: string;
+  maxFunctionTimeout?: string;
+  maxFunctionConcurrency?: string;
+  maxFunctionQueue?: string;
+  maxFunctionOutput?: string;
 }
+
+const collect = (v: string, prev: string[]) => [...prev, v];
 
 /** `skiff up`: runs the whole platform in this process until SIGINT/SIGTERM. */
 export function register(program: Command): void {
@@ -33,11 +43,27 @@ export function register(program: Command): void {
     .option('--decision-log [file]', 'record every policy decision (gateway authorization, admission) as NDJSON; relative to the data dir (default decisions.log)')
     .option('--decision-log-mask <paths>', 'comma-separated input paths to redact in the decision log, e.g. attributes.request.http.headers.authorization')
     .option('--demo', 'apply examples/hello on start')
+    .option('--allow-host-dir <dir>', 'a host directory Functions may mount and the server may read on a resource\'s behalf (repeatable; none by default)', collect, [])
+    .option('--allow-upstream <cidr|host:port>', 'a loopback, link-local or other otherwise refused target that Services and URL sources may reach (repeatable)', collect, [])
+    .option('--max-function-memory <bytes>', 'largest spec.limits.memory a Function may ask for (default 1Gi)')
+    .option('--max-function-timeout <duration>', 'largest spec.limits.timeout a Function may ask for (default 5m)')
+    .option('--max-function-concurrency <n>', 'largest spec.limits.concurrency a Function may ask for (default 256)')
+    .option('--max-function-queue <n>', 'largest spec.limits.queue a Function may ask for (default 4096)')
+    .option('--max-function-output <bytes>', 'largest spec.limits.output a Function may ask for (default 64Mi)')
     .action(async (opts: UpOpts) => {
       const { logger, flush } = createLogger();
       const workers = opts.workers === undefined ? undefined : Number(opts.workers);
       if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError('--workers must be a positive integer');
-      const skiff = await Skiff.start({ dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      let hostDirs: HostDirs;
+      let upstreams: UpstreamGuard;
+      try {
+        hostDirs = HostDirs.from(opts.allowHostDir);
+        upstreams = UpstreamGuard.from(opts.allowUpstream);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const functionMaxima = parseFunctionMaxima({ memory: opts.maxFunctionMemory, timeout: opts.maxFunctionTimeout, concurrency: opts.maxFunctionConcurrency, queue: opts.maxFunctionQueue, output: opts.maxFunctionOutput });
+      const skiff = await Skiff.start({ hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;
