@@ -18,7 +18,7 @@ const BIN = join(ROOT, 'bin', 'skiff.js');
 const { json, rest } = parseBenchArgs();
 const seconds = Number(rest[rest.indexOf('--seconds') + 1] ?? 10) || 10;
 
-async function startSkiff(dataDir: string): Promise<{ proc: ChildProcess; api: string; gateway: string; startupMs: number }> {
+async function startSkiff(dataDir: string): Promise<{ proc: ChildProcess; api: string; gateway: string; token: string; startupMs: number }> {
   const t0 = performance.now();
   // Started as users start it (the script's own interpreter line carries its Node flags).
   const proc = spawn(BIN, ['up', '--demo', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' } });
@@ -31,7 +31,9 @@ async function startSkiff(dataDir: string): Promise<{ proc: ChildProcess; api: s
     });
     proc.on('exit', (c) => rej(new Error(`skiff up exited ${c}`)));
   });
-  return { proc, api: /api=(\S+)/.exec(line)![1]!, gateway: /gateway=(\S+)/.exec(line)![1]!, startupMs: performance.now() - t0 };
+  const startupMs = performance.now() - t0;
+  // Every API request needs the token the server wrote to its data directory.
+  return { proc, api: /api=(\S+)/.exec(line)![1]!, gateway: /gateway=(\S+)/.exec(line)![1]!, token: readFileSync(join(dataDir, 'token'), 'utf8').trim(), startupMs };
 }
 
 function rssMb(pid: number): number {
@@ -87,16 +89,16 @@ async function main(): Promise<void> {
     const file = join(dataDir, 'objects.yaml');
     writeFileSync(file, docs);
     let t0 = performance.now();
-    const r = spawnSync(process.execPath, [BIN, 'apply', '-f', file, '--server', s.api], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const r = spawnSync(process.execPath, [BIN, 'apply', '-f', file, '--server', s.api], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, SKIFF_DATA_DIR: dataDir } });
     if (r.status !== 0) throw new Error(`apply failed: ${r.stderr}`);
     figures.apply_objects_per_s = 1000 / ((performance.now() - t0) / 1000);
     t0 = performance.now();
-    const list = (await (await fetch(`${s.api}/apis/skiff.dev/v1/namespaces/default/services?labelSelector=bench%3Dyes`)).json()) as { items: unknown[] };
+    const list = (await (await fetch(`${s.api}/apis/skiff.dev/v1/namespaces/default/services?labelSelector=bench%3Dyes`, { headers: { authorization: `Bearer ${s.token}` } })).json()) as { items: unknown[] };
     figures.list_1000_ms = performance.now() - t0;
     if (list.items.length !== 1000) throw new Error(`listed ${list.items.length} objects, expected 1000`);
 
     // Watch fan-out: 100 watchers, 200 changes; latency from the write's acknowledgement to each delivery.
-    figures.watch_p99_ms = await watchFanout(s.api, 100, 200);
+    figures.watch_p99_ms = await watchFanout(s.api, s.token, 100, 200);
   } finally {
     s.proc.kill('SIGTERM');
     await new Promise((r) => s.proc.once('exit', r));
@@ -104,8 +106,9 @@ async function main(): Promise<void> {
   emit({ name: 'core', figures, peers }, json);
 }
 
-async function watchFanout(api: string, watchers: number, changes: number): Promise<number> {
+async function watchFanout(api: string, token: string, watchers: number, changes: number): Promise<number> {
   const path = `${api}/apis/skiff.dev/v1/namespaces/fanout/services`;
+  const authorization = `Bearer ${token}`;
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   const ctrl = new AbortController();
@@ -113,7 +116,7 @@ async function watchFanout(api: string, watchers: number, changes: number): Prom
   let resolveAll!: () => void;
   const all = new Promise<void>((r) => (resolveAll = r));
   // Open every watch first (each resolves once its stream is connected), then write.
-  const streams = await Promise.all(Array.from({ length: watchers }, () => fetch(`${path}?watch=true`, { signal: ctrl.signal })));
+  const streams = await Promise.all(Array.from({ length: watchers }, () => fetch(`${path}?watch=true`, { signal: ctrl.signal, headers: { authorization } })));
   const readers = streams.map(async (res) => {
     const reader = res.body!.getReader();
     const dec = new TextDecoder();
@@ -140,7 +143,7 @@ async function watchFanout(api: string, watchers: number, changes: number): Prom
     const name = `w-${i}`;
     const t = performance.now();
     sentAt.set(name, t);
-    const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name }, spec: { endpoints: [{ address: '127.0.0.1', port: 9 }] } }) });
+    const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name }, spec: { endpoints: [{ address: '127.0.0.1', port: 9 }] } }) });
     if (res.status !== 201) throw new Error(`write failed: ${res.status}`);
     await res.arrayBuffer();
   }

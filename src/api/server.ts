@@ -1,12 +1,15 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
-import { parse as parseYaml } from 'yaml';
 import type { Logger } from 'pino';
 import { StoreUnavailableError } from '../store/index.js';
 import { ApiError, badRequest } from './errors.js';
 import { groupOf, type KindDefinition } from './kinds/types.js';
 import type { ResourceService } from './resources.js';
+import { TokenAuthenticator, type Principal } from './authn.js';
+import { parseRequestUrl } from './request-url.js';
+import { checkCrossSite, checkHost } from './request-origin.js';
+import { bodyMediaType, decodeBody, hasBody, objectMediaType, patchMediaType, readBodyBytes, type BodyMediaType } from './request-body.js';
+import { nameProblem, namespaceProblem } from './validation.js';
 
 /** One line a function wrote to stderr (or a line the platform logged about it). */
 export interface LogLine {
@@ -26,9 +29,9 @@ export interface ApiServerOptions {
   resources: ResourceService;
   logger: Logger;
   version: string;
-  /** Required as a bearer token for writes when the server listens beyond loopback. */
-  token?: string;
-  /** The token that may write the status subresource (controllers). */
+  /** The bearer token every request needs (except health and version), loopback included. */
+  token: string;
+  /** The token of the controllers: it authenticates like `token` and alone may write the status subresource. */
   controllerToken?: string;
   logs?: LogSource;
   /** Largest accepted request body in bytes (413 beyond it). */
@@ -37,6 +40,9 @@ export interface ApiServerOptions {
 
 const GROUP_PREFIX = '/apis/skiff.dev/v1';
 
+/** What kube-apiserver leaves to anonymous users: liveness, readiness and the version. */
+const ANONYMOUS_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
+
 /**
  * ApiServer serves the resource API over HTTP with Kubernetes' URL layout, verbs and Status errors.
  * It is a thin translation layer: every rule about objects lives in ResourceService.
@@ -44,15 +50,17 @@ const GROUP_PREFIX = '/apis/skiff.dev/v1';
 export class ApiServer {
   private server?: http.Server;
   private readonly maxBody: number;
-  private requireTokenForWrites = false;
+  private readonly authn: TokenAuthenticator;
+  private loopbackOnly = true;
   private readonly watches = new Set<http.ServerResponse>();
 
   constructor(private readonly opts: ApiServerOptions) {
     this.maxBody = opts.maxBodyBytes ?? 3 * 1024 * 1024;
+    this.authn = new TokenAuthenticator(opts.token, opts.controllerToken);
   }
 
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    this.requireTokenForWrites = !isLoopback(host);
+    this.loopbackOnly = isLoopback(host);
     const server = http.createServer({ keepAliveTimeout: 5000, requestTimeout: 60_000 }, (req, res) => {
       this.handle(req, res).catch((err) => this.fail(res, err));
     });
@@ -77,25 +85,29 @@ export class ApiServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
-    if (path === '/healthz' || path === '/readyz' || path === '/livez') return this.text(res, 200, 'ok\n');
-    if (path === '/version') return this.json(res, 200, { version: this.opts.version, platform: `${process.platform}/${process.arch}`, node: process.version });
-    if (path === '/apis') return this.json(res, 200, this.groupList());
-    const gv = /^\/apis\/([^/]+)\/([^/]+)(?:\/(.*))?$/.exec(path);
-    if (!gv) throw new ApiError(404, 'NotFound', `no API at ${path}; resources live under /apis/GROUP/VERSION (e.g. ${GROUP_PREFIX})`);
-    const [, group, version, rest] = gv as unknown as [string, string, string, string | undefined];
-    if (!this.opts.resources.kinds.groupVersions().some((x) => x.group === group && x.version === version)) throw new ApiError(404, 'NotFound', `the server has no API group ${group}/${version}`);
-    if (!rest) return this.json(res, 200, this.discovery(group, version));
+    // Checks that need no secret come first, so that a browser's cross-site or rebound request is
+    // refused before the API looks at anything else; the token is the gate after them.
+    checkHost(req, this.loopbackOnly);
+    checkCrossSite(req);
+    const { path, segments, query: q } = parseRequestUrl(req.url ?? '/');
+    if (hasBody(req)) bodyMediaType(req.headers['content-type']);
+    if ((method === 'GET' || method === 'HEAD') && ANONYMOUS_PATHS.has(path)) {
+      if (path === '/version') return this.json(res, 200, { version: this.opts.version, platform: `${process.platform}/${process.arch}`, node: process.version });
+      return this.text(res, 200, 'ok\n');
+    }
+    const principal = this.authn.authenticate(req);
 
-    const segs = rest.split('/').map(decodeURIComponent);
-    const target = this.resolve(group, version, segs);
-    const isWrite = method !== 'GET' && method !== 'HEAD';
-    if (isWrite) this.authorize(req, target.subresource === 'status');
-    const q = url.searchParams;
-    const dryRun = q.get('dryRun') === 'All';
+    if (path === '/apis') return this.json(res, 200, this.groupList());
+    if (segments[0] !== 'apis' || segments.length < 3) throw new ApiError(404, 'NotFound', `no API at ${path}; resources live under /apis/GROUP/VERSION (e.g. ${GROUP_PREFIX})`);
+    const [, group, version, ...rest] = segments as [string, string, string, ...string[]];
+    if (!this.opts.resources.kinds.groupVersions().some((x) => x.group === group && x.version === version)) throw new ApiError(404, 'NotFound', `the server has no API group ${group}/${version}`);
+    if (rest.length === 0) return this.json(res, 200, this.discovery(group, version));
+
+    const target = this.resolve(group, version, rest);
     const { def, ns, name, subresource } = target;
+    if (subresource === 'status' && method !== 'GET' && method !== 'HEAD') this.requireController(principal);
+    const dryRun = q.get('dryRun') === 'All';
     const svc = this.opts.resources;
 
     if (subresource === 'log') {
@@ -108,7 +120,7 @@ export class ApiServer {
           if (q.get('watch') === 'true' || q.get('watch') === '1') return this.serveWatch(req, res, def, ns, q);
           return this.json(res, 200, await this.listBody(def, ns, q));
         case 'POST': {
-          const out = await svc.create(def, ns, await this.readBody(req, res), { dryRun });
+          const out = await svc.create(def, ns, await this.readBody(req, res, objectMediaType(req.headers['content-type'], method)), { dryRun });
           return this.json(res, 201, out.object, out.warnings);
         }
         default:
@@ -119,14 +131,19 @@ export class ApiServer {
       case 'GET':
         return this.json(res, 200, await svc.get(def, ns, name));
       case 'PUT': {
-        const body = await this.readBody(req, res);
+        const body = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
         const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun }) : await svc.update(def, ns, name, body, { dryRun });
         return this.json(res, 200, out.object, out.warnings);
       }
       case 'PATCH': {
-        const ct = String(req.headers['content-type'] ?? 'application/merge-patch+json');
-        if (!/merge-patch\+json|application\/json/.test(ct)) throw new ApiError(415, 'UnsupportedMediaType', `unsupported patch type "${ct}": use application/merge-patch+json`);
-        const out = await svc.patch(def, ns, name, await this.readBody(req, res), { dryRun, subresource: subresource === 'status' ? 'status' : undefined });
+        const media = patchMediaType(req.headers['content-type']);
+        const body = await this.readBody(req, res, media);
+        const sub = subresource === 'status' ? ('status' as const) : undefined;
+        if (media.patch === 'apply') {
+          const out = await this.apply(def, ns, name, body, dryRun, sub);
+          return this.json(res, out.created ? 201 : 200, out.object, out.warnings);
+        }
+        const out = await svc.patch(def, ns, name, body, { dryRun, subresource: sub });
         return this.json(res, 200, out.object, out.warnings);
       }
       case 'DELETE': {
@@ -139,6 +156,22 @@ export class ApiServer {
     }
   }
 
+  /**
+   * apply serves `application/apply-patch+yaml` without field ownership: the body merges into the
+   * object as a merge patch, or creates the object when there is none yet.
+   */
+  private async apply(def: KindDefinition, ns: string | undefined, name: string, body: unknown, dryRun: boolean, subresource?: 'status') {
+    const svc = this.opts.resources;
+    if (subresource || (await svc.tryGet(def, ns, name))) return { ...(await svc.patch(def, ns, name, body, { dryRun, subresource })), created: false };
+    const bodyName = (body as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+    if (bodyName !== name) throw badRequest(`the applied object's metadata.name (${JSON.stringify(bodyName ?? null)}) must match the name in the URL ("${name}")`);
+    return { ...(await svc.create(def, ns, body, { dryRun })), created: true };
+  }
+
+  private requireController(principal: Principal): void {
+    if (principal !== 'controller') throw new ApiError(403, 'Forbidden', 'the status subresource is written by controllers only (present the controller token)');
+  }
+
   private resolve(group: string, version: string, segs: string[]): { def: KindDefinition; ns?: string; name?: string; subresource?: string } {
     const kinds = this.opts.resources.kinds;
     const inGroup = kinds.all().filter((k) => groupOf(k) === group && (k.version ?? 'v1') === version);
@@ -149,28 +182,16 @@ export class ApiServer {
       const def = find(segs[2]!);
       if (!def || !def.namespaced) throw unknown(segs[2]!);
       if (segs.length > 5) throw new ApiError(404, 'NotFound', 'no such path');
-      return { def, ns: segs[1], name: segs[3], subresource: segs[4] && checkSub(segs[4], def) };
+      const nsBad = namespaceProblem(segs[1]!);
+      if (nsBad) throw badRequest(`the namespace in the URL is not valid: ${nsBad}`);
+      return { def, ns: segs[1], name: checkName(def, segs[3]), subresource: segs[4] && checkSub(segs[4], def) };
     }
     // `namespaces` itself is Skiff's cluster-scoped kind; other groups reach it under skiff.dev only.
     const def = find(segs[0]!);
     if (!def) throw unknown(segs[0]!);
     if (segs.length > 3) throw new ApiError(404, 'NotFound', 'no such path');
     if (def.namespaced && segs.length > 1) throw new ApiError(404, 'NotFound', `${def.plural} are namespaced: use /apis/${group}/${version}/namespaces/NAMESPACE/${def.plural}/${segs[1]}`);
-    return { def, name: segs[1], subresource: segs[2] && checkSub(segs[2], def) };
-  }
-
-  private authorize(req: http.IncomingMessage, statusWrite: boolean): void {
-    const header = String(req.headers.authorization ?? '');
-    const presented = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
-    if (statusWrite) {
-      if (!this.opts.controllerToken || !safeEqual(presented, this.opts.controllerToken)) {
-        throw new ApiError(403, 'Forbidden', 'the status subresource is written by controllers only (present the controller token)');
-      }
-      return;
-    }
-    if (!this.requireTokenForWrites) return;
-    const ok = (this.opts.token && safeEqual(presented, this.opts.token)) || (this.opts.controllerToken && safeEqual(presented, this.opts.controllerToken));
-    if (!ok) throw new ApiError(401, 'Unauthorized', 'writes to this server need a bearer token: the CLI reads it from DATA_DIR/token, or set SKIFF_TOKEN');
+    return { def, name: checkName(def, segs[1]), subresource: segs[2] && checkSub(segs[2], def) };
   }
 
   private async listBody(def: KindDefinition, ns: string | undefined, q: URLSearchParams) {
@@ -286,41 +307,8 @@ export class ApiServer {
     };
   }
 
-  private readBody(req: http.IncomingMessage, res: http.ServerResponse): Promise<unknown> {
-    const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > this.maxBody) {
-      // Read and discard a moderately oversized body so the client sees the 413 instead of a reset;
-      // beyond that, the connection is closed after the answer.
-      if (declared <= 8 * this.maxBody) req.resume();
-      else req.socket.once('finish', () => req.socket.destroy());
-      return Promise.reject(tooLarge(this.maxBody));
-    }
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > this.maxBody) {
-          req.removeAllListeners('data');
-          req.resume();
-          res.setHeader('connection', 'close');
-          reject(tooLarge(this.maxBody));
-          return;
-        }
-        chunks.push(c);
-      });
-      req.on('error', reject);
-      req.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (text.trim() === '') return reject(badRequest('the request has no body; send the object as JSON'));
-        const ct = String(req.headers['content-type'] ?? '');
-        try {
-          resolve(/yaml/.test(ct) ? parseYaml(text) : JSON.parse(text));
-        } catch (err) {
-          reject(badRequest(`the request body is not valid ${/yaml/.test(ct) ? 'YAML' : 'JSON'}: ${(err as Error).message}`));
-        }
-      });
-    });
+  private async readBody(req: http.IncomingMessage, res: http.ServerResponse, media: BodyMediaType): Promise<unknown> {
+    return decodeBody(await readBodyBytes(req, res, this.maxBody), media);
   }
 
   private json(res: http.ServerResponse, status: number, body: unknown, warnings: string[] = []): void {
@@ -349,6 +337,7 @@ export class ApiServer {
       res.destroy();
       return;
     }
+    if (apiErr.httpStatus === 401) res.setHeader('www-authenticate', 'Bearer realm="skiff"');
     this.json(res, apiErr.httpStatus, apiErr.toStatus(), apiErr.warnings);
   }
 }
@@ -362,14 +351,10 @@ function methodNotAllowed(method: string, path: string): ApiError {
   return new ApiError(405, 'MethodNotAllowed', `${method} is not supported on ${path}`);
 }
 
-function tooLarge(limit: number): ApiError {
-  return new ApiError(413, 'RequestEntityTooLarge', `the request body is larger than the limit of ${limit} bytes`);
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+function checkName(def: KindDefinition, name: string | undefined): string | undefined {
+  const bad = name === undefined ? undefined : nameProblem(def, name);
+  if (bad) throw badRequest(`the ${def.kind} name in the URL is not valid: ${bad}`);
+  return name;
 }
 
 /** isLoopback tells whether a listen address only accepts local connections. */

@@ -11,6 +11,25 @@ const TOP_LEVEL = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
 const META_FIELDS = new Set(['name', 'namespace', 'uid', 'generation', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'labels', 'annotations', 'generateName', 'ownerReferences', 'finalizers', 'managedFields']);
 
 /**
+ * namespaceProblem says why a string cannot be a namespace name (an RFC 1123 label), or undefined when it can.
+ */
+export function namespaceProblem(ns: string): string | undefined {
+  if (ns.length <= 63 && DNS_LABEL.test(ns)) return undefined;
+  return `"${ns}" must be a lowercase RFC 1123 label (a-z, 0-9, '-'), at most 63 characters`;
+}
+
+/**
+ * nameProblem says why a string cannot name an object of a kind, or undefined when it can: Namespaces
+ * are RFC 1123 labels (they appear as one URL segment and in other objects' metadata), every other kind
+ * an RFC 1123 subdomain.
+ */
+export function nameProblem(def: KindDefinition, name: string): string | undefined {
+  if (def.kind === 'Namespace' && !def.group) return namespaceProblem(name);
+  if (name.length <= 253 && DNS_SUBDOMAIN.test(name)) return undefined;
+  return `"${name}" must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.'), at most 253 characters`;
+}
+
+/**
  * Validator checks whole objects: envelope and metadata by Kubernetes' naming rules, `spec` by the
  * kind's JSON Schema (ajv, all errors), then the kind's own semantic checks. It reports every bad field
  * at once so that a person fixes a manifest in one pass.
@@ -44,10 +63,13 @@ export class Validator {
     const m = meta as Record<string, unknown>;
     for (const k of Object.keys(m)) if (!META_FIELDS.has(k)) errs.push({ field: `metadata.${k}`, message: `unknown field "${k}"`, reason: 'FieldValueNotSupported' });
     if (typeof m.name !== 'string' || m.name === '') errs.push({ field: 'metadata.name', message: 'Required value', reason: 'FieldValueRequired' });
-    else if (m.name.length > 253 || !DNS_SUBDOMAIN.test(m.name)) errs.push({ field: 'metadata.name', message: `"${m.name}" must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.'), at most 253 characters` });
+    else {
+      const bad = nameProblem(def, m.name);
+      if (bad) errs.push({ field: 'metadata.name', message: bad });
+    }
     if (def.namespaced) {
-      if (m.namespace !== undefined && (typeof m.namespace !== 'string' || !DNS_LABEL.test(m.namespace) || m.namespace.length > 63)) {
-        errs.push({ field: 'metadata.namespace', message: `"${String(m.namespace)}" must be a lowercase RFC 1123 label (a-z, 0-9, '-'), at most 63 characters` });
+      if (m.namespace !== undefined && (typeof m.namespace !== 'string' || namespaceProblem(m.namespace))) {
+        errs.push({ field: 'metadata.namespace', message: namespaceProblem(String(m.namespace))! });
       } else if (expectNamespace !== undefined && m.namespace !== undefined && m.namespace !== expectNamespace) {
         errs.push({ field: 'metadata.namespace', message: `does not match the namespace of the request ("${expectNamespace}")` });
       }

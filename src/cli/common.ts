@@ -7,12 +7,14 @@ import { UsageError } from '../util/errors.js';
 /** addClientOptions gives a command the options every API-talking command shares. */
 export function addClientOptions(cmd: Command, namespaced = true): Command {
   cmd.option('--server <url>', 'Skiff API server (default: $SKIFF_SERVER or http://127.0.0.1:7070)');
+  cmd.option('--token <token>', 'API bearer token (default: $SKIFF_TOKEN, else $SKIFF_DATA_DIR/token, else ./.skiff/token)');
   if (namespaced) cmd.option('-n, --namespace <ns>', 'namespace', 'default');
   return cmd;
 }
 
-export function clientFrom(opts: { server?: string }): ApiClient {
-  return new ApiClient({ server: opts.server });
+/** clientFrom builds the API client from a command's options (`--server`, `--token`, and `--data-dir` where a command has one). */
+export function clientFrom(opts: { server?: string; token?: string; dataDir?: string }): ApiClient {
+  return new ApiClient({ server: opts.server, token: opts.token, dataDir: opts.dataDir });
 }
 
 const local = builtinKinds();

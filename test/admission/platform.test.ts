@@ -17,7 +17,7 @@ let server: ApiServer;
 let platform: AdmissionPlatform;
 
 async function req(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${base}${path}`, { method, headers: { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${base}${path}`, { method, headers: { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json', authorization: 'Bearer tok' }, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : {}, warning: res.headers.get('warning') ?? '' };
 }
@@ -44,7 +44,7 @@ beforeAll(async () => {
   platform = new AdmissionPlatform({ resources, logger, auditIntervalMs: 0 });
   resources.addAdmissionHook(platform.hook);
   await platform.start();
-  server = new ApiServer({ resources, logger, version: 't' });
+  server = new ApiServer({ resources, logger, version: 't', token: 'tok' });
   const { port } = await server.listen('127.0.0.1', 0);
   base = `http://127.0.0.1:${port}`;
   for (const ns of ['default', 'team-a']) expect((await req('POST', '/apis/skiff.dev/v1/namespaces', { apiVersion: 'skiff.dev/v1', kind: 'Namespace', metadata: { name: ns } })).status).toBe(201);

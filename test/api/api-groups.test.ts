@@ -21,17 +21,18 @@ describe('kinds of other API groups, registered at run time', () => {
   it('are served, discovered and validated as soon as they are registered, and gone once unregistered', async () => {
     const store = new MemoryStore();
     const resources = new ResourceService(store, builtinKinds());
-    const server = new ApiServer({ resources, logger: pino({ level: 'silent' }), version: 't' });
+    const server = new ApiServer({ resources, logger: pino({ level: 'silent' }), version: 't', token: 'tok' });
+    const headers = { authorization: 'Bearer tok' };
     const { port } = await server.listen('127.0.0.1', 0);
     const base = `http://127.0.0.1:${port}`;
     const url = `${base}/apis/example.test/v1alpha1/namespaces/default/widgets`;
-    const post = (body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
     try {
       expect((await post({ apiVersion: 'example.test/v1alpha1', kind: 'Widget', metadata: { name: 'w' }, spec: { size: 1 } })).status).toBe(404);
       resources.kinds.register(widget);
-      const groups = (await (await fetch(`${base}/apis`)).json()) as { groups: Array<{ name: string }> };
+      const groups = (await (await fetch(`${base}/apis`, { headers })).json()) as { groups: Array<{ name: string }> };
       expect(groups.groups.map((g) => g.name)).toEqual(expect.arrayContaining(['skiff.dev', 'example.test']));
-      const disc = (await (await fetch(`${base}/apis/example.test/v1alpha1`)).json()) as { resources: Array<{ name: string; columns: unknown[] }> };
+      const disc = (await (await fetch(`${base}/apis/example.test/v1alpha1`, { headers })).json()) as { resources: Array<{ name: string; columns: unknown[] }> };
       expect(disc.resources).toEqual([expect.objectContaining({ name: 'widgets', columns: [{ name: 'SIZE', wide: false, jsonPath: '.spec.size' }] })]);
       const created = await post({ apiVersion: 'example.test/v1alpha1', kind: 'Widget', metadata: { name: 'w' }, spec: { size: 1 } });
       expect(created.status).toBe(201);
@@ -40,9 +41,9 @@ describe('kinds of other API groups, registered at run time', () => {
       const causes = ((await wrongVersion.json()) as { details: { causes: Array<{ field: string }> } }).details.causes.map((c) => c.field);
       expect(causes).toEqual(expect.arrayContaining(['apiVersion', 'spec.size']));
       // Same plural in Skiff's own group is a different collection.
-      expect((await fetch(`${base}/apis/skiff.dev/v1/namespaces/default/widgets`)).status).toBe(404);
+      expect((await fetch(`${base}/apis/skiff.dev/v1/namespaces/default/widgets`, { headers })).status).toBe(404);
       resources.kinds.unregister('example.test', 'widgets');
-      expect((await fetch(url)).status).toBe(404);
+      expect((await fetch(url, { headers })).status).toBe(404);
     } finally {
       await server.close();
       await store.close();

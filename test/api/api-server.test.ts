@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import http from 'node:http';
 import pino from 'pino';
 import { ApiServer } from '../../src/api/server.js';
 import { ResourceService } from '../../src/api/resources.js';
@@ -7,6 +8,8 @@ import { MemoryStore } from '../../src/store/index.js';
 
 const logger = pino({ level: 'silent' });
 const FN = '/apis/skiff.dev/v1/namespaces/default/functions';
+const TOKEN = 'user-token';
+const auth = { authorization: `Bearer ${TOKEN}` };
 
 function fn(name: string, extra: Record<string, unknown> = {}) {
   return { apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name, labels: { app: name } }, spec: { module: '/m.wasm', ...extra } };
@@ -17,14 +20,14 @@ describe('resource API', () => {
   let server: ApiServer;
   let base: string;
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(base + path, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const res = await fetch(base + path, { method, headers: { 'content-type': 'application/json', ...auth, ...headers }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
 
   beforeEach(async () => {
     store = new MemoryStore();
-    server = new ApiServer({ resources: new ResourceService(store, builtinKinds()), logger, version: 'test', controllerToken: 'ctl', maxBodyBytes: 64 * 1024 });
+    server = new ApiServer({ resources: new ResourceService(store, builtinKinds()), logger, version: 'test', token: TOKEN, controllerToken: 'ctl', maxBodyBytes: 64 * 1024 });
     const a = await server.listen('127.0.0.1', 0);
     base = `http://127.0.0.1:${a.port}`;
   });
@@ -137,7 +140,7 @@ describe('resource API', () => {
     const rv0 = first.metadata.resourceVersion;
     await call('PATCH', `${FN}/a`, { spec: { module: '/x.wasm' } }, { 'content-type': 'application/merge-patch+json' });
     await call('DELETE', `${FN}/a`);
-    const res = await fetch(`${base}${FN}?watch=true&resourceVersion=${rv0}&timeoutSeconds=1`);
+    const res = await fetch(`${base}${FN}?watch=true&resourceVersion=${rv0}&timeoutSeconds=1`, { headers: auth });
     const text = await res.text();
     const events = text.trim().split('\n').map((l) => JSON.parse(l));
     expect(events.map((e) => e.type)).toEqual(['MODIFIED', 'DELETED']);
@@ -149,7 +152,7 @@ describe('resource API', () => {
 
   it('delivers live watch events to a connected watcher', async () => {
     const ctrl = new AbortController();
-    const res = await fetch(`${base}${FN}?watch=true`, { signal: ctrl.signal });
+    const res = await fetch(`${base}${FN}?watch=true`, { signal: ctrl.signal, headers: auth });
     const reader = res.body!.getReader();
     await call('POST', FN, fn('live'));
     const { value } = await reader.read();
@@ -177,20 +180,37 @@ describe('resource API', () => {
 });
 
 describe('resource API beyond loopback', () => {
-  it('needs the bearer token for writes when listening on all interfaces', async () => {
+  it('needs the bearer token for reads and writes, and accepts any Host', async () => {
     const store = new MemoryStore();
     const server = new ApiServer({ resources: new ResourceService(store, builtinKinds()), logger, version: 't', token: 'secret', controllerToken: 'ctl' });
     const a = await server.listen('0.0.0.0', 0);
     const url = `http://127.0.0.1:${a.port}${FN}`;
     const denied = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fn('a')) });
     expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toMatch(/^Bearer/);
     const allowed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer secret' }, body: JSON.stringify(fn('a')) });
     expect(allowed.status).toBe(201);
-    expect((await fetch(url)).status).toBe(200);
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: 'Bearer ctl' } })).status).toBe(200);
+    const named = await rawGet(a.port, FN, { host: 'skiff.example.com', authorization: 'Bearer secret' });
+    expect(named.status).toBe(200);
     await server.close();
     await store.close();
   });
 });
+
+/** rawGet sends a GET with exactly the given headers (fetch does not let a caller set Host). */
+function rawGet(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers, setHost: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 describe('resource API on a full store', () => {
   it('answers 503 naming the cause, and the objects stored before are intact', async () => {
@@ -199,19 +219,19 @@ describe('resource API on a full store', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skiff-full-')), 'state.db'), { maxBytes: 200 * 1024 });
-    const server = new ApiServer({ resources: new ResourceService(store, builtinKinds()), logger, version: 't' });
+    const server = new ApiServer({ resources: new ResourceService(store, builtinKinds()), logger, version: 't', token: TOKEN });
     const { port } = await server.listen('127.0.0.1', 0);
     const url = `http://127.0.0.1:${port}${FN}`;
     let created = 0;
     let last: Response | undefined;
     for (let i = 0; i < 100; i++) {
-      last = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...fn(`f${i}`), metadata: { name: `f${i}`, annotations: { pad: 'x'.repeat(20_000) } } }) });
+      last = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ ...fn(`f${i}`), metadata: { name: `f${i}`, annotations: { pad: 'x'.repeat(20_000) } } }) });
       if (last.status !== 201) break;
       created++;
     }
     expect(last!.status).toBe(503);
     expect(((await last!.json()) as { message: string }).message).toMatch(/store is full/);
-    const list = (await (await fetch(url)).json()) as { items: unknown[] };
+    const list = (await (await fetch(url, { headers: auth })).json()) as { items: unknown[] };
     expect(list.items).toHaveLength(created);
     await server.close();
     await store.close();

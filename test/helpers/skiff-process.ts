@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -13,6 +13,8 @@ export interface RunningSkiff {
   /** The whole readiness line (extra listeners such as mesh= appear there). */
   readyLine: string;
   dataDir: string;
+  /** The API bearer token (DATA_DIR/token). */
+  token: string;
   stderr: () => string;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -56,6 +58,7 @@ export async function startSkiff(opts: { dataDir?: string; demo?: boolean; args?
     gateway,
     readyLine: ready,
     dataDir,
+    token: readFileSync(join(dataDir, 'token'), 'utf8').trim(),
     stderr: () => err,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
@@ -70,14 +73,20 @@ export interface CliResult {
   stderr: string;
 }
 
-/** cli runs the built `skiff` CLI synchronously against a server. */
-export function cli(args: string[], opts: { server?: string; input?: string; cwd?: string; env?: Record<string, string> } = {}): CliResult {
+/**
+ * cli runs the built `skiff` CLI synchronously. With `skiff`, it talks to that server and finds its token
+ * through SKIFF_DATA_DIR, as a person would; `server` sets only the URL. SKIFF_TOKEN and SKIFF_DATA_DIR
+ * from the test runner's environment are not passed on, so the CLI finds exactly what the test gives it.
+ */
+export function cli(args: string[], opts: { skiff?: RunningSkiff; server?: string; input?: string; cwd?: string; env?: Record<string, string> } = {}): CliResult {
+  const { SKIFF_TOKEN: _t, SKIFF_DATA_DIR: _d, ...inherited } = process.env;
+  const server = opts.server ?? opts.skiff?.api;
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? REPO,
     input: opts.input,
     encoding: 'utf8',
     timeout: 30_000,
-    env: { ...process.env, ...(opts.server ? { SKIFF_SERVER: opts.server } : {}), ...(opts.env ?? {}) },
+    env: { ...inherited, ...(server ? { SKIFF_SERVER: server } : {}), ...(opts.skiff ? { SKIFF_DATA_DIR: opts.skiff.dataDir } : {}), ...(opts.env ?? {}) },
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
@@ -96,4 +105,14 @@ export async function waitFor<T>(fn: () => Promise<T> | T, what: string, timeout
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * apiFetch calls a running Skiff's API with its bearer token: `path` is relative to the API URL
+ * (`/apis/...`), `init` as for fetch (its headers win over the token).
+ */
+export function apiFetch(skiff: Pick<RunningSkiff, 'api' | 'token'>, path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (!headers.has('authorization')) headers.set('authorization', `Bearer ${skiff.token}`);
+  return fetch(skiff.api + path, { ...init, headers });
 }

@@ -30,7 +30,7 @@ spec:
       route: [{ destination: { function: hello } }]
 `,
       );
-      expect(cli(['apply', '-f', join(dir, 'p.yaml')], { server: s.api }).code).toBe(0);
+      expect(cli(['apply', '-f', join(dir, 'p.yaml')], { skiff: s }).code).toBe(0);
       await waitFor(async () => (await fetch(`${s.gateway}/hello`, { method: 'POST' })).status === 403, 'policy in force');
       expect((await fetch(`${s.gateway}/hello`, { headers: { authorization: 'Bearer hunter2' } })).status).toBe(200);
       const log = join(s.dataDir, 'decisions.log');

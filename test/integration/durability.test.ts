@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { startSkiff } from '../helpers/skiff-process.js';
+import { apiFetch, startSkiff } from '../helpers/skiff-process.js';
 
 const N = 200;
 
@@ -7,14 +7,13 @@ describe('durability', () => {
   it('keeps every acknowledged write across kill -9', async () => {
     const s = await startSkiff();
     const SVC = '/apis/skiff.dev/v1/namespaces/default/services';
-    const path = s.api + SVC;
     let acked = 0;
     try {
       // Ten writers at once, so acknowledgements interleave with commits as they would under load.
       await Promise.all(
         Array.from({ length: 10 }, async (_, w) => {
           for (let i = w; i < N; i += 10) {
-            const res = await fetch(path, {
+            const res = await apiFetch(s, SVC, {
               method: 'POST',
               headers: { 'content-type': 'application/json' },
               body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name: `svc-${i}` }, spec: { endpoints: [{ address: '127.0.0.1', port: 10000 + i }] } }),
@@ -29,13 +28,12 @@ describe('durability', () => {
     }
     expect(acked).toBe(N);
     const again = await startSkiff({ dataDir: s.dataDir });
-    const path2 = again.api + SVC;
     try {
-      const list = (await (await fetch(path2)).json()) as { items: Array<{ metadata: { name: string } }> };
+      const list = (await (await apiFetch(again, SVC)).json()) as { items: Array<{ metadata: { name: string } }> };
       const names = new Set(list.items.map((i) => i.metadata.name));
       for (let i = 0; i < N; i++) expect(names.has(`svc-${i}`)).toBe(true);
       // And the store keeps accepting writes with revisions that continue upwards.
-      const res = await fetch(path2, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name: 'after' }, spec: { endpoints: [{ address: '127.0.0.1', port: 9 }] } }) });
+      const res = await apiFetch(again, SVC, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name: 'after' }, spec: { endpoints: [{ address: '127.0.0.1', port: 9 }] } }) });
       expect(res.status).toBe(201);
     } finally {
       await again.stop();

@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 function policyStatus(name: string): any {
-  const r = cli(['get', 'policy', name, '-o', 'json'], { server: s.api });
+  const r = cli(['get', 'policy', name, '-o', 'json'], { skiff: s });
   return r.code === 0 ? JSON.parse(r.stdout).status : undefined;
 }
 
@@ -65,7 +65,7 @@ spec:
       route: [{ destination: { function: guarded } }]
 `,
     );
-    expect(cli(['apply', '-f', join(dir, 'all.yaml')], { server: s.api }).code).toBe(0);
+    expect(cli(['apply', '-f', join(dir, 'all.yaml')], { skiff: s }).code).toBe(0);
     await waitFor(() => policyStatus('http-authz')?.conditions?.[0]?.status === 'True', 'policy loaded');
     const ok = (await waitFor(async () => {
       const r = await fetch(`${s.gateway}/guarded/open`);
@@ -85,14 +85,14 @@ spec:
 decision := {"allowed": true} if startswith(input.attributes.request.http.path, "/guarded/open")
 default decision := {"allowed": false}`,
     );
-    expect(cli(['apply', '-f', '-'], { server: s.api, input: updated }).code).toBe(0);
+    expect(cli(['apply', '-f', '-'], { skiff: s, input: updated }).code).toBe(0);
     await waitFor(async () => (await fetch(`${s.gateway}/guarded/open`, { method: 'POST' })).status === 200, 'the new policy applies');
     expect((await fetch(`${s.gateway}/guarded/secret`)).status).toBe(403);
   });
 
   it('reports a policy that does not parse with its location, and keeps the others working', async () => {
     const bad = policy('broken', 'package broken\n\nallow if {\n  input.x ==\n}');
-    expect(cli(['apply', '-f', '-'], { server: s.api, input: bad }).code).toBe(0);
+    expect(cli(['apply', '-f', '-'], { skiff: s, input: bad }).code).toBe(0);
     const st = await waitFor(() => {
       const x = policyStatus('broken');
       return x?.conditions?.[0]?.status === 'False' ? x : undefined;
@@ -100,7 +100,7 @@ default decision := {"allowed": false}`,
     expect(st.conditions[0].reason).toBe('CompileError');
     expect(st.errors.join('\n')).toMatch(/default\/broken\.rego:\d+: rego_parse_error/);
     expect((await fetch(`${s.gateway}/guarded/open`)).status).toBe(200);
-    const desc = cli(['get', 'policies'], { server: s.api }).stdout;
+    const desc = cli(['get', 'policies'], { skiff: s }).stdout;
     expect(desc).toMatch(/broken\s+False/);
     expect(desc).toMatch(/http-authz\s+True\s+data\.http\.authz/);
   });

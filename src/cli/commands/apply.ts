@@ -8,6 +8,7 @@ import type { KindDefinition, ResourceObject } from '../../api/kinds/types.js';
 interface ApplyOpts {
   filename?: string[];
   server?: string;
+  token?: string;
   namespace?: string;
   dryRun?: string;
 }

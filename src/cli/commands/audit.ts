@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .option('--timeout <ms>', 'how long to wait for the audit', '30000')
     .option('-o, --output <format>', 'text or json', 'text')
     .option('--fail', 'exit 1 when any deny constraint has violations')
-    .action(async (opts: { server?: string; timeout: string; output: string; fail?: boolean }) => {
+    .action(async (opts: { server?: string; token?: string; timeout: string; output: string; fail?: boolean }) => {
       if (!['text', 'json'].includes(opts.output)) throw new UsageError(`-o must be text or json, not ${opts.output}`);
       const client = clientFrom(opts);
       const base = `/apis/${CONSTRAINT_GROUP}/v1beta1`;

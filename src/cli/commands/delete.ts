@@ -15,7 +15,7 @@ export function register(program: Command): void {
       .argument('[names...]')
       .option('-f, --filename <path...>', 'delete the objects defined in these manifests')
       .option('--ignore-not-found', 'treat missing objects as deleted'),
-  ).action(async (kind: string | undefined, names: string[], opts: { filename?: string[]; server?: string; namespace?: string; ignoreNotFound?: boolean }) => {
+  ).action(async (kind: string | undefined, names: string[], opts: { filename?: string[]; server?: string; token?: string; namespace?: string; ignoreNotFound?: boolean }) => {
     const targets: Array<{ def: KindDefinition; ns?: string; name: string }> = [];
     const client = clientFrom(opts);
     const kinds = new KindResolver(client);

@@ -9,7 +9,7 @@ import { formatAge } from '../../util/quantity.js';
 export function register(program: Command): void {
   addClientOptions(
     program.command('describe').description('show one resource in detail, with its conditions and events').argument('<kind>').argument('<name>'),
-  ).action(async (kind: string, name: string, opts: { server?: string; namespace?: string }) => {
+  ).action(async (kind: string, name: string, opts: { server?: string; token?: string; namespace?: string }) => {
     const client = clientFrom(opts);
     const kinds = new KindResolver(client);
     const def = await kinds.resolve(kind);

@@ -8,6 +8,7 @@ import type { KindDefinition, ResourceObject } from '../../api/kinds/types.js';
 interface GetOpts {
   output?: string;
   server?: string;
+  token?: string;
   namespace?: string;
   allNamespaces?: boolean;
   selector?: string;
@@ -51,7 +52,7 @@ export function register(program: Command): void {
     if (opts.watch) {
       q.set('watch', 'true');
       q.set('resourceVersion', list.metadata.resourceVersion);
-      const res = await client.raw('GET', `${collectionPath(def, ns)}?${q}`);
+      const res = await client.stream('GET', `${collectionPath(def, ns)}?${q}`);
       const decoder = new TextDecoder();
       let buf = '';
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {

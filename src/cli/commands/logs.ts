@@ -10,13 +10,13 @@ export function register(program: Command): void {
       .argument('<function>')
       .option('-f, --follow', 'keep printing new lines')
       .option('--tail <lines>', 'how many recent lines', '200'),
-  ).action(async (name: string, opts: { server?: string; namespace?: string; follow?: boolean; tail: string }) => {
+  ).action(async (name: string, opts: { server?: string; token?: string; namespace?: string; follow?: boolean; tail: string }) => {
     const client = clientFrom(opts);
     const def = await new KindResolver(client).resolve('functions');
     // Make a missing function an error (404), not an empty log.
     await client.request('GET', objectPath(def, opts.namespace, name));
     const q = new URLSearchParams({ tailLines: opts.tail, ...(opts.follow ? { follow: 'true' } : {}) });
-    const res = await client.raw('GET', `${objectPath(def, opts.namespace, name)}/log?${q}`);
+    const res = await client.stream('GET', `${objectPath(def, opts.namespace, name)}/log?${q}`);
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
   });
 }

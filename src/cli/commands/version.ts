@@ -8,7 +8,8 @@ export function register(program: Command): void {
     .command('version')
     .description('print the client and server versions')
     .option('--server <url>', 'Skiff API server')
-    .action(async (opts: { server?: string }) => {
+    .option('--token <token>', 'API bearer token (the version needs none; accepted like every client command)')
+    .action(async (opts: { server?: string; token?: string }) => {
       process.stdout.write(`Client Version: ${VERSION}\n`);
       try {
         const res = await clientFrom(opts).request<{ version: string }>('GET', '/version');
