@@ -131,7 +131,8 @@ export function decodeBody(bytes: Buffer, media: BodyMediaType): unknown {
   if (yamlNestingBoundExceeds(text, YAML_SCAN_LIMIT)) throw tooDeep(what);
   let value: unknown;
   try {
-    value = parseYaml(text);
+    // Warnings would go to the process's stderr, where a client could flood the server log with them.
+    value = parseYaml(text, { logLevel: 'error' });
   } catch (err) {
     // The parser reports its own stack running out as a parse error; either way the body is too deep.
     if (err instanceof RangeError || /Maximum call stack size exceeded/.test((err as Error).message)) throw tooDeep(what);
