@@ -6,6 +6,7 @@ import { bodyMediaType, decodeBody, objectMediaType, patchMediaType } from '../.
 import { checkCrossSite, checkHost, isLoopbackHost } from '../../src/api/request-origin.js';
 import { TokenAuthenticator } from '../../src/api/authn.js';
 import { ApiError } from '../../src/api/errors.js';
+import { applyMergePatch } from '../../src/api/merge-patch.js';
 import { parse as parseYaml } from 'yaml';
 
 /** statusOf runs fn and returns the HTTP status of the ApiError it throws (0 when it does not throw). */
@@ -227,5 +228,15 @@ describe('TokenAuthenticator', () => {
     expect(err?.httpStatus).toBe(401);
     expect(err?.reason).toBe('Unauthorized');
     expect(err?.message).toMatch(/DATA_DIR\/token.*SKIFF_TOKEN/);
+  });
+});
+
+describe('applyMergePatch', () => {
+  it('treats a __proto__ key from JSON as data, never as the prototype', () => {
+    const out = applyMergePatch({ spec: { a: 1 } }, JSON.parse('{"spec": {"__proto__": {"capabilities": {"dirs": [{"host": "/"}]}}}}')) as { spec: Record<string, unknown> };
+    expect(Object.getPrototypeOf(out.spec)).toBe(Object.prototype);
+    expect(out.spec.capabilities).toBeUndefined();
+    expect(Object.keys(out.spec)).toEqual(['a', '__proto__']);
+    expect(applyMergePatch({ a: 1, b: 2 }, { a: null, c: { d: 1 } })).toEqual({ b: 2, c: { d: 1 } });
   });
 });
