@@ -40,6 +40,9 @@ export interface ApiServerOptions {
 
 const GROUP_PREFIX = '/apis/skiff.dev/v1';
 
+/** How much a watch or log stream may queue for a client that does not read before it is dropped. */
+const MAX_STREAM_BUFFER = 8 * 1024 * 1024;
+
 /** What kube-apiserver leaves to anonymous users: liveness, readiness and the version. */
 const ANONYMOUS_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
 
@@ -223,7 +226,7 @@ export class ApiServer {
         if (closed) return;
         start();
         // A client that stops reading must not make the server buffer without bound: drop it; it resumes from its last resourceVersion.
-        if (res.writableLength > 8 * 1024 * 1024) {
+        if (res.writableLength > MAX_STREAM_BUFFER) {
           closed = true;
           res.destroy();
           return;
@@ -240,7 +243,8 @@ export class ApiServer {
     res.flushHeaders();
     this.watches.add(res);
     const timeoutSec = Number(q.get('timeoutSeconds') ?? '0');
-    const timer = timeoutSec > 0 ? setTimeout(() => res.end(), timeoutSec * 1000) : undefined;
+    // Beyond what a timer can hold, a timeout means no timeout (Node would fire an overflowing timer at once).
+    const timer = timeoutSec > 0 && timeoutSec * 1000 < 2 ** 31 ? setTimeout(() => res.end(), timeoutSec * 1000) : undefined;
     const done = () => {
       closed = true;
       watcher.close();
@@ -264,7 +268,11 @@ export class ApiServer {
       res.end();
       return;
     }
-    const stop = this.opts.logs.follow(ns, name, (l) => res.write(fmt(l)));
+    const stop = this.opts.logs.follow(ns, name, (l) => {
+      // As for watches: a follower that stops reading is dropped rather than buffered for without bound.
+      if (res.writableLength > MAX_STREAM_BUFFER) res.destroy();
+      else res.write(fmt(l));
+    });
     this.watches.add(res);
     res.on('close', () => {
       stop();

@@ -61,7 +61,7 @@ afterAll(async () => {
 
 describe('a web page in the browser', () => {
   it('cannot create a Function with a cross-site text/plain form post', async () => {
-    const forms = [
+    const forms: Array<Record<string, string>> = [
       { 'content-type': 'text/plain', origin: 'http://evil.example' },
       { 'content-type': 'text/plain;charset=UTF-8', origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' },
       { 'content-type': 'application/x-www-form-urlencoded', origin: 'null' },
@@ -124,7 +124,8 @@ describe('a client without the token', () => {
   it.each(paths)('gets 401 for %s %s, with or without a wrong token', async (method, path) => {
     const withBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
     const ct = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
-    for (const auth of [{}, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${s.token}x` }, { authorization: `Basic ${Buffer.from(`x:${s.token}`).toString('base64')}` }]) {
+    const auths: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${s.token}x` }, { authorization: `Basic ${Buffer.from(`x:${s.token}`).toString('base64')}` }];
+    for (const auth of auths) {
       const r = await raw(method, path, { ...auth, ...(withBody ? { 'content-type': ct } : {}) }, withBody ? mountRoot('hello') : undefined);
       expect(r.status).toBe(401);
       expect(JSON.parse(r.body)).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
@@ -146,7 +147,7 @@ describe('a client without the token', () => {
   });
 
   it('cannot write status with the user token: that needs the controller token', async () => {
-    const cur = await (await apiFetch(s, `${FN}/hello`)).json();
+    const cur = (await (await apiFetch(s, `${FN}/hello`)).json()) as Record<string, unknown>;
     const r = await apiFetch(s, `${FN}/hello/status`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...cur, status: { forged: true } }) });
     expect(r.status).toBe(403);
   });
@@ -243,7 +244,7 @@ describe('the CLI', () => {
     const withSkiff = mkdtempSync(join(tmpdir(), 'skiff-cwd-'));
     mkdirSync(join(withSkiff, '.skiff'));
     copyFileSync(tokenFile(), join(withSkiff, '.skiff', 'token'));
-    const ways = [
+    const ways: Array<{ args: string[]; cwd: string; env: Record<string, string> }> = [
       { args: ['--token', s.token], cwd: empty, env: {} },
       { args: [], cwd: empty, env: { SKIFF_TOKEN: s.token } },
       { args: [], cwd: empty, env: { SKIFF_DATA_DIR: s.dataDir } },
