@@ -6,6 +6,9 @@ import { join, resolve } from 'node:path';
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(REPO, 'bin', 'skiff.js');
 
+/** The data dir of every server this test file started, by API URL: `cli()` finds the token there. */
+const dataDirs = new Map<string, string>();
+
 export interface RunningSkiff {
   proc: ChildProcess;
   api: string;
@@ -51,6 +54,7 @@ export async function startSkiff(opts: { dataDir?: string; demo?: boolean; args?
   });
   const api = /api=(\S+)/.exec(ready)![1]!;
   const gateway = /gateway=(\S+)/.exec(ready)![1]!;
+  dataDirs.set(api, dataDir);
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   return {
     proc,
@@ -74,19 +78,21 @@ export interface CliResult {
 }
 
 /**
- * cli runs the built `skiff` CLI synchronously. With `skiff`, it talks to that server and finds its token
- * through SKIFF_DATA_DIR, as a person would; `server` sets only the URL. SKIFF_TOKEN and SKIFF_DATA_DIR
- * from the test runner's environment are not passed on, so the CLI finds exactly what the test gives it.
+ * cli runs the built `skiff` CLI synchronously against `skiff` (or the server at `server`). For a server
+ * startSkiff started, it points SKIFF_DATA_DIR at that server's data dir, so the CLI finds its token as a
+ * person's would; `env` overrides that (an empty SKIFF_DATA_DIR hides it). SKIFF_TOKEN and SKIFF_DATA_DIR
+ * from the test runner's own environment are not passed on.
  */
 export function cli(args: string[], opts: { skiff?: RunningSkiff; server?: string; input?: string; cwd?: string; env?: Record<string, string> } = {}): CliResult {
   const { SKIFF_TOKEN: _t, SKIFF_DATA_DIR: _d, ...inherited } = process.env;
   const server = opts.server ?? opts.skiff?.api;
+  const dataDir = opts.skiff?.dataDir ?? (server ? dataDirs.get(server) : undefined);
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? REPO,
     input: opts.input,
     encoding: 'utf8',
     timeout: 30_000,
-    env: { ...inherited, ...(server ? { SKIFF_SERVER: server } : {}), ...(opts.skiff ? { SKIFF_DATA_DIR: opts.skiff.dataDir } : {}), ...(opts.env ?? {}) },
+    env: { ...inherited, ...(server ? { SKIFF_SERVER: server } : {}), ...(dataDir ? { SKIFF_DATA_DIR: dataDir } : {}), ...(opts.env ?? {}) },
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -254,7 +254,8 @@ describe('the CLI', () => {
       { args: [], cwd: withSkiff, env: { SKIFF_TOKEN: s.token, SKIFF_DATA_DIR: empty } },
     ];
     for (const w of ways) {
-      const r = cli(['get', 'functions', ...w.args], { server: s.api, cwd: w.cwd, env: w.env });
+      // An empty SKIFF_DATA_DIR stops the test helper from pointing the CLI at the server's data dir.
+      const r = cli(['get', 'functions', ...w.args], { server: s.api, cwd: w.cwd, env: { SKIFF_DATA_DIR: '', ...w.env } });
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^hello\s/m);
@@ -263,15 +264,16 @@ describe('the CLI', () => {
 
   it('says where it looked when it has no token, and which token the server refused', () => {
     const empty = mkdtempSync(join(tmpdir(), 'skiff-cwd-'));
-    const none = cli(['get', 'functions'], { server: s.api, cwd: empty });
+    const hidden = { SKIFF_DATA_DIR: '' };
+    const none = cli(['get', 'functions'], { server: s.api, cwd: empty, env: hidden });
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/Unauthorized/);
     expect(none.stderr).toMatch(/found no token/);
     expect(none.stderr).toContain(join(empty, '.skiff', 'token'));
-    const wrong = cli(['logs', 'hello'], { server: s.api, cwd: empty, env: { SKIFF_TOKEN: 'wrong' } });
+    const wrong = cli(['logs', 'hello'], { server: s.api, cwd: empty, env: { ...hidden, SKIFF_TOKEN: 'wrong' } });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/refused the token from \$SKIFF_TOKEN/);
-    const watch = cli(['get', 'functions', '--watch', '--token', 'wrong'], { server: s.api, cwd: empty });
+    const watch = cli(['get', 'functions', '--watch', '--token', 'wrong'], { server: s.api, cwd: empty, env: hidden });
     expect(watch.code).toBe(1);
     expect(watch.stderr).toMatch(/refused the token from --token/);
   });
