@@ -5,12 +5,18 @@
  * done once, for every backend, in `resolve.ts`. Failures are thrown as {@link FsError} with a WASI errno.
  */
 
-/** FsError carries a WASI errno out of a backend or the resolver. */
+/**
+ * FsError carries a WASI errno out of a backend or the resolver. A refusal the operator should hear
+ * about (something led outside a mount, a FIFO or device was refused) also carries a `note`, which the
+ * host adds to the sandbox's notes (logged as a warning); notes name guest paths, never host contents.
+ */
 export class FsError extends Error {
   readonly errno: number;
-  constructor(errno: number, message?: string) {
+  readonly note?: string;
+  constructor(errno: number, message?: string, note?: string) {
     super(message ?? `errno ${errno}`);
     this.errno = errno;
+    if (note !== undefined) this.note = note;
   }
 }
 

@@ -167,7 +167,10 @@ function importObject(current: () => WasiHost): Record<string, (...a: any[]) => 
           try {
             r = impl(h, ...a);
           } catch (err) {
-            if (err instanceof FsError) r = err.errno;
+            if (err instanceof FsError) {
+              r = err.errno;
+              if (err.note) h.state.notes.push(err.note);
+            }
             else if (err instanceof RangeError) r = E.FAULT;
             else {
               h.trace?.(`${name}(${a.join(', ')}) -> unwinds (${err instanceof ProcExit ? `exit ${err.code}` : String(err)})`);
