@@ -114,6 +114,13 @@ describe('host directories: special files, symlinks and races', () => {
     expect(existsSync(join(root, 'fifo')) && !statSync(join(root, 'fifo')).isFile()).toBe(true);
   });
 
+  it('a guest repeating a refused open gets the errno every time but fills neither memory nor the log', async () => {
+    const r = await run(openerWat('fifo', { rights: R.FD_READ, action: 'read', loops: 5000 }));
+    expect(r.exitCode).toBe(E.PERM);
+    expect(r.notes!.length).toBe(33);
+    expect(r.notes!.at(-1)).toMatch(/further refusals in this run were not recorded/);
+  });
+
   it('a symlink inside the mount that points outside is refused, even with O_TRUNC; one that stays inside works', async () => {
     const trunc = await run(openerWat('out-file', { oflags: OFLAGS.TRUNC, rights: R.FD_WRITE, action: 'write' }));
     expect(trunc.exitCode).toBe(E.PERM);

@@ -20,6 +20,17 @@ export class FsError extends Error {
   }
 }
 
+/** Notes kept per run: a guest repeating a refused call must neither grow the host's memory nor flood the log. */
+const MAX_NOTES = 32;
+/** Longest note kept, in characters (notes quote guest-chosen paths). */
+const MAX_NOTE_CHARS = 300;
+
+/** addNote records a refusal in a run's notes: at most {@link MAX_NOTES}, then one line saying more were dropped. */
+export function addNote(notes: string[], note: string): void {
+  if (notes.length < MAX_NOTES) notes.push(note.length > MAX_NOTE_CHARS ? `${note.slice(0, MAX_NOTE_CHARS)}…` : note);
+  else if (notes.length === MAX_NOTES) notes.push(`further refusals in this run were not recorded (more than ${MAX_NOTES})`);
+}
+
 /** Stat mirrors the WASI `filestat` record; times are nanoseconds since the epoch. */
 export interface Stat {
   dev: bigint;
