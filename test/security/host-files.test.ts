@@ -9,6 +9,7 @@ import { HostFs } from '../../src/runtime/fs/host-fs.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { E, OFLAGS, R } from '../../src/runtime/wasi/constants.js';
 import { wasiImport, wat2wasm } from '../runtime/helpers/wat.js';
+import { cli, startSkiff, waitFor } from '../helpers/skiff-process.js';
 
 /** What a guest does with the file it opened. */
 type Action = 'read' | 'write' | 'close';
@@ -194,5 +195,59 @@ describe('host directories: special files, symlinks and races', () => {
     }
     expect(readFileSync(join(outside, 'file'), 'utf8')).toBe(SECRET);
     expect(readdirSync(outside)).toEqual(['file']);
+  });
+});
+
+/** fifoFunctionWat is a WAGI guest that opens `fifo` beneath its first preopen and reads it, answering "refused" or "read". */
+function fifoFunctionWat(): string {
+  const head = 'Content-Type: text/plain\\n\\n';
+  return `(module
+  ${['path_open', 'fd_read', 'fd_write'].map(wasiImport).join('\n  ')}
+  (memory (export "memory") 1)
+  (data (i32.const 1024) "fifo")
+  (data (i32.const 2048) "${head}refused\\n")
+  (data (i32.const 3072) "${head}read\\n")
+  (func (export "_start") (local $e i32)
+    (local.set $e (call $path_open (i32.const 3) (i32.const 1) (i32.const 1024) (i32.const 4) (i32.const 0) (i64.const ${R.FD_READ}) (i64.const 0) (i32.const 0) (i32.const 16)))
+    (if (local.get $e)
+      (then (i32.store (i32.const 32) (i32.const 2048)) (i32.store (i32.const 36) (i32.const 34)))
+      (else
+        (i32.store (i32.const 32) (i32.const 4096)) (i32.store (i32.const 36) (i32.const 64))
+        (drop (call $fd_read (i32.load (i32.const 16)) (i32.const 32) (i32.const 1) (i32.const 48)))
+        (i32.store (i32.const 32) (i32.const 3072)) (i32.store (i32.const 36) (i32.const 31))))
+    (drop (call $fd_write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 48)))))`;
+}
+
+describe('a Function reading a FIFO in its mounted directory (skiff up)', () => {
+  it('gets an error at once, and the gateway keeps serving it and others', async () => {
+    const allowed = mkdtempSync(join(tmpdir(), 'skiff-fifo-fn-'));
+    mkdirSync(join(allowed, 'data'));
+    execFileSync('mkfifo', [join(allowed, 'data', 'fifo')]);
+    writeFileSync(join(allowed, 'reader.wasm'), await wat2wasm(fifoFunctionWat()));
+    writeFileSync(
+      join(allowed, 'reader.yaml'),
+      `apiVersion: skiff.dev/v1\nkind: Function\nmetadata: { name: fifo-reader }\nspec:\n  module: ./reader.wasm\n  limits: { timeout: 3s }\n  capabilities:\n    dirs: [{ host: ${join(allowed, 'data')}, guest: /data }]\n---\napiVersion: skiff.dev/v1\nkind: Route\nmetadata: { name: fifo-reader }\nspec:\n  http:\n    - match: [{ uri: { prefix: /fifo } }]\n      route: [{ destination: { function: fifo-reader } }]\n`,
+    );
+    const s = await startSkiff({ demo: true, args: ['--allow-host-dir', allowed] });
+    const env = { SKIFF_DATA_DIR: s.dataDir };
+    try {
+      const applied = cli(['apply', '-f', join(allowed, 'reader.yaml')], { server: s.api, env });
+      expect(applied.code, applied.stderr).toBe(0);
+      await waitFor(async () => JSON.parse(cli(['get', 'fn', 'fifo-reader', '-o', 'json'], { server: s.api, env }).stdout).status?.conditions?.[0]?.status === 'True', 'fifo-reader ready', 20_000);
+      await waitFor(async () => (await fetch(`${s.gateway}/fifo`)).status === 200, 'route to fifo-reader', 10_000);
+      // More requests at once than there are sandbox workers: a blocked open would hold them all.
+      const t0 = Date.now();
+      const answers = await Promise.all(Array.from({ length: 6 }, async () => {
+        const res = await fetch(`${s.gateway}/fifo`, { signal: AbortSignal.timeout(8000) });
+        return [res.status, await res.text()] as const;
+      }));
+      for (const a of answers) expect(a).toEqual([200, 'refused\n']);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      const hello = await fetch(`${s.gateway}/hello`, { signal: AbortSignal.timeout(3000) });
+      expect(hello.status).toBe(200);
+    } finally {
+      await s.stop();
+      rmSync(allowed, { recursive: true, force: true });
+    }
   });
 });
