@@ -10,10 +10,20 @@ export class CompactedError extends StoreError {
   }
 }
 
-/** StoreUnavailableError: the backend cannot be reached or written (disk full, closed, I/O error). */
+/** StoreUnavailableError: the backend cannot be reached, read or written (disk full, closed, I/O error); the API answers 503. */
 export class StoreUnavailableError extends StoreError {
-  constructor(message: string, cause?: unknown) {
-    super('store_unavailable', message, { cause });
+  constructor(message: string, cause?: unknown, code = 'store_unavailable') {
+    super(code, message, { cause });
+  }
+}
+
+/**
+ * StoreCorruptError: the store's database file is damaged (found by the integrity check at start, or by
+ * a read or write). It is a StoreUnavailableError, so the API answers 503; `skiff up` refuses to start.
+ */
+export class StoreCorruptError extends StoreUnavailableError {
+  constructor(readonly file: string, message: string, cause?: unknown) {
+    super(message, cause, 'store_corrupt');
   }
 }
 

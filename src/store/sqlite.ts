@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CompactedError, StoreUnavailableError } from './errors.js';
+import { CompactedError, StoreCorruptError, StoreUnavailableError } from './errors.js';
 import { WatchHub, prefixEnd } from './watch-hub.js';
 import type { KeyValue, RangeOptions, RangeResult, Store, WatchEvent, WatchOptions, Watcher, WriteCondition, WriteResult } from './types.js';
 
@@ -54,13 +54,17 @@ export class SqliteStore implements Store {
 
   constructor(readonly path: string, opts: SqliteStoreOptions = {}) {
     mkdirSync(dirname(path), { recursive: true });
+    let opened: Database.Database | undefined;
     try {
-      this.db = new Database(path, { timeout: 200 });
+      this.db = opened = new Database(path, { timeout: 200 });
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${opts.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
       if (opts.maxBytes) this.db.pragma(`max_page_count = ${Math.max(16, Math.floor(opts.maxBytes / (this.db.pragma('page_size', { simple: true }) as number)))}`);
       // One Skiff process owns a data dir: a second one fails fast instead of corrupting expectations.
       this.db.pragma('locking_mode = EXCLUSIVE');
+      // A damaged file is refused at start, before anything is written to it, rather than found by
+      // the first read that happens to touch a bad page.
+      checkIntegrity(this.db, path);
       this.db.exec(`
         CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, create_revision INTEGER NOT NULL,
           mod_revision INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;
@@ -72,23 +76,30 @@ export class SqliteStore implements Store {
       `);
       // Taking the exclusive lock happens on first write; do it now so a second process fails at start.
       this.db.exec('BEGIN IMMEDIATE; COMMIT;');
+      this.stmts = {
+        get: this.db.prepare<[string], KvRow>('SELECT * FROM kv WHERE key = ?'),
+        range: this.db.prepare<[string, string, string, number], KvRow>('SELECT * FROM kv WHERE key >= ? AND key < ? AND key > ? ORDER BY key LIMIT ?'),
+        upsert: this.db.prepare('INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, version = excluded.version'),
+        del: this.db.prepare('DELETE FROM kv WHERE key = ?'),
+        log: this.db.prepare('INSERT INTO log (key, type, value, create_revision, version, prev_value, prev_mod_revision, prev_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+        history: this.db.prepare<[number, string, string], LogRow>('SELECT * FROM log WHERE revision > ? AND key >= ? AND key < ? ORDER BY revision'),
+        seq: this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'log'"),
+        getMeta: this.db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
+        setMeta: this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
+        compact: this.db.prepare('DELETE FROM log WHERE revision <= ?'),
+      };
+      this.rev = this.stmts.seq.get()?.seq ?? 0;
+      this.compacted = this.stmts.getMeta.get('compacted')?.value ?? 0;
     } catch (err) {
-      throw translate(err, `cannot open the store at ${path}`);
+      const e = sqliteError(err, 'cannot open the store', path);
+      try {
+        // The handle may hold the file's lock; a failed open must not keep it.
+        opened?.close();
+      } catch {
+        // closing a half-opened handle is best effort
+      }
+      throw e;
     }
-    this.stmts = {
-      get: this.db.prepare<[string], KvRow>('SELECT * FROM kv WHERE key = ?'),
-      range: this.db.prepare<[string, string, string, number], KvRow>('SELECT * FROM kv WHERE key >= ? AND key < ? AND key > ? ORDER BY key LIMIT ?'),
-      upsert: this.db.prepare('INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, version = excluded.version'),
-      del: this.db.prepare('DELETE FROM kv WHERE key = ?'),
-      log: this.db.prepare('INSERT INTO log (key, type, value, create_revision, version, prev_value, prev_mod_revision, prev_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      history: this.db.prepare<[number, string, string], LogRow>('SELECT * FROM log WHERE revision > ? AND key >= ? AND key < ? ORDER BY revision'),
-      seq: this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'log'"),
-      getMeta: this.db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
-      setMeta: this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
-      compact: this.db.prepare('DELETE FROM log WHERE revision <= ?'),
-    };
-    this.rev = this.stmts.seq.get()?.seq ?? 0;
-    this.compacted = this.stmts.getMeta.get('compacted')?.value ?? 0;
 
     this.putTxn = this.db.transaction((key: string, value: string, cond: WriteCondition): WriteResult => {
       const prev = this.readKv(key);
@@ -124,13 +135,13 @@ export class SqliteStore implements Store {
 
   async get(key: string): Promise<KeyValue | undefined> {
     this.check();
-    return this.readKv(key);
+    return this.read(() => this.readKv(key));
   }
 
   async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
     this.check();
     const limit = opts.limit && opts.limit > 0 ? opts.limit : -1;
-    const rows = this.stmts.range.all(prefix, prefixEnd(prefix), opts.startAfter ?? '', limit === -1 ? -1 : limit + 1);
+    const rows = this.read(() => this.stmts.range.all(prefix, prefixEnd(prefix), opts.startAfter ?? '', limit === -1 ? -1 : limit + 1));
     const more = limit !== -1 && rows.length > limit;
     return { items: (more ? rows.slice(0, limit) : rows).map(toKv), revision: this.rev, more };
   }
@@ -159,7 +170,7 @@ export class SqliteStore implements Store {
     this.check();
     const after = opts.afterRevision;
     if (after !== undefined && after < this.compacted) throw new CompactedError(after, this.compacted);
-    const history = after === undefined || after >= this.rev ? [] : this.stmts.history.all(after, prefix, prefixEnd(prefix)).map(toEvent);
+    const history = after === undefined || after >= this.rev ? [] : this.read(() => this.stmts.history.all(after, prefix, prefixEnd(prefix))).map(toEvent);
     return this.hub.subscribe(prefix, opts, history);
   }
 
@@ -193,11 +204,19 @@ export class SqliteStore implements Store {
     return row ? toKv(row) : undefined;
   }
 
+  private read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw sqliteError(err, 'the store could not be read', this.path);
+    }
+  }
+
   private write<T>(fn: () => T): T {
     try {
       return fn();
     } catch (err) {
-      throw translate(err, 'the write was not stored');
+      throw sqliteError(err, 'the write was not stored', this.path);
     }
   }
 
@@ -220,11 +239,44 @@ function toEvent(r: LogRow): WatchEvent {
   return { type: 'put', kv: { key: r.key, value: r.value, createRevision, modRevision: r.revision, version: r.version }, prevKv, revision: r.revision };
 }
 
-function translate(err: unknown, what: string): Error {
+/** Problems quick_check reports that are quoted in the error (it names pages and rows, never values). */
+const QUICK_CHECK_QUOTED = 3;
+
+/**
+ * checkIntegrity runs `PRAGMA quick_check` (the b-tree structure of every page, without the slower
+ * index-to-table cross-checks of integrity_check) and throws StoreCorruptError when it finds damage.
+ */
+function checkIntegrity(db: Database.Database, path: string): void {
+  const rows = db.pragma('quick_check') as Array<{ quick_check: string }>;
+  const problems = rows
+    .flatMap((r) => r.quick_check.split('\n'))
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && line !== 'ok' && !/^\*\*\* in database/.test(line));
+  if (problems.length === 0) return;
+  const shown = problems.slice(0, QUICK_CHECK_QUOTED).map((p) => p.slice(0, 160)).join('; ');
+  const detail = `quick_check found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${shown}`;
+  throw new StoreCorruptError(path, `cannot open the store: ${corruptMessage(path, detail)}`);
+}
+
+function corruptMessage(path: string, detail: string): string {
+  return `${path} is damaged (${detail}); stop Skiff, then restore the file from a backup, or move it aside together with its -wal and -shm files to start with an empty store`;
+}
+
+/**
+ * sqliteError maps a SQLite failure to the store's error classes with a message that says what to do:
+ * damage → StoreCorruptError; a full disk, an I/O error, a file that cannot be opened or written, or a
+ * lock held elsewhere → StoreUnavailableError (the API answers 503). `what` says what failed. A failed
+ * write has been rolled back, so nothing acknowledged before it is lost.
+ */
+export function sqliteError(err: unknown, what: string, path: string): Error {
+  if (err instanceof StoreUnavailableError) return err;
   const code = (err as { code?: string })?.code ?? '';
-  if (code === 'SQLITE_FULL') return new StoreUnavailableError(`${what}: the store is full (no space left on the disk, or the configured size limit reached); free space in the data directory and retry (nothing was changed)`, err);
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StoreUnavailableError(`${what}: the data directory is in use by another Skiff process; stop it or choose another --data-dir`, err);
-  if (code === 'SQLITE_READONLY') return new StoreUnavailableError(`${what}: the store file is read-only; check the data directory's permissions`, err);
-  if (code.startsWith('SQLITE_')) return new StoreUnavailableError(`${what}: ${(err as Error).message} (${code})`, err);
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return new StoreCorruptError(path, `${what}: ${corruptMessage(path, code)}`, err);
+  if (code.startsWith('SQLITE_FULL')) return new StoreUnavailableError(`${what}: the store is full (no space left on the disk holding ${path}, or the configured size limit reached); free space in the data directory and retry (nothing was changed)`, err);
+  if (code.startsWith('SQLITE_IOERR')) return new StoreUnavailableError(`${what}: the disk reported an I/O error on ${path} (${code}); check the disk and the data directory, then retry (nothing was changed)`, err);
+  if (code.startsWith('SQLITE_CANTOPEN')) return new StoreUnavailableError(`${what}: ${path} cannot be opened (${code}); check that the data directory exists and that the Skiff process may read and write it`, err);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return new StoreUnavailableError(`${what}: ${path} is in use by another Skiff process; stop it or choose another --data-dir`, err);
+  if (code.startsWith('SQLITE_READONLY')) return new StoreUnavailableError(`${what}: ${path} is read-only; check the data directory's permissions`, err);
+  if (code.startsWith('SQLITE_')) return new StoreUnavailableError(`${what}: ${path}: ${(err as Error).message} (${code})`, err);
   return err instanceof Error ? err : new Error(String(err));
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Skiff } from '../../server/skiff.js';
-import { createLogger } from '../../util/logger.js';
+import { bindToProcess, createLogger } from '../../util/logger.js';
 import { UsageError } from '../../util/errors.js';
 import { HostDirs, UpstreamGuard, parseFunctionMaxima } from '../../security/index.js';
 
@@ -51,7 +51,10 @@ export function register(program: Command): void {
     .option('--max-function-queue <n>', 'largest spec.limits.queue a Function may ask for (default 4096)')
     .option('--max-function-output <bytes>', 'largest spec.limits.output a Function may ask for (default 64Mi)')
     .action(async (opts: UpOpts) => {
-      const { logger, flush } = createLogger();
+      const log = createLogger();
+      const { logger, flush } = log;
+      // From here on a crash is logged at fatal and flushed, and whatever is buffered is written on exit.
+      bindToProcess(log);
       const workers = opts.workers === undefined ? undefined : Number(opts.workers);
       if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError('--workers must be a positive integer');
       let hostDirs: HostDirs;

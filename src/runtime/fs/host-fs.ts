@@ -4,7 +4,7 @@ import {
   writeSync, type BigIntStats,
 } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { join, sep } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import { E, FILETYPE } from '../wasi/constants.js';
 import { FsError, type DirEntry, type Entry, type FsBackend, type OpenFile, type OpenFlags, type Stat, type TimeSpec } from './types.js';
 
@@ -16,14 +16,19 @@ const NODE_ERRNO: Record<string, number> = {
   ENXIO: E.NXIO, ENODEV: E.NODEV,
 };
 
+/** hostError turns a node:fs error into an FsError carrying the WASI errno. */
+function hostError(err: unknown): FsError {
+  if (err instanceof FsError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return new FsError(NODE_ERRNO[code] ?? E.IO, (err as Error).message);
+}
+
 /** hostCall runs a node:fs call and turns its error into an FsError carrying the WASI errno. */
 function hostCall<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof FsError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    throw new FsError(NODE_ERRNO[code] ?? E.IO, (err as Error).message);
+    throw hostError(err);
   }
 }
 
@@ -78,19 +83,48 @@ function setTimesExact(path: string, atim: TimeSpec, mtim: TimeSpec, noFollow: b
   }
 }
 
+/** Linux names every open descriptor under /proc/self/fd; without it the checks below fall back to real paths. */
+const PROC_FD = (() => {
+  try {
+    return statSync('/proc/self/fd').isDirectory();
+  } catch {
+    return false;
+  }
+})();
+
+// O_NONBLOCK everywhere: opening a FIFO (or a device) must never park the thread, whatever it is.
+// Directories may be reached through a link swapped in by a race: opening one has no effect, and what
+// was opened is checked before it is used (a link that stays inside the mount is harmless).
+const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NONBLOCK;
+const FILE_FLAGS = C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY;
+
+/**
+ * Where: a name inside a directory that was opened and checked. `path` is how this process reaches the
+ * name (`/proc/self/fd/N/NAME`: the kernel looks NAME up in the directory held open, never re-walking
+ * the directory's path); `childPath` is the same for a child process (`/proc/PID/fd/N/NAME`).
+ */
+interface Where {
+  path: string;
+  childPath: string;
+}
+
 /**
  * HostFs exposes one host directory. Node references are absolute host paths that the shared resolver
- * built one component at a time, never following a symlink itself, so every reference lies beneath the
- * root. Opening a file also re-checks the kernel's view of the opened descriptor (`/proc/self/fd`), so a
- * directory swapped for a symlink between resolution and open cannot smuggle a file from outside in.
- * Remaining window: other path operations (mkdir, unlink, rename) act on the resolved path, so a host
- * process (not a guest) racing renames inside the tree could redirect them; guests cannot, as each runs
- * single-threaded.
+ * built one component at a time (it expands symlinks itself), so every reference lies beneath the root
+ * by construction. Node has no `openat`, so every operation first opens the directory that holds the
+ * name (`O_DIRECTORY|O_NONBLOCK`) and checks what the kernel actually opened
+ * (`/proc/self/fd/N`) lies inside the root, then acts on `/proc/self/fd/N/NAME`: the name is looked up
+ * in the directory held open, with the final component never followed. A directory swapped for a
+ * symlink between resolution and use (another instance sharing a read-write directory, a host process)
+ * is therefore refused before anything is created, truncated, renamed or removed outside. Only regular
+ * files are opened as files: a FIFO, socket or device is refused at open without blocking.
  */
 export class HostFs implements FsBackend<string> {
   readonly root: string;
+  private readonly rootSlash: string;
   constructor(hostRoot: string, readonly readOnly: boolean) {
     this.root = hostCall(() => realpathSync(hostRoot));
+    this.rootSlash = this.root.endsWith(sep) ? this.root : this.root + sep;
     if (!statSync(this.root).isDirectory()) throw new FsError(E.NOTDIR, `${hostRoot} is not a directory`);
   }
 
@@ -98,38 +132,102 @@ export class HostFs implements FsBackend<string> {
     if (this.readOnly) throw new FsError(E.ROFS);
   }
 
+  private inside(real: string): boolean {
+    return real === this.root || real.startsWith(this.rootSlash);
+  }
+
+  /** guestPath names a node relative to the mount, for notes (never the host's own layout beyond it). */
+  private guestPath(node: string): string {
+    return node === this.root ? '.' : node.startsWith(this.rootSlash) ? node.slice(this.rootSlash.length) : '?';
+  }
+
+  /** refuseOutside closes a descriptor that turned out to lie outside the root and reports it. */
+  private refuseOutside(fd: number, node: string): never {
+    closeSync(fd);
+    throw new FsError(E.PERM, 'opened file lies outside the preopen', `"${this.guestPath(node)}" led outside the preopen when opened (a directory was replaced by a link); refused`);
+  }
+
+  /** checkFd verifies that descriptor `fd`, opened for `node`, refers to something inside the root. */
+  private checkFd(fd: number, node: string): void {
+    let real: string;
+    try {
+      real = PROC_FD ? readlinkSync(`/proc/self/fd/${fd}`) : realpathSync(node);
+    } catch (err) {
+      closeSync(fd);
+      throw hostError(err);
+    }
+    if (!this.inside(real)) this.refuseOutside(fd, node);
+  }
+
+  /** openDir opens the directory `dir` and checks that what the kernel opened lies inside the root. */
+  private openDir(dir: string): number {
+    const fd = hostCall(() => openSync(dir, DIR_FLAGS));
+    this.checkFd(fd, dir);
+    return fd;
+  }
+
+  /** inDir runs `fn` on `name` inside the checked directory `dir`; the directory stays open meanwhile. */
+  private inDir<T>(dir: string, name: string, fn: (w: Where) => T): T {
+    if (!PROC_FD) {
+      // No descriptor paths: check the directory's real path, then use it (a narrower window, not none).
+      const real = hostCall(() => realpathSync(dir));
+      if (!this.inside(real)) throw new FsError(E.PERM, 'directory lies outside the preopen', `"${this.guestPath(dir)}" led outside the preopen; refused`);
+      const p = join(real, name);
+      return hostCall(() => fn({ path: p, childPath: p }));
+    }
+    const fd = this.openDir(dir);
+    try {
+      return hostCall(() => fn({ path: `/proc/self/fd/${fd}/${name}`, childPath: `/proc/${process.pid}/fd/${fd}/${name}` }));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** atNode runs `fn` on a node through its checked parent directory (the root through itself, as `.`). */
+  private atNode<T>(node: string, fn: (w: Where) => T): T {
+    if (node === this.root) return this.inDir(node, '.', fn);
+    return this.inDir(dirname(node), basename(node), fn);
+  }
+
   lookup(dir: string, name: string): Entry<string> | null {
-    const p = join(dir, name);
-    const st = hostCall(() => lstatSync(p, { bigint: true, throwIfNoEntry: false }));
-    return st ? { node: p, filetype: filetypeOf(st) } : null;
+    const st = this.inDir(dir, name, (w) => lstatSync(w.path, { bigint: true, throwIfNoEntry: false }));
+    return st ? { node: join(dir, name), filetype: filetypeOf(st) } : null;
   }
 
   readlink(node: string): string {
-    return hostCall(() => readlinkSync(node, 'utf8'));
+    return this.atNode(node, (w) => readlinkSync(w.path, 'utf8'));
   }
 
   stat(node: string): Stat {
-    return toStat(hostCall(() => lstatSync(node, { bigint: true })));
+    return toStat(this.atNode(node, (w) => lstatSync(w.path, { bigint: true })));
   }
 
   readdir(dir: string): DirEntry[] {
-    return hostCall(() => readdirSync(dir)).flatMap((name) => {
-      const st = lstatSync(join(dir, name), { bigint: true, throwIfNoEntry: false });
-      return st ? [{ name, ino: BigInt.asUintN(64, st.ino), filetype: filetypeOf(st) }] : [];
-    });
+    return this.inDir(dir, '.', (w) =>
+      readdirSync(w.path).flatMap((name) => {
+        const st = lstatSync(join(w.path, name), { bigint: true, throwIfNoEntry: false });
+        return st ? [{ name, ino: BigInt.asUintN(64, st.ino), filetype: filetypeOf(st) }] : [];
+      }),
+    );
   }
 
-  private openChecked(path: string, flags: number): OpenFile {
-    const fd = hostCall(() => openSync(path, flags | C.O_NOFOLLOW));
-    let real: string;
+  /**
+   * openAt opens a regular file by a checked path. Truncation waits until the descriptor is known to
+   * be a regular file inside the root, so a refused open never changes anything.
+   */
+  private openAt(w: Where, node: string, flags: number, truncate: boolean): OpenFile {
+    const fd = openSync(w.path, flags | FILE_FLAGS, 0o666);
+    this.checkFd(fd, node);
     try {
-      real = readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      real = path;
-    }
-    if (real !== this.root && !real.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep)) {
+      const st = fstatSync(fd);
+      if (!st.isFile()) {
+        if (st.isDirectory()) throw new FsError(E.ISDIR);
+        throw notRegular(this.guestPath(node));
+      }
+      if (truncate) ftruncateSync(fd, 0);
+    } catch (err) {
       closeSync(fd);
-      throw new FsError(E.PERM, 'opened file lies outside the preopen');
+      throw err;
     }
     return new HostFile(fd, this.readOnly);
   }
@@ -137,59 +235,74 @@ export class HostFs implements FsBackend<string> {
   open(node: string, flags: OpenFlags): OpenFile {
     if (flags.write || flags.truncate) this.writable();
     const acc = flags.write ? (flags.read ? C.O_RDWR : C.O_WRONLY) : C.O_RDONLY;
-    return this.openChecked(node, acc | (flags.truncate ? C.O_TRUNC : 0));
+    return this.atNode(node, (w) => {
+      // Refuse anything but a regular file before opening it: opening a device can act on its own.
+      const st = lstatSync(w.path);
+      if (st.isDirectory()) throw new FsError(E.ISDIR);
+      if (st.isSymbolicLink()) throw new FsError(E.LOOP);
+      if (!st.isFile()) throw notRegular(this.guestPath(node));
+      return this.openAt(w, node, acc, flags.truncate);
+    });
   }
 
   create(dir: string, name: string, flags: OpenFlags): OpenFile {
     this.writable();
     const acc = flags.write ? (flags.read ? C.O_RDWR : C.O_WRONLY) : C.O_RDONLY;
-    return this.openChecked(join(dir, name), acc | C.O_CREAT | C.O_EXCL);
+    return this.inDir(dir, name, (w) => this.openAt(w, join(dir, name), acc | C.O_CREAT | C.O_EXCL, false));
   }
 
   mkdir(dir: string, name: string): void {
     this.writable();
-    hostCall(() => mkdirSync(join(dir, name)));
+    this.inDir(dir, name, (w) => mkdirSync(w.path));
   }
 
   rmdir(dir: string, name: string): void {
     this.writable();
-    hostCall(() => rmdirSync(join(dir, name)));
+    this.inDir(dir, name, (w) => rmdirSync(w.path));
   }
 
   unlink(dir: string, name: string): void {
     this.writable();
-    const p = join(dir, name);
-    const st = hostCall(() => lstatSync(p));
-    if (st.isDirectory()) throw new FsError(E.ISDIR);
-    hostCall(() => unlinkSync(p));
+    this.inDir(dir, name, (w) => {
+      if (lstatSync(w.path).isDirectory()) throw new FsError(E.ISDIR);
+      unlinkSync(w.path);
+    });
   }
 
   symlink(target: string, dir: string, name: string): void {
     this.writable();
-    hostCall(() => symlinkSync(target, join(dir, name)));
+    this.inDir(dir, name, (w) => symlinkSync(target, w.path));
   }
 
   link(node: string, dir: string, name: string): void {
     this.writable();
-    hostCall(() => linkSync(node, join(dir, name)));
+    // link(2) does not follow a final symlink in the source, so neither name can lead elsewhere.
+    this.atNode(node, (from) => this.inDir(dir, name, (to) => linkSync(from.path, to.path)));
   }
 
   rename(fromDir: string, fromName: string, toDir: string, toName: string): void {
     this.writable();
-    hostCall(() => renameSync(join(fromDir, fromName), join(toDir, toName)));
+    this.inDir(fromDir, fromName, (from) => this.inDir(toDir, toName, (to) => renameSync(from.path, to.path)));
   }
 
   setTimes(node: string, atim: TimeSpec, mtim: TimeSpec): void {
     this.writable();
-    const st = this.stat(node);
-    // A time left unchanged is rewritten by utimes too, so it must survive the rounding as well.
-    if (!exactViaNode(atim ?? st.atim) || !exactViaNode(mtim ?? st.mtim)) return setTimesExact(node, atim, mtim, true);
-    hostCall(() => lutimesSync(node, seconds(atim, st.atim), seconds(mtim, st.mtim)));
+    this.atNode(node, (w) => {
+      const st = toStat(lstatSync(w.path, { bigint: true }));
+      // A time left unchanged is rewritten by utimes too, so it must survive the rounding as well.
+      if (!exactViaNode(atim ?? st.atim) || !exactViaNode(mtim ?? st.mtim)) return setTimesExact(w.childPath, atim, mtim, true);
+      lutimesSync(w.path, seconds(atim, st.atim), seconds(mtim, st.mtim));
+    });
   }
 
   sameNode(a: string, b: string): boolean {
     return a === b;
   }
+}
+
+/** notRegular refuses to open a FIFO, socket or device (the note goes to the operator's log). */
+function notRegular(guestPath: string): FsError {
+  return new FsError(E.PERM, 'not a regular file', `refused to open "${guestPath}": only regular files and directories are opened (FIFOs, sockets and devices are not)`);
 }
 
 /** HostFile is an open host file descriptor. */

@@ -1,5 +1,5 @@
 import { E, FILETYPE } from '../wasi/constants.js';
-import { FsError, type Entry, type FsBackend } from './types.js';
+import { addNote, FsError, type Entry, type FsBackend } from './types.js';
 
 /** Symlinks followed in one resolution before ELOOP (Linux allows 40). */
 const MAX_SYMLINKS = 32;
@@ -38,7 +38,7 @@ export function resolve(backend: FsBackend<unknown>, start: unknown[], path: str
   if (path.includes('\0')) throw new FsError(E.ILSEQ);
   if (path.length > MAX_PATH) throw new FsError(E.NAMETOOLONG);
   const refuse = (why: string): never => {
-    notes?.push(`${why} (path "${path.length > 200 ? path.slice(0, 200) + '…' : path}")`);
+    if (notes) addNote(notes, `${why} (path "${path.length > 200 ? path.slice(0, 200) + '…' : path}")`);
     throw new FsError(E.PERM);
   };
   if (path.startsWith('/')) refuse('absolute path outside the preopen');

@@ -5,13 +5,30 @@
  * done once, for every backend, in `resolve.ts`. Failures are thrown as {@link FsError} with a WASI errno.
  */
 
-/** FsError carries a WASI errno out of a backend or the resolver. */
+/**
+ * FsError carries a WASI errno out of a backend or the resolver. A refusal the operator should hear
+ * about (something led outside a mount, a FIFO or device was refused) also carries a `note`, which the
+ * host adds to the sandbox's notes (logged as a warning); notes name guest paths, never host contents.
+ */
 export class FsError extends Error {
   readonly errno: number;
-  constructor(errno: number, message?: string) {
+  readonly note?: string;
+  constructor(errno: number, message?: string, note?: string) {
     super(message ?? `errno ${errno}`);
     this.errno = errno;
+    if (note !== undefined) this.note = note;
   }
+}
+
+/** Notes kept per run: a guest repeating a refused call must neither grow the host's memory nor flood the log. */
+const MAX_NOTES = 32;
+/** Longest note kept, in characters (notes quote guest-chosen paths). */
+const MAX_NOTE_CHARS = 300;
+
+/** addNote records a refusal in a run's notes: at most {@link MAX_NOTES}, then one line saying more were dropped. */
+export function addNote(notes: string[], note: string): void {
+  if (notes.length < MAX_NOTES) notes.push(note.length > MAX_NOTE_CHARS ? `${note.slice(0, MAX_NOTE_CHARS)}…` : note);
+  else if (notes.length === MAX_NOTES) notes.push(`further refusals in this run were not recorded (more than ${MAX_NOTES})`);
 }
 
 /** Stat mirrors the WASI `filestat` record; times are nanoseconds since the epoch. */

@@ -1,4 +1,4 @@
-import { FsError } from '../fs/types.js';
+import { addNote, FsError } from '../fs/types.js';
 import {
   E, FILETYPE, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, RIGHTS_SOCKET, RIGHTS_STREAM, R,
   WASI_FUNCTIONS, WASI_MODULE,
@@ -167,7 +167,10 @@ function importObject(current: () => WasiHost): Record<string, (...a: any[]) => 
           try {
             r = impl(h, ...a);
           } catch (err) {
-            if (err instanceof FsError) r = err.errno;
+            if (err instanceof FsError) {
+              r = err.errno;
+              if (err.note) addNote(h.state.notes, err.note);
+            }
             else if (err instanceof RangeError) r = E.FAULT;
             else {
               h.trace?.(`${name}(${a.join(', ')}) -> unwinds (${err instanceof ProcExit ? `exit ${err.code}` : String(err)})`);

@@ -1,5 +1,5 @@
 import { dirStackOf, isSelf, resolve, type Resolved } from '../fs/resolve.js';
-import { FsError } from '../fs/types.js';
+import { addNote, FsError } from '../fs/types.js';
 import { E, FDFLAGS, FILETYPE, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, RIGHTS_DIR, RIGHTS_FILE } from './constants.js';
 import type { DirDescriptor } from './fd-table.js';
 import { timeSpecs, writeStat } from './fd.js';
@@ -163,7 +163,7 @@ export const pathCalls: Syscalls = {
     const target = h.memory.string(oldPtr, oldLen);
     if (target.includes('\0')) return E.ILSEQ;
     if (target.startsWith('/')) {
-      h.state.notes.push(`refused to create a symlink with the absolute target "${target}"`);
+      addNote(h.state.notes, `refused to create a symlink with the absolute target "${target}"`);
       return E.PERM;
     }
     const r = at(h, d, newPtr, newLen, false);
