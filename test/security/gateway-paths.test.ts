@@ -8,8 +8,12 @@ import { connect, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { startSkiff, waitFor, type RunningSkiff } from '../helpers/skiff-process.js';
-import { Gateway, type FunctionInvoker } from '../../src/gateway/index.js';
+import { BIN, startSkiff, waitFor, type RunningSkiff } from '../helpers/skiff-process.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Gateway, type Authorizer, type FunctionInvoker } from '../../src/gateway/index.js';
+import { rawExchange, route, startGateway } from '../gateway/helpers.js';
 
 let s: RunningSkiff;
 let token: string;
@@ -209,6 +213,86 @@ describe('route regexes run in linear time (RE2)', () => {
     const cors = await api('POST', '/apis/skiff.dev/v1/namespaces/default/routes', obj('Route', 'backref', { http: [{ corsPolicy: { allowOrigins: [{ regex: '(?=x).*' }] }, directResponse: { status: 200 } }] }));
     expect(cors.status).toBe(422);
     expect(JSON.stringify(cors.json)).toContain('spec.http[0].corsPolicy.allowOrigins[0].regex');
+  });
+});
+
+describe('path options and protocols (in-process gateway)', () => {
+  const fnRoute = route('all', { http: [{ route: [{ destination: { function: 'f' } }] }] });
+  const status = (data: string) => Number(data.split(' ')[1]);
+  const bodyOf = (data: string) => JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4));
+  const send = (port: number, target: string) => rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+
+  it('keep forwards escaped slashes unchanged; unescape-and-forward decodes them first', async () => {
+    const keep = await startGateway([fnRoute], [], { paths: { escapedSlashes: 'keep' } });
+    const fwd = await startGateway([fnRoute], [], { paths: { escapedSlashes: 'unescape-and-forward', mergeSlashes: false } });
+    try {
+      const k = await send(keep.port, '/public/..%2fapis/x?q=%2F');
+      expect(status(k.data)).toBe(200);
+      expect(bodyOf(k.data)).toMatchObject({ path: '/public/..%2Fapis/x', query: 'q=%2F' });
+      expect(status((await send(keep.port, '/public/../apis')).data)).toBe(200);
+      expect(keep.invoker.calls.at(-1)!.req.path).toBe('/apis');
+      const f = await send(fwd.port, '/public/..%2fapis//x');
+      expect(bodyOf(f.data).path).toBe('/apis//x');
+    } finally {
+      await keep.close();
+      await fwd.close();
+    }
+  });
+
+  it('unescape-and-redirect answers 307 to the decoded path, query kept', async () => {
+    const t = await startGateway([fnRoute], [], { paths: { escapedSlashes: 'unescape-and-redirect' } });
+    try {
+      const r = await send(t.port, '/public%2F..%2Fapis?a=1');
+      expect(status(r.data)).toBe(307);
+      expect(r.data).toMatch(/\r\nlocation: \/apis\?a=1\r\n/i);
+      expect(t.invoker.calls).toHaveLength(0);
+      expect(t.gw.metrics().badPath).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('authz sees the normalised path, over HTTP/1.1 and HTTP/2 alike', async () => {
+    const seen: string[] = [];
+    const authorizer: Authorizer = {
+      check: async (input) => {
+        seen.push((input as { attributes: { request: { http: { path: string } } } }).attributes.request.http.path);
+        return { allowed: true };
+      },
+    };
+    const t = await startGateway([route('all', { filters: [{ authz: {} }], http: [{ route: [{ destination: { function: 'f' } }] }] })], [], { authorizer });
+    try {
+      expect(status((await send(t.port, '/public/%2e%2e/apis/x?y=..')).data)).toBe(200);
+      const session = h2connect(`http://127.0.0.1:${t.port}`);
+      session.on('error', () => undefined);
+      const h2status = await new Promise<number>((resolve, reject) => {
+        const req = session.request({ ':path': '/public/./../apis//y' });
+        req.on('response', (h) => resolve(Number(h[':status'])));
+        req.on('error', reject);
+        req.resume();
+        req.end();
+      });
+      const bad = await new Promise<number>((resolve, reject) => {
+        const req = session.request({ ':path': '/public/..%2Fapis' });
+        req.on('response', (h) => resolve(Number(h[':status'])));
+        req.on('error', reject);
+        req.resume();
+        req.end();
+      });
+      session.close();
+      expect(h2status).toBe(200);
+      expect(bad).toBe(400);
+      expect(seen).toEqual(['/apis/x?y=..', '/apis/y']);
+      expect(t.invoker.calls.map((c) => c.req.path)).toEqual(['/apis/x', '/apis/y']);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('skiff up refuses an unknown --path-escaped-slashes value', () => {
+    const r = spawnSync(process.execPath, [BIN, 'up', '--data-dir', mkdtempSync(join(tmpdir(), 'skiff-paths-')), '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--path-escaped-slashes', 'decode'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--path-escaped-slashes must be one of reject, keep, unescape-and-forward, unescape-and-redirect');
   });
 });
 
