@@ -1,5 +1,6 @@
 import type { GatewayContext, Handler, OutgoingHeaders } from './context.js';
 import type { CompiledRule, DestinationRef } from './router/compile-route.js';
+import { replaceAll } from './router/values.js';
 import type { Cluster } from './upstream/cluster.js';
 import { forward, HOP_BY_HOP, type ForwardOptions } from './upstream/forward.js';
 import { AbortReason, CancelToken } from './cancel.js';
@@ -298,7 +299,7 @@ export function createDispatch(rule: CompiledRule, deps: DispatchDeps): Handler 
           path = rw.uri.endsWith('/') && rest.startsWith('/') ? rw.uri + rest.slice(1) : rw.uri + rest;
         } else path = rw.uri;
         if (path === '') path = '/';
-      } else if (rw.regex) path = path.replace(rw.regex.re, rw.regex.replacement);
+      } else if (rw.regex) path = replaceAll(rw.regex, path);
       if (rw.authority !== undefined) ctx.headers.host = rw.authority;
     }
     return mirror ? mirrored(ctx, path) : run(ctx, path);

@@ -22,6 +22,7 @@ import { responseHeaders } from './upstream/forward.js';
 import { RequestContext, type BodyBudget } from './request-context.js';
 import { compileService } from './upstream/service-spec.js';
 import { WriteBatch } from './write-batch.js';
+import { BadPathError, DEFAULT_PATH_OPTIONS, ESCAPED_SLASHES_ACTIONS, normalizePath, originForm, PathRedirect, type PathOptions } from './request-path.js';
 import type { Authorizer, ConfigProblem, FunctionInvoker, GatewayConfig, GatewayLimits, GatewayOptions } from './types.js';
 
 type Chain = { run: (ctx: GatewayContext) => Promise<void> | void; stats: TrafficStats; key: string };
@@ -89,6 +90,7 @@ export class Gateway {
   private readonly authorizer?: Authorizer;
   private readonly limits: GatewayLimits;
   private readonly accessLog: boolean;
+  private readonly paths: Readonly<PathOptions>;
   private readonly ids = new IdSource();
   private readonly metricsRegistry = new MetricsRegistry();
   private readonly carries = new Map<string, Map<string, unknown>>();
@@ -109,6 +111,8 @@ export class Gateway {
     this.authorizer = opts.authorizer as Authorizer | undefined;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.accessLog = opts.accessLog !== false;
+    this.paths = { ...DEFAULT_PATH_OPTIONS, ...opts.paths };
+    if (!ESCAPED_SLASHES_ACTIONS.includes(this.paths.escapedSlashes)) throw new TypeError(`paths.escapedSlashes must be one of ${ESCAPED_SLASHES_ACTIONS.join(', ')}`);
     this.budget = { bufferedBytes: 0, maxBodyBytes: this.limits.maxBodyBytes };
   }
 
@@ -249,12 +253,27 @@ export class Gateway {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const headers = req.headers;
+    let target = q < 0 ? url : url.slice(0, q);
+    // Matching, filters, logs and the upstream all see the normalised path; the query is left as sent.
+    let path: string | PathRedirect | BadPathError;
+    if (target.charCodeAt(0) === 47) path = normalizePath(target, this.paths);
+    else {
+      // Only HTTP/1.1 has the absolute form; HTTP/2's :path is always a path (or `*`).
+      const form = req.httpVersionMajor < 2 ? originForm(target) : new BadPathError('the request target must be a path starting with /');
+      if (form instanceof BadPathError) path = form;
+      else {
+        // RFC 9112 §3.2.2: the target's authority replaces Host, so routing and the upstream agree on it.
+        if (form.authority !== undefined) headers.host = form.authority;
+        target = form.path;
+        path = normalizePath(target, this.paths);
+      }
+    }
     const rid = headers['x-request-id'];
     const ctx = new RequestContext(
       req,
       res,
       {
-        path: q < 0 ? url : url.slice(0, q),
+        path: typeof path === 'string' ? path : target,
         rawQuery: q < 0 ? '' : url.slice(q + 1),
         host: hostOf((headers.host ?? headers[':authority']) as string | undefined),
         requestId: typeof rid === 'string' && rid.length > 0 && rid.length <= 200 ? rid : this.ids.requestId(),
@@ -269,6 +288,7 @@ export class Gateway {
     if (req.httpVersionMajor < 2) ctx.writes = this.writes;
     // While draining, tell HTTP/1.1 clients not to reuse the connection (streamed answers included).
     if (this.closing && req.httpVersionMajor < 2) ctx.responseHeaderEdits.push(closeConnection);
+    if (typeof path !== 'string') return this.refusePath(ctx, path);
     const hit = snap.table.lookup(ctx);
     if (!hit) {
       this.metricsRegistry.notFound++;
@@ -278,6 +298,19 @@ export class Gateway {
     }
     ctx.matchedPrefix = hit.match?.prefix;
     this.serve(ctx, hit.entry.data);
+  }
+
+  /** refusePath answers a path that cannot be normalised (400), or redirects to its decoded form. */
+  private refusePath(ctx: RequestContext, why: PathRedirect | BadPathError): void {
+    this.metricsRegistry.badPath++;
+    if (why instanceof PathRedirect) {
+      const location = ctx.rawQuery ? `${why.path}?${ctx.rawQuery}` : why.path;
+      this.writeBuffered(ctx, 307, { location }, '');
+      this.finish(ctx, 307, undefined);
+      return;
+    }
+    this.writeBuffered(ctx, why.status, { 'content-type': 'text/plain; charset=utf-8' }, why.publicMessage);
+    this.finish(ctx, why.status, undefined);
   }
 
   /**

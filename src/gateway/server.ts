@@ -12,11 +12,17 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 300_000,
   keepAliveTimeoutMs: 65_000,
+  maxConcurrentStreams: 100,
   maxBodyBytes: 8 * 1024 * 1024,
   maxInFlight: 10_000,
   maxBufferedBytes: 256 * 1024 * 1024,
   defaultTimeoutMs: 30_000,
 };
+
+/** The default check runs every 30 s, which would let a slow-loris hold a socket far past headersTimeout. */
+function checkingInterval(limits: GatewayLimits): number {
+  return Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)));
+}
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large' };
 
@@ -33,8 +39,7 @@ export function createListener(limits: GatewayLimits, handler: RequestHandler): 
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
-      // The default check runs every 30 s, which would let a slow-loris hold a socket far past headersTimeout.
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+      connectionsCheckingInterval: checkingInterval(limits),
       insecureHTTPParser: false,
       requireHostHeader: true,
       noDelay: true,
@@ -61,8 +66,8 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
  * handed to an HTTP/2 server. HTTP/1.1 connections continue on the original listener untouched.
  */
 export function enableH2c(server: Server, limits: GatewayLimits, handler: RequestHandler): Http2Server {
-  const h2 = createHttp2Server({ settings: { maxHeaderListSize: limits.maxHeaderBytes }, maxSessionMemory: 32 }, handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
-  h2.on('session', (session) => trackSession(h2, session));
+  const h2 = createHttp2Server({ settings: h2Settings(limits), maxSessionMemory: 32 }, handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  h2.on('session', (session) => trackSession(h2, session, limits.keepAliveTimeoutMs));
   const http1 = server.listeners('connection') as Array<(s: Socket) => void>;
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
@@ -90,13 +95,44 @@ export function enableH2c(server: Server, limits: GatewayLimits, handler: Reques
   return h2;
 }
 
+/** h2Settings are the SETTINGS every HTTP/2 session announces: bounded streams and header lists. */
+function h2Settings(limits: GatewayLimits): { maxHeaderListSize: number; maxConcurrentStreams: number } {
+  return { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: limits.maxConcurrentStreams };
+}
+
 const SESSIONS = Symbol('skiff.sessions');
 
-function trackSession(server: Http2Server | Http2SecureServer, session: ServerHttp2Session): void {
+/**
+ * trackSession remembers a session for close() and closes it (GOAWAY) once it has had no open
+ * stream for `idleMs`: otherwise an idle HTTP/2 connection would hold its socket and session memory
+ * forever. PINGs and SETTINGS do not count as activity. One timer per session, re-armed lazily, so
+ * a stream costs a counter and a close listener.
+ */
+function trackSession(server: Http2Server | Http2SecureServer, session: ServerHttp2Session, idleMs: number): void {
   const s = server as unknown as { [SESSIONS]?: Set<ServerHttp2Session> };
   const set = (s[SESSIONS] ??= new Set());
   set.add(session);
-  session.once('close', () => set.delete(session));
+  let open = 0;
+  let idleSince = Date.now();
+  const check = () => {
+    if (session.closed || session.destroyed) return;
+    const left = open > 0 ? idleMs : idleSince + idleMs - Date.now();
+    if (left <= 0) return void session.close();
+    timer = setTimeout(check, left);
+    timer.unref();
+  };
+  let timer = setTimeout(check, idleMs);
+  timer.unref();
+  session.on('stream', (stream: { once(e: 'close', f: () => void): unknown }) => {
+    open++;
+    stream.once('close', () => {
+      if (--open === 0) idleSince = Date.now();
+    });
+  });
+  session.once('close', () => {
+    clearTimeout(timer);
+    set.delete(session);
+  });
 }
 
 /** closeSessions sends GOAWAY to every open HTTP/2 session (in-flight streams finish, no new ones start), or destroys them when `force`. */
@@ -111,8 +147,17 @@ export function closeSessions(server: Http2Server | Http2SecureServer, force = f
  * `requireClientCert`, refuses those without one.
  */
 export function createSecureListener(limits: GatewayLimits, tls: SecureServerOptions, handler: RequestHandler): Http2SecureServer {
-  const server = createSecureServer({ ...tls, allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'], settings: { maxHeaderListSize: limits.maxHeaderBytes }, maxSessionMemory: 32 }, handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
-  server.on('session', (session) => trackSession(server, session));
+  const server = createSecureServer({ ...tls, allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'], settings: h2Settings(limits), maxSessionMemory: 32 }, handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  // HTTP/1.1 over TLS runs Node's HTTP/1 connection handling with these fields, whose defaults
+  // (60 s for a head, checked every 30 s, 16 KiB heads) are not the plain listener's limits. They must
+  // be set before listening.
+  const h1 = server as unknown as { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; connectionsCheckingInterval: number; maxHeaderSize: number };
+  h1.headersTimeout = limits.headersTimeoutMs;
+  h1.requestTimeout = limits.requestTimeoutMs;
+  h1.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  h1.connectionsCheckingInterval = checkingInterval(limits);
+  h1.maxHeaderSize = limits.maxHeaderBytes;
+  server.on('session', (session) => trackSession(server, session, limits.keepAliveTimeoutMs));
   server.on('tlsClientError', () => undefined);
   return server;
 }

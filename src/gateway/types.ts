@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ResourceObject } from '../api/kinds/types.js';
+import type { PathOptions } from './request-path.js';
 
 /** GatewayRequest is one HTTP request as a Function sees it (header names are lower-case). */
 export interface GatewayRequest {
@@ -72,6 +73,11 @@ export interface GatewayOptions {
   limits?: Partial<GatewayLimits>;
   /** Writes one JSON access-log line per request at `info` level (default true). */
   accessLog?: boolean;
+  /**
+   * Request path normalisation (default: `%2F`, `%5C` and a raw backslash refused with 400, slashes merged). Dot
+   * segments and escapes of unreserved characters are always normalised.
+   */
+  paths?: Partial<PathOptions>;
 }
 
 /** GatewayLimits are the listener's protective limits. */
@@ -82,8 +88,10 @@ export interface GatewayLimits {
   headersTimeoutMs: number;
   /** Time allowed to receive the whole request. */
   requestTimeoutMs: number;
-  /** Idle keep-alive time. */
+  /** Idle keep-alive time of an HTTP/1.1 connection, and of an HTTP/2 session with no open stream. */
   keepAliveTimeoutMs: number;
+  /** Streams an HTTP/2 client may have open at once on one session (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: number;
   /** Largest request body buffered for a Function or a filter that needs it; larger gets 413. */
   maxBodyBytes: number;
   /** Requests in flight beyond this are shed with 503. */

@@ -13,7 +13,7 @@ import { referenceWarnings } from '../controllers/references.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { PolicyController } from '../controllers/policy-controller.js';
 import { DecisionLogger } from '../policy/index.js';
-import { Gateway, InternalCA, WorkloadIdentity, routeFunctionRefs, spiffeId } from '../gateway/index.js';
+import { Gateway, InternalCA, WorkloadIdentity, routeFunctionRefs, spiffeId, type PathOptions } from '../gateway/index.js';
 import { hostname } from 'node:os';
 import { Runtime } from '../runtime/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
@@ -53,6 +53,8 @@ export interface SkiffOptions {
   upstreams?: UpstreamGuard;
   /** Ceilings on Function limits, enforced at admission. */
   functionMaxima?: FunctionMaxima;
+  /** Gateway request path normalisation (escaped slashes, slash merging); Envoy's defaults when unset. */
+  gatewayPaths?: Partial<PathOptions>;
 }
 
 const HISTORY_KEPT = 10_000;
@@ -145,7 +147,7 @@ export class Skiff {
     const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) });
     const decisionLog = this.opts.decisionLog ? new DecisionLogger({ path: resolve(dataDir, this.opts.decisionLog.path), mask: this.opts.decisionLog.mask }) : undefined;
     this.policies = new PolicyController({ resources, logger, decisionLog });
-    this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false });
+    this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false, paths: this.opts.gatewayPaths });
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, baseDir: process.cwd() });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     resources.addAdmissionHook(referenceWarnings(this.routes.routes));

@@ -3,6 +3,7 @@ import { Skiff } from '../../server/skiff.js';
 import { bindToProcess, createLogger } from '../../util/logger.js';
 import { UsageError } from '../../util/errors.js';
 import { HostDirs, UpstreamGuard, parseFunctionMaxima } from '../../security/index.js';
+import { ESCAPED_SLASHES_ACTIONS, type EscapedSlashesAction } from '../../gateway/index.js';
 
 interface UpOpts {
   dataDir: string;
@@ -23,6 +24,8 @@ interface UpOpts {
   maxFunctionConcurrency?: string;
   maxFunctionQueue?: string;
   maxFunctionOutput?: string;
+  pathEscapedSlashes: string;
+  mergeSlashes: boolean;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -50,6 +53,8 @@ export function register(program: Command): void {
     .option('--max-function-concurrency <n>', 'largest spec.limits.concurrency a Function may ask for (default 256)')
     .option('--max-function-queue <n>', 'largest spec.limits.queue a Function may ask for (default 4096)')
     .option('--max-function-output <bytes>', 'largest spec.limits.output a Function may ask for (default 64Mi)')
+    .option('--path-escaped-slashes <action>', `what the gateway does with %2F and %5C in a request path (Envoy's path_with_escaped_slashes_action): ${ESCAPED_SLASHES_ACTIONS.join(', ')}`, 'reject')
+    .option('--no-merge-slashes', 'keep repeated slashes in request paths (merged by default)')
     .action(async (opts: UpOpts) => {
       const log = createLogger();
       const { logger, flush } = log;
@@ -65,8 +70,10 @@ export function register(program: Command): void {
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
+      const escapedSlashes = opts.pathEscapedSlashes as EscapedSlashesAction;
+      if (!ESCAPED_SLASHES_ACTIONS.includes(escapedSlashes)) throw new UsageError(`--path-escaped-slashes must be one of ${ESCAPED_SLASHES_ACTIONS.join(', ')}, not "${opts.pathEscapedSlashes}"`);
       const functionMaxima = parseFunctionMaxima({ memory: opts.maxFunctionMemory, timeout: opts.maxFunctionTimeout, concurrency: opts.maxFunctionConcurrency, queue: opts.maxFunctionQueue, output: opts.maxFunctionOutput });
-      const skiff = await Skiff.start({ hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      const skiff = await Skiff.start({ hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;

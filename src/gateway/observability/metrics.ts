@@ -88,6 +88,8 @@ export interface GatewayMetrics {
   inFlight: number;
   shed: number;
   notFound: number;
+  /** Requests refused (400) or redirected for their path before routing (see request-path.ts). */
+  badPath: number;
   routes: Record<string, TrafficSnapshot>;
   upstreams: Record<string, TrafficSnapshot>;
 }
@@ -98,6 +100,7 @@ export class MetricsRegistry {
   readonly upstreams = new Map<string, TrafficStats>();
   shed = 0;
   notFound = 0;
+  badPath = 0;
 
   route(key: string): TrafficStats {
     let s = this.routes.get(key);
@@ -113,6 +116,6 @@ export class MetricsRegistry {
 
   snapshot(inFlight: number): GatewayMetrics {
     const out = (m: Map<string, TrafficStats>) => Object.fromEntries([...m].map(([k, v]) => [k, v.snapshot()]));
-    return { inFlight, shed: this.shed, notFound: this.notFound, routes: out(this.routes), upstreams: out(this.upstreams) };
+    return { inFlight, shed: this.shed, notFound: this.notFound, badPath: this.badPath, routes: out(this.routes), upstreams: out(this.upstreams) };
   }
 }

@@ -1,6 +1,6 @@
 import type { FieldError, ResourceObject } from '../../api/kinds/types.js';
 import { FILTERS } from '../filters/registry.js';
-import { compileStringMatch, compileRegex, invalid, isObj, percentageField, type StringMatcher } from './values.js';
+import { compileStringMatch, compileRegex, compileRewrite, invalid, isObj, percentageField, type RegexRewrite, type StringMatcher } from './values.js';
 
 /** DestinationRef names what a rule sends to: a Function or a Service (optionally a version subset). */
 export type DestinationRef =
@@ -47,7 +47,7 @@ export interface CompiledRule {
   totalWeight: number;
   redirect?: { uri?: string; authority?: string; scheme?: string; port?: number; code: number };
   directResponse?: { status: number; body: string };
-  rewrite?: { uri?: string; authority?: string; regex?: { re: RegExp; replacement: string } };
+  rewrite?: { uri?: string; authority?: string; regex?: RegexRewrite };
   mirror?: { destination: DestinationRef; percent: number };
 }
 
@@ -255,8 +255,12 @@ function compileRule(r: unknown, i: number, routeFilters: FilterDecl[], obj: Res
       const re = typeof x.match === 'string' ? compileRegex(x.match) : 'must be a string';
       if (typeof re === 'string') errors.push(invalid(`${field}.rewrite.uriRegexRewrite.match`, re));
       else if (typeof x.rewrite !== 'string') errors.push(invalid(`${field}.rewrite.uriRegexRewrite.rewrite`, 'must be a string'));
-      // Istio uses RE2 substitution syntax (\1); JavaScript's replace wants $1.
-      else rw.regex = { re: new RegExp(re.source.slice(4, -2), 'g'), replacement: x.rewrite.replace(/\\(\d)/g, '$$$1') };
+      else {
+        // Istio's substitution syntax is RE2's (\1), applied to every match as Envoy's regex_rewrite.
+        const compiled = compileRewrite(re, x.rewrite);
+        if (typeof compiled === 'string') errors.push(invalid(`${field}.rewrite.uriRegexRewrite.rewrite`, compiled));
+        else rw.regex = compiled;
+      }
     }
     rule.rewrite = rw;
   }
