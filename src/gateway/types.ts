@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ResourceObject } from '../api/kinds/types.js';
+import type { HostDirs, UpstreamGuard } from '../security/index.js';
 
 /** GatewayRequest is one HTTP request as a Function sees it (header names are lower-case). */
 export interface GatewayRequest {
@@ -72,6 +73,14 @@ export interface GatewayOptions {
   limits?: Partial<GatewayLimits>;
   /** Writes one JSON access-log line per request at `info` level (default true). */
   accessLog?: boolean;
+  /**
+   * Where Services and JWKS URLs may connect (`skiff up --allow-upstream`). Default: the strict guard
+   * (no loopback, link-local, multicast or unspecified target); tests that proxy to loopback pass
+   * `UpstreamGuard.permissive()`. The gateway's own listeners are refused whatever the guard allows.
+   */
+  upstreams?: UpstreamGuard;
+  /** Host directories the gateway may read on a route's behalf: JWKS files, upstream CA and client certificates (default: none). */
+  hostDirs?: HostDirs;
 }
 
 /** GatewayLimits are the listener's protective limits. */
