@@ -163,10 +163,10 @@ describe('a server restarted with fewer grants', () => {
   it('does not mount a stored Function outside them: Ready=False naming the flag, requests get 503', async () => {
     expect(await s.stop()).toBe(0);
     s = await startSkiff({ dataDir: s.dataDir, demo: true, args: ['--allow-host-dir', mods, '--max-function-timeout', '10s'] });
-    const c = await waitFor(async () => {
+    const c = (await waitFor(async () => {
       const r = await ready('reader');
       return r?.status === 'False' ? r : undefined;
-    }, 'reader reported not ready', 15_000);
+    }, 'reader reported not ready', 15_000))!;
     expect(c.reason).toBe('HostDirNotAllowed');
     expect(c.message).toContain('--allow-host-dir');
     expect(c.message).not.toContain('granted-content');
@@ -174,10 +174,10 @@ describe('a server restarted with fewer grants', () => {
     expect(r.status).toBe(503);
     expect(await r.text()).not.toContain('granted-content');
     // The Function stored under a larger --max-function-timeout is not served now either.
-    const big = await waitFor(async () => {
+    const big = (await waitFor(async () => {
       const x = await ready('at-max');
       return x?.status === 'False' ? x : undefined;
-    }, 'at-max reported not ready', 15_000);
+    }, 'at-max reported not ready', 15_000))!;
     expect(big.message).toContain('--max-function-timeout');
   }, 40_000);
 });

@@ -68,7 +68,7 @@ async function loopbackNames(): Promise<string[]> {
 
 async function routed(s: RunningSkiff, path: string, init: RequestInit = {}): Promise<Response> {
   // The route is programmed within moments of being stored; until then the gateway answers 404.
-  return waitFor(async () => {
+  const found = await waitFor(async () => {
     const r = await fetch(`${s.gateway}${path}`, { ...init, signal: AbortSignal.timeout(8000) });
     if (r.status === 404) {
       await r.arrayBuffer();
@@ -76,6 +76,7 @@ async function routed(s: RunningSkiff, path: string, init: RequestInit = {}): Pr
     }
     return r;
   }, `a route for ${path}`, 15_000);
+  return found!;
 }
 
 async function listen(server: Server | ReturnType<typeof createHttpsServer>): Promise<number> {
@@ -264,11 +265,11 @@ describe('a server with --allow-upstream 127.0.0.0/8 and a granted directory', (
   it('reports a granted file that is not a JWKS document without quoting it', async () => {
     const r = await api.create('routes', route('jwks-bad', '/jwks-bad', 'plain', { filters: [{ jwt: { issuer: 'x', jwksFile: join(granted, 'not-jwks.txt') } }] }));
     expect(r.status).toBe(201);
-    const cond = await waitFor(async () => {
+    const cond = (await waitFor(async () => {
       const got = await api.get('routes', 'jwks-bad');
       const c = got.body.status?.conditions?.find((x: any) => x.type === 'Ready');
       return c?.status === 'False' ? { c, text: got.text } : undefined;
-    }, 'the route reported not ready', 15_000);
+    }, 'the route reported not ready', 15_000))!;
     expect(cond.c.message).toContain('is not valid JSON');
     expect(cond.text).not.toContain(SECRET);
     expect(cond.text).not.toContain('root:x');
