@@ -94,15 +94,17 @@ export interface GuardedFetchOptions {
  */
 export function guardedFetch(o: GuardedFetchOptions): (url: string | URL, init?: RequestInit) => Promise<Response> {
   let agent: Agent | undefined;
+  // A key set that cannot be fetched is asked again on every request: say why once every few seconds, not each time.
+  let quietUntil = 0;
+  const onRefused = (err: Error) => {
+    const now = Date.now();
+    if (now < quietUntil) return;
+    quietUntil = now + 10_000;
+    o.logger?.warn({ where: o.where, code: (err as { code?: string }).code }, `upstream connection refused: ${err.message}`);
+  };
   return async (url, init) => {
     const u = undici();
-    agent ??= new u.Agent({
-      connect: guardedConnector({
-        upstreams: o.upstreams,
-        timeoutMs: o.timeoutMs ?? 10_000,
-        onRefused: (err) => o.logger?.warn({ where: o.where, url: String(url) }, `upstream refused: ${err.message}`),
-      }),
-    });
+    agent ??= new u.Agent({ connect: guardedConnector({ upstreams: o.upstreams, timeoutMs: o.timeoutMs ?? 10_000, onRefused }) });
     const res = await u.fetch(url, { ...(init as object), redirect: 'manual', dispatcher: agent } as Parameters<Undici['fetch']>[1]);
     const body = await readCapped(res.body as ReadableStream<Uint8Array> | null, o.maxBytes);
     return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers as unknown as Headers });
