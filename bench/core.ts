@@ -21,7 +21,7 @@ const seconds = Number(rest[rest.indexOf('--seconds') + 1] ?? 10) || 10;
 async function startSkiff(dataDir: string): Promise<{ proc: ChildProcess; api: string; gateway: string; token: string; startupMs: number }> {
   const t0 = performance.now();
   // Started as users start it (the script's own interpreter line carries its Node flags).
-  const proc = spawn(BIN, ['up', '--demo', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' } });
+  const proc = spawn(BIN, ['up', '--demo', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--allow-upstream', '127.0.0.0/8'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' } });
   const line = await new Promise<string>((res, rej) => {
     let out = '';
     proc.stdout!.on('data', (d) => {

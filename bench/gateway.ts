@@ -51,6 +51,7 @@ async function serveRole(role: string): Promise<void> {
     return;
   }
   const { Gateway } = await import('../src/gateway/index.js');
+  const { UpstreamGuard } = await import('../src/security/index.js');
   const { pino } = await import('pino');
   const upstreamPort = Number(process.env.UPSTREAM_PORT);
   const full = role === 'gateway-full';
@@ -74,6 +75,8 @@ async function serveRole(role: string): Promise<void> {
     functions: { invoke: async () => ({ status: 500, headers: [], body: new Uint8Array() }) },
     logger: pino({ level: 'warn' }),
     authorizer,
+    // The upstream is a process on loopback, which only an explicit grant allows.
+    upstreams: UpstreamGuard.from(['127.0.0.0/8']),
   });
   const problems = gw.update({
     routes: [{ apiVersion: 'skiff.dev/v1', kind: 'Route', metadata: { name: 'bench', namespace: 'default' }, spec: { filters, http: [{ route: [{ destination: { service: 'up' } }] }] } }],

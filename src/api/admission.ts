@@ -20,7 +20,11 @@ export interface AdmissionResponse {
   warnings?: string[];
 }
 
-/** AdmissionHook is one step of admission (policy constraints, Pod Security, reference checks). */
+/**
+ * AdmissionHook is one step of admission (policy constraints, Pod Security, reference checks). A
+ * denial answers 403; a hook that finds the object invalid for this server (a field the operator's
+ * grants refuse) throws an ApiError such as `invalid(...)` (422) instead, which the request gets as is.
+ */
 export interface AdmissionHook {
   readonly name: string;
   admit(req: AdmissionRequest): Promise<AdmissionResponse> | AdmissionResponse;

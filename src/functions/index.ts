@@ -1,4 +1,5 @@
 export { FunctionInvoker, DEFAULT_LIMITS, type FunctionRuntime, type ServedFunction, type FunctionSpec } from './invoker.js';
+export { FunctionGrantError, defaultFunctionGrants, functionGrantsHook, grantProblems, resolveLimits, type FunctionGrants, type ResolvedLimits } from './grants.js';
 export { FunctionLogs } from './logs.js';
 export { loadModule, sha256Digest, isRemote, localPath, type LoadedModule } from './module-source.js';
 export { parseWagiOutput, wagiEnv, wagiArgs, WagiOutputError, type WagiRequest, type WagiResponse } from './wagi.js';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { InvokeResult, Runtime } from '../runtime/index.js';
-import { parseBytes, parseDurationMs } from '../util/quantity.js';
 import { FunctionError } from './errors.js';
+import { checkHostDirs, defaultFunctionGrants, resolveLimits, DEFAULT_LIMITS, type FunctionGrants, type ResolvedLimits } from './grants.js';
 import type { FunctionLogs } from './logs.js';
 import { parseWagiOutput, wagiArgs, wagiEnv, WagiOutputError, type WagiRequest, type WagiResponse } from './wagi.js';
 
@@ -25,13 +25,19 @@ export interface FunctionSpec {
   limits?: { memory?: string | number; timeout?: string | number; concurrency?: number; queue?: number; output?: string | number };
 }
 
-export const DEFAULT_LIMITS = { memoryBytes: 128 * 1024 * 1024, timeoutMs: 10_000, maxOutputBytes: 16 * 1024 * 1024, concurrency: 64, queue: 256 };
+// The defaults live with the grants that clamp them; they are exported from here as before.
+export { DEFAULT_LIMITS };
+
+/** How long a check that a Function's host directories are still granted holds before it is made again. */
+const DIRS_RECHECK_MS = 1000;
 
 interface Entry {
   served: ServedFunction;
-  limits: typeof DEFAULT_LIMITS;
+  limits: ResolvedLimits;
   capabilities: Record<string, unknown>;
   env: Record<string, string>;
+  /** When the host directories must be checked against the grants again (0: the Function mounts none). */
+  dirsCheckDue: number;
 }
 
 /**
@@ -50,20 +56,28 @@ export class FunctionInvoker {
     private readonly logs: FunctionLogs,
     private readonly logger: Logger,
     private readonly server: { name: string; port: string },
+    private readonly grants: FunctionGrants = defaultFunctionGrants(),
   ) {}
 
+  /**
+   * set publishes (or replaces) a loaded function. A Function whose directories or limits this server
+   * does not grant (it was admitted under other flags) is taken out of service and a
+   * FunctionGrantError naming the flag is thrown, for the controller to report.
+   */
   set(served: ServedFunction): void {
     const key = `${served.namespace}/${served.name}`;
-    const l = served.spec.limits ?? {};
-    const limits = {
-      memoryBytes: l.memory !== undefined ? (parseBytes(l.memory) ?? DEFAULT_LIMITS.memoryBytes) : DEFAULT_LIMITS.memoryBytes,
-      timeoutMs: l.timeout !== undefined ? (parseDurationMs(l.timeout) ?? DEFAULT_LIMITS.timeoutMs) : DEFAULT_LIMITS.timeoutMs,
-      maxOutputBytes: l.output !== undefined ? (parseBytes(l.output) ?? DEFAULT_LIMITS.maxOutputBytes) : DEFAULT_LIMITS.maxOutputBytes,
-      concurrency: l.concurrency ?? DEFAULT_LIMITS.concurrency,
-      queue: l.queue ?? DEFAULT_LIMITS.queue,
-    };
+    let limits: ResolvedLimits;
+    try {
+      checkHostDirs(served.namespace, served.name, served.spec, this.grants.hostDirs);
+      limits = resolveLimits(served.spec, this.grants.maxima);
+    } catch (err) {
+      this.fns.delete(key);
+      this.notReady.set(key, (err as Error).message);
+      throw err;
+    }
     const caps = served.spec.capabilities ?? {};
-    this.fns.set(key, { served, limits, capabilities: { ...caps }, env: { ...(served.spec.env ?? {}), ...(caps.env ?? {}) } });
+    const dirsCheckDue = caps.dirs?.length ? Date.now() + DIRS_RECHECK_MS : 0;
+    this.fns.set(key, { served, limits, capabilities: { ...caps }, env: { ...(served.spec.env ?? {}), ...(caps.env ?? {}) }, dirsCheckDue });
     this.notReady.delete(key);
   }
 
@@ -101,6 +115,7 @@ export class FunctionInvoker {
       const why = this.notReady.get(key);
       throw new FunctionError(why ? 'not_ready' : 'function_not_found', why ? `function ${key} is not ready: ${why}` : `function ${key} does not exist`);
     }
+    if (entry.dirsCheckDue !== 0 && Date.now() >= entry.dirsCheckDue) this.recheckDirs(key, entry);
     const ctx = { name, serverName: this.server.name, serverPort: this.server.port, env: entry.env, args: entry.served.spec.args };
     let result: InvokeResult | Promise<InvokeResult>;
     try {
@@ -124,6 +139,24 @@ export class FunctionInvoker {
       );
     }
     return this.respond(namespace, name, req.requestId, result);
+  }
+
+  /**
+   * recheckDirs confirms, at most once a second, that a Function's host directories still lie inside
+   * the grants: a directory inside an allowed one can be replaced by a symlink to somewhere else after
+   * admission. A Function that fails is taken out of service until the controller loads it again.
+   */
+  private recheckDirs(key: string, entry: Entry): void {
+    try {
+      checkHostDirs(entry.served.namespace, entry.served.name, entry.served.spec, this.grants.hostDirs);
+    } catch (err) {
+      const message = (err as Error).message;
+      this.fns.delete(key);
+      this.notReady.set(key, message);
+      this.logger.warn({ function: key }, message);
+      throw new FunctionError('not_ready', `function ${key} is not ready: ${message}`);
+    }
+    entry.dirsCheckDue = Date.now() + DIRS_RECHECK_MS;
   }
 
   /** respond keeps the guest's stderr lines and turns its stdout into a response (or a 502 naming what is wrong). */

@@ -17,7 +17,8 @@ import { RouteTable, type TableEntry } from './router/route-table.js';
 import { closeSessions, createListener, createSecureListener, DEFAULT_LIMITS, enableH2c } from './server.js';
 import type { WorkloadIdentity } from './mtls/identity.js';
 import { peerSpiffeId } from './mtls/ca.js';
-import { Cluster, type ClusterTls } from './upstream/cluster.js';
+import { Cluster, type ClusterEnv } from './upstream/cluster.js';
+import { HostDirs, UpstreamGuard } from '../security/index.js';
 import { responseHeaders } from './upstream/forward.js';
 import { RequestContext, type BodyBudget } from './request-context.js';
 import { compileService } from './upstream/service-spec.js';
@@ -102,8 +103,11 @@ export class Gateway {
   private readonly writes = new WriteBatch();
   private closing = false;
   private drained?: () => void;
-  /** Supplies TLS settings for Services with `tls.mode: MUTUAL` (set by the mTLS identity). */
-  upstreamTls?: ClusterTls;
+  /** This node's mesh identity, presented only to Services with `tls.mode: ISTIO_MUTUAL` (see useIdentity). */
+  private identity?: WorkloadIdentity;
+  private readonly upstreams: UpstreamGuard;
+  private readonly hostDirs: HostDirs;
+  private readonly clusterEnv: ClusterEnv;
 
   constructor(opts: GatewayOptions) {
     this.functions = opts.functions;
@@ -114,6 +118,9 @@ export class Gateway {
     this.paths = { ...DEFAULT_PATH_OPTIONS, ...opts.paths };
     if (!ESCAPED_SLASHES_ACTIONS.includes(this.paths.escapedSlashes)) throw new TypeError(`paths.escapedSlashes must be one of ${ESCAPED_SLASHES_ACTIONS.join(', ')}`);
     this.budget = { bufferedBytes: 0, maxBodyBytes: this.limits.maxBodyBytes };
+    this.upstreams = opts.upstreams ?? UpstreamGuard.from([]);
+    this.hostDirs = opts.hostDirs ?? HostDirs.none();
+    this.clusterEnv = { upstreams: this.upstreams, logger: this.logger, tls: { hostDirs: this.hostDirs, identity: () => this.identity?.clientOptions() } };
   }
 
   /** listen starts the plain listener (HTTP/1.1 and h2c); port 0 picks a free port. */
@@ -122,7 +129,13 @@ export class Gateway {
     const server = createListener(this.limits, handler);
     const h2 = enableH2c(server, this.limits, handler);
     this.listeners.push({ server, h2 });
-    return bind(server, host, port);
+    return this.own(await bind(server, host, port));
+  }
+
+  /** own records a listener of this gateway so that no Service or JWKS URL can send traffic back into it. */
+  private own(addr: { host: string; port: number }): { host: string; port: number } {
+    this.upstreams.addOwnListener(addr);
+    return addr;
   }
 
   /**
@@ -140,12 +153,15 @@ export class Gateway {
       s.once('close', () => sockets.delete(s));
     });
     this.listeners.push({ server, h2: server, sockets });
-    return bind(server, host, port);
+    return this.own(await bind(server, host, port));
   }
 
-  /** useIdentity makes Services with `tls.mode: MUTUAL` connect with this workload identity. */
+  /**
+   * useIdentity gives the gateway this node's workload identity: Services with `tls.mode: ISTIO_MUTUAL`
+   * present it, and only those (SIMPLE and MUTUAL never do).
+   */
   useIdentity(identity: WorkloadIdentity): void {
-    this.upstreamTls = () => identity.clientOptions();
+    this.identity = identity;
   }
 
   /**
@@ -168,7 +184,7 @@ export class Gateway {
       if (existing) {
         existing.reconfigure(service);
         clusters.set(key, existing);
-      } else clusters.set(key, new Cluster(service, this.metricsRegistry.upstream(key), Date.now, () => this.upstreamTls?.() ?? {}));
+      } else clusters.set(key, new Cluster(service, this.metricsRegistry.upstream(key), Date.now, this.clusterEnv));
     }
     for (const [key, c] of this.clusters) if (!clusters.has(key)) void c.close();
     this.clusters = clusters;
@@ -190,7 +206,7 @@ export class Gateway {
             usedCarries.add(carryKey);
             let carry = this.carries.get(carryKey);
             if (!carry) this.carries.set(carryKey, (carry = new Map()));
-            const env: FilterEnv = { logger: this.logger, authorizer: this.authorizer, now: Date.now, where: `${rule.routeKey} ${decl.field}`, carry };
+            const env: FilterEnv = { logger: this.logger, authorizer: this.authorizer, now: Date.now, where: `${rule.routeKey} ${decl.field}`, field: decl.field, carry, upstreams: this.upstreams, hostDirs: this.hostDirs };
             return FILTERS.get(decl.name)!.create(decl.config, env);
           });
           handlers.push(createDispatch(rule, { functions: this.functions, clusters, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger }));

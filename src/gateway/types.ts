@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { PathOptions } from './request-path.js';
+import type { HostDirs, UpstreamGuard } from '../security/index.js';
 
 /** GatewayRequest is one HTTP request as a Function sees it (header names are lower-case). */
 export interface GatewayRequest {
@@ -78,6 +79,14 @@ export interface GatewayOptions {
    * segments and escapes of unreserved characters are always normalised.
    */
   paths?: Partial<PathOptions>;
+  /**
+   * Where Services and JWKS URLs may connect (`skiff up --allow-upstream`). Default: the strict guard
+   * (no loopback, link-local, multicast or unspecified target); tests that proxy to loopback pass
+   * `UpstreamGuard.permissive()`. The gateway's own listeners are refused whatever the guard allows.
+   */
+  upstreams?: UpstreamGuard;
+  /** Host directories the gateway may read on a route's behalf: JWKS files, upstream CA and client certificates (default: none). */
+  hostDirs?: HostDirs;
 }
 
 /** GatewayLimits are the listener's protective limits. */

@@ -6,14 +6,14 @@ import { ResourceService } from '../api/resources.js';
 import { builtinKinds } from '../api/kinds/index.js';
 import { ApiError } from '../api/errors.js';
 import { openStore, type Store } from '../store/index.js';
-import { FunctionInvoker, FunctionLogs } from '../functions/index.js';
+import { FunctionInvoker, FunctionLogs, functionGrantsHook } from '../functions/index.js';
 import { FunctionController } from '../controllers/function-controller.js';
 import { RouteController } from '../controllers/route-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { PolicyController } from '../controllers/policy-controller.js';
 import { DecisionLogger } from '../policy/index.js';
-import { Gateway, InternalCA, WorkloadIdentity, routeFunctionRefs, spiffeId, type PathOptions } from '../gateway/index.js';
+import { Gateway, InternalCA, WorkloadIdentity, gatewayGrantsHook, routeFunctionRefs, spiffeId, type PathOptions } from '../gateway/index.js';
 import { hostname } from 'node:os';
 import { Runtime } from '../runtime/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
@@ -144,12 +144,16 @@ export class Skiff {
 
     const logs = new FunctionLogs();
     this.runtime = new Runtime({ workers: this.opts.workers, logger });
-    const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) });
+    const functionGrants = { hostDirs: this.hostDirs, maxima: this.functionMaxima };
+    const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) }, functionGrants);
     const decisionLog = this.opts.decisionLog ? new DecisionLogger({ path: resolve(dataDir, this.opts.decisionLog.path), mask: this.opts.decisionLog.mask }) : undefined;
     this.policies = new PolicyController({ resources, logger, decisionLog });
-    this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false, paths: this.opts.gatewayPaths });
+    this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false, paths: this.opts.gatewayPaths, upstreams: this.upstreams, hostDirs: this.hostDirs });
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, baseDir: process.cwd() });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
+    // The operator's grants come first: what no flag allows is refused (422) before policies look at it.
+    resources.addAdmissionHook(functionGrantsHook(functionGrants));
+    resources.addAdmissionHook(gatewayGrantsHook({ upstreams: this.upstreams, hostDirs: this.hostDirs }));
     resources.addAdmissionHook(referenceWarnings(this.routes.routes));
     this.admission = new AdmissionPlatform({ resources, logger, decisionLog });
     resources.addAdmissionHook(this.admission.hook);

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { CancelToken } from '../../src/gateway/cancel.js';
 import type { GatewayContext, OutgoingHeaders } from '../../src/gateway/context.js';
 import type { FilterEnv, FilterModule } from '../../src/gateway/filters/types.js';
+import { HostDirs, UpstreamGuard } from '../../src/security/index.js';
 
 /** fakeCtx builds a request context for filter unit tests. */
 export function fakeCtx(over: Partial<GatewayContext> = {}): GatewayContext {
@@ -31,10 +32,10 @@ export function fakeCtx(over: Partial<GatewayContext> = {}): GatewayContext {
   return ctx;
 }
 
-/** env builds a FilterEnv with a controllable clock. */
+/** env builds a FilterEnv with a controllable clock; filter tests may reach loopback servers but read no host files unless granted. */
 export function fakeEnv(over: Partial<FilterEnv> = {}): FilterEnv & { clock: { t: number } } {
   const clock = { t: 1_700_000_000_000 };
-  return { logger: pino({ level: 'silent' }), now: () => clock.t, where: 'test', carry: new Map(), clock, ...over };
+  return { logger: pino({ level: 'silent' }), now: () => clock.t, where: 'test', carry: new Map(), upstreams: UpstreamGuard.permissive(), hostDirs: HostDirs.none(), clock, ...over };
 }
 
 /** run applies a filter to ctx; it reports whether next() was called and the response headers its edits produce. */

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { Gateway, type FunctionInvoker, type GatewayOptions, type GatewayRequest } from '../../src/gateway/index.js';
 import type { ResourceObject } from '../../src/api/kinds/types.js';
+import { UpstreamGuard } from '../../src/security/index.js';
 
 /** route builds a Route object for tests. */
 export function route(name: string, spec: Record<string, unknown>, namespace = 'default', creationTimestamp?: string): ResourceObject {
@@ -37,10 +38,13 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** startGateway starts a gateway on 127.0.0.1 with a free port and applies the given objects. */
+/**
+ * startGateway starts a gateway on 127.0.0.1 with a free port and applies the given objects. Its
+ * upstream guard is permissive (the tests' upstreams listen on loopback) unless `opts.upstreams` says otherwise.
+ */
 export async function startGateway(routes: ResourceObject[], services: ResourceObject[] = [], opts: Partial<GatewayOptions> = {}): Promise<TestGateway> {
   const invoker = new EchoInvoker();
-  const gw = new Gateway({ functions: invoker, logger: pino({ level: 'silent' }), ...opts });
+  const gw = new Gateway({ functions: invoker, logger: pino({ level: 'silent' }), upstreams: UpstreamGuard.permissive(), ...opts });
   const problems = gw.update({ routes, services });
   if (problems.length > 0) throw new Error(`config problems: ${JSON.stringify(problems)}`);
   const { port } = await gw.listen('127.0.0.1', 0);

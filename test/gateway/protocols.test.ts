@@ -105,7 +105,7 @@ describe('protocols', () => {
     expect(denied).toBe(403);
   });
 
-  it('connects to MUTUAL-TLS upstreams with its workload identity', async () => {
+  it('connects to ISTIO_MUTUAL upstreams with its workload identity', async () => {
     const ca = InternalCA.create('skiff.local');
     const gwId = new WorkloadIdentity(ca, spiffeId('skiff.local', 'skiff-system', 'gateway', 'node'));
     const upId = new WorkloadIdentity(ca, spiffeId('skiff.local', 'default', 'backend'));
@@ -120,7 +120,7 @@ describe('protocols', () => {
     await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
     cleanups.push(() => new Promise<void>((r) => { up.closeAllConnections(); up.close(() => r()); }));
     const port = (up.address() as AddressInfo).port;
-    t = await startGateway([route('r', { http: [{ route: [{ destination: { service: 'backend' } }] }] })], [service('backend', { endpoints: [{ address: '127.0.0.1', port }], tls: { mode: 'MUTUAL', sni: 'localhost' } })]);
+    t = await startGateway([route('r', { http: [{ route: [{ destination: { service: 'backend' } }] }] })], [service('backend', { endpoints: [{ address: '127.0.0.1', port }], tls: { mode: 'ISTIO_MUTUAL', sni: 'localhost' } })]);
     t.gw.useIdentity(gwId);
     const r = await fetch(`${t.url}/`);
     expect(r.status).toBe(200);

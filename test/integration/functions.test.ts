@@ -39,8 +39,9 @@ async function ready(name: string): Promise<{ status: string; reason: string; me
 }
 
 beforeAll(async () => {
-  s = await startSkiff();
   dir = mkdtempSync(join(tmpdir(), 'skiff-fn-'));
+  // The 'granted' Function mounts this directory: the operator grants it.
+  s = await startSkiff({ args: ['--allow-host-dir', dir] });
   copyFileSync(join(REPO, 'examples', 'hello', 'hello.wasm'), join(dir, 'hello.wasm'));
 });
 

@@ -43,7 +43,17 @@ export const serviceKind: KindDefinition = {
         },
       },
       trafficPolicy: { type: 'object' },
-      tls: { type: 'object', properties: { mode: { type: 'string', enum: ['DISABLE', 'SIMPLE', 'MUTUAL'] }, sni: { type: 'string' }, caFile: { type: 'string' } } },
+      tls: {
+        type: 'object',
+        properties: {
+          mode: { type: 'string', enum: ['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'] },
+          sni: { type: 'string' },
+          caFile: { type: 'string' },
+          caCertificates: { type: 'string' },
+          clientCertificate: { type: 'string' },
+          privateKey: { type: 'string' },
+        },
+      },
     },
   },
   validate: (obj) => compileService(obj).errors,

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { FieldError } from '../../api/kinds/types.js';
 import type { Handler } from '../context.js';
 import type { Authorizer } from '../types.js';
+import type { HostDirs, UpstreamGuard } from '../../security/index.js';
 
 /** FilterEnv is what a filter factory may use besides its own configuration. */
 export interface FilterEnv {
@@ -11,8 +12,14 @@ export interface FilterEnv {
   now: () => number;
   /** Where the filter is declared (`default/hello spec.filters[0]`), for log lines. */
   where: string;
+  /** The declaration's field path alone (`spec.filters[0].jwt`), for messages about its own fields. */
+  field?: string;
   /** Mutable per-filter-instance state that must survive configuration swaps (rate-limit buckets). */
   carry: Map<string, unknown>;
+  /** Where a filter may connect on the route's behalf (a JWKS URL): the operator's `--allow-upstream` grants. */
+  upstreams: UpstreamGuard;
+  /** Where a filter may read host files on the route's behalf (a JWKS file): the operator's `--allow-host-dir` grants. */
+  hostDirs: HostDirs;
 }
 
 /**

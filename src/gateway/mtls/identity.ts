@@ -10,6 +10,7 @@ import type { InternalCA, IssuedCertificate } from './ca.js';
 export class WorkloadIdentity {
   private current: IssuedCertificate;
   private context: SecureContext;
+  private client: ConnectionOptions;
   private timer?: NodeJS.Timeout;
   private readonly listeners: Array<(ctx: SecureContext) => void> = [];
 
@@ -21,6 +22,7 @@ export class WorkloadIdentity {
   ) {
     this.current = ca.issue(id, { ttlMs, dnsNames: ['localhost'] });
     this.context = this.makeContext();
+    this.client = this.makeClientOptions();
     this.schedule();
   }
 
@@ -44,6 +46,7 @@ export class WorkloadIdentity {
     clearTimeout(this.timer);
     this.current = this.ca.issue(this.id, { ttlMs: this.ttlMs, dnsNames: ['localhost'] });
     this.context = this.makeContext();
+    this.client = this.makeClientOptions();
     for (const l of this.listeners) l(this.context);
     this.schedule();
   }
@@ -58,9 +61,17 @@ export class WorkloadIdentity {
     return { cert: this.current.certPem, key: this.current.keyPem, ca: this.ca.certPem, requestCert: true, rejectUnauthorized: requireClientCert };
   }
 
-  /** clientOptions are the TLS options for a connection to a peer that must present an internal-CA certificate. */
+  /**
+   * clientOptions are the TLS options for a connection to a peer that must present an internal-CA
+   * certificate. The same object is returned until the next rotation, so callers can tell a new
+   * certificate from the one they already use.
+   */
   clientOptions(): ConnectionOptions {
-    return { cert: this.current.certPem, key: this.current.keyPem, ca: this.ca.certPem, rejectUnauthorized: true };
+    return this.client;
+  }
+
+  private makeClientOptions(): ConnectionOptions {
+    return Object.freeze({ cert: this.current.certPem, key: this.current.keyPem, ca: this.ca.certPem, rejectUnauthorized: true });
   }
 
   /** close stops renewing. */

@@ -25,7 +25,8 @@ export function responseHeaders(ctx: GatewayContext, h: Record<string, string | 
   return h as OutgoingHeaders;
 }
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+// upstream_refused: the operator's upstream grants refused the target (see connector.ts); the client sees a connect failure.
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'upstream_refused']);
 
 /** AttemptGroup is shared by the attempts of one request: the first to answer owns the client response. */
 export interface AttemptGroup {

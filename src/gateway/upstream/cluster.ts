@@ -9,13 +9,24 @@ function poolClass(): typeof Pool {
   return PoolCtor;
 }
 import type { ConnectionOptions } from 'node:tls';
+import type { Logger } from 'pino';
+import { HostDirs, UpstreamGuard } from '../../security/index.js';
 import { createBalancer, type LoadBalancer } from './balancers.js';
+import { guardedConnector } from './connector.js';
 import { Endpoint } from './endpoint.js';
 import type { ServiceSpec } from './service-spec.js';
+import { upstreamTls, type UpstreamTlsDeps } from './tls.js';
 import type { TrafficStats } from '../observability/metrics.js';
 
-/** ClusterTls supplies the TLS settings for new upstream connections (read per connection so rotated certificates apply). */
-export type ClusterTls = () => ConnectionOptions;
+/** ClusterEnv is what a Cluster's connections may use: the operator's upstream grants, TLS material, a logger. */
+export interface ClusterEnv {
+  upstreams: UpstreamGuard;
+  tls: UpstreamTlsDeps;
+  logger?: Logger;
+}
+
+/** How often one endpoint's refused connections are logged at most. */
+const REFUSAL_LOG_MS = 10_000;
 
 interface SubsetView {
   all: Endpoint[];
@@ -40,16 +51,23 @@ export class Cluster {
   private nextEjectionEnd = Infinity;
   active = 0;
   activeRetries = 0;
+  private readonly env: ClusterEnv;
+  private tls?: () => ConnectionOptions;
+  private readonly refusalsLogged = new Map<string, number>();
 
-  constructor(spec: ServiceSpec, readonly stats: TrafficStats, private readonly now: () => number, private readonly tls?: ClusterTls) {
+  /** Without `env`, connections get the strictest grants: no loopback or link-local target, no host files. */
+  constructor(spec: ServiceSpec, readonly stats: TrafficStats, private readonly now: () => number, env?: ClusterEnv) {
     this.spec = spec;
     this.key = `${spec.namespace}/${spec.name}`;
+    this.env = env ?? { upstreams: UpstreamGuard.from([]), tls: { hostDirs: HostDirs.none() } };
     this.reconfigure(spec);
   }
 
   /** reconfigure applies a new spec; endpoints that stay keep their pools and state, removed ones drain and close. */
   reconfigure(spec: ServiceSpec): void {
     const poolShapeChanged = JSON.stringify([spec.connectionPool, spec.tls]) !== JSON.stringify([this.spec.connectionPool, this.spec.tls]);
+    // A re-applied Service re-reads its TLS files, so replacing a certificate on disk and applying again rotates it.
+    this.tls = spec.tls ? upstreamTls(spec.tls, this.env.tls) : undefined;
     this.spec = spec;
     const old = new Map(this.endpoints.map((e) => [`${e.key}|${e.version ?? ''}|${e.weight}`, e]));
     const now = this.now();
@@ -74,20 +92,29 @@ export class Cluster {
     if (!p) {
       const cp = this.spec.connectionPool;
       const origin = `${this.spec.tls ? 'https' : 'http'}://${e.key}`;
-      const tlsOpts = this.spec.tls && this.tls ? this.tls() : {};
       p = new (poolClass())(origin, {
         connections: cp.maxConnections,
         pipelining: 1,
         keepAliveTimeout: cp.idleTimeoutMs,
-        connectTimeout: cp.connectTimeoutMs,
         // Deadlines come from the route (timeout, perTryTimeout) through the abort signal.
         headersTimeout: 0,
         bodyTimeout: 0,
-        connect: this.spec.tls ? { ...tlsOpts, servername: this.spec.tls.servername ?? tlsOpts.servername } : undefined,
+        // Every connection (requests, retries, hedges, mirrors) is made here, through the operator's upstream grants.
+        connect: guardedConnector({ upstreams: this.env.upstreams, timeoutMs: cp.connectTimeoutMs, tls: () => this.tls!(), onRefused: (err) => this.logRefusal(e, err) }),
       });
       this.pools.set(e.key, p);
     }
     return p;
+  }
+
+  /** logRefusal says why a connection was refused, once per endpoint and reason every few seconds (a route can be hammered). */
+  private logRefusal(e: Endpoint, err: Error): void {
+    const key = `${e.key} ${err.message}`;
+    const now = Date.now();
+    if ((this.refusalsLogged.get(key) ?? 0) > now) return;
+    if (this.refusalsLogged.size >= 256) this.refusalsLogged.clear();
+    this.refusalsLogged.set(key, now + REFUSAL_LOG_MS);
+    this.env.logger?.warn({ service: this.key, endpoint: e.key, code: (err as { code?: string }).code }, `upstream connection refused: ${err.message}`);
   }
 
   private view(subset: string | undefined, now: number): SubsetView {

@@ -16,12 +16,30 @@ export type LoadBalancerSpec =
   | { kind: 'random' }
   | { kind: 'consistent_hash'; header?: string; cookie?: string };
 
+/**
+ * UpstreamTlsSpec is a Service's `spec.tls`, in Istio's ClientTLSSettings terms. `SIMPLE` verifies the
+ * server (with `caFile` / `caCertificates`, else the system CAs) and presents nothing; `MUTUAL`
+ * presents the client certificate and key from files; `ISTIO_MUTUAL` presents this node's SPIFFE
+ * identity from the internal CA and accepts only servers with one. Files are read through the
+ * operator's `--allow-host-dir` grants.
+ */
+export interface UpstreamTlsSpec {
+  mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+  servername?: string;
+  caFile?: string;
+  clientCertificate?: string;
+  privateKey?: string;
+}
+
+/** TLS_FILE_FIELDS are the `spec.tls` fields that name host files, as the API spells them. */
+export const TLS_FILE_FIELDS = ['caFile', 'caCertificates', 'clientCertificate', 'privateKey'] as const;
+
 /** ServiceSpec is a validated Service (HTTP upstreams plus their traffic policy). */
 export interface ServiceSpec {
   namespace: string;
   name: string;
   endpoints: EndpointSpec[];
-  tls?: { mode: 'SIMPLE' | 'MUTUAL'; servername?: string; caFile?: string };
+  tls?: UpstreamTlsSpec;
   loadBalancer: LoadBalancerSpec;
   slowStart?: { windowMs: number; minWeightPercent: number; aggression: number };
   connectionPool: { maxConnections: number; maxPendingRequests: number; maxRequests: number; connectTimeoutMs: number; idleTimeoutMs: number };
@@ -118,17 +136,50 @@ export function compileService(obj: ResourceObject): { service?: ServiceSpec; er
     minRetryConcurrency: int(rb.minRetryConcurrency, 'spec.trafficPolicy.retryBudget.minRetryConcurrency', errors, 3, 0),
   };
 
-  let tls: ServiceSpec['tls'];
-  if (spec.tls !== undefined) {
-    const t = isObj(spec.tls) ? spec.tls : {};
-    if (t.mode === 'DISABLE') tls = undefined;
-    else if (t.mode === 'SIMPLE' || t.mode === 'MUTUAL') tls = { mode: t.mode, servername: t.sni as string | undefined, caFile: t.caFile as string | undefined };
-    else errors.push({ field: 'spec.tls.mode', message: 'must be DISABLE, SIMPLE or MUTUAL', reason: 'FieldValueNotSupported' });
-  }
+  const tls = compileTls(spec.tls, errors);
   for (const k of Object.keys(spec)) if (!['endpoints', 'trafficPolicy', 'tls', 'ports'].includes(k)) errors.push({ field: `spec.${k}`, message: 'unknown field; known: endpoints, trafficPolicy, tls', reason: 'FieldValueNotSupported' });
   if (errors.length > 0) return { errors };
   return {
     service: { namespace: obj.metadata.namespace ?? 'default', name: obj.metadata.name, endpoints, tls, loadBalancer, slowStart, connectionPool, outlierDetection, retryBudget },
     errors,
   };
+}
+
+const TLS_KEYS = new Set(['mode', 'sni', ...TLS_FILE_FIELDS]);
+
+/** compileTls checks `spec.tls`; each mode takes only the fields it uses, so nothing is silently ignored. */
+function compileTls(t: unknown, errors: FieldError[]): UpstreamTlsSpec | undefined {
+  if (t === undefined) return undefined;
+  const f = 'spec.tls';
+  if (!isObj(t)) {
+    errors.push(invalid(f, 'must be an object such as { mode: SIMPLE }'));
+    return undefined;
+  }
+  for (const k of Object.keys(t)) if (!TLS_KEYS.has(k)) errors.push({ field: `${f}.${k}`, message: `unknown field; known: ${[...TLS_KEYS].join(', ')}`, reason: 'FieldValueNotSupported' });
+  if (t.sni !== undefined && (typeof t.sni !== 'string' || t.sni === '')) errors.push(invalid(`${f}.sni`, 'must be a host name'));
+  for (const k of TLS_FILE_FIELDS) {
+    const v = t[k];
+    if (v !== undefined && (typeof v !== 'string' || !v.startsWith('/'))) errors.push(invalid(`${f}.${k}`, 'must be an absolute path to a PEM file on the server'));
+  }
+  if (t.caFile !== undefined && t.caCertificates !== undefined) errors.push(invalid(`${f}.caCertificates`, 'set either caFile or caCertificates (the same thing, Istio\'s name), not both'));
+  const set = (k: string) => t[k] !== undefined;
+  const mode = t.mode;
+  if (mode === 'DISABLE') {
+    for (const k of ['sni', ...TLS_FILE_FIELDS]) if (set(k)) errors.push(invalid(`${f}.${k}`, 'has no effect with mode DISABLE'));
+    return undefined;
+  }
+  if (mode === 'SIMPLE') {
+    for (const k of ['clientCertificate', 'privateKey']) if (set(k)) errors.push(invalid(`${f}.${k}`, 'SIMPLE presents no client certificate; use mode MUTUAL to present one from files'));
+  } else if (mode === 'MUTUAL') {
+    for (const k of ['clientCertificate', 'privateKey']) {
+      if (!set(k)) errors.push({ field: `${f}.${k}`, message: "is required with mode MUTUAL (a client certificate from files); to present this node's mesh identity use mode ISTIO_MUTUAL", reason: 'FieldValueRequired' });
+    }
+  } else if (mode === 'ISTIO_MUTUAL') {
+    for (const k of TLS_FILE_FIELDS) if (set(k)) errors.push(invalid(`${f}.${k}`, "ISTIO_MUTUAL uses this node's identity and the internal CA; remove it, or use mode MUTUAL for certificates from files"));
+  } else {
+    errors.push({ field: `${f}.mode`, message: 'must be DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL', reason: 'FieldValueNotSupported' });
+    return undefined;
+  }
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return { mode, servername: str(t.sni), caFile: str(t.caFile ?? t.caCertificates), clientCertificate: str(t.clientCertificate), privateKey: str(t.privateKey) };
 }

@@ -3,7 +3,8 @@ import type { FieldError } from '../../../api/kinds/types.js';
 import type { Handler } from '../../context.js';
 import type { FilterModule } from '../types.js';
 import { durationField, invalid, isObj } from '../../router/values.js';
-import { fileKeySet, inlineKeySet, loadJose, remoteKeySet } from './keys.js';
+import { fileKeySet, inlineKeySet, loadJose, remoteKeySet, MAX_JWKS_BYTES } from './keys.js';
+import { guardedFetch } from '../../upstream/connector.js';
 
 /**
  * JwtConfig follows Istio's RequestAuthentication (issuer, audiences, jwksUri, fromHeaders,
@@ -81,11 +82,12 @@ export const jwtFilter: FilterModule<JwtConfig> = {
     loadJose().catch(() => undefined);
     let keys: JWTVerifyGetKey;
     if (config.jwks) keys = inlineKeySet(config.jwks);
-    else if (config.jwksFile) keys = fileKeySet(config.jwksFile);
+    else if (config.jwksFile) keys = fileKeySet(config.jwksFile, env.hostDirs, `${env.field ?? 'jwt'}.jwksFile`);
     else {
       const cacheMs = durationField(config.jwksCacheDuration, '', []) ?? 300_000;
       const carryKey = `jwks ${config.jwksUri} ${cacheMs}`;
-      keys = (env.carry.get(carryKey) as JWTVerifyGetKey | undefined) ?? remoteKeySet(config.jwksUri!, cacheMs, 30_000);
+      const fetchImpl = guardedFetch({ upstreams: env.upstreams, maxBytes: MAX_JWKS_BYTES, timeoutMs: 5000, logger: env.logger, where: `${env.where}.jwksUri` });
+      keys = (env.carry.get(carryKey) as JWTVerifyGetKey | undefined) ?? remoteKeySet(config.jwksUri!, cacheMs, 30_000, fetchImpl);
       env.carry.set(carryKey, keys);
     }
     const skewS = (durationField(config.clockSkew, '', []) ?? 60_000) / 1000;

@@ -8,6 +8,7 @@ type Key = Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeCtx, fakeEnv, run } from '../../../../test/gateway/filter-kit.js';
 import { jwtFilter } from './index.js';
+import { HostDirs, UpstreamGuard } from '../../../security/index.js';
 
 let key1: Key;
 let key2: Key;
@@ -78,7 +79,7 @@ describe('jwt filter', () => {
   it('picks up a rotated key from a JWKS file', async () => {
     const file = join(dir, 'jwks.json');
     writeFileSync(file, JSON.stringify({ keys: [jwk1] }));
-    const env = fakeEnv();
+    const env = fakeEnv({ hostDirs: HostDirs.from([dir]) });
     const h = jwtFilter.create({ issuer: 'https://issuer.test', jwksFile: file }, env);
     const pass = async (tok: string) => {
       const ctx = bearer(tok);
@@ -114,6 +115,54 @@ describe('jwt filter', () => {
       env.carry.clear();
       expect((await run(jwtFilter, cfg, bearer(await sign(key2, 'k2')), env)).passed).toBe(true);
       expect(fetches).toBe(2);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('reads a JWKS file only inside the host-dir grants and never quotes it in errors', () => {
+    const outside = mkdtempSync(join(tmpdir(), 'skiff-jwt-outside-'));
+    try {
+      const secret = join(outside, 'secret.json');
+      writeFileSync(secret, JSON.stringify({ keys: [jwk1] }));
+      const create = (file: string, hostDirs: HostDirs) => () => jwtFilter.create({ issuer: 'x', jwksFile: file }, fakeEnv({ hostDirs, field: 'spec.filters[0].jwt' }));
+      expect(create(secret, HostDirs.from([dir]))).toThrow(/spec\.filters\[0\]\.jwt\.jwksFile: .* is outside every directory .*--allow-host-dir/);
+      const notJson = join(dir, 'passwd');
+      writeFileSync(notJson, 'root:x:0:0:SECRET-LINE:/root:/bin/sh\n');
+      let message = '';
+      try {
+        create(notJson, HostDirs.from([dir]))();
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toContain('is not valid JSON');
+      expect(message).not.toMatch(/root|SECRET/);
+      writeFileSync(notJson, JSON.stringify({ secret: 'SECRET-VALUE' }));
+      expect(create(notJson, HostDirs.from([dir]))).toThrow(/not a JWKS document/);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('fetches a JWKS URL only where the upstream grants allow', async () => {
+    let fetches = 0;
+    const server = createServer((_req, res) => {
+      fetches++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [jwk1] }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      for (const uri of [`http://127.0.0.1:${port}/jwks`, `http://localhost:${port}/jwks`]) {
+        const env = fakeEnv({ upstreams: UpstreamGuard.from([]) });
+        expect((await run(jwtFilter, { issuer: 'https://issuer.test', jwksUri: uri }, bearer(await sign(key1, 'k1')), env)).passed).toBe(false);
+      }
+      expect(fetches).toBe(0);
+      const allowed = fakeEnv({ upstreams: UpstreamGuard.from([`127.0.0.1:${port}`]) });
+      expect((await run(jwtFilter, { issuer: 'https://issuer.test', jwksUri: `http://127.0.0.1:${port}/jwks` }, bearer(await sign(key1, 'k1')), allowed)).passed).toBe(true);
+      expect(fetches).toBe(1);
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
