@@ -7,6 +7,7 @@ import { StoreUnavailableError } from '../store/index.js';
 import { ApiError, badRequest } from './errors.js';
 import { groupOf, type KindDefinition } from './kinds/types.js';
 import type { ResourceService } from './resources.js';
+import type { BlobEndpoint } from './blob-endpoint.js';
 
 /** One line a function wrote to stderr (or a line the platform logged about it). */
 export interface LogLine {
@@ -33,6 +34,8 @@ export interface ApiServerOptions {
   logs?: LogSource;
   /** Largest accepted request body in bytes (413 beyond it). */
   maxBodyBytes?: number;
+  /** Serves module uploads under /blobs (it checks the bearer token itself). */
+  blobs?: BlobEndpoint;
 }
 
 const GROUP_PREFIX = '/apis/skiff.dev/v1';
@@ -82,6 +85,7 @@ export class ApiServer {
     const method = req.method ?? 'GET';
     if (path === '/healthz' || path === '/readyz' || path === '/livez') return this.text(res, 200, 'ok\n');
     if (path === '/version') return this.json(res, 200, { version: this.opts.version, platform: `${process.platform}/${process.arch}`, node: process.version });
+    if (this.opts.blobs?.matches(path)) return this.opts.blobs.handle(req, res, path);
     if (path === '/apis') return this.json(res, 200, this.groupList());
     const gv = /^\/apis\/([^/]+)\/([^/]+)(?:\/(.*))?$/.exec(path);
     if (!gv) throw new ApiError(404, 'NotFound', `no API at ${path}; resources live under /apis/GROUP/VERSION (e.g. ${GROUP_PREFIX})`);
