@@ -6,6 +6,9 @@ import { join, resolve } from 'node:path';
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(REPO, 'bin', 'skiff.js');
 
+/** The data dir of every server this test file started, by API URL: `cli()` finds the token there. */
+const dataDirs = new Map<string, string>();
+
 export interface RunningSkiff {
   proc: ChildProcess;
   api: string;
@@ -49,6 +52,7 @@ export async function startSkiff(opts: { dataDir?: string; demo?: boolean; args?
   });
   const api = /api=(\S+)/.exec(ready)![1]!;
   const gateway = /gateway=(\S+)/.exec(ready)![1]!;
+  dataDirs.set(api, dataDir);
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   return {
     proc,
@@ -70,14 +74,19 @@ export interface CliResult {
   stderr: string;
 }
 
-/** cli runs the built `skiff` CLI synchronously against a server. */
+/**
+ * cli runs the built `skiff` CLI synchronously against a server. For a server startSkiff started, it
+ * points SKIFF_DATA_DIR at that server's data dir (unless opts.env says otherwise), so the CLI sends
+ * its token as a person's CLI would.
+ */
 export function cli(args: string[], opts: { server?: string; input?: string; cwd?: string; env?: Record<string, string> } = {}): CliResult {
+  const dataDir = opts.server ? dataDirs.get(opts.server) : undefined;
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? REPO,
     input: opts.input,
     encoding: 'utf8',
     timeout: 30_000,
-    env: { ...process.env, ...(opts.server ? { SKIFF_SERVER: opts.server } : {}), ...(opts.env ?? {}) },
+    env: { ...process.env, ...(opts.server ? { SKIFF_SERVER: opts.server } : {}), ...(dataDir ? { SKIFF_DATA_DIR: dataDir } : {}), ...(opts.env ?? {}) },
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
