@@ -112,7 +112,8 @@ export async function applyAndWatch(opts: ApplyWatchOptions): Promise<void> {
   });
   running = runRound().finally(() => (running = undefined));
   await stoppedBySignal;
-  await running;
+  // A round in progress may finish (its requests are short), but an unresponsive server must not hold the exit.
+  await Promise.race([running, new Promise((r) => setTimeout(r, 2000).unref())]);
 }
 
 /** WatchedFiles watches a set of files (through their directories, to see files replaced by rename) and whole manifest directories. */
