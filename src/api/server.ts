@@ -10,6 +10,7 @@ import { parseRequestUrl } from './request-url.js';
 import { checkCrossSite, checkHost } from './request-origin.js';
 import { bodyMediaType, decodeBody, hasBody, objectMediaType, patchMediaType, readBodyBytes, type BodyMediaType } from './request-body.js';
 import { nameProblem, namespaceProblem } from './validation.js';
+import type { BlobEndpoint } from './blob-endpoint.js';
 
 /** One line a function wrote to stderr (or a line the platform logged about it). */
 export interface LogLine {
@@ -36,6 +37,8 @@ export interface ApiServerOptions {
   logs?: LogSource;
   /** Largest accepted request body in bytes (413 beyond it). */
   maxBodyBytes?: number;
+  /** Serves module uploads under /blobs (after the same authentication as every other path). */
+  blobs?: BlobEndpoint;
 }
 
 const GROUP_PREFIX = '/apis/skiff.dev/v1';
@@ -94,12 +97,15 @@ export class ApiServer {
     checkHost(req, this.loopbackOnly);
     checkCrossSite(req);
     const { path, segments, query: q } = parseRequestUrl(req.url ?? '/');
-    if (hasBody(req)) bodyMediaType(req.headers['content-type']);
+    // Module uploads carry their own media types (application/wasm); everything else is an object or a patch.
+    const blobPath = this.opts.blobs?.matches(path) ?? false;
+    if (hasBody(req) && !blobPath) bodyMediaType(req.headers['content-type']);
     if ((method === 'GET' || method === 'HEAD') && ANONYMOUS_PATHS.has(path)) {
       if (path === '/version') return this.json(res, 200, { version: this.opts.version, platform: `${process.platform}/${process.arch}`, node: process.version });
       return this.text(res, 200, 'ok\n');
     }
     const principal = this.authn.authenticate(req);
+    if (blobPath) return this.opts.blobs!.handle(req, res, path);
 
     if (path === '/apis') return this.json(res, 200, this.groupList());
     if (segments[0] !== 'apis' || segments.length < 3) throw new ApiError(404, 'NotFound', `no API at ${path}; resources live under /apis/GROUP/VERSION (e.g. ${GROUP_PREFIX})`);

@@ -130,7 +130,8 @@ export class ApiClient {
     if (body !== undefined) h['content-type'] ??= 'application/json';
     if (this.found.token) h.authorization = `Bearer ${this.found.token}`;
     try {
-      return await fetch(this.server + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+      // Bytes (a module upload) go as they are; anything else is an object sent as JSON.
+      return await fetch(this.server + path, { method, headers: h, body: body === undefined ? undefined : body instanceof Uint8Array ? body : JSON.stringify(body) });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new ServerUnreachableError(this.server, cause?.code === 'ECONNREFUSED' ? 'connection refused' : (cause?.message ?? (err as Error).message));

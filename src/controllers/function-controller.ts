@@ -6,7 +6,8 @@ import type { ResourceObject } from '../api/kinds/types.js';
 import { setCondition, type Condition } from '../api/kinds/conditions.js';
 import type { ResourceService } from '../api/resources.js';
 import { ApiError } from '../api/errors.js';
-import { FunctionInvoker, ModuleLoadError, isRemote, loadModule, localPath, type FunctionSpec } from '../functions/index.js';
+import { parseModuleRef } from '../api/kinds/module-ref.js';
+import { FunctionInvoker, ModuleLoadError, type ModuleSource, type FunctionSpec } from '../functions/index.js';
 import { Controller, EventRecorder, Informer, cacheKey } from './runtime/index.js';
 
 /** The slice of the sandbox runtime the controller needs: compile and describe a module. */
@@ -17,8 +18,8 @@ export interface FunctionControllerOptions {
   compiler: ModuleCompiler;
   invoker: FunctionInvoker;
   logger: Logger;
-  /** Relative module paths resolve against this directory. */
-  baseDir: string;
+  /** Where modules are loaded from: uploads, allowed host files, allowed URLs. */
+  modules: ModuleSource;
 }
 
 interface Loaded {
@@ -27,10 +28,11 @@ interface Loaded {
 }
 
 /**
- * FunctionController makes each Function servable: it loads the module (file or URL), checks its
- * digest, compiles it once, publishes it to the invoker and reports the outcome in status and Events.
- * Local module files are watched, so rebuilding a module rolls it out without re-applying. When a new
- * version fails to load, the last good one keeps serving and Ready turns False with the reason.
+ * FunctionController makes each Function servable: it loads the module (an upload, an allowed host
+ * file or URL), checks its digest, compiles it once, publishes it to the invoker and reports the
+ * outcome in status and Events. Host module files inside an `--allow-host-dir` are watched, so
+ * rebuilding one rolls it out without re-applying. When a new version fails to load, the last good one
+ * keeps serving and Ready turns False with the reason.
  */
 export class FunctionController {
   readonly informer: Informer;
@@ -82,13 +84,18 @@ export class FunctionController {
     }
     const spec = obj.spec as FunctionSpec;
     const generation = obj.metadata.generation ?? 1;
-    if (!isRemote(spec.module)) this.watchFile(key, localPath(spec.module, this.opts.baseDir));
+    const watched = this.opts.modules.watchPath(spec.module);
+    if (watched) this.watchFile(key, watched);
     else this.unwatch(key);
     const prev = this.loaded.get(key);
-    // A remote module with a pinned digest that is already loaded needs no refetch.
-    if (isRemote(spec.module) && prev && prev.generation === generation && (spec.digest ? prev.digest === spec.digest : true)) return;
+    const ref = parseModuleRef(spec.module);
+    // A remote module already loaded for this generation needs no refetch; an upload is named by its digest, so it cannot have changed.
+    if (prev && prev.generation === generation && this.opts.invoker.has(ns, name)) {
+      if (ref.type === 'url' && (spec.digest ? prev.digest === spec.digest : true)) return;
+      if (ref.type === 'blob' && prev.digest === ref.digest) return;
+    }
     try {
-      const mod = await loadModule(spec.module, spec.digest, { baseDir: this.opts.baseDir });
+      const mod = await this.opts.modules.load(spec.module, spec.digest);
       if (prev && prev.digest === mod.digest && prev.generation === generation && this.opts.invoker.has(ns, name)) {
         await this.writeStatus(obj, { digest: mod.digest }, { status: 'True', reason: 'ModuleLoaded', message: `serving ${mod.digest.slice(0, 19)}` });
         return;

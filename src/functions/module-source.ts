@@ -1,7 +1,17 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
+import { close, fstat, read } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction, Socket } from 'node:net';
+import { promisify } from 'node:util';
+import { parseModuleRef } from '../api/kinds/module-ref.js';
+import { BlobError, DEFAULT_MAX_BLOB_BYTES, type BlobStore } from '../store/index.js';
+import { HostPathError, UpstreamRefusedError, type HostDirs, type UpstreamGuard } from '../security/index.js';
 import { ModuleLoadError } from './errors.js';
+
+const readAsync = promisify(read);
+const fstatAsync = promisify(fstat);
+const closeAsync = promisify(close);
 
 export interface LoadedModule {
   bytes: Uint8Array;
@@ -9,11 +19,18 @@ export interface LoadedModule {
 }
 
 export interface ModuleSourceOptions {
-  /** Relative module paths are resolved against this directory. */
-  baseDir: string;
-  /** Largest module accepted, in bytes. */
+  /** Uploaded modules (`blob:sha256:HEX`). */
+  blobs: BlobStore;
+  /** The only host directories module files may be read from (`--allow-host-dir`). */
+  hostDirs: HostDirs;
+  /** Which network targets URL sources may reach, redirects included (`--allow-upstream`). */
+  upstreams: UpstreamGuard;
+  /** Largest module accepted, in bytes (default 256 MiB). */
   maxBytes?: number;
+  /** Deadline for a whole fetch, redirects included (default 30 s). */
   fetchTimeoutMs?: number;
+  /** Redirects followed at most (default 5). */
+  maxRedirects?: number;
 }
 
 /** sha256Digest renders bytes' digest as `sha256:<hex>`. */
@@ -21,65 +38,219 @@ export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
-/** isRemote tells whether a module reference is an http(s) URL. */
-export function isRemote(ref: string): boolean {
-  return /^https?:\/\//i.test(ref);
-}
-
-/** localPath resolves a local module reference (plain path or file:// URL). */
-export function localPath(ref: string, baseDir: string): string {
-  const p = ref.startsWith('file://') ? new URL(ref).pathname : ref;
-  return isAbsolute(p) ? p : resolve(baseDir, p);
-}
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /**
- * loadModule reads a module from a path or fetches it from an http(s) URL, bounded in size and time,
- * and checks the expected digest when one is given. Failures are ModuleLoadErrors whose reason ends
- * up in the Function's Ready condition.
+ * ModuleSource loads the module a Function names, only from where the operator allowed: the blob store
+ * (uploads, verified against their digest), a regular file inside an `--allow-host-dir` (opened so that
+ * no symlink or swapped directory leads outside, and FIFOs never block), or an http(s) URL whose every
+ * hop, redirects included, passes the upstream guard. Failures are ModuleLoadErrors whose reason and
+ * message end up in the Function's Ready condition: they name the field and the flag, never file
+ * contents or response bodies.
  */
-export async function loadModule(ref: string, expectedDigest: string | undefined, opts: ModuleSourceOptions): Promise<LoadedModule> {
-  const max = opts.maxBytes ?? 256 * 1024 * 1024;
-  let bytes: Uint8Array;
-  if (isRemote(ref)) {
-    bytes = await fetchModule(ref, max, opts.fetchTimeoutMs ?? 30_000);
-  } else {
-    const path = localPath(ref, opts.baseDir);
+export class ModuleSource {
+  private readonly max: number;
+
+  constructor(private readonly opts: ModuleSourceOptions) {
+    this.max = opts.maxBytes ?? DEFAULT_MAX_BLOB_BYTES;
+  }
+
+  /** load fetches the module's bytes and checks `expectedDigest` (spec.digest) when one is given. */
+  async load(ref: string, expectedDigest?: string): Promise<LoadedModule> {
+    const parsed = parseModuleRef(ref);
+    let bytes: Uint8Array;
+    switch (parsed.type) {
+      case 'blob':
+        bytes = await this.loadBlob(parsed.hex);
+        break;
+      case 'host':
+        bytes = await this.loadHostFile(parsed.path, parsed.absolute);
+        break;
+      case 'url':
+        bytes = await this.fetch(parsed.url);
+        break;
+      default:
+        throw new ModuleLoadError('ModuleRefInvalid', `spec.module ${parsed.message}`);
+    }
+    const digest = sha256Digest(bytes);
+    if (expectedDigest && expectedDigest !== digest) {
+      throw new ModuleLoadError('DigestMismatch', `the module has digest ${digest} but spec.digest expects ${expectedDigest}; the module was not loaded`);
+    }
+    return { bytes, digest };
+  }
+
+  /**
+   * watchPath is the host file to watch so that rebuilding it rolls it out: only for a host path the
+   * operator allows (a path outside is never looked at, not even watched).
+   */
+  watchPath(ref: string): string | undefined {
+    const parsed = parseModuleRef(ref);
+    if (parsed.type !== 'host' || !parsed.absolute) return undefined;
+    return this.opts.hostDirs.contains(parsed.path) ? parsed.path : undefined;
+  }
+
+  private async loadBlob(hex: string): Promise<Uint8Array> {
     try {
-      const st = await stat(path);
-      if (!st.isFile()) throw new ModuleLoadError('ModuleNotFound', `module ${ref} is not a file`);
-      if (st.size > max) throw new ModuleLoadError('ModuleTooLarge', `module ${ref} is ${st.size} bytes; the limit is ${max}`);
-      bytes = new Uint8Array(await readFile(path));
+      return await this.opts.blobs.get(hex, { maxBytes: this.max });
     } catch (err) {
-      if (err instanceof ModuleLoadError) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new ModuleLoadError('ModuleNotFound', `module file ${path} does not exist; build it or fix spec.module`);
-      if (code === 'EACCES') throw new ModuleLoadError('ModuleNotReadable', `module file ${path} is not readable by the Skiff process`);
-      throw new ModuleLoadError('ModuleNotReadable', `cannot read module file ${path}: ${(err as Error).message}`, err);
+      if (!(err instanceof BlobError)) throw err;
+      if (err.code === 'blob_not_found') throw new ModuleLoadError('ModuleNotFound', `the uploaded module sha256:${hex} is not in the server's module store; apply the Function again with skiff apply, which uploads it`, err);
+      if (err.code === 'blob_corrupt') throw new ModuleLoadError('ModuleCorrupt', `the uploaded module sha256:${hex} is damaged on the server's disk and was discarded; apply the Function again with skiff apply to upload it again`, err);
+      if (err.code === 'blob_too_large') throw new ModuleLoadError('ModuleTooLarge', `the uploaded module sha256:${hex} is larger than the limit of ${this.max} bytes`, err);
+      throw new ModuleLoadError('ModuleNotReadable', `the uploaded module sha256:${hex} cannot be read from the server's module store (${err.code})`, err);
     }
   }
-  const digest = sha256Digest(bytes);
-  if (expectedDigest && expectedDigest !== digest) {
-    throw new ModuleLoadError('DigestMismatch', `module ${ref} has digest ${digest} but spec.digest expects ${expectedDigest}; the module was not loaded`);
+
+  private async loadHostFile(path: string, absolute: boolean): Promise<Uint8Array> {
+    const { hostDirs } = this.opts;
+    // Checked before anything touches the path, so a path outside tells nothing about what exists there.
+    if (!absolute || !hostDirs.contains(path)) {
+      throw new ModuleLoadError('HostPathNotAllowed', `spec.module: ${absolute ? `${path} is outside every directory this server may read (--allow-host-dir)` : `"${path}" is a relative path, which means nothing on the server`}; the module was not read. Apply the Function with skiff apply (it uploads local module files), or start skiff up with --allow-host-dir DIR for a directory that holds it`);
+    }
+    let fd: number;
+    try {
+      fd = hostDirs.openFile(path, 'spec.module');
+    } catch (err) {
+      throw hostError(err, path);
+    }
+    try {
+      const size = (await fstatAsync(fd)).size;
+      if (size > this.max) throw new ModuleLoadError('ModuleTooLarge', `spec.module: ${path} is ${size} bytes; the limit is ${this.max}`);
+      const buf = Buffer.allocUnsafe(size);
+      let off = 0;
+      while (off < size) {
+        const { bytesRead: n } = await readAsync(fd, buf, off, size - off, off);
+        if (n === 0) break;
+        off += n;
+      }
+      return new Uint8Array(buf.buffer, buf.byteOffset, off);
+    } catch (err) {
+      if (err instanceof ModuleLoadError) throw err;
+      throw new ModuleLoadError('ModuleNotReadable', `spec.module: ${path} cannot be read by the Skiff process (${(err as NodeJS.ErrnoException).code ?? 'error'})`, err);
+    } finally {
+      await closeAsync(fd).catch(() => {});
+    }
   }
-  return { bytes, digest };
+
+  /** fetch GETs a URL hop by hop: every target is checked before connecting and connected to only at a checked address. */
+  private async fetch(start: URL): Promise<Uint8Array> {
+    const signal = AbortSignal.timeout(this.opts.fetchTimeoutMs ?? 30_000);
+    const maxRedirects = this.opts.maxRedirects ?? 5;
+    let url = start;
+    for (let hop = 0; ; hop++) {
+      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+      const where = `${url.hostname}:${port}`;
+      try {
+        await this.opts.upstreams.check(url.hostname, port);
+      } catch (err) {
+        if (!(err instanceof UpstreamRefusedError)) throw err;
+        throw new ModuleLoadError('UpstreamRefused', `spec.module: ${hop ? `redirect ${hop} leads to a refused target: ` : ''}${err.message}; nothing was fetched from it`, err);
+      }
+      const res = await this.get(url, port, signal).catch((err: unknown) => {
+        if (err instanceof ModuleLoadError) throw err;
+        if (signal.aborted) throw new ModuleLoadError('FetchFailed', `fetching the module from ${where} took longer than ${this.opts.fetchTimeoutMs ?? 30_000} ms`, err);
+        throw new ModuleLoadError('FetchFailed', `cannot fetch the module from ${where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, err);
+      });
+      const status = res.statusCode ?? 0;
+      if (REDIRECTS.has(status)) {
+        res.destroy();
+        if (hop >= maxRedirects) throw new ModuleLoadError('FetchFailed', `fetching the module from ${start.hostname} was redirected more than ${maxRedirects} times`);
+        const location = res.headers.location;
+        let next: URL | undefined;
+        try {
+          next = location ? new URL(location, url) : undefined;
+        } catch {
+          next = undefined;
+        }
+        if (!next || (next.protocol !== 'http:' && next.protocol !== 'https:')) throw new ModuleLoadError('FetchFailed', `${where} answered HTTP ${status} without an http(s) Location to follow`);
+        url = next;
+        continue;
+      }
+      if (status < 200 || status > 299) {
+        res.destroy();
+        throw new ModuleLoadError('FetchFailed', `fetching the module from ${where} answered HTTP ${status}`);
+      }
+      return this.readBody(res, where, signal);
+    }
+  }
+
+  private get(url: URL, port: number, signal: AbortSignal): Promise<http.IncomingMessage> {
+    const guard = this.opts.upstreams;
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(
+        {
+          protocol: url.protocol,
+          hostname: host,
+          port,
+          path: `${url.pathname}${url.search}`,
+          method: 'GET',
+          agent: false,
+          signal,
+          lookup: guard.lookup(port) as unknown as LookupFunction,
+          headers: { accept: 'application/wasm, application/octet-stream;q=0.9, */*;q=0.1', 'user-agent': 'skiff' },
+        },
+        resolve,
+      );
+      // A literal address skips lookup: check where the socket actually went as well.
+      req.once('socket', (socket: Socket) => {
+        socket.once('connect', () => {
+          const why = socket.remoteAddress ? guard.checkAddress(host, socket.remoteAddress, port) : 'the connection has no remote address';
+          if (why) req.destroy(new ModuleLoadError('UpstreamRefused', `spec.module: ${why}; nothing was fetched from it`));
+        });
+      });
+      req.once('error', (err) => reject(refusedFromLookup(err)));
+      req.end();
+    });
+  }
+
+  private async readBody(res: http.IncomingMessage, where: string, signal: AbortSignal): Promise<Uint8Array> {
+    const declared = Number(res.headers['content-length'] ?? NaN);
+    if (declared > this.max) {
+      res.destroy();
+      throw new ModuleLoadError('ModuleTooLarge', `the module at ${where} is ${declared} bytes; the limit is ${this.max}`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > this.max) {
+          res.destroy();
+          throw new ModuleLoadError('ModuleTooLarge', `the module at ${where} is larger than the limit of ${this.max} bytes`);
+        }
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      if (err instanceof ModuleLoadError) throw err;
+      if (signal.aborted) throw new ModuleLoadError('FetchFailed', `fetching the module from ${where} took longer than ${this.opts.fetchTimeoutMs ?? 30_000} ms`, err);
+      throw new ModuleLoadError('FetchFailed', `the download from ${where} broke off (${(err as NodeJS.ErrnoException).code ?? 'error'})`, err);
+    }
+    const buf = Buffer.concat(chunks);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+  }
 }
 
-async function fetchModule(url: string, max: number, timeoutMs: number): Promise<Uint8Array> {
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
-  } catch (err) {
-    throw new ModuleLoadError('FetchFailed', `cannot fetch module ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, err);
+/** refusedFromLookup turns the guard's refusal (raised inside the connection's lookup) back into a ModuleLoadError. */
+function refusedFromLookup(err: unknown): unknown {
+  if (err instanceof ModuleLoadError) return err;
+  if (err instanceof UpstreamRefusedError) return new ModuleLoadError('UpstreamRefused', `spec.module: ${err.message}; nothing was fetched from it`, err);
+  return err;
+}
+
+function hostError(err: unknown, path: string): ModuleLoadError {
+  if (!(err instanceof HostPathError)) return new ModuleLoadError('ModuleNotReadable', `spec.module: ${path} cannot be read by the Skiff process`, err);
+  switch (err.code) {
+    case 'host_path_outside':
+      return new ModuleLoadError('HostPathNotAllowed', `${err.message}; the module was not read`, err);
+    case 'host_path_not_found':
+      return new ModuleLoadError('ModuleNotFound', `spec.module: ${path} does not exist; build it or fix spec.module`, err);
+    case 'host_path_not_regular':
+      return new ModuleLoadError('ModuleNotRegularFile', `spec.module: ${path} is not a regular file`, err);
+    case 'host_path_too_large':
+      return new ModuleLoadError('ModuleTooLarge', err.message, err);
+    default:
+      return new ModuleLoadError('ModuleNotReadable', err.message, err);
   }
-  if (!res.ok) throw new ModuleLoadError('FetchFailed', `fetching module ${url} answered HTTP ${res.status}`);
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > max) throw new ModuleLoadError('ModuleTooLarge', `module ${url} is ${declared} bytes; the limit is ${max}`);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > max) throw new ModuleLoadError('ModuleTooLarge', `module ${url} is larger than the limit of ${max} bytes`);
-    chunks.push(chunk);
-  }
-  return new Uint8Array(Buffer.concat(chunks));
 }

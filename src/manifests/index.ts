@@ -1,7 +1,8 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
 import { CheckFailedError } from '../util/errors.js';
+import { parseModuleRef } from '../api/kinds/module-ref.js';
 
 /** One object read from a manifest, with where it came from (for messages). */
 export interface ManifestObject {
@@ -95,10 +96,13 @@ function firstLine(s: string): string {
 
 /**
  * resolveModuleRef makes a Function's relative `spec.module` path absolute against the manifest's
- * directory, so that "hello.wasm next to function.yaml" means what a person expects.
+ * directory, so that "hello.wasm next to function.yaml" means what a person expects. Uploaded modules
+ * (`blob:sha256:...`), URLs and absolute paths stay as they are.
  */
 export function resolveModuleRef(obj: Record<string, any>, baseDir: string): void {
   if (obj?.kind !== 'Function') return;
   const m = obj.spec?.module;
-  if (typeof m === 'string' && m !== '' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(m) && !isAbsolute(m)) obj.spec.module = resolve(baseDir, m);
+  if (typeof m !== 'string' || m === '') return;
+  const ref = parseModuleRef(m);
+  if (ref.type === 'host' && !ref.absolute) obj.spec.module = resolve(baseDir, ref.path);
 }

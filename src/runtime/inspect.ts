@@ -90,9 +90,22 @@ const V8_FEATURES: Record<string, string> = {
   'multi-memory': 'multiple memories', 'imported-strings': 'imported strings', 'extended-const': 'extended constant expressions',
 };
 
+/**
+ * v8Message is V8's compile error with nothing of the module's own bytes in it: V8 quotes bytes it did
+ * not expect ("found 74 68 69 73") and names from the module ("Duplicate export name 'x'"), and the
+ * message ends up in a Function's status, which others may read; offsets and opcodes stay.
+ */
+export function v8Message(msg: string): string {
+  if (/expected magic word/i.test(msg)) return 'not a WebAssembly module (bad magic number)';
+  return msg
+    .replace(/\b(found|got)((?:\s+[0-9a-f]{2}\b){2,})/gi, '$1 other bytes')
+    .replace(/'[^']*'/g, "'…'")
+    .replace(/"(?!<unknown>")[^"]*"/g, '"…"');
+}
+
 /** compileError maps a V8 CompileError onto 'unsupported_feature' (naming the feature) or 'invalid_module'. */
 export function compileError(err: unknown): RuntimeError {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = v8Message(err instanceof Error ? err.message : String(err));
   // V8 names the proposal it lacks: "... (enable with --experimental-wasm-gc)".
   const flag = /--experimental-wasm-([\w-]+)/.exec(msg)?.[1];
   if (flag) {

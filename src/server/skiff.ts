@@ -1,16 +1,20 @@
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { ApiServer } from '../api/server.js';
 import { ResourceService } from '../api/resources.js';
 import { builtinKinds } from '../api/kinds/index.js';
 import { ApiError } from '../api/errors.js';
-import { openStore, type Store } from '../store/index.js';
-import { FunctionInvoker, FunctionLogs, functionGrantsHook } from '../functions/index.js';
+import { BlobEndpoint } from '../api/blob-endpoint.js';
+import { BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION } from '../api/kinds/index.js';
+import { BlobStore, openStore, type Store } from '../store/index.js';
+import { FunctionInvoker, FunctionLogs, ModuleSource, functionGrantsHook, moduleSourceAdmission, sha256Digest } from '../functions/index.js';
 import { FunctionController } from '../controllers/function-controller.js';
 import { RouteController } from '../controllers/route-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
+import { BlobGarbageCollector } from '../controllers/blob-gc.js';
 import { PolicyController } from '../controllers/policy-controller.js';
 import { DecisionLogger } from '../policy/index.js';
 import { Gateway, InternalCA, WorkloadIdentity, gatewayGrantsHook, routeFunctionRefs, spiffeId, type PathOptions } from '../gateway/index.js';
@@ -55,6 +59,8 @@ export interface SkiffOptions {
   functionMaxima?: FunctionMaxima;
   /** Gateway request path normalisation (escaped slashes, slash merging); Envoy's defaults when unset. */
   gatewayPaths?: Partial<PathOptions>;
+  /** Unreferenced uploaded modules are removed once older than this (default one hour). */
+  blobGraceMs?: number;
 }
 
 const HISTORY_KEPT = 10_000;
@@ -108,6 +114,8 @@ export class Skiff {
   private admission?: AdmissionPlatform;
   private compactor?: NodeJS.Timeout;
   private eventGc?: EventGarbageCollector;
+  private blobGc?: BlobGarbageCollector;
+  private blobs!: BlobStore;
   private stopping?: Promise<void>;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
@@ -142,6 +150,10 @@ export class Skiff {
     const resources = new ResourceService(this.store, builtinKinds());
     await this.ensureNamespace(resources, 'default');
 
+    this.blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
+    await this.blobs.open();
+    const modules = new ModuleSource({ blobs: this.blobs, hostDirs: this.hostDirs, upstreams: this.upstreams });
+
     const logs = new FunctionLogs();
     this.runtime = new Runtime({ workers: this.opts.workers, logger });
     const functionGrants = { hostDirs: this.hostDirs, maxima: this.functionMaxima };
@@ -149,10 +161,11 @@ export class Skiff {
     const decisionLog = this.opts.decisionLog ? new DecisionLogger({ path: resolve(dataDir, this.opts.decisionLog.path), mask: this.opts.decisionLog.mask }) : undefined;
     this.policies = new PolicyController({ resources, logger, decisionLog });
     this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false, paths: this.opts.gatewayPaths, upstreams: this.upstreams, hostDirs: this.hostDirs });
-    this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, baseDir: process.cwd() });
+    this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     // The operator's grants come first: what no flag allows is refused (422) before policies look at it.
     resources.addAdmissionHook(functionGrantsHook(functionGrants));
+    resources.addAdmissionHook(moduleSourceAdmission({ hostDirs: this.hostDirs, upstreams: this.upstreams, blobs: this.blobs }));
     resources.addAdmissionHook(gatewayGrantsHook({ upstreams: this.upstreams, hostDirs: this.hostDirs }));
     resources.addAdmissionHook(referenceWarnings(this.routes.routes));
     this.admission = new AdmissionPlatform({ resources, logger, decisionLog });
@@ -163,7 +176,8 @@ export class Skiff {
     await this.routes.start();
     await this.admission.start();
 
-    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs });
+    const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
+    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint });
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
     this.upstreams.addOwnListener(this.apiAddress);
@@ -184,6 +198,8 @@ export class Skiff {
 
     this.eventGc = new EventGarbageCollector(resources, logger);
     this.eventGc.start();
+    this.blobGc = new BlobGarbageCollector(resources, this.blobs, logger, this.opts.blobGraceMs);
+    this.blobGc.start();
     this.compactor = setInterval(() => {
       this.store
         .revision()
@@ -205,6 +221,7 @@ export class Skiff {
       if (this.compactor) clearInterval(this.compactor);
       this.identity?.close();
       this.eventGc?.stop();
+      this.blobGc?.stop();
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.admission?.stop().catch(() => {});
@@ -225,11 +242,24 @@ export class Skiff {
     }
   }
 
+  /**
+   * applyDemo applies examples/hello. The server stores the demo's module in its own blob store, as
+   * `skiff apply` would upload it, so the demo needs no host directory grant.
+   */
   private async applyDemo(resources: ResourceService): Promise<void> {
-    const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'hello');
+    const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+    const dir = join(root, 'examples', 'hello');
     for (const item of readManifests([dir])) {
       const obj = item.object;
       resolveModuleRef(obj, item.baseDir);
+      if (obj.kind === 'Function' && typeof obj.spec?.module === 'string' && !obj.spec.module.startsWith(BLOB_REF_PREFIX)) {
+        const path = obj.spec.module;
+        const bytes = readFileSync(path);
+        const hex = sha256Digest(bytes).slice('sha256:'.length);
+        await this.blobs.put(hex, bytes);
+        obj.spec.module = BLOB_REF_PREFIX + hex;
+        obj.metadata.annotations = { ...(obj.metadata.annotations ?? {}), [MODULE_SOURCE_ANNOTATION]: relative(root, path) };
+      }
       const def = resources.kind(String(obj.kind));
       const ns = def.namespaced ? (obj.metadata?.namespace ?? 'default') : undefined;
       const live = await resources.tryGet(def, ns, obj.metadata.name);

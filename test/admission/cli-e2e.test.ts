@@ -31,7 +31,9 @@ spec:
   parameters: {labels: [{key: team}]}
 `,
   );
-  const fn = (name: string, labels: string) => `apiVersion: skiff.dev/v1\nkind: Function\nmetadata:\n  name: ${name}\n  labels: {${labels}}\nspec:\n  module: ${join(FIX, 'objects', 'none.wasm')}\n`;
+  // skiff apply uploads the module file, so it must exist; admission decides before anything loads it.
+  writeFileSync(join(dir, 'none.wasm'), 'not loaded by this test');
+  const fn = (name: string, labels: string) => `apiVersion: skiff.dev/v1\nkind: Function\nmetadata:\n  name: ${name}\n  labels: {${labels}}\nspec:\n  module: ${join(dir, 'none.wasm')}\n`;
   writeFileSync(join(dir, 'bare.yaml'), fn('bare', ''));
   writeFileSync(join(dir, 'owned.yaml'), fn('owned', 'owner: me'));
 });

@@ -56,3 +56,23 @@ describe('manifest reading', () => {
     mkdirSync(join(tmpdir(), 'unused'), { recursive: true });
   });
 });
+
+describe('module references', () => {
+  it('leaves uploaded modules, URLs and absolute paths alone and classifies every form', async () => {
+    const { parseModuleRef } = await import('../../src/api/kinds/index.js');
+    const hex = 'ab'.repeat(32);
+    const blob = { kind: 'Function', spec: { module: `blob:sha256:${hex}` } };
+    resolveModuleRef(blob, '/srv');
+    expect(blob.spec.module).toBe(`blob:sha256:${hex}`);
+    expect(parseModuleRef(`blob:sha256:${hex}`)).toMatchObject({ type: 'blob', hex, digest: `sha256:${hex}` });
+    expect(parseModuleRef('blob:sha256:ABC').type).toBe('invalid');
+    expect(parseModuleRef('blob:md5:00').type).toBe('invalid');
+    expect(parseModuleRef('file:///etc/shadow')).toEqual({ type: 'host', path: '/etc/shadow', absolute: true });
+    expect(parseModuleRef('file://evil.example/etc/shadow').type).toBe('invalid');
+    expect(parseModuleRef('/srv/m.wasm')).toEqual({ type: 'host', path: '/srv/m.wasm', absolute: true });
+    expect(parseModuleRef('m.wasm')).toEqual({ type: 'host', path: 'm.wasm', absolute: false });
+    expect(parseModuleRef('https://example.test/m.wasm').type).toBe('url');
+    expect(parseModuleRef('ftp://example.test/m.wasm').type).toBe('invalid');
+    expect(parseModuleRef('/a\0b').type).toBe('invalid');
+  });
+});

@@ -40,8 +40,9 @@ async function ready(name: string): Promise<{ status: string; reason: string; me
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'skiff-fn-'));
-  // The 'granted' Function mounts this directory: the operator grants it.
-  s = await startSkiff({ args: ['--allow-host-dir', dir] });
+  // The 'granted' Function mounts this directory, and the URL-source test serves modules from a
+  // loopback server of its own: the operator grants both.
+  s = await startSkiff({ args: ['--allow-host-dir', dir, '--allow-upstream', '127.0.0.1/8'] });
   copyFileSync(join(REPO, 'examples', 'hello', 'hello.wasm'), join(dir, 'hello.wasm'));
 });
 
@@ -67,9 +68,10 @@ describe('functions end to end through the CLI', () => {
     expect(logs.code).toBe(0);
     expect(logs.stdout).toMatch(new RegExp(`^\\S+Z ${rid} hello: served GET /app/x$`, 'm'));
 
-    // Rebuild the module in place (a new file renamed over the old, as build tools do): it rolls out by itself.
+    // Rebuild the module in place (a new file renamed over the old, as build tools do) and apply again: it rolls out.
     writeFileSync(join(dir, 'next.wasm'), await wat(wagiWat('Content-Type: text/plain\n\nversion two\n')));
     renameSync(join(dir, 'next.wasm'), join(dir, 'hello.wasm'));
+    expect(cli(['apply', '-f', join(dir, 'app.yaml')], { server: s.api }).stdout).toBe('function.skiff.dev/app configured\nroute.skiff.dev/app unchanged\n');
     await waitFor(async () => (await (await fetch(`${s.gateway}/app`)).text()) === 'version two\n', 'rollout of the rebuilt module');
     const desc = cli(['describe', 'function', 'app'], { skiff: s });
     expect(desc.stdout).toMatch(/Ready\s+True\s+ModuleLoaded/);
@@ -87,7 +89,7 @@ describe('functions end to end through the CLI', () => {
     }, 'route reports the missing function');
     expect(routeReady.message).toMatch(/default\/app does not exist/);
     expect(cli(['delete', '-f', join(dir, 'app.yaml'), '--ignore-not-found'], { skiff: s }).code).toBe(0);
-  });
+  }, 60_000);
 
   it('loads modules from http URLs and checks their digest', async () => {
     const bytes = await wat(wagiWat('Content-Type: text/plain\n\nremote\n'));
@@ -157,13 +159,14 @@ describe('bad input', () => {
     expect(cli(['get', 'fn', 'twin'], { skiff: s }).code).toBe(1);
   });
 
-  it('reports a missing module file in status and answers 503', async () => {
+  it('reports a missing module file before sending anything', async () => {
     writeFileSync(join(dir, 'missing.yaml'), manifest('missing', './nope.wasm'));
-    cli(['apply', '-f', join(dir, 'missing.yaml')], { skiff: s });
-    const c = (await waitFor(() => ready('missing').then((x) => (x?.reason === 'ModuleNotFound' ? x : undefined)), 'ModuleNotFound'))!;
-    expect(c.message).toMatch(/nope\.wasm does not exist/);
-    const res = await fetch(`${s.gateway}/missing`);
-    expect(res.status).toBe(503);
+    const r = cli(['apply', '-f', join(dir, 'missing.yaml')], { skiff: s });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/missing\.yaml:1: spec\.module: .*nope\.wasm does not exist/);
+    expect(cli(['get', 'fn', 'missing'], { skiff: s }).code).toBe(1);
+    expect(cli(['get', 'route', 'missing'], { skiff: s }).code).toBe(1);
+    expect((await fetch(`${s.gateway}/missing`)).status).toBe(404);
   });
 
   it('reports a file that is not WebAssembly', async () => {

@@ -1,6 +1,7 @@
 import { parseBytes, parseDurationMs, formatAge } from '../../util/quantity.js';
 import { readyOf } from './conditions.js';
 import type { FieldError, KindDefinition, ResourceObject } from './types.js';
+import { MODULE_SOURCE_ANNOTATION, parseModuleRef } from './module-ref.js';
 
 const quantity = { anyOf: [{ type: 'string' }, { type: 'integer', minimum: 0 }] };
 
@@ -16,7 +17,7 @@ export const functionKind: KindDefinition = {
     additionalProperties: false,
     required: ['module'],
     properties: {
-      module: { type: 'string', minLength: 1, description: 'Path to a .wasm file on the server, or an http(s) URL' },
+      module: { type: 'string', minLength: 1, description: 'blob:sha256:HEX (an uploaded module), an http(s) URL, or an absolute host path / file:// URL inside an --allow-host-dir' },
       digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$', description: 'Expected sha256 of the module bytes' },
       args: { type: 'array', items: { type: 'string' } },
       env: { type: 'object', additionalProperties: { type: 'string' } },
@@ -55,8 +56,9 @@ export const functionKind: KindDefinition = {
   validate(obj: ResourceObject): FieldError[] {
     const errs: FieldError[] = [];
     const spec = obj.spec ?? {};
-    if (typeof spec.module === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(spec.module) && !/^https?:\/\//i.test(spec.module)) {
-      errs.push({ field: 'spec.module', message: 'must be a file path or an http(s):// URL', reason: 'FieldValueNotSupported' });
+    if (typeof spec.module === 'string') {
+      const ref = parseModuleRef(spec.module);
+      if (ref.type === 'invalid') errs.push({ field: 'spec.module', message: ref.message, reason: 'FieldValueNotSupported' });
     }
     const l = spec.limits ?? {};
     if (l.memory !== undefined && parseBytes(l.memory) === undefined) errs.push({ field: 'spec.limits.memory', message: `"${l.memory}" is not a byte quantity (e.g. 64Mi)` });
@@ -72,6 +74,15 @@ export const functionKind: KindDefinition = {
     { name: 'DIGEST', value: (o) => (o.status?.digest ? String(o.status.digest).slice(7, 19) : '<none>') },
     { name: 'AGE', value: (o) => formatAge(o.metadata.creationTimestamp) },
     { name: 'SIZE', wide: true, value: (o) => (o.status?.size !== undefined ? String(o.status.size) : '<none>') },
-    { name: 'MODULE', wide: true, value: (o) => String(o.spec?.module ?? '') },
+    { name: 'MODULE', wide: true, value: (o) => moduleColumn(o) },
   ],
 };
+
+/** moduleColumn shows where a Function's module came from: for an uploaded module, the file `skiff apply` read and the digest. */
+function moduleColumn(o: ResourceObject): string {
+  const module = String(o.spec?.module ?? '');
+  const ref = parseModuleRef(module);
+  if (ref.type !== 'blob') return module;
+  const source = o.metadata.annotations?.[MODULE_SOURCE_ANNOTATION];
+  return source ? `${source} (uploaded ${ref.digest.slice(7, 19)})` : module;
+}

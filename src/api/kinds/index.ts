@@ -9,6 +9,7 @@ import { serviceKind } from './service.js';
 export type * from './types.js';
 export { KindRegistry } from './registry.js';
 export { setCondition, readyOf, type Condition } from './conditions.js';
+export { parseModuleRef, blobRef, BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION, type ModuleRef } from './module-ref.js';
 
 /** builtinKinds returns a registry with every kind Skiff serves. */
 export function builtinKinds(): KindRegistry {

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
-import { ApiRequestError } from '../client.js';
+import { ApiRequestError, type ApiClient } from '../client.js';
 import { KindResolver, addClientOptions, clientFrom, collectionPath, objectPath, printWarnings, ref } from '../common.js';
+import { LocalModules, uploadModules, useUpload, type LocalModule } from '../module-upload.js';
+import { applyAndWatch } from '../apply-watch.js';
 import { readManifests, resolveModuleRef, type ManifestObject } from '../../manifests/index.js';
 import { CheckFailedError, UsageError } from '../../util/errors.js';
-import type { KindDefinition, ResourceObject } from '../../api/kinds/types.js';
+import { apiVersionOf, type KindDefinition, type ResourceObject } from '../../api/kinds/types.js';
 
 interface ApplyOpts {
   filename?: string[];
@@ -11,66 +13,103 @@ interface ApplyOpts {
   token?: string;
   namespace?: string;
   dryRun?: string;
+  watch?: boolean;
+  /** false with --no-upload: local module paths go to the server as host paths. */
+  upload: boolean;
 }
 
-/** `skiff apply -f PATH|-`: create or update every object in the manifests. */
+/** `skiff apply -f PATH|- [--watch]`: create or update every object in the manifests, uploading local module files. */
 export function register(program: Command): void {
   addClientOptions(
     program
       .command('apply')
-      .description('create or update resources from YAML/JSON manifests (file, directory or - for stdin)')
+      .description('create or update resources from YAML/JSON manifests (file, directory or - for stdin); uploads the local module files Functions name')
       .option('-f, --filename <path...>', 'manifest file, directory, or - for stdin')
-      .option('--dry-run <mode>', "'server' validates and admits without storing, 'none' applies"),
+      .option('--dry-run <mode>', "'server' validates and admits without storing, 'none' applies")
+      .option('-w, --watch', 'after applying, apply again whenever a manifest or a local module file changes, until interrupted')
+      .option('--no-upload', 'send local module paths as absolute host paths instead of uploading the files (the server must be started with --allow-host-dir for their folder)'),
   ).action(async (opts: ApplyOpts) => {
     if (!opts.filename?.length) throw new UsageError('apply needs -f PATH (a file, a directory, or - for stdin)');
     if (opts.dryRun && opts.dryRun !== 'server' && opts.dryRun !== 'none') throw new UsageError(`--dry-run must be 'server' or 'none', not '${opts.dryRun}'`);
-    const items = readManifests(opts.filename);
+    if (opts.watch && opts.filename.includes('-')) throw new UsageError('--watch needs files or directories to watch; it cannot watch stdin (-f -)');
+    if (opts.watch && opts.dryRun === 'server') throw new UsageError('--watch applies for real; drop --dry-run=server');
     const client = clientFrom(opts);
-    const kinds = new KindResolver(client);
-    const { planned, deferred } = await plan(items, opts.namespace ?? 'default', kinds);
-    const dry = opts.dryRun === 'server';
-    let failed = 0;
-    const run = async (p: Planned): Promise<string> => {
-      try {
-        const verb = await applyOne(client, p.def, p.ns, p.obj, dry);
-        return `${ref(p.def, p.obj.metadata.name)} ${verb}${dry ? ' (server dry run)' : ''}\n`;
-      } catch (err) {
-        if (!(err instanceof ApiRequestError)) throw err;
-        failed++;
-        printWarnings(err.warnings);
-        process.stderr.write(`Error from server (${err.reason ?? err.httpStatus}) applying ${p.where}: ${err.message}\n`);
-        return '';
-      }
-    };
-    // Namespaces first, so objects in them never race their namespace; the rest a few at a time,
-    // reported in manifest order.
-    for (const p of planned.filter((x) => x.def.kind === 'Namespace')) process.stdout.write(await run(p));
-    const rest = planned.filter((x) => x.def.kind !== 'Namespace');
-    const results: Array<Promise<string>> = [];
-    let next = 0;
-    let printed = 0;
-    const window = 8;
-    const start = () => {
-      while (next < rest.length && next - printed < window) {
-        const i = next++;
-        results[i] = run(rest[i]!);
-        // Failures are awaited in order below; this only keeps an early one from counting as unhandled.
-        results[i]!.catch(() => {});
-      }
-    };
-    start();
-    while (printed < rest.length) {
-      process.stdout.write(await results[printed]!);
-      printed++;
-      start();
+    if (!opts.watch) {
+      const failed = await applyAll(opts, client, new LocalModules(), (s) => process.stdout.write(s), false);
+      if (failed) process.exitCode = 1;
+      return;
     }
-    // Objects of kinds that the objects just applied create (constraints after their template).
-    if (deferred.length) {
-      const late = await plan(deferred, opts.namespace ?? 'default', kinds, 10_000);
-      for (const p of late.planned) process.stdout.write(await run(p));
-    }
-    if (failed) process.exitCode = 1;
+    await applyAndWatch({
+      inputs: opts.filename,
+      apply: async (round, emit) => {
+        // Even when this round fails (a manifest mid-edit, a module not built yet), the files it tried to read are watched.
+        const modules = new LocalModules();
+        try {
+          const failed = await applyAll(opts, client, modules, emit, round > 0);
+          return { files: modules.files(), failed: failed > 0 };
+        } catch (err) {
+          return { files: modules.files(), failed: true, error: err };
+        }
+      },
+    });
   });
+}
+
+/**
+ * applyAll applies every object once: it reads the manifests, checks them, uploads the module files
+ * they name, then sends the objects. With quiet, objects that did not change are not reported.
+ * Returns how many objects the server refused.
+ */
+async function applyAll(opts: ApplyOpts, client: ApiClient, modules: LocalModules, emit: (s: string) => void, quiet: boolean): Promise<number> {
+  const kinds = new KindResolver(client);
+  const ns = opts.namespace ?? 'default';
+  const dry = opts.dryRun === 'server';
+  const items = readManifests(opts.filename!);
+  const { planned, deferred } = await plan(items, ns, kinds, modules, opts.upload);
+  await uploadModules(client, planned.flatMap((p) => (p.module ? [p.module] : [])));
+  let failed = 0;
+  const run = async (p: Planned): Promise<string> => {
+    try {
+      const verb = await applyOne(client, p.def, p.ns, p.obj, dry);
+      if (quiet && verb === 'unchanged') return '';
+      return `${ref(p.def, p.obj.metadata.name)} ${verb}${dry ? ' (server dry run)' : ''}\n`;
+    } catch (err) {
+      if (!(err instanceof ApiRequestError)) throw err;
+      failed++;
+      printWarnings(err.warnings);
+      process.stderr.write(`Error from server (${err.reason ?? err.httpStatus}) applying ${p.where}: ${err.message}\n`);
+      return '';
+    }
+  };
+  // Namespaces first, so objects in them never race their namespace; the rest a few at a time,
+  // reported in manifest order.
+  for (const p of planned.filter((x) => x.def.kind === 'Namespace')) emit(await run(p));
+  const rest = planned.filter((x) => x.def.kind !== 'Namespace');
+  const results: Array<Promise<string>> = [];
+  let next = 0;
+  let printed = 0;
+  const window = 8;
+  const start = () => {
+    while (next < rest.length && next - printed < window) {
+      const i = next++;
+      results[i] = run(rest[i]!);
+      // Failures are awaited in order below; this only keeps an early one from counting as unhandled.
+      results[i]!.catch(() => {});
+    }
+  };
+  start();
+  while (printed < rest.length) {
+    emit(await results[printed]!);
+    printed++;
+    start();
+  }
+  // Objects of kinds that the objects just applied create (constraints after their template).
+  if (deferred.length) {
+    const late = await plan(deferred, ns, kinds, modules, opts.upload, 10_000);
+    await uploadModules(client, late.planned.flatMap((p) => (p.module ? [p.module] : [])));
+    for (const p of late.planned) emit(await run(p));
+  }
+  return failed;
 }
 
 interface Planned {
@@ -78,6 +117,8 @@ interface Planned {
   ns: string | undefined;
   obj: ResourceObject;
   where: string;
+  /** The local module file this Function's module is uploaded from. */
+  module?: LocalModule;
 }
 
 /**
@@ -85,7 +126,7 @@ interface Planned {
  * of a kind the server does not know yet are deferred when the same apply creates kinds (a
  * ConstraintTemplate); with waitMs they are given that long to appear.
  */
-async function plan(items: ManifestObject[], defaultNs: string, kinds: KindResolver, waitMs = 0): Promise<{ planned: Planned[]; deferred: ManifestObject[] }> {
+async function plan(items: ManifestObject[], defaultNs: string, kinds: KindResolver, modules: LocalModules, upload: boolean, waitMs = 0): Promise<{ planned: Planned[]; deferred: ManifestObject[] }> {
   const errors: string[] = [];
   const seen = new Map<string, string>();
   const out: Planned[] = [];
@@ -122,14 +163,24 @@ async function plan(items: ManifestObject[], defaultNs: string, kinds: KindResol
     seen.set(id, where);
     const obj = structuredClone(o);
     if (def.namespaced) obj.metadata.namespace = ns;
-    resolveModuleRef(obj, it.baseDir);
-    out.push({ def, ns, obj, where });
+    let module: LocalModule | undefined;
+    const local = def.kind === 'Function' && apiVersionOf(def) === 'skiff.dev/v1' ? LocalModules.localPathOf(obj.spec?.module, it.baseDir) : undefined;
+    if (local && upload) {
+      try {
+        module = modules.load(local, String(obj.spec.module));
+        useUpload(obj, module);
+      } catch (err) {
+        errors.push(`${where}: ${(err as Error).message}`);
+        continue;
+      }
+    } else resolveModuleRef(obj, it.baseDir);
+    out.push({ def, ns, obj, where, module });
   }
   if (errors.length) throw new CheckFailedError(errors.map((e) => `error: ${e}`).join('\n'));
   return { planned: out, deferred };
 }
 
-async function applyOne(client: ReturnType<typeof clientFrom>, def: KindDefinition, ns: string | undefined, desired: ResourceObject, dry: boolean): Promise<string> {
+async function applyOne(client: ApiClient, def: KindDefinition, ns: string | undefined, desired: ResourceObject, dry: boolean): Promise<string> {
   const q = dry ? '?dryRun=All' : '';
   for (let attempt = 0; ; attempt++) {
     // Most applies create: try that first and fall back to read-compare-replace when it exists.
