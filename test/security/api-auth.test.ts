@@ -236,6 +236,7 @@ describe('hand-made bodies', () => {
   });
 });
 
+// Each CLI run is a process start; on a busy machine a handful of them outlast the default timeout.
 describe('the CLI', () => {
   const tokenFile = () => join(s.dataDir, 'token');
 
@@ -260,7 +261,7 @@ describe('the CLI', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^hello\s/m);
     }
-  });
+  }, 180_000);
 
   it('says where it looked when it has no token, and which token the server refused', () => {
     const empty = mkdtempSync(join(tmpdir(), 'skiff-cwd-'));
@@ -276,5 +277,5 @@ describe('the CLI', () => {
     const watch = cli(['get', 'functions', '--watch', '--token', 'wrong'], { server: s.api, cwd: empty, env: hidden });
     expect(watch.code).toBe(1);
     expect(watch.stderr).toMatch(/refused the token from --token/);
-  });
+  }, 120_000);
 });
