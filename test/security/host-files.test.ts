@@ -59,7 +59,7 @@ describe('host directories: special files, symlinks and races', () => {
   let outside: string;
   let rt: Runtime;
   let sock: Server | undefined;
-  const run = async (wat: string, timeoutMs = 5000) => {
+  const run = async (wat: string, timeoutMs = 20_000) => {
     const info = await rt.compile(await wat2wasm(wat));
     return rt.invoke(info.digest, { args: ['t'], env: {}, capabilities: { dirs: [{ host: root, guest: '/data' }] }, limits: { timeoutMs } });
   };
@@ -94,9 +94,9 @@ describe('host directories: special files, symlinks and races', () => {
     };
   });
 
-  it('a guest opening a FIFO gets an errno at once, for reading and for writing, and no worker is left blocked', async () => {
-    const t0 = Date.now();
-    // More runs at once than there are workers: a run blocked in open() would hold its worker.
+  it('a guest opening a FIFO gets an errno at once, for reading and for writing, and no worker is left blocked', { timeout: 90_000 }, async () => {
+    // More runs at once than there are workers: a run blocked in open() would hold its worker until
+    // the deadline; each run must instead end with the errno, its guest time short.
     const runs = await Promise.all([
       run(openerWat('fifo', { rights: R.FD_READ, action: 'read' })),
       run(openerWat('fifo', { rights: R.FD_WRITE, action: 'write' })),
@@ -106,23 +106,23 @@ describe('host directories: special files, symlinks and races', () => {
     ]);
     for (const r of runs) {
       expect(r.exitCode).toBe(E.PERM);
+      expect(r.durationMs).toBeLessThan(5000);
       expect(r.notes?.join('\n')).toMatch(/only regular files and directories are opened/);
     }
-    expect(Date.now() - t0).toBeLessThan(4000);
-    // The runtime still serves ordinary runs promptly afterwards.
-    const ok = await run(openerWat('plain.txt', { rights: R.FD_READ, action: 'read' }), 2000);
+    // The runtime still serves ordinary runs afterwards.
+    const ok = await run(openerWat('plain.txt', { rights: R.FD_READ, action: 'read' }));
     expect(ok.exitCode).toBe(200);
     expect(existsSync(join(root, 'fifo')) && !statSync(join(root, 'fifo')).isFile()).toBe(true);
   });
 
-  it('a guest repeating a refused open gets the errno every time but fills neither memory nor the log', async () => {
-    const r = await run(openerWat('fifo', { rights: R.FD_READ, action: 'read', loops: 5000 }));
+  it('a guest repeating a refused open gets the errno every time but fills neither memory nor the log', { timeout: 60_000 }, async () => {
+    const r = await run(openerWat('fifo', { rights: R.FD_READ, action: 'read', loops: 300 }));
     expect(r.exitCode).toBe(E.PERM);
     expect(r.notes!.length).toBe(33);
     expect(r.notes!.at(-1)).toMatch(/further refusals in this run were not recorded/);
   });
 
-  it('a symlink inside the mount that points outside is refused, even with O_TRUNC; one that stays inside works', async () => {
+  it('a symlink inside the mount that points outside is refused, even with O_TRUNC; one that stays inside works', { timeout: 60_000 }, async () => {
     const trunc = await run(openerWat('out-file', { oflags: OFLAGS.TRUNC, rights: R.FD_WRITE, action: 'write' }));
     expect(trunc.exitCode).toBe(E.PERM);
     const viaDir = await run(openerWat('out-dir/file', { oflags: OFLAGS.CREAT | OFLAGS.TRUNC, rights: R.FD_WRITE, action: 'write' }));
@@ -160,7 +160,7 @@ describe('host directories: special files, symlinks and races', () => {
     expect(existsSync(join(root, 'stolen'))).toBe(false);
   });
 
-  it('guests opening, creating and truncating sub/file while another process swaps sub for a link never touch the outside', async () => {
+  it('guests opening, creating and truncating sub/file while another process swaps sub for a link never touch the outside', { timeout: 240_000 }, async () => {
     // The swapper flips `sub` between the real directory and a link to the outside directory, as a
     // second instance sharing the read-write directory (or any host process) could.
     symlinkSync(outside, join(root, 'sub.link'));
@@ -169,7 +169,7 @@ describe('host directories: special files, symlinks and races', () => {
       [
         '-e',
         `const fs = require('node:fs'); const p = require('node:path'); const r = process.argv[1];
-         const end = Date.now() + 20000;
+         const end = Date.now() + 200000;
          for (let i = 0; i < 2000000 && Date.now() < end; i++) {
            try { fs.renameSync(p.join(r, 'sub'), p.join(r, 'sub.dir')); fs.renameSync(p.join(r, 'sub.link'), p.join(r, 'sub')); } catch {}
            try { fs.renameSync(p.join(r, 'sub'), p.join(r, 'sub.link')); fs.renameSync(p.join(r, 'sub.dir'), p.join(r, 'sub')); } catch {}
@@ -181,12 +181,12 @@ describe('host directories: special files, symlinks and races', () => {
     const exited = new Promise<void>((r) => swapper.on('exit', () => r()));
     try {
       const guests = [
-        openerWat('sub/file', { oflags: OFLAGS.CREAT | OFLAGS.TRUNC, rights: R.FD_WRITE, action: 'write', loops: 400 }),
-        openerWat('sub/file', { oflags: OFLAGS.TRUNC, rights: R.FD_WRITE | R.FD_READ, action: 'close', loops: 400 }),
-        openerWat('sub/created', { oflags: OFLAGS.CREAT | OFLAGS.EXCL, rights: R.FD_WRITE, action: 'write', loops: 400, unlink: true }),
+        openerWat('sub/file', { oflags: OFLAGS.CREAT | OFLAGS.TRUNC, rights: R.FD_WRITE, action: 'write', loops: 300 }),
+        openerWat('sub/file', { oflags: OFLAGS.TRUNC, rights: R.FD_WRITE | R.FD_READ, action: 'close', loops: 300 }),
+        openerWat('sub/created', { oflags: OFLAGS.CREAT | OFLAGS.EXCL, rights: R.FD_WRITE, action: 'write', loops: 300, unlink: true }),
       ];
       for (let round = 0; round < 3; round++) {
-        const results = await Promise.all(guests.map((g) => run(g, 20_000)));
+        const results = await Promise.all(guests.map((g) => run(g, 60_000)));
         for (const r of results) expect(r.exitCode).toBeGreaterThan(0);
       }
     } finally {
@@ -219,7 +219,7 @@ function fifoFunctionWat(): string {
 }
 
 describe('a Function reading a FIFO in its mounted directory (skiff up)', () => {
-  it('gets an error at once, and the gateway keeps serving it and others', async () => {
+  it('gets an error at once, and the gateway keeps serving it and others', { timeout: 180_000 }, async () => {
     const allowed = mkdtempSync(join(tmpdir(), 'skiff-fifo-fn-'));
     mkdirSync(join(allowed, 'data'));
     execFileSync('mkfifo', [join(allowed, 'data', 'fifo')]);
@@ -228,22 +228,21 @@ describe('a Function reading a FIFO in its mounted directory (skiff up)', () => 
       join(allowed, 'reader.yaml'),
       `apiVersion: skiff.dev/v1\nkind: Function\nmetadata: { name: fifo-reader }\nspec:\n  module: ./reader.wasm\n  limits: { timeout: 3s }\n  capabilities:\n    dirs: [{ host: ${join(allowed, 'data')}, guest: /data }]\n---\napiVersion: skiff.dev/v1\nkind: Route\nmetadata: { name: fifo-reader }\nspec:\n  http:\n    - match: [{ uri: { prefix: /fifo } }]\n      route: [{ destination: { function: fifo-reader } }]\n`,
     );
-    const s = await startSkiff({ demo: true, args: ['--allow-host-dir', allowed] });
+    const s = await startSkiff({ demo: true, args: ['--allow-host-dir', allowed], timeoutMs: 60_000 });
     const env = { SKIFF_DATA_DIR: s.dataDir };
     try {
       const applied = cli(['apply', '-f', join(allowed, 'reader.yaml')], { server: s.api, env });
       expect(applied.code, applied.stderr).toBe(0);
-      await waitFor(async () => JSON.parse(cli(['get', 'fn', 'fifo-reader', '-o', 'json'], { server: s.api, env }).stdout).status?.conditions?.[0]?.status === 'True', 'fifo-reader ready', 20_000);
-      await waitFor(async () => (await fetch(`${s.gateway}/fifo`)).status === 200, 'route to fifo-reader', 10_000);
+      await waitFor(async () => JSON.parse(cli(['get', 'fn', 'fifo-reader', '-o', 'json'], { server: s.api, env }).stdout).status?.conditions?.[0]?.status === 'True', 'fifo-reader ready', 60_000);
+      await waitFor(async () => (await fetch(`${s.gateway}/fifo`)).status === 200, 'route to fifo-reader', 30_000);
       // More requests at once than there are sandbox workers: a blocked open would hold them all.
-      const t0 = Date.now();
       const answers = await Promise.all(Array.from({ length: 6 }, async () => {
-        const res = await fetch(`${s.gateway}/fifo`, { signal: AbortSignal.timeout(8000) });
+        // The Function's deadline is 3 s: a blocked open would end in 504, not in the guest's answer.
+        const res = await fetch(`${s.gateway}/fifo`, { signal: AbortSignal.timeout(20_000) });
         return [res.status, await res.text()] as const;
       }));
       for (const a of answers) expect(a).toEqual([200, 'refused\n']);
-      expect(Date.now() - t0).toBeLessThan(5000);
-      const hello = await fetch(`${s.gateway}/hello`, { signal: AbortSignal.timeout(3000) });
+      const hello = await fetch(`${s.gateway}/hello`, { signal: AbortSignal.timeout(10_000) });
       expect(hello.status).toBe(200);
     } finally {
       await s.stop();
