@@ -57,6 +57,11 @@ async function untilReady(name: string, status: 'True' | 'False', timeoutMs = 10
   }, `${name} Ready=${status}`, timeoutMs) as Promise<{ status: string; reason: string; message: string }>;
 }
 
+/** served waits until the gateway answers `path` with `body` (the Route is programmed a moment after the Function is ready). */
+async function served(path: string, body: string): Promise<void> {
+  await waitFor(async () => (await (await fetch(`${s.gateway}${path}`)).text()) === body, `${path} to answer ${JSON.stringify(body)}`);
+}
+
 /** everything an API client can read about a Function: the object with its status, and its events. */
 async function visibleAbout(name: string): Promise<string> {
   const fn = await api('GET', `${FN}/${name}`);
@@ -131,7 +136,7 @@ describe('host paths in spec.module', () => {
   it('serves a module inside an allowed directory and rolls out a rebuilt file', async () => {
     expect((await createFunction('inside', join(allowed, 'ok.wasm'))).status).toBe(201);
     await untilReady('inside', 'True');
-    expect(await (await fetch(`${s.gateway}/inside`)).text()).toBe('inside v1\n');
+    await served('/inside', 'inside v1\n');
     writeFileSync(join(allowed, 'ok.next'), await wat(wagiWat('Content-Type: text/plain\n\ninside v2\n')));
     renameSync(join(allowed, 'ok.next'), join(allowed, 'ok.wasm'));
     await waitFor(async () => (await (await fetch(`${s.gateway}/inside`)).text()) === 'inside v2\n', 'the rebuilt module to roll out');
@@ -144,6 +149,7 @@ describe('host paths in spec.module', () => {
 
     expect((await createFunction('swap', join(allowed, 'swap.wasm'))).status).toBe(201);
     await untilReady('swap', 'True');
+    await served('/swap', 'inside v1\n');
     // The admitted file becomes a symlink to a module outside: the reload refuses it and the old version keeps serving.
     symlinkSync(join(outside, 'secret.wasm'), join(allowed, 'swap.tmp'));
     renameSync(join(allowed, 'swap.tmp'), join(allowed, 'swap.wasm'));
@@ -218,7 +224,7 @@ describe('URL sources', () => {
     // Redirects between allowed targets still work.
     expect((await createFunction('redir-ok', `${originUrl}/hop`)).status).toBe(201);
     await untilReady('redir-ok', 'True');
-    expect(await (await fetch(`${s.gateway}/redir-ok`)).text()).toBe('inside v1\n');
+    await served('/redir-ok', 'inside v1\n');
     expect(originHits.filter((h) => h === '/module').length).toBeGreaterThan(0);
   });
 });
@@ -243,7 +249,7 @@ describe('uploads', () => {
     expect((await head()).headers.get('content-length')).toBe(String(bytes.length));
     expect((await createFunction('uploaded', `blob:sha256:${hex}`)).status).toBe(201);
     await untilReady('uploaded', 'True');
-    expect(await (await fetch(`${s.gateway}/uploaded`)).text()).toBe('uploaded\n');
+    await served('/uploaded', 'uploaded\n');
     const missing = await api('POST', FN, fnObject('never-uploaded', `blob:sha256:${sha(Buffer.from('never'))}`));
     expect(missing.status).toBe(422);
     expect(missing.body.message).toMatch(/has been uploaded/);
@@ -270,7 +276,7 @@ describe('uploads', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('function.skiff.dev/up created\nroute.skiff.dev/up created\n');
     await untilReady('up', 'True');
-    expect(await (await fetch(`${s.gateway}/up`)).text()).toBe('from the CLI\n');
+    await served('/up', 'from the CLI\n');
     const fn = (await api('GET', `${FN}/up`)).body;
     expect(fn.spec.module).toBe(`blob:sha256:${sha(readFileSync(join(dir, 'up.wasm')))}`);
     expect(fn.metadata.annotations['skiff.dev/module-source']).toBe('./up.wasm');
@@ -281,7 +287,7 @@ describe('uploads', () => {
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/uploading \.\/up\.wasm was refused/);
     expect(denied.stdout).toBe('');
-    expect(await (await fetch(`${s.gateway}/up`)).text()).toBe('from the CLI\n');
+    await served('/up', 'from the CLI\n');
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -307,7 +313,7 @@ describe('uploads', () => {
         return d && d !== d1 ? d : undefined;
       }, 'the new digest', 15_000);
       expect(d2).toBe(`sha256:${sha(readFileSync(join(dir, 'w.wasm')))}`);
-      expect(await (await fetch(`${s.gateway}/watched`)).text()).toBe('watch v2\n');
+      await served('/watched', 'watch v2\n');
       await waitFor(() => /Normal\s+ModuleUpdated/.test(cli(['describe', 'fn', 'watched'], { server: s.api }).stdout), 'a ModuleUpdated event');
       expect(out).toContain('function.skiff.dev/watched configured\n');
       expect(err).toMatch(/w\.wasm changed: applying again/);
@@ -331,6 +337,6 @@ describe('a restart with fewer grants', () => {
     expect(c.reason).toBe('HostPathNotAllowed');
     expect(c.message).toContain('--allow-host-dir');
     expect((await fetch(`${s.gateway}/hello`)).status).toBe(200);
-    expect(await (await fetch(`${s.gateway}/up`)).text()).toBe('from the CLI\n');
+    await served('/up', 'from the CLI\n');
   });
 });
