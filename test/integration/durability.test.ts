@@ -5,7 +5,9 @@ const N = 200;
 
 describe('durability', () => {
   it('keeps every acknowledged write across kill -9', async () => {
-    const s = await startSkiff();
+    // The Services name loopback endpoints (never called), which only --allow-upstream admits.
+    const grant = ['--allow-upstream', '127.0.0.0/8'];
+    const s = await startSkiff({ args: grant });
     const SVC = '/apis/skiff.dev/v1/namespaces/default/services';
     let acked = 0;
     try {
@@ -27,7 +29,7 @@ describe('durability', () => {
       await s.stop('SIGKILL');
     }
     expect(acked).toBe(N);
-    const again = await startSkiff({ dataDir: s.dataDir });
+    const again = await startSkiff({ dataDir: s.dataDir, args: grant });
     try {
       const list = (await (await apiFetch(again, SVC)).json()) as { items: Array<{ metadata: { name: string } }> };
       const names = new Set(list.items.map((i) => i.metadata.name));
