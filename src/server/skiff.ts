@@ -144,7 +144,7 @@ export class Skiff {
     this.runtime = new Runtime({ workers: this.opts.workers, logger });
     const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) });
     const decisionLog = this.opts.decisionLog ? new DecisionLogger({ path: resolve(dataDir, this.opts.decisionLog.path), mask: this.opts.decisionLog.mask }) : undefined;
-    this.policies = new PolicyController({ resources, logger, decisionLog });
+    this.policies = new PolicyController({ resources, logger, decisionLog, upstreams: this.upstreams });
     this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false });
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, baseDir: process.cwd() });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
