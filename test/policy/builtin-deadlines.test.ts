@@ -47,6 +47,7 @@ describe('the deadline inside built-ins', () => {
     ['array.flatten', 'r := count(array.flatten(input.xs))', { xs: strings(5000).map((s) => [s, s]) }],
     ['union', 'r := count(union({{x | some x in input.a}, {x | some x in input.b}}))', { a: strings(600), b: strings(600, 'y') }],
     ['sum', 'r := sum(input.xs)', { xs: Array.from({ length: 5000 }, (_, i) => i) }],
+    ['sort', 'r := sort(input.xs)', { xs: Array.from({ length: 5000 }, (_, i) => -i) }],
     ['graph.reachable', 'r := count(graph.reachable(input.g, ["n0"]))', { g: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`n${i}`, [`n${i + 1}`]])) }],
     ['net.cidr_contains_matches', 'r := count(net.cidr_contains_matches(input.c, input.a))', { c: Array(100).fill('10.0.0.0/8'), a: Array(100).fill('10.1.2.3') }],
   ];
@@ -132,6 +133,14 @@ describe('size caps on built-in results', () => {
     let chain: unknown = 1;
     for (let i = 0; i < 400; i++) chain = [chain];
     refused('r := count([p | walk(input.c, [p, _])])', { c: chain }, /walk: result would have more than 800 elements/, new PolicyEngine({ limits: { maxElements: 100 } }));
+  });
+
+  it('to_number and json.unmarshal refuse numbers too long to convert quickly', () => {
+    const t0 = performance.now();
+    refused('r := to_number(input.s)', { s: '1'.repeat(2_000_000) }, /to_number: the number text is 2000000 characters long; the limit is 10000/);
+    refused('r := json.unmarshal(input.s)', { s: `[${'9'.repeat(2_000_000)}]` }, /json\.unmarshal: a number in the document has more than 10000 digits/);
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(run('r := to_number("123456789012345678901234567890")', {})).toBe(123456789012345678901234567890n);
   });
 
   it('units.parse refuses an exponent that would take the process with it', () => {

@@ -170,16 +170,19 @@ describe('a policy cannot stall the gateway', () => {
     const text = rounds.map((r) => `p99 ${r.p99.toFixed(1)}ms of ${r.n} (alone ${r.baseline.toFixed(1)}ms)`).join('; ');
     expect(last.p99, text).toBeLessThan(Math.max(50, last.baseline + 30));
 
-    // the spin policy's deadline failures were each logged within reach of the 20ms deadline, and its back-off once
+    // Every deadline failure was logged within reach of the 20ms deadline. The spin policy always runs
+    // to it; on a loaded machine another of these policies may too (descheduled mid-evaluation, or on a cold start).
     const log = skiff.stderr();
     const misses = log.split('\n').filter((l) => l.includes('authz deadline exceeded')).map((l) => JSON.parse(l) as { policy: string; elapsedMs: number; deadlineMs: number; route: string });
-    expect(misses.length).toBeGreaterThan(0);
+    expect(misses.some((m) => m.policy === 'data.stall.spin.allow' && m.route.includes('default/stall-spin'))).toBe(true);
     for (const m of misses) {
-      expect(m).toMatchObject({ policy: 'data.stall.spin.allow', deadlineMs: 20, route: expect.stringContaining('default/stall-spin') });
+      expect(m.policy).toMatch(/^data\.stall\.\w+\.allow$/);
+      expect(m.deadlineMs).toBe(20);
       expect(m.elapsedMs).toBeLessThan(250);
     }
-    // three misses start the first back-off; after it, each miss starts the next: never one line per request
-    expect(misses.length).toBeLessThan(10);
+    // three misses start a policy's first back-off, after which each miss starts the next: a few lines
+    // per policy, never one per request
+    expect(misses.filter((m) => m.policy === 'data.stall.spin.allow').length).toBeLessThan(8);
     expect(log.match(/policy data\.stall\.spin\.allow keeps missing its 20ms deadline: its decisions are denied without evaluation for 5s/g)?.length).toBe(1);
   }, 180_000);
 

@@ -58,5 +58,11 @@ export const register: Record<string, Builtin> = {
       return xs.reduce((m, x) => (compare(x, m) < 0 ? x : m));
     },
   },
-  sort: { arity: 1, fn: (a) => [...elems('sort', a, 0)].sort(compare) },
+  sort: {
+    arity: 1,
+    fn: (a, ctx) => {
+      let n = 0;
+      return [...elems('sort', a, 0)].sort((x, y) => (pace(ctx, ++n), compare(x, y)));
+    },
+  },
 };

@@ -33,9 +33,24 @@ export function parseJSON(text: string): Value {
   // Decimals with more digits than a float holds, or beyond its range, are kept exact the same way.
   if (/\d{16,}|[eE][+-]?\d{3}/.test(text)) {
     JSON.parse(text);
+    // exact conversion of a very long digit run costs superlinear time
+    if (longestDigitRun(text) > 10_000) throw new Error('a number in the document has more than 10000 digits');
     return fromJSON(YAML.parse(text, { intAsBigInt: true, schema: 'json', customTags: withDecimals }));
   }
   return fromJSON(JSON.parse(text));
+}
+
+/** longestDigitRun is the length of the longest run of decimal digits in text (one pass). */
+function longestDigitRun(text: string): number {
+  let best = 0;
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++run > best) best = run;
+    } else run = 0;
+  }
+  return best;
 }
 
 /** A YAML number tag ahead of the schema's own: decimals a float cannot hold become RDecimal (numberValue decides). */
