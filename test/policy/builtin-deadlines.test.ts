@@ -136,10 +136,8 @@ describe('size caps on built-in results', () => {
   });
 
   it('to_number and json.unmarshal refuse numbers too long to convert quickly', () => {
-    const t0 = performance.now();
     refused('r := to_number(input.s)', { s: '1'.repeat(2_000_000) }, /to_number: the number text is 2000000 characters long; the limit is 10000/);
     refused('r := json.unmarshal(input.s)', { s: `[${'9'.repeat(2_000_000)}]` }, /json\.unmarshal: a number in the document has more than 10000 digits/);
-    expect(performance.now() - t0).toBeLessThan(1500);
     expect(run('r := to_number("123456789012345678901234567890")', {})).toBe(123456789012345678901234567890n);
   });
 
