@@ -4,6 +4,9 @@ import { setCondition } from '../api/kinds/conditions.js';
 import type { ResourceService } from '../api/resources.js';
 import { ApiError } from '../api/errors.js';
 import type { PolicyEngine, PreparedQuery, DecisionLogger } from '../policy/index.js';
+import type { UpstreamGuard } from '../security/index.js';
+import { SkiffError } from '../util/errors.js';
+import { PolicyBackoff, type PolicyBackoffOptions } from './policy-backoff.js';
 
 type PolicyModule = typeof import('../policy/index.js');
 // The engine and its built-ins cost memory; a node without Policy objects never loads them.
@@ -22,9 +25,20 @@ export interface Decision {
 export interface PolicyControllerOptions {
   resources: ResourceService;
   logger: Logger;
-  /** Evaluation budget per decision; a policy that runs longer is denied (fail closed). */
+  /** Evaluation budget per decision when the caller names none; a policy that runs longer is denied (fail closed). */
   timeoutMs?: number;
   decisionLog?: DecisionLogger;
+  /** The operator's upstream allow-list: the only targets a policy's http.send may reach (none without it). */
+  upstreams?: UpstreamGuard;
+  /** When a policy that keeps missing its deadline is short-circuited. */
+  backoff?: PolicyBackoffOptions;
+}
+
+/** PolicyBackoffError: the policy missed its deadline repeatedly and is short-circuited (fail closed) for a while. */
+export class PolicyBackoffError extends SkiffError {
+  constructor(policy: string, leftMs: number) {
+    super('policy_backoff', `policy ${policy} kept missing its deadline; its decisions are denied without evaluation for another ${Math.ceil(leftMs / 1000)}s`);
+  }
 }
 
 const ALL = '__all__';
@@ -43,8 +57,10 @@ export class PolicyController {
   private engine?: PolicyEngine;
   private policy?: PolicyModule;
   private readonly prepared = new Map<string, PreparedQuery>();
+  private readonly backoff: PolicyBackoff;
 
   constructor(private readonly opts: PolicyControllerOptions) {
+    this.backoff = new PolicyBackoff(opts.backoff);
     this.informer = new Informer(opts.resources, opts.resources.kind('Policy'), opts.logger);
     this.controller = new Controller({ name: 'policies', logger: opts.logger, keys: () => [ALL], reconcile: () => this.reconcile(), workers: 1, resyncMs: 300_000 });
     const poke = () => this.controller.enqueue(ALL);
@@ -63,18 +79,34 @@ export class PolicyController {
 
   /** authorizer implements the gateway's Authorizer over the current policies. */
   readonly authorizer = {
-    check: async (input: object, options?: { policy?: string }): Promise<Decision> => this.decide(input, options?.policy ?? DEFAULT_QUERY),
+    check: async (input: object, options?: { policy?: string; timeoutMs?: number }): Promise<Decision> => this.decide(input, options?.policy ?? DEFAULT_QUERY, options?.timeoutMs),
   };
 
-  /** decide evaluates one rule. A boolean result allows or denies; an object may carry `allowed`, `headers`, `http_status` and `body` (the shape Envoy users write). */
-  decide(input: object, query: string): Decision {
+  /**
+   * decide evaluates one rule within its deadline. A boolean result allows or denies; an object may
+   * carry `allowed`, `headers`, `http_status` and `body` (the shape Envoy users write). Past the
+   * deadline it throws the engine's EvalCancelError; a policy in back-off (see PolicyBackoff) throws
+   * PolicyBackoffError without being evaluated.
+   */
+  decide(input: object, query: string, timeoutMs = this.opts.timeoutMs ?? 100): Decision {
     if (!this.engine || !this.policy) return { allowed: false };
-    let q = this.prepared.get(query);
+    const left = this.backoff.blockedFor(query, Date.now());
+    if (left > 0) throw new PolicyBackoffError(query, left);
+    // one prepared query per rule and deadline: an eval with options of its own would copy them each time
+    const key = `${timeoutMs} ${query}`;
+    let q = this.prepared.get(key);
     if (!q) {
-      q = this.engine.prepare(query, { timeoutMs: this.opts.timeoutMs ?? 100, decisionLog: this.opts.decisionLog });
-      this.prepared.set(query, q);
+      q = this.engine.prepare(query, { timeoutMs, decisionLog: this.opts.decisionLog });
+      this.prepared.set(key, q);
     }
-    const rows = q.eval({ input });
+    let rows;
+    try {
+      rows = q.eval({ input });
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'eval_cancel_error') this.missedDeadline(query, timeoutMs);
+      throw err;
+    }
+    this.backoff.succeeded(query);
     if (!rows.length) return { allowed: false };
     const v = this.policy.toJSON(rows[0]!.expressions[0]!.value) as unknown;
     if (typeof v === 'boolean') return { allowed: v };
@@ -86,13 +118,20 @@ export class PolicyController {
     return { allowed: false };
   }
 
+  private missedDeadline(query: string, timeoutMs: number): void {
+    const ms = this.backoff.failed(query, Date.now());
+    // one line per back-off period: the requests it denies are not logged one by one
+    if (ms) this.opts.logger.warn({ policy: query, deadlineMs: timeoutMs, backoffMs: ms }, `policy ${query} keeps missing its ${timeoutMs}ms deadline: its decisions are denied without evaluation for ${ms / 1000}s`);
+  }
+
   private async reconcile(): Promise<void> {
     const policies = this.informer.list();
     if (!policies.length && !this.engine) return;
     const mod = await loadPolicy();
     const { PolicyEngine, RegoError, RegoErrors } = mod;
     const messages = (err: unknown): string[] => (err instanceof RegoErrors ? err.errors.map((e) => e.message) : [(err as Error).message]);
-    const engine = new PolicyEngine();
+    // http.send reaches only what the operator's upstream allow-list allows (off without one)
+    const engine = new PolicyEngine(this.opts.upstreams ? { upstreams: this.opts.upstreams } : {});
     const problems = new Map<string, string[]>();
     const fileOf = (p: ResourceObject) => `${p.metadata.namespace}/${p.metadata.name}.rego`;
     const byFile = new Map(policies.map((p) => [fileOf(p), p]));
@@ -127,6 +166,8 @@ export class PolicyController {
     this.engine = engine;
     this.policy = mod;
     this.prepared.clear();
+    // changed policies get a fresh chance
+    this.backoff.clear();
     await this.report([...byFile.values()], problems, fileOf);
   }
 

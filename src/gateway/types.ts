@@ -52,10 +52,13 @@ export interface AuthzDecision {
 /**
  * Authorizer evaluates a policy over an Envoy ext_authz-shaped input (`attributes.request.http`,
  * `parsed_path`, `parsed_query`, the JWT claims, the peer identity). The policy engine implements it;
- * `options.policy` is the query or policy name the route's authz filter names, when it names one.
+ * `options.policy` is the query or policy name the route's authz filter names, when it names one, and
+ * `options.timeoutMs` the decision's deadline. A decision past its deadline rejects with an error whose
+ * `code` is `eval_cancel_error`; a policy short-circuited after repeated deadline failures rejects at
+ * once with `policy_backoff`. The filter fails closed on both.
  */
 export interface Authorizer {
-  check(input: object, options?: { policy?: string }): Promise<AuthzDecision>;
+  check(input: object, options?: { policy?: string; timeoutMs?: number }): Promise<AuthzDecision>;
 }
 
 /** GatewayConfig is the whole routing configuration: every stored Route and Service object. */

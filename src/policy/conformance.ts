@@ -66,7 +66,8 @@ export function runCase(c: ConformanceCase): CaseResult {
   let err: unknown;
   const collected: RegoError[] = [];
   try {
-    const engine = new PolicyEngine();
+    // OPA's suite runs with its test built-ins (test.sleep) registered, as `opa test` does
+    const engine = new PolicyEngine({ testBuiltins: true });
     (c.modules ?? []).forEach((m, i) => engine.addModule(`test-${i}.rego`, m));
     if (c.data !== undefined) engine.setData(c.data);
     const q = engine.prepare(c.query, { strict: !!c.strict_error, hideDeclaredVars: true });

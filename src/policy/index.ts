@@ -9,6 +9,9 @@ import { RegoError, RegoErrors } from './errors.js';
 import { Evaluator, type EvalOptions, type Frame } from './eval/evaluator.js';
 import { fromJSON, type Value } from './value.js';
 import type { DecisionLogger } from './decision-log.js';
+import { DEFAULT_BUILTIN_LIMITS, type BuiltinLimits } from './builtins/limits.js';
+import type { UpstreamGuard } from '../security/index.js';
+export { DEFAULT_BUILTIN_LIMITS, type BuiltinLimits } from './builtins/limits.js';
 export { DecisionLogger, readDecisions, maskInput, type Decision, type DecisionFilter, type DecisionLogOptions } from './decision-log.js';
 export { formatModule } from './ast/format.js';
 
@@ -27,6 +30,23 @@ export interface ResultRow {
 /** ModuleOptions picks the Rego syntax version of one module (v1 unless stated). */
 export interface ModuleOptions {
   regoVersion?: 0 | 1;
+}
+
+/** EngineOptions are fixed for the engine's lifetime. */
+export interface EngineOptions {
+  /**
+   * Register the `test.*` built-ins (`test.sleep`): only `skiff policy test` and the conformance
+   * runner set this. Elsewhere a call to one is an unknown function at compile time, as OPA reports it.
+   */
+  testBuiltins?: boolean;
+  /**
+   * The operator's upstream allow-list. When set, http.send may reach any target it allows (narrowed
+   * further by `httpAllow` when that is given), and each address is checked after resolution and
+   * after every redirect. Without it, http.send reaches only the hosts `httpAllow` lists.
+   */
+  upstreams?: UpstreamGuard;
+  /** size caps on built-in results (defaults: DEFAULT_BUILTIN_LIMITS) */
+  limits?: Partial<BuiltinLimits>;
 }
 
 /** PrepareOptions are the defaults of a prepared query; each eval may override them. */
@@ -59,10 +79,14 @@ export class PolicyEngine {
   /** compiled patterns shared by every evaluation of this engine */
   private readonly shared = new Map<string, unknown>();
   readonly builtinLookup: (name: string) => Builtin | undefined;
+  private readonly limits: BuiltinLimits;
+  private readonly upstreams: UpstreamGuard | undefined;
 
-  constructor() {
-    this.builtins = builtinTable();
+  constructor(opts: EngineOptions = {}) {
+    this.builtins = builtinTable({ testBuiltins: !!opts.testBuiltins });
     this.builtinLookup = (n) => this.builtins.get(n);
+    this.limits = { ...DEFAULT_BUILTIN_LIMITS, ...opts.limits };
+    this.upstreams = opts.upstreams;
   }
 
   /** addModule parses a module now (so syntax errors surface at once) and schedules compilation. */
@@ -154,7 +178,7 @@ export class PolicyEngine {
     const c = this.compiled!;
     const body = parseQuery(query);
     const cq = c.compiler.compileQuery(body);
-    return new PreparedQuery(c.root, this.data, this.builtinLookup, cq, body, { shared: this.shared, queryText: query, ...opts });
+    return new PreparedQuery(c.root, this.data, this.builtinLookup, cq, body, { shared: this.shared, queryText: query, limits: this.limits, upstreams: this.upstreams, ...opts });
   }
 
   /** evaluate is prepare + eval for one-off queries. */

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, sep } from 'node:path';
 import YAML from 'yaml';
-import { PolicyEngine, type ModuleOptions } from './index.js';
+import { PolicyEngine, type EngineOptions, type ModuleOptions } from './index.js';
 import { RegoError, RegoErrors, caretSnippet } from './errors.js';
 import { fromJSON, isPlain, type PlainObject, type Value } from './value.js';
 
@@ -63,8 +63,8 @@ export function loadPaths(paths: string[]): Loaded {
 }
 
 /** engineFrom builds an engine from loaded files. */
-export function engineFrom(loaded: Loaded, opts: ModuleOptions = {}): PolicyEngine {
-  const e = new PolicyEngine();
+export function engineFrom(loaded: Loaded, opts: ModuleOptions = {}, engine: EngineOptions = {}): PolicyEngine {
+  const e = new PolicyEngine(engine);
   const errors: RegoError[] = [];
   for (const m of loaded.modules) {
     try {

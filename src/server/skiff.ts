@@ -159,7 +159,7 @@ export class Skiff {
     const functionGrants = { hostDirs: this.hostDirs, maxima: this.functionMaxima };
     const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) }, functionGrants);
     const decisionLog = this.opts.decisionLog ? new DecisionLogger({ path: resolve(dataDir, this.opts.decisionLog.path), mask: this.opts.decisionLog.mask }) : undefined;
-    this.policies = new PolicyController({ resources, logger, decisionLog });
+    this.policies = new PolicyController({ resources, logger, decisionLog, upstreams: this.upstreams });
     this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false, paths: this.opts.gatewayPaths, upstreams: this.upstreams, hostDirs: this.hostDirs });
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });

@@ -4,6 +4,7 @@ import { DecisionLogger, RegoError, RegoErrors, formatModule, readDecisions, str
 import { describeError, engineFrom, loadPaths, type Loaded } from '../../policy/loader.js';
 import { CheckFailedError, SkiffError, UsageError } from '../../util/errors.js';
 import { registerVerify } from './policy-verify.js';
+import { UpstreamGuard } from '../../security/index.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -68,7 +69,8 @@ export function register(program: Command): void {
       }
       const trace: TraceEvent[] = [];
       try {
-        const engine = engineFrom(loaded, { regoVersion: regoVersion(opts) });
+        // like `opa eval`: http.send may reach any host (this is the user's own process, not the server)
+        const engine = engineFrom(loaded, { regoVersion: regoVersion(opts) }, { upstreams: UpstreamGuard.permissive() });
         const q = engine.prepare(query, {
           strict: opts.strict,
           timeoutMs: opts.timeout ? Number(opts.timeout) : undefined,
@@ -108,7 +110,8 @@ export function register(program: Command): void {
       const loaded = load(paths);
       let engine;
       try {
-        engine = engineFrom(loaded, { regoVersion: regoVersion(opts) });
+        // the only command with the test.* built-ins (test.sleep); policies that serve requests never see them
+        engine = engineFrom(loaded, { regoVersion: regoVersion(opts) }, { testBuiltins: true, upstreams: UpstreamGuard.permissive() });
         engine.compile();
       } catch (e) {
         throw new CheckFailedError(describeError(e, sourcesOf(loaded)));

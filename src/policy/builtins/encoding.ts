@@ -2,7 +2,14 @@ import YAML, { type ScalarTag } from 'yaml';
 import { numberValue } from '../ast/parser.js';
 import { ObjectBuilder, RDecimal, RSet, fromJSON, isObject, objEntries, stringifyJSON, toJSON, type Value } from '../value.js';
 import { elems, obj, str } from './operands.js';
-import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
+import { capString } from './limits.js';
+import { BuiltinError, builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
+
+/** capped returns a built-in's string result, refusing it over the engine's string limit. */
+function capped(name: string, s: string, ctx: BuiltinContext): string {
+  capString(name, s.length, ctx);
+  return s;
+}
 
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const B64URL = /^[A-Za-z0-9_-]*={0,2}$/;
@@ -26,9 +33,24 @@ export function parseJSON(text: string): Value {
   // Decimals with more digits than a float holds, or beyond its range, are kept exact the same way.
   if (/\d{16,}|[eE][+-]?\d{3}/.test(text)) {
     JSON.parse(text);
+    // exact conversion of a very long digit run costs superlinear time
+    if (longestDigitRun(text) > 10_000) throw new Error('a number in the document has more than 10000 digits');
     return fromJSON(YAML.parse(text, { intAsBigInt: true, schema: 'json', customTags: withDecimals }));
   }
   return fromJSON(JSON.parse(text));
+}
+
+/** longestDigitRun is the length of the longest run of decimal digits in text (one pass). */
+function longestDigitRun(text: string): number {
+  let best = 0;
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++run > best) best = run;
+    } else run = 0;
+  }
+  return best;
 }
 
 /** A YAML number tag ahead of the schema's own: decimals a float cannot hold become RDecimal (numberValue decides). */
@@ -55,13 +77,27 @@ function urlEncode(s: string): string {
 
 /** Encoding: base64, base64url, hex, urlquery, json, yaml. */
 export const register: Record<string, Builtin> = {
-  'base64.encode': { arity: 1, fn: (a) => Buffer.from(str('base64.encode', a, 0)).toString('base64') },
+  'base64.encode': {
+    arity: 1,
+    fn: (a, ctx) => {
+      const s = str('base64.encode', a, 0);
+      capString('base64.encode', Math.ceil(s.length / 3) * 4, ctx);
+      return Buffer.from(s).toString('base64');
+    },
+  },
   'base64.decode': { arity: 1, fn: (a) => b64decode('base64.decode', str('base64.decode', a, 0), false) },
   'base64.is_valid': { arity: 1, fn: (a) => { const s = str('base64.is_valid', a, 0); return B64.test(s) && s.length % 4 === 0; } },
   'base64url.encode': { arity: 1, fn: (a) => Buffer.from(str('base64url.encode', a, 0)).toString('base64url').padEnd(Math.ceil(Buffer.from(a[0] as string).toString('base64url').length / 4) * 4, '=') },
   'base64url.encode_no_pad': { arity: 1, fn: (a) => Buffer.from(str('base64url.encode_no_pad', a, 0)).toString('base64url') },
   'base64url.decode': { arity: 1, fn: (a) => b64decode('base64url.decode', str('base64url.decode', a, 0), true) },
-  'hex.encode': { arity: 1, fn: (a) => Buffer.from(str('hex.encode', a, 0)).toString('hex') },
+  'hex.encode': {
+    arity: 1,
+    fn: (a, ctx) => {
+      const s = str('hex.encode', a, 0);
+      capString('hex.encode', s.length * 2, ctx);
+      return Buffer.from(s).toString('hex');
+    },
+  },
   'hex.decode': {
     arity: 1,
     fn: (a) => {
@@ -115,10 +151,10 @@ export const register: Record<string, Builtin> = {
       return b.build();
     },
   },
-  'json.marshal': { arity: 1, fn: (a) => jsonText(a[0]!) },
+  'json.marshal': { arity: 1, fn: (a, ctx) => capped('json.marshal', jsonText(a[0]!), ctx) },
   'json.marshal_with_options': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const o = obj('json.marshal_with_options', a, 1);
       let pretty = false;
       let prefix = '';
@@ -140,7 +176,8 @@ export const register: Record<string, Builtin> = {
       }
       if (!isObject(o) || (!pretty && !(sawIndentOpt && !objEntries(o).some(([k]) => k === 'pretty')))) return jsonText(a[0]!);
       const text = JSON.stringify(toJSON(a[0]!), (_k, x) => (typeof x === 'bigint' ? Number(x) : x), indent);
-      return text.split('\n').map((l) => prefix + l).join('\n');
+      capString('json.marshal_with_options', text.length, ctx);
+      return capped('json.marshal_with_options', text.split('\n').map((l) => prefix + l).join('\n'), ctx);
     },
   },
   'json.unmarshal': {
@@ -166,7 +203,7 @@ export const register: Record<string, Builtin> = {
       }
     },
   },
-  'yaml.marshal': { arity: 1, fn: (a) => YAML.stringify(toJSON(a[0]!), { customTags: withDecimals }) },
+  'yaml.marshal': { arity: 1, fn: (a, ctx) => capped('yaml.marshal', YAML.stringify(toJSON(a[0]!), { customTags: withDecimals }), ctx) },
   'yaml.unmarshal': {
     arity: 1,
     fn: (a) => {

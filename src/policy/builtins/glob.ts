@@ -1,25 +1,40 @@
+import { RE2JS } from 're2js';
 import { RSet, type Value } from '../value.js';
+import { patternCache } from './pattern-cache.js';
 import { str } from './operands.js';
 import { builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
 
-const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** Characters with a meaning in RE2 syntax outside a class. */
+const META = /[\\.+*?()|[\]{}^$]/g;
+const esc = (s: string): string => s.replace(META, '\\$&');
+/** Inside a class only these need escaping (`[` too: RE2 reads `[:alpha:]` there). */
+const escClass = (s: string): string => s.replace(/[\\\][^-]/g, '\\$&');
 
-/** globToRegExp translates gobwas/glob syntax (as OPA's glob.match uses it) to a RegExp source. */
+/**
+ * globToRegExp translates gobwas/glob syntax (as OPA's glob.match uses it) to an RE2 pattern matched
+ * against the whole string: `*` any run of non-delimiters, `**` any run, `?` one non-delimiter,
+ * `[abc]`, `[a-z]`, `[!a-z]`, `{a,b}` (nested), `\x` a literal x. RE2 runs in time linear in the
+ * input, whatever the pattern: a glob is never a backtracking regular expression.
+ */
 export function globToRegExp(pattern: string, delims: string[]): string {
-  const notDelim = delims.length ? `[^${delims.map(esc).join('')}]` : '[\\s\\S]';
+  const notDelim = delims.length ? `[^${delims.map(escClass).join('')}]` : '(?s:.)';
   let out = '';
   let depth = 0;
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
     switch (c) {
-      case '\\':
+      case '\\': {
         i++;
         if (i >= pattern.length) throw new Error('unexpected end of input');
-        out += esc(pattern[i]!);
+        const cp = pattern.codePointAt(i)!;
+        const ch = String.fromCodePoint(cp);
+        out += esc(ch);
+        i += ch.length - 1;
         break;
+      }
       case '*':
         if (pattern[i + 1] === '*') {
-          out += '[\\s\\S]*';
+          out += '(?s:.*)';
           i++;
         } else out += `${notDelim}*`;
         break;
@@ -35,7 +50,11 @@ export function globToRegExp(pattern: string, delims: string[]): string {
           neg = true;
           body = body.slice(1);
         }
-        out += `[${neg ? '^' : ''}${body.replace(/[\\\]^]/g, '\\$&')}]`;
+        // a range keeps its '-'; everything else is a literal member
+        const cps = [...body];
+        let cls = '';
+        for (let k = 0; k < cps.length; k++) cls += cps[k] === '-' && k > 0 && k < cps.length - 1 ? '-' : escClass(cps[k]!);
+        out += `[${neg ? '^' : ''}${cls}]`;
         i = j;
         break;
       }
@@ -56,20 +75,21 @@ export function globToRegExp(pattern: string, delims: string[]): string {
     }
   }
   if (depth) throw new Error('unexpected end of input');
-  return `^${out}$`;
+  return out;
 }
 
-function compileGlob(pattern: string, delims: string[], ctx: BuiltinContext): RegExp {
+function compileGlob(pattern: string, delims: string[], ctx: BuiltinContext): RE2JS {
   const key = 'glob:' + JSON.stringify([pattern, delims]);
-  const hit = ctx.shared.get(key) as RegExp | undefined;
+  const cache = patternCache(ctx);
+  const hit = cache.get<RE2JS>(key);
   if (hit) return hit;
-  let re: RegExp;
+  let re: RE2JS;
   try {
-    re = new RegExp(globToRegExp(pattern, delims), 'u');
+    re = RE2JS.compile(globToRegExp(pattern, delims));
   } catch (e) {
     throw builtinErr('glob.match', (e as Error).message);
   }
-  ctx.shared.set(key, re);
+  cache.set(key, re);
   return re;
 }
 
@@ -88,7 +108,7 @@ export const register: Record<string, Builtin> = {
         delims = xs.length ? (xs as string[]) : ['.'];
       } else throw typeErr('glob.match', 2, 'array', d);
       const s = str('glob.match', a, 2);
-      return compileGlob(pattern, delims, ctx).test(s);
+      return compileGlob(pattern, delims, ctx).matches(s);
     },
   },
   'glob.quote_meta': { arity: 1, fn: (a) => str('glob.quote_meta', a, 0).replace(/[*?\\[\]{}]/g, '\\$&') },

@@ -1,5 +1,6 @@
 import { str } from './operands.js';
-import { builtinErr, type Builtin } from './types.js';
+import { pace } from './limits.js';
+import { builtinErr, type Builtin, type BuiltinContext } from './types.js';
 
 interface Tok {
   ranges: Array<[number, number]>;
@@ -72,10 +73,11 @@ function overlap(x: Tok, y: Tok): boolean {
 }
 
 /** intersects searches the product of both patterns for a string both accept. */
-function intersects(a: Tok[], b: Tok[]): boolean {
+function intersects(a: Tok[], b: Tok[], ctx: BuiltinContext): boolean {
   const seen = new Set<string>();
   const stack: Array<[number, number]> = [[0, 0]];
-  while (stack.length) {
+  for (let n = 1; stack.length; n++) {
+    pace(ctx, n);
     const [i, j] = stack.pop()!;
     const key = `${i},${j}`;
     if (seen.has(key)) continue;
@@ -92,5 +94,5 @@ function intersects(a: Tok[], b: Tok[]): boolean {
 
 /** regex.globs_match: do two glob-like regular expressions match at least one common string? */
 export const register: Record<string, Builtin> = {
-  'regex.globs_match': { arity: 2, fn: (a) => intersects(parse(str('regex.globs_match', a, 0)), parse(str('regex.globs_match', a, 1))) },
+  'regex.globs_match': { arity: 2, fn: (a, ctx) => intersects(parse(str('regex.globs_match', a, 0)), parse(str('regex.globs_match', a, 1)), ctx) },
 };

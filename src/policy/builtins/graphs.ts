@@ -1,5 +1,6 @@
 import { RSet, isObject, objEntries, objGet, type Value } from '../value.js';
-import { typeErr, type Builtin } from './types.js';
+import { Meter } from './limits.js';
+import { typeErr, type Builtin, type BuiltinContext } from './types.js';
 
 function neighbours(g: Value, n: Value): Value[] {
   if (!isObject(g)) return [];
@@ -15,8 +16,12 @@ function initial(name: string, v: Value): Value[] {
   throw typeErr(name, 2, 'one of {array, set}', v);
 }
 
-/** walkValue lists [path, value] pairs depth-first, children before their parent. */
-export function walkValue(v: Value): Value[] {
+/**
+ * walkValue lists [path, value] pairs depth-first, children before their parent. Every result holds its
+ * own copy of its path, so a deep document costs depth² elements: the count covers the path elements.
+ */
+export function walkValue(v: Value, ctx?: BuiltinContext): Value[] {
+  const m = ctx ? new Meter('walk', ctx, 8) : undefined;
   const out: Value[] = [];
   // explicit stack: documents may be nested deeper than the JS call stack allows
   const stack: Array<{ path: Value[]; v: Value; done: boolean }> = [{ path: [], v, done: false }];
@@ -34,7 +39,11 @@ export function walkValue(v: Value): Value[] {
       stack.push(top);
     }
     const kids: Array<[Value, Value]> = Array.isArray(top.v) ? top.v.map((x, i) => [i, x]) : top.v instanceof RSet ? top.v.values().map((x) => [x, x]) : isObject(top.v) ? objEntries(top.v) : [];
-    for (let i = kids.length - 1; i >= 0; i--) stack.push({ path: [...top.path, kids[i]![0]], v: kids[i]![1], done: false });
+    for (let i = kids.length - 1; i >= 0; i--) {
+      // every result holds its own copy of its path
+      m?.grow(2 + top.path.length);
+      stack.push({ path: [...top.path, kids[i]![0]], v: kids[i]![1], done: false });
+    }
   }
   return out;
 }
@@ -43,28 +52,34 @@ export function walkValue(v: Value): Value[] {
 export const register: Record<string, Builtin> = {
   'graph.reachable': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       if (!isObject(a[0]!)) throw typeErr('graph.reachable', 1, 'object', a[0]!);
       const seen = new RSet();
       const queue = [...initial('graph.reachable', a[1]!)];
-      while (queue.length) {
-        const n = queue.shift()!;
+      const m = new Meter('graph.reachable', ctx, 8);
+      for (let head = 0; head < queue.length; head++) {
+        m.step();
+        const n = queue[head]!;
         if (seen.has(n) || objGet(a[0] as never, n) === undefined) continue;
         seen.add(n);
-        queue.push(...neighbours(a[0]!, n));
+        const next = neighbours(a[0]!, n);
+        m.grow(next.length);
+        for (const x of next) queue.push(x);
       }
       return seen;
     },
   },
   'graph.reachable_paths': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       if (!isObject(a[0]!)) throw typeErr('graph.reachable_paths', 1, 'object', a[0]!);
       const out = new RSet();
       const g = a[0]!;
+      const m = new Meter('graph.reachable_paths', ctx, 8);
       // depth first with one visited set: reaching a visited node ends the path where it stands
       const visited = new RSet();
       const visit = (n: Value, path: Value[]): void => {
+        m.grow(1 + path.length);
         if (objGet(g as never, n) === undefined) {
           if (path.length) out.add(path);
           return;
@@ -86,5 +101,5 @@ export const register: Record<string, Builtin> = {
       return out;
     },
   },
-  walk: { arity: 1, relation: true, fn: (a) => walkValue(a[0]!) },
+  walk: { arity: 1, relation: true, fn: (a, ctx) => walkValue(a[0]!, ctx) },
 };

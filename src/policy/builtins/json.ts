@@ -1,6 +1,7 @@
 import { ObjectBuilder, RSet, equal, isObject, objEntries, objGet, type PlainObject, type RObject, type Value } from '../value.js';
 import { parseJSON } from './encoding.js';
-import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
+import { Meter } from './limits.js';
+import { BuiltinError, builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
 
 type Path = Value[];
 
@@ -43,14 +44,16 @@ function childNode(t: Trie, key: Value): Trie | undefined {
   return undefined;
 }
 
-function filterDoc(v: Value, t: Trie): Value | undefined {
+function filterDoc(v: Value, t: Trie, m: Meter): Value | undefined {
+  m.step();
   if (t.end) return v;
   if (isObject(v)) {
     const b = new ObjectBuilder();
     for (const [k, x] of objEntries(v)) {
       const c = childNode(t, k);
+      m.step();
       if (!c) continue;
-      const r = filterDoc(x, c);
+      const r = filterDoc(x, c, m);
       if (r !== undefined) b.set(k, r);
     }
     return b.build();
@@ -59,8 +62,9 @@ function filterDoc(v: Value, t: Trie): Value | undefined {
     const out: Value[] = [];
     v.forEach((x, i) => {
       const c = childNode(t, i);
+      m.step();
       if (!c) return;
-      const r = filterDoc(x, c);
+      const r = filterDoc(x, c, m);
       if (r !== undefined) out.push(r);
     });
     return out;
@@ -69,17 +73,19 @@ function filterDoc(v: Value, t: Trie): Value | undefined {
   return undefined;
 }
 
-function removeDoc(v: Value, t: Trie): Value | undefined {
+function removeDoc(v: Value, t: Trie, m: Meter): Value | undefined {
+  m.step();
   if (t.end) return undefined;
   if (isObject(v)) {
     const b = new ObjectBuilder();
     for (const [k, x] of objEntries(v)) {
       const c = childNode(t, k);
+      m.step();
       if (!c) {
         b.set(k, x);
         continue;
       }
-      const r = removeDoc(x, c);
+      const r = removeDoc(x, c, m);
       if (r !== undefined) b.set(k, r);
     }
     return b.build();
@@ -88,8 +94,9 @@ function removeDoc(v: Value, t: Trie): Value | undefined {
     const out: Value[] = [];
     v.forEach((x, i) => {
       const c = childNode(t, i);
+      m.step();
       if (!c) return void out.push(x);
-      const r = removeDoc(x, c);
+      const r = removeDoc(x, c, m);
       if (r !== undefined) out.push(r);
     });
     return out;
@@ -120,14 +127,15 @@ function getAt(doc: Value, path: Path): Value | undefined {
 }
 
 /** applyAt rebuilds doc with f applied to the parent container of path's last segment. */
-function applyAt(doc: Value, path: Path, f: (parent: Value, key: Value) => Value | undefined): Value | undefined {
+function applyAt(doc: Value, path: Path, f: (parent: Value, key: Value) => Value | undefined, m: Meter): Value | undefined {
+  m.step();
   if (!path.length) return undefined;
   const [seg, ...rest] = path;
   if (!rest.length) return f(doc, seg!);
   if (Array.isArray(doc)) {
     const i = typeof seg === 'number' ? seg : /^(0|[1-9]\d*)$/.test(String(seg)) ? Number(seg) : -1;
     if (i < 0 || i >= doc.length) return undefined;
-    const r = applyAt(doc[i]!, rest, f);
+    const r = applyAt(doc[i]!, rest, f, m);
     if (r === undefined) return undefined;
     const out = [...doc];
     out[i] = r;
@@ -135,24 +143,24 @@ function applyAt(doc: Value, path: Path, f: (parent: Value, key: Value) => Value
   }
   if (doc instanceof RSet) {
     if (!doc.has(seg!)) return undefined;
-    const r = applyAt(seg!, rest, f);
+    const r = applyAt(seg!, rest, f, m);
     if (r === undefined) return undefined;
     return new RSet([...doc.values().filter((x) => !equal(x, seg!)), r]);
   }
   if (isObject(doc)) {
     const c = objGet(doc, seg!);
     if (c === undefined) return undefined;
-    const r = applyAt(c, rest, f);
+    const r = applyAt(c, rest, f, m);
     if (r === undefined) return undefined;
     const b = new ObjectBuilder();
-    for (const [k, v] of objEntries(doc)) b.set(k, v);
+    for (const [k, v] of objEntries(doc)) m.step(), b.set(k, v);
     b.set(seg!, r);
     return b.build();
   }
   return undefined;
 }
 
-function addOp(doc: Value, path: Path, value: Value): Value | undefined {
+function addOp(doc: Value, path: Path, value: Value, m: Meter): Value | undefined {
   if (!path.length) return value;
   return applyAt(doc, path, (parent, key) => {
     if (Array.isArray(parent)) {
@@ -162,17 +170,17 @@ function addOp(doc: Value, path: Path, value: Value): Value | undefined {
     }
     if (isObject(parent)) {
       const b = new ObjectBuilder();
-      for (const [k, v] of objEntries(parent)) b.set(k, v);
+      for (const [k, v] of objEntries(parent)) m.step(), b.set(k, v);
       b.set(key, value);
       return b.build();
     }
     // adding to a set names the element itself as the last path segment
     if (parent instanceof RSet) return equal(key, value) ? new RSet([...parent.values(), value]) : undefined;
     return undefined;
-  });
+  }, m);
 }
 
-function removeOp(doc: Value, path: Path): Value | undefined {
+function removeOp(doc: Value, path: Path, m: Meter): Value | undefined {
   return applyAt(doc, path, (parent, key) => {
     if (Array.isArray(parent)) {
       const i = typeof key === 'number' ? key : /^(0|[1-9]\d*)$/.test(String(key)) ? Number(key) : -1;
@@ -182,17 +190,23 @@ function removeOp(doc: Value, path: Path): Value | undefined {
     if (isObject(parent)) {
       if (objGet(parent, key) === undefined) return undefined;
       const b = new ObjectBuilder();
-      for (const [k, v] of objEntries(parent)) if (!equal(k, key)) b.set(k, v);
+      for (const [k, v] of objEntries(parent)) if ((m.step(), !equal(k, key))) b.set(k, v);
       return b.build();
     }
     if (parent instanceof RSet) return parent.has(key) ? new RSet(parent.values().filter((x) => !equal(x, key))) : undefined;
     return undefined;
-  });
+  }, m);
 }
 
-function patch(doc: Value, ops: Value[]): Value | undefined {
+/**
+ * patch applies JSON Patch operations. Each operation copies the containers along its path, so the
+ * work is paced per operation and per copied entry (objects are rebuilt, arrays spliced natively).
+ */
+function patch(doc: Value, ops: Value[], ctx: BuiltinContext): Value | undefined {
   let cur: Value | undefined = doc;
+  const m = new Meter('json.patch', ctx);
   for (const op of ops) {
+    m.step();
     if (!isObject(op) || cur === undefined) return undefined;
     const kind = objGet(op, 'op');
     const path = pointer(objGet(op, 'path') ?? null);
@@ -200,15 +214,15 @@ function patch(doc: Value, ops: Value[]): Value | undefined {
     if ((kind === 'add' || kind === 'replace' || kind === 'test') && objGet(op, 'value') === undefined) return undefined;
     switch (kind) {
       case 'add':
-        cur = addOp(cur, path, objGet(op, 'value') ?? null);
+        cur = addOp(cur, path, objGet(op, 'value') ?? null, m);
         break;
       case 'remove':
-        cur = removeOp(cur, path);
+        cur = removeOp(cur, path, m);
         break;
       case 'replace': {
         if (getAt(cur, path) === undefined) return undefined;
-        const r = path.length ? removeOp(cur, path) : cur;
-        cur = r === undefined ? undefined : addOp(r, path, objGet(op, 'value') ?? null);
+        const r = path.length ? removeOp(cur, path, m) : cur;
+        cur = r === undefined ? undefined : addOp(r, path, objGet(op, 'value') ?? null, m);
         break;
       }
       case 'move':
@@ -217,8 +231,8 @@ function patch(doc: Value, ops: Value[]): Value | undefined {
         if (!from) return undefined;
         const v = getAt(cur, from);
         if (v === undefined) return undefined;
-        const r = kind === 'move' ? removeOp(cur, from) : cur;
-        cur = r === undefined ? undefined : addOp(r, path, v);
+        const r = kind === 'move' ? removeOp(cur, from, m) : cur;
+        cur = r === undefined ? undefined : addOp(r, path, v, m);
         break;
       }
       case 'test': {
@@ -249,24 +263,24 @@ function docArg(name: string, v: Value, pos: number): Value {
 export const register: Record<string, Builtin> = {
   'json.filter': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       if (!isObject(a[0]!)) throw typeErr('json.filter', 1, 'object', a[0]!);
-      return filterDoc(a[0]!, trie(paths('json.filter', a[1]!))) ?? (Object.create(null) as PlainObject);
+      return filterDoc(a[0]!, trie(paths('json.filter', a[1]!)), new Meter('json.filter', ctx)) ?? (Object.create(null) as PlainObject);
     },
   },
   'json.remove': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       if (!isObject(a[0]!)) throw typeErr('json.remove', 1, 'object', a[0]!);
-      return removeDoc(a[0]!, trie(paths('json.remove', a[1]!))) ?? (Object.create(null) as PlainObject);
+      return removeDoc(a[0]!, trie(paths('json.remove', a[1]!)), new Meter('json.remove', ctx)) ?? (Object.create(null) as PlainObject);
     },
   },
   'json.patch': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const ops = a[1]!;
       if (!Array.isArray(ops)) throw typeErr('json.patch', 2, 'array', ops);
-      return patch(a[0]!, ops);
+      return patch(a[0]!, ops, ctx);
     },
   },
 };

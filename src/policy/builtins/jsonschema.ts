@@ -1,7 +1,19 @@
 import AjvModule, { type ErrorObject } from 'ajv';
 import { fromJSON, isObject, toJSON, type Value } from '../value.js';
 import { parseJSON } from './encoding.js';
+import { RE2JS } from 're2js';
+import { patternCache } from './pattern-cache.js';
 import { builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
+
+/**
+ * RE2 is the regular-expression engine ajv uses for `pattern` and `patternProperties`: a schema comes
+ * from the policy, and a backtracking `pattern` would let it stall the process (gojsonschema, which OPA
+ * uses, has Go's linear-time regexp too).
+ */
+const RE2 = Object.assign((pattern: string) => RE2JS.compile(pattern), { code: 're2js' });
+
+/** How many schemas one ajv instance compiles before it is replaced (ajv keeps every schema it compiled). */
+const MAX_SCHEMAS_PER_AJV = 256;
 
 // ajv ships CommonJS; under NodeNext its default export is the module object.
 const Ajv = ((AjvModule as unknown as { default?: typeof AjvModule }).default ?? AjvModule) as unknown as new (opts: object) => {
@@ -40,12 +52,17 @@ function compile(name: string, schema: unknown, ctx: BuiltinContext): ((data: un
   const bad = badType(schema);
   if (bad) throw builtinErr(name, bad);
   const key = 'jsonschema:' + JSON.stringify(schema);
-  const hit = ctx.shared.get(key) as ReturnType<typeof compile> | undefined;
+  const cache = patternCache(ctx);
+  const hit = cache.get<ReturnType<typeof compile>>(key);
   if (hit) return hit;
-  let ajv = ctx.shared.get('jsonschema:ajv') as InstanceType<typeof Ajv> | undefined;
-  if (!ajv) ctx.shared.set('jsonschema:ajv', (ajv = new Ajv({ allErrors: true, strict: false, verbose: true })));
-  const v = ajv.compile(schema);
-  ctx.shared.set(key, v);
+  let holder = ctx.shared.get('jsonschema:ajv') as { ajv: InstanceType<typeof Ajv>; compiled: number } | undefined;
+  if (!holder || holder.compiled >= MAX_SCHEMAS_PER_AJV) {
+    holder = { ajv: new Ajv({ allErrors: true, strict: false, verbose: true, code: { regExp: RE2 } }), compiled: 0 };
+    ctx.shared.set('jsonschema:ajv', holder);
+  }
+  holder.compiled++;
+  const v = holder.ajv.compile(schema);
+  cache.set(key, v);
   return v;
 }
 

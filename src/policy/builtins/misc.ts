@@ -29,13 +29,24 @@ export const register: Record<string, Builtin> = {
   },
 };
 
-/** test.sleep blocks for a Go duration (used by tests of per-query time caching). */
+/**
+ * test.sleep blocks for a Go duration (used by tests of per-query time caching). It is registered only
+ * for `skiff policy test` and the conformance runner (see builtinTable), and even there it wakes every
+ * few milliseconds to honour the evaluation's deadline.
+ */
 register['test.sleep'] = {
   arity: 1,
   sideEffect: true,
-  fn: (a) => {
+  fn: (a, ctx) => {
     const m = typeof a[0] === 'string' ? /^(\d+)(ms|s)$/.exec(a[0]) : null;
-    if (m) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(m[1]) * (m[2] === 's' ? 1000 : 1));
+    if (!m) return null;
+    const until = Date.now() + Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    for (let left = until - Date.now(); left > 0; left = until - Date.now()) {
+      ctx.check();
+      Atomics.wait(cell, 0, 0, Math.min(left, 10));
+    }
+    ctx.check();
     return null;
   },
 };

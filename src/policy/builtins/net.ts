@@ -1,5 +1,6 @@
 import { RSet, isObject, objEntries, type Value } from '../value.js';
 import { str } from './operands.js';
+import { Meter } from './limits.js';
 import { BuiltinError, builtinErr, type Builtin } from './types.js';
 import { runSync } from './sync-worker.js';
 
@@ -164,16 +165,18 @@ export const register: Record<string, Builtin> = {
   },
   'net.cidr_contains_matches': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const cidrs = matchItems('net.cidr_contains_matches', a[0]!, 1);
       const addrs = matchItems('net.cidr_contains_matches', a[1]!, 2);
       const out = new RSet();
+      const m = new Meter('net.cidr_contains_matches', ctx);
       for (const [ck, cs] of cidrs) {
         const c = cidrOrIP(cs);
         if (!c) throw builtinErr('net.cidr_contains_matches', `invalid CIDR address: ${cs}`);
         for (const [ak, as] of addrs) {
+          m.step();
           const x = cidrOrIP(as);
-          if (x && contains(c, x)) out.add([ck, ak]);
+          if (x && contains(c, x)) m.grow(), out.add([ck, ak]);
         }
       }
       return out;
@@ -181,11 +184,12 @@ export const register: Record<string, Builtin> = {
   },
   'net.cidr_merge': {
     arity: 1,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const v = a[0]!;
       const xs = Array.isArray(v) ? v : v instanceof RSet ? v.values() : null;
       if (!xs) throw new BuiltinError('eval_type_error', `net.cidr_merge: operand 1 must be one of {array, set}`);
       const nets: Net[] = [];
+      const m = new Meter('net.cidr_merge', ctx);
       for (const x of xs) {
         if (typeof x !== 'string') throw new BuiltinError('eval_type_error', `net.cidr_merge: operand 1 must be array of strings`);
         let n = parseCIDR(x);
@@ -211,6 +215,7 @@ export const register: Record<string, Builtin> = {
           changed = false;
           const kept: Net[] = [];
           for (const n of list) {
+            m.step();
             const prev = kept[kept.length - 1];
             if (prev && contains(prev, n)) {
               changed = true;

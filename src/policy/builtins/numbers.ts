@@ -27,13 +27,14 @@ function rangeEnd(name: string, a: Value[], i: number): number | bigint {
   }
   return v;
 }
-import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
+import { BuiltinError, builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
+import { capElements, pace } from './limits.js';
 
 function isIntNum(n: number | bigint): boolean {
   return typeof n === 'bigint' || Number.isInteger(n);
 }
 
-function range(name: string, a: Value[], step: number | bigint): Value[] {
+function range(name: string, a: Value[], step: number | bigint, ctx: BuiltinContext): Value[] {
   const x = rangeEnd(name, a, 0);
   const y = rangeEnd(name, a, 1);
   if (!isIntNum(x)) throw new BuiltinError('eval_type_error', `${name}: operand 1 must be integer number but got floating-point number`);
@@ -45,16 +46,19 @@ function range(name: string, a: Value[], step: number | bigint): Value[] {
     const X = BigInt(x);
     const Y = BigInt(y);
     const S = BigInt(step);
-    if ((X <= Y ? Y - X : X - Y) / S > 10000000n) throw builtinErr(name, 'range too large');
-    if (X <= Y) for (let i = X; i <= Y; i += S) out.push(normNum(i));
-    else for (let i = X; i >= Y; i -= S) out.push(normNum(i));
+    const n = (X <= Y ? Y - X : X - Y) / S + 1n;
+    capElements(name, n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n), ctx);
+    let j = 0;
+    if (X <= Y) for (let i = X; i <= Y; i += S) pace(ctx, ++j), out.push(normNum(i));
+    else for (let i = X; i >= Y; i -= S) pace(ctx, ++j), out.push(normNum(i));
     return out;
   }
   const from = Number(x);
   const to = Number(y);
-  if (Math.abs(to - from) / s > 1e7) throw builtinErr(name, 'range too large');
-  if (from <= to) for (let i = from; i <= to; i += s) out.push(i);
-  else for (let i = from; i >= to; i -= s) out.push(i);
+  capElements(name, Math.floor(Math.abs(to - from) / s) + 1, ctx);
+  let j = 0;
+  if (from <= to) for (let i = from; i <= to; i += s) pace(ctx, ++j), out.push(i);
+  else for (let i = from; i >= to; i -= s) pace(ctx, ++j), out.push(i);
   return out;
 }
 
@@ -78,14 +82,14 @@ export const register: Record<string, Builtin> = {
   round: { arity: 1, fn: (a) => { const v = exactNum('round', a, 0); if (v instanceof RDecimal) return decRound(v, 0); const n = v; return typeof n === 'bigint' ? n : roundHalfAway(n); } },
   ceil: { arity: 1, fn: (a) => { const v = exactNum('ceil', a, 0); if (v instanceof RDecimal) return decRound(v, 1); const n = v; return typeof n === 'bigint' ? n : Math.ceil(n) || 0; } },
   floor: { arity: 1, fn: (a) => { const v = exactNum('floor', a, 0); if (v instanceof RDecimal) return decRound(v, 2); const n = v; return typeof n === 'bigint' ? n : Math.floor(n); } },
-  'numbers.range': { arity: 2, fn: (a) => range('numbers.range', a, 1) },
+  'numbers.range': { arity: 2, fn: (a, ctx) => range('numbers.range', a, 1, ctx) },
   'numbers.range_step': {
     arity: 3,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const s = num('numbers.range_step', a, 2);
       if (!isIntNum(s)) throw builtinErr('numbers.range_step', 'operand 3 must be integer number but got floating-point number');
       if (Number(s) <= 0) throw builtinErr('numbers.range_step', 'step must be a positive integer');
-      return range('numbers.range_step', a, s);
+      return range('numbers.range_step', a, s, ctx);
     },
   },
   'rand.intn': {

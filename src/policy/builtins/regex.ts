@@ -1,11 +1,17 @@
 import { RE2JS } from 're2js';
 import { int, str } from './operands.js';
+import { capElements, capString } from './limits.js';
+import { patternCache } from './pattern-cache.js';
 import { builtinErr, type Builtin, type BuiltinContext } from './types.js';
 
-/** compileRe compiles with RE2 semantics, memoised per engine. */
+/**
+ * compileRe compiles with RE2 semantics (as Go's regexp, which OPA uses: no backreferences or
+ * lookaround, matching in time linear in the input), memoised in the engine's bounded pattern cache.
+ */
 export function compileRe(name: string, pattern: string, ctx: BuiltinContext): RE2JS {
   const key = 're:' + pattern;
-  const hit = ctx.shared.get(key) as RE2JS | undefined;
+  const cache = patternCache(ctx);
+  const hit = cache.get<RE2JS>(key);
   if (hit) return hit;
   let re: RE2JS;
   try {
@@ -13,8 +19,7 @@ export function compileRe(name: string, pattern: string, ctx: BuiltinContext): R
   } catch (e) {
     throw builtinErr(name, `error parsing regexp: ${(e as Error).message}`);
   }
-  if (ctx.shared.size > 10000) ctx.shared.clear();
-  ctx.shared.set(key, re);
+  cache.set(key, re);
   return re;
 }
 
@@ -24,13 +29,20 @@ interface Match {
   groups: Array<string | null>;
 }
 
-/** findAll lists up to n matches (n < 0: all), skipping an empty match right after the previous one as Go does. */
-function findAll(re: RE2JS, s: string, n: number): Match[] {
+/**
+ * findAll lists up to n matches (n < 0: all), skipping an empty match right after the previous one as
+ * Go does. Each match is a search of its own, so the deadline is checked between matches and their
+ * number is capped.
+ */
+function findAll(name: string, re: RE2JS, s: string, n: number, ctx: BuiltinContext): Match[] {
   const out: Match[] = [];
   const m = re.matcher(s);
   let pos = 0;
   let prevEnd = -1;
+  const max = ctx.limits.maxElements;
   while ((n < 0 || out.length < n) && pos <= s.length && m.find(pos)) {
+    if ((out.length & 255) === 0) ctx.check();
+    if (out.length >= max) capElements(name, out.length + 1, ctx);
     const st = m.start();
     const en = m.end();
     if (en === st && st === prevEnd) {
@@ -104,7 +116,7 @@ export const register: Record<string, Builtin> = {
     fn: (a, c) => {
       const re = compileRe('regex.split', str('regex.split', a, 0), c);
       const s = str('regex.split', a, 1);
-      const ms = findAll(re, s, -1);
+      const ms = findAll('regex.split', re, s, -1, c);
       if (s === '' ) return [''];
       const out: string[] = [];
       let last = 0;
@@ -123,14 +135,14 @@ export const register: Record<string, Builtin> = {
     arity: 3,
     fn: (a, c) => {
       const re = compileRe('regex.find_n', str('regex.find_n', a, 0), c);
-      return findAll(re, str('regex.find_n', a, 1), int('regex.find_n', a, 2)).map((m) => m.groups[0] ?? '');
+      return findAll('regex.find_n', re, str('regex.find_n', a, 1), int('regex.find_n', a, 2), c).map((m) => m.groups[0] ?? '');
     },
   },
   'regex.find_all_string_submatch_n': {
     arity: 3,
     fn: (a, c) => {
       const re = compileRe('regex.find_all_string_submatch_n', str('regex.find_all_string_submatch_n', a, 0), c);
-      return findAll(re, str('regex.find_all_string_submatch_n', a, 1), int('regex.find_all_string_submatch_n', a, 2)).map((m) => m.groups.map((g) => g ?? ''));
+      return findAll('regex.find_all_string_submatch_n', re, str('regex.find_all_string_submatch_n', a, 1), int('regex.find_all_string_submatch_n', a, 2), c).map((m) => m.groups.map((g) => g ?? ''));
     },
   },
   'regex.replace': {
@@ -144,9 +156,10 @@ export const register: Record<string, Builtin> = {
       if (ng) Object.assign(names, ng);
       let out = '';
       let last = 0;
-      for (const m of findAll(re, s, -1)) {
+      for (const m of findAll('regex.replace', re, s, -1, c)) {
         out += s.slice(last, m.start) + expandGo(tpl, m, names);
         last = m.end;
+        capString('regex.replace', out.length, c);
       }
       return out + s.slice(last);
     },

@@ -35,10 +35,14 @@ import { register as uuid } from './uuid.js';
 /** FAMILIES lists every built-in family's register table; add a family here. */
 const FAMILIES: Array<Record<string, Builtin>> = [aggregates, arrays, bits, casts, crypto, deprecated, encoding, glob, globsMatch, graphql, graphs, http, json, jsonschema, jwt, misc, net, numbers, objects, operators, providersAws, regex, rego, semver, sets, strings, time, types, units, uuid];
 
-/** builtinTable merges the families into one name → built-in map (built once per engine). */
-export function builtinTable(): Map<string, Builtin> {
+/**
+ * builtinTable merges the families into one name → built-in map (built once per engine). The `test.*`
+ * built-ins (`test.sleep`) are left out unless `testBuiltins` is set: they exist for policy tests and
+ * OPA's conformance suite, never for policies that serve requests.
+ */
+export function builtinTable(opts: { testBuiltins?: boolean } = {}): Map<string, Builtin> {
   const m = new Map<string, Builtin>();
-  for (const f of FAMILIES) for (const [k, v] of Object.entries(f)) m.set(k, v);
+  for (const f of FAMILIES) for (const [k, v] of Object.entries(f)) if (opts.testBuiltins || !k.startsWith('test.')) m.set(k, v);
   for (const [k, sig] of signatures()) {
     const b = m.get(k);
     if (b) m.set(k, { ...b, sig });

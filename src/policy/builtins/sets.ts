@@ -1,5 +1,6 @@
 import { RSet, type Value } from '../value.js';
 import { set } from './operands.js';
+import { capElements, pace } from './limits.js';
 import { typeErr, type Builtin } from './types.js';
 
 function setOfSets(name: string, a: Value[]): RSet[] {
@@ -12,17 +13,22 @@ function setOfSets(name: string, a: Value[]): RSet[] {
 export const register: Record<string, Builtin> = {
   intersection: {
     arity: 1,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const ss = setOfSets('intersection', a);
       if (!ss.length) return new RSet();
-      return new RSet(ss[0]!.values().filter((v) => ss.every((s) => s.has(v))));
+      let n = 0;
+      return new RSet(ss[0]!.values().filter((v) => ss.every((s) => (pace(ctx, ++n), s.has(v)))));
     },
   },
   union: {
     arity: 1,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const out = new RSet();
-      for (const s of setOfSets('union', a)) for (const v of s.values()) out.add(v);
+      let n = 0;
+      for (const s of setOfSets('union', a)) {
+        capElements('union', out.size + s.size, ctx);
+        for (const v of s.values()) pace(ctx, ++n), out.add(v);
+      }
       return out;
     },
   },

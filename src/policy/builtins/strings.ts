@@ -5,7 +5,8 @@ import { arr, decInt, decOf, elems, exactNum, int, isIntegral, num, obj, str, ty
 function bigOf(v: Num): bigint {
   return v instanceof RDecimal ? decInt('sprintf', v) : BigInt(v);
 }
-import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
+import { BuiltinError, builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
+import { capElements, capString, pace } from './limits.js';
 
 const cps = (s: string): string[] => [...s];
 
@@ -40,8 +41,8 @@ function goFloat(n: number): string {
 
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 
-/** sprintf implements Go's fmt verbs as far as policies use them. */
-export function sprintf(format: string, args: Value[]): string {
+/** sprintf implements Go's fmt verbs as far as policies use them; widths and the result are capped. */
+export function sprintf(format: string, args: Value[], ctx?: BuiltinContext): string {
   // Text between verbs is copied a run at a time: appending one character at a time builds a
   // deep rope that every later use (a set key, a comparison) must flatten first.
   let out = '';
@@ -81,6 +82,7 @@ export function sprintf(format: string, args: Value[]): string {
       continue;
     }
     const v = args[ai++]!;
+    if ((ai & 255) === 0) ctx?.check();
     let s: string;
     switch (verb) {
       case 'v':
@@ -130,9 +132,11 @@ export function sprintf(format: string, args: Value[]): string {
     if (prec !== undefined && (verb === 's' || verb === 'v') && typeof v === 'string') s = [...s].slice(0, prec).join('');
     if (width) {
       const w = Number(width);
+      if (ctx) capString('sprintf', w, ctx);
       if (s.length < w) s = flags.includes('-') ? s.padEnd(w) : flags.includes('0') && verb !== 's' ? (s.startsWith('-') ? '-' + s.slice(1).padStart(w - 1, '0') : s.padStart(w, '0')) : s.padStart(w);
     }
     out += s;
+    if (ctx) capString('sprintf', out.length, ctx);
   }
   if (ai < args.length) out += '%!(EXTRA ' + args.slice(ai).map((v) => `${goType(v)}=${typeof v === 'string' ? v : formatValue(v)}`).join(', ') + ')';
   return out;
@@ -170,10 +174,17 @@ const SPACE = '\t\n\v\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005
 export const register: Record<string, Builtin> = {
   concat: {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const sep = str('concat', a, 0);
       const xs = elems('concat', a, 1, 'one of {array, set}');
-      for (const x of xs) if (typeof x !== 'string') throw typeErr('concat', 2, 'one of {array, set} of strings', a[1]!);
+      let len = xs.length ? sep.length * (xs.length - 1) : 0;
+      for (let i = 0; i < xs.length; i++) {
+        const x = xs[i]!;
+        if (typeof x !== 'string') throw typeErr('concat', 2, 'one of {array, set} of strings', a[1]!);
+        len += x.length;
+        pace(ctx, i + 1);
+      }
+      capString('concat', len, ctx);
       return xs.join(sep);
     },
   },
@@ -182,11 +193,11 @@ export const register: Record<string, Builtin> = {
   endswith: { arity: 2, fn: (a) => str('endswith', a, 0).endsWith(str('endswith', a, 1)) },
   lower: { arity: 1, fn: (a) => str('lower', a, 0).toLowerCase() },
   upper: { arity: 1, fn: (a) => str('upper', a, 0).toUpperCase() },
-  split: { arity: 2, fn: (a) => splitGo(str('split', a, 0), str('split', a, 1)) },
-  replace: { arity: 3, fn: (a) => replaceAll(str('replace', a, 0), str('replace', a, 1), str('replace', a, 2)) },
+  split: { arity: 2, fn: (a, ctx) => splitGo(str('split', a, 0), str('split', a, 1), ctx) },
+  replace: { arity: 3, fn: (a, ctx) => replaceAll(str('replace', a, 0), str('replace', a, 1), str('replace', a, 2), ctx) },
   'strings.replace_n': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const pats = obj('strings.replace_n', a, 0);
       let s = str('strings.replace_n', a, 1);
       const entries = objEntries(pats);
@@ -197,7 +208,12 @@ export const register: Record<string, Builtin> = {
       // Go's strings.Replacer: at each position, the first matching pattern in argument order (sorted keys) wins.
       let out = '';
       let i = 0;
+      let n = 0;
       outer: while (i < s.length) {
+        if ((++n & 1023) === 0) {
+          ctx.check();
+          capString('strings.replace_n', out.length, ctx);
+        }
         for (const [k, v] of entries) {
           if ((k as string).length && s.startsWith(k as string, i)) {
             out += v as string;
@@ -208,17 +224,19 @@ export const register: Record<string, Builtin> = {
         out += s[i];
         i++;
       }
+      capString('strings.replace_n', out.length, ctx);
       s = out;
       return s;
     },
   },
   indexof: {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const s = cps(str('indexof', a, 0));
       const sub = cps(str('indexof', a, 1));
       if (!sub.length) return 0;
       outer: for (let i = 0; i + sub.length <= s.length; i++) {
+        pace(ctx, i);
         for (let j = 0; j < sub.length; j++) if (s[i + j] !== sub[j]) continue outer;
         return i;
       }
@@ -227,12 +245,13 @@ export const register: Record<string, Builtin> = {
   },
   indexof_n: {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const s = cps(str('indexof_n', a, 0));
       const sub = cps(str('indexof_n', a, 1));
       const out: number[] = [];
       if (!sub.length) return out;
       outer: for (let i = 0; i + sub.length <= s.length; i++) {
+        pace(ctx, i);
         for (let j = 0; j < sub.length; j++) if (s[i + j] !== sub[j]) continue outer;
         out.push(i);
       }
@@ -272,9 +291,9 @@ export const register: Record<string, Builtin> = {
   trim_space: { arity: 1, fn: (a) => trimRight(trimLeft(str('trim_space', a, 0), SPACE), SPACE) },
   sprintf: {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const f = str('sprintf', a, 0);
-      return sprintf(f, arr('sprintf', a, 1));
+      return sprintf(f, arr('sprintf', a, 1), ctx);
     },
   },
   format_int: {
@@ -297,50 +316,89 @@ export const register: Record<string, Builtin> = {
   'strings.reverse': { arity: 1, fn: (a) => cps(str('strings.reverse', a, 0)).reverse().join('') },
   'strings.count': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const s = str('strings.count', a, 0);
       const sub = str('strings.count', a, 1);
       if (!sub) return cps(s).length + 1;
-      return s.split(sub).length - 1;
+      let n = 0;
+      for (let i = s.indexOf(sub); i >= 0; i = s.indexOf(sub, i + sub.length)) pace(ctx, ++n);
+      return n;
     },
   },
   'strings.any_prefix_match': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const xs = strOrColl('strings.any_prefix_match', a, 0);
       const ps = strOrColl('strings.any_prefix_match', a, 1);
-      return xs.some((x) => ps.some((p) => x.startsWith(p)));
+      let n = 0;
+      return xs.some((x) => ps.some((p) => (pace(ctx, ++n), x.startsWith(p))));
     },
   },
   'strings.any_suffix_match': {
     arity: 2,
-    fn: (a) => {
+    fn: (a, ctx) => {
       const xs = strOrColl('strings.any_suffix_match', a, 0);
       const ps = strOrColl('strings.any_suffix_match', a, 1);
-      return xs.some((x) => ps.some((p) => x.endsWith(p)));
+      let n = 0;
+      return xs.some((x) => ps.some((p) => (pace(ctx, ++n), x.endsWith(p))));
     },
   },
   'strings.render_template': {
     arity: 2,
-    fn: (a) => renderTemplate(str('strings.render_template', a, 0), obj('strings.render_template', a, 1)),
+    fn: (a, ctx) => renderTemplate(str('strings.render_template', a, 0), obj('strings.render_template', a, 1), ctx),
   },
 };
 
-function splitGo(s: string, sep: string): string[] {
-  if (sep === '') return cps(s);
-  return s.split(sep);
+function splitGo(s: string, sep: string, ctx: BuiltinContext): string[] {
+  const max = ctx.limits.maxElements;
+  const out = sep === '' ? cps(s) : s.split(sep, max + 1);
+  capElements('split', out.length, ctx);
+  return out;
 }
 
-function replaceAll(s: string, old: string, nw: string): string {
+function replaceAll(s: string, old: string, nw: string, ctx: BuiltinContext): string {
   if (old === '') {
     const parts = cps(s);
+    capString('replace', s.length + (parts.length + 1) * nw.length, ctx);
     return nw + parts.map((c) => c + nw).join('');
   }
-  return s.split(old).join(nw);
+  const parts = s.split(old);
+  capString('replace', s.length + (parts.length - 1) * (nw.length - old.length), ctx);
+  return parts.join(nw);
+}
+
+/** tokens splits a template into text and `{{...}}` actions (odd indexes), in one pass with no backtracking. */
+function tokens(tpl: string): string[] {
+  const out: string[] = [];
+  let last = 0;
+  for (let i = tpl.indexOf('{{'); i >= 0; ) {
+    const j = tpl.indexOf('}}', i + 2);
+    if (j < 0) break;
+    out.push(tpl.slice(last, i), tpl.slice(i, j + 2));
+    last = j + 2;
+    i = tpl.indexOf('{{', last);
+  }
+  out.push(tpl.slice(last));
+  return out;
+}
+
+const WS = /\s/;
+
+/** actionBody is the text of a `{{- body -}}` action with its trim markers and spaces removed (undefined for text). */
+function actionBody(t: string): string | undefined {
+  if (!t.startsWith('{{') || !t.endsWith('}}') || t.length < 4) return undefined;
+  let a = 2;
+  let b = t.length - 2;
+  if (t[a] === '-') a++;
+  while (a < b && WS.test(t[a]!)) a++;
+  if (b > a && t[b - 1] === '-') b--;
+  while (b > a && WS.test(t[b - 1]!)) b--;
+  return t.slice(a, b);
 }
 
 /** renderTemplate supports the Go text/template subset policies use: {{.key}}, {{range}}, {{if}}. */
-function renderTemplate(tpl: string, vars: Value): string {
+function renderTemplate(tpl: string, vars: Value, ctx: BuiltinContext): string {
+  let work = 0;
   const scope = new Map<string, Value>();
   const lookup = (path: string, dot: Value): Value | undefined => {
     if (path === '.') return dot;
@@ -355,27 +413,30 @@ function renderTemplate(tpl: string, vars: Value): string {
     return cur;
   };
   const show = (v: Value | undefined): string => (v === undefined ? '<undefined>' : typeof v === 'string' ? v : isNumber(v) ? formatNumber(v) : Array.isArray(v) ? '[' + v.map(show).join(' ') + ']' : formatValue(v));
-  const toks = tpl.split(/(\{\{-?\s*[\s\S]*?\s*-?\}\})/);
+  const toks = tokens(tpl);
+  const bodies = toks.map((t, i) => (i % 2 ? actionBody(t) : undefined));
   const render = (start: number, end: number, dot: Value): string => {
     let out = '';
     for (let i = start; i < end; i++) {
+      pace(ctx, ++work);
+      capString('strings.render_template', out.length, ctx);
       const t = toks[i]!;
-      const m = /^\{\{-?\s*([\s\S]*?)\s*-?\}\}$/.exec(t);
-      if (!m) {
+      const body = bodies[i];
+      if (body === undefined) {
         out += t;
         continue;
       }
-      const body = m[1]!;
       if (body.startsWith('range ') || body.startsWith('if ')) {
         let depth = 1;
         let j = i + 1;
         let elseAt = -1;
         for (; j < end; j++) {
-          const mm = /^\{\{-?\s*([\s\S]*?)\s*-?\}\}$/.exec(toks[j]!);
-          if (!mm) continue;
-          if (/^(range|if|with) /.test(mm[1]!)) depth++;
-          else if (mm[1] === 'end' && --depth === 0) break;
-          else if (mm[1] === 'else' && depth === 1) elseAt = j;
+          pace(ctx, ++work);
+          const mb = bodies[j];
+          if (mb === undefined) continue;
+          if (/^(range|if|with) /.test(mb)) depth++;
+          else if (mb === 'end' && --depth === 0) break;
+          else if (mb === 'else' && depth === 1) elseAt = j;
         }
         const expr = body.replace(/^(range|if)\s+/, '');
         const rm = /^(\$\w+)\s*,\s*(\$\w+)\s*:=\s*(.*)$/.exec(expr);
@@ -400,5 +461,7 @@ function renderTemplate(tpl: string, vars: Value): string {
     }
     return out;
   };
-  return render(0, toks.length, vars);
+  const out = render(0, toks.length, vars);
+  capString('strings.render_template', out.length, ctx);
+  return out;
 }

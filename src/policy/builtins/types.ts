@@ -1,5 +1,7 @@
 import type { Signature } from '../compile/typecheck.js';
+import type { UpstreamGuard } from '../../security/index.js';
 import { typeName, type Value } from '../value.js';
+import type { BuiltinLimits } from './limits.js';
 
 /** BuiltinContext is what a built-in may use from the running evaluation. */
 export interface BuiltinContext {
@@ -8,8 +10,19 @@ export interface BuiltinContext {
   print(msg: string): void;
   /** per-query memo for built-ins that must return the same value within one query (rand, uuid) */
   memo: Map<string, Value>;
-  /** hosts http.send may contact; empty means http.send is off */
+  /** hosts http.send may contact; empty means http.send is off unless `upstreams` is set */
   httpAllow: string[];
+  /** when set, every address http.send connects to must pass this guard (the operator's allow-list) */
+  upstreams: UpstreamGuard | undefined;
+  /**
+   * check throws the evaluator's EvalCancelError when the evaluation is past its deadline or
+   * cancelled. Built-ins that loop over their input or output call it every so often (see `pace`).
+   */
+  check(): void;
+  /** milliseconds left before the deadline (Infinity without one), for built-ins that wait */
+  remainingMs(): number;
+  /** size caps on what one call may produce */
+  limits: BuiltinLimits;
   /** annotations of the rule being evaluated (rego.metadata.rule / chain) */
   metadata?(): { rule: Value; chain: Value };
   /** per-engine memo of compiled patterns (regex, glob) */

@@ -17,6 +17,8 @@ function exact(num: string): [bigint, bigint] | null {
   if (!m || (!m[2] && !m[3])) return null;
   const digits = (m[2] ?? '') + (m[3] ?? '');
   const e = Number(m[4] ?? 0) - (m[3]?.length ?? 0);
+  // 10^e is computed exactly: an exponent in the millions would take the process with it
+  if (!Number.isSafeInteger(e) || Math.abs(e) > 10000) return null;
   let n = BigInt(digits || '0');
   if (m[1] === '-') n = -n;
   let d = 1n;

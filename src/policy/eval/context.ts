@@ -1,4 +1,6 @@
 import type { BuiltinContext } from '../builtins/types.js';
+import { DEFAULT_BUILTIN_LIMITS, type BuiltinLimits } from '../builtins/limits.js';
+import type { UpstreamGuard } from '../../security/index.js';
 import { RDecimal, RSet, objGet, type Value } from '../value.js';
 import type { Evaluator } from './evaluator.js';
 
@@ -10,6 +12,18 @@ export class EvalBuiltinContext implements BuiltinContext {
   constructor(private readonly ev: Evaluator) {}
   get httpAllow(): string[] {
     return this.ev.opts.httpAllow ?? [];
+  }
+  get upstreams(): UpstreamGuard | undefined {
+    return this.ev.opts.upstreams;
+  }
+  get limits(): BuiltinLimits {
+    return this.ev.opts.limits ?? DEFAULT_BUILTIN_LIMITS;
+  }
+  check(): void {
+    this.ev.checkDeadline();
+  }
+  remainingMs(): number {
+    return this.ev.remainingMs();
   }
   get shared(): Map<string, unknown> {
     return (this.sharedMap ??= this.ev.opts.shared ?? new Map());

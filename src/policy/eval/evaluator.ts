@@ -86,10 +86,22 @@ export class Evaluator {
   private checkLimits(): void {
     const s = this.steps;
     if (s > this.stepLimit) throw new EvalCancelError(`evaluation exceeded the step limit of ${this.stepLimit}`);
-    if ((s & 1023) === 0) {
-      if (this.deadline !== undefined && Date.now() > this.deadline) throw new EvalCancelError('evaluation exceeded its deadline');
-      if (this.opts.signal?.aborted) throw new EvalCancelError('evaluation cancelled');
-    }
+    if ((s & 1023) === 0) this.checkDeadline();
+  }
+
+  /**
+   * checkDeadline throws when the evaluation is past its deadline or cancelled. Steps call it every
+   * 1024 steps; built-ins call it (through their context) inside their own loops, so that no single
+   * call outlives the deadline by more than a few thousand iterations.
+   */
+  checkDeadline(): void {
+    if (this.deadline !== undefined && Date.now() > this.deadline) throw new EvalCancelError('evaluation exceeded its deadline');
+    if (this.opts.signal?.aborted) throw new EvalCancelError('evaluation cancelled');
+  }
+
+  /** remainingMs is the time left before the deadline (Infinity without one). */
+  remainingMs(): number {
+    return this.deadline === undefined ? Infinity : this.deadline - Date.now();
   }
 
   evalBody(body: Expr[], i: number, frame: Frame, k: K): boolean {
@@ -202,9 +214,15 @@ export class Evaluator {
         if (f(i, coll[i]!)) return true;
       }
     } else if (coll instanceof RSet) {
-      for (const v of coll.values()) if (f(v, v)) return true;
+      for (const v of coll.values()) {
+        this.tick();
+        if (f(v, v)) return true;
+      }
     } else if (isObject(coll)) {
-      for (const [key, v] of objEntries(coll)) if (f(key, v)) return true;
+      for (const [key, v] of objEntries(coll)) {
+        this.tick();
+        if (f(key, v)) return true;
+      }
     }
     return false;
   }
@@ -547,6 +565,7 @@ export class Evaluator {
         }
         if (v instanceof RSet) {
           for (const x of v.values()) {
+            this.tick();
             frame[slot] = x;
             if (this.walk(x, path, i + 1, frame, k)) return true;
           }
@@ -554,6 +573,7 @@ export class Evaluator {
         }
         if (isObject(v)) {
           for (const [key, c] of objEntries(v)) {
+            this.tick();
             frame[slot] = key;
             if (this.walk(c, path, i + 1, frame, k)) return true;
           }
@@ -601,7 +621,10 @@ export class Evaluator {
       const r = mock && mock.kind !== 'value' ? this.withoutMock(mockKey, () => this.invoke(mock, args, t)) : this.invoke(mock ?? tgt, args, t);
       if (r === undefined) return false;
       if (!mock && tgt.kind === 'builtin' && this.builtinOf(tgt)?.relation) {
-        for (const x of r as Value[]) if (out ? this.unify(out, x, frame, () => k(true)) : k(x)) return true;
+        for (const x of r as Value[]) {
+          this.tick();
+          if (out ? this.unify(out, x, frame, () => k(true)) : k(x)) return true;
+        }
         return false;
       }
       if (out) return this.unify(out, r, frame, () => k(true));

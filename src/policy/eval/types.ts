@@ -1,6 +1,8 @@
 import type { Term } from '../ast/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import type { RegoError } from '../errors.js';
+import type { BuiltinLimits } from '../builtins/limits.js';
+import type { UpstreamGuard } from '../../security/index.js';
 import type { Value } from '../value.js';
 
 /** K is a continuation; returning true stops the search (a solution was enough). */
@@ -30,6 +32,10 @@ export interface EvalOptions {
   print?: (msg: string) => void;
   tracer?: (event: TraceEvent) => void;
   httpAllow?: string[];
+  /** the operator's upstream allow-list: every address http.send connects to must pass it (set by the engine) */
+  upstreams?: UpstreamGuard;
+  /** size caps on built-in results (set by the engine) */
+  limits?: BuiltinLimits;
   /** non-strict mode: built-in errors (which make their expression undefined) are also collected here */
   builtinErrors?: RegoError[];
   /**

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
 import { fakeCtx, fakeEnv, run } from '../../../../test/gateway/filter-kit.js';
 import type { Authorizer } from '../../types.js';
 import { authzFilter } from './index.js';
@@ -7,9 +8,11 @@ class FakeAuthorizer implements Authorizer {
   inputs: any[] = [];
   policies: Array<string | undefined> = [];
   constructor(private readonly decide: (input: any) => any) {}
-  async check(input: object, options?: { policy?: string }) {
+  timeouts: Array<number | undefined> = [];
+  async check(input: object, options?: { policy?: string; timeoutMs?: number }) {
     this.inputs.push(input);
     this.policies.push(options?.policy);
+    this.timeouts.push(options?.timeoutMs);
     return this.decide(input);
   }
 }
@@ -67,6 +70,45 @@ describe('authz filter', () => {
     env.clock.t += 11_000;
     expect(await go('GET', '/a')).toBe(true);
     expect(a.inputs).toHaveLength(3);
+  });
+
+  it('gives each decision a deadline: 20ms by default, configurable up to 1s', async () => {
+    const a = new FakeAuthorizer(() => ({ allowed: true }));
+    await run(authzFilter, {}, fakeCtx(), fakeEnv({ authorizer: a }));
+    await run(authzFilter, { policy: 'data.x.allow', timeout: '150ms' }, fakeCtx(), fakeEnv({ authorizer: a }));
+    expect(a.timeouts).toEqual([20, 150]);
+    expect(authzFilter.validate({ timeout: '2s' }, 'f')).toEqual([expect.objectContaining({ field: 'f.timeout', message: expect.stringMatching(/at most 1000ms/) })]);
+    expect(authzFilter.validate({ timeout: '0s' }, 'f')).toHaveLength(1);
+    expect(authzFilter.validate({ timeout: 'soon' }, 'f')).toEqual([expect.objectContaining({ field: 'f.timeout' })]);
+  });
+
+  it('denies a decision past its deadline, even with failOpen, with one log line', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const late = new FakeAuthorizer(() => {
+      throw Object.assign(new Error('evaluation exceeded its deadline'), { code: 'eval_cancel_error' });
+    });
+    const ctx = fakeCtx();
+    const r = await run(authzFilter, { policy: 'data.slow.allow', failOpen: true, timeout: '30ms' }, ctx, fakeEnv({ authorizer: late, logger, where: 'default/slow spec.filters[0]' }));
+    expect(r.passed).toBe(false);
+    expect(ctx.response?.status).toBe(403);
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0]!);
+    expect(line).toMatchObject({ level: 40, route: 'default/slow spec.filters[0]', policy: 'data.slow.allow', deadlineMs: 30 });
+    expect(typeof line.elapsedMs).toBe('number');
+    expect(line.msg).toMatch(/authz deadline exceeded after [\d.]+ms \(deadline 30ms\): request denied/);
+  });
+
+  it('denies a policy in back-off at once and leaves the logging to the authorizer', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const off = new FakeAuthorizer(() => {
+      throw Object.assign(new Error('in back-off'), { code: 'policy_backoff' });
+    });
+    const ctx = fakeCtx();
+    expect((await run(authzFilter, { failOpen: true }, ctx, fakeEnv({ authorizer: off, logger }))).passed).toBe(false);
+    expect(ctx.response?.status).toBe(403);
+    expect(lines).toEqual([]);
   });
 
   it('refuses to start without an authorizer', () => {
