@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BadPathError, DEFAULT_PATH_OPTIONS, isNormalPath, normalizePath, originForm, PathRedirect, type PathOptions } from './request-path.js';
+import { BadPathError, DEFAULT_PATH_OPTIONS, MAX_PATH_LENGTH, isNormalPath, normalizePath, originForm, PathRedirect, type PathOptions } from './request-path.js';
 
 const run = (p: string, opts: Partial<PathOptions> = {}) => {
   const r = normalizePath(p, { ...DEFAULT_PATH_OPTIONS, ...opts });
@@ -78,6 +78,17 @@ describe('normalizePath with the defaults (Envoy/Istio)', () => {
     const p = ['/api', 'v1', 'users', String(Date.now())].join('/');
     expect(normalizePath(p, DEFAULT_PATH_OPTIONS)).toBe(p);
     expect(isNormalPath(p, true)).toBe(true);
+  });
+
+  it('refuses paths over MAX_PATH_LENGTH with 414, normal or not, and accepts one at the limit', () => {
+    const atLimit = '/' + 'a'.repeat(MAX_PATH_LENGTH - 1);
+    expect(normalizePath(atLimit, DEFAULT_PATH_OPTIONS)).toBe(atLimit);
+    for (const p of [atLimit + 'a', '/x/%2e%2e' + atLimit]) {
+      const r = normalizePath(p, DEFAULT_PATH_OPTIONS);
+      expect(r).toBeInstanceOf(BadPathError);
+      expect((r as BadPathError).status).toBe(414);
+      expect((r as BadPathError).publicMessage).toMatch(/^URI too long: the path is longer than 8192 characters/);
+    }
   });
 });
 

@@ -24,10 +24,18 @@ export const DEFAULT_PATH_OPTIONS: Readonly<PathOptions> = Object.freeze({ escap
 
 /** BadPathError: the request path cannot be normalised safely (400); the message says why. */
 export class BadPathError extends GatewayError {
-  constructor(why: string) {
-    super('bad_path', 400, `bad request: ${why}\n`, `request path refused: ${why}`);
+  constructor(why: string, status = 400, code = 'bad_path') {
+    super(code, status, `${status === 400 ? 'bad request' : 'URI too long'}: ${why}\n`, `request path refused: ${why}`);
   }
 }
+
+/**
+ * MAX_PATH_LENGTH bounds the paths the gateway routes (414 beyond it, as nginx answers a request line
+ * over its buffers). Regex matching is linear in its input but, with re2js, its constant is large
+ * enough that an unbounded path would let a hostile route regex take a noticeable slice of the
+ * gateway's thread per request; a path this long is never legitimate.
+ */
+export const MAX_PATH_LENGTH = 8192;
 
 /** PathRedirect: with `unescape-and-redirect`, the client is sent to the decoded `path`. */
 export class PathRedirect {
@@ -95,6 +103,7 @@ function isUnreserved(b: number): boolean {
  * normalizePath('/a%2Fb', DEFAULT_PATH_OPTIONS)                // BadPathError (400)
  */
 export function normalizePath(p: string, opts: Readonly<PathOptions>): string | PathRedirect | BadPathError {
+  if (p.length > MAX_PATH_LENGTH) return new BadPathError(`the path is longer than ${MAX_PATH_LENGTH} characters`, 414, 'path_too_long');
   if (isNormalPath(p, opts.mergeSlashes)) return p;
   if (p.charCodeAt(0) !== SLASH) return new BadPathError('the request target must be a path starting with /');
   const action = opts.escapedSlashes;
