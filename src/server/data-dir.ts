@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SkiffError } from '../util/errors.js';
 
@@ -10,12 +10,26 @@ export class DataDirError extends SkiffError {
   }
 }
 
-/** ensureDataDir creates the data directory (mode 0700) if needed. */
+/**
+ * ensureDataDir creates the data directory (mode 0700) if needed, and refuses one that another
+ * account could have prepared or can change: the directory holds the API token and the store, so a
+ * directory owned by someone else, or writable by group or others (say, a `.skiff` left in a shared
+ * /tmp), would hand them the platform.
+ */
 export function ensureDataDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
     throw new DataDirError(dir, err);
+  }
+  const st = statSync(dir);
+  if (!st.isDirectory()) throw new DataDirError(dir, new Error('it is not a directory'));
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new DataDirError(dir, new Error(`it belongs to another account (uid ${st.uid}), which could read the token and the store`));
+  }
+  if (st.mode & 0o022) {
+    throw new DataDirError(dir, new Error(`other accounts may write to it (mode ${(st.mode & 0o777).toString(8)}); run chmod 700 ${dir}`));
   }
 }
 
@@ -27,7 +41,11 @@ export function ensureToken(dir: string, name: string): string {
   const path = join(dir, name);
   try {
     const existing = readFileSync(path, 'utf8').trim();
-    if (existing) return existing;
+    // A token others can read is no secret: tighten it (the directory is ours, checked above).
+    if (existing) {
+      if (lstatSync(path).mode & 0o077) chmodSync(path, 0o600);
+      return existing;
+    }
   } catch {
     // created below
   }
