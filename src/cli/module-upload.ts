@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ApiRequestError, type ApiClient } from './client.js';
 import { MODULE_SOURCE_ANNOTATION, blobRef, parseModuleRef } from '../api/kinds/index.js';
 import { DEFAULT_MAX_BLOB_BYTES } from '../store/index.js';
 import { CheckFailedError } from '../util/errors.js';
+import { readFully } from '../util/read-fd.js';
 
 /** A local module file read for upload: where it is, how the manifest wrote it, and its bytes' digest. */
 export interface LocalModule {
@@ -53,14 +54,8 @@ export class LocalModules {
       const st = fstatSync(fd);
       if (!st.isFile()) throw new Error(`spec.module: ${path} is not a regular file`);
       if (st.size > this.maxBytes) throw new Error(`spec.module: ${path} is ${st.size} bytes; the limit is ${this.maxBytes}`);
-      const buf = Buffer.allocUnsafe(st.size);
-      let off = 0;
-      while (off < st.size) {
-        const n = readSync(fd, buf, off, st.size - off, off);
-        if (n === 0) break;
-        off += n;
-      }
-      const bytes = new Uint8Array(buf.buffer, buf.byteOffset, off);
+      const buf = readFully(fd, st.size);
+      const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
       const mod = { path, written, hex: createHash('sha256').update(bytes).digest('hex'), bytes };
       this.read.set(path, mod);
       return mod;

@@ -1,6 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve, sep } from 'node:path';
 import { SkiffError } from '../util/errors.js';
+import { readFully } from '../util/read-fd.js';
 
 /** HostPathError: a host path was refused or could not be opened; the message names the path and the flag, never file contents. */
 export class HostPathError extends SkiffError {
@@ -130,14 +131,8 @@ export class HostDirs {
     try {
       const size = fstatSync(fd).size;
       if (size > opts.maxBytes) throw new HostPathError('host_path_too_large', `${field}: ${path} is ${size} bytes; the limit is ${opts.maxBytes}`);
-      const buf = Buffer.allocUnsafe(size);
-      let off = 0;
-      while (off < size) {
-        const n = readSync(fd, buf, off, size - off, off);
-        if (n === 0) break;
-        off += n;
-      }
-      return buf.subarray(0, off);
+      const buf = readFully(fd, size);
+      return buf;
     } finally {
       closeSync(fd);
     }

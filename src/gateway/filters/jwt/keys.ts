@@ -1,6 +1,7 @@
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import type { HostDirs } from '../../../security/index.js';
+import { readFully } from '../../../util/read-fd.js';
 
 type Jose = typeof import('jose');
 
@@ -27,14 +28,8 @@ function readGranted(hostDirs: HostDirs, path: string, field: string): { text: s
   try {
     const st = fstatSync(fd);
     if (st.size > MAX_JWKS_BYTES) throw new JwksFileError(`${field}: ${path} is ${st.size} bytes; a JWKS file may have at most ${MAX_JWKS_BYTES}`);
-    const buf = Buffer.allocUnsafe(st.size);
-    let off = 0;
-    while (off < st.size) {
-      const n = readSync(fd, buf, off, st.size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return { text: buf.subarray(0, off).toString('utf8'), mtimeMs: st.mtimeMs, size: st.size };
+    const buf = readFully(fd, st.size);
+    return { text: buf.toString('utf8'), mtimeMs: st.mtimeMs, size: st.size };
   } finally {
     closeSync(fd);
   }
