@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { stringify as stringifyYaml } from 'yaml';
 import { join } from 'node:path';
 import { SkiffError } from '../util/errors.js';
 
@@ -57,4 +58,36 @@ export function ensureToken(dir: string, name: string): string {
     throw new DataDirError(dir, err);
   }
   return token;
+}
+
+/**
+ * writeKubeconfig writes DATA_DIR/kubeconfig (mode 0600): one cluster, user and context named
+ * `skiff`, pointing at the API with the bearer token, so kubectl and client libraries find the
+ * server the way they find any cluster. It is replaced atomically, so a reader never sees half a file.
+ */
+export function writeKubeconfig(dir: string, server: string, token: string): void {
+  const text = stringifyYaml({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'skiff', cluster: { server } }],
+    users: [{ name: 'skiff', user: { token } }],
+    contexts: [{ name: 'skiff', context: { cluster: 'skiff', user: 'skiff', namespace: 'default' } }],
+    'current-context': 'skiff',
+    preferences: {},
+  });
+  const path = join(dir, 'kubeconfig');
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, text, { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, path);
+  } catch (err) {
+    throw new DataDirError(dir, err);
+  }
+}
+
+/** clientUrl is the URL a local client uses for a listen address (a wildcard address is reached on loopback). */
+export function clientUrl(host: string, port: number): string {
+  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
 }

@@ -23,7 +23,7 @@ import { Runtime } from '../runtime/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
 import { VERSION } from '../version.js';
 import { SkiffError } from '../util/errors.js';
-import { ensureDataDir, ensureToken } from './data-dir.js';
+import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig } from './data-dir.js';
 import { AdmissionPlatform } from '../admission/index.js';
 import { DEFAULT_FUNCTION_MAXIMA, HostDirs, UpstreamGuard, type FunctionMaxima } from '../security/index.js';
 
@@ -181,6 +181,7 @@ export class Skiff {
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
     this.upstreams.addOwnListener(this.apiAddress);
+    writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port), token);
     this.upstreams.addOwnListener(this.gatewayAddress);
 
     // The internal CA lives in the data dir; the node's short-lived certificate is renewed before it expires.

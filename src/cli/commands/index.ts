@@ -7,6 +7,7 @@ import { register as del } from './delete.js';
 import { register as describe } from './describe.js';
 import { register as get } from './get.js';
 import { register as inspect } from './inspect.js';
+import { register as kubeconfig } from './kubeconfig.js';
 import { register as logs } from './logs.js';
 import { register as policy } from './policy.js';
 import { register as run } from './run.js';
@@ -24,6 +25,7 @@ const registrars: Array<(program: Command) => void> = [
   describe,
   get,
   inspect,
+  kubeconfig,
   logs,
   policy,
   run,
