@@ -9,9 +9,11 @@ import { RegoError, RegoErrors } from './errors.js';
 import { Evaluator, type EvalOptions, type Frame } from './eval/evaluator.js';
 import { fromJSON, type Value } from './value.js';
 import type { DecisionLogger } from './decision-log.js';
-import { DEFAULT_BUILTIN_LIMITS, type BuiltinLimits } from './builtins/limits.js';
+import { DEFAULT_BUILTIN_LIMITS } from './builtins/limits.js';
+import type { BuiltinLimits } from './builtins/types.js';
 import type { UpstreamGuard } from '../security/index.js';
-export { DEFAULT_BUILTIN_LIMITS, type BuiltinLimits } from './builtins/limits.js';
+export { DEFAULT_BUILTIN_LIMITS } from './builtins/limits.js';
+export type { BuiltinLimits } from './builtins/types.js';
 export { DecisionLogger, readDecisions, maskInput, type Decision, type DecisionFilter, type DecisionLogOptions } from './decision-log.js';
 export { formatModule } from './ast/format.js';
 

@@ -1,17 +1,4 @@
-import { builtinErr, type BuiltinContext } from './types.js';
-
-/**
- * BuiltinLimits cap what one built-in call may build, so that no call can exhaust memory or spend
- * long in a single native operation the deadline cannot interrupt (a join, a pad, a split). A call
- * over a limit is an `eval_builtin_error` naming the built-in and the limit (the expression is then
- * undefined, or the query fails in strict mode).
- */
-export interface BuiltinLimits {
-  /** most elements one call may produce: array or set elements, object entries, `walk` results */
-  maxElements: number;
-  /** longest string (UTF-16 code units) one call may produce */
-  maxStringLength: number;
-}
+import { builtinErr, type BuiltinContext, type BuiltinLimits } from './types.js';
 
 /** DEFAULT_BUILTIN_LIMITS: far beyond what a policy decision needs, well within what one process survives. */
 export const DEFAULT_BUILTIN_LIMITS: Readonly<BuiltinLimits> = Object.freeze({

@@ -1,7 +1,19 @@
 import type { Signature } from '../compile/typecheck.js';
 import type { UpstreamGuard } from '../../security/index.js';
 import { typeName, type Value } from '../value.js';
-import type { BuiltinLimits } from './limits.js';
+
+/**
+ * BuiltinLimits cap what one built-in call may build, so that no call can exhaust memory or spend
+ * long in a single native operation the deadline cannot interrupt (a join, a pad, a split). A call
+ * over a limit is an `eval_builtin_error` naming the built-in and the limit (the expression is then
+ * undefined, or the query fails in strict mode).
+ */
+export interface BuiltinLimits {
+  /** most elements one call may produce: array or set elements, object entries, `walk` results */
+  maxElements: number;
+  /** longest string (UTF-16 code units) one call may produce */
+  maxStringLength: number;
+}
 
 /** BuiltinContext is what a built-in may use from the running evaluation. */
 export interface BuiltinContext {

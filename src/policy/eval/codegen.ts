@@ -3,13 +3,12 @@ import type { Builtin } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import { VALUE_CLASS, equal, type Value } from '../value.js';
 import { index } from './context.js';
-import type { Evaluator } from './evaluator.js';
 import { indexPlan } from './index-scan.js';
 import { constantRule, constantTerm, reader } from './quick.js';
-import { NS, type Frame, type K } from './types.js';
+import { NS, type EvalEngine, type Frame, type K } from './types.js';
 
 /** Step evaluates `body[i..]`: it decides expression i and hands over to the next step. */
-export type Step = (ev: Evaluator, frame: Frame, k: K) => boolean;
+export type Step = (ev: EvalEngine, frame: Frame, k: K) => boolean;
 
 /**
  * Why generated code: a closure shared by every expression of one kind sees every site's operands
@@ -72,7 +71,7 @@ class Gen {
   private overrides = false;
   /** whether an operand goes through a closure reader, which may ask for the general path midway */
   private closures = false;
-  constructor(private readonly ev: Evaluator) {}
+  constructor(private readonly ev: EvalEngine) {}
 
   /** reads tells whether an operand reads a variable slot. */
   reads(slot: number): boolean {
@@ -256,7 +255,7 @@ class Gen {
 }
 
 /** builtinOf returns the built-in a call site can call directly (fixed arity, not a relation). */
-function builtinOf(ev: Evaluator, t: CallTerm): Builtin | undefined {
+function builtinOf(ev: EvalEngine, t: CallTerm): Builtin | undefined {
   const tgt = t.target;
   if (!tgt || tgt.kind !== 'builtin' || tgt.name === 'eq' || tgt.name === 'assign') return undefined;
   const b = ev.builtinOf(tgt);
@@ -268,7 +267,7 @@ function builtinOf(ev: Evaluator, t: CallTerm): Builtin | undefined {
  * generateStep generates the code of expression i of a body, or returns null when it is not one of
  * the shapes handled here (the caller then uses the closure steps or the general evaluator).
  */
-export function generateStep(ev: Evaluator, body: Expr[], i: number, next: Step, general: Step, bodySteps: (ev: Evaluator, body: Expr[]) => Step[]): Step | null {
+export function generateStep(ev: EvalEngine, body: Expr[], i: number, next: Step, general: Step, bodySteps: (ev: EvalEngine, body: Expr[]) => Step[]): Step | null {
   const e = body[i]!;
   if (e.with.length) return null;
   const g = new Gen(ev);

@@ -1,15 +1,15 @@
-import type { BuiltinContext } from '../builtins/types.js';
-import { DEFAULT_BUILTIN_LIMITS, type BuiltinLimits } from '../builtins/limits.js';
+import type { BuiltinContext, BuiltinLimits } from '../builtins/types.js';
+import { DEFAULT_BUILTIN_LIMITS } from '../builtins/limits.js';
 import type { UpstreamGuard } from '../../security/index.js';
 import { RDecimal, RSet, objGet, type Value } from '../value.js';
-import type { Evaluator } from './evaluator.js';
+import type { EvalEngine } from './types.js';
 
 /** EvalBuiltinContext is what built-ins see of one evaluation (a class: no closures per evaluation). */
 export class EvalBuiltinContext implements BuiltinContext {
   private now: bigint | undefined;
   private memoMap: Map<string, Value> | undefined;
   private sharedMap: Map<string, unknown> | undefined;
-  constructor(private readonly ev: Evaluator) {}
+  constructor(private readonly ev: EvalEngine) {}
   get httpAllow(): string[] {
     return this.ev.opts.httpAllow ?? [];
   }

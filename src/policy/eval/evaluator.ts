@@ -18,13 +18,12 @@ import { RuleEvaluator } from './rules.js';
 import { evalWith } from './with.js';
 import { bodySteps } from './steps.js';
 import { EvalBuiltinContext, index } from './context.js';
-import { NS, type Ctx, type EvalOptions, type Frame, type K, type KV, type Mock } from './types.js';
+import { NS, type Ctx, type EvalEngine, type EvalOptions, type Frame, type K, type KV, type Mock } from './types.js';
 
-export { NS, type Ctx, type EvalOptions, type Frame, type K, type KV, type Mock, type TraceEvent } from './types.js';
-export { index } from './context.js';
+export type { Ctx, EvalOptions, Frame, K, KV, Mock, TraceEvent } from './types.js';
 
 /** Evaluator runs compiled Rego top-down with unification and backtracking (continuation style). */
-export class Evaluator {
+export class Evaluator implements EvalEngine {
   ctx: Ctx;
   steps = 0;
   readonly strict: boolean;
@@ -700,6 +699,3 @@ export class Evaluator {
   }
 
 }
-
-export { setPath } from './with.js';
-

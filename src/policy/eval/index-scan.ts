@@ -1,6 +1,6 @@
 import type { Expr, Term } from '../ast/types.js';
 import { isObject, keyOf, objGet, type Value } from '../value.js';
-import { NS, type Evaluator, type Frame, type K } from './evaluator.js';
+import { NS, type EvalEngine, type Frame, type K } from './types.js';
 
 /** IndexPlan describes an indexable scan: the loop variable, the field path and the compared term. */
 export interface IndexPlan {
@@ -27,7 +27,7 @@ function mentionsSlot(t: unknown, slot: number): boolean {
  * jump to the matching elements through a hash index (memoised per array), as OPA's rule index does
  * for rule heads. The plan is cached on the expression.
  */
-export function indexPlan(ev: Evaluator, e: Expr & { ix?: IndexPlan | null }, next: Expr): IndexPlan | null {
+export function indexPlan(ev: EvalEngine, e: Expr & { ix?: IndexPlan | null }, next: Expr): IndexPlan | null {
   if (e.ix !== undefined) return e.ix;
   let plan: IndexPlan | null = null;
   if (e.kind !== 'somein') return (e.ix = null);
@@ -50,7 +50,7 @@ export function indexPlan(ev: Evaluator, e: Expr & { ix?: IndexPlan | null }, ne
 }
 
 /** evalIndexed runs `some x in xs; x.f == v; ...` visiting only the elements whose field equals v. */
-export function evalIndexed(ev: Evaluator, plan: IndexPlan, body: Expr[], i: number, frame: Frame, k: K): boolean {
+export function evalIndexed(ev: EvalEngine, plan: IndexPlan, body: Expr[], i: number, frame: Frame, k: K): boolean {
   return ev.evalTerm(plan.domain, frame, (coll) => {
     const want = Array.isArray(coll) && frame[plan.slot] === undefined && !ev.ctx.mocks ? ev.simple(plan.other, frame) : NS;
     if (want === NS || !Array.isArray(coll)) return ev.evalExpr(body[i]!, frame, () => ev.evalBody(body, i + 1, frame, k));
@@ -76,7 +76,7 @@ export function evalIndexed(ev: Evaluator, plan: IndexPlan, body: Expr[], i: num
  * data are immutable, so their index is kept across evaluations; any other array (input, rule values)
  * may change between evaluations, so its index lives for one evaluation only.
  */
-export function arrayIndex(ev: Evaluator, xs: Value[], path: string[]): Map<string, number[]> {
+export function arrayIndex(ev: EvalEngine, xs: Value[], path: string[]): Map<string, number[]> {
   const shared = ev.bctx.shared;
   const dataArrays = shared.get('dataArrays') as WeakSet<Value[]> | undefined;
   const home = dataArrays?.has(xs) ? shared : ev.local;

@@ -2,8 +2,7 @@ import type { Rule, Term } from '../ast/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import { RegoError } from '../errors.js';
 import { RSet, equal, isObject, keyOf, type Value } from '../value.js';
-import type { Evaluator } from './evaluator.js';
-import type { Frame } from './types.js';
+import type { EvalEngine, Frame } from './types.js';
 
 /** Slot is one level of a partial document being built: a set, a leaf value or an object of slots. */
 export type Slot = { set?: RSet; leaf?: Value; obj?: Map<string, [Value, Slot]>; has: boolean };
@@ -28,7 +27,7 @@ export class PartialCollector {
   private produced = false;
 
   constructor(
-    private readonly ev: Evaluator,
+    private readonly ev: EvalEngine,
     /** keeps the objects that are a complete value (never merged into); its set is made on first use */
     private readonly values: { readonly leaves: WeakSet<object> },
   ) {}

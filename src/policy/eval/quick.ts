@@ -3,12 +3,11 @@ import type { Builtin } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import { RDecimal, RObject, RSet, type Value } from '../value.js';
 import { index } from './context.js';
-import type { Evaluator } from './evaluator.js';
-import { NS, type Frame } from './types.js';
+import { NS, type EvalEngine, type Frame } from './types.js';
 import { indexPlan } from './index-scan.js';
 
 /** Reader evaluates a plain term (constant, bound variable, ref into input or a bound value) without continuations. */
-export type Reader = (ev: Evaluator, frame: Frame) => Value | undefined | typeof NS;
+export type Reader = (ev: EvalEngine, frame: Frame) => Value | undefined | typeof NS;
 
 /**
  * QuickPlan is what a closure step (`steps.ts`, used when code is not generated) needs to decide
@@ -64,7 +63,7 @@ function isConstant(t: Term): boolean {
 }
 
 /** constantValue evaluates a constant term once, as the general evaluator would each time. */
-function constantValue(t: Term, ev: Evaluator): Value | undefined {
+function constantValue(t: Term, ev: EvalEngine): Value | undefined {
   let out: Value | undefined;
   ev.evalTerm(t, [], (v) => ((out = v), true));
   return out;
@@ -74,7 +73,7 @@ function constantValue(t: Term, ev: Evaluator): Value | undefined {
  * constantRule returns the value of a rule node whose only definition is `name := <literal>` with
  * no body (`allowed := ["a", "b"]`): the same for every evaluation, so it needs no per-query cache.
  */
-export function constantRule(node: RuleNode, ev: Evaluator): Value | undefined {
+export function constantRule(node: RuleNode, ev: EvalEngine): Value | undefined {
   if (node.rules.length !== 1 || node.dynamic.length || node.defaultRule || node.children.size) return undefined;
   const r = node.rules[0]!;
   if (r.kind !== 'complete' || r.elses.length || !r.value || !isConstant(r.value) || r.body.length !== 1) return undefined;
@@ -87,12 +86,12 @@ export function constantRule(node: RuleNode, ev: Evaluator): Value | undefined {
  * constantTerm returns the value of a literal collection of constants (`["a/", "b/"]`), built once:
  * values are never changed in place, so every evaluation can share it. Undefined for other terms.
  */
-export function constantTerm(t: Term, ev: Evaluator): Value | undefined {
+export function constantTerm(t: Term, ev: EvalEngine): Value | undefined {
   return isConstant(t) ? constantValue(t, ev) : undefined;
 }
 
-/** reader compiles a term that `Evaluator.simple` can evaluate (plus literal collections); null for every other term. */
-export function reader(t: Term, ev: Evaluator): Reader | null {
+/** reader compiles a term that `EvalEngine.simple` can evaluate (plus literal collections); null for every other term. */
+export function reader(t: Term, ev: EvalEngine): Reader | null {
   switch (t.type) {
     case 'scalar':
       return readConst(t.value);
@@ -171,7 +170,7 @@ export function reader(t: Term, ev: Evaluator): Reader | null {
 }
 
 /** quickPlan works out the plan of an expression, or null when it needs the general evaluator. */
-export function quickPlan(ev: Evaluator, e: Expr, next: Expr | undefined): QuickPlan | null {
+export function quickPlan(ev: EvalEngine, e: Expr, next: Expr | undefined): QuickPlan | null {
   if (e.kind === 'somein' && !e.key && !e.negated && !e.with.length && e.value.type === 'var' && e.value.slot !== undefined) {
     // an indexed scan (`some x in xs; x.f == v`) is better still
     if (next && indexPlan(ev, e, next)) return null;

@@ -2,7 +2,8 @@ import type { Rule, Term } from '../ast/types.js';
 import { groundPrefix, type RuleNode } from '../compile/tree.js';
 import { RegoError } from '../errors.js';
 import { ObjectBuilder, RSet, equal, fromJSON, isObject, objEntries, objGet, type Value } from '../value.js';
-import { setPath, type Evaluator, type Frame, type KV } from './evaluator.js';
+import type { EvalEngine, Frame, KV } from './types.js';
+import { setPath } from './with.js';
 import { PartialCollector, type Slot } from './partial.js';
 
 const isConstant = (t: Term | undefined): boolean =>
@@ -14,7 +15,7 @@ function plainParams(r: Rule): boolean {
 }
 
 interface BodyRun {
-  ev: Evaluator;
+  ev: EvalEngine;
   r: Rule;
   frame: Frame;
   body: Rule['body'];
@@ -78,7 +79,7 @@ export class RuleEvaluator {
   get leaves(): WeakSet<object> {
     return (this.leafSet ??= new WeakSet());
   }
-  constructor(private ev: Evaluator) {}
+  constructor(private ev: EvalEngine) {}
 
   /** metadata returns rego.metadata.rule() and rego.metadata.chain() for a rule. */
   metadata(r: Rule | undefined): { rule: Value; chain: Value } {

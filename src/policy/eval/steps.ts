@@ -1,10 +1,9 @@
 import type { Expr } from '../ast/types.js';
 import { equal, type Value } from '../value.js';
 import { canGenerate, directFunction, generateStep, type DirectFunction, type Step } from './codegen.js';
-import type { Evaluator } from './evaluator.js';
 import { evalIndexed, indexPlan } from './index-scan.js';
 import { quickPlan, type QuickPlan, type Reader } from './quick.js';
-import { NS, type Frame } from './types.js';
+import { NS, type EvalEngine, type Frame } from './types.js';
 
 export type { Step } from './codegen.js';
 
@@ -23,7 +22,7 @@ const stop = (): boolean => true;
  * needs. Whatever a step cannot decide at run time (an operand that is not plain, `with` mocks)
  * goes to the general evaluator for that expression, which then continues with the next step.
  */
-export function bodySteps(ev: Evaluator, body: CompiledBody): Step[] {
+export function bodySteps(ev: EvalEngine, body: CompiledBody): Step[] {
   if (body.steps) return body.steps;
   const steps: Step[] = new Array(body.length + 1);
   steps[body.length] = done;
@@ -33,7 +32,7 @@ export function bodySteps(ev: Evaluator, body: CompiledBody): Step[] {
 }
 
 /** generationAllowed tells (once per engine) whether code can be generated in this process. */
-function generationAllowed(ev: Evaluator): boolean {
+function generationAllowed(ev: EvalEngine): boolean {
   const shared = ev.bctx.shared;
   let ok = shared.get('codegen') as boolean | undefined;
   if (ok === undefined) shared.set('codegen', (ok = canGenerate()));
@@ -41,14 +40,14 @@ function generationAllowed(ev: Evaluator): boolean {
 }
 
 /** generalStep evaluates expression i with the general evaluator (the equality index first). */
-function generalStep(ev: Evaluator, body: Expr[], i: number, next: Step): Step {
+function generalStep(ev: EvalEngine, body: Expr[], i: number, next: Step): Step {
   const e = body[i]!;
   const ip = e.kind === 'somein' && i + 1 < body.length ? indexPlan(ev, e, body[i + 1]!) : null;
   if (ip) return (ev2, frame, k) => evalIndexed(ev2, ip, body, i, frame, k);
   return (ev2, frame, k) => ev2.evalExpr(e, frame, () => next(ev2, frame, k));
 }
 
-function compileStep(ev: Evaluator, body: Expr[], i: number, next: Step): Step {
+function compileStep(ev: EvalEngine, body: Expr[], i: number, next: Step): Step {
   const general = generalStep(ev, body, i, next);
   if (ev.opts.codegen !== false && generationAllowed(ev)) {
     const g = generateStep(ev, body, i, next, general, bodySteps);
@@ -129,7 +128,7 @@ function eqStep(p: QuickPlan, next: Step, general: Step): Step {
  * readArgs fills args from the readers; NS when one needs the general path, false when one is
  * undefined (later operands are then not evaluated, as in the general path), true otherwise.
  */
-function readArgs(rs: Reader[], args: Value[], ev: Evaluator, frame: Frame): boolean | typeof NS {
+function readArgs(rs: Reader[], args: Value[], ev: EvalEngine, frame: Frame): boolean | typeof NS {
   for (let j = 0; j < rs.length; j++) {
     const v = rs[j]!(ev, frame);
     if (v === NS) return NS;

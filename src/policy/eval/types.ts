@@ -1,7 +1,7 @@
-import type { Term } from '../ast/types.js';
+import type { CallTerm, Expr, Rule, Term } from '../ast/types.js';
+import type { Builtin, BuiltinContext, BuiltinLimits } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import type { RegoError } from '../errors.js';
-import type { BuiltinLimits } from '../builtins/limits.js';
 import type { UpstreamGuard } from '../../security/index.js';
 import type { Value } from '../value.js';
 
@@ -58,3 +58,50 @@ export interface TraceEvent {
 /** NS marks a term that needs the general (continuation) evaluator. */
 export const NS: unique symbol = Symbol('not-simple');
 
+/** RuleValues is what the compiled tiers and built-ins ask of the rule evaluator (`rules.ts`). */
+export interface RuleValues {
+  /** nodeValue is the value of a rule node in the current `with` scope (undefined when it has none). */
+  nodeValue(node: RuleNode): Value | undefined;
+  /** callFunction calls a user function with evaluated operands. */
+  callFunction(node: RuleNode, args: Value[]): Value | undefined;
+  /** metadata is rego.metadata.rule() and rego.metadata.chain() for a rule. */
+  metadata(r: Rule | undefined): { rule: Value; chain: Value };
+}
+
+/**
+ * EvalEngine is the evaluator as its collaborators (rules, `with`, the compiled tiers, the built-in
+ * context) see it. It lives here, in the leaf module, so that they need not import `evaluator.ts`,
+ * which imports them: `Evaluator` implements it.
+ */
+export interface EvalEngine {
+  ctx: Ctx;
+  lastValue: Value;
+  currentRule: Rule | undefined;
+  readonly strict: boolean;
+  readonly root: RuleNode;
+  readonly data: Value;
+  readonly builtins: (name: string) => Builtin | undefined;
+  readonly opts: EvalOptions;
+  readonly rules: RuleValues;
+  readonly bctx: BuiltinContext;
+  readonly inProgress: Map<RuleNode, boolean>;
+  readonly local: Map<string, unknown>;
+  readonly startMs: number;
+  tick(): void;
+  checkDeadline(): void;
+  remainingMs(): number;
+  scratchArgs(n: number): Value[];
+  evalBody(body: Expr[], i: number, frame: Frame, k: K): boolean;
+  evalExpr(e: Expr, frame: Frame, k: K): boolean;
+  evalTerm(t: Term, frame: Frame, k: KV): boolean;
+  evalList(ts: Term[], frame: Frame, k: (vs: Value[]) => boolean): boolean;
+  evaluable(t: Term, frame: Frame): boolean;
+  unify(t: Term, v: Value, frame: Frame, k: K): boolean;
+  simple(t: Term, frame: Frame): Value | undefined | typeof NS;
+  walk(v: Value, path: Term[], i: number, frame: Frame, k: KV, dataDoc?: boolean): boolean;
+  dataFastPath(t: Extract<Term, { type: 'ref' }> & { fast?: { node: RuleNode; depth: number } | null }): { node: RuleNode; depth: number } | null;
+  funcNode(tgt: { kind: 'func'; path: string[]; n?: RuleNode | null }): RuleNode | undefined;
+  builtinOf(tgt: { kind: 'builtin'; name: string; b?: Builtin | null }): Builtin | undefined;
+  callBuiltin(b: Builtin, args: Value[], t: CallTerm, name: string): Value | undefined;
+  builtinFailed(e: unknown, t: CallTerm, name: string): undefined;
+}

@@ -1,12 +1,12 @@
 import type { Expr, With } from '../ast/types.js';
 import { ObjectBuilder, isObject, objEntries, objGet, type PlainObject, type Value } from '../value.js';
-import type { Ctx, Evaluator, Frame, K, Mock } from './evaluator.js';
+import type { Ctx, EvalEngine, Frame, K, Mock } from './types.js';
 
 // `with` modifiers: each one replaces input, part of data, or a function for one expression, in a
 // fresh context (its own rule cache), restored before the rest of the body continues.
 
 /** evalWith evaluates an expression under its `with` modifiers. */
-export function evalWith(ev: Evaluator, e: Expr, frame: Frame, k: K): boolean {
+export function evalWith(ev: EvalEngine, e: Expr, frame: Frame, k: K): boolean {
   const saved = ev.ctx;
   const next: Ctx = { input: saved.input, overrides: saved.overrides && new Map(saved.overrides), mocks: saved.mocks && new Map(saved.mocks), cache: new Map() };
   const apply = (i: number): boolean => {
@@ -36,7 +36,7 @@ export function evalWith(ev: Evaluator, e: Expr, frame: Frame, k: K): boolean {
 }
 
 /** withValue evaluates a `with` replacement: a value, or a function/built-in named as a replacement. */
-export function withValue(ev: Evaluator, w: With, frame: Frame, k: (v: Mock) => boolean): boolean {
+export function withValue(ev: EvalEngine, w: With, frame: Frame, k: (v: Mock) => boolean): boolean {
   const v = w.value;
   if (v.type === 'call' && v.args.length === 0 && v.target && (v.target.kind === 'func' || ev.builtins((v.target as { name: string }).name)?.arity !== 0)) {
     return k(v.target.kind === 'builtin' ? { kind: 'builtin', name: v.target.name } : { kind: 'func', path: (v.target as { path: string[] }).path });
@@ -45,7 +45,7 @@ export function withValue(ev: Evaluator, w: With, frame: Frame, k: (v: Mock) => 
 }
 
 /** applyWith records one replacement in the context of a `with` scope. */
-export function applyWith(ev: Evaluator, ctx: Ctx, w: With, mock: Mock, frame: Frame): void {
+export function applyWith(ev: EvalEngine, ctx: Ctx, w: With, mock: Mock, frame: Frame): void {
   const t = w.target;
   if (t.type === 'call') {
     const key = t.target!.kind === 'builtin' ? (t.target as { name: string }).name : 'data.' + (t.target as { path: string[] }).path.join('.');
