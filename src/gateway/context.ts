@@ -2,25 +2,15 @@ import type { WriteBatch } from './write-batch.js';
 import type { Readable } from 'node:stream';
 import type { TraceContext } from './observability/trace.js';
 import type { CancelToken } from './cancel.js';
+import type { OutgoingHeaders, ResponseWriter } from './response-writer.js';
 
-/** OutgoingHeaders are response or upstream-request headers keyed by lower-case name. */
-export type OutgoingHeaders = Record<string, string | string[]>;
+export type { OutgoingHeaders, ResponseWriter } from './response-writer.js';
 
 /** BufferedResponse is a complete response a filter or a Function produced. */
 export interface BufferedResponse {
   status: number;
   headers: OutgoingHeaders;
   body: Uint8Array | string;
-}
-
-/** ResponseWriter is the part of Node's http1/http2 server response the gateway writes through. */
-export interface ResponseWriter {
-  writeHead(status: number, headers?: OutgoingHeaders): unknown;
-  write(chunk: Uint8Array | string): boolean;
-  end(chunk?: Uint8Array | string): unknown;
-  destroy(err?: Error): unknown;
-  readonly headersSent: boolean;
-  readonly writableEnded: boolean;
 }
 
 /** RetryPolicy is a compiled retry configuration (see filters/retry). */

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { ResponseWriter } from './context.js';
+import type { ResponseWriter } from './response-writer.js';
 
 /**
  * WriteBatch holds what HTTP/1.x answers write during one turn of the event loop until the end of
