@@ -9,7 +9,8 @@ import { E } from './wasi/constants.js';
 import { MemFs } from './fs/mem-fs.js';
 import type { Mount, Stream } from './wasi/fd-table.js';
 import { HostSwitch, hostEncoders, WasiHost, type HostOptions } from './wasi/host.js';
-import { ProcExit, WouldBlock } from './wasi/process.js';
+import { ProcExit } from './wasi/process.js';
+import { WouldBlock } from './wasi/would-block.js';
 import { BULK_BYTES_PER_UNIT, FUEL_EXPORT } from './meter.js';
 
 /** RunSpec is one invocation, in a form that can cross to a worker thread (structured-clone safe). */

@@ -3,7 +3,7 @@ import {
   ADVICE_MAX, DIRENT, E, FDFLAGS, FDSTAT, FILESTAT, FILETYPE, FSTFLAGS, IOVEC, PRESTAT, PREOPENTYPE_DIR, R, WHENCE,
 } from './constants.js';
 import type { Descriptor, DirDescriptor, FileDescriptor, Stream } from './fd-table.js';
-import type { Syscalls, WasiHost } from './host.js';
+import type { SyscallHost as WasiHost, Syscalls } from './syscalls.js';
 import { IOV_MAX, utf8 } from './memory.js';
 
 const FDFLAGS_ALL = FDFLAGS.APPEND | FDFLAGS.DSYNC | FDFLAGS.NONBLOCK | FDFLAGS.RSYNC | FDFLAGS.SYNC;

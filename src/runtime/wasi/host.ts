@@ -8,8 +8,10 @@ import { fdCalls } from './fd.js';
 import { GuestMemory } from './memory.js';
 import { pathCalls } from './path.js';
 import { pollCalls } from './poll.js';
-import { Clock, ProcExit, processCalls, RandomSource, StringBlockEncoder, type StringBlock } from './process.js';
+import { Clock, ProcExit, RandomSource, StringBlockEncoder } from './process.js';
+import { processCalls } from './proc-calls.js';
 import { sockCalls } from './sock.js';
+import type { HostState, SyscallHost, Syscalls } from './syscalls.js';
 import type { WasmImports } from '../wasm-api.js';
 
 /** HostOptions is everything one sandbox run may use: nothing is ambient, all of it is granted here. */
@@ -54,18 +56,6 @@ export function hostEncoders(): HostEncoders {
   return { args: new StringBlockEncoder(), env: new StringBlockEncoder() };
 }
 
-/** HostState is the per-run state; resetting it lets a warm instance serve the next request. */
-export interface HostState {
-  args: StringBlock;
-  env: StringBlock;
-  clock: Clock;
-  random: RandomSource;
-  fds: FdTable;
-  writeBudget: number;
-  /** Security notes (refused escapes) collected for the caller's log. */
-  notes: string[];
-}
-
 const emptyStream: Stream = { read: () => 0, write: (b) => b.length, available: () => 0 };
 // Computed once: bigint arithmetic allocates, and the descriptors are built for every run.
 const STDIN_RIGHTS = RIGHTS_STREAM & ~R.FD_WRITE;
@@ -83,7 +73,7 @@ function stdio(s: Stream | undefined, rights: bigint): Descriptor {
  * module-level state), builds the `wasi_snapshot_preview1` import object once, and can be reset with
  * new options between runs of a reused instance.
  */
-export class WasiHost {
+export class WasiHost implements SyscallHost {
   readonly memory = new GuestMemory();
   state!: HostState;
   trace?: (line: string) => void;
@@ -145,9 +135,6 @@ export class WasiHost {
     return { [WASI_MODULE]: this.importObject };
   }
 }
-
-/** Syscalls is one family's table: each function takes the host first, then the guest's arguments. */
-export type Syscalls = Record<string, (h: WasiHost, ...a: any[]) => number>;
 
 /** Every implemented syscall; the tables are immutable and shared by all hosts. */
 const SYSCALLS: Syscalls = { ...processCalls, ...fdCalls, ...pathCalls, ...pollCalls, ...sockCalls };

@@ -1,7 +1,7 @@
 import { FsError } from '../fs/types.js';
 import { E, IOVEC } from './constants.js';
 import type { WasmMemory } from '../wasm-api.js';
-import { WouldBlock } from './process.js';
+import { WouldBlock } from './would-block.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 /** Most iovecs one call may pass (POSIX IOV_MAX on Linux). */

@@ -3,7 +3,7 @@ import { addNote, FsError } from '../fs/types.js';
 import { E, FDFLAGS, FILETYPE, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, RIGHTS_DIR, RIGHTS_FILE } from './constants.js';
 import type { DirDescriptor } from './fd-table.js';
 import { timeSpecs, writeStat } from './fd.js';
-import type { Syscalls, WasiHost } from './host.js';
+import type { SyscallHost as WasiHost, Syscalls } from './syscalls.js';
 
 const OFLAGS_ALL = OFLAGS.CREAT | OFLAGS.DIRECTORY | OFLAGS.EXCL | OFLAGS.TRUNC;
 const FDFLAGS_ALL = FDFLAGS.APPEND | FDFLAGS.DSYNC | FDFLAGS.NONBLOCK | FDFLAGS.RSYNC | FDFLAGS.SYNC;

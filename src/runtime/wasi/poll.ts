@@ -1,6 +1,6 @@
 import { FsError } from '../fs/types.js';
 import { E, EVENT, EVENTRW_HANGUP, EVENTTYPE, R, SUBCLOCK_ABSTIME, SUBSCRIPTION } from './constants.js';
-import type { Syscalls, WasiHost } from './host.js';
+import type { SyscallHost as WasiHost, Syscalls } from './syscalls.js';
 
 /** Most subscriptions one poll_oneoff may pass. */
 const MAX_SUBSCRIPTIONS = 4096;

@@ -1,24 +1,15 @@
 import { randomFillSync } from 'node:crypto';
 import { FsError } from '../fs/types.js';
 import { CLOCK, E, SIGNAL_MAX } from './constants.js';
-import type { Syscalls, WasiHost } from './host.js';
+import { WouldBlock } from './would-block.js';
 
 /** ProcExit is thrown by `proc_exit` (and fatal `proc_raise`) to unwind the guest; the runner catches it. */
 export class ProcExit {
   constructor(readonly code: number) {}
 }
 
-/**
- * WouldBlock unwinds a guest that would block, or hold for long, a thread that serves others (a run
- * on the caller's own thread, see inline.ts): it asked to sleep, or moved more bytes through the host
- * than such a run may. The caller runs it again where that is allowed.
- */
-export class WouldBlock {}
-
 /** A frozen clock starts here (2024-01-01T00:00:00Z) so guests see a plausible, reproducible date. */
 const FROZEN_EPOCH_NS = 1_704_067_200_000_000_000n;
-/** Signals whose default action is to be ignored (chld, cont, urg, winch); the rest terminate. */
-const IGNORED_SIGNALS = new Set([16, 17, 22, 27]);
 
 /**
  * Clock gives the guest time. 'real' reads the host clocks at nanosecond resolution; 'frozen' starts
@@ -227,51 +218,6 @@ export class StringBlockEncoder {
     this.starts = next;
   }
 }
-
-function stringList(h: WasiHost, list: StringBlock, ptrs: number, buf: number): number {
-  const m = h.memory;
-  const base = buf >>> 0;
-  m.bytes(base, list.bytes.length).set(list.bytes);
-  const starts = list.starts;
-  for (let i = 0; i < starts.length; i++) m.u32(ptrs + i * 4, base + starts[i]!);
-  return E.SUCCESS;
-}
-
-function sizes(h: WasiHost, list: StringBlock, countPtr: number, sizePtr: number): number {
-  h.memory.u32(countPtr, list.starts.length);
-  h.memory.u32(sizePtr, list.bytes.length);
-  return E.SUCCESS;
-}
-
-/** processCalls: args, environ, clocks, random, sched_yield, proc_exit, proc_raise. */
-export const processCalls: Syscalls = {
-  args_get: (h: WasiHost, argv: number, buf: number) => stringList(h, h.state.args, argv, buf),
-  args_sizes_get: (h: WasiHost, c: number, s: number) => sizes(h, h.state.args, c, s),
-  environ_get: (h: WasiHost, envp: number, buf: number) => stringList(h, h.state.env, envp, buf),
-  environ_sizes_get: (h: WasiHost, c: number, s: number) => sizes(h, h.state.env, c, s),
-  clock_res_get: (h: WasiHost, id: number, out: number) => {
-    h.memory.u64(out, h.state.clock.resolution(id));
-    return E.SUCCESS;
-  },
-  clock_time_get: (h: WasiHost, id: number, _precision: bigint, out: number) => {
-    h.memory.u64(out, h.state.clock.now(id));
-    return E.SUCCESS;
-  },
-  random_get: (h: WasiHost, buf: number, len: number) => {
-    h.state.random.fill(h.memory.bytes(buf, len));
-    return E.SUCCESS;
-  },
-  sched_yield: (_h: WasiHost) => E.SUCCESS,
-  proc_exit: (h: WasiHost, code: number) => {
-    throw new ProcExit(code >>> 0);
-  },
-  proc_raise: (h: WasiHost, sig: number) => {
-    if (sig < 0 || sig > SIGNAL_MAX) return E.INVAL;
-    if (sig === 0 || IGNORED_SIGNALS.has(sig)) return E.SUCCESS;
-    // Like a shell reports a process killed by a signal.
-    throw new ProcExit(128 + sig);
-  },
-};
 
 /** encodeList turns args or `KEY=VALUE` strings into the byte strings the guest receives. */
 export function encodeList(items: string[]): StringBlock {

@@ -1,7 +1,7 @@
 import { FsError } from '../fs/types.js';
 import { E, FDFLAGS, FILETYPE, R, RIFLAGS, SDFLAGS } from './constants.js';
 import type { SocketDescriptor } from './fd-table.js';
-import type { Syscalls, WasiHost } from './host.js';
+import type { SyscallHost as WasiHost, Syscalls } from './syscalls.js';
 
 function socket(h: WasiHost, fd: number, right: bigint): SocketDescriptor {
   const d = h.state.fds.get(fd);
