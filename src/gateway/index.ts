@@ -6,6 +6,7 @@ export { Gateway } from './gateway.js';
 export type { GatewayRequest, FunctionResponse, FunctionInvoker, GatewayConfig, GatewayOptions, GatewayLimits, ConfigProblem, Authorizer, AuthzDecision } from './types.js';
 export { routeFunctionRefs, compileRoute } from './router/compile-route.js';
 export { compileService } from './upstream/service-spec.js';
+export { gatewayKindValidators } from './kind-validators.js';
 export { gatewayGrantsHook, serviceGrantProblems, routeGrantProblems, type GatewayGrants } from './grants.js';
 export { FILTERS } from './filters/registry.js';
 export type { GatewayMetrics, TrafficSnapshot, HistogramSnapshot } from './observability/metrics.js';

@@ -17,7 +17,7 @@ import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { BlobGarbageCollector } from '../controllers/blob-gc.js';
 import { PolicyController } from '../controllers/policy-controller.js';
 import { DecisionLogger } from '../policy/index.js';
-import { Gateway, InternalCA, WorkloadIdentity, gatewayGrantsHook, routeFunctionRefs, spiffeId, type PathOptions } from '../gateway/index.js';
+import { Gateway, InternalCA, WorkloadIdentity, gatewayGrantsHook, gatewayKindValidators, routeFunctionRefs, spiffeId, type PathOptions } from '../gateway/index.js';
 import { hostname } from 'node:os';
 import { Runtime } from '../runtime/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
@@ -147,7 +147,8 @@ export class Skiff {
     const token = ensureToken(dataDir, 'token');
     const controllerToken = ensureToken(dataDir, 'controller-token');
     this.store = await openStore(this.opts.store, dataDir);
-    const resources = new ResourceService(this.store, builtinKinds());
+    // The gateway's compilers check Routes and Services at admission; the API does not import the gateway.
+    const resources = new ResourceService(this.store, builtinKinds(gatewayKindValidators));
     await this.ensureNamespace(resources, 'default');
 
     this.blobs = new BlobStore({ dir: join(dataDir, 'blobs') });

@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { routeKind } from '../../src/api/kinds/route.js';
-import { serviceKind } from '../../src/api/kinds/service.js';
-import { routeFunctionRefs } from '../../src/gateway/index.js';
+import { ApiError } from '../../src/api/errors.js';
+import { builtinKinds } from '../../src/api/kinds/index.js';
+import { ResourceService } from '../../src/api/resources.js';
+import { MemoryStore } from '../../src/store/index.js';
+import { gatewayKindValidators, routeFunctionRefs } from '../../src/gateway/index.js';
 import { route, service } from './helpers.js';
+
+// The kinds as the server registers them: with the gateway's validators.
+const kinds = builtinKinds(gatewayKindValidators);
+const routeKind = kinds.lookup('Route')!;
+const serviceKind = kinds.lookup('Service')!;
 
 describe('Route kind', () => {
   it('accepts the demo manifest', () => {
@@ -61,5 +68,25 @@ describe('Service kind', () => {
     expect(fields).toEqual(
       expect.arrayContaining(['spec.endpoints[0].address', 'spec.endpoints[0].port', 'spec.trafficPolicy.loadBalancer.simple', 'spec.trafficPolicy.outlierDetection.baseEjectionTime']),
     );
+  });
+});
+
+describe('gateway validators registered with the API', () => {
+  it('refuses, with 422 and the compiler\'s field path, a Route the gateway cannot compile', async () => {
+    const resources = new ResourceService(new MemoryStore(), builtinKinds(gatewayKindValidators));
+    const bad = route('bad', { http: [{ match: [{ uri: { regex: '/a(' } }], route: [{ destination: { function: 'f' } }] }] });
+    const err = await resources.create(resources.kind('Route'), 'default', bad).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).httpStatus).toBe(422);
+    expect((err as ApiError).message).toContain('spec.http[0].match[0].uri.regex');
+    const good = route('good', { http: [{ route: [{ destination: { function: 'f' } }] }] });
+    await expect(resources.create(resources.kind('Route'), 'default', good)).resolves.toBeDefined();
+  });
+
+  it('leaves Route and Service to their schemas without validators, and refuses a validator for an unknown kind', () => {
+    const plain = builtinKinds();
+    expect(plain.lookup('Route')!.validate).toBeUndefined();
+    expect(plain.lookup('Service')!.validate).toBeUndefined();
+    expect(() => builtinKinds({ Rout: () => [] })).toThrow(/Rout, which is not a built-in kind/);
   });
 });

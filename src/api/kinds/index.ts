@@ -5,13 +5,28 @@ import { policyKind } from './policy.js';
 import { KindRegistry } from './registry.js';
 import { routeKind } from './route.js';
 import { serviceKind } from './service.js';
+import type { KindDefinition, KindValidator, KindValidators } from './types.js';
 
 export type * from './types.js';
 export { KindRegistry } from './registry.js';
 export { setCondition, readyOf, type Condition } from './conditions.js';
 export { parseModuleRef, blobRef, BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION, type ModuleRef } from './module-ref.js';
 
-/** builtinKinds returns a registry with every kind Skiff serves. */
-export function builtinKinds(): KindRegistry {
-  return new KindRegistry([namespaceKind, functionKind, routeKind, serviceKind, policyKind, eventKind]);
+/**
+ * builtinKinds returns a registry with every kind Skiff serves. `validators` adds checks by kind name
+ * from the areas that run the objects (the server passes the gateway's for Route and Service); without
+ * them those kinds get their schema checks only, which is what clients that only print objects need.
+ */
+export function builtinKinds(validators: KindValidators = {}): KindRegistry {
+  const defs = [namespaceKind, functionKind, routeKind, serviceKind, policyKind, eventKind];
+  for (const kind of Object.keys(validators)) {
+    if (!defs.some((d) => d.kind === kind)) throw new Error(`a validator was given for ${kind}, which is not a built-in kind`);
+  }
+  return new KindRegistry(defs.map((d) => withValidator(d, validators[d.kind])));
+}
+
+function withValidator(def: KindDefinition, extra: KindValidator | undefined): KindDefinition {
+  if (!extra) return def;
+  const own = def.validate;
+  return { ...def, validate: own ? (obj) => [...own(obj), ...extra(obj)] : extra };
 }

@@ -1,6 +1,5 @@
 import type { KindDefinition, ResourceObject } from './types.js';
 import { readyOf } from './conditions.js';
-import { compileRoute } from '../../gateway/index.js';
 
 const stringMatch = {
   type: 'object',
@@ -75,7 +74,6 @@ export const routeKind: KindDefinition = {
       },
     },
   },
-  validate: (obj) => compileRoute(obj).errors,
   specRequired: true,
   printerColumns: [
     { name: 'READY', value: (o) => readyOf(o) },

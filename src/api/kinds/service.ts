@@ -1,5 +1,4 @@
 import type { KindDefinition } from './types.js';
-import { compileService } from '../../gateway/index.js';
 
 /**
  * serviceKind is the Service resource (skiff.dev/v1, short name `svc`): HTTP upstreams (`endpoints`
@@ -56,7 +55,6 @@ export const serviceKind: KindDefinition = {
       },
     },
   },
-  validate: (obj) => compileService(obj).errors,
   specRequired: true,
   printerColumns: [
     { name: 'ENDPOINTS', value: (o) => String(Array.isArray(o.spec?.endpoints) ? o.spec.endpoints.length : 0) },

@@ -63,11 +63,21 @@ export interface KindDefinition {
   /** JSON Schema (draft-07) for `spec`. */
   specSchema: Record<string, unknown>;
   /** Checks beyond the schema (regexes compile, references are well-formed). Paths start at the object root. */
-  validate?: (obj: ResourceObject) => FieldError[];
+  validate?: KindValidator;
   /** Whether spec is required (true for most kinds; false for e.g. Event). */
   specRequired?: boolean;
   printerColumns: PrinterColumn[];
 }
+
+/** KindValidator checks an object beyond its schema; the paths of its errors start at the object root. */
+export type KindValidator = (obj: ResourceObject) => FieldError[];
+
+/**
+ * KindValidators are checks that areas above the API supply for built-in kinds, by kind name (the
+ * gateway's compilers for Route and Service). The composition root hands them to `builtinKinds`, so
+ * the API validates what the gateway will run without importing the gateway.
+ */
+export type KindValidators = Readonly<Partial<Record<string, KindValidator>>>;
 
 export const DEFAULT_GROUP = 'skiff.dev';
 
