@@ -200,11 +200,12 @@ describe('route regexes run in linear time (RE2)', () => {
     };
     const during = await whileProbing('a');
     // On this shared two-core machine the probes' own traffic can push a p99 past 50 ms. Then the
-    // same traffic with a letter the pattern rejects at once must cost about as much: a backtracking
-    // regex blocked for seconds per `a` probe, far beyond this bound.
+    // same traffic with a letter the pattern rejects at once must cost about as much (the margin is for
+    // the noise of two p99s on a loaded machine): a backtracking regex blocked for seconds per `a`
+    // probe, far beyond this bound.
     if (p99(during) >= 50) {
       const control = await whileProbing('b');
-      expect(p99(during)).toBeLessThan(Math.max(50, p99(control) * 2 + 20));
+      expect(p99(during)).toBeLessThan(Math.max(50, p99(control) * 3 + 50));
     }
   });
 
