@@ -1,19 +1,15 @@
 import { randomFillSync } from 'node:crypto';
 import { FsError } from '../fs/types.js';
 import { CLOCK, E, SIGNAL_MAX } from './constants.js';
+import { GuestUnwind, WouldBlock } from './faults.js';
 import type { Syscalls, WasiHost } from './host.js';
 
 /** ProcExit is thrown by `proc_exit` (and fatal `proc_raise`) to unwind the guest; the runner catches it. */
-export class ProcExit {
-  constructor(readonly code: number) {}
+export class ProcExit extends GuestUnwind {
+  constructor(readonly code: number) {
+    super();
+  }
 }
-
-/**
- * WouldBlock unwinds a guest that would block, or hold for long, a thread that serves others (a run
- * on the caller's own thread, see inline.ts): it asked to sleep, or moved more bytes through the host
- * than such a run may. The caller runs it again where that is allowed.
- */
-export class WouldBlock {}
 
 /** A frozen clock starts here (2024-01-01T00:00:00Z) so guests see a plausible, reproducible date. */
 const FROZEN_EPOCH_NS = 1_704_067_200_000_000_000n;
