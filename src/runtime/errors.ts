@@ -2,7 +2,8 @@ import { SkiffError } from '../util/errors.js';
 
 /**
  * RuntimeErrorCode lists every condition the sandbox runtime reports on purpose. The codes are stable:
- * the control plane maps them to HTTP statuses (trap → 500, timeout → 504, overloaded → 503).
+ * the control plane maps them to HTTP statuses (trap → 500, timeout → 504, overloaded → 503). `host_error`
+ * is a bug in the WASI host itself (a syscall threw something unexpected), not the guest's fault.
  */
 export type RuntimeErrorCode =
   | 'not_wasm'
@@ -18,7 +19,8 @@ export type RuntimeErrorCode =
   | 'overloaded'
   | 'closed'
   | 'invalid_options'
-  | 'worker_failed';
+  | 'worker_failed'
+  | 'host_error';
 
 /** RuntimeError is raised by the sandbox runtime; `code` is one of {@link RuntimeErrorCode}. */
 export class RuntimeError extends SkiffError {

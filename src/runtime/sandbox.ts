@@ -9,8 +9,8 @@ import { E } from './wasi/constants.js';
 import { MemFs } from './fs/mem-fs.js';
 import type { Mount, Stream } from './wasi/fd-table.js';
 import { HostSwitch, hostEncoders, WasiHost, type HostOptions } from './wasi/host.js';
+import { BudgetSpent, GuestUnwind, HostError, WouldBlock } from './wasi/faults.js';
 import { ProcExit } from './wasi/process.js';
-import { WouldBlock } from './wasi/would-block.js';
 import { BULK_BYTES_PER_UNIT, FUEL_EXPORT } from './meter.js';
 
 /** RunSpec is one invocation, in a form that can cross to a worker thread (structured-clone safe). */
@@ -44,8 +44,10 @@ export type RunOutcome = (
 ) & { /** Refused escape attempts and other security notes, one line each, for the caller's log. */ notes?: string[] };
 
 /** Thrown through the guest when its output passes the limit. */
-class OutputLimit {
-  constructor(readonly limit: number) {}
+class OutputLimit extends GuestUnwind {
+  constructor(readonly limit: number) {
+    super();
+  }
 }
 
 /**
@@ -150,7 +152,8 @@ function fdStream(fd: number, limit: { left: number }): Stream {
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EOF') return 0;
-          if (code !== 'EAGAIN') throw err;
+          // A read error on the process's own stdin is the guest's EIO, as a failing pipe would be.
+          if (code !== 'EAGAIN') throw new FsError(code === 'EISDIR' ? E.ISDIR : E.IO);
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
         }
       }
@@ -261,6 +264,7 @@ export class SandboxHost {
         w = this.instantiate(module, opts, reusable);
       }
     } catch (err) {
+      if (err instanceof HostError) return fail('host_error', err.message);
       if (err instanceof RangeError || err instanceof Wasm.RuntimeError) {
         return fail('memory_limit', `could not instantiate the module: ${err.message}`);
       }
@@ -281,7 +285,9 @@ export class SandboxHost {
       else {
         w.host.closeAll();
         if (err instanceof OutputLimit) return fail('output_limit', `the guest wrote more than ${err.limit} bytes of output (limits.maxOutputBytes)`);
-        if (err instanceof WouldBlock) return fail('timeout', 'the guest would block or hold a thread that may not (it slept, or moved too many bytes through the host)');
+        if (err instanceof BudgetSpent) return fail('timeout', 'the guest moved more bytes through the host than a run on a thread that serves others may');
+        if (err instanceof WouldBlock) return fail('timeout', 'the guest would block a thread that may not (it slept)');
+        if (err instanceof HostError) return fail('host_error', err.message);
         if (fuel !== undefined && (w.fuel?.value as number) <= 0) return fail('timeout', `the guest used up its fuel (${fuel} units)`);
         const msg = err instanceof Error ? err.message : String(err);
         const pages = w.memory ? w.memory.buffer.byteLength / PAGE : 0;

@@ -16,11 +16,26 @@ const NODE_ERRNO: Record<string, number> = {
   ENXIO: E.NXIO, ENODEV: E.NODEV,
 };
 
-/** hostError turns a node:fs error into an FsError carrying the WASI errno. */
-function hostError(err: unknown): FsError {
+/**
+ * hostError turns a node:fs error from the system (one with an errno) into an FsError carrying the
+ * WASI errno. Anything else, such as Node refusing an argument (`ERR_OUT_OF_RANGE`), is a host bug:
+ * guest values are checked before they reach Node. It is returned as it is, so that the syscall
+ * wrapper reports a host error instead of the guest seeing EIO.
+ */
+function hostError(err: unknown): unknown {
   if (err instanceof FsError) return err;
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  return new FsError(NODE_ERRNO[code] ?? E.IO, (err as Error).message);
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e.errno !== 'number' || typeof e.syscall !== 'string') return err;
+  return new FsError(NODE_ERRNO[e.code ?? ''] ?? E.IO, e.message);
+}
+
+/**
+ * fileOffset converts a guest's file offset or size for Node, which takes a double: past 2^53 a double
+ * would round it to another offset, so those are EFBIG, as a file system's maximum size is.
+ */
+function fileOffset(n: bigint): number {
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new FsError(E.FBIG);
+  return Number(n);
 }
 
 /** hostCall runs a node:fs call and turns its error into an FsError carrying the WASI errno. */
@@ -316,14 +331,16 @@ class HostFile implements OpenFile {
     return hostCall(() => readSync(this.fd, buf, 0, buf.length, position));
   }
   write(buf: Uint8Array, position: bigint): number {
-    return hostCall(() => writeSync(this.fd, buf, 0, buf.length, Number(position)));
+    const at = fileOffset(position);
+    return hostCall(() => writeSync(this.fd, buf, 0, buf.length, at));
   }
   stat(): Stat {
     return toStat(hostCall(() => fstatSync(this.fd, { bigint: true })));
   }
   truncate(size: bigint): void {
     this.writable();
-    hostCall(() => ftruncateSync(this.fd, Number(size)));
+    const n = fileOffset(size);
+    hostCall(() => ftruncateSync(this.fd, n));
   }
   setTimes(atim: TimeSpec, mtim: TimeSpec): void {
     this.writable();

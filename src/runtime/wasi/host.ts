@@ -4,6 +4,7 @@ import {
   WASI_FUNCTIONS, WASI_MODULE,
 } from './constants.js';
 import { FdTable, type Descriptor, type Mount, type SocketLike, type Stream } from './fd-table.js';
+import { HostError, GuestUnwind, isStackOverflow } from './faults.js';
 import { fdCalls } from './fd.js';
 import { GuestMemory } from './memory.js';
 import { pathCalls } from './path.js';
@@ -34,9 +35,9 @@ export interface HostOptions {
   maxWriteBytes?: number;
   /** Receives one line per syscall (name, raw arguments, errno), like strace. */
   trace?: (line: string) => void;
-  /** False on a thread that must never block: a real sleep then unwinds the guest with WouldBlock. */
+  /** False on a thread that must never block: a real sleep then unwinds the guest with WouldBlock (faults.ts). */
   mayBlock?: boolean;
-  /** Bytes of guest memory the host may read or write this run before it unwinds the guest with WouldBlock (default unbounded). */
+  /** Bytes of guest memory the host may read or write this run before it unwinds the guest with BudgetSpent (default unbounded). */
   byteBudget?: number;
   /**
    * Encoders shared by hosts whose runs never overlap (one SandboxHost's, on one thread), so idle
@@ -141,7 +142,9 @@ const SYSCALLS: Syscalls = { ...processCalls, ...fdCalls, ...pathCalls, ...pollC
 
 /**
  * importObject builds the preview 1 import functions for whichever host `current()` returns. Errno
- * exceptions become return values; anything else (exit, limits) unwinds the guest.
+ * exceptions (a GuestMemoryFault among them) become return values; deliberate unwinds (exit, budgets,
+ * limits) and a stack overflow pass through to end the run; anything else is a host bug and unwinds
+ * the guest as a HostError naming the syscall, never as an errno the guest would take for its own fault.
  */
 function importObject(current: () => WasiHost): Record<string, (...a: any[]) => unknown> {
   const obj: Record<string, (...a: any[]) => unknown> = {};
@@ -158,10 +161,10 @@ function importObject(current: () => WasiHost): Record<string, (...a: any[]) => 
               r = err.errno;
               if (err.note) addNote(h.state.notes, err.note);
             }
-            else if (err instanceof RangeError) r = E.FAULT;
             else {
-              h.trace?.(`${name}(${a.join(', ')}) -> unwinds (${err instanceof ProcExit ? `exit ${err.code}` : String(err)})`);
-              throw err;
+              const out = err instanceof GuestUnwind || isStackOverflow(err) ? err : new HostError(name, err);
+              h.trace?.(`${name}(${a.join(', ')}) -> unwinds (${out instanceof ProcExit ? `exit ${out.code}` : out instanceof Error ? out.message : (out as object).constructor.name})`);
+              throw out;
             }
           }
           h.trace?.(`${name}(${a.join(', ')}) = ${ERRNO_NAMES[r] ?? r}`);

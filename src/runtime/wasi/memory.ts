@@ -1,7 +1,7 @@
 import { FsError } from '../fs/types.js';
 import { E, IOVEC } from './constants.js';
 import type { WasmMemory } from '../wasm-api.js';
-import { WouldBlock } from './would-block.js';
+import { BudgetSpent, GuestMemoryFault } from './faults.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 /** Most iovecs one call may pass (POSIX IOV_MAX on Linux). */
@@ -11,7 +11,7 @@ const encoder = new TextEncoder();
 /**
  * GuestMemory reads and writes the guest's linear memory. The views are rebuilt whenever the guest
  * grew its memory (the old ArrayBuffer is then detached), so every syscall sees the current bytes.
- * Out-of-range pointers surface as EFAULT instead of a host exception.
+ * Out-of-range pointers throw GuestMemoryFault (EFAULT to the guest) instead of a host exception.
  */
 export class GuestMemory {
   private memory: WasmMemory | null = null;
@@ -23,7 +23,7 @@ export class GuestMemory {
   /**
    * Bytes of guest memory the host may still hand out as views this run (what it reads or writes
    * there): unbounded on a thread that may block; bounded on one that serves others, where running
-   * out unwinds the guest with WouldBlock so the run moves to a worker.
+   * out unwinds the guest with BudgetSpent so the run moves to a worker.
    */
   byteBudget = Number.POSITIVE_INFINITY;
 
@@ -58,10 +58,10 @@ export class GuestMemory {
     return this.dvcache;
   }
 
-  /** check throws EFAULT unless [ptr, ptr+len) lies inside memory. */
+  /** check throws GuestMemoryFault (EFAULT) unless [ptr, ptr+len) lies inside memory. */
   check(ptr: number, len: number): void {
     const size = this.u8.length;
-    if (ptr < 0 || len < 0 || ptr + len > size) throw new FsError(E.FAULT);
+    if (ptr < 0 || len < 0 || ptr + len > size) throw new GuestMemoryFault(ptr, len, size);
   }
 
   /** bytes returns a live view of [ptr, ptr+len). */
@@ -78,7 +78,7 @@ export class GuestMemory {
    */
   take(ptr: number, len: number): void {
     this.check(ptr, len);
-    if ((this.byteBudget -= len) < 0) throw new WouldBlock();
+    if ((this.byteBudget -= len) < 0) throw new BudgetSpent();
   }
 
   /** string decodes a path or name; invalid UTF-8 is EILSEQ as the specification asks. */

@@ -1,11 +1,13 @@
 import { randomFillSync } from 'node:crypto';
 import { FsError } from '../fs/types.js';
 import { CLOCK, E, SIGNAL_MAX } from './constants.js';
-import { WouldBlock } from './would-block.js';
+import { GuestUnwind, WouldBlock } from './faults.js';
 
 /** ProcExit is thrown by `proc_exit` (and fatal `proc_raise`) to unwind the guest; the runner catches it. */
-export class ProcExit {
-  constructor(readonly code: number) {}
+export class ProcExit extends GuestUnwind {
+  constructor(readonly code: number) {
+    super();
+  }
 }
 
 /** A frozen clock starts here (2024-01-01T00:00:00Z) so guests see a plausible, reproducible date. */
