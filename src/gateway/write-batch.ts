@@ -9,13 +9,12 @@ import type { ResponseWriter } from './response-writer.js';
  * Why: every write to a connection wakes the client that waits on it. Written one by one, spread over
  * the turn (each after its request's filters and function run, or as each upstream answer arrives),
  * each write finds the client asleep again and pays for waking it: on loopback that wake-up is
- * charged to the writer's send(2), and measured here it cost ~8 µs of this thread's time per request,
- * a quarter of what a whole function request costs. Written together, the first write wakes the
+ * charged to the writer's send(2), and it costs a sizeable share of what a whole function request
+ * costs (README.md, "Writing answers"). Written together, the first write wakes the
  * client and the others find it awake.
  *
  * When the turns carry one answer each (a lone client), nothing is gained by waiting and the wait
- * itself shows (wrk -c1: the demo's p50 was 101 µs held against 83 µs written at once; proxied,
- * ~30 µs more), so an answer is held only when the previous turn had several, or when this turn
+ * itself shows in a lone client's latency, so an answer is held only when the previous turn had several, or when this turn
  * already has one.
  *
  * Two forms: `end` is a response's final write (status and headers are set at once by the caller,

@@ -1,7 +1,8 @@
 /**
  * Runs short guests on the caller's own thread. Handing an invocation to a worker thread and back
- * (post, wake, answer, resolve) costs several times what a small WAGI function takes to run (~8 µs
- * for the demo); under load that hand-off, not the guest, bounds how many requests a node serves.
+ * (post, wake, answer, resolve) costs several times what a small WAGI function takes to run (figures
+ * in README.md, "Speed"); under load that hand-off, not the guest, bounds how many
+ * requests a node serves.
  *
  * The caller's thread serves everyone else, so a guest may run here only while it provably stays
  * short: the module is fuel-metered (meter.ts) and gets a budget of loop iterations and calls; it may
@@ -82,10 +83,9 @@ export class InlineRunner {
   /**
    * callerBusy: whether the calling thread's event loop has been close to saturated lately. An inline
    * run saves the hand-off but spends this thread's time. While the thread has time to spare, inline
-   * runs cut latency (a lone request: ~100 µs instead of ~220 µs through a worker, demo, 2 cores).
-   * Once it is saturated, a run that costs more than the hand-off is better spent on a worker's core;
-   * a cheaper one is not (the demo under wrk -c50, 2 cores: ~29k requests/s through the workers,
-   * ~34k inline). The two thresholds keep it from flipping on every sample: on the workers this
+   * runs cut latency for a lone request. Once it is saturated, a run that costs more than the hand-off
+   * is better spent on a worker's core; a cheaper one is not (README.md has the measurements). The two
+   * thresholds keep it from flipping on every sample: on the workers this
    * thread's load drops somewhat, and that alone must not send it back.
    */
   callerBusy(): boolean {

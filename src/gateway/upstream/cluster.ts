@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import type { Pool } from 'undici';
 
-// undici costs ~20 MB of memory once loaded; load it when the first HTTP upstream is used, so that a
-// node serving only Functions stays small at idle.
+// undici costs noticeable memory once loaded (README.md); load it when the first HTTP upstream is
+// used, so that a node serving only Functions stays small at idle.
 let PoolCtor: typeof Pool | undefined;
 function poolClass(): typeof Pool {
   PoolCtor ??= (createRequire(import.meta.url)('undici') as typeof import('undici')).Pool;

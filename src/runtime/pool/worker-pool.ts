@@ -11,8 +11,7 @@ const QUEUE_BEHIND_MS = 10;
 /**
  * Jobs posted to one worker at a time: the running one and those waiting behind it. Under load the
  * hand-off to a worker (post, wake, answer) costs more than a short guest run, so a worker that goes
- * from job to job without sleeping serves far more: with `wrk -c50` on the demo, 2 → 16 took the
- * gateway from ~14k to ~21k requests/s here; 32 gained nothing more.
+ * from job to job without sleeping serves far more; 16 is where more stopped helping (README.md).
  */
 const MAX_JOBS_PER_WORKER = 16;
 
@@ -79,7 +78,7 @@ export class WorkerPool {
 
   /**
    * One worker starts at once; the others start together the first time work waits for a worker.
-   * Each worker thread costs ~11 MB resident, which a platform that has not served yet should not pay.
+   * Each worker thread costs memory (README.md), which a platform that has not served yet should not pay.
    * `entry` replaces the worker script (tests use it to simulate a broken installation).
    */
   constructor(private readonly size: number, private readonly logger?: PoolLogger, private readonly entry?: URL) {

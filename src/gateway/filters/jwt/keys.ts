@@ -6,7 +6,7 @@ import { readFully } from '../../../util/read-fd.js';
 type Jose = typeof import('jose');
 
 /**
- * jose is loaded on first use, not with the gateway: it costs ~9 MB of resident memory, which a
+ * jose is loaded on first use, not with the gateway: it costs resident memory (README.md), which a
  * gateway without a JWT filter should not pay. Process-wide and safe: it caches one module import.
  */
 let jose: Promise<Jose> | undefined;
