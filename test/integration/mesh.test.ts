@@ -6,12 +6,31 @@ import { InternalCA, spiffeId } from '../../src/gateway/index.js';
 
 function get(url: string, tls: { cert?: string; key?: string; ca: string }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { ...tls, servername: 'localhost', agent: false }, (res) => {
+    const req = https.request(url, { ...tls, servername: 'localhost', agent: false, timeout: 5000 }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * refusal makes a request that must be refused and reports how: whether the client's side of the TLS
+ * handshake completed (so the port and the server certificate were fine) and the error code.
+ */
+function refusal(url: string, tls: { cert?: string; key?: string; ca: string }): Promise<{ handshake: boolean; code?: string }> {
+  return new Promise((resolve, reject) => {
+    let handshake = false;
+    const req = https.request(url, { ...tls, servername: 'localhost', agent: false, timeout: 5000 }, (res) => {
+      res.resume();
+      reject(new Error(`served with status ${res.statusCode}`));
+    });
+    req.on('socket', (s) => s.once('secureConnect', () => (handshake = true)));
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ handshake, code: e.code }));
     req.end();
   });
 }
@@ -28,9 +47,18 @@ describe('mTLS between nodes', () => {
       const ok = await get(`${mesh}/hello`, { cert: peer.certPem, key: peer.keyPem, ca: ca.certPem });
       expect(ok.status).toBe(200);
       expect(ok.body).toContain('Hello');
-      await expect(get(`${mesh}/hello`, { ca: ca.certPem })).rejects.toThrow();
+      // No client certificate: the TLS 1.3 handshake ends with the certificate_required alert.
+      expect(await refusal(`${mesh}/hello`, { ca: ca.certPem })).toEqual({ handshake: true, code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' });
       const stranger = InternalCA.create('edge.test').issue(spiffeId('edge.test', 'default', 'caller'));
-      await expect(get(`${mesh}/hello`, { cert: stranger.certPem, key: stranger.keyPem, ca: ca.certPem })).rejects.toThrow();
+      // A certificate from another CA: the client's handshake completes, then the node closes the
+      // connection before reading the request (Node sends no alert for a failed client chain).
+      expect(await refusal(`${mesh}/hello`, { cert: stranger.certPem, key: stranger.keyPem, ca: ca.certPem })).toEqual({ handshake: true, code: 'ECONNRESET' });
+      const expired = ca.issue(spiffeId('edge.test', 'default', 'caller'), { now: new Date(Date.now() - 2 * 3_600_000), ttlMs: 3_600_000 });
+      expect(await refusal(`${mesh}/hello`, { cert: expired.certPem, key: expired.keyPem, ca: ca.certPem })).toEqual({ handshake: true, code: 'ECONNRESET' });
+      // Valid certificates (whatever their SPIFFE ID) are still served, so the refusals were about the certificates.
+      const other = ca.issue(spiffeId('edge.test', 'default', 'intruder'));
+      expect((await get(`${mesh}/hello`, { cert: other.certPem, key: other.keyPem, ca: ca.certPem })).status).toBe(200);
+      expect((await get(`${mesh}/hello`, { cert: peer.certPem, key: peer.keyPem, ca: ca.certPem })).status).toBe(200);
 
       const manifest = `apiVersion: skiff.dev/v1
 kind: Policy
@@ -53,6 +81,8 @@ spec:
       expect(cli(['apply', '-f', '-'], { skiff: s, input: manifest }).code).toBe(0);
       await waitFor(async () => (await fetch(`${s.gateway}/hello`)).status === 403, 'plain requests denied by the peer policy');
       expect((await get(`${mesh}/hello`, { cert: peer.certPem, key: peer.keyPem, ca: ca.certPem })).status).toBe(200);
+      // A valid internal-CA certificate with another SPIFFE ID: served until the policy, then refused by it.
+      expect((await get(`${mesh}/hello`, { cert: other.certPem, key: other.keyPem, ca: ca.certPem })).status).toBe(403);
     } finally {
       await s.stop();
     }
