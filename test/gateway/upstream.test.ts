@@ -237,7 +237,10 @@ describe('HTTP upstreams', () => {
       [service('api', { endpoints: [{ address: '127.0.0.1', port: a.port }, { address: '127.0.0.1', port: b.port }] })],
     );
     for (let i = 0; i < 20; i++) expect((await get(`${t.url}/`)).status).toBe(200);
-    expect(t.gw.metrics().upstreams['default/api']!.hedges).toBe(0);
+    // A p95 delay hedges the slowest few requests by design; on a loaded machine one of the fast
+    // phase's requests can outlast the 20 ms floor, so allow that and count from here.
+    const warm = t.gw.metrics().upstreams['default/api']!.hedges;
+    expect(warm).toBeLessThanOrEqual(2);
     slow = true;
     for (let i = 0; i < 2; i++) {
       const t0 = Date.now();
@@ -245,7 +248,7 @@ describe('HTTP upstreams', () => {
       expect(r.up).toBe('b');
       expect(Date.now() - t0).toBeLessThan(1500);
     }
-    expect(t.gw.metrics().upstreams['default/api']!.hedges).toBeGreaterThanOrEqual(1);
+    expect(t.gw.metrics().upstreams['default/api']!.hedges - warm).toBeGreaterThanOrEqual(1);
   });
 
   it('opens the circuit with 503 when the request limit is reached', async () => {

@@ -29,7 +29,7 @@ describe('Runtime limits and bad input', () => {
     const timer = setInterval(() => ticks++, 10);
     const t0 = Date.now();
     let loopEnded = false;
-    const looping = rt.invoke(digests.loop!, { args: [], env: {}, limits: { timeoutMs: 1500 } }).catch((e) => {
+    const looping = rt.invoke(digests.loop!, { args: [], env: {}, limits: { timeoutMs: 4000 } }).catch((e) => {
       loopEnded = true;
       return e;
     });
