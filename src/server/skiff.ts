@@ -181,9 +181,9 @@ export class Skiff {
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint });
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
+    // The gateway records its own listeners (plain and mesh) in the guard; the API's is recorded here.
     this.upstreams.addOwnListener(this.apiAddress);
     writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port), token);
-    this.upstreams.addOwnListener(this.gatewayAddress);
 
     // The internal CA lives in the data dir; the node's short-lived certificate is renewed before it expires.
     const ca = InternalCA.loadOrCreate({ trustDomain: this.opts.trustDomain ?? 'skiff.local', dir: join(dataDir, 'ca') });
@@ -192,7 +192,6 @@ export class Skiff {
     if (this.opts.mesh) {
       const mesh = this.opts.mesh;
       this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, this.identity!, { requireClientCert: true }));
-      this.upstreams.addOwnListener(this.meshAddress);
     }
 
     if (this.opts.demo) await this.applyDemo(resources);
