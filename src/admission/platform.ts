@@ -6,7 +6,7 @@ import { constraintKind, constraintTemplateKind, CONSTRAINTS_GROUP } from '../ap
 import { groupOf, type FieldError, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import type { DecisionLogger } from '../policy/index.js';
-import { Informer } from '../controllers/runtime/index.js';
+import { Informer } from '../api/informer.js';
 import { auditObjects, DEFAULT_VIOLATIONS_LIMIT, type ConstraintAudit } from './audit.js';
 import { decide } from './decision.js';
 import { GatekeeperClient } from './gatekeeper/client.js';

@@ -1,4 +1,5 @@
 export { Controller, type ControllerOptions, type ReconcileResult } from './controller.js';
-export { Informer, cacheKey, type InformerHandlers } from './informer.js';
+// The informer is a client of the API (admission uses it too), so it lives there; controllers get it here.
+export { Informer, cacheKey, type InformerHandlers } from '../../api/informer.js';
 export { WorkQueue } from './work-queue.js';
 export { EventRecorder, type EventType } from './events.js';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { KindDefinition, ResourceObject } from '../../api/kinds/types.js';
-import type { ResourceService } from '../../api/resources.js';
-import type { Watcher } from '../../store/index.js';
+import type { KindDefinition, ResourceObject } from './kinds/types.js';
+import type { ResourceService } from './resources.js';
+import type { Watcher } from '../store/index.js';
 
 export interface InformerHandlers {
   onAdd?(obj: ResourceObject): void;
