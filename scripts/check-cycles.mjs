@@ -4,6 +4,8 @@
 //  - between areas (src/<area>/): an area may not import, through any chain of files, an area that
 //    imports it back (api must not import the gateway, which imports api). A file-level search misses
 //    these when the files involved differ (api/kinds/route.ts -> gateway -> api/kinds/types.ts).
+//  - against the layering: each area has a layer, and an area may import only areas of its own layer
+//    or below (LAYERS below). A new area must be given a layer here, which is the moment to decide it.
 // Unit tests beside the sources (*.test.ts) are left out of the area graph: they may use test helpers.
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -27,7 +29,7 @@ const areaOf = (file) => (file.includes('/') ? file.slice(0, file.indexOf('/')) 
 const edges = new Map();
 for (const [file, deps] of Object.entries(result.obj())) {
   const from = areaOf(file);
-  if (!from || file.endsWith('.test.ts')) continue;
+  if (!from || from === '..' || file.endsWith('.test.ts')) continue;
   for (const dep of deps) {
     const to = areaOf(dep);
     if (!to || to === from || to === '..') continue;
@@ -35,6 +37,27 @@ for (const [file, deps] of Object.entries(result.obj())) {
     if (!edges.get(from).has(to)) edges.get(from).set(to, `${file} -> ${dep}`);
   }
 }
+// Top to bottom. An area may depend on its own layer (cycles are caught above) and on lower ones.
+const LAYERS = [
+  ['cli'],
+  ['server'],
+  ['controllers'],
+  ['functions', 'gateway', 'admission'],
+  ['runtime', 'policy', 'manifests'],
+  ['api'],
+  ['store'],
+  ['security', 'util'],
+];
+const layerOf = new Map(LAYERS.flatMap((areas, i) => areas.map((a) => [a, i])));
+for (const [from, tos] of edges) {
+  if (!layerOf.has(from)) problems.push(`area ${from}/ has no layer: add it to LAYERS in scripts/check-cycles.mjs`);
+  for (const [to, via] of tos) {
+    if (layerOf.has(from) && layerOf.has(to) && layerOf.get(to) < layerOf.get(from)) {
+      problems.push(`layering: ${from}/ may not import ${to}/, a higher layer\n    ${via}`);
+    }
+  }
+}
+
 // Depth-first search over the area graph; a grey area reached again closes a cycle.
 const state = new Map();
 const stack = [];
@@ -54,7 +77,7 @@ const visit = (area) => {
 for (const area of edges.keys()) if (!state.has(area)) visit(area);
 
 if (problems.length) {
-  console.error(`import cycles in src/:\n${problems.join('\n')}`);
+  console.error(`import problems in src/:\n${problems.join('\n')}`);
   process.exit(1);
 }
-console.log(`no import cycles in src/ (${Object.keys(result.obj()).length} modules, ${edges.size} areas)`);
+console.log(`no import cycles or layering breaks in src/ (${Object.keys(result.obj()).length} modules, ${edges.size} areas)`);
