@@ -7,9 +7,6 @@
 // form: the demo under load served ~8% fewer requests/s after 14 s idle than right after start
 // (bench/core.ts). A server that idles between bursts is the normal case, so the gateway's process
 // keeps its heap instead; ordinary collections still run and free memory as before.
-import { main } from '../dist/cli/main.js';
+import { runAsProcess } from '../dist/cli/main.js';
 
-main(process.argv).then(
-  (code) => { if (typeof code === 'number') process.exitCode = code; },
-  (err) => { process.stderr.write(`skiff: ${err?.message ?? err}\n`); process.exitCode = 2; },
-);
+void runAsProcess(process.argv);

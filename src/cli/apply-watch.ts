@@ -89,7 +89,8 @@ export async function applyAndWatch(opts: ApplyWatchOptions): Promise<void> {
     timer = undefined;
     if (stopped) return;
     if (running) {
-      running.then(() => {
+      // A round never rejects (it reports its own errors), so nothing is lost by not awaiting this.
+      void running.then(() => {
         if (!timer && changed.size) timer = setTimeout(kick, debounceMs);
       });
       return;

@@ -49,9 +49,21 @@ function reportError(err: unknown): number {
   return 2;
 }
 
-// Run directly (`tsx src/cli/main.ts ...` in development) rather than imported by bin/skiff.js.
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv).then((code) => {
-    process.exitCode = code;
-  });
+/**
+ * runAsProcess runs the CLI as the whole process: the exit code becomes the process's, and an error
+ * that escaped `main` is printed rather than left as an unhandled rejection. Every entry point uses it.
+ */
+export function runAsProcess(argv: string[]): Promise<void> {
+  return main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`skiff: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 2;
+    },
+  );
 }
+
+// Run directly (`tsx src/cli/main.ts ...` in development) rather than imported by bin/skiff.js.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void runAsProcess(process.argv);
