@@ -475,20 +475,30 @@ class P {
       }
     }
     const dirs = this.directives(true);
-    if (dirs.length) (d.Directives = dirs), (any = true);
+    if (dirs.length) {
+      d.Directives = dirs;
+      any = true;
+    }
     if (kw === 'type' || kw === 'interface') {
-      if (this.isP('{')) (d.Fields = this.some('{', '}', () => this.fieldDefinition())), (any = true);
+      if (this.isP('{')) {
+        d.Fields = this.some('{', '}', () => this.fieldDefinition());
+        any = true;
+      }
     } else if (kw === 'input') {
-      if (this.isP('{')) (d.Fields = this.some('{', '}', () => this.inputValue())), (any = true);
+      if (this.isP('{')) {
+        d.Fields = this.some('{', '}', () => this.inputValue());
+        any = true;
+      }
     } else if (kw === 'enum') {
-      if (this.isP('{'))
-        (d.EnumValues = this.some('{', '}', () => {
+      if (this.isP('{')) {
+        d.EnumValues = this.some('{', '}', () => {
           const e: Obj = { Description: this.description(), Name: this.name() };
           const ds = this.directives(true);
           if (ds.length) e.Directives = ds;
           return e;
-        })),
-          (any = true);
+        });
+        any = true;
+      }
     } else if (kw === 'union') {
       if (this.skip('=')) {
         this.skip('|');

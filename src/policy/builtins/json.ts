@@ -1,7 +1,6 @@
 import { ObjectBuilder, RSet, equal, isObject, objEntries, objGet, type PlainObject, type RObject, type Value } from '../value.js';
-import { parseJSON } from './encoding.js';
 import { Meter } from './limits.js';
-import { BuiltinError, builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
+import { BuiltinError, typeErr, type Builtin, type BuiltinContext } from './types.js';
 
 type Path = Value[];
 
@@ -153,7 +152,10 @@ function applyAt(doc: Value, path: Path, f: (parent: Value, key: Value) => Value
     const r = applyAt(c, rest, f, m);
     if (r === undefined) return undefined;
     const b = new ObjectBuilder();
-    for (const [k, v] of objEntries(doc)) m.step(), b.set(k, v);
+    for (const [k, v] of objEntries(doc)) {
+      m.step();
+      b.set(k, v);
+    }
     b.set(seg!, r);
     return b.build();
   }
@@ -170,7 +172,10 @@ function addOp(doc: Value, path: Path, value: Value, m: Meter): Value | undefine
     }
     if (isObject(parent)) {
       const b = new ObjectBuilder();
-      for (const [k, v] of objEntries(parent)) m.step(), b.set(k, v);
+      for (const [k, v] of objEntries(parent)) {
+        m.step();
+        b.set(k, v);
+      }
       b.set(key, value);
       return b.build();
     }
@@ -245,18 +250,6 @@ function patch(doc: Value, ops: Value[], ctx: BuiltinContext): Value | undefined
     }
   }
   return cur;
-}
-
-function docArg(name: string, v: Value, pos: number): Value {
-  if (typeof v === 'string') {
-    try {
-      return parseJSON(v);
-    } catch (e) {
-      throw builtinErr(name, `operand ${pos}: ${(e as Error).message}`);
-    }
-  }
-  if (!isObject(v) && !Array.isArray(v) && typeof v !== 'boolean') throw typeErr(name, pos, 'one of {string, object}', v);
-  return v;
 }
 
 /** JSON documents: filter/remove by path, JSON Patch, JSON Schema checks. */

@@ -84,7 +84,10 @@ export function formatIP(v6: boolean, addr: bigint): string {
     }
     let j = i;
     while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestL && j - i >= 2) (bestS = i), (bestL = j - i);
+    if (j - i > bestL && j - i >= 2) {
+      bestS = i;
+      bestL = j - i;
+    }
     i = j;
   }
   const hex = g.map((x) => x.toString(16));
@@ -176,7 +179,10 @@ export const register: Record<string, Builtin> = {
         for (const [ak, as] of addrs) {
           m.step();
           const x = cidrOrIP(as);
-          if (x && contains(c, x)) m.grow(), out.add([ck, ak]);
+          if (x && contains(c, x)) {
+            m.grow();
+            out.add([ck, ak]);
+          }
         }
       }
       return out;

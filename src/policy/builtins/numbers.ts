@@ -49,16 +49,22 @@ function range(name: string, a: Value[], step: number | bigint, ctx: BuiltinCont
     const n = (X <= Y ? Y - X : X - Y) / S + 1n;
     capElements(name, n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n), ctx);
     let j = 0;
-    if (X <= Y) for (let i = X; i <= Y; i += S) pace(ctx, ++j), out.push(normNum(i));
-    else for (let i = X; i >= Y; i -= S) pace(ctx, ++j), out.push(normNum(i));
+    const dir = X <= Y ? S : -S;
+    for (let i = X; X <= Y ? i <= Y : i >= Y; i += dir) {
+      pace(ctx, ++j);
+      out.push(normNum(i));
+    }
     return out;
   }
   const from = Number(x);
   const to = Number(y);
   capElements(name, Math.floor(Math.abs(to - from) / s) + 1, ctx);
   let j = 0;
-  if (from <= to) for (let i = from; i <= to; i += s) pace(ctx, ++j), out.push(i);
-  else for (let i = from; i >= to; i -= s) pace(ctx, ++j), out.push(i);
+  const dir = from <= to ? s : -s;
+  for (let i = from; from <= to ? i <= to : i >= to; i += dir) {
+    pace(ctx, ++j);
+    out.push(i);
+  }
   return out;
 }
 

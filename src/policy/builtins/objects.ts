@@ -6,7 +6,10 @@ import { typeErr, type Builtin } from './types.js';
 /** union merges b into a recursively, b winning on conflicts (as object.union); a meter paces the copying. */
 export function unionObjects(a: PlainObject | RObject, b: PlainObject | RObject, m?: Meter): PlainObject | RObject {
   const out = new ObjectBuilder();
-  for (const [k, v] of objEntries(a)) m?.step(), out.set(k, v);
+  for (const [k, v] of objEntries(a)) {
+    m?.step();
+    out.set(k, v);
+  }
   for (const [k, v] of objEntries(b)) {
     m?.step();
     const prev = objGet(a, k);

@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { ObjectBuilder, fromJSON, isNumber, isObject, objEntries, objGet, type Value } from '../value.js';
 import { jsonText } from './encoding.js';
 import { obj } from './operands.js';
-import { BuiltinError, builtinErr, type Builtin } from './types.js';
+import { BuiltinError, type Builtin } from './types.js';
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const hmac = (k: Buffer | string, s: string): Buffer => createHmac('sha256', k).update(s).digest();

@@ -27,7 +27,10 @@ export const register: Record<string, Builtin> = {
       let n = 0;
       for (const s of setOfSets('union', a)) {
         capElements('union', out.size + s.size, ctx);
-        for (const v of s.values()) pace(ctx, ++n), out.add(v);
+        for (const v of s.values()) {
+          pace(ctx, ++n);
+          out.add(v);
+        }
       }
       return out;
     },

@@ -38,14 +38,20 @@ function tokenize(layout: string): string[] {
   while (i < layout.length) {
     if ((layout[i] === '.' || layout[i] === ',') && /^[.,](0+|9+)(?![0-9])/.test(layout.slice(i))) {
       const m = /^[.,](0+|9+)/.exec(layout.slice(i))!;
-      if (lit) out.push('L' + lit), (lit = '');
+      if (lit) {
+        out.push('L' + lit);
+        lit = '';
+      }
       out.push('F' + m[0]);
       i += m[0].length;
       continue;
     }
     const t = TOKENS.find((tk) => layout.startsWith(tk, i));
     if (t) {
-      if (lit) out.push('L' + lit), (lit = '');
+      if (lit) {
+        out.push('L' + lit);
+        lit = '';
+      }
       out.push('T' + t);
       i += t.length;
     } else lit += layout[i++];
@@ -332,16 +338,31 @@ function diff(a: Civil, b: Civil): number[] {
   const earlier = [b.y, b.mo, b.d, b.h, b.mi, b.s, b.ns];
   let [y, mo, d, h, mi, s] = later.map((v, i) => v - earlier[i]!) as [number, number, number, number, number, number, number];
   let nsd = later[6]! - earlier[6]!;
-  if (nsd < 0) s--, (nsd += 1e9);
-  if (s < 0) (s += 60), mi--;
-  if (mi < 0) (mi += 60), h--;
-  if (h < 0) (h += 24), d--;
+  if (nsd < 0) {
+    s--;
+    nsd += 1e9;
+  }
+  if (s < 0) {
+    s += 60;
+    mi--;
+  }
+  if (mi < 0) {
+    mi += 60;
+    h--;
+  }
+  if (h < 0) {
+    h += 24;
+    d--;
+  }
   if (d < 0) {
     const days = new Date(Date.UTC(b.y, b.mo, 0)).getUTCDate();
     d += days;
     mo--;
   }
-  if (mo < 0) (mo += 12), y--;
+  if (mo < 0) {
+    mo += 12;
+    y--;
+  }
   return [y, mo, d, h, mi, s];
 }
 

@@ -126,7 +126,7 @@ export class Compiler {
       const ordered = reorderBody(newBody, new Set(bound), this.analyzer());
       // head terms must be safe after the body
       const after = new Set(bound);
-      for (const e of ordered.body) for (const v of ordered.boundAfter) after.add(v);
+      if (ordered.body.length) for (const v of ordered.boundAfter) after.add(v);
       for (const t of terms) {
         const unsafe = this.analyzer().needs(t).filter((s) => !ordered.boundAfter.has(s) && !bound.has(s));
         if (unsafe.length) throw new RegoError('rego_unsafe_var_error', `var ${this.slotName(t, unsafe[0]!)} is unsafe`, t.loc);
@@ -386,7 +386,7 @@ export class Compiler {
         return { ...t, slot: s };
       }
       case 'ref': {
-        let head = this.resolveTerm(t.head, scope, nested);
+        const head = this.resolveTerm(t.head, scope, nested);
         const path = t.path.map((p) => this.resolveTerm(p, scope, nested));
         if (head.type === 'ref') return { type: 'ref', head: head.head, path: [...head.path, ...path], loc: t.loc };
         return { type: 'ref', head, path, loc: t.loc };

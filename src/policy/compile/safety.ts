@@ -20,7 +20,10 @@ function refOuts(t: Term, out: number[] = []): number[] {
       refOuts(t.head, out);
       for (const p of t.path) {
         if (p.type === 'var' && p.slot !== undefined) out.push(p.slot);
-        else patternVars(p, out), refOuts(p, out);
+        else {
+          patternVars(p, out);
+          refOuts(p, out);
+        }
       }
       break;
     case 'array':
@@ -28,7 +31,10 @@ function refOuts(t: Term, out: number[] = []): number[] {
       for (const x of t.items) refOuts(x, out);
       break;
     case 'object':
-      for (const [k, v] of t.items) refOuts(k, out), refOuts(v, out);
+      for (const [k, v] of t.items) {
+        refOuts(k, out);
+        refOuts(v, out);
+      }
       break;
     case 'call':
       for (const a of t.args) refOuts(a, out);
@@ -113,7 +119,10 @@ class Checker {
         for (const [x, y] of rest) {
           const v = this.unify(x, y, bound);
           if (v.missing.length) next.push([x, y]);
-          else for (const o of v.outs) bound.add(o), outs.push(o);
+          else for (const o of v.outs) {
+            bound.add(o);
+            outs.push(o);
+          }
         }
         if (next.length === rest.length) return { missing: this.unify(next[0]![0], next[0]![1], bound).missing, outs };
         rest = next;

@@ -54,7 +54,7 @@ function nonNegative(n: bigint): bigint {
 }
 
 /** readInto fills iovecs from a descriptor's current position (or a stream/socket); returns bytes read. */
-function readInto(h: WasiHost, d: Descriptor, iovs: Uint8Array[], at: bigint | null): number {
+function readInto(d: Descriptor, iovs: Uint8Array[], at: bigint | null): number {
   let total = 0;
   if (d.kind === 'dir') throw new FsError(E.ISDIR);
   for (const iov of iovs) {
@@ -258,7 +258,7 @@ export const fdCalls: Syscalls = {
     const d = h.state.fds.require(fd, R.FD_READ | R.FD_SEEK);
     if (d.kind !== 'file' && d.kind !== 'dir') return E.SPIPE;
     const list = h.memory.iovecs(iovs, n);
-    h.memory.u32(out, readInto(h, d, list, nonNegative(offset)));
+    h.memory.u32(out, readInto(d, list, nonNegative(offset)));
     return E.SUCCESS;
   },
   fd_pwrite: (h: WasiHost, fd: number, iovs: number, n: number, offset: bigint, out: number) => {
@@ -271,7 +271,7 @@ export const fdCalls: Syscalls = {
   fd_read: (h: WasiHost, fd: number, iovs: number, n: number, out: number) => {
     const d = h.state.fds.require(fd, R.FD_READ);
     const list = h.memory.iovecs(iovs, n);
-    h.memory.u32(out, readInto(h, d, list, null));
+    h.memory.u32(out, readInto(d, list, null));
     return E.SUCCESS;
   },
   fd_write: (h: WasiHost, fd: number, iovs: number, n: number, out: number) => {

@@ -12,7 +12,7 @@ import { pollCalls } from './poll.js';
 import { Clock, ProcExit, RandomSource, StringBlockEncoder } from './process.js';
 import { processCalls } from './proc-calls.js';
 import { sockCalls } from './sock.js';
-import type { HostState, SyscallHost, Syscalls } from './syscalls.js';
+import type { GuestImport, HostState, SyscallHost, Syscalls } from './syscalls.js';
 import type { WasmImports } from '../wasm-api.js';
 
 /** HostOptions is everything one sandbox run may use: nothing is ambient, all of it is granted here. */
@@ -78,7 +78,7 @@ export class WasiHost implements SyscallHost {
   readonly memory = new GuestMemory();
   state!: HostState;
   trace?: (line: string) => void;
-  private importObject: Record<string, (...a: any[]) => unknown> | null = null;
+  private importObject: Record<string, GuestImport> | null = null;
   private ownEncoders?: HostEncoders;
 
   constructor(opts: HostOptions) {
@@ -146,12 +146,12 @@ const SYSCALLS: Syscalls = { ...processCalls, ...fdCalls, ...pathCalls, ...pollC
  * limits) and a stack overflow pass through to end the run; anything else is a host bug and unwinds
  * the guest as a HostError naming the syscall, never as an errno the guest would take for its own fault.
  */
-function importObject(current: () => WasiHost): Record<string, (...a: any[]) => unknown> {
-  const obj: Record<string, (...a: any[]) => unknown> = {};
+function importObject(current: () => WasiHost): Record<string, GuestImport> {
+  const obj: Record<string, GuestImport> = {};
   for (const name of Object.keys(WASI_FUNCTIONS)) {
     const impl = SYSCALLS[name];
     obj[name] = impl
-      ? (...a: any[]) => {
+      ? (...a: Parameters<GuestImport>) => {
           const h = current();
           let r: number;
           try {
@@ -185,7 +185,7 @@ const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(E)
  */
 export class HostSwitch {
   current: WasiHost | null = null;
-  private readonly object: Record<string, (...a: any[]) => unknown>;
+  private readonly object: Record<string, GuestImport>;
   constructor() {
     this.object = importObject(() => {
       if (!this.current) throw new Error('no sandbox is running on this thread');

@@ -76,12 +76,11 @@ export const pathCalls: Syscalls = {
     dst.mount.backend.link(from.entry.node, top(to), to.name);
     return E.SUCCESS;
   },
-  path_open: (h: WasiHost, fd: number, dirflags: number, ptr: number, len: number, oflags: number, base: bigint, inheriting: bigint, fdflags: number, out: number) => {
+  path_open: (h: WasiHost, fd: number, dirflags: number, ptr: number, len: number, oflags: number, base: bigint, _inheriting: bigint, fdflags: number, out: number) => {
     const d = dir(h, fd, R.PATH_OPEN);
     if (oflags & ~OFLAGS_ALL || fdflags & ~FDFLAGS_ALL) return E.INVAL;
     h.memory.check(out >>> 0, 4);
     base = BigInt.asUintN(64, base);
-    inheriting = BigInt.asUintN(64, inheriting);
     if (oflags & OFLAGS.CREAT && (d.rightsBase & R.PATH_CREATE_FILE) === 0n) return E.PERM;
     if (oflags & OFLAGS.TRUNC && (d.rightsBase & R.PATH_FILESTAT_SET_SIZE) === 0n) return E.PERM;
     // Reading or writing is the one thing a descriptor cannot do without: asking for it where the

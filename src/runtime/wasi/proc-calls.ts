@@ -39,10 +39,10 @@ export const processCalls: Syscalls = {
     return E.SUCCESS;
   },
   sched_yield: (_h: WasiHost) => E.SUCCESS,
-  proc_exit: (h: WasiHost, code: number) => {
+  proc_exit: (_h: WasiHost, code: number) => {
     throw new ProcExit(code >>> 0);
   },
-  proc_raise: (h: WasiHost, sig: number) => {
+  proc_raise: (_h: WasiHost, sig: number) => {
     if (sig < 0 || sig > SIGNAL_MAX) return E.INVAL;
     if (sig === 0 || IGNORED_SIGNALS.has(sig)) return E.SUCCESS;
     // Like a shell reports a process killed by a signal.

@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { FsError } from '../fs/types.js';
-import { CLOCK, E, SIGNAL_MAX } from './constants.js';
+import { CLOCK, E } from './constants.js';
 import { GuestUnwind, WouldBlock } from './faults.js';
 
 /** ProcExit is thrown by `proc_exit` (and fatal `proc_raise`) to unwind the guest; the runner catches it. */

@@ -24,4 +24,10 @@ export interface SyscallHost {
 }
 
 /** Syscalls is one family's table: each function takes the host first, then the guest's arguments. */
+// Each syscall has its own guest signature (i32 as number, i64 as bigint): only `any` admits them all.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Syscalls = Record<string, (h: SyscallHost, ...a: any[]) => number>;
+
+/** GuestImport is one function of the import object handed to WebAssembly (same typing reason). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type GuestImport = (...a: any[]) => unknown;
