@@ -6,6 +6,8 @@ import { parseModuleRef } from '../api/kinds/module-ref.js';
 
 /** One object read from a manifest, with where it came from (for messages). */
 export interface ManifestObject {
+  // Parsed YAML before validation: any shape at all.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   object: Record<string, any>;
   source: string;
   /** 1-based line of the document's start. */
@@ -99,6 +101,7 @@ function firstLine(s: string): string {
  * directory, so that "hello.wasm next to function.yaml" means what a person expects. Uploaded modules
  * (`blob:sha256:...`), URLs and absolute paths stay as they are.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML before validation
 export function resolveModuleRef(obj: Record<string, any>, baseDir: string): void {
   if (obj?.kind !== 'Function') return;
   const m = obj.spec?.module;

@@ -14,7 +14,7 @@ const destination = {
 
 const filterList = { type: 'array', items: { type: 'object', minProperties: 1, maxProperties: 1 } };
 
-const rule = (o: ResourceObject) => (Array.isArray(o.spec?.http) ? o.spec.http : []) as Array<Record<string, any>>;
+const rule = (o: ResourceObject): Array<Record<string, unknown>> => (Array.isArray(o.spec?.http) ? o.spec.http : []);
 
 /**
  * routeKind is the Route resource (skiff.dev/v1, short name `rt`): Istio VirtualService semantics —
@@ -85,7 +85,7 @@ export const routeKind: KindDefinition = {
       value: (o) =>
         rule(o)
           .flatMap((r) => (Array.isArray(r.route) ? r.route : []))
-          .map((d: any) => d?.destination?.function ?? (d?.destination?.service ? `svc/${d.destination.service}` : '?'))
+          .map((d) => d?.destination?.function ?? (d?.destination?.service ? `svc/${d.destination.service}` : '?'))
           .join(','),
     },
     { name: 'FILTERS', wide: true, value: (o) => (Array.isArray(o.spec?.filters) ? o.spec.filters.map((f: object) => Object.keys(f)[0]).join(',') : '') },

@@ -1,4 +1,7 @@
-import type { KindDefinition } from './types.js';
+import type { KindDefinition, ResourceObject } from './types.js';
+
+interface EndpointView { version?: string; labels?: { version?: string } }
+const endpointsOf = (o: ResourceObject): Array<EndpointView | undefined> => (Array.isArray(o.spec?.endpoints) ? o.spec.endpoints : []);
 
 /**
  * serviceKind is the Service resource (skiff.dev/v1, short name `svc`): HTTP upstreams (`endpoints`
@@ -58,7 +61,7 @@ export const serviceKind: KindDefinition = {
   specRequired: true,
   printerColumns: [
     { name: 'ENDPOINTS', value: (o) => String(Array.isArray(o.spec?.endpoints) ? o.spec.endpoints.length : 0) },
-    { name: 'VERSIONS', value: (o) => [...new Set((Array.isArray(o.spec?.endpoints) ? o.spec.endpoints : []).map((e: any) => e?.version ?? e?.labels?.version).filter(Boolean))].join(',') },
+    { name: 'VERSIONS', value: (o) => [...new Set(endpointsOf(o).map((e) => e?.version ?? e?.labels?.version).filter(Boolean))].join(',') },
     { name: 'LB', wide: true, value: (o) => o.spec?.trafficPolicy?.loadBalancer?.simple ?? (o.spec?.trafficPolicy?.loadBalancer?.consistentHash ? 'CONSISTENT_HASH' : 'ROUND_ROBIN') },
   ],
 };

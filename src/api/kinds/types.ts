@@ -27,7 +27,10 @@ export interface ResourceObject {
   apiVersion: string;
   kind: string;
   metadata: ObjectMeta;
+  // spec and status differ per kind; each kind's code reads them after schema validation.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   spec?: any;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   status?: any;
   [extra: string]: unknown;
 }

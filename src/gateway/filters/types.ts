@@ -26,6 +26,8 @@ export interface FilterEnv {
  * FilterModule is one filter kind: `validate` checks a configuration without side effects (the API
  * calls it at apply time) and `create` precomputes everything and returns the per-request handler.
  */
+// The registry holds modules of every config type; C sits in parameter position, so only `any` admits them all.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export interface FilterModule<C = any> {
   readonly name: string;
   validate(config: unknown, field: string): FieldError[];
