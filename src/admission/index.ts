@@ -16,9 +16,10 @@ export type { K8sObject, AdmissionRequestJSON, Violation, EnforcementAction, Use
 export { decide, type Decision, type Finding, type PodSecurityInput } from './decision.js';
 export { checkFiles, type CheckReport, type CheckOptions } from './check.js';
 export { loadPolicies } from './policies.js';
-export { evaluatePod, parseLevel, parseVersion, podViewOf, namespacePolicy, formatViolations, levelLabel, LATEST, type LevelVersion, type NamespacePolicy } from './pss/evaluate.js';
+export { evaluatePod, parseLevel, parseVersion, podViewOf, namespacePolicy, formatViolations, levelLabel, checksAt, validateTable, LATEST, type LevelVersion, type NamespacePolicy } from './pss/evaluate.js';
+export { PSS_TABLE, NEWEST_RELEASE } from './pss/table.js';
 export { functionAsPod } from './pss/function-pod.js';
-export type { PssLevel, PodView, CheckResult } from './pss/types.js';
+export type { PssLevel, PodView, CheckResult, Check as PssCheck } from './pss/types.js';
 export { AdmissionPlatform, AUDIT_REQUEST_ANNOTATION, type AdmissionPlatformOptions } from './platform.js';
 export { auditObjects, DEFAULT_VIOLATIONS_LIMIT, type ConstraintAudit, type AuditViolation } from './audit.js';
 export { WebhookServer, type WebhookOptions } from './webhook/server.js';

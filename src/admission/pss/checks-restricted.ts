@@ -1,104 +1,124 @@
-import { containersOf, plural, quoteList, V, type Check, type CheckResult, type PodView } from './types.js';
+/**
+ * The behaviours of the restricted checks, parameterised by the version table (`table.ts`):
+ * which volume types are allowed, whether Windows pods are exempt, whether user namespaces relax
+ * a check. Reasons and details are PSA's words.
+ */
+import { asArray, badSeccompSetters, isSet } from './checks-baseline.js';
+import { containerNames, containersOf, inUserNamespace, isWindowsPod, plural, quoteList, sortedUnique, type Behaviour, type Json, type PodView } from './types.js';
 
-const ALLOWED_VOLUMES = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+/**
+ * RESTRICTED_VOLUME_NAMES are the volume sources PSA names in its detail, in the order it tests
+ * them; a volume with none of these and no allowed source is reported as "unknown".
+ */
+const RESTRICTED_VOLUME_NAMES = [
+  'hostPath', 'gcePersistentDisk', 'awsElasticBlockStore', 'gitRepo', 'nfs', 'iscsi', 'glusterfs', 'rbd', 'flexVolume', 'cinder',
+  'cephfs', 'flocker', 'fc', 'azureFile', 'vsphereVolume', 'quobyte', 'azureDisk', 'portworxVolume', 'photonPersistentDisk', 'scaleIO', 'storageos',
+];
 
-const fail = (id: string, reason: string, detail: string): CheckResult => ({ id, reason, detail });
-const isWindows = (pod: PodView) => pod.spec?.os?.name === 'windows';
-
-function volumeTypes(pod: PodView): CheckResult | undefined {
-  const names: string[] = [];
-  const types = new Set<string>();
-  for (const v of pod.spec?.volumes ?? []) {
-    const keys = Object.keys(v ?? {}).filter((k) => k !== 'name');
-    const bad = keys.filter((k) => !ALLOWED_VOLUMES.includes(k));
-    if (bad.length) {
-      names.push(String(v.name ?? ''));
-      for (const k of bad) types.add(k);
+/** volumeTypesWithin allows a volume that has any of the listed sources. */
+export function volumeTypesWithin(allowed: readonly string[]): Behaviour {
+  return (pod) => {
+    const names: string[] = [];
+    const types: string[] = [];
+    for (const v of asArray(pod.spec?.volumes)) {
+      if (allowed.some((k) => isSet(v?.[k]))) continue;
+      names.push(String(v?.name ?? ''));
+      types.push(RESTRICTED_VOLUME_NAMES.find((k) => isSet(v?.[k])) ?? 'unknown');
     }
-  }
-  return names.length ? fail('restrictedVolumes', 'restricted volume types', `${plural(names.length, 'volume', 'volumes')} ${quoteList(names)} ${plural(names.length, 'uses', 'use')} restricted volume ${plural(types.size, 'type', 'types')} ${quoteList([...types].sort())}`) : undefined;
+    if (!names.length) return undefined;
+    const list = sortedUnique(types);
+    return {
+      reason: 'restricted volume types',
+      detail: `${plural(names.length, 'volume', 'volumes')} ${quoteList(names)} ${plural(names.length, 'uses', 'use')} ${plural(list.length, 'restricted volume type', 'restricted volume types')} ${quoteList(list)}`,
+    };
+  };
 }
 
-function allowPrivilegeEscalation(windowsExempt: boolean) {
-  return (pod: PodView): CheckResult | undefined => {
-    if (windowsExempt && isWindows(pod)) return undefined;
+/** exemptWindows wraps a behaviour so that Windows pods (`spec.os.name: windows`) pass it. */
+export function exemptWindows(run: Behaviour): Behaviour {
+  return (pod) => (isWindowsPod(pod) ? undefined : run(pod));
+}
+
+/** relaxInUserNamespace wraps a behaviour so that `hostUsers: false` pods pass it. */
+export function relaxInUserNamespace(run: Behaviour): Behaviour {
+  return (pod) => (inUserNamespace(pod) ? undefined : run(pod));
+}
+
+/** privilegeEscalationDisabled requires `allowPrivilegeEscalation: false` on every container. */
+export function privilegeEscalationDisabled(): Behaviour {
+  return (pod) => {
     const bad = containersOf(pod.spec).filter(({ c }) => c.securityContext?.allowPrivilegeEscalation !== false).map((x) => x.name);
-    return bad.length ? fail('allowPrivilegeEscalation', 'allowPrivilegeEscalation != false', `${plural(bad.length, 'container', 'containers')} ${quoteList(bad)} must set securityContext.allowPrivilegeEscalation=false`) : undefined;
+    return bad.length ? { reason: 'allowPrivilegeEscalation != false', detail: `${containerNames(bad)} must set securityContext.allowPrivilegeEscalation=false` } : undefined;
   };
 }
 
-function runAsNonRoot(pod: PodView): CheckResult | undefined {
-  const podValue = pod.spec?.securityContext?.runAsNonRoot;
-  const explicitFalse: string[] = [];
-  const unset: string[] = [];
-  for (const { name, c } of containersOf(pod.spec)) {
-    const v = c.securityContext?.runAsNonRoot;
-    if (v === false) explicitFalse.push(name);
-    else if (v === undefined && podValue !== true) unset.push(name);
-  }
-  const parts: string[] = [];
-  if (podValue === false) parts.push('pod must not set securityContext.runAsNonRoot=false');
-  if (explicitFalse.length) parts.push(`${plural(explicitFalse.length, 'container', 'containers')} ${quoteList(explicitFalse)} must not set securityContext.runAsNonRoot=false`);
-  if (unset.length && podValue !== false) parts.push(`pod or ${plural(unset.length, 'container', 'containers')} ${quoteList(unset)} must set securityContext.runAsNonRoot=true`);
-  return parts.length ? fail('runAsNonRoot', 'runAsNonRoot != true', parts.join('; ')) : undefined;
-}
-
-function runAsUser(pod: PodView): CheckResult | undefined {
-  const parts: string[] = [];
-  if (pod.spec?.securityContext?.runAsUser === 0) parts.push('pod must not set runAsUser=0');
-  const bad = containersOf(pod.spec).filter(({ c }) => c.securityContext?.runAsUser === 0).map((x) => x.name);
-  if (bad.length) parts.push(`${plural(bad.length, 'container', 'containers')} ${quoteList(bad)} must not set runAsUser=0`);
-  return parts.length ? fail('runAsUser', 'runAsUser=0', parts.join('; ')) : undefined;
-}
-
-function seccompRestricted(windowsExempt: boolean) {
-  const ok = (t: unknown) => t === 'RuntimeDefault' || t === 'Localhost';
-  return (pod: PodView): CheckResult | undefined => {
-    if (windowsExempt && isWindows(pod)) return undefined;
-    const podType = pod.spec?.securityContext?.seccompProfile?.type;
-    const parts: string[] = [];
-    if (podType !== undefined && !ok(podType)) parts.push(`pod must not set securityContext.seccompProfile.type to ${JSON.stringify(podType)}`);
-    const badSet: string[] = [];
-    const unset: string[] = [];
+/** runAsNonRoot requires runAsNonRoot=true on the pod or every container, and false nowhere. */
+export function runAsNonRoot(): Behaviour {
+  return (pod) => {
+    const setters: string[] = [];
+    const podValue = pod.spec?.securityContext?.runAsNonRoot;
+    if (podValue === false) setters.push('pod');
+    const podTrue = podValue === true;
+    const explicit: string[] = [];
+    const implicit: string[] = [];
     for (const { name, c } of containersOf(pod.spec)) {
-      const t = c.securityContext?.seccompProfile?.type;
-      if (t !== undefined && !ok(t)) badSet.push(name);
-      else if (t === undefined && !ok(podType)) unset.push(name);
+      const v = c.securityContext?.runAsNonRoot;
+      if (isSet(v)) {
+        if (v === false) explicit.push(name);
+      } else if (!podTrue) implicit.push(name);
     }
-    if (badSet.length) parts.push(`${plural(badSet.length, 'container', 'containers')} ${quoteList(badSet)} must not set securityContext.seccompProfile.type to "Unconfined"`);
-    if (unset.length && podType === undefined) parts.push(`pod or ${plural(unset.length, 'container', 'containers')} ${quoteList(unset)} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"`);
-    return parts.length ? fail('seccompProfile_restricted', 'seccompProfile', parts.join('; ')) : undefined;
+    if (explicit.length) setters.push(containerNames(explicit));
+    if (setters.length) return { reason: 'runAsNonRoot != true', detail: `${setters.join(' and ')} must not set securityContext.runAsNonRoot=false` };
+    if (implicit.length) return { reason: 'runAsNonRoot != true', detail: `pod or ${containerNames(implicit)} must set securityContext.runAsNonRoot=true` };
+    return undefined;
   };
 }
 
-function capabilitiesRestricted(windowsExempt: boolean) {
-  return (pod: PodView): CheckResult | undefined => {
-    if (windowsExempt && isWindows(pod)) return undefined;
+/** runAsUserNotRoot forbids runAsUser=0 on the pod or any container. */
+export function runAsUserNotRoot(): Behaviour {
+  return (pod) => {
+    const setters: string[] = [];
+    if (pod.spec?.securityContext?.runAsUser === 0) setters.push('pod');
+    const bad = containersOf(pod.spec).filter(({ c }) => c.securityContext?.runAsUser === 0).map((x) => x.name);
+    if (bad.length) setters.push(containerNames(bad));
+    return setters.length ? { reason: 'runAsUser=0', detail: `${setters.join(' and ')} must not set runAsUser=0` } : undefined;
+  };
+}
+
+/** seccompRequired requires RuntimeDefault or Localhost, set on the pod or on every container. */
+export function seccompRequired(): Behaviour {
+  return (pod: PodView) => {
+    const found = badSeccompSetters(pod);
+    if (found?.forbidden) return found.forbidden;
+    if (found?.podValid) return undefined;
+    const unset = containersOf(pod.spec).filter(({ c }) => !isSet(c.securityContext?.seccompProfile)).map((x) => x.name);
+    return unset.length ? { reason: 'seccompProfile', detail: `pod or ${containerNames(unset)} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"` } : undefined;
+  };
+}
+
+/** capabilitiesDropAll requires `drop: [ALL]` on every container and allows adding only the listed capabilities. */
+export function capabilitiesDropAll(addAllowed: readonly string[]): Behaviour {
+  const ok = new Set(addAllowed);
+  return (pod) => {
     const noDrop: string[] = [];
     const badAdd: string[] = [];
-    const added = new Set<string>();
+    const added: string[] = [];
     for (const { name, c } of containersOf(pod.spec)) {
-      const caps = c.securityContext?.capabilities ?? {};
-      if (!(caps.drop ?? []).includes('ALL')) noDrop.push(name);
-      const extra = (caps.add ?? []).filter((x: string) => x !== 'NET_BIND_SERVICE');
+      const caps: Json = c.securityContext?.capabilities;
+      if (!isSet(caps)) {
+        noDrop.push(name);
+        continue;
+      }
+      if (!asArray(caps.drop).includes('ALL')) noDrop.push(name);
+      const extra = asArray(caps.add).map(String).filter((x) => !ok.has(x));
       if (extra.length) {
         badAdd.push(name);
-        for (const x of extra) added.add(x);
+        added.push(...extra);
       }
     }
     const parts: string[] = [];
-    if (noDrop.length) parts.push(`${plural(noDrop.length, 'container', 'containers')} ${quoteList(noDrop)} must set securityContext.capabilities.drop=["ALL"]`);
-    if (badAdd.length) parts.push(`${plural(badAdd.length, 'container', 'containers')} ${quoteList(badAdd)} must not include ${quoteList([...added].sort())} in securityContext.capabilities.add`);
-    return parts.length ? fail('capabilities_restricted', 'unrestricted capabilities', parts.join('; ')) : undefined;
+    if (noDrop.length) parts.push(`${containerNames(noDrop)} must set securityContext.capabilities.drop=["ALL"]`);
+    if (badAdd.length) parts.push(`${containerNames(badAdd)} must not include ${quoteList(sortedUnique(added))} in securityContext.capabilities.add`);
+    return parts.length ? { reason: 'unrestricted capabilities', detail: parts.join('; ') } : undefined;
   };
 }
-
-/** restrictedChecks are the checks added by the restricted level, with the versions that changed them. */
-export const restrictedChecks: Check[] = [
-  { id: 'restrictedVolumes', level: 'restricted', versions: [{ since: V(0), run: volumeTypes }] },
-  { id: 'allowPrivilegeEscalation', level: 'restricted', versions: [{ since: V(8), run: allowPrivilegeEscalation(false) }, { since: V(25), run: allowPrivilegeEscalation(true) }] },
-  { id: 'runAsNonRoot', level: 'restricted', versions: [{ since: V(0), run: runAsNonRoot }] },
-  { id: 'runAsUser', level: 'restricted', versions: [{ since: V(23), run: runAsUser }] },
-  { id: 'seccompProfile_restricted', level: 'restricted', versions: [{ since: V(19), run: seccompRestricted(false) }, { since: V(25), run: seccompRestricted(true) }] },
-  { id: 'capabilities_restricted', level: 'restricted', versions: [{ since: V(22), run: capabilitiesRestricted(false) }, { since: V(25), run: capabilitiesRestricted(true) }] },
-];
