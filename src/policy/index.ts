@@ -4,6 +4,7 @@ import { builtinTable } from './builtins/registry.js';
 import type { Builtin } from './builtins/types.js';
 import { Compiler, type CompiledQuery } from './compile/compiler.js';
 import { strictProblems } from './compile/strict.js';
+import { deprecatedCalls, importProblems, shadowProblems } from './compile/rego-v1.js';
 import type { RuleNode } from './compile/tree.js';
 import { RegoError, RegoErrors } from './errors.js';
 import { Evaluator, type EvalOptions, type Frame } from './eval/evaluator.js';
@@ -16,6 +17,7 @@ export { DEFAULT_BUILTIN_LIMITS } from './builtins/limits.js';
 export type { BuiltinLimits } from './builtins/types.js';
 export { DecisionLogger, readDecisions, maskInput, type Decision, type DecisionFilter, type DecisionLogOptions } from './decision-log.js';
 export { formatModule } from './ast/format.js';
+export { policyKindValidators, policyProblems } from './kind-validator.js';
 
 export { RegoError, RegoErrors, EvalCancelError, caretSnippet } from './errors.js';
 export { toJSON, fromJSON, stringifyJSON, formatValue, RSet, RObject, RDecimal, type Value } from './value.js';
@@ -29,7 +31,10 @@ export interface ResultRow {
   bindings: Record<string, Value>;
 }
 
-/** ModuleOptions picks the Rego syntax version of one module (v1 unless stated). */
+/**
+ * ModuleOptions picks the Rego version of one module, as `opa` does: v1 unless stated; a v0 module
+ * that says `import rego.v1` is parsed with every keyword and checked as v1.
+ */
 export interface ModuleOptions {
   regoVersion?: 0 | 1;
 }
@@ -129,9 +134,29 @@ export class PolicyEngine {
     return [...this.sources.keys()];
   }
 
-  /** compile checks every module together; errors are collected and thrown as RegoErrors. */
+  /**
+   * compile checks every module together; errors are collected and thrown as RegoErrors. v1
+   * modules also get the checks OPA 1.x applies to them by default, stage by stage as OPA does
+   * (the first stage with errors ends compilation): duplicate imports, then `input`/`data`
+   * shadowing, then the compiler proper, then calls of deprecated built-ins.
+   */
   compile(): void {
     if (this.compiled) return;
+    const modules = this.parseAll();
+    const v1 = modules.filter((m) => m.regoVersion === 1);
+    for (const stage of [importProblems, shadowProblems]) {
+      const errs = v1.flatMap(stage);
+      if (errs.length) throw new RegoErrors(errs);
+    }
+    const compiler = new Compiler(this.builtinLookup, modules);
+    const root = compiler.compile();
+    const deprecated = v1.flatMap(deprecatedCalls);
+    if (deprecated.length) throw new RegoErrors(deprecated);
+    this.compiled = { root, compiler, modules };
+  }
+
+  /** parseAll parses every module again (compilation rewrites the trees), collecting every error. */
+  private parseAll(): Module[] {
     const modules: Module[] = [];
     const errors: RegoError[] = [];
     for (const [file, s] of this.sources) {
@@ -139,20 +164,25 @@ export class PolicyEngine {
         modules.push(parseModule(file, s.text, s.regoVersion));
       } catch (e) {
         if (e instanceof RegoError) errors.push(e);
+        else if (e instanceof RegoErrors) errors.push(...e.errors);
         else throw e;
       }
     }
     if (errors.length) throw new RegoErrors(errors);
-    const compiler = new Compiler(this.builtinLookup, modules);
-    const root = compiler.compile();
-    this.compiled = { root, compiler, modules };
+    return modules;
   }
 
-  /** strictProblems lists what strict mode rejects: unused imports, deprecated built-ins. */
+  /**
+   * strictProblems lists what strict mode (`opa check --strict`) rejects beyond compilation: unused
+   * imports and local variables in every module, and for v0 modules the checks v1 modules always
+   * get (duplicate imports, `input`/`data` shadowing, deprecated built-ins). Compiles first.
+   */
   strictProblems(): RegoError[] {
-    const mods: Module[] = [];
-    for (const [file, s] of this.sources) mods.push(parseModule(file, s.text, s.regoVersion));
-    return strictProblems(mods);
+    this.compile();
+    const fresh = this.parseAll();
+    const v0 = new Set(fresh.filter((m) => m.regoVersion === 0).map((m) => m.file));
+    const compiledV0 = this.compiled!.modules.filter((m) => v0.has(m.file));
+    return [...strictProblems(fresh), ...fresh.filter((m) => v0.has(m.file)).flatMap((m) => [...importProblems(m), ...shadowProblems(m)]), ...compiledV0.flatMap(deprecatedCalls)];
   }
 
   /** rules lists every rule path (`data.` omitted) with where it is defined; functions excluded. */

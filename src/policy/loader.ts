@@ -71,6 +71,7 @@ export function engineFrom(loaded: Loaded, opts: ModuleOptions = {}, engine: Eng
       e.addModule(m.file, m.text, opts);
     } catch (err) {
       if (err instanceof RegoError) errors.push(err);
+      else if (err instanceof RegoErrors) errors.push(...err.errors);
       else throw err;
     }
   }

@@ -16,7 +16,7 @@ import { referenceWarnings } from '../controllers/references.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { BlobGarbageCollector } from '../controllers/blob-gc.js';
 import { PolicyController } from '../controllers/policy-controller.js';
-import { DecisionLogger } from '../policy/index.js';
+import { DecisionLogger, policyKindValidators } from '../policy/index.js';
 import { Gateway, InternalCA, WorkloadIdentity, gatewayGrantsHook, gatewayKindValidators, routeFunctionRefs, spiffeId, type PathOptions } from '../gateway/index.js';
 import { hostname } from 'node:os';
 import { Runtime } from '../runtime/index.js';
@@ -147,8 +147,8 @@ export class Skiff {
     const token = ensureToken(dataDir, 'token');
     const controllerToken = ensureToken(dataDir, 'controller-token');
     this.store = await openStore(this.opts.store, dataDir);
-    // The gateway's compilers check Routes and Services at admission; the API does not import the gateway.
-    const resources = new ResourceService(this.store, builtinKinds(gatewayKindValidators));
+    // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
+    const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators }));
     await this.ensureNamespace(resources, 'default');
 
     this.blobs = new BlobStore({ dir: join(dataDir, 'blobs') });

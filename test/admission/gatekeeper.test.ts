@@ -49,7 +49,7 @@ describe('ConstraintTemplate compilation', () => {
     misnamed.metadata!.name = 'other';
     expect(() => gk.addTemplate(misnamed)).toThrow(/metadata.name must be the lower-cased kind "k8sthing"/);
     expect(() => gk.addTemplate(template('K8sLib', 'package x\nviolation[{"msg": "m"}] { true }', { libs: ['package helpers\nf = 1'] }))).toThrow(/libraries must use a package under "lib"/);
-    expect(() => gk.addTemplate(template('K8sBroken', 'package x\n\nviolation[{"msg": m}] {\n  m := \n}'))).toThrow(/Rego does not compile:\n.*template.rego:\d+/);
+    expect(() => gk.addTemplate(template('K8sBroken', 'package x\n\nviolation[{"msg": m}] {\n  m := \n}'))).toThrow(/Rego \(v0\) does not compile:\n.*k8sbroken\/spec\.targets\[0\]\.rego:5: rego_parse_error/);
   });
 });
 

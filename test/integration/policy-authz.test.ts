@@ -90,15 +90,18 @@ default decision := {"allowed": false}`,
     expect((await fetch(`${s.gateway}/guarded/secret`)).status).toBe(403);
   });
 
-  it('reports a policy that does not parse with its location, and keeps the others working', async () => {
-    const bad = policy('broken', 'package broken\n\nallow if {\n  input.x ==\n}');
+  it('refuses a policy that does not parse (422 naming spec.rego), reports one that does not compile with its location, and keeps the others working', async () => {
+    const unparsable = cli(['apply', '-f', '-'], { skiff: s, input: policy('v0-body', 'package v0body\n\nallow {\n  input.x == 1\n}') });
+    expect(unparsable.code).not.toBe(0);
+    expect(unparsable.stderr).toContain('spec.rego: default/v0-body.rego:3: rego_parse_error: `if` keyword is required before rule body');
+    const bad = policy('broken', 'package broken\n\nallow if {\n  input.x == y\n}');
     expect(cli(['apply', '-f', '-'], { skiff: s, input: bad }).code).toBe(0);
     const st = await waitFor(() => {
       const x = policyStatus('broken');
       return x?.conditions?.[0]?.status === 'False' ? x : undefined;
     }, 'broken policy reported');
     expect(st.conditions[0].reason).toBe('CompileError');
-    expect(st.errors.join('\n')).toMatch(/default\/broken\.rego:\d+: rego_parse_error/);
+    expect(st.errors.join('\n')).toMatch(/default\/broken\.rego:\d+: rego_unsafe_var_error: var y is unsafe/);
     expect((await fetch(`${s.gateway}/guarded/open`)).status).toBe(200);
     const desc = cli(['get', 'policies'], { skiff: s }).stdout;
     expect(desc).toMatch(/broken\s+False/);

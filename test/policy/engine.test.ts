@@ -184,10 +184,20 @@ describe('errors', () => {
     expect(err.message).toContain('count: arity mismatch');
   });
 
-  it('lists strict-mode problems: unused imports and deprecated built-ins', () => {
+  it('lists strict-mode problems of a v0 module: unused imports and deprecated built-ins', () => {
     const e = new PolicyEngine();
-    e.addModule('s.rego', 'package s\nimport data.lib.unused\np if re_match("a", "a")');
-    expect(e.strictProblems().map((p) => p.code)).toEqual(['rego_type_error', 'rego_compile_error']);
+    e.addModule('s.rego', 'package s\nimport data.lib.unused\np { re_match("a", "a") }', { regoVersion: 0 });
+    expect(e.strictProblems().map((p) => p.message)).toEqual([
+      's.rego:2: rego_compile_error: import data.lib.unused unused',
+      's.rego:3: rego_type_error: deprecated built-in function calls in expression: re_match',
+    ]);
+  });
+
+  it('refuses deprecated built-ins in a v1 module at compile time, as OPA 1.x does', () => {
+    const e = new PolicyEngine();
+    e.addModule('s.rego', 'package s\np if re_match("a", "a")');
+    const err = errorOf(() => e.compile());
+    expect(err.message).toBe('s.rego:2: rego_type_error: deprecated built-in function calls in expression: re_match');
   });
 
   it('rejects calls to unknown functions at compile time', () => {

@@ -31,6 +31,8 @@ interface RegoSource {
   rego: string;
   libs: string[];
   regoVersion: 0 | 1;
+  /** where the Rego was found, e.g. `spec.targets[0].code[0].source` or `spec.targets[0]` */
+  field: string;
 }
 
 /**
@@ -103,16 +105,24 @@ function forbiddenDataRefs(text: string): Array<{ ref: string; line: number }> {
 
 const withoutData = (p: string[]): string[] => (p[0] === 'data' ? p.slice(1) : p);
 
+/**
+ * pickRego finds the template's Rego and its version as Gatekeeper does: the `code[]` entry with
+ * `engine: Rego` (Rego v1 when its `source.version` is `v1`, v0 when absent or `v0`), else the
+ * legacy `rego`/`libs` fields (always v0).
+ */
 function pickRego(name: string, target: Record<string, unknown>): RegoSource {
   const code = Array.isArray(target.code) ? (target.code as unknown[]) : [];
-  const engines = code.filter(isObj);
-  const regoCode = engines.find((c) => c.engine === 'Rego');
-  if (regoCode) {
+  const at = code.findIndex((c) => isObj(c) && c.engine === 'Rego');
+  if (at >= 0) {
+    const regoCode = code[at] as Record<string, unknown>;
+    const field = `spec.targets[0].code[${at}].source`;
     const src = isObj(regoCode.source) ? regoCode.source : {};
-    if (typeof src.rego !== 'string' || !src.rego.trim()) throw new TemplateError(name, 'spec.targets[0].code[engine=Rego].source.rego is empty; put the Rego module there');
-    return { rego: src.rego, libs: stringList(name, src.libs, 'code[engine=Rego].source.libs'), regoVersion: src.version === 'v1' ? 1 : 0 };
+    if (typeof src.rego !== 'string' || !src.rego.trim()) throw new TemplateError(name, `${field}.rego is empty; put the Rego module there`);
+    if (src.version !== undefined && src.version !== 'v0' && src.version !== 'v1') throw new TemplateError(name, `${field}.version must be "v0" or "v1" (the Rego syntax of the module), not ${JSON.stringify(src.version)}`);
+    return { rego: src.rego, libs: stringList(name, src.libs, `code[${at}].source.libs`), regoVersion: src.version === 'v1' ? 1 : 0, field };
   }
-  if (typeof target.rego === 'string' && target.rego.trim()) return { rego: target.rego, libs: stringList(name, target.libs, 'libs'), regoVersion: 0 };
+  const engines = code.filter(isObj);
+  if (typeof target.rego === 'string' && target.rego.trim()) return { rego: target.rego, libs: stringList(name, target.libs, 'libs'), regoVersion: 0, field: 'spec.targets[0]' };
   if (engines.some((c) => c.engine === CEL_ENGINE))
     throw new TemplateError(name, `its only engine is CEL (${CEL_ENGINE}), which Skiff does not support yet; add a Rego implementation (spec.targets[0].rego, or code[] with engine: Rego) to use it`, 'template_cel_unsupported');
   throw new TemplateError(name, 'spec.targets[0] has no Rego: set spec.targets[0].rego (or code[] with engine: Rego)');
@@ -127,7 +137,7 @@ function stringList(name: string, v: unknown, field: string): string[] {
 /**
  * compileTemplate checks a ConstraintTemplate and compiles it: one engine per template (so each
  * template's libraries stay its own, as in Gatekeeper), Rego v0 unless the Rego source declares
- * `version: v1`, a `violation` rule required, libs confined to `package lib...`, and the
+ * `version: v1` (a v0 module may still opt in to v1 checks with `import rego.v1`), a `violation` rule required, libs confined to `package lib...`, and the
  * parameters' openAPIV3Schema compiled with ajv. Templates whose only engine is CEL are refused.
  * `data` becomes the engine's base document (the client passes one holding the live inventory);
  * `queryOptions` (time budget, decision log) are bound into the prepared `violation` query, so that
@@ -156,22 +166,30 @@ export function compileTemplate(obj: K8sObject, ajv: Ajv, data?: RObject, queryO
   const engine = new PolicyEngine();
   if (data) engine.setData(data);
   let pkg: string[];
+  // modules are named after the fields that hold them, so a Rego error names template, field and line
+  const regoFile = `${name}/${src.field}.rego`;
+  const libFile = (i: number) => `${name}/${src.field}.libs[${i}]`;
   try {
     const route = (t: string) => {
-      if (src.regoVersion !== 0) return t;
+      // a v0 module that imports rego.v1 is checked as v1, where OPA refuses deprecated built-ins
+      if (src.regoVersion !== 0 || /^\s*import\s+rego\.v1\b/m.test(t)) return t;
       const r = routeDeprecated(t);
       if (r.changed && !engine.moduleFiles().includes(`${name}/compat.rego`)) engine.addModule(`${name}/compat.rego`, COMPAT_MODULE, { regoVersion: 1 });
       return r.text;
     };
-    pkg = withoutData(engine.addModule(`${name}/template.rego`, route(src.rego), { regoVersion: src.regoVersion }).pkg);
+    pkg = withoutData(engine.addModule(regoFile, route(src.rego), { regoVersion: src.regoVersion }).pkg);
     src.libs.forEach((lib, i) => {
-      const m = engine.addModule(`${name}/lib-${i}.rego`, route(lib), { regoVersion: src.regoVersion });
+      const m = engine.addModule(libFile(i), route(lib), { regoVersion: src.regoVersion });
       if (withoutData(m.pkg)[0] !== 'lib') throw new TemplateError(name, `library ${i} declares package "${withoutData(m.pkg).join('.')}"; libraries must use a package under "lib" (e.g. package lib.helpers)`);
     });
     engine.compile();
   } catch (e) {
     if (e instanceof TemplateError) throw e;
-    if (e instanceof RegoError || e instanceof RegoErrors) throw new TemplateError(name, `Rego does not compile:\n${e.message}`, 'template_rego', { cause: e });
+    if (e instanceof RegoError || e instanceof RegoErrors) {
+      const v0Syntax = src.regoVersion === 1 && /`(if|contains)` keyword is required/.test(e.message);
+      const hint = v0Syntax ? `\n${src.field}.version is "v1": write Rego v1 (\`if\` before rule bodies, \`contains\` for multi-value rules), or drop version to read the module as Rego v0` : '';
+      throw new TemplateError(name, `Rego (v${src.regoVersion}) does not compile:\n${e.message}${hint}`, 'template_rego', { cause: e });
+    }
     throw e;
   }
   if (!engine.rules().some((r) => r.path.length === pkg.length + 1 && r.path[pkg.length] === 'violation' && pkg.every((p, i) => r.path[i] === p)))

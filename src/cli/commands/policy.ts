@@ -20,8 +20,28 @@ function sourcesOf(l: Loaded): Map<string, string> {
   return new Map(l.modules.map((m) => [m.file, m.text]));
 }
 
-function regoVersion(opts: { v0?: boolean }): 0 | 1 {
-  return opts.v0 ? 0 : 1;
+/** VersionFlags are `opa`'s Rego version flags, which every `skiff policy` command that reads Rego takes. */
+interface VersionFlags {
+  v0?: boolean;
+  v0Compatible?: boolean;
+  v1Compatible?: boolean;
+}
+
+/**
+ * regoVersion picks the Rego version for modules as `opa` 1.x does: v1 by default (and with
+ * `--v1-compatible`), v0 with `--v0` or `--v0-compatible` (v0 wins when both are given, as in
+ * `opa`). Per module, `import rego.v1` still makes a v0 module v1-checked.
+ */
+function regoVersion(opts: VersionFlags): 0 | 1 {
+  return opts.v0 || opts.v0Compatible ? 0 : 1;
+}
+
+/** versionOptions adds the version flags to a command. */
+function versionOptions(cmd: Command, what = 'parse modules with Rego v0 syntax (default: v1, as opa 1.x)'): Command {
+  return cmd
+    .option('--v0', what)
+    .option('--v0-compatible', 'the same as --v0 (opa\'s name for it)')
+    .option('--v1-compatible', 'parse modules with Rego v1 syntax (the default)');
 }
 
 /** lineDiff is a minimal unified-style diff (enough to review `fmt --diff`). */
@@ -43,7 +63,7 @@ function lineDiff(file: string, a: string, b: string): string {
 export function register(program: Command): void {
   const policy = program.command('policy').description('Evaluate, test, format and check Rego policies');
 
-  policy
+  const evalCmd = policy
     .command('eval')
     .description('Evaluate a Rego query (like `opa eval`)')
     .argument('<query>', 'Rego query, e.g. data.authz.allow')
@@ -54,170 +74,166 @@ export function register(program: Command): void {
     .option('--timeout <ms>', 'evaluation deadline in milliseconds')
     .option('--explain <mode>', 'print an explanation: full, notes or fails')
     .option('--fail', 'exit 1 when the result is undefined')
-    .option('--v0', 'parse modules with Rego v0 syntax')
-    .option('--decision-log <file>', 'append the decision to this NDJSON log')
-    .action((query: string, opts: { data: string[]; input?: string; output: string; strict?: boolean; timeout?: string; explain?: string; fail?: boolean; v0?: boolean; decisionLog?: string }) => {
-      if (opts.explain && !['full', 'notes', 'fails'].includes(opts.explain)) throw new UsageError(`--explain must be full, notes or fails, not ${opts.explain}`);
-      const loaded = load(opts.data);
-      let input: unknown;
-      if (opts.input) {
-        try {
-          input = fromJSON(JSON.parse(readFileSync(opts.input, 'utf8')));
-        } catch (e) {
-          throw new UsageError(`cannot read input ${opts.input}: ${(e as Error).message}`);
-        }
-      }
-      const trace: TraceEvent[] = [];
+    .option('--decision-log <file>', 'append the decision to this NDJSON log');
+  versionOptions(evalCmd).action((query: string, opts: VersionFlags & { data: string[]; input?: string; output: string; strict?: boolean; timeout?: string; explain?: string; fail?: boolean; decisionLog?: string }) => {
+    if (opts.explain && !['full', 'notes', 'fails'].includes(opts.explain)) throw new UsageError(`--explain must be full, notes or fails, not ${opts.explain}`);
+    const loaded = load(opts.data);
+    let input: unknown;
+    if (opts.input) {
       try {
-        // like `opa eval`: http.send may reach any host (this is the user's own process, not the server)
-        const engine = engineFrom(loaded, { regoVersion: regoVersion(opts) }, { upstreams: UpstreamGuard.permissive() });
-        const q = engine.prepare(query, {
-          strict: opts.strict,
-          timeoutMs: opts.timeout ? Number(opts.timeout) : undefined,
-          tracer: opts.explain ? (ev) => trace.push(ev) : undefined,
-          decisionLog: opts.decisionLog ? new DecisionLogger({ path: opts.decisionLog }) : undefined,
-        });
-        const rows = q.eval({ input });
-        const result = rows.map((r) => {
-          const row: Record<string, unknown> = { expressions: r.expressions.map((e, i) => ({ value: toJSON(e.value), text: query.split(';')[i]?.trim() ?? query, location: { row: Number(e.text.split(':')[0]), col: Number(e.text.split(':')[1]) } })) };
-          if (Object.keys(r.bindings).length) row.bindings = Object.fromEntries(Object.entries(r.bindings).map(([k, v]) => [k, toJSON(v)]));
-          return row;
-        });
-        if (opts.output === 'pretty') {
-          for (const r of result) process.stdout.write(stringifyJSON(r.bindings ?? (r.expressions as Array<{ value: unknown }>)[0]!.value, 2) + '\n');
-          if (!result.length) process.stdout.write('undefined\n');
-        } else process.stdout.write(stringifyJSON(result.length ? { result } : {}, 2) + '\n');
-        if (opts.explain) {
-          const lines = trace.filter((t) => opts.explain === 'full' || (opts.explain === 'fails' ? t.op === 'fail' : t.op === 'note'));
-          for (const t of lines) process.stderr.write(`${t.op.padEnd(5)} ${t.loc.file ? `${t.loc.file}:${t.loc.row}:${t.loc.col}` : ''} ${t.text}`.trimEnd() + '\n');
-        }
-        if (opts.fail && !result.length) process.exitCode = 1;
+        input = fromJSON(JSON.parse(readFileSync(opts.input, 'utf8')));
       } catch (e) {
-        if (e instanceof RegoError || e instanceof RegoErrors) throw new SkiffError('rego_error', describeError(e, sourcesOf(loaded)));
-        throw e;
+        throw new UsageError(`cannot read input ${opts.input}: ${(e as Error).message}`);
       }
-    });
+    }
+    const trace: TraceEvent[] = [];
+    try {
+      // like `opa eval`: http.send may reach any host (this is the user's own process, not the server)
+      const engine = engineFrom(loaded, { regoVersion: regoVersion(opts) }, { upstreams: UpstreamGuard.permissive() });
+      const q = engine.prepare(query, {
+        strict: opts.strict,
+        timeoutMs: opts.timeout ? Number(opts.timeout) : undefined,
+        tracer: opts.explain ? (ev) => trace.push(ev) : undefined,
+        decisionLog: opts.decisionLog ? new DecisionLogger({ path: opts.decisionLog }) : undefined,
+      });
+      const rows = q.eval({ input });
+      const result = rows.map((r) => {
+        const row: Record<string, unknown> = { expressions: r.expressions.map((e, i) => ({ value: toJSON(e.value), text: query.split(';')[i]?.trim() ?? query, location: { row: Number(e.text.split(':')[0]), col: Number(e.text.split(':')[1]) } })) };
+        if (Object.keys(r.bindings).length) row.bindings = Object.fromEntries(Object.entries(r.bindings).map(([k, v]) => [k, toJSON(v)]));
+        return row;
+      });
+      if (opts.output === 'pretty') {
+        for (const r of result) process.stdout.write(stringifyJSON(r.bindings ?? (r.expressions as Array<{ value: unknown }>)[0]!.value, 2) + '\n');
+        if (!result.length) process.stdout.write('undefined\n');
+      } else process.stdout.write(stringifyJSON(result.length ? { result } : {}, 2) + '\n');
+      if (opts.explain) {
+        const lines = trace.filter((t) => opts.explain === 'full' || (opts.explain === 'fails' ? t.op === 'fail' : t.op === 'note'));
+        for (const t of lines) process.stderr.write(`${t.op.padEnd(5)} ${t.loc.file ? `${t.loc.file}:${t.loc.row}:${t.loc.col}` : ''} ${t.text}`.trimEnd() + '\n');
+      }
+      if (opts.fail && !result.length) process.exitCode = 1;
+    } catch (e) {
+      if (e instanceof RegoError || e instanceof RegoErrors) throw new SkiffError('rego_error', describeError(e, sourcesOf(loaded)));
+      throw e;
+    }
+  });
 
-  policy
+  const testCmd = policy
     .command('test')
     .description('Run Rego unit tests (rules named test_*), like `opa test`')
     .argument('<paths...>', 'files or directories with policies, tests and data')
     .option('--coverage', 'print line coverage per file')
     .option('--run <regex>', 'only tests whose name matches')
-    .option('-v, --verbose', 'print every test, not only failures')
-    .option('--v0', 'parse modules with Rego v0 syntax')
-    .action((paths: string[], opts: { coverage?: boolean; run?: string; verbose?: boolean; v0?: boolean }) => {
-      const loaded = load(paths);
-      let engine;
+    .option('-v, --verbose', 'print every test, not only failures');
+  versionOptions(testCmd).action((paths: string[], opts: VersionFlags & { coverage?: boolean; run?: string; verbose?: boolean }) => {
+    const loaded = load(paths);
+    let engine;
+    try {
+      // the only command with the test.* built-ins (test.sleep); policies that serve requests never see them
+      engine = engineFrom(loaded, { regoVersion: regoVersion(opts) }, { testBuiltins: true, upstreams: UpstreamGuard.permissive() });
+      engine.compile();
+    } catch (e) {
+      throw new CheckFailedError(describeError(e, sourcesOf(loaded)));
+    }
+    const re = opts.run ? new RegExp(opts.run) : undefined;
+    const tests = engine.rules().filter((r) => r.path[r.path.length - 1]!.startsWith('test_') && (!re || re.test(r.path.join('.'))));
+    const covered = new Map<string, Set<number>>();
+    let failed = 0;
+    for (const t of tests) {
+      const name = `data.${t.path.join('.')}`;
+      const t0 = process.hrtime.bigint();
+      let status: string;
       try {
-        // the only command with the test.* built-ins (test.sleep); policies that serve requests never see them
-        engine = engineFrom(loaded, { regoVersion: regoVersion(opts) }, { testBuiltins: true, upstreams: UpstreamGuard.permissive() });
-        engine.compile();
+        const rows = engine.prepare(name, {
+          timeoutMs: 30_000,
+          tracer: opts.coverage
+            ? (ev) => {
+                if (ev.op !== 'eval' || !ev.loc.file) return;
+                let s = covered.get(ev.loc.file);
+                if (!s) covered.set(ev.loc.file, (s = new Set()));
+                s.add(ev.loc.row);
+              }
+            : undefined,
+        }).eval({});
+        status = rows.length && rows[0]!.expressions[0]!.value === true ? 'PASS' : 'FAIL';
       } catch (e) {
-        throw new CheckFailedError(describeError(e, sourcesOf(loaded)));
+        status = `ERROR (${(e as Error).message})`;
       }
-      const re = opts.run ? new RegExp(opts.run) : undefined;
-      const tests = engine.rules().filter((r) => r.path[r.path.length - 1]!.startsWith('test_') && (!re || re.test(r.path.join('.'))));
-      const covered = new Map<string, Set<number>>();
-      let failed = 0;
-      for (const t of tests) {
-        const name = `data.${t.path.join('.')}`;
-        const t0 = process.hrtime.bigint();
-        let status: string;
-        try {
-          const rows = engine.prepare(name, {
-            timeoutMs: 30_000,
-            tracer: opts.coverage
-              ? (ev) => {
-                  if (ev.op !== 'eval' || !ev.loc.file) return;
-                  let s = covered.get(ev.loc.file);
-                  if (!s) covered.set(ev.loc.file, (s = new Set()));
-                  s.add(ev.loc.row);
-                }
-              : undefined,
-          }).eval({});
-          status = rows.length && rows[0]!.expressions[0]!.value === true ? 'PASS' : 'FAIL';
-        } catch (e) {
-          status = `ERROR (${(e as Error).message})`;
-        }
-        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        if (status !== 'PASS') failed++;
-        if (status !== 'PASS' || opts.verbose) process.stdout.write(`${t.file}:${t.row}: ${name}: ${status} (${ms.toFixed(2)}ms)\n`);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (status !== 'PASS') failed++;
+      if (status !== 'PASS' || opts.verbose) process.stdout.write(`${t.file}:${t.row}: ${name}: ${status} (${ms.toFixed(2)}ms)\n`);
+    }
+    if (opts.coverage) {
+      process.stdout.write('\ncoverage:\n');
+      for (const m of engine.modules()) {
+        const rows = new Set<number>();
+        const seen = new WeakSet<object>();
+        const visit = (x: unknown): void => {
+          if (!x || typeof x !== 'object' || seen.has(x)) return;
+          seen.add(x);
+          if (Array.isArray(x)) return x.forEach(visit);
+          const o = x as Record<string, unknown>;
+          if ('kind' in o && 'negated' in o && o.loc) rows.add((o.loc as { row: number }).row);
+          for (const [k, v] of Object.entries(o)) if (!['module', 'loc', 'target', 'fast', 'ix', 'annotations'].includes(k)) visit(v);
+        };
+        visit(m.rules);
+        const hit = [...rows].filter((r) => covered.get(m.file)?.has(r));
+        const miss = [...rows].filter((r) => !covered.get(m.file)?.has(r)).sort((a, b) => a - b);
+        const pct = rows.size ? (100 * hit.length) / rows.size : 100;
+        process.stdout.write(`  ${m.file}: ${pct.toFixed(1)}% (${hit.length}/${rows.size} lines)${miss.length ? ` not covered: ${miss.join(', ')}` : ''}\n`);
       }
-      if (opts.coverage) {
-        process.stdout.write('\ncoverage:\n');
-        for (const m of engine.modules()) {
-          const rows = new Set<number>();
-          const seen = new WeakSet<object>();
-          const visit = (x: unknown): void => {
-            if (!x || typeof x !== 'object' || seen.has(x)) return;
-            seen.add(x);
-            if (Array.isArray(x)) return x.forEach(visit);
-            const o = x as Record<string, unknown>;
-            if ('kind' in o && 'negated' in o && o.loc) rows.add((o.loc as { row: number }).row);
-            for (const [k, v] of Object.entries(o)) if (!['module', 'loc', 'target', 'fast', 'ix', 'annotations'].includes(k)) visit(v);
-          };
-          visit(m.rules);
-          const hit = [...rows].filter((r) => covered.get(m.file)?.has(r));
-          const miss = [...rows].filter((r) => !covered.get(m.file)?.has(r)).sort((a, b) => a - b);
-          const pct = rows.size ? (100 * hit.length) / rows.size : 100;
-          process.stdout.write(`  ${m.file}: ${pct.toFixed(1)}% (${hit.length}/${rows.size} lines)${miss.length ? ` not covered: ${miss.join(', ')}` : ''}\n`);
-        }
-      }
-      process.stdout.write(`${failed ? 'FAIL' : 'PASS'}: ${tests.length - failed}/${tests.length}\n`);
-      process.stdout.write(`${tests.length - failed} passed, ${failed} failed\n`);
-      if (failed) process.exitCode = 1;
-    });
+    }
+    process.stdout.write(`${failed ? 'FAIL' : 'PASS'}: ${tests.length - failed}/${tests.length}\n`);
+    process.stdout.write(`${tests.length - failed} passed, ${failed} failed\n`);
+    if (failed) process.exitCode = 1;
+  });
 
-  policy
+  const fmtCmd = policy
     .command('fmt')
     .description('Format Rego files in canonical style')
     .argument('<files...>', 'Rego files or directories')
     .option('--diff', 'print what would change')
     .option('-w, --write', 'rewrite files in place')
-    .option('--fail', 'exit 1 when a file is not formatted')
-    .option('--v0', 'parse modules with Rego v0 syntax (output is v1)')
-    .action((files: string[], opts: { diff?: boolean; write?: boolean; fail?: boolean; v0?: boolean }) => {
-      const loaded = load(files);
-      let changed = 0;
-      for (const m of loaded.modules) {
-        let formatted: string;
-        try {
-          formatted = formatModule(m.text, m.file, regoVersion(opts));
-        } catch (e) {
-          throw new CheckFailedError(describeError(e, sourcesOf(loaded)));
-        }
-        if (formatted === m.text) continue;
-        changed++;
-        if (opts.write) writeFileSync(m.file, formatted);
-        else if (opts.diff) process.stdout.write(lineDiff(m.file, m.text, formatted) + '\n');
-        else if (loaded.modules.length === 1) process.stdout.write(formatted);
-        else process.stdout.write(`${m.file}\n`);
+    .option('--fail', 'exit 1 when a file is not formatted');
+  versionOptions(fmtCmd, 'parse modules with Rego v0 syntax (the output is always Rego v1)').action((files: string[], opts: VersionFlags & { diff?: boolean; write?: boolean; fail?: boolean }) => {
+    const loaded = load(files);
+    let changed = 0;
+    for (const m of loaded.modules) {
+      let formatted: string;
+      try {
+        formatted = formatModule(m.text, m.file, regoVersion(opts));
+      } catch (e) {
+        throw new CheckFailedError(describeError(e, sourcesOf(loaded)));
       }
-      if (opts.fail && changed) process.exitCode = 1;
-    });
+      if (formatted === m.text) continue;
+      changed++;
+      if (opts.write) writeFileSync(m.file, formatted);
+      else if (opts.diff) process.stdout.write(lineDiff(m.file, m.text, formatted) + '\n');
+      else if (loaded.modules.length === 1) process.stdout.write(formatted);
+      else process.stdout.write(`${m.file}\n`);
+    }
+    if (opts.fail && changed) process.exitCode = 1;
+  });
 
-  policy
+  const checkCmd = policy
     .command('check')
     .description('Parse and compile Rego files, reporting every error with its location')
     .argument('<paths...>', 'Rego files or directories')
-    .option('--v0', 'parse modules with Rego v0 syntax')
-    .option('--strict', 'also reject unused imports and deprecated built-ins')
-    .action((paths: string[], opts: { v0?: boolean; strict?: boolean }) => {
-      const loaded = load(paths);
-      try {
-        const engine = engineFrom(loaded, { regoVersion: regoVersion(opts) });
-        engine.compile();
-        if (opts.strict) {
-          const problems = engine.strictProblems();
-          if (problems.length) throw new RegoErrors(problems);
-        }
-      } catch (e) {
-        if (e instanceof RegoError || e instanceof RegoErrors) throw new CheckFailedError(describeError(e, sourcesOf(loaded)));
-        throw e;
+    .option('--strict', 'also reject unused imports and variables, and for v0 modules the checks v1 modules always get');
+  versionOptions(checkCmd).action((paths: string[], opts: VersionFlags & { strict?: boolean }) => {
+    const loaded = load(paths);
+    try {
+      const engine = engineFrom(loaded, { regoVersion: regoVersion(opts) });
+      engine.compile();
+      if (opts.strict) {
+        const problems = engine.strictProblems();
+        if (problems.length) throw new RegoErrors(problems);
       }
-      process.stdout.write(`${loaded.modules.length} module(s) OK\n`);
-    });
+    } catch (e) {
+      if (e instanceof RegoError || e instanceof RegoErrors) throw new CheckFailedError(describeError(e, sourcesOf(loaded)));
+      throw e;
+    }
+    process.stdout.write(`${loaded.modules.length} module(s) OK\n`);
+  });
 
   policy
     .command('decisions')

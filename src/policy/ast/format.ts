@@ -128,7 +128,8 @@ export function formatModule(src: string, file = 'input.rego', regoVersion: 0 | 
         for (const line of exprText(e).split('\n')) out.push('\t' + line);
       }
     };
-    if (isTrueBody(r.body) && !r.elses.length) out.push(head);
+    // a head alone must still parse to the same rule: `p` and `p.q` alone are not `p if true`
+    if (isTrueBody(r.body) && !r.elses.length) out.push(r.kind === 'complete' && !r.value && !r.isDefault ? `${head} if true` : head);
     else {
       out.push(`${head} if {`);
       bodyLines(r.body);
@@ -141,7 +142,7 @@ export function formatModule(src: string, file = 'input.rego', regoVersion: 0 | 
         out[out.length - 1] += ' if {';
         bodyLines(e.body);
         out.push('}');
-      }
+      } else if (!e.value) out[out.length - 1] += ' if true';
     }
   }
   flush(Number.MAX_SAFE_INTEGER);

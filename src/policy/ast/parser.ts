@@ -1,5 +1,5 @@
 import YAML from 'yaml';
-import { RegoError } from '../errors.js';
+import { RegoError, RegoErrors } from '../errors.js';
 import { RDecimal, normNum } from '../value.js';
 import { lex, type Tok } from './lexer.js';
 import type { Expr, Import, Loc, Module, Rule, Term, VarTerm, With } from './types.js';
@@ -20,7 +20,16 @@ const INFIX: Record<string, string> = {
   '|': 'or',
 };
 
-/** parseModule parses one Rego file (v1 syntax by default, v0 for legacy policies). */
+/** The keywords Rego v0 had only when imported (`import future.keywords.in`); v1 always has them. */
+const FUTURE_KEYWORDS = ['contains', 'every', 'if', 'in'] as const;
+
+/**
+ * parseModule parses one Rego file, as OPA 1.x does with the given version: v1 (the default)
+ * requires `if` before every rule body and `contains` for multi-value rules, and reports v0-only
+ * syntax with OPA's errors (all of them, as one RegoErrors); v0 turns on `in`, `every`, `if` and
+ * `contains` only where `import future.keywords...` or `import rego.v1` asks, and a v0 module with
+ * `import rego.v1` is checked as v1 (its `regoVersion` becomes 1).
+ */
 export function parseModule(file: string, src: string, regoVersion: 0 | 1 = 1): Module {
   return new Parser(file, src, regoVersion).module();
 }
@@ -64,16 +73,53 @@ function sigDigits(text: string): number {
   return d.length;
 }
 
+/**
+ * HeadSyntax records how one rule definition (or `else` branch, or extra `{ ... }` body) was
+ * written, for the checks OPA applies to v1 modules after parsing (`checkRegoV1Rule`).
+ */
+interface HeadSyntax {
+  loc: Loc;
+  name: string;
+  func: boolean;
+  isDefault: boolean;
+  multi: boolean;
+  hasIf: boolean;
+  hasContains: boolean;
+  /** no body was written (`p := 1`, `p contains x`): the parser supplied `true` */
+  generatedBody: boolean;
+  /** no value was written (`p if {...}`): the parser supplied `true` */
+  generatedValue: boolean;
+}
+
+/** Words that are keywords in Rego v1 and so cannot name a rule (OPA's `IsKeywordInRegoVersion`). */
+const V1_KEYWORDS = new Set(['as', 'contains', 'default', 'else', 'every', 'false', 'if', 'import', 'in', 'not', 'null', 'package', 'some', 'true', 'with']);
+
+/** What OPA suggests importing when a future keyword is used without being turned on. */
+const KEYWORD_HINT: Record<string, string> = {
+  in: '`import future.keywords.in` for `x in xs` expressions',
+  every: '`import future.keywords.every` for `every x in xs { ... }` expressions',
+  if: '`import future.keywords.if` for `p if { ... }` rules',
+  contains: '`import future.keywords.contains` for `p contains x` rules',
+};
+
 class Parser {
   private toks: Tok[];
   private i = 0;
   private mod!: Module;
+  /** future keywords that are on: all of them in v1; in v0 those imported */
+  private readonly kw: Set<string>;
+  /** v1 modules, and v0 modules with `import rego.v1`, get OPA's v1 checks */
+  private v1Checked: boolean;
+  private readonly heads: HeadSyntax[] = [];
   constructor(
     private file: string,
     private src: string,
     private version: 0 | 1,
+    kw?: Set<string>,
   ) {
     this.toks = lex(src, file);
+    this.kw = kw ?? new Set(version === 1 ? FUTURE_KEYWORDS : []);
+    this.v1Checked = version === 1;
   }
 
   private get t(): Tok {
@@ -94,6 +140,14 @@ class Parser {
   private isKw(v: string, t: Tok = this.t): boolean {
     return t.k === 'ident' && t.v === v;
   }
+  /** fk: t is the future keyword v and v is on in this module. */
+  private fk(v: string, t: Tok = this.t): boolean {
+    return this.kw.has(v) && this.isKw(v, t);
+  }
+  /** offKeyword: t is a future keyword that this (v0) module has not imported. */
+  private offKeyword(t: Tok = this.t): string | undefined {
+    return t.k === 'ident' && (FUTURE_KEYWORDS as readonly string[]).includes(t.v) && !this.kw.has(t.v) ? t.v : undefined;
+  }
   private expectOp(v: string): Tok {
     if (!this.isOp(v)) this.err(`expected '${v}' but found ${this.describe()}`);
     return this.toks[this.i++]!;
@@ -113,6 +167,12 @@ class Parser {
     this.mod = { file: this.file, pkg, imports: [], rules: [], regoVersion: this.version, loc: this.loc(pkgTok) };
     while (this.isKw('import')) this.mod.imports.push(this.importDecl());
     while (this.t.k !== 'eof') this.rule();
+    if (this.v1Checked) {
+      this.mod.regoVersion = 1;
+      const errs = this.heads.flatMap(v1Problems);
+      if (errs.length === 1) throw errs[0]!;
+      if (errs.length) throw new RegoErrors(errs);
+    }
     const lines = this.src.split('\n');
     this.mod.annotations = annotationsAbove(lines, this.mod.loc.row, 'package');
     for (const r of this.mod.rules) r.annotations = annotationsAbove(lines, r.loc.row, 'rule');
@@ -136,13 +196,17 @@ class Parser {
     return out;
   }
 
+  /**
+   * importDecl reads one import. `future.keywords[.kw]` turns keywords on (a no-op in v1) and
+   * `rego.v1` turns them all on and makes a v0 module v1-checked, with OPA's errors for malformed ones.
+   */
   private importDecl(): Import {
     const loc = this.loc();
     this.i++;
     const start = this.t;
     const path = this.refPath(true);
     const head = path[0]!;
-    if (!['data', 'input', 'future', 'rego'].includes(head)) this.err(`invalid import path, must begin with input or data`, start);
+    if (!['data', 'input', 'future', 'rego'].includes(head)) this.err(`unexpected import path, must begin with one of: {data, future, input, rego}, got: ${head}`, start);
     const term: Term = {
       type: 'ref',
       head: { type: 'var', name: head, loc: this.loc(start) },
@@ -154,6 +218,19 @@ class Parser {
       this.i++;
       if (this.t.k !== 'ident') this.err('expected alias name');
       alias = this.toks[this.i++]!.v;
+    }
+    if (head === 'future') {
+      if (path[1] !== 'keywords') this.err('invalid import, must be `future.keywords`', start);
+      if (alias !== undefined) this.err('`future` imports cannot be aliased', start);
+      if (path.length === 3 && !(FUTURE_KEYWORDS as readonly string[]).includes(path[2]!)) this.err(`unexpected keyword, must be one of [${FUTURE_KEYWORDS.join(' ')}]`, start);
+      for (const k of path.length === 3 ? [path[2]!] : FUTURE_KEYWORDS) this.kw.add(k);
+    } else if (head === 'rego') {
+      if (path.length !== 2 || path[1] !== 'v1') this.err(`invalid import \`${path.join('.')}\`, must be \`rego.v1\``, start);
+      if (this.version === 0) {
+        if (alias !== undefined) this.err('`rego` imports cannot be aliased', start);
+        for (const k of FUTURE_KEYWORDS) this.kw.add(k);
+        this.v1Checked = true;
+      }
     }
     return { path: term, alias, loc };
   }
@@ -181,6 +258,8 @@ class Parser {
         this.expectOp(']');
       } else break;
     }
+    // OPA names a head (and so checks the name against keywords) when it is one var, or a v0-style `p[x]`
+    let name = ref.length === 1 ? String((ref[0] as { value: unknown }).value) : '';
     let kind: Rule['kind'] = 'complete';
     let args: Term[] | undefined;
     let key: Term | undefined;
@@ -195,35 +274,59 @@ class Parser {
       this.i++;
       kind = 'func';
     }
-    if (this.isKw('contains') && !this.t.nl) {
+    let hasContains = false;
+    if (this.fk('contains') && !this.t.nl) {
       this.i++;
       kind = 'multi';
       key = this.term();
+      hasContains = true;
     } else if ((this.isOp('=') || this.isOp(':=')) && !this.t.nl) {
       this.i++;
       value = this.term();
-    } else if (kind === 'complete' && ref.length > 1 && ref[ref.length - 1]!.type !== 'scalar' && this.version === 0) {
-      // v0 `p[x] { ... }` is a partial set
-      kind = 'multi';
-      key = ref.pop();
     }
-    if (kind === 'complete' && ref.length > 1 && this.version === 0 && value === undefined && ref[ref.length - 1]!.type === 'scalar' && typeof (ref[ref.length - 1] as { value: unknown }).value !== 'string') {
+    if (isDefault && kind === 'complete' && !value) this.err('illegal default rule (must have a value)', start);
+    const hasIf = this.startsIfBody();
+    // OPA's back-compat reading of a two-term head with neither value nor `if` (`p[x] { ... }`,
+    // `p.q { ... }`, a bare `p[x]`): a multi-value rule. In v1 the checks below then ask for `contains`.
+    if (!hasIf && kind === 'complete' && !isDefault && ref.length === 2 && value === undefined) {
       kind = 'multi';
       key = ref.pop();
+      name = String((ref[0] as { value: unknown }).value);
     }
     const rule: Rule = { ref, kind, args, key, value, body: [], elses: [], isDefault, loc, module: this.mod };
     const hadBody = this.ruleBody(rule, (b) => (rule.body = b));
-    if (!hadBody) rule.body = [trueExpr(loc)];
+    if (!hadBody) {
+      const off = this.offKeyword();
+      if (off && !this.t.nl && (off === 'if' || off === 'contains')) this.err(`${ref.length === 1 && !args ? 'var cannot be used for rule name' : 'unexpected identifier token'} (hint: ${KEYWORD_HINT[off]})`, start);
+      // a bare `p` is no rule (OPA: "var cannot be used for rule name"); a bare `f(x)` is `f(x) := true`
+      if (kind === 'complete' && !isDefault && ref.length === 1 && value === undefined) this.err('var cannot be used for rule name', start);
+      rule.body = [trueExpr(loc)];
+    }
     this.mod.rules.push(rule);
-    // v0 allows several bodies for one head: `p { a } { b }`
+    const syntax: HeadSyntax = {
+      loc,
+      name,
+      func: !!args,
+      isDefault,
+      multi: kind === 'multi',
+      hasIf,
+      hasContains,
+      generatedBody: !hadBody || isDefault,
+      generatedValue: value === undefined && kind !== 'multi' && (hadBody || kind !== 'func'),
+    };
+    this.heads.push(syntax);
+    // v0 allows several bodies for one head: `p { a } { b }`; each is checked like the first
     while (this.isOp('{')) {
       const extra: Rule = { ...rule, body: [], elses: [], loc: this.loc() };
+      this.heads.push({ ...syntax, loc: extra.loc, generatedBody: false });
       this.i++;
       extra.body = this.bodyUntil('}');
       this.i++;
       this.mod.rules.push(extra);
     }
     while (this.isKw('else') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek())) {
+      if (rule.ref.slice(1).some((t) => t.type !== 'scalar')) this.err('else keyword cannot be used on rules with variables in head');
+      if (rule.kind === 'multi') this.err('else keyword cannot be used on multi-value rules');
       const eloc = this.loc();
       this.i++;
       let ev: Term | undefined;
@@ -232,16 +335,26 @@ class Parser {
         ev = this.term();
       }
       const e: { value?: Term; body: Expr[]; loc: Loc } = { value: ev, body: [], loc: eloc };
-      if (!this.ruleBody(rule, (b) => (e.body = b))) e.body = [trueExpr(eloc)];
+      const elseIf = this.startsIfBody();
+      const hadElseBody = this.ruleBody(rule, (b) => (e.body = b));
+      if (!hadElseBody) {
+        if (!ev) this.err('expected else value term or rule body');
+        e.body = [trueExpr(eloc)];
+      }
+      this.heads.push({ ...syntax, loc: eloc, isDefault: false, hasIf: elseIf, generatedBody: !hadElseBody, generatedValue: !ev });
       rule.elses.push(e);
     }
-    if (isDefault && rule.kind === 'complete' && !value) this.err('default rule must have a value', start);
+  }
+
+  /** startsIfBody: the current token is an `if` that opens a rule body. */
+  private startsIfBody(): boolean {
+    return this.fk('if') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek());
   }
 
   /** ruleBody parses `if { ... }`, `if expr`, or `{ ... }`; returns false when absent. */
   private ruleBody(rule: Rule, set: (b: Expr[]) => void): boolean {
     void rule;
-    if (this.isKw('if') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek())) {
+    if (this.startsIfBody()) {
       this.i++;
       if (this.isOp('{') && this.looksLikeBody()) {
         this.i++;
@@ -252,13 +365,7 @@ class Parser {
       }
       return true;
     }
-    if (this.isOp('{') && !this.t.nl) {
-      this.i++;
-      set(this.bodyUntil('}'));
-      this.i++;
-      return true;
-    }
-    if (this.isOp('{') && this.t.nl) {
+    if (this.isOp('{')) {
       this.i++;
       set(this.bodyUntil('}'));
       this.i++;
@@ -291,10 +398,23 @@ class Parser {
         continue;
       }
       if (close ? this.isOp(close) : this.t.k === 'eof') break;
-      if (!this.t.nl) this.err(`unexpected ${this.describe()}`);
+      if (!this.t.nl) this.unexpectedAfter(out[out.length - 1]!, close);
     }
     if (!out.length) this.err('found empty body');
     return out;
+  }
+
+  /**
+   * unexpectedAfter reports a token that cannot follow an expression. A future keyword this v0
+   * module has not imported gets OPA's message and hint (`x in xs` without `import future.keywords.in`).
+   */
+  private unexpectedAfter(prev: Expr, close: string | null): never {
+    const off = this.offKeyword();
+    const everyVar = prev.kind === 'term' && prev.term.type === 'var' && prev.term.name === 'every' && !this.kw.has('every');
+    if (this.t.k === 'ident' && (off === 'in' || everyVar)) {
+      this.err(`unexpected identifier token: expected \\n or ; or ${close ?? ';'} (hint: ${KEYWORD_HINT[everyVar ? 'every' : 'in']})`);
+    }
+    this.err(`unexpected ${this.describe()}`);
   }
 
   expr(): Expr {
@@ -315,7 +435,8 @@ class Parser {
         this.i++;
         terms.push(this.termRel());
       }
-      if (this.isKw('in')) {
+      if (this.offKeyword() === 'in') this.err(`unexpected identifier token: expected \\n or ; or } (hint: \`import future.keywords.in\` for \`some x in xs\` expressions)`);
+      if (this.fk('in')) {
         this.i++;
         const domain = this.termRel();
         if (terms.length > 2) this.err('unexpected , in some declaration');
@@ -324,7 +445,7 @@ class Parser {
         for (const t of terms) if (t.type !== 'var') this.err('expected var in some declaration');
         e = { kind: 'some', vars: terms as VarTerm[], negated, with: [], loc };
       }
-    } else if (this.isKw('every') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek())) {
+    } else if (this.fk('every') && !this.isOp('.', this.peek()) && !this.isOp('[', this.peek())) {
       this.i++;
       const a = this.termRel();
       let key: Term | undefined;
@@ -334,7 +455,7 @@ class Parser {
         key = a;
         value = this.termRel();
       }
-      if (!this.isKw('in')) this.err('expected in in every expression');
+      if (!this.fk('in')) this.err('expected in in every expression');
       this.i++;
       const domain = this.termRel();
       this.expectOp('{');
@@ -383,13 +504,13 @@ class Parser {
   /** termInKey parses `k, v in xs` (membership with key) where a comma cannot mean anything else. */
   private termInKey(): Term {
     let t = this.termIn();
-    if (this.isOp(',') && this.isKw('in', this.peekAfterTerm())) {
+    if (this.isOp(',') && this.fk('in', this.peekAfterTerm())) {
       this.i++;
       const v = this.termRel();
       this.i++; // in
       const coll = this.termRel();
       t = { type: 'call', fn: ['internal', 'member_3'], args: [t, v, coll], loc: t.loc };
-      while (this.isKw('in') && !this.t.nl) {
+      while (this.fk('in') && !this.t.nl) {
         this.i++;
         t = { type: 'call', fn: ['internal', 'member_2'], args: [t, this.termRel()], loc: t.loc };
       }
@@ -399,7 +520,7 @@ class Parser {
 
   private termIn(noOr = false): Term {
     let t = this.termRel(noOr);
-    while (this.isKw('in') && !this.t.nl) {
+    while (this.fk('in') && !this.t.nl) {
       this.i++;
       const coll = this.termRel(noOr);
       t = { type: 'call', fn: ['internal', 'member_2'], args: [t, coll], loc: t.loc };
@@ -485,7 +606,7 @@ class Parser {
         this.i++;
         return {
           type: 'template',
-          parts: t.parts!.map((p) => (typeof p === 'string' ? p : parseSub(p.src, this.file, this.version))),
+          parts: t.parts!.map((p) => (typeof p === 'string' ? p : parseSub(p.src, this.file, this.version, this.kw))),
           loc,
         };
       case 'ident':
@@ -637,11 +758,23 @@ function annotationsAbove(lines: string[], row: number, defaultScope: string): R
 }
 
 /** parseSub parses a template-string part: a term, or an expression with `with` modifiers. */
-function parseSub(src: string, file: string, version: 0 | 1): Term | Expr {
-  const p = new Parser(file, src, version);
+function parseSub(src: string, file: string, version: 0 | 1, kw: Set<string>): Term | Expr {
+  const p = new Parser(file, src, version, kw);
   const e = p.expr();
   p.expectEOF();
   return e.kind === 'term' && !e.negated && !e.with.length ? e.term : e;
+}
+
+/** v1Problems is OPA's `checkRegoV1Rule` for one rule definition: v0-only syntax, with OPA's messages. */
+function v1Problems(h: HeadSyntax): RegoError[] {
+  const what = h.func ? 'function' : 'rule';
+  const out: RegoError[] = [];
+  const e = (msg: string) => out.push(new RegoError('rego_parse_error', msg, h.loc));
+  if (V1_KEYWORDS.has(h.name)) e(`${h.name} keyword cannot be used for rule name`);
+  if (h.generatedBody && h.generatedValue) e(`${what} must have value assignment and/or body declaration`);
+  if (!h.generatedBody && !h.hasIf && !h.isDefault) e(`\`if\` keyword is required before ${what} body`);
+  if (h.multi && !h.hasContains) e('`contains` keyword is required for partial set rules');
+  return out;
 }
 
 function trueExpr(loc: Loc): Expr {

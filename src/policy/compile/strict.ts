@@ -5,7 +5,10 @@ import { walkNodes } from '../ast/walk.js';
 const SKIP = new Set(['module', 'loc']);
 const RULE_SKIP = new Set(['module', 'loc', 'annotations']);
 
-/** DEPRECATED names built-ins kept for v0 policies, with their replacements. */
+/**
+ * DEPRECATED names the built-ins OPA keeps only for v0 policies, with their replacements: a v1
+ * module (or any module under strict mode) that calls one does not compile.
+ */
 export const DEPRECATED: Record<string, string> = {
   re_match: 'regex.match',
   'net.cidr_overlap': 'net.cidr_contains',
@@ -22,8 +25,9 @@ export const DEPRECATED: Record<string, string> = {
 
 /**
  * strictProblems reports what OPA's strict mode rejects and Skiff can check on parsed (not yet
- * compiled) modules: unused imports, calls to deprecated built-ins, and local variables that are
- * assigned (`x := ...`) or declared (`some x`) but never used.
+ * compiled) modules: unused imports, and local variables that are assigned (`x := ...`) or
+ * declared (`some x`) but never used. (Deprecated built-ins: `deprecatedCalls` in rego-v1.ts,
+ * on compiled modules.)
  */
 export function strictProblems(modules: Module[]): RegoError[] {
   const out: RegoError[] = [];
@@ -31,12 +35,7 @@ export function strictProblems(modules: Module[]): RegoError[] {
     const used = new Set<string>();
     walkNodes(m.rules, SKIP, (o) => {
       if (o.type === 'var') used.add((o as unknown as VarTerm).name);
-      if (o.type === 'call') {
-        const fn = (o as unknown as Extract<Term, { type: 'call' }>).fn;
-        used.add(fn[0]!);
-        const name = fn.join('.');
-        if (DEPRECATED[name]) out.push(new RegoError('rego_type_error', `deprecated built-in function calls in expression: ${name} (use ${DEPRECATED[name]})`, o.loc as never));
-      }
+      if (o.type === 'call') used.add((o as unknown as Extract<Term, { type: 'call' }>).fn[0]!);
     });
     for (const r of m.rules) out.push(...unusedLocals(r));
     for (const imp of m.imports) {
