@@ -189,9 +189,11 @@ export class Skiff {
     // expires. Both are made when first needed: at start-up for a mesh listener, otherwise by the first
     // ISTIO_MUTUAL upstream connection, so a node without mTLS never loads the certificate library.
     const trustDomain = this.opts.trustDomain ?? 'skiff.local';
+    // Checked now, so that a bad --trust-domain stops the start rather than the first mTLS connection.
+    const nodeId = spiffeId(trustDomain, 'skiff-system', nodeName(), 'node');
     const identity = new LazyIdentity(async () => {
       const ca = await InternalCA.loadOrCreate({ trustDomain, dir: join(dataDir, 'ca') });
-      return WorkloadIdentity.create(ca, spiffeId(trustDomain, 'skiff-system', nodeName(), 'node'), {
+      return WorkloadIdentity.create(ca, nodeId, {
         onError: (err) => logger.warn({ err: err.message }, 'renewing the node certificate failed; trying again shortly'),
       });
     });

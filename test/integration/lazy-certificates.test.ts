@@ -119,4 +119,12 @@ describe('the certificate library is loaded only for mTLS', () => {
       await m.stop();
     }
   });
+
+  it('still checks --trust-domain at start-up, without --mesh', () => {
+    const dataDir = mkdtempSync(join(logs, 'data-'));
+    const r = cli(['up', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--trust-domain', 'Bad Domain']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/"spiffe:\/\/Bad Domain\/ns\/skiff-system\/node\/[^"]+" is not a valid SPIFFE ID: use a lower-case trust domain/);
+    expect(r.stdout).not.toContain('skiff ready');
+  });
 });
