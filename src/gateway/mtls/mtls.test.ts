@@ -1,8 +1,11 @@
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
+import { HostDirs } from '../../security/index.js';
+import { upstreamTls } from '../upstream/tls.js';
 import { InternalCA } from './ca.js';
 import { IdentityClosedError, LazyIdentity, WorkloadIdentity } from './identity.js';
+import { generateKeys, loadX509, pem, privateKeyPem } from './library.js';
 import { peerSpiffeId, spiffeId } from './spiffe.js';
 
 describe('workload identity over TLS', () => {
@@ -164,6 +167,52 @@ describe('workload identity refusals', () => {
     } finally {
       server.close();
       await Promise.all([required, optional].map((s) => new Promise((r) => s.close(r))));
+    }
+  });
+});
+
+describe('ISTIO_MUTUAL peer identity', () => {
+  it('refuses a server certificate from the internal CA that carries no SPIFFE ID', async () => {
+    // A root whose key the test holds, so it can also sign a leaf outside the CA's profile (no SPIFFE ID).
+    const x = await loadX509();
+    const rootKeys = await generateKeys();
+    const root = await x.X509CertificateGenerator.createSelfSigned({
+      name: 'O=Skiff, CN=Skiff CA skiff.local',
+      keys: rootKeys,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: [new x.BasicConstraintsExtension(true, 0, true), new x.KeyUsagesExtension(x.KeyUsageFlags.keyCertSign, true)],
+    });
+    const ca = await InternalCA.load('skiff.local', pem('CERTIFICATE', root.rawData), await privateKeyPem(rootKeys.privateKey));
+    const leafKeys = await generateKeys();
+    const anonymous = await x.X509CertificateGenerator.create({
+      subject: 'CN=localhost',
+      issuer: root.subjectName,
+      publicKey: leafKeys.publicKey,
+      signingKey: rootKeys.privateKey,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: [new x.SubjectAlternativeNameExtension([{ type: 'dns', value: 'localhost' }])],
+    });
+    const named = await ca.issue(spiffeId('skiff.local', 'default', 'backend'), { dnsNames: ['localhost'] });
+    const node = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'skiff-system', 'node', 'node'));
+    const options = upstreamTls({ mode: 'ISTIO_MUTUAL' }, { hostDirs: HostDirs.none(), identity: () => node.clientOptions() })() as object;
+    const servers = [
+      { cert: pem('CERTIFICATE', anonymous.rawData), key: await privateKeyPem(leafKeys.privateKey) },
+      { cert: named.certPem, key: named.keyPem },
+    ].map((c) => createServer({ ...c, ca: ca.certPem, requestCert: true, rejectUnauthorized: true }, (sock) => sock.on('data', (d) => sock.write(d))));
+    await Promise.all(servers.map((srv) => new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))));
+    try {
+      const [anonymousPort, namedPort] = servers.map((srv) => (srv.address() as AddressInfo).port);
+      // Both chain to the internal CA; the first is refused because it names no SPIFFE ID, the second is served.
+      const refused = await new Promise<Error>((resolve, reject) => {
+        const s = connect({ ...options, port: anonymousPort, host: '127.0.0.1' }, () => reject(new Error('connected')));
+        s.on('error', resolve);
+      });
+      expect(refused.message).toBe('the upstream presented a certificate without a SPIFFE ID');
+      expect((refused as { code?: string }).code).toBe('upstream_tls');
+      expect(await attempt(namedPort!, options)).toEqual({ handshake: true, reply: 'ping' });
+    } finally {
+      node.close();
+      await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
     }
   });
 });
