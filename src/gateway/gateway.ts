@@ -15,8 +15,8 @@ import { IdSource, traceFrom } from './observability/trace.js';
 import { compileRoute } from './router/compile-route.js';
 import { RouteTable, type TableEntry } from './router/route-table.js';
 import { closeSessions, createListener, createSecureListener, DEFAULT_LIMITS, enableH2c } from './server.js';
-import type { WorkloadIdentity } from './mtls/identity.js';
-import { peerSpiffeId } from './mtls/ca.js';
+import type { LazyIdentity, WorkloadIdentity } from './mtls/identity.js';
+import { peerSpiffeId } from './mtls/spiffe.js';
 import { Cluster, type ClusterEnv } from './upstream/cluster.js';
 import { HostDirs, UpstreamGuard } from '../security/index.js';
 import { responseHeaders } from './upstream/forward.js';
@@ -104,7 +104,7 @@ export class Gateway {
   private closing = false;
   private drained?: () => void;
   /** This node's mesh identity, presented only to Services with `tls.mode: ISTIO_MUTUAL` (see useIdentity). */
-  private identity?: WorkloadIdentity;
+  private identity?: WorkloadIdentity | LazyIdentity;
   private readonly upstreams: UpstreamGuard;
   private readonly hostDirs: HostDirs;
   private readonly clusterEnv: ClusterEnv;
@@ -158,9 +158,10 @@ export class Gateway {
 
   /**
    * useIdentity gives the gateway this node's workload identity: Services with `tls.mode: ISTIO_MUTUAL`
-   * present it, and only those (SIMPLE and MUTUAL never do).
+   * present it, and only those (SIMPLE and MUTUAL never do). A LazyIdentity is made when the first
+   * such connection opens, which waits for it.
    */
-  useIdentity(identity: WorkloadIdentity): void {
+  useIdentity(identity: WorkloadIdentity | LazyIdentity): void {
     this.identity = identity;
   }
 

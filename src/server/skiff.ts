@@ -17,7 +17,7 @@ import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { BlobGarbageCollector } from '../controllers/blob-gc.js';
 import { PolicyController } from '../controllers/policy-controller.js';
 import { DecisionLogger, policyKindValidators } from '../policy/index.js';
-import { Gateway, InternalCA, WorkloadIdentity, gatewayGrantsHook, gatewayKindValidators, routeFunctionRefs, spiffeId, type PathOptions } from '../gateway/index.js';
+import { Gateway, InternalCA, LazyIdentity, WorkloadIdentity, gatewayGrantsHook, gatewayKindValidators, routeFunctionRefs, spiffeId, type PathOptions } from '../gateway/index.js';
 import { hostname } from 'node:os';
 import { Runtime } from '../runtime/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
@@ -103,7 +103,7 @@ export class Skiff {
   gatewayAddress!: Address;
   meshAddress?: Address;
   /** This node's workload identity (`spiffe://TRUST_DOMAIN/ns/skiff-system/node/HOSTNAME`). */
-  identity?: WorkloadIdentity;
+  identity?: LazyIdentity;
   private store!: Store;
   private runtime!: Runtime;
   private api!: ApiServer;
@@ -185,13 +185,24 @@ export class Skiff {
     this.upstreams.addOwnListener(this.apiAddress);
     writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port), token);
 
-    // The internal CA lives in the data dir; the node's short-lived certificate is renewed before it expires.
-    const ca = InternalCA.loadOrCreate({ trustDomain: this.opts.trustDomain ?? 'skiff.local', dir: join(dataDir, 'ca') });
-    this.identity = new WorkloadIdentity(ca, spiffeId(ca.trustDomain, 'skiff-system', nodeName(), 'node'));
-    this.gateway.useIdentity(this.identity);
+    // The internal CA lives in the data dir; the node's short-lived certificate is renewed before it
+    // expires. Both are made when first needed: at start-up for a mesh listener, otherwise by the first
+    // ISTIO_MUTUAL upstream connection, so a node without mTLS never loads the certificate library.
+    const trustDomain = this.opts.trustDomain ?? 'skiff.local';
+    // Checked now, so that a bad --trust-domain stops the start rather than the first mTLS connection.
+    const nodeId = spiffeId(trustDomain, 'skiff-system', nodeName(), 'node');
+    const identity = new LazyIdentity(async () => {
+      const ca = await InternalCA.loadOrCreate({ trustDomain, dir: join(dataDir, 'ca') });
+      return WorkloadIdentity.create(ca, nodeId, {
+        onError: (err) => logger.warn({ err: err.message }, 'renewing the node certificate failed; trying again shortly'),
+      });
+    });
+    this.identity = identity;
+    this.gateway.useIdentity(identity);
     if (this.opts.mesh) {
       const mesh = this.opts.mesh;
-      this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, this.identity!, { requireClientCert: true }));
+      const id = await identity.get();
+      this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, id, { requireClientCert: true }));
     }
 
     if (this.opts.demo) await this.applyDemo(resources);

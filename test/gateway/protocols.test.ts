@@ -3,8 +3,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InternalCA, spiffeId } from '../../src/gateway/mtls/ca.js';
-import { WorkloadIdentity } from '../../src/gateway/mtls/identity.js';
+import pino from 'pino';
+import { InternalCA } from '../../src/gateway/mtls/ca.js';
+import { LazyIdentity, WorkloadIdentity } from '../../src/gateway/mtls/identity.js';
+import { spiffeId } from '../../src/gateway/mtls/spiffe.js';
 import type { Authorizer } from '../../src/gateway/index.js';
 import { route, service, startGateway, type TestGateway } from './helpers.js';
 
@@ -77,9 +79,9 @@ describe('protocols', () => {
   });
 
   it('serves TLS with ALPN h2 and identifies mutual-TLS peers by SPIFFE ID for authorization', async () => {
-    const ca = InternalCA.create('skiff.local');
-    const gwId = new WorkloadIdentity(ca, spiffeId('skiff.local', 'skiff-system', 'gateway', 'node'));
-    const caller = new WorkloadIdentity(ca, spiffeId('skiff.local', 'default', 'caller'));
+    const ca = await InternalCA.create('skiff.local');
+    const gwId = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'skiff-system', 'gateway', 'node'));
+    const caller = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'default', 'caller'));
     cleanups.push(() => gwId.close(), () => caller.close());
     const authorizer: Authorizer = {
       async check(input: any) {
@@ -106,9 +108,9 @@ describe('protocols', () => {
   });
 
   it('connects to ISTIO_MUTUAL upstreams with its workload identity', async () => {
-    const ca = InternalCA.create('skiff.local');
-    const gwId = new WorkloadIdentity(ca, spiffeId('skiff.local', 'skiff-system', 'gateway', 'node'));
-    const upId = new WorkloadIdentity(ca, spiffeId('skiff.local', 'default', 'backend'));
+    const ca = await InternalCA.create('skiff.local');
+    const gwId = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'skiff-system', 'gateway', 'node'));
+    const upId = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'default', 'backend'));
     cleanups.push(() => gwId.close(), () => upId.close());
     const seen: string[] = [];
     const up = createHttpsServer(upId.serverOptions(true), (req, res) => {
@@ -126,5 +128,50 @@ describe('protocols', () => {
     expect(r.status).toBe(200);
     expect(await r.text()).toBe('secure upstream');
     expect(seen[0]).toContain('URI:spiffe://skiff.local/ns/skiff-system/node/gateway');
+  });
+
+  it('makes a lazy identity on the first ISTIO_MUTUAL connection, once, and says why when it cannot', async () => {
+    const ca = await InternalCA.create('skiff.local');
+    const upId = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'default', 'backend'));
+    cleanups.push(() => upId.close());
+    const seen: string[] = [];
+    const up = createHttpsServer(upId.serverOptions(true), (req, res) => {
+      seen.push((req.socket as import('node:tls').TLSSocket).getPeerCertificate().subjectaltname ?? '');
+      res.end('secure upstream');
+    });
+    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => { up.closeAllConnections(); up.close(() => r()); }));
+    const port = (up.address() as AddressInfo).port;
+    const logged: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line).msg) });
+    const backend = service('backend', { endpoints: [{ address: '127.0.0.1', port }], tls: { mode: 'ISTIO_MUTUAL', sni: 'localhost' } });
+    t = await startGateway([route('r', { http: [{ route: [{ destination: { service: 'backend' } }] }] })], [backend], { logger });
+    let attempts = 0;
+    const lazy = new LazyIdentity(async () => {
+      attempts++;
+      if (attempts === 1) throw new Error('cannot write the CA directory');
+      return WorkloadIdentity.create(ca, spiffeId('skiff.local', 'skiff-system', 'node', 'node'));
+    });
+    cleanups.push(() => lazy.close());
+    t.gw.useIdentity(lazy);
+    expect(attempts).toBe(0);
+
+    // The first connection waits for the identity; that it could not be made fails the connection, and says why.
+    const failed = await fetch(`${t.url}/`);
+    expect(failed.status).toBe(502);
+    await failed.text();
+    expect(seen).toEqual([]);
+    expect(logged).toContain("upstream connection refused: spec.tls.mode ISTIO_MUTUAL needs this node's mesh identity, which could not be made: cannot write the CA directory");
+
+    // Tried again on the next connections, which share one attempt, and then present the new identity.
+    const replies = await Promise.all([1, 2, 3].map(async () => {
+      const r = await fetch(`${t!.url}/`, { headers: { connection: 'close' } });
+      return `${r.status} ${await r.text()}`;
+    }));
+    expect(replies).toEqual(['200 secure upstream', '200 secure upstream', '200 secure upstream']);
+    expect(attempts).toBe(2);
+    expect(lazy.current).toBeDefined();
+    expect(seen.length).toBeGreaterThan(0);
+    for (const peer of seen) expect(peer).toBe('URI:spiffe://skiff.local/ns/skiff-system/node/node, DNS:localhost');
   });
 });

@@ -27,10 +27,10 @@ export interface RunningSkiff {
  * startSkiff runs `skiff up` from the built CLI on free loopback ports and resolves once it prints its
  * readiness line. Tests must call stop() (they do in afterAll/afterEach).
  */
-export async function startSkiff(opts: { dataDir?: string; demo?: boolean; args?: string[]; cwd?: string; timeoutMs?: number } = {}): Promise<RunningSkiff> {
+export async function startSkiff(opts: { dataDir?: string; demo?: boolean; args?: string[]; cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunningSkiff> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'skiff-it-'));
   const args = [BIN, 'up', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', ...(opts.demo ? ['--demo'] : []), ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { cwd: opts.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKIFF_LOG_LEVEL: 'info' } });
+  const proc = spawn(process.execPath, args, { cwd: opts.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKIFF_LOG_LEVEL: 'info', ...(opts.env ?? {}) } });
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));
   const ready = await new Promise<string>((resolveReady, reject) => {

@@ -42,21 +42,21 @@ describe('mTLS between nodes', () => {
       const mesh = /mesh=(https:\/\/\S+)/.exec(s.readyLine)?.[1];
       expect(mesh).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       // Another node's identity, issued by the same CA (which lives in the data dir).
-      const ca = InternalCA.loadOrCreate({ trustDomain: 'edge.test', dir: join(s.dataDir, 'ca') });
-      const peer = ca.issue(spiffeId('edge.test', 'default', 'caller'));
+      const ca = await InternalCA.loadOrCreate({ trustDomain: 'edge.test', dir: join(s.dataDir, 'ca') });
+      const peer = await ca.issue(spiffeId('edge.test', 'default', 'caller'));
       const ok = await get(`${mesh}/hello`, { cert: peer.certPem, key: peer.keyPem, ca: ca.certPem });
       expect(ok.status).toBe(200);
       expect(ok.body).toContain('Hello');
       // No client certificate: the TLS 1.3 handshake ends with the certificate_required alert.
       expect(await refusal(`${mesh}/hello`, { ca: ca.certPem })).toEqual({ handshake: true, code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' });
-      const stranger = InternalCA.create('edge.test').issue(spiffeId('edge.test', 'default', 'caller'));
+      const stranger = await (await InternalCA.create('edge.test')).issue(spiffeId('edge.test', 'default', 'caller'));
       // A certificate from another CA: the client's handshake completes, then the node closes the
       // connection before reading the request (Node sends no alert for a failed client chain).
       expect(await refusal(`${mesh}/hello`, { cert: stranger.certPem, key: stranger.keyPem, ca: ca.certPem })).toEqual({ handshake: true, code: 'ECONNRESET' });
-      const expired = ca.issue(spiffeId('edge.test', 'default', 'caller'), { now: new Date(Date.now() - 2 * 3_600_000), ttlMs: 3_600_000 });
+      const expired = await ca.issue(spiffeId('edge.test', 'default', 'caller'), { now: new Date(Date.now() - 2 * 3_600_000), ttlMs: 3_600_000 });
       expect(await refusal(`${mesh}/hello`, { cert: expired.certPem, key: expired.keyPem, ca: ca.certPem })).toEqual({ handshake: true, code: 'ECONNRESET' });
       // Valid certificates (whatever their SPIFFE ID) are still served, so the refusals were about the certificates.
-      const other = ca.issue(spiffeId('edge.test', 'default', 'intruder'));
+      const other = await ca.issue(spiffeId('edge.test', 'default', 'intruder'));
       expect((await get(`${mesh}/hello`, { cert: other.certPem, key: other.keyPem, ca: ca.certPem })).status).toBe(200);
       expect((await get(`${mesh}/hello`, { cert: peer.certPem, key: peer.keyPem, ca: ca.certPem })).status).toBe(200);
 

@@ -352,8 +352,8 @@ describe('HTTP/2 sessions', () => {
   });
 
   it('over TLS: closes an idle HTTP/2 session, and an HTTP/1.1 head that is too slow', async () => {
-    const ca = InternalCA.create('skiff.local');
-    const id = new WorkloadIdentity(ca, spiffeId('skiff.local', 'skiff-system', 'gateway', 'node'));
+    const ca = await InternalCA.create('skiff.local');
+    const id = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'skiff-system', 'gateway', 'node'));
     const gw = new Gateway({ functions: invoker, logger: pino({ level: 'silent' }), limits: { keepAliveTimeoutMs: 300, headersTimeoutMs: 400 } });
     const { port } = await gw.listenSecure('127.0.0.1', 0, id);
     const untilClosed = (what: string, on: (f: () => void) => void, ms: number) =>

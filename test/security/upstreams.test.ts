@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lookup } from 'node:dns/promises';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,7 +160,7 @@ describe('a server with --allow-upstream 127.0.0.0/8 and a granted directory', (
   let s: RunningSkiff;
   let api: ReturnType<typeof client>;
   const servers: Server[] = [];
-  const upstreamCa = InternalCA.create('upstream.test');
+  let upstreamCa: InternalCA;
   let plainPort = 0;
   beforeAll(async () => {
     const plain = createServer((_req, res) => {
@@ -169,8 +169,9 @@ describe('a server with --allow-upstream 127.0.0.0/8 and a granted directory', (
     });
     servers.push(plain);
     plainPort = await listen(plain);
+    upstreamCa = await InternalCA.create('upstream.test');
     writeFileSync(join(granted, 'upstream-ca.pem'), upstreamCa.certPem);
-    const clientCert = upstreamCa.issue(spiffeId('upstream.test', 'default', 'client'));
+    const clientCert = await upstreamCa.issue(spiffeId('upstream.test', 'default', 'client'));
     writeFileSync(join(granted, 'client.pem'), clientCert.certPem);
     writeFileSync(join(granted, 'client-key.pem'), clientCert.keyPem);
     s = await startSkiff({ demo: true, args: ['--allow-upstream', '127.0.0.0/8', '--allow-host-dir', granted] });
@@ -218,7 +219,7 @@ describe('a server with --allow-upstream 127.0.0.0/8 and a granted directory', (
   });
 
   it('SIMPLE TLS verifies with caFile from a granted directory and presents no client certificate', async () => {
-    const up = await startTls(upstreamCa.issue(spiffeId('upstream.test', 'default', 'server'), { dnsNames: ['localhost'] }));
+    const up = await startTls(await upstreamCa.issue(spiffeId('upstream.test', 'default', 'server'), { dnsNames: ['localhost'] }));
     const ok = await api.create('services', service('simple', { endpoints: [{ address: '127.0.0.1', port: up.port }], tls: { mode: 'SIMPLE', sni: 'localhost', caFile: join(granted, 'upstream-ca.pem') } }));
     expect(ok.status).toBe(201);
     expect((await api.create('routes', route('simple', '/simple', 'simple'))).status).toBe(201);
@@ -235,7 +236,7 @@ describe('a server with --allow-upstream 127.0.0.0/8 and a granted directory', (
   });
 
   it('MUTUAL presents the client certificate from files; ISTIO_MUTUAL presents the node identity', async () => {
-    const mutual = await startTls(upstreamCa.issue(spiffeId('upstream.test', 'default', 'server'), { dnsNames: ['localhost'] }), { ca: upstreamCa.certPem, require: true });
+    const mutual = await startTls(await upstreamCa.issue(spiffeId('upstream.test', 'default', 'server'), { dnsNames: ['localhost'] }), { ca: upstreamCa.certPem, require: true });
     const tls = { mode: 'MUTUAL', sni: 'localhost', caCertificates: join(granted, 'upstream-ca.pem'), clientCertificate: join(granted, 'client.pem'), privateKey: join(granted, 'client-key.pem') };
     expect((await api.create('services', service('mutual', { endpoints: [{ address: '127.0.0.1', port: mutual.port }], tls }))).status).toBe(201);
     expect((await api.create('routes', route('mutual', '/mutual', 'mutual'))).status).toBe(201);
@@ -243,8 +244,11 @@ describe('a server with --allow-upstream 127.0.0.0/8 and a granted directory', (
     expect(r.status).toBe(200);
     expect(mutual.peers[0]).toContain('URI:spiffe://upstream.test/ns/default/fn/client');
 
-    const nodeCa = InternalCA.loadOrCreate({ trustDomain: 'skiff.local', dir: join(s.dataDir, 'ca') });
-    const mesh = await startTls(nodeCa.issue(spiffeId('skiff.local', 'default', 'peer')), { ca: nodeCa.certPem, require: true });
+    // Without --mesh the node makes its CA and identity only for the first ISTIO_MUTUAL connection:
+    // here the CA is created by this test, and the node loads it from its data directory then.
+    expect(existsSync(join(s.dataDir, 'ca'))).toBe(false);
+    const nodeCa = await InternalCA.loadOrCreate({ trustDomain: 'skiff.local', dir: join(s.dataDir, 'ca') });
+    const mesh = await startTls(await nodeCa.issue(spiffeId('skiff.local', 'default', 'peer')), { ca: nodeCa.certPem, require: true });
     expect((await api.create('services', service('mesh', { endpoints: [{ address: '127.0.0.1', port: mesh.port }], tls: { mode: 'ISTIO_MUTUAL' } }))).status).toBe(201);
     expect((await api.create('routes', route('mesh', '/mesh', 'mesh'))).status).toBe(201);
     const m = await routed(s, '/mesh');

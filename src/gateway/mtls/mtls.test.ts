@@ -1,56 +1,18 @@
-import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
-import { InternalCA, peerSpiffeId, spiffeId } from './ca.js';
-import { WorkloadIdentity } from './identity.js';
-
-describe('internal CA', () => {
-  it('issues leaf certificates with SPIFFE IDs that verify against the root', () => {
-    const ca = InternalCA.create('skiff.local');
-    const root = new X509Certificate(ca.certPem);
-    expect(root.ca).toBe(true);
-    expect(root.verify(root.publicKey)).toBe(true);
-    const id = spiffeId('skiff.local', 'default', 'hello');
-    expect(id).toBe('spiffe://skiff.local/ns/default/fn/hello');
-    const leaf = ca.issue(id, { ttlMs: 60_000 });
-    const x = new X509Certificate(leaf.certPem);
-    expect(x.ca).toBe(false);
-    expect(x.verify(root.publicKey)).toBe(true);
-    expect(x.checkIssued(root)).toBe(true);
-    expect(peerSpiffeId(x.subjectAltName)).toBe(id);
-    expect(new Date(x.validTo).getTime() - Date.now()).toBeLessThanOrEqual(61_000);
-  });
-
-  it('refuses identities outside its trust domain', () => {
-    const ca = InternalCA.create('skiff.local');
-    expect(() => ca.issue('spiffe://other.domain/ns/a/fn/b')).toThrow(/trust domain/);
-    expect(() => spiffeId('Bad Domain', 'a', 'b')).toThrow(/SPIFFE/);
-  });
-
-  it('is created once in its directory and reloaded afterwards', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'skiff-ca-'));
-    try {
-      const a = InternalCA.loadOrCreate({ trustDomain: 'skiff.local', dir: join(dir, 'ca') });
-      const b = InternalCA.loadOrCreate({ trustDomain: 'skiff.local', dir: join(dir, 'ca') });
-      expect(b.certPem).toBe(a.certPem);
-      expect(statSync(join(dir, 'ca', 'ca.key')).mode & 0o777).toBe(0o600);
-      const leaf = b.issue(spiffeId('skiff.local', 'ns1', 'f'));
-      expect(new X509Certificate(leaf.certPem).verify(new X509Certificate(a.certPem).publicKey)).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
+import { describe, expect, it, vi } from 'vitest';
+import { HostDirs } from '../../security/index.js';
+import { upstreamTls } from '../upstream/tls.js';
+import { InternalCA } from './ca.js';
+import { IdentityClosedError, LazyIdentity, WorkloadIdentity } from './identity.js';
+import { generateKeys, loadX509, pem, privateKeyPem } from './library.js';
+import { peerSpiffeId, spiffeId } from './spiffe.js';
 
 describe('workload identity over TLS', () => {
   it('does mutual TLS, exposes the peer identity and rotates without dropping connections', async () => {
-    const ca = InternalCA.create('skiff.local');
-    const server = new WorkloadIdentity(ca, spiffeId('skiff.local', 'default', 'gateway', 'node'));
-    const client = new WorkloadIdentity(ca, spiffeId('skiff.local', 'default', 'caller'));
+    const ca = await InternalCA.create('skiff.local');
+    const server = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'default', 'gateway', 'node'));
+    const client = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'default', 'caller'));
     const seen: string[] = [];
     const sockets = new Set<TLSSocket>();
     const tls = createServer(server.serverOptions(true), (sock) => {
@@ -91,7 +53,7 @@ describe('workload identity over TLS', () => {
       const first = await exchange(client.clientOptions());
       expect(first.echo).toBe('ping');
       const serialBefore = first.sock.getPeerX509Certificate()!.serialNumber;
-      server.rotate();
+      await server.rotate();
       first.sock.removeAllListeners('close');
       const again = await new Promise<string>((resolve) => {
         first.sock.once('data', (d) => resolve(d.toString()));
@@ -154,11 +116,11 @@ async function settle(cond: () => boolean): Promise<void> {
 
 describe('workload identity refusals', () => {
   it('refuses each bad client certificate for its own reason, and the client refuses a foreign server', async () => {
-    const ca = InternalCA.create('skiff.local');
-    const server = new WorkloadIdentity(ca, spiffeId('skiff.local', 'default', 'gateway', 'node'));
-    const good = ca.issue(spiffeId('skiff.local', 'default', 'caller'));
-    const stranger = InternalCA.create('skiff.local').issue(spiffeId('skiff.local', 'default', 'caller'));
-    const expired = ca.issue(spiffeId('skiff.local', 'default', 'caller'), { now: new Date(Date.now() - 2 * 3_600_000), ttlMs: 3_600_000 });
+    const ca = await InternalCA.create('skiff.local');
+    const server = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'default', 'gateway', 'node'));
+    const good = await ca.issue(spiffeId('skiff.local', 'default', 'caller'));
+    const stranger = await (await InternalCA.create('skiff.local')).issue(spiffeId('skiff.local', 'default', 'caller'));
+    const expired = await ca.issue(spiffeId('skiff.local', 'default', 'caller'), { now: new Date(Date.now() - 2 * 3_600_000), ttlMs: 3_600_000 });
     const creds = (c: { certPem: string; keyPem: string }) => ({ cert: c.certPem, key: c.keyPem, ca: ca.certPem });
 
     // Required client certificates (the mesh listener): Node verifies the chain after the handshake.
@@ -199,12 +161,141 @@ describe('workload identity refusals', () => {
       }
 
       // The client side refuses a server whose certificate is not from its trust anchor.
-      const other = new WorkloadIdentity(InternalCA.create('skiff.local'), spiffeId('skiff.local', 'default', 'caller'));
+      const other = await WorkloadIdentity.create(await InternalCA.create('skiff.local'), spiffeId('skiff.local', 'default', 'caller'));
       expect(await attempt(reqPort, other.clientOptions())).toEqual({ handshake: false, clientError: 'SELF_SIGNED_CERT_IN_CHAIN' });
       other.close();
     } finally {
       server.close();
       await Promise.all([required, optional].map((s) => new Promise((r) => s.close(r))));
     }
+  });
+});
+
+describe('ISTIO_MUTUAL peer identity', () => {
+  it('refuses a server certificate from the internal CA that carries no SPIFFE ID', async () => {
+    // A root whose key the test holds, so it can also sign a leaf outside the CA's profile (no SPIFFE ID).
+    const x = await loadX509();
+    const rootKeys = await generateKeys();
+    const root = await x.X509CertificateGenerator.createSelfSigned({
+      name: 'O=Skiff, CN=Skiff CA skiff.local',
+      keys: rootKeys,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: [new x.BasicConstraintsExtension(true, 0, true), new x.KeyUsagesExtension(x.KeyUsageFlags.keyCertSign, true)],
+    });
+    const ca = await InternalCA.load('skiff.local', pem('CERTIFICATE', root.rawData), await privateKeyPem(rootKeys.privateKey));
+    const leafKeys = await generateKeys();
+    const anonymous = await x.X509CertificateGenerator.create({
+      subject: 'CN=localhost',
+      issuer: root.subjectName,
+      publicKey: leafKeys.publicKey,
+      signingKey: rootKeys.privateKey,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: [new x.SubjectAlternativeNameExtension([{ type: 'dns', value: 'localhost' }])],
+    });
+    const named = await ca.issue(spiffeId('skiff.local', 'default', 'backend'), { dnsNames: ['localhost'] });
+    const node = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'skiff-system', 'node', 'node'));
+    const options = upstreamTls({ mode: 'ISTIO_MUTUAL' }, { hostDirs: HostDirs.none(), identity: () => node.clientOptions() })() as object;
+    const servers = [
+      { cert: pem('CERTIFICATE', anonymous.rawData), key: await privateKeyPem(leafKeys.privateKey) },
+      { cert: named.certPem, key: named.keyPem },
+    ].map((c) => createServer({ ...c, ca: ca.certPem, requestCert: true, rejectUnauthorized: true }, (sock) => sock.on('data', (d) => sock.write(d))));
+    await Promise.all(servers.map((srv) => new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))));
+    try {
+      const [anonymousPort, namedPort] = servers.map((srv) => (srv.address() as AddressInfo).port);
+      // Both chain to the internal CA; the first is refused because it names no SPIFFE ID, the second is served.
+      const refused = await new Promise<Error>((resolve, reject) => {
+        const s = connect({ ...options, port: anonymousPort, host: '127.0.0.1' }, () => reject(new Error('connected')));
+        s.on('error', resolve);
+      });
+      expect(refused.message).toBe('the upstream presented a certificate without a SPIFFE ID');
+      expect((refused as { code?: string }).code).toBe('upstream_tls');
+      expect(await attempt(namedPort!, options)).toEqual({ handshake: true, reply: 'ping' });
+    } finally {
+      node.close();
+      await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
+    }
+  });
+});
+
+describe('workload identity renewal', () => {
+  it('keeps the current certificate when a renewal fails, reports it and tries again', async () => {
+    const ca = await InternalCA.create('skiff.local');
+    const errors: string[] = [];
+    // Renewal is due a little after a second (the backdated notBefore counts in the lifetime); a failed
+    // one is tried again after a second.
+    const id = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'default', 'renewed'), { ttlMs: 2_000, renewAt: 0.99, onError: (e) => errors.push(e.message) });
+    const first = id.certificate;
+    const issue = vi.spyOn(ca, 'issue').mockRejectedValueOnce(new Error('disk full'));
+    const rotated = new Promise<void>((resolve) => id.onRotate(() => resolve()));
+    try {
+      await rotated;
+      expect(errors).toEqual(['disk full']);
+      expect(issue).toHaveBeenCalledTimes(2);
+      expect(id.certificate.certPem).not.toBe(first.certPem);
+      expect(id.certificate.notAfter.getTime()).toBeGreaterThan(first.notAfter.getTime());
+    } finally {
+      id.close();
+    }
+  });
+
+  it('joins a rotation already under way and leaves the certificate in place when one fails', async () => {
+    const ca = await InternalCA.create('skiff.local');
+    const id = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'default', 'joined'));
+    const issue = vi.spyOn(ca, 'issue');
+    try {
+      const before = id.clientOptions();
+      await Promise.all([id.rotate(), id.rotate()]);
+      expect(issue).toHaveBeenCalledTimes(1);
+      const after = id.clientOptions();
+      expect(after).not.toBe(before);
+      issue.mockRejectedValueOnce(new Error('signing failed'));
+      await expect(id.rotate()).rejects.toThrow('signing failed');
+      expect(id.clientOptions()).toBe(after);
+    } finally {
+      id.close();
+    }
+  });
+});
+
+describe('lazy identity', () => {
+  it('is made once, on first use, and a failed attempt is tried again', async () => {
+    const ca = await InternalCA.create('skiff.local');
+    let calls = 0;
+    const lazy = new LazyIdentity(async () => {
+      calls++;
+      if (calls === 1) throw new Error('CA directory not writable');
+      return WorkloadIdentity.create(ca, spiffeId('skiff.local', 'skiff-system', 'node-a', 'node'));
+    });
+    try {
+      expect(lazy.current).toBeUndefined();
+      expect(calls).toBe(0);
+      await expect(lazy.get()).rejects.toThrow('CA directory not writable');
+      // Concurrent first uses share one attempt; options are a promise until the identity exists, then the object itself.
+      const pending = lazy.clientOptions();
+      expect(pending).toBeInstanceOf(Promise);
+      const [a, b, opts] = await Promise.all([lazy.get(), lazy.get(), pending]);
+      expect(calls).toBe(2);
+      expect(a).toBe(b);
+      expect(lazy.current).toBe(a);
+      expect(lazy.clientOptions()).toBe(a.clientOptions());
+      expect(opts).toBe(a.clientOptions());
+    } finally {
+      lazy.close();
+    }
+  });
+
+  it('closes an identity that is still being made when it is closed, and makes none afterwards', async () => {
+    const ca = await InternalCA.create('skiff.local');
+    let made: WorkloadIdentity | undefined;
+    const lazy = new LazyIdentity(async () => (made = await WorkloadIdentity.create(ca, spiffeId('skiff.local', 'skiff-system', 'node-b', 'node'))));
+    const pending = lazy.get();
+    lazy.close();
+    await expect(pending).rejects.toBeInstanceOf(IdentityClosedError);
+    // The identity made meanwhile was closed: a rotation issues a certificate but no longer installs it.
+    const cert = made!.certificate;
+    await made!.rotate();
+    expect(made!.certificate).toBe(cert);
+    await expect(lazy.get()).rejects.toBeInstanceOf(IdentityClosedError);
+    expect(lazy.current).toBeUndefined();
   });
 });

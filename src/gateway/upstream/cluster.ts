@@ -52,7 +52,7 @@ export class Cluster {
   active = 0;
   activeRetries = 0;
   private readonly env: ClusterEnv;
-  private tls?: () => ConnectionOptions;
+  private tls?: () => ConnectionOptions | Promise<ConnectionOptions>;
   private readonly refusalsLogged = new Map<string, number>();
 
   /** Without `env`, connections get the strictest grants: no loopback or link-local target, no host files. */

@@ -22,9 +22,10 @@ export interface GuardedConnectorOptions {
   /**
    * TLS settings for `https:` origins, asked per connection (so a rotated identity applies to new
    * connections); the same object returned again reuses the built connector and its TLS sessions.
-   * A throw fails that connection with the error.
+   * A promise (settings not ready yet, such as a node identity being made) delays the connection
+   * until it settles. A throw or a rejection fails that connection with the error.
    */
-  tls?: () => ConnectionOptions;
+  tls?: () => ConnectionOptions | Promise<ConnectionOptions>;
   /** Called with every refused or failed connection set-up (not with ordinary network errors). */
   onRefused?: (err: Error) => void;
 }
@@ -53,24 +54,28 @@ export function guardedConnector(o: GuardedConnectorOptions): Connector {
       const why = o.upstreams.checkAddress(host, host, port);
       if (why) return fail(new UpstreamRefusedError(why));
     }
-    let tls: ConnectionOptions | undefined;
+    const connect = (tls: ConnectionOptions | undefined): void => {
+      let b = built.get(port);
+      if (!b || b.tls !== tls) {
+        if (built.size >= MAX_PORTS) built.clear();
+        b = { tls, connect: undici().buildConnector({ ...(tls ?? {}), timeout: o.timeoutMs, lookup: o.upstreams.lookup(port) } as buildConnector.BuildOptions) };
+        built.set(port, b);
+      }
+      b.connect({ ...opts, hostname: host }, (err, socket) => {
+        if (err) {
+          if ((err as { code?: string }).code === 'upstream_refused') o.onRefused?.(err);
+          callback(err, null);
+        } else callback(null, socket!);
+      });
+    };
+    let tls: ConnectionOptions | Promise<ConnectionOptions> | undefined;
     try {
       tls = https ? o.tls?.() : undefined;
     } catch (err) {
       return fail(err as Error);
     }
-    let b = built.get(port);
-    if (!b || b.tls !== tls) {
-      if (built.size >= MAX_PORTS) built.clear();
-      b = { tls, connect: undici().buildConnector({ ...(tls ?? {}), timeout: o.timeoutMs, lookup: o.upstreams.lookup(port) } as buildConnector.BuildOptions) };
-      built.set(port, b);
-    }
-    b.connect({ ...opts, hostname: host }, (err, socket) => {
-      if (err) {
-        if ((err as { code?: string }).code === 'upstream_refused') o.onRefused?.(err);
-        callback(err, null);
-      } else callback(null, socket!);
-    });
+    if (tls instanceof Promise) tls.then(connect, fail);
+    else connect(tls);
   };
 }
 

@@ -1,7 +1,7 @@
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { SkiffError } from '../../util/errors.js';
 import type { HostDirs } from '../../security/index.js';
-import { peerSpiffeId } from '../mtls/ca.js';
+import { peerSpiffeId } from '../mtls/spiffe.js';
 import type { UpstreamTlsSpec } from './service-spec.js';
 
 /** The largest PEM file read for upstream TLS (a CA bundle, a certificate chain, a key). */
@@ -18,26 +18,37 @@ export class UpstreamTlsError extends SkiffError {
 export interface UpstreamTlsDeps {
   /** Where `caFile`, `clientCertificate` and `privateKey` may be read from. */
   hostDirs: HostDirs;
-  /** This node's mesh identity (internal-CA certificate and trust anchor), when it has one. */
-  identity?: () => ConnectionOptions | undefined;
+  /**
+   * This node's mesh identity (internal-CA certificate and trust anchor), when it has one; a promise
+   * while the identity is still being made (the first ISTIO_MUTUAL connection of a node without a
+   * mesh listener).
+   */
+  identity?: () => ConnectionOptions | Promise<ConnectionOptions> | undefined;
 }
 
 /**
  * upstreamTls returns, for one Service's `spec.tls`, a supplier of TLS options for its new
  * connections. Files are read through the host-dir grants on first use and kept (a failed read is
  * tried again on the next connection); the node identity is asked for each time, so a rotated
- * certificate applies to new connections. Only ISTIO_MUTUAL ever presents the node identity.
+ * certificate applies to new connections. Only ISTIO_MUTUAL ever presents the node identity, and
+ * its supplier answers with a promise while that identity is still being made.
  */
-export function upstreamTls(tls: UpstreamTlsSpec, deps: UpstreamTlsDeps): () => ConnectionOptions {
+export function upstreamTls(tls: UpstreamTlsSpec, deps: UpstreamTlsDeps): () => ConnectionOptions | Promise<ConnectionOptions> {
   const servername = tls.servername;
   if (tls.mode === 'ISTIO_MUTUAL') {
     let last: { from: ConnectionOptions; opts: ConnectionOptions } | undefined;
+    // The same identity object yields the same options object, so connections reuse their TLS sessions.
+    const options = (id: ConnectionOptions): ConnectionOptions => {
+      if (last?.from !== id) last = { from: id, opts: { ...id, rejectUnauthorized: true, servername, checkServerIdentity: meshPeer } };
+      return last.opts;
+    };
     return () => {
       const id = deps.identity?.();
       if (!id) throw new UpstreamTlsError('spec.tls.mode ISTIO_MUTUAL needs this node\'s mesh identity, and this gateway has none');
-      // The same identity object yields the same options object, so connections reuse their TLS sessions.
-      if (last?.from !== id) last = { from: id, opts: { ...id, rejectUnauthorized: true, servername, checkServerIdentity: meshPeer } };
-      return last.opts;
+      if (!(id instanceof Promise)) return options(id);
+      return id.then(options, (err: Error) => {
+        throw new UpstreamTlsError(`spec.tls.mode ISTIO_MUTUAL needs this node's mesh identity, which could not be made: ${err.message}`, { cause: err });
+      });
     };
   }
   let cached: ConnectionOptions | undefined;
