@@ -193,7 +193,10 @@ class Parser {
         if (!this.isOp(')')) this.expectOp(',');
       }
       this.i++;
-      kind = 'func';
+      // OPA keeps `f()` with no parameters a plain rule (`f := ...`): the library's tests read such
+      // rules as values, without parentheses
+      if (args.length) kind = 'func';
+      else args = undefined;
     }
     if (this.isKw('contains') && !this.t.nl) {
       this.i++;

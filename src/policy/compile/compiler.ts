@@ -401,9 +401,10 @@ export class Compiler {
         return { ...t, parts: t.parts.map((p) => (typeof p === 'string' ? p : 'kind' in p ? this.resolveExpr(p, scope, nested) : this.resolveTerm(p, scope, nested))) };
       case 'call': {
         const target = this.resolveCallTarget(t.fn, t.loc);
+        // as OPA's type checker: calling a rule that takes no arguments (`p := 1`, or `p() := 1`, which
+        // OPA keeps a plain rule) is an undefined function, not a call
         if (target?.kind === 'func' && !this.root.lookup(target.path)?.isFunction) {
-          const n = this.root.lookup(target.path);
-          if (!n || !n.rules.length) throw new RegoError('rego_type_error', `undefined function data.${target.path.join('.')}`, t.loc);
+          throw new RegoError('rego_type_error', `undefined function data.${target.path.join('.')}`, t.loc);
         }
         // operands: the declared arity, plus optionally one output operand
         const arity = target?.kind === 'builtin' ? this.builtins(target.name)?.arity : target?.kind === 'func' ? (this.root.lookup(target.path)?.rules[0] ?? this.root.lookup(target.path)?.defaultRule)?.args?.length : undefined;
