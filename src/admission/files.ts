@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parseYamlLikeGo } from '../util/yaml-go.js';
 import { AdmissionError } from './errors.js';
 import type { K8sObject } from './gatekeeper/types.js';
 
@@ -40,9 +40,10 @@ export function readObjects(file: string): K8sObject[] {
 
 /** parseObjects reads multi-document YAML (or JSON); `label` names the source in errors. */
 export function parseObjects(text: string, label: string): K8sObject[] {
-  const docs = parseAllDocuments(text);
+  // as the cluster and gator read them (go-yaml), so a template that applies there loads here
+  const { docs } = parseYamlLikeGo(text);
   const out: K8sObject[] = [];
-  for (const d of Array.isArray(docs) ? docs : [docs]) {
+  for (const d of docs) {
     if (d.errors.length) throw new AdmissionError('manifest_invalid', `${label}: YAML error: ${d.errors[0]!.message}`);
     const v = d.toJS() as unknown;
     if (v !== null && v !== undefined) out.push(v as K8sObject);

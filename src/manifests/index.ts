@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
 import { CheckFailedError } from '../util/errors.js';
+import { parseYamlLikeGo } from '../util/yaml-go.js';
 import { parseModuleRef } from '../api/kinds/module-ref.js';
 
 /** One object read from a manifest, with where it came from (for messages). */
@@ -68,9 +68,7 @@ export function readManifests(paths: string[], stdin?: () => string): ManifestOb
 }
 
 function parseText(text: string, source: string, baseDir: string, out: ManifestObject[], errors: string[]): void {
-  const lc = new LineCounter();
-  const docs = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lc });
-  const list = Array.isArray(docs) ? docs : [docs];
+  const { docs: list, lines: lc } = parseYamlLikeGo(text, { prettyErrors: false, uniqueKeys: true });
   for (const doc of list) {
     const startLine = doc.contents?.range ? lc.linePos(doc.contents.range[0]).line : lc.linePos(doc.range?.[0] ?? 0).line;
     if (doc.errors.length) {

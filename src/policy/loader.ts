@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, sep } from 'node:path';
-import YAML from 'yaml';
 import { PolicyEngine, type EngineOptions, type ModuleOptions } from './index.js';
 import { RegoError, RegoErrors, caretSnippet } from './errors.js';
 import { fromJSON, isPlain, type PlainObject, type Value } from './value.js';
+import { parseYamlValueLikeGo } from '../util/yaml-go.js';
 
 /** Loaded is what a set of files and directories contributes: modules and base data. */
 export interface Loaded {
@@ -49,7 +49,7 @@ export function loadPaths(paths: string[]): Loaded {
       if (ext === '.rego') out.modules.push({ file: f, text: readFileSync(f, 'utf8') });
       else if (ext === '.json' || ext === '.yaml' || ext === '.yml') {
         const text = readFileSync(f, 'utf8');
-        const v = fromJSON(ext === '.json' ? JSON.parse(text) : YAML.parse(text, { intAsBigInt: true }));
+        const v = fromJSON(ext === '.json' ? JSON.parse(text) : parseYamlValueLikeGo(text, { intAsBigInt: true }));
         const rel = rootIsDir ? relative(root, dirname(f)) : '';
         const path = rel ? rel.split(sep) : [];
         if (!isPlain(v) && !path.length) continue;

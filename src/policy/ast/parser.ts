@@ -272,7 +272,10 @@ class Parser {
         if (!this.isOp(')')) this.expectOp(',');
       }
       this.i++;
-      kind = 'func';
+      // OPA keeps `f()` with no parameters a plain rule (`f := ...`): the library's tests read such
+      // rules as values, without parentheses
+      if (args.length) kind = 'func';
+      else args = undefined;
     }
     let hasContains = false;
     if (this.fk('contains') && !this.t.nl) {

@@ -4,6 +4,7 @@ import { ObjectBuilder, RDecimal, RSet, fromJSON, isObject, objEntries, stringif
 import { elems, obj, str } from './operands.js';
 import { capString } from './limits.js';
 import { BuiltinError, builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
+import { parseYamlValueLikeGo } from '../../util/yaml-go.js';
 
 /** capped returns a built-in's string result, refusing it over the engine's string limit. */
 function capped(name: string, s: string, ctx: BuiltinContext): string {
@@ -208,7 +209,7 @@ export const register: Record<string, Builtin> = {
     arity: 1,
     fn: (a) => {
       try {
-        return fromJSON(YAML.parse(str('yaml.unmarshal', a, 0), { intAsBigInt: true, customTags: withDecimals }));
+        return fromJSON(parseYamlValueLikeGo(str('yaml.unmarshal', a, 0), { intAsBigInt: true, customTags: withDecimals }) as Value);
       } catch (e) {
         const m = /line (\d+)/.exec((e as Error).message);
         throw builtinErr('yaml.unmarshal', `yaml: line ${m ? m[1] : 1}: did not find expected node content (${(e as Error).message.split('\n')[0]})`);
@@ -220,7 +221,7 @@ export const register: Record<string, Builtin> = {
     fn: (a) => {
       if (typeof a[0] !== 'string') return false;
       try {
-        YAML.parse(a[0]);
+        parseYamlValueLikeGo(a[0]);
         return true;
       } catch {
         return false;

@@ -2,6 +2,7 @@ import type { Expr, Module, Rule, Term, VarTerm, With } from '../ast/types.js';
 import { walkNodes } from '../ast/walk.js';
 import { RegoError, RegoErrors } from '../errors.js';
 import { RuleNode, groundPrefix } from './tree.js';
+import { hoistNegated } from './negation.js';
 import { reorderBody, type Analyzer } from './safety.js';
 import { TypeChecker, type Signature } from './typecheck.js';
 
@@ -37,6 +38,8 @@ export class Compiler {
   private globals = new Map<string, Term>();
   private declaredHere = new Set<string>();
   private queryDecl = new Set<string>();
+  /** compiling a query rather than modules (OPA rewrites `==` to `=` in modules only) */
+  private inQuery = false;
 
   constructor(
     private builtins: BuiltinLookup,
@@ -177,6 +180,15 @@ export class Compiler {
 
   /** compileQuery resolves a query body against the compiled modules. */
   compileQuery(body: Expr[], pkg: string[] = []): CompiledQuery {
+    this.inQuery = true;
+    try {
+      return this.compileQueryBody(body, pkg);
+    } finally {
+      this.inQuery = false;
+    }
+  }
+
+  private compileQueryBody(body: Expr[], pkg: string[]): CompiledQuery {
     this.nslots = 0;
     this.globals = new Map();
     void pkg;
@@ -200,6 +212,7 @@ export class Compiler {
       arity: (t) => this.callArity(t),
       needs: (t) => needsOf(t),
       name: (s) => this.slotNames.get(s) ?? `$${s}`,
+      negation: (e, bound) => hoistNegated(e, bound, { newSlot: () => this.newSlot('_'), equalIsUnify: !this.inQuery }),
     };
   }
 
@@ -401,9 +414,10 @@ export class Compiler {
         return { ...t, parts: t.parts.map((p) => (typeof p === 'string' ? p : 'kind' in p ? this.resolveExpr(p, scope, nested) : this.resolveTerm(p, scope, nested))) };
       case 'call': {
         const target = this.resolveCallTarget(t.fn, t.loc);
+        // as OPA's type checker: calling a rule that takes no arguments (`p := 1`, or `p() := 1`, which
+        // OPA keeps a plain rule) is an undefined function, not a call
         if (target?.kind === 'func' && !this.root.lookup(target.path)?.isFunction) {
-          const n = this.root.lookup(target.path);
-          if (!n || !n.rules.length) throw new RegoError('rego_type_error', `undefined function data.${target.path.join('.')}`, t.loc);
+          throw new RegoError('rego_type_error', `undefined function data.${target.path.join('.')}`, t.loc);
         }
         // operands: the declared arity, plus optionally one output operand
         const arity = target?.kind === 'builtin' ? this.builtins(target.name)?.arity : target?.kind === 'func' ? (this.root.lookup(target.path)?.rules[0] ?? this.root.lookup(target.path)?.defaultRule)?.args?.length : undefined;

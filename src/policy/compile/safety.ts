@@ -6,6 +6,8 @@ export interface Analyzer {
   arity(t: CallTerm): number | undefined;
   needs(t: Term): number[];
   name(slot: number): string;
+  /** rewrites a negated expression once its place is known (`bound`: slots bound before it) */
+  negation?(e: Expr, bound: ReadonlySet<number>): Expr[] | undefined;
 }
 
 interface Verdict {
@@ -230,6 +232,13 @@ export function reorderBody(body: Expr[], bound: Set<number>, an: Analyzer, _nes
       for (const s of pv) inner.add(s);
       const r = reorderBody(e!.body, inner, an, true);
       out.push({ ...e!, body: r.body });
+    } else if (e!.negated && an.negation) {
+      const parts = an.negation(e!, B);
+      if (parts) {
+        // the hoisted operands bind their own fresh variables, which the negation then reads
+        for (const p of parts.slice(0, -1)) for (const o of ck.expr(p, B, () => false).outs) B.add(o);
+        out.push(...parts);
+      } else out.push(e!);
     } else out.push(e!);
   }
   return { body: out, boundAfter: B };

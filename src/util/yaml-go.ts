@@ -1,0 +1,135 @@
+import { LineCounter, Parser, parse, parseAllDocuments, type Document, type DocumentOptions, type ParseOptions, type SchemaOptions, type ToJSOptions } from 'yaml';
+
+/** GoYamlOptions are the `yaml` package's parse options, less `lineCounter` (the result carries one). */
+export type GoYamlOptions = Omit<ParseOptions, 'lineCounter'> & DocumentOptions & SchemaOptions & ToJSOptions;
+
+/** GoYamlResult is the parsed documents and the line index of the text they were parsed from. */
+export interface GoYamlResult {
+  docs: Document.Parsed[];
+  lines: LineCounter;
+}
+
+/**
+ * parseYamlLikeGo parses multi-document YAML the way Go's YAML parser (go-yaml, under kubectl, the
+ * API server, Gatekeeper, gator and OPA) reads it, so that a file a cluster accepts loads here too.
+ *
+ * The one leniency: go-yaml does not require the continuation lines of a quoted scalar to be indented
+ * under their key, as YAML 1.2 and the `yaml` package do:
+ *
+ *     description: "When set the TLS block is optional,
+ *     defaults to false."
+ *
+ * Leading spaces of a continuation line are folded away, so such a scalar is re-read with its
+ * continuation lines indented past the opening quote: same value, same line numbers. A quote with no
+ * closing quote, or a continuation line that is a document marker (`---`, `...`), is an error under
+ * go-yaml too and stays one, reported with the `yaml` package's message, line and column.
+ */
+export function parseYamlLikeGo(text: string, options: GoYamlOptions = {}): GoYamlResult {
+  const parse = (src: string): GoYamlResult => {
+    const lines = new LineCounter();
+    const docs = parseAllDocuments(src, { ...options, lineCounter: lines });
+    return { docs: Array.isArray(docs) ? docs : [docs as unknown as Document.Parsed], lines };
+  };
+  const first = parse(text);
+  if (!first.docs.some((d) => d.errors.length)) return first;
+  const mended = mendQuotedScalars(text);
+  return mended === text ? first : parse(mended);
+}
+
+/**
+ * mendQuotedScalars returns the text with the continuation lines of quoted scalars indented as the
+ * `yaml` package needs (see {@link parseYamlLikeGo}); text it has nothing to mend comes back as is.
+ * For callers of `YAML.parse`: retry with the mended text when the first parse fails.
+ */
+export function mendQuotedScalars(text: string): string {
+  let src = text;
+  // each round mends one cut scalar, so there are at most as many rounds as lines
+  for (let rounds = src.split('\n').length; rounds > 0; rounds--) {
+    const mended = mendCutScalar(src);
+    if (mended === undefined) break;
+    src = mended;
+  }
+  return src;
+}
+
+/**
+ * parseYamlValueLikeGo is `YAML.parse` (one document, errors thrown) with {@link parseYamlLikeGo}'s
+ * leniency: text that fails is parsed again mended, and the first error stands when mending changes nothing.
+ */
+export function parseYamlValueLikeGo(text: string, options: GoYamlOptions = {}): unknown {
+  try {
+    return parse(text, options);
+  } catch (e) {
+    const mended = mendQuotedScalars(text);
+    if (mended === text) throw e;
+    return parse(mended, options);
+  }
+}
+
+interface QuotedToken {
+  type: string;
+  offset: number;
+  source: string;
+}
+
+/** mendCutScalar re-indents the first quoted scalar the `yaml` lexer cut short at an unindented line. */
+function mendCutScalar(src: string): string | undefined {
+  for (const tok of quotedScalars(src)) {
+    const open = tok.offset;
+    const close = closingQuote(src, open);
+    if (close === undefined || close < open + tok.source.length) continue;
+    const lineStart = src.lastIndexOf('\n', open - 1) + 1;
+    const want = open - lineStart + 1;
+    let out = src.slice(0, open);
+    let i = open;
+    let marker = false;
+    for (;;) {
+      const nl = src.indexOf('\n', i);
+      if (nl < 0 || nl >= close) break;
+      out += src.slice(i, nl + 1);
+      i = nl + 1;
+      let sp = 0;
+      while (src[i + sp] === ' ') sp++;
+      const next = src[i + sp];
+      if (next === '\n' || next === '\r') continue;
+      if (sp === 0 && /^(---|\.\.\.)(\s|$)/.test(src.slice(i, i + 4))) marker = true;
+      if (sp < want) out += ' '.repeat(want - sp);
+    }
+    out += src.slice(i);
+    if (!marker && out !== src) return out;
+  }
+  return undefined;
+}
+
+/** quotedScalars lists the quoted scalar tokens of the text's concrete syntax tree, in order. */
+function quotedScalars(src: string): QuotedToken[] {
+  const out: QuotedToken[] = [];
+  const visit = (x: unknown): void => {
+    if (Array.isArray(x)) {
+      for (const y of x) visit(y);
+      return;
+    }
+    if (!x || typeof x !== 'object') return;
+    const t = x as Record<string, unknown>;
+    if ((t.type === 'double-quoted-scalar' || t.type === 'single-quoted-scalar') && typeof t.offset === 'number' && typeof t.source === 'string') {
+      out.push(t as unknown as QuotedToken);
+    }
+    for (const k of ['start', 'key', 'sep', 'value', 'items', 'end', 'props']) if (k in t) visit(t[k]);
+  };
+  for (const tok of new Parser().parse(src)) visit(tok);
+  return out.sort((a, b) => a.offset - b.offset);
+}
+
+/** closingQuote finds the quote ending the scalar opened at `open` (`\"` escapes in double quotes, `''` in single). */
+function closingQuote(src: string, open: number): number | undefined {
+  const q = src[open];
+  for (let i = open + 1; i < src.length; i++) {
+    const c = src[i];
+    if (q === '"' && c === '\\') i++;
+    else if (c === q) {
+      if (q === "'" && src[i + 1] === "'") i++;
+      else return i;
+    }
+  }
+  return undefined;
+}

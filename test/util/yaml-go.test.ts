@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { mendQuotedScalars, parseYamlLikeGo, parseYamlValueLikeGo } from '../../src/util/yaml-go.js';
+
+const values = (text: string) => parseYamlLikeGo(text).docs.map((d) => ({ errors: d.errors.map((e) => e.code), value: d.toJS() }));
+
+describe('parseYamlLikeGo', () => {
+  it('folds unindented continuation lines of double- and single-quoted scalars as go-yaml does', () => {
+    expect(values('a:\n  b: "one\n  two"\n  c: 1\n')).toEqual([{ errors: [], value: { a: { b: 'one two', c: 1 } } }]);
+    expect(values("k: 'it''s\nfine'\n")).toEqual([{ errors: [], value: { k: "it's fine" } }]);
+    expect(values('- "one\ntwo"\n- x\n')).toEqual([{ errors: [], value: ['one two', 'x'] }]);
+    // an empty line is a line break; escapes and tabs keep their meaning
+    expect(values('a:\n  b: "x\n\n  y\\"\n\tz"\n')).toEqual([{ errors: [], value: { a: { b: 'x\ny" z' } } }]);
+    expect(values('a:\r\n  b: "x\r\n  y"\r\n')).toEqual([{ errors: [], value: { a: { b: 'x y' } } }]);
+  });
+
+  it('mends every such scalar of every document and keeps line numbers', () => {
+    const text = 'a: "1\nb"\n---\nc:\n  d: "2\n  e"\n  f: "3\n  g"\n';
+    const r = parseYamlLikeGo(text);
+    expect(r.docs.map((d) => d.toJS())).toEqual([{ a: '1 b' }, { c: { d: '2 e', f: '3 g' } }]);
+    expect(r.lines.linePos(r.docs[1]!.contents!.range[0]).line).toBe(4);
+  });
+
+  it('leaves text it needs not touch as it is', () => {
+    const ok = 'a:\n  b: "x\n    y"\n  c: |\n    "not\n  a scalar\n';
+    expect(mendQuotedScalars(ok)).toBe(ok);
+  });
+
+  it('still rejects what go-yaml rejects: no closing quote, a document marker inside', () => {
+    const open = parseYamlLikeGo('a: "never closed\nb: 1\n');
+    expect(open.docs[0]!.errors.map((e) => e.code)).toContain('MISSING_CHAR');
+    const marker = parseYamlLikeGo('a:\n  b: "x\n---\n  y"\n');
+    expect(marker.docs[0]!.errors[0]!.code).toBe('MISSING_CHAR');
+    expect(marker.docs[0]!.errors[0]!.linePos?.[0].line).toBe(2);
+  });
+});
+
+describe('parseYamlValueLikeGo', () => {
+  it('parses one document like YAML.parse, mending only when the first parse fails', () => {
+    expect(parseYamlValueLikeGo('a:\n  b: "one\n  two"\n')).toEqual({ a: { b: 'one two' } });
+    expect(() => parseYamlValueLikeGo('a: "never closed\n')).toThrow(/Missing closing "quote/);
+  });
+});
