@@ -125,11 +125,11 @@ export class FunctionInvoker {
   }
 
   /**
-   * invoke runs the request on one of the runtime's workers; failures reject with a FunctionError. Its
-   * signal is not looked at: a guest cannot be interrupted, the runtime's deadline stops it (the
-   * gateway stops waiting for the answer at its own deadline).
+   * invoke runs the request on one of the runtime's workers; failures reject with a FunctionError. The
+   * gateway's cancellation is not looked at (so its signal is never built): a guest cannot be
+   * interrupted, the runtime's deadline stops it, and the gateway stops waiting at its own deadline.
    */
-  async invoke(namespace: string, name: string, req: WagiRequest, _signal?: AbortSignal): Promise<WagiResponse> {
+  async invoke(namespace: string, name: string, req: WagiRequest, _cancel?: unknown): Promise<WagiResponse> {
     const prepared = this.declined.get(req);
     let entry: Entry;
     let invocation: InvokeRequest;

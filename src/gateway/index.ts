@@ -12,5 +12,6 @@ export { FILTERS } from './filters/registry.js';
 export type { GatewayMetrics, TrafficSnapshot, HistogramSnapshot } from './observability/metrics.js';
 export { ESCAPED_SLASHES_ACTIONS, DEFAULT_PATH_OPTIONS, normalizePath, BadPathError, PathRedirect, type EscapedSlashesAction, type PathOptions } from './request-path.js';
 export { GatewayError, ConfigError, statusForInvokerError } from './errors.js';
+export type { Cancellation } from './cancel.js';
 export { InternalCA, spiffeId, peerSpiffeId, type IssuedCertificate } from './mtls/ca.js';
 export { WorkloadIdentity } from './mtls/identity.js';
