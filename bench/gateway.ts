@@ -72,7 +72,7 @@ async function serveRole(role: string): Promise<void> {
   const allow = engine.prepare('data.bench.allow');
   const authorizer = { check: async (input: object) => ({ allowed: allow.eval({ input })[0]?.expressions[0]?.value === true }) };
   const gw = new Gateway({
-    functions: { invoke: async () => ({ status: 500, headers: [], body: new Uint8Array() }) },
+    functions: { tryInline: () => undefined, invoke: async () => ({ status: 500, headers: [], body: new Uint8Array() }) },
     logger: pino({ level: 'warn' }),
     authorizer,
     // The upstream is a process on loopback, which only an explicit grant allows.

@@ -19,7 +19,7 @@ import { runInNewContext } from 'node:vm';
 import { WASI } from 'node:wasi';
 import { Pool } from 'undici';
 import { emit, parseBenchArgs, percentile, type Figures } from './lib/report.js';
-import { Runtime } from '../src/runtime/index.js';
+import { Runtime, RuntimeError } from '../src/runtime/index.js';
 import { SandboxHost, type RunSpec } from '../src/runtime/sandbox.js';
 import { HostSwitch, WasiHost } from '../src/runtime/wasi/host.js';
 import { Wasm, type WasmInstance, type WasmModule } from '../src/runtime/wasm-api.js';
@@ -251,7 +251,11 @@ async function main(): Promise<void> {
   const rt = new Runtime();
   const info = await rt.compile(small);
   const skiffSrv = await serve(async (req, res) => {
-    const r = await rt.invoke(info.digest, { args: ['/hello'], env: cgiEnv(req), poolKey: 'bench/hello' });
+    // As the gateway serves a function: on this thread when the runtime may, else on a worker.
+    const invocation = { args: ['/hello'], env: cgiEnv(req), poolKey: 'bench/hello' };
+    const now = rt.tryInline(info.digest, invocation);
+    if (now instanceof RuntimeError) throw now;
+    const r = now ?? (await rt.invoke(info.digest, invocation));
     respond(res, new TextDecoder().decode(r.stdout));
   });
   const s = await httpLoad(skiffSrv.port, 4000, 8);

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import type { InvokeResult, Runtime } from '../runtime/index.js';
+import type { InvokeRequest, InvokeResult, Runtime } from '../runtime/index.js';
 import { FunctionError } from './errors.js';
 import { checkHostDirs, defaultFunctionGrants, resolveLimits, DEFAULT_LIMITS, type FunctionGrants, type ResolvedLimits } from './grants.js';
 import type { FunctionLogs } from './logs.js';
 import { parseWagiOutput, wagiArgs, wagiEnv, WagiOutputError, type WagiRequest, type WagiResponse } from './wagi.js';
 
-/** The slice of the sandbox runtime that serving needs. */
-export type FunctionRuntime = Pick<Runtime, 'run'>;
+/** The slice of the sandbox runtime that serving needs: its two entry points. */
+export type FunctionRuntime = Pick<Runtime, 'tryInline' | 'invoke'>;
 
 /** What the Function controller publishes for each loaded function. */
 export interface ServedFunction {
@@ -33,6 +33,8 @@ const DIRS_RECHECK_MS = 1000;
 
 interface Entry {
   served: ServedFunction;
+  /** `namespace/name`: the runtime's pool key. */
+  key: string;
   limits: ResolvedLimits;
   capabilities: Record<string, unknown>;
   env: Record<string, string>;
@@ -46,9 +48,9 @@ interface Entry {
  * and turns the guest's output, or its failure, into a response and log lines.
  */
 export class FunctionInvoker {
-  /** invoke ignores its signal: a guest cannot be interrupted, the runtime's deadline stops it. */
-  readonly ignoresSignal = true;
   private readonly fns = new Map<string, Entry>();
+  /** Invocations prepared by tryInline that the runtime declined to run inline, for invoke to reuse. */
+  private readonly declined = new WeakMap<WagiRequest, { entry: Entry; invocation: InvokeRequest }>();
   private readonly notReady = new Map<string, string>();
 
   constructor(
@@ -77,7 +79,7 @@ export class FunctionInvoker {
     }
     const caps = served.spec.capabilities ?? {};
     const dirsCheckDue = caps.dirs?.length ? Date.now() + DIRS_RECHECK_MS : 0;
-    this.fns.set(key, { served, limits, capabilities: { ...caps }, env: { ...(served.spec.env ?? {}), ...(caps.env ?? {}) }, dirsCheckDue });
+    this.fns.set(key, { served, key, limits, capabilities: { ...caps }, env: { ...(served.spec.env ?? {}), ...(caps.env ?? {}) }, dirsCheckDue });
     this.notReady.delete(key);
   }
 
@@ -99,16 +101,56 @@ export class FunctionInvoker {
     return this.fns.get(`${namespace}/${name}`)?.served;
   }
 
-  async invoke(namespace: string, name: string, req: WagiRequest, _signal?: AbortSignal): Promise<WagiResponse> {
-    return this.call(namespace, name, req);
+  /**
+   * tryInline answers the request at once when the runtime ran the guest on this thread (see the
+   * runtime's `tryInline`), and never throws nor returns a promise. It returns the response; a
+   * FunctionError (a missing or unready function, a trap, malformed output...), returned rather than
+   * thrown; or undefined when the function must run on a worker: then call {@link invoke}, which reuses
+   * the invocation prepared here for the same request object.
+   */
+  tryInline(namespace: string, name: string, req: WagiRequest): WagiResponse | FunctionError | undefined {
+    try {
+      const entry = this.entry(namespace, name);
+      const invocation = this.invocation(entry, name, req);
+      const now = this.runtime.tryInline(entry.served.digest, invocation);
+      if (now === undefined) {
+        this.declined.set(req, { entry, invocation });
+        return undefined;
+      }
+      if (now instanceof Error) return this.failure(namespace, name, req.requestId, now);
+      return this.respond(namespace, name, req.requestId, now);
+    } catch (err) {
+      return err instanceof FunctionError ? err : this.failure(namespace, name, req.requestId, err);
+    }
   }
 
   /**
-   * call is invoke for the gateway's request path: when the guest ran on this thread (see the
-   * runtime's `run`) the response comes back, or the failure is thrown, at once instead of through
-   * a promise.
+   * invoke runs the request on one of the runtime's workers; failures reject with a FunctionError. The
+   * gateway's cancellation is not looked at (so its signal is never built): a guest cannot be
+   * interrupted, the runtime's deadline stops it, and the gateway stops waiting at its own deadline.
    */
-  call(namespace: string, name: string, req: WagiRequest, _signal?: AbortSignal): WagiResponse | Promise<WagiResponse> {
+  async invoke(namespace: string, name: string, req: WagiRequest, _cancel?: unknown): Promise<WagiResponse> {
+    const prepared = this.declined.get(req);
+    let entry: Entry;
+    let invocation: InvokeRequest;
+    if (prepared && this.fns.get(`${namespace}/${name}`) === prepared.entry) {
+      this.declined.delete(req);
+      ({ entry, invocation } = prepared);
+    } else {
+      entry = this.entry(namespace, name);
+      invocation = this.invocation(entry, name, req);
+    }
+    let result: InvokeResult;
+    try {
+      result = await this.runtime.invoke(entry.served.digest, invocation);
+    } catch (err) {
+      throw this.failure(namespace, name, req.requestId, err);
+    }
+    return this.respond(namespace, name, req.requestId, result);
+  }
+
+  /** entry finds a served function, or throws why it cannot serve (a FunctionError). */
+  private entry(namespace: string, name: string): Entry {
     const key = `${namespace}/${name}`;
     const entry = this.fns.get(key);
     if (!entry) {
@@ -116,29 +158,20 @@ export class FunctionInvoker {
       throw new FunctionError(why ? 'not_ready' : 'function_not_found', why ? `function ${key} is not ready: ${why}` : `function ${key} does not exist`);
     }
     if (entry.dirsCheckDue !== 0 && Date.now() >= entry.dirsCheckDue) this.recheckDirs(key, entry);
+    return entry;
+  }
+
+  /** invocation turns the request into the runtime's WAGI invocation of the function. */
+  private invocation(entry: Entry, name: string, req: WagiRequest): InvokeRequest {
     const ctx = { name, serverName: this.server.name, serverPort: this.server.port, env: entry.env, args: entry.served.spec.args };
-    let result: InvokeResult | Promise<InvokeResult>;
-    try {
-      result = this.runtime.run(entry.served.digest, {
-        args: wagiArgs(req, ctx),
-        env: wagiEnv(req, ctx),
-        stdin: req.body,
-        capabilities: entry.capabilities,
-        limits: entry.limits,
-        poolKey: key,
-      });
-    } catch (err) {
-      throw this.failure(namespace, name, req.requestId, err);
-    }
-    if (result instanceof Promise) {
-      return result.then(
-        (r) => this.respond(namespace, name, req.requestId, r),
-        (err) => {
-          throw this.failure(namespace, name, req.requestId, err);
-        },
-      );
-    }
-    return this.respond(namespace, name, req.requestId, result);
+    return {
+      args: wagiArgs(req, ctx),
+      env: wagiEnv(req, ctx),
+      stdin: req.body,
+      capabilities: entry.capabilities,
+      limits: entry.limits,
+      poolKey: entry.key,
+    };
   }
 
   /**

@@ -1,3 +1,12 @@
+/**
+ * Cancellation is what the gateway hands work it may stop waiting for (a Function's `invoke`): its
+ * `signal` aborts when the client goes away or the deadline passes. The signal is built when first
+ * read, so work that never looks at it costs no AbortController.
+ */
+export interface Cancellation {
+  readonly signal: AbortSignal;
+}
+
 /** AbortReason tags why work was cancelled, so a failure can be classified without guessing. */
 export class AbortReason extends Error {
   constructor(readonly why: 'deadline' | 'client' | 'per_try' | 'hedge_lost') {
@@ -10,9 +19,15 @@ export class AbortReason extends Error {
  * cost several microseconds per request in Node, which is a measurable share of a proxied request,
  * so the upstream path uses this plain object and only builds an AbortSignal where an API needs one.
  */
-export class CancelToken {
+export class CancelToken implements Cancellation {
   reason?: AbortReason;
   private listeners?: CancelListener[];
+  private abortSignal?: AbortSignal;
+
+  /** signal is an AbortSignal that follows this token, built on first read and kept. */
+  get signal(): AbortSignal {
+    return (this.abortSignal ??= this.toSignal());
+  }
 
   get cancelled(): boolean {
     return this.reason !== undefined;

@@ -1,41 +1,33 @@
-import type { GatewayContext, Handler, Next } from './context.js';
+import type { Dispatch, GatewayContext, Handler } from './context.js';
 import { SkiffError } from '../util/errors.js';
 
+const DONE: Promise<void> = Promise.resolve();
+const nothing: Dispatch = () => undefined;
+
 /**
- * compose chains handlers Koa-style: each receives `next` to run the rest and may act after it
- * returns. Calling `next()` twice from one handler is a bug (it would run the upstream twice), so it
- * rejects instead.
+ * compose chains filters Koa-style, ending in the rule's dispatch: each filter receives `next` to run
+ * the rest and may act after it settles. `next` always returns a promise, also when the dispatch
+ * answered at once. Calling `next()` twice from one filter is a bug (it would run the upstream
+ * twice), so it rejects instead.
  *
  * @example
- * const run = compose([logFilter, authFilter, dispatch]);
+ * const run = compose([logFilter, authFilter], dispatch);
  * await run(ctx);
  */
-export function compose(handlers: readonly Handler[]): (ctx: GatewayContext, last?: Next) => Promise<void> | void {
+export function compose(handlers: readonly Handler[], terminal: Dispatch = nothing): (ctx: GatewayContext) => Promise<void> {
   const n = handlers.length;
-  // A chain of one (the usual empty filter list plus the dispatcher) needs no bookkeeping.
-  if (n === 1) {
-    const only = handlers[0]!;
-    const end = () => Promise.resolve();
-    return function composed(ctx, last) {
-      try {
-        return only(ctx, last ?? end);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    };
-  }
-  return function composed(ctx, last) {
+  return function composed(ctx) {
     let index = -1;
-    const dispatch = (i: number): Promise<void> | void => {
+    const step = (i: number): Promise<void> => {
       if (i <= index) return Promise.reject(new SkiffError('next_called_twice', `filter #${index} called next() more than once`));
       index = i;
-      if (i === n) return last ? last() : Promise.resolve();
       try {
-        return handlers[i]!(ctx, () => dispatch(i + 1));
+        if (i === n) return terminal(ctx) ?? DONE;
+        return handlers[i]!(ctx, () => step(i + 1));
       } catch (err) {
         return Promise.reject(err);
       }
     };
-    return dispatch(0);
+    return step(0);
   };
 }

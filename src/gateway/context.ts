@@ -85,11 +85,17 @@ export interface GatewayContext {
   upstream?: string;
 }
 
-/**
- * Next calls the rest of the chain. It returns nothing when the rest finished at once (a function
- * that ran on the gateway's thread), else a promise: `await next()` works either way.
- */
-export type Next = () => Promise<void> | void;
+/** Next runs the rest of the chain (the following filters, then the rule's dispatch) and always returns a promise. */
+export type Next = () => Promise<void>;
 
 /** Handler is one filter step: it may act before and after calling next, or answer without it. */
-export type Handler = (ctx: GatewayContext, next: Next) => Promise<void> | void;
+export type Handler = (ctx: GatewayContext, next: Next) => Promise<void>;
+
+/**
+ * Dispatch is a rule's terminal step (dispatch.ts), and a whole chain as the gateway runs it. It
+ * answers now or later: undefined means the answer is already in `ctx.response` (a redirect, a direct
+ * response, a Function that ran on the gateway's thread), written by the gateway in the same call
+ * stack; otherwise the promise settles once the answer is there or streamed. Filters never see this
+ * shape: behind filters, `compose` turns it into a promise.
+ */
+export type Dispatch = (ctx: GatewayContext) => Promise<void> | undefined;

@@ -5,7 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ResourceObject } from '../api/kinds/types.js';
 import { compose } from './compose.js';
-import type { GatewayContext, Handler, OutgoingHeaders } from './context.js';
+import type { Dispatch, Handler, OutgoingHeaders } from './context.js';
 import { createDispatch } from './dispatch.js';
 import { GatewayError } from './errors.js';
 import { FILTERS } from './filters/registry.js';
@@ -26,7 +26,7 @@ import { WriteBatch } from './write-batch.js';
 import { BadPathError, DEFAULT_PATH_OPTIONS, ESCAPED_SLASHES_ACTIONS, normalizePath, originForm, PathRedirect, type PathOptions } from './request-path.js';
 import type { Authorizer, ConfigProblem, FunctionInvoker, GatewayConfig, GatewayLimits, GatewayOptions } from './types.js';
 
-type Chain = { run: (ctx: GatewayContext) => Promise<void> | void; stats: TrafficStats; key: string };
+type Chain = { run: Dispatch; stats: TrafficStats; key: string };
 
 interface Snapshot {
   table: RouteTable<Chain>;
@@ -210,8 +210,9 @@ export class Gateway {
             const env: FilterEnv = { logger: this.logger, authorizer: this.authorizer, now: Date.now, where: `${rule.routeKey} ${decl.field}`, field: decl.field, carry, upstreams: this.upstreams, hostDirs: this.hostDirs };
             return FILTERS.get(decl.name)!.create(decl.config, env);
           });
-          handlers.push(createDispatch(rule, { functions: this.functions, clusters, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger }));
-          return { rule, data: { run: compose(handlers), stats, key } };
+          const dispatch = createDispatch(rule, { functions: this.functions, clusters, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger });
+          // Without filters the dispatch is the chain, and an answer it has at once is written at once.
+          return { rule, data: { run: handlers.length === 0 ? dispatch : compose(handlers, dispatch), stats, key } };
         });
         groups.push({ hosts: route.hosts, entries });
       } catch (err) {
@@ -335,7 +336,7 @@ export class Gateway {
    * that finished at once (a function that ran on this thread) is answered at once, without a promise.
    */
   private serve(ctx: RequestContext, chain: Chain): void {
-    let pending: Promise<void> | void;
+    let pending: Promise<void> | undefined;
     try {
       pending = chain.run(ctx);
     } catch (err) {

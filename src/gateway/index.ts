@@ -12,6 +12,7 @@ export { FILTERS } from './filters/registry.js';
 export type { GatewayMetrics, TrafficSnapshot, HistogramSnapshot } from './observability/metrics.js';
 export { ESCAPED_SLASHES_ACTIONS, DEFAULT_PATH_OPTIONS, normalizePath, BadPathError, PathRedirect, type EscapedSlashesAction, type PathOptions } from './request-path.js';
 export { GatewayError, ConfigError, statusForInvokerError } from './errors.js';
+export type { Cancellation } from './cancel.js';
 export { InternalCA, CertificateRequestError, type IssuedCertificate, type SignedCertificate } from './mtls/ca.js';
 export { createCsr, type CertificateRequest } from './mtls/csr.js';
 export { spiffeId, peerSpiffeId } from './mtls/spiffe.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ResourceObject } from '../api/kinds/types.js';
+import type { Cancellation } from './cancel.js';
 import type { PathOptions } from './request-path.js';
 import type { HostDirs, UpstreamGuard } from '../security/index.js';
 
@@ -24,21 +25,27 @@ export interface FunctionResponse {
 
 /**
  * FunctionInvoker is implemented by the control plane: it runs a Skiff Function (a WASI module) for
- * one request. Errors it throws carry a `code`: `function_not_found` → 503, `timeout` → 504,
+ * one request, through one of two entry points. The gateway's dispatcher calls `tryInline` first and
+ * `invoke` only when it returned undefined.
+ *
+ * Failures carry a `code`: `function_not_found` and `not_ready` → 503, `timeout` → 504,
  * `overloaded` → 503, `bad_gateway` → 502, anything else → 500.
  */
 export interface FunctionInvoker {
-  invoke(namespace: string, name: string, req: GatewayRequest, signal: AbortSignal): Promise<FunctionResponse>;
   /**
-   * Optional: invoke for the request path, answering (or throwing) at once when the function could
-   * run on the gateway's thread, and returning a promise otherwise. Used instead of invoke when present.
+   * tryInline answers now, on the gateway's thread, if it can: the response, or the failure as an
+   * Error value (returned, not thrown), or undefined when the answer can only come later (then the
+   * gateway calls `invoke` with the same request object). It must never throw nor return a promise;
+   * an invoker that never answers at once returns undefined.
    */
-  call?(namespace: string, name: string, req: GatewayRequest, signal: AbortSignal): FunctionResponse | Promise<FunctionResponse>;
+  tryInline(namespace: string, name: string, req: GatewayRequest): FunctionResponse | Error | undefined;
   /**
-   * True when invoke never looks at its signal (its own deadlines stop the work): the gateway then
-   * passes a signal that never aborts instead of building an AbortController for every request.
+   * invoke answers later. `cancel.signal` aborts when the client goes away or the route deadline
+   * passes; the gateway answers 504 or 499 at that moment whether or not invoke settles, and drops a
+   * late answer. The signal is built on first read: an invoker that cannot be interrupted need not
+   * read it, and then costs the request no AbortController.
    */
-  readonly ignoresSignal?: boolean;
+  invoke(namespace: string, name: string, req: GatewayRequest, cancel: Cancellation): Promise<FunctionResponse>;
 }
 
 /** AuthzDecision is an authorizer's answer; `headers` are added to the upstream request when allowed, to the denial otherwise. */

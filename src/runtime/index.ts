@@ -5,7 +5,10 @@
  * @example
  * const rt = new Runtime({ workers: 2 });
  * const info = await rt.compile(await readFile('hello.wasm'));
- * const res = await rt.invoke(info.digest, { args: ['hello'], env: { REQUEST_METHOD: 'GET' } });
+ * const req = { args: ['hello'], env: { REQUEST_METHOD: 'GET' } };
+ * const now = rt.tryInline(info.digest, req); // ran here: a result or a RuntimeError; else undefined
+ * if (now instanceof RuntimeError) throw now;
+ * const res = now ?? (await rt.invoke(info.digest, req)); // on a worker
  * console.log(res.exitCode, new TextDecoder().decode(res.stdout));
  * await rt.close();
  */
@@ -14,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { PAGE } from './binary.js';
 import { RuntimeError } from './errors.js';
 import { InlineRunner, type InlineOptions, type InlineStats } from './inline.js';
-import { ModuleCache, type ModuleInfo, type Variant } from './module-cache.js';
+import { ModuleCache, type ModuleInfo } from './module-cache.js';
 import { KeyedLimiter } from './pool/limiter.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import type { RunOutcome, RunSpec } from './sandbox.js';
@@ -31,8 +34,8 @@ export interface RuntimeOptions {
    */
   workers?: number;
   /**
-   * Run short guests on the calling thread, fuel-metered, and fall back to a worker for anything
-   * else (default true; see inline.ts). False sends every invocation to a worker.
+   * Let {@link Runtime.tryInline} run short guests on the calling thread, fuel-metered (default true;
+   * see inline.ts). False makes tryInline decline every invocation, so all of them go to workers.
    */
   inline?: boolean | InlineOptions;
   logger?: { warn(obj: object, msg?: string): void };
@@ -105,9 +108,11 @@ export const DEFAULT_LIMITS: Required<Limits> = {
 };
 
 /**
- * Runtime compiles modules once per digest and runs them as WASI commands on a pool of worker
- * threads. An invocation that overruns its deadline has its worker replaced; the caller's event loop
- * never runs guest code.
+ * Runtime compiles modules once per digest and runs them as WASI commands. It has two entry points:
+ * {@link Runtime.tryInline} answers at once, on the calling thread, or declines; {@link Runtime.invoke}
+ * runs on a pool of worker threads and answers through a promise. A worker invocation that overruns
+ * its deadline has its worker replaced; the calling thread runs guest code only inside tryInline,
+ * fuel-metered.
  */
 export class Runtime {
   private readonly cache = new ModuleCache(DEFAULT_LIMITS.memoryBytes / PAGE);
@@ -121,7 +126,7 @@ export class Runtime {
     if (!Number.isInteger(workers) || workers < 1) throw new RuntimeError('invalid_options', `RuntimeOptions.workers must be a positive integer, got ${workers}`);
     this.logger = opts.logger;
     this.pool = new WorkerPool(workers, opts.logger);
-    this.inline = opts.inline === false ? null : new InlineRunner(this.cache, opts.inline === true ? {} : opts.inline);
+    this.inline = opts.inline === false ? null : new InlineRunner(this.cache, opts.inline === true ? {} : opts.inline, opts.logger);
   }
 
   /** inlineStats counts invocations that ran on the calling thread, and inline runs retried on a worker. */
@@ -134,29 +139,80 @@ export class Runtime {
     return this.cache.compile(bytes);
   }
 
-  /** invoke runs the module's `_start` and resolves when the guest exits, whatever its exit code. */
-  async invoke(digest: string, req: InvokeRequest): Promise<InvokeResult> {
-    return this.run(digest, req);
+  /**
+   * tryInline is the entry point for request paths: it runs the invocation on the calling thread when
+   * that is allowed and provably short (see inline.ts) and returns what came of it at once. It never
+   * throws and never returns a promise:
+   * - an InvokeResult: the guest ran here and exited (whatever its exit code);
+   * - a RuntimeError: the request cannot run at all (`invalid_options`), or the runtime itself failed
+   *   (`host_error`); returned, not thrown;
+   * - undefined: it did not run here; call {@link invoke}. That includes a guest that trapped, ran out
+   *   of fuel, slept or hit a host error here: such a run is discarded, and the worker run decides.
+   *
+   * An inline run needs no deadline timer and no promise; the caller answers in the same call stack.
+   */
+  tryInline(digest: string, req: InvokeRequest): InvokeResult | RuntimeError | undefined {
+    const inline = this.inline;
+    if (!inline) return undefined;
+    try {
+      const caps = req.capabilities ?? NO_CAPS;
+      if (!inlineEligible(req, caps)) return undefined;
+      const limits = this.checkedLimits(req.limits);
+      const key = req.poolKey ?? digest;
+      // A run here is synchronous: nothing else runs meanwhile, so it needs no concurrency slot, only
+      // that one would be free (a function at its limit queues on the workers as before).
+      if (!this.limiter.hasRoom(key, limits.concurrency)) return undefined;
+      const variant = this.cache.resolvedVariant(digest, limits.memoryBytes);
+      if (!variant) return undefined;
+      const outcome = inline.tryRun(variant, this.runSpec(req, caps, limits), key);
+      return outcome && this.result(digest, key, outcome);
+    } catch (err) {
+      if (err instanceof RuntimeError) return err;
+      this.logger?.warn({ digest, poolKey: req.poolKey, err }, 'inline invocation failed in the runtime');
+      return new RuntimeError('host_error', `the runtime failed before running the guest: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
   }
 
   /**
-   * run is invoke for callers on a request path: when the guest ran on the calling thread (see
-   * inline.ts) it returns the result itself, or throws, instead of a promise, which spares the caller
-   * a promise and a turn of the microtask queue per request; otherwise it returns invoke's promise.
+   * invoke runs the module's `_start` on a worker thread and resolves when the guest exits, whatever
+   * its exit code; failures (limits, traps, `overloaded`, `unknown_module`) reject with a RuntimeError.
+   * It never runs the guest on the calling thread: {@link tryInline} is that entry point.
    *
    * Hand-written for the request path: a function is invoked with the same limits and capabilities
-   * objects every time, so their checked form is cached, and the compiled variant is taken
-   * synchronously once it exists.
+   * objects every time, so their checked form is cached, and the compiled variant and a free
+   * concurrency slot are taken without waiting when they are there.
    */
-  run(digest: string, req: InvokeRequest): InvokeResult | Promise<InvokeResult> {
+  async invoke(digest: string, req: InvokeRequest): Promise<InvokeResult> {
     const limits = this.checkedLimits(req.limits);
     const caps = req.capabilities ?? NO_CAPS;
     if (caps.dirs) for (const d of caps.dirs) this.checkDir(d);
+    const spec = this.runSpec(req, caps, limits);
+    const key = req.poolKey ?? digest;
+    let variant = this.cache.resolvedVariant(digest, limits.memoryBytes);
+    if (!variant) {
+      variant = await this.cache.variant(digest, limits.memoryBytes);
+      // The first invocation starts the metered build, so that later ones can be tried inline.
+      if (this.inline && inlineEligible(req, caps)) this.inline.prepare(variant);
+    }
+    const release = this.limiter.tryAcquire(key, limits.concurrency) ?? (await this.limiter.acquire(key, limits.concurrency, limits.queue));
+    let outcome: RunOutcome;
+    try {
+      outcome = await this.pool.run(variant, spec, limits.timeoutMs, key);
+    } finally {
+      release();
+    }
+    const res = this.result(digest, key, outcome);
+    if (res instanceof RuntimeError) throw res;
+    return res;
+  }
+
+  /** runSpec is the request in the form a sandbox runs (and a worker receives); it checks argv's size. */
+  private runSpec(req: InvokeRequest, caps: Capabilities, limits: Required<Limits>): RunSpec {
     // The request's own record is used as is when nothing is merged under it: the spec is cloned
     // when it is posted to the worker.
     const env = caps.env && hasKeys(caps.env) ? { ...caps.env, ...req.env } : req.env;
     checkArgvSize(req.args, env);
-    const spec: RunSpec = {
+    return {
       args: req.args,
       env,
       stdin: req.stdin,
@@ -171,39 +227,14 @@ export class Runtime {
       directStdio: req.stdio === 'inherit',
       trace: req.trace,
     };
-    const key = req.poolKey ?? digest;
-    const variant = this.cache.resolvedVariant(digest, limits.memoryBytes);
-    if (!variant) return this.cache.variant(digest, limits.memoryBytes).then((v) => this.runVariant(digest, key, v, spec, limits));
-    return this.runVariant(digest, key, variant, spec, limits);
   }
 
-  private runVariant(digest: string, key: string, variant: Variant, spec: RunSpec, limits: Required<Limits>): InvokeResult | Promise<InvokeResult> {
-    // An inline run is synchronous: nothing else runs meanwhile, so it needs no concurrency slot,
-    // only that one would be free (a function at its limit queues on the workers as before).
-    if (this.inline && InlineRunner.eligible(spec) && this.limiter.hasRoom(key, limits.concurrency)) {
-      const outcome = this.inline.tryRun(variant, spec, key);
-      if (outcome) return this.result(digest, key, outcome);
-    }
-    return this.onWorker(digest, key, variant, spec, limits);
-  }
-
-  private async onWorker(digest: string, key: string, variant: Variant, spec: RunSpec, limits: Required<Limits>): Promise<InvokeResult> {
-    const release = this.limiter.tryAcquire(key, limits.concurrency) ?? (await this.limiter.acquire(key, limits.concurrency, limits.queue));
-    let outcome: RunOutcome;
-    try {
-      outcome = await this.pool.run(variant, spec, limits.timeoutMs, key);
-    } finally {
-      release();
-    }
-    return this.result(digest, key, outcome);
-  }
-
-  /** result logs the sandbox's notes and turns an outcome into a result, or throws its failure. */
-  private result(digest: string, key: string, outcome: RunOutcome): InvokeResult {
+  /** result logs the sandbox's notes and turns an outcome into a result, or into its failure (returned, not thrown). */
+  private result(digest: string, key: string, outcome: RunOutcome): InvokeResult | RuntimeError {
     if (outcome.notes) for (const note of outcome.notes) this.logger?.warn({ digest, poolKey: key, note }, `sandbox refused: ${note}`);
     if (!outcome.ok) {
       if (outcome.code !== 'output_limit') this.logger?.warn({ digest, poolKey: key, code: outcome.code }, outcome.message);
-      throw new RuntimeError(outcome.code, outcome.message, { stdout: outcome.stdout, stderr: outcome.stderr });
+      return new RuntimeError(outcome.code, outcome.message, { stdout: outcome.stdout, stderr: outcome.stderr });
     }
     const res: InvokeResult = { exitCode: outcome.exitCode, stdout: outcome.stdout, stderr: outcome.stderr, durationMs: outcome.durationMs };
     if (outcome.notes?.length) res.notes = outcome.notes;
@@ -245,6 +276,11 @@ export class Runtime {
 }
 
 const NO_CAPS: Capabilities = Object.freeze({});
+
+/** inlineEligible: host directories, the process's own stdio and tracing are for workers only (see inline.ts). */
+function inlineEligible(req: InvokeRequest, caps: Capabilities): boolean {
+  return (caps.dirs === undefined || caps.dirs.length === 0) && req.stdio !== 'inherit' && !req.trace;
+}
 const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as Array<keyof Limits>;
 
 function sameLimits(a: Limits, b: Limits): boolean {

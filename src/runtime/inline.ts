@@ -50,6 +50,7 @@ export interface InlineOptions {
 
 const DEFAULTS: Required<InlineOptions> = { fuel: 1_000_000, averageCost: 20_000, offloadCost: 5_000, cooldownMs: 1_000, maxCooldownMs: 60_000, busyAbove: 0.9, busyBelow: 0.5 };
 const ELU_SAMPLE_MS = 50;
+const EMPTY = new Uint8Array(0);
 
 /** How a function has fared inline. */
 interface Standing {
@@ -76,7 +77,11 @@ export class InlineRunner {
   private eluAt = 0;
   private elu = performance.eventLoopUtilization();
 
-  constructor(private readonly cache: ModuleCache, opts: InlineOptions = {}) {
+  constructor(
+    private readonly cache: ModuleCache,
+    opts: InlineOptions = {},
+    private readonly logger?: { warn(obj: object, msg?: string): void },
+  ) {
     this.opts = { ...DEFAULTS, ...opts };
   }
 
@@ -100,14 +105,16 @@ export class InlineRunner {
     return this.busy;
   }
 
-  /** eligible: whether an invocation may be tried here at all (no host directories, no direct stdio, no tracing). */
-  static eligible(spec: RunSpec): boolean {
-    return spec.dirs.length === 0 && !spec.directStdio && !spec.trace;
+  /** prepare starts the metered build of a variant (compiled in the background) before its first inline attempt. */
+  prepare(variant: Variant): void {
+    this.cache.metered(variant, this.opts.fuel);
   }
 
   /**
-   * tryRun runs the invocation here and returns its outcome, or returns undefined when it must run
-   * on a worker instead (not metered yet, on a cool-down, or the inline run did not finish cleanly).
+   * tryRun runs the invocation here and returns its outcome, which is always a clean finish, or
+   * returns undefined when it must run on a worker instead (not metered yet, on a cool-down, or the
+   * inline run did not finish cleanly). It never throws. The caller has checked that the invocation
+   * may run here at all: no host directories, no direct stdio, no tracing.
    */
   tryRun(variant: Variant, spec: RunSpec, poolKey: string): RunOutcome | undefined {
     const st = this.standing.get(poolKey);
@@ -116,8 +123,18 @@ export class InlineRunner {
     if (st && st.avgCost > this.opts.offloadCost && this.callerBusy()) return undefined;
     const module = this.cache.metered(variant, this.opts.fuel);
     if (!module) return undefined;
-    const out = this.host.run(variant.key, module, variant.reusable, spec, this.opts.fuel);
+    let out: RunOutcome;
+    try {
+      out = this.host.run(variant.key, module, variant.reusable, spec, this.opts.fuel);
+    } catch (err) {
+      // A throw out of the sandbox is a bug of this host: its warm instances are suspect, and the
+      // worker's run, on a host of its own, decides the answer.
+      this.host.drop(variant.key);
+      this.logger?.warn({ poolKey, err }, 'inline run failed in the host; retrying on a worker');
+      out = { ok: false, code: 'host_error', message: String(err), stdout: EMPTY, stderr: EMPTY, durationMs: 0 };
+    }
     if (!out.ok) {
+      if (out.code === 'host_error') this.logger?.warn({ poolKey, message: out.message }, 'inline run hit a host error; retrying on a worker');
       this.stats.retries++;
       this.strike(poolKey, st);
       return undefined;

@@ -25,10 +25,11 @@ describe('function grants', () => {
   });
 
   it('the invoker refuses to serve a Function its grants do not cover', () => {
-    const inv = new FunctionInvoker({ run: () => ({ exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), durationMs: 0 }) }, new FunctionLogs(), pino({ level: 'silent' }), { name: 'x', port: '1' }, grants);
+    const result = { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), durationMs: 0 };
+    const inv = new FunctionInvoker({ tryInline: () => result, invoke: async () => result }, new FunctionLogs(), pino({ level: 'silent' }), { name: 'x', port: '1' }, grants);
     expect(() => inv.set({ namespace: 'default', name: 'f', digest: 'sha256:aa', spec: { module: '/f.wasm', capabilities: { dirs: [{ host: '/etc', guest: '/etc' }] } } })).toThrow(/--allow-host-dir/);
     expect(inv.has('default', 'f')).toBe(false);
-    expect(() => inv.call('default', 'f', { method: 'GET', path: '/', rawQuery: '', headers: {}, body: new Uint8Array(), remoteAddress: '', requestId: 'r' })).toThrow(/not ready.*--allow-host-dir/);
+    expect(inv.tryInline('default', 'f', { method: 'GET', path: '/', rawQuery: '', headers: {}, body: new Uint8Array(), remoteAddress: '', requestId: 'r' })).toMatchObject({ code: 'not_ready', message: expect.stringMatching(/not ready.*--allow-host-dir/) });
     inv.set({ namespace: 'default', name: 'g', digest: 'sha256:aa', spec: { module: '/f.wasm', capabilities: { dirs: [{ host: dir, guest: '/d' }] } } });
     expect(inv.has('default', 'g')).toBe(true);
   });

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { Gateway, type FunctionInvoker, type GatewayOptions, type GatewayRequest } from '../../src/gateway/index.js';
+import { Gateway, type Cancellation, type FunctionInvoker, type GatewayOptions, type GatewayRequest } from '../../src/gateway/index.js';
 import type { ResourceObject } from '../../src/api/kinds/types.js';
 import { UpstreamGuard } from '../../src/security/index.js';
 
@@ -16,14 +16,18 @@ export function service(name: string, spec: Record<string, unknown>, namespace =
   return { apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name, namespace }, spec };
 }
 
-/** EchoInvoker answers every Function call with a JSON echo of what it received, and records the calls. */
+/** EchoInvoker answers every Function call later (never inline) with a JSON echo of what it received, and records the calls. */
 export class EchoInvoker implements FunctionInvoker {
   calls: Array<{ namespace: string; name: string; req: GatewayRequest }> = [];
   behaviour?: (ns: string, name: string, req: GatewayRequest, signal: AbortSignal) => Promise<{ status: number; headers: Array<[string, string]>; body: Uint8Array }>;
 
-  async invoke(namespace: string, name: string, req: GatewayRequest, signal: AbortSignal) {
+  tryInline(): undefined {
+    return undefined;
+  }
+
+  async invoke(namespace: string, name: string, req: GatewayRequest, cancel: Cancellation) {
     this.calls.push({ namespace, name, req });
-    if (this.behaviour) return this.behaviour(namespace, name, req, signal);
+    if (this.behaviour) return this.behaviour(namespace, name, req, cancel.signal);
     const body = Buffer.from(JSON.stringify({ fn: `${namespace}/${name}`, method: req.method, path: req.path, query: req.rawQuery, body: Buffer.from(req.body).toString(), headers: req.headers }));
     return { status: 200, headers: [['content-type', 'application/json'] as [string, string], ['x-fn', name] as [string, string]], body };
   }

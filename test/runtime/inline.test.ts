@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Runtime, type InvokeRequest } from '../../src/runtime/index.js';
+import { Runtime, RuntimeError, type InvokeRequest, type InvokeResult } from '../../src/runtime/index.js';
 import { commandWat } from './helpers/wat.js';
 import { programs } from './helpers/programs.js';
 import { helloWat, wat2wasm } from './helpers/wat.js';
@@ -24,11 +24,18 @@ function spinWat(text: string, iterations: number): string {
   });
 }
 
+/** run is what a request path does with the runtime's two entry points: the inline attempt, then a worker when it declined. */
+function run(rt: Runtime, digest: string, req: InvokeRequest): Promise<InvokeResult> {
+  const now = rt.tryInline(digest, req);
+  if (now === undefined) return rt.invoke(digest, req);
+  return now instanceof RuntimeError ? Promise.reject(now) : Promise.resolve(now);
+}
+
 /** invokeUntilInline repeats an invocation until it ran inline (the metered build compiles in the background). */
 async function invokeUntilInline(rt: Runtime, digest: string, req: InvokeRequest) {
   for (let i = 0; i < 200; i++) {
     const before = rt.inlineStats.runs;
-    const res = await rt.invoke(digest, req);
+    const res = await run(rt, digest, req);
     if (rt.inlineStats.runs > before) return res;
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -47,7 +54,7 @@ describe('inline runs on the calling thread', () => {
     const counter = (await rt.compile(await wat2wasm(programs.counter))).digest;
     await invokeUntilInline(rt, counter, { args: [], env: {}, poolKey: 'ns/counter' });
     const runs = rt.inlineStats.runs;
-    for (let i = 0; i < 3; i++) expect((await rt.invoke(counter, { args: [], env: {}, poolKey: 'ns/counter' })).exitCode).toBe(16);
+    for (let i = 0; i < 3; i++) expect((await run(rt, counter, { args: [], env: {}, poolKey: 'ns/counter' })).exitCode).toBe(16);
     expect(rt.inlineStats.runs).toBe(runs + 3);
   });
 
@@ -56,18 +63,18 @@ describe('inline runs on the calling thread', () => {
     const hello = (await rt.compile(await wat2wasm(helloWat('warm\n')))).digest;
     // Let the loop's metered build exist before the measured call: warm it up under another key.
     await invokeUntilInline(rt, hello, { args: [], env: {}, poolKey: 'ns/warm' });
-    rt.invoke(loop, { args: [], env: {}, poolKey: 'ns/probe', limits: { timeoutMs: 100 } }).catch(() => undefined);
+    run(rt, loop, { args: [], env: {}, poolKey: 'ns/probe', limits: { timeoutMs: 100 } }).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 300));
     const retries = rt.inlineStats.retries;
     // The calling thread is held for the fuel budget only (milliseconds), not for the deadline.
     const t0 = performance.now();
-    const p = rt.invoke(loop, { args: [], env: {}, poolKey: 'ns/loop', limits: { timeoutMs: 300 } });
+    const p = run(rt, loop, { args: [], env: {}, poolKey: 'ns/loop', limits: { timeoutMs: 300 } });
     const heldMs = performance.now() - t0;
     expect(heldMs).toBeLessThan(150);
     await expect(p).rejects.toMatchObject({ code: 'timeout' });
     expect(rt.inlineStats.retries).toBe(retries + 1);
     // On its cool-down the next call goes straight to a worker: no second inline attempt.
-    await expect(rt.invoke(loop, { args: [], env: {}, poolKey: 'ns/loop', limits: { timeoutMs: 100 } })).rejects.toMatchObject({ code: 'timeout' });
+    await expect(run(rt, loop, { args: [], env: {}, poolKey: 'ns/loop', limits: { timeoutMs: 100 } })).rejects.toMatchObject({ code: 'timeout' });
     expect(rt.inlineStats.retries).toBe(retries + 1);
   });
 
@@ -84,7 +91,7 @@ describe('inline runs on the calling thread', () => {
     const started = performance.now();
     let res;
     // The first calls may run on a worker while the metered build compiles; one of them is tried inline.
-    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await rt.invoke(sleepy, { args: [], env: {}, poolKey: 'ns/sleepy' });
+    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await run(rt, sleepy, { args: [], env: {}, poolKey: 'ns/sleepy' });
     expect(rt.inlineStats.retries).toBe(retries + 1);
     expect(dec(res!.stdout)).toBe('slept\n');
     expect(performance.now() - started).toBeGreaterThanOrEqual(20);
@@ -95,7 +102,7 @@ describe('inline runs on the calling thread', () => {
     const spin = (await rt.compile(await wat2wasm(spinWat('once\n', 3_000_000)))).digest;
     const retries = rt.inlineStats.retries;
     let res;
-    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await rt.invoke(spin, { args: [], env: {}, poolKey: 'ns/spin' });
+    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await run(rt, spin, { args: [], env: {}, poolKey: 'ns/spin' });
     expect(rt.inlineStats.retries).toBe(retries + 1);
     expect(dec(res!.stderr)).toBe('once\n');
     expect(dec(res!.stdout)).toBe('done\n');
@@ -113,7 +120,7 @@ describe('inline runs on the calling thread', () => {
     })))).digest;
     const retries = rt.inlineStats.retries;
     let res;
-    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await rt.invoke(heavy, { args: [], env: {}, poolKey: 'ns/heavy' });
+    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await run(rt, heavy, { args: [], env: {}, poolKey: 'ns/heavy' });
     expect(rt.inlineStats.retries).toBe(retries + 1);
     expect(dec(res!.stdout)).toBe('filled\n');
   });
@@ -123,7 +130,7 @@ describe('inline runs on the calling thread', () => {
     const req: InvokeRequest = { args: [], env: {}, poolKey: 'ns/grow', limits: { memoryBytes: 32 * 1024 * 1024 } };
     const retries = rt.inlineStats.retries;
     let res;
-    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await rt.invoke(grower, req);
+    for (let i = 0; i < 50 && rt.inlineStats.retries === retries; i++) res = await run(rt, grower, req);
     expect(rt.inlineStats.retries).toBe(retries + 1);
     // 32 MiB is 512 pages: the whole cap, reached on the worker (an inline run stops after about 16 MiB).
     expect(res!.exitCode).toBe(512);
@@ -135,14 +142,14 @@ describe('inline runs on the calling thread', () => {
     const req: InvokeRequest = { args: [], env: {}, poolKey: 'ns/busy' };
     await invokeUntilInline(rt, busy, req);
     const runs = rt.inlineStats.runs;
-    for (let i = 0; i < 10; i++) expect(dec((await rt.invoke(busy, req)).stdout)).toBe('done\n');
+    for (let i = 0; i < 10; i++) expect(dec((await run(rt, busy, req)).stdout)).toBe('done\n');
     expect(rt.inlineStats.runs).toBe(runs + 3);
   });
 
   it('reports a trap exactly as a worker run does', async () => {
     const trap = (await rt.compile(await wat2wasm(programs.trap))).digest;
     for (let i = 0; i < 5; i++) {
-      await expect(rt.invoke(trap, { args: [], env: {}, poolKey: 'ns/trap' })).rejects.toMatchObject({ code: 'trap' });
+      await expect(run(rt, trap, { args: [], env: {}, poolKey: 'ns/trap' })).rejects.toMatchObject({ code: 'trap' });
       await new Promise((r) => setTimeout(r, 5));
     }
   });
@@ -153,7 +160,7 @@ describe('inline runs on the calling thread', () => {
     const req: InvokeRequest = { args: [], env: {}, poolKey: 'ns/dirs', capabilities: { dirs: [{ host: dir, guest: '/data' }] } };
     const runs = rt.inlineStats.runs;
     for (let i = 0; i < 10; i++) {
-      expect(dec((await rt.invoke(hello, req)).stdout)).toBe('dirs\n');
+      expect(dec((await run(rt, hello, req)).stdout)).toBe('dirs\n');
       await new Promise((r) => setTimeout(r, 5));
     }
     expect(rt.inlineStats.runs).toBe(runs);
@@ -173,19 +180,19 @@ describe('inline runs on the calling thread', () => {
       await invokeUntilInline(own, cheap, cheapReq);
       await invokeUntilInline(own, medium, mediumReq);
       // The moving average starts from zero: a few runs bring it near the function's real cost.
-      for (let i = 0; i < 8; i++) await own.invoke(medium, mediumReq);
+      for (let i = 0; i < 8; i++) await run(own, medium, mediumReq);
       // Hold this thread's event loop for over a sample: it now counts as saturated.
       const until = performance.now() + 200;
       while (performance.now() < until) { /* busy */ }
       let runs = own.inlineStats.runs;
-      for (let i = 0; i < 3; i++) expect(dec((await own.invoke(medium, mediumReq)).stdout)).toBe('done\n');
+      for (let i = 0; i < 3; i++) expect(dec((await run(own, medium, mediumReq)).stdout)).toBe('done\n');
       expect(own.inlineStats.runs).toBe(runs);
-      for (let i = 0; i < 3; i++) expect(dec((await own.invoke(cheap, cheapReq)).stdout)).toBe('cheap\n');
+      for (let i = 0; i < 3; i++) expect(dec((await run(own, cheap, cheapReq)).stdout)).toBe('cheap\n');
       expect(own.inlineStats.runs).toBe(runs + 3);
       // Idle again: the medium function runs inline again.
       await new Promise((r) => setTimeout(r, 150));
       runs = own.inlineStats.runs;
-      await own.invoke(medium, mediumReq);
+      await run(own, medium, mediumReq);
       expect(own.inlineStats.runs).toBe(runs + 1);
     } finally {
       await own.close();
@@ -196,7 +203,7 @@ describe('inline runs on the calling thread', () => {
     const off = new Runtime({ workers: 1, inline: false });
     try {
       const hello = (await off.compile(await wat2wasm(helloWat('off\n')))).digest;
-      for (let i = 0; i < 5; i++) expect(dec((await off.invoke(hello, { args: [], env: {} })).stdout)).toBe('off\n');
+      for (let i = 0; i < 5; i++) expect(dec((await run(off, hello, { args: [], env: {} })).stdout)).toBe('off\n');
       expect(off.inlineStats).toEqual({ runs: 0, retries: 0 });
     } finally {
       await off.close();

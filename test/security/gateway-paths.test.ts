@@ -306,6 +306,7 @@ describe('path options and protocols (in-process gateway)', () => {
 
 describe('HTTP/2 sessions', () => {
   const invoker: FunctionInvoker = {
+    tryInline: () => undefined,
     invoke: (_ns, _name, req) =>
       new Promise((resolve) => setTimeout(() => resolve({ status: 200, headers: [], body: Buffer.from(req.path) }), req.path === '/slow' ? 600 : 0)),
   };

@@ -1,0 +1,29 @@
+import type { Logger } from 'pino';
+import type { CancelToken } from '../cancel.js';
+import type { GatewayContext } from '../context.js';
+import type { TrafficStats } from '../observability/metrics.js';
+import type { FunctionInvoker } from '../types.js';
+import type { Cluster } from '../upstream/cluster.js';
+
+/**
+ * Destination is one place a rule sends requests to: a Function (function.ts), a Service
+ * (service.ts), a mirror's shadow copy (mirror.ts), or a fixed answer (fixed.ts). `send` answers now
+ * or later, as a rule's Dispatch does (context.ts): it returns undefined when the answer is already
+ * in `ctx.response`, else a promise that settles once the answer is there or streamed to the client,
+ * and rejects when the request must end in an error (a GatewayError's status, else 500). It never
+ * throws. `cancel` fires at the deadline or when the client goes away; the dispatcher owns the
+ * deadline timer.
+ */
+export interface Destination {
+  send(ctx: GatewayContext, path: string, cancel: CancelToken): Promise<void> | undefined;
+}
+
+/** DestinationDeps are what destinations need from the gateway's current configuration. */
+export interface DestinationDeps {
+  functions: FunctionInvoker;
+  clusters: ReadonlyMap<string, Cluster>;
+  routeStats: TrafficStats;
+  /** Stats per upstream, for Function destinations (`fn:namespace/name`). */
+  upstreamStats: (key: string) => TrafficStats;
+  logger: Logger;
+}
