@@ -96,7 +96,7 @@ describe("Pod Security messages, in PSA's words", () => {
 
   it('the restricted checks', () => {
     const r = (spec: Record<string, unknown>, level = 'restricted') => detail(pod(spec), level);
-    expect(r({ containers: [c('a')], volumes: [{ name: 'n', nfs: {} }, { name: 'h', hostPath: {} }, { name: 'x' }] }).filter((m) => m.startsWith('restricted volume'))).toEqual([
+    expect(r({ containers: [c('a')], volumes: [{ name: 'n', nfs: {} }, { name: 'h', hostPath: {} }, { name: 'x', futureVolume: {} }, { name: 'd' }] }).filter((m) => m.startsWith('restricted volume'))).toEqual([
       'restricted volume types (volumes "n", "h", "x" use restricted volume types "hostPath", "nfs", "unknown")',
     ]);
     const good = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };

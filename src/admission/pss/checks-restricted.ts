@@ -8,20 +8,29 @@ import { containerNames, containersOf, inUserNamespace, isWindowsPod, plural, qu
 
 /**
  * RESTRICTED_VOLUME_NAMES are the volume sources PSA names in its detail, in the order it tests
- * them; a volume with none of these and no allowed source is reported as "unknown".
+ * them; a volume with a source that is none of these and not allowed is reported as "unknown".
  */
 const RESTRICTED_VOLUME_NAMES = [
   'hostPath', 'gcePersistentDisk', 'awsElasticBlockStore', 'gitRepo', 'nfs', 'iscsi', 'glusterfs', 'rbd', 'flexVolume', 'cinder',
   'cephfs', 'flocker', 'fc', 'azureFile', 'vsphereVolume', 'quobyte', 'azureDisk', 'portworxVolume', 'photonPersistentDisk', 'scaleIO', 'storageos',
 ];
 
-/** volumeTypesWithin allows a volume that has any of the listed sources. */
+/**
+ * hasNoSource tells whether a volume names no source at all. The API server defaults such a
+ * volume to an emptyDir before admission sees the pod, so PSA (and upstream's fixtures, which go
+ * through the API server) treat it as an allowed emptyDir rather than an unknown type.
+ */
+function hasNoSource(v: Json): boolean {
+  return Object.entries(v ?? {}).every(([k, x]) => k === 'name' || !isSet(x));
+}
+
+/** volumeTypesWithin allows a volume that has any of the listed sources, or no source at all. */
 export function volumeTypesWithin(allowed: readonly string[]): Behaviour {
   return (pod) => {
     const names: string[] = [];
     const types: string[] = [];
     for (const v of asArray(pod.spec?.volumes)) {
-      if (allowed.some((k) => isSet(v?.[k]))) continue;
+      if (hasNoSource(v) || allowed.some((k) => isSet(v?.[k]))) continue;
       names.push(String(v?.name ?? ''));
       types.push(RESTRICTED_VOLUME_NAMES.find((k) => isSet(v?.[k])) ?? 'unknown');
     }
