@@ -4,7 +4,8 @@ import type { RuleNode } from '../compile/tree.js';
 import { VALUE_CLASS, equal, type Value } from '../value.js';
 import { index } from './context.js';
 import { indexPlan } from './index-scan.js';
-import { constantRule, constantTerm, reader } from './quick.js';
+import { constantRule, constantTerm } from './constant.js';
+import { reader } from './quick.js';
 import { NS, type EvalEngine, type Frame, type K } from './types.js';
 
 /** Step evaluates `body[i..]`: it decides expression i and hands over to the next step. */

@@ -5,9 +5,8 @@ import { ObjectBuilder, RSet, equal, fromJSON, isObject, objEntries, objGet, typ
 import type { EvalEngine, Frame, KV } from './types.js';
 import { setPath } from './with.js';
 import { PartialCollector, type Slot } from './partial.js';
+import { isConstant } from './constant.js';
 
-const isConstant = (t: Term | undefined): boolean =>
-  !t || t.type === 'scalar' || ((t.type === 'array' || t.type === 'set') && t.items.every(isConstant)) || (t.type === 'object' && t.items.every(([a, b]) => isConstant(a) && isConstant(b)));
 
 /** plainParams tells whether every parameter of a function definition is a plain variable (memoised on the rule). */
 function plainParams(r: Rule): boolean {
@@ -284,7 +283,7 @@ export class RuleEvaluator {
   }
 
   private runBodyIn(r: Rule, frame: Frame, args: Value[] | undefined, body: Rule['body'], valueTerm: Term | undefined): Value | undefined {
-    const st: BodyRun = { ev: this.ev, r, frame, body, valueTerm, out: undefined, stopEarly: isConstant(valueTerm), fn: !!args };
+    const st: BodyRun = { ev: this.ev, r, frame, body, valueTerm, out: undefined, stopEarly: !valueTerm || isConstant(valueTerm), fn: !!args };
     if (!args) runBodyOnce(st);
     else if (plainParams(r)) {
       // plain variable parameters bind directly (the frame belongs to this call)
