@@ -6,10 +6,7 @@ import { index } from './context.js';
 import { indexPlan } from './index-scan.js';
 import { constantRule, constantTerm } from './constant.js';
 import { reader } from './quick.js';
-import { NS, type EvalEngine, type Frame, type K } from './types.js';
-
-/** Step evaluates `body[i..]`: it decides expression i and hands over to the next step. */
-export type Step = (ev: EvalEngine, frame: Frame, k: K) => boolean;
+import { NS, type EvalEngine, type Step } from './types.js';
 
 /**
  * Why generated code: a closure shared by every expression of one kind sees every site's operands

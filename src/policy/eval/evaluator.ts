@@ -16,7 +16,7 @@ import {
 } from '../value.js';
 import { RuleEvaluator } from './rules.js';
 import { evalWith } from './with.js';
-import { bodySteps } from './steps.js';
+import type { StepCompiler } from './steps.js';
 import { EvalBuiltinContext, index } from './context.js';
 import { NS, type Ctx, type EvalEngine, type EvalOptions, type Frame, type K, type KV, type Mock } from './types.js';
 
@@ -48,6 +48,8 @@ export class Evaluator implements EvalEngine {
     readonly root: RuleNode,
     readonly data: Value,
     readonly builtins: (name: string) => Builtin | undefined,
+    /** the engine's compiled bodies */
+    private readonly compiled: StepCompiler,
     input: Value | undefined,
     readonly opts: EvalOptions,
     /** absolute deadline (ms since the epoch) when it is not opts.deadline: a prepared query's timeoutMs, set per evaluation */
@@ -104,9 +106,9 @@ export class Evaluator implements EvalEngine {
   }
 
   evalBody(body: Expr[], i: number, frame: Frame, k: K): boolean {
-    // Compiled once per body (eval/steps.ts): pure tests, `some x in` loops and direct function
-    // calls run without continuations. Tracing takes the general path, which reports every step.
-    if (!this.tracer) return bodySteps(this, body)[i]!(this, frame, k);
+    // Compiled once per body and engine (eval/steps.ts): pure tests, `some x in` loops and direct
+    // function calls run without continuations. Tracing takes the general path, which reports every step.
+    if (!this.tracer) return this.compiled.chain(this, body)[i]!(this, frame, k);
     if (i === body.length) return k();
     return this.evalExpr(body[i]!, frame, () => this.evalBody(body, i + 1, frame, k));
   }

@@ -1,42 +1,71 @@
 import type { Expr } from '../ast/types.js';
 import { equal, type Value } from '../value.js';
-import { canGenerate, directFunction, generateStep, type DirectFunction, type Step } from './codegen.js';
+import { canGenerate, directFunction, generateStep, type DirectFunction } from './codegen.js';
 import { evalIndexed, indexPlan } from './index-scan.js';
 import { quickPlan, type QuickPlan, type Reader } from './quick.js';
-import { NS, type EvalEngine, type Frame } from './types.js';
-
-export type { Step } from './codegen.js';
-
-/** a body with its steps, compiled on its first evaluation */
-type CompiledBody = Expr[] & { steps?: Step[] };
+import { NS, type EvalEngine, type Frame, type Step } from './types.js';
 
 const done: Step = (_ev, _frame, k) => k();
 const stop = (): boolean => true;
 
 /**
- * bodySteps compiles a body into a chain of steps, once per body: generated code (`codegen.ts`)
- * where the expression has a shape it handles, else closures over quick plans (`quick.ts`), else
- * the general evaluator. Walking the AST on every evaluation would cost a megamorphic property
- * read and a dispatch per expression, and re-enter the body loop for every element of a
- * `some x in` loop; the chain does that work once, and each step runs only the path its expression
- * needs. Whatever a step cannot decide at run time (an operand that is not plain, `with` mocks)
- * goes to the general evaluator for that expression, which then continues with the next step.
+ * StepCompiler compiles rule bodies into chains of steps, once per body, and keeps them for one
+ * engine's compiled modules: generated code (`codegen.ts`) where the expression has a shape it
+ * handles, else closures over quick plans (`quick.ts`), else the general evaluator. Walking the AST
+ * on every evaluation would cost a megamorphic property read and a dispatch per expression, and
+ * re-enter the body loop for every element of a `some x in` loop; the chain does that work once,
+ * and each step runs only the path its expression needs. Whatever a step cannot decide at run time
+ * (an operand that is not plain, `with` mocks) goes to the general evaluator for that expression,
+ * which then continues with the next step.
+ *
+ * The chains live here, keyed on the body, never on the AST: an engine owns its compiler, and the
+ * setting that changes what is compiled (`codegen`) has a cache of its own. Everything else a step
+ * depends on (the deadline, strict mode, the step limit, mocks) is read from the evaluation that
+ * runs it.
  */
-export function bodySteps(ev: EvalEngine, body: CompiledBody): Step[] {
-  if (body.steps) return body.steps;
-  const steps: Step[] = new Array(body.length + 1);
-  steps[body.length] = done;
-  for (let i = body.length - 1; i >= 0; i--) steps[i] = compileStep(ev, body, i, steps[i + 1]!);
-  body.steps = steps;
-  return steps;
-}
+export class StepCompiler {
+  private readonly generated = new WeakMap<Expr[], Step[]>();
+  private readonly closures = new WeakMap<Expr[], Step[]>();
+  /** whether this process lets code be generated from strings, checked on first use */
+  private generation: boolean | undefined;
 
-/** generationAllowed tells (once per engine) whether code can be generated in this process. */
-function generationAllowed(ev: EvalEngine): boolean {
-  const shared = ev.bctx.shared;
-  let ok = shared.get('codegen') as boolean | undefined;
-  if (ok === undefined) shared.set('codegen', (ok = canGenerate()));
-  return ok;
+  /** chain returns the steps of a body (compiled on its first evaluation); `steps[i]` runs `body[i..]`. */
+  chain(ev: EvalEngine, body: Expr[]): Step[] {
+    const generate = ev.opts.codegen !== false && (this.generation ??= canGenerate());
+    const cache = generate ? this.generated : this.closures;
+    let steps = cache.get(body);
+    if (steps === undefined) {
+      steps = new Array<Step>(body.length + 1);
+      steps[body.length] = done;
+      for (let i = body.length - 1; i >= 0; i--) steps[i] = this.compileStep(ev, body, i, steps[i + 1]!, generate);
+      cache.set(body, steps);
+    }
+    return steps;
+  }
+
+  private compileStep(ev: EvalEngine, body: Expr[], i: number, next: Step, generate: boolean): Step {
+    const general = generalStep(ev, body, i, next);
+    if (generate) {
+      const g = generateStep(ev, body, i, next, general, (ev2, b) => this.chain(ev2, b));
+      if (g) return g;
+    }
+    const p = quickPlan(ev, body[i]!, body[i + 1]);
+    if (!p) return general;
+    switch (p.kind) {
+      case 4:
+        return someInStep(p, next, general);
+      case 3:
+        return termStep(p, next, general);
+      case 0:
+        return eqStep(p, next, general);
+      case 1:
+        return builtinStep(p, next, general);
+      case 2: {
+        const fast = directFunction(p.node!, p.readers.length);
+        return fast ? directCallStep(p, fast, next, general, (ev2, b) => this.chain(ev2, b)) : functionStep(p, next, general);
+      }
+    }
+  }
 }
 
 /** generalStep evaluates expression i with the general evaluator (the equality index first). */
@@ -45,30 +74,6 @@ function generalStep(ev: EvalEngine, body: Expr[], i: number, next: Step): Step 
   const ip = e.kind === 'somein' && i + 1 < body.length ? indexPlan(ev, e, body[i + 1]!) : null;
   if (ip) return (ev2, frame, k) => evalIndexed(ev2, ip, body, i, frame, k);
   return (ev2, frame, k) => ev2.evalExpr(e, frame, () => next(ev2, frame, k));
-}
-
-function compileStep(ev: EvalEngine, body: Expr[], i: number, next: Step): Step {
-  const general = generalStep(ev, body, i, next);
-  if (ev.opts.codegen !== false && generationAllowed(ev)) {
-    const g = generateStep(ev, body, i, next, general, bodySteps);
-    if (g) return g;
-  }
-  const p = quickPlan(ev, body[i]!, body[i + 1]);
-  if (!p) return general;
-  switch (p.kind) {
-    case 4:
-      return someInStep(p, next, general);
-    case 3:
-      return termStep(p, next, general);
-    case 0:
-      return eqStep(p, next, general);
-    case 1:
-      return builtinStep(p, next, general);
-    case 2: {
-      const fast = directFunction(p.node!, p.readers.length);
-      return fast ? directCallStep(p, fast, next, general) : functionStep(p, next, general);
-    }
-  }
 }
 
 /** `some x in <plain term>` over an array binds the slot directly for each element. */
@@ -184,7 +189,7 @@ function functionStep(p: QuickPlan, next: Step, general: Step): Step {
 }
 
 /** a call of a direct function: operands go straight into the callee's frame, no operand array */
-function directCallStep(p: QuickPlan, fn: DirectFunction, next: Step, general: Step): Step {
+function directCallStep(p: QuickPlan, fn: DirectFunction, next: Step, general: Step, chain: (ev: EvalEngine, body: Expr[]) => Step[]): Step {
   const rs = p.readers;
   const { rule, slots, nslots, value } = fn;
   const negated = p.negated;
@@ -207,7 +212,7 @@ function directCallStep(p: QuickPlan, fn: DirectFunction, next: Step, general: S
       const prevRule = ev.currentRule;
       ev.currentRule = rule;
       // steps never run while tracing, so the callee's steps can be entered directly
-      const found = (fn.entry ??= bodySteps(ev, rule.body)[0]!)(ev, callee, stop);
+      const found = (fn.entry ??= chain(ev, rule.body)[0]!)(ev, callee, stop);
       ev.currentRule = prevRule;
       truth = found && value !== false;
       if (truth) ev.lastValue = value;

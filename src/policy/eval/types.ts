@@ -10,6 +10,9 @@ export type K = () => boolean;
 export type KV = (v: Value) => boolean;
 export type Frame = Array<Value | undefined>;
 
+/** Step evaluates `body[i..]` of a compiled body: it decides expression i and hands over to the next step. */
+export type Step = (ev: EvalEngine, frame: Frame, k: K) => boolean;
+
 /** Mock replaces a function or built-in inside a `with` scope. */
 export type Mock = { kind: 'value'; value: Value } | { kind: 'builtin'; name: string } | { kind: 'func'; path: string[] };
 
@@ -39,8 +42,8 @@ export interface EvalOptions {
   /** non-strict mode: built-in errors (which make their expression undefined) are also collected here */
   builtinErrors?: RegoError[];
   /**
-   * @internal false keeps hot expressions on closures instead of generated code (tests use it; a
-   * body is compiled once, by the first evaluation that reaches it, for every query of the engine)
+   * @internal false keeps hot expressions on closures instead of generated code (tests use it; the
+   * engine keeps the steps of each setting apart)
    */
   codegen?: boolean;
   /** memo shared by evaluations of one engine (compiled regular expressions) */
