@@ -147,7 +147,7 @@ export class PolicyEngine {
     const compiler = new Compiler(this.builtinLookup, modules);
     const root = compiler.compile();
     // compiled rule bodies belong to this engine and these modules: a new set with every compile
-    this.compiled = { root, compiler, modules, steps: new StepCompiler() };
+    this.compiled = { root, compiler, modules, steps: new StepCompiler(root, this.data, this.builtinLookup) };
   }
 
   /** strictProblems lists what strict mode rejects: unused imports, deprecated built-ins. */

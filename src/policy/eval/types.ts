@@ -42,10 +42,10 @@ export interface EvalOptions {
   /** non-strict mode: built-in errors (which make their expression undefined) are also collected here */
   builtinErrors?: RegoError[];
   /**
-   * @internal false keeps hot expressions on closures instead of generated code (tests use it; the
-   * engine keeps the steps of each setting apart)
+   * @internal false runs every rule body on the general evaluator instead of the compiled tier
+   * (tests compare the two; tracing does the same)
    */
-  codegen?: boolean;
+  compiled?: boolean;
   /** memo shared by evaluations of one engine (compiled regular expressions) */
   shared?: Map<string, unknown>;
 }
@@ -102,7 +102,7 @@ export interface EvalEngine {
   unify(t: Term, v: Value, frame: Frame, k: K): boolean;
   simple(t: Term, frame: Frame): Value | undefined | typeof NS;
   walk(v: Value, path: Term[], i: number, frame: Frame, k: KV, dataDoc?: boolean): boolean;
-  dataFastPath(t: Extract<Term, { type: 'ref' }> & { fast?: { node: RuleNode; depth: number } | null }): { node: RuleNode; depth: number } | null;
+  dataFastPath(t: Extract<Term, { type: 'ref' }>): { node: RuleNode; depth: number } | null;
   funcNode(tgt: { kind: 'func'; path: string[]; n?: RuleNode | null }): RuleNode | undefined;
   builtinOf(tgt: { kind: 'builtin'; name: string; b?: Builtin | null }): Builtin | undefined;
   callBuiltin(b: Builtin, args: Value[], t: CallTerm, name: string): Value | undefined;
