@@ -61,7 +61,7 @@ export interface TraceEvent {
 /** NS marks a term that needs the general (continuation) evaluator. */
 export const NS: unique symbol = Symbol('not-simple');
 
-/** RuleValues is what the compiled tiers and built-ins ask of the rule evaluator (`rules.ts`). */
+/** RuleValues is what the compiled tier and built-ins ask of the rule evaluator (`rules.ts`). */
 export interface RuleValues {
   /** nodeValue is the value of a rule node in the current `with` scope (undefined when it has none). */
   nodeValue(node: RuleNode): Value | undefined;
@@ -72,7 +72,7 @@ export interface RuleValues {
 }
 
 /**
- * EvalEngine is the evaluator as its collaborators (rules, `with`, the compiled tiers, the built-in
+ * EvalEngine is the evaluator as its collaborators (rules, `with`, the compiled tier, the built-in
  * context) see it. It lives here, in the leaf module, so that they need not import `evaluator.ts`,
  * which imports them: `Evaluator` implements it.
  */
@@ -102,9 +102,5 @@ export interface EvalEngine {
   unify(t: Term, v: Value, frame: Frame, k: K): boolean;
   simple(t: Term, frame: Frame): Value | undefined | typeof NS;
   walk(v: Value, path: Term[], i: number, frame: Frame, k: KV, dataDoc?: boolean): boolean;
-  dataFastPath(t: Extract<Term, { type: 'ref' }>): { node: RuleNode; depth: number } | null;
-  funcNode(tgt: { kind: 'func'; path: string[]; n?: RuleNode | null }): RuleNode | undefined;
-  builtinOf(tgt: { kind: 'builtin'; name: string; b?: Builtin | null }): Builtin | undefined;
-  callBuiltin(b: Builtin, args: Value[], t: CallTerm, name: string): Value | undefined;
   builtinFailed(e: unknown, t: CallTerm, name: string): undefined;
 }
