@@ -156,23 +156,6 @@ export class Evaluator implements EvalEngine {
       case 'some':
         return k();
       case 'somein':
-        if (!e.key && e.value.type === 'var' && e.value.slot !== undefined && frame[e.value.slot] === undefined) {
-          const slot = e.value.slot;
-          // `some x in xs` over an array: bind the slot directly for each element
-          return this.evalTerm(e.domain, frame, (coll) => {
-            if (!Array.isArray(coll)) return this.iterate(coll, (_key, val) => this.unify(e.value, val, frame, k));
-            try {
-              for (let i = 0; i < coll.length; i++) {
-                this.tick();
-                frame[slot] = coll[i]!;
-                if (k()) return true;
-              }
-              return false;
-            } finally {
-              frame[slot] = undefined;
-            }
-          });
-        }
         return this.evalTerm(e.domain, frame, (coll) =>
           this.iterate(coll, (key, val) => {
             if (e.key) return this.unify(e.key, key, frame, () => this.unify(e.value, val, frame, k));
