@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PolicyEngine, RegoError, toJSON, type Value } from '../../src/policy/index.js';
 import type { Expr, Term } from '../../src/policy/ast/types.js';
+import type { StepCompiler } from '../../src/policy/eval/steps.js';
 
 /**
  * Rule bodies are compiled once and reused by every later evaluation of the engine. What a step
@@ -100,6 +101,30 @@ describe('compiled rule bodies and evaluation options', () => {
     expect(values(q(small))).toEqual([]);
     expect(values(q(normal), { strict: true })).toEqual([50]);
     expect(() => values(q(small), { strict: true })).toThrow(/numbers\.range: result would have 50 elements; the limit is 10/);
+  });
+
+  it('run on the tier each evaluation asks for, whichever came first', () => {
+    const e = new PolicyEngine();
+    e.addModule('t.rego', SRC);
+    const deny = e.prepare('data.t.deny');
+    const compiler = (e as unknown as { compiled: { steps: StepCompiler } }).compiled.steps;
+    const body = e.modules()[0]!.rules.find((r) => String((r.ref[0] as { value: unknown }).value) === 'deny')!.body;
+    // the general evaluator first (as tracing does): nothing is compiled
+    expect(values(deny, { compiled: false })).toEqual([['a wants 4 cpus']]);
+    expect(values(deny, { tracer: () => {} })).toEqual([['a wants 4 cpus']]);
+    expect(compiler.kinds(body)).toBeUndefined();
+    // then the compiled tier: the body is compiled for it, and later general runs leave it be
+    expect(values(deny)).toEqual([['a wants 4 cpus']]);
+    expect(compiler.kinds(body)).toEqual(['scan', 'bind', 'test', 'bind']);
+    expect(values(deny, { compiled: false })).toEqual([['a wants 4 cpus']]);
+    expect(compiler.kinds(body)).toEqual(['scan', 'bind', 'test', 'bind']);
+    // another engine over the same source compiles its own
+    const other = new PolicyEngine();
+    other.addModule('t.rego', SRC);
+    expect(values(other.prepare('data.t.deny'))).toEqual([['a wants 4 cpus']]);
+    const otherCompiler = (other as unknown as { compiled: { steps: StepCompiler } }).compiled.steps;
+    expect(otherCompiler).not.toBe(compiler);
+    expect(otherCompiler.kinds(body)).toBeUndefined();
   });
 
   it('keep the compiled code out of the AST', () => {
