@@ -21,6 +21,7 @@ pos(x) if x > 0
 pos(x) if x > 100
 same(x, x) := true
 mock_true(_) := true
+mock_never(_, _) := false
 
 # scan: some x in <array operand>
 scan_input contains x if { some x in input.xs; x != 2 }
@@ -74,7 +75,8 @@ general_keyed contains [k, v] if { some k, v in input.obj }
 general_compr := c if c := count([x | some x in input.xs; x > 1])
 general_output contains y if { some x in input.strs; split(x, "/", y) }
 general_with_input if direct_one with input.strs as ["abc"]
-general_with_builtin if test_builtin with startswith as mock_true
+general_with_builtin if test_builtin with startswith as mock_never
+general_with_builtin_not if test_not_builtin with startswith as mock_never
 general_with_func if { some s in input.strs; ok(s) with ok as mock_true }
 general_with_data contains p if { scan_rule[p] with data.t.allowed as ["c/", "d/"] }
 `;
