@@ -133,7 +133,7 @@ function iteratePlan(pc: PlanContext, slot: number, ref: RefTerm, key: number): 
 }
 
 /** reads tells whether an operand reads a variable slot. */
-export function reads(op: Operand, slot: number): boolean {
+function reads(op: Operand, slot: number): boolean {
   const inPath = (path: PathKey[]): boolean => path.some((p) => p.kind === 'var' && p.slot === slot);
   switch (op.kind) {
     case 'const':
@@ -161,7 +161,7 @@ function operands(pc: PlanContext, ts: Term[]): Operand[] | null {
 }
 
 /** operand plans how a term is read, or null when only the general evaluator can evaluate it. */
-export function operand(pc: PlanContext, t: Term): Operand | null {
+function operand(pc: PlanContext, t: Term): Operand | null {
   switch (t.type) {
     case 'scalar':
       return { kind: 'const', value: t.value };
