@@ -8,6 +8,7 @@ import { deprecatedCalls, importProblems, shadowProblems } from './compile/rego-
 import type { RuleNode } from './compile/tree.js';
 import { RegoError, RegoErrors } from './errors.js';
 import { Evaluator, type EvalOptions, type Frame } from './eval/evaluator.js';
+import { StepCompiler } from './eval/steps.js';
 import { fromJSON, type Value } from './value.js';
 import type { DecisionLogger } from './decision-log.js';
 import { DEFAULT_BUILTIN_LIMITS } from './builtins/limits.js';
@@ -81,7 +82,7 @@ export interface PrepareOptions extends EvalOptions {
 export class PolicyEngine {
   private sources = new Map<string, { text: string; regoVersion: 0 | 1 }>();
   private data: Value = Object.create(null) as Value;
-  private compiled: { root: RuleNode; compiler: Compiler; modules: Module[] } | undefined;
+  private compiled: { root: RuleNode; compiler: Compiler; modules: Module[]; steps: StepCompiler } | undefined;
   private readonly builtins: Map<string, Builtin>;
   /** compiled patterns shared by every evaluation of this engine */
   private readonly shared = new Map<string, unknown>();
@@ -152,7 +153,8 @@ export class PolicyEngine {
     const root = compiler.compile();
     const deprecated = v1.flatMap(deprecatedCalls);
     if (deprecated.length) throw new RegoErrors(deprecated);
-    this.compiled = { root, compiler, modules };
+    // compiled rule bodies belong to this engine and these modules: a new set with every compile
+    this.compiled = { root, compiler, modules, steps: new StepCompiler(root, this.data, this.builtinLookup) };
   }
 
   /** parseAll parses every module again (compilation rewrites the trees), collecting every error. */
@@ -210,7 +212,7 @@ export class PolicyEngine {
     const c = this.compiled!;
     const body = parseQuery(query);
     const cq = c.compiler.compileQuery(body);
-    return new PreparedQuery(c.root, this.data, this.builtinLookup, cq, body, { shared: this.shared, queryText: query, limits: this.limits, upstreams: this.upstreams, ...opts });
+    return new PreparedQuery(c.root, this.data, this.builtinLookup, c.steps, cq, body, { shared: this.shared, queryText: query, limits: this.limits, upstreams: this.upstreams, ...opts });
   }
 
   /** evaluate is prepare + eval for one-off queries. */
@@ -233,6 +235,7 @@ export class PreparedQuery {
     private root: RuleNode,
     private data: Value,
     private builtins: (name: string) => Builtin | undefined,
+    private steps: StepCompiler,
     private q: CompiledQuery,
     original: Expr[],
     private defaults: PrepareOptions,
@@ -275,7 +278,7 @@ export class PreparedQuery {
     // make a wide object per evaluation, which at many evaluations a second ends up in the old generation.
     const deadline = o.deadline ?? (o.timeoutMs !== undefined ? Date.now() + o.timeoutMs : undefined);
     const input = opts.inputTerm !== undefined ? this.inputFromTerm(opts.inputTerm, o) : (opts.input as Value | undefined);
-    const ev = new Evaluator(this.root, this.data, this.builtins, input, o, deadline);
+    const ev = new Evaluator(this.root, this.data, this.builtins, this.steps, input, o, deadline);
     if (this.direct === undefined) this.direct = this.directRule(ev);
     // `data.pkg.rule`: the rule's value is the one result (the general path gets the same). Kept
     // in methods of their own: closures in one function make every call of it allocate a context.
@@ -285,7 +288,7 @@ export class PreparedQuery {
   private inputFromTerm(text: string, o: PrepareOptions): Value | undefined {
     const t = parseTermText(text, 'input');
     let input: Value | undefined;
-    new Evaluator(this.root, this.data, this.builtins, undefined, o).evalTerm(t, [], (v) => ((input = v), true));
+    new Evaluator(this.root, this.data, this.builtins, this.steps, undefined, o).evalTerm(t, [], (v) => ((input = v), true));
     return input;
   }
 

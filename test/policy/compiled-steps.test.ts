@@ -4,17 +4,17 @@ import { describe, expect, it } from 'vitest';
 import { PolicyEngine, toJSON, type RegoError, type Value } from '../../src/policy/index.js';
 
 /**
- * Rule bodies run as compiled steps: generated code (eval/codegen.ts), closures when generation is
- * off (`codegen: false`), and the general evaluator when tracing. All three must agree.
+ * Rule bodies run as compiled steps (eval/steps.ts, generated code per expression), on the general
+ * evaluator when the compiled tier is off (`compiled: false`), and on the general evaluator when
+ * tracing. All three must agree.
  */
-type Mode = 'generated' | 'closures' | 'general';
-const MODES: Mode[] = ['generated', 'closures', 'general'];
+type Mode = 'compiled' | 'general' | 'traced';
+const MODES: Mode[] = ['compiled', 'general', 'traced'];
 
 function run(mode: Mode, src: string, query: string, input?: unknown, opts: Record<string, unknown> = {}): unknown[] {
-  // a fresh engine per mode: a body is compiled once, by the first evaluation that reaches it
   const e = new PolicyEngine();
   e.addModule('t.rego', src);
-  const o = { ...opts, ...(mode === 'closures' ? { codegen: false } : {}), ...(mode === 'general' ? { tracer: () => {} } : {}) };
+  const o = { ...opts, ...(mode === 'general' ? { compiled: false } : {}), ...(mode === 'traced' ? { tracer: () => {} } : {}) };
   return e.prepare(query, o).eval({ input }).map((r) => toJSON(r.expressions[0]!.value as Value));
 }
 
@@ -258,7 +258,7 @@ fn(x) := x`;
     expect(events).toContain('fail@5');
   });
 
-  it('falls back to closures when the process forbids code generation', () => {
+  it('falls back to the general evaluator when the process forbids code generation', () => {
     const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url));
     const engine = fileURLToPath(new URL('../../src/policy/index.ts', import.meta.url));
     const script = `const { PolicyEngine, toJSON } = await import(${JSON.stringify(engine)});

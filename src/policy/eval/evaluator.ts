@@ -14,9 +14,9 @@ import {
   type PlainObject,
   type Value,
 } from '../value.js';
-import { RuleEvaluator } from './rules.js';
+import { RuleEvaluator, dataRule } from './rules.js';
 import { evalWith } from './with.js';
-import { bodySteps } from './steps.js';
+import type { StepCompiler } from './steps.js';
 import { EvalBuiltinContext, index } from './context.js';
 import { NS, type Ctx, type EvalEngine, type EvalOptions, type Frame, type K, type KV, type Mock } from './types.js';
 
@@ -48,6 +48,8 @@ export class Evaluator implements EvalEngine {
     readonly root: RuleNode,
     readonly data: Value,
     readonly builtins: (name: string) => Builtin | undefined,
+    /** the engine's compiled tier */
+    steps: StepCompiler,
     input: Value | undefined,
     readonly opts: EvalOptions,
     /** absolute deadline (ms since the epoch) when it is not opts.deadline: a prepared query's timeoutMs, set per evaluation */
@@ -58,6 +60,8 @@ export class Evaluator implements EvalEngine {
     this.strict = !!opts.strict;
     this.stepLimit = opts.stepLimit ?? Infinity;
     this.tracer = opts.tracer;
+    // tracing reports every step, which only the general evaluator does
+    this.compiled = opts.tracer || opts.compiled === false ? undefined : steps;
     this.rules = new RuleEvaluator(this);
     this.bctx = new EvalBuiltinContext(this);
   }
@@ -75,6 +79,8 @@ export class Evaluator implements EvalEngine {
   readonly stepLimit: number;
   private readonly deadline: number | undefined;
   readonly tracer: EvalOptions['tracer'];
+  /** the compiled tier, unless this evaluation runs everything on the general evaluator */
+  private readonly compiled: StepCompiler | undefined;
 
   /** tick counts one step; kept this small so that V8 inlines it into every loop. */
   tick(): void {
@@ -103,10 +109,14 @@ export class Evaluator implements EvalEngine {
     return this.deadline === undefined ? Infinity : this.deadline - Date.now();
   }
 
+  /**
+   * evalBody evaluates body[i..]: through the compiled tier (eval/steps.ts: each body compiled once
+   * per engine into steps that run pure tests, `some x in` loops and direct function calls without
+   * continuations, and hand everything else to evalExpr), else expression by expression here.
+   */
   evalBody(body: Expr[], i: number, frame: Frame, k: K): boolean {
-    // Compiled once per body (eval/steps.ts): pure tests, `some x in` loops and direct function
-    // calls run without continuations. Tracing takes the general path, which reports every step.
-    if (!this.tracer) return bodySteps(this, body)[i]!(this, frame, k);
+    const c = this.compiled;
+    if (c !== undefined) return c.chain(body)[i]!(this, frame, k);
     if (i === body.length) return k();
     return this.evalExpr(body[i]!, frame, () => this.evalBody(body, i + 1, frame, k));
   }
@@ -146,23 +156,6 @@ export class Evaluator implements EvalEngine {
       case 'some':
         return k();
       case 'somein':
-        if (!e.key && e.value.type === 'var' && e.value.slot !== undefined && frame[e.value.slot] === undefined) {
-          const slot = e.value.slot;
-          // `some x in xs` over an array: bind the slot directly for each element
-          return this.evalTerm(e.domain, frame, (coll) => {
-            if (!Array.isArray(coll)) return this.iterate(coll, (_key, val) => this.unify(e.value, val, frame, k));
-            try {
-              for (let i = 0; i < coll.length; i++) {
-                this.tick();
-                frame[slot] = coll[i]!;
-                if (k()) return true;
-              }
-              return false;
-            } finally {
-              frame[slot] = undefined;
-            }
-          });
-        }
         return this.evalTerm(e.domain, frame, (coll) =>
           this.iterate(coll, (key, val) => {
             if (e.key) return this.unify(e.key, key, frame, () => this.unify(e.value, val, frame, k));
@@ -510,30 +503,9 @@ export class Evaluator implements EvalEngine {
     return this.evalTerm(h, frame, (v) => this.walk(v, t.path, 0, frame, k));
   }
 
-  /**
-   * dataFastPath memoises, per ref, the rule node its constant prefix leads to when no base
-   * document shares that path, so hot refs like data.pkg.rule skip the tree walk.
-   */
-  dataFastPath(t: Extract<Term, { type: 'ref' }> & { fast?: { node: RuleNode; depth: number } | null }): { node: RuleNode; depth: number } | null {
-    if (t.fast !== undefined) return t.fast;
-    let node = this.root;
-    let base: Value | undefined = this.data;
-    let found: { node: RuleNode; depth: number } | null = null;
-    for (let i = 0; i < t.path.length; i++) {
-      const p = t.path[i]!;
-      if (p.type !== 'scalar' || typeof p.value !== 'string') break;
-      const child = node.children.get(p.value);
-      if (!child) break;
-      base = base !== undefined && isObject(base) ? objGet(base, p.value) : undefined;
-      if (base !== undefined) break;
-      node = child;
-      if (node.rules.length || node.dynamic.length || node.defaultRule) {
-        if (!node.isFunction) found = { node, depth: i + 1 };
-        break;
-      }
-    }
-    t.fast = found;
-    return found;
+  /** dataFastPath is the rule node a constant `data.pkg.rule...` prefix leads to (see `dataRule`). */
+  dataFastPath(t: Extract<Term, { type: 'ref' }>): { node: RuleNode; depth: number } | null {
+    return dataRule(this.root, this.data, t);
   }
 
   /** walk indexes into a value along a ref path, iterating over unbound keys. */

@@ -1,6 +1,6 @@
 import type { Expr, Term } from '../ast/types.js';
 import { isObject, keyOf, objGet, type Value } from '../value.js';
-import { NS, type EvalEngine, type Frame, type K } from './types.js';
+import { NS, type EvalEngine, type Frame, type K, type Step } from './types.js';
 
 /** IndexPlan describes an indexable scan: the loop variable, the field path and the compared term. */
 export interface IndexPlan {
@@ -17,20 +17,19 @@ function mentionsSlot(t: unknown, slot: number): boolean {
   const o = t as Record<string, unknown>;
   if (o.type === 'var' && o.slot === slot) return true;
   if (Array.isArray(o.free) && (o.free as number[]).includes(slot)) return true;
-  // evaluation caches (fast, ix) hang off terms and lead back into the rule tree: skip them
-  for (const [key, v] of Object.entries(o)) if (key !== 'loc' && key !== 'target' && key !== 'fast' && key !== 'ix' && mentionsSlot(v, slot)) return true;
+  // the evaluation cache `fast` hangs off refs and leads back into the rule tree: skip it
+  for (const [key, v] of Object.entries(o)) if (key !== 'loc' && key !== 'target' && key !== 'fast' && mentionsSlot(v, slot)) return true;
   return false;
 }
 
 /**
  * indexPlan recognises `some x in xs` followed by `x.f.g == <term without x>`: the scan can then
  * jump to the matching elements through a hash index (memoised per array), as OPA's rule index does
- * for rule heads. The plan is cached on the expression.
+ * for rule heads.
  */
-export function indexPlan(ev: EvalEngine, e: Expr & { ix?: IndexPlan | null }, next: Expr): IndexPlan | null {
-  if (e.ix !== undefined) return e.ix;
+export function indexPlan(e: Expr, next: Expr): IndexPlan | null {
   let plan: IndexPlan | null = null;
-  if (e.kind !== 'somein') return (e.ix = null);
+  if (e.kind !== 'somein') return null;
   const domain = e.domain;
   const v = !e.key && !e.negated && !e.with.length ? e.value : undefined;
   if (v && v.type === 'var' && v.slot !== undefined && next.kind === 'term' && !next.negated && !next.with.length && next.term.type === 'call') {
@@ -45,15 +44,19 @@ export function indexPlan(ev: EvalEngine, e: Expr & { ix?: IndexPlan | null }, n
       }
     }
   }
-  e.ix = plan;
   return plan;
 }
 
-/** evalIndexed runs `some x in xs; x.f == v; ...` visiting only the elements whose field equals v. */
-export function evalIndexed(ev: EvalEngine, plan: IndexPlan, body: Expr[], i: number, frame: Frame, k: K): boolean {
+/**
+ * evalIndexed runs `some x in xs; x.f == v; ...` (expression e, then the step `next` for the
+ * comparison) visiting only the elements whose field equals v, each continuing with `after`, the
+ * step after the comparison. Whatever is not an array, or a v that needs the general evaluator,
+ * takes the general path through e and `next`.
+ */
+export function evalIndexed(ev: EvalEngine, plan: IndexPlan, e: Expr, next: Step, after: Step, frame: Frame, k: K): boolean {
   return ev.evalTerm(plan.domain, frame, (coll) => {
     const want = Array.isArray(coll) && frame[plan.slot] === undefined && !ev.ctx.mocks ? ev.simple(plan.other, frame) : NS;
-    if (want === NS || !Array.isArray(coll)) return ev.evalExpr(body[i]!, frame, () => ev.evalBody(body, i + 1, frame, k));
+    if (want === NS || !Array.isArray(coll)) return ev.evalExpr(e, frame, () => next(ev, frame, k));
     if (want === undefined) return false;
     const hits = arrayIndex(ev, coll, plan.path).get(keyOf(want));
     if (!hits) return false;
@@ -62,7 +65,7 @@ export function evalIndexed(ev: EvalEngine, plan: IndexPlan, body: Expr[], i: nu
       for (const j of hits) {
         ev.tick();
         frame[slot] = coll[j]!;
-        if (ev.evalBody(body, i + 2, frame, k)) return true;
+        if (after(ev, frame, k)) return true;
       }
       return false;
     } finally {

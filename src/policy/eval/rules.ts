@@ -1,13 +1,12 @@
-import type { Rule, Term } from '../ast/types.js';
+import type { RefTerm, Rule, Term } from '../ast/types.js';
 import { groundPrefix, type RuleNode } from '../compile/tree.js';
 import { RegoError } from '../errors.js';
 import { ObjectBuilder, RSet, equal, fromJSON, isObject, objEntries, objGet, type Value } from '../value.js';
 import type { EvalEngine, Frame, KV } from './types.js';
 import { setPath } from './with.js';
 import { PartialCollector, type Slot } from './partial.js';
+import { isConstant } from './constant.js';
 
-const isConstant = (t: Term | undefined): boolean =>
-  !t || t.type === 'scalar' || ((t.type === 'array' || t.type === 'set') && t.items.every(isConstant)) || (t.type === 'object' && t.items.every(([a, b]) => isConstant(a) && isConstant(b)));
 
 /** plainParams tells whether every parameter of a function definition is a plain variable (memoised on the rule). */
 function plainParams(r: Rule): boolean {
@@ -70,6 +69,33 @@ function buildSlot(s: Slot): Value {
   const b = new ObjectBuilder();
   for (const [, [key, child]] of s.obj ?? []) b.set(key, buildSlot(child));
   return b.build();
+}
+
+/**
+ * dataRule finds, once per ref, the rule node a constant `data.pkg.rule...` prefix leads to when no
+ * base document shares that path (null otherwise), so hot refs skip the tree walk. The answer
+ * depends only on the rule tree and base data, which are fixed for the terms one compile made.
+ */
+export function dataRule(root: RuleNode, data: Value, t: RefTerm & { fast?: { node: RuleNode; depth: number } | null }): { node: RuleNode; depth: number } | null {
+  if (t.fast !== undefined) return t.fast;
+  let node = root;
+  let base: Value | undefined = data;
+  let found: { node: RuleNode; depth: number } | null = null;
+  for (let i = 0; i < t.path.length; i++) {
+    const p = t.path[i]!;
+    if (p.type !== 'scalar' || typeof p.value !== 'string') break;
+    const child = node.children.get(p.value);
+    if (!child) break;
+    base = base !== undefined && isObject(base) ? objGet(base, p.value) : undefined;
+    if (base !== undefined) break;
+    node = child;
+    if (node.rules.length || node.dynamic.length || node.defaultRule) {
+      if (!node.isFunction) found = { node, depth: i + 1 };
+      break;
+    }
+  }
+  t.fast = found;
+  return found;
 }
 
 /** RuleEvaluator computes rule values (cached per query and `with` scope) and resolves `data` refs. */
@@ -284,7 +310,7 @@ export class RuleEvaluator {
   }
 
   private runBodyIn(r: Rule, frame: Frame, args: Value[] | undefined, body: Rule['body'], valueTerm: Term | undefined): Value | undefined {
-    const st: BodyRun = { ev: this.ev, r, frame, body, valueTerm, out: undefined, stopEarly: isConstant(valueTerm), fn: !!args };
+    const st: BodyRun = { ev: this.ev, r, frame, body, valueTerm, out: undefined, stopEarly: !valueTerm || isConstant(valueTerm), fn: !!args };
     if (!args) runBodyOnce(st);
     else if (plainParams(r)) {
       // plain variable parameters bind directly (the frame belongs to this call)

@@ -1,218 +1,99 @@
-import type { Expr } from '../ast/types.js';
-import { equal, type Value } from '../value.js';
-import { canGenerate, directFunction, generateStep, type DirectFunction, type Step } from './codegen.js';
-import { evalIndexed, indexPlan } from './index-scan.js';
-import { quickPlan, type QuickPlan, type Reader } from './quick.js';
-import { NS, type EvalEngine, type Frame } from './types.js';
-
-export type { Step } from './codegen.js';
-
-/** a body with its steps, compiled on its first evaluation */
-type CompiledBody = Expr[] & { steps?: Step[] };
+import type { Expr, RefTerm } from '../ast/types.js';
+import type { Builtin } from '../builtins/types.js';
+import type { RuleNode } from '../compile/tree.js';
+import type { Value } from '../value.js';
+import { canGenerate, generateStep, type Entry } from './codegen.js';
+import { evalIndexed } from './index-scan.js';
+import { planStep, type PlanContext, type StepKind, type StepPlan } from './plan.js';
+import { dataRule } from './rules.js';
+import type { Step } from './types.js';
 
 const done: Step = (_ev, _frame, k) => k();
-const stop = (): boolean => true;
 
 /**
- * bodySteps compiles a body into a chain of steps, once per body: generated code (`codegen.ts`)
- * where the expression has a shape it handles, else closures over quick plans (`quick.ts`), else
- * the general evaluator. Walking the AST on every evaluation would cost a megamorphic property
- * read and a dispatch per expression, and re-enter the body loop for every element of a
- * `some x in` loop; the chain does that work once, and each step runs only the path its expression
- * needs. Whatever a step cannot decide at run time (an operand that is not plain, `with` mocks)
- * goes to the general evaluator for that expression, which then continues with the next step.
+ * StepCompiler is the compiled tier: it turns each rule body, on its first evaluation, into a chain
+ * of steps, one per expression, each calling the next. An expression is planned once (`plan.ts`:
+ * its kind and how each operand is read) and its step is generated code (`codegen.ts`); the
+ * `indexed` scan runs through the equality index (`index-scan.ts`), and what is not compiled
+ * (`general`) through the general evaluator, which then continues with the next step. Walking the
+ * AST on every evaluation would cost a megamorphic property read and a dispatch per expression,
+ * and re-enter the body loop for every element of a `some x in` loop; the chain does that work
+ * once, and each step runs only the path its expression needs. Whatever a step cannot decide at
+ * run time (an unbound operand, `with` mocks, a collection that is not an array) goes to the
+ * general evaluator for that expression before anything runs.
+ *
+ * An engine makes one with every compile of its modules, and the chains live here, in a WeakMap
+ * keyed on the body, never on the AST. What a chain depends on is fixed for the compiler: the rule
+ * tree, the base data and the built-ins it is made with, and whether this process lets code be
+ * generated (without, every expression but the indexed scan runs on the general evaluator). The
+ * options of an evaluation (deadline, strict mode, step limit, mocks) are read from the evaluation
+ * that runs a step, never compiled in; an evaluation that must not use the compiled tier (tracing,
+ * `compiled: false`) never asks for a chain.
  */
-export function bodySteps(ev: EvalEngine, body: CompiledBody): Step[] {
-  if (body.steps) return body.steps;
-  const steps: Step[] = new Array(body.length + 1);
-  steps[body.length] = done;
-  for (let i = body.length - 1; i >= 0; i--) steps[i] = compileStep(ev, body, i, steps[i + 1]!);
-  body.steps = steps;
-  return steps;
-}
+export class StepCompiler implements PlanContext {
+  private readonly chains = new WeakMap<Expr[], Step[]>();
+  private readonly kindsOf = new WeakMap<Step[], StepKind[]>();
+  /** whether this process lets code be generated from strings (`--disallow-code-generation-from-strings`) */
+  readonly generates = canGenerate();
+  private readonly entry: Entry = (ev, fn) => (fn.entry = this.chain(fn.rule.body)[0]!);
 
-/** generationAllowed tells (once per engine) whether code can be generated in this process. */
-function generationAllowed(ev: EvalEngine): boolean {
-  const shared = ev.bctx.shared;
-  let ok = shared.get('codegen') as boolean | undefined;
-  if (ok === undefined) shared.set('codegen', (ok = canGenerate()));
-  return ok;
-}
+  constructor(
+    private readonly root: RuleNode,
+    private readonly data: Value,
+    private readonly builtins: (name: string) => Builtin | undefined,
+  ) {}
 
-/** generalStep evaluates expression i with the general evaluator (the equality index first). */
-function generalStep(ev: EvalEngine, body: Expr[], i: number, next: Step): Step {
-  const e = body[i]!;
-  const ip = e.kind === 'somein' && i + 1 < body.length ? indexPlan(ev, e, body[i + 1]!) : null;
-  if (ip) return (ev2, frame, k) => evalIndexed(ev2, ip, body, i, frame, k);
-  return (ev2, frame, k) => ev2.evalExpr(e, frame, () => next(ev2, frame, k));
-}
-
-function compileStep(ev: EvalEngine, body: Expr[], i: number, next: Step): Step {
-  const general = generalStep(ev, body, i, next);
-  if (ev.opts.codegen !== false && generationAllowed(ev)) {
-    const g = generateStep(ev, body, i, next, general, bodySteps);
-    if (g) return g;
-  }
-  const p = quickPlan(ev, body[i]!, body[i + 1]);
-  if (!p) return general;
-  switch (p.kind) {
-    case 4:
-      return someInStep(p, next, general);
-    case 3:
-      return termStep(p, next, general);
-    case 0:
-      return eqStep(p, next, general);
-    case 1:
-      return builtinStep(p, next, general);
-    case 2: {
-      const fast = directFunction(p.node!, p.readers.length);
-      return fast ? directCallStep(p, fast, next, general) : functionStep(p, next, general);
-    }
-  }
-}
-
-/** `some x in <plain term>` over an array binds the slot directly for each element. */
-function someInStep(p: QuickPlan, next: Step, general: Step): Step {
-  const slot = p.slot;
-  const read = p.readers[0]!;
-  return (ev, frame, k) => {
-    if (frame[slot] !== undefined) return general(ev, frame, k);
-    const coll = read(ev, frame);
-    if (coll === NS || (coll !== undefined && !Array.isArray(coll))) return general(ev, frame, k);
-    ev.tick();
-    if (coll === undefined) return false;
-    try {
-      for (let j = 0; j < coll.length; j++) {
-        ev.tick();
-        frame[slot] = coll[j]!;
-        if (next(ev, frame, k)) return true;
+  /** chain returns the steps of a body, compiled on its first use: `steps[i]` runs `body[i..]`. */
+  chain(body: Expr[]): Step[] {
+    let steps = this.chains.get(body);
+    if (steps === undefined) {
+      steps = new Array<Step>(body.length + 1);
+      const kinds = new Array<StepKind>(body.length);
+      steps[body.length] = done;
+      for (let i = body.length - 1; i >= 0; i--) {
+        const plan = planStep(this, body, i);
+        const e = body[i]!;
+        const next = steps[i + 1]!;
+        const general: Step = (ev, frame, k) => ev.evalExpr(e, frame, () => next(ev, frame, k));
+        const step = this.step(plan, e, next, steps[i + 2], general);
+        steps[i] = step;
+        kinds[i] = step === general ? 'general' : plan.kind;
       }
-      return false;
-    } finally {
-      frame[slot] = undefined;
+      this.chains.set(body, steps);
+      this.kindsOf.set(steps, kinds);
     }
-  };
-}
-
-/** a bare term (or `not` term): true unless undefined or false */
-function termStep(p: QuickPlan, next: Step, general: Step): Step {
-  const read = p.readers[0]!;
-  const negated = p.negated;
-  return (ev, frame, k) => {
-    const v = read(ev, frame);
-    if (v === NS) return general(ev, frame, k);
-    ev.tick();
-    const truth = v !== undefined && v !== false;
-    if (truth) ev.lastValue = v;
-    return truth !== negated ? next(ev, frame, k) : false;
-  };
-}
-
-/** `a = b` where both sides are plain values: an equality test */
-function eqStep(p: QuickPlan, next: Step, general: Step): Step {
-  const ra = p.readers[0]!;
-  const rb = p.readers[1]!;
-  const negated = p.negated;
-  return (ev, frame, k) => {
-    const a = ra(ev, frame);
-    if (a === NS) return general(ev, frame, k);
-    const b = rb(ev, frame);
-    if (b === NS) return general(ev, frame, k);
-    ev.tick();
-    const truth = a !== undefined && b !== undefined && equal(a, b);
-    return truth !== negated ? next(ev, frame, k) : false;
-  };
-}
-
-/**
- * readArgs fills args from the readers; NS when one needs the general path, false when one is
- * undefined (later operands are then not evaluated, as in the general path), true otherwise.
- */
-function readArgs(rs: Reader[], args: Value[], ev: EvalEngine, frame: Frame): boolean | typeof NS {
-  for (let j = 0; j < rs.length; j++) {
-    const v = rs[j]!(ev, frame);
-    if (v === NS) return NS;
-    if (v === undefined) return false;
-    args[j] = v;
+    return steps;
   }
-  return true;
-}
 
-/** a built-in call over plain operands */
-function builtinStep(p: QuickPlan, next: Step, general: Step): Step {
-  const rs = p.readers;
-  const b = p.builtin!;
-  const call = p.call!;
-  const name = p.name;
-  const negated = p.negated;
-  return (ev, frame, k) => {
-    if (ev.ctx.mocks) return general(ev, frame, k);
-    // built-ins never keep their operand array, so one per arity is reused
-    const args = ev.scratchArgs(rs.length);
-    const got = readArgs(rs, args, ev, frame);
-    if (got === NS) return general(ev, frame, k);
-    let truth = false;
-    if (got) {
-      const r = ev.callBuiltin(b, args, call, name);
-      truth = r !== undefined && r !== false;
-      if (truth) ev.lastValue = r!;
-    }
-    ev.tick();
-    return truth !== negated ? next(ev, frame, k) : false;
-  };
-}
+  /** @internal kinds lists the kind of each step of a body compiled already (tests check what runs where). */
+  kinds(body: Expr[]): StepKind[] | undefined {
+    const steps = this.chains.get(body);
+    return steps && this.kindsOf.get(steps);
+  }
 
-/** a user function call over plain operands, through the rule evaluator */
-function functionStep(p: QuickPlan, next: Step, general: Step): Step {
-  const rs = p.readers;
-  const node = p.node!;
-  const negated = p.negated;
-  return (ev, frame, k) => {
-    if (ev.ctx.mocks) return general(ev, frame, k);
-    const args = new Array<Value>(rs.length);
-    const got = readArgs(rs, args, ev, frame);
-    if (got === NS) return general(ev, frame, k);
-    let truth = false;
-    if (got) {
-      const r = ev.rules.callFunction(node, args);
-      truth = r !== undefined && r !== false;
-      if (truth) ev.lastValue = r!;
-    }
-    ev.tick();
-    return truth !== negated ? next(ev, frame, k) : false;
-  };
-}
-
-/** a call of a direct function: operands go straight into the callee's frame, no operand array */
-function directCallStep(p: QuickPlan, fn: DirectFunction, next: Step, general: Step): Step {
-  const rs = p.readers;
-  const { rule, slots, nslots, value } = fn;
-  const negated = p.negated;
-  return (ev, frame, k) => {
-    if (ev.ctx.mocks) return general(ev, frame, k);
-    // the parameters are distinct variables (directFunction checks), each takes its operand
-    const callee: Frame = new Array(nslots);
-    let bound = true;
-    for (let j = 0; j < rs.length; j++) {
-      const v = rs[j]!(ev, frame);
-      if (v === NS) return general(ev, frame, k);
-      if (v === undefined) {
-        bound = false;
-        break;
+  private step(plan: StepPlan, e: Expr, next: Step, after: Step | undefined, general: Step): Step {
+    switch (plan.kind) {
+      case 'general':
+        return general;
+      case 'indexed': {
+        const index = plan.index;
+        // an indexed plan always has the comparison after it: `after` is the step past that
+        return (ev, frame, k) => evalIndexed(ev, index, e, next, after!, frame, k);
       }
-      callee[slots[j]!] = v;
+      default:
+        return (this.generates && generateStep(plan, next, general, this.entry)) || general;
     }
-    let truth = false;
-    if (bound) {
-      const prevRule = ev.currentRule;
-      ev.currentRule = rule;
-      // steps never run while tracing, so the callee's steps can be entered directly
-      const found = (fn.entry ??= bodySteps(ev, rule.body)[0]!)(ev, callee, stop);
-      ev.currentRule = prevRule;
-      truth = found && value !== false;
-      if (truth) ev.lastValue = value;
-    }
-    ev.tick();
-    return truth !== negated ? next(ev, frame, k) : false;
-  };
+  }
+
+  dataRule(t: RefTerm): { node: RuleNode; depth: number } | null {
+    return dataRule(this.root, this.data, t);
+  }
+
+  funcNode(path: string[]): RuleNode | undefined {
+    return this.root.lookup(path);
+  }
+
+  builtin(name: string): Builtin | undefined {
+    return this.builtins(name);
+  }
 }

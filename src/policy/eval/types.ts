@@ -10,6 +10,9 @@ export type K = () => boolean;
 export type KV = (v: Value) => boolean;
 export type Frame = Array<Value | undefined>;
 
+/** Step evaluates `body[i..]` of a compiled body: it decides expression i and hands over to the next step. */
+export type Step = (ev: EvalEngine, frame: Frame, k: K) => boolean;
+
 /** Mock replaces a function or built-in inside a `with` scope. */
 export type Mock = { kind: 'value'; value: Value } | { kind: 'builtin'; name: string } | { kind: 'func'; path: string[] };
 
@@ -39,10 +42,10 @@ export interface EvalOptions {
   /** non-strict mode: built-in errors (which make their expression undefined) are also collected here */
   builtinErrors?: RegoError[];
   /**
-   * @internal false keeps hot expressions on closures instead of generated code (tests use it; a
-   * body is compiled once, by the first evaluation that reaches it, for every query of the engine)
+   * @internal false runs every rule body on the general evaluator instead of the compiled tier
+   * (tests compare the two; tracing does the same)
    */
-  codegen?: boolean;
+  compiled?: boolean;
   /** memo shared by evaluations of one engine (compiled regular expressions) */
   shared?: Map<string, unknown>;
 }
@@ -58,7 +61,7 @@ export interface TraceEvent {
 /** NS marks a term that needs the general (continuation) evaluator. */
 export const NS: unique symbol = Symbol('not-simple');
 
-/** RuleValues is what the compiled tiers and built-ins ask of the rule evaluator (`rules.ts`). */
+/** RuleValues is what the compiled tier and built-ins ask of the rule evaluator (`rules.ts`). */
 export interface RuleValues {
   /** nodeValue is the value of a rule node in the current `with` scope (undefined when it has none). */
   nodeValue(node: RuleNode): Value | undefined;
@@ -69,7 +72,7 @@ export interface RuleValues {
 }
 
 /**
- * EvalEngine is the evaluator as its collaborators (rules, `with`, the compiled tiers, the built-in
+ * EvalEngine is the evaluator as its collaborators (rules, `with`, the compiled tier, the built-in
  * context) see it. It lives here, in the leaf module, so that they need not import `evaluator.ts`,
  * which imports them: `Evaluator` implements it.
  */
@@ -99,9 +102,5 @@ export interface EvalEngine {
   unify(t: Term, v: Value, frame: Frame, k: K): boolean;
   simple(t: Term, frame: Frame): Value | undefined | typeof NS;
   walk(v: Value, path: Term[], i: number, frame: Frame, k: KV, dataDoc?: boolean): boolean;
-  dataFastPath(t: Extract<Term, { type: 'ref' }> & { fast?: { node: RuleNode; depth: number } | null }): { node: RuleNode; depth: number } | null;
-  funcNode(tgt: { kind: 'func'; path: string[]; n?: RuleNode | null }): RuleNode | undefined;
-  builtinOf(tgt: { kind: 'builtin'; name: string; b?: Builtin | null }): Builtin | undefined;
-  callBuiltin(b: Builtin, args: Value[], t: CallTerm, name: string): Value | undefined;
   builtinFailed(e: unknown, t: CallTerm, name: string): undefined;
 }
