@@ -1,15 +1,17 @@
-import { Readable } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AbortReason, CancelToken, type Cancellation } from '../../src/gateway/cancel.js';
+
+import { AbortReason, type Cancellation,CancelToken } from '../../src/gateway/cancel.js';
 import type { GatewayContext } from '../../src/gateway/context.js';
-import { createDispatch } from '../../src/gateway/dispatch.js';
 import { DirectResponseDestination, RedirectDestination } from '../../src/gateway/destinations/fixed.js';
 import { FunctionDestination } from '../../src/gateway/destinations/function.js';
 import { MirrorDestination } from '../../src/gateway/destinations/mirror.js';
 import { ServiceShadow } from '../../src/gateway/destinations/service.js';
 import type { DestinationDeps } from '../../src/gateway/destinations/types.js';
+import { createDispatch } from '../../src/gateway/dispatch.js';
 import { GatewayError } from '../../src/gateway/errors.js';
 import { TrafficStats } from '../../src/gateway/observability/metrics.js';
 import { compileRoute } from '../../src/gateway/router/compile-route.js';
@@ -17,6 +19,7 @@ import type { FunctionInvoker, FunctionResponse, GatewayRequest } from '../../sr
 import { Cluster } from '../../src/gateway/upstream/cluster.js';
 import { compileService } from '../../src/gateway/upstream/service-spec.js';
 import { HostDirs, UpstreamGuard } from '../../src/security/index.js';
+
 import { fakeCtx } from './filter-kit.js';
 import { route, service, startUpstream, type Upstream } from './helpers.js';
 
@@ -245,9 +248,9 @@ describe('MirrorDestination', () => {
     const inv = new ScriptedInvoker();
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
     const ctx = ctxWith();
-    new MirrorDestination({ destination: fn, percent: 50 }, deps(inv)).send(ctx, '/p');
+    void new MirrorDestination({ destination: fn, percent: 50 }, deps(inv)).send(ctx, '/p');
     expect(inv.inline).toHaveLength(0);
-    new MirrorDestination({ destination: fn, percent: 51 }, deps(inv)).send(ctx, '/p');
+    void new MirrorDestination({ destination: fn, percent: 51 }, deps(inv)).send(ctx, '/p');
     expect(inv.inline).toHaveLength(1);
   });
 
@@ -358,7 +361,7 @@ describe('createDispatch', () => {
     for (const r of [0.1, 0.3, 0.99]) {
       random.mockReturnValue(r);
       const ctx = ctxWith({ path: '/api/x', matchedPrefix: '/api' });
-      dispatch(ctx);
+      void dispatch(ctx);
       upstreams.push(ctx.upstream!);
     }
     expect(upstreams).toEqual(['fn:default/a', 'fn:default/b', 'fn:default/b']);

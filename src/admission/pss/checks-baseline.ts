@@ -3,7 +3,7 @@
  * version table gives it (an allow-list, whether user namespaces relax it), so a new Kubernetes
  * release changes data in `table.ts` rather than code here. Reasons and details are PSA's words.
  */
-import { containerNames, containersOf, inUserNamespace, plural, quoteList, sortedUnique, type Behaviour, type Forbidden, type Json } from './types.js';
+import { type Behaviour, containerNames, containersOf, type Forbidden, inUserNamespace, type Json,plural, quoteList, sortedUnique } from './types.js';
 
 /** hostNamespaces forbids hostNetwork, hostPID and hostIPC. */
 export function hostNamespaces(): Behaviour {
@@ -112,8 +112,14 @@ export function seLinuxOptionsWithin(types: readonly string[]): Behaviour {
         ok = false;
         badTypes.push(type);
       }
-      if (o.user) (ok = false), (user = true);
-      if (o.role) (ok = false), (role = true);
+      if (o.user) {
+        ok = false;
+        user = true;
+      }
+      if (o.role) {
+        ok = false;
+        role = true;
+      }
       return ok;
     };
     const setters: string[] = [];

@@ -1,6 +1,8 @@
 import YAML from 'yaml';
+
 import { RegoError, RegoErrors } from '../errors.js';
-import { RDecimal, normNum } from '../value.js';
+import { normNum,RDecimal } from '../value.js';
+
 import { lex, type Tok } from './lexer.js';
 import type { Expr, Import, Loc, Module, Rule, Term, VarTerm, With } from './types.js';
 
@@ -163,7 +165,7 @@ class Parser {
     const pkgTok = this.t;
     if (!this.isKw('package')) this.err('expected package declaration');
     this.i++;
-    const pkg = ['data', ...this.refPath(true)];
+    const pkg = ['data', ...this.refPath()];
     this.mod = { file: this.file, pkg, imports: [], rules: [], regoVersion: this.version, loc: this.loc(pkgTok) };
     while (this.isKw('import')) this.mod.imports.push(this.importDecl());
     while (this.t.k !== 'eof') this.rule();
@@ -179,7 +181,7 @@ class Parser {
     return this.mod;
   }
 
-  private refPath(allowKw: boolean): string[] {
+  private refPath(): string[] {
     const out: string[] = [];
     if (this.t.k !== 'ident') this.err(`expected identifier but found ${this.describe()}`);
     out.push(this.toks[this.i++]!.v);
@@ -204,7 +206,7 @@ class Parser {
     const loc = this.loc();
     this.i++;
     const start = this.t;
-    const path = this.refPath(true);
+    const path = this.refPath();
     const head = path[0]!;
     if (!['data', 'input', 'future', 'rego'].includes(head)) this.err(`unexpected import path, must begin with one of: {data, future, input, rego}, got: ${head}`, start);
     const term: Term = {

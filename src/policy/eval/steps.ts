@@ -2,9 +2,10 @@ import type { Expr, RefTerm } from '../ast/types.js';
 import type { Builtin } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import type { Value } from '../value.js';
-import { canGenerate, generateStep, type Entry } from './codegen.js';
+
+import { canGenerate, type Entry,generateStep } from './codegen.js';
 import { evalIndexed } from './index-scan.js';
-import { planStep, type PlanContext, type StepKind, type StepPlan } from './plan.js';
+import { type PlanContext, planStep, type StepKind, type StepPlan } from './plan.js';
 import { dataRule } from './rules.js';
 import type { Step } from './types.js';
 
@@ -35,7 +36,7 @@ export class StepCompiler implements PlanContext {
   private readonly kindsOf = new WeakMap<Step[], StepKind[]>();
   /** whether this process lets code be generated from strings (`--disallow-code-generation-from-strings`) */
   readonly generates = canGenerate();
-  private readonly entry: Entry = (ev, fn) => (fn.entry = this.chain(fn.rule.body)[0]!);
+  private readonly entry: Entry = (_ev, fn) => (fn.entry = this.chain(fn.rule.body)[0]!);
 
   constructor(
     private readonly root: RuleNode,
