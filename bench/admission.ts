@@ -6,16 +6,19 @@
 // Measure what ships: the compiled code in dist/ (and `node bin/skiff.js webhook`) when `npm run
 // build` is newer than the sources it needs; otherwise the sources through tsx, and the table says
 // so. `--src` forces the sources.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess,spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
+
 import { Agent, request } from 'undici';
-import { emit, parseBenchArgs, percentile, sampleUs } from './lib/report.js';
+
 import type { K8sObject } from '../src/admission/index.js';
+
+import { emit, parseBenchArgs, percentile, sampleUs } from './lib/report.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const TLS = join(ROOT, 'test', 'admission', 'fixtures', 'tls');

@@ -5,13 +5,14 @@
  *
  *   npm run bench -- core [--json FILE] [--seconds N]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess,spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+
+import { startFloorServer } from './lib/floor-server.js';
 import { emit, parseBenchArgs, percentile } from './lib/report.js';
 import { ensureTool, wrk } from './lib/wrk.js';
-import { startFloorServer } from './lib/floor-server.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'skiff.js');

@@ -3,6 +3,7 @@
 // to the JS RegExp it replaced. Prints ns per call; `--json FILE` writes the usual report.
 import { DEFAULT_PATH_OPTIONS, normalizePath } from '../src/gateway/request-path.js';
 import { compileRegex } from '../src/gateway/router/values.js';
+
 import { emit, parseBenchArgs } from './lib/report.js';
 
 const { json } = parseBenchArgs();

@@ -9,13 +9,14 @@
  * not queueing delay, and "added" latency is the proxied percentile minus the direct one. Targets are
  * measured interleaved over several rounds and each figure is the median.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:http';
+import { type ChildProcess,execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emit, parseBenchArgs, type Figures } from './lib/report.js';
+
+import { emit, type Figures,parseBenchArgs } from './lib/report.js';
 
 const self = fileURLToPath(import.meta.url);
 const HOST = '127.0.0.1';

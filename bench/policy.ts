@@ -3,6 +3,7 @@
 // TypeScript (the floor), plus RSS after loading 10 MB of JSON data.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
 import { emit, parseBenchArgs, percentile, sampleUs } from './lib/report.js';
 
 const { json, rest } = parseBenchArgs();

@@ -17,13 +17,16 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { WASI } from 'node:wasi';
+
 import { Pool } from 'undici';
-import { emit, parseBenchArgs, percentile, type Figures } from './lib/report.js';
+
 import { Runtime, RuntimeError } from '../src/runtime/index.js';
-import { SandboxHost, type RunSpec } from '../src/runtime/sandbox.js';
+import { type RunSpec,SandboxHost } from '../src/runtime/sandbox.js';
 import { HostSwitch, WasiHost } from '../src/runtime/wasi/host.js';
 import { Wasm, type WasmInstance, type WasmModule } from '../src/runtime/wasm-api.js';
 import { commandWat, helloWat, wat2wasm } from '../test/runtime/helpers/wat.js';
+
+import { emit, type Figures,parseBenchArgs, percentile } from './lib/report.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess,spawn } from 'node:child_process';
 
 /**
  * startFloorServer runs a bare node:http server in its own process that answers every request with

@@ -1,6 +1,6 @@
 import type { GatekeeperClient } from './gatekeeper/client.js';
 import { reviewFromObject } from './gatekeeper/review.js';
-import { isNamespaceObject, splitApiVersion, type K8sObject } from './gatekeeper/types.js';
+import { isNamespaceObject, type K8sObject,splitApiVersion } from './gatekeeper/types.js';
 
 /** Gatekeeper's default --constraint-violations-limit: how many violations a constraint's status lists. */
 export const DEFAULT_VIOLATIONS_LIMIT = 20;

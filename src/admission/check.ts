@@ -1,11 +1,11 @@
 import { decide, type Finding } from './decision.js';
+import { readObjects } from './files.js';
+import { listManifestFiles } from './files.js';
 import { GatekeeperClient } from './gatekeeper/client.js';
 import { reviewFromObject } from './gatekeeper/review.js';
 import { isNamespaceObject, type K8sObject } from './gatekeeper/types.js';
-import { readObjects } from './files.js';
-import { listManifestFiles } from './files.js';
 import { loadPolicies } from './policies.js';
-import { namespacePolicy, type LevelVersion } from './pss/evaluate.js';
+import { type LevelVersion,namespacePolicy } from './pss/evaluate.js';
 
 /** CheckReport is one object's verdict in `skiff admission check` (its JSON output, plus warnings). */
 export interface CheckReport {

@@ -1,6 +1,6 @@
 import type { GatekeeperClient, ReviewContext } from './gatekeeper/client.js';
 import type { AdmissionRequestJSON } from './gatekeeper/types.js';
-import { evaluatePod, formatViolations, podViewOf, type LevelVersion, type NamespacePolicy } from './pss/evaluate.js';
+import { evaluatePod, formatViolations, type LevelVersion, type NamespacePolicy,podViewOf } from './pss/evaluate.js';
 
 /** Finding is one reason an object is refused: which policy and its message. */
 export interface Finding {

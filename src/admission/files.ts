@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
+
 import { parseYamlLikeGo } from '../util/yaml-go.js';
+
 import { AdmissionError } from './errors.js';
 import type { K8sObject } from './gatekeeper/types.js';
 

@@ -1,18 +1,21 @@
 import { randomUUID } from 'node:crypto';
+
 import type { Logger } from 'pino';
+
 import type { AdmissionHook, AdmissionRequest, AdmissionResponse } from '../api/admission.js';
 import { ApiError } from '../api/errors.js';
-import { constraintKind, constraintTemplateKind, CONSTRAINTS_GROUP } from '../api/kinds/constraint-template.js';
-import { groupOf, type FieldError, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
+import { Informer } from '../api/informer.js';
+import { constraintKind, CONSTRAINTS_GROUP,constraintTemplateKind } from '../api/kinds/constraint-template.js';
+import { type FieldError, groupOf, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import type { DecisionLogger } from '../policy/index.js';
-import { Informer } from '../api/informer.js';
-import { auditObjects, DEFAULT_VIOLATIONS_LIMIT, type ConstraintAudit } from './audit.js';
+
+import { auditObjects, type ConstraintAudit,DEFAULT_VIOLATIONS_LIMIT } from './audit.js';
 import { decide } from './decision.js';
 import { GatekeeperClient } from './gatekeeper/client.js';
 import { compileConstraint } from './gatekeeper/constraint.js';
 import { compileTemplate, newSchemaCompiler } from './gatekeeper/template.js';
-import { splitApiVersion, type AdmissionRequestJSON, type K8sObject } from './gatekeeper/types.js';
+import { type AdmissionRequestJSON, type K8sObject,splitApiVersion } from './gatekeeper/types.js';
 import { namespacePolicy } from './pss/evaluate.js';
 
 /** Annotation `skiff audit` sets on constraints to ask for an audit now. */

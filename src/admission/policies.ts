@@ -1,8 +1,8 @@
 import { AdmissionError } from './errors.js';
+import { listManifestFiles, readObjects } from './files.js';
 import { GatekeeperClient } from './gatekeeper/client.js';
 import { CONSTRAINT_GROUP } from './gatekeeper/constraint.js';
 import type { K8sObject } from './gatekeeper/types.js';
-import { listManifestFiles, readObjects } from './files.js';
 
 export const isTemplate = (o: K8sObject) => o?.kind === 'ConstraintTemplate' && String(o.apiVersion ?? '').startsWith('templates.gatekeeper.sh/');
 export const isConstraint = (o: K8sObject) => String(o?.apiVersion ?? '').startsWith(`${CONSTRAINT_GROUP}/`);

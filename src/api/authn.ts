@@ -1,5 +1,6 @@
-import type http from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type http from 'node:http';
+
 import { ApiError } from './errors.js';
 
 /** Who a request authenticated as: the person's token or the controllers' token. */

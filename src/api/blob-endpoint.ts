@@ -1,5 +1,7 @@
 import type http from 'node:http';
+
 import { BlobError, type BlobStore } from '../store/index.js';
+
 import { ApiError } from './errors.js';
 
 export interface BlobEndpointOptions {

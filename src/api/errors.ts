@@ -1,4 +1,5 @@
 import { SkiffError } from '../util/errors.js';
+
 import type { FieldError } from './kinds/types.js';
 
 /** The Kubernetes `Status` object that every API error is returned as. */

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
+
+import type { Watcher } from '../store/index.js';
+
 import type { KindDefinition, ResourceObject } from './kinds/types.js';
 import type { ResourceService } from './resources.js';
-import type { Watcher } from '../store/index.js';
 
 export interface InformerHandlers {
   onAdd?(obj: ResourceObject): void;

@@ -1,7 +1,9 @@
 import type http from 'node:http';
+
 import { parse as parseYaml } from 'yaml';
+
 import { ApiError, badRequest } from './errors.js';
-import { MAX_NESTING, YAML_SCAN_LIMIT, jsonNestingExceeds, valueNestingExceeds, yamlNestingBoundExceeds } from './nesting.js';
+import { jsonNestingExceeds, MAX_NESTING, valueNestingExceeds, YAML_SCAN_LIMIT, yamlNestingBoundExceeds } from './nesting.js';
 
 /** BodyMediaType is what a request body's Content-Type says about how to decode and apply it. */
 export interface BodyMediaType {

@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import { isIPv4 } from 'node:net';
+
 import { ApiError } from './errors.js';
 
 /**

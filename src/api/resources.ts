@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { Store, WatchEvent, Watcher } from '../store/index.js';
+
+import type { Store, Watcher,WatchEvent } from '../store/index.js';
 import { CompactedError } from '../store/index.js';
-import { ApiError, alreadyExists, conflict, gone, invalid, notFound } from './errors.js';
+
 import type { AdmissionHook, AdmissionRequest } from './admission.js';
-import { apiVersionOf, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
+import { alreadyExists, ApiError, conflict, gone, invalid, notFound } from './errors.js';
 import type { KindRegistry } from './kinds/registry.js';
-import { parseLabelSelector, type LabelSelector } from './label-selector.js';
+import { apiVersionOf, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
+import { type LabelSelector,parseLabelSelector } from './label-selector.js';
 import { applyMergePatch } from './merge-patch.js';
 import { Validator } from './validation.js';
 

@@ -1,16 +1,19 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+
 import type { Logger } from 'pino';
+
 import { StoreUnavailableError } from '../store/index.js';
+
+import { type Principal,TokenAuthenticator } from './authn.js';
+import type { BlobEndpoint } from './blob-endpoint.js';
 import { ApiError, badRequest } from './errors.js';
 import { groupOf, type KindDefinition } from './kinds/types.js';
-import type { ResourceService } from './resources.js';
-import { TokenAuthenticator, type Principal } from './authn.js';
-import { parseRequestUrl } from './request-url.js';
+import { type BodyMediaType,bodyMediaType, decodeBody, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
 import { checkCrossSite, checkHost } from './request-origin.js';
-import { bodyMediaType, decodeBody, hasBody, objectMediaType, patchMediaType, readBodyBytes, type BodyMediaType } from './request-body.js';
+import { parseRequestUrl } from './request-url.js';
+import type { ResourceService } from './resources.js';
 import { nameProblem, namespaceProblem } from './validation.js';
-import type { BlobEndpoint } from './blob-endpoint.js';
 
 /** One line a function wrote to stderr (or a line the platform logged about it). */
 export interface LogLine {

@@ -1,4 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+
 import { apiVersionOf, type FieldError, type KindDefinition, type ResourceObject } from './kinds/types.js';
 
 export const API_VERSION = 'skiff.dev/v1';

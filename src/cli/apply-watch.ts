@@ -1,7 +1,9 @@
-import { statSync, watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher,statSync, watch } from 'node:fs';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
-import { ApiRequestError } from './client.js';
+
 import { CheckFailedError, SkiffError } from '../util/errors.js';
+
+import { ApiRequestError } from './client.js';
 
 /** What one apply round reports back to the watch loop. */
 export interface ApplyRound {

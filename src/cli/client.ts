@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { SkiffError } from '../util/errors.js';
+
 import type { StatusObject } from '../api/errors.js';
+import { SkiffError } from '../util/errors.js';
 
 export interface ClientOptions {
   server?: string;

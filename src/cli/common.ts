@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { ApiClient } from './client.js';
+
 import { builtinKinds } from '../api/kinds/index.js';
 import { apiVersionOf, groupOf, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
 import { UsageError } from '../util/errors.js';
+
+import { ApiClient } from './client.js';
 
 /** addClientOptions gives a command the options every API-talking command shares. */
 export function addClientOptions(cmd: Command, namespaced = true): Command {

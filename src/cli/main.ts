@@ -1,8 +1,11 @@
 import { pathToFileURL } from 'node:url';
+
 import { Command, CommanderError } from 'commander';
-import { registerAll } from './commands/index.js';
-import { SkiffError, UsageError, CheckFailedError } from '../util/errors.js';
+
+import { CheckFailedError,SkiffError, UsageError } from '../util/errors.js';
+
 import { ApiRequestError } from './client.js';
+import { registerAll } from './commands/index.js';
 
 /**
  * main parses argv and runs one command. It resolves to the process exit code:

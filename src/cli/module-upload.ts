@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ApiRequestError, type ApiClient } from './client.js';
-import { MODULE_SOURCE_ANNOTATION, blobRef, parseModuleRef } from '../api/kinds/index.js';
+
+import { blobRef, MODULE_SOURCE_ANNOTATION, parseModuleRef } from '../api/kinds/index.js';
 import { DEFAULT_MAX_BLOB_BYTES } from '../store/index.js';
 import { CheckFailedError } from '../util/errors.js';
 import { readFully } from '../util/read-fd.js';
+
+import { type ApiClient,ApiRequestError } from './client.js';
 
 /** A local module file read for upload: where it is, how the manifest wrote it, and its bytes' digest. */
 export interface LocalModule {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import type { ResourceService } from '../api/resources.js';
+
 import { parseModuleRef } from '../api/kinds/module-ref.js';
+import type { ResourceService } from '../api/resources.js';
 import type { BlobStore } from '../store/index.js';
 
 /**

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+
 import type { ResourceService } from '../api/resources.js';
 
 /**

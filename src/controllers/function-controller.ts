@@ -1,14 +1,17 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { dirname, basename } from 'node:path';
+import { type FSWatcher,watch } from 'node:fs';
+import { basename,dirname } from 'node:path';
+
 import type { Logger } from 'pino';
-import type { Runtime } from '../runtime/index.js';
-import type { ResourceObject } from '../api/kinds/types.js';
-import { setCondition, type Condition } from '../api/kinds/conditions.js';
-import type { ResourceService } from '../api/resources.js';
+
 import { ApiError } from '../api/errors.js';
+import { type Condition,setCondition } from '../api/kinds/conditions.js';
 import { parseModuleRef } from '../api/kinds/module-ref.js';
-import { FunctionInvoker, ModuleLoadError, type ModuleSource, type FunctionSpec } from '../functions/index.js';
-import { Controller, EventRecorder, Informer, cacheKey } from './runtime/index.js';
+import type { ResourceObject } from '../api/kinds/types.js';
+import type { ResourceService } from '../api/resources.js';
+import { type FunctionInvoker, type FunctionSpec,ModuleLoadError, type ModuleSource } from '../functions/index.js';
+import type { Runtime } from '../runtime/index.js';
+
+import { cacheKey,Controller, EventRecorder, Informer } from './runtime/index.js';
 
 /** The slice of the sandbox runtime the controller needs: compile and describe a module. */
 export type ModuleCompiler = Pick<Runtime, 'compile'>;

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
-import type { ResourceObject } from '../api/kinds/types.js';
-import { setCondition } from '../api/kinds/conditions.js';
-import type { ResourceService } from '../api/resources.js';
+
 import { ApiError } from '../api/errors.js';
-import type { PolicyEngine, PreparedQuery, DecisionLogger } from '../policy/index.js';
+import { setCondition } from '../api/kinds/conditions.js';
+import type { ResourceObject } from '../api/kinds/types.js';
+import type { ResourceService } from '../api/resources.js';
+import type { DecisionLogger,PolicyEngine, PreparedQuery } from '../policy/index.js';
 import type { UpstreamGuard } from '../security/index.js';
 import { SkiffError } from '../util/errors.js';
+
 import { PolicyBackoff, type PolicyBackoffOptions } from './policy-backoff.js';
 
 type PolicyModule = typeof import('../policy/index.js');

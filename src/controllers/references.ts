@@ -1,4 +1,5 @@
 import type { AdmissionHook } from '../api/admission.js';
+
 import type { Informer } from './runtime/index.js';
 
 /**

@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
-import type { ResourceObject } from '../api/kinds/types.js';
-import { setCondition } from '../api/kinds/conditions.js';
-import type { ResourceService } from '../api/resources.js';
+
 import { ApiError } from '../api/errors.js';
-import { Controller, Informer, cacheKey } from './runtime/index.js';
+import { setCondition } from '../api/kinds/conditions.js';
+import type { ResourceObject } from '../api/kinds/types.js';
+import type { ResourceService } from '../api/resources.js';
+
+import { cacheKey,Controller, Informer } from './runtime/index.js';
 
 /** The slice of the gateway the route controller drives. */
 export interface GatewayConfigSink {

@@ -1,10 +1,11 @@
 import { isAbsolute, resolve, sep } from 'node:path';
+
 import type { AdmissionHook } from '../api/admission.js';
 import { invalid } from '../api/errors.js';
 import type { FieldError } from '../api/kinds/types.js';
-import { DEFAULT_FUNCTION_MAXIMA, HostDirs, type FunctionMaxima } from '../security/index.js';
-import { parseBytes, parseDurationMs } from '../util/quantity.js';
+import { DEFAULT_FUNCTION_MAXIMA, type FunctionMaxima,HostDirs } from '../security/index.js';
 import { SkiffError } from '../util/errors.js';
+import { parseBytes, parseDurationMs } from '../util/quantity.js';
 
 /**
  * FunctionGrants are the operator's grants a Function is held to: the host directories it may mount

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
+
 import type { InvokeRequest, InvokeResult, Runtime } from '../runtime/index.js';
+
 import { FunctionError } from './errors.js';
-import { checkHostDirs, defaultFunctionGrants, resolveLimits, DEFAULT_LIMITS, type FunctionGrants, type ResolvedLimits } from './grants.js';
+import { checkHostDirs, DEFAULT_LIMITS, defaultFunctionGrants, type FunctionGrants, type ResolvedLimits,resolveLimits } from './grants.js';
 import type { FunctionLogs } from './logs.js';
 import { parseWagiOutput, wagiArgs, wagiEnv, WagiOutputError, type WagiRequest, type WagiResponse } from './wagi.js';
 

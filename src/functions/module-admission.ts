@@ -2,8 +2,8 @@ import type { AdmissionHook } from '../api/admission.js';
 import { invalid } from '../api/errors.js';
 import { parseModuleRef } from '../api/kinds/module-ref.js';
 import type { FieldError } from '../api/kinds/types.js';
-import type { BlobStore } from '../store/index.js';
 import type { HostDirs, UpstreamGuard } from '../security/index.js';
+import type { BlobStore } from '../store/index.js';
 
 /** What the module-source check consults: the operator's grants and the blob store. */
 export interface ModuleSourceChecks {

@@ -4,9 +4,11 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction, Socket } from 'node:net';
 import { promisify } from 'node:util';
+
 import { parseModuleRef } from '../api/kinds/module-ref.js';
-import { BlobError, DEFAULT_MAX_BLOB_BYTES, type BlobStore } from '../store/index.js';
-import { HostPathError, UpstreamRefusedError, type HostDirs, type UpstreamGuard } from '../security/index.js';
+import { type HostDirs, HostPathError, type UpstreamGuard,UpstreamRefusedError } from '../security/index.js';
+import { BlobError, type BlobStore,DEFAULT_MAX_BLOB_BYTES } from '../store/index.js';
+
 import { ModuleLoadError } from './errors.js';
 
 const readAsync = promisify(read);

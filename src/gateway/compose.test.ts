@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+
 import { fakeCtx } from '../../test/gateway/filter-kit.js';
+
 import { compose } from './compose.js';
 import type { Dispatch, Handler } from './context.js';
 

@@ -1,5 +1,6 @@
-import type { Dispatch, GatewayContext, Handler } from './context.js';
 import { SkiffError } from '../util/errors.js';
+
+import type { Dispatch, GatewayContext, Handler } from './context.js';
 
 const DONE: Promise<void> = Promise.resolve();
 const nothing: Dispatch = () => undefined;

@@ -1,8 +1,9 @@
-import type { WriteBatch } from './write-batch.js';
 import type { Readable } from 'node:stream';
-import type { TraceContext } from './observability/trace.js';
+
 import type { CancelToken } from './cancel.js';
+import type { TraceContext } from './observability/trace.js';
 import type { OutgoingHeaders, ResponseWriter } from './response-writer.js';
+import type { WriteBatch } from './write-batch.js';
 
 export type { OutgoingHeaders, ResponseWriter } from './response-writer.js';
 

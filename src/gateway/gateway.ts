@@ -1,30 +1,33 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+
 import type { Logger } from 'pino';
+
 import type { ResourceObject } from '../api/kinds/types.js';
+import { HostDirs, UpstreamGuard } from '../security/index.js';
+
 import { compose } from './compose.js';
 import type { Dispatch, Handler, OutgoingHeaders } from './context.js';
 import { createDispatch } from './dispatch.js';
 import { GatewayError } from './errors.js';
 import { FILTERS } from './filters/registry.js';
 import type { FilterEnv } from './filters/types.js';
-import { MetricsRegistry, type GatewayMetrics, type TrafficStats } from './observability/metrics.js';
+import type { LazyIdentity, WorkloadIdentity } from './mtls/identity.js';
+import { peerSpiffeId } from './mtls/spiffe.js';
+import { type GatewayMetrics, MetricsRegistry, type TrafficStats } from './observability/metrics.js';
 import { IdSource, traceFrom } from './observability/trace.js';
+import { type BodyBudget,RequestContext } from './request-context.js';
+import { BadPathError, DEFAULT_PATH_OPTIONS, ESCAPED_SLASHES_ACTIONS, normalizePath, originForm, type PathOptions,PathRedirect } from './request-path.js';
 import { compileRoute } from './router/compile-route.js';
 import { RouteTable, type TableEntry } from './router/route-table.js';
 import { closeSessions, createListener, createSecureListener, DEFAULT_LIMITS, enableH2c } from './server.js';
-import type { LazyIdentity, WorkloadIdentity } from './mtls/identity.js';
-import { peerSpiffeId } from './mtls/spiffe.js';
+import type { Authorizer, ConfigProblem, FunctionInvoker, GatewayConfig, GatewayLimits, GatewayOptions } from './types.js';
 import { Cluster, type ClusterEnv } from './upstream/cluster.js';
-import { HostDirs, UpstreamGuard } from '../security/index.js';
 import { responseHeaders } from './upstream/forward.js';
-import { RequestContext, type BodyBudget } from './request-context.js';
 import { compileService } from './upstream/service-spec.js';
 import { WriteBatch } from './write-batch.js';
-import { BadPathError, DEFAULT_PATH_OPTIONS, ESCAPED_SLASHES_ACTIONS, normalizePath, originForm, PathRedirect, type PathOptions } from './request-path.js';
-import type { Authorizer, ConfigProblem, FunctionInvoker, GatewayConfig, GatewayLimits, GatewayOptions } from './types.js';
 
 type Chain = { run: Dispatch; stats: TrafficStats; key: string };
 

@@ -2,6 +2,7 @@ import type { AdmissionHook } from '../api/admission.js';
 import { invalid } from '../api/errors.js';
 import type { FieldError, ResourceObject } from '../api/kinds/types.js';
 import type { HostDirs, UpstreamGuard } from '../security/index.js';
+
 import { compileRoute } from './router/compile-route.js';
 import { isObj } from './router/values.js';
 import { compileService, TLS_FILE_FIELDS } from './upstream/service-spec.js';

@@ -1,4 +1,5 @@
 import type { KindValidators } from '../api/kinds/types.js';
+
 import { compileRoute } from './router/compile-route.js';
 import { compileService } from './upstream/service-spec.js';
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { AbortReason, CancelToken } from './cancel.js';
-import type { GatewayContext, BufferedResponse, HedgePolicy, OutgoingHeaders, RetryPolicy } from './context.js';
+import type { BufferedResponse, GatewayContext, HedgePolicy, OutgoingHeaders, RetryPolicy } from './context.js';
 import { BodyTooLargeError, GatewayError } from './errors.js';
 import type { TraceContext } from './observability/trace.js';
 import type { WriteBatch } from './write-batch.js';

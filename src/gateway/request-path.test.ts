@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BadPathError, DEFAULT_PATH_OPTIONS, MAX_PATH_LENGTH, isNormalPath, normalizePath, originForm, PathRedirect, type PathOptions } from './request-path.js';
+
+import { BadPathError, DEFAULT_PATH_OPTIONS, isNormalPath, MAX_PATH_LENGTH, normalizePath, originForm, type PathOptions,PathRedirect } from './request-path.js';
 
 const run = (p: string, opts: Partial<PathOptions> = {}) => {
   const r = normalizePath(p, { ...DEFAULT_PATH_OPTIONS, ...opts });

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer, createServer as createHttp2Server, type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type SecureServerOptions, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import { createServer as createHttp2Server, createSecureServer, type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type SecureServerOptions, type ServerHttp2Session } from 'node:http2';
+
 import type { GatewayLimits } from './types.js';
 
 /** RequestHandler serves one request (HTTP/1.1 or HTTP/2 compatibility objects). */

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
+
 import type { ResourceObject } from '../api/kinds/types.js';
+import type { HostDirs, UpstreamGuard } from '../security/index.js';
+
 import type { Cancellation } from './cancel.js';
 import type { PathOptions } from './request-path.js';
-import type { HostDirs, UpstreamGuard } from '../security/index.js';
 
 /** GatewayRequest is one HTTP request as a Function sees it (header names are lower-case). */
 export interface GatewayRequest {

@@ -1,8 +1,9 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
+
+import { parseModuleRef } from '../api/kinds/module-ref.js';
 import { CheckFailedError } from '../util/errors.js';
 import { parseYamlLikeGo } from '../util/yaml-go.js';
-import { parseModuleRef } from '../api/kinds/module-ref.js';
 
 /** One object read from a manifest, with where it came from (for messages). */
 export interface ManifestObject {

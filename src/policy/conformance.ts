@@ -1,8 +1,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+
 import YAML from 'yaml';
+
 import { PolicyEngine, RegoError, RegoErrors } from './index.js';
-import { compare, fromJSON, keyOf, toJSON, type PlainObject, type Value } from './value.js';
+import { compare, fromJSON, keyOf, type PlainObject, toJSON, type Value } from './value.js';
 
 /** ConformanceCase is one entry of an OPA YAML test file. */
 export interface ConformanceCase {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+
 import { stringifyJSON, toJSON, type Value } from './value.js';
 
 /** DecisionLogOptions configures where decisions go and what is hidden. */

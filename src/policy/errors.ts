@@ -1,4 +1,5 @@
 import { SkiffError } from '../util/errors.js';
+
 import type { Loc } from './ast/types.js';
 
 /**

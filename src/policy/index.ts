@@ -1,19 +1,20 @@
+import type { UpstreamGuard } from '../security/index.js';
+
 import { parseModule, parseQuery, parseTermText } from './ast/parser.js';
 import type { Expr, Module } from './ast/types.js';
+import { DEFAULT_BUILTIN_LIMITS } from './builtins/limits.js';
 import { builtinTable } from './builtins/registry.js';
 import type { Builtin } from './builtins/types.js';
-import { Compiler, type CompiledQuery } from './compile/compiler.js';
-import { strictProblems } from './compile/strict.js';
+import type { BuiltinLimits } from './builtins/types.js';
+import { type CompiledQuery,Compiler } from './compile/compiler.js';
 import { deprecatedCalls, importProblems, shadowProblems } from './compile/rego-v1.js';
+import { strictProblems } from './compile/strict.js';
 import type { RuleNode } from './compile/tree.js';
+import type { DecisionLogger } from './decision-log.js';
 import { RegoError, RegoErrors } from './errors.js';
-import { Evaluator, type EvalOptions, type Frame } from './eval/evaluator.js';
+import { type EvalOptions, Evaluator, type Frame } from './eval/evaluator.js';
 import { StepCompiler } from './eval/steps.js';
 import { fromJSON, type Value } from './value.js';
-import type { DecisionLogger } from './decision-log.js';
-import { DEFAULT_BUILTIN_LIMITS } from './builtins/limits.js';
-import type { BuiltinLimits } from './builtins/types.js';
-import type { UpstreamGuard } from '../security/index.js';
 export { DEFAULT_BUILTIN_LIMITS } from './builtins/limits.js';
 export type { BuiltinLimits } from './builtins/types.js';
 export { DecisionLogger, readDecisions, maskInput, type Decision, type DecisionFilter, type DecisionLogOptions } from './decision-log.js';

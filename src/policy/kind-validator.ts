@@ -1,4 +1,5 @@
 import type { FieldError, KindValidators, ResourceObject } from '../api/kinds/types.js';
+
 import { parseModule } from './ast/parser.js';
 import { importProblems, shadowProblems } from './compile/rego-v1.js';
 import { RegoError, RegoErrors } from './errors.js';

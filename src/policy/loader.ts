@@ -1,9 +1,11 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, sep } from 'node:path';
-import { PolicyEngine, type EngineOptions, type ModuleOptions } from './index.js';
-import { RegoError, RegoErrors, caretSnippet } from './errors.js';
-import { fromJSON, isPlain, type PlainObject, type Value } from './value.js';
+
 import { parseYamlValueLikeGo } from '../util/yaml-go.js';
+
+import { caretSnippet,RegoError, RegoErrors } from './errors.js';
+import { type EngineOptions, type ModuleOptions,PolicyEngine } from './index.js';
+import { fromJSON, isPlain, type PlainObject, type Value } from './value.js';
 
 /** Loaded is what a set of files and directories contributes: modules and base data. */
 export interface Loaded {

@@ -14,9 +14,10 @@
  */
 import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+
 import { PAGE } from './binary.js';
 import { RuntimeError } from './errors.js';
-import { InlineRunner, type InlineOptions, type InlineStats } from './inline.js';
+import { type InlineOptions, InlineRunner, type InlineStats } from './inline.js';
 import { ModuleCache, type ModuleInfo } from './module-cache.js';
 import { KeyedLimiter } from './pool/limiter.js';
 import { WorkerPool } from './pool/worker-pool.js';

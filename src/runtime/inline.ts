@@ -16,7 +16,7 @@
  * the workers (see offloadCost and callerBusy).
  */
 import type { ModuleCache, Variant } from './module-cache.js';
-import { SandboxHost, type RunOutcome, type RunSpec } from './sandbox.js';
+import { type RunOutcome, type RunSpec,SandboxHost } from './sandbox.js';
 
 /** Tuning; the defaults keep one inline run under about a millisecond of the caller's thread. */
 export interface InlineOptions {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { BinaryError, GLOBAL_EXPORT_PREFIX, parseLayout, type MemoryDecl, type ModuleLayout } from './binary.js';
+
+import { BinaryError, GLOBAL_EXPORT_PREFIX, type MemoryDecl, type ModuleLayout,parseLayout } from './binary.js';
 import { RuntimeError } from './errors.js';
-import { Wasm, type WasmModule } from './wasm-api.js';
 import { WASI_FUNCTIONS, WASI_MODULE } from './wasi/constants.js';
+import { Wasm, type WasmModule } from './wasm-api.js';
 
 /** ImportInfo and ExportInfo describe a module's interface as the JS API reports it. */
 export interface ImportInfo { module: string; name: string; kind: string }

@@ -1,8 +1,8 @@
-import { PAGE, rewrite, type ModuleLayout } from './binary.js';
-import { meter } from './meter.js';
+import { type ModuleLayout,PAGE, rewrite } from './binary.js';
 import { RuntimeError } from './errors.js';
-import { Wasm, type WasmModule } from './wasm-api.js';
 import { capabilitiesOf, compileError, interfaceOf, layoutOrThrow, sha256Digest, unknownImportsOf } from './inspect.js';
+import { meter } from './meter.js';
+import { Wasm, type WasmModule } from './wasm-api.js';
 
 /** ModuleInfo describes a compiled module (the shape the control plane stores in Function status). */
 export interface ModuleInfo {

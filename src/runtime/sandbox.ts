@@ -1,17 +1,18 @@
 import { constants as fsConstants, openSync, readSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
+
 import { GLOBAL_EXPORT_PREFIX, PAGE } from './binary.js';
-import { Wasm, type WasmGlobal, type WasmInstance, type WasmMemory, type WasmModule } from './wasm-api.js';
 import type { RuntimeErrorCode } from './errors.js';
 import { HostFs } from './fs/host-fs.js';
-import { FsError } from './fs/types.js';
-import { E } from './wasi/constants.js';
 import { MemFs } from './fs/mem-fs.js';
-import type { Mount, Stream } from './wasi/fd-table.js';
-import { HostSwitch, hostEncoders, WasiHost, type HostOptions } from './wasi/host.js';
-import { BudgetSpent, GuestUnwind, HostError, WouldBlock } from './wasi/faults.js';
-import { ProcExit } from './wasi/process.js';
+import { FsError } from './fs/types.js';
 import { BULK_BYTES_PER_UNIT, FUEL_EXPORT } from './meter.js';
+import { E } from './wasi/constants.js';
+import { BudgetSpent, GuestUnwind, HostError, WouldBlock } from './wasi/faults.js';
+import type { Mount, Stream } from './wasi/fd-table.js';
+import { hostEncoders, type HostOptions,HostSwitch, WasiHost } from './wasi/host.js';
+import { ProcExit } from './wasi/process.js';
+import { Wasm, type WasmGlobal, type WasmInstance, type WasmMemory, type WasmModule } from './wasm-api.js';
 
 /** RunSpec is one invocation, in a form that can cross to a worker thread (structured-clone safe). */
 export interface RunSpec {

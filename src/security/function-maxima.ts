@@ -1,5 +1,5 @@
-import { parseBytes, parseDurationMs } from '../util/quantity.js';
 import { UsageError } from '../util/errors.js';
+import { parseBytes, parseDurationMs } from '../util/quantity.js';
 
 /**
  * FunctionMaxima are the operator's ceilings on what one Function may ask for (`skiff up

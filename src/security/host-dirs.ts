@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve, sep } from 'node:path';
+
 import { SkiffError } from '../util/errors.js';
 import { readFully } from '../util/read-fd.js';
 

@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+
 import { SkiffError } from '../util/errors.js';
 
 /** UpstreamRefusedError: a Service endpoint or URL source names a target the operator has not allowed. */

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { stringify as stringifyYaml } from 'yaml';
 import { join } from 'node:path';
+
+import { stringify as stringifyYaml } from 'yaml';
+
 import { SkiffError } from '../util/errors.js';
 
 /** DataDirError: the data directory cannot be created or written. */

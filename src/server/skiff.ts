@@ -1,31 +1,34 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import type { Logger } from 'pino';
-import { ApiServer } from '../api/server.js';
-import { ResourceService } from '../api/resources.js';
-import { builtinKinds } from '../api/kinds/index.js';
-import { ApiError } from '../api/errors.js';
-import { BlobEndpoint } from '../api/blob-endpoint.js';
-import { BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION } from '../api/kinds/index.js';
-import { BlobStore, openStore, type Store } from '../store/index.js';
-import { FunctionInvoker, FunctionLogs, ModuleSource, functionGrantsHook, moduleSourceAdmission, sha256Digest } from '../functions/index.js';
-import { FunctionController } from '../controllers/function-controller.js';
-import { RouteController } from '../controllers/route-controller.js';
-import { referenceWarnings } from '../controllers/references.js';
-import { EventGarbageCollector } from '../controllers/event-gc.js';
-import { BlobGarbageCollector } from '../controllers/blob-gc.js';
-import { PolicyController } from '../controllers/policy-controller.js';
-import { DecisionLogger, policyKindValidators } from '../policy/index.js';
-import { Gateway, InternalCA, LazyIdentity, WorkloadIdentity, gatewayGrantsHook, gatewayKindValidators, routeFunctionRefs, spiffeId, type PathOptions } from '../gateway/index.js';
-import { hostname } from 'node:os';
-import { Runtime } from '../runtime/index.js';
-import { readManifests, resolveModuleRef } from '../manifests/index.js';
-import { VERSION } from '../version.js';
-import { SkiffError } from '../util/errors.js';
-import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig } from './data-dir.js';
+
 import { AdmissionPlatform } from '../admission/index.js';
-import { DEFAULT_FUNCTION_MAXIMA, HostDirs, UpstreamGuard, type FunctionMaxima } from '../security/index.js';
+import { BlobEndpoint } from '../api/blob-endpoint.js';
+import { ApiError } from '../api/errors.js';
+import { builtinKinds } from '../api/kinds/index.js';
+import { BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION } from '../api/kinds/index.js';
+import { ResourceService } from '../api/resources.js';
+import { ApiServer } from '../api/server.js';
+import { BlobGarbageCollector } from '../controllers/blob-gc.js';
+import { EventGarbageCollector } from '../controllers/event-gc.js';
+import { FunctionController } from '../controllers/function-controller.js';
+import { PolicyController } from '../controllers/policy-controller.js';
+import { referenceWarnings } from '../controllers/references.js';
+import { RouteController } from '../controllers/route-controller.js';
+import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, sha256Digest } from '../functions/index.js';
+import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
+import { readManifests, resolveModuleRef } from '../manifests/index.js';
+import { DecisionLogger, policyKindValidators } from '../policy/index.js';
+import { Runtime } from '../runtime/index.js';
+import { DEFAULT_FUNCTION_MAXIMA, type FunctionMaxima,HostDirs, UpstreamGuard } from '../security/index.js';
+import { BlobStore, openStore, type Store } from '../store/index.js';
+import { SkiffError } from '../util/errors.js';
+import { VERSION } from '../version.js';
+
+import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig } from './data-dir.js';
 
 export interface Address {
   host: string;

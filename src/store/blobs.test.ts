@@ -3,7 +3,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
+
 import { BlobError, BlobStore } from './index.js';
 
 const hexOf = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');

@@ -1,12 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess,spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { hasBinary } from '../../test/helpers/system-deps.js';
-import { runStoreSuite } from './store-suite.js';
+
 import { EtcdStore, openStore, parseEtcdEndpoint, StoreUnavailableError } from './index.js';
+import { runStoreSuite } from './store-suite.js';
 
 const available = hasBinary('etcd');
 let etcd: ChildProcess | undefined;

@@ -1,6 +1,6 @@
 import { CompactedError, StoreConfigError, StoreUnavailableError } from './errors.js';
+import type { KeyValue, RangeOptions, RangeResult, Store, Watcher, WatchEvent, WatchOptions, WriteCondition, WriteResult } from './types.js';
 import { prefixEnd } from './watch-hub.js';
-import type { KeyValue, RangeOptions, RangeResult, Store, WatchEvent, WatchOptions, Watcher, WriteCondition, WriteResult } from './types.js';
 
 /** How etcd's JSON gateway spells a key-value (numbers arrive as strings, bytes as base64). */
 interface EtcdKv {

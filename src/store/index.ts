@@ -1,8 +1,9 @@
 import { join, resolve } from 'node:path';
+
 import { StoreConfigError } from './errors.js';
+import { EtcdStore, parseEtcdEndpoint } from './etcd.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
-import { EtcdStore, parseEtcdEndpoint } from './etcd.js';
 import type { Store } from './types.js';
 
 export type * from './types.js';

@@ -1,6 +1,6 @@
 import { CompactedError, StoreUnavailableError } from './errors.js';
+import type { KeyValue, RangeOptions, RangeResult, Store, Watcher, WatchEvent, WatchOptions, WriteCondition, WriteResult } from './types.js';
 import { WatchHub } from './watch-hub.js';
-import type { KeyValue, RangeOptions, RangeResult, Store, WatchEvent, WatchOptions, Watcher, WriteCondition, WriteResult } from './types.js';
 
 /**
  * MemoryStore keeps everything in process memory (`memory://`): for tests and throwaway runs.

@@ -1,9 +1,11 @@
-import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+
+import Database from 'better-sqlite3';
+
 import { CompactedError, StoreCorruptError, StoreUnavailableError } from './errors.js';
-import { WatchHub, prefixEnd } from './watch-hub.js';
-import type { KeyValue, RangeOptions, RangeResult, Store, WatchEvent, WatchOptions, Watcher, WriteCondition, WriteResult } from './types.js';
+import type { KeyValue, RangeOptions, RangeResult, Store, Watcher, WatchEvent, WatchOptions, WriteCondition, WriteResult } from './types.js';
+import { prefixEnd,WatchHub } from './watch-hub.js';
 
 export interface SqliteStoreOptions {
   /** 'full' fsyncs the WAL on every commit (survives power loss); 'normal' survives a killed process only. */

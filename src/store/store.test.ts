@@ -1,9 +1,11 @@
-import { describe, it, expect } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { describe, expect,it } from 'vitest';
+
+import { MemoryStore, openStore, SqliteStore, StoreUnavailableError } from './index.js';
 import { runStoreSuite } from './store-suite.js';
-import { MemoryStore, SqliteStore, openStore, StoreUnavailableError } from './index.js';
 
 runStoreSuite('memory', () => new MemoryStore());
 runStoreSuite('sqlite', () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skiff-store-')), 'state.db')));

@@ -1,4 +1,4 @@
-import type { WatchEvent, WatchOptions, Watcher } from './types.js';
+import type { Watcher,WatchEvent, WatchOptions } from './types.js';
 
 interface Subscription {
   prefix: string;

@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+
 import pino, { type Logger } from 'pino';
 
 /** Info and debug lines wait at most this long before they are written. */

@@ -1,4 +1,4 @@
-import { LineCounter, Parser, parse, parseAllDocuments, type Document, type DocumentOptions, type ParseOptions, type SchemaOptions, type ToJSOptions } from 'yaml';
+import { type Document, type DocumentOptions, LineCounter, parse, parseAllDocuments, type ParseOptions, Parser, type SchemaOptions, type ToJSOptions } from 'yaml';
 
 /** GoYamlOptions are the `yaml` package's parse options, less `lineCounter` (the result carries one). */
 export type GoYamlOptions = Omit<ParseOptions, 'lineCounter'> & DocumentOptions & SchemaOptions & ToJSOptions;

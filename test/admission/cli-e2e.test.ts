@@ -1,8 +1,10 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync,writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, startSkiff, waitFor, type RunningSkiff } from '../helpers/skiff-process.js';
+
+import { afterAll,beforeAll, describe, expect, it } from 'vitest';
+
+import { cli, type RunningSkiff,startSkiff, waitFor } from '../helpers/skiff-process.js';
 
 const FIX = join(import.meta.dirname, 'fixtures');
 

@@ -1,5 +1,7 @@
-import { describe, it, expect, afterEach } from 'vitest';
 import { join } from 'node:path';
+
+import { afterEach,describe, expect, it } from 'vitest';
+
 import { runCli } from '../helpers/run-cli.js';
 
 const FIX = join(import.meta.dirname, 'fixtures');

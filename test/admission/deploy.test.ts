@@ -1,7 +1,9 @@
-import { describe, it, expect } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync,readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { describe, expect,it } from 'vitest';
+
 import { listManifestFiles, loadPolicies, readObjects } from '../../src/admission/index.js';
 
 const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy', 'kubernetes');

@@ -1,6 +1,8 @@
-import { describe, it, expect } from 'vitest';
 import { join } from 'node:path';
-import { GatekeeperClient, ConstraintSchemaError, ConstraintError, TemplateError, decide, readObjects, reviewFromObject, reviewFromRequest, type K8sObject } from '../../src/admission/index.js';
+
+import { describe, expect,it } from 'vitest';
+
+import { ConstraintError, ConstraintSchemaError, decide, GatekeeperClient, type K8sObject,readObjects, reviewFromObject, reviewFromRequest, type TemplateError } from '../../src/admission/index.js';
 
 const FIX = join(import.meta.dirname, 'fixtures');
 const load = (p: string) => readObjects(join(FIX, p))[0]!;

@@ -1,5 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
 import { readObjects } from '../../src/admission/index.js';
 import { readManifests } from '../../src/manifests/index.js';
 import { runCli } from '../helpers/run-cli.js';

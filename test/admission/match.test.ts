@@ -1,5 +1,6 @@
-import { describe, it, expect } from 'vitest';
-import { Matcher, wildcardMatches, type MatchSpec } from '../../src/admission/index.js';
+import { describe, expect,it } from 'vitest';
+
+import { Matcher, type MatchSpec,wildcardMatches } from '../../src/admission/index.js';
 
 const pod = (ns: string, name = 'p', labels: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels } });
 const deploy = (ns: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: ns } });

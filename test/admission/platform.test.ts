@@ -1,11 +1,13 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { join } from 'node:path';
+
 import pino from 'pino';
-import { ApiServer } from '../../src/api/server.js';
-import { ResourceService } from '../../src/api/resources.js';
-import { builtinKinds } from '../../src/api/kinds/index.js';
-import { MemoryStore } from '../../src/store/index.js';
+import { afterAll,beforeAll, describe, expect, it } from 'vitest';
+
 import { AdmissionPlatform, auditObjects, readObjects } from '../../src/admission/index.js';
+import { builtinKinds } from '../../src/api/kinds/index.js';
+import { ResourceService } from '../../src/api/resources.js';
+import { ApiServer } from '../../src/api/server.js';
+import { MemoryStore } from '../../src/store/index.js';
 
 const FIX = join(import.meta.dirname, 'fixtures');
 const logger = pino({ level: 'silent' });

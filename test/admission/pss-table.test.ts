@@ -1,5 +1,6 @@
-import { describe, it, expect } from 'vitest';
-import { checksAt, evaluatePod, formatViolations, LATEST, NEWEST_RELEASE, parseLevel, PSS_TABLE, validateTable, type PodView, type PssCheck } from '../../src/admission/index.js';
+import { describe, expect,it } from 'vitest';
+
+import { checksAt, evaluatePod, formatViolations, LATEST, NEWEST_RELEASE, parseLevel, type PodView, PSS_TABLE, type PssCheck,validateTable } from '../../src/admission/index.js';
 
 const pod = (spec: Record<string, unknown>, annotations?: Record<string, string>): PodView => ({ metadata: { name: 'p', annotations }, spec });
 const detail = (p: PodView, level = 'baseline') => evaluatePod(p, parseLevel(level)).map((r) => `${r.reason} (${r.detail})`);

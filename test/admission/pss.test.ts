@@ -1,9 +1,11 @@
-import { describe, it, expect } from 'vitest';
-import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect,it } from 'vitest';
 import { parse } from 'yaml';
+
+import { evaluatePod, formatViolations, functionAsPod, type LevelVersion,namespacePolicy, parseLevel, podViewOf } from '../../src/admission/index.js';
 import { applyMergePatch } from '../../src/api/merge-patch.js';
-import { evaluatePod, formatViolations, functionAsPod, namespacePolicy, parseLevel, podViewOf, type LevelVersion } from '../../src/admission/index.js';
 
 type Answer = 'pass' | string[];
 interface Case {

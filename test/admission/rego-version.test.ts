@@ -1,5 +1,6 @@
-import { describe, it, expect } from 'vitest';
-import { GatekeeperClient, TemplateError, reviewFromObject, type K8sObject } from '../../src/admission/index.js';
+import { describe, expect,it } from 'vitest';
+
+import { GatekeeperClient, type K8sObject,reviewFromObject, TemplateError } from '../../src/admission/index.js';
 
 // The same policy in the two syntaxes: a label every Pod must carry.
 const V0 = `package k8sneedsowner

@@ -1,9 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterEach, describe, expect, it } from 'vitest';
+
+import { GatekeeperClient, type K8sObject,Matcher, reviewFromObject, wildcardMatches } from '../../src/admission/index.js';
 import { DecisionLogger } from '../../src/policy/index.js';
-import { GatekeeperClient, Matcher, reviewFromObject, wildcardMatches, type K8sObject } from '../../src/admission/index.js';
 
 // The client keeps a review plan (every constraint with its template) between reviews and binds its
 // time budget and decision log into each template's prepared query; these tests pin that the cached

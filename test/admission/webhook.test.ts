@@ -1,7 +1,9 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { Agent, fetch } from 'undici';
+import { afterAll,beforeAll, describe, expect, it } from 'vitest';
+
 import { loadPolicies, WebhookServer } from '../../src/admission/index.js';
 
 const FIX = join(import.meta.dirname, 'fixtures');

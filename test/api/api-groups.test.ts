@@ -1,9 +1,10 @@
-import { describe, it, expect } from 'vitest';
 import pino from 'pino';
-import { ApiServer } from '../../src/api/server.js';
-import { ResourceService } from '../../src/api/resources.js';
+import { describe, expect,it } from 'vitest';
+
 import { builtinKinds } from '../../src/api/kinds/index.js';
 import type { KindDefinition } from '../../src/api/kinds/types.js';
+import { ResourceService } from '../../src/api/resources.js';
+import { ApiServer } from '../../src/api/server.js';
 import { MemoryStore } from '../../src/store/index.js';
 
 const widget: KindDefinition = {

@@ -1,9 +1,11 @@
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import http from 'node:http';
+
 import pino from 'pino';
-import { ApiServer } from '../../src/api/server.js';
-import { ResourceService } from '../../src/api/resources.js';
+import { afterEach,beforeEach, describe, expect, it } from 'vitest';
+
 import { builtinKinds } from '../../src/api/kinds/index.js';
+import { ResourceService } from '../../src/api/resources.js';
+import { ApiServer } from '../../src/api/server.js';
 import { MemoryStore } from '../../src/store/index.js';
 
 const logger = pino({ level: 'silent' });

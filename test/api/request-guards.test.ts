@@ -1,13 +1,15 @@
-import { describe, it, expect } from 'vitest';
 import type http from 'node:http';
-import { parseRequestUrl } from '../../src/api/request-url.js';
-import { MAX_NESTING, jsonNestingExceeds, valueNestingExceeds, yamlNestingBoundExceeds } from '../../src/api/nesting.js';
-import { bodyMediaType, decodeBody, objectMediaType, patchMediaType } from '../../src/api/request-body.js';
-import { checkCrossSite, checkHost, isLoopbackHost } from '../../src/api/request-origin.js';
+
+import { describe, expect,it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+
 import { TokenAuthenticator } from '../../src/api/authn.js';
 import { ApiError } from '../../src/api/errors.js';
 import { applyMergePatch } from '../../src/api/merge-patch.js';
-import { parse as parseYaml } from 'yaml';
+import { jsonNestingExceeds, MAX_NESTING, valueNestingExceeds, yamlNestingBoundExceeds } from '../../src/api/nesting.js';
+import { bodyMediaType, decodeBody, objectMediaType, patchMediaType } from '../../src/api/request-body.js';
+import { checkCrossSite, checkHost, isLoopbackHost } from '../../src/api/request-origin.js';
+import { parseRequestUrl } from '../../src/api/request-url.js';
 
 /** statusOf runs fn and returns the HTTP status of the ApiError it throws (0 when it does not throw). */
 function statusOf(fn: () => unknown): number {

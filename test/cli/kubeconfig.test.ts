@@ -1,9 +1,11 @@
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { cli, startSkiff, type RunningSkiff } from '../helpers/skiff-process.js';
+
+import { cli, type RunningSkiff,startSkiff } from '../helpers/skiff-process.js';
 
 let s: RunningSkiff;
 beforeAll(async () => {

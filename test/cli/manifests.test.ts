@@ -1,8 +1,10 @@
-import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync,mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readManifests, resolveModuleRef, ManifestError } from '../../src/manifests/index.js';
+
+import { describe, expect,it } from 'vitest';
+
+import { ManifestError,readManifests, resolveModuleRef } from '../../src/manifests/index.js';
 
 function dir(files: Record<string, string>): string {
   const d = mkdtempSync(join(tmpdir(), 'skiff-manifests-'));

@@ -1,13 +1,15 @@
-import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import pino from 'pino';
-import { ResourceService } from '../../src/api/resources.js';
+import { describe, expect,it } from 'vitest';
+
 import { blobRef, builtinKinds } from '../../src/api/kinds/index.js';
-import { BlobStore, MemoryStore } from '../../src/store/index.js';
+import { ResourceService } from '../../src/api/resources.js';
 import { BlobGarbageCollector } from '../../src/controllers/blob-gc.js';
+import { BlobStore, MemoryStore } from '../../src/store/index.js';
 
 describe('uploaded modules', () => {
   it('are removed once no Function names them and the grace period has passed, in any namespace', async () => {

@@ -1,9 +1,10 @@
-import { describe, it, expect } from 'vitest';
 import pino from 'pino';
-import { ResourceService } from '../../src/api/resources.js';
+import { describe, expect,it } from 'vitest';
+
 import { builtinKinds } from '../../src/api/kinds/index.js';
+import { ResourceService } from '../../src/api/resources.js';
+import { cacheKey,Controller, Informer } from '../../src/controllers/runtime/index.js';
 import { MemoryStore } from '../../src/store/index.js';
-import { Controller, Informer, cacheKey } from '../../src/controllers/runtime/index.js';
 
 const logger = pino({ level: 'silent' });
 const svc = (name: string, port = 9) => ({ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name }, spec: { endpoints: [{ address: '127.0.0.1', port }] } });

@@ -1,10 +1,11 @@
-import { describe, it, expect } from 'vitest';
 import pino from 'pino';
-import { ResourceService } from '../../src/api/resources.js';
+import { describe, expect,it } from 'vitest';
+
 import { builtinKinds } from '../../src/api/kinds/index.js';
-import { MemoryStore } from '../../src/store/index.js';
-import { EventRecorder } from '../../src/controllers/runtime/index.js';
+import { ResourceService } from '../../src/api/resources.js';
 import { EventGarbageCollector } from '../../src/controllers/event-gc.js';
+import { EventRecorder } from '../../src/controllers/runtime/index.js';
+import { MemoryStore } from '../../src/store/index.js';
 
 describe('events', () => {
   it('are counted when repeated and collected once older than the retention', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { PolicyBackoff } from '../../src/controllers/policy-backoff.js';
 
 describe('PolicyBackoff', () => {

@@ -1,4 +1,5 @@
-import { describe, it, expect } from 'vitest';
+import { describe, expect,it } from 'vitest';
+
 import { WorkQueue } from '../../src/controllers/runtime/work-queue.js';
 
 describe('WorkQueue', () => {

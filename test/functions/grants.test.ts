@@ -1,8 +1,10 @@
-import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+
 import { DEFAULT_LIMITS, FunctionInvoker, FunctionLogs, grantProblems, resolveLimits } from '../../src/functions/index.js';
 import { DEFAULT_FUNCTION_MAXIMA, HostDirs } from '../../src/security/index.js';
 

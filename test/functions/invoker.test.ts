@@ -1,7 +1,8 @@
-import { describe, it, expect } from 'vitest';
 import pino from 'pino';
+import { describe, expect,it } from 'vitest';
+
 import { FunctionError, FunctionInvoker, FunctionLogs, type FunctionRuntime } from '../../src/functions/index.js';
-import { RuntimeError, type InvokeRequest, type InvokeResult } from '../../src/runtime/index.js';
+import { type InvokeRequest, type InvokeResult,RuntimeError } from '../../src/runtime/index.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import type { LogLine } from '../../src/api/server.js';
 import { FunctionLogs } from '../../src/functions/logs.js';
 

@@ -1,13 +1,15 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { afterAll,beforeAll, describe, expect, it } from 'vitest';
+
 import { ModuleLoadError, ModuleSource } from '../../src/functions/index.js';
-import { BlobStore } from '../../src/store/index.js';
-import { HostDirs, UpstreamGuard } from '../../src/security/index.js';
 import { v8Message } from '../../src/runtime/inspect.js';
+import { HostDirs, UpstreamGuard } from '../../src/security/index.js';
+import { BlobStore } from '../../src/store/index.js';
 
 const base = mkdtempSync(join(tmpdir(), 'skiff-modsrc-unit-'));
 const allowed = join(base, 'allowed');

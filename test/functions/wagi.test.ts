@@ -1,4 +1,5 @@
-import { describe, it, expect } from 'vitest';
+import { describe, expect,it } from 'vitest';
+
 import { parseWagiOutput, wagiArgs, wagiEnv, WagiOutputError } from '../../src/functions/wagi.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);

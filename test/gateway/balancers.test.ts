@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConsistentHashBalancer, LeastRequestBalancer, RandomBalancer, RoundRobinBalancer, type LoadBalancer } from '../../src/gateway/upstream/balancers.js';
+
+import { ConsistentHashBalancer, LeastRequestBalancer, type LoadBalancer,RandomBalancer, RoundRobinBalancer } from '../../src/gateway/upstream/balancers.js';
 import { Endpoint } from '../../src/gateway/upstream/endpoint.js';
 
 const eps = (n: number, weights: number[] = []) => Array.from({ length: n }, (_, i) => new Endpoint({ address: '127.0.0.1', port: 9000 + i, weight: weights[i] ?? 1 }, 0));

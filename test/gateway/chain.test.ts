@@ -1,6 +1,8 @@
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, type JWK,SignJWT } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+
 import type { Authorizer } from '../../src/gateway/index.js';
+
 import { route, startGateway, type TestGateway } from './helpers.js';
 
 let t: TestGateway | undefined;

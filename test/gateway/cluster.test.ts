@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+
+import { TrafficStats } from '../../src/gateway/observability/metrics.js';
 import { Cluster } from '../../src/gateway/upstream/cluster.js';
 import { compileService } from '../../src/gateway/upstream/service-spec.js';
-import { TrafficStats } from '../../src/gateway/observability/metrics.js';
+
 import { service } from './helpers.js';
 
 function cluster(spec: Record<string, unknown>, clock = { t: 1_000_000 }) {

@@ -1,6 +1,8 @@
-import { expect } from 'vitest';
 import { Readable } from 'node:stream';
+
 import { pino } from 'pino';
+import { expect } from 'vitest';
+
 import { CancelToken } from '../../src/gateway/cancel.js';
 import type { GatewayContext, OutgoingHeaders } from '../../src/gateway/context.js';
 import type { FilterEnv, FilterModule } from '../../src/gateway/filters/types.js';

@@ -1,6 +1,8 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Gateway, type Cancellation, type FunctionInvoker, type FunctionResponse, type GatewayRequest } from '../../src/gateway/index.js';
+
+import { type Cancellation, type FunctionInvoker, type FunctionResponse, Gateway, type GatewayRequest } from '../../src/gateway/index.js';
+
 import { rawExchange, route } from './helpers.js';
 
 const text = (s: string): FunctionResponse => ({ status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from(s) });

@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
+
 import { pino } from 'pino';
-import { Gateway, type Cancellation, type FunctionInvoker, type GatewayOptions, type GatewayRequest } from '../../src/gateway/index.js';
+
 import type { ResourceObject } from '../../src/api/kinds/types.js';
+import { type Cancellation, type FunctionInvoker, Gateway, type GatewayOptions, type GatewayRequest } from '../../src/gateway/index.js';
 import { UpstreamGuard } from '../../src/security/index.js';
 
 /** route builds a Route object for tests. */

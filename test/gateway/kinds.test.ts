@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
+
 import { ApiError } from '../../src/api/errors.js';
 import { builtinKinds } from '../../src/api/kinds/index.js';
 import { ResourceService } from '../../src/api/resources.js';
-import { MemoryStore } from '../../src/store/index.js';
 import { gatewayKindValidators, routeFunctionRefs } from '../../src/gateway/index.js';
+import { MemoryStore } from '../../src/store/index.js';
+
 import { route, service } from './helpers.js';
 
 // The kinds as the server registers them: with the gateway's validators.

@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
+
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+
 import { route, startGateway, type TestGateway } from './helpers.js';
 
 let t: TestGateway | undefined;

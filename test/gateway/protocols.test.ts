@@ -1,13 +1,16 @@
-import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
+import { type ClientHttp2Session,connect as h2connect } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+
 import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import type { Authorizer } from '../../src/gateway/index.js';
 import { InternalCA } from '../../src/gateway/mtls/ca.js';
 import { LazyIdentity, WorkloadIdentity } from '../../src/gateway/mtls/identity.js';
 import { spiffeId } from '../../src/gateway/mtls/spiffe.js';
-import type { Authorizer } from '../../src/gateway/index.js';
+
 import { route, service, startGateway, type TestGateway } from './helpers.js';
 
 let t: TestGateway | undefined;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+
 import { route, startGateway, type TestGateway } from './helpers.js';
 
 let t: TestGateway | undefined;

@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
+
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+
 import type { GatewayContext } from '../../src/gateway/context.js';
 import { ServiceDestination } from '../../src/gateway/destinations/service.js';
 import { NoHealthyUpstreamError } from '../../src/gateway/errors.js';
@@ -8,6 +10,7 @@ import { TrafficStats } from '../../src/gateway/observability/metrics.js';
 import { Cluster } from '../../src/gateway/upstream/cluster.js';
 import type { ForwardOptions } from '../../src/gateway/upstream/forward.js';
 import { compileService } from '../../src/gateway/upstream/service-spec.js';
+
 import { fakeCtx } from './filter-kit.js';
 import { service } from './helpers.js';
 

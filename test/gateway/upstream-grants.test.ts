@@ -1,9 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
 import { compileService, routeGrantProblems, serviceGrantProblems } from '../../src/gateway/index.js';
 import { HostDirs, UpstreamGuard } from '../../src/security/index.js';
+
 import { route, service, startGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
 
 let t: TestGateway | undefined;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+
 import { route, service, startGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
 
 let t: TestGateway | undefined;

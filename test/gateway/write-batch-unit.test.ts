@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import type { ResponseWriter } from '../../src/gateway/context.js';
 import { WriteBatch } from '../../src/gateway/write-batch.js';
 

@@ -1,5 +1,7 @@
 import { request } from 'node:http';
+
 import { afterEach, describe, expect, it } from 'vitest';
+
 import { rawExchange, route, service, startGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
 
 let t: TestGateway | undefined;

@@ -1,4 +1,5 @@
 import { vi } from 'vitest';
+
 import { main } from '../../src/cli/main.js';
 
 /** runCli calls the CLI in-process (no build needed) and captures what it writes and its exit code. */

@@ -1,8 +1,10 @@
-import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSkiff, cli, waitFor } from '../helpers/skiff-process.js';
+
+import { describe, expect,it } from 'vitest';
+
+import { cli, startSkiff, waitFor } from '../helpers/skiff-process.js';
 
 describe('platform decision logs', () => {
   it('record every gateway authorization with masked input, and skiff policy decisions filters them', async () => {

@@ -1,4 +1,5 @@
-import { describe, it, expect } from 'vitest';
+import { describe, expect,it } from 'vitest';
+
 import { apiFetch, startSkiff } from '../helpers/skiff-process.js';
 
 const N = 200;

@@ -1,13 +1,15 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync, renameSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { hasBinary } from '../helpers/system-deps.js';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync,writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
-import { startSkiff, cli, apiFetch, waitFor, REPO, type RunningSkiff } from '../helpers/skiff-process.js';
-import { wat, wagiWat } from '../helpers/wat.js';
+
+import { afterAll,beforeAll, describe, expect, it } from 'vitest';
+
+import { apiFetch, cli, REPO, type RunningSkiff,startSkiff, waitFor } from '../helpers/skiff-process.js';
+import { hasBinary } from '../helpers/system-deps.js';
+import { wagiWat,wat } from '../helpers/wat.js';
 
 let s: RunningSkiff;
 let dir: string;

@@ -2,8 +2,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { cli, REPO, startSkiff } from '../helpers/skiff-process.js';
 
 /**

@@ -1,8 +1,10 @@
-import { describe, it, expect } from 'vitest';
 import https from 'node:https';
 import { join } from 'node:path';
-import { startSkiff, cli, waitFor } from '../helpers/skiff-process.js';
+
+import { describe, expect,it } from 'vitest';
+
 import { InternalCA, spiffeId } from '../../src/gateway/index.js';
+import { cli, startSkiff, waitFor } from '../helpers/skiff-process.js';
 
 function get(url: string, tls: { cert?: string; key?: string; ca: string }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

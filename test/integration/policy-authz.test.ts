@@ -1,9 +1,11 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSkiff, cli, waitFor, type RunningSkiff } from '../helpers/skiff-process.js';
-import { wat, wagiWat } from '../helpers/wat.js';
+
+import { afterAll,beforeAll, describe, expect, it } from 'vitest';
+
+import { cli, type RunningSkiff,startSkiff, waitFor } from '../helpers/skiff-process.js';
+import { wagiWat,wat } from '../helpers/wat.js';
 
 let s: RunningSkiff;
 let dir: string;

@@ -1,5 +1,6 @@
-import { describe, it, expect } from 'vitest';
-import { startSkiff, cli } from '../helpers/skiff-process.js';
+import { describe, expect,it } from 'vitest';
+
+import { cli,startSkiff } from '../helpers/skiff-process.js';
 
 describe('quick start: skiff up --demo', () => {
   it('serves /hello, restarts on the same data dir, and exits 0 on SIGTERM', async () => {

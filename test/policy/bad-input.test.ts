@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { EvalCancelError, PolicyEngine, RegoError } from '../../src/policy/index.js';
 
 function engine(src: string): PolicyEngine {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyEngine, RDecimal, RSet, formatValue, stringifyJSON, toJSON, type Value } from '../../src/policy/index.js';
+
+import { formatValue, PolicyEngine, RDecimal, RSet, stringifyJSON, toJSON, type Value } from '../../src/policy/index.js';
 
 const engine = new PolicyEngine();
 function val(query: string): Value | undefined {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EvalCancelError, PolicyEngine, RegoError, RegoErrors, toJSON, type PrepareOptions } from '../../src/policy/index.js';
+
+import { EvalCancelError, PolicyEngine, type PrepareOptions,RegoError, RegoErrors, toJSON } from '../../src/policy/index.js';
 
 /** run evaluates `data.t.r` over a module whose rule `r` is `rule`. */
 function run(rule: string, input: unknown, opts: PrepareOptions = {}, engine = new PolicyEngine()): unknown {

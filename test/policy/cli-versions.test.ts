@@ -1,7 +1,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { runCli as run } from '../helpers/run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skiff-rego-versions-'));

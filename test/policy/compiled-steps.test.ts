@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
-import { PolicyEngine, toJSON, type RegoError, type Value } from '../../src/policy/index.js';
+
+import { PolicyEngine, type RegoError, toJSON, type Value } from '../../src/policy/index.js';
 
 /**
  * Rule bodies run as compiled steps (eval/steps.ts, generated code per expression), on the general

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
+
 import { loadSuite, runCase } from '../../src/policy/conformance.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

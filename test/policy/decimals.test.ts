@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { PolicyEngine, toJSON, type Value } from '../../src/policy/index.js';
 
 const engine = new PolicyEngine();

@@ -1,8 +1,10 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterEach, describe, expect, it } from 'vitest';
-import { DecisionLogger, PolicyEngine, maskInput, readDecisions } from '../../src/policy/index.js';
+
+import { DecisionLogger, maskInput, PolicyEngine, readDecisions } from '../../src/policy/index.js';
 
 const dirs: string[] = [];
 function tmp(): string {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { PolicyEngine, RegoError, RegoErrors, toJSON, type Value } from '../../src/policy/index.js';
 
 function evalOne(modules: string | string[], query: string, opts: { input?: unknown; data?: unknown; strict?: boolean; v0?: boolean } = {}): unknown[] {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { PolicyEngine, toJSON, type Value } from '../../src/policy/index.js';
 
 /** The evaluator's shortcuts (precompiled tests, inline `some x in`, direct function calls) must agree with the general path. */

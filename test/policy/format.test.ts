@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
+
 import { loadSuite, runCase } from '../../src/policy/conformance.js';
 import { formatModule, parseModule, PolicyEngine, toJSON } from '../../src/policy/index.js';
 

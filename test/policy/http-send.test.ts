@@ -1,5 +1,7 @@
 import { Worker } from 'node:worker_threads';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { EvalCancelError, PolicyEngine, toJSON } from '../../src/policy/index.js';
 import { UpstreamGuard } from '../../src/security/index.js';
 

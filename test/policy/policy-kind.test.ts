@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
+
 import { ApiError } from '../../src/api/errors.js';
 import { builtinKinds } from '../../src/api/kinds/index.js';
 import { ResourceService } from '../../src/api/resources.js';
-import { MemoryStore } from '../../src/store/index.js';
 import { policyKindValidators } from '../../src/policy/index.js';
+import { MemoryStore } from '../../src/store/index.js';
 
 const policy = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'skiff.dev/v1', kind: 'Policy', metadata: { name, namespace: 'default' }, spec });
 const V0_BODY = 'package http.authz\n\ndefault allow = false\n\nallow {\n  input.method == "GET"\n}\n';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyEngine, RegoError, RegoErrors, parseModule } from '../../src/policy/index.js';
+
+import { parseModule,PolicyEngine, RegoError, RegoErrors } from '../../src/policy/index.js';
 
 /** messagesOf returns every error message a parse (or compile) raises, in OPA's `file:row: code: text` form. */
 function messagesOf(f: () => unknown): string[] {

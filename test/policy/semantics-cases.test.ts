@@ -1,6 +1,8 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
+
 import { loadSuite, runCase } from '../../src/policy/conformance.js';
 
 const dir = resolve(dirname(fileURLToPath(import.meta.url)), 'semantics-cases');

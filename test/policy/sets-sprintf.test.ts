@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyEngine, RSet, formatValue, toJSON, type Value } from '../../src/policy/index.js';
+
 import { sprintf } from '../../src/policy/builtins/strings.js';
+import { formatValue, PolicyEngine, RSet, toJSON, type Value } from '../../src/policy/index.js';
 
 function value(src: string, query: string, input?: unknown): unknown {
   const e = new PolicyEngine();

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyEngine, RegoError, toJSON, type Value } from '../../src/policy/index.js';
+
 import type { Expr, Term } from '../../src/policy/ast/types.js';
 import type { StepCompiler } from '../../src/policy/eval/steps.js';
+import { PolicyEngine, type RegoError, toJSON, type Value } from '../../src/policy/index.js';
 
 /**
  * Rule bodies are compiled once and reused by every later evaluation of the engine. What a step

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { PolicyEngine } from '../../src/policy/index.js';
 
 function problems(src: string): string[] {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyEngine, formatValue, type Value } from '../../src/policy/index.js';
+
 import type { Expr } from '../../src/policy/ast/types.js';
-import { planStep, type Operand, type StepKind } from '../../src/policy/eval/plan.js';
+import { type Operand, planStep, type StepKind } from '../../src/policy/eval/plan.js';
 import type { StepCompiler } from '../../src/policy/eval/steps.js';
+import { formatValue, PolicyEngine, type Value } from '../../src/policy/index.js';
 
 /**
  * The compiled tier (eval/steps.ts) and the general evaluator it falls back to must agree. Each rule

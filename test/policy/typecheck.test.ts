@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyEngine, RegoErrors } from '../../src/policy/index.js';
+
 import { builtinTable } from '../../src/policy/builtins/registry.js';
 import { SIGNATURES } from '../../src/policy/builtins/signatures.js';
+import { PolicyEngine, RegoErrors } from '../../src/policy/index.js';
 
 /** compileErrors compiles one module and returns its errors (empty when it compiles). */
 function compileErrors(body: string): RegoErrors['errors'] {

@@ -3,7 +3,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { Runtime } from '../../src/runtime/index.js';
 import { ModuleCache } from '../../src/runtime/module-cache.js';
 import { SandboxHost } from '../../src/runtime/sandbox.js';

@@ -1,12 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync,mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { parseDir, parseEnv } from '../../src/cli/commands/run.js';
-import { commandWat, helloWat, wat2wasm } from './helpers/wat.js';
+
 import { programs } from './helpers/programs.js';
+import { commandWat, helloWat, wat2wasm } from './helpers/wat.js';
 
 const entry = fileURLToPath(new URL('./helpers/cli-entry.ts', import.meta.url));
 

@@ -1,7 +1,9 @@
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { Runtime, RuntimeError, type InvokeRequest, type InvokeResult } from '../../src/runtime/index.js';
+
 import { MemFs } from '../../src/runtime/fs/mem-fs.js';
+import { type InvokeRequest, type InvokeResult,Runtime, RuntimeError } from '../../src/runtime/index.js';
 import { SandboxHost } from '../../src/runtime/sandbox.js';
+
 import { programs } from './helpers/programs.js';
 import { commandWat, helloWat, wat2wasm } from './helpers/wat.js';
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { WasiHost } from '../../src/runtime/wasi/host.js';
 
 // Args and environment are encoded into one NUL-separated buffer per run; the guest must see each

@@ -1,9 +1,12 @@
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync,linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
 import { HostFs } from '../../src/runtime/fs/host-fs.js';
 import { E, OFLAGS, R } from '../../src/runtime/wasi/constants.js';
+
 import { Guest } from './helpers/guest.js';
 
 const DIR = 3;

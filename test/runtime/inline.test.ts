@@ -1,10 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
-import { Runtime, RuntimeError, type InvokeRequest, type InvokeResult } from '../../src/runtime/index.js';
-import { commandWat } from './helpers/wat.js';
+
+import { type InvokeRequest, type InvokeResult,Runtime, RuntimeError } from '../../src/runtime/index.js';
+
 import { programs } from './helpers/programs.js';
+import { commandWat } from './helpers/wat.js';
 import { helloWat, wat2wasm } from './helpers/wat.js';
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

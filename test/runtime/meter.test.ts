@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+
 import { describe, expect, it } from 'vitest';
+
 import { FUEL_EXPORT, meter } from '../../src/runtime/meter.js';
 import { Wasm } from '../../src/runtime/wasm-api.js';
 import { wat } from '../helpers/wat.js';

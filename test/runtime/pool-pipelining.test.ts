@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+
 import { Runtime } from '../../src/runtime/index.js';
+
 import { programs } from './helpers/programs.js';
 import { helloWat, wat2wasm } from './helpers/wat.js';
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { Runtime, RuntimeError } from '../../src/runtime/index.js';
+
 import { helloWat, wat2wasm } from './helpers/wat.js';
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

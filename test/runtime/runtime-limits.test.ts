@@ -1,8 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { Runtime, RuntimeError } from '../../src/runtime/index.js';
+
 import { componentHeader, gcModule, memory64Module, programs } from './helpers/programs.js';
 import { commandWat, helloWat, wat2wasm } from './helpers/wat.js';
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { SandboxHost, type RunSpec } from '../../src/runtime/sandbox.js';
+
+import { type RunSpec,SandboxHost } from '../../src/runtime/sandbox.js';
 import { Wasm } from '../../src/runtime/wasm-api.js';
+
 import { commandWat, wat2wasm } from './helpers/wat.js';
 
 const spec = (over: Partial<RunSpec> = {}): RunSpec => ({

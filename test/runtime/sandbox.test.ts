@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseLayout, rewrite, GLOBAL_EXPORT_PREFIX } from '../../src/runtime/binary.js';
+
+import { GLOBAL_EXPORT_PREFIX,parseLayout, rewrite } from '../../src/runtime/binary.js';
 import { capabilitiesOf, inspectModule, unknownImportsOf } from '../../src/runtime/inspect.js';
 import { ModuleCache } from '../../src/runtime/module-cache.js';
-import { SandboxHost, type RunSpec } from '../../src/runtime/sandbox.js';
+import { type RunSpec,SandboxHost } from '../../src/runtime/sandbox.js';
 import { Wasm } from '../../src/runtime/wasm-api.js';
+
 import { commandWat, helloWat, wat2wasm } from './helpers/wat.js';
 
 const spec = (over: Partial<RunSpec> = {}): RunSpec => ({

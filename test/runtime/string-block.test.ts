@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { StringBlockEncoder, type StringBlock } from '../../src/runtime/wasi/process.js';
+
+import { type StringBlock,StringBlockEncoder } from '../../src/runtime/wasi/process.js';
 
 /** strings reads a block back the way a guest would: each string from its start to its NUL. */
 function strings(b: StringBlock): string[] {

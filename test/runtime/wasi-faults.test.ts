@@ -1,15 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterEach, describe, expect, it, vi } from 'vitest';
+
 import { HostFs } from '../../src/runtime/fs/host-fs.js';
 import { MemFs } from '../../src/runtime/fs/mem-fs.js';
 import { BULK_BYTES_PER_UNIT, meter } from '../../src/runtime/meter.js';
-import { SandboxHost, type RunSpec } from '../../src/runtime/sandbox.js';
+import { type RunSpec,SandboxHost } from '../../src/runtime/sandbox.js';
 import { E, OFLAGS } from '../../src/runtime/wasi/constants.js';
 import { BudgetSpent, GuestMemoryFault, GuestUnwind, HostError, WouldBlock } from '../../src/runtime/wasi/faults.js';
 import type { Stream } from '../../src/runtime/wasi/fd-table.js';
 import { Wasm } from '../../src/runtime/wasm-api.js';
+
 import { Guest } from './helpers/guest.js';
 import { commandWat, wat2wasm } from './helpers/wat.js';
 

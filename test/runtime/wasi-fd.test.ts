@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+
 import { DIRENT, E, FDFLAGS, FILETYPE, FSTFLAGS, OFLAGS, R, WHENCE } from '../../src/runtime/wasi/constants.js';
+
 import { Guest } from './helpers/guest.js';
 import { backendCases } from './helpers/mounts.js';
 

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+
 import { E, FILETYPE, FSTFLAGS, OFLAGS, R } from '../../src/runtime/wasi/constants.js';
+
 import { Guest } from './helpers/guest.js';
 import { backendCases } from './helpers/mounts.js';
 

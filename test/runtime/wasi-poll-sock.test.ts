@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+
+import { MemFs } from '../../src/runtime/fs/mem-fs.js';
 import { CLOCK, E, EVENT, EVENTTYPE, OFLAGS, SUBSCRIPTION } from '../../src/runtime/wasi/constants.js';
 import type { SocketLike } from '../../src/runtime/wasi/fd-table.js';
-import { MemFs } from '../../src/runtime/fs/mem-fs.js';
+
 import { Guest } from './helpers/guest.js';
 
 /** A connected in-memory socket: `inbox` is what the peer sent, `sent` what the guest sent. */

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+
 import { CLOCK, E } from '../../src/runtime/wasi/constants.js';
 import { ProcExit } from '../../src/runtime/wasi/process.js';
+
 import { Guest } from './helpers/guest.js';
 
 describe('args and environ', () => {

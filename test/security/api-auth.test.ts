@@ -1,9 +1,11 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import http from 'node:http';
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiFetch, cli, startSkiff, type RunningSkiff } from '../helpers/skiff-process.js';
+
+import { afterAll,beforeAll, describe, expect, it } from 'vitest';
+
+import { apiFetch, cli, type RunningSkiff,startSkiff } from '../helpers/skiff-process.js';
 
 /**
  * The API as an attacker on the same machine meets it: a web page in the user's browser (cross-site

@@ -1,7 +1,9 @@
 import { chmodSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
+
 import { ensureDataDir, ensureToken } from '../../src/server/data-dir.js';
 
 describe('the data directory another account could prepare', () => {

@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, startSkiff, waitFor, type RunningSkiff } from '../helpers/skiff-process.js';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { cli, type RunningSkiff,startSkiff, waitFor } from '../helpers/skiff-process.js';
 import { wat } from '../helpers/wat.js';
 
 /**

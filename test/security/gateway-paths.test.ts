@@ -1,20 +1,22 @@
 // Issue 11, points 4, 6 and 9 (idle HTTP/2): the gateway authorizes and forwards the normalised path,
 // route regexes run in linear time, and idle HTTP/2 sessions are closed. A real `skiff up` is attacked
 // over loopback with a raw socket, so nothing on the client side normalises the paths.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect as h2connect } from 'node:http2';
-import { connect, type AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pino } from 'pino';
-import { BIN, startSkiff, waitFor, type RunningSkiff } from '../helpers/skiff-process.js';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { type AddressInfo,connect } from 'node:net';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { Gateway, InternalCA, WorkloadIdentity, spiffeId, type Authorizer, type FunctionInvoker } from '../../src/gateway/index.js';
+
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { type Authorizer, type FunctionInvoker,Gateway, InternalCA, spiffeId, WorkloadIdentity } from '../../src/gateway/index.js';
 import { rawExchange, route, startGateway } from '../gateway/helpers.js';
+import { BIN, type RunningSkiff,startSkiff, waitFor } from '../helpers/skiff-process.js';
 
 let s: RunningSkiff;
 let token: string;

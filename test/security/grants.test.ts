@@ -1,9 +1,11 @@
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
-import { HostDirs, HostPathError, UpstreamGuard, parseFunctionMaxima } from '../../src/security/index.js';
+
+import { HostDirs, HostPathError, parseFunctionMaxima,UpstreamGuard } from '../../src/security/index.js';
 
 describe('HostDirs (--allow-host-dir)', () => {
   const base = mkdtempSync(join(tmpdir(), 'skiff-hostdirs-'));

@@ -4,12 +4,14 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
 import { HostFs } from '../../src/runtime/fs/host-fs.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { E, OFLAGS, R } from '../../src/runtime/wasi/constants.js';
-import { wasiImport, wat2wasm } from '../runtime/helpers/wat.js';
 import { cli, startSkiff, waitFor } from '../helpers/skiff-process.js';
+import { wasiImport, wat2wasm } from '../runtime/helpers/wat.js';
 
 /** What a guest does with the file it opened. */
 type Action = 'read' | 'write' | 'close';

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
+
 import { REPO } from '../helpers/skiff-process.js';
 
 const LOGGER = pathToFileURL(join(REPO, 'dist', 'util', 'logger.js')).href;

@@ -1,11 +1,13 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync,spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, REPO, cli, startSkiff, waitFor, type RunningSkiff } from '../helpers/skiff-process.js';
+
+import { afterAll,beforeAll, describe, expect, it } from 'vitest';
+
+import { BIN, cli, REPO, type RunningSkiff,startSkiff, waitFor } from '../helpers/skiff-process.js';
 import { wagiWat, wat } from '../helpers/wat.js';
 
 // What Function modules may name, tried as an API client would: host paths outside the operator's

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSkiff, type RunningSkiff } from '../helpers/skiff-process.js';
+
+import { type RunningSkiff,startSkiff } from '../helpers/skiff-process.js';
 
 // Probes of issue 11 point 5: a policy must not stall the gateway. Each hostile policy sits behind a
 // Route's authz filter of a real `skiff up --demo`; requests to it must fail closed within the deadline

@@ -1,13 +1,15 @@
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiServer } from '../../src/api/server.js';
-import { ResourceService } from '../../src/api/resources.js';
+
 import { builtinKinds } from '../../src/api/kinds/index.js';
+import { ResourceService } from '../../src/api/resources.js';
+import { ApiServer } from '../../src/api/server.js';
 import { SqliteStore, StoreCorruptError, StoreUnavailableError } from '../../src/store/index.js';
 import { sqliteError } from '../../src/store/sqlite.js';
 import { BIN, REPO, startSkiff } from '../helpers/skiff-process.js';

@@ -1,14 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lookup } from 'node:dns/promises';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { startSkiff, waitFor, type RunningSkiff } from '../helpers/skiff-process.js';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { InternalCA, spiffeId } from '../../src/gateway/index.js';
+import { type RunningSkiff,startSkiff, waitFor } from '../helpers/skiff-process.js';
 
 /**
  * Probes for issue 11, points 3, 7 (jwksFile, jwksUri) and 8: where Routes and Services may send

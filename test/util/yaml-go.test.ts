@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { mendQuotedScalars, parseYamlLikeGo, parseYamlValueLikeGo } from '../../src/util/yaml-go.js';
 
 const values = (text: string) => parseYamlLikeGo(text).docs.map((d) => ({ errors: d.errors.map((e) => e.code), value: d.toJS() }));

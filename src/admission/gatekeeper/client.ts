@@ -1,9 +1,11 @@
 import type { Ajv } from 'ajv';
-import { RObject, RSet, RegoError, toJSON, type DecisionLogger, type PrepareOptions, type Value } from '../../policy/index.js';
+
+import { type DecisionLogger, type PrepareOptions, RegoError, RObject, RSet, toJSON, type Value } from '../../policy/index.js';
 import { ConstraintError } from '../errors.js';
+
 import { compileConstraint, type CompiledConstraint } from './constraint.js';
 import { Inventory } from './inventory.js';
-import { compileTemplate, newSchemaCompiler, type CompiledTemplate } from './template.js';
+import { type CompiledTemplate,compileTemplate, newSchemaCompiler } from './template.js';
 import type { AdmissionRequestJSON, K8sObject, Violation } from './types.js';
 
 /** ConstraintFailure is a constraint that could not be evaluated for a review (Rego runtime error, unknown namespace). */

@@ -1,4 +1,5 @@
 import { ConstraintError, ConstraintSchemaError } from '../errors.js';
+
 import { Matcher, matchProblems, type MatchSpec } from './match.js';
 import type { CompiledTemplate } from './template.js';
 import type { EnforcementAction, K8sObject } from './types.js';

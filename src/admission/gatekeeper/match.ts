@@ -1,4 +1,4 @@
-import { compileSelector, selectorProblems, type CompiledSelector, type K8sLabelSelector } from './selector.js';
+import { type CompiledSelector, compileSelector, type K8sLabelSelector,selectorProblems } from './selector.js';
 import { isNamespaceObject, type K8sObject } from './types.js';
 
 /** MatchSpec is a constraint's `spec.match` (Gatekeeper's match criteria). */

@@ -1,5 +1,6 @@
 import { ReviewError } from '../errors.js';
-import { gvkOf, splitApiVersion, type AdmissionRequestJSON, type K8sObject, type UserInfo } from './types.js';
+
+import { type AdmissionRequestJSON, gvkOf, type K8sObject, splitApiVersion, type UserInfo } from './types.js';
 
 /** ReviewOptions add what an offline object lacks: the operation, the user and an old object. */
 export interface ReviewOptions {

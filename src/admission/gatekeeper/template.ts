@@ -1,6 +1,8 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import { PolicyEngine, RegoError, RegoErrors, type PrepareOptions, type PreparedQuery, type RObject } from '../../policy/index.js';
+
+import { PolicyEngine, type PreparedQuery, type PrepareOptions, RegoError, RegoErrors, type RObject } from '../../policy/index.js';
 import { TemplateError } from '../errors.js';
+
 import type { K8sObject } from './types.js';
 
 /** The only Gatekeeper target Skiff implements (Kubernetes admission). */

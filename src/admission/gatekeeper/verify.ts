@@ -1,8 +1,11 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+
 import { RE2JS } from 're2js';
+
 import { AdmissionError, ConstraintSchemaError, SuiteError } from '../errors.js';
 import { listManifestFiles, readObjects } from '../files.js';
+
 import { GatekeeperClient } from './client.js';
 import { reviewFromObject, reviewFromRequest } from './review.js';
 import type { K8sObject } from './types.js';

@@ -4,7 +4,7 @@
  * a check. Reasons and details are PSA's words.
  */
 import { asArray, badSeccompSetters, isSet } from './checks-baseline.js';
-import { containerNames, containersOf, inUserNamespace, isWindowsPod, plural, quoteList, sortedUnique, type Behaviour, type Json, type PodView } from './types.js';
+import { type Behaviour, containerNames, containersOf, inUserNamespace, isWindowsPod, type Json, plural, type PodView,quoteList, sortedUnique } from './types.js';
 
 /**
  * RESTRICTED_VOLUME_NAMES are the volume sources PSA names in its detail, in the order it tests

@@ -1,7 +1,8 @@
 import { PssLevelError } from '../errors.js';
+
 import { functionAsPod } from './function-pod.js';
 import { NEWEST_RELEASE, PSS_TABLE } from './table.js';
-import { compareVersions, formatVersion, parseVersionText, type Behaviour, type Check, type CheckResult, type Json, type PodView, type PssLevel, type Version } from './types.js';
+import { type Behaviour, type Check, type CheckResult, compareVersions, formatVersion, type Json, parseVersionText, type PodView, type PssLevel, type Version } from './types.js';
 
 /** The newest Kubernetes release whose Pod Security policy Skiff knows; `latest` means this. */
 export const LATEST: Version = NEWEST_RELEASE;

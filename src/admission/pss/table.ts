@@ -12,7 +12,7 @@ import {
 import {
   capabilitiesDropAll, exemptWindows, privilegeEscalationDisabled, relaxInUserNamespace, runAsNonRoot, runAsUserNotRoot, seccompRequired, volumeTypesWithin,
 } from './checks-restricted.js';
-import { parseVersionText, type Behaviour, type Check, type Version } from './types.js';
+import { type Behaviour, type Check, parseVersionText, type Version } from './types.js';
 
 /** NEWEST_RELEASE is the newest Kubernetes release whose policy this table describes; `latest` means it. */
 export const NEWEST_RELEASE: Version = [1, 36];

@@ -1,7 +1,7 @@
 import { decide, type PodSecurityInput } from '../decision.js';
 import type { GatekeeperClient } from '../gatekeeper/client.js';
 import { reviewFromRequest } from '../gatekeeper/review.js';
-import { namespacePolicy, type LevelVersion } from '../pss/evaluate.js';
+import { type LevelVersion,namespacePolicy } from '../pss/evaluate.js';
 
 /** Answer is the HTTP status and JSON body to send back for one AdmissionReview. */
 export interface Answer {

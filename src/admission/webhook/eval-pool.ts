@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads';
+
 import { AdmissionError } from '../errors.js';
 import type { LevelVersion } from '../pss/evaluate.js';
+
 import type { Answer } from './answer.js';
 
 /** EvalWorkerConfig is what each evaluation thread needs to build its own client. */

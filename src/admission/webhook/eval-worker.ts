@@ -1,6 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
+
 import { GatekeeperClient } from '../gatekeeper/client.js';
 import { loadPolicies } from '../policies.js';
+
 import { answerReview } from './answer.js';
 import type { EvalWorkerConfig } from './eval-pool.js';
 

@@ -1,9 +1,11 @@
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+
 import type { GatekeeperClient } from '../gatekeeper/client.js';
 import type { LevelVersion } from '../pss/evaluate.js';
-import { answerReview, type Answer } from './answer.js';
+
+import { type Answer,answerReview } from './answer.js';
 
 /** WebhookOptions: TLS material, who decides (a client in this thread, or a pool of worker threads), and limits. */
 export interface WebhookOptions {

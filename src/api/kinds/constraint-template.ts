@@ -1,4 +1,5 @@
 import { formatAge } from '../../util/quantity.js';
+
 import type { FieldError, KindDefinition, ResourceObject } from './types.js';
 
 /** The API group of Gatekeeper constraint kinds (one kind per ConstraintTemplate). */

@@ -1,7 +1,8 @@
-import { parseBytes, parseDurationMs, formatAge } from '../../util/quantity.js';
+import { formatAge,parseBytes, parseDurationMs } from '../../util/quantity.js';
+
 import { readyOf } from './conditions.js';
-import type { FieldError, KindDefinition, ResourceObject } from './types.js';
 import { MODULE_SOURCE_ANNOTATION, parseModuleRef } from './module-ref.js';
+import type { FieldError, KindDefinition, ResourceObject } from './types.js';
 
 const quantity = { anyOf: [{ type: 'string' }, { type: 'integer', minimum: 0 }] };
 

@@ -1,4 +1,5 @@
 import { formatAge } from '../../util/quantity.js';
+
 import type { KindDefinition } from './types.js';
 
 /** Namespace: a cluster-scoped grouping; its labels select policy (e.g. Pod Security levels). */

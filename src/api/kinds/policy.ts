@@ -1,4 +1,5 @@
 import { formatAge } from '../../util/quantity.js';
+
 import { readyOf } from './conditions.js';
 import type { KindDefinition } from './types.js';
 

@@ -1,5 +1,5 @@
-import type { KindDefinition, ResourceObject } from './types.js';
 import { readyOf } from './conditions.js';
+import type { KindDefinition, ResourceObject } from './types.js';
 
 const stringMatch = {
   type: 'object',

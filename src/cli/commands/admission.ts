@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { checkFiles, parseLevel, type CheckReport } from '../../admission/index.js';
+
+import { checkFiles, type CheckReport,parseLevel } from '../../admission/index.js';
 import { UsageError } from '../../util/errors.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];

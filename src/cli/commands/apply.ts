@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { ApiRequestError, type ApiClient } from '../client.js';
-import { KindResolver, addClientOptions, clientFrom, collectionPath, objectPath, printWarnings, ref } from '../common.js';
-import { LocalModules, uploadModules, useUpload, type LocalModule } from '../module-upload.js';
-import { applyAndWatch } from '../apply-watch.js';
-import { readManifests, resolveModuleRef, type ManifestObject } from '../../manifests/index.js';
-import { CheckFailedError, UsageError } from '../../util/errors.js';
+
 import { apiVersionOf, type KindDefinition, type ResourceObject } from '../../api/kinds/types.js';
+import { type ManifestObject,readManifests, resolveModuleRef } from '../../manifests/index.js';
+import { CheckFailedError, UsageError } from '../../util/errors.js';
+import { applyAndWatch } from '../apply-watch.js';
+import { type ApiClient,ApiRequestError } from '../client.js';
+import { addClientOptions, clientFrom, collectionPath, KindResolver, objectPath, printWarnings, ref } from '../common.js';
+import { type LocalModule,LocalModules, uploadModules, useUpload } from '../module-upload.js';
 
 interface ApplyOpts {
   filename?: string[];

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+
 import { AUDIT_REQUEST_ANNOTATION, CONSTRAINT_GROUP } from '../../admission/index.js';
 import { CheckFailedError, UsageError } from '../../util/errors.js';
 import { addClientOptions, clientFrom, table } from '../common.js';

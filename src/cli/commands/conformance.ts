@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+
 import type { Command } from 'commander';
-import { loadSuite, missingBuiltins, runCase, scoreboard, type CaseResult } from '../../policy/conformance.js';
+
+import { type CaseResult,loadSuite, missingBuiltins, runCase, scoreboard } from '../../policy/conformance.js';
 import { UsageError } from '../../util/errors.js';
 
 /** register adds `skiff conformance rego --suite DIR [--filter REGEX] [--json FILE]`. */

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { ApiRequestError } from '../client.js';
-import { KindResolver, addClientOptions, clientFrom, objectPath, printWarnings, ref } from '../common.js';
+
+import type { KindDefinition } from '../../api/kinds/types.js';
 import { readManifests } from '../../manifests/index.js';
 import { CheckFailedError, UsageError } from '../../util/errors.js';
-import type { KindDefinition } from '../../api/kinds/types.js';
+import { ApiRequestError } from '../client.js';
+import { addClientOptions, clientFrom, KindResolver, objectPath, printWarnings, ref } from '../common.js';
 
 /** `skiff delete KIND NAME...` or `skiff delete -f PATH`. */
 export function register(program: Command): void {

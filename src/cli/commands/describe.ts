@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { KindResolver, addClientOptions, clientFrom, collectionPath, objectPath, table } from '../common.js';
+
 import type { Condition } from '../../api/kinds/conditions.js';
 import type { ResourceObject } from '../../api/kinds/types.js';
 import { formatAge } from '../../util/quantity.js';
+import { addClientOptions, clientFrom, collectionPath, KindResolver, objectPath, table } from '../common.js';
 
 /** `skiff describe KIND NAME`: the object, its conditions and the Events about it. */
 export function register(program: Command): void {

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { KindResolver, addClientOptions, clientFrom, collectionPath, objectPath, ref, table } from '../common.js';
+
+import type { KindDefinition, ResourceObject } from '../../api/kinds/types.js';
 import { UsageError } from '../../util/errors.js';
 import { formatAge } from '../../util/quantity.js';
-import type { KindDefinition, ResourceObject } from '../../api/kinds/types.js';
+import { addClientOptions, clientFrom, collectionPath, KindResolver, objectPath, ref, table } from '../common.js';
 
 interface GetOpts {
   output?: string;

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+
 import { register as admission } from './admission.js';
 import { register as apply } from './apply.js';
 import { register as audit } from './audit.js';

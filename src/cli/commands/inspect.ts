@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
+
 import type { Command } from 'commander';
+
 import { inspectModule, RuntimeError } from '../../runtime/index.js';
 import { CheckFailedError, UsageError } from '../../util/errors.js';
 

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+
 import type { Command } from 'commander';
+
 import { CheckFailedError } from '../../util/errors.js';
 
 /** `skiff kubeconfig`: prints the kubeconfig `skiff up` wrote, for kubectl and client libraries. */

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { KindResolver, addClientOptions, clientFrom, objectPath } from '../common.js';
+
+import { addClientOptions, clientFrom, KindResolver, objectPath } from '../common.js';
 
 /** `skiff logs FUNCTION`: the function's stderr lines with timestamps and request ids. */
 export function register(program: Command): void {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { findSuites, formatOutcomes, runSuite, type CaseOutcome } from '../../admission/index.js';
+
+import { type CaseOutcome,findSuites, formatOutcomes, runSuite } from '../../admission/index.js';
 import { UsageError } from '../../util/errors.js';
 
 /** registerVerify adds `skiff policy verify SUITE.yaml...` (Gatekeeper `gator verify` suites) under the `policy` command. */

@@ -1,10 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+
 import type { Command } from 'commander';
-import { DecisionLogger, RegoError, RegoErrors, formatModule, readDecisions, stringifyJSON, toJSON, fromJSON, type TraceEvent } from '../../policy/index.js';
-import { describeError, engineFrom, loadPaths, type Loaded } from '../../policy/loader.js';
-import { CheckFailedError, SkiffError, UsageError } from '../../util/errors.js';
-import { registerVerify } from './policy-verify.js';
+
+import { DecisionLogger, formatModule, fromJSON, readDecisions, RegoError, RegoErrors, stringifyJSON, toJSON, type TraceEvent } from '../../policy/index.js';
+import { describeError, engineFrom, type Loaded,loadPaths } from '../../policy/loader.js';
 import { UpstreamGuard } from '../../security/index.js';
+import { CheckFailedError, SkiffError, UsageError } from '../../util/errors.js';
+
+import { registerVerify } from './policy-verify.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
+
 import type { Command } from 'commander';
-import { Runtime, RuntimeError, type Capabilities } from '../../runtime/index.js';
+
+import { type Capabilities,Runtime, RuntimeError } from '../../runtime/index.js';
 import { CheckFailedError, UsageError } from '../../util/errors.js';
 import { parseBytes } from '../../util/quantity.js';
 

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { Skiff } from '../../server/skiff.js';
-import { bindToProcess, createLogger } from '../../util/logger.js';
-import { UsageError } from '../../util/errors.js';
-import { HostDirs, UpstreamGuard, parseFunctionMaxima } from '../../security/index.js';
+
 import { ESCAPED_SLASHES_ACTIONS, type EscapedSlashesAction } from '../../gateway/index.js';
+import { HostDirs, parseFunctionMaxima,UpstreamGuard } from '../../security/index.js';
+import { Skiff } from '../../server/skiff.js';
+import { UsageError } from '../../util/errors.js';
+import { bindToProcess, createLogger } from '../../util/logger.js';
 
 interface UpOpts {
   dataDir: string;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { clientFrom } from '../common.js';
+
 import { VERSION } from '../../version.js';
+import { clientFrom } from '../common.js';
 
 /** `skiff version`: the CLI's version and, when reachable, the server's. */
 export function register(program: Command): void {

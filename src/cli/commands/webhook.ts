@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+
 import type { Command } from 'commander';
-import { EvalPool, GatekeeperClient, loadPolicies, parseLevel, WebhookServer, type LevelVersion, type PoolCounts } from '../../admission/index.js';
+
+import { EvalPool, GatekeeperClient, type LevelVersion, loadPolicies, parseLevel, type PoolCounts,WebhookServer } from '../../admission/index.js';
 import { UsageError } from '../../util/errors.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];

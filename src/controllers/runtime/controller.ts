@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+
 import { WorkQueue } from './work-queue.js';
 
 export interface ReconcileResult {

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+
 import type { Logger } from 'pino';
+
+import { ApiError } from '../../api/errors.js';
 import type { ResourceObject } from '../../api/kinds/types.js';
 import type { ResourceService } from '../../api/resources.js';
-import { ApiError } from '../../api/errors.js';
 
 export type EventType = 'Normal' | 'Warning';
 

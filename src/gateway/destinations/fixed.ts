@@ -1,5 +1,6 @@
 import type { GatewayContext } from '../context.js';
 import type { CompiledRule } from '../router/compile-route.js';
+
 import type { Destination } from './types.js';
 
 /** RedirectDestination answers every request with the rule's redirect, at once. */

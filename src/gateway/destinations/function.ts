@@ -1,9 +1,10 @@
-import { GatewayError, UpstreamTimeoutError, statusForInvokerError } from '../errors.js';
 import type { CancelToken } from '../cancel.js';
 import type { GatewayContext } from '../context.js';
+import { GatewayError, statusForInvokerError,UpstreamTimeoutError } from '../errors.js';
 import type { TrafficStats } from '../observability/metrics.js';
 import type { DestinationRef } from '../router/compile-route.js';
 import type { FunctionResponse, GatewayRequest } from '../types.js';
+
 import { definedHeaders, toOutgoing, upstreamHeaders } from './request.js';
 import type { Destination, DestinationDeps } from './types.js';
 

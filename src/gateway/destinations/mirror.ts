@@ -1,6 +1,7 @@
 import { AbortReason, CancelToken } from '../cancel.js';
 import type { GatewayContext } from '../context.js';
 import type { DestinationRef } from '../router/compile-route.js';
+
 import { FunctionDestination } from './function.js';
 import { hasBody } from './request.js';
 import { ServiceShadow } from './service.js';

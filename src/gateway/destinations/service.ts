@@ -3,6 +3,7 @@ import type { GatewayContext } from '../context.js';
 import { NoHealthyUpstreamError } from '../errors.js';
 import type { DestinationRef } from '../router/compile-route.js';
 import { forward, type ForwardOptions } from '../upstream/forward.js';
+
 import { cookie, hasBody, upstreamHeaders } from './request.js';
 import type { Destination, DestinationDeps } from './types.js';
 

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+
 import type { CancelToken } from '../cancel.js';
 import type { GatewayContext } from '../context.js';
 import type { TrafficStats } from '../observability/metrics.js';

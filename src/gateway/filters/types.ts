@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
+
 import type { FieldError } from '../../api/kinds/types.js';
+import type { HostDirs, UpstreamGuard } from '../../security/index.js';
 import type { Handler } from '../context.js';
 import type { Authorizer } from '../types.js';
-import type { HostDirs, UpstreamGuard } from '../../security/index.js';
 
 /** FilterEnv is what a filter factory may use besides its own configuration. */
 export interface FilterEnv {

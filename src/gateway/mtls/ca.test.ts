@@ -3,7 +3,9 @@ import { createHash, createPrivateKey, generateKeyPairSync, X509Certificate } fr
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { CertificateRequestError, InternalCA } from './ca.js';
 import { createCsr } from './csr.js';
 import { generateKeys, loadX509, pem, privateKeyPem } from './library.js';

@@ -1,8 +1,11 @@
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate as NodeCertificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import type { Extension, X509Certificate } from '@peculiar/x509';
+
 import { SkiffError } from '../../util/errors.js';
+
 import { createCsr } from './csr.js';
 import { ALGORITHM, generateKeys, loadX509, pem, privateKeyPem, type X509 } from './library.js';
 import { inTrustDomain } from './spiffe.js';

@@ -1,4 +1,5 @@
 import { SkiffError } from '../../util/errors.js';
+
 import { ALGORITHM, generateKeys, loadX509, pem, privateKeyPem } from './library.js';
 import { isSpiffeId } from './spiffe.js';
 

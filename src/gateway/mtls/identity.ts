@@ -1,5 +1,7 @@
-import { createSecureContext, type SecureContext, type ConnectionOptions } from 'node:tls';
+import { type ConnectionOptions,createSecureContext, type SecureContext } from 'node:tls';
+
 import { SkiffError } from '../../util/errors.js';
+
 import type { InternalCA, IssuedCertificate } from './ca.js';
 
 /** WorkloadIdentityOptions tune how long certificates live and what happens when renewal fails. */

@@ -1,8 +1,11 @@
-import { connect, createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { connect, createServer, type TLSSocket } from 'node:tls';
+
 import { describe, expect, it, vi } from 'vitest';
+
 import { HostDirs } from '../../security/index.js';
 import { upstreamTls } from '../upstream/tls.js';
+
 import { InternalCA } from './ca.js';
 import { IdentityClosedError, LazyIdentity, WorkloadIdentity } from './identity.js';
 import { generateKeys, loadX509, pem, privateKeyPem } from './library.js';

@@ -1,6 +1,7 @@
 import type { FieldError, ResourceObject } from '../../api/kinds/types.js';
 import { FILTERS } from '../filters/registry.js';
-import { compileStringMatch, compileRegex, compileRewrite, invalid, isObj, percentageField, type RegexRewrite, type StringMatcher } from './values.js';
+
+import { compileRegex, compileRewrite, compileStringMatch, invalid, isObj, percentageField, type RegexRewrite, type StringMatcher } from './values.js';
 
 /** DestinationRef names what a rule sends to: a Function or a Service (optionally a version subset). */
 export type DestinationRef =

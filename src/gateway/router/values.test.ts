@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+
 import type { FieldError } from '../../api/kinds/types.js';
+
 import { compileRegex, compileRewrite, compileStringMatch, MAX_REGEX_LENGTH, replaceAll } from './values.js';
 
 const matcher = (m: unknown, ignoreCase = false) => {

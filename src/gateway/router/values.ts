@@ -1,4 +1,5 @@
 import { RE2JS } from 're2js';
+
 import type { FieldError } from '../../api/kinds/types.js';
 
 /** StringMatch is Istio's string matcher: exactly one of exact, prefix or regex (RE2-style full match). */

@@ -1,6 +1,8 @@
 import type { Dispatcher } from 'undici';
-import type { GatewayContext, OutgoingHeaders } from '../context.js';
+
 import { AbortReason, type CancelToken } from '../cancel.js';
+import type { GatewayContext, OutgoingHeaders } from '../context.js';
+
 import type { Cluster } from './cluster.js';
 import type { Endpoint } from './endpoint.js';
 

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+
 import type { Pool } from 'undici';
 
 // undici costs noticeable memory once loaded (README.md); load it when the first HTTP upstream is
@@ -9,14 +10,17 @@ function poolClass(): typeof Pool {
   return PoolCtor;
 }
 import type { ConnectionOptions } from 'node:tls';
+
 import type { Logger } from 'pino';
+
 import { HostDirs, UpstreamGuard } from '../../security/index.js';
+import type { TrafficStats } from '../observability/metrics.js';
+
 import { createBalancer, type LoadBalancer } from './balancers.js';
 import { guardedConnector } from './connector.js';
 import { Endpoint } from './endpoint.js';
 import type { ServiceSpec } from './service-spec.js';
 import { upstreamTls, type UpstreamTlsDeps } from './tls.js';
-import type { TrafficStats } from '../observability/metrics.js';
 
 /** ClusterEnv is what a Cluster's connections may use: the operator's upstream grants, TLS material, a logger. */
 export interface ClusterEnv {

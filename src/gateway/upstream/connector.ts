@@ -1,9 +1,11 @@
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
+
 import type { Logger } from 'pino';
 import type { Agent, buildConnector } from 'undici';
-import { UpstreamRefusedError, type UpstreamGuard } from '../../security/index.js';
+
+import { type UpstreamGuard,UpstreamRefusedError } from '../../security/index.js';
 
 type Undici = typeof import('undici');
 

@@ -1,9 +1,11 @@
 import type { Dispatcher } from 'undici';
-import type { GatewayContext } from '../context.js';
+
 import { AbortReason, type CancelToken } from '../cancel.js';
+import type { GatewayContext } from '../context.js';
 import { BadGatewayError, GatewayError, NoHealthyUpstreamError, OverloadedError, UpstreamTimeoutError } from '../errors.js';
 import { backoffMs } from '../filters/retry/index.js';
 import type { TrafficStats } from '../observability/metrics.js';
+
 import { Attempt, type AttemptGroup, type Outcome } from './attempt.js';
 import type { Cluster } from './cluster.js';
 import type { Endpoint } from './endpoint.js';

@@ -1,7 +1,9 @@
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
-import { SkiffError } from '../../util/errors.js';
+
 import type { HostDirs } from '../../security/index.js';
+import { SkiffError } from '../../util/errors.js';
 import { peerSpiffeId } from '../mtls/spiffe.js';
+
 import type { UpstreamTlsSpec } from './service-spec.js';
 
 /** The largest PEM file read for upstream TLS (a CA bundle, a certificate chain, a key). */

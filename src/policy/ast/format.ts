@@ -1,4 +1,5 @@
 import { formatNumber } from '../value.js';
+
 import { parseModule } from './parser.js';
 import type { Expr, Module, Rule, Term } from './types.js';
 

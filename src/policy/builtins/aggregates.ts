@@ -1,7 +1,8 @@
-import { RSet, compare, isNumber, isObject, objSize, type Value } from '../value.js';
-import { add, elems, mul, type Num } from './operands.js';
+import { compare, isNumber, isObject, objSize, RSet, type Value } from '../value.js';
+
 import { pace } from './limits.js';
-import { typeErr, type Builtin, type BuiltinContext } from './types.js';
+import { add, elems, mul, type Num } from './operands.js';
+import { type Builtin, type BuiltinContext,typeErr } from './types.js';
 
 function numbers(name: string, a: Value[], ctx: BuiltinContext): Num[] {
   const xs = elems(name, a, 0);

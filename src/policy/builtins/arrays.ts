@@ -1,6 +1,7 @@
 import type { Value } from '../value.js';
-import { arr, int } from './operands.js';
+
 import { capElements, pace } from './limits.js';
+import { arr, int } from './operands.js';
 import type { Builtin } from './types.js';
 
 /** Arrays: concat, slice, reverse, flatten. */

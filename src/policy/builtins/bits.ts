@@ -1,6 +1,7 @@
-import { RDecimal, normNum, type Value } from '../value.js';
+import { normNum, RDecimal, type Value } from '../value.js';
+
 import { decInt, exactNum } from './operands.js';
-import { BuiltinError, type Builtin } from './types.js';
+import { type Builtin,BuiltinError } from './types.js';
 
 function bigInt(name: string, a: Value[], i: number): bigint {
   const n = exactNum(name, a, i);

@@ -1,6 +1,7 @@
-import { isNumber } from '../value.js';
 import { numberValue } from '../ast/parser.js';
-import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
+import { isNumber } from '../value.js';
+
+import { type Builtin,builtinErr, BuiltinError, typeErr } from './types.js';
 
 /** MAX_NUMBER_TEXT bounds the text to_number converts: exact conversion of a longer one costs superlinear time. */
 export const MAX_NUMBER_TEXT = 10_000;

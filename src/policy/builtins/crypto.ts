@@ -1,7 +1,9 @@
-import { X509Certificate, createHash, createHmac, createPrivateKey, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, timingSafeEqual,X509Certificate } from 'node:crypto';
+
 import { fromJSON, type Value } from '../value.js';
+
 import { str } from './operands.js';
-import { builtinErr, type Builtin } from './types.js';
+import { type Builtin,builtinErr } from './types.js';
 
 const hash = (alg: string): Builtin => ({ arity: 1, fn: (a) => createHash(alg).update(str(`crypto.${alg}`, a, 0)).digest('hex') });
 const hmac = (alg: string): Builtin => ({

@@ -1,8 +1,9 @@
-import { RSet, isObject, type Value } from '../value.js';
+import { isObject, RSet, type Value } from '../value.js';
+
 import { register as net } from './net.js';
-import { register as regex } from './regex.js';
 import { elems, set } from './operands.js';
-import { typeErr, type Builtin } from './types.js';
+import { register as regex } from './regex.js';
+import { type Builtin,typeErr } from './types.js';
 
 /**
  * Deprecated built-ins that Rego v0 policies (Gatekeeper templates among them) still call.

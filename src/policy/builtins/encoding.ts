@@ -1,10 +1,12 @@
 import YAML, { type ScalarTag } from 'yaml';
-import { numberValue } from '../ast/parser.js';
-import { ObjectBuilder, RDecimal, RSet, fromJSON, isObject, objEntries, stringifyJSON, toJSON, type Value } from '../value.js';
-import { elems, obj, str } from './operands.js';
-import { capString } from './limits.js';
-import { BuiltinError, builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
+
 import { parseYamlValueLikeGo } from '../../util/yaml-go.js';
+import { numberValue } from '../ast/parser.js';
+import { fromJSON, isObject, ObjectBuilder, objEntries, RDecimal, RSet, stringifyJSON, toJSON, type Value } from '../value.js';
+
+import { capString } from './limits.js';
+import { elems, obj, str } from './operands.js';
+import { type Builtin, type BuiltinContext,builtinErr, BuiltinError, typeErr } from './types.js';
 
 /** capped returns a built-in's string result, refusing it over the engine's string limit. */
 function capped(name: string, s: string, ctx: BuiltinContext): string {

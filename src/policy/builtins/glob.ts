@@ -1,8 +1,10 @@
 import { RE2JS } from 're2js';
+
 import { RSet, type Value } from '../value.js';
-import { patternCache } from './pattern-cache.js';
+
 import { str } from './operands.js';
-import { builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
+import { patternCache } from './pattern-cache.js';
+import { type Builtin, type BuiltinContext,builtinErr, typeErr } from './types.js';
 
 /** Characters with a meaning in RE2 syntax outside a class. */
 const META = /[\\.+*?()|[\]{}^$]/g;

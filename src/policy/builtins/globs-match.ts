@@ -1,6 +1,6 @@
-import { str } from './operands.js';
 import { pace } from './limits.js';
-import { builtinErr, type Builtin, type BuiltinContext } from './types.js';
+import { str } from './operands.js';
+import { type Builtin, type BuiltinContext,builtinErr } from './types.js';
 
 interface Tok {
   ranges: Array<[number, number]>;

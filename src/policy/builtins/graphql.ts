@@ -1,6 +1,7 @@
-import { fromJSON, isObject, toJSON, type PlainObject, type Value } from '../value.js';
+import { fromJSON, isObject, type PlainObject, toJSON, type Value } from '../value.js';
+
 import { GraphQLSyntaxError, parseQueryDocument, parseSchemaDocument } from './graphql-parser.js';
-import { builtinErr, typeErr, type Builtin } from './types.js';
+import { type Builtin,builtinErr, typeErr } from './types.js';
 
 type Obj = Record<string, unknown>;
 type Arr = Obj[];

@@ -1,6 +1,7 @@
-import { RSet, isObject, objEntries, objGet, type Value } from '../value.js';
+import { isObject, objEntries, objGet, RSet, type Value } from '../value.js';
+
 import { Meter } from './limits.js';
-import { typeErr, type Builtin, type BuiltinContext } from './types.js';
+import { type Builtin, type BuiltinContext,typeErr } from './types.js';
 
 function neighbours(g: Value, n: Value): Value[] {
   if (!isObject(g)) return [];

@@ -1,9 +1,11 @@
-import { ObjectBuilder, fromJSON, isObject, objEntries, objGet, toJSON, type Value } from '../value.js';
-import { jsonText } from './encoding.js';
-import { BuiltinError, builtinErr, typeErr, type Builtin } from './types.js';
-import { runSync } from './sync-worker.js';
 import { isIP } from 'node:net';
+
 import type { UpstreamGuard } from '../../security/index.js';
+import { fromJSON, isObject, ObjectBuilder, objEntries, objGet, toJSON, type Value } from '../value.js';
+
+import { jsonText } from './encoding.js';
+import { runSync } from './sync-worker.js';
+import { type Builtin,builtinErr, BuiltinError, typeErr } from './types.js';
 
 const KEYS = new Set([
   'method', 'url', 'body', 'raw_body', 'headers', 'enable_redirect', 'force_json_decode', 'force_yaml_decode', 'tls_use_system_certs',

@@ -1,6 +1,7 @@
-import { ObjectBuilder, RSet, equal, isObject, objEntries, objGet, type PlainObject, type RObject, type Value } from '../value.js';
+import { equal, isObject, ObjectBuilder, objEntries, objGet, type PlainObject, type RObject, RSet, type Value } from '../value.js';
+
 import { Meter } from './limits.js';
-import { BuiltinError, typeErr, type Builtin, type BuiltinContext } from './types.js';
+import { type Builtin, type BuiltinContext,BuiltinError, typeErr } from './types.js';
 
 type Path = Value[];
 

@@ -1,9 +1,11 @@
 import AjvModule, { type ErrorObject } from 'ajv';
-import { fromJSON, isObject, toJSON, type Value } from '../value.js';
-import { parseJSON } from './encoding.js';
 import { RE2JS } from 're2js';
+
+import { fromJSON, isObject, toJSON, type Value } from '../value.js';
+
+import { parseJSON } from './encoding.js';
 import { patternCache } from './pattern-cache.js';
-import { builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
+import { type Builtin, type BuiltinContext,builtinErr, typeErr } from './types.js';
 
 /**
  * RE2 is the regular-expression engine ajv uses for `pattern` and `patternProperties`: a schema comes

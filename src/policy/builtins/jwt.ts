@@ -1,8 +1,10 @@
-import { X509Certificate, createHmac, createPrivateKey, createPublicKey, sign as cryptoSign, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { isNumber, isObject, objEntries, objGet, toJSON, fromJSON, type PlainObject, type Value } from '../value.js';
+import { createHmac, createPrivateKey, createPublicKey, type KeyObject,sign as cryptoSign, timingSafeEqual, verify as cryptoVerify, X509Certificate } from 'node:crypto';
+
+import { fromJSON, isNumber, isObject, objEntries, objGet, type PlainObject, toJSON, type Value } from '../value.js';
+
 import { jsonText } from './encoding.js';
 import { obj, str } from './operands.js';
-import { BuiltinError, builtinErr, type Builtin, type BuiltinContext } from './types.js';
+import { type Builtin, type BuiltinContext,builtinErr, BuiltinError } from './types.js';
 
 const HASH: Record<string, string> = { 256: 'sha256', 384: 'sha384', 512: 'sha512' };
 

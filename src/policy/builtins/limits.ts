@@ -1,4 +1,4 @@
-import { builtinErr, type BuiltinContext, type BuiltinLimits } from './types.js';
+import { type BuiltinContext, builtinErr, type BuiltinLimits } from './types.js';
 
 /** DEFAULT_BUILTIN_LIMITS: far beyond what a policy decision needs, well within what one process survives. */
 export const DEFAULT_BUILTIN_LIMITS: Readonly<BuiltinLimits> = Object.freeze({

@@ -1,4 +1,5 @@
 import { formatValue, type Value } from '../value.js';
+
 import type { Builtin } from './types.js';
 
 /** Misc: print, trace, opa.runtime. `print` takes any number of operands (arity -1). */

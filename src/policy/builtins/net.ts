@@ -1,8 +1,9 @@
-import { RSet, isObject, objEntries, type Value } from '../value.js';
-import { str } from './operands.js';
+import { isObject, objEntries, RSet, type Value } from '../value.js';
+
 import { Meter } from './limits.js';
-import { BuiltinError, builtinErr, type Builtin } from './types.js';
+import { str } from './operands.js';
 import { runSync } from './sync-worker.js';
+import { type Builtin,builtinErr, BuiltinError } from './types.js';
 
 interface Net {
   v6: boolean;

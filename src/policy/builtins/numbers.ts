@@ -1,4 +1,5 @@
-import { RDecimal, isNumber, normNum, type Value } from '../value.js';
+import { isNumber, normNum, RDecimal, type Value } from '../value.js';
+
 import { decInt, exactNum, num } from './operands.js';
 
 /**
@@ -27,8 +28,8 @@ function rangeEnd(name: string, a: Value[], i: number): number | bigint {
   }
   return v;
 }
-import { BuiltinError, builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
 import { capElements, pace } from './limits.js';
+import { type Builtin, type BuiltinContext,builtinErr, BuiltinError, typeErr } from './types.js';
 
 function isIntNum(n: number | bigint): boolean {
   return typeof n === 'bigint' || Number.isInteger(n);

@@ -1,7 +1,8 @@
-import { ObjectBuilder, RObject, RSet, equal, isObject, objEntries, objGet, type PlainObject, type Value } from '../value.js';
-import { obj } from './operands.js';
+import { equal, isObject, ObjectBuilder, objEntries, objGet, type PlainObject, type RObject, RSet, type Value } from '../value.js';
+
 import { Meter } from './limits.js';
-import { typeErr, type Builtin } from './types.js';
+import { obj } from './operands.js';
+import { type Builtin,typeErr } from './types.js';
 
 /** union merges b into a recursively, b winning on conflicts (as object.union); a meter paces the copying. */
 export function unionObjects(a: PlainObject | RObject, b: PlainObject | RObject, m?: Meter): PlainObject | RObject {

@@ -1,4 +1,4 @@
-import { RDecimal, RObject, RSet, decFrom, decOf, decOfNum, decToFloat, isNumber, isObject, normNum, type Dec, type PlainObject, type Value } from '../value.js';
+import { type Dec, decFrom, decOf, decOfNum, decToFloat, isNumber, isObject, normNum, type PlainObject, RDecimal, type RObject, RSet, type Value } from '../value.js';
 
 export { decOf };
 

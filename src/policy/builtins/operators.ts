@@ -1,6 +1,7 @@
-import { RDecimal, RSet, compare, decOfNum, equal, isNumber, isObject, normNum, objEntries, objGet, type Value } from '../value.js';
-import { add, decDiv, decInt, decQuo, exactNum, isIntegral, mul, sub, toBig, type Num } from './operands.js';
-import { BuiltinError, typeErr, type Builtin } from './types.js';
+import { compare, decOfNum, equal, isNumber, isObject, normNum, objEntries, objGet, RDecimal, RSet, type Value } from '../value.js';
+
+import { add, decDiv, decInt, decQuo, exactNum, isIntegral, mul, type Num,sub, toBig } from './operands.js';
+import { type Builtin,BuiltinError, typeErr } from './types.js';
 
 const cmp = (f: (c: number) => boolean): Builtin => ({ arity: 2, fn: (a) => f(compare(a[0]!, a[1]!)) });
 

@@ -1,8 +1,10 @@
 import { createHash, createHmac } from 'node:crypto';
-import { ObjectBuilder, fromJSON, isNumber, isObject, objEntries, objGet, type Value } from '../value.js';
+
+import { fromJSON, isNumber, isObject, ObjectBuilder, objEntries, objGet, type Value } from '../value.js';
+
 import { jsonText } from './encoding.js';
 import { obj } from './operands.js';
-import { BuiltinError, type Builtin } from './types.js';
+import { type Builtin,BuiltinError } from './types.js';
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const hmac = (k: Buffer | string, s: string): Buffer => createHmac('sha256', k).update(s).digest();

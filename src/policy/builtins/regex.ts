@@ -1,8 +1,9 @@
 import { RE2JS } from 're2js';
-import { int, str } from './operands.js';
+
 import { capElements, capString } from './limits.js';
+import { int, str } from './operands.js';
 import { patternCache } from './pattern-cache.js';
-import { builtinErr, type Builtin, type BuiltinContext } from './types.js';
+import { type Builtin, type BuiltinContext,builtinErr } from './types.js';
 
 /**
  * compileRe compiles with RE2 semantics (as Go's regexp, which OPA uses: no backreferences or

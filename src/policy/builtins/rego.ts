@@ -2,8 +2,9 @@ import { parseModule } from '../ast/parser.js';
 import type { Expr, Module, Rule, Term } from '../ast/types.js';
 import { RegoError } from '../errors.js';
 import { fromJSON, type Value } from '../value.js';
+
 import { str } from './operands.js';
-import { builtinErr, type Builtin } from './types.js';
+import { type Builtin,builtinErr } from './types.js';
 
 type J = Record<string, unknown>;
 

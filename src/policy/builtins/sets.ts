@@ -1,7 +1,8 @@
 import { RSet, type Value } from '../value.js';
-import { set } from './operands.js';
+
 import { capElements, pace } from './limits.js';
-import { typeErr, type Builtin } from './types.js';
+import { set } from './operands.js';
+import { type Builtin,typeErr } from './types.js';
 
 function setOfSets(name: string, a: Value[]): RSet[] {
   const s = set(name, a, 0);

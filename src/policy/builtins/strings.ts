@@ -1,12 +1,13 @@
-import { RDecimal, RSet, formatNumber, formatValue, isNumber, isObject, objEntries, type Value } from '../value.js';
-import { arr, decInt, decOf, elems, exactNum, int, isIntegral, num, obj, str, type Num } from './operands.js';
+import { formatNumber, formatValue, isNumber, isObject, objEntries, RDecimal, RSet, type Value } from '../value.js';
+
+import { arr, decInt, decOf, elems, exactNum, int, isIntegral, type Num,num, obj, str } from './operands.js';
 
 /** bigOf is an integral number as a bigint (decimals exactly). */
 function bigOf(v: Num): bigint {
   return v instanceof RDecimal ? decInt('sprintf', v) : BigInt(v);
 }
-import { BuiltinError, builtinErr, typeErr, type Builtin, type BuiltinContext } from './types.js';
 import { capElements, capString, pace } from './limits.js';
+import { type Builtin, type BuiltinContext,builtinErr, BuiltinError, typeErr } from './types.js';
 
 const cps = (s: string): string[] => [...s];
 

@@ -1,4 +1,4 @@
-import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort,Worker } from 'node:worker_threads';
 
 /**
  * runSync runs an async job in a worker thread and waits for its answer, because built-ins are

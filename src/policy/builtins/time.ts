@@ -1,6 +1,7 @@
 import { isNumber, normNum, type Value } from '../value.js';
+
 import { num, str } from './operands.js';
-import { builtinErr, typeErr, type Builtin } from './types.js';
+import { type Builtin,builtinErr, typeErr } from './types.js';
 
 const MIN_NS = -(2n ** 63n);
 const MAX_NS = 2n ** 63n - 1n;

@@ -1,4 +1,5 @@
-import { RSet, isNumber, isObject, typeName, type Value } from '../value.js';
+import { isNumber, isObject, RSet, typeName, type Value } from '../value.js';
+
 import type { Builtin } from './types.js';
 
 const is = (f: (v: Value) => boolean): Builtin => ({ arity: 1, fn: (a) => (f(a[0]!) ? true : false) });

@@ -1,5 +1,5 @@
-import type { Signature } from '../compile/typecheck.js';
 import type { UpstreamGuard } from '../../security/index.js';
+import type { Signature } from '../compile/typecheck.js';
 import { typeName, type Value } from '../value.js';
 
 /**

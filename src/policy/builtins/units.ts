@@ -1,6 +1,7 @@
 import { normNum } from '../value.js';
+
 import { str } from './operands.js';
-import { builtinErr, type Builtin } from './types.js';
+import { type Builtin,builtinErr } from './types.js';
 
 const DEC: Record<string, bigint> = { '': 1n, k: 10n ** 3n, m: 10n ** 6n, g: 10n ** 9n, t: 10n ** 12n, p: 10n ** 15n, e: 10n ** 18n };
 const BIN: Record<string, bigint> = { ki: 1n << 10n, mi: 1n << 20n, gi: 1n << 30n, ti: 1n << 40n, pi: 1n << 50n, ei: 1n << 60n };

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+
 import { normNum, type PlainObject } from '../value.js';
+
 import { str } from './operands.js';
 import type { Builtin } from './types.js';
 

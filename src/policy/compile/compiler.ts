@@ -1,10 +1,11 @@
 import type { Expr, Module, Rule, Term, VarTerm, With } from '../ast/types.js';
 import { walkNodes } from '../ast/walk.js';
 import { RegoError, RegoErrors } from '../errors.js';
-import { RuleNode, groundPrefix } from './tree.js';
+
 import { hoistNegated } from './negation.js';
-import { reorderBody, type Analyzer } from './safety.js';
-import { TypeChecker, type Signature } from './typecheck.js';
+import { type Analyzer,reorderBody } from './safety.js';
+import { groundPrefix,RuleNode } from './tree.js';
+import { type Signature,TypeChecker } from './typecheck.js';
 
 /** BuiltinInfo is what the compiler needs to know about a built-in: its input arity and, when declared, its types. */
 export interface BuiltinLookup {

@@ -1,6 +1,7 @@
 import type { CallTerm, Expr, Import, Module, Term, VarTerm } from '../ast/types.js';
 import { walkNodes } from '../ast/walk.js';
 import { RegoError } from '../errors.js';
+
 import { DEPRECATED } from './strict.js';
 
 const SKIP = new Set(['module', 'loc', 'annotations']);

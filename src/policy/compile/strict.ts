@@ -1,6 +1,6 @@
 import type { Expr, Module, Rule, Term, VarTerm } from '../ast/types.js';
-import { RegoError } from '../errors.js';
 import { walkNodes } from '../ast/walk.js';
+import { RegoError } from '../errors.js';
 
 const SKIP = new Set(['module', 'loc']);
 const RULE_SKIP = new Set(['module', 'loc', 'annotations']);

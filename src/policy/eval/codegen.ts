@@ -1,6 +1,7 @@
 import type { CallTerm } from '../ast/types.js';
 import type { Builtin } from '../builtins/types.js';
-import { VALUE_CLASS, equal } from '../value.js';
+import { equal,VALUE_CLASS } from '../value.js';
+
 import { index } from './context.js';
 import type { DirectFunction, Operand, PathKey, StepPlan } from './plan.js';
 import type { EvalEngine, Step } from './types.js';

@@ -1,7 +1,8 @@
-import type { BuiltinContext, BuiltinLimits } from '../builtins/types.js';
-import { DEFAULT_BUILTIN_LIMITS } from '../builtins/limits.js';
 import type { UpstreamGuard } from '../../security/index.js';
-import { RDecimal, RSet, objGet, type Value } from '../value.js';
+import { DEFAULT_BUILTIN_LIMITS } from '../builtins/limits.js';
+import type { BuiltinContext, BuiltinLimits } from '../builtins/types.js';
+import { objGet, RDecimal, RSet, type Value } from '../value.js';
+
 import type { EvalEngine } from './types.js';
 
 /** EvalBuiltinContext is what built-ins see of one evaluation (a class: no closures per evaluation). */

@@ -1,24 +1,25 @@
 import type { CallTerm, Expr, Rule, Term } from '../ast/types.js';
-import { BuiltinError, type Builtin, type BuiltinContext } from '../builtins/types.js';
+import { type Builtin, type BuiltinContext,BuiltinError } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import { EvalCancelError, RegoError } from '../errors.js';
 import {
-  ObjectBuilder,
-  RObject,
-  RSet,
   equal,
   formatValue,
   isObject,
+  ObjectBuilder,
   objEntries,
   objGet,
   type PlainObject,
+  RObject,
+  RSet,
   type Value,
 } from '../value.js';
-import { RuleEvaluator, dataRule } from './rules.js';
-import { evalWith } from './with.js';
-import type { StepCompiler } from './steps.js';
+
 import { EvalBuiltinContext, index } from './context.js';
-import { NS, type Ctx, type EvalEngine, type EvalOptions, type Frame, type K, type KV, type Mock } from './types.js';
+import { dataRule,RuleEvaluator } from './rules.js';
+import type { StepCompiler } from './steps.js';
+import { type Ctx, type EvalEngine, type EvalOptions, type Frame, type K, type KV, type Mock,NS } from './types.js';
+import { evalWith } from './with.js';
 
 export type { Ctx, EvalOptions, Frame, K, KV, Mock, TraceEvent } from './types.js';
 

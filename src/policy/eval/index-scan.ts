@@ -1,6 +1,7 @@
 import type { Expr, Term } from '../ast/types.js';
 import { isObject, keyOf, objGet, type Value } from '../value.js';
-import { NS, type EvalEngine, type Frame, type K, type Step } from './types.js';
+
+import { type EvalEngine, type Frame, type K, NS, type Step } from './types.js';
 
 /** IndexPlan describes an indexable scan: the loop variable, the field path and the compared term. */
 export interface IndexPlan {

@@ -1,7 +1,8 @@
 import type { Rule, Term } from '../ast/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import { RegoError } from '../errors.js';
-import { RSet, equal, isObject, keyOf, type Value } from '../value.js';
+import { equal, isObject, keyOf, RSet, type Value } from '../value.js';
+
 import type { EvalEngine, Frame } from './types.js';
 
 /** Slot is one level of a partial document being built: a set, a leaf value or an object of slots. */

@@ -2,8 +2,9 @@ import type { CallTerm, Expr, RefTerm, Rule, Term } from '../ast/types.js';
 import type { Builtin } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import type { Value } from '../value.js';
+
 import { constantRule, constantTerm } from './constant.js';
-import { indexPlan, type IndexPlan } from './index-scan.js';
+import { type IndexPlan,indexPlan } from './index-scan.js';
 import type { Step } from './types.js';
 
 /**

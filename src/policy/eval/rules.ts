@@ -1,11 +1,12 @@
 import type { RefTerm, Rule, Term } from '../ast/types.js';
 import { groundPrefix, type RuleNode } from '../compile/tree.js';
 import { RegoError } from '../errors.js';
-import { ObjectBuilder, RSet, equal, fromJSON, isObject, objEntries, objGet, type Value } from '../value.js';
+import { equal, fromJSON, isObject, ObjectBuilder, objEntries, objGet, RSet, type Value } from '../value.js';
+
+import { isConstant } from './constant.js';
+import { PartialCollector, type Slot } from './partial.js';
 import type { EvalEngine, Frame, KV } from './types.js';
 import { setPath } from './with.js';
-import { PartialCollector, type Slot } from './partial.js';
-import { isConstant } from './constant.js';
 
 
 /** plainParams tells whether every parameter of a function definition is a plain variable (memoised on the rule). */

@@ -1,8 +1,8 @@
+import type { UpstreamGuard } from '../../security/index.js';
 import type { CallTerm, Expr, Rule, Term } from '../ast/types.js';
 import type { Builtin, BuiltinContext, BuiltinLimits } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import type { RegoError } from '../errors.js';
-import type { UpstreamGuard } from '../../security/index.js';
 import type { Value } from '../value.js';
 
 /** K is a continuation; returning true stops the search (a solution was enough). */

@@ -1,5 +1,6 @@
 import type { Expr, With } from '../ast/types.js';
-import { ObjectBuilder, isObject, objEntries, objGet, type PlainObject, type Value } from '../value.js';
+import { isObject, ObjectBuilder, objEntries, objGet, type PlainObject, type Value } from '../value.js';
+
 import type { Ctx, EvalEngine, Frame, K, Mock } from './types.js';
 
 // `with` modifiers: each one replaces input, part of data, or a function for one expression, in a

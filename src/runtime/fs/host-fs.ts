@@ -1,12 +1,14 @@
+import { execFileSync } from 'node:child_process';
 import {
+type BigIntStats,
   closeSync, constants as C, fstatSync, fsyncSync, ftruncateSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync,
   openSync, readdirSync, readlinkSync, readSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, unlinkSync,
-  writeSync, type BigIntStats,
-} from 'node:fs';
-import { execFileSync } from 'node:child_process';
+  writeSync, } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
+
 import { E, FILETYPE } from '../wasi/constants.js';
-import { FsError, type DirEntry, type Entry, type FsBackend, type OpenFile, type OpenFlags, type Stat, type TimeSpec } from './types.js';
+
+import { type DirEntry, type Entry, type FsBackend, FsError, type OpenFile, type OpenFlags, type Stat, type TimeSpec } from './types.js';
 
 const NODE_ERRNO: Record<string, number> = {
   ENOENT: E.NOENT, EEXIST: E.EXIST, ENOTDIR: E.NOTDIR, EISDIR: E.ISDIR, ENOTEMPTY: E.NOTEMPTY, EACCES: E.ACCES,

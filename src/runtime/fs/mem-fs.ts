@@ -1,5 +1,6 @@
 import { E, FILETYPE } from '../wasi/constants.js';
-import { FsError, type DirEntry, type Entry, type FsBackend, type OpenFile, type OpenFlags, type Stat, type TimeSpec } from './types.js';
+
+import { type DirEntry, type Entry, type FsBackend, FsError, type OpenFile, type OpenFlags, type Stat, type TimeSpec } from './types.js';
 
 /** One inode of the in-memory filesystem; hard links share the node. */
 class MemNode {

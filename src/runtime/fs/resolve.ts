@@ -1,5 +1,6 @@
 import { E, FILETYPE } from '../wasi/constants.js';
-import { addNote, FsError, type Entry, type FsBackend } from './types.js';
+
+import { addNote, type Entry, type FsBackend,FsError } from './types.js';
 
 /** Symlinks followed in one resolution before ELOOP (Linux allows 40). */
 const MAX_SYMLINKS = 32;

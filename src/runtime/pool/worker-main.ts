@@ -1,6 +1,8 @@
 import { parentPort } from 'node:worker_threads';
-import { SandboxHost, type RunSpec } from '../sandbox.js';
+
+import { type RunSpec,SandboxHost } from '../sandbox.js';
 import type { WasmModule } from '../wasm-api.js';
+
 import { LruSet, WORKER_MODULE_CAP } from './lru-set.js';
 
 /** Messages the pool sends to a worker. */

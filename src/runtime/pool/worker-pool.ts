@@ -1,7 +1,9 @@
 import { Worker } from 'node:worker_threads';
+
 import { RuntimeError } from '../errors.js';
 import type { Variant } from '../module-cache.js';
 import type { RunOutcome, RunSpec } from '../sandbox.js';
+
 import { LruSet, WORKER_MODULE_CAP } from './lru-set.js';
 import type { RunMessage } from './worker-main.js';
 

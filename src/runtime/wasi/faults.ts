@@ -1,4 +1,5 @@
 import { FsError } from '../fs/types.js';
+
 import { E } from './constants.js';
 
 /**

@@ -1,4 +1,5 @@
-import { FsError, type FsBackend, type OpenFile } from '../fs/types.js';
+import { type FsBackend, FsError, type OpenFile } from '../fs/types.js';
+
 import { E } from './constants.js';
 
 /** Stream is a byte stream the host grants as stdio: reads return 0 at end of input. */

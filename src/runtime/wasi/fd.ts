@@ -1,10 +1,11 @@
 import { FsError, type Stat } from '../fs/types.js';
+
 import {
-  ADVICE_MAX, DIRENT, E, FDFLAGS, FDSTAT, FILESTAT, FILETYPE, FSTFLAGS, IOVEC, PRESTAT, PREOPENTYPE_DIR, R, WHENCE,
+  ADVICE_MAX, DIRENT, E, FDFLAGS, FDSTAT, FILESTAT, FILETYPE, FSTFLAGS, IOVEC, PREOPENTYPE_DIR, PRESTAT, R, WHENCE,
 } from './constants.js';
 import type { Descriptor, DirDescriptor, FileDescriptor, Stream } from './fd-table.js';
-import type { SyscallHost as WasiHost, Syscalls } from './syscalls.js';
 import { IOV_MAX, utf8 } from './memory.js';
+import type { SyscallHost as WasiHost, Syscalls } from './syscalls.js';
 
 const FDFLAGS_ALL = FDFLAGS.APPEND | FDFLAGS.DSYNC | FDFLAGS.NONBLOCK | FDFLAGS.RSYNC | FDFLAGS.SYNC;
 const FSTFLAGS_ALL = FSTFLAGS.ATIM | FSTFLAGS.ATIM_NOW | FSTFLAGS.MTIM | FSTFLAGS.MTIM_NOW;

@@ -1,19 +1,20 @@
 import { addNote, FsError } from '../fs/types.js';
+import type { WasmImports } from '../wasm-api.js';
+
 import {
-  E, FILETYPE, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, RIGHTS_SOCKET, RIGHTS_STREAM, R,
-  WASI_FUNCTIONS, WASI_MODULE,
+  E, FILETYPE, R,
+RIGHTS_ALL, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, RIGHTS_SOCKET, RIGHTS_STREAM,   WASI_FUNCTIONS, WASI_MODULE,
 } from './constants.js';
-import { FdTable, type Descriptor, type Mount, type SocketLike, type Stream } from './fd-table.js';
-import { HostError, GuestUnwind, isStackOverflow } from './faults.js';
+import { GuestUnwind, HostError, isStackOverflow } from './faults.js';
 import { fdCalls } from './fd.js';
+import { type Descriptor, FdTable, type Mount, type SocketLike, type Stream } from './fd-table.js';
 import { GuestMemory } from './memory.js';
 import { pathCalls } from './path.js';
 import { pollCalls } from './poll.js';
-import { Clock, ProcExit, RandomSource, StringBlockEncoder } from './process.js';
 import { processCalls } from './proc-calls.js';
+import { Clock, ProcExit, RandomSource, StringBlockEncoder } from './process.js';
 import { sockCalls } from './sock.js';
 import type { GuestImport, HostState, SyscallHost, Syscalls } from './syscalls.js';
-import type { WasmImports } from '../wasm-api.js';
 
 /** HostOptions is everything one sandbox run may use: nothing is ambient, all of it is granted here. */
 export interface HostOptions {

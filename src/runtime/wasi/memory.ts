@@ -1,6 +1,7 @@
 import { FsError } from '../fs/types.js';
-import { E, IOVEC } from './constants.js';
 import type { WasmMemory } from '../wasm-api.js';
+
+import { E, IOVEC } from './constants.js';
 import { BudgetSpent, GuestMemoryFault } from './faults.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });

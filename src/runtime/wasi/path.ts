@@ -1,8 +1,9 @@
 import { dirStackOf, isSelf, resolve, type Resolved } from '../fs/resolve.js';
 import { addNote, FsError } from '../fs/types.js';
+
 import { E, FDFLAGS, FILETYPE, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, RIGHTS_DIR, RIGHTS_FILE } from './constants.js';
-import type { DirDescriptor } from './fd-table.js';
 import { timeSpecs, writeStat } from './fd.js';
+import type { DirDescriptor } from './fd-table.js';
 import type { SyscallHost as WasiHost, Syscalls } from './syscalls.js';
 
 const OFLAGS_ALL = OFLAGS.CREAT | OFLAGS.DIRECTORY | OFLAGS.EXCL | OFLAGS.TRUNC;

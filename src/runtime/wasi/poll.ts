@@ -1,4 +1,5 @@
 import { FsError } from '../fs/types.js';
+
 import { E, EVENT, EVENTRW_HANGUP, EVENTTYPE, R, SUBCLOCK_ABSTIME, SUBSCRIPTION } from './constants.js';
 import type { SyscallHost as WasiHost, Syscalls } from './syscalls.js';
 

@@ -1,5 +1,7 @@
 import { randomFillSync } from 'node:crypto';
+
 import { FsError } from '../fs/types.js';
+
 import { CLOCK, E } from './constants.js';
 import { GuestUnwind, WouldBlock } from './faults.js';
 

@@ -1,4 +1,5 @@
 import { FsError } from '../fs/types.js';
+
 import { E, FDFLAGS, FILETYPE, R, RIFLAGS, SDFLAGS } from './constants.js';
 import type { SocketDescriptor } from './fd-table.js';
 import type { SyscallHost as WasiHost, Syscalls } from './syscalls.js';

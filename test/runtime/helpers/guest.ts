@@ -1,6 +1,7 @@
 import { WASI_FUNCTIONS } from '../../../src/runtime/wasi/constants.js';
-import { WasiHost, type HostOptions } from '../../../src/runtime/wasi/host.js';
+import { type HostOptions,WasiHost } from '../../../src/runtime/wasi/host.js';
 import { Wasm, type WasmMemory } from '../../../src/runtime/wasm-api.js';
+
 import { wasiImport, wat2wasm } from './wat.js';
 
 const TYPES: Record<string, string> = { i: 'i32', I: 'i64' };

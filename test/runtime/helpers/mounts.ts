@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { HostFs } from '../../../src/runtime/fs/host-fs.js';
 import { MemFs } from '../../../src/runtime/fs/mem-fs.js';
 import type { Mount } from '../../../src/runtime/wasi/fd-table.js';

@@ -1,4 +1,5 @@
 import wabtInit from 'wabt';
+
 import { WASI_FUNCTIONS, WASI_MODULE } from '../../../src/runtime/wasi/constants.js';
 
 type Wabt = Awaited<ReturnType<typeof wabtInit>>;

@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+
 import { fakeCtx, fakeEnv, run } from '../../../../test/gateway/filter-kit.js';
 import type { Authorizer } from '../../types.js';
+
 import { authzFilter } from './index.js';
 
 class FakeAuthorizer implements Authorizer {

@@ -1,8 +1,9 @@
 import type { FieldError } from '../../../api/kinds/types.js';
 import type { GatewayContext, Handler } from '../../context.js';
-import type { FilterModule } from '../types.js';
-import type { AuthzDecision } from '../../types.js';
 import { durationField, invalid, isObj } from '../../router/values.js';
+import type { AuthzDecision } from '../../types.js';
+import type { FilterModule } from '../types.js';
+
 import { buildAuthzInput, IsoClock } from './input.js';
 
 /**

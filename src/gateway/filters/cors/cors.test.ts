@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+
 import { fakeCtx, run } from '../../../../test/gateway/filter-kit.js';
+
 import { corsFilter } from './index.js';
 
 const config = { allowOrigins: [{ exact: 'https://app.test' }, { regex: 'https://.*\\.dev\\.test' }], allowMethods: ['GET', 'POST'], allowHeaders: ['authorization'], exposeHeaders: ['x-total'], maxAge: '10m', allowCredentials: true };

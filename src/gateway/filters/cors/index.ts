@@ -1,7 +1,7 @@
 import type { FieldError } from '../../../api/kinds/types.js';
 import type { Handler, OutgoingHeaders } from '../../context.js';
-import type { FilterModule } from '../types.js';
 import { compileStringMatch, durationField, invalid, isObj, type StringMatch, type StringMatcher } from '../../router/values.js';
+import type { FilterModule } from '../types.js';
 
 /** CorsConfig follows Istio's CorsPolicy. */
 export interface CorsConfig {

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { FieldError } from '../../../api/kinds/types.js';
 import type { Handler } from '../../context.js';
-import type { FilterModule } from '../types.js';
 import { durationField, invalid, isObj, percentageField } from '../../router/values.js';
+import type { FilterModule } from '../types.js';
 
 /** FaultConfig follows Istio's HTTPFaultInjection: a delay and/or an abort, each for a percentage of requests. */
 export interface FaultConfig {

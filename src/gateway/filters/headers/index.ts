@@ -1,7 +1,7 @@
 import type { FieldError } from '../../../api/kinds/types.js';
 import type { GatewayContext, Handler, OutgoingHeaders } from '../../context.js';
-import type { FilterModule } from '../types.js';
 import { invalid, isObj } from '../../router/values.js';
+import type { FilterModule } from '../types.js';
 
 /** HeaderOperations follows Istio: `set` replaces, `add` appends, `remove` deletes. */
 export interface HeaderOperations {

@@ -1,7 +1,7 @@
 import type { FieldError } from '../../../api/kinds/types.js';
 import type { Handler, HedgePolicy } from '../../context.js';
-import type { FilterModule } from '../types.js';
 import { durationField, isObj } from '../../router/values.js';
+import type { FilterModule } from '../types.js';
 
 /**
  * HedgeConfig: after `delay` (or, when it is absent or `"p95"`, the route's observed p95 latency)

@@ -1,10 +1,12 @@
-import type { JWTPayload, JWTVerifyGetKey, JSONWebKeySet } from 'jose';
+import type { JSONWebKeySet,JWTPayload, JWTVerifyGetKey } from 'jose';
+
 import type { FieldError } from '../../../api/kinds/types.js';
 import type { Handler } from '../../context.js';
-import type { FilterModule } from '../types.js';
 import { durationField, invalid, isObj } from '../../router/values.js';
-import { fileKeySet, inlineKeySet, loadJose, remoteKeySet, MAX_JWKS_BYTES } from './keys.js';
 import { guardedFetch } from '../../upstream/connector.js';
+import type { FilterModule } from '../types.js';
+
+import { fileKeySet, inlineKeySet, loadJose, MAX_JWKS_BYTES,remoteKeySet } from './keys.js';
 
 /**
  * JwtConfig follows Istio's RequestAuthentication (issuer, audiences, jwksUri, fromHeaders,

@@ -1,14 +1,17 @@
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync,writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+
+import { exportJWK, generateKeyPair, type JWK,SignJWT } from 'jose';
 type Key = Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { fakeCtx, fakeEnv, run } from '../../../../test/gateway/filter-kit.js';
-import { jwtFilter } from './index.js';
 import { HostDirs, UpstreamGuard } from '../../../security/index.js';
+
+import { jwtFilter } from './index.js';
 
 let key1: Key;
 let key2: Key;

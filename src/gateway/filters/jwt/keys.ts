@@ -1,5 +1,7 @@
 import { closeSync, fstatSync } from 'node:fs';
+
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+
 import type { HostDirs } from '../../../security/index.js';
 import { readFully } from '../../../util/read-fd.js';
 

@@ -1,7 +1,7 @@
 import type { FieldError } from '../../../api/kinds/types.js';
 import type { GatewayContext, Handler } from '../../context.js';
-import type { FilterModule } from '../types.js';
 import { durationField, invalid, isObj } from '../../router/values.js';
+import type { FilterModule } from '../types.js';
 
 /**
  * RateLimitConfig is a token bucket per key, like Envoy's local rate limit: `maxTokens` in the bucket,

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+
 import { fakeCtx, fakeEnv } from '../../../../test/gateway/filter-kit.js';
+
 import { rateLimitFilter } from './index.js';
 
 describe('rateLimit filter', () => {

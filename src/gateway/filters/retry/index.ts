@@ -1,7 +1,7 @@
 import type { FieldError } from '../../../api/kinds/types.js';
 import type { Handler, RetryPolicy } from '../../context.js';
-import type { FilterModule } from '../types.js';
 import { durationField, invalid, isObj } from '../../router/values.js';
+import type { FilterModule } from '../types.js';
 
 /** RetryConfig follows Istio's HTTPRetry: attempts, perTryTimeout and a comma-separated retryOn. */
 export interface RetryConfig {

@@ -1,7 +1,7 @@
 import type { FieldError } from '../../../api/kinds/types.js';
 import type { Handler } from '../../context.js';
-import type { FilterModule } from '../types.js';
 import { durationField } from '../../router/values.js';
+import type { FilterModule } from '../types.js';
 
 /** TimeoutConfig is the overall time the destination has to answer (`"5s"`), like Istio's `timeout`. */
 export type TimeoutConfig = string | number | { timeout: string | number };

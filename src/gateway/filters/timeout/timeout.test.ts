@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+
 import { fakeCtx, run } from '../../../../test/gateway/filter-kit.js';
+
 import { timeoutFilter } from './index.js';
 
 describe('timeout filter', () => {
