@@ -22,17 +22,19 @@ const ROOT = join(import.meta.dirname, '..');
 const TLS = join(ROOT, 'test', 'admission', 'fixtures', 'tls');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
-function newestMtime(dir: string): number {
+/** newestMtime is the newest modification time of the code files (`ext`) under dir: a README does not make dist/ stale. */
+function newestMtime(dir: string, ext: string): number {
   let m = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    m = Math.max(m, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+    if (e.isDirectory()) m = Math.max(m, newestMtime(p, ext));
+    else if (e.name.endsWith(ext)) m = Math.max(m, statSync(p).mtimeMs);
   }
   return m;
 }
 // The webhook runs admission, policy and util code (and the CLI entry that starts it).
 const SHIPPED = ['admission', 'policy', 'util', 'cli'];
-const distFresh = SHIPPED.every((d) => existsSync(join(ROOT, 'dist', d)) && newestMtime(join(ROOT, 'dist', d)) >= newestMtime(join(ROOT, 'src', d)));
+const distFresh = SHIPPED.every((d) => existsSync(join(ROOT, 'dist', d)) && newestMtime(join(ROOT, 'dist', d), '.js') >= newestMtime(join(ROOT, 'src', d), '.ts'));
 const { json, rest } = parseBenchArgs();
 const useDist = distFresh && !rest.includes('--src');
 const admission = (useDist ? await import(join(ROOT, 'dist', 'admission', 'index.js')) : await import('../src/admission/index.js')) as typeof import('../src/admission/index.js');
@@ -160,7 +162,9 @@ function spawnServer(s: Server, policies: string): ChildProcess {
   const io = { stdio: ['ignore', 'pipe', 'inherit'] as Array<'ignore' | 'pipe' | 'inherit'> };
   if (s.kind === 'floor') return spawn(process.execPath, ['--input-type=module', '-e', FLOOR, join(TLS, 'cert.pem'), join(TLS, 'key.pem')], io);
   const args = ['webhook', '--tls-cert', join(TLS, 'cert.pem'), '--tls-key', join(TLS, 'key.pem'), '--policies', policies, '--listen', '127.0.0.1:0', '--workers', String(s.workers)];
-  return useDist ? spawn(process.execPath, [join(ROOT, 'bin', 'skiff.js'), ...args], io) : spawn(TSX, [join(ROOT, 'src', 'cli', 'main.ts'), ...args], io);
+  // Sources: node with `--import tsx`, not the tsx command (which starts the server in a child
+  // process), so the pid whose CPU is counted is the server's.
+  return useDist ? spawn(process.execPath, [join(ROOT, 'bin', 'skiff.js'), ...args], io) : spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], io);
 }
 
 /** startServer starts a server child on a free loopback port and waits for its ready line. */
