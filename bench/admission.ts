@@ -1,7 +1,8 @@
 // Admission benchmark: one constraint and twenty constraints evaluated in process against a Pod with
 // 20 containers; the HTTPS webhook at a steady 1,000 AdmissionReviews/s over loopback with
-// keep-alive (`skiff webhook` as it ships, in its own process, evaluating on its main thread, then
-// on two worker threads); and the memory 10,000 inventory objects take.
+// keep-alive (`skiff webhook` as it ships, in its own process, evaluating on its main thread, and
+// on two worker threads), measured in alternating seconds with a floor server that only parses and
+// allows; and the memory 10,000 inventory objects take.
 //
 // Measure what ships: the compiled code in dist/ (and `node bin/skiff.js webhook`) when `npm run
 // build` is newer than the sources it needs; otherwise the sources through tsx, and the table says
@@ -24,17 +25,19 @@ const ROOT = join(import.meta.dirname, '..');
 const TLS = join(ROOT, 'test', 'admission', 'fixtures', 'tls');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
-function newestMtime(dir: string): number {
+/** newestMtime is the newest modification time of the code files (`ext`) under dir: a README does not make dist/ stale. */
+function newestMtime(dir: string, ext: string): number {
   let m = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    m = Math.max(m, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+    if (e.isDirectory()) m = Math.max(m, newestMtime(p, ext));
+    else if (e.name.endsWith(ext)) m = Math.max(m, statSync(p).mtimeMs);
   }
   return m;
 }
 // The webhook runs admission, policy and util code (and the CLI entry that starts it).
 const SHIPPED = ['admission', 'policy', 'util', 'cli'];
-const distFresh = SHIPPED.every((d) => existsSync(join(ROOT, 'dist', d)) && newestMtime(join(ROOT, 'dist', d)) >= newestMtime(join(ROOT, 'src', d)));
+const distFresh = SHIPPED.every((d) => existsSync(join(ROOT, 'dist', d)) && newestMtime(join(ROOT, 'dist', d), '.js') >= newestMtime(join(ROOT, 'src', d), '.ts'));
 const { json, rest } = parseBenchArgs();
 const useDist = distFresh && !rest.includes('--src');
 const admission = (useDist ? await import(join(ROOT, 'dist', 'admission', 'index.js')) : await import('../src/admission/index.js')) as typeof import('../src/admission/index.js');
@@ -162,7 +165,9 @@ function spawnServer(s: Server, policies: string): ChildProcess {
   const io = { stdio: ['ignore', 'pipe', 'inherit'] as Array<'ignore' | 'pipe' | 'inherit'> };
   if (s.kind === 'floor') return spawn(process.execPath, ['--input-type=module', '-e', FLOOR, join(TLS, 'cert.pem'), join(TLS, 'key.pem')], io);
   const args = ['webhook', '--tls-cert', join(TLS, 'cert.pem'), '--tls-key', join(TLS, 'key.pem'), '--policies', policies, '--listen', '127.0.0.1:0', '--workers', String(s.workers)];
-  return useDist ? spawn(process.execPath, [join(ROOT, 'bin', 'skiff.js'), ...args], io) : spawn(TSX, [join(ROOT, 'src', 'cli', 'main.ts'), ...args], io);
+  // Sources: node with `--import tsx`, not the tsx command (which starts the server in a child
+  // process), so the pid whose CPU is counted is the server's.
+  return useDist ? spawn(process.execPath, [join(ROOT, 'bin', 'skiff.js'), ...args], io) : spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], io);
 }
 
 /** startServer starts a server child on a free loopback port and waits for its ready line. */
@@ -258,7 +263,7 @@ for (let i = 0; i < total; i++) {
   parentPort.postMessage(i);
 }`;
 
-/** OpenLoop is one open-loop run: latency per request (µs, sorted), how late sends left, and CPU use. */
+/** OpenLoop is a server's measured traffic: latency per request (µs, sorted), how late sends left, and CPU use. */
 interface OpenLoop {
   latencyUs: Float64Array;
   sendLagUs: Float64Array;
@@ -268,8 +273,18 @@ interface OpenLoop {
   cpuWaitPct: number;
 }
 
+/** Slice is one open-loop stretch against one server, with the raw counters that several slices add up. */
+interface Slice {
+  latencyUs: Float64Array;
+  sendLagUs: Float64Array;
+  serverMs: number;
+  clientUs: number;
+  pressureUs: number;
+  elapsedMs: number;
+}
+
 /** openLoop sends `rps` reviews a second for `seconds` over the agent's keep-alive connections. */
-async function openLoop(w: Webhook, agent: Agent, rps: number, seconds: number, body: (i: number) => string): Promise<OpenLoop> {
+async function openLoop(w: Webhook, agent: Agent, rps: number, seconds: number, body: (i: number) => string): Promise<Slice> {
   const total = Math.round(rps * seconds);
   const interval = 1000 / rps;
   const latency = new Float64Array(total);
@@ -299,17 +314,27 @@ async function openLoop(w: Webhook, agent: Agent, rps: number, seconds: number, 
   });
   if (failure) throw failure;
   // CPU shares are over the whole window the counters covered, ticker start-up included
-  const elapsed = now() - t0;
-  const serverMs = cpuMs(w.child.pid) - server0;
   const client = process.cpuUsage(client0);
-  const pressure = cpuPressureUs() - pressure0;
-  const clientPct = ((client.user + client.system) / 1000 / elapsed) * 100;
+  return { latencyUs: latency, sendLagUs: lag, serverMs: cpuMs(w.child.pid) - server0, clientUs: client.user + client.system, pressureUs: cpuPressureUs() - pressure0, elapsedMs: now() - t0 };
+}
+
+/** summarise adds up a server's slices. */
+function summarise(slices: Slice[]): OpenLoop {
+  const joined = (key: 'latencyUs' | 'sendLagUs') => {
+    const out = new Float64Array(slices.reduce((n, s) => n + s[key].length, 0));
+    let at = 0;
+    for (const s of slices) out.set(s[key], (at += s[key].length) - s[key].length);
+    return out.sort();
+  };
+  const sum = (f: (s: Slice) => number) => slices.reduce((n, s) => n + f(s), 0);
+  const elapsed = sum((s) => s.elapsedMs);
+  const latencyUs = joined('latencyUs');
   return {
-    latencyUs: latency.sort(),
-    sendLagUs: lag.sort(),
-    serverCpuUsPerReview: (serverMs * 1000) / total,
-    clientCpuPct: clientPct,
-    cpuWaitPct: (pressure / 1000 / elapsed) * 100,
+    latencyUs,
+    sendLagUs: joined('sendLagUs'),
+    serverCpuUsPerReview: (sum((s) => s.serverMs) * 1000) / latencyUs.length,
+    clientCpuPct: (sum((s) => s.clientUs) / 1000 / elapsed) * 100,
+    cpuWaitPct: (sum((s) => s.pressureUs) / 1000 / elapsed) * 100,
   };
 }
 
@@ -319,34 +344,46 @@ async function sendReview(port: number, agent: Agent, body: string, uid: string)
   if (r.statusCode !== 200 || answer.response?.allowed !== true || answer.response.uid !== uid) throw new Error(`webhook answered ${r.statusCode} ${JSON.stringify(answer)}`);
 }
 
+/** Target is one running server, the keep-alive pool that drives it, and its policies directory. */
+interface Target {
+  w: Webhook;
+  agent: Agent;
+}
+
 /**
- * webhookLatency starts the webhook, warms it (JIT, and the client's pool of keep-alive connections
- * opened at the rate measured, so no TLS handshake falls in the measured window), then measures.
+ * compareLatency starts every server, warms each (JIT, and the client's pool of keep-alive
+ * connections opened at the rate measured, so no TLS handshake falls in the measured window), then
+ * measures them in turns: one second each, round robin, until each has had `seconds`. Whatever
+ * else a shared machine does then falls on all of them alike, so the ratios between them (the
+ * webhook against the floor) hold even when the absolute figures do not.
  */
-async function webhookLatency(rps: number, seconds: number, server: Server): Promise<OpenLoop> {
+async function compareLatency(rps: number, seconds: number, servers: Server[]): Promise<OpenLoop[]> {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-policies-'));
   [...TEMPLATES, ...CONSTRAINTS].forEach((o, i) => writeFileSync(join(dir, `${String(i).padStart(2, '0')}.json`), JSON.stringify(o)));
-  const w = await startServer(server, dir);
-  const agent = new Agent({ connect: { ca: readFileSync(join(TLS, 'cert.pem')) }, keepAliveTimeout: 30_000, connections: 16, pipelining: 1 });
+  const targets: Target[] = [];
   try {
+    for (const s of servers) targets.push({ w: await startServer(s, dir), agent: new Agent({ connect: { ca: readFileSync(join(TLS, 'cert.pem')) }, keepAliveTimeout: 30_000, connections: 16, pipelining: 1 }) });
     // kube-apiserver serialises each review anew; a template with the uid spliced in keeps that cheap for the driver.
     const [head, tail] = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: '@UID@', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, name: 'bench', namespace: 'apps', operation: 'CREATE', userInfo: { username: 'bench' }, object: POD, dryRun: false } }).split('@UID@') as [string, string];
     const body = (i: number) => `${head}u${i}${tail}`;
-    for (let i = 0; i < 500; i++) await sendReview(w.port, agent, body(i), `u${i}`);
+    for (const t of targets) for (let i = 0; i < 500; i++) await sendReview(t.w.port, t.agent, body(i), `u${i}`);
     // On a shared machine other work comes and goes: a run during which tasks waited for a CPU more
     // than 10% of the time is measured again (up to three times), and the figures say how contended
-    // the run reported was.
-    let run: OpenLoop | undefined;
-    // (Without pressure counters, NaN, the first run stands.)
-    for (let attempt = 1; attempt <= 3 && !(run && !(run.cpuWaitPct > 10)); attempt++) {
+    // the run reported was. (Without pressure counters, NaN, the first run stands.)
+    let runs: OpenLoop[] | undefined;
+    for (let attempt = 1; attempt <= 3 && !(runs && !runs.some((r) => r.cpuWaitPct > 10)); attempt++) {
       await quietMachine(30_000);
-      await openLoop(w, agent, rps, 2, body);
-      run = await openLoop(w, agent, rps, seconds, body);
+      for (const t of targets) await openLoop(t.w, t.agent, rps, 2, body);
+      const slices: Slice[][] = targets.map(() => []);
+      for (let turn = 0; turn < seconds; turn++) for (let j = 0; j < targets.length; j++) slices[j]!.push(await openLoop(targets[j]!.w, targets[j]!.agent, rps, 1, body));
+      runs = slices.map(summarise);
     }
-    return run!;
+    return runs!;
   } finally {
-    await stopWebhook(w);
-    await agent.close();
+    for (const t of targets) {
+      await stopWebhook(t.w);
+      await t.agent.close();
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -423,11 +460,13 @@ async function main(): Promise<void> {
   for (let i = 0; i < 3; i++) runs.push(await childJson<Mem>('--inventory'));
   const mid = <K extends keyof Mem>(k: K) => runs.map((p) => p[k]).sort((a, b) => a - b)[1]!;
   const mem = { rssMb: mid('rssMb'), heapMb: mid('heapMb'), jsonMb: runs[0]!.jsonMb };
-  const hook = await webhookLatency(1000, 10, { kind: 'skiff', workers: 0 });
-  const pooled = await webhookLatency(1000, 10, { kind: 'skiff', workers: 2 });
-  const floor = await webhookLatency(1000, 10, { kind: 'floor' });
+  const [hook, pooled, floor] = (await compareLatency(1000, 10, [{ kind: 'skiff', workers: 0 }, { kind: 'skiff', workers: 2 }, { kind: 'floor' }])) as [OpenLoop, OpenLoop, OpenLoop];
   const contended = Math.max(hook.cpuWaitPct, pooled.cpuWaitPct, floor.cpuWaitPct);
   if (contended > 10) process.stdout.write(`note: tasks waited for a CPU up to ${contended.toFixed(0)}% of the time during the webhook runs: the latencies include that contention\n`);
+  // The webhook against the floor, measured in alternating seconds of the same run: on a shared
+  // machine the ratios (and the CPU the webhook spends beyond the floor) move far less than the
+  // absolute latencies.
+  const ratio = (run: OpenLoop, p: number) => percentile(run.latencyUs, p) / percentile(floor.latencyUs, p);
   emit(
     {
       name: 'admission',
@@ -448,6 +487,11 @@ async function main(): Promise<void> {
         webhook_2workers_p99_ms: percentile(pooled.latencyUs, 99) / 1000,
         webhook_2workers_server_cpu_us: pooled.serverCpuUsPerReview,
         webhook_2workers_cpu_wait_pct: pooled.cpuWaitPct,
+        webhook_p50_to_floor: ratio(hook, 50),
+        webhook_p99_to_floor: ratio(hook, 99),
+        webhook_2workers_p99_to_floor: ratio(pooled, 99),
+        webhook_server_cpu_to_floor: hook.serverCpuUsPerReview / floor.serverCpuUsPerReview,
+        webhook_server_cpu_over_floor_us: hook.serverCpuUsPerReview - floor.serverCpuUsPerReview,
         inventory_10k_rss_mb: mem.rssMb,
         inventory_10k_heap_mb: mem.heapMb,
         inventory_10k_json_mb: mem.jsonMb,
