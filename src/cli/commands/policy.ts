@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 import type { Command } from 'commander';
 
-import { DecisionLogger, formatModule, fromJSON, readDecisions, RegoError, RegoErrors, stringifyJSON, toJSON, type TraceEvent } from '../../policy/index.js';
+import { DecisionLogger, formatModule, fromJSON, readDecisions, RegoError, RegoErrors, stringifyJSON, toJSON, type TraceEvent, walkNodes } from '../../policy/index.js';
 import { describeError, engineFrom, type Loaded,loadPaths } from '../../policy/loader.js';
 import { UpstreamGuard } from '../../security/index.js';
 import { CheckFailedError, SkiffError, UsageError } from '../../util/errors.js';
@@ -10,6 +10,8 @@ import { CheckFailedError, SkiffError, UsageError } from '../../util/errors.js';
 import { registerVerify } from './policy-verify.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
+// the AST's back-references and compiled caches, which lead to other rules' lines
+const COVERAGE_SKIP = new Set(['module', 'loc', 'target', 'fast', 'ix', 'annotations']);
 
 function load(paths: string[]): Loaded {
   try {
@@ -169,16 +171,9 @@ export function register(program: Command): void {
       process.stdout.write('\ncoverage:\n');
       for (const m of engine.modules()) {
         const rows = new Set<number>();
-        const seen = new WeakSet<object>();
-        const visit = (x: unknown): void => {
-          if (!x || typeof x !== 'object' || seen.has(x)) return;
-          seen.add(x);
-          if (Array.isArray(x)) return x.forEach(visit);
-          const o = x as Record<string, unknown>;
+        walkNodes(m.rules, COVERAGE_SKIP, (o) => {
           if ('kind' in o && 'negated' in o && o.loc) rows.add((o.loc as { row: number }).row);
-          for (const [k, v] of Object.entries(o)) if (!['module', 'loc', 'target', 'fast', 'ix', 'annotations'].includes(k)) visit(v);
-        };
-        visit(m.rules);
+        });
         const hit = [...rows].filter((r) => covered.get(m.file)?.has(r));
         const miss = [...rows].filter((r) => !covered.get(m.file)?.has(r)).sort((a, b) => a - b);
         const pct = rows.size ? (100 * hit.length) / rows.size : 100;

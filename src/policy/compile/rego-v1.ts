@@ -5,6 +5,8 @@ import { RegoError } from '../errors.js';
 import { DEPRECATED } from './strict.js';
 
 const SKIP = new Set(['module', 'loc', 'annotations']);
+// a compiled call's `target` points at what it resolved to (another rule's tree)
+const SKIP_COMPILED = new Set([...SKIP, 'target']);
 const ROOTS = new Set(['data', 'input']);
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -69,20 +71,11 @@ export function shadowProblems(m: Module): RegoError[] {
 /** deprecatedCalls: calls of deprecated built-ins in a compiled module (OPA reports them as type errors). */
 export function deprecatedCalls(m: Module): RegoError[] {
   const out: RegoError[] = [];
-  // a compiled tree may carry caches that point back into it: visit each node once
-  const seen = new WeakSet<object>();
-  const visit = (x: unknown): void => {
-    if (!x || typeof x !== 'object' || seen.has(x)) return;
-    seen.add(x);
-    if (Array.isArray(x)) return x.forEach(visit);
-    const o = x as Record<string, unknown>;
-    if (o.type === 'call') {
-      const c = o as unknown as CallTerm;
-      const name = c.target?.kind === 'builtin' ? c.target.name : undefined;
-      if (name && DEPRECATED[name] !== undefined) out.push(new RegoError('rego_type_error', `deprecated built-in function calls in expression: ${name}`, c.loc));
-    }
-    for (const k of Object.keys(o)) if (!SKIP.has(k) && k !== 'target') visit(o[k]);
-  };
-  visit(m.rules);
+  walkNodes(m.rules, SKIP_COMPILED, (o) => {
+    if (o.type !== 'call') return;
+    const c = o as unknown as CallTerm;
+    const name = c.target?.kind === 'builtin' ? c.target.name : undefined;
+    if (name && DEPRECATED[name] !== undefined) out.push(new RegoError('rego_type_error', `deprecated built-in function calls in expression: ${name}`, c.loc));
+  });
   return out;
 }
