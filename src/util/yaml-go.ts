@@ -41,10 +41,12 @@ export function parseYamlLikeGo(text: string, options: GoYamlOptions = {}): GoYa
  * `yaml` package needs (see {@link parseYamlLikeGo}); text it has nothing to mend comes back as is.
  * For callers of `YAML.parse`: retry with the mended text when the first parse fails.
  */
-export function mendQuotedScalars(text: string): string {
+export function mendQuotedScalars(text: string, limits: MendLimits = FILE_MEND_LIMITS): string {
+  // Each round re-reads the whole text to mend one cut scalar, so the work grows with size times
+  // count: past the limits the text is left as it is and the parser's own error stands.
+  if (text.length > limits.maxChars) return text;
   let src = text;
-  // each round mends one cut scalar, so there are at most as many rounds as lines
-  for (let rounds = src.split('\n').length; rounds > 0; rounds--) {
+  for (let rounds = limits.maxScalars; rounds > 0; rounds--) {
     const mended = mendCutScalar(src);
     if (mended === undefined) break;
     src = mended;
@@ -56,15 +58,25 @@ export function mendQuotedScalars(text: string): string {
  * parseYamlValueLikeGo is `YAML.parse` (one document, errors thrown) with {@link parseYamlLikeGo}'s
  * leniency: text that fails is parsed again mended, and the first error stands when mending changes nothing.
  */
-export function parseYamlValueLikeGo(text: string, options: GoYamlOptions = {}): unknown {
+export function parseYamlValueLikeGo(text: string, options: GoYamlOptions = {}, limits: MendLimits = FILE_MEND_LIMITS): unknown {
   try {
     return parse(text, options);
   } catch (e) {
-    const mended = mendQuotedScalars(text);
+    const mended = mendQuotedScalars(text, limits);
     if (mended === text) throw e;
     return parse(mended, options);
   }
 }
+
+/** MendLimits bound the mending (see {@link mendQuotedScalars}): the text's length and the scalars mended. */
+export interface MendLimits {
+  maxChars: number;
+  maxScalars: number;
+}
+/** For files an operator or author hands to Skiff (manifests, templates, data files). */
+export const FILE_MEND_LIMITS: MendLimits = { maxChars: 256 * 1024, maxScalars: 16 };
+/** For strings a policy reads at request time (yaml.unmarshal): small, so a request cannot stall it. */
+export const VALUE_MEND_LIMITS: MendLimits = { maxChars: 4096, maxScalars: 2 };
 
 interface QuotedToken {
   type: string;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { mendQuotedScalars, parseYamlLikeGo, parseYamlValueLikeGo } from '../../src/util/yaml-go.js';
+import { FILE_MEND_LIMITS, mendQuotedScalars, parseYamlLikeGo, parseYamlValueLikeGo, VALUE_MEND_LIMITS } from '../../src/util/yaml-go.js';
 
 const values = (text: string) => parseYamlLikeGo(text).docs.map((d) => ({ errors: d.errors.map((e) => e.code), value: d.toJS() }));
 
@@ -39,5 +39,19 @@ describe('parseYamlValueLikeGo', () => {
   it('parses one document like YAML.parse, mending only when the first parse fails', () => {
     expect(parseYamlValueLikeGo('a:\n  b: "one\n  two"\n')).toEqual({ a: { b: 'one two' } });
     expect(() => parseYamlValueLikeGo('a: "never closed\n')).toThrow(/Missing closing "quote/);
+  });
+
+  it('mends within bounds, so crafted text cannot make the work grow with size times count', () => {
+    const cut = (n: number) => Array.from({ length: n }, (_, i) => `k${i}: "a\nb"\n`).join('');
+    // within the limits every cut scalar is mended
+    expect(parseYamlValueLikeGo(cut(2), {}, VALUE_MEND_LIMITS)).toEqual({ k0: 'a b', k1: 'a b' });
+    // past the count, the parser's own error stands
+    expect(() => parseYamlValueLikeGo(cut(VALUE_MEND_LIMITS.maxScalars + 1), {}, VALUE_MEND_LIMITS)).toThrow();
+    expect(() => parseYamlValueLikeGo(cut(FILE_MEND_LIMITS.maxScalars + 1))).toThrow();
+    expect(parseYamlValueLikeGo(cut(FILE_MEND_LIMITS.maxScalars))).toMatchObject({ k0: 'a b' });
+    // past the length, the text is not even looked at
+    const long = cut(1) + `pad: "${'x'.repeat(VALUE_MEND_LIMITS.maxChars)}"\n`;
+    expect(mendQuotedScalars(long, VALUE_MEND_LIMITS)).toBe(long);
+    expect(mendQuotedScalars(long)).not.toBe(long);
   });
 });

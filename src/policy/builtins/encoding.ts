@@ -1,6 +1,6 @@
 import YAML, { type ScalarTag } from 'yaml';
 
-import { parseYamlValueLikeGo } from '../../util/yaml-go.js';
+import { parseYamlValueLikeGo, VALUE_MEND_LIMITS } from '../../util/yaml-go.js';
 import { numberValue } from '../ast/parser.js';
 import { fromJSON, isObject, ObjectBuilder, objEntries, RDecimal, RSet, stringifyJSON, toJSON, type Value } from '../value.js';
 
@@ -211,7 +211,7 @@ export const register: Record<string, Builtin> = {
     arity: 1,
     fn: (a) => {
       try {
-        return fromJSON(parseYamlValueLikeGo(str('yaml.unmarshal', a, 0), { intAsBigInt: true, customTags: withDecimals }) as Value);
+        return fromJSON(parseYamlValueLikeGo(str('yaml.unmarshal', a, 0), { intAsBigInt: true, customTags: withDecimals }, VALUE_MEND_LIMITS) as Value);
       } catch (e) {
         const m = /line (\d+)/.exec((e as Error).message);
         throw builtinErr('yaml.unmarshal', `yaml: line ${m ? m[1] : 1}: did not find expected node content (${(e as Error).message.split('\n')[0]})`);
@@ -223,7 +223,7 @@ export const register: Record<string, Builtin> = {
     fn: (a) => {
       if (typeof a[0] !== 'string') return false;
       try {
-        parseYamlValueLikeGo(a[0]);
+        parseYamlValueLikeGo(a[0], {}, VALUE_MEND_LIMITS);
         return true;
       } catch {
         return false;
