@@ -45,10 +45,14 @@ function distinguishedName(org: string, cn: string): Array<Record<string, Array<
   return [{ '2.5.4.10': [{ utf8String: org }] }, { '2.5.4.3': [{ utf8String: cn }] }];
 }
 
-/** serialNumber is 16 random bytes with the top bit clear: positive, unpredictable, at most 16 octets. */
+/**
+ * serialNumber is 16 random bytes with the top bit clear: positive, unpredictable, exactly 16 octets.
+ * The first octet is never zero either: DER drops a leading zero octet, so a serial starting 00 8x
+ * would be written as its shorter, minimal form or, left as given, as an encoding that is not minimal.
+ */
 function serialNumber(): string {
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  serial[0] = serial[0]! & 0x7f || 0x01;
   return serial.toString('hex');
 }
 
