@@ -44,6 +44,10 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
+/**
+ * unauthorized starts its message with the word kube-apiserver answers alone, so kubectl's usual
+ * "You must be logged in to the server (Unauthorized...)" reads as it does with any cluster.
+ */
 function unauthorized(why: string): ApiError {
-  return new ApiError(401, 'Unauthorized', `${why}: ${TOKEN_HELP}`);
+  return new ApiError(401, 'Unauthorized', `Unauthorized: ${why}: ${TOKEN_HELP}`);
 }

@@ -1,5 +1,6 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import https from 'node:https';
+import net, { type AddressInfo } from 'node:net';
 
 import type { Logger } from 'pino';
 
@@ -57,7 +58,8 @@ const ANONYMOUS_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
  * It is a thin translation layer: every rule about objects lives in ResourceService.
  */
 export class ApiServer {
-  private server?: http.Server;
+  private listener?: net.Server;
+  private servers: http.Server[] = [];
   private readonly maxBody: number;
   private readonly authn: TokenAuthenticator;
   private loopbackOnly = true;
@@ -68,12 +70,22 @@ export class ApiServer {
     this.authn = new TokenAuthenticator(opts.token, opts.controllerToken);
   }
 
-  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
+  /**
+   * listen serves the API on one port. With `tls`, the same port speaks both plain HTTP and HTTPS: the
+   * first byte of a connection tells a TLS handshake (0x16) from an HTTP request line. Plain HTTP keeps
+   * `skiff` and curl working with a bare URL; HTTPS is what kubectl and client-go need, since they never
+   * send a bearer token over plain HTTP.
+   */
+  async listen(host: string, port: number, tls?: { certPem: string; keyPem: string }): Promise<{ host: string; port: number }> {
     this.loopbackOnly = isLoopback(host);
-    const server = http.createServer({ keepAliveTimeout: 5000, requestTimeout: 60_000 }, (req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.handle(req, res).catch((err) => this.fail(res, err));
-    });
-    this.server = server;
+    };
+    const plain = http.createServer({ keepAliveTimeout: 5000, requestTimeout: 60_000 }, handler);
+    const secure = tls ? https.createServer({ keepAliveTimeout: 5000, requestTimeout: 60_000, cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, handler) : undefined;
+    const server = secure ? net.createServer({ pauseOnConnect: true }, (socket) => sniff(socket, plain, secure)) : plain;
+    this.servers = secure ? [plain, secure] : [plain];
+    this.listener = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => resolve());
@@ -84,13 +96,15 @@ export class ApiServer {
 
   /** close stops accepting, ends open watches, and waits for in-flight requests. */
   async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
+    const listener = this.listener;
+    if (!listener) return;
     for (const res of this.watches) res.end();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+    const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+    // Behind the sniffing listener the HTTP servers never listen themselves; close() still ends their
+    // connections once idle, and waiting on it lets in-flight requests finish.
+    const drained = this.servers.filter((s) => s !== listener).map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const s of this.servers) s.closeIdleConnections();
+    await Promise.all([closed, ...drained]);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -104,7 +118,7 @@ export class ApiServer {
     const blobPath = this.opts.blobs?.matches(path) ?? false;
     if (hasBody(req) && !blobPath) bodyMediaType(req.headers['content-type']);
     if ((method === 'GET' || method === 'HEAD') && ANONYMOUS_PATHS.has(path)) {
-      if (path === '/version') return this.json(res, 200, { version: this.opts.version, platform: `${process.platform}/${process.arch}`, node: process.version });
+      if (path === '/version') return this.json(res, 200, versionInfo(this.opts.version));
       return this.text(res, 200, 'ok\n');
     }
     const principal = this.authn.authenticate(req);
@@ -377,4 +391,56 @@ function checkName(def: KindDefinition, name: string | undefined): string | unde
 /** isLoopback tells whether a listen address only accepts local connections. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+}
+
+/** How long a new connection may stay silent before its first byte decides between HTTP and TLS. */
+const FIRST_BYTE_TIMEOUT_MS = 10_000;
+
+/**
+ * sniff reads a connection's first byte and hands the socket, with the byte put back, to the HTTPS
+ * server for a TLS handshake record (content type 22) and to the HTTP server otherwise.
+ */
+function sniff(socket: net.Socket, plain: http.Server, secure: https.Server): void {
+  const fail = () => socket.destroy();
+  socket.on('error', fail);
+  socket.once('end', fail);
+  socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, fail);
+  const onReadable = () => {
+    const first = socket.read(1) as Buffer | null;
+    if (first === null) {
+      socket.once('readable', onReadable);
+      return;
+    }
+    socket.removeListener('error', fail);
+    socket.removeListener('end', fail);
+    socket.setTimeout(0);
+    socket.unshift(first);
+    (first[0] === 0x16 ? secure : plain).emit('connection', socket);
+  };
+  // A 'readable' listener starts reading from the handle that pauseOnConnect left unread.
+  socket.once('readable', onReadable);
+}
+
+/**
+ * KUBERNETES_API_LEVEL is the Kubernetes release whose API conventions Skiff follows. Clients read it
+ * from `/version` (kubectl's version-skew warning, and the dispatcher that picks a kubectl release).
+ */
+export const KUBERNETES_API_LEVEL = { major: 1, minor: 32, patch: 0 } as const;
+
+/** versionInfo is `/version` in kube-apiserver's shape, with Skiff's own version in `gitVersion`'s build metadata. */
+export function versionInfo(version: string): Record<string, string> {
+  const { major, minor, patch } = KUBERNETES_API_LEVEL;
+  return {
+    major: String(major),
+    minor: String(minor),
+    gitVersion: `v${major}.${minor}.${patch}+skiff-${version}`,
+    gitCommit: '',
+    gitTreeState: 'clean',
+    buildDate: '',
+    goVersion: '',
+    compiler: 'node',
+    platform: `${process.platform === 'win32' ? 'windows' : process.platform}/${process.arch === 'x64' ? 'amd64' : process.arch}`,
+    version,
+    node: process.version,
+  };
 }

@@ -14,6 +14,7 @@ export { ESCAPED_SLASHES_ACTIONS, DEFAULT_PATH_OPTIONS, normalizePath, BadPathEr
 export { GatewayError, ConfigError, statusForInvokerError } from './errors.js';
 export type { Cancellation } from './cancel.js';
 export { InternalCA, CertificateRequestError, type IssuedCertificate, type SignedCertificate } from './mtls/ca.js';
+export { issueServingCertificate, type ServingCertificate } from './mtls/serving.js';
 export { createCsr, type CertificateRequest } from './mtls/csr.js';
 export { spiffeId, peerSpiffeId } from './mtls/spiffe.js';
 export { WorkloadIdentity, LazyIdentity, IdentityClosedError, type WorkloadIdentityOptions } from './mtls/identity.js';

@@ -65,13 +65,16 @@ export function ensureToken(dir: string, name: string): string {
 /**
  * writeKubeconfig writes DATA_DIR/kubeconfig (mode 0600): one cluster, user and context named
  * `skiff`, pointing at the API with the bearer token, so kubectl and client libraries find the
- * server the way they find any cluster. It is replaced atomically, so a reader never sees half a file.
+ * server the way they find any cluster; with `caPem`, the root that signed the API's TLS certificate.
+ * It is replaced atomically, so a reader never sees half a file.
  */
-export function writeKubeconfig(dir: string, server: string, token: string): void {
+export function writeKubeconfig(dir: string, server: string, token: string, caPem?: string): void {
+  const cluster: Record<string, string> = { server };
+  if (caPem) cluster['certificate-authority-data'] = Buffer.from(caPem).toString('base64');
   const text = stringifyYaml({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'skiff', cluster: { server } }],
+    clusters: [{ name: 'skiff', cluster }],
     users: [{ name: 'skiff', user: { token } }],
     contexts: [{ name: 'skiff', context: { cluster: 'skiff', user: 'skiff', namespace: 'default' } }],
     'current-context': 'skiff',
@@ -89,7 +92,7 @@ export function writeKubeconfig(dir: string, server: string, token: string): voi
 }
 
 /** clientUrl is the URL a local client uses for a listen address (a wildcard address is reached on loopback). */
-export function clientUrl(host: string, port: number): string {
+export function clientUrl(host: string, port: number, scheme: 'http' | 'https' = 'http'): string {
   const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
+  return `${scheme}://${h.includes(':') ? `[${h}]` : h}:${port}`;
 }

@@ -28,6 +28,7 @@ import { BlobStore, openStore, type Store } from '../store/index.js';
 import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 
+import { ensureApiCertificate, servingNames } from './api-tls.js';
 import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig } from './data-dir.js';
 
 export interface Address {
@@ -149,6 +150,11 @@ export class Skiff {
     ensureDataDir(dataDir);
     const token = ensureToken(dataDir, 'token');
     const controllerToken = ensureToken(dataDir, 'controller-token');
+    const trustDomain = this.opts.trustDomain ?? 'skiff.local';
+    // Started now, so that on a first start the certificate is signed while the store opens and the
+    // controllers sync; later starts read the files back without loading the certificate library.
+    const apiCert = ensureApiCertificate(dataDir, trustDomain, servingNames(this.opts.api.host));
+    apiCert.catch(() => undefined);
     this.store = await openStore(this.opts.store, dataDir);
     // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
     const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators }));
@@ -182,16 +188,17 @@ export class Skiff {
 
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint });
-    this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port));
+    const tls = await apiCert;
+    this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port, tls));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
     // The gateway records its own listeners (plain and mesh) in the guard; the API's is recorded here.
     this.upstreams.addOwnListener(this.apiAddress);
-    writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port), token);
+    // kubectl and client-go send the token over TLS only: the kubeconfig names the HTTPS side of the port.
+    writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port, 'https'), token, tls.caPem);
 
-    // The internal CA lives in the data dir; the node's short-lived certificate is renewed before it
-    // expires. Both are made when first needed: at start-up for a mesh listener, otherwise by the first
-    // ISTIO_MUTUAL upstream connection, so a node without mTLS never loads the certificate library.
-    const trustDomain = this.opts.trustDomain ?? 'skiff.local';
+    // The internal CA lives in the data dir (it also signs the API's serving certificate); the node's
+    // short-lived certificate is renewed before it expires. It is made when first needed: at start-up
+    // for a mesh listener, otherwise by the first ISTIO_MUTUAL upstream connection.
     // Checked now, so that a bad --trust-domain stops the start rather than the first mTLS connection.
     const nodeId = spiffeId(trustDomain, 'skiff-system', nodeName(), 'node');
     const identity = new LazyIdentity(async () => {

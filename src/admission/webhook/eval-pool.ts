@@ -1,5 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
+import { startWorker } from '../../util/worker.js';
 import { AdmissionError } from '../errors.js';
 import type { LevelVersion } from '../pss/evaluate.js';
 
@@ -68,10 +69,7 @@ export class EvalPool {
   }
 
   private spawn(): Promise<PoolCounts> {
-    const ts = import.meta.url.endsWith('.ts');
-    const worker = ts
-      ? new Worker(new URL('./boot-ts.mjs', import.meta.url), { workerData: { entry: new URL('./eval-worker.ts', import.meta.url).href, config: this.config } })
-      : new Worker(new URL('./eval-worker.js', import.meta.url), { workerData: { config: this.config } });
+    const worker = startWorker(import.meta.url, 'eval-worker', { config: this.config });
     const slot: Slot = { worker, pending: new Map() };
     this.workers.push(worker);
     return new Promise<PoolCounts>((ready, failed) => {

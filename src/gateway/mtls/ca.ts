@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate as NodeCertificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 import type { Extension, X509Certificate } from '@peculiar/x509';
@@ -205,6 +206,43 @@ export class InternalCA {
       ],
     });
     return { certPem: pem('CERTIFICATE', cert.rawData), notBefore, notAfter, spiffeId: id };
+  }
+
+  /**
+   * issueServing makes a TLS server certificate and its key for a listener that clients reach by
+   * host name or IP address (the API server, for kubectl and client libraries). It carries no SPIFFE
+   * ID: it names where the server is, not a workload, and is good for server authentication only.
+   */
+  async issueServing(opts: { dnsNames?: string[]; ipAddresses?: string[]; ttlMs?: number; now?: Date }): Promise<IssuedCertificate> {
+    const x = this.x509;
+    const dnsNames = opts.dnsNames ?? [];
+    const ips = opts.ipAddresses ?? [];
+    for (const d of dnsNames) if (!DNS_NAME.test(d)) throw new SkiffError('invalid_identity', `cannot issue a serving certificate for "${d}": not a DNS host name`);
+    for (const ip of ips) if (isIP(ip) === 0) throw new SkiffError('invalid_identity', `cannot issue a serving certificate for "${ip}": not an IP address`);
+    if (dnsNames.length + ips.length === 0) throw new SkiffError('invalid_identity', 'a serving certificate needs at least one DNS name or IP address');
+    const keys = await generateKeys();
+    const now = opts.now ?? new Date();
+    const notBefore = new Date(now.getTime() - CLOCK_SKEW_MS);
+    const notAfter = new Date(now.getTime() + (opts.ttlMs ?? 365 * 24 * 3600 * 1000));
+    const cert = await x.X509CertificateGenerator.create({
+      serialNumber: serialNumber(),
+      subject: new x.Name(distinguishedName('Skiff', dnsNames[0] ?? ips[0]!)),
+      issuer: this.cert.subjectName,
+      notBefore,
+      notAfter,
+      publicKey: keys.publicKey,
+      signingKey: this.key,
+      signingAlgorithm: ALGORITHM,
+      extensions: [
+        new x.BasicConstraintsExtension(false, undefined, true),
+        new x.KeyUsagesExtension(x.KeyUsageFlags.digitalSignature | x.KeyUsageFlags.keyAgreement, true),
+        new x.ExtendedKeyUsageExtension([x.ExtendedKeyUsage.serverAuth], false),
+        await x.SubjectKeyIdentifierExtension.create(keys.publicKey),
+        new x.AuthorityKeyIdentifierExtension(this.keyId, false),
+        new x.SubjectAlternativeNameExtension([...dnsNames.map((value) => ({ type: 'dns' as const, value })), ...ips.map((value) => ({ type: 'ip' as const, value }))], false),
+      ],
+    });
+    return { certPem: pem('CERTIFICATE', cert.rawData), keyPem: await privateKeyPem(keys.privateKey), notBefore, notAfter };
   }
 
   /** requestedNames reads the request's subject alternative names: one SPIFFE ID, then DNS names. */

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 
+import { startWorker } from '../../util/worker.js';
 import { RuntimeError } from '../errors.js';
 import type { Variant } from '../module-cache.js';
 import type { RunOutcome, RunSpec } from '../sandbox.js';
@@ -95,12 +96,7 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
-    const ts = import.meta.url.endsWith('.ts');
-    const worker = this.entry
-      ? new Worker(this.entry)
-      : ts
-        ? new Worker(new URL('./boot-ts.mjs', import.meta.url), { workerData: { entry: new URL('./worker-main.ts', import.meta.url).href } })
-        : new Worker(new URL('./worker-main.js', import.meta.url));
+    const worker = this.entry ? new Worker(this.entry) : startWorker(import.meta.url, 'worker-main');
     const shared = new SharedArrayBuffer(16);
     const slot: Slot = { worker, ready: false, jobs: [], state: new Int32Array(shared, 0, 2), started: new Float64Array(shared, 8, 1), loaded: new LruSet(WORKER_MODULE_CAP), retired: false };
     worker.postMessage({ type: 'init', shared });

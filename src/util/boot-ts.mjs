@@ -1,7 +1,7 @@
 // Development only: lets a worker thread load the TypeScript sources (under vitest or tsx).
-// Built code (dist/) starts worker-main.js directly and never loads this file.
+// Built code (dist/) starts the worker's .js file directly and never loads this file; see worker.ts.
 import { register } from 'tsx/esm/api';
 import { workerData } from 'node:worker_threads';
 
 register();
-await import(workerData.entry);
+await import(workerData.tsEntry);
