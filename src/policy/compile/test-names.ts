@@ -1,4 +1,5 @@
 import type { Module } from '../ast/types.js';
+
 import { groundPrefix } from './tree.js';
 
 /** Rules whose name starts with this are tests; `todo_test_` ones are skipped tests. */
