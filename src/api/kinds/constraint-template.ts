@@ -38,10 +38,13 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
 /**
  * constraintKind is the kind a template creates (constraints.gatekeeper.sh/v1beta1, cluster-scoped,
  * plural = lower-cased kind as Gatekeeper names its CRDs). `parameters` is checked against the
- * template's schema by `check`, which also validates `spec.match` and `enforcementAction`.
+ * template's schema by `check`, which also validates `spec.match` and `enforcementAction`;
+ * `templateValidation` gives the template's `spec.crd.spec.validation` at each call, so OpenAPI and
+ * field validation follow a changed template.
  */
-export function constraintKind(kind: string, check: (obj: ResourceObject) => FieldError[]): KindDefinition {
+export function constraintKind(kind: string, check: (obj: ResourceObject) => FieldError[], templateValidation?: () => { openAPIV3Schema?: unknown; legacySchema?: unknown } | undefined): KindDefinition {
   const lower = kind.toLowerCase();
+  const specSchema = constraintSpecSchema({});
   return {
     group: CONSTRAINTS_GROUP,
     version: 'v1beta1',
@@ -49,15 +52,17 @@ export function constraintKind(kind: string, check: (obj: ResourceObject) => Fie
     plural: lower,
     singular: lower,
     namespaced: false,
+    description: `${kind} is a Gatekeeper constraint: it applies the ConstraintTemplate named ${lower} to the objects it matches, with the given parameters.`,
     // Gatekeeper constraints may omit spec; `check` validates what is there.
     specRequired: false,
-    specSchema: {
-      type: 'object',
-      properties: {
-        match: { type: 'object' },
-        parameters: {},
-        enforcementAction: { type: 'string' },
-      },
+    specSchema,
+    // parameters are checked by `check` against the template's schema; OpenAPI shows that schema.
+    publishedSpecSchema: () => {
+      const v = templateValidation?.();
+      const params = v?.openAPIV3Schema;
+      if (params === null || typeof params !== 'object' || Array.isArray(params)) return specSchema;
+      // As Gatekeeper builds the constraint CRD: a legacySchema template keeps unknown parameters.
+      return constraintSpecSchema(v?.legacySchema === true ? { ...params, 'x-kubernetes-preserve-unknown-fields': true } : (params as Record<string, unknown>));
     },
     validate: check,
     printerColumns: [
@@ -65,5 +70,32 @@ export function constraintKind(kind: string, check: (obj: ResourceObject) => Fie
       { name: 'TOTAL-VIOLATIONS', jsonPath: '.status.totalViolations', value: (o) => (o.status?.totalViolations === undefined ? '<none>' : String(o.status.totalViolations)) },
       { name: 'AGE', value: (o) => formatAge(o.metadata.creationTimestamp) },
     ],
+  };
+}
+
+/** The spec of a constraint kind, with `parameters` described by `parameters` (the template's openAPIV3Schema). */
+function constraintSpecSchema(parameters: Record<string, unknown>): Record<string, unknown> {
+  return {
+    type: 'object',
+    description: 'Which objects the constraint applies to, what its template is given, and what happens to a violation.',
+    properties: {
+      match: {
+        type: 'object',
+        description: 'Which objects the constraint applies to; an object must meet every criterion given. Fields: kinds, namespaces, excludedNamespaces, labelSelector, namespaceSelector, name, scope.',
+        properties: {
+          kinds: { type: 'array', description: 'Kinds to match, as API groups and kinds ("*" for any).', items: { type: 'object', properties: { apiGroups: { type: 'array', items: { type: 'string' }, description: 'API groups ("" is the core group, "*" any).' }, kinds: { type: 'array', items: { type: 'string' }, description: 'Kinds ("*" for any).' } } } },
+          namespaces: { type: 'array', items: { type: 'string' }, description: 'Only objects in these namespaces (a trailing * matches a prefix).' },
+          excludedNamespaces: { type: 'array', items: { type: 'string' }, description: 'Never objects in these namespaces (a trailing * matches a prefix).' },
+          labelSelector: { type: 'object', description: 'Only objects whose labels match (matchLabels, matchExpressions).', 'x-kubernetes-preserve-unknown-fields': true },
+          namespaceSelector: { type: 'object', description: 'Only objects whose namespace\'s labels match (matchLabels, matchExpressions).', 'x-kubernetes-preserve-unknown-fields': true },
+          name: { type: 'string', description: 'Only the object of this name (a trailing * matches a prefix).' },
+          scope: { type: 'string', description: 'Cluster, Namespaced or * (the default): which objects by their scope.' },
+          source: { type: 'string', description: 'Accepted for compatibility with Gatekeeper (All, Generated, Original).' },
+        },
+      },
+      parameters: { description: 'Values handed to the template\'s Rego as input.parameters, checked against the template\'s schema.', ...parameters },
+      enforcementAction: { type: 'string', description: 'deny (refuse violating requests; the default), dryrun (record violations in audit only) or warn (admit with a warning).' },
+      scopedEnforcementActions: { type: 'array', description: 'Accepted for compatibility with Gatekeeper; Skiff applies enforcementAction.', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+    },
   };
 }
