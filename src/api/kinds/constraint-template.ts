@@ -19,14 +19,61 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
     singular: 'constrainttemplate',
     shortNames: ['ct'],
     namespaced: false,
+    description: 'ConstraintTemplate is Gatekeeper\'s policy template: Rego that finds violations, and the constraint kind it creates (constraints.gatekeeper.sh/v1beta1) whose objects say where the policy applies and with which parameters.',
     specSchema: {
       type: 'object',
       required: ['crd', 'targets'],
       properties: {
-        crd: { type: 'object', required: ['spec'], properties: { spec: { type: 'object', required: ['names'], properties: { names: { type: 'object', required: ['kind'], properties: { kind: { type: 'string', minLength: 1 } } } } } } },
-        targets: { type: 'array', minItems: 1, items: { type: 'object', required: ['target'] } },
+        crd: {
+          type: 'object',
+          required: ['spec'],
+          description: 'The constraint kind this template creates.',
+          properties: {
+            spec: {
+              type: 'object',
+              required: ['names'],
+              description: 'Names and schema of the constraint kind.',
+              properties: {
+                names: {
+                  type: 'object',
+                  required: ['kind'],
+                  description: 'Names of the constraint kind.',
+                  properties: {
+                    kind: { type: 'string', minLength: 1, description: 'The constraint kind, in CamelCase; its plural is the lower-cased kind, which must be the template\'s name.' },
+                    shortNames: { type: 'array', items: { type: 'string' }, description: 'Accepted for compatibility with Gatekeeper.' },
+                  },
+                },
+                validation: {
+                  type: 'object',
+                  description: 'Schema of the constraints\' spec.parameters.',
+                  properties: {
+                    openAPIV3Schema: { type: 'object', description: 'OpenAPI v3 schema that parameters must satisfy.', 'x-kubernetes-preserve-unknown-fields': true },
+                    legacySchema: { type: 'boolean', description: 'Keep parameters the schema does not list, as Gatekeeper\'s legacy schemas did.' },
+                  },
+                },
+              },
+            },
+          },
+        },
+        targets: {
+          type: 'array',
+          minItems: 1,
+          description: 'The policy code. Skiff runs the admission.k8s.gatekeeper.sh target with the Rego engine.',
+          items: {
+            type: 'object',
+            required: ['target'],
+            'x-kubernetes-preserve-unknown-fields': true,
+            properties: {
+              target: { type: 'string', description: 'admission.k8s.gatekeeper.sh.' },
+              rego: { type: 'string', description: 'The Rego module with violation[{"msg": msg}] rules.' },
+              libs: { type: 'array', items: { type: 'string' }, description: 'Rego library modules the main one imports (data.lib...).' },
+              code: { type: 'array', description: 'Code by engine (engine: Rego with source.rego and source.libs; K8sNativeValidation (CEL) alone is refused).', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+            },
+          },
+        },
       },
     },
+    statusSchema: { type: 'object', description: 'Gatekeeper\'s template status.', 'x-kubernetes-preserve-unknown-fields': true },
     validate: check,
     printerColumns: [
       { name: 'KIND', jsonPath: '.spec.crd.spec.names.kind', value: (o) => String(o.spec?.crd?.spec?.names?.kind ?? '') },
@@ -56,6 +103,16 @@ export function constraintKind(kind: string, check: (obj: ResourceObject) => Fie
     // Gatekeeper constraints may omit spec; `check` validates what is there.
     specRequired: false,
     specSchema,
+    statusSchema: {
+      type: 'object',
+      description: 'Results of the last audit, written by Skiff\'s audit.',
+      properties: {
+        auditTimestamp: { type: 'string', description: 'When the last audit ran.' },
+        totalViolations: { type: 'integer', description: 'How many stored objects violate the constraint.' },
+        violations: { type: 'array', description: 'The violations found (kind, name, namespace, message, enforcementAction).', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+      },
+      'x-kubernetes-preserve-unknown-fields': true,
+    },
     // parameters are checked by `check` against the template's schema; OpenAPI shows that schema.
     publishedSpecSchema: () => {
       const v = templateValidation?.();

@@ -29,6 +29,7 @@ export function toOpenApiV3(schema: unknown): SchemaObject {
   for (const [k, v] of Object.entries(schema)) {
     if (SAME.has(k) || k.startsWith('x-')) out[k] = structuredClone(v);
   }
+  if (typeof schema.$ref === 'string' && schema.$ref.startsWith('#/components/schemas/')) out.$ref = schema.$ref;
   const type = schema.type;
   if (Array.isArray(type)) {
     const types = type.filter((t) => t !== 'null');
