@@ -3,7 +3,6 @@ import type http from 'node:http';
 import { LineCounter, parseDocument } from 'yaml';
 
 import { type DuplicateField, jsonDuplicates, yamlDuplicates } from './duplicate-keys.js';
-
 import { ApiError, badRequest } from './errors.js';
 import { jsonNestingExceeds, MAX_NESTING, valueNestingExceeds, YAML_SCAN_LIMIT, yamlNestingBoundExceeds } from './nesting.js';
 

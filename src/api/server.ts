@@ -9,13 +9,13 @@ import { StoreUnavailableError } from '../store/index.js';
 import { type Principal,TokenAuthenticator } from './authn.js';
 import type { BlobEndpoint } from './blob-endpoint.js';
 import { ApiError, badRequest } from './errors.js';
+import { parseFieldValidation } from './field-validation.js';
 import { groupOf, type KindDefinition } from './kinds/types.js';
 import { isOpenApiPath, OpenApiEndpoint } from './openapi/endpoint.js';
-import { parseFieldValidation } from './field-validation.js';
 import { type BodyMediaType,bodyMediaType, decodeBodyFields, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
-import type { WriteOptions } from './resources.js';
 import { checkCrossSite, checkHost } from './request-origin.js';
 import { parseRequestUrl } from './request-url.js';
+import type { WriteOptions } from './resources.js';
 import type { ResourceService } from './resources.js';
 import { nameProblem, namespaceProblem } from './validation.js';
 

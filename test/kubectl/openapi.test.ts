@@ -87,10 +87,10 @@ describe.runIf(run)('kubectl explain', () => {
     const t = await kubectl(['apply', '-f', '-'], { stdin: TEMPLATE });
     expect(t.stderr).toBe('');
     // The constraint kind appears once the template is compiled; a fresh discovery sees it.
-    const r = await waitFor(async () => {
+    const r = (await waitFor(async () => {
       const out = await kubectl(['explain', 'k8srequiredlabels.spec.parameters']);
       return out.code === 0 ? out : undefined;
-    }, 'the constraint kind in OpenAPI');
+    }, 'the constraint kind in OpenAPI'))!;
     expect(r.stdout).toContain('GROUP:      constraints.gatekeeper.sh');
     expect(r.stdout).toMatch(/ {2}labels\t<\[\]string>\n {4}Labels every matched object must carry\./);
     const bad = await kubectl(['apply', '-f', '-'], { stdin: 'apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sRequiredLabels\nmetadata: {name: need-team}\nspec:\n  enforcementAction: dryrun\n  parameters: {labels: [team], colour: red}\n' });
