@@ -17,6 +17,7 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
     kind: 'ConstraintTemplate',
     plural: 'constrainttemplates',
     singular: 'constrainttemplate',
+    // Gatekeeper's CRD has neither short names nor categories; `ct` is Skiff's own shorthand.
     shortNames: ['ct'],
     namespaced: false,
     specSchema: {
@@ -48,6 +49,8 @@ export function constraintKind(kind: string, check: (obj: ResourceObject) => Fie
     kind,
     plural: lower,
     singular: lower,
+    // As Gatekeeper's constraint CRDs: `kubectl get constraints` lists every constraint kind.
+    categories: ['constraint', 'constraints'],
     namespaced: false,
     // Gatekeeper constraints may omit spec; `check` validates what is there.
     specRequired: false,

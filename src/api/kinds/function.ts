@@ -12,6 +12,7 @@ export const functionKind: KindDefinition = {
   plural: 'functions',
   singular: 'function',
   shortNames: ['fn'],
+  categories: ['all'],
   namespaced: true,
   specSchema: {
     type: 'object',

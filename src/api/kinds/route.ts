@@ -36,6 +36,7 @@ export const routeKind: KindDefinition = {
   plural: 'routes',
   singular: 'route',
   shortNames: ['rt'],
+  categories: ['all'],
   namespaced: true,
   specSchema: {
     type: 'object',

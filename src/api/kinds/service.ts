@@ -25,6 +25,7 @@ export const serviceKind: KindDefinition = {
   plural: 'services',
   singular: 'service',
   shortNames: ['svc'],
+  categories: ['all'],
   namespaced: true,
   specSchema: {
     type: 'object',
