@@ -11,7 +11,7 @@ import type { BlobEndpoint } from './blob-endpoint.js';
 import { deleteCollection } from './delete-collection.js';
 import { DiscoveryEndpoint } from './discovery/index.js';
 import { ApiError, badRequest } from './errors.js';
-import { apiVersionOf, CORE_GROUP, type KindDefinition } from './kinds/types.js';
+import { apiPathOf, apiVersionOf, CORE_GROUP, groupVersionString, type KindDefinition } from './kinds/types.js';
 import { type BodyMediaType,bodyMediaType, decodeBody, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
 import { checkCrossSite, checkHost } from './request-origin.js';
 import { parseRequestUrl } from './request-url.js';
@@ -130,7 +130,7 @@ export class ApiServer {
 
     if (DiscoveryEndpoint.isDiscoveryPath(segments)) return this.discovery.serve(req, res, segments, path);
     const { group, version, rest } = splitApiPath(segments, path);
-    if (!this.opts.resources.kinds.serves(group, version)) throw new ApiError(404, 'NotFound', `the server has no API group version ${group === CORE_GROUP ? version : `${group}/${version}`}; GET /apis lists the groups it serves`);
+    if (!this.opts.resources.kinds.serves(group, version)) throw new ApiError(404, 'NotFound', `the server has no API group version ${groupVersionString(group, version)}; GET /apis lists the groups it serves`);
 
     const target = this.resolve(group, version, rest);
     const { def, ns, name, subresource } = target;
@@ -152,6 +152,8 @@ export class ApiServer {
           return this.json(res, 201, out.object, out.warnings);
         }
         case 'DELETE': {
+          // As in kube-apiserver, a namespaced kind's collection is deleted one namespace at a time.
+          if (def.namespaced && ns === undefined) throw new ApiError(405, 'MethodNotAllowed', `DELETE of ${def.plural} across all namespaces is not supported; delete them per namespace at ${apiPathOf(group, version)}/namespaces/NAMESPACE/${def.plural}`);
           const out = await deleteCollection(svc, def, ns, { labelSelector: q.get('labelSelector') ?? undefined, dryRun });
           return this.json(res, 200, out.list, out.warnings);
         }
@@ -207,7 +209,7 @@ export class ApiServer {
   private resolve(group: string, version: string, segs: string[]): { def: KindDefinition; ns?: string; name?: string; subresource?: string } {
     // Kinds listed here plus legacy aliases: /apis/skiff.dev/v1/namespaces still reaches the core Namespace.
     const inGroup = this.opts.resources.kinds.servedAt(group, version);
-    const gv = group === CORE_GROUP ? version : `${group}/${version}`;
+    const gv = groupVersionString(group, version);
     const unknown = (p: string) => new ApiError(404, 'NotFound', `the server does not know the resource type "${p}" in ${gv}; known types: ${inGroup.map((k) => k.plural).join(', ')}`);
     const find = (plural: string) => inGroup.find((k) => k.plural === plural);
     // Kubernetes' layout: namespaces/{ns}/{plural}[/{name}[/{sub}]] for namespaced kinds, {plural}[/{name}[/{sub}]] otherwise;
@@ -224,7 +226,7 @@ export class ApiServer {
     const def = find(segs[0]!);
     if (!def) throw unknown(segs[0]!);
     if (segs.length > 3) throw new ApiError(404, 'NotFound', 'no such path');
-    if (def.namespaced && segs.length > 1) throw new ApiError(404, 'NotFound', `${def.plural} are namespaced: use ${group === CORE_GROUP ? '/api' : '/apis'}/${gv}/namespaces/NAMESPACE/${def.plural}/${segs[1]}`);
+    if (def.namespaced && segs.length > 1) throw new ApiError(404, 'NotFound', `${def.plural} are namespaced: use ${apiPathOf(group, version)}/namespaces/NAMESPACE/${def.plural}/${segs[1]}`);
     return { def, name: checkName(def, segs[1]), subresource: segs[2] && checkSub(segs[2], def) };
   }
 

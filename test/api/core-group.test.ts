@@ -115,6 +115,12 @@ describe('the core group: Namespace and Event under /api/v1', () => {
     expect(del.body.items.map((n: { metadata: { name: string } }) => n.metadata.name)).toEqual(['a', 'b']);
     expect((await call('GET', '/api/v1/namespaces')).body.items.map((n: { metadata: { name: string } }) => n.metadata.name)).toEqual(['c']);
     expect((await call('DELETE', '/api/v1/namespaces?labelSelector=%3D%3D')).status).toBe(400);
+    // A namespaced kind: per namespace only.
+    await call('POST', '/api/v1/namespaces/default/events', event('e1', 'default'));
+    await call('POST', '/api/v1/namespaces/c/events', event('e2', 'c'));
+    expect((await call('DELETE', '/api/v1/events')).status).toBe(405);
+    expect((await call('DELETE', '/api/v1/namespaces/default/events')).body.items.map((e: { metadata: { name: string } }) => e.metadata.name)).toEqual(['e1']);
+    expect((await call('GET', '/api/v1/events')).body.items.map((e: { metadata: { name: string } }) => e.metadata.name)).toEqual(['e2']);
   });
 });
 

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,9 +6,10 @@ import { hasKubectl, type Kubectl, kubectlFor } from '../helpers/kubectl.js';
 import { apiFetch, cli, REPO, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
 
 const run = hasKubectl();
+/** Tests that run a dozen kubectl or skiff processes: each takes a second or more on a busy machine. */
+const SLOW_MS = 120_000;
 const TEMPLATES = join(REPO, 'test', 'admission', 'fixtures', 'templates');
 const CONSTRAINTS = join(REPO, 'test', 'admission', 'fixtures', 'constraints');
-const CT_PATH = '/apis/templates.gatekeeper.sh/v1/constrainttemplates';
 const KIND_PATH = (plural: string) => `/apis/constraints.gatekeeper.sh/v1beta1/${plural}`;
 let s: RunningSkiff;
 let kubectl: Kubectl;
@@ -30,10 +30,14 @@ function rows(table: string): Array<Record<string, string>> {
   return lines.slice(1).map((l) => Object.fromEntries(names.map((n, i) => [n, l.slice(starts[i], starts[i + 1]).trim()])));
 }
 
-/** createTemplate stores a template through the API (not kubectl, whose cache stays as it was) and waits for its kind. */
+/**
+ * createTemplate stores a template with the skiff CLI (not kubectl, whose cache stays as it was) and
+ * waits for its kind. The CLI, not fetch: a write must not ride a pooled connection that the server
+ * closed while a synchronous CLI run held this process's event loop.
+ */
 async function createTemplate(file: string, plural: string): Promise<void> {
-  const res = await apiFetch(s, CT_PATH, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: readFileSync(join(TEMPLATES, file), 'utf8') });
-  expect(res.status).toBe(201);
+  const r = cli(['apply', '-f', join(TEMPLATES, file)], { skiff: s });
+  expect(r.code, r.stderr).toBe(0);
   await waitFor(async () => (await apiFetch(s, KIND_PATH(plural))).status === 200, `the ${plural} kind`);
 }
 
@@ -122,7 +126,7 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
     expect(wide).toEqual([expect.objectContaining({ NAME: 'k8srequiredlabels', APIVERSION: 'constraints.gatekeeper.sh/v1beta1', NAMESPACED: 'false', KIND: 'K8sRequiredLabels', CATEGORIES: 'constraint,constraints' })]);
     // Constraints are not workloads.
     expect(await ok(kubectl, ['get', 'all', '-o', 'name'])).not.toContain('constraints.gatekeeper.sh');
-  });
+  }, SLOW_MS);
 
   it('follows kinds that appear and disappear while the server runs, without deleting the cache', async () => {
     // A kubectl whose cache is filled before the kind exists.
@@ -142,7 +146,7 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
 
     // Deleting the template takes the kind away. A cache that still lists it gets the server's 404,
     // as from kube-apiserver for a deleted CRD; once refreshed, kubectl no longer knows the type.
-    expect((await apiFetch(s, `${CT_PATH}/k8suniqueingresshost`, { method: 'DELETE' })).status).toBe(200);
+    expect(cli(['delete', 'constrainttemplate', 'k8suniqueingresshost'], { skiff: s }).code).toBe(0);
     await waitFor(async () => (await apiFetch(s, KIND_PATH('k8suniqueingresshost'))).status === 404, 'the K8sUniqueIngressHost kind to go');
     const stale = await other(['get', 'k8suniqueingresshost']);
     expect(stale.code).toBe(1);
@@ -151,7 +155,7 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
     const gone = await other(['get', 'k8suniqueingresshost']);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toBe('error: the server doesn\'t have a resource type "k8suniqueingresshost"\n');
-  });
+  }, SLOW_MS);
 });
 
 describe('the skiff CLI on the core group and discovered kinds', () => {
@@ -167,7 +171,7 @@ describe('the skiff CLI on the core group and discovered kinds', () => {
       return r.code === 0 && /Normal\s+ModuleLoaded/.test(r.stdout) ? r.stdout : undefined;
     }, 'the ModuleLoaded event in skiff describe');
     expect(described).toMatch(/^Events:\n {2}TYPE\s+REASON/m);
-  });
+  }, SLOW_MS);
 
   it('applies a Namespace written as skiff.dev/v1, which kubectl then sees as v1', async () => {
     // The must-have-owner constraint (kinds in the core group "") judges a Namespace written the old way too.
@@ -181,7 +185,7 @@ describe('the skiff CLI on the core group and discovered kinds', () => {
     const again = cli(['apply', '-f', '-'], { skiff: s, input: 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels: {owner: me.agilebank.demo, team: a}\n' });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toBe('namespace/legacy configured\n');
-  });
+  }, SLOW_MS);
 
   it('learns constraint kinds from discovery, subresources left out', async () => {
     await createTemplate('k8sruntimeclass.yaml', 'k8sruntimeclass');
@@ -191,5 +195,5 @@ describe('the skiff CLI on the core group and discovered kinds', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('k8sruntimeclass');
     expect(unknown.stderr).not.toContain('/status');
-  });
+  }, SLOW_MS);
 });
