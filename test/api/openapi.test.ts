@@ -165,7 +165,9 @@ describe('/openapi/v2 and /openapi/v3', () => {
       expect(op.parameters.find((p: Doc) => p.name === 'fieldValidation')).toMatchObject({ in: 'query', schema: { type: 'string' } });
     }
     expect(Object.keys(item.patch.requestBody.content)).toContain('application/apply-patch+yaml');
-    expect(doc.paths['/apis/skiff.dev/v1/namespaces'].get.operationId).toBe('listSkiffDevV1Namespace');
+    const core = (await get('/openapi/v3/api/v1')).body!;
+    expect(core.paths['/api/v1/namespaces'].get.operationId).toBe('listCoreV1Namespace');
+    expect(core.components.schemas['io.k8s.api.core.v1.Namespace']['x-kubernetes-group-version-kind']).toEqual([{ group: '', kind: 'Namespace', version: 'v1' }]);
     expect(doc.paths['/apis/skiff.dev/v1/functions'].get.operationId).toBe('listSkiffDevV1FunctionForAllNamespaces');
 
     // Every $ref resolves within the document.
@@ -184,8 +186,9 @@ describe('/openapi/v2 and /openapi/v3', () => {
         if (v.additionalProperties && typeof v.additionalProperties === 'object') walk(v.additionalProperties, `${path}.${k}{}`);
       }
     };
+    const core = (await get('/openapi/v3/api/v1')).body!;
     for (const kind of ['Function', 'Route', 'Service', 'Policy', 'Namespace', 'Event']) {
-      const s = doc.components.schemas[`dev.skiff.v1.${kind}`];
+      const s = kind === 'Namespace' || kind === 'Event' ? core.components.schemas[`io.k8s.api.core.v1.${kind}`] : doc.components.schemas[`dev.skiff.v1.${kind}`];
       expect(s.description, kind).not.toMatch(/is a kind served by Skiff/);
       walk(s, kind);
     }

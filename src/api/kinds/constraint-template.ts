@@ -17,6 +17,7 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
     kind: 'ConstraintTemplate',
     plural: 'constrainttemplates',
     singular: 'constrainttemplate',
+    // Gatekeeper's CRD has neither short names nor categories; `ct` is Skiff's own shorthand.
     shortNames: ['ct'],
     namespaced: false,
     description: 'ConstraintTemplate is Gatekeeper\'s policy template: Rego that finds violations, and the constraint kind it creates (constraints.gatekeeper.sh/v1beta1) whose objects say where the policy applies and with which parameters.',
@@ -98,6 +99,8 @@ export function constraintKind(kind: string, check: (obj: ResourceObject) => Fie
     kind,
     plural: lower,
     singular: lower,
+    // As Gatekeeper's constraint CRDs: `kubectl get constraints` lists every constraint kind.
+    categories: ['constraint', 'constraints'],
     namespaced: false,
     description: `${kind} is a Gatekeeper constraint: it applies the ConstraintTemplate named ${lower} to the objects it matches, with the given parameters.`,
     // Gatekeeper constraints may omit spec; `check` validates what is there.

@@ -1,12 +1,17 @@
 import { formatAge } from '../../util/quantity.js';
 
-import type { KindDefinition } from './types.js';
+import { CORE_GROUP, type KindDefinition } from './types.js';
 
 /**
- * Event: something a controller wants a person to know about an object (Kubernetes' core/v1 Event
- * shape, top-level fields, no spec). Written by controllers, shown by `skiff describe`.
+ * Event: something a controller wants a person to know about an object: Kubernetes' core v1 Event
+ * (top-level fields, no spec, no status), so `kubectl get events` and `kubectl describe` find it.
+ * Written by controllers, shown by `skiff describe`; `skiff.dev/v1`, where it lived first, stays an alias.
  */
 export const eventKind: KindDefinition = {
+  group: CORE_GROUP,
+  version: 'v1',
+  legacyApiVersions: ['skiff.dev/v1'],
+  statusSubresource: false,
   kind: 'Event',
   plural: 'events',
   singular: 'event',

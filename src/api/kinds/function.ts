@@ -13,6 +13,7 @@ export const functionKind: KindDefinition = {
   plural: 'functions',
   singular: 'function',
   shortNames: ['fn'],
+  categories: ['all'],
   namespaced: true,
   description:
     'Function is a WebAssembly (WASI) module that answers HTTP requests with the WAGI convention: the request arrives as CGI-style environment variables and stdin, the response is what the module writes to stdout. A Route sends traffic to it. The module gets nothing the spec does not grant.',

@@ -54,6 +54,7 @@ export const routeKind: KindDefinition = {
   plural: 'routes',
   singular: 'route',
   shortNames: ['rt'],
+  categories: ['all'],
   namespaced: true,
   description:
     'Route sends HTTP requests that reach the gateway to Functions and Services, with Istio VirtualService semantics: hosts, ordered match rules, weighted destinations, rewrites, redirects, faults, mirroring, CORS, header edits, timeouts, retries, and a declared filter chain.',

@@ -25,6 +25,7 @@ export const serviceKind: KindDefinition = {
   plural: 'services',
   singular: 'service',
   shortNames: ['svc'],
+  categories: ['all'],
   namespaced: true,
   description:
     'Service is a set of HTTP upstreams (endpoints with an address, a port and a version) and the traffic policy for reaching them, in Istio DestinationRule terms: load balancing, connection-pool limits, outlier detection, slow start, a retry budget, and upstream TLS. Routes send traffic to it.',

@@ -74,7 +74,7 @@ function pathsOf(def: KindDefinition): PathItem[] {
   const group = groupOf(def);
   const version = def.version ?? 'v1';
   const prefix = `/${groupVersionPath(group, version)}`;
-  const idBase = `${camel(group)}${version.charAt(0).toUpperCase()}${version.slice(1)}`;
+  const idBase = `${group === '' ? 'Core' : camel(group)}${version.charAt(0).toUpperCase()}${version.slice(1)}`;
   const scoped = def.namespaced ? 'Namespaced' : '';
   const base = def.namespaced ? `${prefix}/namespaces/{namespace}/${def.plural}` : `${prefix}/${def.plural}`;
   const scopeParams = def.namespaced ? [NAMESPACE] : [];
