@@ -110,6 +110,7 @@ export class FieldManager {
     mine.set = configSet;
     if (setChanged || !deepEqual(liveScoped, merged)) mine.time = nowTime(now);
     const object = unscoped(live, merged, sub);
+    keepLastAppliedCurrent(live, object, config, sub);
     const mf = encodeManagedFields(managers);
     if (mf) object.metadata.managedFields = mf;
     else delete object.metadata.managedFields;
@@ -144,6 +145,24 @@ function unscoped(base: ResourceObject, part: JsonObject, subresource?: 'status'
   const out = { apiVersion: base.apiVersion, kind: base.kind, metadata: { ...meta, ...(isJsonObject(partMeta) ? partMeta : {}) }, ...rest } as ResourceObject;
   if (base.status !== undefined) out.status = base.status;
   return out;
+}
+
+/** The annotation client-side `kubectl apply` keeps its last applied configuration in. */
+export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * keepLastAppliedCurrent rewrites the client-side apply annotation, when the object has one, to the
+ * configuration just applied server-side (as kube does), so that a later client-side apply computes
+ * its patch from what was really applied last.
+ */
+function keepLastAppliedCurrent(live: ResourceObject, object: ResourceObject, config: ResourceObject, sub?: 'status'): void {
+  if (sub || live.metadata.annotations?.[LAST_APPLIED_ANNOTATION] === undefined || object.metadata.annotations?.[LAST_APPLIED_ANNOTATION] === undefined) return;
+  const applied = structuredClone(config);
+  if (applied.metadata.annotations) {
+    delete applied.metadata.annotations[LAST_APPLIED_ANNOTATION];
+    if (Object.keys(applied.metadata.annotations).length === 0) delete applied.metadata.annotations;
+  }
+  object.metadata.annotations = { ...object.metadata.annotations, [LAST_APPLIED_ANNOTATION]: JSON.stringify(applied) + '\n' };
 }
 
 /** A key field of a keyed-list item that someone still owns part of stays, or the item would lose its name. */

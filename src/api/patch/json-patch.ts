@@ -67,7 +67,7 @@ export function applyJsonPatch(doc: unknown, ops: JsonPatchOperation[]): unknown
       if (!(err instanceof PointerError)) throw err;
       const what = op.from !== undefined ? `${op.op} ${op.from} -> ${op.path}` : `${op.op} ${op.path}`;
       throw new ApiError(422, 'Invalid', `the JSON patch's operation ${i} (${what}) cannot apply: ${err.message}`, {
-        causes: [{ reason: op.op === 'test' ? 'FieldValueInvalid' : 'FieldValueNotFound', message: err.message, field: op.path }],
+        causes: [{ reason: op.op === 'test' ? 'FieldValueInvalid' : 'FieldValueNotFound', message: `operation ${i} (${what}): ${err.message}`, field: op.path }],
       });
     }
   });
