@@ -5,8 +5,8 @@ import { parse as parseYaml } from 'yaml';
 
 import { TokenAuthenticator } from '../../src/api/authn.js';
 import { ApiError } from '../../src/api/errors.js';
-import { applyMergePatch } from '../../src/api/patch/merge-patch.js';
 import { jsonNestingExceeds, MAX_NESTING, valueNestingExceeds, yamlNestingBoundExceeds } from '../../src/api/nesting.js';
+import { applyMergePatch } from '../../src/api/patch/merge-patch.js';
 import { bodyMediaType, decodeBody, objectMediaType, patchMediaType } from '../../src/api/request-body.js';
 import { checkCrossSite, checkHost, isLoopbackHost } from '../../src/api/request-origin.js';
 import { parseRequestUrl } from '../../src/api/request-url.js';

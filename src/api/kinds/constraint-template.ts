@@ -24,7 +24,8 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
       required: ['crd', 'targets'],
       properties: {
         crd: { type: 'object', required: ['spec'], properties: { spec: { type: 'object', required: ['names'], properties: { names: { type: 'object', required: ['kind'], properties: { kind: { type: 'string', minLength: 1 } } } } } } },
-        targets: { type: 'array', minItems: 1, items: { type: 'object', required: ['target'] } },
+        // Atomic, as Gatekeeper's CRD leaves it: one manager owns the whole list of targets.
+        targets: { type: 'array', 'x-kubernetes-list-type': 'atomic', minItems: 1, items: { type: 'object', required: ['target'] } },
       },
     },
     validate: check,

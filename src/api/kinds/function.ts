@@ -20,7 +20,9 @@ export const functionKind: KindDefinition = {
     properties: {
       module: { type: 'string', minLength: 1, description: 'blob:sha256:HEX (an uploaded module), an http(s) URL, or an absolute host path / file:// URL inside an --allow-host-dir' },
       digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$', description: 'Expected sha256 of the module bytes' },
-      args: { type: 'array', items: { type: 'string' } },
+      // Ownership (server-side apply): arguments are one ordered value; dirs are keyed by guest path,
+      // which no two mounts share, so managers can own mounts one by one.
+      args: { type: 'array', items: { type: 'string' }, 'x-kubernetes-list-type': 'atomic' },
       env: { type: 'object', additionalProperties: { type: 'string' } },
       capabilities: {
         type: 'object',
@@ -28,6 +30,8 @@ export const functionKind: KindDefinition = {
         properties: {
           dirs: {
             type: 'array',
+            'x-kubernetes-list-type': 'map',
+            'x-kubernetes-list-map-keys': ['guest'],
             items: {
               type: 'object',
               additionalProperties: false,

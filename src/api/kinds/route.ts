@@ -12,7 +12,9 @@ const destination = {
   properties: { function: { type: 'string', minLength: 1 }, service: { type: 'string', minLength: 1 }, subset: { type: 'string' }, port: { type: 'integer' } },
 };
 
-const filterList = { type: 'array', items: { type: 'object', minProperties: 1, maxProperties: 1 } };
+// Filter chains and match rules run in order and have no key: each list is one value for server-side
+// apply (x-kubernetes-list-type atomic), as Istio's CRDs declare them.
+const filterList = { type: 'array', 'x-kubernetes-list-type': 'atomic', items: { type: 'object', minProperties: 1, maxProperties: 1 } };
 
 const rule = (o: ResourceObject): Array<Record<string, unknown>> => (Array.isArray(o.spec?.http) ? o.spec.http : []);
 
@@ -41,10 +43,11 @@ export const routeKind: KindDefinition = {
     type: 'object',
     required: ['http'],
     properties: {
-      hosts: { type: 'array', items: { type: 'string' } },
+      hosts: { type: 'array', 'x-kubernetes-list-type': 'atomic', items: { type: 'string' } },
       filters: filterList,
       http: {
         type: 'array',
+        'x-kubernetes-list-type': 'atomic',
         minItems: 1,
         items: {
           type: 'object',

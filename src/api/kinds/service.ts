@@ -30,8 +30,11 @@ export const serviceKind: KindDefinition = {
     type: 'object',
     required: ['endpoints'],
     properties: {
+      // Keyed by address and port for server-side apply: managers can own endpoints one by one.
       endpoints: {
         type: 'array',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['address', 'port'],
         items: {
           type: 'object',
           required: ['address', 'port'],

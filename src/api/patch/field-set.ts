@@ -18,14 +18,14 @@ export class FieldSet {
   readonly children = new Map<PathElement, FieldSet>();
 
   /** insert adds one path. */
-  insert(path: FieldPath): void {
-    let node: FieldSet = this;
-    for (const pe of path) {
-      let next = node.children.get(pe);
-      if (!next) node.children.set(pe, (next = new FieldSet()));
-      node = next;
+  insert(path: FieldPath, from = 0): void {
+    if (from === path.length) {
+      this.member = true;
+      return;
     }
-    node.member = true;
+    let next = this.children.get(path[from]!);
+    if (!next) this.children.set(path[from]!, (next = new FieldSet()));
+    next.insert(path, from + 1);
   }
 
   /** has tells whether the exact path is a member. */
@@ -106,13 +106,9 @@ export class FieldSet {
     return out;
   }
 
-  private node(path: FieldPath): FieldSet | undefined {
-    let node: FieldSet | undefined = this;
-    for (const pe of path) {
-      node = node.children.get(pe);
-      if (!node) return undefined;
-    }
-    return node;
+  private node(path: FieldPath, from = 0): FieldSet | undefined {
+    if (from === path.length) return this;
+    return this.children.get(path[from]!)?.node(path, from + 1);
   }
 }
 

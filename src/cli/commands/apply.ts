@@ -5,7 +5,7 @@ import { type ManifestObject,readManifests, resolveModuleRef } from '../../manif
 import { CheckFailedError, UsageError } from '../../util/errors.js';
 import { applyAndWatch } from '../apply-watch.js';
 import { type ApiClient,ApiRequestError } from '../client.js';
-import { addClientOptions, clientFrom, collectionPath, KindResolver, objectPath, printWarnings, ref } from '../common.js';
+import { addClientOptions, clientFrom, KindResolver, objectPath, printWarnings, ref } from '../common.js';
 import { type LocalModule,LocalModules, uploadModules, useUpload } from '../module-upload.js';
 
 interface ApplyOpts {
