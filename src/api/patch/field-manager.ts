@@ -162,7 +162,23 @@ function keepLastAppliedCurrent(live: ResourceObject, object: ResourceObject, co
     delete applied.metadata.annotations[LAST_APPLIED_ANNOTATION];
     if (Object.keys(applied.metadata.annotations).length === 0) delete applied.metadata.annotations;
   }
+  // A client-side apply writes `"annotations":{}` where there were none; the same configuration keeps its text.
+  if (deepEqual(withoutEmptyAnnotations(parseJson(live.metadata.annotations[LAST_APPLIED_ANNOTATION])), withoutEmptyAnnotations(applied))) return;
   object.metadata.annotations = { ...object.metadata.annotations, [LAST_APPLIED_ANNOTATION]: JSON.stringify(applied) + '\n' };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function withoutEmptyAnnotations(o: unknown): unknown {
+  if (!isJsonObject(o) || !isJsonObject(o.metadata) || !isJsonObject(o.metadata.annotations) || Object.keys(o.metadata.annotations).length) return o;
+  const { annotations: _a, ...metadata } = o.metadata;
+  return { ...o, metadata };
 }
 
 /** A key field of a keyed-list item that someone still owns part of stays, or the item would lose its name. */
