@@ -47,11 +47,11 @@ async function live(name: string): Promise<Record<string, any>> {
 }
 
 /** settled is the object once the controller has reported on its latest generation (its status write done). */
-function settled(name: string): Promise<Record<string, any>> {
-  return waitFor(async () => {
+async function settled(name: string): Promise<Record<string, any>> {
+  return (await waitFor(async () => {
     const o = await live(name);
-    return o.status?.observedGeneration === o.metadata.generation && o;
-  }, `the controller to report on ${name}`);
+    return o.status?.observedGeneration === o.metadata.generation ? o : undefined;
+  }, `the controller to report on ${name}`))!;
 }
 
 beforeAll(async () => {
