@@ -10,6 +10,9 @@ import { type FieldType, objectTypeOf } from './object-type.js';
 /** Metadata the server keeps for itself: never owned by a manager, never taken from an applied configuration. */
 const SERVER_METADATA = ['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'managedFields', 'selfLink'];
 
+/** The field manager `skiff apply` (and the demo Skiff applies for itself) applies as. */
+export const SKIFF_APPLY_MANAGER = 'skiff';
+
 /** The manager kube assigns an object's fields to when it is first applied to and had no managed fields. */
 export const BEFORE_FIRST_APPLY = 'before-first-apply';
 

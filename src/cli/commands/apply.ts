@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 
 import { apiVersionOf, type KindDefinition, type ResourceObject } from '../../api/kinds/types.js';
+import { SKIFF_APPLY_MANAGER } from '../../api/patch/field-manager.js';
 import { type ManifestObject,readManifests, resolveModuleRef } from '../../manifests/index.js';
 import { CheckFailedError, UsageError } from '../../util/errors.js';
 import { applyAndWatch } from '../apply-watch.js';
@@ -33,7 +34,7 @@ export function register(program: Command): void {
       .option('-f, --filename <path...>', 'manifest file, directory, or - for stdin')
       .option('--dry-run <mode>', "'server' validates and admits without storing, 'none' applies")
       .option('--force-conflicts', 'take over fields another manager (kubectl, a controller) set to other values, instead of failing with the conflicts')
-      .option('--field-manager <name>', 'the name the server records as the owner of the applied fields', SKIFF_FIELD_MANAGER)
+      .option('--field-manager <name>', 'the name the server records as the owner of the applied fields', SKIFF_APPLY_MANAGER)
       .option('-w, --watch', 'after applying, apply again whenever a manifest or a local module file changes, until interrupted')
       .option('--no-upload', 'send local module paths as absolute host paths instead of uploading the files (the server must be started with --allow-host-dir for their folder)'),
   ).action(async (opts: ApplyOpts) => {
@@ -190,8 +191,6 @@ async function plan(items: ManifestObject[], defaultNs: string, kinds: KindResol
   return { planned: out, deferred };
 }
 
-/** The field manager `skiff apply` applies as, unless --field-manager says otherwise. */
-export const SKIFF_FIELD_MANAGER = 'skiff';
 
 /**
  * applyOne sends one object as a server-side apply (the same apply kubectl --server-side uses) and
