@@ -38,8 +38,9 @@ export class ApiError extends SkiffError {
 
 export const notFound = (kind: string, name: string) => new ApiError(404, 'NotFound', `${kind.toLowerCase()} "${name}" not found`, { kind, name });
 export const alreadyExists = (kind: string, name: string) => new ApiError(409, 'AlreadyExists', `${kind.toLowerCase()} "${name}" already exists`, { kind, name });
-export const conflict = (kind: string, name: string) =>
-  new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${kind.toLowerCase()} "${name}": the object has been modified; get the latest version and apply your changes again`, { kind, name });
+/** conflict is kube's answer to a stale `resourceVersion`; `resource` is the qualified resource (`functions.skiff.dev`). */
+export const conflict = (kind: string, name: string, resource = kind.toLowerCase()) =>
+  new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { kind, name });
 export const badRequest = (message: string) => new ApiError(400, 'BadRequest', message);
 export const gone = (message: string) => new ApiError(410, 'Gone', message);
 

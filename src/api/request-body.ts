@@ -11,12 +11,12 @@ export interface BodyMediaType {
   /** `type/subtype`, lower-cased, without parameters. */
   essence: string;
   format: 'json' | 'yaml';
-  /** How a PATCH body applies: a JSON merge patch, or server-side apply treated as create-or-merge. */
-  patch?: 'merge' | 'apply';
+  /** How a PATCH body applies: a JSON merge patch, a strategic merge patch, a JSON patch, or server-side apply. */
+  patch?: 'merge' | 'strategic' | 'json' | 'apply';
 }
 
 const OBJECT_TYPES = 'application/json or application/yaml (or application/*+json, application/*+yaml)';
-const PATCH_TYPES = 'application/merge-patch+json, application/strategic-merge-patch+json (applied as a merge patch) or application/apply-patch+yaml';
+const PATCH_TYPES = 'application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (applied as a merge patch) or application/apply-patch+yaml';
 
 /**
  * hasBody tells whether a request carries a body, from its framing headers: what a server reads
@@ -31,7 +31,7 @@ export function hasBody(req: http.IncomingMessage): boolean {
 /**
  * bodyMediaType reads a body's Content-Type and refuses, with 415 `UnsupportedMediaType`, anything the
  * API cannot decode: a missing type, `text/plain` and the form encodings a cross-site page may send
- * without a CORS preflight, JSON Patch (not implemented), and charsets other than UTF-8.
+ * without a CORS preflight, and charsets other than UTF-8.
  *
  * @example
  * bodyMediaType('application/merge-patch+json; charset=utf-8') // { essence: ..., format: 'json', patch: 'merge' }
@@ -49,12 +49,14 @@ export function bodyMediaType(header: string | undefined): BodyMediaType {
   }
   switch (essence) {
     case 'application/merge-patch+json':
-    case 'application/strategic-merge-patch+json':
       return { essence, format: 'json', patch: 'merge' };
-    case 'application/apply-patch+yaml':
-      return { essence, format: 'yaml', patch: 'apply' };
+    case 'application/strategic-merge-patch+json':
+      return { essence, format: 'json', patch: 'strategic' };
     case 'application/json-patch+json':
-      throw unsupported(`JSON Patch (application/json-patch+json) is not supported; send ${PATCH_TYPES}`);
+      return { essence, format: 'json', patch: 'json' };
+    case 'application/apply-patch+yaml':
+    case 'application/apply-patch+json':
+      return { essence, format: 'yaml', patch: 'apply' };
   }
   const slash = essence.indexOf('/');
   const subtype = essence.slice(slash + 1);

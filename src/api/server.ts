@@ -10,14 +10,14 @@ import { type Principal,TokenAuthenticator } from './authn.js';
 import type { BlobEndpoint } from './blob-endpoint.js';
 import { deleteCollection } from './delete-collection.js';
 import { DiscoveryEndpoint } from './discovery/index.js';
-import { ApiError, badRequest } from './errors.js';
+import { ApiError, badRequest, invalid } from './errors.js';
 import { parseFieldValidation } from './field-validation.js';
 import { apiPathOf, apiVersionOf, CORE_GROUP, groupVersionString, type KindDefinition } from './kinds/types.js';
 import { isOpenApiPath, OpenApiEndpoint } from './openapi/endpoint.js';
+import { managerName } from './patch/field-manager.js';
 import { type BodyMediaType,bodyMediaType, decodeBodyFields, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
 import { checkCrossSite, checkHost } from './request-origin.js';
 import { parseRequestUrl } from './request-url.js';
-import type { WriteOptions } from './resources.js';
 import type { ResourceService } from './resources.js';
 import { nameProblem, namespaceProblem } from './validation.js';
 
@@ -156,7 +156,8 @@ export class ApiServer {
           return this.json(res, 200, await this.listBody(def, ns, q));
         case 'POST': {
           const { value, duplicates } = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
-          const out = await svc.create(def, ns, value, { dryRun, fieldValidation, duplicates });
+          const fieldManager = managerName(q.get('fieldManager'), req.headers['user-agent'], false);
+          const out = await svc.create(def, ns, value, { dryRun, fieldValidation, duplicates, fieldManager });
           return this.json(res, 201, out.object, out.warnings);
         }
         case 'DELETE': {
@@ -174,18 +175,22 @@ export class ApiServer {
         return this.json(res, 200, await svc.get(def, ns, name));
       case 'PUT': {
         const { value: body, duplicates } = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
-        const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun }) : await svc.update(def, ns, name, body, { dryRun, fieldValidation, duplicates });
+        const fieldManager = managerName(q.get('fieldManager'), req.headers['user-agent'], false);
+        const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun, fieldManager }) : await svc.update(def, ns, name, body, { dryRun, fieldValidation, duplicates, fieldManager });
         return this.json(res, 200, out.object, out.warnings);
       }
       case 'PATCH': {
         const media = patchMediaType(req.headers['content-type']);
         const { value: body, duplicates } = await this.readBody(req, res, media);
         const sub = subresource === 'status' ? ('status' as const) : undefined;
+        const fieldManager = managerName(q.get('fieldManager'), req.headers['user-agent'], media.patch === 'apply');
+        const force = q.get('force');
         if (media.patch === 'apply') {
-          const out = await this.apply(def, ns, name, body, { dryRun, fieldValidation, duplicates }, sub);
+          const out = await svc.apply(def, ns, name, body, { dryRun, subresource: sub, fieldManager, force: force === 'true', fieldValidation, duplicates });
           return this.json(res, out.created ? 201 : 200, out.object, out.warnings);
         }
-        const out = await svc.patch(def, ns, name, body, { dryRun, subresource: sub, fieldValidation, duplicates });
+        if (force !== null) throw invalid('PatchOptions', '', [{ field: 'force', message: 'Forbidden: may not be specified for non-apply patch', reason: 'FieldValueForbidden' }]);
+        const out = await svc.patch(def, ns, name, body, { dryRun, subresource: sub, fieldManager, type: media.patch, fieldValidation, duplicates });
         return this.json(res, 200, out.object, out.warnings);
       }
       case 'DELETE': {
@@ -196,18 +201,6 @@ export class ApiServer {
       default:
         throw methodNotAllowed(method, path);
     }
-  }
-
-  /**
-   * apply serves `application/apply-patch+yaml` without field ownership: the body merges into the
-   * object as a merge patch, or creates the object when there is none yet.
-   */
-  private async apply(def: KindDefinition, ns: string | undefined, name: string, body: unknown, opts: WriteOptions, subresource?: 'status') {
-    const svc = this.opts.resources;
-    if (subresource || (await svc.tryGet(def, ns, name))) return { ...(await svc.patch(def, ns, name, body, { ...opts, subresource })), created: false };
-    const bodyName = (body as { metadata?: { name?: unknown } } | null)?.metadata?.name;
-    if (bodyName !== name) throw badRequest(`the applied object's metadata.name (${JSON.stringify(bodyName ?? null)}) must match the name in the URL ("${name}")`);
-    return { ...(await svc.create(def, ns, body, opts)), created: true };
   }
 
   private requireController(principal: Principal): void {

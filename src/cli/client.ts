@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 
 import type { StatusObject } from '../api/errors.js';
 import { SkiffError } from '../util/errors.js';
+import { VERSION } from '../version.js';
 
 export interface ClientOptions {
   server?: string;
@@ -127,7 +128,8 @@ export class ApiClient {
 
   /** raw sends a request and returns the fetch Response (for streams: watch, logs --follow). */
   async raw(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
-    const h: Record<string, string> = { accept: 'application/json', ...headers };
+    // The server names the field manager of a write after the User-Agent's first word, as kube does.
+    const h: Record<string, string> = { accept: 'application/json', 'user-agent': `skiff/${VERSION}`, ...headers };
     if (body !== undefined) h['content-type'] ??= 'application/json';
     if (this.found.token) h.authorization = `Bearer ${this.found.token}`;
     try {

@@ -10,6 +10,7 @@ import { BlobEndpoint } from '../api/blob-endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { builtinKinds } from '../api/kinds/index.js';
 import { BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION } from '../api/kinds/index.js';
+import { SKIFF_APPLY_MANAGER } from '../api/patch/field-manager.js';
 import { ResourceService } from '../api/resources.js';
 import { ApiServer } from '../api/server.js';
 import { BlobGarbageCollector } from '../controllers/blob-gc.js';
@@ -284,9 +285,9 @@ export class Skiff {
       }
       const def = resources.kind(String(obj.kind));
       const ns = def.namespaced ? (obj.metadata?.namespace ?? 'default') : undefined;
-      const live = await resources.tryGet(def, ns, obj.metadata.name);
-      if (live) await resources.update(def, ns, obj.metadata.name, obj);
-      else await resources.create(def, ns, obj);
+      // The demo is what `skiff apply -f examples/hello` would do, so a later skiff apply of the same
+      // objects is the same field manager and changes them without conflicts.
+      await resources.apply(def, ns, obj.metadata.name, obj, { fieldManager: SKIFF_APPLY_MANAGER, force: true });
     }
   }
 }

@@ -5,7 +5,7 @@ import { describe, expect,it } from 'vitest';
 import { parse } from 'yaml';
 
 import { evaluatePod, formatViolations, functionAsPod, type LevelVersion,namespacePolicy, parseLevel, podViewOf } from '../../src/admission/index.js';
-import { applyMergePatch } from '../../src/api/merge-patch.js';
+import { applyMergePatch } from '../../src/api/patch/merge-patch.js';
 
 type Answer = 'pass' | string[];
 interface Case {

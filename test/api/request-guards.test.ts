@@ -5,8 +5,8 @@ import { parse as parseYaml } from 'yaml';
 
 import { TokenAuthenticator } from '../../src/api/authn.js';
 import { ApiError } from '../../src/api/errors.js';
-import { applyMergePatch } from '../../src/api/merge-patch.js';
 import { jsonNestingExceeds, MAX_NESTING, valueNestingExceeds, yamlNestingBoundExceeds } from '../../src/api/nesting.js';
+import { applyMergePatch } from '../../src/api/patch/merge-patch.js';
 import { bodyMediaType, decodeBody, objectMediaType, patchMediaType } from '../../src/api/request-body.js';
 import { checkCrossSite, checkHost, isLoopbackHost } from '../../src/api/request-origin.js';
 import { parseRequestUrl } from '../../src/api/request-url.js';
@@ -152,11 +152,12 @@ describe('body media types', () => {
     expect(bodyMediaType('application/yaml;charset="utf-8"')).toMatchObject({ format: 'yaml' });
     expect(bodyMediaType('application/vnd.example+yaml')).toMatchObject({ format: 'yaml' });
     expect(bodyMediaType('application/merge-patch+json')).toMatchObject({ format: 'json', patch: 'merge' });
-    expect(bodyMediaType('application/strategic-merge-patch+json')).toMatchObject({ format: 'json', patch: 'merge' });
+    expect(bodyMediaType('application/strategic-merge-patch+json')).toMatchObject({ format: 'json', patch: 'strategic' });
+    expect(bodyMediaType('application/json-patch+json')).toMatchObject({ format: 'json', patch: 'json' });
     expect(bodyMediaType('application/apply-patch+yaml')).toMatchObject({ format: 'yaml', patch: 'apply' });
   });
 
-  it.each([undefined, '', 'text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'text/json', 'application/jsonx', 'application/json-patch+json', 'application/json; charset=latin1', 'application/octet-stream'])('refuses %s with 415', (ct) => {
+  it.each([undefined, '', 'text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'text/json', 'application/jsonx', 'application/json; charset=latin1', 'application/octet-stream'])('refuses %s with 415', (ct) => {
     expect(statusOf(() => bodyMediaType(ct))).toBe(415);
   });
 

@@ -229,12 +229,18 @@ describe('hand-made bodies', () => {
     expect(created.status).toBe(201);
     const applied = await raw('PATCH', '/apis/skiff.dev/v1/namespaces/default/services/applied?fieldManager=test', { 'content-type': 'application/apply-patch+yaml', ...bearer() }, yaml.replace('yaml-svc', 'applied'));
     expect(applied.status).toBe(201);
-    const again = await raw('PATCH', '/apis/skiff.dev/v1/namespaces/default/services/applied', { 'content-type': 'application/apply-patch+yaml', ...bearer() }, 'metadata: {labels: {a: b}}\n');
+    const labels = 'apiVersion: skiff.dev/v1\nkind: Service\nmetadata: {name: applied, labels: {a: b}}\n';
+    const again = await raw('PATCH', '/apis/skiff.dev/v1/namespaces/default/services/applied?fieldManager=other', { 'content-type': 'application/apply-patch+yaml', ...bearer() }, labels);
     expect(again.status).toBe(200);
     expect(JSON.parse(again.body).metadata.labels).toEqual({ a: 'b' });
-    const jsonPatch = await raw('PATCH', '/apis/skiff.dev/v1/namespaces/default/services/applied', { 'content-type': 'application/json-patch+json', ...bearer() }, '[]');
-    expect(jsonPatch.status).toBe(415);
-    expect(jsonPatch.body).toMatch(/merge-patch\+json/);
+    // Server-side apply names its manager; without one it is a 400.
+    const anonymous = await raw('PATCH', '/apis/skiff.dev/v1/namespaces/default/services/applied', { 'content-type': 'application/apply-patch+yaml', ...bearer() }, labels);
+    expect(anonymous.status).toBe(400);
+    const jsonPatch = await raw('PATCH', '/apis/skiff.dev/v1/namespaces/default/services/applied', { 'content-type': 'application/json-patch+json', ...bearer() }, '[{"op":"test","path":"/metadata/labels/a","value":"b"}]');
+    expect(jsonPatch.status).toBe(200);
+    const textPatch = await raw('PATCH', '/apis/skiff.dev/v1/namespaces/default/services/applied', { 'content-type': 'text/plain', ...bearer() }, '[]');
+    expect(textPatch.status).toBe(415);
+    expect(textPatch.body).toMatch(/merge-patch\+json/);
   });
 });
 

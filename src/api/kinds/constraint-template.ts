@@ -58,6 +58,8 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
         },
         targets: {
           type: 'array',
+          // Atomic, as Gatekeeper's CRD leaves it: one manager owns the whole list of targets.
+          'x-kubernetes-list-type': 'atomic',
           minItems: 1,
           description: 'The policy code. Skiff runs the admission.k8s.gatekeeper.sh target with the Rego engine.',
           items: {

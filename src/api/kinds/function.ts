@@ -29,7 +29,9 @@ export const functionKind: KindDefinition = {
           'Where the module comes from: blob:sha256:HEX (bytes uploaded to the server, what skiff apply sends for a local file), an http(s) URL the server fetches, or an absolute host path or file:// URL inside a directory the operator granted with --allow-host-dir.',
       },
       digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$', description: 'sha256:HEX the module bytes must have, whatever their source; a module that differs is not loaded (DigestMismatch).' },
-      args: { type: 'array', items: { type: 'string' }, description: 'Arguments the module receives after argv[0].' },
+      // Ownership (server-side apply): arguments are one ordered value; dirs are keyed by guest path,
+      // which no two mounts share, so managers can own mounts one by one.
+      args: { type: 'array', items: { type: 'string' }, 'x-kubernetes-list-type': 'atomic', description: 'Arguments the module receives after argv[0].' },
       env: stringMap('Environment variables added to every request\'s environment.'),
       capabilities: {
         type: 'object',
@@ -39,6 +41,8 @@ export const functionKind: KindDefinition = {
           dirs: {
             type: 'array',
             description: 'Host directories mounted into the guest filesystem.',
+            'x-kubernetes-list-type': 'map',
+            'x-kubernetes-list-map-keys': ['guest'],
             items: {
               type: 'object',
               additionalProperties: false,

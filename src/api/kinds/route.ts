@@ -23,8 +23,11 @@ const destination = (what: string) => ({
   },
 });
 
+// Filter chains and match rules run in order and have no key: each list is one value for server-side
+// apply (x-kubernetes-list-type atomic), as Istio's CRDs declare them.
 const filterList = (where: string) => ({
   type: 'array',
+  'x-kubernetes-list-type': 'atomic',
   description: `Filters run ${where}, in order. Each entry has one key, the filter's name, whose value is its configuration: jwt, authz, rateLimit, cors, fault, headers, timeout, retry, hedge.`,
   items: { type: 'object', minProperties: 1, maxProperties: 1 },
 });
@@ -62,10 +65,11 @@ export const routeKind: KindDefinition = {
     type: 'object',
     required: ['http'],
     properties: {
-      hosts: { type: 'array', items: { type: 'string' }, description: 'Host names the Route serves: exact names, *.suffix wildcards, or * (any). The most specific host wins. Default: *.' },
+      hosts: { type: 'array', 'x-kubernetes-list-type': 'atomic', items: { type: 'string' }, description: 'Host names the Route serves: exact names, *.suffix wildcards, or * (any). The most specific host wins. Default: *.' },
       filters: filterList('for every rule of the Route, before the rule\'s own'),
       http: {
         type: 'array',
+        'x-kubernetes-list-type': 'atomic',
         minItems: 1,
         description: 'Rules, tried in order: the first whose match holds handles the request. Each sets exactly one of route, redirect or directResponse.',
         items: {

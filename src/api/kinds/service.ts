@@ -33,9 +33,12 @@ export const serviceKind: KindDefinition = {
     type: 'object',
     required: ['endpoints'],
     properties: {
+      // Keyed by address and port for server-side apply: managers can own endpoints one by one.
       endpoints: {
         type: 'array',
         description: 'The upstream instances. Every connection goes through the operator\'s --allow-upstream rules.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['address', 'port'],
         items: {
           type: 'object',
           required: ['address', 'port'],

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 
 import { apiVersionOf, type KindDefinition, type ResourceObject } from '../../api/kinds/types.js';
+import { SKIFF_APPLY_MANAGER } from '../../api/patch/field-manager.js';
 import { type ManifestObject,readManifests, resolveModuleRef } from '../../manifests/index.js';
 import { CheckFailedError, UsageError } from '../../util/errors.js';
 import { applyAndWatch } from '../apply-watch.js';
 import { type ApiClient,ApiRequestError } from '../client.js';
-import { addClientOptions, clientFrom, collectionPath, KindResolver, objectPath, printWarnings, ref } from '../common.js';
+import { addClientOptions, clientFrom, KindResolver, objectPath, printWarnings, ref } from '../common.js';
 import { type LocalModule,LocalModules, uploadModules, useUpload } from '../module-upload.js';
 
 interface ApplyOpts {
@@ -15,11 +16,16 @@ interface ApplyOpts {
   namespace?: string;
   dryRun?: string;
   watch?: boolean;
+  forceConflicts?: boolean;
+  fieldManager: string;
   /** false with --no-upload: local module paths go to the server as host paths. */
   upload: boolean;
 }
 
-/** `skiff apply -f PATH|- [--watch]`: create or update every object in the manifests, uploading local module files. */
+/**
+ * `skiff apply -f PATH|- [--watch]`: server-side apply of every object in the manifests (field manager
+ * `skiff`), uploading local module files first.
+ */
 export function register(program: Command): void {
   addClientOptions(
     program
@@ -27,6 +33,8 @@ export function register(program: Command): void {
       .description('create or update resources from YAML/JSON manifests (file, directory or - for stdin); uploads the local module files Functions name')
       .option('-f, --filename <path...>', 'manifest file, directory, or - for stdin')
       .option('--dry-run <mode>', "'server' validates and admits without storing, 'none' applies")
+      .option('--force-conflicts', 'take over fields another manager (kubectl, a controller) set to other values, instead of failing with the conflicts')
+      .option('--field-manager <name>', 'the name the server records as the owner of the applied fields', SKIFF_APPLY_MANAGER)
       .option('-w, --watch', 'after applying, apply again whenever a manifest or a local module file changes, until interrupted')
       .option('--no-upload', 'send local module paths as absolute host paths instead of uploading the files (the server must be started with --allow-host-dir for their folder)'),
   ).action(async (opts: ApplyOpts) => {
@@ -71,14 +79,16 @@ async function applyAll(opts: ApplyOpts, client: ApiClient, modules: LocalModule
   let failed = 0;
   const run = async (p: Planned): Promise<string> => {
     try {
-      const verb = await applyOne(client, p.def, p.ns, p.obj, dry);
+      const verb = await applyOne(client, p.def, p.ns, p.obj, { dry, force: !!opts.forceConflicts, manager: opts.fieldManager });
       if (quiet && verb === 'unchanged') return '';
       return `${ref(p.def, p.obj.metadata.name)} ${verb}${dry ? ' (server dry run)' : ''}\n`;
     } catch (err) {
       if (!(err instanceof ApiRequestError)) throw err;
       failed++;
       printWarnings(err.warnings);
-      process.stderr.write(`Error from server (${err.reason ?? err.httpStatus}) applying ${p.where}: ${err.message}\n`);
+      const ownership = err.status?.details?.causes?.some((c) => (c as { reason?: string }).reason === 'FieldManagerConflict');
+      const hint = ownership ? '\n(other managers own these fields: re-run with --force-conflicts to take them over, or leave them out of the manifest)' : '';
+      process.stderr.write(`Error from server (${err.reason ?? err.httpStatus}) applying ${p.where}: ${err.message}${hint}\n`);
       return '';
     }
   };
@@ -182,63 +192,44 @@ async function plan(items: ManifestObject[], defaultNs: string, kinds: KindResol
   return { planned: out, deferred };
 }
 
-async function applyOne(client: ApiClient, def: KindDefinition, ns: string | undefined, desired: ResourceObject, dry: boolean): Promise<string> {
-  const q = dry ? '?dryRun=All' : '';
-  for (let attempt = 0; ; attempt++) {
-    // Most applies create: try that first and fall back to read-compare-replace when it exists.
-    if (attempt === 0) {
-      try {
-        const res = await client.request('POST', collectionPath(def, ns ?? 'default') + q, desired);
-        printWarnings(res.warnings);
-        return 'created';
-      } catch (err) {
-        if (!(err instanceof ApiRequestError && err.reason === 'AlreadyExists')) throw err;
-      }
-    }
-    let live: ResourceObject;
-    try {
-      live = (await client.request<ResourceObject>('GET', objectPath(def, ns, desired.metadata.name))).body;
-    } catch (err) {
-      // Deleted between our create attempt and this read: create again.
-      if (err instanceof ApiRequestError && err.httpStatus === 404 && attempt < 2) {
-        const res = await client.request('POST', collectionPath(def, ns ?? 'default') + q, desired);
-        printWarnings(res.warnings);
-        return 'created';
-      }
-      throw err;
-    }
-    const next = merge(live, desired);
-    if (same(live, next)) return 'unchanged';
-    try {
-      const res = await client.request('PUT', objectPath(def, ns, desired.metadata.name) + q, next);
-      printWarnings(res.warnings);
-      return 'configured';
-    } catch (err) {
-      // Someone changed it between our read and write: read again and re-apply once or twice.
-      if (err instanceof ApiRequestError && err.httpStatus === 409 && attempt < 2) continue;
-      throw err;
-    }
+
+/**
+ * applyOne sends one object as a server-side apply (the same apply kubectl --server-side uses) and
+ * says what happened: created (201), configured (a new resourceVersion, or for a dry run a different
+ * object), or unchanged.
+ */
+async function applyOne(client: ApiClient, def: KindDefinition, ns: string | undefined, desired: ResourceObject, opts: { dry: boolean; force: boolean; manager: string }): Promise<string> {
+  const name = desired.metadata.name;
+  const q = new URLSearchParams({ fieldManager: opts.manager });
+  if (opts.force) q.set('force', 'true');
+  if (opts.dry) q.set('dryRun', 'All');
+  const path = objectPath(def, ns, name);
+  let before: ResourceObject | undefined;
+  try {
+    before = (await client.request<ResourceObject>('GET', path)).body;
+  } catch (err) {
+    if (!(err instanceof ApiRequestError && err.httpStatus === 404)) throw err;
   }
+  const res = await client.request<ResourceObject>('PATCH', `${path}?${q}`, applied(desired), { 'content-type': 'application/apply-patch+yaml' });
+  printWarnings(res.warnings);
+  if (res.status === 201 || !before) return 'created';
+  if (!opts.dry) return res.body.metadata.resourceVersion === before.metadata.resourceVersion ? 'unchanged' : 'configured';
+  return sameIgnoringManagedFields(before, res.body) ? 'unchanged' : 'configured';
 }
 
-/** merge puts what the manifest declares over the live object, keeping server-owned metadata. */
-function merge(live: ResourceObject, desired: ResourceObject): ResourceObject {
-  const { status: _s, ...rest } = desired;
-  return {
-    ...rest,
-    metadata: {
-      ...desired.metadata,
-      resourceVersion: live.metadata.resourceVersion,
-    },
-  } as ResourceObject;
+/**
+ * applied is the manifest as an applied configuration: what the server keeps for itself
+ * (resourceVersion, uid, managedFields, status, as in a file saved from `get -o yaml`) is left out.
+ */
+function applied(o: ResourceObject): ResourceObject {
+  const { status: _s, ...rest } = o;
+  const { resourceVersion: _r, uid: _u, managedFields: _m, creationTimestamp: _c, generation: _g, ...metadata } = o.metadata;
+  return { ...rest, metadata } as ResourceObject;
 }
 
-function same(live: ResourceObject, next: ResourceObject): boolean {
-  const strip = (o: ResourceObject) => {
-    const { status: _s, metadata, ...rest } = o;
-    return JSON.stringify(canonical({ ...rest, labels: metadata.labels ?? {}, annotations: metadata.annotations ?? {} }));
-  };
-  return strip(live) === strip(next);
+function sameIgnoringManagedFields(a: ResourceObject, b: ResourceObject): boolean {
+  const strip = (o: ResourceObject) => JSON.stringify(canonical({ ...o, metadata: { ...o.metadata, managedFields: undefined } }));
+  return strip(a) === strip(b);
 }
 
 function canonical(v: unknown): unknown {
