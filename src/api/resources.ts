@@ -1,21 +1,18 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Store, Watcher,WatchEvent } from '../store/index.js';
-import { CompactedError } from '../store/index.js';
+import type { Store, Watcher } from '../store/index.js';
 
 import type { AdmissionHook, AdmissionRequest } from './admission.js';
-import { alreadyExists, ApiError, conflict, gone, invalid, notFound } from './errors.js';
+import { decodeObject as decode, keyOf, listObjects, type ListOptions, type ListResult, type ResourceEvent, watchObjects, type WatchOptions } from './collection.js';
+import { alreadyExists, ApiError, conflict, invalid, notFound } from './errors.js';
 import type { KindRegistry } from './kinds/registry.js';
-import { apiVersionOf, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
-import { type LabelSelector,parseLabelSelector } from './label-selector.js';
+import { apiVersionOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
 import { applyMergePatch } from './merge-patch.js';
 import { Validator } from './validation.js';
 
-export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
-export interface ResourceEvent {
-  type: WatchEventType;
-  object: ResourceObject;
-}
+export { keyOf };
+export type { ListOptions, ListResult, ResourceEvent, WatchOptions };
+export type { WatchEventType } from './collection.js';
 
 export interface WriteOptions {
   dryRun?: boolean;
@@ -25,18 +22,6 @@ export interface WriteOptions {
 export interface WriteOutcome {
   object: ResourceObject;
   warnings: string[];
-}
-
-export interface ListOptions {
-  labelSelector?: string;
-  limit?: number;
-  continue?: string;
-}
-
-export interface ListResult {
-  items: ResourceObject[];
-  resourceVersion: string;
-  continue?: string;
 }
 
 const SYSTEM_USER = { username: 'system:skiff', groups: ['system:masters'] };
@@ -77,30 +62,9 @@ export class ResourceService {
     return kv ? decode(kv.value, kv.modRevision) : undefined;
   }
 
+  /** list reads a collection with Kubernetes' list semantics (selectors, paging, resourceVersion): see `collection.ts`. */
   async list(def: KindDefinition, ns: string | undefined, opts: ListOptions = {}): Promise<ListResult> {
-    const selector = parseLabelSelector(opts.labelSelector);
-    const prefix = prefixOf(def, ns);
-    const items: ResourceObject[] = [];
-    let startAfter = opts.continue ? Buffer.from(opts.continue, 'base64url').toString() : undefined;
-    let revision = 0;
-    let more = false;
-    // Page through the store so a selective label query over a large kind stays bounded in memory per step.
-    for (;;) {
-      const page = await this.store.range(prefix, { limit: 500, startAfter });
-      revision = page.revision;
-      for (const kv of page.items) {
-        const obj = decode(kv.value, kv.modRevision);
-        if (selector.matches(obj.metadata.labels)) items.push(obj);
-        startAfter = kv.key;
-        if (opts.limit && items.length >= opts.limit) break;
-      }
-      if (opts.limit && items.length >= opts.limit) {
-        more = page.more || page.items[page.items.length - 1]?.key !== startAfter;
-        break;
-      }
-      if (!page.more) break;
-    }
-    return { items, resourceVersion: String(revision), ...(more && startAfter ? { continue: Buffer.from(startAfter).toString('base64url') } : {}) };
+    return listObjects(this.store, def, ns, opts);
   }
 
   async create(def: KindDefinition, ns: string | undefined, input: unknown, opts: WriteOptions = {}): Promise<WriteOutcome> {
@@ -205,28 +169,12 @@ export class ResourceService {
   }
 
   /**
-   * watch streams ADDED/MODIFIED/DELETED events. With a resourceVersion, events after it (410 Gone if
+   * watch streams ADDED/MODIFIED/DELETED events. With a resourceVersion, events after it (410 Expired if
    * compacted); without one (or "0"), first an ADDED for every existing object, then live events.
-   * A label selector turns transitions into and out of the selection into ADDED and DELETED.
+   * Label and field selectors turn transitions into and out of the selection into ADDED and DELETED.
    */
-  async watch(def: KindDefinition, ns: string | undefined, opts: { resourceVersion?: string; labelSelector?: string }, onEvent: (ev: ResourceEvent) => void, onClose?: (err?: Error) => void): Promise<Watcher> {
-    const selector = parseLabelSelector(opts.labelSelector);
-    const prefix = prefixOf(def, ns);
-    let after: number;
-    if (opts.resourceVersion && opts.resourceVersion !== '0') {
-      after = Number(opts.resourceVersion);
-      if (!Number.isInteger(after) || after < 0) throw new ApiError(400, 'BadRequest', `resourceVersion "${opts.resourceVersion}" is not a revision number`);
-    } else {
-      const listed = await this.list(def, ns, { labelSelector: opts.labelSelector });
-      for (const o of listed.items) onEvent({ type: 'ADDED', object: o });
-      after = Number(listed.resourceVersion);
-    }
-    try {
-      return await this.store.watch(prefix, { afterRevision: after, onEvent: (ev) => translateEvent(ev, selector, onEvent), onClose });
-    } catch (err) {
-      if (err instanceof CompactedError) throw gone(`too old resource version: ${after} (${err.compacted}); list again and watch from the list's resourceVersion`);
-      throw err;
-    }
+  async watch(def: KindDefinition, ns: string | undefined, opts: WatchOptions, onEvent: (ev: ResourceEvent) => void, onClose?: (err?: Error) => void): Promise<Watcher> {
+    return watchObjects(this.store, def, ns, opts, onEvent, onClose);
   }
 
   private prepare(def: KindDefinition, ns: string | undefined, input: unknown): ResourceObject {
@@ -259,51 +207,8 @@ export class ResourceService {
   }
 }
 
-function translateEvent(ev: WatchEvent, selector: LabelSelector, onEvent: (ev: ResourceEvent) => void): void {
-  if (ev.type === 'delete') {
-    const old = decode(ev.kv.value, ev.revision);
-    if (selector.matches(old.metadata.labels)) onEvent({ type: 'DELETED', object: old });
-    return;
-  }
-  const obj = decode(ev.kv.value, ev.revision);
-  const now = selector.matches(obj.metadata.labels);
-  if (!ev.prevKv) {
-    if (now) onEvent({ type: 'ADDED', object: obj });
-    return;
-  }
-  if (selector.empty) {
-    onEvent({ type: 'MODIFIED', object: obj });
-    return;
-  }
-  const before = selector.matches(decode(ev.prevKv.value, ev.prevKv.modRevision).metadata.labels);
-  if (now && before) onEvent({ type: 'MODIFIED', object: obj });
-  else if (now) onEvent({ type: 'ADDED', object: obj });
-  else if (before) onEvent({ type: 'DELETED', object: obj });
-}
-
-/** keyOf is the store key of one object: /registry/PLURAL/[NAMESPACE/]NAME. */
-export function keyOf(def: KindDefinition, ns: string | undefined, name: string): string {
-  return def.namespaced ? `${kindPrefix(def)}${ns ?? 'default'}/${name}` : `${kindPrefix(def)}${name}`;
-}
-
-function prefixOf(def: KindDefinition, ns: string | undefined): string {
-  return def.namespaced && ns ? `${kindPrefix(def)}${ns}/` : kindPrefix(def);
-}
-
-/** Skiff's own kinds live at /registry/PLURAL/, other groups' at /registry/GROUP/PLURAL/. */
-function kindPrefix(def: KindDefinition): string {
-  const g = groupOf(def);
-  return g === 'skiff.dev' ? `/registry/${def.plural}/` : `/registry/${g}/${def.plural}/`;
-}
-
 function encode(obj: ResourceObject): string {
   return JSON.stringify(obj);
-}
-
-function decode(text: string, revision: number): ResourceObject {
-  const obj = JSON.parse(text) as ResourceObject;
-  obj.metadata.resourceVersion = String(revision);
-  return obj;
 }
 
 function withRv(obj: ResourceObject, revision: number): ResourceObject {

@@ -8,6 +8,7 @@ import { StoreUnavailableError } from '../store/index.js';
 
 import { type Principal,TokenAuthenticator } from './authn.js';
 import type { BlobEndpoint } from './blob-endpoint.js';
+import { CollectionEndpoint } from './collection-endpoint.js';
 import { ApiError, badRequest } from './errors.js';
 import { groupOf, type KindDefinition } from './kinds/types.js';
 import { type BodyMediaType,bodyMediaType, decodeBody, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
@@ -43,6 +44,8 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** Serves module uploads under /blobs (after the same authentication as every other path). */
   blobs?: BlobEndpoint;
+  /** How often watches that allow bookmarks get one (default a minute, as kube-apiserver). */
+  watchBookmarkIntervalMs?: number;
 }
 
 const GROUP_PREFIX = '/apis/skiff.dev/v1';
@@ -64,10 +67,12 @@ export class ApiServer {
   private readonly authn: TokenAuthenticator;
   private loopbackOnly = true;
   private readonly watches = new Set<http.ServerResponse>();
+  private readonly reads: CollectionEndpoint;
 
   constructor(private readonly opts: ApiServerOptions) {
     this.maxBody = opts.maxBodyBytes ?? 3 * 1024 * 1024;
     this.authn = new TokenAuthenticator(opts.token, opts.controllerToken);
+    this.reads = new CollectionEndpoint({ resources: opts.resources, watches: this.watches, maxStreamBuffer: MAX_STREAM_BUFFER, bookmarkIntervalMs: opts.watchBookmarkIntervalMs });
   }
 
   /**
@@ -143,8 +148,8 @@ export class ApiServer {
     if (!name) {
       switch (method) {
         case 'GET':
-          if (q.get('watch') === 'true' || q.get('watch') === '1') return this.serveWatch(req, res, def, ns, q);
-          return this.json(res, 200, await this.listBody(def, ns, q));
+          if (CollectionEndpoint.isWatch(q)) return this.reads.watch(req, res, def, ns, q, req.headers.accept);
+          return this.json(res, 200, await this.reads.list(def, ns, q, req.headers.accept));
         case 'POST': {
           const out = await svc.create(def, ns, await this.readBody(req, res, objectMediaType(req.headers['content-type'], method)), { dryRun });
           return this.json(res, 201, out.object, out.warnings);
@@ -155,7 +160,7 @@ export class ApiServer {
     }
     switch (method) {
       case 'GET':
-        return this.json(res, 200, await svc.get(def, ns, name));
+        return this.json(res, 200, await this.reads.get(def, ns, name, q, req.headers.accept));
       case 'PUT': {
         const body = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
         const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun }) : await svc.update(def, ns, name, body, { dryRun });
@@ -218,66 +223,6 @@ export class ApiServer {
     if (segs.length > 3) throw new ApiError(404, 'NotFound', 'no such path');
     if (def.namespaced && segs.length > 1) throw new ApiError(404, 'NotFound', `${def.plural} are namespaced: use /apis/${group}/${version}/namespaces/NAMESPACE/${def.plural}/${segs[1]}`);
     return { def, name: checkName(def, segs[1]), subresource: segs[2] && checkSub(segs[2], def) };
-  }
-
-  private async listBody(def: KindDefinition, ns: string | undefined, q: URLSearchParams) {
-    const limit = q.get('limit') ? Number(q.get('limit')) : undefined;
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw badRequest('limit must be a non-negative integer');
-    const out = await this.opts.resources.list(def, ns, { labelSelector: q.get('labelSelector') ?? undefined, limit, continue: q.get('continue') ?? undefined });
-    return { apiVersion: 'skiff.dev/v1', kind: `${def.kind}List`, metadata: { resourceVersion: out.resourceVersion, ...(out.continue ? { continue: out.continue } : {}) }, items: out.items };
-  }
-
-  private async serveWatch(req: http.IncomingMessage, res: http.ServerResponse, def: KindDefinition, ns: string | undefined, q: URLSearchParams): Promise<void> {
-    let started = false;
-    const start = () => {
-      if (started) return;
-      started = true;
-      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-store' });
-    };
-    let closed = false;
-    const pending: string[] = [];
-    // Events that arrive together (a replay, a burst) go out in one write.
-    const flush = () => {
-      if (!closed && pending.length) res.write(pending.join(''));
-      pending.length = 0;
-    };
-    const watcher = await this.opts.resources.watch(
-      def,
-      ns,
-      { resourceVersion: q.get('resourceVersion') ?? undefined, labelSelector: q.get('labelSelector') ?? undefined },
-      (ev) => {
-        if (closed) return;
-        start();
-        // A client that stops reading must not make the server buffer without bound: drop it; it resumes from its last resourceVersion.
-        if (res.writableLength > MAX_STREAM_BUFFER) {
-          closed = true;
-          res.destroy();
-          return;
-        }
-        pending.push(JSON.stringify(ev) + '\n');
-        if (pending.length === 1) queueMicrotask(flush);
-      },
-      () => {
-        closed = true;
-        res.end();
-      },
-    );
-    start();
-    res.flushHeaders();
-    this.watches.add(res);
-    const timeoutSec = Number(q.get('timeoutSeconds') ?? '0');
-    // Beyond what a timer can hold, a timeout means no timeout (Node would fire an overflowing timer at once).
-    const timer = timeoutSec > 0 && timeoutSec * 1000 < 2 ** 31 ? setTimeout(() => res.end(), timeoutSec * 1000) : undefined;
-    const done = () => {
-      closed = true;
-      watcher.close();
-      this.watches.delete(res);
-      if (timer) clearTimeout(timer);
-    };
-    res.on('close', done);
-    req.on('close', () => {
-      if (!res.writableEnded) res.end();
-    });
   }
 
   private serveLogs(req: http.IncomingMessage, res: http.ServerResponse, def: KindDefinition, ns: string, name: string, q: URLSearchParams): void {

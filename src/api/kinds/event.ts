@@ -14,8 +14,10 @@ export const eventKind: KindDefinition = {
   namespaced: true,
   specRequired: false,
   specSchema: { type: 'object' },
+  // What kubectl describe and kube-apiserver's Events select on.
+  selectableFields: ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath', 'reason', 'reportingComponent', 'type'],
   printerColumns: [
-    { name: 'LAST SEEN', value: (o) => formatAge(o.lastTimestamp as string) },
+    { name: 'LAST SEEN', type: 'date', description: 'When the event was last seen', value: (o) => formatAge(o.lastTimestamp as string) },
     { name: 'TYPE', value: (o) => String(o.type ?? '') },
     { name: 'REASON', value: (o) => String(o.reason ?? '') },
     { name: 'OBJECT', value: (o) => { const io = o.involvedObject as { kind?: string; name?: string } | undefined; return io ? `${String(io.kind).toLowerCase()}/${io.name}` : ''; } },

@@ -11,5 +11,5 @@ export const namespaceKind: KindDefinition = {
   namespaced: false,
   specRequired: false,
   specSchema: { type: 'object' },
-  printerColumns: [{ name: 'AGE', value: (o) => formatAge(o.metadata.creationTimestamp) }],
+  printerColumns: [{ name: 'AGE', type: 'date', value: (o) => formatAge(o.metadata.creationTimestamp) }],
 };
