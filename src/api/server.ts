@@ -66,6 +66,7 @@ export class ApiServer {
   private readonly maxBody: number;
   private readonly authn: TokenAuthenticator;
   private loopbackOnly = true;
+  private closing = false;
   private readonly watches = new Set<http.ServerResponse>();
   private readonly reads: CollectionEndpoint;
 
@@ -103,7 +104,14 @@ export class ApiServer {
   async close(): Promise<void> {
     const listener = this.listener;
     if (!listener) return;
-    for (const res of this.watches) res.end();
+    this.closing = true;
+    // A watch's connection closes with it: a client that resumes at once must reconnect (and find the
+    // listener gone) rather than open a new watch on the kept-alive socket that would hold the drain up.
+    for (const res of this.watches) {
+      const socket = res.socket;
+      res.end();
+      socket?.end();
+    }
     const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
     // Behind the sniffing listener the HTTP servers never listen themselves; close() still ends their
     // connections once idle, and waiting on it lets in-flight requests finish.
@@ -114,6 +122,13 @@ export class ApiServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
+    if (this.closing) {
+      // As kube-apiserver while it shuts down: 429 with Retry-After, which clients retry (a watch resumes
+      // from its resourceVersion once a server answers again).
+      res.setHeader('connection', 'close');
+      res.setHeader('retry-after', '1');
+      throw new ApiError(429, 'TooManyRequests', 'the server is shutting down; retry in a moment', { retryAfterSeconds: 1 });
+    }
     // Checks that need no secret come first, so that a browser's cross-site or rebound request is
     // refused before the API looks at anything else; the token is the gate after them.
     checkHost(req, this.loopbackOnly);
