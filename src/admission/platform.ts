@@ -192,7 +192,7 @@ export class AdmissionPlatform {
       for (const c of this.constraintInformers.get(kind)!.list()) this.addConstraint(c);
       return;
     }
-    const def: KindDefinition = constraintKind(kind, (o) => this.checkConstraint(o));
+    const def: KindDefinition = constraintKind(kind, (o) => this.checkConstraint(o), () => (this.client.template(kind)?.source as ResourceObject | undefined)?.spec?.crd?.spec?.validation);
     if (!this.resources.kinds.byPluralName(def.plural, CONSTRAINTS_GROUP)) this.resources.kinds.register(def);
     const inf = new Informer(this.resources, def, this.logger);
     inf.addHandlers({

@@ -4,9 +4,11 @@ import type { Store, Watcher } from '../store/index.js';
 
 import type { AdmissionHook, AdmissionRequest } from './admission.js';
 import { decodeObject as decode, keyOf, listObjects, type ListOptions, type ListResult, type ResourceEvent, watchObjects, type WatchOptions } from './collection.js';
+import type { DuplicateField } from './duplicate-keys.js';
 import { alreadyExists, ApiError, conflict, invalid, notFound } from './errors.js';
+import { checkFields, type FieldValidation } from './field-validation.js';
 import type { KindRegistry } from './kinds/registry.js';
-import { apiVersionOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
+import { apiVersionOf, type FieldError, type KindDefinition, type ResourceObject } from './kinds/types.js';
 import { applyMergePatch } from './merge-patch.js';
 import { Validator } from './validation.js';
 
@@ -17,6 +19,13 @@ export type { WatchEventType } from './collection.js';
 export interface WriteOptions {
   dryRun?: boolean;
   user?: { username: string; groups: string[] };
+  /**
+   * kube's `fieldValidation` for unknown and duplicate fields (see `field-validation.ts`). Without it
+   * they are refused as invalid fields, in the 422 that names every bad field.
+   */
+  fieldValidation?: FieldValidation;
+  /** Keys the request body had twice (the decoder kept the later value), for `fieldValidation`. */
+  duplicates?: DuplicateField[];
 }
 
 export interface WriteOutcome {
@@ -68,7 +77,7 @@ export class ResourceService {
   }
 
   async create(def: KindDefinition, ns: string | undefined, input: unknown, opts: WriteOptions = {}): Promise<WriteOutcome> {
-    const obj = this.prepare(def, ns, input);
+    const { obj, warnings: fieldWarnings } = this.prepare(def, ns, input, opts);
     const name = obj.metadata.name;
     const now = new Date();
     obj.metadata = {
@@ -79,7 +88,7 @@ export class ResourceService {
     };
     delete obj.metadata.resourceVersion;
     delete obj.status;
-    const warnings = await this.admit({ operation: 'CREATE', kind: def.kind, namespace: obj.metadata.namespace, name, object: obj, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER });
+    const warnings = [...fieldWarnings, ...(await this.admit({ operation: 'CREATE', kind: def.kind, namespace: obj.metadata.namespace, name, object: obj, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER }))];
     if (opts.dryRun) {
       if (await this.store.get(keyOf(def, ns, name))) throw alreadyExists(def.kind, name);
       return { object: obj, warnings };
@@ -95,7 +104,7 @@ export class ResourceService {
    * updateStatus writes status.
    */
   async update(def: KindDefinition, ns: string | undefined, name: string, input: unknown, opts: WriteOptions = {}): Promise<WriteOutcome> {
-    const obj = this.prepare(def, ns, input);
+    const { obj, warnings: fieldWarnings } = this.prepare(def, ns, input, opts);
     if (obj.metadata.name !== name) throw invalid(def.kind, name, [{ field: 'metadata.name', message: `does not match the name in the URL ("${name}")` }]);
     const key = keyOf(def, ns, name);
     const wanted = obj.metadata.resourceVersion;
@@ -112,7 +121,7 @@ export class ResourceService {
       else delete next.status;
       if (specOf(old) !== specOf(next)) next.metadata.generation = (old.metadata.generation ?? 1) + 1;
       delete next.metadata.resourceVersion;
-      const warnings = await this.admit({ operation: 'UPDATE', kind: def.kind, namespace: next.metadata.namespace, name, object: next, oldObject: old, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER });
+      const warnings = [...fieldWarnings, ...(await this.admit({ operation: 'UPDATE', kind: def.kind, namespace: next.metadata.namespace, name, object: next, oldObject: old, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER }))];
       if (opts.dryRun) return { object: withRv(next, kv.modRevision), warnings };
       const res = await this.store.put(key, encode(next), { expectModRevision: kv.modRevision });
       if (res.ok) return { object: withRv(next, res.revision), warnings };
@@ -177,16 +186,19 @@ export class ResourceService {
     return watchObjects(this.store, def, ns, opts, onEvent, onClose);
   }
 
-  private prepare(def: KindDefinition, ns: string | undefined, input: unknown): ResourceObject {
+  private prepare(def: KindDefinition, ns: string | undefined, input: unknown, opts: WriteOptions): { obj: ResourceObject; warnings: string[] } {
     const obj = structuredClone(input) as ResourceObject;
+    let fields: { warnings: string[]; errors: FieldError[] } = { warnings: [], errors: [] };
     if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
       obj.apiVersion ??= apiVersionOf(def);
       obj.kind ??= def.kind;
       if (def.namespaced && obj.metadata && typeof obj.metadata === 'object' && obj.metadata.namespace === undefined) obj.metadata.namespace = ns;
+      // Unknown fields are pruned first, so the schema and the kind's own checks never see them twice.
+      fields = checkFields(def, obj, opts.fieldValidation, opts.duplicates);
     }
-    const errs = this.validator.validate(def, obj, ns);
+    const errs = [...fields.errors, ...this.validator.validate(def, obj, ns)];
     if (errs.length) throw invalid(def.kind, String((obj as ResourceObject)?.metadata?.name ?? ''), errs);
-    return obj;
+    return { obj, warnings: fields.warnings };
   }
 
   private async admit(req: AdmissionRequest): Promise<string[]> {

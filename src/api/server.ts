@@ -10,10 +10,13 @@ import { type Principal,TokenAuthenticator } from './authn.js';
 import type { BlobEndpoint } from './blob-endpoint.js';
 import { CollectionEndpoint } from './collection-endpoint.js';
 import { ApiError, badRequest } from './errors.js';
+import { parseFieldValidation } from './field-validation.js';
 import { groupOf, type KindDefinition } from './kinds/types.js';
-import { type BodyMediaType,bodyMediaType, decodeBody, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
+import { isOpenApiPath, OpenApiEndpoint } from './openapi/endpoint.js';
+import { type BodyMediaType,bodyMediaType, decodeBodyFields, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
 import { checkCrossSite, checkHost } from './request-origin.js';
 import { parseRequestUrl } from './request-url.js';
+import type { WriteOptions } from './resources.js';
 import type { ResourceService } from './resources.js';
 import { nameProblem, namespaceProblem } from './validation.js';
 
@@ -69,11 +72,13 @@ export class ApiServer {
   private closing = false;
   private readonly watches = new Set<http.ServerResponse>();
   private readonly reads: CollectionEndpoint;
+  private readonly openapi: OpenApiEndpoint;
 
   constructor(private readonly opts: ApiServerOptions) {
     this.maxBody = opts.maxBodyBytes ?? 3 * 1024 * 1024;
     this.authn = new TokenAuthenticator(opts.token, opts.controllerToken);
     this.reads = new CollectionEndpoint({ resources: opts.resources, watches: this.watches, maxStreamBuffer: MAX_STREAM_BUFFER, bookmarkIntervalMs: opts.watchBookmarkIntervalMs });
+    this.openapi = new OpenApiEndpoint(opts.resources.kinds, opts.version);
   }
 
   /**
@@ -144,6 +149,7 @@ export class ApiServer {
     const principal = this.authn.authenticate(req);
     if (blobPath) return this.opts.blobs!.handle(req, res, path);
 
+    if (isOpenApiPath(path)) return this.openapi.handle(req, res, path, q);
     if (path === '/apis') return this.json(res, 200, this.groupList());
     if (segments[0] !== 'apis' || segments.length < 3) throw new ApiError(404, 'NotFound', `no API at ${path}; resources live under /apis/GROUP/VERSION (e.g. ${GROUP_PREFIX})`);
     const [, group, version, ...rest] = segments as [string, string, string, ...string[]];
@@ -154,6 +160,7 @@ export class ApiServer {
     const { def, ns, name, subresource } = target;
     if (subresource === 'status' && method !== 'GET' && method !== 'HEAD') this.requireController(principal);
     const dryRun = q.get('dryRun') === 'All';
+    const fieldValidation = parseFieldValidation(q.get('fieldValidation'));
     const svc = this.opts.resources;
 
     if (subresource === 'log') {
@@ -166,7 +173,8 @@ export class ApiServer {
           if (CollectionEndpoint.isWatch(q)) return this.reads.watch(req, res, def, ns, q, req.headers.accept);
           return this.json(res, 200, await this.reads.list(def, ns, q, req.headers.accept));
         case 'POST': {
-          const out = await svc.create(def, ns, await this.readBody(req, res, objectMediaType(req.headers['content-type'], method)), { dryRun });
+          const { value, duplicates } = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
+          const out = await svc.create(def, ns, value, { dryRun, fieldValidation, duplicates });
           return this.json(res, 201, out.object, out.warnings);
         }
         default:
@@ -177,19 +185,19 @@ export class ApiServer {
       case 'GET':
         return this.json(res, 200, await this.reads.get(def, ns, name, q, req.headers.accept));
       case 'PUT': {
-        const body = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
-        const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun }) : await svc.update(def, ns, name, body, { dryRun });
+        const { value: body, duplicates } = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
+        const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun }) : await svc.update(def, ns, name, body, { dryRun, fieldValidation, duplicates });
         return this.json(res, 200, out.object, out.warnings);
       }
       case 'PATCH': {
         const media = patchMediaType(req.headers['content-type']);
-        const body = await this.readBody(req, res, media);
+        const { value: body, duplicates } = await this.readBody(req, res, media);
         const sub = subresource === 'status' ? ('status' as const) : undefined;
         if (media.patch === 'apply') {
-          const out = await this.apply(def, ns, name, body, dryRun, sub);
+          const out = await this.apply(def, ns, name, body, { dryRun, fieldValidation, duplicates }, sub);
           return this.json(res, out.created ? 201 : 200, out.object, out.warnings);
         }
-        const out = await svc.patch(def, ns, name, body, { dryRun, subresource: sub });
+        const out = await svc.patch(def, ns, name, body, { dryRun, subresource: sub, fieldValidation, duplicates });
         return this.json(res, 200, out.object, out.warnings);
       }
       case 'DELETE': {
@@ -206,12 +214,12 @@ export class ApiServer {
    * apply serves `application/apply-patch+yaml` without field ownership: the body merges into the
    * object as a merge patch, or creates the object when there is none yet.
    */
-  private async apply(def: KindDefinition, ns: string | undefined, name: string, body: unknown, dryRun: boolean, subresource?: 'status') {
+  private async apply(def: KindDefinition, ns: string | undefined, name: string, body: unknown, opts: WriteOptions, subresource?: 'status') {
     const svc = this.opts.resources;
-    if (subresource || (await svc.tryGet(def, ns, name))) return { ...(await svc.patch(def, ns, name, body, { dryRun, subresource })), created: false };
+    if (subresource || (await svc.tryGet(def, ns, name))) return { ...(await svc.patch(def, ns, name, body, { ...opts, subresource })), created: false };
     const bodyName = (body as { metadata?: { name?: unknown } } | null)?.metadata?.name;
     if (bodyName !== name) throw badRequest(`the applied object's metadata.name (${JSON.stringify(bodyName ?? null)}) must match the name in the URL ("${name}")`);
-    return { ...(await svc.create(def, ns, body, { dryRun })), created: true };
+    return { ...(await svc.create(def, ns, body, opts)), created: true };
   }
 
   private requireController(principal: Principal): void {
@@ -298,8 +306,8 @@ export class ApiServer {
     };
   }
 
-  private async readBody(req: http.IncomingMessage, res: http.ServerResponse, media: BodyMediaType): Promise<unknown> {
-    return decodeBody(await readBodyBytes(req, res, this.maxBody), media);
+  private async readBody(req: http.IncomingMessage, res: http.ServerResponse, media: BodyMediaType) {
+    return decodeBodyFields(await readBodyBytes(req, res, this.maxBody), media);
   }
 
   private json(res: http.ServerResponse, status: number, body: unknown, warnings: string[] = []): void {

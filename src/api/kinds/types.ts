@@ -71,8 +71,26 @@ export interface KindDefinition {
   singular: string;
   shortNames?: string[];
   namespaced: boolean;
+  /** What the kind is for, in a sentence or two: published in OpenAPI and shown by `kubectl explain KIND`. */
+  description?: string;
   /** JSON Schema (draft-07) for `spec`. */
   specSchema: Record<string, unknown>;
+  /**
+   * JSON Schema of `status` as controllers write it. Documentation only (OpenAPI, `kubectl explain`):
+   * status arrives through the status subresource and is never validated against it.
+   */
+  statusSchema?: Record<string, unknown>;
+  /**
+   * For kinds without `spec` (Event): JSON Schemas of the other top-level fields, by name. They are
+   * the kind's known fields for field validation and are published in OpenAPI.
+   */
+  rootFields?: Record<string, Record<string, unknown>>;
+  /**
+   * The `spec` schema to publish in OpenAPI when it differs from `specSchema` (a constraint's
+   * `parameters` come from its template and are checked by `validate`). Read at each request, so a
+   * changed template shows at once. Also the schema that field validation prunes by.
+   */
+  publishedSpecSchema?: () => Record<string, unknown>;
   /** Checks beyond the schema (regexes compile, references are well-formed). Paths start at the object root. */
   validate?: KindValidator;
   /** Whether spec is required (true for most kinds; false for e.g. Event). */
