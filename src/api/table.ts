@@ -101,10 +101,21 @@ export function partialObjectMetadata(obj: ResourceObject, version: MetaVersion 
 
 /** tableRow renders one object's cells (NAME first) and what `includeObject` asks to carry along. */
 export function tableRow(def: KindDefinition, obj: ResourceObject, include: IncludeObject, version: MetaVersion = 'v1'): TableRow {
-  const cells = [obj.metadata.name, ...def.printerColumns.map((c) => c.value(obj))];
+  const cells = [obj.metadata.name, ...def.printerColumns.map((c) => typedCell(c, c.value(obj)))];
   if (include === 'None') return { cells };
   if (include === 'Object') return { cells, object: obj };
   return { cells, object: partialObjectMetadata(obj, version) };
+}
+
+/**
+ * typedCell turns a printed value into the cell its column type promises: a number for `integer` and
+ * `number`, a boolean for `boolean`, and null (which clients print as `<none>`) for a missing value.
+ */
+function typedCell(c: PrinterColumn, v: string): string | number | boolean | null {
+  if (v === '<none>') return null;
+  if ((c.type === 'integer' && /^-?\d+$/.test(v)) || (c.type === 'number' && v.trim() !== '' && Number.isFinite(Number(v)))) return Number(v);
+  if (c.type === 'boolean' && (v === 'true' || v === 'false')) return v === 'true';
+  return v;
 }
 
 export interface TableOptions {

@@ -84,8 +84,9 @@ describe('Tables, lists and watches over HTTP', () => {
       expect(body.columnDefinitions[0].format).toBe('name');
       for (const c of body.columnDefinitions) expect(c.description).not.toBe('');
       expect(body.rows.map((r: any) => r.cells)).toEqual([
-        ['a', 'Unknown', '<none>', expect.stringMatching(/^\d+s$/), '<none>', '/m.wasm'],
-        ['b', 'Unknown', '<none>', expect.stringMatching(/^\d+s$/), '<none>', '/m.wasm'],
+        // A missing value is null (printed <none>), as kube-apiserver sends it.
+        ['a', 'Unknown', null, expect.stringMatching(/^\d+s$/), null, '/m.wasm'],
+        ['b', 'Unknown', null, expect.stringMatching(/^\d+s$/), null, '/m.wasm'],
       ]);
       // kubectl asks for nothing, which means Metadata: a PartialObjectMetadata per row.
       expect(body.rows[0].object).toMatchObject({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { name: 'a', namespace: 'default', labels: { app: 'a' } } });
@@ -101,7 +102,7 @@ describe('Tables, lists and watches over HTTP', () => {
       const bad = await call('GET', `${FN}?includeObject=All`, undefined, { accept: TABLE });
       expect(bad.status).toBe(400);
       const beta = await call('GET', `${FN}/a`, undefined, { accept: 'application/json;as=Table;v=v1beta1;g=meta.k8s.io' });
-      expect(beta.body).toMatchObject({ kind: 'Table', apiVersion: 'meta.k8s.io/v1beta1', rows: [{ cells: ['a', 'Unknown', '<none>', expect.any(String), '<none>', '/m.wasm'] }] });
+      expect(beta.body).toMatchObject({ kind: 'Table', apiVersion: 'meta.k8s.io/v1beta1', rows: [{ cells: ['a', 'Unknown', null, expect.any(String), null, '/m.wasm'] }] });
       expect(beta.body.metadata.resourceVersion).toBe(beta.body.rows[0].object.metadata.resourceVersion);
     });
 
@@ -125,7 +126,10 @@ describe('Tables, lists and watches over HTTP', () => {
       expect((await call('POST', path, { apiVersion: 'constraints.gatekeeper.sh/v1beta1', kind: 'K8sRequiredLabels', metadata: { name: 'need-team' }, spec: { enforcementAction: 'warn' } })).status).toBe(201);
       const table = (await call('GET', path, undefined, { accept: TABLE })).body;
       expect(table.columnDefinitions.map((c: any) => c.name)).toEqual(['NAME', 'ENFORCEMENT-ACTION', 'TOTAL-VIOLATIONS', 'AGE']);
-      expect(table.rows[0].cells.slice(0, 3)).toEqual(['need-team', 'warn', '<none>']);
+      expect(table.rows[0].cells.slice(0, 3)).toEqual(['need-team', 'warn', null]);
+      await resources.updateStatus(resources.kind('k8srequiredlabels'), undefined, 'need-team', { status: { totalViolations: 2 } });
+      // An integer column's cell is a number.
+      expect((await call('GET', path, undefined, { accept: TABLE })).body.rows[0].cells[2]).toBe(2);
       expect((await call('GET', path)).body).toMatchObject({ apiVersion: 'constraints.gatekeeper.sh/v1beta1', kind: 'K8sRequiredLabelsList' });
       expect((await call('GET', '/apis/templates.gatekeeper.sh/v1/constrainttemplates')).body).toMatchObject({ apiVersion: 'templates.gatekeeper.sh/v1', kind: 'ConstraintTemplateList' });
       expect((await call('GET', FN)).body).toMatchObject({ apiVersion: 'skiff.dev/v1', kind: 'FunctionList' });
