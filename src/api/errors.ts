@@ -10,7 +10,9 @@ export interface StatusObject {
   message: string;
   reason: string;
   code: number;
-  details?: { name?: string; kind?: string; causes?: Array<{ reason: string; message: string; field: string }> };
+  details?: { name?: string; kind?: string; causes?: Array<{ reason: string; message: string; field: string }>; retryAfterSeconds?: number };
+  /** List metadata: an expired continue token's answer carries a token that reads on from the latest revision. */
+  metadata?: { continue?: string };
 }
 
 /**
@@ -21,6 +23,8 @@ export interface StatusObject {
 export class ApiError extends SkiffError {
   /** Admission warnings that go out as `Warning` headers with the error, as Kubernetes sends them with a 403. */
   warnings: string[] = [];
+  /** Goes out as the Status's `metadata` (see StatusObject). */
+  listMeta?: StatusObject['metadata'];
 
   constructor(
     readonly httpStatus: number,
@@ -32,7 +36,16 @@ export class ApiError extends SkiffError {
   }
 
   toStatus(): StatusObject {
-    return { apiVersion: 'v1', kind: 'Status', status: 'Failure', message: this.message, reason: this.reason, code: this.httpStatus, ...(this.details ? { details: this.details } : {}) };
+    return {
+      apiVersion: 'v1',
+      kind: 'Status',
+      ...(this.listMeta ? { metadata: this.listMeta } : {}),
+      status: 'Failure',
+      message: this.message,
+      reason: this.reason,
+      code: this.httpStatus,
+      ...(this.details ? { details: this.details } : {}),
+    };
   }
 }
 
@@ -43,6 +56,8 @@ export const conflict = (kind: string, name: string, resource = kind.toLowerCase
   new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { kind, name });
 export const badRequest = (message: string) => new ApiError(400, 'BadRequest', message);
 export const gone = (message: string) => new ApiError(410, 'Gone', message);
+/** expired is kube-apiserver's 410 for a revision that has been compacted (reason `Expired`; clients list again). */
+export const expired = (message: string) => new ApiError(410, 'Expired', message);
 
 /** invalid builds a 422 naming every bad field at once. */
 export function invalid(kind: string, name: string, errors: FieldError[]): ApiError {

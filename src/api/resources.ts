@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Store, Watcher,WatchEvent } from '../store/index.js';
-import { CompactedError } from '../store/index.js';
+import type { Store, Watcher } from '../store/index.js';
 
 import type { AdmissionHook, AdmissionRequest } from './admission.js';
+import { decodeObject as decode, keyOf, listObjects, type ListOptions, type ListResult, type ResourceEvent, watchObjects, type WatchOptions } from './collection.js';
 import type { DuplicateField } from './duplicate-keys.js';
-import { alreadyExists, ApiError, conflict, gone, invalid, notFound } from './errors.js';
+import { alreadyExists, ApiError, conflict, invalid, notFound } from './errors.js';
 import { checkFields, type FieldValidation } from './field-validation.js';
 import type { KindRegistry } from './kinds/registry.js';
 import { apiVersionOf, CORE_GROUP, DEFAULT_GROUP, type FieldError, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
-import { type LabelSelector,parseLabelSelector } from './label-selector.js';
 import { FieldManager } from './patch/field-manager.js';
 import { applyJsonPatch, decodeJsonPatch } from './patch/json-patch.js';
 import { deepEqual, isJsonObject } from './patch/json-value.js';
@@ -17,11 +16,9 @@ import { applyMergePatch } from './patch/merge-patch.js';
 import { applyStrategicAsMerge } from './patch/strategic-patch.js';
 import { Validator } from './validation.js';
 
-export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
-export interface ResourceEvent {
-  type: WatchEventType;
-  object: ResourceObject;
-}
+export { keyOf };
+export type { ListOptions, ListResult, ResourceEvent, WatchOptions };
+export type { WatchEventType } from './collection.js';
 
 export interface WriteOptions {
   dryRun?: boolean;
@@ -46,18 +43,6 @@ export const SERVER_MANAGER = 'skiff-server';
 export interface WriteOutcome {
   object: ResourceObject;
   warnings: string[];
-}
-
-export interface ListOptions {
-  labelSelector?: string;
-  limit?: number;
-  continue?: string;
-}
-
-export interface ListResult {
-  items: ResourceObject[];
-  resourceVersion: string;
-  continue?: string;
 }
 
 const SYSTEM_USER = { username: 'system:skiff', groups: ['system:masters'] };
@@ -99,30 +84,9 @@ export class ResourceService {
     return kv ? decode(def, kv.value, kv.modRevision) : undefined;
   }
 
+  /** list reads a collection with Kubernetes' list semantics (selectors, paging, resourceVersion): see `collection.ts`. */
   async list(def: KindDefinition, ns: string | undefined, opts: ListOptions = {}): Promise<ListResult> {
-    const selector = parseLabelSelector(opts.labelSelector);
-    const prefix = prefixOf(def, ns);
-    const items: ResourceObject[] = [];
-    let startAfter = opts.continue ? Buffer.from(opts.continue, 'base64url').toString() : undefined;
-    let revision = 0;
-    let more = false;
-    // Page through the store so a selective label query over a large kind stays bounded in memory per step.
-    for (;;) {
-      const page = await this.store.range(prefix, { limit: 500, startAfter });
-      revision = page.revision;
-      for (const kv of page.items) {
-        const obj = decode(def, kv.value, kv.modRevision);
-        if (selector.matches(obj.metadata.labels)) items.push(obj);
-        startAfter = kv.key;
-        if (opts.limit && items.length >= opts.limit) break;
-      }
-      if (opts.limit && items.length >= opts.limit) {
-        more = page.more || page.items[page.items.length - 1]?.key !== startAfter;
-        break;
-      }
-      if (!page.more) break;
-    }
-    return { items, resourceVersion: String(revision), ...(more && startAfter ? { continue: Buffer.from(startAfter).toString('base64url') } : {}) };
+    return listObjects(this.store, def, ns, opts);
   }
 
   async create(def: KindDefinition, ns: string | undefined, input: unknown, opts: WriteOptions & { managed?: boolean } = {}): Promise<WriteOutcome> {
@@ -318,28 +282,12 @@ export class ResourceService {
   }
 
   /**
-   * watch streams ADDED/MODIFIED/DELETED events. With a resourceVersion, events after it (410 Gone if
+   * watch streams ADDED/MODIFIED/DELETED events. With a resourceVersion, events after it (410 Expired if
    * compacted); without one (or "0"), first an ADDED for every existing object, then live events.
-   * A label selector turns transitions into and out of the selection into ADDED and DELETED.
+   * Label and field selectors turn transitions into and out of the selection into ADDED and DELETED.
    */
-  async watch(def: KindDefinition, ns: string | undefined, opts: { resourceVersion?: string; labelSelector?: string }, onEvent: (ev: ResourceEvent) => void, onClose?: (err?: Error) => void): Promise<Watcher> {
-    const selector = parseLabelSelector(opts.labelSelector);
-    const prefix = prefixOf(def, ns);
-    let after: number;
-    if (opts.resourceVersion && opts.resourceVersion !== '0') {
-      after = Number(opts.resourceVersion);
-      if (!Number.isInteger(after) || after < 0) throw new ApiError(400, 'BadRequest', `resourceVersion "${opts.resourceVersion}" is not a revision number`);
-    } else {
-      const listed = await this.list(def, ns, { labelSelector: opts.labelSelector });
-      for (const o of listed.items) onEvent({ type: 'ADDED', object: o });
-      after = Number(listed.resourceVersion);
-    }
-    try {
-      return await this.store.watch(prefix, { afterRevision: after, onEvent: (ev) => translateEvent(def, ev, selector, onEvent), onClose });
-    } catch (err) {
-      if (err instanceof CompactedError) throw gone(`too old resource version: ${after} (${err.compacted}); list again and watch from the list's resourceVersion`);
-      throw err;
-    }
+  async watch(def: KindDefinition, ns: string | undefined, opts: WatchOptions, onEvent: (ev: ResourceEvent) => void, onClose?: (err?: Error) => void): Promise<Watcher> {
+    return watchObjects(this.store, def, ns, opts, onEvent, onClose);
   }
 
   private prepare(def: KindDefinition, ns: string | undefined, input: unknown, opts: WriteOptions): { obj: ResourceObject; warnings: string[] } {
@@ -377,59 +325,8 @@ export class ResourceService {
   }
 }
 
-function translateEvent(def: KindDefinition, ev: WatchEvent, selector: LabelSelector, onEvent: (ev: ResourceEvent) => void): void {
-  if (ev.type === 'delete') {
-    const old = decode(def, ev.kv.value, ev.revision);
-    if (selector.matches(old.metadata.labels)) onEvent({ type: 'DELETED', object: old });
-    return;
-  }
-  const obj = decode(def, ev.kv.value, ev.revision);
-  const now = selector.matches(obj.metadata.labels);
-  if (!ev.prevKv) {
-    if (now) onEvent({ type: 'ADDED', object: obj });
-    return;
-  }
-  if (selector.empty) {
-    onEvent({ type: 'MODIFIED', object: obj });
-    return;
-  }
-  const before = selector.matches(decode(def, ev.prevKv.value, ev.prevKv.modRevision).metadata.labels);
-  if (now && before) onEvent({ type: 'MODIFIED', object: obj });
-  else if (now) onEvent({ type: 'ADDED', object: obj });
-  else if (before) onEvent({ type: 'DELETED', object: obj });
-}
-
-/** keyOf is the store key of one object: /registry/[GROUP/]PLURAL/[NAMESPACE/]NAME. */
-export function keyOf(def: KindDefinition, ns: string | undefined, name: string): string {
-  return def.namespaced ? `${kindPrefix(def)}${ns ?? 'default'}/${name}` : `${kindPrefix(def)}${name}`;
-}
-
-function prefixOf(def: KindDefinition, ns: string | undefined): string {
-  return def.namespaced && ns ? `${kindPrefix(def)}${ns}/` : kindPrefix(def);
-}
-
-/**
- * Skiff's own kinds and the core group's live at /registry/PLURAL/, other groups' at
- * /registry/GROUP/PLURAL/. Namespace and Event moved from skiff.dev to the core group and kept their keys.
- */
-function kindPrefix(def: KindDefinition): string {
-  const g = groupOf(def);
-  return g === DEFAULT_GROUP || g === CORE_GROUP ? `/registry/${def.plural}/` : `/registry/${g}/${def.plural}/`;
-}
-
 function encode(obj: ResourceObject): string {
   return JSON.stringify(obj);
-}
-
-/**
- * decode reads a stored object. Its apiVersion is the kind's own: objects stored under a legacy alias
- * (a Namespace written as `skiff.dev/v1` before it moved to the core group) come back as `v1`.
- */
-function decode(def: KindDefinition, text: string, revision: number): ResourceObject {
-  const obj = JSON.parse(text) as ResourceObject;
-  obj.metadata.resourceVersion = String(revision);
-  if (def.legacyApiVersions) obj.apiVersion = apiVersionOf(def);
-  return obj;
 }
 
 function withRv(obj: ResourceObject, revision: number): ResourceObject {

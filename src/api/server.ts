@@ -8,6 +8,7 @@ import { StoreUnavailableError } from '../store/index.js';
 
 import { type Principal,TokenAuthenticator } from './authn.js';
 import type { BlobEndpoint } from './blob-endpoint.js';
+import { CollectionEndpoint } from './collection-endpoint.js';
 import { deleteCollection } from './delete-collection.js';
 import { DiscoveryEndpoint } from './discovery/index.js';
 import { ApiError, badRequest, invalid } from './errors.js';
@@ -48,6 +49,8 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** Serves module uploads under /blobs (after the same authentication as every other path). */
   blobs?: BlobEndpoint;
+  /** How often watches that allow bookmarks get one (default a minute, as kube-apiserver). */
+  watchBookmarkIntervalMs?: number;
 }
 
 /** How much a watch or log stream may queue for a client that does not read before it is dropped. */
@@ -66,7 +69,9 @@ export class ApiServer {
   private readonly maxBody: number;
   private readonly authn: TokenAuthenticator;
   private loopbackOnly = true;
+  private closing = false;
   private readonly watches = new Set<http.ServerResponse>();
+  private readonly reads: CollectionEndpoint;
   private readonly openapi: OpenApiEndpoint;
   private readonly discovery: DiscoveryEndpoint;
   private advertised = '';
@@ -74,6 +79,7 @@ export class ApiServer {
   constructor(private readonly opts: ApiServerOptions) {
     this.maxBody = opts.maxBodyBytes ?? 3 * 1024 * 1024;
     this.authn = new TokenAuthenticator(opts.token, opts.controllerToken);
+    this.reads = new CollectionEndpoint({ resources: opts.resources, watches: this.watches, maxStreamBuffer: MAX_STREAM_BUFFER, bookmarkIntervalMs: opts.watchBookmarkIntervalMs });
     this.openapi = new OpenApiEndpoint(opts.resources.kinds, opts.version);
     this.discovery = new DiscoveryEndpoint(opts.resources.kinds, () => [{ clientCIDR: '0.0.0.0/0', serverAddress: this.advertised }]);
   }
@@ -107,7 +113,14 @@ export class ApiServer {
   async close(): Promise<void> {
     const listener = this.listener;
     if (!listener) return;
-    for (const res of this.watches) res.end();
+    this.closing = true;
+    // A watch's connection closes with it: a client that resumes at once must reconnect (and find the
+    // listener gone) rather than open a new watch on the kept-alive socket that would hold the drain up.
+    for (const res of this.watches) {
+      const socket = res.socket;
+      res.end();
+      socket?.end();
+    }
     const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
     // Behind the sniffing listener the HTTP servers never listen themselves; close() still ends their
     // connections once idle, and waiting on it lets in-flight requests finish.
@@ -118,6 +131,13 @@ export class ApiServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
+    if (this.closing) {
+      // As kube-apiserver while it shuts down: 429 with Retry-After, which clients retry (a watch resumes
+      // from its resourceVersion once a server answers again).
+      res.setHeader('connection', 'close');
+      res.setHeader('retry-after', '1');
+      throw new ApiError(429, 'TooManyRequests', 'the server is shutting down; retry in a moment', { retryAfterSeconds: 1 });
+    }
     // Checks that need no secret come first, so that a browser's cross-site or rebound request is
     // refused before the API looks at anything else; the token is the gate after them.
     checkHost(req, this.loopbackOnly);
@@ -152,8 +172,8 @@ export class ApiServer {
     if (!name) {
       switch (method) {
         case 'GET':
-          if (q.get('watch') === 'true' || q.get('watch') === '1') return this.serveWatch(req, res, def, ns, q);
-          return this.json(res, 200, await this.listBody(def, ns, q));
+          if (CollectionEndpoint.isWatch(q)) return this.reads.watch(req, res, def, ns, q, req.headers.accept);
+          return this.json(res, 200, await this.reads.list(def, ns, q, req.headers.accept));
         case 'POST': {
           const { value, duplicates } = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
           const fieldManager = managerName(q.get('fieldManager'), req.headers['user-agent'], false);
@@ -172,7 +192,7 @@ export class ApiServer {
     }
     switch (method) {
       case 'GET':
-        return this.json(res, 200, await svc.get(def, ns, name));
+        return this.json(res, 200, await this.reads.get(def, ns, name, q, req.headers.accept));
       case 'PUT': {
         const { value: body, duplicates } = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
         const fieldManager = managerName(q.get('fieldManager'), req.headers['user-agent'], false);
@@ -229,66 +249,6 @@ export class ApiServer {
     if (segs.length > 3) throw new ApiError(404, 'NotFound', 'no such path');
     if (def.namespaced && segs.length > 1) throw new ApiError(404, 'NotFound', `${def.plural} are namespaced: use ${apiPathOf(group, version)}/namespaces/NAMESPACE/${def.plural}/${segs[1]}`);
     return { def, name: checkName(def, segs[1]), subresource: segs[2] && checkSub(segs[2], def) };
-  }
-
-  private async listBody(def: KindDefinition, ns: string | undefined, q: URLSearchParams) {
-    const limit = q.get('limit') ? Number(q.get('limit')) : undefined;
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw badRequest('limit must be a non-negative integer');
-    const out = await this.opts.resources.list(def, ns, { labelSelector: q.get('labelSelector') ?? undefined, limit, continue: q.get('continue') ?? undefined });
-    return { apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata: { resourceVersion: out.resourceVersion, ...(out.continue ? { continue: out.continue } : {}) }, items: out.items };
-  }
-
-  private async serveWatch(req: http.IncomingMessage, res: http.ServerResponse, def: KindDefinition, ns: string | undefined, q: URLSearchParams): Promise<void> {
-    let started = false;
-    const start = () => {
-      if (started) return;
-      started = true;
-      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-store' });
-    };
-    let closed = false;
-    const pending: string[] = [];
-    // Events that arrive together (a replay, a burst) go out in one write.
-    const flush = () => {
-      if (!closed && pending.length) res.write(pending.join(''));
-      pending.length = 0;
-    };
-    const watcher = await this.opts.resources.watch(
-      def,
-      ns,
-      { resourceVersion: q.get('resourceVersion') ?? undefined, labelSelector: q.get('labelSelector') ?? undefined },
-      (ev) => {
-        if (closed) return;
-        start();
-        // A client that stops reading must not make the server buffer without bound: drop it; it resumes from its last resourceVersion.
-        if (res.writableLength > MAX_STREAM_BUFFER) {
-          closed = true;
-          res.destroy();
-          return;
-        }
-        pending.push(JSON.stringify(ev) + '\n');
-        if (pending.length === 1) queueMicrotask(flush);
-      },
-      () => {
-        closed = true;
-        res.end();
-      },
-    );
-    start();
-    res.flushHeaders();
-    this.watches.add(res);
-    const timeoutSec = Number(q.get('timeoutSeconds') ?? '0');
-    // Beyond what a timer can hold, a timeout means no timeout (Node would fire an overflowing timer at once).
-    const timer = timeoutSec > 0 && timeoutSec * 1000 < 2 ** 31 ? setTimeout(() => res.end(), timeoutSec * 1000) : undefined;
-    const done = () => {
-      closed = true;
-      watcher.close();
-      this.watches.delete(res);
-      if (timer) clearTimeout(timer);
-    };
-    res.on('close', done);
-    req.on('close', () => {
-      if (!res.writableEnded) res.end();
-    });
   }
 
   private serveLogs(req: http.IncomingMessage, res: http.ServerResponse, def: KindDefinition, ns: string, name: string, q: URLSearchParams): void {

@@ -102,8 +102,8 @@ export class ApiClient {
   }
 
   /** stream sends a request whose answer is read as it arrives (watch, logs --follow); an error answer throws as request() does. */
-  async stream(method: string, path: string): Promise<Response> {
-    const res = await this.raw(method, path);
+  async stream(method: string, path: string, headers: Record<string, string> = {}): Promise<Response> {
+    const res = await this.raw(method, path, undefined, headers);
     if (res.ok) return res;
     const text = await res.text();
     let st: StatusObject | undefined;

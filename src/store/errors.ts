@@ -10,6 +10,13 @@ export class CompactedError extends StoreError {
   }
 }
 
+/** FutureRevisionError: a read asked for a revision the store has not reached yet. */
+export class FutureRevisionError extends StoreError {
+  constructor(readonly requested: number, readonly current: number) {
+    super('store_future_revision', `revision ${requested} is newer than the store's current revision ${current}`);
+  }
+}
+
 /** StoreUnavailableError: the backend cannot be reached, read or written (disk full, closed, I/O error); the API answers 503. */
 export class StoreUnavailableError extends StoreError {
   constructor(message: string, cause?: unknown, code = 'store_unavailable') {

@@ -1,4 +1,4 @@
-import { CompactedError, StoreConfigError, StoreUnavailableError } from './errors.js';
+import { CompactedError, FutureRevisionError, StoreConfigError, StoreUnavailableError } from './errors.js';
 import type { KeyValue, RangeOptions, RangeResult, Store, Watcher, WatchEvent, WatchOptions, WriteCondition, WriteResult } from './types.js';
 import { prefixEnd } from './watch-hub.js';
 
@@ -67,12 +67,24 @@ export class EtcdStore implements Store {
     const full = this.opts.prefix + prefix;
     const start = opts.startAfter !== undefined && opts.startAfter >= prefix ? this.opts.prefix + opts.startAfter + '\0' : full;
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
-    const res = await this.call<{ header: Header; kvs?: EtcdKv[]; more?: boolean }>('/v3/kv/range', {
-      key: b64(start),
-      range_end: b64(prefixEnd(full)),
-      ...(limit ? { limit: String(limit) } : {}),
-    });
-    return { items: (res.kvs ?? []).map((kv) => this.toKv(kv)), revision: Number(res.header.revision ?? 0), more: !!res.more };
+    const at = opts.revision;
+    if (at !== undefined && at < this.compacted) throw new CompactedError(at, this.compacted);
+    let res: { header: Header; kvs?: EtcdKv[]; more?: boolean };
+    try {
+      res = await this.call('/v3/kv/range', {
+        key: b64(start),
+        range_end: b64(prefixEnd(full)),
+        ...(limit ? { limit: String(limit) } : {}),
+        ...(at !== undefined ? { revision: String(at) } : {}),
+      });
+    } catch (err) {
+      // etcd refuses a read below its compaction (another member may have compacted) or beyond its head.
+      const text = (err as Error).message;
+      if (at !== undefined && /required revision has been compacted/.test(text)) throw new CompactedError(at, Math.max(this.compacted, at));
+      if (at !== undefined && /future revision/.test(text)) throw new FutureRevisionError(at, await this.revision());
+      throw err;
+    }
+    return { items: (res.kvs ?? []).map((kv) => this.toKv(kv)), revision: at ?? Number(res.header.revision ?? 0), more: !!res.more };
   }
 
   async put(key: string, value: string, cond: WriteCondition = {}): Promise<WriteResult> {

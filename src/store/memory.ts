@@ -1,4 +1,4 @@
-import { CompactedError, StoreUnavailableError } from './errors.js';
+import { CompactedError, FutureRevisionError, StoreUnavailableError } from './errors.js';
 import type { KeyValue, RangeOptions, RangeResult, Store, Watcher, WatchEvent, WatchOptions, WriteCondition, WriteResult } from './types.js';
 import { WatchHub } from './watch-hub.js';
 
@@ -29,9 +29,24 @@ export class MemoryStore implements Store {
 
   async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
     this.check();
-    const keys = [...this.kvs.keys()].filter((k) => k.startsWith(prefix) && (opts.startAfter === undefined || k > opts.startAfter)).sort();
+    const at = opts.revision;
+    const kvs = at === undefined || at === this.rev ? this.kvs : this.snapshot(at);
+    const keys = [...kvs.keys()].filter((k) => k.startsWith(prefix) && (opts.startAfter === undefined || k > opts.startAfter)).sort();
     const limit = opts.limit && opts.limit > 0 ? opts.limit : keys.length;
-    return { items: keys.slice(0, limit).map((k) => this.kvs.get(k)!), revision: this.rev, more: keys.length > limit };
+    return { items: keys.slice(0, limit).map((k) => kvs.get(k)!), revision: at ?? this.rev, more: keys.length > limit };
+  }
+
+  /** snapshot rebuilds the key space at an older revision by undoing the history after it, newest first. */
+  private snapshot(at: number): Map<string, KeyValue> {
+    if (at > this.rev) throw new FutureRevisionError(at, this.rev);
+    if (at < this.compacted) throw new CompactedError(at, this.compacted);
+    const out = new Map(this.kvs);
+    for (let i = this.history.length - 1; i >= 0 && this.history[i]!.revision > at; i--) {
+      const ev = this.history[i]!;
+      if (ev.prevKv) out.set(ev.kv.key, ev.prevKv);
+      else out.delete(ev.kv.key);
+    }
+    return out;
   }
 
   async put(key: string, value: string, cond: WriteCondition = {}): Promise<WriteResult> {

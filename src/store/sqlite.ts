@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 
 import Database from 'better-sqlite3';
 
-import { CompactedError, StoreCorruptError, StoreUnavailableError } from './errors.js';
+import { CompactedError, FutureRevisionError, StoreCorruptError, StoreUnavailableError } from './errors.js';
 import type { KeyValue, RangeOptions, RangeResult, Store, Watcher, WatchEvent, WatchOptions, WriteCondition, WriteResult } from './types.js';
 import { prefixEnd,WatchHub } from './watch-hub.js';
 
@@ -84,6 +84,15 @@ export class SqliteStore implements Store {
         upsert: this.db.prepare('INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, version = excluded.version'),
         del: this.db.prepare('DELETE FROM kv WHERE key = ?'),
         log: this.db.prepare('INSERT INTO log (key, type, value, create_revision, version, prev_value, prev_mod_revision, prev_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+        // The keys as they were at a revision: unchanged rows of kv, plus, for each key changed since,
+        // the previous value its first later log entry kept (none when that entry created the key).
+        rangeAt: this.db.prepare<{ at: number; start: string; end: string; after: string; limit: number }, KvRow>(`
+          SELECT key, value, create_revision, mod_revision, version FROM kv WHERE key >= :start AND key < :end AND key > :after AND mod_revision <= :at
+          UNION ALL
+          SELECT l.key, l.prev_value, l.create_revision, l.prev_mod_revision, l.prev_version
+            FROM (SELECT key, MIN(revision) AS first FROM log WHERE revision > :at AND key >= :start AND key < :end AND key > :after GROUP BY key) f
+            JOIN log l ON l.revision = f.first WHERE l.prev_value IS NOT NULL
+          ORDER BY key LIMIT :limit`),
         history: this.db.prepare<[number, string, string], LogRow>('SELECT * FROM log WHERE revision > ? AND key >= ? AND key < ? ORDER BY revision'),
         seq: this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'log'"),
         getMeta: this.db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
@@ -143,9 +152,15 @@ export class SqliteStore implements Store {
   async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
     this.check();
     const limit = opts.limit && opts.limit > 0 ? opts.limit : -1;
-    const rows = this.read(() => this.stmts.range.all(prefix, prefixEnd(prefix), opts.startAfter ?? '', limit === -1 ? -1 : limit + 1));
+    const at = opts.revision;
+    if (at !== undefined && at > this.rev) throw new FutureRevisionError(at, this.rev);
+    if (at !== undefined && at < this.compacted) throw new CompactedError(at, this.compacted);
+    const end = prefixEnd(prefix);
+    const after = opts.startAfter ?? '';
+    const max = limit === -1 ? -1 : limit + 1;
+    const rows = this.read(() => (at === undefined || at === this.rev ? this.stmts.range.all(prefix, end, after, max) : this.stmts.rangeAt.all({ at, start: prefix, end, after, limit: max })));
     const more = limit !== -1 && rows.length > limit;
-    return { items: (more ? rows.slice(0, limit) : rows).map(toKv), revision: this.rev, more };
+    return { items: (more ? rows.slice(0, limit) : rows).map(toKv), revision: at ?? this.rev, more };
   }
 
   async put(key: string, value: string, cond: WriteCondition = {}): Promise<WriteResult> {

@@ -86,6 +86,33 @@ export function runStoreSuite(name: string, open: () => Promise<Store> | Store, 
       expect(page2.more).toBe(false);
     });
 
+    it('reads a prefix as it was at an older revision, until that revision is compacted', async () => {
+      await store.put('/v/a', 'a1');
+      const b = await store.put('/v/b', 'b1');
+      await store.put('/v/d', 'd1');
+      if (!b.ok) throw new Error('write failed');
+      const at = (await store.revision());
+      // After the snapshot: a change, a delete, a create, a delete and re-create, and a key outside the prefix.
+      await store.put('/v/a', 'a2');
+      await store.delete('/v/b');
+      await store.put('/v/c', 'c1');
+      await store.delete('/v/d');
+      await store.put('/v/d', 'd2');
+      await store.put('/w/x', 'x');
+      const then = await store.range('/v/', { revision: at });
+      expect(then.revision).toBe(at);
+      expect(then.items.map((i) => [i.key, i.value])).toEqual([['/v/a', 'a1'], ['/v/b', 'b1'], ['/v/d', 'd1']]);
+      expect(then.items[1]).toMatchObject({ modRevision: b.revision, createRevision: b.revision, version: 1 });
+      const paged = await store.range('/v/', { revision: at, startAfter: '/v/a', limit: 1 });
+      expect(paged.items.map((i) => i.value)).toEqual(['b1']);
+      expect(paged.more).toBe(true);
+      const now = await store.range('/v/', { revision: await store.revision() });
+      expect(now.items.map((i) => i.value)).toEqual(['a2', 'c1', 'd2']);
+      await expect(store.range('/v/', { revision: (await store.revision()) + 5 })).rejects.toThrow(/newer than|future/);
+      await store.compact(at + 1);
+      await expect(store.range('/v/', { revision: at })).rejects.toBeInstanceOf(CompactedError);
+    });
+
     it('watches replay history after a revision, then deliver live events in order', async () => {
       const w1 = await store.put('/w/1', 'a');
       await store.put('/other', 'x');

@@ -39,11 +39,16 @@ export interface RangeOptions {
   limit?: number;
   /** Start strictly after this key (for paging). */
   startAfter?: string;
+  /**
+   * Read the keys as they were at this revision (etcd's `revision` on a range). Throws CompactedError
+   * when the revision is at or below the compacted one, and a RangeError when it is newer than the store.
+   */
+  revision?: number;
 }
 
 export interface RangeResult {
   items: KeyValue[];
-  /** The store revision the read was served at. */
+  /** The store revision the read was served at (the requested one for a read at a revision). */
   revision: number;
   more: boolean;
 }

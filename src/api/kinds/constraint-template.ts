@@ -79,8 +79,8 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
     statusSchema: { type: 'object', description: 'Gatekeeper\'s template status.', 'x-kubernetes-preserve-unknown-fields': true },
     validate: check,
     printerColumns: [
-      { name: 'KIND', jsonPath: '.spec.crd.spec.names.kind', value: (o) => String(o.spec?.crd?.spec?.names?.kind ?? '') },
-      { name: 'AGE', value: (o) => formatAge(o.metadata.creationTimestamp) },
+      { name: 'KIND', description: 'The constraint kind the template creates', jsonPath: '.spec.crd.spec.names.kind', value: (o) => String(o.spec?.crd?.spec?.names?.kind ?? '') },
+      { name: 'AGE', type: 'date', value: (o) => formatAge(o.metadata.creationTimestamp) },
     ],
   };
 }
@@ -128,9 +128,9 @@ export function constraintKind(kind: string, check: (obj: ResourceObject) => Fie
     },
     validate: check,
     printerColumns: [
-      { name: 'ENFORCEMENT-ACTION', jsonPath: '.spec.enforcementAction', value: (o) => String(o.spec?.enforcementAction ?? 'deny') },
-      { name: 'TOTAL-VIOLATIONS', jsonPath: '.status.totalViolations', value: (o) => (o.status?.totalViolations === undefined ? '<none>' : String(o.status.totalViolations)) },
-      { name: 'AGE', value: (o) => formatAge(o.metadata.creationTimestamp) },
+      { name: 'ENFORCEMENT-ACTION', description: 'What a violation does: deny, dryrun or warn', jsonPath: '.spec.enforcementAction', value: (o) => String(o.spec?.enforcementAction ?? 'deny') },
+      { name: 'TOTAL-VIOLATIONS', type: 'integer', description: 'Violations found by the last audit', jsonPath: '.status.totalViolations', value: (o) => (o.status?.totalViolations === undefined ? '<none>' : String(o.status.totalViolations)) },
+      { name: 'AGE', type: 'date', value: (o) => formatAge(o.metadata.creationTimestamp) },
     ],
   };
 }

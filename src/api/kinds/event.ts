@@ -20,6 +20,8 @@ export const eventKind: KindDefinition = {
   description: 'Event records something a controller wants a person to know about an object: a module loaded, a route refused, a capability unused. Shown by skiff describe and kubectl get events; old events are removed.',
   specRequired: false,
   specSchema: { type: 'object' },
+  // What kubectl describe and kube-apiserver's Events select on.
+  selectableFields: ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath', 'reason', 'reportingComponent', 'type'],
   rootFields: {
     involvedObject: {
       type: 'object',
@@ -49,7 +51,7 @@ export const eventKind: KindDefinition = {
     series: { type: 'object', description: 'Counts of a repeating event (events.k8s.io writers).', 'x-kubernetes-preserve-unknown-fields': true },
   },
   printerColumns: [
-    { name: 'LAST SEEN', value: (o) => formatAge(o.lastTimestamp as string) },
+    { name: 'LAST SEEN', type: 'date', description: 'When the event was last seen', value: (o) => formatAge(o.lastTimestamp as string) },
     { name: 'TYPE', value: (o) => String(o.type ?? '') },
     { name: 'REASON', value: (o) => String(o.reason ?? '') },
     { name: 'OBJECT', value: (o) => { const io = o.involvedObject as { kind?: string; name?: string } | undefined; return io ? `${String(io.kind).toLowerCase()}/${io.name}` : ''; } },

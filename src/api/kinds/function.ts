@@ -107,10 +107,10 @@ export const functionKind: KindDefinition = {
   },
   printerColumns: [
     { name: 'READY', value: (o) => readyOf(o) },
-    { name: 'DIGEST', value: (o) => (o.status?.digest ? String(o.status.digest).slice(7, 19) : '<none>') },
-    { name: 'AGE', value: (o) => formatAge(o.metadata.creationTimestamp) },
-    { name: 'SIZE', wide: true, value: (o) => (o.status?.size !== undefined ? String(o.status.size) : '<none>') },
-    { name: 'MODULE', wide: true, value: (o) => moduleColumn(o) },
+    { name: 'DIGEST', description: 'Start of the sha256 digest of the module that runs', value: (o) => (o.status?.digest ? String(o.status.digest).slice(7, 19) : '<none>') },
+    { name: 'AGE', type: 'date', value: (o) => formatAge(o.metadata.creationTimestamp) },
+    { name: 'SIZE', wide: true, type: 'integer', description: 'Size of the compiled module in bytes', value: (o) => (o.status?.size !== undefined ? String(o.status.size) : '<none>') },
+    { name: 'MODULE', wide: true, description: 'Where the module came from (the file skiff apply uploaded, or spec.module)', value: (o) => moduleColumn(o) },
   ],
 };
 

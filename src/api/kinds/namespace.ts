@@ -18,5 +18,5 @@ export const namespaceKind: KindDefinition = {
   description: 'Namespace groups namespaced objects under one name. Its labels select policy: Pod Security levels (pod-security.kubernetes.io/enforce) and Gatekeeper namespaceSelectors read them.',
   specRequired: false,
   specSchema: { type: 'object', description: 'Accepted for compatibility with Kubernetes; Skiff keeps nothing in a Namespace\'s spec.' },
-  printerColumns: [{ name: 'AGE', value: (o) => formatAge(o.metadata.creationTimestamp) }],
+  printerColumns: [{ name: 'AGE', type: 'date', value: (o) => formatAge(o.metadata.creationTimestamp) }],
 };

@@ -48,6 +48,6 @@ export const policyKind: KindDefinition = {
   printerColumns: [
     { name: 'READY', jsonPath: '.status.conditions[0].status', value: (o) => readyOf(o) },
     { name: 'PACKAGE', jsonPath: '.status.package', value: (o) => String(o.status?.package ?? '<none>') },
-    { name: 'AGE', value: (o) => formatAge(o.metadata.creationTimestamp) },
+    { name: 'AGE', type: 'date', value: (o) => formatAge(o.metadata.creationTimestamp) },
   ],
 };

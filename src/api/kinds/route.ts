@@ -162,8 +162,8 @@ export const routeKind: KindDefinition = {
   specRequired: true,
   printerColumns: [
     { name: 'READY', value: (o) => readyOf(o) },
-    { name: 'HOSTS', value: (o) => (Array.isArray(o.spec?.hosts) ? o.spec.hosts.join(',') : '*') },
-    { name: 'RULES', value: (o) => String(rule(o).length) },
+    { name: 'HOSTS', description: 'Host names the route matches (* for any)', value: (o) => (Array.isArray(o.spec?.hosts) ? o.spec.hosts.join(',') : '*') },
+    { name: 'RULES', type: 'integer', description: 'Number of HTTP rules', value: (o) => String(rule(o).length) },
     {
       name: 'DESTINATIONS',
       wide: true,

@@ -94,7 +94,7 @@ export const serviceKind: KindDefinition = {
   },
   specRequired: true,
   printerColumns: [
-    { name: 'ENDPOINTS', value: (o) => String(Array.isArray(o.spec?.endpoints) ? o.spec.endpoints.length : 0) },
+    { name: 'ENDPOINTS', type: 'integer', description: 'Number of endpoints', value: (o) => String(Array.isArray(o.spec?.endpoints) ? o.spec.endpoints.length : 0) },
     { name: 'VERSIONS', value: (o) => [...new Set(endpointsOf(o).map((e) => e?.version ?? e?.labels?.version).filter(Boolean))].join(',') },
     { name: 'LB', wide: true, value: (o) => o.spec?.trafficPolicy?.loadBalancer?.simple ?? (o.spec?.trafficPolicy?.loadBalancer?.consistentHash ? 'CONSISTENT_HASH' : 'ROUND_ROBIN') },
   ],

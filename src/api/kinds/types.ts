@@ -9,17 +9,25 @@ export interface FieldError {
   reason?: string;
 }
 
-/** A printer column for `skiff get`: a header and a function that renders the cell from an object. */
+/**
+ * A printer column: a header and how to render the cell from an object. The server turns a kind's
+ * columns into the `Table` that `kubectl get` and `skiff get` both print (`api/table.ts`).
+ */
 export interface PrinterColumn {
   name: string;
-  /** Shown only with `-o wide`. */
+  /** Shown only with `-o wide` (the Table column's `priority` 1). */
   wide?: boolean;
+  /** Renders the cell. */
   value: (obj: ResourceObject) => string;
   /**
    * The same column as a simple path (`.status.totalViolations`), published in discovery so that a
    * client that does not know the kind (one registered at run time) can print it too.
    */
   jsonPath?: string;
+  /** The Table column's OpenAPI type: `string` (default), `integer`, `number`, `boolean` or `date` (an age). */
+  type?: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  /** The Table column's description (what `kubectl get` shows nowhere, but clients may). */
+  description?: string;
 }
 
 /** ResourceObject is any stored object: Kubernetes-shaped JSON. */
@@ -98,6 +106,11 @@ export interface KindDefinition {
   categories?: string[];
   /** Whether the kind has a `status` subresource (true when absent). */
   statusSubresource?: boolean;
+  /**
+   * Field selector keys beyond `metadata.name` and `metadata.namespace` (dotted paths into the object,
+   * e.g. `involvedObject.name` for Events).
+   */
+  selectableFields?: string[];
 }
 
 /** KindValidator checks an object beyond its schema; the paths of its errors start at the object root. */

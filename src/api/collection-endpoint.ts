@@ -1,0 +1,188 @@
+import type http from 'node:http';
+
+import type { ResourceEvent } from './collection.js';
+import { ApiError } from './errors.js';
+import { apiVersionOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
+import { type CollectionQuery, parseCollectionQuery } from './list-options.js';
+import type { ResourceService } from './resources.js';
+import { negotiate, parseIncludeObject, partialObjectMetadata, type ResponseShape, toTable } from './table.js';
+
+/** The annotation on the bookmark that ends a watch's initial events (`sendInitialEvents=true`). */
+export const INITIAL_EVENTS_END_ANNOTATION = 'k8s.io/initial-events-end';
+
+export interface CollectionEndpointOptions {
+  resources: ResourceService;
+  /** Open watch responses, so that closing the server can end them. */
+  watches: Set<http.ServerResponse>;
+  /** How much a watch may queue for a client that does not read before it is dropped. */
+  maxStreamBuffer: number;
+  /** How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (kube-apiserver: about a minute). */
+  bookmarkIntervalMs?: number;
+}
+
+const DEFAULT_BOOKMARK_INTERVAL_MS = 60_000;
+
+/**
+ * CollectionEndpoint answers the reads of the resource API: lists, single objects and watches, each as
+ * the objects, a `Table` (what `kubectl get` and `skiff get` print) or metadata only, as the Accept
+ * header asks (`table.ts`), with the list and watch parameters of `list-options.ts`.
+ */
+export class CollectionEndpoint {
+  constructor(private readonly opts: CollectionEndpointOptions) {}
+
+  /** isWatch tells a watch request from a list (`watch=true|1`). */
+  static isWatch(q: URLSearchParams): boolean {
+    return q.get('watch') === 'true' || q.get('watch') === '1';
+  }
+
+  /** list answers GET on a collection. */
+  async list(def: KindDefinition, ns: string | undefined, q: URLSearchParams, accept: string | undefined): Promise<unknown> {
+    const shape = negotiate(accept, true);
+    const include = parseIncludeObject(q.get('includeObject'));
+    const query = parseCollectionQuery(q);
+    const out = await this.opts.resources.list(def, ns, query);
+    const metadata = {
+      resourceVersion: out.resourceVersion,
+      ...(out.continue ? { continue: out.continue } : {}),
+      ...(out.remainingItemCount !== undefined ? { remainingItemCount: out.remainingItemCount } : {}),
+    };
+    if (shape.as === 'Table') return toTable(def, out.items, { version: shape.version, include, ...metadata });
+    if (shape.as === 'PartialObjectMetadata') return { kind: 'PartialObjectMetadataList', apiVersion: `meta.k8s.io/${shape.version}`, metadata, items: out.items.map((o) => partialObjectMetadata(o, shape.version)) };
+    return { apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata, items: out.items };
+  }
+
+  /** get answers GET on one object. */
+  async get(def: KindDefinition, ns: string | undefined, name: string, q: URLSearchParams, accept: string | undefined): Promise<unknown> {
+    const shape = negotiate(accept, false);
+    const include = parseIncludeObject(q.get('includeObject'));
+    const obj = await this.opts.resources.get(def, ns, name);
+    return shaped(def, obj, shape, include, false);
+  }
+
+  /**
+   * watch streams events as JSON lines. A revision the store has compacted (or not reached) is
+   * answered as kube-apiserver does: 200 and one ERROR event carrying the `Status` (410 `Expired`), on
+   * which clients list again. Table watches send the column definitions with the first event only.
+   */
+  async watch(req: http.IncomingMessage, res: http.ServerResponse, def: KindDefinition, ns: string | undefined, q: URLSearchParams, accept: string | undefined): Promise<void> {
+    const shape = negotiate(accept, false);
+    const include = parseIncludeObject(q.get('includeObject'));
+    const query = parseCollectionQuery(q);
+    let closed = false;
+    let headersSent = false;
+    const start = () => {
+      if (res.headersSent) return;
+      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-store' });
+    };
+    const pending: string[] = [];
+    // Events that arrive together (a replay, a burst) go out in one write.
+    const flush = () => {
+      if (!closed && pending.length) res.write(pending.join(''));
+      pending.length = 0;
+    };
+    const send = (type: string, object: unknown) => {
+      if (closed) return;
+      start();
+      // A client that stops reading must not make the server buffer without bound: drop it; it resumes from its last resourceVersion.
+      if (res.writableLength > this.opts.maxStreamBuffer) {
+        closed = true;
+        res.destroy();
+        return;
+      }
+      pending.push(JSON.stringify({ type, object }) + '\n');
+      if (pending.length === 1) queueMicrotask(flush);
+    };
+    let delivered = 0;
+    const onEvent = (ev: ResourceEvent) => {
+      delivered = Math.max(delivered, Number(ev.object.metadata.resourceVersion ?? 0));
+      send(ev.type, shaped(def, ev.object, shape, include, headersSent));
+      headersSent = true;
+    };
+    const bookmark = (rv: string, annotations?: Record<string, string>) => send('BOOKMARK', bookmarkObject(def, shape, rv, annotations));
+    let watcher;
+    try {
+      watcher = await this.opts.resources.watch(
+        def,
+        ns,
+        {
+          resourceVersion: query.resourceVersion,
+          labelSelector: query.labelSelector,
+          fieldSelector: query.fieldSelector,
+          sendInitialEvents: query.sendInitialEvents,
+          onInitialEventsEnd: (rv) => {
+            delivered = Math.max(delivered, Number(rv));
+            if (query.allowWatchBookmarks) bookmark(rv, { [INITIAL_EVENTS_END_ANNOTATION]: 'true' });
+          },
+        },
+        onEvent,
+        () => {
+          closed = true;
+          res.end();
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof ApiError) || (err.httpStatus !== 410 && err.httpStatus !== 504) || closed) throw err;
+      send('ERROR', err.toStatus());
+      queueMicrotask(() => {
+        flush();
+        res.end();
+      });
+      return;
+    }
+    start();
+    res.flushHeaders();
+    this.opts.watches.add(res);
+    const timers = [this.timeout(res, query), this.bookmarks(query, () => delivered, bookmark)];
+    res.on('close', () => {
+      closed = true;
+      watcher.close();
+      this.opts.watches.delete(res);
+      for (const t of timers) if (t) clearTimeout(t);
+    });
+    req.on('close', () => {
+      if (!res.writableEnded) res.end();
+    });
+  }
+
+  private timeout(res: http.ServerResponse, query: CollectionQuery): NodeJS.Timeout | undefined {
+    const sec = query.timeoutSeconds ?? 0;
+    // Beyond what a timer can hold, a timeout means no timeout (Node would fire an overflowing timer at once).
+    return sec > 0 && sec * 1000 < 2 ** 31 ? setTimeout(() => res.end(), sec * 1000) : undefined;
+  }
+
+  /**
+   * bookmarks sends a BOOKMARK every interval. Its revision is one every event up to which the client
+   * has been sent: the newest event delivered, or the store revision read one interval earlier (a
+   * store delivers its events well within that, which lets a quiet watch's bookmark move forward).
+   */
+  private bookmarks(query: CollectionQuery, delivered: () => number, bookmark: (rv: string) => void): NodeJS.Timeout | undefined {
+    if (!query.allowWatchBookmarks) return undefined;
+    const store = this.opts.resources.store;
+    let seen = 0;
+    const timer = setInterval(() => {
+      const rv = Math.max(delivered(), seen);
+      if (rv > 0) bookmark(String(rv));
+      store.revision().then(
+        (r) => (seen = r),
+        () => undefined,
+      );
+    }, this.opts.bookmarkIntervalMs ?? DEFAULT_BOOKMARK_INTERVAL_MS);
+    timer.unref();
+    return timer;
+  }
+}
+
+/** shaped renders one object as the Accept header asked. */
+function shaped(def: KindDefinition, obj: ResourceObject, shape: ResponseShape, include: ReturnType<typeof parseIncludeObject>, noHeaders: boolean): unknown {
+  if (shape.as === 'Table') return toTable(def, [obj], { version: shape.version, include, noHeaders, resourceVersion: obj.metadata.resourceVersion });
+  if (shape.as === 'PartialObjectMetadata') return partialObjectMetadata(obj, shape.version);
+  return obj;
+}
+
+/** A BOOKMARK carries only a resourceVersion (and annotations), in the shape of the watch's objects. */
+function bookmarkObject(def: KindDefinition, shape: ResponseShape, rv: string, annotations?: Record<string, string>): unknown {
+  const metadata = { resourceVersion: rv, ...(annotations ? { annotations } : {}) };
+  if (shape.as === 'Table') return { kind: 'Table', apiVersion: `meta.k8s.io/${shape.version}`, metadata: { resourceVersion: rv }, rows: [] };
+  if (shape.as === 'PartialObjectMetadata') return { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${shape.version}`, metadata };
+  return { kind: def.kind, apiVersion: apiVersionOf(def), metadata };
+}
