@@ -8,7 +8,7 @@ import type { DuplicateField } from './duplicate-keys.js';
 import { alreadyExists, ApiError, conflict, invalid, notFound } from './errors.js';
 import { checkFields, type FieldValidation } from './field-validation.js';
 import type { KindRegistry } from './kinds/registry.js';
-import { apiVersionOf, CORE_GROUP, DEFAULT_GROUP, type FieldError, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
+import { apiVersionOf, type FieldError, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
 import { FieldManager } from './patch/field-manager.js';
 import { applyJsonPatch, decodeJsonPatch } from './patch/json-patch.js';
 import { deepEqual, isJsonObject } from './patch/json-value.js';

@@ -13,7 +13,7 @@ import { deleteCollection } from './delete-collection.js';
 import { DiscoveryEndpoint } from './discovery/index.js';
 import { ApiError, badRequest, invalid } from './errors.js';
 import { parseFieldValidation } from './field-validation.js';
-import { apiPathOf, apiVersionOf, CORE_GROUP, groupVersionString, type KindDefinition } from './kinds/types.js';
+import { apiPathOf, CORE_GROUP, groupVersionString, type KindDefinition } from './kinds/types.js';
 import { isOpenApiPath, OpenApiEndpoint } from './openapi/endpoint.js';
 import { managerName } from './patch/field-manager.js';
 import { type BodyMediaType,bodyMediaType, decodeBodyFields, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
