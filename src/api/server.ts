@@ -6,7 +6,9 @@ import type { Logger } from 'pino';
 
 import { StoreUnavailableError } from '../store/index.js';
 
+import { answerReview, reviewAt, reviewDiscovery, reviewGroupVersions } from './access-review.js';
 import { type Principal,TokenAuthenticator } from './authn.js';
+import { authorizeResource, subresourcesOf, verbOfMethod } from './authz.js';
 import type { BlobEndpoint } from './blob-endpoint.js';
 import { ApiError, badRequest } from './errors.js';
 import { groupOf, type KindDefinition } from './kinds/types.js';
@@ -116,23 +118,31 @@ export class ApiServer {
     const { path, segments, query: q } = parseRequestUrl(req.url ?? '/');
     // Module uploads carry their own media types (application/wasm); everything else is an object or a patch.
     const blobPath = this.opts.blobs?.matches(path) ?? false;
-    if (hasBody(req) && !blobPath) bodyMediaType(req.headers['content-type']);
+    // Self-reviews also take protobuf (kubectl sends nothing else for them) and check their own media type.
+    const review = reviewAt(segments);
+    if (hasBody(req) && !blobPath && !review) bodyMediaType(req.headers['content-type']);
     if ((method === 'GET' || method === 'HEAD') && ANONYMOUS_PATHS.has(path)) {
       if (path === '/version') return this.json(res, 200, versionInfo(this.opts.version));
       return this.text(res, 200, 'ok\n');
     }
     const principal = this.authn.authenticate(req);
     if (blobPath) return this.opts.blobs!.handle(req, res, path);
+    if (review) {
+      const body = await readBodyBytes(req, res, this.maxBody);
+      return this.json(res, 201, answerReview(review, principal, this.opts.resources.kinds.all(), { method, contentType: req.headers['content-type'], body }));
+    }
 
     if (path === '/apis') return this.json(res, 200, this.groupList());
     if (segments[0] !== 'apis' || segments.length < 3) throw new ApiError(404, 'NotFound', `no API at ${path}; resources live under /apis/GROUP/VERSION (e.g. ${GROUP_PREFIX})`);
     const [, group, version, ...rest] = segments as [string, string, string, ...string[]];
+    const reviews = rest.length === 0 ? reviewDiscovery(group, version) : undefined;
+    if (reviews) return this.json(res, 200, reviews);
     if (!this.opts.resources.kinds.groupVersions().some((x) => x.group === group && x.version === version)) throw new ApiError(404, 'NotFound', `the server has no API group ${group}/${version}`);
     if (rest.length === 0) return this.json(res, 200, this.discovery(group, version));
 
     const target = this.resolve(group, version, rest);
     const { def, ns, name, subresource } = target;
-    if (subresource === 'status' && method !== 'GET' && method !== 'HEAD') this.requireController(principal);
+    this.authorize(principal, method, def, subresource);
     const dryRun = q.get('dryRun') === 'All';
     const svc = this.opts.resources;
 
@@ -194,8 +204,9 @@ export class ApiServer {
     return { ...(await svc.create(def, ns, body, { dryRun })), created: true };
   }
 
-  private requireController(principal: Principal): void {
-    if (principal !== 'controller') throw new ApiError(403, 'Forbidden', 'the status subresource is written by controllers only (present the controller token)');
+  private authorize(principal: Principal, method: string, def: KindDefinition, subresource: string | undefined): void {
+    const decision = authorizeResource(principal, { verb: verbOfMethod(method), group: groupOf(def), resource: def.plural, subresource });
+    if (!decision.allowed) throw new ApiError(403, 'Forbidden', decision.reason);
   }
 
   private resolve(group: string, version: string, segs: string[]): { def: KindDefinition; ns?: string; name?: string; subresource?: string } {
@@ -306,7 +317,7 @@ export class ApiServer {
 
   private groupList() {
     const byGroup = new Map<string, string[]>();
-    for (const { group, version } of this.opts.resources.kinds.groupVersions()) byGroup.set(group, [...(byGroup.get(group) ?? []), version]);
+    for (const { group, version } of [...this.opts.resources.kinds.groupVersions(), ...reviewGroupVersions()]) byGroup.set(group, [...(byGroup.get(group) ?? []), version]);
     return {
       kind: 'APIGroupList',
       apiVersion: 'v1',
@@ -374,7 +385,7 @@ export class ApiServer {
 }
 
 function checkSub(sub: string, def: KindDefinition): string {
-  if (sub === 'status' || (sub === 'log' && def.kind === 'Function')) return sub;
+  if (subresourcesOf(def).includes(sub)) return sub;
   throw new ApiError(404, 'NotFound', `${def.plural} have no subresource "${sub}"`);
 }
 
