@@ -2,7 +2,7 @@ import type { Principal } from './authn.js';
 import { authorizeNonResource, authorizeResource, type Decision, rulesFor, userInfoOf } from './authz.js';
 import { ApiError, badRequest, invalid } from './errors.js';
 import type { KindDefinition } from './kinds/types.js';
-import { msg, PROTOBUF_MEDIA_TYPE, readMessage, str, unwrapEnvelope } from './protobuf.js';
+import { isProtobuf, msg, readMessage, str, unwrapEnvelope } from './protobuf.js';
 import { bodyMediaType, decodeBody } from './request-body.js';
 
 /**
@@ -90,9 +90,8 @@ interface AccessReviewSpec {
 
 /** decodeReview reads the review's `spec` from JSON, YAML or protobuf, checking the kind it declares. */
 function decodeReview(review: ReviewResource, req: ReviewRequest): Record<string, unknown> {
-  const essence = (req.contentType ?? '').split(';')[0]!.trim().toLowerCase();
   const apiVersion = `${review.group}/${review.version}`;
-  if (essence === PROTOBUF_MEDIA_TYPE) {
+  if (isProtobuf(req.contentType)) {
     const env = unwrapEnvelope(req.body);
     if ((env.kind && env.kind !== review.kind) || (env.apiVersion && env.apiVersion !== apiVersion)) throw mismatch(review, env.apiVersion, env.kind);
     return protobufSpec(review, readMessage(env.raw));

@@ -1,4 +1,4 @@
-import { badRequest } from './errors.js';
+import { ApiError, badRequest } from './errors.js';
 
 /**
  * A reader for the protobuf wire format, enough to decode the few Kubernetes messages clients send
@@ -9,6 +9,11 @@ import { badRequest } from './errors.js';
 
 /** The media type of Kubernetes' protobuf encoding. */
 export const PROTOBUF_MEDIA_TYPE = 'application/vnd.kubernetes.protobuf';
+
+/** isProtobuf tells whether a Content-Type header names Kubernetes' protobuf encoding. */
+export function isProtobuf(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase() === PROTOBUF_MEDIA_TYPE;
+}
 
 /** The four bytes that start every Kubernetes protobuf body ("k8s" and a zero). */
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
@@ -93,4 +98,46 @@ export function unwrapEnvelope(body: Buffer): { apiVersion: string; kind: string
 
 function malformed(why: string) {
   return badRequest(`the protobuf request body is malformed: ${why}`);
+}
+
+/** strs reads every occurrence of a repeated string field. */
+function strs(fields: ProtoFields, n: number): string[] {
+  return (fields.get(n) ?? []).filter(Buffer.isBuffer).map((b) => b.toString('utf8'));
+}
+
+/** stringMap reads a map<string, string> field (repeated entries of key 1, value 2). */
+function stringMap(fields: ProtoFields, n: number): Record<string, string> | undefined {
+  const entries = (fields.get(n) ?? []).filter(Buffer.isBuffer).map((b) => readMessage(b));
+  if (!entries.length) return undefined;
+  return Object.fromEntries(entries.map((e) => [str(e, 1), str(e, 2)]));
+}
+
+/**
+ * objectMeta reads the parts of ObjectMeta a client sets when it creates an object (name,
+ * generateName, namespace, labels, annotations, finalizers); what the server owns is ignored.
+ */
+function objectMeta(fields: ProtoFields | undefined): Record<string, unknown> {
+  if (!fields) return {};
+  const out: Record<string, unknown> = {};
+  for (const [key, n] of [['name', 1], ['generateName', 2], ['namespace', 3]] as const) if (str(fields, n)) out[key] = str(fields, n);
+  const labels = stringMap(fields, 11);
+  const annotations = stringMap(fields, 12);
+  const finalizers = strs(fields, 14);
+  return { ...out, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}), ...(finalizers.length ? { finalizers } : {}) };
+}
+
+/**
+ * objectFromProtobuf decodes an object client-go's typed clients send as protobuf to one the rest of
+ * the API handles as if it came as JSON. Of the kinds Skiff serves only the core group's are built
+ * into those clients, and of those only Namespace is created that way (`kubectl create namespace`);
+ * anything else is 415.
+ */
+export function objectFromProtobuf(body: Buffer): Record<string, unknown> {
+  const env = unwrapEnvelope(body);
+  if (env.apiVersion === 'v1' && env.kind === 'Namespace') {
+    const raw = readMessage(env.raw);
+    const finalizers = strs(msg(raw, 2) ?? new Map(), 1);
+    return { apiVersion: 'v1', kind: 'Namespace', metadata: objectMeta(msg(raw, 1)), ...(finalizers.length ? { spec: { finalizers } } : {}) };
+  }
+  throw new ApiError(415, 'UnsupportedMediaType', `Kubernetes protobuf is accepted for a v1 Namespace and the self-reviews only, not for ${env.apiVersion || '(no apiVersion)'} ${env.kind || '(no kind)'}; send the object as JSON or YAML`);
 }

@@ -12,6 +12,7 @@ import { authorizeResource, subresourcesOf, verbOfMethod } from './authz.js';
 import type { BlobEndpoint } from './blob-endpoint.js';
 import { ApiError, badRequest } from './errors.js';
 import { groupOf, type KindDefinition } from './kinds/types.js';
+import { isProtobuf, objectFromProtobuf } from './protobuf.js';
 import { type BodyMediaType,bodyMediaType, decodeBody, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
 import { checkCrossSite, checkHost } from './request-origin.js';
 import { parseRequestUrl } from './request-url.js';
@@ -120,7 +121,8 @@ export class ApiServer {
     const blobPath = this.opts.blobs?.matches(path) ?? false;
     // Self-reviews also take protobuf (kubectl sends nothing else for them) and check their own media type.
     const review = reviewAt(segments);
-    if (hasBody(req) && !blobPath && !review) bodyMediaType(req.headers['content-type']);
+    const protobuf = isProtobuf(req.headers['content-type']) && (method === 'POST' || method === 'PUT');
+    if (hasBody(req) && !blobPath && !review && !protobuf) bodyMediaType(req.headers['content-type']);
     if ((method === 'GET' || method === 'HEAD') && ANONYMOUS_PATHS.has(path)) {
       if (path === '/version') return this.json(res, 200, versionInfo(this.opts.version));
       return this.text(res, 200, 'ok\n');
@@ -156,7 +158,7 @@ export class ApiServer {
           if (q.get('watch') === 'true' || q.get('watch') === '1') return this.serveWatch(req, res, def, ns, q);
           return this.json(res, 200, await this.listBody(def, ns, q));
         case 'POST': {
-          const out = await svc.create(def, ns, await this.readBody(req, res, objectMediaType(req.headers['content-type'], method)), { dryRun });
+          const out = await svc.create(def, ns, await this.readObject(req, res, method), { dryRun });
           return this.json(res, 201, out.object, out.warnings);
         }
         default:
@@ -167,7 +169,7 @@ export class ApiServer {
       case 'GET':
         return this.json(res, 200, await svc.get(def, ns, name));
       case 'PUT': {
-        const body = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
+        const body = await this.readObject(req, res, method);
         const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun }) : await svc.update(def, ns, name, body, { dryRun });
         return this.json(res, 200, out.object, out.warnings);
       }
@@ -347,6 +349,12 @@ export class ApiServer {
           columns: k.printerColumns.map((c) => ({ name: c.name, wide: !!c.wide, ...(c.jsonPath ? { jsonPath: c.jsonPath } : {}) })),
         })),
     };
+  }
+
+  /** readObject reads a whole object (POST, PUT): JSON, YAML, or the protobuf that typed clients send for core kinds. */
+  private async readObject(req: http.IncomingMessage, res: http.ServerResponse, method: string): Promise<unknown> {
+    if (isProtobuf(req.headers['content-type'])) return objectFromProtobuf(await readBodyBytes(req, res, this.maxBody));
+    return this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
   }
 
   private async readBody(req: http.IncomingMessage, res: http.ServerResponse, media: BodyMediaType): Promise<unknown> {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { authorizeResource, rulesFor } from '../../src/api/authz.js';
 import { builtinKinds } from '../../src/api/kinds/index.js';
-import { readMessage } from '../../src/api/protobuf.js';
+import { objectFromProtobuf, readMessage } from '../../src/api/protobuf.js';
 import { ResourceService } from '../../src/api/resources.js';
 import { ApiServer } from '../../src/api/server.js';
 import { MemoryStore } from '../../src/store/index.js';
@@ -155,5 +155,18 @@ describe('the rules and the protobuf reader', () => {
     expect(() => readMessage(Buffer.from([0x0a, 0x05, 0x61]))).toThrow(/past the end/);
     expect(() => readMessage(Buffer.from([0x0b]))).toThrow(/wire type 3/);
     expect(() => readMessage(Buffer.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))).toThrow(/ten bytes/);
+  });
+
+  it('decodes the Namespace kubectl create namespace sends, and nothing else', async () => {
+    // Captured from `kubectl create namespace team-x -v=8`.
+    const captured = Buffer.from('6b3873000a0f0a0276311209' + Buffer.from('Namespace').toString('hex') + '121e0a160a067465616d2d781200' + '1a0022002a00320038004200' + '12001a020a001a002200', 'hex');
+    expect(objectFromProtobuf(captured)).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-x' } });
+    const entry = (k: string, v: string) => fields(field(1, k), field(2, v));
+    const meta = fields(field(1, 'team-y'), field(11, entry('env', 'dev')), field(11, entry('tier', 'web')), field(12, entry('note', 'hi')));
+    const labelled = envelope('v1', 'Namespace', fields(field(1, meta), field(2, field(1, 'kubernetes'))));
+    expect(objectFromProtobuf(labelled)).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-y', labels: { env: 'dev', tier: 'web' }, annotations: { note: 'hi' } }, spec: { finalizers: ['kubernetes'] } });
+    expect(() => objectFromProtobuf(envelope('v1', 'Pod', Buffer.alloc(0)))).toThrow(/protobuf is accepted for a v1 Namespace and the self-reviews only, not for v1 Pod/);
+    const res = await fetch(`${base}/apis/skiff.dev/v1/namespaces/default/functions`, { method: 'POST', headers: { 'content-type': PROTOBUF, authorization: 'Bearer user-token' }, body: envelope('skiff.dev/v1', 'Function', Buffer.alloc(0)) });
+    expect(res.status).toBe(415);
   });
 });

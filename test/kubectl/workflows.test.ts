@@ -266,7 +266,7 @@ spec:
       const r = await kubectl(['apply', '-f', '-'], { stdin: bad });
       return r.code === 1 ? r : undefined;
     }, 'the constraint to be enforced', 15_000);
-    expect(refused.stderr).toMatch(/^Error from server \(Forbidden\): error when creating "STDIN": admission denied the request: \[fn-must-have-owner\] every Function needs an owner label$/m);
+    expect(refused!.stderr).toMatch(/^Error from server \(Forbidden\): error when creating "STDIN": admission denied the request: \[fn-must-have-owner\] every Function needs an owner label$/m);
     const good = fnYaml('has-owner', { owner: 'team-a' }).replace('metadata:\n', 'metadata:\n  namespace: gk\n');
     expect(await ok(['apply', '-f', '-'], { stdin: good })).toBe('function.skiff.dev/has-owner created\n');
     // The constraint binds only its namespaces.
