@@ -18,6 +18,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+import { Agent, fetch } from 'undici';
+
 import { emit, parseBenchArgs, percentile } from './lib/report.js';
 import { ensureTool } from './lib/wrk.js';
 
@@ -64,8 +66,14 @@ async function startSkiff(): Promise<Server> {
   return { proc, api: /api=(\S+)/.exec(line)![1]!, token: readFileSync(join(dataDir, 'token'), 'utf8').trim(), dataDir };
 }
 
+/**
+ * The bench's own requests drop idle connections well before the server's 5 s keep-alive timeout:
+ * while 100 watchers start, the event loop can stall long enough to reuse a socket the server closed.
+ */
+const dispatcher = new Agent({ keepAliveTimeout: 1000, keepAliveMaxTimeout: 1000 });
+
 async function api(s: Server, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any }> {
-  const res = await fetch(s.api + path, { method, headers: { authorization: `Bearer ${s.token}`, 'content-type': contentType }, body: body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body) });
+  const res = await fetch(s.api + path, { dispatcher, method, headers: { authorization: `Bearer ${s.token}`, 'content-type': contentType }, body: body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
 }
@@ -219,6 +227,7 @@ async function main(): Promise<void> {
   } finally {
     s.proc.kill('SIGTERM');
     await new Promise((r) => s.proc.once('exit', r));
+    await dispatcher.close();
   }
   emit({ name: 'kubectl', figures, peers }, json);
 }
