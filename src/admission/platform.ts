@@ -6,7 +6,7 @@ import type { AdmissionHook, AdmissionRequest, AdmissionResponse } from '../api/
 import { ApiError } from '../api/errors.js';
 import { Informer } from '../api/informer.js';
 import { constraintKind, CONSTRAINTS_GROUP,constraintTemplateKind } from '../api/kinds/constraint-template.js';
-import { type FieldError, groupOf, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
+import { CORE_GROUP, type FieldError, groupOf, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import type { DecisionLogger } from '../policy/index.js';
 
@@ -77,19 +77,12 @@ export class AdmissionPlatform {
     for (const def of this.resources.kinds.all()) {
       if (SKIP_KINDS.has(def.kind) || groupOf(def) === CONSTRAINTS_GROUP || def.kind === 'ConstraintTemplate') continue;
       const inf = new Informer(this.resources, def, this.logger);
-      // Skiff's Namespaces also appear as core v1 Namespaces, where Kubernetes templates look for them.
-      const asCore = def.kind === 'Namespace' ? (o: ResourceObject): K8sObject => ({ ...(o as K8sObject), apiVersion: 'v1' }) : undefined;
-      const add = (o: ResourceObject) => {
-        this.client.addData(o as K8sObject);
-        if (asCore) this.client.addData(asCore(o));
-      };
+      // Namespaces are core v1 objects, where Kubernetes templates look for them in the inventory.
+      const add = (o: ResourceObject) => this.client.addData(o as K8sObject);
       inf.addHandlers({
         onAdd: add,
         onUpdate: (_x, o) => add(o),
-        onDelete: (o) => {
-          this.client.removeData(o as K8sObject);
-          if (asCore) this.client.removeData(asCore(o));
-        },
+        onDelete: (o) => this.client.removeData(o as K8sObject),
       });
       this.inventoryInformers.push(inf);
       await inf.start();
@@ -192,7 +185,7 @@ export class AdmissionPlatform {
       for (const c of this.constraintInformers.get(kind)!.list()) this.addConstraint(c);
       return;
     }
-    const def: KindDefinition = constraintKind(kind, (o) => this.checkConstraint(o));
+    const def: KindDefinition = constraintKind(kind, (o) => this.checkConstraint(o), () => (this.client.template(kind)?.source as ResourceObject | undefined)?.spec?.crd?.spec?.validation);
     if (!this.resources.kinds.byPluralName(def.plural, CONSTRAINTS_GROUP)) this.resources.kinds.register(def);
     const inf = new Informer(this.resources, def, this.logger);
     inf.addHandlers({
@@ -246,7 +239,7 @@ export class AdmissionPlatform {
     };
     let nsObj: K8sObject | undefined;
     if (req.namespace) {
-      const nsDef = this.resources.kinds.byPluralName('namespaces');
+      const nsDef = this.resources.kinds.byPluralName('namespaces', CORE_GROUP);
       nsObj = nsDef ? ((await this.resources.tryGet(nsDef, undefined, req.namespace)) as K8sObject | undefined) : undefined;
     }
     const d = decide(this.client, review, { namespaceObject: nsObj }, { namespace: namespacePolicy(nsObj?.metadata?.labels) });

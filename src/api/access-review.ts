@@ -29,11 +29,33 @@ export const REVIEW_RESOURCES: readonly ReviewResource[] = [
   { group: 'authentication.k8s.io', version: 'v1', name: 'selfsubjectreviews', singularName: 'selfsubjectreview', kind: 'SelfSubjectReview' },
 ];
 
-/** reviewGroupVersions lists the group/versions the review resources live in, for `/apis`. */
+/** reviewGroupVersions lists the group/versions the review resources live in. */
 export function reviewGroupVersions(): Array<{ group: string; version: string }> {
   const seen = new Map<string, { group: string; version: string }>();
   for (const r of REVIEW_RESOURCES) seen.set(`${r.group}/${r.version}`, { group: r.group, version: r.version });
   return [...seen.values()];
+}
+
+/** reviewApiGroups are the review groups as `/apis` lists them (APIGroup entries). */
+export function reviewApiGroups() {
+  return reviewGroupVersions().map(({ group, version }) => {
+    const gv = { groupVersion: `${group}/${version}`, version };
+    return { name: group, versions: [gv], preferredVersion: gv };
+  });
+}
+
+/** reviewAggregated are the review groups as aggregated discovery (APIGroupDiscovery items) lists them. */
+export function reviewAggregated() {
+  return reviewGroupVersions().map(({ group, version }) => ({
+    metadata: { name: group },
+    versions: [
+      {
+        version,
+        resources: REVIEW_RESOURCES.filter((r) => r.group === group && r.version === version).map((r) => ({ resource: r.name, responseKind: { group, version, kind: r.kind }, scope: 'Cluster', singularResource: r.singularName, verbs: ['create'] })),
+        freshness: 'Current',
+      },
+    ],
+  }));
 }
 
 /** reviewDiscovery is the APIResourceList of a review group/version (undefined for any other group). */

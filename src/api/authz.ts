@@ -1,4 +1,5 @@
 import type { Principal } from './authn.js';
+import { subresourcesOf as discoverySubresources } from './discovery/documents.js';
 import { groupOf, type KindDefinition } from './kinds/types.js';
 
 /**
@@ -61,9 +62,9 @@ export function verbOfMethod(method: string): string {
   }
 }
 
-/** subresourcesOf lists the subresources a kind serves: `status` for all, `log` for Functions. */
+/** subresourcesOf names the subresources a kind serves, as discovery lists them. */
 export function subresourcesOf(def: KindDefinition): string[] {
-  return def.kind === 'Function' && groupOf(def) === 'skiff.dev' ? ['status', 'log'] : ['status'];
+  return discoverySubresources(def).map((s) => s.name);
 }
 
 /** A rule in SubjectRulesReviewStatus's shape (RBAC's PolicyRule, split in resource and non-resource rules). */

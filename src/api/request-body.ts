@@ -1,7 +1,8 @@
 import type http from 'node:http';
 
-import { parse as parseYaml } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 
+import { type DuplicateField, jsonDuplicates, yamlDuplicates } from './duplicate-keys.js';
 import { ApiError, badRequest } from './errors.js';
 import { jsonNestingExceeds, MAX_NESTING, valueNestingExceeds, YAML_SCAN_LIMIT, yamlNestingBoundExceeds } from './nesting.js';
 
@@ -119,29 +120,45 @@ export function readBodyBytes(req: http.IncomingMessage, res: http.ServerRespons
  * an iterative walk after it.
  */
 export function decodeBody(bytes: Buffer, media: BodyMediaType): unknown {
+  return decodeBodyFields(bytes, media).value;
+}
+
+/**
+ * decodeBodyFields is {@link decodeBody} that also reports keys appearing twice in one object (the
+ * later value is kept, as Go's decoders do), for field validation to refuse, warn about or ignore.
+ */
+export function decodeBodyFields(bytes: Buffer, media: BodyMediaType): { value: unknown; duplicates: DuplicateField[] } {
   const text = bytes.toString('utf8');
   const what = media.format === 'yaml' ? 'YAML' : 'JSON';
   if (text.trim() === '') throw badRequest(`the request has no body; send the object as ${what}`);
   if (media.format === 'json') {
     if (jsonNestingExceeds(bytes, MAX_NESTING)) throw tooDeep(what);
+    let value: unknown;
     try {
-      return JSON.parse(text);
+      value = JSON.parse(text);
     } catch (err) {
       throw badRequest(`the request body is not valid JSON: ${(err as Error).message}`);
     }
+    return { value, duplicates: jsonDuplicates(text) };
   }
   if (yamlNestingBoundExceeds(text, YAML_SCAN_LIMIT)) throw tooDeep(what);
   let value: unknown;
+  let duplicates: DuplicateField[];
   try {
+    const lines = new LineCounter();
+    // Duplicate keys are field validation's business (refused, warned about or ignored), not a parse error.
     // Warnings would go to the process's stderr, where a client could flood the server log with them.
-    value = parseYaml(text, { logLevel: 'error' });
+    const doc = parseDocument(text, { logLevel: 'error', uniqueKeys: false, lineCounter: lines });
+    if (doc.errors.length) throw doc.errors[0];
+    value = doc.toJS({ maxAliasCount: 100 });
+    duplicates = yamlDuplicates(doc.contents, (offset) => lines.linePos(offset).line);
   } catch (err) {
     // The parser reports its own stack running out as a parse error; either way the body is too deep.
     if (err instanceof RangeError || /Maximum call stack size exceeded/.test((err as Error).message)) throw tooDeep(what);
     throw badRequest(`the request body is not valid YAML: ${(err as Error).message}`);
   }
   if (valueNestingExceeds(value, MAX_NESTING)) throw tooDeep(what);
-  return value;
+  return { value, duplicates };
 }
 
 function tooDeep(what: string): ApiError {

@@ -4,9 +4,11 @@ import type { Store, Watcher,WatchEvent } from '../store/index.js';
 import { CompactedError } from '../store/index.js';
 
 import type { AdmissionHook, AdmissionRequest } from './admission.js';
+import type { DuplicateField } from './duplicate-keys.js';
 import { alreadyExists, ApiError, conflict, gone, invalid, notFound } from './errors.js';
+import { checkFields, type FieldValidation } from './field-validation.js';
 import type { KindRegistry } from './kinds/registry.js';
-import { apiVersionOf, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
+import { apiVersionOf, CORE_GROUP, DEFAULT_GROUP, type FieldError, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
 import { type LabelSelector,parseLabelSelector } from './label-selector.js';
 import { applyMergePatch } from './merge-patch.js';
 import { Validator } from './validation.js';
@@ -20,6 +22,13 @@ export interface ResourceEvent {
 export interface WriteOptions {
   dryRun?: boolean;
   user?: { username: string; groups: string[] };
+  /**
+   * kube's `fieldValidation` for unknown and duplicate fields (see `field-validation.ts`). Without it
+   * they are refused as invalid fields, in the 422 that names every bad field.
+   */
+  fieldValidation?: FieldValidation;
+  /** Keys the request body had twice (the decoder kept the later value), for `fieldValidation`. */
+  duplicates?: DuplicateField[];
 }
 
 export interface WriteOutcome {
@@ -69,12 +78,12 @@ export class ResourceService {
   async get(def: KindDefinition, ns: string | undefined, name: string): Promise<ResourceObject> {
     const kv = await this.store.get(keyOf(def, ns, name));
     if (!kv) throw notFound(def.kind, name);
-    return decode(kv.value, kv.modRevision);
+    return decode(def, kv.value, kv.modRevision);
   }
 
   async tryGet(def: KindDefinition, ns: string | undefined, name: string): Promise<ResourceObject | undefined> {
     const kv = await this.store.get(keyOf(def, ns, name));
-    return kv ? decode(kv.value, kv.modRevision) : undefined;
+    return kv ? decode(def, kv.value, kv.modRevision) : undefined;
   }
 
   async list(def: KindDefinition, ns: string | undefined, opts: ListOptions = {}): Promise<ListResult> {
@@ -89,7 +98,7 @@ export class ResourceService {
       const page = await this.store.range(prefix, { limit: 500, startAfter });
       revision = page.revision;
       for (const kv of page.items) {
-        const obj = decode(kv.value, kv.modRevision);
+        const obj = decode(def, kv.value, kv.modRevision);
         if (selector.matches(obj.metadata.labels)) items.push(obj);
         startAfter = kv.key;
         if (opts.limit && items.length >= opts.limit) break;
@@ -104,7 +113,7 @@ export class ResourceService {
   }
 
   async create(def: KindDefinition, ns: string | undefined, input: unknown, opts: WriteOptions = {}): Promise<WriteOutcome> {
-    const obj = this.prepare(def, ns, input);
+    const { obj, warnings: fieldWarnings } = this.prepare(def, ns, input, opts);
     const name = obj.metadata.name;
     const now = new Date();
     obj.metadata = {
@@ -115,7 +124,7 @@ export class ResourceService {
     };
     delete obj.metadata.resourceVersion;
     delete obj.status;
-    const warnings = await this.admit({ operation: 'CREATE', kind: def.kind, namespace: obj.metadata.namespace, name, object: obj, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER });
+    const warnings = [...fieldWarnings, ...(await this.admit({ operation: 'CREATE', kind: def.kind, namespace: obj.metadata.namespace, name, object: obj, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER }))];
     if (opts.dryRun) {
       if (await this.store.get(keyOf(def, ns, name))) throw alreadyExists(def.kind, name);
       return { object: obj, warnings };
@@ -131,7 +140,7 @@ export class ResourceService {
    * updateStatus writes status.
    */
   async update(def: KindDefinition, ns: string | undefined, name: string, input: unknown, opts: WriteOptions = {}): Promise<WriteOutcome> {
-    const obj = this.prepare(def, ns, input);
+    const { obj, warnings: fieldWarnings } = this.prepare(def, ns, input, opts);
     if (obj.metadata.name !== name) throw invalid(def.kind, name, [{ field: 'metadata.name', message: `does not match the name in the URL ("${name}")` }]);
     const key = keyOf(def, ns, name);
     const wanted = obj.metadata.resourceVersion;
@@ -139,7 +148,7 @@ export class ResourceService {
       const kv = await this.store.get(key);
       if (!kv) throw notFound(def.kind, name);
       if (wanted !== undefined && wanted !== String(kv.modRevision)) throw conflict(def.kind, name);
-      const old = decode(kv.value, kv.modRevision);
+      const old = decode(def, kv.value, kv.modRevision);
       const next: ResourceObject = {
         ...obj,
         metadata: { ...obj.metadata, uid: old.metadata.uid, creationTimestamp: old.metadata.creationTimestamp, generation: old.metadata.generation ?? 1 },
@@ -148,7 +157,7 @@ export class ResourceService {
       else delete next.status;
       if (specOf(old) !== specOf(next)) next.metadata.generation = (old.metadata.generation ?? 1) + 1;
       delete next.metadata.resourceVersion;
-      const warnings = await this.admit({ operation: 'UPDATE', kind: def.kind, namespace: next.metadata.namespace, name, object: next, oldObject: old, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER });
+      const warnings = [...fieldWarnings, ...(await this.admit({ operation: 'UPDATE', kind: def.kind, namespace: next.metadata.namespace, name, object: next, oldObject: old, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER }))];
       if (opts.dryRun) return { object: withRv(next, kv.modRevision), warnings };
       const res = await this.store.put(key, encode(next), { expectModRevision: kv.modRevision });
       if (res.ok) return { object: withRv(next, res.revision), warnings };
@@ -182,7 +191,7 @@ export class ResourceService {
     if (!kv) throw notFound(def.kind, name);
     const wanted = obj?.metadata?.resourceVersion;
     if (wanted !== undefined && wanted !== String(kv.modRevision)) throw conflict(def.kind, name);
-    const old = decode(kv.value, kv.modRevision);
+    const old = decode(def, kv.value, kv.modRevision);
     const next: ResourceObject = { ...old, status: obj.status };
     delete next.metadata.resourceVersion;
     if (opts.dryRun) return { object: withRv(next, kv.modRevision), warnings: [] };
@@ -196,7 +205,7 @@ export class ResourceService {
     const kv = await this.store.get(key);
     if (!kv) throw notFound(def.kind, name);
     if (opts.resourceVersion !== undefined && opts.resourceVersion !== String(kv.modRevision)) throw conflict(def.kind, name);
-    const old = decode(kv.value, kv.modRevision);
+    const old = decode(def, kv.value, kv.modRevision);
     const warnings = await this.admit({ operation: 'DELETE', kind: def.kind, namespace: ns, name, oldObject: old, dryRun: !!opts.dryRun, userInfo: opts.user ?? SYSTEM_USER });
     if (opts.dryRun) return { object: old, warnings };
     const res = await this.store.delete(key, { expectModRevision: kv.modRevision });
@@ -222,23 +231,28 @@ export class ResourceService {
       after = Number(listed.resourceVersion);
     }
     try {
-      return await this.store.watch(prefix, { afterRevision: after, onEvent: (ev) => translateEvent(ev, selector, onEvent), onClose });
+      return await this.store.watch(prefix, { afterRevision: after, onEvent: (ev) => translateEvent(def, ev, selector, onEvent), onClose });
     } catch (err) {
       if (err instanceof CompactedError) throw gone(`too old resource version: ${after} (${err.compacted}); list again and watch from the list's resourceVersion`);
       throw err;
     }
   }
 
-  private prepare(def: KindDefinition, ns: string | undefined, input: unknown): ResourceObject {
+  private prepare(def: KindDefinition, ns: string | undefined, input: unknown, opts: WriteOptions): { obj: ResourceObject; warnings: string[] } {
     const obj = structuredClone(input) as ResourceObject;
+    let fields: { warnings: string[]; errors: FieldError[] } = { warnings: [], errors: [] };
     if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
       obj.apiVersion ??= apiVersionOf(def);
+      // A manifest written for a legacy alias is the same object: it is stored under the kind's own apiVersion.
+      if (def.legacyApiVersions?.includes(obj.apiVersion)) obj.apiVersion = apiVersionOf(def);
       obj.kind ??= def.kind;
       if (def.namespaced && obj.metadata && typeof obj.metadata === 'object' && obj.metadata.namespace === undefined) obj.metadata.namespace = ns;
+      // Unknown fields are pruned first, so the schema and the kind's own checks never see them twice.
+      fields = checkFields(def, obj, opts.fieldValidation, opts.duplicates);
     }
-    const errs = this.validator.validate(def, obj, ns);
+    const errs = [...fields.errors, ...this.validator.validate(def, obj, ns)];
     if (errs.length) throw invalid(def.kind, String((obj as ResourceObject)?.metadata?.name ?? ''), errs);
-    return obj;
+    return { obj, warnings: fields.warnings };
   }
 
   private async admit(req: AdmissionRequest): Promise<string[]> {
@@ -259,13 +273,13 @@ export class ResourceService {
   }
 }
 
-function translateEvent(ev: WatchEvent, selector: LabelSelector, onEvent: (ev: ResourceEvent) => void): void {
+function translateEvent(def: KindDefinition, ev: WatchEvent, selector: LabelSelector, onEvent: (ev: ResourceEvent) => void): void {
   if (ev.type === 'delete') {
-    const old = decode(ev.kv.value, ev.revision);
+    const old = decode(def, ev.kv.value, ev.revision);
     if (selector.matches(old.metadata.labels)) onEvent({ type: 'DELETED', object: old });
     return;
   }
-  const obj = decode(ev.kv.value, ev.revision);
+  const obj = decode(def, ev.kv.value, ev.revision);
   const now = selector.matches(obj.metadata.labels);
   if (!ev.prevKv) {
     if (now) onEvent({ type: 'ADDED', object: obj });
@@ -275,13 +289,13 @@ function translateEvent(ev: WatchEvent, selector: LabelSelector, onEvent: (ev: R
     onEvent({ type: 'MODIFIED', object: obj });
     return;
   }
-  const before = selector.matches(decode(ev.prevKv.value, ev.prevKv.modRevision).metadata.labels);
+  const before = selector.matches(decode(def, ev.prevKv.value, ev.prevKv.modRevision).metadata.labels);
   if (now && before) onEvent({ type: 'MODIFIED', object: obj });
   else if (now) onEvent({ type: 'ADDED', object: obj });
   else if (before) onEvent({ type: 'DELETED', object: obj });
 }
 
-/** keyOf is the store key of one object: /registry/PLURAL/[NAMESPACE/]NAME. */
+/** keyOf is the store key of one object: /registry/[GROUP/]PLURAL/[NAMESPACE/]NAME. */
 export function keyOf(def: KindDefinition, ns: string | undefined, name: string): string {
   return def.namespaced ? `${kindPrefix(def)}${ns ?? 'default'}/${name}` : `${kindPrefix(def)}${name}`;
 }
@@ -290,19 +304,27 @@ function prefixOf(def: KindDefinition, ns: string | undefined): string {
   return def.namespaced && ns ? `${kindPrefix(def)}${ns}/` : kindPrefix(def);
 }
 
-/** Skiff's own kinds live at /registry/PLURAL/, other groups' at /registry/GROUP/PLURAL/. */
+/**
+ * Skiff's own kinds and the core group's live at /registry/PLURAL/, other groups' at
+ * /registry/GROUP/PLURAL/. Namespace and Event moved from skiff.dev to the core group and kept their keys.
+ */
 function kindPrefix(def: KindDefinition): string {
   const g = groupOf(def);
-  return g === 'skiff.dev' ? `/registry/${def.plural}/` : `/registry/${g}/${def.plural}/`;
+  return g === DEFAULT_GROUP || g === CORE_GROUP ? `/registry/${def.plural}/` : `/registry/${g}/${def.plural}/`;
 }
 
 function encode(obj: ResourceObject): string {
   return JSON.stringify(obj);
 }
 
-function decode(text: string, revision: number): ResourceObject {
+/**
+ * decode reads a stored object. Its apiVersion is the kind's own: objects stored under a legacy alias
+ * (a Namespace written as `skiff.dev/v1` before it moved to the core group) come back as `v1`.
+ */
+function decode(def: KindDefinition, text: string, revision: number): ResourceObject {
   const obj = JSON.parse(text) as ResourceObject;
   obj.metadata.resourceVersion = String(revision);
+  if (def.legacyApiVersions) obj.apiVersion = apiVersionOf(def);
   return obj;
 }
 

@@ -6,16 +6,21 @@ import type { Logger } from 'pino';
 
 import { StoreUnavailableError } from '../store/index.js';
 
-import { answerReview, reviewAt, reviewDiscovery, reviewGroupVersions } from './access-review.js';
+import { answerReview, reviewAt } from './access-review.js';
 import { type Principal,TokenAuthenticator } from './authn.js';
 import { authorizeResource, subresourcesOf, verbOfMethod } from './authz.js';
 import type { BlobEndpoint } from './blob-endpoint.js';
+import { deleteCollection } from './delete-collection.js';
+import { DiscoveryEndpoint } from './discovery/index.js';
 import { ApiError, badRequest } from './errors.js';
-import { groupOf, type KindDefinition } from './kinds/types.js';
+import { parseFieldValidation } from './field-validation.js';
+import { apiPathOf, apiVersionOf, CORE_GROUP, groupOf, groupVersionString, type KindDefinition } from './kinds/types.js';
+import { isOpenApiPath, OpenApiEndpoint } from './openapi/endpoint.js';
 import { isProtobuf, objectFromProtobuf } from './protobuf.js';
-import { type BodyMediaType,bodyMediaType, decodeBody, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
+import { type BodyMediaType,bodyMediaType, decodeBodyFields, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
 import { checkCrossSite, checkHost } from './request-origin.js';
 import { parseRequestUrl } from './request-url.js';
+import type { WriteOptions } from './resources.js';
 import type { ResourceService } from './resources.js';
 import { nameProblem, namespaceProblem } from './validation.js';
 
@@ -48,8 +53,6 @@ export interface ApiServerOptions {
   blobs?: BlobEndpoint;
 }
 
-const GROUP_PREFIX = '/apis/skiff.dev/v1';
-
 /** How much a watch or log stream may queue for a client that does not read before it is dropped. */
 const MAX_STREAM_BUFFER = 8 * 1024 * 1024;
 
@@ -67,10 +70,15 @@ export class ApiServer {
   private readonly authn: TokenAuthenticator;
   private loopbackOnly = true;
   private readonly watches = new Set<http.ServerResponse>();
+  private readonly openapi: OpenApiEndpoint;
+  private readonly discovery: DiscoveryEndpoint;
+  private advertised = '';
 
   constructor(private readonly opts: ApiServerOptions) {
     this.maxBody = opts.maxBodyBytes ?? 3 * 1024 * 1024;
     this.authn = new TokenAuthenticator(opts.token, opts.controllerToken);
+    this.openapi = new OpenApiEndpoint(opts.resources.kinds, opts.version);
+    this.discovery = new DiscoveryEndpoint(opts.resources.kinds, () => [{ clientCIDR: '0.0.0.0/0', serverAddress: this.advertised }]);
   }
 
   /**
@@ -94,6 +102,7 @@ export class ApiServer {
       server.listen(port, host, () => resolve());
     });
     const addr = server.address() as AddressInfo;
+    this.advertised = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${addr.port}`;
     return { host, port: addr.port };
   }
 
@@ -134,18 +143,16 @@ export class ApiServer {
       return this.json(res, 201, answerReview(review, principal, this.opts.resources.kinds.all(), { method, contentType: req.headers['content-type'], body }));
     }
 
-    if (path === '/apis') return this.json(res, 200, this.groupList());
-    if (segments[0] !== 'apis' || segments.length < 3) throw new ApiError(404, 'NotFound', `no API at ${path}; resources live under /apis/GROUP/VERSION (e.g. ${GROUP_PREFIX})`);
-    const [, group, version, ...rest] = segments as [string, string, string, ...string[]];
-    const reviews = rest.length === 0 ? reviewDiscovery(group, version) : undefined;
-    if (reviews) return this.json(res, 200, reviews);
-    if (!this.opts.resources.kinds.groupVersions().some((x) => x.group === group && x.version === version)) throw new ApiError(404, 'NotFound', `the server has no API group ${group}/${version}`);
-    if (rest.length === 0) return this.json(res, 200, this.discovery(group, version));
+    if (isOpenApiPath(path)) return this.openapi.handle(req, res, path, q);
+    if (DiscoveryEndpoint.isDiscoveryPath(segments)) return this.discovery.serve(req, res, segments, path);
+    const { group, version, rest } = splitApiPath(segments, path);
+    if (!this.opts.resources.kinds.serves(group, version)) throw new ApiError(404, 'NotFound', `the server has no API group version ${groupVersionString(group, version)}; GET /apis lists the groups it serves`);
 
     const target = this.resolve(group, version, rest);
     const { def, ns, name, subresource } = target;
     this.authorize(principal, method, def, subresource);
     const dryRun = q.get('dryRun') === 'All';
+    const fieldValidation = parseFieldValidation(q.get('fieldValidation'));
     const svc = this.opts.resources;
 
     if (subresource === 'log') {
@@ -158,8 +165,15 @@ export class ApiServer {
           if (q.get('watch') === 'true' || q.get('watch') === '1') return this.serveWatch(req, res, def, ns, q);
           return this.json(res, 200, await this.listBody(def, ns, q));
         case 'POST': {
-          const out = await svc.create(def, ns, await this.readObject(req, res, method), { dryRun });
+          const { value, duplicates } = await this.readObject(req, res, method);
+          const out = await svc.create(def, ns, value, { dryRun, fieldValidation, duplicates });
           return this.json(res, 201, out.object, out.warnings);
+        }
+        case 'DELETE': {
+          // As in kube-apiserver, a namespaced kind's collection is deleted one namespace at a time.
+          if (def.namespaced && ns === undefined) throw new ApiError(405, 'MethodNotAllowed', `DELETE of ${def.plural} across all namespaces is not supported; delete them per namespace at ${apiPathOf(group, version)}/namespaces/NAMESPACE/${def.plural}`);
+          const out = await deleteCollection(svc, def, ns, { labelSelector: q.get('labelSelector') ?? undefined, dryRun });
+          return this.json(res, 200, out.list, out.warnings);
         }
         default:
           throw methodNotAllowed(method, path);
@@ -169,19 +183,19 @@ export class ApiServer {
       case 'GET':
         return this.json(res, 200, await svc.get(def, ns, name));
       case 'PUT': {
-        const body = await this.readObject(req, res, method);
-        const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun }) : await svc.update(def, ns, name, body, { dryRun });
+        const { value: body, duplicates } = await this.readObject(req, res, method);
+        const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun }) : await svc.update(def, ns, name, body, { dryRun, fieldValidation, duplicates });
         return this.json(res, 200, out.object, out.warnings);
       }
       case 'PATCH': {
         const media = patchMediaType(req.headers['content-type']);
-        const body = await this.readBody(req, res, media);
+        const { value: body, duplicates } = await this.readBody(req, res, media);
         const sub = subresource === 'status' ? ('status' as const) : undefined;
         if (media.patch === 'apply') {
-          const out = await this.apply(def, ns, name, body, dryRun, sub);
+          const out = await this.apply(def, ns, name, body, { dryRun, fieldValidation, duplicates }, sub);
           return this.json(res, out.created ? 201 : 200, out.object, out.warnings);
         }
-        const out = await svc.patch(def, ns, name, body, { dryRun, subresource: sub });
+        const out = await svc.patch(def, ns, name, body, { dryRun, subresource: sub, fieldValidation, duplicates });
         return this.json(res, 200, out.object, out.warnings);
       }
       case 'DELETE': {
@@ -198,12 +212,12 @@ export class ApiServer {
    * apply serves `application/apply-patch+yaml` without field ownership: the body merges into the
    * object as a merge patch, or creates the object when there is none yet.
    */
-  private async apply(def: KindDefinition, ns: string | undefined, name: string, body: unknown, dryRun: boolean, subresource?: 'status') {
+  private async apply(def: KindDefinition, ns: string | undefined, name: string, body: unknown, opts: WriteOptions, subresource?: 'status') {
     const svc = this.opts.resources;
-    if (subresource || (await svc.tryGet(def, ns, name))) return { ...(await svc.patch(def, ns, name, body, { dryRun, subresource })), created: false };
+    if (subresource || (await svc.tryGet(def, ns, name))) return { ...(await svc.patch(def, ns, name, body, { ...opts, subresource })), created: false };
     const bodyName = (body as { metadata?: { name?: unknown } } | null)?.metadata?.name;
     if (bodyName !== name) throw badRequest(`the applied object's metadata.name (${JSON.stringify(bodyName ?? null)}) must match the name in the URL ("${name}")`);
-    return { ...(await svc.create(def, ns, body, { dryRun })), created: true };
+    return { ...(await svc.create(def, ns, body, opts)), created: true };
   }
 
   private authorize(principal: Principal, method: string, def: KindDefinition, subresource: string | undefined): void {
@@ -212,12 +226,15 @@ export class ApiServer {
   }
 
   private resolve(group: string, version: string, segs: string[]): { def: KindDefinition; ns?: string; name?: string; subresource?: string } {
-    const kinds = this.opts.resources.kinds;
-    const inGroup = kinds.all().filter((k) => groupOf(k) === group && (k.version ?? 'v1') === version);
-    const unknown = (p: string) => new ApiError(404, 'NotFound', `the server does not know the resource type "${p}" in ${group}/${version}; known types: ${inGroup.map((k) => k.plural).join(', ')}`);
+    // Kinds listed here plus legacy aliases: /apis/skiff.dev/v1/namespaces still reaches the core Namespace.
+    const inGroup = this.opts.resources.kinds.servedAt(group, version);
+    const gv = groupVersionString(group, version);
+    const unknown = (p: string) => new ApiError(404, 'NotFound', `the server does not know the resource type "${p}" in ${gv}; known types: ${inGroup.map((k) => k.plural).join(', ')}`);
     const find = (plural: string) => inGroup.find((k) => k.plural === plural);
-    // Kubernetes' layout: namespaces/{ns}/{plural}[/{name}[/{sub}]] for namespaced kinds, {plural}[/{name}] otherwise.
-    if (segs[0] === 'namespaces' && segs.length >= 3) {
+    // Kubernetes' layout: namespaces/{ns}/{plural}[/{name}[/{sub}]] for namespaced kinds, {plural}[/{name}[/{sub}]] otherwise;
+    // namespaces/{name}/status is the Namespace's own subresource.
+    const namespaceSub = segs.length === 3 && segs[0] === 'namespaces' && segs[2] === 'status' && !find('status')?.namespaced && !!find('namespaces');
+    if (segs[0] === 'namespaces' && segs.length >= 3 && !namespaceSub) {
       const def = find(segs[2]!);
       if (!def || !def.namespaced) throw unknown(segs[2]!);
       if (segs.length > 5) throw new ApiError(404, 'NotFound', 'no such path');
@@ -225,11 +242,10 @@ export class ApiServer {
       if (nsBad) throw badRequest(`the namespace in the URL is not valid: ${nsBad}`);
       return { def, ns: segs[1], name: checkName(def, segs[3]), subresource: segs[4] && checkSub(segs[4], def) };
     }
-    // `namespaces` itself is Skiff's cluster-scoped kind; other groups reach it under skiff.dev only.
     const def = find(segs[0]!);
     if (!def) throw unknown(segs[0]!);
     if (segs.length > 3) throw new ApiError(404, 'NotFound', 'no such path');
-    if (def.namespaced && segs.length > 1) throw new ApiError(404, 'NotFound', `${def.plural} are namespaced: use /apis/${group}/${version}/namespaces/NAMESPACE/${def.plural}/${segs[1]}`);
+    if (def.namespaced && segs.length > 1) throw new ApiError(404, 'NotFound', `${def.plural} are namespaced: use ${apiPathOf(group, version)}/namespaces/NAMESPACE/${def.plural}/${segs[1]}`);
     return { def, name: checkName(def, segs[1]), subresource: segs[2] && checkSub(segs[2], def) };
   }
 
@@ -237,7 +253,7 @@ export class ApiServer {
     const limit = q.get('limit') ? Number(q.get('limit')) : undefined;
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw badRequest('limit must be a non-negative integer');
     const out = await this.opts.resources.list(def, ns, { labelSelector: q.get('labelSelector') ?? undefined, limit, continue: q.get('continue') ?? undefined });
-    return { apiVersion: 'skiff.dev/v1', kind: `${def.kind}List`, metadata: { resourceVersion: out.resourceVersion, ...(out.continue ? { continue: out.continue } : {}) }, items: out.items };
+    return { apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata: { resourceVersion: out.resourceVersion, ...(out.continue ? { continue: out.continue } : {}) }, items: out.items };
   }
 
   private async serveWatch(req: http.IncomingMessage, res: http.ServerResponse, def: KindDefinition, ns: string | undefined, q: URLSearchParams): Promise<void> {
@@ -317,48 +333,14 @@ export class ApiServer {
     req.on('close', () => res.end());
   }
 
-  private groupList() {
-    const byGroup = new Map<string, string[]>();
-    for (const { group, version } of [...this.opts.resources.kinds.groupVersions(), ...reviewGroupVersions()]) byGroup.set(group, [...(byGroup.get(group) ?? []), version]);
-    return {
-      kind: 'APIGroupList',
-      apiVersion: 'v1',
-      groups: [...byGroup].map(([name, versions]) => ({
-        name,
-        versions: versions.map((v) => ({ groupVersion: `${name}/${v}`, version: v })),
-        preferredVersion: { groupVersion: `${name}/${versions[0]}`, version: versions[0] },
-      })),
-    };
-  }
-
-  private discovery(group: string, version: string) {
-    return {
-      kind: 'APIResourceList',
-      apiVersion: 'v1',
-      groupVersion: `${group}/${version}`,
-      resources: this.opts.resources.kinds
-        .all()
-        .filter((k) => groupOf(k) === group && (k.version ?? 'v1') === version)
-        .map((k) => ({
-          name: k.plural,
-          singularName: k.singular,
-          namespaced: k.namespaced,
-          kind: k.kind,
-          shortNames: k.shortNames ?? [],
-          verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-          columns: k.printerColumns.map((c) => ({ name: c.name, wide: !!c.wide, ...(c.jsonPath ? { jsonPath: c.jsonPath } : {}) })),
-        })),
-    };
-  }
-
   /** readObject reads a whole object (POST, PUT): JSON, YAML, or the protobuf that typed clients send for core kinds. */
-  private async readObject(req: http.IncomingMessage, res: http.ServerResponse, method: string): Promise<unknown> {
-    if (isProtobuf(req.headers['content-type'])) return objectFromProtobuf(await readBodyBytes(req, res, this.maxBody));
+  private async readObject(req: http.IncomingMessage, res: http.ServerResponse, method: string) {
+    if (isProtobuf(req.headers['content-type'])) return { value: objectFromProtobuf(await readBodyBytes(req, res, this.maxBody)), duplicates: [] };
     return this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
   }
 
-  private async readBody(req: http.IncomingMessage, res: http.ServerResponse, media: BodyMediaType): Promise<unknown> {
-    return decodeBody(await readBodyBytes(req, res, this.maxBody), media);
+  private async readBody(req: http.IncomingMessage, res: http.ServerResponse, media: BodyMediaType) {
+    return decodeBodyFields(await readBodyBytes(req, res, this.maxBody), media);
   }
 
   private json(res: http.ServerResponse, status: number, body: unknown, warnings: string[] = []): void {
@@ -395,6 +377,16 @@ export class ApiServer {
 function checkSub(sub: string, def: KindDefinition): string {
   if (subresourcesOf(def).includes(sub)) return sub;
   throw new ApiError(404, 'NotFound', `${def.plural} have no subresource "${sub}"`);
+}
+
+/**
+ * splitApiPath reads `/api/VERSION/...` (the core group) and `/apis/GROUP/VERSION/...` into the
+ * group, version and the segments after them.
+ */
+function splitApiPath(segments: string[], path: string): { group: string; version: string; rest: string[] } {
+  if (segments[0] === 'api' && segments.length >= 3) return { group: CORE_GROUP, version: segments[1]!, rest: segments.slice(2) };
+  if (segments[0] === 'apis' && segments.length >= 4) return { group: segments[1]!, version: segments[2]!, rest: segments.slice(3) };
+  throw new ApiError(404, 'NotFound', `no API at ${path}; resources live under /api/v1 (the core group) and /apis/GROUP/VERSION (e.g. /apis/skiff.dev/v1)`);
 }
 
 function methodNotAllowed(method: string, path: string): ApiError {

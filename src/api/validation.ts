@@ -8,8 +8,6 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(|[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
-const TOP_LEVEL = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
-const META_FIELDS = new Set(['name', 'namespace', 'uid', 'generation', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'labels', 'annotations', 'generateName', 'ownerReferences', 'finalizers', 'managedFields']);
 
 /**
  * namespaceProblem says why a string cannot be a namespace name (an RFC 1123 label), or undefined when it can.
@@ -33,7 +31,8 @@ export function nameProblem(def: KindDefinition, name: string): string | undefin
 /**
  * Validator checks whole objects: envelope and metadata by Kubernetes' naming rules, `spec` by the
  * kind's JSON Schema (ajv, all errors), then the kind's own semantic checks. It reports every bad field
- * at once so that a person fixes a manifest in one pass.
+ * at once so that a person fixes a manifest in one pass. Unknown fields are not its business: field
+ * validation (`field-validation.ts`) prunes them before, and refuses, warns or ignores as asked.
  */
 export class Validator {
   private readonly ajv = new Ajv({ allErrors: true, strict: false });
@@ -46,9 +45,6 @@ export class Validator {
     const apiVersion = apiVersionOf(def);
     if (o.apiVersion !== apiVersion) errs.push({ field: 'apiVersion', message: o.apiVersion === undefined ? `Required value: use ${apiVersion}` : `unsupported value "${String(o.apiVersion)}": use ${apiVersion}`, reason: o.apiVersion === undefined ? 'FieldValueRequired' : 'FieldValueNotSupported' });
     if (o.kind !== def.kind) errs.push({ field: 'kind', message: `expected "${def.kind}", got "${String(o.kind)}"`, reason: 'FieldValueInvalid' });
-    if (def.specSchema && def.specRequired !== false) {
-      for (const k of Object.keys(o)) if (!TOP_LEVEL.has(k)) errs.push({ field: k, message: `unknown field "${k}"`, reason: 'FieldValueNotSupported' });
-    }
     errs.push(...this.validateMeta(def, o.metadata, expectNamespace));
     if (def.specRequired !== false) {
       if (o.spec === undefined) errs.push({ field: 'spec', message: 'Required value', reason: 'FieldValueRequired' });
@@ -62,7 +58,6 @@ export class Validator {
     const errs: FieldError[] = [];
     if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return [{ field: 'metadata', message: 'Required value: an object with at least a name', reason: 'FieldValueRequired' }];
     const m = meta as Record<string, unknown>;
-    for (const k of Object.keys(m)) if (!META_FIELDS.has(k)) errs.push({ field: `metadata.${k}`, message: `unknown field "${k}"`, reason: 'FieldValueNotSupported' });
     if (typeof m.name !== 'string' || m.name === '') errs.push({ field: 'metadata.name', message: 'Required value', reason: 'FieldValueRequired' });
     else {
       const bad = nameProblem(def, m.name);

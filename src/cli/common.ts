@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 import { builtinKinds } from '../api/kinds/index.js';
-import { apiVersionOf, groupOf, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
+import { apiPathOf, apiVersionOf, CORE_GROUP, groupOf, type KindDefinition, type ResourceObject, versionOf } from '../api/kinds/types.js';
 import { UsageError } from '../util/errors.js';
 
 import { ApiClient } from './client.js';
@@ -79,6 +79,8 @@ export class KindResolver {
       if (g.name === 'skiff.dev') continue;
       const list = (await this.client.request<{ resources: DiscoveredResource[] }>('GET', `/apis/${g.name}/${g.preferredVersion.version}`)).body.resources;
       for (const r of list) {
+        // `PLURAL/status` and other subresources are not kinds of their own.
+        if (r.name.includes('/')) continue;
         out.push({
           group: g.name,
           version: g.preferredVersion.version,
@@ -110,7 +112,7 @@ export function readPath(obj: unknown, path: string): string {
 
 /** collectionPath is the API path of a kind's collection. */
 export function collectionPath(def: KindDefinition, ns: string | undefined): string {
-  const base = `/apis/${groupOf(def)}/${def.version ?? 'v1'}`;
+  const base = apiPathOf(groupOf(def), versionOf(def));
   if (!def.namespaced) return `${base}/${def.plural}`;
   return ns === undefined ? `${base}/${def.plural}` : `${base}/namespaces/${encodeURIComponent(ns)}/${def.plural}`;
 }
@@ -119,9 +121,9 @@ export function objectPath(def: KindDefinition, ns: string | undefined, name: st
   return `${collectionPath(def, ns ?? 'default')}/${encodeURIComponent(name)}`;
 }
 
-/** ref renders kubectl's `kind.group/name` form. */
+/** ref renders kubectl's `kind.group/name` form (`kind/name` in the core group). */
 export function ref(def: KindDefinition, name: string): string {
-  return `${def.singular}.${groupOf(def)}/${name}`;
+  return groupOf(def) === CORE_GROUP ? `${def.singular}/${name}` : `${def.singular}.${groupOf(def)}/${name}`;
 }
 
 export function printWarnings(warnings: string[]): void {

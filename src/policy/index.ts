@@ -9,6 +9,7 @@ import type { BuiltinLimits } from './builtins/types.js';
 import { type CompiledQuery,Compiler } from './compile/compiler.js';
 import { deprecatedCalls, importProblems, shadowProblems } from './compile/rego-v1.js';
 import { strictProblems } from './compile/strict.js';
+import { renameDuplicateTests } from './compile/test-names.js';
 import type { RuleNode } from './compile/tree.js';
 import type { DecisionLogger } from './decision-log.js';
 import { RegoError, RegoErrors } from './errors.js';
@@ -49,6 +50,11 @@ export interface EngineOptions {
    * runner set this. Elsewhere a call to one is an unknown function at compile time, as OPA reports it.
    */
   testBuiltins?: boolean;
+  /**
+   * Compile as `opa test` does: a test name written twice in one package becomes `NAME#01`, ...
+   * so that each definition is its own test. Only `skiff policy test` sets this.
+   */
+  testRunner?: boolean;
   /**
    * The operator's upstream allow-list. When set, http.send may reach any target it allows (narrowed
    * further by `httpAllow` when that is given), and each address is checked after resolution and
@@ -91,12 +97,14 @@ export class PolicyEngine {
   readonly builtinLookup: (name: string) => Builtin | undefined;
   private readonly limits: BuiltinLimits;
   private readonly upstreams: UpstreamGuard | undefined;
+  private readonly testRunner: boolean;
 
   constructor(opts: EngineOptions = {}) {
     this.builtins = builtinTable({ testBuiltins: !!opts.testBuiltins });
     this.builtinLookup = (n) => this.builtins.get(n);
     this.limits = { ...DEFAULT_BUILTIN_LIMITS, ...opts.limits };
     this.upstreams = opts.upstreams;
+    this.testRunner = !!opts.testRunner;
   }
 
   /** addModule parses a module now (so syntax errors surface at once) and schedules compilation. */
@@ -146,6 +154,7 @@ export class PolicyEngine {
   compile(): void {
     if (this.compiled) return;
     const modules = this.parseAll();
+    if (this.testRunner) renameDuplicateTests(modules);
     const v1 = modules.filter((m) => m.regoVersion === 1);
     for (const stage of [importProblems, shadowProblems]) {
       const errs = v1.flatMap(stage);

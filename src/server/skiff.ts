@@ -258,7 +258,7 @@ export class Skiff {
 
   private async ensureNamespace(resources: ResourceService, name: string): Promise<void> {
     try {
-      await resources.create(resources.kind('Namespace'), undefined, { apiVersion: 'skiff.dev/v1', kind: 'Namespace', metadata: { name } });
+      await resources.create(resources.kind('Namespace'), undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
     } catch (err) {
       if (!(err instanceof ApiError && err.reason === 'AlreadyExists')) throw err;
     }

@@ -148,9 +148,10 @@ describe('admission in the Skiff API', () => {
       return r.status === 403 ? r : undefined;
     }, 'the inventory to hold the first function');
     expect(dup.body.message).toContain('[one-fn-per-module] module shared.wasm is already served by default/first');
-    // Skiff's Namespaces are where Kubernetes templates look for them too.
+    // Namespaces are where Kubernetes templates look for them.
     expect(platform.client.inventory.tree.cluster['v1']?.['Namespace']?.['team-a']).toMatchObject({ kind: 'Namespace', metadata: { name: 'team-a' } });
-    expect(platform.client.inventory.tree.cluster['skiff.dev/v1']?.['Namespace']?.['team-a']).toBeDefined();
+    // Namespaces are core objects now: none is left under the old skiff.dev/v1 alias.
+    expect(platform.client.inventory.tree.cluster['skiff.dev/v1']?.['Namespace']).toBeUndefined();
     expect((await req('DELETE', `${CT}/uniquemodule`)).status).toBe(200);
   });
 

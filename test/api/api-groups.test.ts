@@ -34,7 +34,7 @@ describe('kinds of other API groups, registered at run time', () => {
       const groups = (await (await fetch(`${base}/apis`, { headers })).json()) as { groups: Array<{ name: string }> };
       expect(groups.groups.map((g) => g.name)).toEqual(expect.arrayContaining(['skiff.dev', 'example.test']));
       const disc = (await (await fetch(`${base}/apis/example.test/v1alpha1`, { headers })).json()) as { resources: Array<{ name: string; columns: unknown[] }> };
-      expect(disc.resources).toEqual([expect.objectContaining({ name: 'widgets', columns: [{ name: 'SIZE', wide: false, jsonPath: '.spec.size' }] })]);
+      expect(disc.resources).toEqual([expect.objectContaining({ name: 'widgets', columns: [{ name: 'SIZE', wide: false, jsonPath: '.spec.size' }] }), expect.objectContaining({ name: 'widgets/status', kind: 'Widget' })]);
       const created = await post({ apiVersion: 'example.test/v1alpha1', kind: 'Widget', metadata: { name: 'w' }, spec: { size: 1 } });
       expect(created.status).toBe(201);
       const wrongVersion = await post({ apiVersion: 'skiff.dev/v1', kind: 'Widget', metadata: { name: 'x' }, spec: { size: 'big' } });

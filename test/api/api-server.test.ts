@@ -176,7 +176,10 @@ describe('resource API', () => {
   it('serves discovery, health and version', async () => {
     expect((await fetch(base + '/healthz')).status).toBe(200);
     const disc = (await call('GET', '/apis/skiff.dev/v1')).body;
-    expect(disc.resources.map((r: any) => r.name)).toEqual(expect.arrayContaining(['functions', 'namespaces', 'events']));
+    expect(disc.resources.map((r: any) => r.name)).toEqual(expect.arrayContaining(['functions', 'routes', 'services', 'policies']));
+    // Namespace and Event are core kinds, listed under /api/v1 only.
+    expect(disc.resources.map((r: any) => r.name)).not.toContain('namespaces');
+    expect((await call('GET', '/api/v1')).body.resources.map((r: any) => r.name)).toEqual(expect.arrayContaining(['namespaces', 'events']));
     expect((await call('GET', '/version')).body.version).toBe('test');
   });
 });

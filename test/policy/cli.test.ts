@@ -38,6 +38,13 @@ describe('skiff policy', () => {
     rmSync(join(dir, 'extra_test.rego'));
     expect(bad.code).toBe(1);
     expect(bad.out).toContain('data.extra_test.test_fails: FAIL');
+    // a repeated name is a second test, as in opa test: its failing body is reported, not masked
+    writeFileSync(join(dir, 'dup_test.rego'), 'package dup_test\n\ntest_twice if true\n\ntest_twice if false\n');
+    const dup = await run('policy', 'test', dir);
+    rmSync(join(dir, 'dup_test.rego'));
+    expect(dup.code).toBe(1);
+    expect(dup.out).toContain('data.dup_test.test_twice#01: FAIL');
+    expect(dup.out).toContain('3 passed, 1 failed');
   });
 
   it('check reports errors with location and caret, exit 1', async () => {

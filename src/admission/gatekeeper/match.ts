@@ -147,8 +147,11 @@ export class Matcher {
       const slash = av.indexOf('/');
       const group = slash < 0 ? '' : av.slice(0, slash);
       const kind = String(obj.kind ?? '');
+      // Namespace and Event were Skiff's own (skiff.dev) before they moved to the core group: constraints
+      // written for skiff.dev still match them.
+      const legacy = group === '' && (kind === 'Namespace' || kind === 'Event') ? 'skiff.dev' : undefined;
       let kindMatched = false;
-      for (const k of this.kindSets) if ((!k.kinds || k.kinds.has(kind)) && (!k.groups || k.groups.has(group))) kindMatched = true;
+      for (const k of this.kindSets) if ((!k.kinds || k.kinds.has(kind)) && (!k.groups || k.groups.has(group) || (legacy !== undefined && k.groups.has(legacy)))) kindMatched = true;
       if (!kindMatched) return NO_MATCH;
     }
     const isNs = isNamespaceObject(obj);

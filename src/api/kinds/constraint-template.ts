@@ -17,16 +17,64 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
     kind: 'ConstraintTemplate',
     plural: 'constrainttemplates',
     singular: 'constrainttemplate',
+    // Gatekeeper's CRD has neither short names nor categories; `ct` is Skiff's own shorthand.
     shortNames: ['ct'],
     namespaced: false,
+    description: 'ConstraintTemplate is Gatekeeper\'s policy template: Rego that finds violations, and the constraint kind it creates (constraints.gatekeeper.sh/v1beta1) whose objects say where the policy applies and with which parameters.',
     specSchema: {
       type: 'object',
       required: ['crd', 'targets'],
       properties: {
-        crd: { type: 'object', required: ['spec'], properties: { spec: { type: 'object', required: ['names'], properties: { names: { type: 'object', required: ['kind'], properties: { kind: { type: 'string', minLength: 1 } } } } } } },
-        targets: { type: 'array', minItems: 1, items: { type: 'object', required: ['target'] } },
+        crd: {
+          type: 'object',
+          required: ['spec'],
+          description: 'The constraint kind this template creates.',
+          properties: {
+            spec: {
+              type: 'object',
+              required: ['names'],
+              description: 'Names and schema of the constraint kind.',
+              properties: {
+                names: {
+                  type: 'object',
+                  required: ['kind'],
+                  description: 'Names of the constraint kind.',
+                  properties: {
+                    kind: { type: 'string', minLength: 1, description: 'The constraint kind, in CamelCase; its plural is the lower-cased kind, which must be the template\'s name.' },
+                    shortNames: { type: 'array', items: { type: 'string' }, description: 'Accepted for compatibility with Gatekeeper.' },
+                  },
+                },
+                validation: {
+                  type: 'object',
+                  description: 'Schema of the constraints\' spec.parameters.',
+                  properties: {
+                    openAPIV3Schema: { type: 'object', description: 'OpenAPI v3 schema that parameters must satisfy.', 'x-kubernetes-preserve-unknown-fields': true },
+                    legacySchema: { type: 'boolean', description: 'Keep parameters the schema does not list, as Gatekeeper\'s legacy schemas did.' },
+                  },
+                },
+              },
+            },
+          },
+        },
+        targets: {
+          type: 'array',
+          minItems: 1,
+          description: 'The policy code. Skiff runs the admission.k8s.gatekeeper.sh target with the Rego engine.',
+          items: {
+            type: 'object',
+            required: ['target'],
+            'x-kubernetes-preserve-unknown-fields': true,
+            properties: {
+              target: { type: 'string', description: 'admission.k8s.gatekeeper.sh.' },
+              rego: { type: 'string', description: 'The Rego module with violation[{"msg": msg}] rules.' },
+              libs: { type: 'array', items: { type: 'string' }, description: 'Rego library modules the main one imports (data.lib...).' },
+              code: { type: 'array', description: 'Code by engine (engine: Rego with source.rego and source.libs; K8sNativeValidation (CEL) alone is refused).', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+            },
+          },
+        },
       },
     },
+    statusSchema: { type: 'object', description: 'Gatekeeper\'s template status.', 'x-kubernetes-preserve-unknown-fields': true },
     validate: check,
     printerColumns: [
       { name: 'KIND', jsonPath: '.spec.crd.spec.names.kind', value: (o) => String(o.spec?.crd?.spec?.names?.kind ?? '') },
@@ -38,26 +86,43 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
 /**
  * constraintKind is the kind a template creates (constraints.gatekeeper.sh/v1beta1, cluster-scoped,
  * plural = lower-cased kind as Gatekeeper names its CRDs). `parameters` is checked against the
- * template's schema by `check`, which also validates `spec.match` and `enforcementAction`.
+ * template's schema by `check`, which also validates `spec.match` and `enforcementAction`;
+ * `templateValidation` gives the template's `spec.crd.spec.validation` at each call, so OpenAPI and
+ * field validation follow a changed template.
  */
-export function constraintKind(kind: string, check: (obj: ResourceObject) => FieldError[]): KindDefinition {
+export function constraintKind(kind: string, check: (obj: ResourceObject) => FieldError[], templateValidation?: () => { openAPIV3Schema?: unknown; legacySchema?: unknown } | undefined): KindDefinition {
   const lower = kind.toLowerCase();
+  const specSchema = constraintSpecSchema({});
   return {
     group: CONSTRAINTS_GROUP,
     version: 'v1beta1',
     kind,
     plural: lower,
     singular: lower,
+    // As Gatekeeper's constraint CRDs: `kubectl get constraints` lists every constraint kind.
+    categories: ['constraint', 'constraints'],
     namespaced: false,
+    description: `${kind} is a Gatekeeper constraint: it applies the ConstraintTemplate named ${lower} to the objects it matches, with the given parameters.`,
     // Gatekeeper constraints may omit spec; `check` validates what is there.
     specRequired: false,
-    specSchema: {
+    specSchema,
+    statusSchema: {
       type: 'object',
+      description: 'Results of the last audit, written by Skiff\'s audit.',
       properties: {
-        match: { type: 'object' },
-        parameters: {},
-        enforcementAction: { type: 'string' },
+        auditTimestamp: { type: 'string', description: 'When the last audit ran.' },
+        totalViolations: { type: 'integer', description: 'How many stored objects violate the constraint.' },
+        violations: { type: 'array', description: 'The violations found (kind, name, namespace, message, enforcementAction).', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
       },
+      'x-kubernetes-preserve-unknown-fields': true,
+    },
+    // parameters are checked by `check` against the template's schema; OpenAPI shows that schema.
+    publishedSpecSchema: () => {
+      const v = templateValidation?.();
+      const params = v?.openAPIV3Schema;
+      if (params === null || typeof params !== 'object' || Array.isArray(params)) return specSchema;
+      // As Gatekeeper builds the constraint CRD: a legacySchema template keeps unknown parameters.
+      return constraintSpecSchema(v?.legacySchema === true ? { ...params, 'x-kubernetes-preserve-unknown-fields': true } : (params as Record<string, unknown>));
     },
     validate: check,
     printerColumns: [
@@ -65,5 +130,32 @@ export function constraintKind(kind: string, check: (obj: ResourceObject) => Fie
       { name: 'TOTAL-VIOLATIONS', jsonPath: '.status.totalViolations', value: (o) => (o.status?.totalViolations === undefined ? '<none>' : String(o.status.totalViolations)) },
       { name: 'AGE', value: (o) => formatAge(o.metadata.creationTimestamp) },
     ],
+  };
+}
+
+/** The spec of a constraint kind, with `parameters` described by `parameters` (the template's openAPIV3Schema). */
+function constraintSpecSchema(parameters: Record<string, unknown>): Record<string, unknown> {
+  return {
+    type: 'object',
+    description: 'Which objects the constraint applies to, what its template is given, and what happens to a violation.',
+    properties: {
+      match: {
+        type: 'object',
+        description: 'Which objects the constraint applies to; an object must meet every criterion given. Fields: kinds, namespaces, excludedNamespaces, labelSelector, namespaceSelector, name, scope.',
+        properties: {
+          kinds: { type: 'array', description: 'Kinds to match, as API groups and kinds ("*" for any).', items: { type: 'object', properties: { apiGroups: { type: 'array', items: { type: 'string' }, description: 'API groups ("" is the core group, "*" any).' }, kinds: { type: 'array', items: { type: 'string' }, description: 'Kinds ("*" for any).' } } } },
+          namespaces: { type: 'array', items: { type: 'string' }, description: 'Only objects in these namespaces (a trailing * matches a prefix).' },
+          excludedNamespaces: { type: 'array', items: { type: 'string' }, description: 'Never objects in these namespaces (a trailing * matches a prefix).' },
+          labelSelector: { type: 'object', description: 'Only objects whose labels match (matchLabels, matchExpressions).', 'x-kubernetes-preserve-unknown-fields': true },
+          namespaceSelector: { type: 'object', description: 'Only objects whose namespace\'s labels match (matchLabels, matchExpressions).', 'x-kubernetes-preserve-unknown-fields': true },
+          name: { type: 'string', description: 'Only the object of this name (a trailing * matches a prefix).' },
+          scope: { type: 'string', description: 'Cluster, Namespaced or * (the default): which objects by their scope.' },
+          source: { type: 'string', description: 'Accepted for compatibility with Gatekeeper (All, Generated, Original).' },
+        },
+      },
+      parameters: { description: 'Values handed to the template\'s Rego as input.parameters, checked against the template\'s schema.', ...parameters },
+      enforcementAction: { type: 'string', description: 'deny (refuse violating requests; the default), dryrun (record violations in audit only) or warn (admit with a warning).' },
+      scopedEnforcementActions: { type: 'array', description: 'Accepted for compatibility with Gatekeeper; Skiff applies enforcementAction.', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+    },
   };
 }

@@ -4,7 +4,8 @@ import { readyOf } from './conditions.js';
 import { MODULE_SOURCE_ANNOTATION, parseModuleRef } from './module-ref.js';
 import type { FieldError, KindDefinition, ResourceObject } from './types.js';
 
-const quantity = { anyOf: [{ type: 'string' }, { type: 'integer', minimum: 0 }] };
+const quantity = (description: string) => ({ anyOf: [{ type: 'string' }, { type: 'integer', minimum: 0 }], description });
+const stringMap = (description: string) => ({ type: 'object', additionalProperties: { type: 'string' }, description });
 
 /** Function: a WASI module served over HTTP with the WAGI convention. */
 export const functionKind: KindDefinition = {
@@ -12,46 +13,76 @@ export const functionKind: KindDefinition = {
   plural: 'functions',
   singular: 'function',
   shortNames: ['fn'],
+  categories: ['all'],
   namespaced: true,
+  description:
+    'Function is a WebAssembly (WASI) module that answers HTTP requests with the WAGI convention: the request arrives as CGI-style environment variables and stdin, the response is what the module writes to stdout. A Route sends traffic to it. The module gets nothing the spec does not grant.',
   specSchema: {
     type: 'object',
     additionalProperties: false,
     required: ['module'],
     properties: {
-      module: { type: 'string', minLength: 1, description: 'blob:sha256:HEX (an uploaded module), an http(s) URL, or an absolute host path / file:// URL inside an --allow-host-dir' },
-      digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$', description: 'Expected sha256 of the module bytes' },
-      args: { type: 'array', items: { type: 'string' } },
-      env: { type: 'object', additionalProperties: { type: 'string' } },
+      module: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'Where the module comes from: blob:sha256:HEX (bytes uploaded to the server, what skiff apply sends for a local file), an http(s) URL the server fetches, or an absolute host path or file:// URL inside a directory the operator granted with --allow-host-dir.',
+      },
+      digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$', description: 'sha256:HEX the module bytes must have, whatever their source; a module that differs is not loaded (DigestMismatch).' },
+      args: { type: 'array', items: { type: 'string' }, description: 'Arguments the module receives after argv[0].' },
+      env: stringMap('Environment variables added to every request\'s environment.'),
       capabilities: {
         type: 'object',
         additionalProperties: false,
+        description: 'What the sandbox lets the module reach. Nothing is ambient: a capability left out is not there.',
         properties: {
           dirs: {
             type: 'array',
+            description: 'Host directories mounted into the guest filesystem.',
             items: {
               type: 'object',
               additionalProperties: false,
               required: ['host', 'guest'],
-              properties: { host: { type: 'string', minLength: 1 }, guest: { type: 'string', minLength: 1 }, readOnly: { type: 'boolean' } },
+              properties: {
+                host: { type: 'string', minLength: 1, description: 'Absolute host directory; it must lie inside a directory the operator granted with --allow-host-dir.' },
+                guest: { type: 'string', minLength: 1, description: 'Absolute path the module sees it at, such as /data.' },
+                readOnly: { type: 'boolean', description: 'Mount without write access (recommended unless the module writes).' },
+              },
             },
           },
-          memfs: { type: 'boolean' },
-          env: { type: 'object', additionalProperties: { type: 'string' } },
-          clock: { enum: ['real', 'frozen'] },
-          random: { anyOf: [{ enum: ['real'] }, { type: 'object', additionalProperties: false, required: ['seed'], properties: { seed: { type: 'integer' } } }] },
+          memfs: { type: 'boolean', description: 'Give the module an empty in-memory scratch filesystem, discarded after each request.' },
+          env: stringMap('Environment variables granted to the module, on top of spec.env; a request\'s own variables win over them.'),
+          clock: { enum: ['real', 'frozen'], description: 'What the module\'s clocks read: real time, or a fixed instant (reproducible runs). Without it the module has no clock.' },
+          random: {
+            anyOf: [{ enum: ['real'] }, { type: 'object', additionalProperties: false, required: ['seed'], properties: { seed: { type: 'integer', description: 'Seed of the deterministic generator.' } } }],
+            description: 'Where random bytes come from: real (the host\'s secure generator) or {seed: N} (the same bytes on every run). Without it the module has no random source.',
+          },
         },
       },
       limits: {
         type: 'object',
         additionalProperties: false,
+        description: 'Resource limits per request. Each defaults to the server\'s default and may not exceed the maximum the operator set (skiff up --max-function-*).',
         properties: {
-          memory: quantity,
-          timeout: quantity,
-          concurrency: { type: 'integer', minimum: 1 },
-          queue: { type: 'integer', minimum: 0 },
-          output: quantity,
+          memory: quantity('Largest linear memory the module may grow to, as a byte quantity (64Mi) or a number of bytes. Default 128Mi.'),
+          timeout: quantity('Wall-clock deadline of one request, as a duration (2s, 250ms) or milliseconds. Default 10s.'),
+          concurrency: { type: 'integer', minimum: 1, description: 'Requests that may run at once. Default 64.' },
+          queue: { type: 'integer', minimum: 0, description: 'Requests that may wait beyond concurrency before the gateway answers 503. Default 256.' },
+          output: quantity('Largest stdout plus stderr of one request, as a byte quantity (1Mi) or a number of bytes. Default 16Mi.'),
         },
       },
+    },
+  },
+  statusSchema: {
+    type: 'object',
+    description: 'What the server loaded for this Function, written by the function controller.',
+    properties: {
+      digest: { type: 'string', description: 'sha256 of the module being served.' },
+      size: { type: 'integer', description: 'Size of the module in bytes.' },
+      compileMs: { type: 'number', description: 'How long compiling the module took, in milliseconds.' },
+      imports: { type: 'array', items: { type: 'string' }, description: 'The host functions the module imports, as MODULE.NAME.' },
+      capabilities: { type: 'array', items: { type: 'string' }, description: 'The capabilities the module could possibly use, from its imports.' },
+      conditions: { type: 'array', items: { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Condition' }, description: 'Ready: True while the module is served; False with the reason when the latest spec could not be loaded (the previous good module keeps serving).' },
     },
   },
   validate(obj: ResourceObject): FieldError[] {

@@ -24,13 +24,25 @@ export const policyKind: KindDefinition = {
   singular: 'policy',
   shortNames: ['pol'],
   namespaced: true,
+  description:
+    'Policy is a Rego module loaded into the platform\'s one policy engine, where every Policy shares one data tree as in OPA. Gateway authz filters query its rules by path (data.http.authz.allow).',
   specSchema: {
     type: 'object',
     additionalProperties: false,
     required: ['rego'],
     properties: {
-      rego: { type: 'string', minLength: 1, description: 'The Rego module' },
-      regoVersion: { enum: ['v0', 'v1'], description: 'Rego syntax of the module (v1 by default)' },
+      rego: { type: 'string', minLength: 1, description: 'The Rego module\'s source, starting with its package line. A module that does not parse or compile is refused (422) or, when it conflicts with other Policies, reported in status.' },
+      regoVersion: { enum: ['v0', 'v1'], description: 'Rego syntax of the module: v1 (the default: if and contains are required) or v0 (the older syntax).' },
+    },
+  },
+  statusSchema: {
+    type: 'object',
+    description: 'Whether the module is loaded into the engine, written by the policy controller.',
+    properties: {
+      package: { type: 'string', description: 'The module\'s package as a data path (data.http.authz).' },
+      errors: { type: 'array', items: { type: 'string' }, description: 'Why the module is not loaded, with locations; empty when it is.' },
+      observedGeneration: { type: 'integer', description: 'The metadata.generation the status describes.' },
+      conditions: { type: 'array', items: { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Condition' }, description: 'Ready: True once the module is loaded; False (CompileError) with the errors otherwise.' },
     },
   },
   printerColumns: [

@@ -49,12 +49,12 @@ export interface ObjectMeta {
 }
 
 /**
- * KindDefinition describes one resource kind served under /apis/skiff.dev/v1: its names, the JSON Schema
- * of its `spec` (checked with ajv, every error reported at once), optional semantic checks the schema
- * cannot express, and how `skiff get` prints it.
+ * KindDefinition describes one resource kind: its group and names, the JSON Schema of its `spec`
+ * (checked with ajv, every error reported at once), optional semantic checks the schema cannot express,
+ * how `skiff get` prints it, and what discovery says about it.
  */
 export interface KindDefinition {
-  /** API group; `skiff.dev` when absent. */
+  /** API group; `skiff.dev` when absent, `''` for Kubernetes' core group (served under `/api/v1`). */
   group?: string;
   /** API version within the group; `v1` when absent. */
   version?: string;
@@ -63,13 +63,41 @@ export interface KindDefinition {
   singular: string;
   shortNames?: string[];
   namespaced: boolean;
+  /** What the kind is for, in a sentence or two: published in OpenAPI and shown by `kubectl explain KIND`. */
+  description?: string;
   /** JSON Schema (draft-07) for `spec`. */
   specSchema: Record<string, unknown>;
+  /**
+   * JSON Schema of `status` as controllers write it. Documentation only (OpenAPI, `kubectl explain`):
+   * status arrives through the status subresource and is never validated against it.
+   */
+  statusSchema?: Record<string, unknown>;
+  /**
+   * For kinds without `spec` (Event): JSON Schemas of the other top-level fields, by name. They are
+   * the kind's known fields for field validation and are published in OpenAPI.
+   */
+  rootFields?: Record<string, Record<string, unknown>>;
+  /**
+   * The `spec` schema to publish in OpenAPI when it differs from `specSchema` (a constraint's
+   * `parameters` come from its template and are checked by `validate`). Read at each request, so a
+   * changed template shows at once. Also the schema that field validation prunes by.
+   */
+  publishedSpecSchema?: () => Record<string, unknown>;
   /** Checks beyond the schema (regexes compile, references are well-formed). Paths start at the object root. */
   validate?: KindValidator;
   /** Whether spec is required (true for most kinds; false for e.g. Event). */
   specRequired?: boolean;
   printerColumns: PrinterColumn[];
+  /**
+   * Older `GROUP/VERSION`s the kind is still served and accepted under, as an alias of the same objects
+   * (same store keys): Namespace and Event under `skiff.dev/v1`, from before they moved to the core
+   * group. Objects always come back with the kind's own apiVersion, and discovery lists only that one.
+   */
+  legacyApiVersions?: string[];
+  /** Discovery categories: `all` puts the kind in `kubectl get all`. */
+  categories?: string[];
+  /** Whether the kind has a `status` subresource (true when absent). */
+  statusSubresource?: boolean;
 }
 
 /** KindValidator checks an object beyond its schema; the paths of its errors start at the object root. */
@@ -84,12 +112,30 @@ export type KindValidators = Readonly<Partial<Record<string, KindValidator>>>;
 
 export const DEFAULT_GROUP = 'skiff.dev';
 
+/** CORE_GROUP is Kubernetes' legacy group, named by the empty string and served under `/api`. */
+export const CORE_GROUP = '';
+
 /** groupOf is a kind's API group. */
 export function groupOf(def: KindDefinition): string {
   return def.group ?? DEFAULT_GROUP;
 }
 
-/** apiVersionOf is the `apiVersion` objects of a kind carry: GROUP/VERSION. */
+/** versionOf is a kind's version within its group. */
+export function versionOf(def: KindDefinition): string {
+  return def.version ?? 'v1';
+}
+
+/** groupVersionString is `GROUP/VERSION`, or just `VERSION` for the core group (`v1`). */
+export function groupVersionString(group: string, version: string): string {
+  return group === CORE_GROUP ? version : `${group}/${version}`;
+}
+
+/** apiVersionOf is the `apiVersion` objects of a kind carry: GROUP/VERSION (`v1` in the core group). */
 export function apiVersionOf(def: KindDefinition): string {
-  return `${def.group ?? DEFAULT_GROUP}/${def.version ?? 'v1'}`;
+  return groupVersionString(groupOf(def), versionOf(def));
+}
+
+/** apiPathOf is the URL prefix of a group/version: `/api/v1` for the core group, `/apis/GROUP/VERSION` otherwise. */
+export function apiPathOf(group: string, version: string): string {
+  return group === CORE_GROUP ? `/api/${version}` : `/apis/${group}/${version}`;
 }

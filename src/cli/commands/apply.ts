@@ -155,7 +155,8 @@ async function plan(items: ManifestObject[], defaultNs: string, kinds: KindResol
       continue;
     }
     const ns = def.namespaced ? (o.metadata.namespace ?? defaultNs) : undefined;
-    const id = `${o.apiVersion}/${def.kind}/${ns ?? ''}/${name}`;
+    // A legacy alias (skiff.dev/v1 Namespace) names the same object as the kind's own apiVersion.
+    const id = `${apiVersionOf(def)}/${def.kind}/${ns ?? ''}/${name}`;
     const prev = seen.get(id);
     if (prev) {
       errors.push(`${where}: ${o.kind} "${name}"${ns ? ` in namespace ${ns}` : ''} is also defined at ${prev}; each object may appear once per apply`);

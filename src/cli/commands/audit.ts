@@ -28,7 +28,8 @@ export function register(program: Command): void {
       const base = `/apis/${CONSTRAINT_GROUP}/v1beta1`;
       let plurals: string[] = [];
       try {
-        plurals = (await client.request<{ resources: Array<{ name: string }> }>('GET', base)).body.resources.map((r) => r.name);
+        // `PLURAL/status` entries are subresources, not kinds.
+        plurals = (await client.request<{ resources: Array<{ name: string }> }>('GET', base)).body.resources.map((r) => r.name).filter((n) => !n.includes('/'));
       } catch {
         plurals = [];
       }

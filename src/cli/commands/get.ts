@@ -43,7 +43,7 @@ export function register(program: Command): void {
     if (opts.selector) q.set('labelSelector', opts.selector);
     const list = (await client.request<{ items: ResourceObject[]; metadata: { resourceVersion: string } }>('GET', `${collectionPath(def, ns)}${q.size ? `?${q}` : ''}`)).body;
     if (fmt === 'json' || fmt === 'yaml') {
-      const wrapped = { apiVersion: 'skiff.dev/v1', kind: 'List', items: list.items };
+      const wrapped = { apiVersion: 'v1', kind: 'List', items: list.items };
       process.stdout.write(fmt === 'json' ? JSON.stringify(wrapped, null, 2) + '\n' : stringify(wrapped));
     } else if (list.items.length === 0 && !opts.watch) {
       process.stderr.write(ns ? `No resources found in ${ns} namespace.\n` : 'No resources found.\n');

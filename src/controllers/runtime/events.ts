@@ -33,10 +33,10 @@ export class EventRecorder {
         return;
       }
       await this.resources.create(def, ns, {
-        apiVersion: 'skiff.dev/v1',
+        apiVersion: 'v1',
         kind: 'Event',
         metadata: { name, namespace: ns },
-        involvedObject: { kind: obj.kind, name: obj.metadata.name, namespace: ns, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
+        involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: ns, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
         reason,
         message,
         type,
