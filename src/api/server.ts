@@ -6,16 +6,19 @@ import type { Logger } from 'pino';
 
 import { StoreUnavailableError } from '../store/index.js';
 
+import { answerReview, reviewAt } from './access-review.js';
 import { type Principal,TokenAuthenticator } from './authn.js';
+import { authorizeResource, subresourcesOf, verbOfMethod } from './authz.js';
 import type { BlobEndpoint } from './blob-endpoint.js';
 import { CollectionEndpoint } from './collection-endpoint.js';
 import { deleteCollection } from './delete-collection.js';
 import { DiscoveryEndpoint } from './discovery/index.js';
 import { ApiError, badRequest, invalid } from './errors.js';
 import { parseFieldValidation } from './field-validation.js';
-import { apiPathOf, CORE_GROUP, groupVersionString, type KindDefinition } from './kinds/types.js';
+import { apiPathOf, CORE_GROUP, groupOf, groupVersionString, type KindDefinition } from './kinds/types.js';
 import { isOpenApiPath, OpenApiEndpoint } from './openapi/endpoint.js';
 import { managerName } from './patch/field-manager.js';
+import { isProtobuf, objectFromProtobuf } from './protobuf.js';
 import { type BodyMediaType,bodyMediaType, decodeBodyFields, hasBody, objectMediaType, patchMediaType, readBodyBytes } from './request-body.js';
 import { checkCrossSite, checkHost } from './request-origin.js';
 import { parseRequestUrl } from './request-url.js';
@@ -145,13 +148,20 @@ export class ApiServer {
     const { path, segments, query: q } = parseRequestUrl(req.url ?? '/');
     // Module uploads carry their own media types (application/wasm); everything else is an object or a patch.
     const blobPath = this.opts.blobs?.matches(path) ?? false;
-    if (hasBody(req) && !blobPath) bodyMediaType(req.headers['content-type']);
+    // Self-reviews also take protobuf (kubectl sends nothing else for them) and check their own media type.
+    const review = reviewAt(segments);
+    const protobuf = isProtobuf(req.headers['content-type']) && (method === 'POST' || method === 'PUT');
+    if (hasBody(req) && !blobPath && !review && !protobuf) bodyMediaType(req.headers['content-type']);
     if ((method === 'GET' || method === 'HEAD') && ANONYMOUS_PATHS.has(path)) {
       if (path === '/version') return this.json(res, 200, versionInfo(this.opts.version));
       return this.text(res, 200, 'ok\n');
     }
     const principal = this.authn.authenticate(req);
     if (blobPath) return this.opts.blobs!.handle(req, res, path);
+    if (review) {
+      const body = await readBodyBytes(req, res, this.maxBody);
+      return this.json(res, 201, answerReview(review, principal, this.opts.resources.kinds.all(), { method, contentType: req.headers['content-type'], body }));
+    }
 
     if (isOpenApiPath(path)) return this.openapi.handle(req, res, path, q);
     if (DiscoveryEndpoint.isDiscoveryPath(segments)) return this.discovery.serve(req, res, segments, path);
@@ -160,7 +170,7 @@ export class ApiServer {
 
     const target = this.resolve(group, version, rest);
     const { def, ns, name, subresource } = target;
-    if (subresource === 'status' && method !== 'GET' && method !== 'HEAD') this.requireController(principal);
+    this.authorize(principal, method, def, subresource);
     const dryRun = q.get('dryRun') === 'All';
     const fieldValidation = parseFieldValidation(q.get('fieldValidation'));
     const svc = this.opts.resources;
@@ -175,7 +185,7 @@ export class ApiServer {
           if (CollectionEndpoint.isWatch(q)) return this.reads.watch(req, res, def, ns, q, req.headers.accept);
           return this.json(res, 200, await this.reads.list(def, ns, q, req.headers.accept));
         case 'POST': {
-          const { value, duplicates } = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
+          const { value, duplicates } = await this.readObject(req, res, method);
           const fieldManager = managerName(q.get('fieldManager'), req.headers['user-agent'], false);
           const out = await svc.create(def, ns, value, { dryRun, fieldValidation, duplicates, fieldManager });
           return this.json(res, 201, out.object, out.warnings);
@@ -194,7 +204,7 @@ export class ApiServer {
       case 'GET':
         return this.json(res, 200, await this.reads.get(def, ns, name, q, req.headers.accept));
       case 'PUT': {
-        const { value: body, duplicates } = await this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
+        const { value: body, duplicates } = await this.readObject(req, res, method);
         const fieldManager = managerName(q.get('fieldManager'), req.headers['user-agent'], false);
         const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun, fieldManager }) : await svc.update(def, ns, name, body, { dryRun, fieldValidation, duplicates, fieldManager });
         return this.json(res, 200, out.object, out.warnings);
@@ -223,8 +233,9 @@ export class ApiServer {
     }
   }
 
-  private requireController(principal: Principal): void {
-    if (principal !== 'controller') throw new ApiError(403, 'Forbidden', 'the status subresource is written by controllers only (present the controller token)');
+  private authorize(principal: Principal, method: string, def: KindDefinition, subresource: string | undefined): void {
+    const decision = authorizeResource(principal, { verb: verbOfMethod(method), group: groupOf(def), resource: def.plural, subresource });
+    if (!decision.allowed) throw new ApiError(403, 'Forbidden', decision.reason);
   }
 
   private resolve(group: string, version: string, segs: string[]): { def: KindDefinition; ns?: string; name?: string; subresource?: string } {
@@ -275,6 +286,12 @@ export class ApiServer {
     req.on('close', () => res.end());
   }
 
+  /** readObject reads a whole object (POST, PUT): JSON, YAML, or the protobuf that typed clients send for core kinds. */
+  private async readObject(req: http.IncomingMessage, res: http.ServerResponse, method: string) {
+    if (isProtobuf(req.headers['content-type'])) return { value: objectFromProtobuf(await readBodyBytes(req, res, this.maxBody)), duplicates: [] };
+    return this.readBody(req, res, objectMediaType(req.headers['content-type'], method));
+  }
+
   private async readBody(req: http.IncomingMessage, res: http.ServerResponse, media: BodyMediaType) {
     return decodeBodyFields(await readBodyBytes(req, res, this.maxBody), media);
   }
@@ -311,7 +328,7 @@ export class ApiServer {
 }
 
 function checkSub(sub: string, def: KindDefinition): string {
-  if ((sub === 'status' && def.statusSubresource !== false) || (sub === 'log' && def.kind === 'Function')) return sub;
+  if (subresourcesOf(def).includes(sub)) return sub;
   throw new ApiError(404, 'NotFound', `${def.plural} have no subresource "${sub}"`);
 }
 

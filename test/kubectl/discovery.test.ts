@@ -79,8 +79,11 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
     const core = rows(await ok(kubectl, ['api-resources', '--api-group='])).map((row) => row.NAME);
     expect(core.sort()).toEqual(['events', 'namespaces']);
     const cluster = rows(await ok(kubectl, ['api-resources', '--namespaced=false'])).map((row) => row.NAME);
-    expect(cluster.sort()).toEqual(['constrainttemplates', 'namespaces']);
-    expect(await ok(kubectl, ['api-resources', '--namespaced=false', '-o', 'name'])).toBe('namespaces\nconstrainttemplates.templates.gatekeeper.sh\n');
+    // The self-reviews (kubectl auth can-i, auth whoami) are cluster-scoped, as in kube-apiserver.
+    expect(cluster.sort()).toEqual(['constrainttemplates', 'namespaces', 'selfsubjectaccessreviews', 'selfsubjectreviews', 'selfsubjectrulesreviews']);
+    expect(await ok(kubectl, ['api-resources', '--namespaced=false', '-o', 'name'])).toBe(
+      'namespaces\nselfsubjectreviews.authentication.k8s.io\nselfsubjectaccessreviews.authorization.k8s.io\nselfsubjectrulesreviews.authorization.k8s.io\nconstrainttemplates.templates.gatekeeper.sh\n',
+    );
   });
 
   it('prints api-versions', async () => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 
+import { reviewAggregated, reviewApiGroups, reviewDiscovery } from '../access-review.js';
 import { ApiError } from '../errors.js';
 import type { KindRegistry } from '../kinds/registry.js';
 import { CORE_GROUP } from '../kinds/types.js';
@@ -64,15 +65,27 @@ export class DiscoveryEndpoint {
       if (this.kinds.inGroupVersion(CORE_GROUP, a).length) return apiResourceList(this.kinds, CORE_GROUP, a);
       throw new ApiError(404, 'NotFound', `the server has no core API version ${a}; the core group is served at /api/v1`);
     }
-    if (a === undefined) return aggregated ? aggregatedList(this.kinds, 'named', aggregated) : apiGroupList(this.kinds);
+    // The self-review groups (access-review.ts) are served beside the stored kinds' groups.
+    if (a === undefined) return aggregated ? withItems(aggregatedList(this.kinds, 'named', aggregated), reviewAggregated()) : withGroups(apiGroupList(this.kinds), reviewApiGroups());
     if (b === undefined) {
-      const g = apiGroup(this.kinds, a, this.address());
+      const review = reviewApiGroups().find((g) => g.name === a);
+      const g = apiGroup(this.kinds, a, this.address()) ?? (review && { kind: 'APIGroup', apiVersion: 'v1', ...review, serverAddressByClientCIDRs: this.address() });
       if (g) return g;
       throw new ApiError(404, 'NotFound', `the server has no API group ${a}; GET /apis lists the groups it serves`);
     }
     if (this.kinds.inGroupVersion(a, b).length) return apiResourceList(this.kinds, a, b);
+    const reviews = reviewDiscovery(a, b);
+    if (reviews) return reviews;
     throw new ApiError(404, 'NotFound', `the server has no API group version ${a}/${b}; GET /apis lists the groups it serves`);
   }
+}
+
+function withItems<T extends { items: unknown[] }>(doc: T, more: unknown[]): T {
+  return { ...doc, items: [...doc.items, ...more] };
+}
+
+function withGroups<T extends { groups: unknown[] }>(doc: T, more: unknown[]): T {
+  return { ...doc, groups: [...doc.groups, ...more] };
 }
 
 /** ifNoneMatch tells whether an If-None-Match header names the current ETag (or `*`). */
