@@ -41,7 +41,13 @@ export type Expr = (
   | { kind: 'some'; vars: VarTerm[] }
   | { kind: 'somein'; key?: Term; value: Term; domain: Term }
   | { kind: 'every'; key?: Term; value: Term; domain: Term; body: Expr[] }
-) & { negated: boolean; with: With[]; loc: Loc };
+) & {
+  negated: boolean;
+  with: With[];
+  loc: Loc;
+  /** filled by the compiler: the variable slots bound before this expression runs (its place in the ordered body) */
+  bound?: ReadonlySet<number>;
+};
 
 /** Rule is one rule definition (one body); `else` chains hang off it. */
 export interface Rule {
