@@ -1,7 +1,7 @@
 import type { UpstreamGuard } from '../../security/index.js';
 import { DEFAULT_BUILTIN_LIMITS } from '../builtins/limits.js';
 import type { BuiltinContext, BuiltinLimits } from '../builtins/types.js';
-import { objGet, RDecimal, RSet, type Value } from '../value.js';
+import { isObject, objGet, objKeys, RDecimal, RSet, type Value } from '../value.js';
 
 import type { EvalEngine } from './types.js';
 
@@ -58,3 +58,16 @@ export function index(v: Value, key: Value): Value | undefined {
   return objGet(v, key);
 }
 
+
+const NO_KEYS: readonly Value[] = [];
+
+/**
+ * iterKeys gives the keys a ref iterates over in a value, in the general evaluator's order: null
+ * for an array (its indexes), a set's elements, an object's keys (sorted), none for anything else.
+ */
+export function iterKeys(v: Value): readonly Value[] | null {
+  if (Array.isArray(v)) return null;
+  if (v instanceof RSet) return v.values();
+  if (isObject(v)) return objKeys(v);
+  return NO_KEYS;
+}

@@ -36,6 +36,7 @@ export class Evaluator implements EvalEngine {
     return (this.busy ??= new Map());
   }
   lastValue: Value = true;
+  sink: RSet | Value[] | undefined = undefined;
   private readonly scratch: Value[][] = [];
   private localMemo: Map<string, unknown> | undefined;
   /** per-evaluation memo (indexes over arrays that are not base data), made on first use */
