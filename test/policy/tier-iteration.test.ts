@@ -72,6 +72,7 @@ not_call contains c if { some c in input.strs; not startswith(c, input.p) }
 not_fn contains c if { some c in input.strs; not starts_any(c, prefixes) }
 not_nested contains c if { some c in input.strs; not startswith(lower(c), input.p) }
 not_path contains c if { some c in input.objs; not c.a.b }
+not_field contains c.name if { some c in input.pods; not startswith(c.image, "a/") }
 not_two contains c if { some c in input.strs; not startswith(c, input.pair[0]); not endswith(c, input.pair[1]) }
 `;
 
@@ -94,6 +95,7 @@ const INPUTS: unknown[] = [
     early: ['10', 'x'],
     want_labels: ['app', 'owner'],
     objs: [{ a: { b: true } }, { a: {} }, { a: { b: false } }],
+    pods: [{ name: 'p', image: 'a/x' }, { name: 'q', image: 'b/x' }, { name: 'r' }],
     s: '12',
   },
   // objects where arrays were, scalars where collections were
@@ -180,6 +182,7 @@ describe('iterating operands, refs into results, comprehensions and hoisted nega
     expect(v('missing')).toEqual({ value: '{"owner"}' });
     expect(v('array_order')).toEqual({ value: '[2, 4, 6, 4]' });
     expect(v('nested_compr')).toEqual({ value: '[0, 1, 3, 1]' });
+    expect(v('not_field')).toEqual({ value: '{"q"}' });
     expect(v('not_path')).toEqual({ value: '{{"a": {}}, {"a": {"b": false}}}' });
     // an undefined operand hoisted out of a negation makes the body undefined, not the negation true
     expect(v('not_call', { strs: ['x'] })).toEqual({ value: 'set()' });
@@ -201,6 +204,9 @@ describe('iterating operands, refs into results, comprehensions and hoisted nega
       if (got!.includes('general')) general.push(String((r.ref[0] as { value: unknown }).value));
     }
     expect(general).toEqual([]);
+    // an operand hoisted out of a negation binds a fresh variable: no equality to index on
+    const field = e.modules()[0]!.rules.find((r) => (r.ref[0] as { value: unknown }).value === 'not_field')!;
+    expect(steps.kinds(field.body)![0]).toBe('scan');
     expect([...kinds].sort()).toEqual(['bind', 'direct', 'equal', 'iterate', 'scan', 'skip', 'test']);
   });
 });
