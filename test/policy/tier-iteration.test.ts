@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import type { StepKind } from '../../src/policy/eval/plan.js';
+import { planStep, type StepKind } from '../../src/policy/eval/plan.js';
 import type { StepCompiler } from '../../src/policy/eval/steps.js';
 import { formatValue, PolicyEngine, type Value } from '../../src/policy/index.js';
 
@@ -208,5 +208,35 @@ describe('iterating operands, refs into results, comprehensions and hoisted nega
     const field = e.modules()[0]!.rules.find((r) => (r.ref[0] as { value: unknown }).value === 'not_field')!;
     expect(steps.kinds(field.body)![0]).toBe('scan');
     expect([...kinds].sort()).toEqual(['bind', 'direct', 'equal', 'iterate', 'scan', 'skip', 'test']);
+  });
+
+  it('read operands hoisted out of a negation in the negated step itself', () => {
+    const e = new PolicyEngine();
+    e.addModule('t.rego', SRC);
+    for (const rule of RULES) outcome(e, rule, INPUTS[0], {});
+    const steps = stepCompiler(e);
+    const fused = new Map<string, Array<{ kind: string; hoisted: number; span: number }>>();
+    for (const r of e.modules()[0]!.rules) {
+      const name = String((r.ref[0] as { value: unknown }).value);
+      if (!name.startsWith('not_')) continue;
+      const body = r.body;
+      for (let i = 0; i < body.length; i++) {
+        if (!body[i]!.hoisted) continue;
+        const plan = planStep(steps, body, i) as { kind: string; hoisted?: unknown[]; span?: number };
+        (fused.get(name) ?? fused.set(name, []).get(name)!).push({ kind: plan.kind, hoisted: plan.hoisted?.length ?? 0, span: plan.span ?? 1 });
+        i += (plan.span ?? 1) - 1;
+      }
+    }
+    // (`not c.a.b` hoists nothing: its keys are constants)
+    expect(Object.fromEntries(fused)).toEqual({
+      not_call: [{ kind: 'test', hoisted: 1, span: 2 }],
+      not_field: [{ kind: 'test', hoisted: 1, span: 2 }],
+      not_compr: [{ kind: 'test', hoisted: 1, span: 2 }],
+      not_fn: [{ kind: 'direct', hoisted: 1, span: 2 }],
+      not_fn_iter: [{ kind: 'direct', hoisted: 1, span: 2 }],
+      not_key_operand: [{ kind: 'test', hoisted: 1, span: 2 }],
+      not_nested: [{ kind: 'test', hoisted: 2, span: 3 }],
+      not_two: [{ kind: 'test', hoisted: 1, span: 2 }, { kind: 'test', hoisted: 1, span: 2 }],
+    });
   });
 });

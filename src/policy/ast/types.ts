@@ -47,6 +47,8 @@ export type Expr = (
   loc: Loc;
   /** filled by the compiler: the variable slots bound before this expression runs (its place in the ordered body) */
   bound?: ReadonlySet<number>;
+  /** filled by the compiler: this expression binds an operand hoisted out of the negated expression after it */
+  hoisted?: true;
 };
 
 /** Rule is one rule definition (one body); `else` chains hang off it. */

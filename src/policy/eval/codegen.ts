@@ -3,7 +3,7 @@ import type { Builtin } from '../builtins/types.js';
 import { equal, RSet, VALUE_CLASS } from '../value.js';
 
 import { index, iterKeys } from './context.js';
-import type { DirectFunction, Operand, PathKey, StepPlan } from './plan.js';
+import type { DirectFunction, Hoisted, Operand, PathKey, StepPlan } from './plan.js';
 import type { EvalEngine, Step } from './types.js';
 
 /**
@@ -56,6 +56,8 @@ class Gen {
   private readonly slots = new Set<number>();
   /** variable slots the operands iterate over: all must be unbound, checked before anything runs */
   private readonly iters = new Set<number>();
+  /** hoisted slots whose values are in locals */
+  private readonly locals = new Map<number, string>();
   /** checks that send the whole expression to the general evaluator, made before anything runs */
   private readonly pre: string[] = [];
   /** what an undefined operand does: leave block L, or go on with the innermost loop's next key */
@@ -95,17 +97,38 @@ class Gen {
     return this.loops.length > 0;
   }
 
+  /**
+   * hoisted reads the operands moved out of a negated expression into locals, in order; an
+   * undefined one makes the body fail there, as the binding expression it replaces would.
+   */
+  hoisted(hs: Hoisted[]): void {
+    this.fail = '{ ev.tick(); return false; }';
+    for (const h of hs) {
+      const v = this.tmp();
+      this.line(`let ${v};`);
+      this.operand(h.value, v);
+      this.line(`if (${v} === undefined) ${this.fail}`);
+      this.locals.set(h.slot, v);
+    }
+    this.fail = 'break L;';
+  }
+
   /** operand emits code that leaves an operand's value in `dst`, or fails (see `fail`) when it is undefined. */
   operand(op: Operand, dst: string): void {
     switch (op.kind) {
       case 'const':
         this.line(`${dst} = ${this.ref(op.value)};`);
         return;
-      case 'var':
-        if (!this.iters.has(op.slot)) this.slots.add(op.slot);
-        this.line(`${dst} = frame[${op.slot}];`);
+      case 'var': {
+        const local = this.locals.get(op.slot);
+        if (local !== undefined) this.line(`${dst} = ${local};`);
+        else {
+          if (!this.iters.has(op.slot)) this.slots.add(op.slot);
+          this.line(`${dst} = frame[${op.slot}];`);
+        }
         this.path(op.path, dst);
         return;
+      }
       case 'input':
         this.line(`${dst} = ev.ctx.input; if (${dst} === undefined) ${this.fail}`);
         this.path(op.path, dst);
@@ -162,8 +185,9 @@ class Gen {
         );
       } else if (p.kind === 'key') this.line(`${dst} = index(${dst}, ${this.ref(p.value)});`);
       else {
-        if (!this.iters.has(p.slot)) this.slots.add(p.slot);
-        this.line(`${dst} = index(${dst}, frame[${p.slot}]);`);
+        const local = this.locals.get(p.slot);
+        if (local === undefined && !this.iters.has(p.slot)) this.slots.add(p.slot);
+        this.line(`${dst} = index(${dst}, ${local ?? `frame[${p.slot}]`});`);
       }
       this.line(`if (${dst} === undefined) ${this.fail}`);
     }
@@ -273,6 +297,7 @@ export function generateStep(plan: Generated, next: Step, general: Step, callees
     case 'test':
       g.line('let truth = false;');
       g.line('L: {');
+      if (plan.hoisted) g.hoisted(plan.hoisted);
       g.line('let v;');
       g.operand(plan.term, 'v');
       decide(g, plan.negated, 'v !== false', 'v');
@@ -280,6 +305,7 @@ export function generateStep(plan: Generated, next: Step, general: Step, callees
     case 'equal':
       g.line('let truth = false;');
       g.line('L: {');
+      if (plan.hoisted) g.hoisted(plan.hoisted);
       g.line('let a, b;');
       g.operand(plan.left, 'a');
       g.operand(plan.right, 'b');
@@ -289,6 +315,7 @@ export function generateStep(plan: Generated, next: Step, general: Step, callees
     case 'direct':
       g.line('let truth = false;');
       g.line('L: {');
+      if (plan.hoisted) g.hoisted(plan.hoisted);
       call(g, plan);
       break;
   }

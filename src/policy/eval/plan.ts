@@ -50,6 +50,12 @@ export interface DirectFunction {
   entry: Step | undefined;
 }
 
+/** Hoisted is an operand `compile/negation.ts` moved out of a negated expression, read into its slot first. */
+export interface Hoisted {
+  slot: number;
+  value: Operand;
+}
+
 /**
  * StepPlan is one expression of a compiled body:
  * - `scan`: `some x in xs`, x bound to each element;
@@ -64,16 +70,18 @@ export interface DirectFunction {
  * - `general`: everything else, the general evaluator.
  *
  * Any operand may iterate (`startswith(s, prefixes[_])`, `tag == tags[_]`): the step then has one
- * solution per binding, as the general evaluator has.
+ * solution per binding, as the general evaluator has. A negated `test`, `equal`, `call` or
+ * `direct` may carry the operands hoisted out of it (`hoisted`, read first: one undefined makes the
+ * body fail); it then stands for those hoisting expressions too (`span` expressions in all).
  */
 export type StepPlan =
   | { kind: 'scan'; slot: number; domain: Operand }
   | { kind: 'indexed'; index: IndexPlan }
-  | { kind: 'test'; negated: boolean; term: Operand }
-  | { kind: 'equal'; negated: boolean; left: Operand; right: Operand }
+  | { kind: 'test'; negated: boolean; term: Operand; hoisted?: Hoisted[] }
+  | { kind: 'equal'; negated: boolean; left: Operand; right: Operand; hoisted?: Hoisted[] }
   | { kind: 'bind' | 'iterate'; slot: number; value: Operand }
-  | { kind: 'call'; negated: boolean; node: RuleNode; args: Operand[] }
-  | { kind: 'direct'; negated: boolean; fn: DirectFunction; args: Operand[] }
+  | { kind: 'call'; negated: boolean; node: RuleNode; args: Operand[]; hoisted?: Hoisted[] }
+  | { kind: 'direct'; negated: boolean; fn: DirectFunction; args: Operand[]; hoisted?: Hoisted[] }
   | { kind: 'skip' }
   | { kind: 'general' };
 
@@ -99,13 +107,46 @@ const GENERAL: StepPlan = { kind: 'general' };
 interface Scope {
   bound: ReadonlySet<number> | undefined;
   local: Set<number>;
+  /** hoisted slots the step reads from locals instead of the frame */
+  hoisted?: ReadonlySet<number>;
 }
 
-const isBound = (sc: Scope, slot: number): boolean => !sc.bound || sc.bound.has(slot) || sc.local.has(slot);
+const isBound = (sc: Scope, slot: number): boolean => !sc.bound || sc.bound.has(slot) || sc.local.has(slot) || !!sc.hoisted?.has(slot);
 
-/** planStep decides how expression i of a body is compiled. */
-export function planStep(pc: PlanContext, body: Expr[], i: number): StepPlan {
-  return planExpr(pc, body, i, { bound: body[i]!.bound, local: new Set() });
+/** planStep decides how expression i of a body is compiled; a plan with hoisted operands stands for `span` expressions. */
+export function planStep(pc: PlanContext, body: Expr[], i: number): StepPlan & { span?: number } {
+  const e = body[i]!;
+  if (e.hoisted) return fusedPlan(pc, body, i) ?? planExpr(pc, body, i, scopeOf(e));
+  return planExpr(pc, body, i, scopeOf(e));
+}
+
+function scopeOf(e: Expr, hoisted?: ReadonlySet<number>): Scope {
+  return { bound: e.bound, local: new Set(), hoisted };
+}
+
+/**
+ * fusedPlan plans the hoisting expressions starting at i together with the negated expression
+ * they were hoisted from: one step reads the hoisted operands into locals, then decides the
+ * negation, instead of one step per hoisted operand binding a frame slot.
+ */
+function fusedPlan(pc: PlanContext, body: Expr[], i: number): (StepPlan & { span: number }) | null {
+  const hoisted: Hoisted[] = [];
+  let j = i;
+  for (; j < body.length && body[j]!.hoisted; j++) {
+    const h = body[j]!;
+    if (h.kind !== 'term' || h.with.length || h.term.type !== 'call' || h.term.args.length !== 2) return null;
+    const [v, t] = h.term.args as [Term, Term];
+    if (v.type !== 'var' || v.slot === undefined) return null;
+    const sc = scopeOf(h);
+    const value = operand(pc, t, sc);
+    if (!value || sc.local.size) return null;
+    hoisted.push({ slot: v.slot, value });
+  }
+  const e = body[j];
+  if (!e || !e.negated) return null;
+  const plan = planExpr(pc, body, j, scopeOf(e, new Set(hoisted.map((h) => h.slot))));
+  if (plan.kind !== 'test' && plan.kind !== 'equal' && plan.kind !== 'call' && plan.kind !== 'direct') return null;
+  return { ...plan, hoisted, span: j - i + 1 };
 }
 
 function planExpr(pc: PlanContext, body: Expr[], i: number, sc: Scope): StepPlan {

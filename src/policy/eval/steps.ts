@@ -83,8 +83,10 @@ export class StepCompiler implements PlanContext {
     for (let i = body.length - 1; i >= 0; i--) {
       const plan = planStep(this, body, i);
       const e = body[i]!;
-      const next = steps[i + 1]!;
-      const general: Step = (ev, frame, k) => ev.evalExpr(e, frame, () => next(ev, frame, k));
+      const after = steps[i + 1]!;
+      const general: Step = (ev, frame, k) => ev.evalExpr(e, frame, () => after(ev, frame, k));
+      // a plan with hoisted operands stands for the expressions that hoist them as well
+      const next = steps[i + (plan.span ?? 1)]!;
       const step = this.step(plan, e, next, steps[i + 2], general);
       steps[i] = step;
       kinds[i] = step === general ? 'general' : plan.kind;
