@@ -11,6 +11,12 @@ export class EvalBuiltinContext implements BuiltinContext {
   private memoMap: Map<string, Value> | undefined;
   private sharedMap: Map<string, unknown> | undefined;
   constructor(private readonly ev: EvalEngine) {}
+  /** reset forgets what one evaluation kept (its time, memo, and the options' shared memo). */
+  reset(): void {
+    this.now = undefined;
+    this.memoMap = undefined;
+    this.sharedMap = undefined;
+  }
   get httpAllow(): string[] {
     return this.ev.opts.httpAllow ?? [];
   }

@@ -108,6 +108,11 @@ export class RuleEvaluator {
   }
   constructor(private ev: EvalEngine) {}
 
+  /** reset forgets what one evaluation marked (the evaluator is used again). */
+  reset(): void {
+    this.leafSet = undefined;
+  }
+
   /** metadata returns rego.metadata.rule() and rego.metadata.chain() for a rule. */
   metadata(r: Rule | undefined): { rule: Value; chain: Value } {
     if (!r) return { rule: Object.create(null) as Value, chain: [] };
