@@ -289,12 +289,29 @@ export class PreparedQuery {
     // make a wide object per evaluation, which at many evaluations a second ends up in the old generation.
     const deadline = o.deadline ?? (o.timeoutMs !== undefined ? Date.now() + o.timeoutMs : undefined);
     const input = opts.inputTerm !== undefined ? this.inputFromTerm(opts.inputTerm, o) : (opts.input as Value | undefined);
-    const ev = new Evaluator(this.root, this.data, this.builtins, this.steps, input, o, deadline);
-    if (this.direct === undefined) this.direct = this.directRule(ev);
-    // `data.pkg.rule`: the rule's value is the one result (the general path gets the same). Kept
-    // in methods of their own: closures in one function make every call of it allocate a context.
-    return this.direct ? this.runDirect(ev, this.direct) : this.runQuery(ev, o);
+    // one evaluator is kept between evaluations and reset (an evaluation that starts while
+    // another runs, from inside a built-in, makes its own)
+    let ev = this.idle;
+    if (ev !== undefined) {
+      this.idle = undefined;
+      ev.reset(input, o, deadline);
+    } else ev = new Evaluator(this.root, this.data, this.builtins, this.steps, input, o, deadline);
+    let threw = true;
+    try {
+      if (this.direct === undefined) this.direct = this.directRule(ev);
+      // `data.pkg.rule`: the rule's value is the one result (the general path gets the same). Kept
+      // in methods of their own: closures in one function make every call of it allocate a context.
+      const rows = this.direct ? this.runDirect(ev, this.direct) : this.runQuery(ev, o);
+      threw = false;
+      return rows;
+    } finally {
+      ev.release(threw);
+      this.idle = ev;
+    }
   }
+
+  /** an evaluator not in use, kept for the next evaluation */
+  private idle: Evaluator | undefined;
 
   private inputFromTerm(text: string, o: PrepareOptions): Value | undefined {
     const t = parseTermText(text, 'input');

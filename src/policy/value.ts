@@ -175,7 +175,7 @@ export class RSet {
     if (!this.sorted) {
       const out: Value[] = this.other ? [...this.other.values()] : [];
       if (this.strs) for (const x of this.strs) out.push(x);
-      this.sorted = out.sort(compare);
+      this.sorted = sortInPlace(out, compare);
     }
     return this.sorted;
   }
@@ -242,13 +242,13 @@ export function objSize(o: PlainObject | RObject): number {
 /** objEntries lists key/value pairs in canonical key order. */
 export function objEntries(o: PlainObject | RObject): Array<[Value, Value]> {
   if (o instanceof RObject) return o.entries();
-  const keys = Object.keys(o).sort(cmpStr);
+  const keys = sortInPlace(Object.keys(o), cmpStr);
   return keys.map((k) => [k, o[k]!]);
 }
 
 export function objKeys(o: PlainObject | RObject): Value[] {
   if (o instanceof RObject) return o.entries().map((e) => e[0]);
-  return Object.keys(o).sort(cmpStr);
+  return sortInPlace(Object.keys(o), cmpStr);
 }
 
 /** ObjectBuilder collects entries and yields the cheapest representation. */
@@ -285,6 +285,22 @@ export function makeObject(entries: Iterable<[Value, Value]>): PlainObject | ROb
 
 function cmpStr(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * sortInPlace sorts a few distinct elements by insertion (Array.prototype.sort allocates work
+ * space on every call, and an evaluation sorts an object's keys each time it iterates them);
+ * longer arrays with the built-in sort. The same order either way: the elements never compare equal.
+ */
+function sortInPlace<T>(a: T[], cmp: (x: T, y: T) => number): T[] {
+  if (a.length > 16) return a.sort(cmp);
+  for (let i = 1; i < a.length; i++) {
+    const x = a[i]!;
+    let j = i - 1;
+    for (; j >= 0 && cmp(a[j]!, x) > 0; j--) a[j + 1] = a[j]!;
+    a[j + 1] = x;
+  }
+  return a;
 }
 
 /** normNum keeps the invariant that bigint is only used beyond the safe integer range. */

@@ -61,7 +61,7 @@ iterate_unify contains y if { some y in input.xs; y = input.ys[_] }
 # iterate: x := xs[k]
 iterate_any contains c.name if { c := input.users[_]; c.role == "admin" }
 iterate_key contains [i, v] if { v := input.xs[i]; v > 1 }
-iterate_bound_key contains v if { i := 1; v := input.xs[i] }
+bind_bound_key contains v if { i := 1; v := input.xs[i] }
 
 # call and direct: user functions
 call_multi contains x if { some x in input.xs; pos(x) }
@@ -73,7 +73,7 @@ call_repeated contains x if { some x in input.xs; same(x, 1) }
 # general: everything the compiled tier leaves to the general evaluator
 general_every if every x in input.xs { x > 0 }
 general_keyed contains [k, v] if { some k, v in input.obj }
-general_compr := c if c := count([x | some x in input.xs; x > 1])
+bind_compr := c if c := count([x | some x in input.xs; x > 1])
 general_output contains y if { some x in input.strs; split(x, "/", y) }
 general_with_input if direct_one with input.strs as ["abc"]
 general_with_builtin if test_builtin with startswith as mock_never

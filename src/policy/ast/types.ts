@@ -41,7 +41,15 @@ export type Expr = (
   | { kind: 'some'; vars: VarTerm[] }
   | { kind: 'somein'; key?: Term; value: Term; domain: Term }
   | { kind: 'every'; key?: Term; value: Term; domain: Term; body: Expr[] }
-) & { negated: boolean; with: With[]; loc: Loc };
+) & {
+  negated: boolean;
+  with: With[];
+  loc: Loc;
+  /** filled by the compiler: the variable slots bound before this expression runs (its place in the ordered body) */
+  bound?: ReadonlySet<number>;
+  /** filled by the compiler: this expression binds an operand hoisted out of the negated expression after it */
+  hoisted?: true;
+};
 
 /** Rule is one rule definition (one body); `else` chains hang off it. */
 export interface Rule {

@@ -25,7 +25,7 @@ export function hoistNegated(e: Expr, bound: ReadonlySet<number>, scope: Negatio
     if (!isBound(t, bound)) return t;
     const slot = scope.newSlot();
     const v: Term = { type: 'var', name: `__not${slot}__`, slot, loc: t.loc };
-    pre.push({ kind: 'term', term: { type: 'call', fn: ['eq'], args: [v, t], loc: t.loc, target: { kind: 'builtin', name: 'eq' } }, negated: false, with: e.with, loc: e.loc });
+    pre.push({ kind: 'term', term: { type: 'call', fn: ['eq'], args: [v, t], loc: t.loc, target: { kind: 'builtin', name: 'eq' } }, negated: false, with: e.with, loc: e.loc, hoisted: true });
     return v;
   };
   // an operand: refs and calls move out whole; collections are walked

@@ -214,6 +214,8 @@ export function reorderBody(body: Expr[], bound: Set<number>, an: Analyzer, _nes
       const v = ck.expr(e, B, localOnly);
       if (!v.missing.length) {
         picked = j;
+        // the evaluation tiers read what is bound before it: a ref key not bound yet iterates
+        e.bound = new Set(B);
         for (const o of v.outs) B.add(o);
         break;
       }
@@ -236,7 +238,11 @@ export function reorderBody(body: Expr[], bound: Set<number>, an: Analyzer, _nes
       const parts = an.negation(e!, B);
       if (parts) {
         // the hoisted operands bind their own fresh variables, which the negation then reads
-        for (const p of parts.slice(0, -1)) for (const o of ck.expr(p, B, () => false).outs) B.add(o);
+        // (B already holds what the negation binds: nothing, it binds no variable outside itself)
+        for (const p of parts) {
+          p.bound = new Set(B);
+          for (const o of ck.expr(p, B, () => false).outs) B.add(o);
+        }
         out.push(...parts);
       } else out.push(e!);
     } else out.push(e!);

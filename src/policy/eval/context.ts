@@ -1,7 +1,7 @@
 import type { UpstreamGuard } from '../../security/index.js';
 import { DEFAULT_BUILTIN_LIMITS } from '../builtins/limits.js';
 import type { BuiltinContext, BuiltinLimits } from '../builtins/types.js';
-import { objGet, RDecimal, RSet, type Value } from '../value.js';
+import { isObject, objGet, objKeys, RDecimal, RSet, type Value } from '../value.js';
 
 import type { EvalEngine } from './types.js';
 
@@ -11,6 +11,12 @@ export class EvalBuiltinContext implements BuiltinContext {
   private memoMap: Map<string, Value> | undefined;
   private sharedMap: Map<string, unknown> | undefined;
   constructor(private readonly ev: EvalEngine) {}
+  /** reset forgets what one evaluation kept (its time, memo, and the options' shared memo). */
+  reset(): void {
+    this.now = undefined;
+    this.memoMap = undefined;
+    this.sharedMap = undefined;
+  }
   get httpAllow(): string[] {
     return this.ev.opts.httpAllow ?? [];
   }
@@ -58,3 +64,16 @@ export function index(v: Value, key: Value): Value | undefined {
   return objGet(v, key);
 }
 
+
+const NO_KEYS: readonly Value[] = [];
+
+/**
+ * iterKeys gives the keys a ref iterates over in a value, in the general evaluator's order: null
+ * for an array (its indexes), a set's elements, an object's keys (sorted), none for anything else.
+ */
+export function iterKeys(v: Value): readonly Value[] | null {
+  if (Array.isArray(v)) return null;
+  if (v instanceof RSet) return v.values();
+  if (isObject(v)) return objKeys(v);
+  return NO_KEYS;
+}

@@ -1,5 +1,5 @@
 import type { CallTerm, Expr, Rule, Term } from '../ast/types.js';
-import { type Builtin, type BuiltinContext,BuiltinError } from '../builtins/types.js';
+import { type Builtin, BuiltinError } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import { EvalCancelError, RegoError } from '../errors.js';
 import {
@@ -27,15 +27,16 @@ export type { Ctx, EvalOptions, Frame, K, KV, Mock, TraceEvent } from './types.j
 export class Evaluator implements EvalEngine {
   ctx: Ctx;
   steps = 0;
-  readonly strict: boolean;
+  strict: boolean;
   readonly rules: RuleEvaluator;
-  readonly bctx: BuiltinContext;
+  readonly bctx: EvalBuiltinContext;
   private busy: Map<RuleNode, boolean> | undefined;
   /** rules being evaluated (true), for recursion only found at run time; made on first use */
   get inProgress(): Map<RuleNode, boolean> {
     return (this.busy ??= new Map());
   }
   lastValue: Value = true;
+  sink: RSet | Value[] | undefined = undefined;
   private readonly scratch: Value[][] = [];
   private localMemo: Map<string, unknown> | undefined;
   /** per-evaluation memo (indexes over arrays that are not base data), made on first use */
@@ -50,21 +51,68 @@ export class Evaluator implements EvalEngine {
     readonly data: Value,
     readonly builtins: (name: string) => Builtin | undefined,
     /** the engine's compiled tier */
-    steps: StepCompiler,
+    private readonly stepCompiler: StepCompiler,
     input: Value | undefined,
-    readonly opts: EvalOptions,
+    public opts: EvalOptions,
     /** absolute deadline (ms since the epoch) when it is not opts.deadline: a prepared query's timeoutMs, set per evaluation */
     deadline?: number,
   ) {
     this.deadline = deadline ?? opts.deadline;
-    this.ctx = { input, overrides: undefined, mocks: undefined, cache: new Map() };
+    this.base = { input, overrides: undefined, mocks: undefined, cache: new Map() };
+    this.ctx = this.base;
     this.strict = !!opts.strict;
     this.stepLimit = opts.stepLimit ?? Infinity;
     this.tracer = opts.tracer;
     // tracing reports every step, which only the general evaluator does
-    this.compiled = opts.tracer || opts.compiled === false ? undefined : steps;
+    this.compiled = opts.tracer || opts.compiled === false ? undefined : stepCompiler;
     this.rules = new RuleEvaluator(this);
     this.bctx = new EvalBuiltinContext(this);
+  }
+
+  /** the scope of the whole evaluation (a `with` scope replaces ctx for a while) */
+  private readonly base: Ctx;
+
+  /**
+   * reset readies an evaluator that has finished for another evaluation of the same prepared query
+   * (the same rule tree, data, built-ins and compiled tier), so that an evaluation allocates no
+   * evaluator, scope, caches or built-in context: everything one evaluation set is set again here.
+   */
+  reset(input: Value | undefined, opts: EvalOptions, deadline?: number): void {
+    this.opts = opts;
+    this.deadline = deadline ?? opts.deadline;
+    const base = this.base;
+    base.input = input;
+    base.overrides = undefined;
+    base.mocks = undefined;
+    this.ctx = base;
+    this.steps = 0;
+    this.strict = !!opts.strict;
+    this.stepLimit = opts.stepLimit ?? Infinity;
+    this.tracer = opts.tracer;
+    this.compiled = opts.tracer || opts.compiled === false ? undefined : this.stepCompiler;
+    this.lastValue = true;
+    this.sink = undefined;
+    this.currentRule = undefined;
+    this.start = undefined;
+    this.localMemo = undefined;
+    this.rules.reset();
+    this.bctx.reset();
+  }
+
+  /**
+   * release drops what the evaluation held (its input, rule values), so an idle evaluator keeps
+   * nothing alive; after an evaluation that threw, rules it left marked as in progress are forgotten.
+   */
+  release(threw: boolean): void {
+    if (threw) this.busy?.clear();
+    this.base.input = undefined;
+    this.base.cache.clear();
+    this.ctx = this.base;
+    this.localMemo = undefined;
+    this.sink = undefined;
+    this.lastValue = true;
+    this.rules.reset();
+    this.bctx.reset();
   }
 
   private start: number | undefined;
@@ -77,11 +125,11 @@ export class Evaluator implements EvalEngine {
   }
 
   /** options read on every step, copied out of opts once (reading the options object is slow) */
-  readonly stepLimit: number;
-  private readonly deadline: number | undefined;
-  readonly tracer: EvalOptions['tracer'];
+  stepLimit: number;
+  private deadline: number | undefined;
+  tracer: EvalOptions['tracer'];
   /** the compiled tier, unless this evaluation runs everything on the general evaluator */
-  private readonly compiled: StepCompiler | undefined;
+  private compiled: StepCompiler | undefined;
 
   /** tick counts one step; kept this small so that V8 inlines it into every loop. */
   tick(): void {

@@ -23,6 +23,26 @@ function mentionsSlot(t: unknown, slot: number): boolean {
   return false;
 }
 
+/** readsUnbound tells whether a term reads a variable not bound before its expression (then `=` binds it: no comparison). */
+function readsUnbound(t: Term, bound: ReadonlySet<number> | undefined): boolean {
+  if (!bound) return false;
+  switch (t.type) {
+    case 'var':
+      return t.slot !== undefined && !bound.has(t.slot);
+    case 'ref':
+      return readsUnbound(t.head, bound) || t.path.some((p) => readsUnbound(p, bound));
+    case 'array':
+    case 'set':
+      return t.items.some((x) => readsUnbound(x, bound));
+    case 'object':
+      return t.items.some(([a, b]) => readsUnbound(a, bound) || readsUnbound(b, bound));
+    case 'call':
+      return t.args.some((x) => readsUnbound(x, bound));
+    default:
+      return false;
+  }
+}
+
 /**
  * indexPlan recognises `some x in xs` followed by `x.f.g == <term without x>`: the scan can then
  * jump to the matching elements through a hash index (memoised per array), as OPA's rule index does
@@ -38,7 +58,8 @@ export function indexPlan(e: Expr, next: Expr): IndexPlan | null {
     const op = c.fn.length === 1 ? c.fn[0] : '';
     if ((op === 'equal' || op === 'eq') && c.target?.kind === 'builtin' && c.args.length === 2) {
       for (const [a, b] of [[c.args[0]!, c.args[1]!], [c.args[1]!, c.args[0]!]] as const) {
-        if (a.type === 'ref' && a.head.type === 'var' && a.head.slot === v.slot && a.path.length && a.path.every((p) => p.type === 'scalar' && typeof p.value === 'string') && !mentionsSlot(b, v.slot)) {
+        if (a.type === 'ref' && a.head.type === 'var' && a.head.slot === v.slot && a.path.length && a.path.every((p) => p.type === 'scalar' && typeof p.value === 'string') && !mentionsSlot(b, v.slot) && !readsUnbound(b, next.bound)) {
+          // (`t = x.f` with t not bound yet, such as an operand hoisted out of a negation, binds t: it compares nothing)
           plan = { slot: v.slot, path: a.path.map((p) => (p as { value: string }).value), other: b, domain };
           break;
         }

@@ -17,7 +17,7 @@ const NO_KEYS: Value[] = [];
  * closures per rule.
  */
 export class PartialCollector {
-  readonly root: Slot = { has: false };
+  root: Slot = { has: false };
   /** a `contains` rule without key terms makes the document a set */
   isSet = false;
   private rule: Rule | undefined;
@@ -32,6 +32,18 @@ export class PartialCollector {
     /** keeps the objects that are a complete value (never merged into); its set is made on first use */
     private readonly values: { readonly leaves: WeakSet<object> },
   ) {}
+
+  /** reset readies a collector whose document has been taken for another node. */
+  reset(): void {
+    this.root = { has: false };
+    this.isSet = false;
+    this.rule = undefined;
+    this.frame = [];
+    this.tail = [];
+    this.valueTerm = undefined;
+    this.keys = NO_KEYS;
+    this.produced = false;
+  }
 
   /** collect evaluates each dynamic rule of node (and its else chain when the rule produced nothing). */
   collect(node: RuleNode): void {

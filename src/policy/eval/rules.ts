@@ -108,6 +108,14 @@ export class RuleEvaluator {
   }
   constructor(private ev: EvalEngine) {}
 
+  /** a partial-document collector not in use */
+  private spare: PartialCollector | undefined;
+
+  /** reset forgets what one evaluation marked (the evaluator is used again). */
+  reset(): void {
+    this.leafSet = undefined;
+  }
+
   /** metadata returns rego.metadata.rule() and rego.metadata.chain() for a rule. */
   metadata(r: Rule | undefined): { rule: Value; chain: Value } {
     if (!r) return { rule: Object.create(null) as Value, chain: [] };
@@ -367,10 +375,16 @@ export class RuleEvaluator {
 
   /** dynamicValue builds the object or set produced by rules with variables in their heads. */
   private dynamicValue(node: RuleNode): Value | undefined {
-    const c = new PartialCollector(this.ev, this);
+    // one collector is kept for the next node (a node collected while another is, makes its own)
+    let c = this.spare;
+    if (c !== undefined) {
+      this.spare = undefined;
+      c.reset();
+    } else c = new PartialCollector(this.ev, this);
     c.collect(node);
     const root = c.root;
     const isSet = c.isSet;
+    this.spare = c;
     let out: Value;
     if (isSet && !root.obj) out = root.set ?? new RSet();
     else out = buildSlot(root);

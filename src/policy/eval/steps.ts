@@ -3,9 +3,9 @@ import type { Builtin } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import type { Value } from '../value.js';
 
-import { canGenerate, type Entry,generateStep } from './codegen.js';
+import { type Callees, canGenerate, generateHead, generateStep } from './codegen.js';
 import { evalIndexed } from './index-scan.js';
-import { type PlanContext, planStep, type StepKind, type StepPlan } from './plan.js';
+import { type Operand, type PlanContext, planStep, type StepKind, type StepPlan } from './plan.js';
 import { dataRule } from './rules.js';
 import type { Step } from './types.js';
 
@@ -36,7 +36,10 @@ export class StepCompiler implements PlanContext {
   private readonly kindsOf = new WeakMap<Step[], StepKind[]>();
   /** whether this process lets code be generated from strings (`--disallow-code-generation-from-strings`) */
   readonly generates = canGenerate();
-  private readonly entry: Entry = (_ev, fn) => (fn.entry = this.chain(fn.rule.body)[0]!);
+  private readonly callees: Callees = {
+    entry: (_ev, fn) => (fn.entry = this.chain(fn.rule.body)[0]!),
+    compr: (_ev, c) => (c.entry = this.comprehension(c)),
+  };
 
   constructor(
     private readonly root: RuleNode,
@@ -48,21 +51,47 @@ export class StepCompiler implements PlanContext {
   chain(body: Expr[]): Step[] {
     let steps = this.chains.get(body);
     if (steps === undefined) {
-      steps = new Array<Step>(body.length + 1);
-      const kinds = new Array<StepKind>(body.length);
-      steps[body.length] = done;
-      for (let i = body.length - 1; i >= 0; i--) {
-        const plan = planStep(this, body, i);
-        const e = body[i]!;
-        const next = steps[i + 1]!;
-        const general: Step = (ev, frame, k) => ev.evalExpr(e, frame, () => next(ev, frame, k));
-        const step = this.step(plan, e, next, steps[i + 2], general);
-        steps[i] = step;
-        kinds[i] = step === general ? 'general' : plan.kind;
-      }
+      steps = this.build(body, done);
       this.chains.set(body, steps);
-      this.kindsOf.set(steps, kinds);
     }
+    return steps;
+  }
+
+  /**
+   * comprehension compiles the body of an array or set comprehension the compiled tier reads, to a
+   * chain of its own that ends by adding the head's value to `ev.sink` (one per operand site,
+   * held by the plan, which is this compiler's).
+   */
+  private comprehension(c: Extract<Operand, { kind: 'compr' }>): Step {
+    const term = c.term;
+    const general: Step = (ev, frame) =>
+      ev.evalTerm(term.head, frame, (v) => {
+        const s = ev.sink!;
+        if (Array.isArray(s)) s.push(v);
+        else s.add(v);
+        return false;
+      });
+    const last = (this.generates && generateHead(c.head, general, this.callees)) || general;
+    return this.build(term.body, last)[0]!;
+  }
+
+  /** build compiles a body into steps ending with `last`. */
+  private build(body: Expr[], last: Step): Step[] {
+    const steps = new Array<Step>(body.length + 1);
+    const kinds = new Array<StepKind>(body.length);
+    steps[body.length] = last;
+    for (let i = body.length - 1; i >= 0; i--) {
+      const plan = planStep(this, body, i);
+      const e = body[i]!;
+      const after = steps[i + 1]!;
+      const general: Step = (ev, frame, k) => ev.evalExpr(e, frame, () => after(ev, frame, k));
+      // a plan with hoisted operands stands for the expressions that hoist them as well
+      const next = steps[i + (plan.span ?? 1)]!;
+      const step = this.step(plan, e, next, steps[i + 2], general);
+      steps[i] = step;
+      kinds[i] = step === general ? 'general' : plan.kind;
+    }
+    this.kindsOf.set(steps, kinds);
     return steps;
   }
 
@@ -76,13 +105,18 @@ export class StepCompiler implements PlanContext {
     switch (plan.kind) {
       case 'general':
         return general;
+      case 'skip':
+        return (ev, frame, k) => {
+          ev.tick();
+          return next(ev, frame, k);
+        };
       case 'indexed': {
         const index = plan.index;
         // an indexed plan always has the comparison after it: `after` is the step past that
         return (ev, frame, k) => evalIndexed(ev, index, e, next, after!, frame, k);
       }
       default:
-        return (this.generates && generateStep(plan, next, general, this.entry)) || general;
+        return (this.generates && generateStep(plan, next, general, this.callees)) || general;
     }
   }
 

@@ -3,7 +3,7 @@ import type { CallTerm, Expr, Rule, Term } from '../ast/types.js';
 import type { Builtin, BuiltinContext, BuiltinLimits } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import type { RegoError } from '../errors.js';
-import type { Value } from '../value.js';
+import type { RSet, Value } from '../value.js';
 
 /** K is a continuation; returning true stops the search (a solution was enough). */
 export type K = () => boolean;
@@ -80,6 +80,8 @@ export interface EvalEngine {
   ctx: Ctx;
   lastValue: Value;
   currentRule: Rule | undefined;
+  /** the collection a compiled comprehension's body is adding to */
+  sink: RSet | Value[] | undefined;
   readonly strict: boolean;
   readonly root: RuleNode;
   readonly data: Value;
