@@ -1,5 +1,6 @@
 import type { Principal } from './authn.js';
 import { subresourcesOf as discoverySubresources } from './discovery/documents.js';
+import { ApiError } from './errors.js';
 import { groupOf, type KindDefinition } from './kinds/types.js';
 
 /**
@@ -109,4 +110,14 @@ export function rulesFor(principal: Principal, kinds: KindDefinition[]): { resou
 /** userInfoOf names a principal as authentication.k8s.io's UserInfo (`kubectl auth whoami`). */
 export function userInfoOf(principal: Principal): { username: string; groups: string[] } {
   return { username: principal === 'controller' ? 'skiff:controller' : 'skiff:user', groups: ['system:authenticated'] };
+}
+
+/**
+ * refuseImpersonation turns away a request that asks to act as someone else (`kubectl --as`,
+ * `--as-group`, `--as-uid`): Skiff has no identities beyond its two tokens to switch to, and running
+ * the request as the token instead would hide from the client that its request did not do what it said.
+ */
+export function refuseImpersonation(headers: Record<string, string | string[] | undefined>): void {
+  const asked = Object.keys(headers).filter((h) => h.toLowerCase().startsWith('impersonate-'));
+  if (asked.length) throw new ApiError(403, 'Forbidden', `impersonation (${asked.sort().join(', ')}) is not supported: Skiff authenticates its bearer tokens only; send the request without --as / --as-group`);
 }

@@ -8,7 +8,7 @@ import { StoreUnavailableError } from '../store/index.js';
 
 import { answerReview, reviewAt } from './access-review.js';
 import { type Principal,TokenAuthenticator } from './authn.js';
-import { authorizeResource, subresourcesOf, verbOfMethod } from './authz.js';
+import { authorizeResource, refuseImpersonation, subresourcesOf, verbOfMethod } from './authz.js';
 import type { BlobEndpoint } from './blob-endpoint.js';
 import { CollectionEndpoint } from './collection-endpoint.js';
 import { deleteCollection } from './delete-collection.js';
@@ -157,6 +157,7 @@ export class ApiServer {
       return this.text(res, 200, 'ok\n');
     }
     const principal = this.authn.authenticate(req);
+    refuseImpersonation(req.headers);
     if (blobPath) return this.opts.blobs!.handle(req, res, path);
     if (review) {
       const body = await readBodyBytes(req, res, this.maxBody);

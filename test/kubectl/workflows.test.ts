@@ -82,6 +82,18 @@ describe.runIf(run)('kubectl auth', () => {
     expect(JSON.parse(out)).toMatchObject({ kind: 'SelfSubjectReview', status: { userInfo: { username: 'skiff:user', groups: ['system:authenticated'] } } });
   });
 
+  it('refuses --as and --as-group rather than running the request as the token', async () => {
+    for (const flags of [['--as', 'alice'], ['--as', 'alice', '--as-group', 'admins']]) {
+      const r = await kubectl(['get', 'functions', ...flags]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/Error from server \(Forbidden\)/);
+      expect(r.stdout).toBe('');
+    }
+    const raw = await apiFetch(s, '/apis/skiff.dev/v1/namespaces/default/functions', { headers: { 'impersonate-user': 'alice', 'impersonate-group': 'admins' } });
+    expect(raw.status).toBe(403);
+    expect(((await raw.json()) as { message: string }).message).toMatch(/^impersonation \(impersonate-group, impersonate-user\) is not supported/);
+  });
+
   it('lists the review groups in api-resources', async () => {
     const out = await ok(['api-resources', '--api-group=authorization.k8s.io']);
     expect(out).toMatch(/^selfsubjectaccessreviews\s+authorization\.k8s\.io\/v1\s+false\s+SelfSubjectAccessReview$/m);
