@@ -5,37 +5,19 @@
  *
  *   npm run bench -- core [--json FILE] [--seconds N]
  */
-import { type ChildProcess,spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { startFloorServer } from './lib/floor-server.js';
 import { emit, parseBenchArgs, percentile } from './lib/report.js';
+import { BIN, startBenchSkiff } from './lib/skiff.js';
 import { ensureTool, wrk } from './lib/wrk.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'skiff.js');
 const { json, rest } = parseBenchArgs();
 const seconds = Number(rest[rest.indexOf('--seconds') + 1] ?? 10) || 10;
-
-async function startSkiff(dataDir: string): Promise<{ proc: ChildProcess; api: string; gateway: string; token: string; startupMs: number }> {
-  const t0 = performance.now();
-  // Started as users start it (the script's own interpreter line carries its Node flags).
-  const proc = spawn(BIN, ['up', '--demo', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--allow-upstream', '127.0.0.0/8'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' } });
-  const line = await new Promise<string>((res, rej) => {
-    let out = '';
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const l = out.split('\n').find((x) => x.startsWith('skiff ready'));
-      if (l) res(l);
-    });
-    proc.on('exit', (c) => rej(new Error(`skiff up exited ${c}`)));
-  });
-  const startupMs = performance.now() - t0;
-  // Every API request needs the token the server wrote to its data directory.
-  return { proc, api: /api=(\S+)/.exec(line)![1]!, gateway: /gateway=(\S+)/.exec(line)![1]!, token: readFileSync(join(dataDir, 'token'), 'utf8').trim(), startupMs };
-}
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -51,7 +33,7 @@ async function main(): Promise<void> {
   const starts: number[] = [];
   let idle = NaN;
   for (let i = 0; i < 3; i++) {
-    const s = await startSkiff(mkdtempSync(join(tmpdir(), 'skiff-bench-')));
+    const s = await startBenchSkiff(mkdtempSync(join(tmpdir(), 'skiff-bench-')), { demo: true });
     starts.push(s.startupMs);
     if (i === 2) {
       await new Promise((r) => setTimeout(r, 2000));
@@ -64,7 +46,7 @@ async function main(): Promise<void> {
   figures.idle_rss_mb = idle;
 
   const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
-  const s = await startSkiff(dataDir);
+  const s = await startBenchSkiff(dataDir, { demo: true });
   try {
     // The gateway serving the demo function, against the floor: node:http answering the same bytes.
     const sample = await fetch(`${s.gateway}/hello`);

@@ -21,10 +21,10 @@ import { join, resolve } from 'node:path';
 import { Agent, fetch } from 'undici';
 
 import { emit, parseBenchArgs, percentile } from './lib/report.js';
+import { BIN, startBenchSkiff } from './lib/skiff.js';
 import { ensureTool } from './lib/wrk.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'skiff.js');
 const { json, rest } = parseBenchArgs();
 const opt = (name: string, dflt: number) => {
   const i = rest.indexOf(name);
@@ -52,18 +52,7 @@ interface Tool {
 }
 
 async function startSkiff(): Promise<Server> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-kubectl-'));
-  const proc = spawn(BIN, ['up', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--allow-upstream', '127.0.0.0/8'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' } });
-  const line = await new Promise<string>((res, rej) => {
-    let out = '';
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const l = out.split('\n').find((x) => x.startsWith('skiff ready'));
-      if (l) res(l);
-    });
-    proc.on('exit', (c) => rej(new Error(`skiff up exited ${c}`)));
-  });
-  return { proc, api: /api=(\S+)/.exec(line)![1]!, token: readFileSync(join(dataDir, 'token'), 'utf8').trim(), dataDir };
+  return startBenchSkiff(mkdtempSync(join(tmpdir(), 'skiff-bench-kubectl-')));
 }
 
 /**

@@ -5,7 +5,7 @@ import { badRequest, expired } from './errors.js';
 import { parseFieldSelector } from './field-selector.js';
 import { apiVersionOf, CORE_GROUP, DEFAULT_GROUP, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
 import { parseLabelSelector } from './label-selector.js';
-import { decodeContinue, encodeContinue, type ResourceVersionMatch, tooLargeResourceVersion } from './list-options.js';
+import { decodeContinue, encodeContinue, type ListOptions, tooLargeResourceVersion } from './list-options.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface ResourceEvent {
@@ -13,16 +13,7 @@ export interface ResourceEvent {
   object: ResourceObject;
 }
 
-export interface ListOptions {
-  labelSelector?: string;
-  /** `metadata.name=x`, `involvedObject.name=y`, ... (the fields the kind supports; 400 otherwise). */
-  fieldSelector?: string;
-  limit?: number;
-  continue?: string;
-  /** Unset or `0`: the latest state. A revision: at least that new (NotOlderThan) or exactly it (Exact). */
-  resourceVersion?: string;
-  resourceVersionMatch?: ResourceVersionMatch;
-}
+export type { ListOptions } from './list-options.js';
 
 export interface ListResult {
   items: ResourceObject[];

@@ -4,14 +4,20 @@ import type { FieldError } from './kinds/types.js';
 /** How a list's `resourceVersion` is matched (Kubernetes' `resourceVersionMatch`). */
 export type ResourceVersionMatch = 'NotOlderThan' | 'Exact';
 
-/** The list and watch parameters of a collection request, checked. */
-export interface CollectionQuery {
+/** What selects a list: selectors, a page, and the revision to read. */
+export interface ListOptions {
   labelSelector?: string;
+  /** `metadata.name=x`, `involvedObject.name=y`, ... (the fields the kind supports; 400 otherwise). */
   fieldSelector?: string;
   limit?: number;
   continue?: string;
+  /** Unset or `0`: the latest state. A revision: at least that new (NotOlderThan) or exactly it (Exact). */
   resourceVersion?: string;
   resourceVersionMatch?: ResourceVersionMatch;
+}
+
+/** The list and watch parameters of a collection request, checked. */
+export interface CollectionQuery extends ListOptions {
   watch: boolean;
   allowWatchBookmarks: boolean;
   sendInitialEvents?: boolean;

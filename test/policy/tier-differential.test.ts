@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 
 import type { Expr } from '../../src/policy/ast/types.js';
 import { type Operand, planStep, type StepKind } from '../../src/policy/eval/plan.js';
-import type { StepCompiler } from '../../src/policy/eval/steps.js';
-import { formatValue, PolicyEngine, type Value } from '../../src/policy/index.js';
+import { PolicyEngine } from '../../src/policy/index.js';
+
+import { outcome, ruleNames, stepCompiler } from './tier-helpers.js';
 
 /**
  * The compiled tier (eval/steps.ts) and the general evaluator it falls back to must agree. Each rule
@@ -108,22 +109,7 @@ const INPUTS: unknown[] = [
   {},
 ];
 
-type Outcome = { value: string } | { error: string };
-
-function outcome(e: PolicyEngine, rule: string, input: unknown, opts: Record<string, unknown>): Outcome {
-  try {
-    const rows = e.prepare(`data.t.${rule}`, opts).eval({ input });
-    return { value: rows.map((r) => formatValue(r.expressions[0]!.value as Value)).join(' | ') };
-  } catch (err) {
-    return { error: (err as Error).message };
-  }
-}
-
-const RULES = [...SRC.matchAll(/^([a-z_]+) (?:contains|if|:=)/gm)].map((m) => m[1]!).filter((r, i, a) => a.indexOf(r) === i);
-
-function stepCompiler(e: PolicyEngine): StepCompiler {
-  return (e as unknown as { compiled: { steps: StepCompiler } }).compiled.steps;
-}
+const RULES = ruleNames(SRC);
 
 /** operandKinds collects the kinds of every operand a plan reads. */
 function operandKinds(plan: object, out: Set<string>): void {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
 import { planStep, type StepKind } from '../../src/policy/eval/plan.js';
-import type { StepCompiler } from '../../src/policy/eval/steps.js';
-import { formatValue, PolicyEngine, type Value } from '../../src/policy/index.js';
+import { PolicyEngine } from '../../src/policy/index.js';
+
+import { outcome, ruleNames, stepCompiler } from './tier-helpers.js';
 
 /**
  * The shapes of Gatekeeper-library templates the compiled tier used to leave to the general
@@ -123,22 +124,7 @@ const INPUTS: unknown[] = [
   {},
 ];
 
-type Outcome = { value: string } | { error: string };
-
-function outcome(e: PolicyEngine, rule: string, input: unknown, opts: Record<string, unknown>): Outcome {
-  try {
-    const rows = e.prepare(`data.t.${rule}`, opts).eval({ input });
-    return { value: rows.map((r) => formatValue(r.expressions[0]!.value as Value)).join(' | ') };
-  } catch (err) {
-    return { error: (err as Error).message };
-  }
-}
-
-const RULES = [...SRC.matchAll(/^([a-z_]+) (?:contains|if|:=)/gm)].map((m) => m[1]!).filter((r, i, a) => a.indexOf(r) === i);
-
-function stepCompiler(e: PolicyEngine): StepCompiler {
-  return (e as unknown as { compiled: { steps: StepCompiler } }).compiled.steps;
-}
+const RULES = ruleNames(SRC);
 
 describe('iterating operands, refs into results, comprehensions and hoisted negations', () => {
   it('give the same answers and errors on the compiled tier as on the general evaluator', () => {
