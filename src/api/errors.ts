@@ -55,7 +55,6 @@ export const alreadyExists = (kind: string, name: string) => new ApiError(409, '
 export const conflict = (kind: string, name: string, resource = kind.toLowerCase()) =>
   new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { kind, name });
 export const badRequest = (message: string) => new ApiError(400, 'BadRequest', message);
-export const gone = (message: string) => new ApiError(410, 'Gone', message);
 /** expired is kube-apiserver's 410 for a revision that has been compacted (reason `Expired`; clients list again). */
 export const expired = (message: string) => new ApiError(410, 'Expired', message);
 
