@@ -1,3 +1,4 @@
+import { acceptedRanges, isJsonRange } from './accept.js';
 import { ApiError, badRequest } from './errors.js';
 import { type KindDefinition, type PrinterColumn, type ResourceObject } from './kinds/types.js';
 
@@ -48,22 +49,12 @@ const OFFERED = ['application/json', `application/json;as=Table;v=v1;g=${META_GR
  */
 export function negotiate(accept: string | undefined, list: boolean): ResponseShape {
   if (!accept || accept.trim() === '') return { as: 'object' };
-  const ranges = accept
-    .split(',')
-    .map((raw, i) => {
-      const [type, ...params] = raw.split(';').map((p) => p.trim());
-      const p = new Map(params.map((x) => x.split('=').map((y) => y.trim()) as [string, string]));
-      const q = p.has('q') ? Number(p.get('q')) : 1;
-      return { type: (type ?? '').toLowerCase(), p, q: Number.isFinite(q) ? q : 0, i };
-    })
-    .filter((r) => r.q > 0)
-    .sort((a, b) => b.q - a.q || a.i - b.i);
-  for (const r of ranges) {
-    if (r.type !== 'application/json' && r.type !== 'application/*' && r.type !== '*/*') continue;
-    const as = r.p.get('as');
+  for (const r of acceptedRanges(accept)) {
+    if (!isJsonRange(r)) continue;
+    const as = r.params.get('as');
     if (as === undefined) return { as: 'object' };
-    const version = r.p.get('v');
-    if (r.p.get('g') !== META_GROUP || (version !== 'v1' && version !== 'v1beta1')) continue;
+    const version = r.params.get('v');
+    if (r.params.get('g') !== META_GROUP || (version !== 'v1' && version !== 'v1beta1')) continue;
     if (as === 'Table') return { as: 'Table', version };
     if (as === (list ? 'PartialObjectMetadataList' : 'PartialObjectMetadata')) return { as: 'PartialObjectMetadata', version };
   }

@@ -1,3 +1,5 @@
+import { acceptedRanges, isJsonRange } from '../accept.js';
+
 import type { AggregatedVersion } from './documents.js';
 
 /** What a discovery request is answered with: the aggregated document (in a version) or the plain one. */
@@ -8,13 +10,6 @@ export function aggregatedMediaType(version: AggregatedVersion): string {
   return `application/json;g=apidiscovery.k8s.io;v=${version};as=APIGroupDiscoveryList`;
 }
 
-interface MediaRange {
-  type: string;
-  params: Map<string, string>;
-  q: number;
-  order: number;
-}
-
 /**
  * negotiateDiscovery picks the format of an answer to `/api` or `/apis` from the Accept header, the way
  * kube-apiserver does: the client's ranges by weight (`q`), then in the order given; an aggregated
@@ -23,9 +18,7 @@ interface MediaRange {
  */
 export function negotiateDiscovery(accept: string | undefined): DiscoveryFormat | undefined {
   if (!accept?.trim()) return { aggregated: false };
-  const ranges = parseAccept(accept).sort((a, b) => b.q - a.q || a.order - b.order);
-  for (const r of ranges) {
-    if (r.q <= 0) continue;
+  for (const r of acceptedRanges(accept)) {
     const g = r.params.get('g');
     const as = r.params.get('as');
     if (r.type === 'application/json' && (g !== undefined || as !== undefined)) {
@@ -34,27 +27,7 @@ export function negotiateDiscovery(accept: string | undefined): DiscoveryFormat 
       // Another object kind (`as=Table`, a future discovery version): not something this endpoint sends.
       continue;
     }
-    if (r.type === 'application/json' || r.type === 'application/*' || r.type === '*/*') return { aggregated: false };
+    if (isJsonRange(r)) return { aggregated: false };
   }
   return undefined;
-}
-
-function parseAccept(header: string): MediaRange[] {
-  const out: MediaRange[] = [];
-  header.split(',').forEach((part, order) => {
-    const [type, ...rawParams] = part.split(';').map((s) => s.trim());
-    if (!type) return;
-    const params = new Map<string, string>();
-    let q = 1;
-    for (const p of rawParams) {
-      const eq = p.indexOf('=');
-      if (eq < 0) continue;
-      const key = p.slice(0, eq).trim().toLowerCase();
-      const value = p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
-      if (key === 'q') q = Number.isFinite(Number(value)) ? Number(value) : 0;
-      else params.set(key, value);
-    }
-    out.push({ type: type.toLowerCase(), params, q, order });
-  });
-  return out;
 }

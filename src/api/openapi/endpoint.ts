@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 
+import { acceptedRanges, isJsonRange } from '../accept.js';
 import { ApiError } from '../errors.js';
 import type { KindRegistry } from '../kinds/registry.js';
 
@@ -111,10 +112,5 @@ export function etagOf(body: string): string {
  */
 export function acceptsJson(accept: string | undefined): boolean {
   if (accept === undefined || accept.trim() === '') return true;
-  return accept.split(',').some((clause) => {
-    const [type, ...params] = clause.split(';').map((p) => p.trim().toLowerCase());
-    const q = params.find((p) => p.startsWith('q='));
-    if (q !== undefined && !(Number(q.slice(2)) > 0)) return false;
-    return type === '*/*' || type === 'application/*' || type === 'application/json';
-  });
+  return acceptedRanges(accept).some(isJsonRange);
 }
