@@ -4,7 +4,7 @@ import type { AdmissionHook, AdmissionRequest, AdmissionResponse } from '../../a
 import { cacheKey, Informer } from '../../api/informer.js';
 import type { FieldError, ResourceObject } from '../../api/kinds/types.js';
 import type { ResourceService } from '../../api/resources.js';
-import { type DecisionLogger, RegoErrors } from '../../policy/index.js';
+import { type DecisionLogger, type ExternalDataLookup, RegoErrors } from '../../policy/index.js';
 
 import { type ArtifactVerifier, type ImageDecision, ImagePolicyEnforcer } from './enforcer.js';
 import { type CompiledImagePolicy, compileImagePolicy } from './policies.js';
@@ -27,6 +27,12 @@ export function artifactsOf(obj: ResourceObject | undefined): ArtifactField[] {
   if (typeof spec.image === 'string' && spec.image.startsWith('oci://')) out.push({ field: 'spec.image', reference: spec.image });
   return out;
 }
+
+/** The external data provider name Gatekeeper templates ask for image verification results. */
+export const IMAGE_VERIFICATION_PROVIDER = 'skiff-image-verification';
+
+/** CheckedArtifact is one artifact of an object with the policies' decision on it. */
+export type CheckedArtifact = ArtifactField & { decision: ImageDecision };
 
 /** ImagePolicyAdmissionOptions: the API it watches and guards, and the supply chain it verifies with. */
 export interface ImagePolicyAdmissionOptions {
@@ -85,14 +91,61 @@ export class ImagePolicyAdmission {
     this.secretInformer?.stop();
   }
 
-  /** check runs the policies over every artifact an object names; used by admission and `skiff admission check`. */
-  async check(obj: ResourceObject): Promise<Array<ArtifactField & { decision: ImageDecision }>> {
-    const out: Array<ArtifactField & { decision: ImageDecision }> = [];
+  /**
+   * check runs the policies over every artifact an object names. The answer is kept per object for
+   * the write being admitted, so the Gatekeeper path (external data) reuses this hook's verdicts.
+   */
+  check(obj: ResourceObject): Promise<CheckedArtifact[]> {
+    let pending = this.checked.get(obj);
+    if (!pending) {
+      pending = this.checkNow(obj);
+      this.checked.set(obj, pending);
+    }
+    return pending;
+  }
+
+  private readonly checked = new WeakMap<ResourceObject, Promise<CheckedArtifact[]>>();
+
+  private async checkNow(obj: ResourceObject): Promise<CheckedArtifact[]> {
+    const out: CheckedArtifact[] = [];
     for (const a of artifactsOf(obj)) {
       if (!this.enforcer.covers(a.reference)) continue;
       out.push({ ...a, decision: await this.enforcer.check(a.reference) });
     }
     return out;
+  }
+
+  /**
+   * externalData answers Gatekeeper's `external_data({"provider": "skiff-image-verification", "keys":
+   * [...]})` for an object under review: for each artifact reference the object names, its verdict
+   * (`verified`, `digest`, the policies and authorities that passed or why not, verified attestation
+   * predicates). A key the object does not name gets an error, and an artifact no ImagePolicy covers
+   * is reported as not verified, with that reason.
+   */
+  async externalData(obj: ResourceObject): Promise<ExternalDataLookup | undefined> {
+    const named = artifactsOf(obj);
+    if (!named.length) return undefined;
+    const checked = await this.check(obj);
+    const byRef = new Map<string, unknown>();
+    for (const a of named) {
+      const c = checked.find((x) => x.reference === a.reference);
+      const value = c
+        ? { verified: c.decision.allowed && c.decision.policies.every((p) => p.satisfied), digest: c.decision.digest, policies: c.decision.policies, attestations: c.decision.attestations }
+        : { verified: false, digest: digestOf(a.reference) ?? '', policies: [], attestations: [], reason: 'no ImagePolicy covers this artifact' };
+      byRef.set(a.reference, value);
+      byRef.set(a.reference.replace(/^oci:\/\//, ''), value);
+    }
+    return (provider, keys) => {
+      if (provider !== IMAGE_VERIFICATION_PROVIDER) return undefined;
+      const responses: Array<[unknown, unknown]> = [];
+      const errors: Array<[unknown, string]> = [];
+      for (const k of keys) {
+        const v = typeof k === 'string' ? byRef.get(k) : undefined;
+        if (v === undefined) errors.push([k, 'not an artifact the object under review names']);
+        else responses.push([k, v]);
+      }
+      return { responses, errors, system_error: '' };
+    };
   }
 
   private async admit(req: AdmissionRequest): Promise<AdmissionResponse> {
@@ -156,4 +209,8 @@ export function imagePolicyValidator(obj: ResourceObject): FieldError[] {
     }),
   );
   return errors;
+}
+
+function digestOf(ref: string): string | undefined {
+  return /@(sha256:[0-9a-f]{64})$/.exec(ref)?.[1];
 }

@@ -1,4 +1,4 @@
-export { ImagePolicyAdmission, imagePolicyValidator, artifactsOf, type ArtifactField, type ImagePolicyAdmissionOptions } from './admission.js';
+export { ImagePolicyAdmission, imagePolicyValidator, artifactsOf, IMAGE_VERIFICATION_PROVIDER, type ArtifactField, type CheckedArtifact, type ImagePolicyAdmissionOptions } from './admission.js';
 export {
   ImagePolicyEnforcer,
   IMAGE_POLICY_QUERY,
