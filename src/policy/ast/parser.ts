@@ -266,6 +266,7 @@ class Parser {
     let args: Term[] | undefined;
     let key: Term | undefined;
     let value: Term | undefined;
+    let assign = false;
     if (this.isOp('(') && !this.t.nl) {
       this.i++;
       args = [];
@@ -286,6 +287,7 @@ class Parser {
       key = this.term();
       hasContains = true;
     } else if ((this.isOp('=') || this.isOp(':=')) && !this.t.nl) {
+      assign = this.isOp(':=');
       this.i++;
       value = this.term();
     }
@@ -299,6 +301,7 @@ class Parser {
       name = String((ref[0] as { value: unknown }).value);
     }
     const rule: Rule = { ref, kind, args, key, value, body: [], elses: [], isDefault, loc, module: this.mod };
+    if (assign) rule.assign = true;
     const hadBody = this.ruleBody(rule, (b) => (rule.body = b));
     if (!hadBody) {
       const off = this.offKeyword();
@@ -335,11 +338,14 @@ class Parser {
       const eloc = this.loc();
       this.i++;
       let ev: Term | undefined;
+      let eassign = false;
       if (this.isOp('=') || this.isOp(':=')) {
+        eassign = this.isOp(':=');
         this.i++;
         ev = this.term();
       }
-      const e: { value?: Term; body: Expr[]; loc: Loc } = { value: ev, body: [], loc: eloc };
+      const e: Rule['elses'][number] = { value: ev, body: [], loc: eloc };
+      if (eassign) e.assign = true;
       const elseIf = this.startsIfBody();
       const hadElseBody = this.ruleBody(rule, (b) => (e.body = b));
       if (!hadElseBody) {
