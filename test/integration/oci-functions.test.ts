@@ -28,7 +28,7 @@ spec:
 `;
 }
 
-describe.skipIf(!tools)('Functions from oci:// modules pushed with skiff push', { timeout: 120_000 }, () => {
+describe.skipIf(!tools)('Functions from oci:// modules pushed with skiff push', { timeout: 180_000 }, () => {
   let reg: TestRegistry;
   let priv: TestRegistry;
   let s: RunningSkiff;
