@@ -305,6 +305,7 @@ export class ResourceService {
       toStorageVersion(def, obj);
       obj.kind ??= def.kind;
       if (def.namespaced && obj.metadata && typeof obj.metadata === 'object' && obj.metadata.namespace === undefined) obj.metadata.namespace = ns;
+      def.normalize?.(obj);
       // Unknown fields are pruned first, so the schema and the kind's own checks never see them twice.
       fields = checkFields(def, obj, opts.fieldValidation, opts.duplicates);
     }

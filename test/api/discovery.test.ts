@@ -73,7 +73,7 @@ describe('discovery documents', () => {
     expect(v1.body).toMatchObject({ kind: 'APIResourceList', groupVersion: 'v1' });
     expect(v1.body.apiVersion).toBeUndefined();
     const byName = Object.fromEntries(v1.body.resources.map((r: { name: string }) => [r.name, r]));
-    expect(Object.keys(byName).sort()).toEqual(['events', 'namespaces', 'namespaces/status']);
+    expect(Object.keys(byName).sort()).toEqual(['events', 'namespaces', 'namespaces/status', 'secrets']);
     expect(byName.namespaces).toMatchObject({
       singularName: 'namespace',
       namespaced: false,
@@ -83,6 +83,7 @@ describe('discovery documents', () => {
       storageVersionHash: expect.stringMatching(/^[A-Za-z0-9+/]{11}=$/),
     });
     expect(byName.events).toMatchObject({ namespaced: true, kind: 'Event', shortNames: ['ev'] });
+    expect(byName.secrets).toMatchObject({ namespaced: true, kind: 'Secret', singularName: 'secret' });
     expect(byName['namespaces/status']).toEqual({ name: 'namespaces/status', singularName: '', namespaced: false, kind: 'Namespace', verbs: ['get', 'patch', 'update'] });
   });
 

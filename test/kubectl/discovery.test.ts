@@ -77,7 +77,7 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
     const skiff = rows(await ok(kubectl, ['api-resources', '--api-group=skiff.dev'])).map((row) => row.NAME);
     expect(skiff.sort()).toEqual(['functions', 'imagepolicies', 'policies', 'routes', 'services', 'trustroots']);
     const core = rows(await ok(kubectl, ['api-resources', '--api-group='])).map((row) => row.NAME);
-    expect(core.sort()).toEqual(['events', 'namespaces']);
+    expect(core.sort()).toEqual(['events', 'namespaces', 'secrets']);
     const cluster = rows(await ok(kubectl, ['api-resources', '--namespaced=false'])).map((row) => row.NAME);
     // The self-reviews (kubectl auth can-i, auth whoami) are cluster-scoped, as in kube-apiserver.
     expect(cluster.sort()).toEqual(['constrainttemplates', 'imagepolicies', 'namespaces', 'selfsubjectaccessreviews', 'selfsubjectreviews', 'selfsubjectrulesreviews', 'trustroots']);

@@ -93,6 +93,11 @@ export interface KindDefinition {
   publishedSpecSchema?: () => Record<string, unknown>;
   /** Checks beyond the schema (regexes compile, references are well-formed). Paths start at the object root. */
   validate?: KindValidator;
+  /**
+   * Rewrites an object in place before it is checked and stored, as kube-apiserver's strategies do
+   * (a Secret's write-only `stringData` is folded into `data`).
+   */
+  normalize?: (obj: ResourceObject) => void;
   /** Whether spec is required (true for most kinds; false for e.g. Event). */
   specRequired?: boolean;
   printerColumns: PrinterColumn[];

@@ -11,6 +11,7 @@ import { register as inspect } from './inspect.js';
 import { register as kubeconfig } from './kubeconfig.js';
 import { register as logs } from './logs.js';
 import { register as policy } from './policy.js';
+import { register as push } from './push.js';
 import { register as run } from './run.js';
 import { register as up } from './up.js';
 import { register as version } from './version.js';
@@ -29,6 +30,7 @@ const registrars: Array<(program: Command) => void> = [
   kubeconfig,
   logs,
   policy,
+  push,
   run,
   up,
   version,
