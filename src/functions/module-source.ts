@@ -54,6 +54,12 @@ export interface ModuleSourceOptions {
   registry?: RegistryClient;
   /** Reads spec.imagePullSecrets. */
   pullSecrets?: PullSecrets;
+  /**
+   * Checks an oci:// module's digest against the ImagePolicies in force before its bytes are used:
+   * undefined admits it, a string is why not. Admission checked the reference already; this catches
+   * a tag that moved, a policy added since, or a signature that was removed.
+   */
+  verifyArtifact?: (reference: string, digest: string) => Promise<string | undefined>;
 }
 
 /** sha256Digest renders bytes' digest as `sha256:<hex>`. */
@@ -114,7 +120,13 @@ export class ModuleSource {
       if (!pullSecrets || !ctx.namespace) throw new ModuleLoadError('PullSecretInvalid', 'spec.imagePullSecrets: this server cannot read Secrets');
       client = registry.withCredentials(await pullSecrets(ctx.namespace, ctx.imagePullSecrets));
     }
-    return pullOciModule(client, text, ref, { pinned: ctx.pinned, maxBytes: this.max });
+    const pulled = await pullOciModule(client, text, ref, { pinned: ctx.pinned, maxBytes: this.max });
+    const digest = /@(sha256:[0-9a-f]{64})$/.exec(pulled.resolved)?.[1];
+    if (this.opts.verifyArtifact && digest) {
+      const refusal = await this.opts.verifyArtifact(text, digest);
+      if (refusal) throw new ModuleLoadError('ImagePolicyDenied', `spec.module ${text}: ${refusal}; the module was pulled but not loaded`);
+    }
+    return pulled;
   }
 
   /**
