@@ -70,7 +70,8 @@ export interface VerifyArtifactOptions {
   digest?: string;
 }
 
-interface AuthorityResult {
+/** AuthorityResult is one authority's outcome for one digest: what `VerdictCache` keeps. */
+export interface AuthorityResult {
   satisfied: boolean;
   reasons: string[];
   signatures: ArtifactVerdict['signatures'];

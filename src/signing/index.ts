@@ -3,7 +3,7 @@
  * verification (key and keyless) against a trusted root, and `verifyArtifact`, the verdict admission
  * asks for. Registries are reached only through `Registry` (`src/oci/types.ts`).
  */
-export { type ArtifactVerdict, type AttestationChecker, type AttestationRequirement, type AttestationVerdict, type Authority, VerdictCache, verifyArtifact, type VerifyArtifactOptions } from './artifact.js';
+export { type ArtifactVerdict, type AttestationChecker, type AuthorityResult, type AttestationRequirement, type AttestationVerdict, type Authority, VerdictCache, verifyArtifact, type VerifyArtifactOptions } from './artifact.js';
 export { BundleFormatError, KeyError, TrustedRootError, VerificationFailedError } from './errors.js';
 export { compileIdentity, type Identity, IdentityError, type IdentityMatcher } from './identity.js';
 export { generateKeyPair, type KeyAlgorithm, keyHint, loadPrivateKey, loadPublicKey, type PrivateKey, type PublicKey, publicKeyPem, signBytes, verifyBytes } from './keys.js';
