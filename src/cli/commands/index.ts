@@ -6,13 +6,16 @@ import { register as audit } from './audit.js';
 import { register as conformance } from './conformance.js';
 import { register as del } from './delete.js';
 import { register as describe } from './describe.js';
+import { register as generateKeyPair } from './generate-key-pair.js';
 import { register as get } from './get.js';
 import { register as inspect } from './inspect.js';
 import { register as kubeconfig } from './kubeconfig.js';
 import { register as logs } from './logs.js';
 import { register as policy } from './policy.js';
 import { register as run } from './run.js';
+import { register as signBlob } from './sign-blob.js';
 import { register as up } from './up.js';
+import { register as verifyBlob } from './verify-blob.js';
 import { register as version } from './version.js';
 import { register as webhook } from './webhook.js';
 
@@ -24,13 +27,16 @@ const registrars: Array<(program: Command) => void> = [
   conformance,
   del,
   describe,
+  generateKeyPair,
   get,
   inspect,
   kubeconfig,
   logs,
   policy,
   run,
+  signBlob,
   up,
+  verifyBlob,
   version,
   webhook,
 ];
