@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { register as admission } from './admission.js';
 import { register as apply } from './apply.js';
+import { register as attest } from './attest.js';
 import { register as audit } from './audit.js';
 import { register as conformance } from './conformance.js';
 import { register as del } from './delete.js';
@@ -13,8 +14,11 @@ import { register as kubeconfig } from './kubeconfig.js';
 import { register as logs } from './logs.js';
 import { register as policy } from './policy.js';
 import { register as run } from './run.js';
+import { register as sign } from './sign.js';
 import { register as signBlob } from './sign-blob.js';
 import { register as up } from './up.js';
+import { register as verify } from './verify.js';
+import { register as verifyAttestation } from './verify-attestation.js';
 import { register as verifyBlob } from './verify-blob.js';
 import { register as version } from './version.js';
 import { register as webhook } from './webhook.js';
@@ -23,6 +27,7 @@ import { register as webhook } from './webhook.js';
 const registrars: Array<(program: Command) => void> = [
   admission,
   apply,
+  attest,
   audit,
   conformance,
   del,
@@ -34,8 +39,11 @@ const registrars: Array<(program: Command) => void> = [
   logs,
   policy,
   run,
+  sign,
   signBlob,
   up,
+  verify,
+  verifyAttestation,
   verifyBlob,
   version,
   webhook,
