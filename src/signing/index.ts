@@ -14,3 +14,4 @@ export { BUNDLE_MEDIA_TYPES, keyDsseBundle, keyMessageBundle, type SerializedBun
 export { parseTrustedRoot, type TrustedRoot } from './trusted-root.js';
 export { type BundleCheck, type BundleResult, type BundleVersion, type KeyCheck, type KeylessCheck, type ParsedBundle, parseBundle, type Signer, verifyBundle } from './verify-bundle.js';
 export { type ImageVerification, type VerifiedAttestation, type VerifiedSignature, verifyImage, type VerifyImageOptions } from './verify-image.js';
+export { type PolicyAuthority, type PolicyVerdict, SigstoreVerifier } from './policy-verifier.js';

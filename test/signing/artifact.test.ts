@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import type { ArtifactVerifier } from '../../src/admission/index.js';
 import type { ImageReference } from '../../src/oci/types.js';
 import {
   attachBundle,
@@ -12,6 +13,7 @@ import {
   parseTrustedRoot,
   SIGN_PREDICATE_TYPE,
   signImage,
+  SigstoreVerifier,
   type TrustedRoot,
   VerdictCache,
   verifyArtifact,
@@ -161,5 +163,50 @@ describe('VerdictCache', () => {
     now += 101;
     await cache.get('k', verify);
     expect(runs).toBe(2);
+  });
+});
+
+describe('SigstoreVerifier, the ImagePolicy enforcer\'s ArtifactVerifier', () => {
+  it('fits the enforcer\'s interface and answers per (digest, authority), from the cache the second time', async () => {
+    const reg = new MemoryRegistry();
+    const digest = await reg.pushImage(ref('v1'), 'm');
+    const k = pair();
+    await signImage(reg, ref('v1'), { key: k.key });
+    const verifier: ArtifactVerifier = new SigstoreVerifier({ registry: reg });
+    expect(await verifier.resolve('oci://127.0.0.1:5000/team/app:v1')).toBe(digest);
+    const reference = '127.0.0.1:5000/team/app:v1';
+    const ok = await verifier.verify({ reference, digest, authority: { name: 'release', key: { pem: k.pub }, attestations: [] } });
+    expect(ok).toEqual({ verified: true, reason: undefined, attestations: [] });
+    await verifier.verify({ reference, digest, authority: { name: 'release', key: { pem: k.pub }, attestations: [] } });
+    expect((verifier as SigstoreVerifier).cache.hits).toBe(1);
+    const wrong = await verifier.verify({ reference, digest, authority: { name: 'other', key: { pem: pair().pub }, attestations: [] } });
+    expect(wrong.verified).toBe(false);
+    expect(wrong.reason).toMatch(/signature does not verify with the key/);
+    const bad = await verifier.verify({ reference, digest, authority: { name: 'x', key: { pem: k.pub, hashAlgorithm: 'sha512' }, attestations: [] } });
+    expect(bad.reason).toMatch(/hashAlgorithm sha512 is not supported/);
+  });
+
+  it('an authority listing attestations is satisfied by them alone and hands back their predicates', async () => {
+    const reg = new MemoryRegistry();
+    const digest = await reg.pushImage(ref('v1'), 'm');
+    const k = pair();
+    await attestImage(reg, ref('v1'), { key: k.key, predicateType: 'https://slsa.dev/provenance/v1', predicate: { builder: { id: 'ci' } } });
+    const verifier = new SigstoreVerifier({ registry: reg });
+    const v = await verifier.verify({ reference: '127.0.0.1:5000/team/app:v1', digest, authority: { name: 'prov', key: { pem: k.pub }, attestations: ['https://slsa.dev/provenance/v1'] } });
+    expect(v).toEqual({ verified: true, reason: undefined, attestations: [{ predicateType: 'https://slsa.dev/provenance/v1', predicate: { builder: { id: 'ci' } } }] });
+    const sbom = await verifier.verify({ reference: '127.0.0.1:5000/team/app:v1', digest, authority: { name: 'prov', key: { pem: k.pub }, attestations: ['https://spdx.dev/Document'] } });
+    expect(sbom.verified).toBe(false);
+  });
+
+  it('keyless: the trust root arrives as a document and is parsed once', async () => {
+    const reg = new MemoryRegistry();
+    const digest = await reg.pushImage(ref('v1'), 'm');
+    const statement = buildStatement('127.0.0.1:5000/team/app', digest, SIGN_PREDICATE_TYPE, {});
+    await attachBundle(reg, ref('v1'), await reg.resolve(ref('v1')), await fake.signDsse(IN_TOTO_PAYLOAD_TYPE, statement, { subject: 'ci@skiff.test' }), SIGN_PREDICATE_TYPE);
+    const verifier = new SigstoreVerifier({ registry: reg });
+    const authority = { name: 'ci', keyless: { identities: [{ subject: 'ci@skiff.test', issuer: 'https://accounts.skiff.test' }], trustedRoot: fake.trustedRoot() }, attestations: [] };
+    expect((await verifier.verify({ reference: '127.0.0.1:5000/team/app:v1', digest, authority })).verified).toBe(true);
+    const broken = await verifier.verify({ reference: '127.0.0.1:5000/team/app:v1', digest, authority: { ...authority, name: 'b', keyless: { ...authority.keyless, trustedRoot: { mediaType: 'x' } } } });
+    expect(broken.reason).toMatch(/authority b trust root: mediaType "x" is not a Sigstore trusted root/);
   });
 });
