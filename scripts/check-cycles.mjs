@@ -43,8 +43,9 @@ const LAYERS = [
   ['server'],
   ['controllers'],
   ['functions', 'gateway', 'admission'],
-  ['runtime', 'policy', 'manifests', 'oci', 'signing'],
-  ['api'],
+  ['runtime', 'policy', 'manifests', 'signing'],
+  // oci is a client library beside the API: module references in resources are parsed with it.
+  ['api', 'oci'],
   ['store'],
   ['security', 'util'],
 ];

@@ -6,6 +6,7 @@ import { apiVersionOf, type KindDefinition, type ResourceObject } from './kinds/
 import { type CollectionQuery, parseCollectionQuery } from './list-options.js';
 import type { ResourceService } from './resources.js';
 import { negotiate, parseIncludeObject, partialObjectMetadata, type ResponseShape, toTable } from './table.js';
+import { inApiVersion } from './versions.js';
 
 /** The annotation on the bookmark that ends a watch's initial events (`sendInitialEvents=true`). */
 export const INITIAL_EVENTS_END_ANNOTATION = 'k8s.io/initial-events-end';
@@ -18,9 +19,18 @@ export interface CollectionEndpointOptions {
   maxStreamBuffer: number;
   /** How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (kube-apiserver: about a minute). */
   bookmarkIntervalMs?: number;
+  /**
+   * kube-apiserver's `--min-request-timeout`: a watch without `timeoutSeconds` ends after a random time
+   * between this and twice this (default 1800 s), so that clients reconnect at spread-out moments and
+   * long-lived watches rebalance across servers.
+   */
+  minRequestTimeoutMs?: number;
+  /** How long a list or watch at a `resourceVersion` beyond the store's waits for it (default 3 s). */
+  futureRevisionWaitMs?: number;
 }
 
 const DEFAULT_BOOKMARK_INTERVAL_MS = 60_000;
+const DEFAULT_MIN_REQUEST_TIMEOUT_MS = 1800_000;
 
 /**
  * CollectionEndpoint answers the reads of the resource API: lists, single objects and watches, each as
@@ -35,28 +45,29 @@ export class CollectionEndpoint {
     return q.get('watch') === 'true' || q.get('watch') === '1';
   }
 
-  /** list answers GET on a collection. */
-  async list(def: KindDefinition, ns: string | undefined, q: URLSearchParams, accept: string | undefined): Promise<unknown> {
+  /** list answers GET on a collection, its objects in `apiVersion` (the version the request named). */
+  async list(def: KindDefinition, ns: string | undefined, q: URLSearchParams, accept: string | undefined, apiVersion = apiVersionOf(def)): Promise<unknown> {
     const shape = negotiate(accept, true);
     const include = parseIncludeObject(q.get('includeObject'));
     const query = parseCollectionQuery(q);
-    const out = await this.opts.resources.list(def, ns, query);
+    const out = await this.opts.resources.list(def, ns, { ...query, futureRevisionWaitMs: this.opts.futureRevisionWaitMs });
+    const items = out.items.map((o) => inApiVersion(o, apiVersion));
     const metadata = {
       resourceVersion: out.resourceVersion,
       ...(out.continue ? { continue: out.continue } : {}),
       ...(out.remainingItemCount !== undefined ? { remainingItemCount: out.remainingItemCount } : {}),
     };
-    if (shape.as === 'Table') return toTable(def, out.items, { version: shape.version, include, ...metadata });
-    if (shape.as === 'PartialObjectMetadata') return { kind: 'PartialObjectMetadataList', apiVersion: `meta.k8s.io/${shape.version}`, metadata, items: out.items.map((o) => partialObjectMetadata(o, shape.version)) };
-    return { apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata, items: out.items };
+    if (shape.as === 'Table') return toTable(def, items, { version: shape.version, include, ...metadata });
+    if (shape.as === 'PartialObjectMetadata') return { kind: 'PartialObjectMetadataList', apiVersion: `meta.k8s.io/${shape.version}`, metadata, items: items.map((o) => partialObjectMetadata(o, shape.version)) };
+    return { apiVersion, kind: `${def.kind}List`, metadata, items };
   }
 
-  /** get answers GET on one object. */
-  async get(def: KindDefinition, ns: string | undefined, name: string, q: URLSearchParams, accept: string | undefined): Promise<unknown> {
+  /** get answers GET on one object, in `apiVersion`. */
+  async get(def: KindDefinition, ns: string | undefined, name: string, q: URLSearchParams, accept: string | undefined, apiVersion = apiVersionOf(def)): Promise<unknown> {
     const shape = negotiate(accept, false);
     const include = parseIncludeObject(q.get('includeObject'));
     const obj = await this.opts.resources.get(def, ns, name);
-    return shaped(def, obj, shape, include, false);
+    return shaped(def, inApiVersion(obj, apiVersion), shape, include, false);
   }
 
   /**
@@ -64,7 +75,7 @@ export class CollectionEndpoint {
    * answered as kube-apiserver does: 200 and one ERROR event carrying the `Status` (410 `Expired`), on
    * which clients list again. Table watches send the column definitions with the first event only.
    */
-  async watch(req: http.IncomingMessage, res: http.ServerResponse, def: KindDefinition, ns: string | undefined, q: URLSearchParams, accept: string | undefined): Promise<void> {
+  async watch(req: http.IncomingMessage, res: http.ServerResponse, def: KindDefinition, ns: string | undefined, q: URLSearchParams, accept: string | undefined, apiVersion = apiVersionOf(def)): Promise<void> {
     const shape = negotiate(accept, false);
     const include = parseIncludeObject(q.get('includeObject'));
     const query = parseCollectionQuery(q);
@@ -93,12 +104,19 @@ export class CollectionEndpoint {
       if (pending.length === 1) queueMicrotask(flush);
     };
     let delivered = 0;
+    // As kube-apiserver's watch encoder: a Table carries its column definitions in the first event only, a bookmark included.
+    const render = (obj: ResourceObject) => {
+      const out = shaped(def, obj, shape, include, headersSent);
+      headersSent = true;
+      return out;
+    };
     const onEvent = (ev: ResourceEvent) => {
       delivered = Math.max(delivered, Number(ev.object.metadata.resourceVersion ?? 0));
-      send(ev.type, shaped(def, ev.object, shape, include, headersSent));
-      headersSent = true;
+      send(ev.type, render(inApiVersion(ev.object, apiVersion)));
     };
-    const bookmark = (rv: string, annotations?: Record<string, string>) => send('BOOKMARK', bookmarkObject(def, shape, rv, annotations));
+    // A bookmark is an object of the kind with nothing but a resourceVersion (and annotations), shaped as the events are.
+    const bookmark = (rv: string, annotations?: Record<string, string>) =>
+      send('BOOKMARK', render({ apiVersion, kind: def.kind, metadata: { resourceVersion: rv, ...(annotations ? { annotations } : {}) } as ResourceObject['metadata'] }));
     let watcher;
     try {
       watcher = await this.opts.resources.watch(
@@ -109,6 +127,7 @@ export class CollectionEndpoint {
           labelSelector: query.labelSelector,
           fieldSelector: query.fieldSelector,
           sendInitialEvents: query.sendInitialEvents,
+          futureRevisionWaitMs: this.opts.futureRevisionWaitMs,
           onInitialEventsEnd: (rv) => {
             delivered = Math.max(delivered, Number(rv));
             if (query.allowWatchBookmarks) bookmark(rv, { [INITIAL_EVENTS_END_ANNOTATION]: 'true' });
@@ -144,10 +163,19 @@ export class CollectionEndpoint {
     });
   }
 
+  /**
+   * timeout ends the watch after `timeoutSeconds`, or, without it, after a random time between the
+   * minimum request timeout and twice that, as kube-apiserver does so that watches do not all end (and
+   * reconnect) at once.
+   */
   private timeout(res: http.ServerResponse, query: CollectionQuery): NodeJS.Timeout | undefined {
-    const sec = query.timeoutSeconds ?? 0;
+    const min = this.opts.minRequestTimeoutMs ?? DEFAULT_MIN_REQUEST_TIMEOUT_MS;
+    const ms = query.timeoutSeconds ? query.timeoutSeconds * 1000 : min * (1 + Math.random());
     // Beyond what a timer can hold, a timeout means no timeout (Node would fire an overflowing timer at once).
-    return sec > 0 && sec * 1000 < 2 ** 31 ? setTimeout(() => res.end(), sec * 1000) : undefined;
+    if (!(ms > 0 && ms < 2 ** 31)) return undefined;
+    const timer = setTimeout(() => res.end(), ms);
+    timer.unref();
+    return timer;
   }
 
   /**
@@ -172,17 +200,9 @@ export class CollectionEndpoint {
   }
 }
 
-/** shaped renders one object as the Accept header asked. */
+/** shaped renders one object (or a bookmark's object) as the Accept header asked. */
 function shaped(def: KindDefinition, obj: ResourceObject, shape: ResponseShape, include: ReturnType<typeof parseIncludeObject>, noHeaders: boolean): unknown {
   if (shape.as === 'Table') return toTable(def, [obj], { version: shape.version, include, noHeaders, resourceVersion: obj.metadata.resourceVersion });
   if (shape.as === 'PartialObjectMetadata') return partialObjectMetadata(obj, shape.version);
   return obj;
-}
-
-/** A BOOKMARK carries only a resourceVersion (and annotations), in the shape of the watch's objects. */
-function bookmarkObject(def: KindDefinition, shape: ResponseShape, rv: string, annotations?: Record<string, string>): unknown {
-  const metadata = { resourceVersion: rv, ...(annotations ? { annotations } : {}) };
-  if (shape.as === 'Table') return { kind: 'Table', apiVersion: `meta.k8s.io/${shape.version}`, metadata: { resourceVersion: rv }, rows: [] };
-  if (shape.as === 'PartialObjectMetadata') return { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${shape.version}`, metadata };
-  return { kind: def.kind, apiVersion: apiVersionOf(def), metadata };
 }

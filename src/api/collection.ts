@@ -31,6 +31,45 @@ export interface WatchOptions {
   sendInitialEvents?: boolean;
   /** Called after the initial ADDED events of `sendInitialEvents: true`, with the revision they were listed at. */
   onInitialEventsEnd?: (resourceVersion: string) => void;
+  /** How long to wait for a `resourceVersion` the store has not reached (default {@link FUTURE_REVISION_WAIT_MS}). */
+  futureRevisionWaitMs?: number;
+}
+
+/**
+ * How long a list or watch at a revision beyond the store's waits for the store to reach it before
+ * the 504 `ResourceVersionTooLarge` (kube-apiserver's watch cache blocks for 3 s). A client that read
+ * a revision from another server of the same store, or from a write whose event is still on its way,
+ * gets its answer instead of an error.
+ */
+export const FUTURE_REVISION_WAIT_MS = 3000;
+
+/**
+ * awaitRevision resolves once the store has reached revision `want`, watching it for at most `waitMs`;
+ * then it throws kube's "Too large resource version" (504), which clients retry.
+ */
+export async function awaitRevision(store: Store, want: number, waitMs = FUTURE_REVISION_WAIT_MS): Promise<void> {
+  const current = await store.revision();
+  if (want <= current) return;
+  await new Promise<void>((resolve, reject) => {
+    let watcher: Watcher | undefined;
+    let done = false;
+    const finish = (err?: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      watcher?.close();
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const timer = setTimeout(() => {
+      store.revision().then((r) => finish(r >= want ? undefined : tooLargeResourceVersion(want, r)), finish);
+    }, waitMs);
+    // Every key: the revision the client names may come from a write to any kind.
+    store.watch('', { afterRevision: current, onEvent: (ev) => ev.revision >= want && finish() }).then((w) => {
+      watcher = w;
+      if (done) w.close();
+    }, finish);
+  });
 }
 
 /** How many keys one store read returns while a list pages through the store. */
@@ -56,8 +95,7 @@ export async function listObjects(store: Store, def: KindDefinition, ns: string 
     at = t.rv || undefined;
   } else if (opts.resourceVersion && opts.resourceVersion !== '0') {
     const want = Number(opts.resourceVersion);
-    const current = await store.revision();
-    if (want > current) throw tooLargeResourceVersion(want, current);
+    await awaitRevision(store, want, opts.futureRevisionWaitMs);
     if (opts.resourceVersionMatch === 'Exact') at = want;
   }
   const items: ResourceObject[] = [];
@@ -129,10 +167,7 @@ export async function watchObjects(
   const fields = parseFieldSelector(def, opts.fieldSelector);
   const rv = opts.resourceVersion && opts.resourceVersion !== '0' ? Number(opts.resourceVersion) : undefined;
   if (rv !== undefined && (!Number.isSafeInteger(rv) || rv < 0)) throw badRequest(`resourceVersion "${opts.resourceVersion}" is not a revision number`);
-  if (rv !== undefined) {
-    const current = await store.revision();
-    if (rv > current) throw tooLargeResourceVersion(rv, current);
-  }
+  if (rv !== undefined) await awaitRevision(store, rv, opts.futureRevisionWaitMs);
   let after: number;
   if (opts.sendInitialEvents ?? rv === undefined) {
     const listed = await listObjects(store, def, ns, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector });

@@ -10,7 +10,7 @@ export interface StatusObject {
   message: string;
   reason: string;
   code: number;
-  details?: { name?: string; kind?: string; causes?: Array<{ reason: string; message: string; field: string }>; retryAfterSeconds?: number };
+  details?: { name?: string; kind?: string; causes?: Array<{ reason: string; message: string; field?: string }>; retryAfterSeconds?: number };
   /** List metadata: an expired continue token's answer carries a token that reads on from the latest revision. */
   metadata?: { continue?: string };
 }

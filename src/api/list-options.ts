@@ -14,6 +14,8 @@ export interface ListOptions {
   /** Unset or `0`: the latest state. A revision: at least that new (NotOlderThan) or exactly it (Exact). */
   resourceVersion?: string;
   resourceVersionMatch?: ResourceVersionMatch;
+  /** How long to wait for a `resourceVersion` beyond the store's before the 504 (the server's setting, not a query parameter). */
+  futureRevisionWaitMs?: number;
 }
 
 /** The list and watch parameters of a collection request, checked. */
@@ -113,10 +115,14 @@ export function decodeContinue(token: string): ContinueToken {
   return { rv: t.rv, start: t.start };
 }
 
-/** tooLargeResourceVersion is kube-apiserver's answer to a revision the server has not reached (clients retry on it). */
+/**
+ * tooLargeResourceVersion is kube-apiserver's answer to a revision the server has not reached within
+ * its wait: a Timeout (504) whose cause `ResourceVersionTooLarge` tells clients to retry (client-go's
+ * reflector lists again) after `retryAfterSeconds`.
+ */
 export function tooLargeResourceVersion(requested: number, current: number): ApiError {
-  return new ApiError(504, 'Timeout', `Too large resource version: ${requested}, current: ${current}`, {
-    causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version', field: '' }],
+  return new ApiError(504, 'Timeout', `Timeout: Too large resource version: ${requested}, current: ${current}`, {
+    causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
     retryAfterSeconds: 1,
   });
 }

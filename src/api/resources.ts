@@ -7,7 +7,7 @@ import { decodeObject as decode, keyOf, listObjects, type ListOptions, type List
 import type { DuplicateField } from './duplicate-keys.js';
 import { alreadyExists, ApiError, conflict, invalid, notFound } from './errors.js';
 import { checkFields, type FieldValidation } from './field-validation.js';
-import type { KindRegistry } from './kinds/registry.js';
+import { acceptsApiVersion, type KindRegistry } from './kinds/registry.js';
 import { apiVersionOf, type FieldError, groupOf, type KindDefinition, type ResourceObject } from './kinds/types.js';
 import { FieldManager } from './patch/field-manager.js';
 import { applyJsonPatch, decodeJsonPatch } from './patch/json-patch.js';
@@ -15,6 +15,7 @@ import { deepEqual, isJsonObject } from './patch/json-value.js';
 import { applyMergePatch } from './patch/merge-patch.js';
 import { applyStrategicAsMerge } from './patch/strategic-patch.js';
 import { Validator } from './validation.js';
+import { inApiVersion, toStorageVersion } from './versions.js';
 
 export { keyOf };
 export type { ListOptions, ListResult, ResourceEvent, WatchOptions };
@@ -142,12 +143,13 @@ export class ResourceService {
    * object or, with subresource 'status', to its status. A `resourceVersion` the patch sets is a
    * precondition; otherwise the patch is re-applied to the latest object when a write races it.
    */
-  async patch(def: KindDefinition, ns: string | undefined, name: string, patch: unknown, opts: WriteOptions & { subresource?: 'status'; type?: PatchType } = {}): Promise<WriteOutcome> {
+  async patch(def: KindDefinition, ns: string | undefined, name: string, patch: unknown, opts: WriteOptions & { subresource?: 'status'; type?: PatchType; apiVersion?: string } = {}): Promise<WriteOutcome> {
     const type = opts.type ?? 'merge';
     const ops = type === 'json' ? decodeJsonPatch(patch) : undefined;
     if (type !== 'json' && !isJsonObject(patch)) throw new ApiError(400, 'BadRequest', `a ${type === 'strategic' ? 'strategic ' : ''}merge patch must be a JSON object`);
     for (let attempt = 0; ; attempt++) {
-      const current = await this.get(def, ns, name);
+      // The patch applies to the object in the version the request names (a kind served in several), as kube converts it first.
+      const current = inApiVersion(await this.get(def, ns, name), opts.apiVersion ?? apiVersionOf(def));
       const patched = (ops ? applyJsonPatch(current, ops) : type === 'strategic' ? applyStrategicAsMerge(current, patch) : applyMergePatch(current, patch)) as ResourceObject;
       if (!isJsonObject(patched) || !isJsonObject(patched.metadata)) throw invalid(def.kind, name, [{ field: 'metadata', message: 'the patch removed the object or its metadata' }]);
       const rv = patched.metadata.resourceVersion;
@@ -187,7 +189,10 @@ export class ResourceService {
       try {
         const rewrite = (old: ResourceObject) => {
           const next = this.fields.apply(def, old, config, req);
-          return opts.subresource === 'status' ? next : this.prepare(def, ns, next, opts).obj;
+          if (opts.subresource === 'status') return next;
+          // The merged object is read in the configuration's version, so that version's defaults apply.
+          next.apiVersion = config.apiVersion;
+          return this.prepare(def, ns, next, opts).obj;
         };
         return { ...(await this.rewrite(def, ns, name, config.metadata.resourceVersion, opts, rewrite, opts.subresource)), created: false };
       } catch (err) {
@@ -255,9 +260,10 @@ export class ResourceService {
     if (meta.managedFields !== undefined && meta.managedFields !== null) throw new ApiError(400, 'BadRequest', 'metadata.managedFields must not be set in an applied configuration; the server keeps them');
     if (def.namespaced && meta.namespace === undefined) meta.namespace = ns;
     const errs: FieldError[] = [];
-    // A manifest written for a legacy alias (skiff.dev/v1 Namespace) is the same object under the kind's own apiVersion.
+    // A manifest written for a legacy alias (skiff.dev/v1 Namespace) is the same object under the kind's own apiVersion;
+    // one in another served version keeps it until the merge, so managedFields name the version applied.
     if (typeof config.apiVersion === 'string' && def.legacyApiVersions?.includes(config.apiVersion)) config.apiVersion = apiVersionOf(def);
-    if (config.apiVersion !== apiVersionOf(def)) errs.push({ field: 'apiVersion', message: `must be ${apiVersionOf(def)} for ${def.plural}`, reason: 'FieldValueInvalid' });
+    if (typeof config.apiVersion !== 'string' || !acceptsApiVersion(def, config.apiVersion)) errs.push({ field: 'apiVersion', message: `must be ${apiVersionOf(def)} for ${def.plural}`, reason: 'FieldValueInvalid' });
     if (config.kind !== def.kind) errs.push({ field: 'kind', message: `must be ${def.kind} for ${def.plural}`, reason: 'FieldValueInvalid' });
     if (def.namespaced && meta.namespace !== ns) errs.push({ field: 'metadata.namespace', message: `does not match the namespace of the request ("${ns}")` });
     if (errs.length) throw invalid(def.kind, name, errs);
@@ -295,10 +301,11 @@ export class ResourceService {
     let fields: { warnings: string[]; errors: FieldError[] } = { warnings: [], errors: [] };
     if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
       obj.apiVersion ??= apiVersionOf(def);
-      // A manifest written for a legacy alias is the same object: it is stored under the kind's own apiVersion.
-      if (def.legacyApiVersions?.includes(obj.apiVersion)) obj.apiVersion = apiVersionOf(def);
+      // A manifest in another served version or a legacy alias is the same object: stored under the kind's own apiVersion.
+      toStorageVersion(def, obj);
       obj.kind ??= def.kind;
       if (def.namespaced && obj.metadata && typeof obj.metadata === 'object' && obj.metadata.namespace === undefined) obj.metadata.namespace = ns;
+      def.normalize?.(obj);
       // Unknown fields are pruned first, so the schema and the kind's own checks never see them twice.
       fields = checkFields(def, obj, opts.fieldValidation, opts.duplicates);
     }

@@ -24,6 +24,7 @@ import { checkCrossSite, checkHost } from './request-origin.js';
 import { parseRequestUrl } from './request-url.js';
 import type { ResourceService } from './resources.js';
 import { nameProblem, namespaceProblem } from './validation.js';
+import { inApiVersion, presentedApiVersion } from './versions.js';
 
 /** One line a function wrote to stderr (or a line the platform logged about it). */
 export interface LogLine {
@@ -54,6 +55,10 @@ export interface ApiServerOptions {
   blobs?: BlobEndpoint;
   /** How often watches that allow bookmarks get one (default a minute, as kube-apiserver). */
   watchBookmarkIntervalMs?: number;
+  /** kube-apiserver's `--min-request-timeout`: a watch without `timeoutSeconds` ends after between this and twice this (default 1800 s). */
+  minRequestTimeoutMs?: number;
+  /** How long a list or watch at a `resourceVersion` beyond the store's waits for it before 504 (default 3 s). */
+  futureRevisionWaitMs?: number;
 }
 
 /** How much a watch or log stream may queue for a client that does not read before it is dropped. */
@@ -82,7 +87,10 @@ export class ApiServer {
   constructor(private readonly opts: ApiServerOptions) {
     this.maxBody = opts.maxBodyBytes ?? 3 * 1024 * 1024;
     this.authn = new TokenAuthenticator(opts.token, opts.controllerToken);
-    this.reads = new CollectionEndpoint({ resources: opts.resources, watches: this.watches, maxStreamBuffer: MAX_STREAM_BUFFER, bookmarkIntervalMs: opts.watchBookmarkIntervalMs });
+    this.reads = new CollectionEndpoint({ resources: opts.resources, watches: this.watches, maxStreamBuffer: MAX_STREAM_BUFFER, bookmarkIntervalMs: opts.watchBookmarkIntervalMs,
+      minRequestTimeoutMs: opts.minRequestTimeoutMs,
+      futureRevisionWaitMs: opts.futureRevisionWaitMs,
+    });
     this.openapi = new OpenApiEndpoint(opts.resources.kinds, opts.version);
     this.discovery = new DiscoveryEndpoint(opts.resources.kinds, () => [{ clientCIDR: '0.0.0.0/0', serverAddress: this.advertised }]);
   }
@@ -175,6 +183,9 @@ export class ApiServer {
     const dryRun = q.get('dryRun') === 'All';
     const fieldValidation = parseFieldValidation(q.get('fieldValidation'));
     const svc = this.opts.resources;
+    // Objects are answered in the version the request names (a kind served in several), stored in one.
+    const presented = presentedApiVersion(def, group, version);
+    const present = <T extends { apiVersion?: unknown }>(o: T) => inApiVersion(o, presented);
 
     if (subresource === 'log') {
       if (method !== 'GET') throw methodNotAllowed(method, path);
@@ -183,19 +194,19 @@ export class ApiServer {
     if (!name) {
       switch (method) {
         case 'GET':
-          if (CollectionEndpoint.isWatch(q)) return this.reads.watch(req, res, def, ns, q, req.headers.accept);
-          return this.json(res, 200, await this.reads.list(def, ns, q, req.headers.accept));
+          if (CollectionEndpoint.isWatch(q)) return this.reads.watch(req, res, def, ns, q, req.headers.accept, presented);
+          return this.json(res, 200, await this.reads.list(def, ns, q, req.headers.accept, presented));
         case 'POST': {
           const { value, duplicates } = await this.readObject(req, res, method);
           const fieldManager = managerName(q.get('fieldManager'), req.headers['user-agent'], false);
           const out = await svc.create(def, ns, value, { dryRun, fieldValidation, duplicates, fieldManager });
-          return this.json(res, 201, out.object, out.warnings);
+          return this.json(res, 201, present(out.object), out.warnings);
         }
         case 'DELETE': {
           // As in kube-apiserver, a namespaced kind's collection is deleted one namespace at a time.
           if (def.namespaced && ns === undefined) throw new ApiError(405, 'MethodNotAllowed', `DELETE of ${def.plural} across all namespaces is not supported; delete them per namespace at ${apiPathOf(group, version)}/namespaces/NAMESPACE/${def.plural}`);
           const out = await deleteCollection(svc, def, ns, { labelSelector: q.get('labelSelector') ?? undefined, dryRun });
-          return this.json(res, 200, out.list, out.warnings);
+          return this.json(res, 200, present({ ...out.list, items: out.list.items.map(present) }), out.warnings);
         }
         default:
           throw methodNotAllowed(method, path);
@@ -203,12 +214,12 @@ export class ApiServer {
     }
     switch (method) {
       case 'GET':
-        return this.json(res, 200, await this.reads.get(def, ns, name, q, req.headers.accept));
+        return this.json(res, 200, await this.reads.get(def, ns, name, q, req.headers.accept, presented));
       case 'PUT': {
         const { value: body, duplicates } = await this.readObject(req, res, method);
         const fieldManager = managerName(q.get('fieldManager'), req.headers['user-agent'], false);
         const out = subresource === 'status' ? await svc.updateStatus(def, ns, name, body, { dryRun, fieldManager }) : await svc.update(def, ns, name, body, { dryRun, fieldValidation, duplicates, fieldManager });
-        return this.json(res, 200, out.object, out.warnings);
+        return this.json(res, 200, present(out.object), out.warnings);
       }
       case 'PATCH': {
         const media = patchMediaType(req.headers['content-type']);
@@ -218,16 +229,16 @@ export class ApiServer {
         const force = q.get('force');
         if (media.patch === 'apply') {
           const out = await svc.apply(def, ns, name, body, { dryRun, subresource: sub, fieldManager, force: force === 'true', fieldValidation, duplicates });
-          return this.json(res, out.created ? 201 : 200, out.object, out.warnings);
+          return this.json(res, out.created ? 201 : 200, present(out.object), out.warnings);
         }
         if (force !== null) throw invalid('PatchOptions', '', [{ field: 'force', message: 'Forbidden: may not be specified for non-apply patch', reason: 'FieldValueForbidden' }]);
-        const out = await svc.patch(def, ns, name, body, { dryRun, subresource: sub, fieldManager, type: media.patch, fieldValidation, duplicates });
-        return this.json(res, 200, out.object, out.warnings);
+        const out = await svc.patch(def, ns, name, body, { dryRun, subresource: sub, fieldManager, type: media.patch, fieldValidation, duplicates, apiVersion: presented });
+        return this.json(res, 200, present(out.object), out.warnings);
       }
       case 'DELETE': {
         if (subresource) throw methodNotAllowed(method, path);
         const out = await svc.delete(def, ns, name, { dryRun, resourceVersion: q.get('resourceVersion') ?? undefined });
-        return this.json(res, 200, out.object, out.warnings);
+        return this.json(res, 200, present(out.object), out.warnings);
       }
       default:
         throw methodNotAllowed(method, path);

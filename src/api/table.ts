@@ -90,9 +90,14 @@ export function partialObjectMetadata(obj: ResourceObject, version: MetaVersion 
   return { kind: 'PartialObjectMetadata', apiVersion: `${META_GROUP}/${version}`, metadata: obj.metadata };
 }
 
-/** tableRow renders one object's cells (NAME first) and what `includeObject` asks to carry along. */
+/**
+ * tableRow renders one object's cells (NAME first) and what `includeObject` asks to carry along. A
+ * watch bookmark's object has nothing but a resourceVersion: its row has an empty name and null cells,
+ * as kube-apiserver's Table conversion renders an object whose columns all find nothing.
+ */
 export function tableRow(def: KindDefinition, obj: ResourceObject, include: IncludeObject, version: MetaVersion = 'v1'): TableRow {
-  const cells = [obj.metadata.name, ...def.printerColumns.map((c) => typedCell(c, c.value(obj)))];
+  const bookmark = obj.metadata.name === undefined;
+  const cells = bookmark ? ['', ...def.printerColumns.map(() => null)] : [obj.metadata.name, ...def.printerColumns.map((c) => typedCell(c, c.value(obj)))];
   if (include === 'None') return { cells };
   if (include === 'Object') return { cells, object: obj };
   return { cells, object: partialObjectMetadata(obj, version) };

@@ -36,7 +36,7 @@ interface DiscoveredResource {
  * example a constraint kind a ConstraintTemplate created) through the server's discovery documents.
  */
 export class KindResolver {
-  private discovered?: KindDefinition[];
+  private discovered?: Array<KindDefinition & { preferred: boolean }>;
 
   constructor(private readonly client: ApiClient) {}
 
@@ -59,9 +59,11 @@ export class KindResolver {
     }
   }
 
+  /** all lists every kind once, at its group's preferred version. */
   async all(): Promise<KindDefinition[]> {
     try {
-      return [...local.all(), ...(await this.discover()).filter((d) => !local.byApiVersionKind(apiVersionOf(d), d.kind))];
+      const discovered = await this.discover();
+      return [...local.all(), ...discovered.filter((d) => d.preferred && !local.byApiVersionKind(apiVersionOf(d), d.kind))];
     } catch {
       return local.all();
     }
@@ -71,32 +73,47 @@ export class KindResolver {
     return (await this.discover()).find(pred);
   }
 
-  private async discover(): Promise<KindDefinition[]> {
+  /**
+   * discover reads every version of every group but Skiff's own, the preferred version first, so that a
+   * name resolves to the preferred version and a manifest in another served version (a v1beta1
+   * ConstraintTemplate) finds its kind too.
+   */
+  private async discover(): Promise<Array<KindDefinition & { preferred: boolean }>> {
     if (this.discovered) return this.discovered;
-    const groups = (await this.client.request<{ groups: Array<{ name: string; preferredVersion: { version: string } }> }>('GET', '/apis')).body.groups;
-    const out: KindDefinition[] = [];
+    const groups = (await this.client.request<{ groups: Array<{ name: string; versions: Array<{ version: string }>; preferredVersion: { version: string } }> }>('GET', '/apis')).body.groups;
+    const out: Array<KindDefinition & { preferred: boolean }> = [];
     for (const g of groups) {
       if (g.name === 'skiff.dev') continue;
-      const list = (await this.client.request<{ resources: DiscoveredResource[] }>('GET', `/apis/${g.name}/${g.preferredVersion.version}`)).body.resources;
-      for (const r of list) {
-        // `PLURAL/status` and other subresources are not kinds of their own.
-        if (r.name.includes('/')) continue;
-        out.push({
-          group: g.name,
-          version: g.preferredVersion.version,
-          kind: r.kind,
-          plural: r.name,
-          singular: r.singularName,
-          shortNames: r.shortNames,
-          namespaced: r.namespaced,
-          specSchema: {},
-          printerColumns: (r.columns ?? []).filter((c) => c.jsonPath).map((c) => ({ name: c.name, wide: c.wide, jsonPath: c.jsonPath, value: (o: ResourceObject) => readPath(o, c.jsonPath!) })),
-        });
+      const preferred = g.preferredVersion.version;
+      const versions = [preferred, ...(g.versions ?? []).map((v) => v.version).filter((v) => v !== preferred)];
+      for (const version of versions) {
+        const list = (await this.client.request<{ resources: DiscoveredResource[] }>('GET', `/apis/${g.name}/${version}`)).body.resources;
+        for (const r of list) {
+          // `PLURAL/status` and other subresources are not kinds of their own.
+          if (r.name.includes('/')) continue;
+          out.push(discovered(g.name, version, version === preferred, r));
+        }
       }
     }
     this.discovered = out;
     return out;
   }
+}
+
+/** discovered is a kind as a group/version's discovery document describes it: enough to address and print it. */
+function discovered(group: string, version: string, preferred: boolean, r: DiscoveredResource): KindDefinition & { preferred: boolean } {
+  return {
+    preferred,
+    group,
+    version,
+    kind: r.kind,
+    plural: r.name,
+    singular: r.singularName,
+    shortNames: r.shortNames,
+    namespaced: r.namespaced,
+    specSchema: {},
+    printerColumns: (r.columns ?? []).filter((c) => c.jsonPath).map((c) => ({ name: c.name, wide: c.wide, jsonPath: c.jsonPath, value: (o: ResourceObject) => readPath(o, c.jsonPath!) })),
+  };
 }
 
 /** readPath evaluates a simple `.a.b[0].c` path for printing. */

@@ -2,7 +2,15 @@ import type { Logger } from 'pino';
 
 import { parseModuleRef } from '../api/kinds/module-ref.js';
 import type { ResourceService } from '../api/resources.js';
+import { isDigest, type OciCache, parseReference } from '../oci/index.js';
 import type { BlobStore } from '../store/index.js';
+
+/**
+ * OciReferences lists digests of the OCI cache that stored objects still name. The Function's are
+ * built in; other areas that keep artifacts in the cache (signatures, policy bundles) add theirs with
+ * `addOciReferences`, or their entries are removed after the grace period and fetched again when needed.
+ */
+export type OciReferences = (resources: ResourceService) => Promise<Iterable<string>>;
 
 /**
  * BlobGarbageCollector removes uploaded modules no Function names any more, once they are older than a
@@ -13,13 +21,20 @@ import type { BlobStore } from '../store/index.js';
 export class BlobGarbageCollector {
   private timer?: NodeJS.Timeout;
   private running?: Promise<string[]>;
+  private readonly ociReferences: OciReferences[] = [functionOciReferences];
 
   constructor(
     private readonly resources: ResourceService,
     private readonly blobs: BlobStore,
     private readonly logger: Logger,
     private readonly graceMs = 60 * 60 * 1000,
+    private readonly oci?: OciCache,
   ) {}
+
+  /** addOciReferences adds a source of digests the OCI cache must keep (see OciReferences). */
+  addOciReferences(refs: OciReferences): void {
+    this.ociReferences.push(refs);
+  }
 
   start(everyMs = 5 * 60_000): void {
     this.timer = setInterval(() => void this.sweep().catch((err) => this.logger.warn({ err: (err as Error).message }, 'module store clean-up failed')), everyMs);
@@ -40,6 +55,12 @@ export class BlobGarbageCollector {
     const referenced = await this.referenced();
     const removed = await this.blobs.sweep(referenced, this.graceMs, now);
     if (removed.length) this.logger.info({ removed: removed.length }, 'removed unreferenced uploaded modules');
+    if (this.oci) {
+      const keep = new Set<string>();
+      for (const refs of this.ociReferences) for (const d of await refs(this.resources)) keep.add(d);
+      const gone = await this.oci.gc(keep, this.graceMs, now);
+      if (gone.length) this.logger.info({ removed: gone.length }, 'removed unreferenced entries of the OCI cache');
+    }
     return removed;
   }
 
@@ -53,4 +74,26 @@ export class BlobGarbageCollector {
     }
     return out;
   }
+}
+
+/** functionOciReferences: the manifests Functions pin (status.resolvedModule, spec.module by digest) and the modules they run. */
+export async function functionOciReferences(resources: ResourceService): Promise<string[]> {
+  const out: string[] = [];
+  const { items } = await resources.list(resources.kind('Function'), undefined);
+  for (const fn of items) {
+    const ref = parseModuleRef(String(fn.spec?.module ?? ''));
+    if (ref.type !== 'oci') continue;
+    if (ref.ref.digest) out.push(ref.ref.digest);
+    const resolved = fn.status?.resolvedModule;
+    if (typeof resolved === 'string') {
+      try {
+        const d = parseReference(resolved).digest;
+        if (d) out.push(d);
+      } catch {
+        // A malformed status pins nothing.
+      }
+    }
+    if (typeof fn.status?.digest === 'string' && isDigest(fn.status.digest)) out.push(fn.status.digest);
+  }
+  return out;
 }

@@ -94,13 +94,14 @@ export class FunctionController {
     const ref = parseModuleRef(spec.module);
     // A remote module already loaded for this generation needs no refetch; an upload is named by its digest, so it cannot have changed.
     if (prev && prev.generation === generation && this.opts.invoker.has(ns, name)) {
-      if (ref.type === 'url' && (spec.digest ? prev.digest === spec.digest : true)) return;
+      if ((ref.type === 'url' || ref.type === 'oci') && (spec.digest ? prev.digest === spec.digest : true)) return;
       if (ref.type === 'blob' && prev.digest === ref.digest) return;
     }
     try {
-      const mod = await this.opts.modules.load(spec.module, spec.digest);
+      // A tag pinned earlier (status.resolvedModule) stays pinned across restarts and spec changes that keep spec.module.
+      const mod = await this.opts.modules.load(spec.module, spec.digest, { namespace: ns, imagePullSecrets: spec.imagePullSecrets?.map((s) => s.name), pinned: obj.status?.resolvedModule });
       if (prev && prev.digest === mod.digest && prev.generation === generation && this.opts.invoker.has(ns, name)) {
-        await this.writeStatus(obj, { digest: mod.digest }, { status: 'True', reason: 'ModuleLoaded', message: `serving ${mod.digest.slice(0, 19)}` });
+        await this.writeStatus(obj, { digest: mod.digest, resolvedModule: mod.resolved }, { status: 'True', reason: 'ModuleLoaded', message: `serving ${mod.digest.slice(0, 19)}` });
         return;
       }
       const info = await this.opts.compiler.compile(mod.bytes);
@@ -110,11 +111,11 @@ export class FunctionController {
       if (unused.length) await this.events.record(obj, 'Warning', 'CapabilityUnused', `the Function grants ${unused.join(', ')} but its module imports nothing that could use ${unused.length > 1 ? 'them' : 'it'}`);
       await this.writeStatus(
         obj,
-        { digest: mod.digest, size: info.size, compileMs: round(info.compileMs), imports: info.imports.map((i) => `${i.module}.${i.name}`), capabilities: info.capabilities },
+        { digest: mod.digest, resolvedModule: mod.resolved, size: info.size, compileMs: round(info.compileMs), imports: info.imports.map((i) => `${i.module}.${i.name}`), capabilities: info.capabilities },
         { status: 'True', reason: 'ModuleLoaded', message: `serving ${mod.digest.slice(0, 19)}` },
       );
       if (!prev || prev.digest !== mod.digest) {
-        await this.events.record(obj, 'Normal', prev ? 'ModuleUpdated' : 'ModuleLoaded', `loaded ${mod.digest.slice(0, 19)} (${info.size} bytes, compiled in ${round(info.compileMs)} ms)`);
+        await this.events.record(obj, 'Normal', prev ? 'ModuleUpdated' : 'ModuleLoaded', `loaded ${mod.digest.slice(0, 19)}${mod.resolved ? ` from ${mod.resolved}` : ''} (${info.size} bytes, compiled in ${round(info.compileMs)} ms)`);
       }
     } catch (err) {
       const reason = err instanceof ModuleLoadError ? err.reason : ((err as { code?: string }).code ? pascal((err as { code: string }).code) : 'ModuleLoadFailed');

@@ -25,6 +25,8 @@ export interface FunctionSpec {
   env?: Record<string, string>;
   capabilities?: { dirs?: Array<{ host: string; guest: string; readOnly?: boolean }>; memfs?: boolean; env?: Record<string, string>; clock?: 'real' | 'frozen'; random?: 'real' | { seed: number } };
   limits?: { memory?: string | number; timeout?: string | number; concurrency?: number; queue?: number; output?: string | number };
+  /** Secrets (kubernetes.io/dockerconfigjson) with credentials for an oci:// module's registry. */
+  imagePullSecrets?: Array<{ name: string }>;
 }
 
 // The defaults live with the grants that clamp them; they are exported from here as before.

@@ -18,7 +18,8 @@ const UPLOAD_HINT = 'apply the Function with skiff apply, which uploads local mo
  * moduleSourceErrors checks where a Function's `spec.module` points before the object is stored: an
  * uploaded blob must be in the store; a host path must be absolute and inside an `--allow-host-dir`
  * (checked without touching anything outside, so the answer reveals nothing about what exists there);
- * a URL must not name a refused address literally (names are checked on every fetch, redirects included).
+ * a URL or an oci:// registry must not name a refused address literally (names are checked on every
+ * fetch, redirects included).
  */
 export async function moduleSourceErrors(module: unknown, checks: ModuleSourceChecks): Promise<FieldError[]> {
   if (typeof module !== 'string') return [];
@@ -32,6 +33,11 @@ export async function moduleSourceErrors(module: unknown, checks: ModuleSourceCh
       if (!ref.absolute) return forbid(`"${ref.path}" is a relative path, which means nothing on the server; ${UPLOAD_HINT}, or name an absolute path inside an --allow-host-dir`);
       if (checks.hostDirs.contains(ref.path)) return [];
       return forbid(`${checks.hostDirs.refusal(ref.path, 'the module file').replace(/^the module file: /, '')}; or ${UPLOAD_HINT}`);
+    case 'oci': {
+      const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(ref.ref.registry);
+      const why = checks.upstreams.checkLiteral(m?.[1] ?? ref.ref.registry, Number(m?.[2] ?? 443));
+      return why ? forbid(`${why} (registries obey --allow-upstream)`) : [];
+    }
     case 'url': {
       const port = Number(ref.url.port || (ref.url.protocol === 'https:' ? 443 : 80));
       const why = checks.upstreams.checkLiteral(ref.url.hostname, port);

@@ -6,10 +6,12 @@ import type { LookupFunction, Socket } from 'node:net';
 import { promisify } from 'node:util';
 
 import { parseModuleRef } from '../api/kinds/module-ref.js';
+import { type CredentialProvider, type ImageReference, type RegistryClient } from '../oci/index.js';
 import { type HostDirs, HostPathError, type UpstreamGuard,UpstreamRefusedError } from '../security/index.js';
 import { BlobError, type BlobStore,DEFAULT_MAX_BLOB_BYTES } from '../store/index.js';
 
 import { ModuleLoadError } from './errors.js';
+import { pullOciModule } from './oci-module.js';
 
 const readAsync = promisify(read);
 const fstatAsync = promisify(fstat);
@@ -17,8 +19,23 @@ const closeAsync = promisify(close);
 
 export interface LoadedModule {
   bytes: Uint8Array;
+  /** sha256 of the module bytes: what the compile cache and the invoker key on. */
   digest: string;
+  /** For an oci:// module: the reference pinned by the digest it resolved to (`oci://REG/REPO:TAG@sha256:...`). */
+  resolved?: string;
 }
+
+/** What a Function adds to a load: where its pull secrets live, and the digest an earlier load pinned. */
+export interface LoadContext {
+  namespace?: string;
+  /** Names of `kubernetes.io/dockerconfigjson` Secrets in `namespace` (spec.imagePullSecrets). */
+  imagePullSecrets?: string[];
+  /** status.resolvedModule from an earlier load: a tag is not resolved again while spec.module names the same tag. */
+  pinned?: string;
+}
+
+/** PullSecrets reads a Function's pull secrets into credentials (the composition root supplies it). */
+export type PullSecrets = (namespace: string, names: string[]) => Promise<CredentialProvider>;
 
 export interface ModuleSourceOptions {
   /** Uploaded modules (`blob:sha256:HEX`). */
@@ -33,6 +50,10 @@ export interface ModuleSourceOptions {
   fetchTimeoutMs?: number;
   /** Redirects followed at most (default 5). */
   maxRedirects?: number;
+  /** The OCI registry client for oci:// modules (its cache is shared with every other consumer); without it they are refused. */
+  registry?: RegistryClient;
+  /** Reads spec.imagePullSecrets. */
+  pullSecrets?: PullSecrets;
 }
 
 /** sha256Digest renders bytes' digest as `sha256:<hex>`. */
@@ -58,10 +79,14 @@ export class ModuleSource {
   }
 
   /** load fetches the module's bytes and checks `expectedDigest` (spec.digest) when one is given. */
-  async load(ref: string, expectedDigest?: string): Promise<LoadedModule> {
+  async load(ref: string, expectedDigest?: string, ctx: LoadContext = {}): Promise<LoadedModule> {
     const parsed = parseModuleRef(ref);
     let bytes: Uint8Array;
+    let resolved: string | undefined;
     switch (parsed.type) {
+      case 'oci':
+        ({ bytes, resolved } = await this.loadOci(ref, parsed.ref, ctx));
+        break;
       case 'blob':
         bytes = await this.loadBlob(parsed.hex);
         break;
@@ -78,7 +103,18 @@ export class ModuleSource {
     if (expectedDigest && expectedDigest !== digest) {
       throw new ModuleLoadError('DigestMismatch', `the module has digest ${digest} but spec.digest expects ${expectedDigest}; the module was not loaded`);
     }
-    return { bytes, digest };
+    return resolved ? { bytes, digest, resolved } : { bytes, digest };
+  }
+
+  private async loadOci(text: string, ref: ImageReference, ctx: LoadContext): Promise<{ bytes: Uint8Array; resolved: string }> {
+    const { registry, pullSecrets } = this.opts;
+    if (!registry) throw new ModuleLoadError('ModuleRefInvalid', `spec.module ${text}: this server has no OCI registry client`);
+    let client = registry;
+    if (ctx.imagePullSecrets?.length) {
+      if (!pullSecrets || !ctx.namespace) throw new ModuleLoadError('PullSecretInvalid', 'spec.imagePullSecrets: this server cannot read Secrets');
+      client = registry.withCredentials(await pullSecrets(ctx.namespace, ctx.imagePullSecrets));
+    }
+    return pullOciModule(client, text, ref, { pinned: ctx.pinned, maxBytes: this.max });
   }
 
   /**

@@ -1,4 +1,4 @@
-import { type CredentialProvider } from './auth.js';
+import { chainProviders, type CredentialProvider } from './auth.js';
 import { type Actions, Authorizer } from './authorizer.js';
 import type { OciCache } from './cache.js';
 import { OciDigestMismatchError, OciError, OciManifestError, OciNotFoundError, OciRegistryError, OciTooLargeError } from './errors.js';
@@ -57,11 +57,13 @@ export class RegistryClient implements Registry {
   }
 
   /**
-   * withCredentials returns a client that authenticates with `credentials` (a Function's pull
-   * secrets) and shares this one's connections, cache and token cache (tokens stay per identity).
+   * withCredentials returns a client that tries `credentials` first (a Function's pull secrets), then
+   * this client's own, and shares this one's connections, cache and token cache (tokens stay per
+   * identity).
    */
   withCredentials(credentials: CredentialProvider): RegistryClient {
-    return new RegistryClient({ ...this.opts, credentials }, this.transport, new Authorizer(this.transport, credentials, this.auth.shared));
+    const chained = chainProviders(credentials, this.opts.credentials);
+    return new RegistryClient({ ...this.opts, credentials: chained }, this.transport, new Authorizer(this.transport, chained, this.auth.shared));
   }
 
   /** close drops pooled connections (the CLI calls it before exiting). */

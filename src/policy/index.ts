@@ -19,7 +19,7 @@ import { fromJSON, type Value } from './value.js';
 export { DEFAULT_BUILTIN_LIMITS } from './builtins/limits.js';
 export type { BuiltinLimits, ExternalDataAnswer, ExternalDataLookup } from './builtins/types.js';
 export { DecisionLogger, readDecisions, maskInput, type Decision, type DecisionFilter, type DecisionLogOptions } from './decision-log.js';
-export { formatModule } from './ast/format.js';
+export { formatModule, type FmtTarget } from './ast/format.js';
 export { walkNodes } from './ast/walk.js';
 export { policyKindValidators, policyProblems } from './kind-validator.js';
 

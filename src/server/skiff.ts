@@ -19,9 +19,10 @@ import { FunctionController } from '../controllers/function-controller.js';
 import { PolicyController } from '../controllers/policy-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { RouteController } from '../controllers/route-controller.js';
-import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, sha256Digest } from '../functions/index.js';
+import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
+import { createRegistryClient, type CredentialProvider, OciCache, type RegistryClient } from '../oci/index.js';
 import { DecisionLogger, policyKindValidators } from '../policy/index.js';
 import { Runtime } from '../runtime/index.js';
 import { DEFAULT_FUNCTION_MAXIMA, type FunctionMaxima,HostDirs, UpstreamGuard } from '../security/index.js';
@@ -66,6 +67,18 @@ export interface SkiffOptions {
   gatewayPaths?: Partial<PathOptions>;
   /** Unreferenced uploaded modules are removed once older than this (default one hour). */
   blobGraceMs?: number;
+  /** How the server reaches OCI registries (oci:// modules): plain-HTTP hosts, extra CAs, default credentials. */
+  registries?: RegistrySettings;
+}
+
+/** RegistrySettings: `skiff up --insecure-registry`, `--registry-ca`, `--registry-config`. */
+export interface RegistrySettings {
+  /** `HOST:PORT` registries reached over plain HTTP. */
+  insecure?: string[];
+  /** PEM CA certificates trusted beside the system's. */
+  ca?: string;
+  /** Credentials used when a Function names no pull secret for the registry (a docker config.json). */
+  credentials?: CredentialProvider;
 }
 
 const HISTORY_KEPT = 10_000;
@@ -121,6 +134,7 @@ export class Skiff {
   private eventGc?: EventGarbageCollector;
   private blobGc?: BlobGarbageCollector;
   private blobs!: BlobStore;
+  private registry?: RegistryClient;
   private stopping?: Promise<void>;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
@@ -163,7 +177,11 @@ export class Skiff {
 
     this.blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
     await this.blobs.open();
-    const modules = new ModuleSource({ blobs: this.blobs, hostDirs: this.hostDirs, upstreams: this.upstreams });
+    // One registry client and one content-addressed cache for every consumer of OCI artifacts.
+    const reg = this.opts.registries ?? {};
+    const ociCache = new OciCache({ dataDir });
+    this.registry = createRegistryClient({ upstreams: this.upstreams, insecure: reg.insecure, ca: reg.ca, credentials: reg.credentials, cache: ociCache });
+    const modules = new ModuleSource({ blobs: this.blobs, hostDirs: this.hostDirs, upstreams: this.upstreams, registry: this.registry, pullSecrets: secretPullCredentials(resources) });
 
     const logs = new FunctionLogs();
     this.runtime = new Runtime({ workers: this.opts.workers, logger });
@@ -221,7 +239,7 @@ export class Skiff {
 
     this.eventGc = new EventGarbageCollector(resources, logger);
     this.eventGc.start();
-    this.blobGc = new BlobGarbageCollector(resources, this.blobs, logger, this.opts.blobGraceMs);
+    this.blobGc = new BlobGarbageCollector(resources, this.blobs, logger, this.opts.blobGraceMs, ociCache);
     this.blobGc.start();
     this.compactor = setInterval(() => {
       this.store
@@ -252,6 +270,7 @@ export class Skiff {
       await this.functions?.stop().catch(() => {});
       await this.policies?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});
+      this.registry?.close();
       await this.store?.close();
     })();
     return this.stopping;

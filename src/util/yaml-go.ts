@@ -1,4 +1,4 @@
-import { type Document, type DocumentOptions, LineCounter, parse, parseAllDocuments, type ParseOptions, Parser, type SchemaOptions, type ToJSOptions } from 'yaml';
+import { type Document, type DocumentOptions, LineCounter, parse, parseAllDocuments, type ParseOptions, Parser, type ScalarTag, type SchemaOptions, type Tags, type ToJSOptions } from 'yaml';
 
 /** GoYamlOptions are the `yaml` package's parse options, less `lineCounter` (the result carries one). */
 export type GoYamlOptions = Omit<ParseOptions, 'lineCounter'> & DocumentOptions & SchemaOptions & ToJSOptions;
@@ -7,6 +7,45 @@ export type GoYamlOptions = Omit<ParseOptions, 'lineCounter'> & DocumentOptions 
 export interface GoYamlResult {
   docs: Document.Parsed[];
   lines: LineCounter;
+}
+
+/**
+ * Plain scalars as go-yaml v2 resolves them. kubectl, the API server's YAML decoder, gator and OPA
+ * read YAML through sigs.k8s.io/yaml, whose YAMLToJSON uses go-yaml v2 and its YAML 1.1 words:
+ * `y`, `yes`, `on` (in three casings) are true and `n`, `no`, `off` false, map keys included (a key
+ * `on:` becomes "true"); an integer with a leading zero is octal (`defaultMode: 0644` is 420) and
+ * underscores in integers are dropped. Quoted scalars stay strings. go-yaml v3 reads only
+ * true/false as booleans, but nothing on these paths uses v3 for untyped documents.
+ */
+const GO_TRUE = /^(?:[yY]|yes|Yes|YES|true|True|TRUE|on|On|ON)$/;
+const GO_BOOL: ScalarTag = {
+  identify: (v) => typeof v === 'boolean',
+  default: true,
+  tag: 'tag:yaml.org,2002:bool',
+  test: /^(?:[yY]|yes|Yes|YES|[nN]|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/,
+  resolve: (s) => GO_TRUE.test(s),
+  stringify: ({ value }) => (value ? 'true' : 'false'),
+};
+const GO_INT: ScalarTag = {
+  // parse-only: the core schema's int tag stringifies
+  identify: () => false,
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  test: /^[-+]?[0-9][0-9_]*$/,
+  resolve: (s, _onError, opts) => {
+    const digits = s.replace(/^[-+]/, '').replace(/_/g, '');
+    // 0644 is octal as in Go's strconv.ParseInt(s, 0, 64); 08 and 09 fail there and become floats (8, 9)
+    const n = BigInt(/^0[0-7]+$/.test(digits) ? `0o${digits.slice(1)}` : digits) * (s.startsWith('-') ? -1n : 1n);
+    return opts.intAsBigInt ? n : Number(n);
+  },
+};
+/** goScalars puts go-yaml v2's scalar resolution ahead of the schema's own tags. */
+const goScalars = (tags: Tags): Tags => [GO_BOOL, GO_INT, ...tags];
+/** withGoScalars adds them to the options; a caller's own tags (a function) still come first among the rest. */
+function withGoScalars(options: GoYamlOptions): GoYamlOptions {
+  const own = options.customTags;
+  if (own === undefined || own === null) return { ...options, customTags: goScalars };
+  return { ...options, customTags: typeof own === 'function' ? (tags) => goScalars(own(tags)) : (tags) => goScalars([...tags, ...own]) };
 }
 
 /**
@@ -27,7 +66,7 @@ export interface GoYamlResult {
 export function parseYamlLikeGo(text: string, options: GoYamlOptions = {}): GoYamlResult {
   const parse = (src: string): GoYamlResult => {
     const lines = new LineCounter();
-    const docs = parseAllDocuments(src, { ...options, lineCounter: lines });
+    const docs = parseAllDocuments(src, { ...withGoScalars(options), lineCounter: lines });
     return { docs: Array.isArray(docs) ? docs : [docs as unknown as Document.Parsed], lines };
   };
   const first = parse(text);
@@ -59,12 +98,13 @@ export function mendQuotedScalars(text: string, limits: MendLimits = FILE_MEND_L
  * leniency: text that fails is parsed again mended, and the first error stands when mending changes nothing.
  */
 export function parseYamlValueLikeGo(text: string, options: GoYamlOptions = {}, limits: MendLimits = FILE_MEND_LIMITS): unknown {
+  const opts = withGoScalars(options);
   try {
-    return parse(text, options);
+    return parse(text, opts);
   } catch (e) {
     const mended = mendQuotedScalars(text, limits);
     if (mended === text) throw e;
-    return parse(mended, options);
+    return parse(mended, opts);
   }
 }
 

@@ -33,6 +33,16 @@ describe('Gatekeeper files load as go-yaml reads them', () => {
     expect(m!.line).toBe(1);
   });
 
+  it('reads YAML 1.1 booleans and octal integers as kubectl does, in admission files and manifests alike', () => {
+    for (const obj of [readObjects(join(FIX, 'yaml11-pod.yaml'))[0], readManifests([join(FIX, 'yaml11-pod.yaml')])[0]!.object] as Array<Record<string, any>>) {
+      expect(obj.spec.hostNetwork).toBe(true);
+      expect(obj.spec.enableServiceLinks).toBe(false);
+      expect(obj.spec.containers[0].stdin).toBe(true);
+      expect(obj.spec.volumes[0].configMap.defaultMode).toBe(0o644);
+      expect(obj.metadata.annotations.reviewed).toBe('yes');
+    }
+  });
+
   it('keeps naming file and line for YAML go-yaml rejects as well', () => {
     expect(() => readObjects(join(FIX, 'broken/unterminated.yaml'))).toThrow(/broken\/unterminated\.yaml: YAML error: Missing closing "quote at line 8/);
     expect(() => readObjects(join(FIX, 'broken/marker.yaml'))).toThrow(/broken\/marker\.yaml: YAML error: Missing closing "quote at line 6/);

@@ -73,7 +73,7 @@ describe('discovery documents', () => {
     expect(v1.body).toMatchObject({ kind: 'APIResourceList', groupVersion: 'v1' });
     expect(v1.body.apiVersion).toBeUndefined();
     const byName = Object.fromEntries(v1.body.resources.map((r: { name: string }) => [r.name, r]));
-    expect(Object.keys(byName).sort()).toEqual(['events', 'namespaces', 'namespaces/status']);
+    expect(Object.keys(byName).sort()).toEqual(['events', 'namespaces', 'namespaces/status', 'secrets']);
     expect(byName.namespaces).toMatchObject({
       singularName: 'namespace',
       namespaced: false,
@@ -83,6 +83,7 @@ describe('discovery documents', () => {
       storageVersionHash: expect.stringMatching(/^[A-Za-z0-9+/]{11}=$/),
     });
     expect(byName.events).toMatchObject({ namespaced: true, kind: 'Event', shortNames: ['ev'] });
+    expect(byName.secrets).toMatchObject({ namespaced: true, kind: 'Secret', singularName: 'secret' });
     expect(byName['namespaces/status']).toEqual({ name: 'namespaces/status', singularName: '', namespaced: false, kind: 'Namespace', verbs: ['get', 'patch', 'update'] });
   });
 
@@ -95,7 +96,7 @@ describe('discovery documents', () => {
     expect(group.body).toMatchObject({ kind: 'APIGroup', apiVersion: 'v1', name: 'skiff.dev', preferredVersion: { version: 'v1' } });
     const list = await get('/apis/skiff.dev/v1');
     const names = list.body.resources.map((r: { name: string }) => r.name);
-    expect(names).toEqual(['functions', 'functions/status', 'functions/log', 'policies', 'policies/status', 'routes', 'routes/status', 'services', 'services/status']);
+    expect(names).toEqual(['functions', 'functions/status', 'functions/log', 'imagepolicies', 'imagepolicies/status', 'policies', 'policies/status', 'routes', 'routes/status', 'services', 'services/status', 'trustroots', 'trustroots/status']);
     const fn = list.body.resources[0];
     expect(fn).toMatchObject({ kind: 'Function', shortNames: ['fn'], categories: ['all'] });
     expect(list.body.resources.find((r: { name: string }) => r.name === 'policies').categories).toBeUndefined();

@@ -1,12 +1,15 @@
 import { Ajv } from 'ajv';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 
 import { constraintKind, constraintTemplateKind } from '../../src/api/kinds/constraint-template.js';
 import { builtinKinds } from '../../src/api/kinds/index.js';
 import type { KindRegistry } from '../../src/api/kinds/registry.js';
 import { toOpenApiV3, toSwagger } from '../../src/api/openapi/convert.js';
 import { acceptsJson } from '../../src/api/openapi/endpoint.js';
+import { SWAGGER_PROTOBUF_MEDIA_TYPE } from '../../src/api/openapi/swagger-protobuf.js';
+import { msg, type ProtoFields, readMessage, str } from '../../src/api/protobuf.js';
 import { ResourceService } from '../../src/api/resources.js';
 import { ApiServer } from '../../src/api/server.js';
 import { MemoryStore } from '../../src/store/index.js';
@@ -219,7 +222,7 @@ describe('/openapi/v2 and /openapi/v3', () => {
     expect(Object.keys((await get('/openapi/v3')).body!.paths)).not.toContain('apis/constraints.gatekeeper.sh/v1beta1');
   });
 
-  it('serves Swagger 2.0 JSON with the same definition names, and 406 to a protobuf-only Accept', async () => {
+  it('serves Swagger 2.0 JSON with the same definition names', async () => {
     const v2 = await get('/openapi/v2', { accept: 'application/json' });
     expect(v2.status).toBe(200);
     expect(v2.body!.swagger).toBe('2.0');
@@ -231,7 +234,36 @@ describe('/openapi/v2 and /openapi/v3', () => {
     const patch = v2.body!.paths['/apis/skiff.dev/v1/namespaces/{namespace}/functions/{name}'].patch;
     expect(patch.parameters.find((p: Doc) => p.name === 'fieldValidation')).toMatchObject({ in: 'query', type: 'string' });
     expect(patch.parameters.find((p: Doc) => p.in === 'body').schema.$ref).toBe('#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.Patch');
-    expect((await get('/openapi/v2', { accept: 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf' })).status).toBe(406);
     expect(v2.headers.get('etag')).toMatch(/^"[0-9A-F]{128}"$/);
+  });
+
+  it('serves /openapi/v2 as gnostic protobuf to a client that asks for it, and 406 to one that takes neither', async () => {
+    const res = await fetch(`${base}/openapi/v2`, { headers: { ...auth, accept: `application/json;q=0.5, ${SWAGGER_PROTOBUF_MEDIA_TYPE}` } });
+    expect(res.status).toBe(200);
+    // What kube-openapi's content sniffing names it: client-go cannot parse the requested media type.
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    const etag = res.headers.get('etag');
+    expect(etag).toMatch(/^"[0-9A-F]{128}"$/);
+    expect(etag).not.toBe((await get('/openapi/v2')).headers.get('etag'));
+    const doc = readMessage(Buffer.from(await res.arrayBuffer()));
+    expect(str(doc, 1)).toBe('2.0');
+    expect(str(msg(doc, 2)!, 1)).toBe('Skiff');
+    // definitions (9): NamedSchema entries; the Function's schema carries its GVK extension (31) as YAML.
+    const named = (m: ProtoFields, field: number) => new Map((m.get(field) ?? []).map((b) => readMessage(b as Buffer)).map((e) => [str(e, 1), msg(e, 2)!]));
+    const fnSchema = named(msg(doc, 9)!, 1).get('dev.skiff.v1.Function')!;
+    expect(str(fnSchema, 4)).toMatch(/^Function is/);
+    const ext = named(fnSchema, 31).get('x-kubernetes-group-version-kind')!;
+    expect(parseYaml(str(ext, 2))).toEqual([{ group: 'skiff.dev', kind: 'Function', version: 'v1' }]);
+    // properties (25) → metadata: a $ref (1); type (22) is a TypeItem of strings.
+    const props = named(msg(fnSchema, 25)!, 1);
+    expect(str(props.get('metadata')!, 1)).toBe('#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta');
+    expect(str(msg(props.get('kind')!, 22)!, 1)).toBe('string');
+    // paths (8) → the PATCH operation (8) of one Function: its GVK extension and the fieldValidation query parameter, as kubectl looks them up.
+    const item = named(msg(doc, 8)!, 2).get('/apis/skiff.dev/v1/namespaces/{namespace}/functions/{name}')!;
+    const patch = msg(item, 8)!;
+    expect(parseYaml(str(named(patch, 13).get('x-kubernetes-group-version-kind')!, 2))).toEqual({ group: 'skiff.dev', kind: 'Function', version: 'v1' });
+    const queryNames = (patch.get(8) ?? []).map((b) => msg(msg(msg(readMessage(b as Buffer), 1)!, 2) ?? new Map(), 3)).filter((q) => q !== undefined).map((q) => str(q!, 4));
+    expect(queryNames).toContain('fieldValidation');
+    expect((await get('/openapi/v2', { accept: 'text/html' })).status).toBe(406);
   });
 });

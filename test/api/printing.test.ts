@@ -58,7 +58,7 @@ describe('Tables, lists and watches over HTTP', () => {
   beforeEach(async () => {
     store = new MemoryStore();
     resources = new ResourceService(store, builtinKinds());
-    server = new ApiServer({ resources, logger, version: 'test', token: TOKEN, watchBookmarkIntervalMs: 100 });
+    server = new ApiServer({ resources, logger, version: 'test', token: TOKEN, watchBookmarkIntervalMs: 100, futureRevisionWaitMs: 300 });
     base = `http://127.0.0.1:${(await server.listen('127.0.0.1', 0)).port}`;
   });
   afterEach(async () => {
@@ -181,10 +181,20 @@ describe('Tables, lists and watches over HTTP', () => {
       expect(names((await call('GET', `${FN}?resourceVersion=${rv}&resourceVersionMatch=Exact`)).body)).toEqual(['a']);
       expect(names((await call('GET', `${FN}?resourceVersion=${rv}&resourceVersionMatch=NotOlderThan`)).body)).toEqual(['a', 'b']);
       expect(names((await call('GET', `${FN}?resourceVersion=0`)).body)).toEqual(['a', 'b']);
+      const started = Date.now();
       const future = await call('GET', `${FN}?resourceVersion=9999`);
+      // Only after waiting (300 ms here) for the store to reach the revision; kube's Status, which client-go retries.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
       expect(future.status).toBe(504);
-      expect(future.body.message).toMatch(/^Too large resource version: 9999, current: \d+$/);
-      expect(future.body.details.causes[0].reason).toBe('ResourceVersionTooLarge');
+      expect(future.body).toEqual({
+        apiVersion: 'v1',
+        kind: 'Status',
+        status: 'Failure',
+        message: expect.stringMatching(/^Timeout: Too large resource version: 9999, current: \d+$/),
+        reason: 'Timeout',
+        code: 504,
+        details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 },
+      });
       expect((await call('GET', `${FN}?resourceVersionMatch=Exact`)).status).toBe(422);
       expect((await call('GET', `${FN}?resourceVersion=0&resourceVersionMatch=Exact`)).status).toBe(422);
       expect((await call('GET', `${FN}?resourceVersion=abc`)).status).toBe(400);
@@ -192,6 +202,15 @@ describe('Tables, lists and watches over HTTP', () => {
       const old = await call('GET', `${FN}?resourceVersion=${rv}&resourceVersionMatch=Exact`);
       expect(old.status).toBe(410);
       expect(old.body.reason).toBe('Expired');
+    });
+
+    it('answers a list at a revision the store reaches while it waits', async () => {
+      await call('POST', FN, fn('a'));
+      const next = (await store.revision()) + 1;
+      const [listed] = await Promise.all([call('GET', `${FN}?resourceVersion=${next}`), new Promise((r) => setTimeout(r, 100)).then(() => call('POST', FN, fn('b')))]);
+      expect(listed.status).toBe(200);
+      expect(names(listed.body)).toEqual(['a', 'b']);
+      expect(Number(listed.body.metadata.resourceVersion)).toBeGreaterThanOrEqual(next);
     });
 
     it('selects by field and label, and lists every namespace', async () => {
@@ -257,6 +276,47 @@ describe('Tables, lists and watches over HTTP', () => {
       const res = await fetch(`${base}${FN}?watch=true&timeoutSeconds=1`, { headers: { authorization: `Bearer ${TOKEN}` } });
       expect(await res.text()).toBe('');
       expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    });
+
+    it('ends a watch without timeoutSeconds between the minimum request timeout and twice that', async () => {
+      const short = new ApiServer({ resources, logger, version: 'test', token: TOKEN, minRequestTimeoutMs: 300 });
+      const port = (await short.listen('127.0.0.1', 0)).port;
+      try {
+        const ends = await Promise.all(
+          [0, 1, 2].map(async () => {
+            const started = Date.now();
+            const res = await fetch(`http://127.0.0.1:${port}${FN}?watch=true&resourceVersion=${await store.revision()}`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(5000) });
+            expect(await res.text()).toBe('');
+            return Date.now() - started;
+          }),
+        );
+        for (const ms of ends) {
+          expect(ms).toBeGreaterThanOrEqual(290);
+          expect(ms).toBeLessThan(2000);
+        }
+      } finally {
+        await short.close();
+      }
+    });
+
+    it('sends a Table watch its bookmarks as Tables of one nameless row carrying the resourceVersion', async () => {
+      await call('POST', FN, fn('a'));
+      const { events } = await watchLines(`${FN}?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan`, 3, { accept: TABLE });
+      expect(events.map((e) => e.type)).toEqual(['ADDED', 'BOOKMARK', 'BOOKMARK']);
+      const [end, periodic] = [events[1].object, events[2].object];
+      // The first event carried the column definitions; the bookmarks come without them.
+      const columns = events[0].object.columnDefinitions.length;
+      const blank = ['', ...Array(columns - 1).fill(null)];
+      expect(end).toEqual({
+        kind: 'Table',
+        apiVersion: 'meta.k8s.io/v1',
+        metadata: { resourceVersion: events[0].object.rows[0].object.metadata.resourceVersion },
+        rows: [{ cells: blank, object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: end.metadata.resourceVersion, annotations: { 'k8s.io/initial-events-end': 'true' } } } }],
+      });
+      expect(periodic.rows[0].object.metadata).toEqual({ resourceVersion: periodic.metadata.resourceVersion });
+      // With includeObject=Object the row carries the bookmark object itself, in the kind's version.
+      const full = await watchLines(`${FN}?watch=true&resourceVersion=${end.metadata.resourceVersion}&allowWatchBookmarks=true&includeObject=Object`, 1, { accept: TABLE });
+      expect(full.events[0]).toMatchObject({ type: 'BOOKMARK', object: { columnDefinitions: expect.any(Array), rows: [{ cells: blank, object: { kind: 'Function', apiVersion: 'skiff.dev/v1', metadata: { resourceVersion: expect.any(String) } } }] } });
     });
 
     it('filters a watch by field and label selectors, and sends Tables with headers only once', async () => {

@@ -121,6 +121,28 @@ describe('server-side apply', () => {
     expect(dup.message).toContain('spec.endpoints[1]');
   });
 
+  it('places new keyed-list items where structured-merge-diff does, not at the end', async () => {
+    const def = svcDef;
+    const ep = (last: number) => ({ address: `10.0.0.${last}`, port: 80 });
+    const base = (endpoints: unknown[]) => ({ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name: 's' }, spec: { endpoints } });
+    const order = async () => (await svc.get(def, 'default', 's')).spec.endpoints.map((e: { address: string }) => Number(e.address.split('.')[3]));
+    const A = 1, B = 2, C = 3, X = 9, Y = 8;
+    // m owns A and C; n adds B, which shares nothing with what n applies, so it follows the live items.
+    await svc.apply(def, 'default', 's', base([ep(A), ep(C)]), { fieldManager: 'm' });
+    await svc.apply(def, 'default', 's', base([ep(B)]), { fieldManager: 'n' });
+    expect(await order()).toEqual([A, C, B]);
+    // A new item goes just before the next item the live list and the configuration share (C), not last.
+    await svc.apply(def, 'default', 's', base([ep(A), ep(X), ep(C)]), { fieldManager: 'm' });
+    expect(await order()).toEqual([A, X, C, B]);
+    // Shared items follow the configuration's order; n's B keeps its place before the next configured
+    // item; m's dropped X goes; the new Y lands after the last shared item.
+    await svc.apply(def, 'default', 's', base([ep(C), ep(A), ep(Y)]), { fieldManager: 'm' });
+    expect(await order()).toEqual([C, B, A, Y]);
+    // A new item ahead of every shared one comes first.
+    await svc.apply(def, 'default', 's', base([ep(X), ep(B)]), { fieldManager: 'n' });
+    expect(await order()).toEqual([C, X, B, A, Y]);
+  });
+
   it('needs a field manager and a configuration whose name matches the URL', async () => {
     expect((await failure(svc.apply(fnDef, 'default', 'f', fn({}), {}))).httpStatus).toBe(400);
     expect((await failure(svc.apply(fnDef, 'default', 'g', fn({}), { fieldManager: 'x' }))).httpStatus).toBe(400);

@@ -265,7 +265,9 @@ spec:
     expect(await ok(['apply', '-f', template])).toBe('constrainttemplate.templates.gatekeeper.sh/k8srequiredlabels created\n');
     expect(await ok(['get', 'constrainttemplates', '-o', 'name'])).toMatch(/^constrainttemplate\.templates\.gatekeeper\.sh\/k8srequiredlabels$/m);
     const served = JSON.parse(await ok(['get', 'constrainttemplate', 'k8srequiredlabels', '-o', 'json']));
-    expect(served.spec).toEqual(parseYaml(readFileSync(template, 'utf8')).spec);
+    // As stored by a Kubernetes API server: the v1 CRD's default for legacySchema (false) filled in.
+    const written = parseYaml(readFileSync(template, 'utf8')).spec;
+    expect(served.spec).toEqual({ ...written, crd: { spec: { ...written.crd.spec, validation: { ...written.crd.spec.validation, legacySchema: false } } } });
     // The template's controller registers the constraint kind; kubectl finds it through discovery.
     await waitFor(async () => (await kubectl(['get', 'k8srequiredlabels'])).code === 0, 'the K8sRequiredLabels kind', 15_000);
     expect(await ok(['apply', '-f', '-'], { stdin: constraint })).toBe('k8srequiredlabels.constraints.gatekeeper.sh/fn-must-have-owner created\n');

@@ -12,6 +12,7 @@ const permissive = UpstreamGuard.permissive();
 const blob = new Uint8Array(Buffer.from('blob bytes kept in storage'));
 const blobDigest = sha256Of(blob);
 const subject = sha256Of(new Uint8Array([1, 2, 3]));
+const liarDigest = sha256Of(new Uint8Array([7, 7, 7]));
 
 interface Seen {
   path: string;
@@ -48,6 +49,15 @@ describe('registry client: failing and unusual registries', () => {
       if (url.pathname.startsWith('/v2/broken/')) {
         failures++;
         return void res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'storage is on fire' }] }));
+      }
+      if (url.pathname === `/v2/stallbody/blobs/${blobDigest}`) {
+        // Headers and the first bytes, then nothing: a download that stalls half way.
+        res.writeHead(200, { 'content-length': String(blob.length) });
+        res.write(Buffer.from(blob).subarray(0, 5));
+        return;
+      }
+      if (url.pathname === `/v2/liar/manifests/${liarDigest}`) {
+        return void res.writeHead(200, { 'content-type': MediaTypes.ociManifest }).end(Buffer.from(encodeJson({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: { mediaType: MediaTypes.ociEmpty, digest: blobDigest, size: 2 }, layers: [] })));
       }
       if (url.pathname === `/v2/redirect/blobs/${blobDigest}`) {
         return void res.writeHead(307, { location: `http://${storage.host}/bucket/object?sig=1` }).end();
@@ -114,6 +124,18 @@ describe('registry client: failing and unusual registries', () => {
     const t0 = Date.now();
     await expect(c.resolve(parseReference(`${stallHost}/slow/app:v1`))).rejects.toMatchObject({ code: 'oci_timeout', message: expect.stringContaining(stallHost) });
     expect(Date.now() - t0).toBeLessThan(5_000);
+    c.close();
+  });
+
+  it('gives up on a download that stalls half way, naming it', async () => {
+    const c = client({ stallTimeoutMs: 300 });
+    await expect(c.getBlob(parseReference(`${fake.host}/stallbody:v1`), blobDigest)).rejects.toMatchObject({ code: 'oci_timeout', message: expect.stringContaining('stalled') });
+    c.close();
+  });
+
+  it('refuses a manifest whose bytes do not have the digest asked for', async () => {
+    const c = client();
+    await expect(c.getManifest({ registry: fake.host, repository: 'liar', digest: liarDigest })).rejects.toMatchObject({ code: 'oci_digest_mismatch', message: expect.stringContaining(liarDigest) });
     c.close();
   });
 

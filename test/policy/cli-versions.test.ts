@@ -61,13 +61,21 @@ describe('skiff policy picks the Rego version as opa 1.x does', () => {
     expect(c.err + c.out).toContain(`${join(optIn, 'q.rego')}:5:1: rego_parse_error: \`contains\` keyword is required for partial set rules`);
   });
 
-  it('fmt --v0 prints v0 modules as v1, which check accepts', async () => {
-    const f = await run('policy', 'fmt', '--v0', join(v0, 'labels.rego'));
+  it('fmt --v0 keeps v0 syntax; fmt --v0-v1 prints v1 with import rego.v1, which both versions accept', async () => {
+    // labels.rego is already in canonical v0 style: nothing to change, so --fail passes
+    const same = await run('policy', 'fmt', '--v0', '--fail', join(v0, 'labels.rego'));
+    expect(same.code).toBe(0);
+    expect(same.out).toBe('');
+    writeFileSync(join(dir, 'messy-v0.rego'), 'package labels\nviolation[{"msg": msg}] { not input.ok; msg := "x" }\n');
+    const v0Out = await run('policy', 'fmt', '--v0', join(dir, 'messy-v0.rego'));
+    expect(v0Out.out).toBe('package labels\n\nviolation[{"msg": msg}] {\n\tnot input.ok\n\tmsg := "x"\n}\n');
+    const f = await run('policy', 'fmt', '--v0-v1', join(v0, 'labels.rego'));
     expect(f.code).toBe(0);
+    expect(f.out).toContain('import rego.v1\n');
     expect(f.out).toContain('violation contains {"msg": msg} if {');
     writeFileSync(join(dir, 'formatted.rego'), f.out);
-    const c = await run('policy', 'check', join(dir, 'formatted.rego'));
-    expect(c.code).toBe(0);
+    expect((await run('policy', 'check', join(dir, 'formatted.rego'))).code).toBe(0);
+    expect((await run('policy', 'check', '--v0', join(dir, 'formatted.rego'))).code).toBe(0);
     const plain = await run('policy', 'fmt', join(v0, 'labels.rego'));
     expect(plain.code).toBe(1);
     expect(plain.err + plain.out).toContain('`if` keyword is required before rule body');

@@ -137,9 +137,12 @@ doubled = [z | z := f(input.parameters.n[_])]
   },
 ];
 
-/** AST as JSON without source positions (the only thing formatting may change). */
-function shape(src: string, regoVersion: 0 | 1): string {
-  return JSON.stringify(parseModule('m.rego', src, regoVersion), (k, v: unknown) => (k === 'loc' || k === 'comments' || k === 'module' ? undefined : typeof v === 'bigint' ? `${v}n` : v));
+/**
+ * AST as JSON without source positions, the only thing formatting may change; v1 style also writes
+ * every head value with `:=`, so a v1 comparison leaves out which operator the source used.
+ */
+function shape(src: string, regoVersion: 0 | 1, keepOperator = false): string {
+  return JSON.stringify(parseModule('m.rego', src, regoVersion), (k, v: unknown) => (k === 'loc' || k === 'comments' || k === 'module' || (k === 'assign' && !keepOperator) ? undefined : typeof v === 'bigint' ? `${v}n` : v));
 }
 
 function answers(src: string, s: Sample, regoVersion: 0 | 1): unknown[] {
@@ -162,7 +165,8 @@ describe('policy fmt', () => {
 
   describe.each(samples)('$name', (s) => {
     const v = s.regoVersion ?? 1;
-    const out = formatModule(s.src, 'm.rego', v);
+    // a v0 module is printed as v1 with `import rego.v1` (opa fmt --v0-v1)
+    const out = formatModule(s.src, 'm.rego', v, v === 0 ? 'v0v1' : 'same');
 
     it('prints a v1 module that parses and is a fixed point', () => {
       expect(() => parseModule('m.rego', out, 1)).not.toThrow();
@@ -195,9 +199,49 @@ describe('policy fmt', () => {
     expect(c[1]![0]!.expressions[0]).toMatchObject({ mocked: true, tier: 'gold' });
     expect(c[1]![0]!.expressions[0]).not.toHaveProperty('images_ok');
     expect(c[3]![0]!.bindings).toEqual({ x: 'tab\there "quoted" \\ backé # not a comment', y: 'a\nbA' });
-    const k = answers(formatModule(v0.src, 'm.rego', 0), v0, 1) as Array<Array<{ expressions: unknown[] }>>;
+    const k = answers(formatModule(v0.src, 'm.rego', 0, 'v0v1'), v0, 1) as Array<Array<{ expressions: unknown[] }>>;
     expect(k[0]![0]!.expressions[0]).toMatchObject({ ok: false, names: ['app', 'owner'], doubled: [2, 4], violation: [{ msg: 'you must provide labels: {"owner"}', details: { missing: ['owner'] } }] });
     expect(k[1]![0]!.expressions[0]).toMatchObject({ ok: true, violation: [] });
+  });
+});
+
+describe('policy fmt --v0 (opa fmt --v0-compatible)', () => {
+  const v0 = samples.find((s) => s.regoVersion === 0)!;
+  const out = formatModule(v0.src, 'm.rego', 0);
+
+  it('prints v0 syntax that parses as v0 to the same tree, keeping `=` where it was written', () => {
+    expect(out).toContain('violation[{"msg": msg, "details": {"missing": missing}}] {\n\tprovided := ');
+    expect(out).toContain('default ok = false\n');
+    expect(out).toContain('names[n] {\n');
+    expect(out).toContain('f(x) = y {\n');
+    expect(out).not.toMatch(/\b(if|contains)\b/);
+    expect(shape(out, 0, true)).toBe(shape(v0.src, 0, true));
+    expect(formatModule(out, 'm.rego', 0)).toBe(out);
+    expect(answers(out, v0, 0)).toEqual(answers(v0.src, v0, 0));
+  });
+
+  it('uses `if` and `contains` only where the module imports them, and keeps a partial set a set', () => {
+    const src = 'package p\nimport future.keywords.if\ns[x] { x := input[_] }\nq = 1 if { input }\nr { true }\n';
+    const f = formatModule(src, 'm.rego', 0);
+    // without `contains`, `s[x] if { ... }` would be the single-value rule `s[x] := true`
+    expect(f).toContain('s[x] {\n');
+    expect(f).toContain('q = 1 if {\n');
+    expect(f).toContain('r if true\n');
+    expect(shape(f, 0, true)).toBe(shape(src, 0, true));
+    const all = formatModule('package p\nimport future.keywords\ns[x] { x := 1 }\nr { true }\n', 'm.rego', 0);
+    expect(all).toContain('s contains x if {\n');
+    expect(all).toContain('r if true\n');
+    // without imports a rule with a literal true body keeps a block, and an else keeps its `=`
+    const bare = formatModule('package p\nr { true }\nf(x) = 1 { x > 1 } else = 2 { true }\n', 'm.rego', 0);
+    expect(bare).toBe('package p\n\nr { true }\n\nf(x) = 1 {\n\tx > 1\n} else = 2\n');
+    expect(shape(bare, 0, true)).toBe(shape('package p\nr { true }\nf(x) = 1 { x > 1 } else = 2 { true }\n', 0, true));
+  });
+
+  it('--v0-v1 puts import rego.v1 in place of future.keywords imports, and the output parses the same in both versions', () => {
+    const src = 'package p\nimport future.keywords.in\nimport data.lib.x\nok { 1 in input }\n';
+    const f = formatModule(src, 'm.rego', 0, 'v0v1');
+    expect(f).toBe('package p\n\nimport rego.v1\nimport data.lib.x\n\nok if {\n\t1 in input\n}\n');
+    expect(shape(f, 0).replace(/"regoVersion":\d/, '')).toBe(shape(f, 1).replace(/"regoVersion":\d/, ''));
   });
 });
 

@@ -69,6 +69,17 @@ describe('Rego v1 refuses v0-only syntax with OPA 1.x errors', () => {
     expect(parse('package test\nimport rego.v1 as r\n', 0)).toEqual(['test.rego:2: rego_parse_error: `rego` imports cannot be aliased']);
     expect(parse('package test\nimport other.thing\n')).toEqual(['test.rego:2: rego_parse_error: unexpected import path, must begin with one of: {data, future, input, rego}, got: other']);
   });
+
+  it('refuses an import whose last name is a keyword of the module\'s version, unless it has an alias', () => {
+    const ends = (kw: string) => [`test.rego:2: rego_parse_error: unexpected import path, must not end with a keyword, got: ${kw} (hint: import a different path or use an alias)`];
+    expect(parse('package test\nimport data.lib.in\n')).toEqual(ends('in'));
+    expect(parse('package test\nimport input.request["contains"]\n')).toEqual(ends('contains'));
+    expect(parse('package test\nimport data.flags.default\n', 0)).toEqual(ends('default'));
+    // v0 without future imports: `in`, `if`, `contains`, `every` are names
+    expect(parse('package test\nimport data.lib.in\n', 0)).toEqual([]);
+    expect(parse('package test\nimport data.lib.in as membership\n')).toEqual([]);
+    expect(parse('package test\nimport future.keywords.in\n', 0)).toEqual([]);
+  });
 });
 
 describe('Rego v0 as OPA 0.x reads it', () => {

@@ -55,3 +55,39 @@ describe('parseYamlValueLikeGo', () => {
     expect(mendQuotedScalars(long)).not.toBe(long);
   });
 });
+
+// go-yaml v2, under sigs.k8s.io/yaml's YAMLToJSON (kubectl, the API server, gator, OPA), resolves
+// plain scalars by YAML 1.1: these are the words and numbers where that differs from YAML 1.2.
+describe('plain scalars as go-yaml v2 reads them', () => {
+  it('reads the YAML 1.1 boolean words as booleans, keys included, and leaves quoted ones and other casings strings', () => {
+    const doc = 'hostNetwork: yes\nprivileged: On\nreadOnly: n\nlist: [y, Y, YES, off, OFF, No, TRUE, False]\nquoted: "yes"\nsingle: \'off\'\nmixed: yEs\nword: yes please\non: push\n';
+    expect(parseYamlValueLikeGo(doc)).toEqual({
+      hostNetwork: true,
+      privileged: true,
+      readOnly: false,
+      list: [true, true, true, false, false, false, true, false],
+      quoted: 'yes',
+      single: 'off',
+      mixed: 'yEs',
+      word: 'yes please',
+      true: 'push',
+    });
+    const { docs } = parseYamlLikeGo('spec:\n  hostPID: yes\n---\nspec:\n  hostPID: no\n');
+    expect(docs.map((d) => d.toJS())).toEqual([{ spec: { hostPID: true } }, { spec: { hostPID: false } }]);
+  });
+
+  it('reads a leading zero as octal and drops underscores in integers, as strconv.ParseInt(s, 0, 64) does', () => {
+    expect(parseYamlValueLikeGo('mode: 0644\nneg: -0755\nnine: 09\nbig: 1_000_000\nzero: 0\nhex: 0x1F\nplain: 644\nfloat: 0.5\nver: "0644"\n')).toEqual({
+      mode: 420,
+      neg: -493,
+      nine: 9,
+      big: 1000000,
+      zero: 0,
+      hex: 31,
+      plain: 644,
+      float: 0.5,
+      ver: '0644',
+    });
+    expect(parseYamlValueLikeGo('mode: 0644\nhuge: 123456789012345678901\n', { intAsBigInt: true })).toEqual({ mode: 420n, huge: 123456789012345678901n });
+  });
+});

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import type { KindRegistry } from '../kinds/registry.js';
-import { CORE_GROUP, DEFAULT_GROUP, groupOf, groupVersionString, type KindDefinition, versionOf } from '../kinds/types.js';
+import { compareVersions, CORE_GROUP, DEFAULT_GROUP, groupOf, groupVersionString, type KindDefinition, versionOf } from '../kinds/types.js';
 
 /** The verbs every kind's collection and objects answer (`deletecollection` is DELETE on the collection). */
 export const RESOURCE_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'] as const;
@@ -43,9 +43,10 @@ export function apiVersions(address: ServerAddress[]) {
 }
 
 /**
- * groupsOf lists the named groups (the core group is served under `/api`), each with its versions,
- * preferred first. Skiff's own group leads: kubectl resolves a resource name found in two groups to
- * the first.
+ * groupsOf lists the named groups (the core group is served under `/api`), each with its versions in
+ * Kubernetes' version priority (v1 before v1beta1 before v1alpha1), the first being the preferred one
+ * as for a CRD's versions. Skiff's own group leads: kubectl resolves a resource name found in two
+ * groups to the first.
  */
 export function groupsOf(kinds: KindRegistry): Array<{ name: string; versions: string[] }> {
   const byGroup = new Map<string, string[]>();
@@ -56,7 +57,7 @@ export function groupsOf(kinds: KindRegistry): Array<{ name: string; versions: s
     byGroup.set(group, list);
   }
   return [...byGroup]
-    .map(([name, versions]) => ({ name, versions }))
+    .map(([name, versions]) => ({ name, versions: versions.sort(compareVersions) }))
     .sort((a, b) => Number(b.name === DEFAULT_GROUP) - Number(a.name === DEFAULT_GROUP));
 }
 
@@ -119,13 +120,14 @@ export function aggregatedList(kinds: KindRegistry, which: 'core' | 'named', ver
       .filter((g) => g.versions.length)
       .map((g) => ({
         metadata: g.name === CORE_GROUP ? {} : { name: g.name },
-        versions: g.versions.map((v) => ({ version: v, resources: sorted(kinds.inGroupVersion(g.name, v)).map(aggregatedResource), freshness: 'Current' })),
+        versions: g.versions.map((v) => ({ version: v, resources: sorted(kinds.inGroupVersion(g.name, v)).map((k) => aggregatedResource(k, v)), freshness: 'Current' })),
       })),
   };
 }
 
-function aggregatedResource(k: KindDefinition) {
-  const responseKind = { group: groupOf(k), version: versionOf(k), kind: k.kind };
+/** aggregatedResource is a kind as listed under one of its versions (its storage version unless another is named). */
+function aggregatedResource(k: KindDefinition, version = versionOf(k)) {
+  const responseKind = { group: groupOf(k), version, kind: k.kind };
   const subs = subresourcesOf(k);
   return {
     resource: k.plural,

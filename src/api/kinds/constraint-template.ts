@@ -6,14 +6,28 @@ import type { FieldError, KindDefinition, ResourceObject } from './types.js';
 export const CONSTRAINTS_GROUP = 'constraints.gatekeeper.sh';
 
 /**
- * constraintTemplateKind is Gatekeeper's ConstraintTemplate (templates.gatekeeper.sh/v1,
- * cluster-scoped). `check` compiles the template so that a bad one is refused with 422 naming
+ * The versions Gatekeeper's ConstraintTemplate CRD serves beside v1, its storage version: the same
+ * schema, files from older library releases name them.
+ */
+export const TEMPLATE_SERVED_VERSIONS = ['v1beta1', 'v1alpha1'];
+
+/**
+ * The versions Gatekeeper serves constraint kinds in beside v1beta1, their storage version (the CRD
+ * that the constraint framework's CreateCRD builds for each template).
+ */
+export const CONSTRAINT_SERVED_VERSIONS = ['v1alpha1'];
+
+/**
+ * constraintTemplateKind is Gatekeeper's ConstraintTemplate (templates.gatekeeper.sh/v1, also served
+ * as v1beta1 and v1alpha1; cluster-scoped). `check` compiles the template so that a bad one is refused with 422 naming
  * the problem (Rego error with its line, CEL-only engine, missing violation rule).
  */
 export function constraintTemplateKind(check: (obj: ResourceObject) => FieldError[]): KindDefinition {
   return {
     group: 'templates.gatekeeper.sh',
     version: 'v1',
+    servedVersions: TEMPLATE_SERVED_VERSIONS,
+    versionDefaults: defaultLegacySchema,
     kind: 'ConstraintTemplate',
     plural: 'constrainttemplates',
     singular: 'constrainttemplate',
@@ -49,7 +63,7 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
                   description: 'Schema of the constraints\' spec.parameters.',
                   properties: {
                     openAPIV3Schema: { type: 'object', description: 'OpenAPI v3 schema that parameters must satisfy.', 'x-kubernetes-preserve-unknown-fields': true },
-                    legacySchema: { type: 'boolean', description: 'Keep parameters the schema does not list, as Gatekeeper\'s legacy schemas did.' },
+                    legacySchema: { type: 'boolean', description: 'Keep parameters the schema does not list, as Gatekeeper\'s legacy schemas did. Defaults to false in v1 and to true in v1beta1 and v1alpha1.' },
                   },
                 },
               },
@@ -86,6 +100,23 @@ export function constraintTemplateKind(check: (obj: ResourceObject) => FieldErro
 }
 
 /**
+ * defaultLegacySchema applies the defaults of Gatekeeper's template CRD: `spec.crd.spec.validation`
+ * and its `legacySchema` default to true in v1beta1 and v1alpha1 (schemas written for them were never
+ * required to be structural, so unknown parameters are kept) and to false in v1.
+ */
+function defaultLegacySchema(obj: ResourceObject, version: string): void {
+  const crdSpec = obj.spec?.crd?.spec;
+  if (!isObject(crdSpec)) return;
+  const legacySchema = version !== 'v1';
+  if (crdSpec.validation === undefined || crdSpec.validation === null) crdSpec.validation = { legacySchema };
+  else if (isObject(crdSpec.validation) && crdSpec.validation.legacySchema === undefined) crdSpec.validation.legacySchema = legacySchema;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
  * constraintKind is the kind a template creates (constraints.gatekeeper.sh/v1beta1, cluster-scoped,
  * plural = lower-cased kind as Gatekeeper names its CRDs). `parameters` is checked against the
  * template's schema by `check`, which also validates `spec.match` and `enforcementAction`;
@@ -98,6 +129,7 @@ export function constraintKind(kind: string, check: (obj: ResourceObject) => Fie
   return {
     group: CONSTRAINTS_GROUP,
     version: 'v1beta1',
+    servedVersions: CONSTRAINT_SERVED_VERSIONS,
     kind,
     plural: lower,
     singular: lower,

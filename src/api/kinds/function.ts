@@ -26,7 +26,14 @@ export const functionKind: KindDefinition = {
         type: 'string',
         minLength: 1,
         description:
-          'Where the module comes from: blob:sha256:HEX (bytes uploaded to the server, what skiff apply sends for a local file), an http(s) URL the server fetches, or an absolute host path or file:// URL inside a directory the operator granted with --allow-host-dir.',
+          'Where the module comes from: blob:sha256:HEX (bytes uploaded to the server, what skiff apply sends for a local file), oci://REGISTRY/REPO@sha256:HEX or oci://REGISTRY/REPO:TAG (a Wasm artifact pushed with skiff push; a tag is resolved once and pinned in status.resolvedModule), an http(s) URL the server fetches, or an absolute host path or file:// URL inside a directory the operator granted with --allow-host-dir.',
+      },
+      imagePullSecrets: {
+        type: 'array',
+        description: 'Secrets of type kubernetes.io/dockerconfigjson in the Function\'s namespace whose registry credentials are used to pull an oci:// module (the first Secret with an entry for the registry wins).',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+        items: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, description: 'Name of the Secret.' } } },
       },
       digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$', description: 'sha256:HEX the module bytes must have, whatever their source; a module that differs is not loaded (DigestMismatch).' },
       // Ownership (server-side apply): arguments are one ordered value; dirs are keyed by guest path,
@@ -82,6 +89,7 @@ export const functionKind: KindDefinition = {
     description: 'What the server loaded for this Function, written by the function controller.',
     properties: {
       digest: { type: 'string', description: 'sha256 of the module being served.' },
+      resolvedModule: { type: 'string', description: 'For an oci:// module: the reference spec.module resolved to, pinned by digest (oci://REGISTRY/REPO:TAG@sha256:HEX). Restarts and re-reconciles pull this digest; a tag moved in the registry is picked up only when spec.module changes.' },
       size: { type: 'integer', description: 'Size of the module in bytes.' },
       compileMs: { type: 'number', description: 'How long compiling the module took, in milliseconds.' },
       imports: { type: 'array', items: { type: 'string' }, description: 'The host functions the module imports, as MODULE.NAME.' },
@@ -118,6 +126,7 @@ export const functionKind: KindDefinition = {
 function moduleColumn(o: ResourceObject): string {
   const module = String(o.spec?.module ?? '');
   const ref = parseModuleRef(module);
+  if (ref.type === 'oci') return String(o.status?.resolvedModule ?? module);
   if (ref.type !== 'blob') return module;
   const source = o.metadata.annotations?.[MODULE_SOURCE_ANNOTATION];
   return source ? `${source} (uploaded ${ref.digest.slice(7, 19)})` : module;

@@ -1,6 +1,8 @@
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { type ImageReference, OciReferenceError, parseReference } from '../../oci/index.js';
+
 /** The prefix of a Function module that names an uploaded blob: `blob:sha256:HEX`. */
 export const BLOB_REF_PREFIX = 'blob:sha256:';
 
@@ -13,15 +15,17 @@ export const MODULE_SOURCE_ANNOTATION = 'skiff.dev/module-source';
  * - `url`: an http(s) URL the server fetches;
  * - `host`: a host path (plain, or a `file://` URL) the server reads itself; `path` is absolute for a
  *   `file://` URL and as written otherwise (a relative path has no meaning on the server);
+ * - `oci`: a Wasm module artifact in an OCI registry (`oci://HOST[:PORT]/REPO[:TAG][@sha256:HEX]`);
  * - `invalid`: none of these, with the reason.
  */
 export type ModuleRef =
   | { type: 'blob'; hex: string; digest: string }
   | { type: 'url'; url: URL }
   | { type: 'host'; path: string; absolute: boolean }
+  | { type: 'oci'; ref: ImageReference }
   | { type: 'invalid'; message: string };
 
-const FORMS = 'use blob:sha256:HEX (an uploaded module: skiff apply uploads local files), an http(s):// URL, or an absolute path or file:// URL inside a directory the server allows';
+const FORMS = 'use blob:sha256:HEX (an uploaded module: skiff apply uploads local files), oci://REGISTRY/REPO@sha256:HEX or :TAG (skiff push), an http(s):// URL, or an absolute path or file:// URL inside a directory the server allows';
 
 /** blobRef renders the `spec.module` value that names an uploaded blob. */
 export function blobRef(hex: string): string {
@@ -49,6 +53,16 @@ export function parseModuleRef(ref: string): ModuleRef {
       }
       if (!url.hostname) return { type: 'invalid', message: 'a URL needs a host' };
       return { type: 'url', url };
+    }
+    if (scheme === 'oci') {
+      try {
+        const parsed = parseReference(ref);
+        if (!parsed.tag && !parsed.digest) return { type: 'invalid', message: `${ref} names neither a tag nor a digest; add :TAG or @sha256:HEX` };
+        return { type: 'oci', ref: parsed };
+      } catch (err) {
+        if (err instanceof OciReferenceError) return { type: 'invalid', message: err.message };
+        throw err;
+      }
     }
     if (scheme === 'file') {
       let path: string;

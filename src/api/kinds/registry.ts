@@ -1,4 +1,4 @@
-import { apiVersionOf, CORE_GROUP, DEFAULT_GROUP, groupOf, type KindDefinition, versionOf } from './types.js';
+import { CORE_GROUP, DEFAULT_GROUP, groupOf, groupVersionString, type KindDefinition, versionsOf } from './types.js';
 
 /**
  * KindRegistry resolves a kind's names (Kind, plural, singular, short names) to its definition.
@@ -53,9 +53,9 @@ export class KindRegistry {
     return list.find((d) => groupOf(d) === DEFAULT_GROUP || groupOf(d) === CORE_GROUP) ?? list[0];
   }
 
-  /** byApiVersionKind finds the kind an object declares with apiVersion and kind (a legacy alias included). */
+  /** byApiVersionKind finds the kind an object declares with apiVersion and kind (any served version or legacy alias). */
   byApiVersionKind(apiVersion: string, kind: string): KindDefinition | undefined {
-    return (this.byName.get(kind.toLowerCase()) ?? []).find((d) => d.kind === kind && (apiVersionOf(d) === apiVersion || (d.legacyApiVersions ?? []).includes(apiVersion)));
+    return (this.byName.get(kind.toLowerCase()) ?? []).find((d) => d.kind === kind && acceptsApiVersion(d, apiVersion));
   }
 
   /** byPluralName finds a kind by its plural within a group (Skiff's own by default), legacy aliases included. */
@@ -69,9 +69,9 @@ export class KindRegistry {
     return [...this.byGroupPlural.values()];
   }
 
-  /** inGroupVersion lists the kinds listed under a group/version (discovery: legacy aliases left out). */
+  /** inGroupVersion lists the kinds served in a group/version, at their storage version or another (discovery: legacy aliases left out). */
   inGroupVersion(group: string, version: string): KindDefinition[] {
-    return this.all().filter((k) => groupOf(k) === group && versionOf(k) === version);
+    return this.all().filter((k) => groupOf(k) === group && versionsOf(k).includes(version));
   }
 
   /** servedAt lists every kind a request to a group/version may name: its own kinds, then legacy aliases. */
@@ -85,12 +85,17 @@ export class KindRegistry {
     return this.servedAt(group, version).length > 0;
   }
 
-  /** groupVersions lists every API group/version with at least one kind of its own (legacy aliases left out). */
+  /** groupVersions lists every API group/version with at least one kind served in it (legacy aliases left out). */
   groupVersions(): Array<{ group: string; version: string }> {
     const seen = new Map<string, { group: string; version: string }>();
-    for (const d of this.byGroupPlural.values()) seen.set(apiVersionOf(d), { group: groupOf(d), version: versionOf(d) });
+    for (const d of this.byGroupPlural.values()) for (const version of versionsOf(d)) seen.set(groupVersionString(groupOf(d), version), { group: groupOf(d), version });
     return [...seen.values()];
   }
+}
+
+/** acceptsApiVersion tells whether a manifest's apiVersion names this kind: a served version or a legacy alias. */
+export function acceptsApiVersion(def: KindDefinition, apiVersion: string): boolean {
+  return versionsOf(def).some((v) => groupVersionString(groupOf(def), v) === apiVersion) || (def.legacyApiVersions ?? []).includes(apiVersion);
 }
 
 function names(def: KindDefinition): string[] {

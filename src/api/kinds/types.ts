@@ -93,6 +93,11 @@ export interface KindDefinition {
   publishedSpecSchema?: () => Record<string, unknown>;
   /** Checks beyond the schema (regexes compile, references are well-formed). Paths start at the object root. */
   validate?: KindValidator;
+  /**
+   * Rewrites an object in place before it is checked and stored, as kube-apiserver's strategies do
+   * (a Secret's write-only `stringData` is folded into `data`).
+   */
+  normalize?: (obj: ResourceObject) => void;
   /** Whether spec is required (true for most kinds; false for e.g. Event). */
   specRequired?: boolean;
   printerColumns: PrinterColumn[];
@@ -102,6 +107,19 @@ export interface KindDefinition {
    * group. Objects always come back with the kind's own apiVersion, and discovery lists only that one.
    */
   legacyApiVersions?: string[];
+  /**
+   * Further versions of the kind's group it is served in besides `version`, with the same schema, as
+   * a CustomResourceDefinition's `served` versions (ConstraintTemplate: v1beta1 and v1alpha1 beside
+   * v1). `version` is the storage version: objects are stored under it and come back in the version a
+   * request names; a manifest may name any of them. Unlike `legacyApiVersions`, discovery lists them.
+   */
+  servedVersions?: string[];
+  /**
+   * The defaults of each served version's schema, applied to an object written in that version before
+   * it is validated and stored (a CRD's structural defaulting; Gatekeeper's v1beta1 templates default
+   * `legacySchema` to true, v1 to false).
+   */
+  versionDefaults?: (obj: ResourceObject, version: string) => void;
   /** Discovery categories: `all` puts the kind in `kubectl get all`. */
   categories?: string[];
   /** Whether the kind has a `status` subresource (true when absent). */
@@ -136,6 +154,28 @@ export function groupOf(def: KindDefinition): string {
 /** versionOf is a kind's version within its group. */
 export function versionOf(def: KindDefinition): string {
   return def.version ?? 'v1';
+}
+
+/** versionsOf lists every version a kind is served in: its storage version first, then `servedVersions`. */
+export function versionsOf(def: KindDefinition): string[] {
+  return [versionOf(def), ...(def.servedVersions ?? [])];
+}
+
+/**
+ * compareVersions orders API versions as Kubernetes ranks them (kube-aware version priority): GA
+ * before beta before alpha, a higher major version first, then a higher minor one; names that are not
+ * of the `vN[alpha|betaM]` form come last, alphabetically. Negative when `a` ranks first.
+ */
+export function compareVersions(a: string, b: string): number {
+  const rank = (v: string): [number, number, number] | undefined => {
+    const m = /^v(\d+)(?:(alpha|beta)(\d+))?$/.exec(v);
+    if (!m) return undefined;
+    return [m[2] === undefined ? 2 : m[2] === 'beta' ? 1 : 0, Number(m[1]), m[3] === undefined ? 0 : Number(m[3])];
+  };
+  const ra = rank(a);
+  const rb = rank(b);
+  if (!ra || !rb) return ra ? -1 : rb ? 1 : a.localeCompare(b);
+  return rb[0] - ra[0] || rb[1] - ra[1] || rb[2] - ra[2];
 }
 
 /** groupVersionString is `GROUP/VERSION`, or just `VERSION` for the core group (`v1`). */

@@ -102,7 +102,9 @@ export class FieldManager {
     const othersSet = others.reduce((acc, m) => acc.union(m.set), new FieldSet());
     const previous = mine?.set ?? new FieldSet();
     const dropped = previous.difference(configSet);
-    for (const p of dropped.paths().reverse()) {
+    // Shallowest first: a keyed-list item no one else owns goes whole, before its key fields could be
+    // removed one by one (which would leave an item that has no name and fails validation).
+    for (const p of dropped.paths()) {
       if (othersSet.hasAtOrBelow(p) || isKeyOfSurvivingItem(p, merged, othersSet)) continue;
       removePath(merged, p, t, (q) => othersSet.has(q) || configSet.hasAtOrBelow(q));
     }

@@ -98,7 +98,7 @@ function walkCompare(lhs: unknown, rhs: unknown, t: FieldType, path: FieldPath, 
 
 /**
  * mergeApplied puts an applied configuration over the live object: maps merge field by field, set and
- * keyed-list items merge by name (new ones appended in the configuration's order), anything else the
+ * keyed-list items merge by name (in structured-merge-diff's order, `mergeItems`), anything else the
  * configuration sets replaces the live value. A `null` in the configuration removes the field.
  */
 export function mergeApplied(live: unknown, config: unknown, t: FieldType): unknown {
@@ -116,15 +116,66 @@ export function mergeApplied(live: unknown, config: unknown, t: FieldType): unkn
     return out;
   }
   if (l.shape === 'items' && c.shape === 'items') {
-    const cfg = new Map(c.elements.map((pe, i) => [pe, (config as unknown[])[i]]));
-    const out = (live as unknown[]).map((item, i) => (cfg.has(l.elements[i]!) ? mergeApplied(item, cfg.get(l.elements[i]!), l.type.element) : item));
-    const liveNames = new Set(l.elements);
-    c.elements.forEach((pe, i) => {
-      if (!liveNames.has(pe)) out.push(structuredClone((config as unknown[])[i]));
-    });
-    return out;
+    return mergeItems(live as unknown[], l.elements, config as unknown[], c.elements, (a, b) => (a === undefined ? structuredClone(b) : mergeApplied(a, b, l.type.element)));
   }
   return structuredClone(config);
+}
+
+/**
+ * mergeItems interleaves the items of a live set or keyed list (`live`, named `liveNames`) with an
+ * applied configuration's (`config`, `configNames`) in structured-merge-diff's order: the items both
+ * hold come in the configuration's order; an item only the live list has keeps its place before the
+ * next item of the configuration; an item only the configuration has lands just before the next item
+ * both hold (so a new container applied between two existing ones goes between them, not at the end).
+ * `merge` makes one output item from a live item (undefined when new) and a configuration item.
+ */
+function mergeItems(live: unknown[], liveNames: string[], config: unknown[], configNames: string[], merge: (live: unknown, config: unknown) => unknown): unknown[] {
+  const liveByName = new Map(liveNames.map((n, i) => [n, live[i]]));
+  const configByName = new Map(configNames.map((n, i) => [n, config[i]]));
+  const shared = configNames.filter((n) => liveByName.has(n));
+  let nextShared = 0;
+  const emitted = new Set<string>();
+  const out: unknown[] = [];
+  const emitConfig = (name: string) => {
+    out.push(merge(liveByName.get(name), configByName.get(name)));
+    emitted.add(name);
+    if (shared[nextShared] === name) nextShared++;
+  };
+  let li = 0;
+  let ci = 0;
+  while (li < liveNames.length || ci < configNames.length) {
+    const ln = liveNames[li];
+    const cn = configNames[ci];
+    if (ln !== undefined && cn !== undefined) {
+      if (ln === cn) {
+        emitConfig(cn);
+        li++;
+        ci++;
+        continue;
+      }
+      // A shared item the configuration places later: it comes when the configuration reaches it.
+      if (configByName.has(ln) && nextShared < shared.length && shared[nextShared] !== ln) {
+        li++;
+        continue;
+      }
+    }
+    if (ln !== undefined) {
+      if (!configByName.has(ln)) {
+        out.push(live[li]);
+        li++;
+        continue;
+      }
+      if (emitted.has(ln)) {
+        li++;
+        continue;
+      }
+    }
+    if (cn !== undefined) {
+      emitConfig(cn);
+      ci++;
+    } else li++;
+  }
+  return out;
 }
 
 /**

@@ -13,6 +13,7 @@ import { register as inspect } from './inspect.js';
 import { register as kubeconfig } from './kubeconfig.js';
 import { register as logs } from './logs.js';
 import { register as policy } from './policy.js';
+import { register as push } from './push.js';
 import { register as run } from './run.js';
 import { register as sign } from './sign.js';
 import { register as signBlob } from './sign-blob.js';
@@ -38,6 +39,7 @@ const registrars: Array<(program: Command) => void> = [
   kubeconfig,
   logs,
   policy,
+  push,
   run,
   sign,
   signBlob,

@@ -193,14 +193,15 @@ export function register(program: Command): void {
     .argument('<files...>', 'Rego files or directories')
     .option('--diff', 'print what would change')
     .option('-w, --write', 'rewrite files in place')
-    .option('--fail', 'exit 1 when a file is not formatted');
-  versionOptions(fmtCmd, 'parse modules with Rego v0 syntax (the output is always Rego v1)').action((files: string[], opts: VersionFlags & { diff?: boolean; write?: boolean; fail?: boolean }) => {
+    .option('--fail', 'exit 1 when a file is not formatted')
+    .option('--v0-v1', 'parse Rego v0 and print Rego v1 syntax with import rego.v1, valid in both versions (as opa fmt --v0-v1)');
+  versionOptions(fmtCmd, 'parse and print modules in Rego v0 syntax (as opa fmt --v0-compatible)').action((files: string[], opts: VersionFlags & { diff?: boolean; write?: boolean; fail?: boolean; v0V1?: boolean }) => {
     const loaded = load(files);
     let changed = 0;
     for (const m of loaded.modules) {
       let formatted: string;
       try {
-        formatted = formatModule(m.text, m.file, regoVersion(opts));
+        formatted = opts.v0V1 ? formatModule(m.text, m.file, 0, 'v0v1') : formatModule(m.text, m.file, regoVersion(opts));
       } catch (e) {
         throw new CheckFailedError(describeError(e, sourcesOf(loaded)));
       }

@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
+
 import type { Command } from 'commander';
 
 import { ESCAPED_SLASHES_ACTIONS, type EscapedSlashesAction } from '../../gateway/index.js';
+import { DockerConfig } from '../../oci/index.js';
 import { HostDirs, parseFunctionMaxima,UpstreamGuard } from '../../security/index.js';
-import { Skiff } from '../../server/skiff.js';
+import { type RegistrySettings, Skiff } from '../../server/skiff.js';
 import { UsageError } from '../../util/errors.js';
 import { bindToProcess, createLogger } from '../../util/logger.js';
 
@@ -27,6 +30,9 @@ interface UpOpts {
   maxFunctionOutput?: string;
   pathEscapedSlashes: string;
   mergeSlashes: boolean;
+  insecureRegistry: string[];
+  registryConfig?: string;
+  registryCa?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -56,6 +62,9 @@ export function register(program: Command): void {
     .option('--max-function-output <bytes>', 'largest spec.limits.output a Function may ask for (default 64Mi)')
     .option('--path-escaped-slashes <action>', `what the gateway does with %2F and %5C in a request path (Envoy's path_with_escaped_slashes_action): ${ESCAPED_SLASHES_ACTIONS.join(', ')}`, 'reject')
     .option('--no-merge-slashes', 'keep repeated slashes in request paths (merged by default)')
+    .option('--insecure-registry <host:port>', 'an OCI registry reached over plain HTTP for oci:// modules (repeatable); every other one over HTTPS', collect, [])
+    .option('--registry-config <file>', 'default registry credentials for oci:// modules: a docker config.json (Functions add their own with spec.imagePullSecrets)')
+    .option('--registry-ca <file>', 'PEM CA certificates to trust for HTTPS registries, beside the system\'s')
     .action(async (opts: UpOpts) => {
       const log = createLogger();
       const { logger, flush } = log;
@@ -74,7 +83,8 @@ export function register(program: Command): void {
       const escapedSlashes = opts.pathEscapedSlashes as EscapedSlashesAction;
       if (!ESCAPED_SLASHES_ACTIONS.includes(escapedSlashes)) throw new UsageError(`--path-escaped-slashes must be one of ${ESCAPED_SLASHES_ACTIONS.join(', ')}, not "${opts.pathEscapedSlashes}"`);
       const functionMaxima = parseFunctionMaxima({ memory: opts.maxFunctionMemory, timeout: opts.maxFunctionTimeout, concurrency: opts.maxFunctionConcurrency, queue: opts.maxFunctionQueue, output: opts.maxFunctionOutput });
-      const skiff = await Skiff.start({ hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      const registries = registrySettings(opts);
+      const skiff = await Skiff.start({ registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;
@@ -94,6 +104,25 @@ export function register(program: Command): void {
       });
       flush();
     });
+}
+
+/** registrySettings reads the registry flags; unlike the CLI's, the server reads no default docker config. */
+function registrySettings(opts: UpOpts): RegistrySettings {
+  for (const h of opts.insecureRegistry) if (!/^(\[[^\]]+\]|[^:/\s]+)(:\d{1,5})?$/.test(h)) throw new UsageError(`--insecure-registry ${h}: expected HOST:PORT, e.g. 127.0.0.1:5000`);
+  const out: RegistrySettings = { insecure: opts.insecureRegistry };
+  try {
+    if (opts.registryConfig) out.credentials = DockerConfig.load(opts.registryConfig).provider();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (opts.registryCa) {
+    try {
+      out.ca = readFileSync(opts.registryCa, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--registry-ca ${opts.registryCa}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return out;
 }
 
 function parseAddr(flag: string, v: string): { host: string; port: number } {

@@ -91,21 +91,53 @@ function isTrueBody(body: Expr[]): boolean {
   return body.length === 1 && body[0]!.kind === 'term' && !body[0]!.negated && body[0]!.term.type === 'scalar' && body[0]!.term.value === true && !body[0]!.with.length;
 }
 
-function headText(r: Rule): string {
+/**
+ * Style is what a formatted module may use: v1 prints `if`, `contains` and `:=`; v0 prints only the
+ * keywords the module imports and keeps `=` where it was written, as OPA's v0 formatter does.
+ */
+interface Style {
+  ifs: boolean;
+  contains: boolean;
+  /** print the operator each head was written with, not always `:=` */
+  keepEq: boolean;
+}
+
+const V1: Style = { ifs: true, contains: true, keepEq: false };
+
+function headText(r: Rule, st: Style): string {
   let s = r.isDefault ? 'default ' : '';
   s += r.ref.map((t, i) => (i === 0 ? String((t as { value: unknown }).value) : t.type === 'scalar' && typeof t.value === 'string' && IDENT.test(t.value) ? `.${t.value}` : `[${termText(t)}]`)).join('');
   if (r.args) s += `(${r.args.map((a) => termText(a)).join(', ')})`;
-  if (r.kind === 'multi') s += ` contains ${termText(r.key!)}`;
-  else if (r.value) s += ` := ${termText(r.value)}`;
+  if (r.kind === 'multi') s += st.contains ? ` contains ${termText(r.key!)}` : `[${termText(r.key!)}]`;
+  else if (r.value) s += ` ${valueOp(r.assign, st)} ${termText(r.value)}`;
   return s;
 }
 
+const valueOp = (assign: true | undefined, st: Style): string => (assign || !st.keepEq ? ':=' : '=');
+
+/** FmtTarget is the syntax `formatModule` prints: as parsed (`same`), or v1 with `import rego.v1` (`v0v1`, OPA's `--v0-v1`). */
+export type FmtTarget = 'same' | 'v0v1';
+
+const isImport = (imp: Module['imports'][number], ...path: string[]): boolean =>
+  imp.path.type === 'ref' && imp.path.head.type === 'var' && imp.path.head.name === path[0] && imp.path.path.length >= path.length - 1 && path.slice(1).every((p, i) => (imp.path as Extract<Term, { type: 'ref' }>).path[i]!.type === 'scalar' && ((imp.path as Extract<Term, { type: 'ref' }>).path[i] as { value: unknown }).value === p);
+
+/** importsKeyword: the module imports `future.keywords` or `future.keywords.KW`. */
+function importsKeyword(m: Module, kw: string): boolean {
+  return m.imports.some((imp) => isImport(imp, 'future', 'keywords') && (imp.path.type !== 'ref' || imp.path.path.length === 1 || (imp.path.path[1] as { value: unknown }).value === kw));
+}
+
 /**
- * formatModule prints a module in canonical Rego v1 style (tabs, `if`, `contains`, `:=`),
- * keeping comments on the lines they annotated.
+ * formatModule prints a module in canonical style (tabs, one expression a line), keeping comments on
+ * the lines they annotated. A v1 module (or a v0 one that imports `rego.v1`) prints in Rego v1 style
+ * (`if`, `contains`, `:=`). A v0 module prints in v0 style, as `opa fmt --v0-compatible` does: `if`
+ * and `contains` only where the module imports them, `=` kept where it was written, so the output
+ * still parses as v0. With target `v0v1` a v0 module prints in v1 style with `import rego.v1` in
+ * place of its `future.keywords` imports, so that it parses the same in both versions (`opa fmt --v0-v1`).
  */
-export function formatModule(src: string, file = 'input.rego', regoVersion: 0 | 1 = 1): string {
+export function formatModule(src: string, file = 'input.rego', regoVersion: 0 | 1 = 1, target: FmtTarget = 'same'): string {
   const m: Module = parseModule(file, src, regoVersion);
+  const toV1 = target === 'v0v1' && m.regoVersion === 0;
+  const st: Style = m.regoVersion === 1 || toV1 ? V1 : { ifs: importsKeyword(m, 'if'), contains: importsKeyword(m, 'contains'), keepEq: true };
   const comments = collectComments(src);
   const out: string[] = [];
   let ci = 0;
@@ -114,15 +146,19 @@ export function formatModule(src: string, file = 'input.rego', regoVersion: 0 | 
   };
   flush(m.loc.row);
   out.push(`package ${m.pkg.slice(1).map((p, i) => (i === 0 || IDENT.test(p) ? (i ? '.' : '') + p : `[${JSON.stringify(p)}]`)).join('')}`);
-  if (m.imports.length) out.push('');
-  for (const imp of m.imports) {
+  const imports = toV1 ? m.imports.filter((imp) => !isImport(imp, 'future', 'keywords') && !isImport(imp, 'rego', 'v1')) : m.imports;
+  if (imports.length || toV1) out.push('');
+  if (toV1) out.push('import rego.v1');
+  for (const imp of imports) {
     flush(imp.loc.row);
     out.push(`import ${termText(imp.path)}${imp.alias ? ` as ${imp.alias}` : ''}`);
   }
   for (const r of m.rules) {
+    // v0 without `if` puts a block after the head; `p[x] if` without `contains` would be `p[x] := true`
+    const opens = st.ifs && (r.kind !== 'multi' || st.contains) ? ' if {' : ' {';
     out.push('');
     flush(r.loc.row);
-    const head = headText(r);
+    const head = headText(r, st);
     const bodyLines = (body: Expr[]): void => {
       for (const e of body) {
         flush(e.loc.row, '\t');
@@ -130,20 +166,20 @@ export function formatModule(src: string, file = 'input.rego', regoVersion: 0 | 
       }
     };
     // a head alone must still parse to the same rule: `p` and `p.q` alone are not `p if true`
-    if (isTrueBody(r.body) && !r.elses.length) out.push(r.kind === 'complete' && !r.value && !r.isDefault ? `${head} if true` : head);
+    if (isTrueBody(r.body) && !r.elses.length) out.push(r.kind === 'complete' && !r.value && !r.isDefault ? (st.ifs ? `${head} if true` : `${head} { true }`) : head);
     else {
-      out.push(`${head} if {`);
+      out.push(head + opens);
       bodyLines(r.body);
       out.push('}');
     }
     for (const e of r.elses) {
-      const v = e.value ? ` := ${termText(e.value)}` : '';
+      const v = e.value ? ` ${valueOp(e.assign, st)} ${termText(e.value)}` : '';
       out[out.length - 1] += ` else${v}`;
       if (!isTrueBody(e.body)) {
-        out[out.length - 1] += ' if {';
+        out[out.length - 1] += opens;
         bodyLines(e.body);
         out.push('}');
-      } else if (!e.value) out[out.length - 1] += ' if true';
+      } else if (!e.value) out[out.length - 1] += st.ifs ? ' if true' : ' { true }';
     }
   }
   flush(Number.MAX_SAFE_INTEGER);

@@ -96,6 +96,9 @@ interface HeadSyntax {
 /** Words that are keywords in Rego v1 and so cannot name a rule (OPA's `IsKeywordInRegoVersion`). */
 const V1_KEYWORDS = new Set(['as', 'contains', 'default', 'else', 'every', 'false', 'if', 'import', 'in', 'not', 'null', 'package', 'some', 'true', 'with']);
 
+/** Words that are keywords in Rego v0 without future imports. */
+const V0_KEYWORDS = new Set([...V1_KEYWORDS].filter((k) => !(FUTURE_KEYWORDS as readonly string[]).includes(k)));
+
 /** What OPA suggests importing when a future keyword is used without being turned on. */
 const KEYWORD_HINT: Record<string, string> = {
   in: '`import future.keywords.in` for `x in xs` expressions',
@@ -181,16 +184,20 @@ class Parser {
     return this.mod;
   }
 
-  private refPath(): string[] {
+  /** refPath reads a dotted path (`a.b["c"]`); `at` receives the token of each segment. */
+  private refPath(at: Tok[] = []): string[] {
     const out: string[] = [];
     if (this.t.k !== 'ident') this.err(`expected identifier but found ${this.describe()}`);
+    at.push(this.t);
     out.push(this.toks[this.i++]!.v);
     for (;;) {
       if (this.isOp('.') && !this.t.nl) {
         this.i++;
         if (this.t.k !== 'ident') this.err(`unexpected ${this.t.k === 'eof' ? 'eof' : this.describe()} token: expected ident`);
+        at.push(this.t);
         out.push(this.toks[this.i++]!.v);
       } else if (this.isOp('[') && !this.t.nl && this.peek().k === 'string' && this.isOp(']', this.peek(2))) {
+        at.push(this.peek());
         out.push(this.peek().v);
         this.i += 3;
       } else break;
@@ -206,7 +213,8 @@ class Parser {
     const loc = this.loc();
     this.i++;
     const start = this.t;
-    const path = this.refPath();
+    const segments: Tok[] = [];
+    const path = this.refPath(segments);
     const head = path[0]!;
     if (!['data', 'input', 'future', 'rego'].includes(head)) this.err(`unexpected import path, must begin with one of: {data, future, input, rego}, got: ${head}`, start);
     const term: Term = {
@@ -220,6 +228,12 @@ class Parser {
       this.i++;
       if (this.t.k !== 'ident') this.err('expected alias name');
       alias = this.toks[this.i++]!.v;
+    }
+    // OPA refuses a keyword as the last name of an import without an alias: `import data.x.in`
+    // would bind `in`; a future import names keywords on purpose
+    const last = path[path.length - 1]!;
+    if (alias === undefined && head !== 'future' && (this.version === 1 ? V1_KEYWORDS : V0_KEYWORDS).has(last)) {
+      this.err(`unexpected import path, must not end with a keyword, got: ${last} (hint: import a different path or use an alias)`, segments[segments.length - 1]);
     }
     if (head === 'future') {
       if (path[1] !== 'keywords') this.err('invalid import, must be `future.keywords`', start);
@@ -266,6 +280,7 @@ class Parser {
     let args: Term[] | undefined;
     let key: Term | undefined;
     let value: Term | undefined;
+    let assign = false;
     if (this.isOp('(') && !this.t.nl) {
       this.i++;
       args = [];
@@ -286,6 +301,7 @@ class Parser {
       key = this.term();
       hasContains = true;
     } else if ((this.isOp('=') || this.isOp(':=')) && !this.t.nl) {
+      assign = this.isOp(':=');
       this.i++;
       value = this.term();
     }
@@ -299,6 +315,7 @@ class Parser {
       name = String((ref[0] as { value: unknown }).value);
     }
     const rule: Rule = { ref, kind, args, key, value, body: [], elses: [], isDefault, loc, module: this.mod };
+    if (assign) rule.assign = true;
     const hadBody = this.ruleBody(rule, (b) => (rule.body = b));
     if (!hadBody) {
       const off = this.offKeyword();
@@ -335,11 +352,14 @@ class Parser {
       const eloc = this.loc();
       this.i++;
       let ev: Term | undefined;
+      let eassign = false;
       if (this.isOp('=') || this.isOp(':=')) {
+        eassign = this.isOp(':=');
         this.i++;
         ev = this.term();
       }
-      const e: { value?: Term; body: Expr[]; loc: Loc } = { value: ev, body: [], loc: eloc };
+      const e: Rule['elses'][number] = { value: ev, body: [], loc: eloc };
+      if (eassign) e.assign = true;
       const elseIf = this.startsIfBody();
       const hadElseBody = this.ruleBody(rule, (b) => (e.body = b));
       if (!hadElseBody) {

@@ -59,8 +59,10 @@ export interface Rule {
   args?: Term[];
   key?: Term;
   value?: Term;
+  /** the head's value was written with `:=` (v0 formatting keeps `=` where it was written) */
+  assign?: true;
   body: Expr[];
-  elses: Array<{ value?: Term; body: Expr[]; loc: Loc }>;
+  elses: Array<{ value?: Term; assign?: true; body: Expr[]; loc: Loc }>;
   isDefault: boolean;
   loc: Loc;
   module: Module;
