@@ -43,7 +43,7 @@ const LAYERS = [
   ['server'],
   ['controllers'],
   ['functions', 'gateway', 'admission'],
-  ['runtime', 'policy', 'manifests'],
+  ['runtime', 'policy', 'manifests', 'signing'],
   // oci is a client library beside the API: module references in resources are parsed with it.
   ['api', 'oci'],
   ['store'],

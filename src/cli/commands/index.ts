@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 
 import { register as admission } from './admission.js';
 import { register as apply } from './apply.js';
+import { register as attest } from './attest.js';
 import { register as audit } from './audit.js';
 import { register as conformance } from './conformance.js';
 import { register as del } from './delete.js';
 import { register as describe } from './describe.js';
+import { register as generateKeyPair } from './generate-key-pair.js';
 import { register as get } from './get.js';
 import { register as inspect } from './inspect.js';
 import { register as kubeconfig } from './kubeconfig.js';
@@ -13,7 +15,12 @@ import { register as logs } from './logs.js';
 import { register as policy } from './policy.js';
 import { register as push } from './push.js';
 import { register as run } from './run.js';
+import { register as sign } from './sign.js';
+import { register as signBlob } from './sign-blob.js';
 import { register as up } from './up.js';
+import { register as verify } from './verify.js';
+import { register as verifyAttestation } from './verify-attestation.js';
+import { register as verifyBlob } from './verify-blob.js';
 import { register as version } from './version.js';
 import { register as webhook } from './webhook.js';
 
@@ -21,10 +28,12 @@ import { register as webhook } from './webhook.js';
 const registrars: Array<(program: Command) => void> = [
   admission,
   apply,
+  attest,
   audit,
   conformance,
   del,
   describe,
+  generateKeyPair,
   get,
   inspect,
   kubeconfig,
@@ -32,7 +41,12 @@ const registrars: Array<(program: Command) => void> = [
   policy,
   push,
   run,
+  sign,
+  signBlob,
   up,
+  verify,
+  verifyAttestation,
+  verifyBlob,
   version,
   webhook,
 ];
