@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { Logger } from 'pino';
 
-import { AdmissionPlatform, imagePolicyValidator } from '../admission/index.js';
+import { AdmissionPlatform, ImagePolicyAdmission, imagePolicyValidator } from '../admission/index.js';
 import { BlobEndpoint } from '../api/blob-endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { builtinKinds } from '../api/kinds/index.js';
@@ -26,6 +26,7 @@ import { createRegistryClient, type CredentialProvider, OciCache, type RegistryC
 import { DecisionLogger, policyKindValidators } from '../policy/index.js';
 import { Runtime } from '../runtime/index.js';
 import { DEFAULT_FUNCTION_MAXIMA, type FunctionMaxima,HostDirs, UpstreamGuard } from '../security/index.js';
+import { SigstoreVerifier } from '../signing/index.js';
 import { BlobStore, openStore, type Store } from '../store/index.js';
 import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
@@ -130,6 +131,7 @@ export class Skiff {
   private routes!: RouteController;
   private policies!: PolicyController;
   private admission?: AdmissionPlatform;
+  private imagePolicies?: ImagePolicyAdmission;
   private compactor?: NodeJS.Timeout;
   private eventGc?: EventGarbageCollector;
   private blobGc?: BlobGarbageCollector;
@@ -181,7 +183,7 @@ export class Skiff {
     const reg = this.opts.registries ?? {};
     const ociCache = new OciCache({ dataDir });
     this.registry = createRegistryClient({ upstreams: this.upstreams, insecure: reg.insecure, ca: reg.ca, credentials: reg.credentials, cache: ociCache });
-    const modules = new ModuleSource({ blobs: this.blobs, hostDirs: this.hostDirs, upstreams: this.upstreams, registry: this.registry, pullSecrets: secretPullCredentials(resources) });
+    const modules = new ModuleSource({ blobs: this.blobs, hostDirs: this.hostDirs, upstreams: this.upstreams, registry: this.registry, pullSecrets: secretPullCredentials(resources), verifyArtifact: (ref, digest) => this.verifyArtifact(ref, digest) });
 
     const logs = new FunctionLogs();
     this.runtime = new Runtime({ workers: this.opts.workers, logger });
@@ -197,12 +199,18 @@ export class Skiff {
     resources.addAdmissionHook(moduleSourceAdmission({ hostDirs: this.hostDirs, upstreams: this.upstreams, blobs: this.blobs }));
     resources.addAdmissionHook(gatewayGrantsHook({ upstreams: this.upstreams, hostDirs: this.hostDirs }));
     resources.addAdmissionHook(referenceWarnings(this.routes.routes));
-    this.admission = new AdmissionPlatform({ resources, logger, decisionLog });
+    // Signatures first: an artifact nobody trusted is refused before constraints look at the object,
+    // and constraints that ask external_data reuse the same verdicts.
+    this.imagePolicies = new ImagePolicyAdmission({ resources, logger, decisionLog, verifier: new SigstoreVerifier({ registry: this.registry }) });
+    resources.addAdmissionHook(this.imagePolicies.hook);
+    const imagePolicies = this.imagePolicies;
+    this.admission = new AdmissionPlatform({ resources, logger, decisionLog, externalData: (obj) => imagePolicies.externalData(obj) });
     resources.addAdmissionHook(this.admission.hook);
 
     await this.policies.start();
     await this.functions.start();
     await this.routes.start();
+    await this.imagePolicies.start();
     await this.admission.start();
 
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
@@ -266,6 +274,7 @@ export class Skiff {
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.admission?.stop().catch(() => {});
+      this.imagePolicies?.stop();
       await this.routes?.stop().catch(() => {});
       await this.functions?.stop().catch(() => {});
       await this.policies?.stop().catch(() => {});
@@ -274,6 +283,14 @@ export class Skiff {
       await this.store?.close();
     })();
     return this.stopping;
+  }
+
+  /** verifyArtifact checks a module about to be loaded against the ImagePolicies: undefined admits it. */
+  private async verifyArtifact(reference: string, digest: string): Promise<string | undefined> {
+    const enforcer = this.imagePolicies?.enforcer;
+    if (!enforcer?.covers(reference)) return undefined;
+    const d = await enforcer.check(reference, digest);
+    return d.allowed ? undefined : d.messages.join('; ');
   }
 
   private async ensureNamespace(resources: ResourceService, name: string): Promise<void> {
