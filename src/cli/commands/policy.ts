@@ -8,6 +8,7 @@ import { UpstreamGuard } from '../../security/index.js';
 import { CheckFailedError, SkiffError, UsageError } from '../../util/errors.js';
 
 import { type BundleFlags, bundleOptions, registerBuild, withBundles } from './policy-bundle.js';
+import { registerReplay } from './policy-replay.js';
 import { registerVerify } from './policy-verify.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -261,4 +262,5 @@ export function register(program: Command): void {
     });
   registerVerify(policy);
   registerBuild(policy);
+  registerReplay(policy);
 }
