@@ -43,7 +43,7 @@ const LAYERS = [
   ['server'],
   ['controllers'],
   ['functions', 'gateway', 'admission'],
-  ['runtime', 'policy', 'manifests'],
+  ['runtime', 'policy', 'manifests', 'oci'],
   ['api'],
   ['store'],
   ['security', 'util'],

@@ -25,3 +25,4 @@ export { auditObjects, DEFAULT_VIOLATIONS_LIMIT, type ConstraintAudit, type Audi
 export { WebhookServer, type WebhookOptions } from './webhook/server.js';
 export { EvalPool, type EvalWorkerConfig, type PoolCounts } from './webhook/eval-pool.js';
 export { answerReview, type Answer } from './webhook/answer.js';
+export * from './image-policy/index.js';

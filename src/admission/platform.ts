@@ -8,7 +8,7 @@ import { Informer } from '../api/informer.js';
 import { constraintKind, CONSTRAINTS_GROUP,constraintTemplateKind } from '../api/kinds/constraint-template.js';
 import { CORE_GROUP, type FieldError, groupOf, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
-import type { DecisionLogger } from '../policy/index.js';
+import type { DecisionLogger, ExternalDataLookup } from '../policy/index.js';
 
 import { auditObjects, type ConstraintAudit,DEFAULT_VIOLATIONS_LIMIT } from './audit.js';
 import { decide } from './decision.js';
@@ -34,6 +34,11 @@ export interface AdmissionPlatformOptions {
   violationsLimit?: number;
   /** Record every constraint evaluation here (NDJSON). */
   decisionLog?: DecisionLogger;
+  /**
+   * Gatekeeper external data for templates: fetched for each reviewed object before its constraints
+   * run (image verification results), then answered from memory by `external_data`.
+   */
+  externalData?: (obj: ResourceObject) => Promise<ExternalDataLookup | undefined>;
 }
 
 /**
@@ -242,7 +247,8 @@ export class AdmissionPlatform {
       const nsDef = this.resources.kinds.byPluralName('namespaces', CORE_GROUP);
       nsObj = nsDef ? ((await this.resources.tryGet(nsDef, undefined, req.namespace)) as K8sObject | undefined) : undefined;
     }
-    const d = decide(this.client, review, { namespaceObject: nsObj }, { namespace: namespacePolicy(nsObj?.metadata?.labels) });
+    const externalData = this.client.needsExternalData() && req.object ? await this.opts.externalData?.(req.object) : undefined;
+    const d = decide(this.client, review, { namespaceObject: nsObj, externalData }, { namespace: namespacePolicy(nsObj?.metadata?.labels) });
     // dryrun constraints and Pod Security `audit` labels neither refuse nor warn: they are logged, as Kubernetes records audit annotations.
     if (d.audited.length) this.logger.info({ kind: req.kind, namespace: req.namespace, name: req.name, operation: req.operation, findings: d.audited }, 'admission audit findings');
     return { allowed: d.allowed, messages: d.denials.map((f) => f.message), warnings: d.warnings };

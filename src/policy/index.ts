@@ -17,7 +17,7 @@ import { type EvalOptions, Evaluator, type Frame } from './eval/evaluator.js';
 import { StepCompiler } from './eval/steps.js';
 import { fromJSON, type Value } from './value.js';
 export { DEFAULT_BUILTIN_LIMITS } from './builtins/limits.js';
-export type { BuiltinLimits } from './builtins/types.js';
+export type { BuiltinLimits, ExternalDataAnswer, ExternalDataLookup } from './builtins/types.js';
 export { DecisionLogger, readDecisions, streamDecisions, maskInput, type Decision, type DecisionFilter, type DecisionLogOptions } from './decision-log.js';
 export { engineRunner, replayDecisions, resultOf, type QueryRunner, type ReplayChange, type ReplayOptions, type ReplayOutcome, type ReplaySummary } from './replay.js';
 export { formatModule } from './ast/format.js';

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { Logger } from 'pino';
 
-import { AdmissionPlatform } from '../admission/index.js';
+import { AdmissionPlatform, imagePolicyValidator } from '../admission/index.js';
 import { BlobEndpoint } from '../api/blob-endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { builtinKinds } from '../api/kinds/index.js';
@@ -164,7 +164,7 @@ export class Skiff {
     apiCert.catch(() => undefined);
     this.store = await openStore(this.opts.store, dataDir);
     // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
-    const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators }));
+    const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators, ImagePolicy: imagePolicyValidator }));
     await this.ensureNamespace(resources, 'default');
 
     this.blobs = new BlobStore({ dir: join(dataDir, 'blobs') });

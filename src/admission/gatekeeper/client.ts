@@ -1,6 +1,6 @@
 import type { Ajv } from 'ajv';
 
-import { type DecisionLogger, type PrepareOptions, RegoError, RObject, RSet, toJSON, type Value } from '../../policy/index.js';
+import { type DecisionLogger, type ExternalDataLookup, type PrepareOptions, RegoError, RObject, RSet, toJSON, type Value } from '../../policy/index.js';
 import { ConstraintError } from '../errors.js';
 
 import { compileConstraint, type CompiledConstraint } from './constraint.js';
@@ -27,6 +27,8 @@ export interface ReviewContext {
   namespaceObject?: K8sObject;
   /** evaluate only these constraints (kind → names); all when absent */
   only?: (c: CompiledConstraint) => boolean;
+  /** answers `external_data` calls of the templates for this review (providers fetched beforehand) */
+  externalData?: ExternalDataLookup;
 }
 
 /**
@@ -75,6 +77,7 @@ export class GatekeeperClient {
   addTemplate(obj: K8sObject): CompiledTemplate {
     const t = compileTemplate(obj, this.ajv, this.data, this.queryOptions());
     this.plan = undefined;
+    this.externalData = undefined;
     const prev = [...this.templates.values()].find((x) => x.name === t.name && x.kind !== t.kind);
     if (prev) this.removeTemplate(prev.kind);
     this.templates.set(t.kind, t);
@@ -93,9 +96,21 @@ export class GatekeeperClient {
   /** removeTemplate drops a template and all constraints of its kind. */
   removeTemplate(kind: string): void {
     this.plan = undefined;
+    this.externalData = undefined;
     this.templates.delete(kind);
     this.byKind.delete(kind);
   }
+
+  /**
+   * needsExternalData tells whether any template calls `external_data`, so that reviews fetch
+   * provider answers only when some policy can read them.
+   */
+  needsExternalData(): boolean {
+    return (this.externalData ??= [...this.templates.values()].some((t) => JSON.stringify((t.source as { spec?: unknown }).spec ?? null).includes('external_data')));
+  }
+
+  /** whether a template calls external_data; recomputed after templates change */
+  private externalData: boolean | undefined;
 
   /** template finds a compiled template by the constraint kind it creates. */
   template(kind: string): CompiledTemplate | undefined {
@@ -123,12 +138,14 @@ export class GatekeeperClient {
     if (!m) this.byKind.set(kind, (m = new Map()));
     m.set(c.name, c);
     this.plan = undefined;
+    this.externalData = undefined;
     return c;
   }
 
   /** removeConstraint forgets one constraint (no error when it is unknown). */
   removeConstraint(kind: string, name: string): void {
     this.plan = undefined;
+    this.externalData = undefined;
     this.byKind.get(kind)?.delete(name);
   }
 
@@ -162,7 +179,7 @@ export class GatekeeperClient {
     const input: { review: AdmissionRequestJSON; parameters: unknown } = { review, parameters: null };
     // one arguments object for every evaluation of this review: objects made per evaluation are
     // what V8 moves to the old generation once a collection finds them alive mid-evaluation
-    const args = { input };
+    const args: ReviewArgs = ctx.externalData ? { input, externalData: ctx.externalData } : { input };
     const only = ctx.only;
     for (const { kind, template, constraint: c } of this.planned()) {
       if (only && !only(c)) continue;
@@ -201,6 +218,12 @@ export class GatekeeperClient {
 }
 
 
+/** ReviewArgs are the evaluation arguments shared by every constraint of one review. */
+interface ReviewArgs {
+  input: { review: AdmissionRequestJSON; parameters: unknown };
+  externalData?: ExternalDataLookup;
+}
+
 interface PlanEntry {
   kind: string;
   template: CompiledTemplate;
@@ -211,7 +234,7 @@ interface PlanEntry {
  * collectViolations evaluates one constraint's `violation` set and appends its results. A violation
  * that is not an object with a string `msg` fails the whole constraint, and nothing of it is kept.
  */
-function collectViolations(t: CompiledTemplate, args: { input: { review: AdmissionRequestJSON; parameters: unknown } }, kind: string, c: CompiledConstraint, out: Violation[]): void {
+function collectViolations(t: CompiledTemplate, args: ReviewArgs, kind: string, c: CompiledConstraint, out: Violation[]): void {
   const rows = t.query.eval(args);
   let found: Violation[] | undefined;
   for (const row of rows) {

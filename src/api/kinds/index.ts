@@ -1,5 +1,6 @@
 import { eventKind } from './event.js';
 import { functionKind } from './function.js';
+import { imagePolicyKind, trustRootKind } from './image-policy.js';
 import { namespaceKind } from './namespace.js';
 import { policyKind } from './policy.js';
 import { policyBundleKind } from './policy-bundle.js';
@@ -19,7 +20,7 @@ export { parseModuleRef, blobRef, BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION, typ
  * them those kinds get their schema checks only, which is what clients that only print objects need.
  */
 export function builtinKinds(validators: KindValidators = {}): KindRegistry {
-  const defs = [namespaceKind, functionKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind];
+  const defs = [namespaceKind, functionKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind];
   for (const kind of Object.keys(validators)) {
     if (!defs.some((d) => d.kind === kind)) throw new Error(`a validator was given for ${kind}, which is not a built-in kind`);
   }

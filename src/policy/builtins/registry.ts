@@ -7,6 +7,7 @@ import { register as casts } from './casts.js';
 import { register as crypto } from './crypto.js';
 import { register as deprecated } from './deprecated.js';
 import { register as encoding } from './encoding.js';
+import { register as externalData } from './external-data.js';
 import { register as glob } from './glob.js';
 import { register as globsMatch } from './globs-match.js';
 import { register as graphql } from './graphql.js';
@@ -34,7 +35,7 @@ import { register as units } from './units.js';
 import { register as uuid } from './uuid.js';
 
 /** FAMILIES lists every built-in family's register table; add a family here. */
-const FAMILIES: Array<Record<string, Builtin>> = [aggregates, arrays, bits, casts, crypto, deprecated, encoding, glob, globsMatch, graphql, graphs, http, json, jsonschema, jwt, misc, net, numbers, objects, operators, providersAws, regex, rego, semver, sets, strings, time, types, units, uuid];
+const FAMILIES: Array<Record<string, Builtin>> = [aggregates, arrays, bits, casts, crypto, deprecated, encoding, externalData, glob, globsMatch, graphql, graphs, http, json, jsonschema, jwt, misc, net, numbers, objects, operators, providersAws, regex, rego, semver, sets, strings, time, types, units, uuid];
 
 /**
  * builtinTable merges the families into one name → built-in map (built once per engine). The `test.*`

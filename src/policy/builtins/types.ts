@@ -39,9 +39,21 @@ export interface BuiltinContext {
   metadata?(): { rule: Value; chain: Value };
   /** per-engine memo of compiled patterns (regex, glob) */
   shared: Map<string, unknown>;
+  /** Gatekeeper's external data: a provider's answer for keys, or undefined when there is no such provider */
+  externalData?(provider: string, keys: unknown[]): ExternalDataAnswer | undefined;
   /** evaluation of a full policy module (rego.parse_module) */
   parseModule?(file: string, text: string): Value;
 }
+
+/** ExternalDataAnswer is a provider's answer to `external_data`, in Gatekeeper's response shape. */
+export interface ExternalDataAnswer {
+  responses: Array<[unknown, unknown]>;
+  errors: Array<[unknown, string]>;
+  system_error: string;
+}
+
+/** ExternalDataLookup answers `external_data` for the providers an evaluation was given. */
+export type ExternalDataLookup = (provider: string, keys: unknown[]) => ExternalDataAnswer | undefined;
 
 /** BuiltinFn computes a built-in's result from evaluated operands; undefined means undefined. */
 export type BuiltinFn = (args: Value[], ctx: BuiltinContext) => Value | undefined;

@@ -1,6 +1,6 @@
 import type { UpstreamGuard } from '../../security/index.js';
 import { DEFAULT_BUILTIN_LIMITS } from '../builtins/limits.js';
-import type { BuiltinContext, BuiltinLimits } from '../builtins/types.js';
+import type { BuiltinContext, BuiltinLimits, ExternalDataAnswer } from '../builtins/types.js';
 import { isObject, objGet, objKeys, RDecimal, RSet, type Value } from '../value.js';
 
 import type { EvalEngine } from './types.js';
@@ -25,6 +25,9 @@ export class EvalBuiltinContext implements BuiltinContext {
   }
   get limits(): BuiltinLimits {
     return this.ev.opts.limits ?? DEFAULT_BUILTIN_LIMITS;
+  }
+  externalData(provider: string, keys: unknown[]): ExternalDataAnswer | undefined {
+    return this.ev.opts.externalData?.(provider, keys);
   }
   check(): void {
     this.ev.checkDeadline();

@@ -1,6 +1,6 @@
 import type { UpstreamGuard } from '../../security/index.js';
 import type { CallTerm, Expr, Rule, Term } from '../ast/types.js';
-import type { Builtin, BuiltinContext, BuiltinLimits } from '../builtins/types.js';
+import type { Builtin, BuiltinContext, BuiltinLimits, ExternalDataLookup } from '../builtins/types.js';
 import type { RuleNode } from '../compile/tree.js';
 import type { RegoError } from '../errors.js';
 import type { RSet, Value } from '../value.js';
@@ -37,6 +37,8 @@ export interface EvalOptions {
   httpAllow?: string[];
   /** the operator's upstream allow-list: every address http.send connects to must pass it (set by the engine) */
   upstreams?: UpstreamGuard;
+  /** answers Gatekeeper's `external_data` built-in (providers fetched before the evaluation) */
+  externalData?: ExternalDataLookup;
   /** size caps on built-in results (set by the engine) */
   limits?: BuiltinLimits;
   /** non-strict mode: built-in errors (which make their expression undefined) are also collected here */
