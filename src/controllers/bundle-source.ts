@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction, Socket } from 'node:net';
 
-import type { ImageManifest, ImageReference, Registry } from '../oci/types.js';
+import { type ImageManifest, type ImageReference, parseReference, type Registry } from '../oci/index.js';
 import { type UpstreamGuard, UpstreamRefusedError } from '../security/index.js';
 import { SkiffError } from '../util/errors.js';
 
@@ -36,11 +36,13 @@ export const BUNDLE_LAYER_TYPES = ['application/vnd.oci.image.layer.v1.tar+gzip'
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-/** parseOciSource reads `oci://HOST[:PORT]/REPO:TAG` or `oci://HOST[:PORT]/REPO@sha256:HEX`. */
+/** parseOciSource reads `oci://HOST[:PORT]/REPO:TAG` or `oci://HOST[:PORT]/REPO@sha256:HEX` (the OCI area's parser). */
 export function parseOciSource(source: string): ImageReference {
-  const m = /^oci:\/\/([^/\s]+)\/([^\s:@]+)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(source);
-  if (!m || (!m[3] && !m[4])) throw new BundleSourceError('ArtifactInvalid', `spec.source ${source} is not oci://HOST[:PORT]/REPO:TAG or @sha256:DIGEST`);
-  return { registry: m[1]!, repository: m[2]!, ...(m[3] ? { tag: m[3] } : {}), ...(m[4] ? { digest: m[4] } : {}) };
+  try {
+    return parseReference(source);
+  } catch (err) {
+    throw new BundleSourceError('ArtifactInvalid', `spec.source: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /**
