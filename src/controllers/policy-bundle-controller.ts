@@ -44,7 +44,8 @@ const SIGNATURE_CODES = new Set(['bundle_signature_missing', 'bundle_signature_i
 
 /** A status change: the Ready and Verified conditions and fields to set. */
 interface Report {
-  ready: { status: 'True' | 'False'; reason: string; message: string };
+  /** absent: only observedGeneration is brought up to date */
+  ready?: { status: 'True' | 'False'; reason: string; message: string };
   verified?: { status: 'True' | 'False'; reason: string; message: string };
   fields?: Record<string, unknown>;
   /** fields to drop (a candidate that is gone) */
@@ -130,12 +131,20 @@ export class PolicyBundleController {
       await this.report(obj, { ready: { status: 'False', reason: err.reason, message: this.keeps(name, err.message) } });
       return { requeueAfterMs: pollMs };
     }
-    if (fetched.unchanged) return { requeueAfterMs: pollMs };
+    // a new spec whose source still serves the active revision: say the spec was seen
+    const observed = () => (obj.status?.observedGeneration !== obj.metadata.generation ? this.report(obj, {}) : undefined);
+    if (fetched.unchanged) {
+      await observed();
+      return { requeueAfterMs: pollMs };
+    }
     const bytes = fetched.bytes;
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     st.etag = fetched.etag;
     st.sourceDigest = fetched.sourceDigest;
-    if (digest === st.active || digest === st.failed) return { requeueAfterMs: pollMs };
+    if (digest === st.active || digest === st.failed) {
+      await observed();
+      return { requeueAfterMs: pollMs };
+    }
     await this.consider(obj, st, bytes, digest, verification, { etag: fetched.etag, sourceDigest: fetched.sourceDigest });
     return { requeueAfterMs: pollMs };
   }
@@ -266,7 +275,8 @@ export class PolicyBundleController {
       const old = (current.status ?? {}) as Record<string, unknown>;
       const next: Record<string, unknown> = { ...old, ...r.fields, observedGeneration: current.metadata.generation };
       for (const k of r.drop ?? []) delete next[k];
-      let conditions = setCondition(old.conditions as Condition[] | undefined, { type: 'Ready', ...r.ready, observedGeneration: current.metadata.generation });
+      let conditions = (old.conditions as Condition[] | undefined) ?? [];
+      if (r.ready) conditions = setCondition(conditions, { type: 'Ready', ...r.ready, observedGeneration: current.metadata.generation });
       if (r.verified) conditions = setCondition(conditions, { type: 'Verified', ...r.verified, observedGeneration: current.metadata.generation });
       next.conditions = conditions;
       if (JSON.stringify(next) === JSON.stringify(old)) return;

@@ -192,6 +192,8 @@ describe('a Route whose authz comes from a signed OPA bundle', () => {
   it('holds back a revision that would change more decisions than allowed, and skiff policy replay lists them', async () => {
     for (let i = 0; i < 3; i++) expect(await code('GET')).toBe(200);
     expect(cli(['apply', '-f', '-'], { skiff: s, input: manifest('  rollout: { maxChangedDecisions: 0 }\n') }).code).toBe(0);
+    // the rollout limit is in force once the controller has seen the new spec
+    await waitFor(async () => (await status())?.observedGeneration === 2, 'generation 2 observed');
     // r6 would deny GET: held back, r2 keeps deciding
     const msg = await refused(await bundle('r6', 'allow if input.attributes.request.http.method == "POST"'), 'RolloutHeld');
     expect(msg).toMatch(/revision "r6" is held back: \d+ of \d+ replayed decisions would change \(spec.rollout.maxChangedDecisions: 0\); skiff policy replay envoy lists them; revision "r2" keeps deciding/);
