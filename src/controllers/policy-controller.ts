@@ -4,11 +4,12 @@ import { ApiError } from '../api/errors.js';
 import { setCondition } from '../api/kinds/conditions.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
-import type { DecisionLogger,PolicyEngine, PreparedQuery } from '../policy/index.js';
+import type { DecisionLogger, PolicyEngine, PreparedQuery, ReplaySummary } from '../policy/index.js';
 import type { UpstreamGuard } from '../security/index.js';
 import { SkiffError } from '../util/errors.js';
 
 import { PolicyBackoff, type PolicyBackoffOptions } from './policy-backoff.js';
+import { type CompiledSet, compileUnits, type PolicyUnit } from './policy-units.js';
 
 type PolicyModule = typeof import('../policy/index.js');
 // The engine and its built-ins cost memory; a node without Policy objects never loads them.
@@ -34,6 +35,8 @@ export interface PolicyControllerOptions {
   upstreams?: UpstreamGuard;
   /** When a policy that keeps missing its deadline is short-circuited. */
   backoff?: PolicyBackoffOptions;
+  /** How far back replay before rollout looks (default one hour) and how many decisions it re-runs at most (10,000). */
+  replay?: { windowMs?: number; maxDecisions?: number; budgetMs?: number };
 }
 
 /** PolicyBackoffError: the policy missed its deadline repeatedly and is short-circuited (fail closed) for a while. */
@@ -43,15 +46,54 @@ export class PolicyBackoffError extends SkiffError {
   }
 }
 
+/** The labels the platform's policy engine puts on its decisions: replay re-runs only those. */
+export const POLICY_DECISION_LABELS = Object.freeze({ engine: 'policies' });
+
+/** BundleProposal is a verified, parsed bundle revision offered for activation. */
+export interface BundleProposal {
+  name: string;
+  revision: string;
+  digest: string;
+  roots: string[];
+  modules: Array<{ file: string; text: string; regoVersion: 0 | 1 }>;
+  data: Record<string, unknown>;
+  /** hold the revision back when more replayed decisions would change */
+  maxChangedDecisions?: number;
+  /** activate without replay (restoring the revision that was active before a restart) */
+  restore?: boolean;
+}
+
+/** ProposalResult says what became of a proposal. */
+export type ProposalResult = { outcome: 'activated'; replay?: ReplaySummary } | { outcome: 'held'; replay: ReplaySummary } | { outcome: 'failed'; errors: string[] };
+
+/** What a Policy's live version is: the one the engine runs, possibly older than its spec. */
+interface LivePolicy {
+  generation: number;
+  rego: string;
+  regoVersion: 'v0' | 'v1';
+}
+
+/** What happened to a Policy's latest generation in a reconcile. */
+interface Outcome {
+  errors?: string[];
+  replay?: ReplaySummary;
+  held?: number;
+}
+
 const ALL = '__all__';
 const DEFAULT_QUERY = 'data.skiff.authz.allow';
+const policyKey = (p: ResourceObject) => `Policy ${p.metadata.namespace}/${p.metadata.name}`;
+const bundleKey = (name: string) => `PolicyBundle ${name}`;
 
 /**
- * PolicyController keeps the platform's policy engine equal to the stored Policy objects. A policy
- * that does not parse or compile is left out (the others keep working) and its status names every
- * error with file:line. It also answers gateway authorization: `authorizer.check(input, {policy})`
- * evaluates a rule such as `data.http.authz.allow` with a prepared query, cached per rule until the
- * policies change.
+ * PolicyController keeps the platform's one policy engine equal to the stored Policy objects and the
+ * active PolicyBundle revisions. A new Policy generation or bundle revision is a candidate: it goes
+ * live only if it compiles with everything else without breaking any of it, and — when a decision
+ * log is kept — after the recent decisions have been replayed against it (held back when more would
+ * change than `spec.rollout.maxChangedDecisions`). Otherwise the previous version keeps deciding and
+ * the object's status says why. It also answers gateway authorization: `authorizer.check(input,
+ * {policy})` evaluates a rule such as `data.http.authz.allow` with a prepared query, cached per rule
+ * until the engine changes.
  */
 export class PolicyController {
   readonly informer: Informer;
@@ -60,11 +102,17 @@ export class PolicyController {
   private policy?: PolicyModule;
   private readonly prepared = new Map<string, PreparedQuery>();
   private readonly backoff: PolicyBackoff;
+  private readonly log?: DecisionLogger;
+  private readonly livePolicies = new Map<string, LivePolicy>();
+  private readonly liveBundles = new Map<string, BundleProposal>();
+  /** engine changes, one at a time */
+  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: PolicyControllerOptions) {
     this.backoff = new PolicyBackoff(opts.backoff);
+    this.log = opts.decisionLog?.withLabels(POLICY_DECISION_LABELS);
     this.informer = new Informer(opts.resources, opts.resources.kind('Policy'), opts.logger);
-    this.controller = new Controller({ name: 'policies', logger: opts.logger, keys: () => [ALL], reconcile: () => this.reconcile(), workers: 1, resyncMs: 300_000 });
+    this.controller = new Controller({ name: 'policies', logger: opts.logger, keys: () => [ALL], reconcile: () => this.serial(() => this.reconcile()), workers: 1, resyncMs: 300_000 });
     const poke = () => this.controller.enqueue(ALL);
     this.informer.addHandlers({ onAdd: poke, onDelete: poke, onUpdate: (a, b) => a.metadata.generation !== b.metadata.generation && poke() });
   }
@@ -98,7 +146,7 @@ export class PolicyController {
     const key = `${timeoutMs} ${query}`;
     let q = this.prepared.get(key);
     if (!q) {
-      q = this.engine.prepare(query, { timeoutMs, decisionLog: this.opts.decisionLog });
+      q = this.engine.prepare(query, { timeoutMs, decisionLog: this.log });
       this.prepared.set(key, q);
     }
     let rows;
@@ -126,71 +174,166 @@ export class PolicyController {
     if (ms) this.opts.logger.warn({ policy: query, deadlineMs: timeoutMs, backoffMs: ms }, `policy ${query} keeps missing its ${timeoutMs}ms deadline: its decisions are denied without evaluation for ${ms / 1000}s`);
   }
 
-  private async reconcile(): Promise<void> {
-    const policies = this.informer.list();
-    if (!policies.length && !this.engine) return;
-    const mod = await loadPolicy();
-    const { PolicyEngine, RegoError, RegoErrors } = mod;
-    const messages = (err: unknown): string[] => (err instanceof RegoErrors ? err.errors.map((e) => e.message) : [(err as Error).message]);
-    // http.send reaches only what the operator's upstream allow-list allows (off without one)
-    const engine = new PolicyEngine(this.opts.upstreams ? { upstreams: this.opts.upstreams } : {});
-    const problems = new Map<string, string[]>();
-    const fileOf = (p: ResourceObject) => `${p.metadata.namespace}/${p.metadata.name}.rego`;
-    const byFile = new Map(policies.map((p) => [fileOf(p), p]));
-    for (const p of policies) {
-      try {
-        engine.addModule(fileOf(p), String(p.spec.rego), { regoVersion: p.spec.regoVersion === 'v0' ? 0 : 1 });
-      } catch (err) {
-        problems.set(fileOf(p), messages(err));
+  /** serial runs engine changes one after another (Policy reconciles and bundle proposals share the engine). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** activeBundle is the revision of a PolicyBundle the engine runs, if any. */
+  activeBundle(name: string): { revision: string; digest: string } | undefined {
+    const b = this.liveBundles.get(name);
+    return b ? { revision: b.revision, digest: b.digest } : undefined;
+  }
+
+  /**
+   * proposeBundle offers a bundle revision: refused when its roots overlap another active bundle's or
+   * when it does not compile with the rest (or breaks any of it), held when replay finds more changed
+   * decisions than allowed, otherwise swapped in at once.
+   */
+  proposeBundle(p: BundleProposal): Promise<ProposalResult> {
+    return this.serial(async () => {
+      for (const [name, b] of this.liveBundles) {
+        if (name === p.name) continue;
+        const clash = p.roots.flatMap((r) => b.roots.filter((o) => o === '' || r === '' || o === r || o.startsWith(`${r}/`) || r.startsWith(`${o}/`)).map((o) => `"${r}" and "${o}"`));
+        if (clash.length) return { outcome: 'failed', errors: [`its roots overlap those of PolicyBundle ${name}: ${clash.join(', ')}; two bundles cannot own one part of data`] };
       }
+      const mod = await loadPolicy();
+      const current = this.compile(mod);
+      const trialBundles = new Map(this.liveBundles).set(p.name, p);
+      const trial = this.compile(mod, this.livePolicies, trialBundles);
+      const introduced = this.introduced(current, trial);
+      if (introduced.length) return { outcome: 'failed', errors: introduced };
+      const replay = p.restore ? undefined : await this.replay(current, trial);
+      if (replay && p.maxChangedDecisions !== undefined && replay.changed > p.maxChangedDecisions) return { outcome: 'held', replay };
+      this.liveBundles.set(p.name, p);
+      this.swap(mod, trial);
+      return { outcome: 'activated', ...(replay ? { replay } : {}) };
+    });
+  }
+
+  /** removeBundle takes a deleted PolicyBundle's modules and data out of the engine. */
+  removeBundle(name: string): Promise<void> {
+    return this.serial(async () => {
+      if (!this.liveBundles.delete(name)) return;
+      const mod = await loadPolicy();
+      this.swap(mod, this.compile(mod));
+    });
+  }
+
+  private units(policies: Map<string, LivePolicy>, bundles: Map<string, BundleProposal>): PolicyUnit[] {
+    const out: PolicyUnit[] = [];
+    for (const [key, p] of policies) out.push({ key, modules: [{ file: `${key.slice('Policy '.length)}.rego`, text: p.rego, regoVersion: p.regoVersion === 'v0' ? 0 : 1 }] });
+    for (const [name, b] of bundles) out.push({ key: bundleKey(name), modules: b.modules, data: b.data });
+    return out;
+  }
+
+  private compile(mod: PolicyModule, policies = this.livePolicies, bundles = this.liveBundles): CompiledSet {
+    return compileUnits(mod, this.units(policies, bundles), this.opts.upstreams);
+  }
+
+  /** introduced lists the problems a trial set has that the current one does not: a candidate may not break anything. */
+  private introduced(current: CompiledSet, trial: CompiledSet): string[] {
+    if (trial.fatal) return trial.fatal;
+    const out: string[] = [];
+    for (const [key, errs] of trial.problems) if (!current.problems.has(key)) out.push(...errs);
+    return out;
+  }
+
+  private swap(mod: PolicyModule, set: CompiledSet): void {
+    if (set.fatal) {
+      this.opts.logger.warn({ err: set.fatal.join('; ') }, 'policies do not compile together; keeping the previous set');
+      return;
     }
-    // A compile error blames files; leave those out and compile the rest, so one bad policy does not take down the others.
-    for (let round = 0; round < policies.length + 1; round++) {
-      try {
-        engine.compile();
-        break;
-      } catch (err) {
-        const errs = err instanceof RegoErrors ? err.errors : err instanceof RegoError ? [err] : [];
-        const blamed = new Set(errs.map((e) => e.loc?.file).filter((f): f is string => !!f && engine.moduleFiles().includes(f)));
-        if (!blamed.size) {
-          // Nothing to blame: keep serving the previous engine and report on every policy.
-          for (const p of policies) problems.set(fileOf(p), messages(err));
-          this.opts.logger.warn({ err: (err as Error).message }, 'policies do not compile together; keeping the previous set');
-          await this.report(policies, problems, fileOf);
-          return;
-        }
-        for (const f of blamed) {
-          problems.set(f, [...(problems.get(f) ?? []), ...errs.filter((e) => e.loc?.file === f).map((e) => e.message)]);
-          engine.removeModule(f);
-        }
-      }
-    }
-    this.engine = engine;
+    this.engine = set.engine;
     this.policy = mod;
     this.prepared.clear();
     // changed policies get a fresh chance
     this.backoff.clear();
-    await this.report([...byFile.values()], problems, fileOf);
   }
 
-  private async report(policies: ResourceObject[], problems: Map<string, string[]>, fileOf: (p: ResourceObject) => string): Promise<void> {
+  /** replay re-runs the recent decisions of this engine against a candidate set (none without a decision log). */
+  private async replay(current: CompiledSet, trial: CompiledSet): Promise<ReplaySummary | undefined> {
+    if (!this.log) return undefined;
+    const mod = await loadPolicy();
+    const since = new Date(Date.now() - (this.opts.replay?.windowMs ?? 3_600_000));
+    const live = this.engine && !current.fatal ? mod.engineRunner(current.engine) : () => ({});
+    return mod.replayDecisions(mod.streamDecisions(this.log.path, since), live, mod.engineRunner(trial.engine), {
+      since,
+      labels: POLICY_DECISION_LABELS,
+      maxDecisions: this.opts.replay?.maxDecisions,
+      budgetMs: this.opts.replay?.budgetMs,
+    });
+  }
+
+  private async reconcile(): Promise<void> {
+    const policies = this.informer.list();
+    if (!policies.length && !this.engine && !this.liveBundles.size) return;
+    const mod = await loadPolicy();
+    const keys = new Set(policies.map(policyKey));
+    for (const k of [...this.livePolicies.keys()]) if (!keys.has(k)) this.livePolicies.delete(k);
+    const spec = (p: ResourceObject): LivePolicy => ({ generation: p.metadata.generation ?? 0, rego: String(p.spec.rego), regoVersion: p.spec.regoVersion === 'v0' ? 'v0' : 'v1' });
+    if (!this.engine) {
+      // the first build after a start: what was live before (status.active, when a newer generation
+      // was held back or failed) is live again; everything else goes live as stored
+      for (const p of policies) {
+        const a = p.status?.active as LivePolicy | undefined;
+        const held = a && typeof a.rego === 'string' && a.generation < (p.metadata.generation ?? 0);
+        this.livePolicies.set(policyKey(p), held ? a : spec(p));
+      }
+    }
+    let current = this.compile(mod);
+    const outcomes = new Map<string, Outcome>();
+    for (const p of policies) {
+      const key = policyKey(p);
+      if (this.livePolicies.get(key)?.generation === p.metadata.generation) continue;
+      const trialPolicies = new Map(this.livePolicies).set(key, spec(p));
+      const trial = this.compile(mod, trialPolicies);
+      const introduced = this.introduced(current, trial);
+      if (introduced.length) {
+        outcomes.set(key, { errors: introduced });
+        continue;
+      }
+      const replay = await this.replay(current, trial);
+      const max = p.spec.rollout?.maxChangedDecisions as number | undefined;
+      if (replay && max !== undefined && replay.changed > max) {
+        outcomes.set(key, { replay, held: max });
+        continue;
+      }
+      this.livePolicies.set(key, spec(p));
+      current = trial;
+      outcomes.set(key, replay ? { replay } : {});
+    }
+    this.swap(mod, current);
+    await this.report(policies, current, outcomes);
+  }
+
+  private async report(policies: ResourceObject[], set: CompiledSet, outcomes: Map<string, Outcome>): Promise<void> {
     const def = this.opts.resources.kind('Policy');
     for (const p of policies) {
-      const errs = problems.get(fileOf(p));
+      const key = policyKey(p);
+      const out = outcomes.get(key) ?? {};
+      const live = this.livePolicies.get(key);
+      const behind = live && live.generation !== p.metadata.generation ? live : undefined;
+      const errs = out.errors ?? set.problems.get(key) ?? (set.fatal && !behind ? set.fatal : undefined);
       const pkg = /^\s*package\s+([\w.]+)/m.exec(String(p.spec.rego))?.[1];
       const old = p.status ?? {};
+      const keeps = behind ? `; generation ${behind.generation} keeps deciding` : '';
+      const condition: { status: 'True' | 'False'; reason: string; message: string } = out.held !== undefined
+        ? { status: 'False', reason: 'RolloutHeld', message: `generation ${p.metadata.generation} is held back: ${out.replay!.changed} of ${out.replay!.evaluated} replayed decisions would change (spec.rollout.maxChangedDecisions: ${out.held})${keeps}` }
+        : errs
+          ? { status: 'False', reason: 'CompileError', message: `${errs.join('; ')}${keeps}` }
+          : { status: 'True', reason: 'Loaded', message: `loaded into the policy engine as data.${pkg ?? '?'}` };
+      const { active: _active, replay: oldReplay, ...rest } = old as Record<string, unknown>;
       const next = {
-        ...old,
+        ...rest,
         observedGeneration: p.metadata.generation,
         ...(pkg ? { package: `data.${pkg}` } : {}),
         errors: errs ?? [],
-        conditions: setCondition(old.conditions, {
-          type: 'Ready',
-          status: errs ? 'False' : 'True',
-          reason: errs ? 'CompileError' : 'Loaded',
-          message: errs ? errs.join('; ') : `loaded into the policy engine as data.${pkg ?? '?'}`,
-          observedGeneration: p.metadata.generation,
-        }),
+        ...(out.replay ? { replay: out.replay } : oldReplay && outcomes.has(key) === false ? { replay: oldReplay } : {}),
+        ...(behind ? { active: behind } : {}),
+        conditions: setCondition(old.conditions, { type: 'Ready', ...condition, observedGeneration: p.metadata.generation }),
       };
       if (JSON.stringify(next) === JSON.stringify(old)) continue;
       try {
@@ -202,5 +345,3 @@ export class PolicyController {
     }
   }
 }
-
-

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
 
 import { stringifyJSON, toJSON, type Value } from './value.js';
 
@@ -30,6 +31,8 @@ export interface Decision {
   duration_us: number;
   /** input paths that were masked */
   erased?: string[];
+  /** who decided (`engine: policies` for the platform's Policy engine), so replay knows which decisions it can re-run */
+  labels?: Record<string, string>;
 }
 
 const REDACTED = '**REDACTED**';
@@ -63,12 +66,34 @@ export function maskInput(input: unknown, paths: string[]): { input: unknown; er
 export class DecisionLogger {
   private readonly maxBytes: number;
   private readonly maxFiles: number;
-  private size: number;
-  constructor(private readonly opts: DecisionLogOptions) {
+  /** shared by every labelled view of one log, so rotation sees every write */
+  private readonly file: { size: number };
+  constructor(
+    private readonly opts: DecisionLogOptions,
+    shared?: { file: { size: number }; labels?: Record<string, string> },
+  ) {
     this.maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
     this.maxFiles = opts.maxFiles ?? 5;
+    if (shared) {
+      this.file = shared.file;
+      this.labels = shared.labels;
+      return;
+    }
     mkdirSync(dirname(opts.path), { recursive: true });
-    this.size = existsSync(opts.path) ? statSync(opts.path).size : 0;
+    this.file = { size: existsSync(opts.path) ? statSync(opts.path).size : 0 };
+  }
+
+  /** labels added to every decision this view records */
+  readonly labels: Record<string, string> | undefined;
+
+  /** path is the live log file. */
+  get path(): string {
+    return this.opts.path;
+  }
+
+  /** withLabels is a view of the same log that adds `labels` to each decision it records. */
+  withLabels(labels: Record<string, string>): DecisionLogger {
+    return new DecisionLogger(this.opts, { file: this.file, labels: { ...this.labels, ...labels } });
   }
 
   /** record writes one decision and returns it (with its id). */
@@ -84,12 +109,13 @@ export class DecisionLogger {
       ...(d.revision ?? this.opts.revision ? { revision: d.revision ?? this.opts.revision } : {}),
       duration_us: Math.round(d.durationUs * 100) / 100,
       ...(masked.erased.length ? { erased: masked.erased } : {}),
+      ...(this.labels ? { labels: this.labels } : {}),
     };
     const line = stringifyJSON(entry) + '\n';
     const bytes = Buffer.byteLength(line);
-    if (this.size > 0 && this.size + bytes > this.maxBytes) this.rotate();
+    if (this.file.size > 0 && this.file.size + bytes > this.maxBytes) this.rotate();
     appendFileSync(this.opts.path, line);
-    this.size += bytes;
+    this.file.size += bytes;
     return entry;
   }
 
@@ -99,7 +125,7 @@ export class DecisionLogger {
     for (let i = this.maxFiles - 1; i >= 1; i--) if (existsSync(`${p}.${i}`)) renameSync(`${p}.${i}`, `${p}.${i + 1}`);
     if (this.maxFiles > 0) renameSync(p, `${p}.1`);
     else rmSync(p);
-    this.size = 0;
+    this.file.size = 0;
   }
 }
 
@@ -114,11 +140,41 @@ export interface DecisionFilter {
   limit?: number;
 }
 
-/** readDecisions lists logged decisions (oldest first, rotated files included) that match the filter. */
-export function readDecisions(path: string, filter: DecisionFilter = {}, maxFiles = 20): Decision[] {
+/** logFiles lists a log's files, oldest first (rotated ones, then the live one). */
+function logFiles(path: string, maxFiles: number): string[] {
   const files: string[] = [];
   for (let i = maxFiles; i >= 1; i--) if (existsSync(`${path}.${i}`)) files.push(`${path}.${i}`);
   if (existsSync(path)) files.push(path);
+  return files;
+}
+
+/**
+ * streamDecisions reads a log line by line, oldest first, at or after `since`: unlike readDecisions
+ * it never holds the whole log, and lets other work run between chunks (the server replays
+ * decisions on the thread that serves requests). Lines that do not parse are skipped.
+ */
+export async function* streamDecisions(path: string, since?: Date, maxFiles = 20): AsyncGenerator<Decision> {
+  const from = since?.toISOString();
+  for (const f of logFiles(path, maxFiles)) {
+    const lines = createInterface({ input: createReadStream(f, { encoding: 'utf8' }), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (!line.trim()) continue;
+      let d: Decision;
+      try {
+        d = JSON.parse(line) as Decision;
+      } catch {
+        continue;
+      }
+      // ISO timestamps of one clock compare as strings
+      if (from && typeof d.timestamp === 'string' && d.timestamp < from) continue;
+      yield d;
+    }
+  }
+}
+
+/** readDecisions lists logged decisions (oldest first, rotated files included) that match the filter. */
+export function readDecisions(path: string, filter: DecisionFilter = {}, maxFiles = 20): Decision[] {
+  const files = logFiles(path, maxFiles);
   const out: Decision[] = [];
   for (const f of files) {
     for (const line of readFileSync(f, 'utf8').split('\n')) {

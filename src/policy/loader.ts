@@ -9,7 +9,8 @@ import { fromJSON, isPlain, type PlainObject, type Value } from './value.js';
 
 /** Loaded is what a set of files and directories contributes: modules and base data. */
 export interface Loaded {
-  modules: Array<{ file: string; text: string }>;
+  /** a module's own `regoVersion` (from a bundle's manifest) wins over the one the caller passes */
+  modules: Array<{ file: string; text: string; regoVersion?: 0 | 1 }>;
   data: PlainObject;
 }
 
@@ -24,7 +25,7 @@ function walkFiles(p: string): string[] {
   return out;
 }
 
-function mergeInto(target: PlainObject, path: string[], value: Value): void {
+export function mergeInto(target: PlainObject, path: string[], value: Value): void {
   let cur = target;
   for (const seg of path) {
     const next = cur[seg];
@@ -70,7 +71,7 @@ export function engineFrom(loaded: Loaded, opts: ModuleOptions = {}, engine: Eng
   const errors: RegoError[] = [];
   for (const m of loaded.modules) {
     try {
-      e.addModule(m.file, m.text, opts);
+      e.addModule(m.file, m.text, m.regoVersion !== undefined ? { regoVersion: m.regoVersion } : opts);
     } catch (err) {
       if (err instanceof RegoError) errors.push(err);
       else if (err instanceof RegoErrors) errors.push(...err.errors);

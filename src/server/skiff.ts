@@ -14,8 +14,10 @@ import { SKIFF_APPLY_MANAGER } from '../api/patch/field-manager.js';
 import { ResourceService } from '../api/resources.js';
 import { ApiServer } from '../api/server.js';
 import { BlobGarbageCollector } from '../controllers/blob-gc.js';
+import { BundleSource } from '../controllers/bundle-source.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { FunctionController } from '../controllers/function-controller.js';
+import { PolicyBundleController } from '../controllers/policy-bundle-controller.js';
 import { PolicyController } from '../controllers/policy-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { RouteController } from '../controllers/route-controller.js';
@@ -129,6 +131,7 @@ export class Skiff {
   private functions!: FunctionController;
   private routes!: RouteController;
   private policies!: PolicyController;
+  private bundles!: PolicyBundleController;
   private admission?: AdmissionPlatform;
   private compactor?: NodeJS.Timeout;
   private eventGc?: EventGarbageCollector;
@@ -189,6 +192,7 @@ export class Skiff {
     const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) }, functionGrants);
     const decisionLog = this.opts.decisionLog ? new DecisionLogger({ path: resolve(dataDir, this.opts.decisionLog.path), mask: this.opts.decisionLog.mask }) : undefined;
     this.policies = new PolicyController({ resources, logger, decisionLog, upstreams: this.upstreams });
+    this.bundles = new PolicyBundleController({ resources, logger, policies: this.policies, dir: join(dataDir, 'bundles'), source: new BundleSource({ upstreams: this.upstreams, registry: this.registry, maxBytes: 16 * 1024 * 1024 }) });
     this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false, paths: this.opts.gatewayPaths, upstreams: this.upstreams, hostDirs: this.hostDirs });
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
@@ -201,6 +205,7 @@ export class Skiff {
     resources.addAdmissionHook(this.admission.hook);
 
     await this.policies.start();
+    await this.bundles.start();
     await this.functions.start();
     await this.routes.start();
     await this.admission.start();
@@ -253,7 +258,7 @@ export class Skiff {
   /** settle waits (bounded) until the controllers have nothing left to do: used before announcing readiness. */
   async settle(timeoutMs: number): Promise<void> {
     const t = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
-    await Promise.race([Promise.all([this.policies.controller.idle(), this.functions.controller.idle(), this.routes.settled()]), t]);
+    await Promise.race([Promise.all([this.policies.controller.idle(), this.bundles.controller.idle(), this.functions.controller.idle(), this.routes.settled()]), t]);
   }
 
   /** stop drains the gateway and the API, stops the controllers, the runtime, then closes the store. */
@@ -268,6 +273,7 @@ export class Skiff {
       await this.admission?.stop().catch(() => {});
       await this.routes?.stop().catch(() => {});
       await this.functions?.stop().catch(() => {});
+      await this.bundles?.stop().catch(() => {});
       await this.policies?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});
       this.registry?.close();

@@ -75,14 +75,14 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
     expect(wide.services!.CATEGORIES).toBe('all');
     expect(wide.policies!.CATEGORIES).toBe('');
     const skiff = rows(await ok(kubectl, ['api-resources', '--api-group=skiff.dev'])).map((row) => row.NAME);
-    expect(skiff.sort()).toEqual(['functions', 'imagepolicies', 'policies', 'routes', 'services', 'trustroots']);
+    expect(skiff.sort()).toEqual(['functions', 'imagepolicies', 'policies', 'policybundles', 'routes', 'services', 'trustroots']);
     const core = rows(await ok(kubectl, ['api-resources', '--api-group='])).map((row) => row.NAME);
     expect(core.sort()).toEqual(['events', 'namespaces', 'secrets']);
     const cluster = rows(await ok(kubectl, ['api-resources', '--namespaced=false'])).map((row) => row.NAME);
     // The self-reviews (kubectl auth can-i, auth whoami) are cluster-scoped, as in kube-apiserver.
-    expect(cluster.sort()).toEqual(['constrainttemplates', 'imagepolicies', 'namespaces', 'selfsubjectaccessreviews', 'selfsubjectreviews', 'selfsubjectrulesreviews', 'trustroots']);
+    expect(cluster.sort()).toEqual(['constrainttemplates', 'imagepolicies', 'namespaces', 'policybundles', 'selfsubjectaccessreviews', 'selfsubjectreviews', 'selfsubjectrulesreviews', 'trustroots']);
     expect(await ok(kubectl, ['api-resources', '--namespaced=false', '-o', 'name'])).toBe(
-      'namespaces\nselfsubjectreviews.authentication.k8s.io\nselfsubjectaccessreviews.authorization.k8s.io\nselfsubjectrulesreviews.authorization.k8s.io\nimagepolicies.skiff.dev\ntrustroots.skiff.dev\nconstrainttemplates.templates.gatekeeper.sh\n',
+      'namespaces\nselfsubjectreviews.authentication.k8s.io\nselfsubjectaccessreviews.authorization.k8s.io\nselfsubjectrulesreviews.authorization.k8s.io\nimagepolicies.skiff.dev\npolicybundles.skiff.dev\ntrustroots.skiff.dev\nconstrainttemplates.templates.gatekeeper.sh\n',
     );
   });
 

@@ -3,6 +3,7 @@ import { functionKind } from './function.js';
 import { imagePolicyKind, trustRootKind } from './image-policy.js';
 import { namespaceKind } from './namespace.js';
 import { policyKind } from './policy.js';
+import { policyBundleKind } from './policy-bundle.js';
 import { KindRegistry } from './registry.js';
 import { routeKind } from './route.js';
 import { secretKind } from './secret.js';
@@ -21,7 +22,7 @@ export { parseModuleRef, blobRef, BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION, typ
  * them those kinds get their schema checks only, which is what clients that only print objects need.
  */
 export function builtinKinds(validators: KindValidators = {}): KindRegistry {
-  const defs = [namespaceKind, functionKind, routeKind, serviceKind, policyKind, eventKind, imagePolicyKind, trustRootKind, secretKind];
+  const defs = [namespaceKind, functionKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind];
   for (const kind of Object.keys(validators)) {
     if (!defs.some((d) => d.kind === kind)) throw new Error(`a validator was given for ${kind}, which is not a built-in kind`);
   }

@@ -1,6 +1,7 @@
 import { formatAge } from '../../util/quantity.js';
 
 import { readyOf } from './conditions.js';
+import { replayStatusSchema, rolloutSchema } from './rollout.js';
 import type { KindDefinition } from './types.js';
 
 /**
@@ -33,6 +34,7 @@ export const policyKind: KindDefinition = {
     properties: {
       rego: { type: 'string', minLength: 1, description: 'The Rego module\'s source, starting with its package line. A module that does not parse or compile is refused (422) or, when it conflicts with other Policies, reported in status.' },
       regoVersion: { enum: ['v0', 'v1'], description: 'Rego syntax of the module: v1 (the default: if and contains are required) or v0 (the older syntax).' },
+      rollout: rolloutSchema('generation'),
     },
   },
   statusSchema: {
@@ -41,8 +43,10 @@ export const policyKind: KindDefinition = {
     properties: {
       package: { type: 'string', description: 'The module\'s package as a data path (data.http.authz).' },
       errors: { type: 'array', items: { type: 'string' }, description: 'Why the module is not loaded, with locations; empty when it is.' },
+      replay: replayStatusSchema,
+      active: { type: 'object', description: 'The generation still deciding while a newer one is held back or does not compile: generation, rego, regoVersion.', 'x-kubernetes-preserve-unknown-fields': true },
       observedGeneration: { type: 'integer', description: 'The metadata.generation the status describes.' },
-      conditions: { type: 'array', items: { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Condition' }, description: 'Ready: True once the module is loaded; False (CompileError) with the errors otherwise.' },
+      conditions: { type: 'array', items: { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Condition' }, description: 'Ready: True once the module is loaded; False (CompileError, RolloutHeld) with the reason otherwise.' },
     },
   },
   printerColumns: [

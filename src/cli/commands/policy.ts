@@ -7,6 +7,8 @@ import { describeError, engineFrom, type Loaded,loadPaths } from '../../policy/l
 import { UpstreamGuard } from '../../security/index.js';
 import { CheckFailedError, SkiffError, UsageError } from '../../util/errors.js';
 
+import { type BundleFlags, bundleOptions, registerBuild, withBundles } from './policy-bundle.js';
+import { registerReplay } from './policy-replay.js';
 import { registerVerify } from './policy-verify.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -64,7 +66,7 @@ function lineDiff(file: string, a: string, b: string): string {
   return out.join('\n');
 }
 
-/** register adds `skiff policy eval|test|fmt|check|decisions`. */
+/** register adds `skiff policy eval|test|fmt|check|decisions|verify|build`. */
 export function register(program: Command): void {
   const policy = program.command('policy').description('Evaluate, test, format and check Rego policies');
 
@@ -80,9 +82,9 @@ export function register(program: Command): void {
     .option('--explain <mode>', 'print an explanation: full, notes or fails')
     .option('--fail', 'exit 1 when the result is undefined')
     .option('--decision-log <file>', 'append the decision to this NDJSON log');
-  versionOptions(evalCmd).action((query: string, opts: VersionFlags & { data: string[]; input?: string; output: string; strict?: boolean; timeout?: string; explain?: string; fail?: boolean; decisionLog?: string }) => {
+  bundleOptions(versionOptions(evalCmd)).action(async (query: string, opts: VersionFlags & BundleFlags & { data: string[]; input?: string; output: string; strict?: boolean; timeout?: string; explain?: string; fail?: boolean; decisionLog?: string }) => {
     if (opts.explain && !['full', 'notes', 'fails'].includes(opts.explain)) throw new UsageError(`--explain must be full, notes or fails, not ${opts.explain}`);
-    const loaded = load(opts.data);
+    const loaded = await withBundles(load(opts.data), opts, regoVersion(opts));
     let input: unknown;
     if (opts.input) {
       try {
@@ -125,12 +127,13 @@ export function register(program: Command): void {
   const testCmd = policy
     .command('test')
     .description('Run Rego unit tests (rules named test_*), like `opa test`')
-    .argument('<paths...>', 'files or directories with policies, tests and data')
+    .argument('[paths...]', 'files or directories with policies, tests and data')
     .option('--coverage', 'print line coverage per file')
     .option('--run <regex>', 'only tests whose name matches')
     .option('-v, --verbose', 'print every test, not only failures');
-  versionOptions(testCmd).action((paths: string[], opts: VersionFlags & { coverage?: boolean; run?: string; verbose?: boolean }) => {
-    const loaded = load(paths);
+  bundleOptions(versionOptions(testCmd)).action(async (paths: string[], opts: VersionFlags & BundleFlags & { coverage?: boolean; run?: string; verbose?: boolean }) => {
+    if (!paths.length && !opts.bundle?.length) throw new UsageError('give the files or directories to test, or a bundle with -b');
+    const loaded = await withBundles(load(paths), opts, regoVersion(opts));
     let engine;
     try {
       // the only command with the test.* built-ins (test.sleep); policies that serve requests never see them
@@ -259,4 +262,6 @@ export function register(program: Command): void {
       process.stdout.write(`${ds.length} decision(s)\n`);
     });
   registerVerify(policy);
+  registerBuild(policy);
+  registerReplay(policy);
 }
