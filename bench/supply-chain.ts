@@ -1,7 +1,8 @@
 // Supply-chain benchmark: pulling a Wasm module from a loopback docker-registry (cold, cached by
-// digest, cached by tag) with skopeo as the peer. Every group of figures is a producer in its own
-// file under bench/supply-chain/, listed below; they share one registry started for the run.
-// Needs the Debian docker-registry and skopeo packages.
+// digest, cached by tag) with skopeo as the peer, and verifying signatures (key, keyless, a cached
+// verdict). Every group of figures is a producer in its own file under bench/supply-chain/, listed
+// below; they share one registry started for the run. Needs the Debian docker-registry and skopeo
+// packages.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +12,10 @@ import { hasRegistryTools, startRegistry } from '../test/helpers/registry.js';
 import { type BenchReport, emit, parseBenchArgs } from './lib/report.js';
 import type { FigureProducer } from './supply-chain/context.js';
 import { pull } from './supply-chain/pull.js';
+import { verify } from './supply-chain/verify.js';
 
 // Add a producer here to add figures to this report.
-const producers: FigureProducer[] = [pull];
+const producers: FigureProducer[] = [pull, verify];
 
 const { json, rest } = parseBenchArgs();
 if (!hasRegistryTools()) {

@@ -1,13 +1,15 @@
 import { signingFigures } from '../lib/signing-figures.js';
 
+import type { FigureProducer } from './context.js';
+
 /**
- * verify is the supply-chain benchmark's signature figures (`verify_key_ms`, `verify_keyless_ms`,
- * `verify_cached_us`, and the CPU milliseconds of the first two): a figure producer for the report's
- * list of producers, sharing its loopback registry.
+ * verify measures signature verification against the shared loopback registry: `verify_key_ms`,
+ * `verify_keyless_ms`, `verify_cached_us`, and the CPU milliseconds of the first two (see
+ * bench/lib/signing-figures.ts for what each covers).
  */
-export const verify = {
+export const verify: FigureProducer = {
   name: 'verify',
-  async run(ctx: { registry: { host: string }; runs: number }): Promise<{ figures: Record<string, number> }> {
-    return { figures: await signingFigures({ registryHost: ctx.registry.host, runs: ctx.runs }) };
+  async run({ registry, runs }) {
+    return { figures: await signingFigures({ registryHost: registry.host, runs }) };
   },
 };
