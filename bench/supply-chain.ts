@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { hasRegistryTools, startRegistry } from '../test/helpers/registry.js';
 
 import { type BenchReport, emit, parseBenchArgs } from './lib/report.js';
+import { admission } from './supply-chain/admission.js';
 import type { FigureProducer } from './supply-chain/context.js';
 import { pull } from './supply-chain/pull.js';
 import { verify } from './supply-chain/verify.js';
 
 // Add a producer here to add figures to this report.
-const producers: FigureProducer[] = [pull, verify];
+const producers: FigureProducer[] = [pull, verify, admission];
 
 const { json, rest } = parseBenchArgs();
 if (!hasRegistryTools()) {

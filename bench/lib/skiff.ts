@@ -17,10 +17,10 @@ export interface BenchSkiff {
   startupMs: number;
 }
 
-/** startBenchSkiff runs `skiff up` with `dataDir` and resolves at its readiness line; `demo` adds the demo Function. */
-export async function startBenchSkiff(dataDir: string, opts: { demo?: boolean } = {}): Promise<BenchSkiff> {
+/** startBenchSkiff runs `skiff up` with `dataDir` and resolves at its readiness line; `demo` adds the demo Function, `args` more flags. */
+export async function startBenchSkiff(dataDir: string, opts: { demo?: boolean; args?: string[] } = {}): Promise<BenchSkiff> {
   const t0 = performance.now();
-  const args = ['up', ...(opts.demo ? ['--demo'] : []), '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--allow-upstream', '127.0.0.0/8'];
+  const args = ['up', ...(opts.demo ? ['--demo'] : []), '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--allow-upstream', '127.0.0.0/8', ...(opts.args ?? [])];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' } });
   const line = await new Promise<string>((res, rej) => {
     let out = '';
