@@ -12,6 +12,16 @@ import { registerAll } from './commands/index.js';
  * 0 success, 1 the request was refused or a check failed, 2 usage or internal error.
  */
 export async function main(argv: string[]): Promise<number> {
+  const code = await run(argv);
+  // Verifiers answer exactly 0 or 1, as cosign's do: scripts test `if skiff verify ...`, and a usage
+  // mistake must not read as anything but "not verified".
+  return code === 2 && BINARY_EXIT_COMMANDS.has(argv[2] ?? '') ? 1 : code;
+}
+
+/** Commands whose exit status is exactly 0 (verified) or 1 (anything else). */
+const BINARY_EXIT_COMMANDS = new Set(['verify', 'verify-blob', 'verify-attestation']);
+
+async function run(argv: string[]): Promise<number> {
   const program = new Command('skiff')
     .description('A small, fast, WebAssembly-native cloud platform governed by policy as code')
     .showHelpAfterError()

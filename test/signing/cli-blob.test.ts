@@ -43,6 +43,13 @@ describe('skiff generate-key-pair, sign-blob, verify-blob (key)', () => {
     expect(ok).toMatchObject({ code: 0, err: 'Verified OK\n' });
   });
 
+  it('verifiers exit 1, never 2, on a usage mistake', async () => {
+    const missing = await runCli('verify-blob', '--key', at('release.pub'), at('module.wasm'));
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('--bundle');
+    expect((await runCli('verify', '--no-such-flag', 'x')).code).toBe(1);
+  });
+
   it('a wrong password says so and exits 2 for sign-blob', async () => {
     process.env.COSIGN_PASSWORD = 'wrong';
     try {

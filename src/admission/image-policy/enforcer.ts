@@ -78,8 +78,9 @@ export const IMAGE_POLICY_QUERY = 'skiff.imagepolicy';
 
 /**
  * ImagePolicyEnforcer decides whether an artifact may be used: every ImagePolicy whose globs match must
- * be satisfied by one of its authorities (a valid signature, and every listed attestation verified and
- * allowed by its condition). Admission calls it with the reference as written (a tag is resolved
+ * be satisfied by one of its authorities: a valid signature by it or, for an authority that lists
+ * attestations, each listed attestation signed by it and allowed by its condition (an attestation is
+ * itself a signature over the digest, so it stands in for one, as in policy-controller). Admission calls it with the reference as written (a tag is resolved
  * here), pulls call it again with the digest about to be used, so a tag moved after admission cannot
  * bring in anything unverified. Every decision that involved a policy goes to the decision log.
  */

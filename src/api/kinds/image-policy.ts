@@ -43,7 +43,7 @@ const identity = {
 const authority = {
   type: 'object',
   additionalProperties: false,
-  description: 'Who may have signed a matching artifact: a public key, or keyless signers (a Fulcio-issued certificate for an OIDC identity, logged in Rekor). An artifact passes the authority when it carries a valid signature from it and, when attestations are listed, every listed attestation verifies and satisfies its policy.',
+  description: 'Who may have signed a matching artifact: a public key, or keyless signers (a Fulcio-issued certificate for an OIDC identity, logged in Rekor). An artifact passes the authority when it carries a valid signature from it or, when the authority lists attestations, when every listed attestation is signed by it and satisfies its policy (an attestation is itself a signature over the digest).',
   properties: {
     name: { type: 'string', description: 'The authority\'s name in messages and the decision log; authority-N (its index) when absent.' },
     key: {
