@@ -69,7 +69,7 @@ describe.skipIf(!tools)('a PolicyBundle pulled from a real OCI registry', { time
     }, `Ready False ${reason}`, 20_000).catch(async (err: Error) => {
       throw new Error(`${err.message}; status: ${JSON.stringify(await status())}`);
     });
-    return c.message;
+    return c!.message;
   };
 
   const manifest = () => `apiVersion: skiff.dev/v1
