@@ -56,10 +56,29 @@ export class BundleSource {
 
   /** fetch gets the bundle unless it is the one named by `etag` (http) or `sourceDigest` (OCI). */
   fetch(source: string, known: { etag?: string; sourceDigest?: string } = {}, timeoutMs = this.opts.timeoutMs ?? 30_000): Promise<Fetched> {
-    return source.startsWith('oci://') ? this.fetchOci(source, known.sourceDigest) : this.fetchHttp(new URL(source), known.etag, timeoutMs);
+    return source.startsWith('oci://') ? this.fetchOci(source, known.sourceDigest, timeoutMs) : this.fetchHttp(new URL(source), known.etag, timeoutMs);
   }
 
-  private async fetchOci(source: string, knownDigest: string | undefined): Promise<Fetched> {
+  /**
+   * fetchOci holds an OCI pull to spec.timeout as the http path is held: the Registry client has only
+   * its own per-request limits, so a registry answering slowly on every request could otherwise keep
+   * the poll going far past it. The abandoned pull ends on the client's own timeouts.
+   */
+  private async fetchOci(source: string, knownDigest: string | undefined, timeoutMs: number): Promise<Fetched> {
+    const pull = this.pullOci(source, knownDigest);
+    pull.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BundleSourceError('DownloadFailed', `pulling the bundle ${source.slice('oci://'.length)} took longer than ${timeoutMs} ms (spec.timeout)`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([pull, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async pullOci(source: string, knownDigest: string | undefined): Promise<Fetched> {
     const registry = this.opts.registry;
     if (!registry) throw new BundleSourceError('OCIUnavailable', `spec.source ${source}: this server has no OCI registry client`);
     const ref = parseOciSource(source);

@@ -3,6 +3,7 @@ import { appendFileSync, createReadStream, existsSync, mkdirSync, readFileSync, 
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 
+import { REDACTED, redactSecrets, scrub } from './secret-redaction.js';
 import { stringifyJSON, toJSON, type Value } from './value.js';
 
 /** DecisionLogOptions configures where decisions go and what is hidden. */
@@ -34,8 +35,6 @@ export interface Decision {
   /** who decided (`engine: policies` for the platform's Policy engine), so replay knows which decisions it can re-run */
   labels?: Record<string, string>;
 }
-
-const REDACTED = '**REDACTED**';
 
 /** maskInput returns a copy of input with the configured paths redacted (and lists those found). */
 export function maskInput(input: unknown, paths: string[]): { input: unknown; erased: string[] } {
@@ -96,19 +95,25 @@ export class DecisionLogger {
     return new DecisionLogger(this.opts, { file: this.file, labels: { ...this.labels, ...labels } });
   }
 
-  /** record writes one decision and returns it (with its id). */
+  /**
+   * record writes one decision and returns it (with its id). Secret values in an admission review
+   * are redacted here, whoever decided, before the configured mask applies (see secret-redaction.ts).
+   */
   record(d: { query: string; input?: unknown; result?: Value | unknown; error?: string; durationUs: number; revision?: string }): Decision {
-    const masked = d.input === undefined ? { input: undefined, erased: [] } : maskInput(toJSON(d.input as Value), this.opts.mask ?? []);
+    const secrets = d.input === undefined ? { input: undefined, erased: [], values: [] } : redactSecrets(toJSON(d.input as Value));
+    const masked = secrets.input === undefined ? { input: undefined, erased: [] } : maskInput(secrets.input, this.opts.mask ?? []);
+    const erased = [...secrets.erased, ...masked.erased.filter((p) => !secrets.erased.includes(p))];
+    const error = d.error && secrets.values.length ? (scrub(d.error, secrets.values) as string) : d.error;
     const entry: Decision = {
       decision_id: randomUUID(),
       timestamp: new Date().toISOString(),
       query: d.query,
       ...(masked.input !== undefined ? { input: masked.input } : {}),
-      ...(d.result !== undefined ? { result: toJSON(d.result as Value) } : {}),
-      ...(d.error ? { error: d.error } : {}),
+      ...(d.result !== undefined ? { result: scrub(toJSON(d.result as Value), secrets.values) } : {}),
+      ...(error ? { error } : {}),
       ...(d.revision ?? this.opts.revision ? { revision: d.revision ?? this.opts.revision } : {}),
       duration_us: Math.round(d.durationUs * 100) / 100,
-      ...(masked.erased.length ? { erased: masked.erased } : {}),
+      ...(erased.length ? { erased } : {}),
       ...(this.labels ? { labels: this.labels } : {}),
     };
     const line = stringifyJSON(entry) + '\n';

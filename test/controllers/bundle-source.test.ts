@@ -89,6 +89,27 @@ describe('OCI bundle sources', () => {
     expect((await reason(src.fetch('oci://r:1/p:gone'))).message).toContain('cannot pull the manifest of r:1/p:gone');
     expect((await reason(new BundleSource({ upstreams: UpstreamGuard.permissive(), maxBytes: 1 }).fetch('oci://r:1/p:v1'))).reason).toBe('OCIUnavailable');
   });
+
+  it('give up on a pull that outlasts spec.timeout', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    // a registry that answers the manifest, then holds the layer until released, then fails
+    const slow = new (class extends MemoryRegistry {
+      override async getBlob(_ref: ImageReference, d: string): Promise<Uint8Array> {
+        await held;
+        throw new Error(`late failure of ${d}`);
+      }
+    })();
+    const bundle = Buffer.from('pretend gzip');
+    slow.put('v1', { schemaVersion: 2, config, layers: [layer(bundle)] }, [bundle]);
+    const src = new BundleSource({ upstreams: UpstreamGuard.permissive(), registry: slow, maxBytes: 1024 });
+    const err = await reason(src.fetch('oci://r:1/p:v1', {}, 50));
+    expect(err.reason).toBe('DownloadFailed');
+    expect(err.message).toBe('pulling the bundle r:1/p:v1 took longer than 50 ms (spec.timeout)');
+    // the abandoned pull failing later must not surface as an unhandled rejection
+    release();
+    await new Promise((r) => setTimeout(r, 10));
+  });
 });
 
 describe('http bundle sources', () => {

@@ -66,4 +66,44 @@ describe('decision logs', () => {
     expect(() => e.prepare('data.t.p', { decisionLog: new DecisionLogger({ path }) }).eval({})).toThrow();
     expect(readDecisions(path, { errorsOnly: true })[0]!.error).toContain('eval_conflict_error');
   });
+
+  it('never writes a Secret value from an admission review, whatever the policy quotes', () => {
+    const path = join(tmp(), 's.ndjson');
+    const b64 = (x: string) => Buffer.from(x).toString('base64');
+    const secret = (pw: string) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ stringData: { pw: `applied-${pw}` } }) } }, data: { pw: b64(pw) }, stringData: { extra: `plain-${pw}` } });
+    const review = { kind: { group: '', version: 'v1', kind: 'Secret' }, operation: 'UPDATE', object: secret('new-s3cret'), oldObject: secret('old-s3cret') };
+    const input = { review, parameters: { n: 1 } };
+    const log = new DecisionLogger({ path, mask: ['/parameters/n', '/review/object/data'] });
+    const d = log.record({ query: 'data.x.violation', input, result: [{ msg: `saw ${JSON.stringify(input)}` }], error: 'failed on new-s3cret', durationUs: 1 });
+    for (const o of ['object', 'oldObject'] as const) {
+      expect(d.input).toMatchObject({ review: { [o]: { data: '**REDACTED**', stringData: '**REDACTED**', metadata: { name: 'db', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '**REDACTED**' } } } } });
+    }
+    expect(d.erased).toEqual([
+      '/input/review/object/data',
+      '/input/review/object/stringData',
+      '/input/review/object/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration',
+      '/input/review/oldObject/data',
+      '/input/review/oldObject/stringData',
+      '/input/review/oldObject/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration',
+      '/input/parameters/n',
+    ]);
+    expect(d.error).toBe('failed on **REDACTED**');
+    const text = readFileSync(path, 'utf8');
+    for (const pw of ['new-s3cret', 'old-s3cret']) for (const v of [pw, b64(pw), `applied-${pw}`, `plain-${pw}`]) expect(text).not.toContain(v);
+    expect(text).toContain('saw ');
+    // the caller's input is left as it was
+    expect(review.object.data.pw).toBe(b64('new-s3cret'));
+
+    // other kinds, and a Secret of another group, are logged as they are
+    const plain = new DecisionLogger({ path });
+    const cm = plain.record({ query: 'q', input: { review: { kind: { group: '', version: 'v1', kind: 'ConfigMap' }, object: { apiVersion: 'v1', kind: 'ConfigMap', data: { a: 'visible' } } } }, durationUs: 1 });
+    expect(cm).toMatchObject({ input: { review: { object: { data: { a: 'visible' } } } } });
+    expect(cm.erased).toBeUndefined();
+    const other = plain.record({ query: 'q', input: { review: { kind: { group: 'example.com', version: 'v1', kind: 'Secret' }, object: { apiVersion: 'example.com/v1', kind: 'Secret', data: { a: 'visible' } } } }, durationUs: 1 });
+    expect(other).toMatchObject({ input: { review: { object: { data: { a: 'visible' } } } } });
+    // a DELETE review has only the old object, and an AdmissionReview puts it under request
+    const del = plain.record({ query: 'q', input: { request: { kind: { group: '', version: 'v1', kind: 'Secret' }, operation: 'DELETE', oldObject: { apiVersion: 'v1', kind: 'Secret', data: { k: b64('gone-s3cret') } } } }, durationUs: 1 });
+    expect(del.erased).toEqual(['/input/request/oldObject/data']);
+    expect(readFileSync(path, 'utf8')).not.toContain(b64('gone-s3cret'));
+  });
 });
