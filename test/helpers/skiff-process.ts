@@ -97,6 +97,31 @@ export function cli(args: string[], opts: { skiff?: RunningSkiff; server?: strin
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * cliAsync is `cli` without blocking the test process: tests that run many CLI commands in a row
+ * (push, sign, apply) use it, so the runner's worker keeps answering its own heartbeats meanwhile.
+ */
+export function cliAsync(args: string[], opts: { skiff?: RunningSkiff; server?: string; input?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const { SKIFF_TOKEN: _t, SKIFF_DATA_DIR: _d, ...inherited } = process.env;
+  const server = opts.server ?? opts.skiff?.api;
+  const dataDir = opts.skiff?.dataDir ?? (server ? dataDirs.get(server) : undefined);
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? REPO,
+    timeout: 30_000,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...inherited, ...(server ? { SKIFF_SERVER: server } : {}), ...(dataDir ? { SKIFF_DATA_DIR: dataDir } : {}), ...(opts.env ?? {}) },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdin!.end(opts.input ?? '');
+  return new Promise((res) => {
+    child.once('error', (err) => res({ code: -1, stdout, stderr: stderr + String(err) }));
+    child.once('close', (code) => res({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 /** waitFor polls until fn returns a truthy value or the time runs out. */
 export async function waitFor<T>(fn: () => Promise<T> | T, what: string, timeoutMs = 10_000): Promise<T> {
   const end = Date.now() + timeoutMs;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { hasRegistryTools, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { apiFetch, cli, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
+import { apiFetch, cliAsync as cli, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
 import { wagiWat, wat } from '../helpers/wat.js';
 
 const tools = hasRegistryTools();
@@ -19,18 +19,18 @@ describe.skipIf(!tools)('ImagePolicy over a real registry', { timeout: 240_000 }
   let dir: string;
   const at = (f: string) => join(dir, f);
   const regFlags = () => ['--insecure-registry', reg.host];
-  const push = (file: string, ref: string) => {
-    const r = cli(['push', at(file), ref, ...regFlags()], { env: { DOCKER_CONFIG: dir } });
+  const push = async (file: string, ref: string) => {
+    const r = await cli(['push', at(file), ref, ...regFlags()], { env: { DOCKER_CONFIG: dir } });
     expect(r.stderr).toBe('');
     return r.stdout.trim().split('\n').at(-1)!;
   };
-  const sign = (key: string, ref: string) => {
-    const r = cli(['sign', '--key', at(key), ref, ...regFlags()], { env: { DOCKER_CONFIG: dir, COSIGN_PASSWORD: '' } });
+  const sign = async (key: string, ref: string) => {
+    const r = await cli(['sign', '--key', at(key), ref, ...regFlags()], { env: { DOCKER_CONFIG: dir, COSIGN_PASSWORD: '' } });
     expect(r.code, r.stderr).toBe(0);
   };
-  const applyYaml = (name: string, yaml: string) => {
+  const applyYaml = async (name: string, yaml: string) => {
     writeFileSync(at(`${name}.yaml`), yaml);
-    return cli(['apply', '-f', at(`${name}.yaml`)], { skiff: s });
+    return await cli(['apply', '-f', at(`${name}.yaml`)], { skiff: s });
   };
   const fn = (name: string, module: string) => `apiVersion: skiff.dev/v1
 kind: Function
@@ -58,7 +58,7 @@ spec:
     writeFileSync(at('hello.wasm'), await wat(wagiWat('Content-Type: text/plain\n\nsigned hello\n')));
     writeFileSync(at('other.wasm'), await wat(wagiWat('Content-Type: text/plain\n\nunsigned other\n')));
     for (const k of ['release', 'stranger']) {
-      const g = cli(['generate-key-pair', '--output-key-prefix', at(k)], { env: { COSIGN_PASSWORD: '' } });
+      const g = await cli(['generate-key-pair', '--output-key-prefix', at(k)], { env: { COSIGN_PASSWORD: '' } });
       expect(g.code, g.stderr).toBe(0);
     }
     s = await startSkiff({ args: [...regFlags(), '--allow-upstream', reg.host, '--decision-log', 'decisions.ndjson'] });
@@ -73,7 +73,7 @@ spec:
         data: |
 ${readFileSync(at('release.pub'), 'utf8').trim().split('\n').map((l) => `          ${l}`).join('\n')}
 `;
-    const r = applyYaml('policy', policy);
+    const r = await applyYaml('policy', policy);
     expect(r.stderr).toBe('');
   });
   afterAll(async () => {
@@ -83,17 +83,17 @@ ${readFileSync(at('release.pub'), 'utf8').trim().split('\n').map((l) => `       
   });
 
   it('runs a module pushed and signed with the trusted key', async () => {
-    const digest = push('hello.wasm', `${reg.host}/mods/hello:v1`);
-    sign('release.key', `${reg.host}/mods/hello@${digest}`);
-    const r = applyYaml('hello', fn('hello', `oci://${reg.host}/mods/hello:v1`));
+    const digest = await push('hello.wasm', `${reg.host}/mods/hello:v1`);
+    await sign('release.key', `${reg.host}/mods/hello@${digest}`);
+    const r = await applyYaml('hello', fn('hello', `oci://${reg.host}/mods/hello:v1`));
     expect(r.stderr).toBe('');
     await waitFor(async () => (await ready('hello'))?.status === 'True', 'hello Ready', 60_000);
     expect(await (await fetch(`${s.gateway}/hello`)).text()).toContain('signed hello');
   });
 
-  it('refuses an unsigned module, naming the artifact, the policy and the authority', () => {
-    const digest = push('other.wasm', `${reg.host}/mods/other:v1`);
-    const r = applyYaml('other', fn('other', `oci://${reg.host}/mods/other:v1`));
+  it('refuses an unsigned module, naming the artifact, the policy and the authority', async () => {
+    const digest = await push('other.wasm', `${reg.host}/mods/other:v1`);
+    const r = await applyYaml('other', fn('other', `oci://${reg.host}/mods/other:v1`));
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`oci://${reg.host}/mods/other:v1`);
     expect(r.stderr).toContain(digest);
@@ -101,25 +101,25 @@ ${readFileSync(at('release.pub'), 'utf8').trim().split('\n').map((l) => `       
     expect(r.stderr).toContain('authority "release-key"');
   });
 
-  it('refuses a module signed by a key the policy does not trust', () => {
-    const digest = push('other.wasm', `${reg.host}/mods/stranger:v1`);
-    sign('stranger.key', `${reg.host}/mods/stranger@${digest}`);
-    const r = applyYaml('stranger', fn('stranger', `oci://${reg.host}/mods/stranger@${digest}`));
+  it('refuses a module signed by a key the policy does not trust', async () => {
+    const digest = await push('other.wasm', `${reg.host}/mods/stranger:v1`);
+    await sign('stranger.key', `${reg.host}/mods/stranger@${digest}`);
+    const r = await applyYaml('stranger', fn('stranger', `oci://${reg.host}/mods/stranger@${digest}`));
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('authority "release-key"');
   });
 
   it('refuses a tag moved to an unsigned digest, while the admitted Function keeps its pinned, signed digest', async () => {
-    push('other.wasm', `${reg.host}/mods/hello:v1`);
-    const r = applyYaml('hello-again', fn('hello-again', `oci://${reg.host}/mods/hello:v1`));
+    await push('other.wasm', `${reg.host}/mods/hello:v1`);
+    const r = await applyYaml('hello-again', fn('hello-again', `oci://${reg.host}/mods/hello:v1`));
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('ImagePolicy "signed-modules"');
     expect(await (await fetch(`${s.gateway}/hello`)).text()).toContain('signed hello');
   });
 
   it('leaves artifacts outside the globs alone and records verdicts in the decision log', async () => {
-    push('other.wasm', `${reg.host}/free/other:v1`);
-    const r = applyYaml('free', fn('free', `oci://${reg.host}/free/other:v1`));
+    await push('other.wasm', `${reg.host}/free/other:v1`);
+    const r = await applyYaml('free', fn('free', `oci://${reg.host}/free/other:v1`));
     expect(r.stderr).toBe('');
     await waitFor(async () => (await ready('free'))?.status === 'True', 'free Ready', 60_000);
     const log = readFileSync(join(s.dataDir, 'decisions.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { query: string; input: { reference: string; phase: string }; result: { allowed: boolean } });
@@ -159,16 +159,16 @@ metadata: { name: verified-only }
 spec:
   match: { kinds: [{ apiGroups: [skiff.dev], kinds: [Function] }] }
 `;
-    expect(applyYaml('gk', template).stderr).toBe('');
+    expect((await applyYaml('gk', template)).stderr).toBe('');
     // A module outside the ImagePolicy's globs is admitted by the ImagePolicy but not verified, so the constraint refuses it.
     await waitFor(async () => {
-      const r = applyYaml('free2', fn('free2', `oci://${reg.host}/free/other:v1`));
+      const r = await applyYaml('free2', fn('free2', `oci://${reg.host}/free/other:v1`));
       return r.code !== 0 && r.stderr.includes('gatekeeper: ') && r.stderr.includes('is not verified');
     }, 'the constraint refuses an unverified module', 30_000);
     const signed = readFileSync(at('hello.yaml'), 'utf8').replace(/hello/g, 'hello-gk');
-    const digest = push('hello.wasm', `${reg.host}/mods/hello:v2`);
-    sign('release.key', `${reg.host}/mods/hello@${digest}`);
-    const r = applyYaml('hello-gk', signed.replace(`mods/hello-gk:v1`, `mods/hello:v2`));
+    const digest = await push('hello.wasm', `${reg.host}/mods/hello:v2`);
+    await sign('release.key', `${reg.host}/mods/hello@${digest}`);
+    const r = await applyYaml('hello-gk', signed.replace(`mods/hello-gk:v1`, `mods/hello:v2`));
     expect(r.stderr).toBe('');
   });
 });
