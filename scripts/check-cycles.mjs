@@ -42,7 +42,7 @@ const LAYERS = [
   ['cli'],
   ['server'],
   ['controllers'],
-  ['functions', 'gateway', 'admission'],
+  ['functions', 'gateway', 'admission', 'workloads'],
   ['runtime', 'policy', 'manifests', 'signing'],
   // oci is a client library beside the API: module references in resources are parsed with it.
   ['api', 'oci'],
