@@ -470,3 +470,19 @@ describe('the store', () => {
     expect(readdirSync(join(data, 'rootfs'))).toEqual([]);
   });
 });
+
+describe('directories a layer does not list', () => {
+  it('are created readable by everyone whatever the umask', async () => {
+    const { dir } = await layout([{ entries: [{ name: 'deep/er/file', content: 'x' }] }]);
+    const old = process.umask(0o077);
+    try {
+      const img = await store().prepare(dir);
+      expect(statSync(join(img.rootfs, 'deep')).mode & 0o777).toBe(0o755);
+      expect(statSync(join(img.rootfs, 'deep/er')).mode & 0o777).toBe(0o755);
+      expect(statSync(img.rootfs).mode & 0o777).toBe(0o755);
+      expect(statSync(join(img.rootfs, 'deep/er/file')).mode & 0o777).toBe(0o644);
+    } finally {
+      process.umask(old);
+    }
+  });
+});

@@ -309,6 +309,8 @@ export class RootfsBuilder {
         if (!st) {
           if (!create) return undefined;
           await mkdir(abs, { mode: 0o755 });
+          // A parent the layer did not list: 0755 at the end whatever the umask (its own entry may still come).
+          if (!this.dirMeta.has(next)) this.dirMeta.set(next, { mode: 0o755 });
         } else if (st.isSymbolicLink()) {
           throw new WorkloadError('LayerEscapesRoot', `${what}: its parent "${next}" is a symbolic link; entries are never written through links (a link may point anywhere on the host), so the image was not unpacked`);
         } else if (!st.isDirectory()) {
