@@ -30,7 +30,8 @@ import { inApiVersion, presentedApiVersion } from './versions.js';
 export interface LogLine {
   time: string;
   requestId?: string;
-  stream: 'stderr' | 'system';
+  /** stderr and system for Wasm Functions; stdout, stderr and console (a VM's serial console) for container and VM replicas. */
+  stream: 'stderr' | 'system' | 'stdout' | 'console';
   line: string;
 }
 

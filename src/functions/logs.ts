@@ -1,6 +1,6 @@
 import type { LogLine, LogSource } from '../api/server.js';
 
-const STREAMS: ReadonlyArray<LogLine['stream']> = ['stderr', 'system'];
+const STREAMS: ReadonlyArray<LogLine['stream']> = ['stderr', 'system', 'stdout', 'console'];
 /** A line longer than this many bytes is cut there (the ring would otherwise hold only a few lines). */
 const MAX_LINE_BYTES = 16 * 1024;
 /** Text bytes kept per function at most; older lines go when it is full, like lines past the line cap. */

@@ -46,6 +46,8 @@ function workloadSpec(namespace: string, name: string, endpoints: EndpointSpec[]
 export class Workload {
   readonly cluster: Cluster;
   activate?: Activate;
+  /** Stamped with each request's time, so the owner can scale an idle Function to zero. */
+  activity?: { lastRequestMs: number };
 
   constructor(readonly key: string, spec: ServiceSpec, stats: TrafficStats, env: ClusterEnv) {
     this.cluster = new Cluster(spec, stats, Date.now, env);
@@ -56,6 +58,7 @@ export class Workload {
    * none. It always answers later (see Destination in destinations/types.ts).
    */
   send(ctx: GatewayContext, path: string, cancel: CancelToken, routeStats: TrafficStats): Promise<void> {
+    if (this.activity) this.activity.lastRequestMs = Date.now();
     if (this.cluster.endpoints.length > 0) return this.forward(ctx, path, cancel, routeStats);
     const activate = this.activate;
     if (!activate) return Promise.reject(new NoHealthyUpstreamError(`function ${this.key}`));
@@ -102,7 +105,7 @@ export class WorkloadTable {
   }
 
   /** set publishes a Function's ready replicas (possibly none) and its activator. */
-  set(namespace: string, name: string, endpoints: readonly WorkloadEndpoint[], activate?: Activate): void {
+  set(namespace: string, name: string, endpoints: readonly WorkloadEndpoint[], activate?: Activate, activity?: { lastRequestMs: number }): void {
     const key = `${namespace}/${name}`;
     const specs: EndpointSpec[] = endpoints.map((e) => (e.kind === 'unix' ? { address: 'localhost', port: 0, socketPath: e.path, weight: 1 } : { address: e.host, port: e.port, weight: 1 }));
     const spec = workloadSpec(namespace, name, specs);
@@ -110,6 +113,7 @@ export class WorkloadTable {
     if (w) w.cluster.reconfigure(spec);
     else this.byKey.set(key, (w = new Workload(key, spec, this.metrics.upstream(`fn:${key}`), this.env)));
     w.activate = activate;
+    w.activity = activity;
   }
 
   /** remove forgets a Function (deleted, or back to wasm) and closes its connections. */

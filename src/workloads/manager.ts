@@ -1,0 +1,474 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { Logger } from 'pino';
+
+import { probe, type ProbeSpec } from './probe.js';
+import type { AppliedIsolation, PreparedImage, Replica, ReplicaEndpoint, ReplicaExit, ReplicaResources, RuntimeHandler } from './types.js';
+
+/** WorkloadDefinition is one container or VM Function, resolved: the handler, the image and what to run. */
+export interface WorkloadDefinition {
+  namespace: string;
+  name: string;
+  /** Changes whenever running replicas must be replaced (image, argv, env, resources, handler). */
+  revision: string;
+  runtimeClass: string;
+  handler: RuntimeHandler;
+  image: PreparedImage;
+  argv: string[];
+  env: Record<string, string>;
+  workingDir: string;
+  port: number;
+  resources: ReplicaResources;
+  readiness: ProbeSpec;
+  liveness?: ProbeSpec;
+  graceMs: number;
+  minScale: number;
+  /** Replicas started when the Function is new, before traffic decides. */
+  initialScale: number;
+  /** Most replicas at once; 0 for no limit. */
+  maxScale: number;
+  scaleToZeroMs: number;
+}
+
+/** The states a replica shows in status. */
+export type ReplicaState = 'Starting' | 'Ready' | 'NotReady' | 'Stopping' | 'CrashLoopBackOff';
+
+/** ReplicaStatus is one replica as `status.replicaStatuses` shows it. */
+export interface ReplicaStatus {
+  name: string;
+  state: ReplicaState;
+  ready: boolean;
+  restarts: number;
+  revision: string;
+  startedAt?: string;
+  message?: string;
+  lastExit?: ReplicaExit & { at: string };
+}
+
+/** WorkloadStatus is what the manager knows of one Function's replicas. */
+export interface WorkloadStatus {
+  replicas: number;
+  readyReplicas: number;
+  replicaStatuses: ReplicaStatus[];
+  isolation?: AppliedIsolation;
+  /** The newest revision has at least one ready replica (or may scale from zero). */
+  current: boolean;
+}
+
+/** Activity is how the gateway tells the manager when a Function last got a request. */
+export interface Activity {
+  lastRequestMs: number;
+}
+
+/** What the manager needs from its owner (the workload controller). */
+export interface WorkloadManagerOptions {
+  /** Replica directories go under DIR/replicas. */
+  dataDir: string;
+  logger: Logger;
+  /** Publishes a Function's ready endpoints to the gateway, with the activator for when there are none. */
+  publish(namespace: string, name: string, endpoints: ReplicaEndpoint[], activate: (signal: AbortSignal) => Promise<void>, activity: Activity): void;
+  /** Something in a Function's status changed (replica states, restarts). */
+  changed(namespace: string, name: string): void;
+  /** One output line of a replica. */
+  log(namespace: string, name: string, stream: 'stdout' | 'stderr' | 'console', line: string): void;
+  /** Backoff before the first restart; it doubles per crash up to maxBackoffMs. */
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** How long a request at zero replicas waits for one to become ready. */
+  activationTimeoutMs?: number;
+  /** A replica not ready after this long shows NotReady with the probe's message. */
+  startupMs?: number;
+}
+
+/** A replica that ran ready for this long is healthy again: its next crash starts the backoff over. */
+const HEALTHY_RUN_MS = 60_000;
+/** Readiness is probed this often until a replica is first ready. */
+const FAST_PROBE_MS = 100;
+
+interface Slot {
+  id: string;
+  revision: string;
+  def: WorkloadDefinition;
+  state: ReplicaState;
+  ready: boolean;
+  restarts: number;
+  crashes: number;
+  startedAt?: number;
+  message?: string;
+  lastExit?: ReplicaExit & { at: string };
+  replica?: Replica;
+  retired: boolean;
+  /** Resolves the current backoff or probe sleep early (retirement). */
+  wake?: () => void;
+  done: Promise<void>;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+interface Entry {
+  def: WorkloadDefinition;
+  slots: Slot[];
+  seq: number;
+  /** Requests or initialScale want at least one replica even with minScale 0. */
+  demand: boolean;
+  activity: Activity;
+  waiters: Set<Waiter>;
+  isolation?: AppliedIsolation;
+  removed: boolean;
+}
+
+/**
+ * WorkloadManager keeps each container and VM Function's replicas running: it starts them through
+ * the runtime class's handler, probes readiness and liveness, publishes ready replicas to the gateway,
+ * restarts crashed ones with exponential backoff (CrashLoopBackOff), replaces replicas when the
+ * Function changes (new ones first; the old ones serve until the new ones are ready), scales from
+ * zero on a request and back to zero when idle, and stops everything with SIGTERM, the grace period
+ * and SIGKILL. It knows nothing of namespaces, seccomp or QEMU: that is the handlers' business.
+ */
+export class WorkloadManager {
+  private readonly entries = new Map<string, Entry>();
+  private readonly idleTimer: NodeJS.Timeout;
+  private readonly baseBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly activationTimeoutMs: number;
+  private readonly startupMs: number;
+  private closed = false;
+
+  constructor(private readonly opts: WorkloadManagerOptions) {
+    this.baseBackoffMs = opts.baseBackoffMs ?? 1_000;
+    this.maxBackoffMs = opts.maxBackoffMs ?? 60_000;
+    this.activationTimeoutMs = opts.activationTimeoutMs ?? 60_000;
+    this.startupMs = opts.startupMs ?? 30_000;
+    // Replica directories of a previous run are leftovers: their processes died with it.
+    rmSync(join(opts.dataDir, 'replicas'), { recursive: true, force: true });
+    this.idleTimer = setInterval(() => this.scaleIdleToZero(), 1_000);
+    this.idleTimer.unref();
+  }
+
+  /** apply creates or updates a Function's workload. */
+  apply(def: WorkloadDefinition): void {
+    if (this.closed) return;
+    const key = `${def.namespace}/${def.name}`;
+    let e = this.entries.get(key);
+    if (!e) {
+      e = { def, slots: [], seq: 0, demand: def.initialScale > 0, activity: { lastRequestMs: Date.now() }, waiters: new Set(), removed: false };
+      this.entries.set(key, e);
+    }
+    e.def = def;
+    this.ensure(e);
+    this.publish(e);
+  }
+
+  /** remove stops every replica of a Function (grace period, then kill) and forgets it. */
+  async remove(namespace: string, name: string): Promise<void> {
+    const key = `${namespace}/${name}`;
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    e.removed = true;
+    this.failWaiters(e, new Error('the Function was deleted'));
+    await Promise.all(e.slots.map((s) => this.retire(e, s)));
+  }
+
+  has(namespace: string, name: string): boolean {
+    return this.entries.has(`${namespace}/${name}`);
+  }
+
+  /** status is what a Function's status shows of its replicas. */
+  status(namespace: string, name: string): WorkloadStatus | undefined {
+    const e = this.entries.get(`${namespace}/${name}`);
+    if (!e) return undefined;
+    const live = e.slots.filter((s) => s.replica !== undefined || s.state === 'CrashLoopBackOff' || s.state === 'Starting');
+    const current = e.slots.filter((s) => s.revision === e.def.revision && !s.retired);
+    return {
+      replicas: live.length,
+      readyReplicas: e.slots.filter((s) => s.ready).length,
+      replicaStatuses: e.slots.map((s) => ({
+        name: s.id,
+        state: s.state,
+        ready: s.ready,
+        restarts: s.restarts,
+        revision: s.revision,
+        ...(s.startedAt ? { startedAt: new Date(s.startedAt).toISOString() } : {}),
+        ...(s.message ? { message: s.message } : {}),
+        ...(s.lastExit ? { lastExit: s.lastExit } : {}),
+      })),
+      isolation: e.isolation,
+      current: current.some((s) => s.ready) || (current.length === 0 && e.def.minScale === 0),
+    };
+  }
+
+  /** close stops every replica of every Function. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.idleTimer);
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(
+      all.map(async (e) => {
+        e.removed = true;
+        this.failWaiters(e, new Error('the server is stopping'));
+        await Promise.all(e.slots.map((s) => this.retire(e, s)));
+      }),
+    );
+  }
+
+  /** desired is how many replicas of the current revision should run. */
+  private desired(e: Entry): number {
+    const d = e.def;
+    let n = Math.max(d.minScale, e.demand ? 1 : 0, e.slots.length === 0 ? 0 : 0);
+    if (d.initialScale > n && e.demand) n = d.initialScale;
+    if (d.maxScale > 0) n = Math.min(n, d.maxScale);
+    return n;
+  }
+
+  /** ensure starts or stops replicas of the current revision to the desired count, and retires old revisions once replaced. */
+  private ensure(e: Entry): void {
+    if (e.removed || this.closed) return;
+    const want = this.desired(e);
+    const current = e.slots.filter((s) => s.revision === e.def.revision && !s.retired);
+    for (let i = current.length; i < want; i++) this.startSlot(e);
+    if (current.length > want) {
+      // Scale down: the ones not ready go first, then the newest.
+      const extra = [...current].sort((a, b) => Number(a.ready) - Number(b.ready) || b.id.localeCompare(a.id)).slice(0, current.length - want);
+      for (const s of extra) void this.retire(e, s);
+    }
+    const fresh = e.slots.filter((s) => s.revision === e.def.revision && !s.retired);
+    const readyFresh = fresh.filter((s) => s.ready).length;
+    if (readyFresh >= Math.min(want, fresh.length) && (want === 0 || readyFresh > 0)) {
+      for (const s of e.slots) if (s.revision !== e.def.revision && !s.retired) void this.retire(e, s);
+    }
+  }
+
+  private startSlot(e: Entry): void {
+    const d = e.def;
+    const slot: Slot = { id: `${d.namespace}.${d.name}.${++e.seq}`, revision: d.revision, def: d, state: 'Starting', ready: false, restarts: 0, crashes: 0, retired: false, done: Promise.resolve() };
+    e.slots.push(slot);
+    slot.done = this.run(e, slot).catch((err: Error) => this.opts.logger.error({ err: err.message, replica: slot.id }, 'replica loop failed'));
+    this.opts.changed(d.namespace, d.name);
+  }
+
+  /** run is one replica slot's life: start, probe, and restart with backoff until retired. */
+  private async run(e: Entry, slot: Slot): Promise<void> {
+    const d = slot.def;
+    const dir = join(this.opts.dataDir, 'replicas', slot.id);
+    while (!slot.retired) {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      slot.state = 'Starting';
+      slot.message = undefined;
+      this.opts.changed(d.namespace, d.name);
+      let replica: Replica;
+      try {
+        replica = await d.handler.start({
+          id: slot.id,
+          namespace: d.namespace,
+          function: d.name,
+          image: d.image,
+          argv: d.argv,
+          env: d.env,
+          workingDir: d.workingDir,
+          port: d.port,
+          resources: d.resources,
+          dir,
+          log: (stream, line) => this.opts.log(d.namespace, d.name, stream, line),
+        });
+      } catch (err) {
+        const reason = (err as { reason?: string }).reason ?? 'StartFailed';
+        slot.lastExit = { code: null, signal: null, reason, message: (err as Error).message, at: new Date().toISOString() };
+        this.opts.log(d.namespace, d.name, 'stderr', `replica ${slot.id} could not start: ${(err as Error).message}`);
+        if (await this.backoff(e, slot)) continue;
+        break;
+      }
+      if (slot.retired) {
+        await replica.stop(d.graceMs);
+        break;
+      }
+      slot.replica = replica;
+      slot.startedAt = Date.now();
+      e.isolation = replica.isolation;
+      const exit = await this.watch(e, slot, replica);
+      slot.replica = undefined;
+      slot.ready = false;
+      this.publish(e);
+      slot.lastExit = { ...exit, at: new Date().toISOString() };
+      if (slot.retired) break;
+      slot.restarts++;
+      this.opts.log(d.namespace, d.name, 'stderr', `replica ${slot.id} ended: ${exit.message}`);
+      if (Date.now() - (slot.startedAt ?? 0) >= HEALTHY_RUN_MS) slot.crashes = 0;
+      if (!(await this.backoff(e, slot))) break;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** backoff waits before a restart (CrashLoopBackOff); false when the slot was retired meanwhile. */
+  private async backoff(e: Entry, slot: Slot): Promise<boolean> {
+    slot.crashes++;
+    const ms = Math.min(this.baseBackoffMs * 2 ** (slot.crashes - 1), this.maxBackoffMs);
+    slot.state = 'CrashLoopBackOff';
+    slot.message = `back-off ${Math.round(ms / 100) / 10}s restarting: ${slot.lastExit?.message ?? 'it ended'}`;
+    this.opts.changed(slot.def.namespace, slot.def.name);
+    this.checkWaiters(e);
+    await this.sleep(slot, ms);
+    return !slot.retired;
+  }
+
+  private sleep(slot: Slot, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        slot.wake = undefined;
+        resolve();
+      }
+      slot.wake = done;
+    });
+  }
+
+  /** watch probes a running replica until it exits (or is stopped for failing liveness). */
+  private async watch(e: Entry, slot: Slot, replica: Replica): Promise<ReplicaExit> {
+    const d = slot.def;
+    let exited = false;
+    const exit = replica.exited.then((x) => {
+      exited = true;
+      slot.wake?.();
+      return x;
+    });
+    const started = Date.now();
+    let passes = 0;
+    let fails = 0;
+    let liveFails = 0;
+    let everReady = false;
+    if (d.readiness.initialDelayMs > 0) await Promise.race([exit, this.sleep(slot, d.readiness.initialDelayMs)]);
+    while (!exited && !slot.retired) {
+      const r = await probe(replica.endpoint, d.readiness);
+      if (exited || slot.retired) break;
+      if (r.ok) {
+        passes++;
+        fails = 0;
+        if (!slot.ready && passes >= (everReady ? d.readiness.successThreshold : 1)) {
+          slot.ready = true;
+          everReady = true;
+          slot.state = 'Ready';
+          slot.message = undefined;
+          slot.crashes = slot.crashes > 0 && slot.restarts > 0 ? slot.crashes : 0;
+          this.publish(e);
+          this.ensure(e);
+          this.checkWaiters(e);
+          this.opts.changed(d.namespace, d.name);
+        }
+      } else {
+        fails++;
+        passes = 0;
+        if (slot.ready && fails >= d.readiness.failureThreshold) {
+          slot.ready = false;
+          slot.state = 'NotReady';
+          slot.message = `readiness probe failed: ${r.message}`;
+          this.publish(e);
+          this.opts.changed(d.namespace, d.name);
+        } else if (!everReady && Date.now() - started >= this.startupMs && slot.state !== 'NotReady') {
+          slot.state = 'NotReady';
+          slot.message = `not ready after ${Math.round((Date.now() - started) / 1000)}s: ${r.message}`;
+          this.opts.changed(d.namespace, d.name);
+          this.checkWaiters(e);
+        }
+      }
+      if (d.liveness && everReady) {
+        const l = d.liveness === d.readiness ? r : await probe(replica.endpoint, d.liveness);
+        liveFails = l.ok ? 0 : liveFails + 1;
+        if (!l.ok && liveFails >= d.liveness.failureThreshold) {
+          slot.message = `liveness probe failed ${liveFails} times: ${l.message}; restarting`;
+          this.opts.log(d.namespace, d.name, 'stderr', `replica ${slot.id}: ${slot.message}`);
+          const x = await replica.stop(d.graceMs);
+          return { ...x, reason: 'LivenessProbeFailed', message: slot.message };
+        }
+      }
+      const period = slot.ready ? Math.min(d.readiness.periodMs, d.liveness?.periodMs ?? Infinity) : Math.min(FAST_PROBE_MS * 2 ** Math.min(fails, 3), d.readiness.periodMs);
+      await Promise.race([exit, this.sleep(slot, period)]);
+    }
+    return exit;
+  }
+
+  /** retire stops a slot for good: its replica gets SIGTERM, the grace period, then SIGKILL. */
+  private async retire(e: Entry, slot: Slot): Promise<void> {
+    if (slot.retired) return slot.done;
+    slot.retired = true;
+    slot.ready = false;
+    slot.wake?.();
+    if (!e.removed) this.publish(e);
+    if (slot.replica) {
+      slot.state = 'Stopping';
+      this.opts.changed(slot.def.namespace, slot.def.name);
+      await slot.replica.stop(slot.def.graceMs);
+    }
+    await slot.done;
+    e.slots = e.slots.filter((s) => s !== slot);
+    if (!e.removed) this.opts.changed(slot.def.namespace, slot.def.name);
+  }
+
+  private publish(e: Entry): void {
+    if (e.removed) return;
+    const d = e.def;
+    const endpoints = e.slots.filter((s) => s.ready && s.replica).map((s) => s.replica!.endpoint);
+    this.opts.publish(d.namespace, d.name, endpoints, (signal) => this.activate(e, signal), e.activity);
+  }
+
+  /** activate is called by the gateway for a request that found no ready replica: it waits for one, starting it if none runs. */
+  private activate(e: Entry, signal: AbortSignal): Promise<void> {
+    e.activity.lastRequestMs = Date.now();
+    if (e.removed) return Promise.reject(new Error('the Function was deleted'));
+    if (e.slots.some((s) => s.ready)) return Promise.resolve();
+    if (!e.demand) {
+      e.demand = true;
+      this.ensure(e);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`no replica became ready within ${this.activationTimeoutMs / 1000}s`)), this.activationTimeoutMs);
+      const onAbort = () => finish(new Error('the request ended'));
+      const waiter: Waiter = { resolve: () => finish(), reject: (err) => finish(err) };
+      const finish = (err?: Error) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        e.waiters.delete(waiter);
+        if (err) reject(err);
+        else resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      e.waiters.add(waiter);
+      this.checkWaiters(e);
+    });
+  }
+
+  /** checkWaiters releases requests waiting at zero: when a replica is ready, or when none can be (every one crashing). */
+  private checkWaiters(e: Entry): void {
+    if (e.waiters.size === 0) return;
+    if (e.slots.some((s) => s.ready)) {
+      for (const w of [...e.waiters]) w.resolve();
+      return;
+    }
+    const current = e.slots.filter((s) => s.revision === e.def.revision && !s.retired);
+    if (current.length > 0 && current.every((s) => s.state === 'CrashLoopBackOff' || s.state === 'NotReady')) {
+      const why = current[0]!.message ?? 'the replica is not ready';
+      this.failWaiters(e, new Error(why));
+    }
+  }
+
+  private failWaiters(e: Entry, err: Error): void {
+    for (const w of [...e.waiters]) w.reject(err);
+  }
+
+  /** scaleIdleToZero stops the replicas of minScale-0 Functions that had no request for their grace period. */
+  private scaleIdleToZero(): void {
+    const now = Date.now();
+    for (const e of this.entries.values()) {
+      if (e.def.minScale > 0 || !e.demand || e.waiters.size > 0) continue;
+      if (now - e.activity.lastRequestMs < e.def.scaleToZeroMs) continue;
+      e.demand = false;
+      this.ensure(e);
+    }
+  }
+}
