@@ -1,7 +1,7 @@
 /*
  * skiff-init: the small static program on both sides of a container replica's sandbox.
  *
- *   skiff-init launch [--listen PATH] [--cgroup FILE]... [--stage DIR] [--bind SRC NAME]...
+ *   skiff-init launch [--listen PATH] [--cgroup FILE]... [--stage DIR] [--bind[-rw] SRC NAME]...
  *                     [--uid N --gid N] -- PROGRAM ARGS...
  *     Host side, started by Skiff (as root when it can). Creates the replica's Unix socket and keeps
  *     it as fd 3, joins the replica's cgroups (so every later process is counted from its first
@@ -76,6 +76,7 @@ static void write_file(const char *path, const char *text) {
 static int launch(int argc, char **argv) {
   const char *listen_path = NULL, *stage = NULL;
   const char *cgroups[MAX_LIST], *bind_src[MAX_LIST], *bind_name[MAX_LIST];
+  int bind_rw[MAX_LIST];
   int ncg = 0, nbind = 0;
   long uid = -1, gid = -1;
   int i = 2;
@@ -90,8 +91,9 @@ static int launch(int argc, char **argv) {
     else if (strcmp(a, "--cgroup") == 0) {
       if (ncg == MAX_LIST) usage("launch: too many --cgroup");
       cgroups[ncg++] = argv[++i];
-    } else if (strcmp(a, "--bind") == 0) {
+    } else if (strcmp(a, "--bind") == 0 || strcmp(a, "--bind-rw") == 0) {
       if (nbind == MAX_LIST || i + 2 >= argc) usage("launch: --bind SRC NAME");
+      bind_rw[nbind] = strcmp(a, "--bind-rw") == 0;
       bind_src[nbind] = argv[++i];
       bind_name[nbind++] = argv[++i];
     } else usage("launch: unknown flag");
@@ -143,7 +145,7 @@ static int launch(int argc, char **argv) {
         close(f);
       }
       if (mount(src, dst, NULL, MS_BIND, NULL) < 0) die(bind_src[b]);
-      if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) die(dst);
+      if (!bind_rw[b] && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) die(dst);
       close(fds[b]);
     }
   }

@@ -1,3 +1,4 @@
 export { BwrapHandler } from './bwrap.js';
 export type { ContainerHandlerOptions } from './common.js';
-export { runtimeDefaultSeccomp, type SeccompProfile, type OciSeccomp, type ConditionalRule, type ArgTest } from './seccomp.js';
+export { RuncHandler } from './runc.js';
+export { type ArgTest, type ConditionalRule, type OciSeccomp, runtimeDefaultSeccomp, type SeccompProfile } from './seccomp.js';
