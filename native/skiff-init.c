@@ -9,11 +9,12 @@
  *     directory has to be searchable by the sandbox's uid), drops to the unprivileged uid, arms
  *     PR_SET_PDEATHSIG and execs the sandbox tool (bwrap or runc).
  *
- *   skiff-init [--port N] [--listen-fd N] [--lifeline-fd N] [--rlimit NAME=VALUE]... -- ARGV...
+ *   skiff-init [--port N] [--listen-fd N] [--lifeline-fd N] [--rlimit NAME=VALUE]... [--unsetenv NAME]... -- ARGV...
  *     Inside the sandbox as its PID 1. Starts ARGV, relays each connection accepted on the listening
  *     socket to 127.0.0.1:PORT in the sandbox's own network (one poll loop, no fork per connection),
  *     forwards a stop request to the workload as SIGTERM, reaps every orphan and exits with the
- *     workload's status, which it also reports on the lifeline. The lifeline is a socket whose other
+ *     workload's status, which it also reports on the lifeline. --unsetenv removes a variable the
+ *     runtime added (runc sets HOME) so the workload's environment is exactly the replica's. The lifeline is a socket whose other
  *     end only Skiff holds: when Skiff dies, even by SIGKILL, it reads EOF and kills the sandbox.
  */
 #define _GNU_SOURCE
@@ -362,6 +363,7 @@ static _Noreturn void init_main(int argc, char **argv) {
     else if (strcmp(a, "--listen-fd") == 0) in.listen_fd = (int)parse_num(argv[++i], a);
     else if (strcmp(a, "--lifeline-fd") == 0) in.lifeline = (int)parse_num(argv[++i], a);
     else if (strcmp(a, "--rlimit") == 0) set_rlimit(argv[++i]);
+    else if (strcmp(a, "--unsetenv") == 0) unsetenv(argv[++i]);
     else usage("unknown flag");
   }
   if (i >= argc) usage("no command after --");

@@ -143,7 +143,8 @@ export class RuncHandler implements RuntimeHandler {
       process: {
         terminal: false,
         user: { uid: 0, gid: 0 },
-        args: ['/.skiff/init', '--port', String(spec.port), '--listen-fd', '3', '--lifeline-fd', '4', '--', ...spec.argv],
+        // runc adds HOME when the environment lacks it; the replica's environment is exactly spec.env.
+        args: ['/.skiff/init', '--port', String(spec.port), '--listen-fd', '3', '--lifeline-fd', '4', ...('HOME' in spec.env ? [] : ['--unsetenv', 'HOME']), '--', ...spec.argv],
         env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
         cwd: spec.workingDir,
         capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
