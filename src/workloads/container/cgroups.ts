@@ -43,6 +43,8 @@ export class CgroupManager {
   private readonly root: string;
   private layoutCache?: Layout;
   private swept = false;
+  /** This process's cgroup path in each hierarchy, by controller (`''` for cgroup v2). */
+  private readonly own = new Map<string, string>();
 
   constructor(private readonly options: CgroupOptions = {}) {
     this.root = options.root ?? '/sys/fs/cgroup';
@@ -116,7 +118,7 @@ export class CgroupManager {
     } catch {
       return { mechanism: 'rlimit', bases: {} };
     }
-    const own = new Map<string, string>();
+    const own = this.own;
     for (const line of self.split('\n')) {
       const m = /^\d+:([^:]*):(.*)$/.exec(line);
       if (!m) continue;
@@ -139,19 +141,21 @@ export class CgroupManager {
     return { mechanism: 'rlimit', bases: {} };
   }
 
-  /** sweep removes replica cgroups of Skiff processes that no longer run (killed before cleaning up). */
+  /**
+   * sweep removes replica cgroups of Skiff processes that no longer run (killed before cleaning up),
+   * in every hierarchy: runc makes its own in controllers Skiff does not use.
+   */
   private async sweep(layout: Layout): Promise<void> {
-    for (const [key, base] of Object.entries(layout.bases)) {
-      let names: string[];
-      try {
-        names = readdirSync(base);
-      } catch {
-        continue;
-      }
-      for (const name of names) {
+    const bases = new Set(Object.values(layout.bases));
+    if (layout.mechanism === 'cgroup-v1') {
+      for (const e of readdirOr(this.root)) bases.add(join(this.root, e, this.own.get(e) ?? this.own.get(`name=${e}`) ?? '/'));
+    }
+    for (const base of bases) {
+      for (const name of readdirOr(base)) {
         const m = /^skiff-(\d+)-/.exec(name);
         if (!m || alive(Number(m[1]))) continue;
-        const cg = new ReplicaCgroup(layout.mechanism, { [key]: join(base, name) });
+        // Only pids(), killAll() and remove() are used here, which treat every directory alike.
+        const cg = new ReplicaCgroup(layout.mechanism, { unified: join(base, name) });
         await cg.killAll();
         await cg.remove().catch(() => undefined);
       }
@@ -176,20 +180,23 @@ export class ReplicaCgroup {
     return this.dirs.unified ?? this.dirs.memory;
   }
 
-  /** oomKills counts the processes the kernel killed for exceeding the memory limit. */
+  /**
+   * oomKills counts the processes the kernel killed for exceeding the memory limit, nested cgroups
+   * included: cgroup v1 counts a kill only in the victim's own cgroup, which is runc's when runc runs it.
+   */
   async oomKills(): Promise<number> {
     const dir = this.memoryDir();
     if (!dir) return 0;
-    const text = await readFile(join(dir, this.dirs.unified ? 'memory.events' : 'memory.oom_control'), 'utf8').catch(() => '');
-    return Number(/^oom_kill (\d+)/m.exec(text)?.[1] ?? 0);
-  }
-
-  /** limitHits counts the times usage reached the memory limit (v1 failcnt; v2 the `max` event). */
-  async limitHits(): Promise<number> {
-    const dir = this.memoryDir();
-    if (!dir) return 0;
-    if (this.dirs.unified) return Number(/^max (\d+)/m.exec(await readFile(join(dir, 'memory.events'), 'utf8').catch(() => ''))?.[1] ?? 0);
-    return Number((await readFile(join(dir, 'memory.failcnt'), 'utf8').catch(() => '0')).trim());
+    const file = this.dirs.unified ? 'memory.events' : 'memory.oom_control';
+    let total = 0;
+    const walk = async (d: string): Promise<void> => {
+      const text = await readFile(join(d, file), 'utf8').catch(() => '');
+      total += Number(/^oom_kill (\d+)/m.exec(text)?.[1] ?? 0);
+      // v2 counts a descendant's kills in its ancestors' memory.events already.
+      if (!this.dirs.unified) for (const e of readdirOr(d)) await walk(join(d, e));
+    };
+    await walk(dir);
+    return total;
   }
 
   /** memoryBytes is the current charge (synchronous: stats() is). */

@@ -49,7 +49,8 @@ export function findProgram(name: string): string | undefined {
 
 /** initBinary is the skiff-init helper, or undefined when it was not built. */
 export function initBinary(options: ContainerHandlerOptions): string | undefined {
-  return options.init ?? nativeBinary('skiff-init');
+  if (options.init === undefined) return nativeBinary('skiff-init');
+  return findProgram(options.init);
 }
 
 /** run executes a short host command and returns its exit code and output (never throws). */

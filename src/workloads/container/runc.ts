@@ -68,7 +68,8 @@ export class RuncHandler implements RuntimeHandler {
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(this.config(spec, stage, cgroup ? containerId : undefined), null, 2));
       const launchArgs = ['--listen', socketPath, ...(cgroup?.procsFiles() ?? []).flatMap((f) => ['--cgroup', f])];
       launchArgs.push('--stage', stage, '--bind', spec.image.rootfs, 'image', '--bind', init, 'init', '--bind-rw', join(bundle, 'rootfs'), 'root');
-      const command = [runc, '--root', state, 'run', '--bundle', bundle, '--preserve-fds', '2', containerId];
+      // --keep: runc would remove its cgroup, where cgroup v1 counts an OOM kill, before Skiff reads it.
+      const command = [runc, '--root', state, 'run', '--keep', '--bundle', bundle, '--preserve-fds', '2', containerId];
       const isolation: AppliedIsolation = {
         handler: this.name,
         namespaces: ['user', 'pid', 'mount', 'ipc', 'uts', 'net', 'cgroup'],
@@ -88,8 +89,6 @@ export class RuncHandler implements RuntimeHandler {
         cgroup,
         isolation,
         files: [bundle, state],
-        // runc removes the cgroup it made (where the kernel counts the OOM kill) before we can read it.
-        oomFromLimitHits: true,
         teardown: async () => {
           await run(runc, ['--root', state, 'delete', '--force', containerId]);
         },

@@ -26,11 +26,6 @@ export interface LaunchPlan {
   files: string[];
   /** Handler-specific teardown after the processes are gone (runc delete). */
   teardown?: () => Promise<void>;
-  /**
-   * When the kernel's per-cgroup OOM-kill count cannot be read after teardown (runc removes its own
-   * cgroup), a SIGKILL nobody sent while the memory limit had been hit is taken as an OOM kill.
-   */
-  oomFromLimitHits?: boolean;
   startTimeoutMs: number;
   logger?: Logger;
 }
@@ -163,15 +158,22 @@ class SandboxReplica implements Replica {
     return memoryBytes === undefined ? undefined : { memoryBytes };
   }
 
-  /** kill ends the whole sandbox at once: skiff-init kills its namespace, the launcher dies, the cgroup is swept. */
+  /**
+   * kill ends the whole sandbox: skiff-init kills its namespace and exits, and bwrap or runc, its
+   * parent, reaps it and exits. Only when that has not happened within a second are the launcher and
+   * the cgroup's processes killed from outside (which leaves skiff-init for the host's init to reap).
+   */
   private kill(): void {
     this.send('kill');
-    try {
-      this.child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-    void this.plan.cgroup?.killAll();
+    const force = setTimeout(() => {
+      try {
+        this.child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+      void this.plan.cgroup?.killAll();
+    }, 1000);
+    void this.exited.finally(() => clearTimeout(force));
   }
 
   private send(word: string): void {
@@ -183,7 +185,6 @@ class SandboxReplica implements Replica {
     this.lifeline.destroy();
     const { cgroup, logger } = this.plan;
     let oomKills = 0;
-    let limitHits = 0;
     if (cgroup) {
       // The namespace's processes die with its PID 1; the sweep is for a process the kernel has not finished reaping.
       for (let i = 0; i < 100 && (await cgroup.pids()).length; i++) {
@@ -191,7 +192,6 @@ class SandboxReplica implements Replica {
         await sleep(20);
       }
       oomKills = await cgroup.oomKills();
-      limitHits = await cgroup.limitHits();
     }
     try {
       await this.plan.teardown?.();
@@ -207,7 +207,7 @@ class SandboxReplica implements Replica {
     const r = this.report;
     const signal = r?.signal != null ? signalName(r.signal) : null;
     const exit = { code: r?.code ?? null, signal };
-    const oom = oomKills > 0 || (this.plan.oomFromLimitHits === true && r?.signal === 9 && limitHits > 0 && !this.stopRequested);
+    const oom = oomKills > 0;
     if (this.stopRequested) return { ...exit, reason: 'Stopped', message: r ? describe(r, signal) : 'stopped' };
     if (oom) return { ...exit, reason: 'OOMKilled', message: `killed for using more than its memory limit (${describe(r, signal)})` };
     if (!r) return { ...exit, reason: 'Error', message: `the sandbox ended without a status: ${this.stderrTail.join(' / ') || 'no output'}` };
