@@ -183,13 +183,22 @@ setInterval(() => {}, 1000);
       for (const e of readdirSync(dir)) rmSync(join(dir, e), { recursive: true, force: true });
     });
 
-    it('reports its memory use', async () => {
-      const spec = fx.spec('stats', ['/bin/sh', '-c', 'echo ready; sleep 30']);
+    it('reports its memory use and runs under its CPU quota', async () => {
+      const spec = fx.spec('stats', ['/bin/sh', '-c', 'echo ready; sleep 30'], { resources: { memoryBytes: 64 << 20, pids: 32, cpuMillis: 250 } });
       const replica = await handler.start(spec);
       try {
         await expect.poll(() => spec.lines.some((l) => l.line === 'ready'), { timeout: 5000 }).toBe(true);
         const stats = replica.stats?.();
         if (replica.isolation.limits !== 'rlimit') expect(stats?.memoryBytes).toBeGreaterThan(0);
+        if (replica.isolation.limits === 'cgroup-v1') {
+          // The sleeping shell's cpu cgroup, read from the host, carries a quarter of a core.
+          const sleeper = hostPidsOf(replica).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep'))!;
+          const cpuPath = /^\d+:cpu:(.*)$/m.exec(readFileSync(`/proc/${sleeper}/cgroup`, 'utf8'))![1]!;
+          expect(cpuPath).toContain(`skiff-${process.pid}-`);
+          const dir = join('/sys/fs/cgroup/cpu', cpuPath.split('/').slice(0, cpuPath.split('/').findIndex((c) => c.startsWith('skiff-')) + 1).join('/'));
+          expect(readFileSync(join(dir, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('25000');
+          expect(readFileSync(join(dir, 'cpu.cfs_period_us'), 'utf8').trim()).toBe('100000');
+        }
       } finally {
         await replica.stop(100);
       }
