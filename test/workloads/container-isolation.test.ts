@@ -170,6 +170,9 @@ for (const h of HANDLERS) {
         'mkdir /evil; echo root=$?',
         'echo x > /www/index.html; echo www=$?',
         'echo ok > /tmp/scratch && cat /tmp/scratch',
+        'echo shm > /dev/shm/x && cat /dev/shm/x',
+        'echo gone > /dev/null && echo null=$?',
+        'touch /dev/evil; echo dev=$?',
         `cat ${secret}; echo secret=$?`,
         'cat /etc/shadow; echo shadow=$?',
         'ls /sys | wc -l',
@@ -181,6 +184,10 @@ for (const h of HANDLERS) {
       expect(out).toMatch(/^www=1$/m);
       expect(err).toMatch(/Read-only file system/);
       expect(out).toMatch(/^ok$/m);
+      expect(out).toMatch(/^shm$/m);
+      expect(out).toMatch(/^null=0$/m);
+      // bwrap's /dev is read-only apart from /dev/shm; runc's is a small tmpfs, as Docker's.
+      expect(out).toMatch(h.name === 'bwrap' ? /^dev=1$/m : /^dev=0$/m);
       expect(out).toMatch(/^secret=1$/m);
       expect(out).toMatch(/^shadow=1$/m);
       expect(out).not.toContain('do not read');

@@ -70,6 +70,8 @@ export class BwrapHandler implements RuntimeHandler {
         '--uid', '0', '--gid', '0', '--cap-drop', 'ALL', '--hostname', hostnameFor(spec),
         ...this.rootfsArgs(spec, src),
         '--proc', '/proc', '--dev', '/dev',
+        // bwrap's /dev is an unbounded tmpfs: /dev/shm gets a bounded one, and /dev itself is made read-only.
+        '--size', String(this.options.tmpBytes ?? 64 * 1024 * 1024), '--tmpfs', '/dev/shm', '--remount-ro', '/dev',
         '--size', String(this.options.tmpBytes ?? 64 * 1024 * 1024), '--tmpfs', '/tmp',
         '--size', String(1024 * 1024), '--tmpfs', '/run',
         '--ro-bind', root ? `${STAGE}/init` : init, '/.skiff/init',
@@ -87,7 +89,7 @@ export class BwrapHandler implements RuntimeHandler {
         seccomp: 'RuntimeDefault',
         limits: cgroup?.mechanism ?? 'rlimit',
         network: 'own network namespace with loopback only; reached through a Unix socket',
-        rootfs: 'image read-only; tmpfs /tmp and /run',
+        rootfs: 'image read-only; tmpfs /tmp, /run and /dev/shm',
       };
       return await launchSandbox(spec, {
         init, launchArgs, command, fds: { [SECCOMP_FD]: seccompFd }, socketPath, cgroup, isolation,

@@ -78,7 +78,7 @@ export class RuncHandler implements RuntimeHandler {
         seccomp: 'RuntimeDefault',
         limits: cgroup?.mechanism ?? 'rlimit',
         network: 'own network namespace with loopback only; reached through a Unix socket',
-        rootfs: 'image read-only; tmpfs /tmp and /run',
+        rootfs: 'image read-only; tmpfs /tmp, /run and /dev/shm',
       };
       return await launchSandbox(spec, {
         init,
