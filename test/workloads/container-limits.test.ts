@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -33,9 +34,10 @@ describe('container handlers report why they cannot run', () => {
 
   it.skipIf(!usable(['bwrap']))('says so when runc or bwrap is present but cannot work here', async () => {
     buildNative();
-    const fx = makeFixture();
+    const base = mkdtempSync(join(tmpdir(), 'skiff-ct-'));
+    chmodSync(base, 0o755);
     try {
-      const broken = join(fx.base, 'broken-tool');
+      const broken = join(base, 'broken-tool');
       writeFileSync(broken, '#!/bin/sh\necho "cannot create user namespace: Operation not permitted" >&2\nexit 1\n');
       chmodSync(broken, 0o755);
       const runc = await new RuncHandler({ runc: broken }).unavailable();
@@ -43,7 +45,7 @@ describe('container handlers report why they cannot run', () => {
       const bwrap = await new BwrapHandler({ bwrap: broken }).unavailable();
       expect(bwrap).toMatch(/^bubblewrap cannot make an unprivileged sandbox here \(cannot create user namespace.*allow unprivileged user namespaces/);
     } finally {
-      fx.cleanup();
+      rmSync(base, { recursive: true, force: true });
     }
   });
 });

@@ -49,7 +49,9 @@ export class BwrapHandler implements RuntimeHandler {
     const init = initBinary(this.options)!;
     const bwrap = findProgram(this.options.bwrap ?? 'bwrap')!;
     const root = asRoot();
-    const cgroup = await this.cgroups.create(spec.id, spec.resources);
+    const cgroup = await this.cgroups.create(spec.id, spec.resources).catch((err: unknown) => {
+      throw new WorkloadError('StartFailed', `replica ${spec.id}: cannot create its cgroup under ${this.options.cgroupRoot ?? '/sys/fs/cgroup'}: ${(err as Error).message}`, err);
+    });
     const seccompPath = join(spec.dir, 'seccomp.bpf');
     try {
       await writeFile(seccompPath, this.seccomp, { mode: 0o600 });

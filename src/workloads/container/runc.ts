@@ -61,7 +61,9 @@ export class RuncHandler implements RuntimeHandler {
     const containerId = `skiff-${process.pid}-${spec.id}`.replace(/[^A-Za-z0-9_.-]/g, '_');
     const stage = stageFor([spec.dir, this.options.runc ?? runc]);
     if (!stage) throw new WorkloadError('StartFailed', `replica ${spec.id}: no directory among ${STAGES.join(', ')} can hold the sandbox's staging mount without hiding ${spec.dir}`);
-    const cgroup = await this.cgroups.create(spec.id, spec.resources);
+    const cgroup = await this.cgroups.create(spec.id, spec.resources).catch((err: unknown) => {
+      throw new WorkloadError('StartFailed', `replica ${spec.id}: cannot create its cgroup under ${this.options.cgroupRoot ?? '/sys/fs/cgroup'}: ${(err as Error).message}`, err);
+    });
     try {
       mkdirSync(join(bundle, 'rootfs'), { recursive: true, mode: 0o755 });
       mkdirSync(state, { recursive: true, mode: 0o700 });
