@@ -53,10 +53,13 @@ for (const h of HANDLERS) {
     });
 
     afterAll(() => {
-      // No replica wrote the shared image, and every replica directory was emptied by its handler.
-      expect(treeDigest(fx.rootfs)).toBe(imageDigest);
-      for (const d of readdirSync(fx.base).filter((n) => /^r\d+$/.test(n))) expect(readdirSync(join(fx.base, d))).toEqual([]);
-      fx.cleanup();
+      try {
+        // No replica wrote the shared image, and every replica directory was emptied by its handler.
+        expect(treeDigest(fx.rootfs)).toBe(imageDigest);
+        for (const d of readdirSync(fx.base).filter((n) => /^r\d+$/.test(n))) expect(readdirSync(join(fx.base, d))).toEqual([]);
+      } finally {
+        fx.cleanup();
+      }
     });
 
     it('is available on this host', async () => {

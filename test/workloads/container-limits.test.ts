@@ -66,8 +66,11 @@ for (const h of HANDLERS) {
     });
 
     afterAll(() => {
-      for (const d of readdirSync(fx.base).filter((n) => /^r\d+$/.test(n))) expect(readdirSync(join(fx.base, d))).toEqual([]);
-      fx.cleanup();
+      try {
+        for (const d of readdirSync(fx.base).filter((n) => /^r\d+$/.test(n))) expect(readdirSync(join(fx.base, d))).toEqual([]);
+      } finally {
+        fx.cleanup();
+      }
     });
 
     it('stops a fork bomb at the pids limit and the host carries on', async () => {
