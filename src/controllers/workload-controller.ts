@@ -35,6 +35,8 @@ export interface WorkloadControllerOptions {
   pullSecrets?: (namespace: string, names: string[]) => Promise<CredentialProvider>;
   /** The image policies' verdict on a pulled image: undefined when allowed, else why not. */
   verifyArtifact?: (reference: string, digest: string) => Promise<string | undefined>;
+  /** Takes a Function that is gone (or back to wasm) out of the gateway's workload table. */
+  unpublish?: (namespace: string, name: string) => void;
 }
 
 interface WorkloadSpecFields {
@@ -135,6 +137,7 @@ export class WorkloadController {
       this.prepared.delete(key);
       this.problems.delete(key);
       if (this.opts.manager.has(ns, name)) await this.opts.manager.remove(ns, name);
+      this.opts.unpublish?.(ns, name);
       return;
     }
     const spec = obj.spec as WorkloadSpecFields;

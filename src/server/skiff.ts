@@ -21,6 +21,7 @@ import { PolicyBundleController } from '../controllers/policy-bundle-controller.
 import { PolicyController } from '../controllers/policy-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { RouteController } from '../controllers/route-controller.js';
+import { WorkloadController } from '../controllers/workload-controller.js';
 import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
@@ -32,6 +33,7 @@ import { SigstoreVerifier } from '../signing/index.js';
 import { BlobStore, openStore, type Store } from '../store/index.js';
 import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
+import { BwrapHandler, ImageStore, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
 
 import { ensureApiCertificate, servingNames } from './api-tls.js';
 import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig } from './data-dir.js';
@@ -131,6 +133,8 @@ export class Skiff {
   private gateway!: Gateway;
   private functions!: FunctionController;
   private routes!: RouteController;
+  private workloads?: WorkloadController;
+  private workloadManager?: WorkloadManager;
   private policies!: PolicyController;
   private bundles!: PolicyBundleController;
   private admission?: AdmissionPlatform;
@@ -199,6 +203,7 @@ export class Skiff {
     this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false, paths: this.opts.gatewayPaths, upstreams: this.upstreams, hostDirs: this.hostDirs });
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
+    this.workloads = this.composeWorkloads(resources, logger, dataDir, logs);
     // The operator's grants come first: what no flag allows is refused (422) before policies look at it.
     resources.addAdmissionHook(functionGrantsHook(functionGrants));
     resources.addAdmissionHook(moduleSourceAdmission({ hostDirs: this.hostDirs, upstreams: this.upstreams, blobs: this.blobs }));
@@ -216,6 +221,7 @@ export class Skiff {
     await this.bundles.start();
     await this.functions.start();
     await this.routes.start();
+    await this.workloads.start();
     await this.imagePolicies.start();
     await this.admission.start();
 
@@ -283,6 +289,9 @@ export class Skiff {
       this.imagePolicies?.stop();
       await this.routes?.stop().catch(() => {});
       await this.functions?.stop().catch(() => {});
+      await this.workloads?.stop().catch(() => {});
+      // Every container and VM replica gets SIGTERM, its grace period, then SIGKILL.
+      await this.workloadManager?.close().catch(() => {});
       await this.bundles?.stop().catch(() => {});
       await this.policies?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});
@@ -290,6 +299,41 @@ export class Skiff {
       await this.store?.close();
     })();
     return this.stopping;
+  }
+
+  /**
+   * composeWorkloads sets up the container and VM runtime classes: one image store in the data dir,
+   * the handlers (bwrap and runc for containers), the replica manager publishing to the gateway's
+   * workload table, and their controller. A handler missing on this host makes its Functions
+   * Ready=False with the reason, never a failed start.
+   */
+  private composeWorkloads(resources: ResourceService, logger: Logger, dataDir: string, logs: FunctionLogs): WorkloadController {
+    const images = new ImageStore({ dataDir, registry: this.registry!, hostDirs: this.hostDirs, logger });
+    const handlers = new Map<string, RuntimeHandler>([
+      ['bwrap', new BwrapHandler({ logger })],
+      ['runc', new RuncHandler({ logger })],
+    ]);
+    const gateway = this.gateway;
+    let controller: WorkloadController | undefined;
+    const manager = new WorkloadManager({
+      dataDir,
+      logger,
+      publish: (ns, name, endpoints, activate, activity) => gateway.workloads.set(ns, name, endpoints, activate, activity),
+      changed: (ns, name) => controller?.changed(ns, name),
+      log: (ns, name, stream, line) => logs.append(ns, name, { stream, line }),
+    });
+    this.workloadManager = manager;
+    controller = new WorkloadController({
+      resources,
+      logger,
+      manager,
+      images,
+      handlers,
+      pullSecrets: secretPullCredentials(resources) as (ns: string, names: string[]) => Promise<CredentialProvider>,
+      verifyArtifact: (ref, digest) => this.verifyArtifact(ref, digest),
+      unpublish: (ns, name) => gateway.workloads.remove(ns, name),
+    });
+    return controller;
   }
 
   /** verifyArtifact checks a module about to be loaded against the ImagePolicies: undefined admits it. */

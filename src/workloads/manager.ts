@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { Logger } from 'pino';
@@ -137,14 +139,16 @@ export class WorkloadManager {
   private readonly activationTimeoutMs: number;
   private readonly startupMs: number;
   private closed = false;
+  private readonly runDir: string;
 
   constructor(private readonly opts: WorkloadManagerOptions) {
     this.baseBackoffMs = opts.baseBackoffMs ?? 1_000;
     this.maxBackoffMs = opts.maxBackoffMs ?? 60_000;
     this.activationTimeoutMs = opts.activationTimeoutMs ?? 60_000;
     this.startupMs = opts.startupMs ?? 30_000;
+    this.runDir = replicaRoot(opts.dataDir);
     // Replica directories of a previous run are leftovers: their processes died with it.
-    rmSync(join(opts.dataDir, 'replicas'), { recursive: true, force: true });
+    rmSync(this.runDir, { recursive: true, force: true });
     this.idleTimer = setInterval(() => this.scaleIdleToZero(), 1_000);
     this.idleTimer.unref();
   }
@@ -255,7 +259,8 @@ export class WorkloadManager {
   /** run is one replica slot's life: start, probe, and restart with backoff until retired. */
   private async run(e: Entry, slot: Slot): Promise<void> {
     const d = slot.def;
-    const dir = join(this.opts.dataDir, 'replicas', slot.id);
+    // Short names: a replica's Unix socket lives here, and socket paths are limited to 107 bytes.
+    const dir = join(this.runDir, createHash('sha256').update(slot.id).digest('hex').slice(0, 12));
     while (!slot.retired) {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -471,4 +476,14 @@ export class WorkloadManager {
       this.ensure(e);
     }
   }
+}
+
+/**
+ * replicaRoot is where replica directories go: DATA_DIR/run, or a directory under the system's
+ * temporary directory named after the data dir when DATA_DIR is too long for socket paths inside it.
+ */
+export function replicaRoot(dataDir: string): string {
+  const inData = join(dataDir, 'run');
+  if (inData.length <= 64) return inData;
+  return join(tmpdir(), `skiff-run-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
 }
