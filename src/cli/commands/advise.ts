@@ -99,7 +99,8 @@ function readFunction(file: string, nodeMemoryBytes: number): { input: AdviseInp
   try {
     objects = readManifests([file]);
   } catch (err) {
-    throw new UsageError(`-f ${shown}: ${(err as Error).message}`);
+    // The message names the file (and line) already.
+    throw new UsageError((err as Error).message);
   }
   const fns = objects.filter((m) => m.object.kind === 'Function');
   if (fns.length !== 1) {
