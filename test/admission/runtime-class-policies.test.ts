@@ -187,10 +187,10 @@ describe.skipIf(!hasRuntimeClassFields)('the runtime-class policies through skif
     expect((await run('apply', '-f', write([ns('acme-prod', 'acme'), ns('tools', 'internal')].join('---\n')))).code).toBe(0);
 
     const acmeContainer = write(fn('web', 'acme-prod', `runtimeClassName: container, image: "oci://registry.example.com/web@${DIGEST}", port: 8080`));
-    const denied = await waitFor(async () => {
+    const denied = (await waitFor(async () => {
       const r = await run('apply', '-f', acmeContainer);
       return r.code === 1 && r.stderr.includes('[tenant-runtime-classes]') ? r : undefined;
-    }, 'the tenant constraint to be enforced');
+    }, 'the tenant constraint to be enforced'))!;
     expect(denied.stderr).toMatch(/Forbidden/);
     expect(denied.stderr).toContain('[tenant-runtime-classes] Function acme-prod/web runs as runtimeClassName "container", but tenant "acme" (namespace acme-prod has label skiff.dev/tenant=acme) may use only wasm, vm');
 

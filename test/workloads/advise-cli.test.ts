@@ -29,6 +29,9 @@ function expected(input: Parameters<typeof advise>[0], report = parseBenchReport
   return advise(input, classFacts(report, probeRuntimeClasses(), path));
 }
 
+/** roundTrip is what JSON output makes of a value (undefined fields dropped). */
+const roundTrip = (v: unknown) => JSON.parse(JSON.stringify(v)) as Record<string, unknown>;
+
 describe('skiff advise', () => {
   it('-o json: runtimeClassName and reasons first, then the whole advice, from flags alone', async () => {
     const r = await run(['--untrusted', '--needs-linux-syscalls', '--max-cold-start', '500ms', '--figures', figures, '-o', 'json']);
@@ -36,7 +39,7 @@ describe('skiff advise', () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(Object.keys(out).slice(0, 2)).toEqual(['runtimeClassName', 'reasons']);
-    expect(out).toEqual({ ...JSON.parse(JSON.stringify(expected({ untrusted: true, needsLinuxSyscalls: true, maxColdStartMs: 500 })) as object), figures });
+    expect(out).toEqual({ ...roundTrip(expected({ untrusted: true, needsLinuxSyscalls: true, maxColdStartMs: 500 })), figures });
     expect(out.runtimeClassName).toBe('container');
     expect(out.reasons).toContain('Cold start must be within 500 ms: container starts in 180 ms (measured on this host).');
   });
@@ -55,7 +58,7 @@ describe('skiff advise', () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { function: string; chosen: unknown; runtimeClassName: string; alternatives: Array<{ runtimeClassName: string; rejectedBecause: string[] }> };
     expect(out.function).toBe('apps/web');
-    expect(out).toEqual({ ...JSON.parse(JSON.stringify(expected({ untrusted: true, image: true, chosen: 'wasm', memoryBytes: 128 * 2 ** 20 })) as object), function: 'apps/web', figures });
+    expect(out).toEqual({ ...roundTrip(expected({ untrusted: true, image: true, chosen: 'wasm', memoryBytes: 128 * 2 ** 20 })), function: 'apps/web', figures });
     expect(out.chosen).toEqual({ runtimeClassName: 'wasm', agrees: false });
     expect(out.alternatives.find((a) => a.runtimeClassName === 'wasm')!.rejectedBecause).toEqual(['The workload is a container image, and wasm runs only Wasm modules.']);
   });
