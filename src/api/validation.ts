@@ -48,7 +48,10 @@ export class Validator {
     errs.push(...this.validateMeta(def, o.metadata, expectNamespace));
     if (def.specRequired !== false) {
       if (o.spec === undefined) errs.push({ field: 'spec', message: 'Required value', reason: 'FieldValueRequired' });
-      else errs.push(...this.validateSpec(def, o.spec));
+      else {
+        errs.push(...this.validateSpec(def, o.spec));
+        if (def.requiredFields && o.spec !== null && typeof o.spec === 'object') errs.push(...def.requiredFields(o.spec as Record<string, unknown>));
+      }
     }
     if (errs.length === 0 && def.validate) errs.push(...def.validate(obj as ResourceObject));
     return errs;

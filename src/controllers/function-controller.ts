@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 
 import { ApiError } from '../api/errors.js';
 import { type Condition,setCondition } from '../api/kinds/conditions.js';
+import { runsImage } from '../api/kinds/function-workload.js';
 import { parseModuleRef } from '../api/kinds/module-ref.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
@@ -79,7 +80,8 @@ export class FunctionController {
   private async reconcile(key: string): Promise<void> {
     const [ns, name] = key.split('/') as [string, string];
     const obj = this.informer.get(key);
-    if (!obj) {
+    // A container or VM Function is the workload controller's; a Wasm one that became one stops here.
+    if (!obj || runsImage(obj.spec ?? {})) {
       this.opts.invoker.remove(ns, name);
       this.loaded.delete(key);
       this.unwatch(key);

@@ -57,9 +57,27 @@ export function moduleSourceAdmission(checks: ModuleSourceChecks): AdmissionHook
     name: 'module-sources',
     async admit(req) {
       if (req.kind !== 'Function' || req.operation === 'DELETE' || !req.object) return { allowed: true };
-      const errs = await moduleSourceErrors(req.object.spec?.module, checks);
+      const errs = [...(await moduleSourceErrors(req.object.spec?.module, checks)), ...imageSourceErrors(req.object.spec?.image, checks)];
       if (errs.length) throw invalid('Function', req.name, errs);
       return { allowed: true };
     },
   };
+}
+
+/**
+ * imageSourceErrors checks a container or VM Function's `spec.image` the same way: a local OCI image
+ * layout directory must be inside an `--allow-host-dir`; a registry must not be a refused address.
+ */
+export function imageSourceErrors(image: unknown, checks: Pick<ModuleSourceChecks, 'hostDirs' | 'upstreams'>): FieldError[] {
+  if (typeof image !== 'string') return [];
+  const forbid = (message: string): FieldError[] => [{ field: 'spec.image', message, reason: 'FieldValueForbidden' }];
+  if (image.startsWith('/')) {
+    if (checks.hostDirs.contains(image)) return [];
+    return forbid(`${checks.hostDirs.refusal(image, 'the image layout directory').replace(/^the image layout directory: /, '')}; push the image to a registry and name it oci://REGISTRY/REPO@sha256:..., or start skiff up with --allow-host-dir DIR for a directory that holds it`);
+  }
+  const ref = parseModuleRef(image);
+  if (ref.type !== 'oci') return [];
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(ref.ref.registry);
+  const why = checks.upstreams.checkLiteral(m?.[1] ?? ref.ref.registry, Number(m?.[2] ?? 443));
+  return why ? forbid(`${why} (registries obey --allow-upstream)`) : [];
 }

@@ -27,6 +27,7 @@ import type { Authorizer, ConfigProblem, FunctionInvoker, GatewayConfig, Gateway
 import { Cluster, type ClusterEnv } from './upstream/cluster.js';
 import { responseHeaders } from './upstream/forward.js';
 import { compileService } from './upstream/service-spec.js';
+import { WorkloadTable } from './workloads.js';
 import { WriteBatch } from './write-batch.js';
 
 type Chain = { run: Dispatch; stats: TrafficStats; key: string };
@@ -111,6 +112,8 @@ export class Gateway {
   private readonly upstreams: UpstreamGuard;
   private readonly hostDirs: HostDirs;
   private readonly clusterEnv: ClusterEnv;
+  /** The container and VM Functions' replicas, kept up to date by the workload controller. */
+  readonly workloads: WorkloadTable;
 
   constructor(opts: GatewayOptions) {
     this.functions = opts.functions;
@@ -124,6 +127,7 @@ export class Gateway {
     this.upstreams = opts.upstreams ?? UpstreamGuard.from([]);
     this.hostDirs = opts.hostDirs ?? HostDirs.none();
     this.clusterEnv = { upstreams: this.upstreams, logger: this.logger, tls: { hostDirs: this.hostDirs, identity: () => this.identity?.clientOptions() } };
+    this.workloads = new WorkloadTable(this.metricsRegistry, this.clusterEnv);
   }
 
   /** listen starts the plain listener (HTTP/1.1 and h2c); port 0 picks a free port. */
@@ -213,7 +217,7 @@ export class Gateway {
             const env: FilterEnv = { logger: this.logger, authorizer: this.authorizer, now: Date.now, where: `${rule.routeKey} ${decl.field}`, field: decl.field, carry, upstreams: this.upstreams, hostDirs: this.hostDirs };
             return FILTERS.get(decl.name)!.create(decl.config, env);
           });
-          const dispatch = createDispatch(rule, { functions: this.functions, clusters, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger });
+          const dispatch = createDispatch(rule, { functions: this.functions, clusters, workloads: this.workloads, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger });
           // Without filters the dispatch is the chain, and an answer it has at once is written at once.
           return { rule, data: { run: handlers.length === 0 ? dispatch : compose(handlers, dispatch), stats, key } };
         });
@@ -256,6 +260,7 @@ export class Gateway {
     await Promise.all(closed);
     this.listeners = [];
     await Promise.all([...this.clusters.values()].map((c) => c.close()));
+    await this.workloads.close();
   }
 
   private shed(res: ServerResponse, why: string): void {

@@ -9,7 +9,7 @@ import { AdmissionPlatform, ImagePolicyAdmission, imagePolicyValidator } from '.
 import { BlobEndpoint } from '../api/blob-endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { builtinKinds } from '../api/kinds/index.js';
-import { BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION } from '../api/kinds/index.js';
+import { BLOB_REF_PREFIX, BUILTIN_RUNTIME_CLASSES, MODULE_SOURCE_ANNOTATION } from '../api/kinds/index.js';
 import { SKIFF_APPLY_MANAGER } from '../api/patch/field-manager.js';
 import { ResourceService } from '../api/resources.js';
 import { ApiServer } from '../api/server.js';
@@ -179,6 +179,7 @@ export class Skiff {
     // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
     const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators, ImagePolicy: imagePolicyValidator }));
     await this.ensureNamespace(resources, 'default');
+    await this.ensureRuntimeClasses(resources);
 
     this.blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
     await this.blobs.open();
@@ -297,6 +298,17 @@ export class Skiff {
     if (!enforcer?.covers(reference)) return undefined;
     const d = await enforcer.check(reference, digest);
     return d.allowed ? undefined : d.messages.join('; ');
+  }
+
+  /** ensureRuntimeClasses creates the built-in RuntimeClasses that are missing; an operator's edits to them stay. */
+  private async ensureRuntimeClasses(resources: ResourceService): Promise<void> {
+    for (const rc of BUILTIN_RUNTIME_CLASSES) {
+      try {
+        await resources.create(resources.kind('RuntimeClass'), undefined, { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: rc.name, annotations: { 'skiff.dev/description': rc.description } }, handler: rc.handler });
+      } catch (err) {
+        if (!(err instanceof ApiError && err.reason === 'AlreadyExists')) throw err;
+      }
+    }
   }
 
   private async ensureNamespace(resources: ResourceService, name: string): Promise<void> {

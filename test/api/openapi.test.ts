@@ -153,7 +153,8 @@ describe('/openapi/v2 and /openapi/v3', () => {
     expect(fn['x-kubernetes-group-version-kind']).toEqual([{ group: 'skiff.dev', kind: 'Function', version: 'v1' }]);
     expect(fn.properties.metadata.allOf).toEqual([{ $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta' }]);
     expect(doc.components.schemas['io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta'].properties.labels.additionalProperties).toEqual({ type: 'string', default: '' });
-    expect(fn.properties.spec.required).toEqual(['module']);
+    // module or image is required by runtime class: the API checks it, the schema cannot say it.
+    expect(fn.properties.spec.required).toBeUndefined();
     expect(fn.properties.spec.additionalProperties).toBe(false);
     expect(fn.properties.spec.properties.digest.pattern).toBe('^sha256:[0-9a-f]{64}$');
     expect(fn.properties.spec.properties.limits.properties.memory['x-kubernetes-int-or-string']).toBe(true);

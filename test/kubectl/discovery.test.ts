@@ -80,9 +80,9 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
     expect(core.sort()).toEqual(['events', 'namespaces', 'secrets']);
     const cluster = rows(await ok(kubectl, ['api-resources', '--namespaced=false'])).map((row) => row.NAME);
     // The self-reviews (kubectl auth can-i, auth whoami) are cluster-scoped, as in kube-apiserver.
-    expect(cluster.sort()).toEqual(['constrainttemplates', 'imagepolicies', 'namespaces', 'policybundles', 'selfsubjectaccessreviews', 'selfsubjectreviews', 'selfsubjectrulesreviews', 'trustroots']);
+    expect(cluster.sort()).toEqual(['constrainttemplates', 'imagepolicies', 'namespaces', 'policybundles', 'runtimeclasses', 'selfsubjectaccessreviews', 'selfsubjectreviews', 'selfsubjectrulesreviews', 'trustroots']);
     expect(await ok(kubectl, ['api-resources', '--namespaced=false', '-o', 'name'])).toBe(
-      'namespaces\nselfsubjectreviews.authentication.k8s.io\nselfsubjectaccessreviews.authorization.k8s.io\nselfsubjectrulesreviews.authorization.k8s.io\nimagepolicies.skiff.dev\npolicybundles.skiff.dev\ntrustroots.skiff.dev\nconstrainttemplates.templates.gatekeeper.sh\n',
+      'namespaces\nselfsubjectreviews.authentication.k8s.io\nselfsubjectaccessreviews.authorization.k8s.io\nselfsubjectrulesreviews.authorization.k8s.io\nruntimeclasses.node.k8s.io\nimagepolicies.skiff.dev\npolicybundles.skiff.dev\ntrustroots.skiff.dev\nconstrainttemplates.templates.gatekeeper.sh\n',
     );
   });
 

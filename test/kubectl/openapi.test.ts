@@ -74,7 +74,7 @@ describe.runIf(run)('kubectl explain', () => {
   it('lists nested fields with --recursive, metadata included', async () => {
     const r = await kubectl(['explain', 'function', '--recursive']);
     expect(r.code).toBe(0);
-    for (const line of ['  spec\t<Object> -required-', '    capabilities\t<Object>', '      dirs\t<[]Object>', '        readOnly\t<boolean>', '    module\t<string> -required-', '    labels\t<map[string]string>', '    conditions\t<[]Condition>']) expect(r.stdout).toContain(line);
+    for (const line of ['  spec\t<Object> -required-', '    capabilities\t<Object>', '      dirs\t<[]Object>', '        readOnly\t<boolean>', '    module\t<string>', '    runtimeClassName\t<string>', '    labels\t<map[string]string>', '    conditions\t<[]Condition>']) expect(r.stdout).toContain(line);
   });
 
   it('says which field does not exist', async () => {

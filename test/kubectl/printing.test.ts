@@ -82,7 +82,7 @@ describe.runIf(run)('kubectl get prints the server Table', () => {
 
   it('adds the wide columns with -o wide, and NAMESPACE with -A', async () => {
     const wide = await kubectl(['get', 'fn', '-o', 'wide']);
-    expect(rowsOf(wide.stdout)[0]).toMatch(/^NAME\s+READY\s+DIGEST\s+AGE\s+SIZE\s+MODULE$/);
+    expect(rowsOf(wide.stdout)[0]).toMatch(/^NAME\s+READY\s+DIGEST\s+AGE\s+SIZE\s+MODULE\s+CLASS$/);
     expect(rowsOf(wide.stdout)[2]).toMatch(/^p-1\s+True\s+[0-9a-f]{12}\s+\S+\s+\d+\s+\S+/);
     const all = await kubectl(['get', 'fn', '-A']);
     expect(all.code).toBe(0);

@@ -1,13 +1,14 @@
 import { formatAge,parseBytes, parseDurationMs } from '../../util/quantity.js';
 
 import { readyOf } from './conditions.js';
+import { requiredWorkloadFields, validateWorkload, workloadSpecProperties } from './function-workload.js';
 import { MODULE_SOURCE_ANNOTATION, parseModuleRef } from './module-ref.js';
 import type { FieldError, KindDefinition, ResourceObject } from './types.js';
 
 const quantity = (description: string) => ({ anyOf: [{ type: 'string' }, { type: 'integer', minimum: 0 }], description });
 const stringMap = (description: string) => ({ type: 'object', additionalProperties: { type: 'string' }, description });
 
-/** Function: a WASI module served over HTTP with the WAGI convention. */
+/** Function: a WASI module served over HTTP with the WAGI convention, or a container or VM image serving HTTP on a port. */
 export const functionKind: KindDefinition = {
   kind: 'Function',
   plural: 'functions',
@@ -16,17 +17,17 @@ export const functionKind: KindDefinition = {
   categories: ['all'],
   namespaced: true,
   description:
-    'Function is a WebAssembly (WASI) module that answers HTTP requests with the WAGI convention: the request arrives as CGI-style environment variables and stdin, the response is what the module writes to stdout. A Route sends traffic to it. The module gets nothing the spec does not grant.',
+    'Function is what a Route sends traffic to. By default (runtimeClassName wasm) it is a WebAssembly (WASI) module that answers HTTP requests with the WAGI convention: the request arrives as CGI-style environment variables and stdin, the response is what the module writes to stdout; the module gets nothing the spec does not grant. With runtimeClassName container or vm it is an OCI image whose process serves HTTP on $PORT, run as isolated replicas.',
   specSchema: {
     type: 'object',
     additionalProperties: false,
-    required: ['module'],
     properties: {
+      ...workloadSpecProperties,
       module: {
         type: 'string',
         minLength: 1,
         description:
-          'Where the module comes from: blob:sha256:HEX (bytes uploaded to the server, what skiff apply sends for a local file), oci://REGISTRY/REPO@sha256:HEX or oci://REGISTRY/REPO:TAG (a Wasm artifact pushed with skiff push; a tag is resolved once and pinned in status.resolvedModule), an http(s) URL the server fetches, or an absolute host path or file:// URL inside a directory the operator granted with --allow-host-dir.',
+          'For wasm Functions (required there): where the module comes from: blob:sha256:HEX (bytes uploaded to the server, what skiff apply sends for a local file), oci://REGISTRY/REPO@sha256:HEX or oci://REGISTRY/REPO:TAG (a Wasm artifact pushed with skiff push; a tag is resolved once and pinned in status.resolvedModule), an http(s) URL the server fetches, or an absolute host path or file:// URL inside a directory the operator granted with --allow-host-dir.',
       },
       imagePullSecrets: {
         type: 'array',
@@ -90,6 +91,16 @@ export const functionKind: KindDefinition = {
     properties: {
       digest: { type: 'string', description: 'sha256 of the module being served.' },
       resolvedModule: { type: 'string', description: 'For an oci:// module: the reference spec.module resolved to, pinned by digest (oci://REGISTRY/REPO:TAG@sha256:HEX). Restarts and re-reconciles pull this digest; a tag moved in the registry is picked up only when spec.module changes.' },
+      runtimeClassName: { type: 'string', description: 'The runtime class the Function runs as, and its handler (container/bwrap).' },
+      resolvedImage: { type: 'string', description: 'For a container or vm Function: the image spec.image resolved to, pinned by digest.' },
+      replicas: { type: 'integer', description: 'Replicas of a container or vm Function that exist (absent means 0).' },
+      readyReplicas: { type: 'integer', description: 'Replicas that pass their readiness probe and receive traffic.' },
+      replicaStatuses: {
+        type: 'array',
+        description: 'Each replica: its state (Starting, Ready, NotReady, Stopping, CrashLoopBackOff), restarts and the last exit.',
+        items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+      },
+      isolation: { type: 'object', description: 'The isolation the replicas actually got: namespaces, capabilities, seccomp, limits mechanism, network.', 'x-kubernetes-preserve-unknown-fields': true },
       size: { type: 'integer', description: 'Size of the module in bytes.' },
       compileMs: { type: 'number', description: 'How long compiling the module took, in milliseconds.' },
       imports: { type: 'array', items: { type: 'string' }, description: 'The host functions the module imports, as MODULE.NAME.' },
@@ -97,9 +108,10 @@ export const functionKind: KindDefinition = {
       conditions: { type: 'array', items: { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Condition' }, description: 'Ready: True while the module is served; False with the reason when the latest spec could not be loaded (the previous good module keeps serving).' },
     },
   },
+  requiredFields: requiredWorkloadFields,
   validate(obj: ResourceObject): FieldError[] {
-    const errs: FieldError[] = [];
     const spec = obj.spec ?? {};
+    const errs: FieldError[] = validateWorkload(spec);
     if (typeof spec.module === 'string') {
       const ref = parseModuleRef(spec.module);
       if (ref.type === 'invalid') errs.push({ field: 'spec.module', message: ref.message, reason: 'FieldValueNotSupported' });
@@ -119,11 +131,13 @@ export const functionKind: KindDefinition = {
     { name: 'AGE', type: 'date', value: (o) => formatAge(o.metadata.creationTimestamp) },
     { name: 'SIZE', wide: true, type: 'integer', description: 'Size of the compiled module in bytes', value: (o) => (o.status?.size !== undefined ? String(o.status.size) : '<none>') },
     { name: 'MODULE', wide: true, description: 'Where the module came from (the file skiff apply uploaded, or spec.module)', value: (o) => moduleColumn(o) },
+    { name: 'CLASS', wide: true, description: 'The runtime class (wasm, container, vm)', value: (o) => String(o.spec?.runtimeClassName ?? 'wasm') },
   ],
 };
 
 /** moduleColumn shows where a Function's module came from: for an uploaded module, the file `skiff apply` read and the digest. */
 function moduleColumn(o: ResourceObject): string {
+  if (o.spec?.image !== undefined) return String(o.status?.resolvedImage ?? o.spec.image);
   const module = String(o.spec?.module ?? '');
   const ref = parseModuleRef(module);
   if (ref.type === 'oci') return String(o.status?.resolvedModule ?? module);

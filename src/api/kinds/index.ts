@@ -6,6 +6,7 @@ import { policyKind } from './policy.js';
 import { policyBundleKind } from './policy-bundle.js';
 import { KindRegistry } from './registry.js';
 import { routeKind } from './route.js';
+import { runtimeClassKind } from './runtime-class.js';
 import { secretKind } from './secret.js';
 import { serviceKind } from './service.js';
 import type { KindDefinition, KindValidator, KindValidators } from './types.js';
@@ -14,6 +15,8 @@ export type * from './types.js';
 export { KindRegistry } from './registry.js';
 export { setCondition, readyOf, type Condition } from './conditions.js';
 export { DOCKER_CONFIG_JSON_SECRET, secretValue } from './secret.js';
+export { BUILTIN_RUNTIME_CLASSES } from './runtime-class.js';
+export { parseCpuMillis, runsImage } from './function-workload.js';
 export { parseModuleRef, blobRef, BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION, type ModuleRef } from './module-ref.js';
 
 /**
@@ -22,7 +25,7 @@ export { parseModuleRef, blobRef, BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION, typ
  * them those kinds get their schema checks only, which is what clients that only print objects need.
  */
 export function builtinKinds(validators: KindValidators = {}): KindRegistry {
-  const defs = [namespaceKind, functionKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind];
+  const defs = [namespaceKind, functionKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind];
   for (const kind of Object.keys(validators)) {
     if (!defs.some((d) => d.kind === kind)) throw new Error(`a validator was given for ${kind}, which is not a built-in kind`);
   }

@@ -94,6 +94,11 @@ export interface KindDefinition {
   /** Checks beyond the schema (regexes compile, references are well-formed). Paths start at the object root. */
   validate?: KindValidator;
   /**
+   * Which spec fields are required when that depends on other fields (a Function needs `module` or
+   * `image` by its runtime class): run with the schema, so a missing field is reported beside the others.
+   */
+  requiredFields?: (spec: Record<string, unknown>) => FieldError[];
+  /**
    * Rewrites an object in place before it is checked and stored, as kube-apiserver's strategies do
    * (a Secret's write-only `stringData` is folded into `data`).
    */

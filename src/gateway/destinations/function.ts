@@ -35,7 +35,9 @@ function untilCancelled<T>(p: Promise<T>, cancel: CancelToken): Promise<T> {
 }
 
 /**
- * FunctionDestination sends a request to a Function through the invoker's two entry points. It is
+ * FunctionDestination sends a request to a Function. A container or VM Function (found in
+ * `deps.workloads`) goes to its replicas like a Service's endpoints; a Wasm one through the invoker's
+ * two entry points. It is
  * the one place that branches on them: `tryInline` first, whose answer (a response or a failure) is
  * put in `ctx.response` at once, so `send` returns undefined; `invoke` only when tryInline declined,
  * handed the request's cancellation (whose signal it builds only if it reads it), and then `send`
@@ -56,6 +58,11 @@ export class FunctionDestination implements Destination {
   }
 
   send(ctx: GatewayContext, path: string, cancel: CancelToken): Promise<void> | undefined {
+    const workload = this.deps.workloads?.get(this.fn);
+    if (workload) {
+      ctx.upstream = this.upstream;
+      return workload.send(ctx, path, cancel, this.deps.routeStats);
+    }
     const body = ctx.bodyNow?.();
     if (body === undefined) return ctx.readBody().then((b) => this.sendWith(ctx, path, cancel, b));
     return this.sendWith(ctx, path, cancel, body);

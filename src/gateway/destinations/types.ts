@@ -27,4 +27,14 @@ export interface DestinationDeps {
   /** Stats per upstream, for Function destinations (`fn:namespace/name`). */
   upstreamStats: (key: string) => TrafficStats;
   logger: Logger;
+  /**
+   * The container and VM Functions by `namespace/name` (workloads.ts): a Function found here is sent
+   * to its replicas through the upstream machinery; one not found runs through `functions`.
+   */
+  workloads?: { get(key: string): WorkloadSender | undefined };
+}
+
+/** WorkloadSender forwards a request to a container or VM Function's replicas. */
+export interface WorkloadSender {
+  send(ctx: GatewayContext, path: string, cancel: CancelToken, routeStats: TrafficStats): Promise<void>;
 }

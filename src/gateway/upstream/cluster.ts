@@ -95,6 +95,13 @@ export class Cluster {
     let p = this.pools.get(e.key);
     if (!p) {
       const cp = this.spec.connectionPool;
+      if (this.spec.internal) {
+        // A replica of the platform's own: a socket or loopback port Skiff made, outside the operator's grants.
+        const origin = e.socketPath ? 'http://localhost' : `http://${e.key}`;
+        p = new (poolClass())(origin, { connections: cp.maxConnections, pipelining: 1, keepAliveTimeout: cp.idleTimeoutMs, headersTimeout: 0, bodyTimeout: 0, socketPath: e.socketPath, connect: { timeout: cp.connectTimeoutMs } });
+        this.pools.set(e.key, p);
+        return p;
+      }
       const origin = `${this.spec.tls ? 'https' : 'http'}://${e.key}`;
       p = new (poolClass())(origin, {
         connections: cp.maxConnections,

@@ -8,6 +8,7 @@ export class Endpoint {
   readonly key: string;
   readonly address: string;
   readonly port: number;
+  readonly socketPath?: string;
   readonly version?: string;
   readonly weight: number;
   readonly addedAt: number;
@@ -20,9 +21,10 @@ export class Endpoint {
   constructor(spec: EndpointSpec, now: number) {
     this.address = spec.address;
     this.port = spec.port;
+    this.socketPath = spec.socketPath;
     this.version = spec.version;
     this.weight = spec.weight;
-    this.key = `${spec.address.includes(':') ? `[${spec.address}]` : spec.address}:${spec.port}`;
+    this.key = spec.socketPath ? `unix:${spec.socketPath}` : `${spec.address.includes(':') ? `[${spec.address}]` : spec.address}:${spec.port}`;
     this.addedAt = now;
   }
 

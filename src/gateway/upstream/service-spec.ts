@@ -5,6 +5,8 @@ import { durationField, invalid, isObj } from '../router/values.js';
 export interface EndpointSpec {
   address: string;
   port: number;
+  /** A Unix socket to connect to instead of address:port (a container replica's bridge); internal clusters only. */
+  socketPath?: string;
   version?: string;
   weight: number;
 }
@@ -45,6 +47,11 @@ export interface ServiceSpec {
   connectionPool: { maxConnections: number; maxPendingRequests: number; maxRequests: number; connectTimeoutMs: number; idleTimeoutMs: number };
   outlierDetection?: { consecutive5xx: number; consecutiveGatewayErrors: number; baseEjectionMs: number; maxEjectionMs: number; maxEjectionPercent: number };
   retryBudget: { percent: number; minRetryConcurrency: number };
+  /**
+   * The platform's own replicas (container and VM Functions), not an operator's upstream: their
+   * connections skip the upstream grants (they are loopback or Unix sockets Skiff made itself).
+   */
+  internal?: boolean;
 }
 
 const int = (v: unknown, field: string, errors: FieldError[], def: number, min = 0, max = Number.MAX_SAFE_INTEGER): number => {
