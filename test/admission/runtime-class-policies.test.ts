@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -164,21 +164,24 @@ describe('the gator suites beside the examples', () => {
   });
 });
 
-// Until the Function kind has runtimeClassName and image (the integrator's part of issue 15), the API
-// refuses these Functions on schema grounds before admission can allow them; this block turns itself
-// on once main has the fields.
+// The API refuses these Functions on schema grounds before admission when the Function kind lacks
+// runtimeClassName and image (before issue 15's API change); the block runs where the kind has them.
+// Registries are public names: the API refuses loopback registries unless --allow-upstream grants them.
 const hasRuntimeClassFields = !!(functionKind.specSchema as { properties?: Record<string, unknown> }).properties?.runtimeClassName;
 
 describe.skipIf(!hasRuntimeClassFields)('the runtime-class policies through skiff up', () => {
   let skiff: RunningSkiff;
   const run = (...args: string[]) => cliAsync(args, { skiff });
+  const layouts = join(dir, 'layouts');
   beforeAll(async () => {
-    skiff = await startSkiff();
+    mkdirSync(join(layouts, 'web'), { recursive: true });
+    skiff = await startSkiff({ dataDir: join(dir, 'data'), args: ['--allow-host-dir', layouts] });
   });
   afterAll(async () => {
     await skiff?.stop();
   });
 
+  // Nothing stored names a remote registry, so no replica of these Functions ever pulls from the network.
   it('applies both policies, then denies violating Functions with the message and admits compliant ones', async () => {
     const applied = await run('apply', '-f', TENANT, '-f', REGISTRY);
     expect(applied.stderr).toBe('');
@@ -194,17 +197,25 @@ describe.skipIf(!hasRuntimeClassFields)('the runtime-class policies through skif
     expect(denied.stderr).toMatch(/Forbidden/);
     expect(denied.stderr).toContain('[tenant-runtime-classes] Function acme-prod/web runs as runtimeClassName "container", but tenant "acme" (namespace acme-prod has label skiff.dev/tenant=acme) may use only wasm, vm');
 
-    const untrusted = await run('apply', '-f', write(fn('tool', 'tools', `runtimeClassName: container, image: "oci://127.0.0.1:5001/tool@${DIGEST}", port: 8080`)));
+    const untrusted = await run('apply', '-f', write(fn('tool', 'tools', `runtimeClassName: container, image: "oci://ghcr.io/someone/tool@${DIGEST}", port: 8080`)));
     expect(untrusted.code).toBe(1);
-    expect(untrusted.stderr).toContain('[untrusted-images-run-as-vm] Function tools/tool runs image');
+    expect(untrusted.stderr).toContain('[untrusted-images-run-as-vm] Function tools/tool runs image "oci://ghcr.io/someone/tool@');
+    expect(untrusted.stderr).toContain('from registry ghcr.io, which is not trusted');
     expect(untrusted.stderr).toContain('must run as runtimeClassName "vm", not "container"');
+    const untrustedLayout = await run('apply', '-f', write(fn('local', 'tools', `runtimeClassName: container, image: "${join(layouts, 'web')}", port: 8080`)));
+    expect(untrustedLayout.code).toBe(1);
+    expect(untrustedLayout.stderr).toContain(`from the local image layout ${join(layouts, 'web')}, which is not trusted`);
 
-    const okVm = await run('apply', '-f', write(fn('web', 'acme-prod', `runtimeClassName: vm, image: "oci://127.0.0.1:5001/web@${DIGEST}", port: 8080`)));
+    // Complies with both: tenant acme may run vm, and an untrusted image as vm is allowed.
+    const okVm = await run('apply', '-f', write(fn('web', 'acme-prod', `runtimeClassName: vm, image: "${join(layouts, 'web')}", port: 8080`)));
     expect(okVm.stderr).toBe('');
     expect(okVm.code).toBe(0);
-    const okContainer = await run('apply', '-f', write(fn('tool', 'tools', `runtimeClassName: container, image: "oci://127.0.0.1:5000/tool@${DIGEST}", port: 8080`)));
+    expect(okVm.stdout).toContain('function.skiff.dev/web created');
+    expect((await run('get', 'function', 'web', '-n', 'acme-prod', '-o', 'json')).code).toBe(0);
+    // A trusted registry's image as a container in tenant internal: admitted (a server dry run, so nothing pulls it).
+    const okContainer = await run('apply', '--dry-run=server', '-f', write(fn('tool', 'tools', `runtimeClassName: container, image: "oci://registry.example.com/tool@${DIGEST}", port: 8080`)));
     expect(okContainer.stderr).toBe('');
     expect(okContainer.code).toBe(0);
-    expect((await run('get', 'function', 'web', '-n', 'acme-prod', '-o', 'json')).code).toBe(0);
+    expect(okContainer.stdout).toContain('(server dry run)');
   });
 });
