@@ -272,7 +272,7 @@ function figuresSentence(cls: RuntimeClassName, f: ClassFact): string {
 
 function chosenSentence(chosen: string, agrees: boolean, best: Verdict, all: Verdict[], facts: ClassFacts): string {
   if (agrees) return `The manifest's runtimeClassName ${chosen} agrees with this advice.`;
-  if (!isRuntimeClassName(chosen)) return `The manifest's runtimeClassName "${chosen}" is not one of Skiff's classes (${RUNTIME_CLASS_NAMES.join(', ')}); this advice is ${best.cls}.`;
+  if (!isRuntimeClassName(chosen)) return `The manifest's runtimeClassName "${chosen}" is not a built-in class (${RUNTIME_CLASS_NAMES.join(', ')}), so advise cannot weigh it; this advice is ${best.cls}.`;
   const v = all.find((x) => x.cls === chosen)!;
   const why = v.rejections.length ? v.rejections.map((r) => r.message).join(' ') : `${preferredBecause(best, v, facts)}.`;
   return `The manifest's runtimeClassName ${chosen} differs from this advice (${best.cls}): ${why}`;

@@ -258,7 +258,7 @@ describe('advise: the class the manifest chose', () => {
     expect(no.reasons.at(-1)).toBe("The manifest's runtimeClassName wasm differs from this advice (container): The workload is a container image, and wasm runs only Wasm modules.");
     const fits = advise({ image: true, chosen: 'vm' }, facts());
     expect(fits.reasons.at(-1)).toMatch(/^The manifest's runtimeClassName vm differs from this advice \(container\): it is lighter than vm/);
-    expect(advise({ chosen: 'gvisor' }, facts()).reasons.at(-1)).toBe('The manifest\'s runtimeClassName "gvisor" is not one of Skiff\'s classes (wasm, container, vm); this advice is wasm.');
+    expect(advise({ chosen: 'gvisor' }, facts()).reasons.at(-1)).toBe('The manifest\'s runtimeClassName "gvisor" is not a built-in class (wasm, container, vm), so advise cannot weigh it; this advice is wasm.');
   });
 
   it('refuses needs out of range', () => {
