@@ -4,4 +4,4 @@ export type { AppliedIsolation, ImageConfig, LimitsMechanism, PreparedImage, Rep
 export { advise, type AdviseInput, AdviseInputError, type Advice } from './advise.js';
 export { classFacts, type BenchReport, type ClassFact, type ClassFacts, DEFAULT_VM_MEMORY_BYTES, type Figure, formatFigure, formatMs, formatPerGiB, type HandlerAvailability, isRuntimeClassName, parseBenchReport, PUBLISHED_COLD_START_MS, RUNTIME_CLASS_NAMES, type RuntimeClassName } from './advise-figures.js';
 export { ADVISE_ANNOTATION_PREFIX, functionNeeds, type FunctionNeeds, parseColdStart, parseDensity } from './advise-input.js';
-export { type ProbeOptions, probeRuntimeClasses } from './probe-classes.js';
+export { availabilityOf, type ProbeOptions, probeRuntimeClasses } from './probe-classes.js';

@@ -3,6 +3,7 @@ import { delimiter, join } from 'node:path';
 
 import type { HandlerAvailability, RuntimeClassName } from './advise-figures.js';
 import { nativeBinary } from './native.js';
+import type { RuntimeHandler } from './types.js';
 
 /** Where probeRuntimeClasses looks; every field defaults to this host's (tests point them elsewhere). */
 export interface ProbeOptions {
@@ -27,6 +28,15 @@ export function probeRuntimeClasses(opts: ProbeOptions = {}): Record<RuntimeClas
   const which = (name: string) => dirs.map((d) => join(d, name)).find(executable);
   const native = opts.nativeBinary ?? nativeBinary;
   return { wasm: { handler: 'sandbox', available: true }, container: container(which, native), vm: vm(which, native, opts) };
+}
+
+/**
+ * availabilityOf asks a handler itself whether it can run here, for `classFacts` in place of the
+ * probe: the server, which holds the handlers, knows more than a look for programs can.
+ */
+export async function availabilityOf(handler: Pick<RuntimeHandler, 'name' | 'unavailable'>, acceleration?: 'kvm' | 'tcg'): Promise<HandlerAvailability> {
+  const reason = await handler.unavailable();
+  return { handler: handler.name, available: reason === undefined, ...(reason !== undefined ? { reason } : {}), ...(acceleration ? { acceleration } : {}) };
 }
 
 function container(which: (n: string) => string | undefined, native: (n: string) => string | undefined): HandlerAvailability {

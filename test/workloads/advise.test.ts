@@ -8,6 +8,7 @@ import {
   advise,
   type AdviseInput,
   AdviseInputError,
+  availabilityOf,
   type ClassFact,
   type ClassFacts,
   classFacts,
@@ -347,5 +348,10 @@ describe('probeRuntimeClasses', () => {
     // A directory named like the program is not the program.
     mkdirSync(join(root, 'bin2', 'runc'), { recursive: true });
     expect(probeRuntimeClasses({ path: join(root, 'bin2'), nativeBinary: native(true) }).container.available).toBe(false);
+  });
+
+  it('takes a handler\'s own answer instead, through availabilityOf', async () => {
+    expect(await availabilityOf({ name: 'bwrap', unavailable: async () => 'install bubblewrap' })).toEqual({ handler: 'bwrap', available: false, reason: 'install bubblewrap' });
+    expect(await availabilityOf({ name: 'qemu', unavailable: async () => undefined }, 'tcg')).toEqual({ handler: 'qemu', available: true, acceleration: 'tcg' });
   });
 });
