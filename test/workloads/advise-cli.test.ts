@@ -123,5 +123,5 @@ describe('skiff advise', () => {
       expect(r.code, cases[i]![0].join(' ')).toBe(2);
       expect(r.stdout).toBe('');
     });
-  });
+  }, 60_000);
 });
