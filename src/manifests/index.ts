@@ -98,11 +98,15 @@ function firstLine(s: string): string {
 /**
  * resolveModuleRef makes a Function's relative `spec.module` path absolute against the manifest's
  * directory, so that "hello.wasm next to function.yaml" means what a person expects. Uploaded modules
- * (`blob:sha256:...`), URLs and absolute paths stay as they are.
+ * (`blob:sha256:...`), URLs and absolute paths stay as they are. A `spec.image` written as a relative
+ * path (`./image`, `../x/image`: an OCI image layout directory next to the manifest) is made absolute
+ * the same way; an `oci://` reference never starts with a dot.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML before validation
 export function resolveModuleRef(obj: Record<string, any>, baseDir: string): void {
   if (obj?.kind !== 'Function') return;
+  const image = obj.spec?.image;
+  if (typeof image === 'string' && (image.startsWith('./') || image.startsWith('../'))) obj.spec.image = resolve(baseDir, image);
   const m = obj.spec?.module;
   if (typeof m !== 'string' || m === '') return;
   const ref = parseModuleRef(m);

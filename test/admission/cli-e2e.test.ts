@@ -45,37 +45,37 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('admission through the CLI against skiff up', () => {
+describe('admission through the CLI against skiff up', async () => {
   it('applies a template and its constraints in one go, then denies, warns and dry-runs', async () => {
-    const applied = run('apply', '-f', join(FIX, 'templates/k8srequiredlabels.yaml'), '-f', join(dir, 'constraints.yaml'));
+    const applied = await run('apply', '-f', join(FIX, 'templates/k8srequiredlabels.yaml'), '-f', join(dir, 'constraints.yaml'));
     expect(applied.stderr).toBe('');
     expect(applied.stdout).toContain('k8srequiredlabels.constraints.gatekeeper.sh/fn-owner created');
-    const denied = (await waitFor(() => {
-      const r = run('apply', '-f', join(dir, 'bare.yaml'));
+    const denied = (await waitFor(async () => {
+      const r = await run('apply', '-f', join(dir, 'bare.yaml'));
       return r.code === 1 && r.stderr.includes('[fn-owner] you must provide labels: {"owner"}') ? r : undefined;
     }, 'the constraint to be enforced'))!;
     expect(denied.stderr).toMatch(/Forbidden/);
-    const dry = run('apply', '--dry-run=server', '-f', join(dir, 'owned.yaml'));
+    const dry = await run('apply', '--dry-run=server', '-f', join(dir, 'owned.yaml'));
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('(server dry run)');
     expect(dry.stderr).toContain('Warning: [fn-team] you must provide labels: {"team"}');
-    expect(run('get', 'function', 'owned').code).toBe(1);
-    const ok = run('apply', '-f', join(dir, 'owned.yaml'));
+    expect((await run('get', 'function', 'owned')).code).toBe(1);
+    const ok = await run('apply', '-f', join(dir, 'owned.yaml'));
     expect(ok.code).toBe(0);
     expect(ok.stderr).toContain('Warning: [fn-team]');
   });
 
-  it('skiff audit reports violations from every constraint status', () => {
-    const r = run('audit', '-o', 'json');
+  it('skiff audit reports violations from every constraint status', async () => {
+    const r = await run('audit', '-o', 'json');
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout) as Array<{ name: string; totalViolations: number; violations: Array<{ name: string; message: string }> }>;
     expect(out.find((c) => c.name === 'fn-owner')!.totalViolations).toBe(0);
     const team = out.find((c) => c.name === 'fn-team')!;
     expect(team.totalViolations).toBe(1);
     expect(team.violations[0]).toMatchObject({ name: 'owned', message: 'you must provide labels: {"team"}' });
-    const table = run('audit');
+    const table = await run('audit');
     expect(table.stdout).toMatch(/k8srequiredlabels\/fn-team\s+warn\s+1/);
-    expect(run('get', 'k8srequiredlabels').stdout).toMatch(/fn-team\s+warn\s+1/);
+    expect((await run('get', 'k8srequiredlabels')).stdout).toMatch(/fn-team\s+warn\s+1/);
   });
 });
 
@@ -114,17 +114,17 @@ describe('skiff webhook (the command)', () => {
     expect(await exited).toBe(0);
   });
 
-  it('exits 2 when the certificate cannot be read', () => {
-    const r = cli(['webhook', '--tls-cert', join(FIX, 'tls/missing.pem'), '--tls-key', join(FIX, 'tls/key.pem'), '--listen', '127.0.0.1:0']);
+  it('exits 2 when the certificate cannot be read', async () => {
+    const r = await cli(['webhook', '--tls-cert', join(FIX, 'tls/missing.pem'), '--tls-key', join(FIX, 'tls/key.pem'), '--listen', '127.0.0.1:0']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/cannot read --tls-cert .*missing.pem: ENOENT/);
   });
 });
 
 describe('skiff admission check from stdin', () => {
-  it('reads -f - for CI pipelines', () => {
+  it('reads -f - for CI pipelines', async () => {
     const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: apps}\nspec:\n  hostNetwork: true\n  containers: [{name: c, image: nginx}]\n';
-    const r = cli(['admission', 'check', '--pss', 'baseline', '-f', '-', '-o', 'json'], { input: pod });
+    const r = await cli(['admission', 'check', '--pss', 'baseline', '-f', '-', '-o', 'json'], { input: pod });
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toEqual([{ file: '-', kind: 'Pod', name: 'p', allowed: false, violations: [{ policy: 'pod-security/baseline', message: 'violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)' }] }]);
   });

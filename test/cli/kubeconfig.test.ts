@@ -33,15 +33,15 @@ describe('the kubeconfig skiff up writes', () => {
     const res = await httpsGet(`${cfg.clusters[0].cluster.server}/apis/skiff.dev/v1/namespaces`, ca, cfg.users[0].user.token);
     expect(res.status).toBe(200);
 
-    const byFlag = cli(['kubeconfig', '--data-dir', s.dataDir]);
+    const byFlag = await cli(['kubeconfig', '--data-dir', s.dataDir]);
     expect(byFlag.code).toBe(0);
     expect(byFlag.stdout).toBe(text);
-    expect(cli(['kubeconfig'], { env: { SKIFF_DATA_DIR: s.dataDir } }).stdout).toBe(text);
+    expect((await cli(['kubeconfig'], { env: { SKIFF_DATA_DIR: s.dataDir } })).stdout).toBe(text);
   });
 
-  it('says where it looked when there is none', () => {
+  it('says where it looked when there is none', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'skiff-nokube-'));
-    const r = cli(['kubeconfig', '--data-dir', empty]);
+    const r = await cli(['kubeconfig', '--data-dir', empty]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no kubeconfig at .*kubeconfig: start skiff up/);
   });

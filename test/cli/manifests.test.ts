@@ -57,6 +57,18 @@ describe('manifest reading', () => {
     expect(url.spec.module).toBe('https://example.test/m.wasm');
     mkdirSync(join(tmpdir(), 'unused'), { recursive: true });
   });
+
+  it('resolves a Function image layout path relative to its manifest and leaves oci:// references alone', () => {
+    const o = { kind: 'Function', spec: { runtimeClassName: 'container', image: './image' } };
+    resolveModuleRef(o, '/srv/app');
+    expect(o.spec.image).toBe('/srv/app/image');
+    const up = { kind: 'Function', spec: { image: '../container-hello/image' } };
+    resolveModuleRef(up, '/srv/examples/vm-hello');
+    expect(up.spec.image).toBe('/srv/examples/container-hello/image');
+    const oci = { kind: 'Function', spec: { image: 'oci://127.0.0.1:5000/app@sha256:' + 'a'.repeat(64) } };
+    resolveModuleRef(oci, '/srv');
+    expect(oci.spec.image).toBe('oci://127.0.0.1:5000/app@sha256:' + 'a'.repeat(64));
+  });
 });
 
 describe('module references', () => {

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -6,6 +6,9 @@ import https from 'node:https';
 import { type AddressInfo,createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 import bcrypt from 'bcryptjs';
 import { importPKCS8, SignJWT } from 'jose';
@@ -201,6 +204,7 @@ function probe(host: string, tls: boolean): Promise<boolean> {
 }
 
 /** skopeo runs skopeo with an insecure policy (the tests do not test signature policy) and returns stdout. */
-export function skopeo(args: string[], timeoutMs = 60_000): string {
-  return execFileSync('skopeo', ['--insecure-policy', ...args], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function skopeo(args: string[], timeoutMs = 60_000): Promise<string> {
+  const { stdout } = await execFileAsync('skopeo', ['--insecure-policy', ...args], { encoding: 'utf8', timeout: timeoutMs });
+  return stdout;
 }

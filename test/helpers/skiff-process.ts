@@ -1,4 +1,4 @@
-import { type ChildProcess,spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -78,30 +78,11 @@ export interface CliResult {
 }
 
 /**
- * cli runs the built `skiff` CLI synchronously against `skiff` (or the server at `server`). For a server
- * startSkiff started, it points SKIFF_DATA_DIR at that server's data dir, so the CLI finds its token as a
- * person's would; `env` overrides that (an empty SKIFF_DATA_DIR hides it). SKIFF_TOKEN and SKIFF_DATA_DIR
- * from the test runner's own environment are not passed on.
+ * cli runs `bin/skiff.js` with the token and data dir of a started server. It never blocks the test
+ * process (no spawnSync): a worker blocked for a minute by a row of CLI commands on a loaded machine
+ * misses the test runner's own calls, which fails the whole run.
  */
-export function cli(args: string[], opts: { skiff?: RunningSkiff; server?: string; input?: string; cwd?: string; env?: Record<string, string> } = {}): CliResult {
-  const { SKIFF_TOKEN: _t, SKIFF_DATA_DIR: _d, ...inherited } = process.env;
-  const server = opts.server ?? opts.skiff?.api;
-  const dataDir = opts.skiff?.dataDir ?? (server ? dataDirs.get(server) : undefined);
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: opts.cwd ?? REPO,
-    input: opts.input,
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: { ...inherited, ...(server ? { SKIFF_SERVER: server } : {}), ...(dataDir ? { SKIFF_DATA_DIR: dataDir } : {}), ...(opts.env ?? {}) },
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-/**
- * cliAsync is `cli` without blocking the test process: tests that run many CLI commands in a row
- * (push, sign, apply) use it, so the runner's worker keeps answering its own heartbeats meanwhile.
- */
-export function cliAsync(args: string[], opts: { skiff?: RunningSkiff; server?: string; input?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function cli(args: string[], opts: { skiff?: RunningSkiff; server?: string; input?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   const { SKIFF_TOKEN: _t, SKIFF_DATA_DIR: _d, ...inherited } = process.env;
   const server = opts.server ?? opts.skiff?.api;
   const dataDir = opts.skiff?.dataDir ?? (server ? dataDirs.get(server) : undefined);

@@ -56,9 +56,9 @@ describe('the decision log and Secrets', { timeout: 120_000 }, () => {
   let dir: string;
   let log: string;
   const decisions = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>) : []);
-  const apply = (name: string, yaml: string) => {
+  const apply = async (name: string, yaml: string) => {
     writeFileSync(join(dir, `${name}.yaml`), yaml);
-    const r = cli(['apply', '-f', join(dir, `${name}.yaml`)], { skiff: s });
+    const r = await cli(['apply', '-f', join(dir, `${name}.yaml`)], { skiff: s });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   };
@@ -74,11 +74,11 @@ describe('the decision log and Secrets', { timeout: 120_000 }, () => {
   });
 
   it('records reviews of a Secret without any of its values, created and updated', async () => {
-    apply('template', TEMPLATE);
+    await apply('template', TEMPLATE);
     // the constraint is in force once a Namespace's review is logged
     let n = 0;
-    await waitFor(() => {
-      apply('probe', `apiVersion: v1\nkind: Namespace\nmetadata: { name: probe, labels: { round: "${++n}" } }\n`);
+    await waitFor(async () => {
+      await apply('probe', `apiVersion: v1\nkind: Namespace\nmetadata: { name: probe, labels: { round: "${++n}" } }\n`);
       return decisions().some((d) => d.input?.review?.object?.kind === 'Namespace');
     }, 'a Namespace review in the decision log', 30_000);
     const probe = decisions().find((d) => d.input?.review?.object?.kind === 'Namespace')!;
@@ -86,8 +86,8 @@ describe('the decision log and Secrets', { timeout: 120_000 }, () => {
     expect(probe.input.review.object.metadata.labels).toEqual({ round: expect.any(String) });
     expect(probe.erased).toBeUndefined();
 
-    apply('secret-1', secretYaml(secrets.first));
-    apply('secret-2', secretYaml(secrets.second));
+    await apply('secret-1', secretYaml(secrets.first));
+    await apply('secret-2', secretYaml(secrets.second));
     const reviews = (await waitFor(() => {
       const ds = decisions().filter((d) => d.input?.review?.kind?.kind === 'Secret');
       return ds.some((d) => d.input.review.operation === 'UPDATE') ? ds : undefined;
@@ -112,7 +112,7 @@ describe('the decision log and Secrets', { timeout: 120_000 }, () => {
       }
     }
     // the Secret itself was stored with its values
-    const stored = JSON.parse(cli(['get', 'secret', 'db', '-o', 'json'], { skiff: s }).stdout) as { data: Record<string, string> };
+    const stored = JSON.parse((await cli(['get', 'secret', 'db', '-o', 'json'], { skiff: s })).stdout) as { data: Record<string, string> };
     expect(Buffer.from(stored.data.password!, 'base64').toString()).toBe(secrets.second.password);
   });
 });

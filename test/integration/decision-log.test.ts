@@ -32,12 +32,12 @@ spec:
       route: [{ destination: { function: hello } }]
 `,
       );
-      expect(cli(['apply', '-f', join(dir, 'p.yaml')], { skiff: s }).code).toBe(0);
+      expect((await cli(['apply', '-f', join(dir, 'p.yaml')], { skiff: s })).code).toBe(0);
       await waitFor(async () => (await fetch(`${s.gateway}/hello`, { method: 'POST' })).status === 403, 'policy in force');
       expect((await fetch(`${s.gateway}/hello`, { headers: { authorization: 'Bearer hunter2' } })).status).toBe(200);
       const log = join(s.dataDir, 'decisions.log');
-      const all = (await waitFor(() => {
-        const r = cli(['policy', 'decisions', '--log', log, '--query', 'data.dl.allow', '-o', 'json']);
+      const all = (await waitFor(async () => {
+        const r = await cli(['policy', 'decisions', '--log', log, '--query', 'data.dl.allow', '-o', 'json']);
         const ds = r.code === 0 ? (JSON.parse(r.stdout) as Array<Record<string, any>>) : [];
         return ds.some((d) => d.result === true) ? ds : undefined;
       }, 'decisions in the log'))!;

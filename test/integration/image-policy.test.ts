@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { hasRegistryTools, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { apiFetch, cliAsync as cli, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
+import { apiFetch, cli as cli, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
 import { wagiWat, wat } from '../helpers/wat.js';
 
 const tools = hasRegistryTools();

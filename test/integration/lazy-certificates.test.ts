@@ -89,10 +89,10 @@ describe('the certificate library is loaded only to sign certificates', () => {
     expect(files.get(join(DIST, 'gateway', 'mtls', 'library.js'))!.dynamic).toEqual(['reflect-metadata', '@peculiar/x509']);
   });
 
-  it('is not loaded by skiff --help, skiff version or a client command', () => {
+  it('is not loaded by skiff --help, skiff version or a client command', async () => {
     for (const args of [['--help'], ['version'], ['get', 'functions', '--server', 'http://127.0.0.1:9']]) {
       const rec = recording();
-      const r = cli(args, { env: rec.env });
+      const r = await cli(args, { env: rec.env });
       expect(r.stderr).not.toContain('record-imports');
       const loaded = rec.loaded();
       // The log is written (the CLI itself is in it), and the library is not.
@@ -126,9 +126,9 @@ describe('the certificate library is loaded only to sign certificates', () => {
     }
   });
 
-  it('still checks --trust-domain at start-up, without --mesh', () => {
+  it('still checks --trust-domain at start-up, without --mesh', async () => {
     const dataDir = mkdtempSync(join(logs, 'data-'));
-    const r = cli(['up', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--trust-domain', 'Bad Domain']);
+    const r = await cli(['up', '--data-dir', dataDir, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--trust-domain', 'Bad Domain']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/"spiffe:\/\/Bad Domain\/ns\/skiff-system\/node\/[^"]+" is not a valid SPIFFE ID: use a lower-case trust domain/);
     expect(r.stdout).not.toContain('skiff ready');

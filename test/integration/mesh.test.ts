@@ -80,7 +80,7 @@ spec:
     - match: [{ uri: { prefix: /hello } }]
       route: [{ destination: { function: hello } }]
 `;
-      expect(cli(['apply', '-f', '-'], { skiff: s, input: manifest }).code).toBe(0);
+      expect((await cli(['apply', '-f', '-'], { skiff: s, input: manifest })).code).toBe(0);
       await waitFor(async () => (await fetch(`${s.gateway}/hello`)).status === 403, 'plain requests denied by the peer policy');
       expect((await get(`${mesh}/hello`, { cert: peer.certPem, key: peer.keyPem, ca: ca.certPem })).status).toBe(200);
       // A valid internal-CA certificate with another SPIFFE ID: served until the policy, then refused by it.

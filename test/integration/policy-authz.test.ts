@@ -31,8 +31,8 @@ afterAll(async () => {
   await s.stop();
 });
 
-function policyStatus(name: string): any {
-  const r = cli(['get', 'policy', name, '-o', 'json'], { skiff: s });
+async function policyStatus(name: string): Promise<any> {
+  const r = await cli(['get', 'policy', name, '-o', 'json'], { skiff: s });
   return r.code === 0 ? JSON.parse(r.stdout).status : undefined;
 }
 
@@ -67,8 +67,8 @@ spec:
       route: [{ destination: { function: guarded } }]
 `,
     );
-    expect(cli(['apply', '-f', join(dir, 'all.yaml')], { skiff: s }).code).toBe(0);
-    await waitFor(() => policyStatus('http-authz')?.conditions?.[0]?.status === 'True', 'policy loaded');
+    expect((await cli(['apply', '-f', join(dir, 'all.yaml')], { skiff: s })).code).toBe(0);
+    await waitFor(async () => (await policyStatus('http-authz'))?.conditions?.[0]?.status === 'True', 'policy loaded');
     const ok = (await waitFor(async () => {
       const r = await fetch(`${s.gateway}/guarded/open`);
       return r.status === 200 ? r : undefined;
@@ -87,25 +87,25 @@ spec:
 decision := {"allowed": true} if startswith(input.attributes.request.http.path, "/guarded/open")
 default decision := {"allowed": false}`,
     );
-    expect(cli(['apply', '-f', '-'], { skiff: s, input: updated }).code).toBe(0);
+    expect((await cli(['apply', '-f', '-'], { skiff: s, input: updated })).code).toBe(0);
     await waitFor(async () => (await fetch(`${s.gateway}/guarded/open`, { method: 'POST' })).status === 200, 'the new policy applies');
     expect((await fetch(`${s.gateway}/guarded/secret`)).status).toBe(403);
   });
 
   it('refuses a policy that does not parse (422 naming spec.rego), reports one that does not compile with its location, and keeps the others working', async () => {
-    const unparsable = cli(['apply', '-f', '-'], { skiff: s, input: policy('v0-body', 'package v0body\n\nallow {\n  input.x == 1\n}') });
+    const unparsable = await cli(['apply', '-f', '-'], { skiff: s, input: policy('v0-body', 'package v0body\n\nallow {\n  input.x == 1\n}') });
     expect(unparsable.code).not.toBe(0);
     expect(unparsable.stderr).toContain('spec.rego: default/v0-body.rego:3: rego_parse_error: `if` keyword is required before rule body');
     const bad = policy('broken', 'package broken\n\nallow if {\n  input.x == y\n}');
-    expect(cli(['apply', '-f', '-'], { skiff: s, input: bad }).code).toBe(0);
-    const st = await waitFor(() => {
-      const x = policyStatus('broken');
+    expect((await cli(['apply', '-f', '-'], { skiff: s, input: bad })).code).toBe(0);
+    const st = await waitFor(async () => {
+      const x = await policyStatus('broken');
       return x?.conditions?.[0]?.status === 'False' ? x : undefined;
     }, 'broken policy reported');
     expect(st.conditions[0].reason).toBe('CompileError');
     expect(st.errors.join('\n')).toMatch(/default\/broken\.rego:\d+: rego_unsafe_var_error: var y is unsafe/);
     expect((await fetch(`${s.gateway}/guarded/open`)).status).toBe(200);
-    const desc = cli(['get', 'policies'], { skiff: s }).stdout;
+    const desc = (await cli(['get', 'policies'], { skiff: s })).stdout;
     expect(desc).toMatch(/broken\s+False/);
     expect(desc).toMatch(/http-authz\s+True\s+data\.http\.authz/);
   });

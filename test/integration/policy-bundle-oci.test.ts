@@ -14,7 +14,7 @@ import { apiFetch, cli, type RunningSkiff, startSkiff, waitFor } from '../helper
 const tools = hasRegistryTools();
 const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-describe.skipIf(!tools)('a PolicyBundle pulled from a real OCI registry', { timeout: 180_000 }, () => {
+describe.skipIf(!tools)('a PolicyBundle pulled from a real OCI registry', { timeout: 180_000 }, async () => {
   let reg: TestRegistry;
   let client: RegistryClient;
   let s: RunningSkiff;
@@ -24,14 +24,14 @@ describe.skipIf(!tools)('a PolicyBundle pulled from a real OCI registry', { time
   let built = 0;
 
   /** build runs `skiff policy build` over a directory whose rule data.envoy.authz.allow is `rule`. */
-  const build = (revision: string, rule: string, sign = true): Buffer => {
+  const build = async (revision: string, rule: string, sign = true): Promise<Buffer> => {
     const src = join(dir, `src-${++built}`);
     mkdirSync(join(src, 'envoy', 'authz'), { recursive: true });
     writeFileSync(join(src, '.manifest'), JSON.stringify({ roots: ['envoy/authz'] }));
     writeFileSync(join(src, 'envoy', 'authz', 'policy.rego'), `package envoy.authz\n\ndefault allow := false\n\n${rule}\n`);
     writeFileSync(join(src, 'envoy', 'authz', 'data.json'), JSON.stringify({ methods: ['GET'] }));
     const out = join(dir, `bundle-${built}.tar.gz`);
-    const r = cli(['policy', 'build', src, '-o', out, '--revision', revision, ...(sign ? ['--signing-key', keyPath] : [])]);
+    const r = await cli(['policy', 'build', src, '-o', out, '--revision', revision, ...(sign ? ['--signing-key', keyPath] : [])]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     return readFileSync(out);
@@ -113,8 +113,8 @@ spec:
   });
 
   it('decides with the pushed bundle, follows the tag to v2, and keeps v2 through tampered and unsigned pushes', async () => {
-    const d1 = await push(build('r1', 'allow if input.attributes.request.http.method in data.envoy.authz.methods'));
-    const applied = cli(['apply', '-f', '-'], { skiff: s, input: manifest() });
+    const d1 = await push(await build('r1', 'allow if input.attributes.request.http.method in data.envoy.authz.methods'));
+    const applied = await cli(['apply', '-f', '-'], { skiff: s, input: manifest() });
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
     await waitFor(async () => (await code('GET')) === 200, 'GET allowed by revision r1', 20_000);
@@ -127,7 +127,7 @@ spec:
     expect(cond(st1, 'Verified')).toMatchObject({ status: 'True', reason: 'SignatureVerified' });
 
     // v2 under the same tag: the next poll sees the new manifest digest and rolls it out
-    const d2 = await push(build('r2', 'allow if input.attributes.request.http.method in {"GET", "POST"}'));
+    const d2 = await push(await build('r2', 'allow if input.attributes.request.http.method in {"GET", "POST"}'));
     expect(d2).not.toBe(d1);
     await waitFor(async () => (await code('POST')) === 200, 'POST allowed by revision r2', 20_000);
     const st2 = await waitFor(async () => {
@@ -138,7 +138,7 @@ spec:
     expect(cond(st2, 'Ready')).toMatchObject({ status: 'True', reason: 'Activated' });
 
     // a signed bundle whose policy was changed after signing
-    const good = await readArchive(build('r3', 'allow := true'), 'r3');
+    const good = await readArchive(await build('r3', 'allow := true'), 'r3');
     const tampered = await writeArchive(good.map((e) => ({ name: `/${e.path}`, bytes: e.path.endsWith('.rego') ? Buffer.from('package envoy.authz\n\nallow := true\n') : e.bytes })));
     expect(await refused(tampered, 'VerificationFailed')).toMatch(/envoy\/authz\/policy\.rego: does not match its signed digest.*revision "r2" keeps deciding/);
     expect(cond(await status(), 'Verified')).toMatchObject({ status: 'False', reason: 'VerificationFailed' });
@@ -146,7 +146,7 @@ spec:
     expect(await code('POST')).toBe(200);
 
     // an unsigned bundle while a signature is required
-    expect(await refused(build('r4', 'allow := true', false), 'VerificationFailed')).toMatch(/has no \.signatures\.json but a signature is required.*revision "r2" keeps deciding/);
+    expect(await refused(await build('r4', 'allow := true', false), 'VerificationFailed')).toMatch(/has no \.signatures\.json but a signature is required.*revision "r2" keeps deciding/);
     const st4 = await status();
     expect(st4?.revision).toBe('r2');
     expect(st4?.sourceDigest).toBe(d2);

@@ -121,7 +121,7 @@ spec:
 
 describe('a Route whose authz comes from a signed OPA bundle', () => {
   it('activates the signed bundle, follows a new revision, and keeps it through bad ones', async () => {
-    expect(cli(['apply', '-f', '-'], { skiff: s, input: manifest() }).code).toBe(0);
+    expect((await cli(['apply', '-f', '-'], { skiff: s, input: manifest() })).code).toBe(0);
     await waitFor(async () => (await code('GET')) === 200, 'GET allowed by revision r1', 15_000);
     expect(await code('POST')).toBe(403);
     const st1 = await waitFor(async () => {
@@ -191,7 +191,7 @@ describe('a Route whose authz comes from a signed OPA bundle', () => {
 
   it('holds back a revision that would change more decisions than allowed, and skiff policy replay lists them', async () => {
     for (let i = 0; i < 3; i++) expect(await code('GET')).toBe(200);
-    expect(cli(['apply', '-f', '-'], { skiff: s, input: manifest('  rollout: { maxChangedDecisions: 0 }\n') }).code).toBe(0);
+    expect((await cli(['apply', '-f', '-'], { skiff: s, input: manifest('  rollout: { maxChangedDecisions: 0 }\n') })).code).toBe(0);
     // the rollout limit is in force once the controller has seen the new spec
     await waitFor(async () => (await status())?.observedGeneration === 2, 'generation 2 observed');
     // r6 would deny GET: held back, r2 keeps deciding
@@ -202,13 +202,13 @@ describe('a Route whose authz comes from a signed OPA bundle', () => {
     expect(st.replay.changed).toBeGreaterThan(0);
     expect(await code('GET')).toBe(200);
 
-    const r = cli(['policy', 'replay', 'envoy', '--since', '1h'], { skiff: s });
+    const r = await cli(['policy', 'replay', 'envoy', '--since', '1h'], { skiff: s });
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/data\.envoy\.authz\.allow {2}true -> false/);
     expect(r.stdout).toMatch(/\d+ evaluated, [1-9]\d* would change, 0 not replayable/);
 
     // raising the limit lets it through
-    expect(cli(['apply', '-f', '-'], { skiff: s, input: manifest('  rollout: { maxChangedDecisions: 100000 }\n') }).code).toBe(0);
+    expect((await cli(['apply', '-f', '-'], { skiff: s, input: manifest('  rollout: { maxChangedDecisions: 100000 }\n') })).code).toBe(0);
     await waitFor(async () => (await status())?.revision === 'r6', 'r6 active', 15_000);
     expect(await code('GET')).toBe(403);
   }, 60_000);
@@ -233,10 +233,10 @@ spec:
     - match: [{ uri: { prefix: /hello } }]
       route: [{ destination: { function: hello } }]
 `;
-    expect(cli(['apply', '-f', '-'], { skiff: s, input: pol('input.attributes.request.http.method == "GET"') }).code).toBe(0);
+    expect((await cli(['apply', '-f', '-'], { skiff: s, input: pol('input.attributes.request.http.method == "GET"') })).code).toBe(0);
     await waitFor(async () => (await code('GET')) === 200, 'gate allows GET', 15_000);
     for (let i = 0; i < 3; i++) await code('GET');
-    expect(cli(['apply', '-f', '-'], { skiff: s, input: pol('input.attributes.request.http.method == "PUT"') }).code).toBe(0);
+    expect((await cli(['apply', '-f', '-'], { skiff: s, input: pol('input.attributes.request.http.method == "PUT"') })).code).toBe(0);
     const st = await waitFor(async () => {
       const x = await policyStatus('gate');
       return x?.conditions?.[0]?.reason === 'RolloutHeld' ? x : undefined;
@@ -244,7 +244,7 @@ spec:
     expect(st.active.generation).toBeLessThan(st.observedGeneration);
     expect(st.replay.changed).toBeGreaterThan(0);
     expect(await code('GET')).toBe(200);
-    const r = cli(['policy', 'replay', 'gate', '--kind', 'policy'], { skiff: s });
+    const r = await cli(['policy', 'replay', 'gate', '--kind', 'policy'], { skiff: s });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('data.gate.allow  true -> false');
   }, 60_000);

@@ -31,8 +31,8 @@ describe('graceful shutdown', () => {
       `apiVersion: skiff.dev/v1\nkind: Function\nmetadata: { name: sleeper }\nspec: { module: ./sleep.wasm }\n---\napiVersion: skiff.dev/v1\nkind: Route\nmetadata: { name: sleeper }\nspec:\n  http:\n    - match: [{ uri: { prefix: /sleep } }]\n      route: [{ destination: { function: sleeper } }]\n`,
     );
     const s = await startSkiff();
-    expect(cli(['apply', '-f', join(dir, 'sleep.yaml')], { skiff: s }).code).toBe(0);
-    await waitFor(async () => JSON.parse(cli(['get', 'fn', 'sleeper', '-o', 'json'], { skiff: s }).stdout).status?.conditions?.[0]?.status === 'True', 'sleeper ready');
+    expect((await cli(['apply', '-f', join(dir, 'sleep.yaml')], { skiff: s })).code).toBe(0);
+    await waitFor(async () => JSON.parse((await cli(['get', 'fn', 'sleeper', '-o', 'json'], { skiff: s })).stdout).status?.conditions?.[0]?.status === 'True', 'sleeper ready');
     const inflight = fetch(`${s.gateway}/sleep`);
     await new Promise((r) => setTimeout(r, 150));
     const exited = s.stop('SIGTERM');
@@ -42,7 +42,7 @@ describe('graceful shutdown', () => {
     expect(await exited).toBe(0);
     // The data is intact for the next start.
     const again = await startSkiff({ dataDir: s.dataDir });
-    expect(cli(['get', 'fn', 'sleeper'], { skiff: again }).code).toBe(0);
+    expect((await cli(['get', 'fn', 'sleeper'], { skiff: again })).code).toBe(0);
     expect(await again.stop()).toBe(0);
   });
 });

@@ -213,8 +213,8 @@ describe('skiff apply shares the server-side apply', () => {
   it('applies as field manager skiff, reports created/unchanged/configured, and stops at conflicts', async () => {
     const f = file('skiff.yaml', fnYaml('by-skiff').replace(MODULE, './hello.wasm'));
     writeFileSync(join(work, 'hello.wasm'), new Uint8Array(await (await import('node:fs/promises')).readFile(MODULE)));
-    expect(cli(['apply', '-f', f], { skiff: s }).stdout).toBe('function.skiff.dev/by-skiff created\n');
-    expect(cli(['apply', '-f', f], { skiff: s }).stdout).toBe('function.skiff.dev/by-skiff unchanged\n');
+    expect((await cli(['apply', '-f', f], { skiff: s })).stdout).toBe('function.skiff.dev/by-skiff created\n');
+    expect((await cli(['apply', '-f', f], { skiff: s })).stdout).toBe('function.skiff.dev/by-skiff unchanged\n');
     const obj = await live('by-skiff');
     expect(obj.metadata.managedFields).toContainEqual(expect.objectContaining({ manager: 'skiff', operation: 'Apply' }));
     await settled('by-skiff');
@@ -226,11 +226,11 @@ describe('skiff apply shares the server-side apply', () => {
     });
     expect(patched.status).toBe(200);
     writeFileSync(f, fnYaml('by-skiff', { memory: '128Mi' }).replace(MODULE, './hello.wasm'));
-    const refused = cli(['apply', '-f', f], { skiff: s });
+    const refused = await cli(['apply', '-f', f], { skiff: s });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('conflict with "someone-else" using skiff.dev/v1: .spec.limits.memory');
     expect(refused.stderr).toContain('--force-conflicts');
-    const forced = cli(['apply', '--force-conflicts', '-f', f], { skiff: s });
+    const forced = await cli(['apply', '--force-conflicts', '-f', f], { skiff: s });
     expect(forced.stdout).toBe('function.skiff.dev/by-skiff configured\n');
     expect((await live('by-skiff')).spec.limits.memory).toBe('128Mi');
   });

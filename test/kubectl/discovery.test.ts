@@ -36,7 +36,7 @@ function rows(table: string): Array<Record<string, string>> {
  * closed while a synchronous CLI run held this process's event loop.
  */
 async function createTemplate(file: string, plural: string): Promise<void> {
-  const r = cli(['apply', '-f', join(TEMPLATES, file)], { skiff: s });
+  const r = await cli(['apply', '-f', join(TEMPLATES, file)], { skiff: s });
   expect(r.code, r.stderr).toBe(0);
   await waitFor(async () => (await apiFetch(s, KIND_PATH(plural))).status === 200, `the ${plural} kind`);
 }
@@ -149,7 +149,7 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
 
     // Deleting the template takes the kind away. A cache that still lists it gets the server's 404,
     // as from kube-apiserver for a deleted CRD; once refreshed, kubectl no longer knows the type.
-    expect(cli(['delete', 'constrainttemplate', 'k8suniqueingresshost'], { skiff: s }).code).toBe(0);
+    expect((await cli(['delete', 'constrainttemplate', 'k8suniqueingresshost'], { skiff: s })).code).toBe(0);
     await waitFor(async () => (await apiFetch(s, KIND_PATH('k8suniqueingresshost'))).status === 404, 'the K8sUniqueIngressHost kind to go');
     const stale = await other(['get', 'k8suniqueingresshost']);
     expect(stale.code).toBe(1);
@@ -163,14 +163,14 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
 
 describe('the skiff CLI on the core group and discovered kinds', () => {
   it('gets Namespaces and describes a Function with its Events', async () => {
-    const ns = cli(['get', 'ns'], { skiff: s });
+    const ns = await cli(['get', 'ns'], { skiff: s });
     expect(ns.code, ns.stderr).toBe(0);
     expect(ns.stdout).toMatch(/^default\s/m);
-    const yaml = cli(['get', 'namespace', 'default', '-o', 'json'], { skiff: s });
+    const yaml = await cli(['get', 'namespace', 'default', '-o', 'json'], { skiff: s });
     expect(JSON.parse(yaml.stdout)).toMatchObject({ apiVersion: 'v1', kind: 'Namespace' });
-    expect(cli(['get', 'ns', '-o', 'name'], { skiff: s }).stdout).toContain('namespace/default\n');
-    const described = await waitFor(() => {
-      const r = cli(['describe', 'fn', 'hello'], { skiff: s });
+    expect((await cli(['get', 'ns', '-o', 'name'], { skiff: s })).stdout).toContain('namespace/default\n');
+    const described = await waitFor(async () => {
+      const r = await cli(['describe', 'fn', 'hello'], { skiff: s });
       return r.code === 0 && /Normal\s+ModuleLoaded/.test(r.stdout) ? r.stdout : undefined;
     }, 'the ModuleLoaded event in skiff describe');
     expect(described).toMatch(/^Events:\n {2}TYPE\s+REASON/m);
@@ -178,23 +178,23 @@ describe('the skiff CLI on the core group and discovered kinds', () => {
 
   it('applies a Namespace written as skiff.dev/v1, which kubectl then sees as v1', async () => {
     // The must-have-owner constraint (kinds in the core group "") judges a Namespace written the old way too.
-    const denied = cli(['apply', '-f', '-'], { skiff: s, input: 'apiVersion: skiff.dev/v1\nkind: Namespace\nmetadata:\n  name: legacy\n' });
+    const denied = await cli(['apply', '-f', '-'], { skiff: s, input: 'apiVersion: skiff.dev/v1\nkind: Namespace\nmetadata:\n  name: legacy\n' });
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain('[must-have-owner] you must provide labels');
-    const r = cli(['apply', '-f', '-'], { skiff: s, input: 'apiVersion: skiff.dev/v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels: {owner: me.agilebank.demo}\n' });
+    const r = await cli(['apply', '-f', '-'], { skiff: s, input: 'apiVersion: skiff.dev/v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels: {owner: me.agilebank.demo}\n' });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('namespace/legacy created\n');
     if (run) expect(await ok(kubectl, ['get', 'ns', 'legacy', '-o', 'jsonpath={.apiVersion}'])).toBe('v1');
-    const again = cli(['apply', '-f', '-'], { skiff: s, input: 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels: {owner: me.agilebank.demo, team: a}\n' });
+    const again = await cli(['apply', '-f', '-'], { skiff: s, input: 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels: {owner: me.agilebank.demo, team: a}\n' });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toBe('namespace/legacy configured\n');
   }, SLOW_MS);
 
   it('learns constraint kinds from discovery, subresources left out', async () => {
     await createTemplate('k8sruntimeclass.yaml', 'k8sruntimeclass');
-    const got = cli(['get', 'k8sruntimeclass'], { skiff: s });
+    const got = await cli(['get', 'k8sruntimeclass'], { skiff: s });
     expect(got.code, got.stderr).toBe(0);
-    const unknown = cli(['get', 'nosuchkind'], { skiff: s });
+    const unknown = await cli(['get', 'nosuchkind'], { skiff: s });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('k8sruntimeclass');
     expect(unknown.stderr).not.toContain('/status');

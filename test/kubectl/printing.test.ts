@@ -73,7 +73,7 @@ describe.runIf(run)('kubectl get prints the server Table', () => {
     const lines = rowsOf(r.stdout);
     expect(lines[0]).toMatch(/^NAME\s+READY\s+DIGEST\s+AGE$/);
     expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 3))).toEqual(['hello', 'p-1', 'p-2', 'p-3', 'p-4', 'p-5'].map((n) => [n, 'True', expect.stringMatching(/^[0-9a-f]{12}$/)]));
-    const mine = cli(['get', 'functions'], { skiff: s });
+    const mine = await cli(['get', 'functions'], { skiff: s });
     expect(mine.code).toBe(0);
     // Same table, whatever second the AGE column shows.
     const noAge = (out: string) => out.replace(/\s+\d+[smhd]$/gm, '').replace(/\s+AGE$/m, '');

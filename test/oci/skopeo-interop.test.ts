@@ -43,13 +43,13 @@ describe.skipIf(!tools)('skopeo and Skiff read what the other pushed', () => {
   it('skopeo inspects and copies a module Skiff pushed, byte for byte', async () => {
     const ref = parseReference(`${reg.host}/interop/skiff-pushed:v1`);
     const pushed = await pushWasmModule(client, ref, mod);
-    const raw = skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/interop/skiff-pushed:v1`]);
+    const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/interop/skiff-pushed:v1`]);
     expect(sha256Of(new Uint8Array(Buffer.from(raw)))).toBe(pushed.manifest.digest);
     const manifest = JSON.parse(raw) as { config: { mediaType: string }; layers: Array<{ mediaType: string; digest: string }> };
     expect(manifest.config.mediaType).toBe('application/vnd.wasm.config.v0+json');
     expect(manifest.layers.map((l) => l.mediaType)).toEqual(['application/wasm']);
     const dest = join(work, 'copied');
-    skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/interop/skiff-pushed:v1`, `oci:${dest}:v1`]);
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/interop/skiff-pushed:v1`, `oci:${dest}:v1`]);
     const layer = readFileSync(join(dest, 'blobs', 'sha256', pushed.layer.digest.slice(7)));
     expect(Buffer.compare(layer, Buffer.from(mod))).toBe(0);
     const index = JSON.parse(readFileSync(join(dest, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
@@ -59,7 +59,7 @@ describe.skipIf(!tools)('skopeo and Skiff read what the other pushed', () => {
   it('skopeo copies from a TLS registry with its CA (--src-cert-dir)', async () => {
     const ref = parseReference(`${tls.host}/interop/over-tls:v1`);
     const pushed = await pushWasmModule(client, ref, mod);
-    const raw = skopeo(['inspect', '--raw', '--cert-dir', tls.certDir!, `docker://${tls.host}/interop/over-tls:v1`]);
+    const raw = await skopeo(['inspect', '--raw', '--cert-dir', tls.certDir!, `docker://${tls.host}/interop/over-tls:v1`]);
     expect(sha256Of(new Uint8Array(Buffer.from(raw)))).toBe(pushed.manifest.digest);
   });
 
@@ -75,7 +75,7 @@ describe.skipIf(!tools)('skopeo and Skiff read what the other pushed', () => {
     });
     const src = join(work, 'layout');
     const digest = layOut(src, 'v2', [empty, mod], manifest);
-    skopeo(['copy', '--dest-tls-verify=false', `oci:${src}:v2`, `docker://${reg.host}/interop/skopeo-pushed:v2`]);
+    await skopeo(['copy', '--dest-tls-verify=false', `oci:${src}:v2`, `docker://${reg.host}/interop/skopeo-pushed:v2`]);
     const pulled = await pullWasmModule(client, parseReference(`${reg.host}/interop/skopeo-pushed:v2`));
     expect(pulled.manifestDigest).toBe(digest);
     expect(Buffer.compare(Buffer.from(pulled.bytes), Buffer.from(mod))).toBe(0);
@@ -87,7 +87,7 @@ describe.skipIf(!tools)('skopeo and Skiff read what the other pushed', () => {
     const manifest = encodeJson({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: { mediaType: MediaTypes.ociConfig, digest: sha256Of(cfg), size: cfg.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256Of(tar), size: tar.length }] });
     const src = join(work, 'image');
     layOut(src, 'v1', [cfg, tar], manifest);
-    skopeo(['copy', '--dest-tls-verify=false', `oci:${src}:v1`, `docker://${reg.host}/interop/container:v1`]);
+    await skopeo(['copy', '--dest-tls-verify=false', `oci:${src}:v1`, `docker://${reg.host}/interop/container:v1`]);
     await expect(pullWasmModule(client, parseReference(`${reg.host}/interop/container:v1`))).rejects.toMatchObject({ code: 'oci_artifact_unsupported', message: expect.stringContaining('application/vnd.oci.image.layer.v1.tar') });
   });
 });

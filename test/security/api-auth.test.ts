@@ -202,7 +202,7 @@ describe('hand-made URLs', () => {
   });
 });
 
-describe('hand-made bodies', () => {
+describe('hand-made bodies', async () => {
   it('refuse JSON nested 200,000 deep with 400 naming the limit', async () => {
     const body = '{"a":'.repeat(200_000) + '1' + '}'.repeat(200_000);
     const r = await raw('POST', FN, { 'content-type': 'application/json', ...bearer() }, body);
@@ -245,10 +245,10 @@ describe('hand-made bodies', () => {
 });
 
 // Each CLI run is a process start; on a busy machine a handful of them outlast the default timeout.
-describe('the CLI', () => {
+describe('the CLI', async () => {
   const tokenFile = () => join(s.dataDir, 'token');
 
-  it('finds the token through --token, SKIFF_TOKEN, SKIFF_DATA_DIR and ./.skiff in its folder', () => {
+  it('finds the token through --token, SKIFF_TOKEN, SKIFF_DATA_DIR and ./.skiff in its folder', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'skiff-cwd-'));
     const withSkiff = mkdtempSync(join(tmpdir(), 'skiff-cwd-'));
     mkdirSync(join(withSkiff, '.skiff'));
@@ -264,25 +264,25 @@ describe('the CLI', () => {
     ];
     for (const w of ways) {
       // An empty SKIFF_DATA_DIR stops the test helper from pointing the CLI at the server's data dir.
-      const r = cli(['get', 'functions', ...w.args], { server: s.api, cwd: w.cwd, env: { SKIFF_DATA_DIR: '', ...w.env } });
+      const r = await cli(['get', 'functions', ...w.args], { server: s.api, cwd: w.cwd, env: { SKIFF_DATA_DIR: '', ...w.env } });
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^hello\s/m);
     }
   }, 180_000);
 
-  it('says where it looked when it has no token, and which token the server refused', () => {
+  it('says where it looked when it has no token, and which token the server refused', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'skiff-cwd-'));
     const hidden = { SKIFF_DATA_DIR: '' };
-    const none = cli(['get', 'functions'], { server: s.api, cwd: empty, env: hidden });
+    const none = await cli(['get', 'functions'], { server: s.api, cwd: empty, env: hidden });
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/Unauthorized/);
     expect(none.stderr).toMatch(/found no token/);
     expect(none.stderr).toContain(join(empty, '.skiff', 'token'));
-    const wrong = cli(['logs', 'hello'], { server: s.api, cwd: empty, env: { ...hidden, SKIFF_TOKEN: 'wrong' } });
+    const wrong = await cli(['logs', 'hello'], { server: s.api, cwd: empty, env: { ...hidden, SKIFF_TOKEN: 'wrong' } });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/refused the token from \$SKIFF_TOKEN/);
-    const watch = cli(['get', 'functions', '--watch', '--token', 'wrong'], { server: s.api, cwd: empty, env: hidden });
+    const watch = await cli(['get', 'functions', '--watch', '--token', 'wrong'], { server: s.api, cwd: empty, env: hidden });
     expect(watch.code).toBe(1);
     expect(watch.stderr).toMatch(/refused the token from --token/);
   }, 120_000);

@@ -125,7 +125,7 @@ spec:
     - match: [{ uri: { prefix: /reader } }]
       route: [{ destination: { function: reader } }]
 `;
-    const applied = cli(['apply', '-f', '-'], { server: s.api, input: manifest, env: env() });
+    const applied = await cli(['apply', '-f', '-'], { server: s.api, input: manifest, env: env() });
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
     const body = await waitFor(async () => {

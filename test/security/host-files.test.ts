@@ -233,9 +233,9 @@ describe('a Function reading a FIFO in its mounted directory (skiff up)', () => 
     const s = await startSkiff({ demo: true, args: ['--allow-host-dir', allowed], timeoutMs: 60_000 });
     const env = { SKIFF_DATA_DIR: s.dataDir };
     try {
-      const applied = cli(['apply', '-f', join(allowed, 'reader.yaml')], { server: s.api, env });
+      const applied = await cli(['apply', '-f', join(allowed, 'reader.yaml')], { server: s.api, env });
       expect(applied.code, applied.stderr).toBe(0);
-      await waitFor(async () => JSON.parse(cli(['get', 'fn', 'fifo-reader', '-o', 'json'], { server: s.api, env }).stdout).status?.conditions?.[0]?.status === 'True', 'fifo-reader ready', 60_000);
+      await waitFor(async () => JSON.parse((await cli(['get', 'fn', 'fifo-reader', '-o', 'json'], { server: s.api, env })).stdout).status?.conditions?.[0]?.status === 'True', 'fifo-reader ready', 60_000);
       await waitFor(async () => (await fetch(`${s.gateway}/fifo`)).status === 200, 'route to fifo-reader', 30_000);
       // More requests at once than there are sandbox workers: a blocked open would hold them all.
       const answers = await Promise.all(Array.from({ length: 6 }, async () => {

@@ -92,7 +92,7 @@ beforeAll(async () => {
   const gatewayPort = new URL(s.gateway).port;
   origin = http.createServer((req, res) => {
     originHits.push(req.url ?? '');
-    const redirect = (to: string) => {
+    const redirect = async (to: string) => {
       res.writeHead(302, { location: to, 'content-type': 'text/plain' });
       res.end('REDIRECT-BODY-SECRET');
     };
@@ -118,7 +118,7 @@ afterAll(async () => {
   rmSync(base, { recursive: true, force: true });
 });
 
-describe('host paths in spec.module', () => {
+describe('host paths in spec.module', async () => {
   it('refuses paths outside every --allow-host-dir with 422, saying nothing about what exists there', async () => {
     const refused = ['/etc/passwd', '/etc/no-such-file-here', '/root/x', 'relative.wasm', 'file:///etc/shadow', join(outside, 'secret.wasm'), `${allowed}/../outside/secret.wasm`];
     const messages: Record<string, string> = {};
@@ -188,7 +188,7 @@ describe('host paths in spec.module', () => {
   });
 });
 
-describe('URL sources', () => {
+describe('URL sources', async () => {
   it('refuses URLs aimed at Skiff\'s own listeners at admission, whatever --allow-upstream says', async () => {
     const apiPort = new URL(s.api).port;
     const gatewayPort = new URL(s.gateway).port;
@@ -231,7 +231,7 @@ describe('URL sources', () => {
   });
 });
 
-describe('uploads', () => {
+describe('uploads', async () => {
   it('need the token and the right digest, and answer HEAD for what is stored', async () => {
     const bytes = await wat(wagiWat('Content-Type: text/plain\n\nuploaded\n'));
     const hex = sha(bytes);
@@ -258,8 +258,8 @@ describe('uploads', () => {
   });
 
   it('answer 413 to a declared size over the limit without reading it', async () => {
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request(`${s.api}/blobs/sha256/${'a'.repeat(64)}`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/wasm', 'content-length': String(300 * 1024 * 1024) } }, (res) => {
+    const status = await new Promise<number>(async (resolve, reject) => {
+      const req = http.request(`${s.api}/blobs/sha256/${'a'.repeat(64)}`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/wasm', 'content-length': String(300 * 1024 * 1024) } }, async (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
         req.destroy();
@@ -274,7 +274,7 @@ describe('uploads', () => {
     const dir = mkdtempSync(join(tmpdir(), 'skiff-upload-'));
     writeFileSync(join(dir, 'up.wasm'), await wat(wagiWat('Content-Type: text/plain\n\nfrom the CLI\n')));
     writeFileSync(join(dir, 'up.yaml'), `apiVersion: skiff.dev/v1\nkind: Function\nmetadata: { name: up }\nspec: { module: ./up.wasm }\n---\napiVersion: skiff.dev/v1\nkind: Route\nmetadata: { name: up }\nspec:\n  http:\n    - match: [{ uri: { prefix: /up } }]\n      route: [{ destination: { function: up } }]\n`);
-    const r = cli(['apply', '-f', join(dir, 'up.yaml')], { server: s.api });
+    const r = await cli(['apply', '-f', join(dir, 'up.yaml')], { server: s.api });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('function.skiff.dev/up created\nroute.skiff.dev/up created\n');
     await untilReady('up', 'True');
@@ -282,10 +282,10 @@ describe('uploads', () => {
     const fn = (await api('GET', `${FN}/up`)).body;
     expect(fn.spec.module).toBe(`blob:sha256:${sha(readFileSync(join(dir, 'up.wasm')))}`);
     expect(fn.metadata.annotations['skiff.dev/module-source']).toBe('./up.wasm');
-    expect(cli(['get', 'fn', 'up', '-o', 'wide'], { server: s.api }).stdout).toMatch(/\.\/up\.wasm \(uploaded [0-9a-f]{12}\)/);
+    expect((await cli(['get', 'fn', 'up', '-o', 'wide'], { server: s.api })).stdout).toMatch(/\.\/up\.wasm \(uploaded [0-9a-f]{12}\)/);
     // Without the token the upload is refused and nothing is applied.
     writeFileSync(join(dir, 'up.wasm'), await wat(wagiWat('Content-Type: text/plain\n\nchanged\n')));
-    const denied = cli(['apply', '-f', join(dir, 'up.yaml')], { server: s.api, env: { SKIFF_TOKEN: 'wrong' } });
+    const denied = await cli(['apply', '-f', join(dir, 'up.yaml')], { server: s.api, env: { SKIFF_TOKEN: 'wrong' } });
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/uploading \.\/up\.wasm was refused/);
     expect(denied.stdout).toBe('');
@@ -316,7 +316,7 @@ describe('uploads', () => {
       }, 'the new digest', 15_000);
       expect(d2).toBe(`sha256:${sha(readFileSync(join(dir, 'w.wasm')))}`);
       await served('/watched', 'watch v2\n');
-      await waitFor(() => /Normal\s+ModuleUpdated/.test(cli(['describe', 'fn', 'watched'], { server: s.api }).stdout), 'a ModuleUpdated event');
+      await waitFor(async () => /Normal\s+ModuleUpdated/.test((await cli(['describe', 'fn', 'watched'], { server: s.api })).stdout), 'a ModuleUpdated event');
       expect(out).toContain('function.skiff.dev/watched configured\n');
       expect(err).toMatch(/w\.wasm changed: applying again/);
     } finally {

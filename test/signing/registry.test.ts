@@ -50,7 +50,7 @@ describe.skipIf(!tools)('signing against docker-registry', () => {
     const signed = await runCli('sign', ref, '--key', at('cosign.key'), ...flags());
     expect(signed.code).toBe(0);
     expect(signed.out).toBe(`${reg.host}/team/app@${digest}\n`);
-    const raw = JSON.parse(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/team/app:${signatureTag(digest)}`]));
+    const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/team/app:${signatureTag(digest)}`]));
     expect(raw.layers[0]).toMatchObject({ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', annotations: { 'dev.cosignproject.cosign/signature': expect.any(String) } });
     const v = await runCli('verify', '--key', at('cosign.pub'), ref, ...flags());
     expect(v.code).toBe(0);
