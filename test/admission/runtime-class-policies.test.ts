@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { functionKind } from '../../src/api/kinds/function.js';
-import { cliAsync, REPO, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
+import { cli, REPO, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
 
 const TENANT = join(REPO, 'examples/policies/runtime-class-by-tenant');
 const REGISTRY = join(REPO, 'examples/policies/untrusted-registry-vm');
@@ -33,7 +33,7 @@ interface Verdict {
 
 /** check runs `skiff admission check` over the documents with the given policies, and returns the Functions' verdicts by name. */
 async function check(policies: string[], docs: string[]): Promise<Record<string, Verdict>> {
-  const r = await cliAsync(['admission', 'check', ...policies.flatMap((p) => ['--policies', p]), '-f', write(docs.join('---\n')), '-o', 'json']);
+  const r = await cli(['admission', 'check', ...policies.flatMap((p) => ['--policies', p]), '-f', write(docs.join('---\n')), '-o', 'json']);
   expect(r.stderr).toBe('');
   expect([0, 1]).toContain(r.code);
   const out = JSON.parse(r.stdout) as Verdict[];
@@ -157,7 +157,7 @@ spec:
 
 describe('the gator suites beside the examples', () => {
   it('pass under skiff policy verify', async () => {
-    const r = await cliAsync(['policy', 'verify', join(TENANT, 'samples/suite.yaml'), join(REGISTRY, 'samples/suite.yaml')]);
+    const r = await cli(['policy', 'verify', join(TENANT, 'samples/suite.yaml'), join(REGISTRY, 'samples/suite.yaml')]);
     expect(r.stderr).toBe('');
     expect(r.stdout.trim().split('\n').at(-1)).toBe('8 passed, 0 failed');
     expect(r.code).toBe(0);
@@ -171,7 +171,7 @@ const hasRuntimeClassFields = !!(functionKind.specSchema as { properties?: Recor
 
 describe.skipIf(!hasRuntimeClassFields)('the runtime-class policies through skiff up', () => {
   let skiff: RunningSkiff;
-  const run = (...args: string[]) => cliAsync(args, { skiff });
+  const run = (...args: string[]) => cli(args, { skiff });
   const layouts = join(dir, 'layouts');
   beforeAll(async () => {
     mkdirSync(join(layouts, 'web'), { recursive: true });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { advise, classFacts, parseBenchReport, probeRuntimeClasses } from '../../src/workloads/index.js';
-import { cliAsync } from '../helpers/skiff-process.js';
+import { cli } from '../helpers/skiff-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skiff-advise-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,7 +21,7 @@ const webYaml = write('web.yaml', 'apiVersion: skiff.dev/v1\nkind: Function\nmet
 // The CLI runs with an empty data dir so that no bench file of the developer's own leaks in.
 const emptyDataDir = join(dir, 'empty-data');
 mkdirSync(emptyDataDir);
-const run = (args: string[], input?: string, env: Record<string, string> = { SKIFF_DATA_DIR: emptyDataDir }) => cliAsync(['advise', ...args], { input, env });
+const run = (args: string[], input?: string, env: Record<string, string> = { SKIFF_DATA_DIR: emptyDataDir }) => cli(['advise', ...args], { input, env });
 
 /** What the CLI must print for these needs on this host: the same facts, computed in this process. */
 function expected(input: Parameters<typeof advise>[0], report = parseBenchReport(bench), path = figures) {
