@@ -50,16 +50,16 @@ describe.skipIf(!tools)('the runtime examples image (scripts/build-runtime-examp
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('builds a deterministic OCI layout that skopeo reads', () => {
+  it('builds a deterministic OCI layout that skopeo reads', async () => {
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     const layout = join(dir, 'out', 'image');
     expect(build(join(dir, 'out')).stdout).toContain(`image layout: ${layout}\n`);
     expect(build(join(dir, 'again')).stdout.trim().split('\n').pop()).toBe(digest);
-    const info = JSON.parse(skopeo(['inspect', `oci:${layout}`]));
+    const info = JSON.parse(await skopeo(['inspect', `oci:${layout}`]));
     expect(info.Digest).toBe(digest);
     expect(info.Os).toBe('linux');
     expect(info.Layers).toHaveLength(2);
-    const config = JSON.parse(skopeo(['inspect', '--config', `oci:${layout}:latest`]));
+    const config = JSON.parse(await skopeo(['inspect', '--config', `oci:${layout}:latest`]));
     expect(config.config.Entrypoint[0]).toBe('/bin/sh');
     expect(config.rootfs.diff_ids).toHaveLength(2);
   });
