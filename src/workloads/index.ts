@@ -5,3 +5,7 @@ export { replicaRoot, WorkloadManager, type Activity, type ReplicaState, type Re
 export { DEFAULT_READINESS, probe, type ProbeResult, type ProbeSpec } from './probe.js';
 export { ImageStore } from './image/index.js';
 export { BwrapHandler, RuncHandler, runtimeDefaultSeccomp, type ContainerHandlerOptions } from './container/index.js';
+export { advise, type AdviseInput, AdviseInputError, type Advice } from './advise.js';
+export { classFacts, type BenchReport, type ClassFact, type ClassFacts, DEFAULT_VM_MEMORY_BYTES, type Figure, formatFigure, formatMs, formatPerGiB, type HandlerAvailability, isRuntimeClassName, parseBenchReport, PUBLISHED_COLD_START_MS, RUNTIME_CLASS_NAMES, type RuntimeClassName } from './advise-figures.js';
+export { ADVISE_ANNOTATION_PREFIX, functionNeeds, type FunctionNeeds, parseColdStart, parseDensity } from './advise-input.js';
+export { availabilityOf, type ProbeOptions, probeRuntimeClasses } from './probe-classes.js';

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 
 import { register as admission } from './admission.js';
+import { register as advise } from './advise.js';
 import { register as apply } from './apply.js';
 import { register as attest } from './attest.js';
 import { register as audit } from './audit.js';
@@ -27,6 +28,7 @@ import { register as webhook } from './webhook.js';
 // One file per command; each exports `register(program)`. Keep this list sorted.
 const registrars: Array<(program: Command) => void> = [
   admission,
+  advise,
   apply,
   attest,
   audit,
