@@ -314,16 +314,17 @@ export class Skiff {
       ['runc', new RuncHandler({ logger })],
     ]);
     const gateway = this.gateway;
-    let controller: WorkloadController | undefined;
+    // The manager reports changes to the controller, which is built with the manager.
+    const owner: { controller?: WorkloadController } = {};
     const manager = new WorkloadManager({
       dataDir,
       logger,
       publish: (ns, name, endpoints, activate, activity) => gateway.workloads.set(ns, name, endpoints, activate, activity),
-      changed: (ns, name) => controller?.changed(ns, name),
+      changed: (ns, name) => owner.controller?.changed(ns, name),
       log: (ns, name, stream, line) => logs.append(ns, name, { stream, line }),
     });
     this.workloadManager = manager;
-    controller = new WorkloadController({
+    const controller = new WorkloadController({
       resources,
       logger,
       manager,
@@ -333,6 +334,7 @@ export class Skiff {
       verifyArtifact: (ref, digest) => this.verifyArtifact(ref, digest),
       unpublish: (ns, name) => gateway.workloads.remove(ns, name),
     });
+    owner.controller = controller;
     return controller;
   }
 
