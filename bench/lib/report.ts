@@ -54,6 +54,15 @@ export function parseBenchArgs(argv = process.argv.slice(2)): { json?: string; r
 
 const round = (n: number) => (Number.isFinite(n) ? Math.round(n * 100) / 100 : n);
 
+/** cleanReport rounds every figure to two decimals, the form the JSON files hold. */
+export function cleanReport(report: BenchReport): BenchReport {
+  return {
+    name: report.name,
+    figures: Object.fromEntries(Object.entries(report.figures).map(([k, v]) => [k, round(v)])),
+    peers: Object.fromEntries(Object.entries(report.peers).map(([p, f]) => [p, Object.fromEntries(Object.entries(f).map(([k, v]) => [k, round(v)]))])),
+  };
+}
+
 /** emit prints the human table and, when asked, writes the JSON report. */
 export function emit(report: BenchReport, jsonPath?: string): void {
   const rows: Array<[string, string, number]> = [];
@@ -63,12 +72,5 @@ export function emit(report: BenchReport, jsonPath?: string): void {
   const w1 = Math.max(6, ...rows.map((r) => r[1].length));
   process.stdout.write(`\n${report.name}\n${'who'.padEnd(w0)}  ${'figure'.padEnd(w1)}  value\n`);
   for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
-  if (jsonPath) {
-    const clean: BenchReport = {
-      name: report.name,
-      figures: Object.fromEntries(Object.entries(report.figures).map(([k, v]) => [k, round(v)])),
-      peers: Object.fromEntries(Object.entries(report.peers).map(([p, f]) => [p, Object.fromEntries(Object.entries(f).map(([k, v]) => [k, round(v)]))])),
-    };
-    writeFileSync(jsonPath, JSON.stringify(clean, null, 2) + '\n');
-  }
+  if (jsonPath) writeFileSync(jsonPath, JSON.stringify(cleanReport(report), null, 2) + '\n');
 }
