@@ -148,7 +148,10 @@ async function addTree(w: CpioWriter, dir: string, prefix: string): Promise<void
 export function encodeConfig(c: GuestConfig): Buffer {
   const items: string[] = [CONFIG_MAGIC, 'token', c.token, 'cwd', c.cwd || '/', 'port', String(c.port), 'control-port', String(c.controlPort)];
   for (const a of c.argv) items.push('arg', a);
-  for (const [k, v] of Object.entries(c.env)) items.push('env', `${k}=${v}`);
+  for (const [k, v] of Object.entries(c.env)) {
+    if (!k || k.includes('=')) throw new WorkloadError('StartFailed', `environment variable name ${JSON.stringify(k)} is empty or contains '=': rename it`);
+    items.push('env', `${k}=${v}`);
+  }
   for (const s of items) {
     if (s.includes('\0')) throw new WorkloadError('StartFailed', `the workload's argv, env or working directory contains a NUL byte (${JSON.stringify(s.slice(0, 40))}): remove it`);
   }
