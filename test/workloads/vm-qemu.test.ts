@@ -154,6 +154,22 @@ describe.skipIf(!ready)('qemu runtime-class handler (microvm)', () => {
     expect(readdirSync(spec.dir)).toEqual([]);
   }, 60_000);
 
+  it('a workload that ignores SIGTERM is killed with its VM once the grace period is over', async () => {
+    const { spec, lines } = track(vmSpec(root, ['/bin/sh', '-c', 'trap "echo ignored" TERM; echo stubborn; while :; do sleep 1; done']));
+    const replica = await handler.start(spec);
+    const until = Date.now() + 20_000;
+    while (!lines.includes('console: stubborn') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    const exit = await replica.stop(1_500);
+    const took = Date.now() - t0;
+    expect(exit).toMatchObject({ reason: 'Stopped', code: null, signal: 'SIGKILL', message: 'the VM was stopped' });
+    expect(took).toBeGreaterThanOrEqual(1_400);
+    expect(took).toBeLessThan(8_000);
+    expect(lines).toContain('console: ignored');
+    expect(alive(replica.pid!)).toBe(false);
+    expect(readdirSync(spec.dir)).toEqual([]);
+  }, 60_000);
+
   it('a workload that panics the guest kernel ends the replica with KernelPanic', async () => {
     const { spec, lines } = track(vmSpec(root, ['/bin/sh', '-c', 'echo c > /proc/sysrq-trigger; sleep 30']));
     const replica = await handler.start(spec);

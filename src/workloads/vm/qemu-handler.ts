@@ -119,7 +119,8 @@ export class QemuHandler implements RuntimeHandler {
     try {
       for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
         const hostPort = await freeLoopbackPort();
-        const controlHostPort = await freeLoopbackPort();
+        let controlHostPort = await freeLoopbackPort();
+        while (controlHostPort === hostPort) controlHostPort = await freeLoopbackPort();
         const launched = await this.launch(spec, host, { kernel: kernel.path, initrd, token, memoryMiB, vcpus, hostPort, controlHostPort, controlPort });
         if (launched instanceof QemuReplica) {
           this.opts.logger?.debug({ replica: spec.id, initramfsCached: part.cached, prepMs, bootMs: Date.now() - t0 - prepMs }, 'vm replica started');
