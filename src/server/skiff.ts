@@ -33,7 +33,7 @@ import { SigstoreVerifier } from '../signing/index.js';
 import { BlobStore, openStore, type Store } from '../store/index.js';
 import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
-import { BwrapHandler, ImageStore, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
+import { BwrapHandler, ImageStore, QemuHandler, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
 
 import { ensureApiCertificate, servingNames } from './api-tls.js';
 import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig } from './data-dir.js';
@@ -303,7 +303,7 @@ export class Skiff {
 
   /**
    * composeWorkloads sets up the container and VM runtime classes: one image store in the data dir,
-   * the handlers (bwrap and runc for containers), the replica manager publishing to the gateway's
+   * the handlers (bwrap and runc for containers, qemu for micro-VMs), the replica manager publishing to the gateway's
    * workload table, and their controller. A handler missing on this host makes its Functions
    * Ready=False with the reason, never a failed start.
    */
@@ -312,6 +312,7 @@ export class Skiff {
     const handlers = new Map<string, RuntimeHandler>([
       ['bwrap', new BwrapHandler({ logger })],
       ['runc', new RuncHandler({ logger })],
+      ['qemu', new QemuHandler({ logger, cacheDir: dataDir })],
     ]);
     const gateway = this.gateway;
     // The manager reports changes to the controller, which is built with the manager.
