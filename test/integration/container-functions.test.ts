@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { buildImage, writeLayout } from '../helpers/oci-image.js';
 import { alive, descendants } from '../helpers/processes.js';
 import { apiFetch, cli, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
 import { hasBinary } from '../helpers/system-deps.js';
@@ -141,6 +142,22 @@ spec:
     }, 'HandlerUnavailable', 20_000);
     expect(c.reason).toBe('HandlerUnavailable');
     expect(c.message).toContain('runsc');
+  }, 60_000);
+
+  it('refuses an image whose layer escapes its root, naming the layer, and runs nothing', async () => {
+    const evil = join(dir, 'evil');
+    const img = await buildImage([{ entries: [{ name: 'bin/', type: 'directory' }, { name: '../../escaped', content: 'x' }] }], { config: { config: { Entrypoint: ['/bin/sh'] } } });
+    writeLayout(evil, [img]);
+    await apply(`apiVersion: skiff.dev/v1\nkind: Function\nmetadata: { name: evil, namespace: default }\nspec: { runtimeClassName: container, image: ${evil} }\n`);
+    const c = await waitFor(async () => {
+      const r = await ready('evil');
+      return r?.status === 'False' ? r : undefined;
+    }, 'evil refused', 20_000);
+    expect(c.reason).toBe('LayerEscapesRoot');
+    expect(c.message).toContain('../../escaped');
+    expect((await status('evil')).replicas ?? 0).toBe(0);
+    expect(existsSync(join(dir, '..', 'escaped'))).toBe(false);
+    expect((await cli(['delete', 'fn', 'evil'], { skiff: s })).code).toBe(0);
   }, 60_000);
 
   it('starts a replica for the first request at zero (minScale 0) and stops it when idle', async () => {
