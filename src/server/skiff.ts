@@ -13,7 +13,7 @@ import { BLOB_REF_PREFIX, BUILTIN_RUNTIME_CLASSES, MODULE_SOURCE_ANNOTATION } fr
 import { SKIFF_APPLY_MANAGER } from '../api/patch/field-manager.js';
 import { ResourceService } from '../api/resources.js';
 import { ApiServer } from '../api/server.js';
-import { BlobGarbageCollector } from '../controllers/blob-gc.js';
+import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { FunctionController } from '../controllers/function-controller.js';
@@ -135,6 +135,7 @@ export class Skiff {
   private routes!: RouteController;
   private workloads?: WorkloadController;
   private workloadManager?: WorkloadManager;
+  private images?: ImageStore;
   private policies!: PolicyController;
   private bundles!: PolicyBundleController;
   private admission?: AdmissionPlatform;
@@ -260,6 +261,14 @@ export class Skiff {
     this.eventGc = new EventGarbageCollector(resources, logger);
     this.eventGc.start();
     this.blobGc = new BlobGarbageCollector(resources, this.blobs, logger, this.opts.blobGraceMs, ociCache);
+    const images = this.images;
+    if (images) {
+      // An unpacked image no Function runs is removed (after the image store's own grace period).
+      this.blobGc.addSweep(async () => {
+        const gone = await images.gc(await imageFunctionDigests(resources));
+        if (gone.removed) logger.info({ removed: gone.removed, bytes: gone.bytes }, 'removed unpacked images no Function runs');
+      });
+    }
     this.blobGc.start();
     this.compactor = setInterval(() => {
       this.store
@@ -309,6 +318,7 @@ export class Skiff {
    */
   private composeWorkloads(resources: ResourceService, logger: Logger, dataDir: string, logs: FunctionLogs): WorkloadController {
     const images = new ImageStore({ dataDir, registry: this.registry!, hostDirs: this.hostDirs, logger });
+    this.images = images;
     const handlers = new Map<string, RuntimeHandler>([
       ['bwrap', new BwrapHandler({ logger })],
       ['runc', new RuncHandler({ logger })],
