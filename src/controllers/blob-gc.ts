@@ -22,6 +22,7 @@ export class BlobGarbageCollector {
   private timer?: NodeJS.Timeout;
   private running?: Promise<string[]>;
   private readonly ociReferences: OciReferences[] = [functionOciReferences];
+  private readonly sweeps: Array<() => Promise<void>> = [];
 
   constructor(
     private readonly resources: ResourceService,
@@ -34,6 +35,11 @@ export class BlobGarbageCollector {
   /** addOciReferences adds a source of digests the OCI cache must keep (see OciReferences). */
   addOciReferences(refs: OciReferences): void {
     this.ociReferences.push(refs);
+  }
+
+  /** addSweep adds a clean-up that runs with every sweep (the unpacked container images). */
+  addSweep(sweep: () => Promise<void>): void {
+    this.sweeps.push(sweep);
   }
 
   start(everyMs = 5 * 60_000): void {
@@ -61,6 +67,7 @@ export class BlobGarbageCollector {
       const gone = await this.oci.gc(keep, this.graceMs, now);
       if (gone.length) this.logger.info({ removed: gone.length }, 'removed unreferenced entries of the OCI cache');
     }
+    for (const sweep of this.sweeps) await sweep();
     return removed;
   }
 
@@ -94,6 +101,17 @@ export async function functionOciReferences(resources: ResourceService): Promise
       }
     }
     if (typeof fn.status?.digest === 'string' && isDigest(fn.status.digest)) out.push(fn.status.digest);
+  }
+  return out;
+}
+
+/** imageFunctionDigests: the image manifests container and VM Functions run (status.digest), which their unpacked root file systems are keyed by. */
+export async function imageFunctionDigests(resources: ResourceService): Promise<Set<string>> {
+  const out = new Set<string>();
+  const { items } = await resources.list(resources.kind('Function'), undefined);
+  for (const fn of items) {
+    if (fn.spec?.image === undefined) continue;
+    if (typeof fn.status?.digest === 'string' && isDigest(fn.status.digest)) out.add(fn.status.digest);
   }
   return out;
 }

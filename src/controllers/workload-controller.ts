@@ -80,7 +80,7 @@ export class WorkloadController {
   private readonly events: EventRecorder;
   /** The last problem per Function that kept it from running, for status. */
   private readonly problems = new Map<string, { reason: string; message: string }>();
-  private readonly prepared = new Map<string, { revision: string; resolvedImage: string; runtimeClass: string }>();
+  private readonly prepared = new Map<string, { revision: string; resolvedImage: string; runtimeClass: string; digest: string }>();
   private readonly statusTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly opts: WorkloadControllerOptions) {
@@ -159,7 +159,7 @@ export class WorkloadController {
       }
       const def = this.definition(obj, spec, className, handler, image);
       const prev = this.prepared.get(key);
-      this.prepared.set(key, { revision: def.revision, resolvedImage: image.reference, runtimeClass: `${className}/${handlerName}` });
+      this.prepared.set(key, { revision: def.revision, resolvedImage: image.reference, runtimeClass: `${className}/${handlerName}`, digest: image.digest });
       this.problems.delete(key);
       this.opts.manager.apply(def);
       if (!prev || prev.revision !== def.revision) await this.events.record(obj, 'Normal', prev ? 'RevisionUpdated' : 'Scheduled', `${prev ? 'replacing replicas with' : 'starting'} ${className} replicas (handler ${handlerName}) of ${image.reference}`);
@@ -239,7 +239,7 @@ export class WorkloadController {
     }
     const conditions = setCondition(old.conditions, { type: 'Ready', ...ready, observedGeneration: current.metadata.generation });
     const next: Record<string, unknown> = { ...old, observedGeneration: current.metadata.generation, conditions };
-    if (prepared) Object.assign(next, { runtimeClassName: prepared.runtimeClass, resolvedImage: prepared.resolvedImage });
+    if (prepared) Object.assign(next, { runtimeClassName: prepared.runtimeClass, resolvedImage: prepared.resolvedImage, digest: prepared.digest });
     if (st) Object.assign(next, { replicas: st.replicas, readyReplicas: st.readyReplicas, replicaStatuses: st.replicaStatuses, ...(st.isolation ? { isolation: st.isolation } : {}) });
     if (JSON.stringify(next) === JSON.stringify(old)) return;
     try {

@@ -13,7 +13,7 @@ import { BLOB_REF_PREFIX, BUILTIN_RUNTIME_CLASSES, MODULE_SOURCE_ANNOTATION } fr
 import { SKIFF_APPLY_MANAGER } from '../api/patch/field-manager.js';
 import { ResourceService } from '../api/resources.js';
 import { ApiServer } from '../api/server.js';
-import { BlobGarbageCollector } from '../controllers/blob-gc.js';
+import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
 import { FunctionController } from '../controllers/function-controller.js';
@@ -33,7 +33,7 @@ import { SigstoreVerifier } from '../signing/index.js';
 import { BlobStore, openStore, type Store } from '../store/index.js';
 import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
-import { BwrapHandler, ImageStore, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
+import { BwrapHandler, ImageStore, QemuHandler, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
 
 import { ensureApiCertificate, servingNames } from './api-tls.js';
 import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig } from './data-dir.js';
@@ -135,6 +135,7 @@ export class Skiff {
   private routes!: RouteController;
   private workloads?: WorkloadController;
   private workloadManager?: WorkloadManager;
+  private images?: ImageStore;
   private policies!: PolicyController;
   private bundles!: PolicyBundleController;
   private admission?: AdmissionPlatform;
@@ -260,6 +261,14 @@ export class Skiff {
     this.eventGc = new EventGarbageCollector(resources, logger);
     this.eventGc.start();
     this.blobGc = new BlobGarbageCollector(resources, this.blobs, logger, this.opts.blobGraceMs, ociCache);
+    const images = this.images;
+    if (images) {
+      // An unpacked image no Function runs is removed (after the image store's own grace period).
+      this.blobGc.addSweep(async () => {
+        const gone = await images.gc(await imageFunctionDigests(resources));
+        if (gone.removed) logger.info({ removed: gone.removed, bytes: gone.bytes }, 'removed unpacked images no Function runs');
+      });
+    }
     this.blobGc.start();
     this.compactor = setInterval(() => {
       this.store
@@ -303,15 +312,17 @@ export class Skiff {
 
   /**
    * composeWorkloads sets up the container and VM runtime classes: one image store in the data dir,
-   * the handlers (bwrap and runc for containers), the replica manager publishing to the gateway's
+   * the handlers (bwrap and runc for containers, qemu for micro-VMs), the replica manager publishing to the gateway's
    * workload table, and their controller. A handler missing on this host makes its Functions
    * Ready=False with the reason, never a failed start.
    */
   private composeWorkloads(resources: ResourceService, logger: Logger, dataDir: string, logs: FunctionLogs): WorkloadController {
     const images = new ImageStore({ dataDir, registry: this.registry!, hostDirs: this.hostDirs, logger });
+    this.images = images;
     const handlers = new Map<string, RuntimeHandler>([
       ['bwrap', new BwrapHandler({ logger })],
       ['runc', new RuncHandler({ logger })],
+      ['qemu', new QemuHandler({ logger, cacheDir: dataDir })],
     ]);
     const gateway = this.gateway;
     // The manager reports changes to the controller, which is built with the manager.

@@ -89,7 +89,7 @@ export const functionKind: KindDefinition = {
     type: 'object',
     description: 'What the server loaded for this Function, written by the function controller.',
     properties: {
-      digest: { type: 'string', description: 'sha256 of the module being served.' },
+      digest: { type: 'string', description: 'sha256 of the module being served, or of the image manifest for a container or vm Function.' },
       resolvedModule: { type: 'string', description: 'For an oci:// module: the reference spec.module resolved to, pinned by digest (oci://REGISTRY/REPO:TAG@sha256:HEX). Restarts and re-reconciles pull this digest; a tag moved in the registry is picked up only when spec.module changes.' },
       runtimeClassName: { type: 'string', description: 'The runtime class the Function runs as, and its handler (container/bwrap).' },
       resolvedImage: { type: 'string', description: 'For a container or vm Function: the image spec.image resolved to, pinned by digest.' },

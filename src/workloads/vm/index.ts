@@ -1,0 +1,1 @@
+export { QemuHandler, type QemuHandlerOptions } from './qemu-handler.js';
