@@ -8,8 +8,12 @@
  *   run after the Function scaled back to zero (the first run right after it was applied with
  *   `initialScale: 0`). Wasm: a freshly applied module (a digest Skiff never saw) answering its first
  *   request; `wasm_new_instance_us` is the issue's other meaning, one new sandbox instance.
+ * - *_cold_start_to_running_ms: the request → the handler reports the replica's process running
+ *   (its `startedAt`); the rest of a cold start is readiness probing and the first answer.
  * - *_warm_start_ms: the same single request (a new connection each) when a replica is running.
- * - *_rps, *_p99_us: wrk through the gateway for a few seconds, loopback only, one replica.
+ * - *_rps, *_p99_us: wrk through the gateway for a few seconds, loopback only, one replica;
+ *   *_keepalive_stalls: of 8 keep-alive connections sending 20 requests each, those on which a request
+ *   got no complete answer within 2 s (wrk counts such a request nowhere).
  * - *_instances_per_gib: what one idle instance costs. Containers: N idle replicas, the larger of their
  *   mean memory cgroup charge and the mean PSS of their processes; VMs: PSS of QEMU per replica;
  *   Wasm: live idle sandboxes in one process (the sandbox bench's `sandboxes_per_gib` with the hello module).
@@ -34,7 +38,7 @@ import { descendants, memoryCgroupsOf, ProcessLedger, type ProcInfo, pssBytes } 
 import { emit, type Figures, parseBenchArgs, percentile } from './lib/report.js';
 import { defaultFiguresPath, perGiB, putTimings, summarize, writeReport } from './lib/runtime-figures.js';
 import { type BenchSkiff, startBenchSkiff } from './lib/skiff.js';
-import { type ReadObject, readyCondition, SkiffApi, timedGet } from './lib/skiff-api.js';
+import { keepAliveStalls, type ReadObject, readyCondition, SkiffApi, timedGet } from './lib/skiff-api.js';
 import { ensureTool, wrk } from './lib/wrk.js';
 
 setFlagsFromString('--expose-gc');
@@ -137,11 +141,10 @@ async function until<T>(what: string, test: () => T | undefined | Promise<T | un
 const fnReplicas = (o: ReadObject | undefined) => Number(o?.status?.replicas ?? 0);
 
 /**
- * waitZero waits until a minScale-0 Function has scaled to zero: its status says no replica (after
- * first having shown the one the last request started) and no replica process runs under Skiff.
+ * waitZero waits until a minScale-0 Function has scaled to zero: its status says no replica (the
+ * caller saw the status show the one its last request started) and no replica process runs under Skiff.
  */
 async function waitZero(run: Run, name: string, timeoutMs: number): Promise<void> {
-  await run.api!.waitFor('Function', name, 'showing its replica', (o) => (fnReplicas(o) >= 1 ? true : undefined), 10_000);
   await run.api!.waitFor('Function', name, 'scaled to zero', (o) => (fnReplicas(o) === 0 && !(o?.status?.replicaStatuses as unknown[] | undefined)?.length ? true : undefined), timeoutMs, 100);
   await until(`the replica processes of ${name} to end`, () => (skiffChildren(run.skiff!).length === 0 ? true : undefined), 30_000);
 }
@@ -172,25 +175,38 @@ function answerMs(a: { ttfbMs: number; status: number; body: string }, marker: s
   return a.ttfbMs;
 }
 
+/** ColdStarts are a workload class's cold-start samples, with when the handler had its process running. */
+interface ColdStarts {
+  samples: number[];
+  /** Request → the handler reports the replica's process running (status startedAt); the rest is readiness and the answer. */
+  toRunning: number[];
+  applyToFirstByteMs: number;
+}
+
 /**
  * coldStarts measures a minScale-0 workload Function: applied with initialScale 0, then `runs` first
  * requests, each after it scaled back to zero. Returns the samples, or why the class cannot run here.
  */
-async function coldStarts(run: Run, name: string, cls: string, image: string, runs: number): Promise<{ samples: number[]; applyToFirstByteMs: number } | string> {
+async function coldStarts(run: Run, name: string, cls: string, image: string, runs: number): Promise<ColdStarts | string> {
   const s = run.skiff!;
   await run.api!.apply(routeTo(name, `/${name}`, '/cgi-bin/hello'));
   const applied = performance.now();
   await run.api!.apply(workload(name, cls, image, ZERO));
   const problem = await waitApplied(run, name);
   if (problem) return problem;
-  const samples: number[] = [];
-  let applyToFirstByteMs = NaN;
+  const out: ColdStarts = { samples: [], toRunning: [], applyToFirstByteMs: NaN };
   for (let i = 0; i < runs; i++) {
     if (i > 0) await waitZero(run, name, 60_000);
-    samples.push(answerMs(await timedGet(`${s.gateway}/${name}`), 'hello from a container', `${cls} cold start`));
-    if (i === 0) applyToFirstByteMs = performance.now() - applied;
+    const wall = Date.now();
+    out.samples.push(answerMs(await timedGet(`${s.gateway}/${name}`), 'hello from a container', `${cls} cold start`));
+    if (i === 0) out.applyToFirstByteMs = performance.now() - applied;
+    const started = await run.api!.waitFor('Function', name, 'showing its replica', (o) => {
+      const r = (o?.status?.replicaStatuses as Array<{ startedAt?: string }> | undefined)?.find((x) => x.startedAt);
+      return r ? Date.parse(r.startedAt!) : undefined;
+    }, 10_000);
+    out.toRunning.push(started - wall);
   }
-  return { samples, applyToFirstByteMs };
+  return out;
 }
 
 async function warmStarts(url: string, n: number, marker: string): Promise<number[]> {
@@ -208,6 +224,16 @@ function load(url: string): { rps: number; p99_us: number } | undefined {
   if (!ensureTool('wrk')) return undefined;
   wrk(url, { connections: CONNECTIONS, threads: 2, seconds: 1 });
   return wrk(url, { connections: CONNECTIONS, threads: 2, seconds: SECONDS });
+}
+
+/** throughput sets PREFIX_rps, PREFIX_p99_us and PREFIX_keepalive_stalls (connections of 8 whose request hung 2 s). */
+async function throughput(prefix: string, url: string): Promise<void> {
+  const r = load(url);
+  if (r) {
+    figures[`${prefix}_rps`] = r.rps;
+    figures[`${prefix}_p99_us`] = r.p99_us;
+  }
+  figures[`${prefix}_keepalive_stalls`] = await keepAliveStalls(url, CONNECTIONS, 20);
 }
 
 async function wasmThroughGateway(run: Run, helloWasm: Buffer): Promise<void> {
@@ -231,11 +257,7 @@ async function wasmThroughGateway(run: Run, helloWasm: Buffer): Promise<void> {
   await run.api!.delete('Route', 'rc-wasm');
   putTimings(figures, 'wasm_cold_start', samples);
   putTimings(figures, 'wasm_warm_start', await warmStarts(`${s.gateway}/hello`, 20, 'Hello from Skiff'));
-  const w = load(`${s.gateway}/hello`);
-  if (w) {
-    figures.wasm_rps = w.rps;
-    figures.wasm_p99_us = w.p99_us;
-  }
+  await throughput('wasm', `${s.gateway}/hello`);
 }
 
 /** memoryPerReplica reads N idle container replicas: mean cgroup charge and mean PSS of their processes. */
@@ -259,13 +281,10 @@ async function containerClass(run: Run, image: string): Promise<void> {
     return;
   }
   putTimings(figures, 'container_cold_start', cold.samples);
+  figures.container_cold_start_to_running_ms = summarize(cold.toRunning).median;
   figures.container_apply_to_first_byte_ms = cold.applyToFirstByteMs;
   putTimings(figures, 'container_warm_start', await warmStarts(`${s.gateway}/rc-container`, 20, 'hello from a container'));
-  const c = load(`${s.gateway}/rc-container`);
-  if (c) {
-    figures.container_rps = c.rps;
-    figures.container_p99_us = c.p99_us;
-  }
+  await throughput('container', `${s.gateway}/rc-container`);
   await run.api!.delete('Function', 'rc-container');
   await run.api!.delete('Route', 'rc-container');
 
@@ -273,11 +292,7 @@ async function containerClass(run: Run, image: string): Promise<void> {
   await run.api!.apply(routeTo('rc-static', '/rc-static', '/passwd'));
   await run.api!.apply(workload('rc-static', 'container', image, { command: ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc'] }));
   await run.api!.waitFor('Function', 'rc-static', 'ready', (o) => (Number(o?.status?.readyReplicas ?? 0) >= 1 ? true : undefined), 60_000);
-  const st = load(`${s.gateway}/rc-static`);
-  if (st) {
-    figures.container_static_rps = st.rps;
-    figures.container_static_p99_us = st.p99_us;
-  }
+  await throughput('container_static', `${s.gateway}/rc-static`);
   await run.api!.delete('Function', 'rc-static');
   await run.api!.delete('Route', 'rc-static');
   await until('rc-static to stop', () => (skiffChildren(s).length === 0 ? true : undefined), 30_000);
@@ -286,7 +301,10 @@ async function containerClass(run: Run, image: string): Promise<void> {
   await run.api!.apply({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'rc-runc' }, handler: 'runc' });
   const runc = await coldStarts(run, 'rc-runc', 'rc-runc', image, Math.max(3, Math.ceil(RUNS / 2)));
   if (typeof runc === 'string') notes.push(`runc handler left out: ${runc}`);
-  else putTimings(figures, 'runc_cold_start', runc.samples);
+  else {
+    putTimings(figures, 'runc_cold_start', runc.samples);
+    figures.runc_cold_start_to_running_ms = summarize(runc.toRunning).median;
+  }
   await run.api!.delete('Function', 'rc-runc');
   await run.api!.delete('Route', 'rc-runc');
   await until('rc-runc to stop', () => (skiffChildren(s).length === 0 ? true : undefined), 30_000);
@@ -314,12 +332,9 @@ async function vmClass(run: Run, image: string): Promise<void> {
     return;
   }
   putTimings(figures, 'vm_cold_start', cold.samples);
+  figures.vm_cold_start_to_running_ms = summarize(cold.toRunning).median;
   putTimings(figures, 'vm_warm_start', await warmStarts(`${s.gateway}/rc-vm`, 10, 'hello from a container'));
-  const v = load(`${s.gateway}/rc-vm`);
-  if (v) {
-    figures.vm_rps = v.rps;
-    figures.vm_p99_us = v.p99_us;
-  }
+  await throughput('vm', `${s.gateway}/rc-vm`);
   // Density: two idle VMs, so the pages QEMU's processes share are split between them.
   await run.api!.apply(workload('rc-vm', 'vm', image, { scale: { minScale: 2, initialScale: 0, scaleToZeroGracePeriod: '1s' } }));
   await run.api!.waitFor('Function', 'rc-vm', '2 ready replicas', (o) => (Number(o?.status?.readyReplicas ?? 0) >= 2 ? true : undefined), 120_000, 200);
@@ -410,8 +425,19 @@ async function main(run: Run): Promise<void> {
     chmodSync(run.tmp, 0o755);
     stage('peer: bare runc');
     putPeer('runc', await runcPeer(ctx(Math.max(3, Math.ceil(RUNS / 2)), 'runc')));
-    stage('peer: bare qemu');
-    putPeer('qemu', await qemuPeer(ctx(VM_RUNS, 'qemu')));
+    // The vm handler boots an uncompressed vmlinux it unpacked into its cache (PVH entry): the same
+    // file makes the fair peer; the bzImage as is is the boot the issue timed.
+    const vmCache = join(dataDir, 'vm');
+    const vmlinux = existsSync(vmCache) ? readdirSync(vmCache).find((n) => n.startsWith('vmlinux-')) : undefined;
+    if (vmlinux) {
+      stage('peer: bare qemu (the vm handler\'s vmlinux)');
+      putPeer('qemu', await qemuPeer(ctx(VM_RUNS, 'qemu'), { file: join(vmCache, vmlinux), what: `the vm handler's unpacked ${vmlinux} (PVH)` }));
+      stage('peer: bare qemu (bzImage)');
+      putPeer('qemu_bzimage', await qemuPeer(ctx(VM_RUNS, 'qemu-bz')));
+    } else {
+      stage('peer: bare qemu');
+      putPeer('qemu', await qemuPeer(ctx(VM_RUNS, 'qemu')));
+    }
   }
 }
 

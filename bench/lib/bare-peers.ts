@@ -179,13 +179,13 @@ function newestCloudKernel(): string | undefined {
 const VIRTIO_NET_MODULES = ['virtio_ring', 'virtio', 'virtio_mmio', 'failover', 'net_failover', 'virtio_net'];
 
 /**
- * qemuPeer: `qemu-system-x86_64 -M microvm` booting the cloud kernel (its bzImage, as is) with an
- * initramfs made here of the image's root and a busybox init script, the port forwarded to loopback
+ * qemuPeer: `qemu-system-x86_64 -M microvm` booting the cloud kernel (its bzImage as is, or `boot`, e.g.
+ * the uncompressed vmlinux the vm handler unpacked from it for a PVH boot) with an initramfs made here of the image's root and a busybox init script, the port forwarded to loopback
  * by QEMU's user-mode network (restrict=on), as Skiff's vm handler does. Timed from spawning QEMU to
  * the first HTTP answer through the forwarded port; the port is polled only once the guest says its
  * network is up, since slirp holds a connection made earlier and retries the guest with TCP backoff.
  */
-export async function qemuPeer(ctx: PeerContext): Promise<PeerOutcome> {
+export async function qemuPeer(ctx: PeerContext, boot?: { file: string; what: string }): Promise<PeerOutcome> {
   if (!has('qemu-system-x86_64')) return { skipped: 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' };
   const kernel = newestCloudKernel();
   if (!kernel) return { skipped: 'no /boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)' };
@@ -234,7 +234,7 @@ export async function qemuPeer(ctx: PeerContext): Promise<PeerOutcome> {
     const args = [
       '-M', 'microvm,x-option-roms=off,isa-serial=on', '-accel', kvm ? 'kvm' : 'tcg', '-cpu', kvm ? 'host' : 'max',
       '-m', '256', '-smp', '1', '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
-      '-kernel', kernel, '-initrd', initrd, '-append', append.join(' '),
+      '-kernel', boot?.file ?? kernel, '-initrd', initrd, '-append', append.join(' '),
       '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${port}-10.0.2.15:8080`, '-device', 'virtio-net-device,netdev=n0',
     ];
     let polling = false;
@@ -251,7 +251,7 @@ export async function qemuPeer(ctx: PeerContext): Promise<PeerOutcome> {
       }),
     );
   }
-  return { samplesMs, what: `qemu-system-x86_64 -M microvm (${kvm ? 'KVM' : 'TCG, no /dev/kvm'}, 256 MiB) booting ${kernel} directly with a busybox initramfs, first HTTP answer through a loopback hostfwd` };
+  return { samplesMs, what: `qemu-system-x86_64 -M microvm (${kvm ? 'KVM' : 'TCG, no /dev/kvm'}, 256 MiB) booting ${boot?.what ?? kernel} directly with a busybox initramfs, first HTTP answer through a loopback hostfwd` };
 }
 
 /** httpAnswers sends one GET to a loopback port and says whether an answer holding `expect` came back. */

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 
 /** A Kubernetes-style object as the bench writes it. */
 export interface BenchObject {
@@ -108,4 +108,37 @@ export function timedGet(url: string, timeoutMs = 90_000): Promise<TimedAnswer> 
     req.on('error', reject);
     req.end();
   });
+}
+
+/**
+ * keepAliveStalls sends `perConnection` GETs one after another on each of `connections` keep-alive
+ * connections and counts the connections on which an answer did not complete within `timeoutMs`
+ * (such a connection is dropped and sends no more). wrk cannot show this: a request that never ends
+ * is neither a latency sample nor, when it outlives the run, a timeout.
+ */
+export async function keepAliveStalls(url: string, connections = 8, perConnection = 10, timeoutMs = 2_000): Promise<number> {
+  if (!/^http:\/\/(127\.|\[::1\]|localhost)/.test(url)) throw new Error(`benchmarks only target loopback, not ${url}`);
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  let stalls = 0;
+  const one = async () => {
+    for (let i = 0; i < perConnection; i++) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const req = request(url, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(true));
+          res.on('error', () => resolve(false));
+        });
+        req.setTimeout(timeoutMs, () => req.destroy(new Error('stalled')));
+        req.on('error', () => resolve(false));
+        req.end();
+      });
+      if (!ok) {
+        stalls++;
+        return;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, one));
+  agent.destroy();
+  return stalls;
 }
