@@ -111,17 +111,18 @@ export function timedGet(url: string, timeoutMs = 90_000): Promise<TimedAnswer> 
 }
 
 /**
- * keepAliveStalls sends `perConnection` GETs one after another on each of `connections` keep-alive
- * connections and counts the connections on which an answer did not complete within `timeoutMs`
+ * keepAliveStalls keeps `connections` keep-alive connections busy for `durationMs`, one GET after
+ * another on each, and counts the connections on which an answer did not complete within `timeoutMs`
  * (such a connection is dropped and sends no more). wrk cannot show this: a request that never ends
  * is neither a latency sample nor, when it outlives the run, a timeout.
  */
-export async function keepAliveStalls(url: string, connections = 8, perConnection = 10, timeoutMs = 2_000): Promise<number> {
+export async function keepAliveStalls(url: string, connections = 8, durationMs = 2_000, timeoutMs = 2_000): Promise<number> {
   if (!/^http:\/\/(127\.|\[::1\]|localhost)/.test(url)) throw new Error(`benchmarks only target loopback, not ${url}`);
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const end = performance.now() + durationMs;
   let stalls = 0;
   const one = async () => {
-    for (let i = 0; i < perConnection; i++) {
+    while (performance.now() < end) {
       const ok = await new Promise<boolean>((resolve) => {
         const req = request(url, { agent }, (res) => {
           res.resume();
