@@ -472,6 +472,11 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     void cleanup(run).finally(() => process.exit(130));
   });
 }
+// An error thrown outside main's promise chain (a child process's 'error' event) still cleans up.
+process.once('uncaughtException', (err) => {
+  process.stderr.write(`bench runtime-classes failed: ${err.stack ?? err}\nstopping what the bench started\n`);
+  void cleanup(run).finally(() => process.exit(1));
+});
 let failed: Error | undefined;
 try {
   await main(run);
