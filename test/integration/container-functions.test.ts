@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { buildImage, writeLayout } from '../helpers/oci-image.js';
 import { alive, descendants } from '../helpers/processes.js';
+import { run } from '../helpers/run.js';
 import { apiFetch, cli, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
 import { hasBinary } from '../helpers/system-deps.js';
 
@@ -49,7 +49,7 @@ spec:
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'skiff-ct-'));
-    const built = spawnSync(process.execPath, [join(REPO, 'scripts', 'build-runtime-examples.mjs'), '--out', dir], { encoding: 'utf8', timeout: 60_000 });
+    const built = await run(process.execPath, [join(REPO, 'scripts', 'build-runtime-examples.mjs'), '--out', dir], { timeout: 60_000 });
     expect(built.status, built.stderr).toBe(0);
     image = join(dir, 'image');
     s = await startSkiff({ demo: true, args: ['--allow-host-dir', dir], timeoutMs: 30_000 });

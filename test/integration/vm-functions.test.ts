@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { alive, descendants } from '../helpers/processes.js';
+import { run } from '../helpers/run.js';
 import { apiFetch, cli, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
 import { hasBinary } from '../helpers/system-deps.js';
 
@@ -20,7 +21,7 @@ describe.skipIf(!tools)('vm Functions behind the gateway', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'skiff-vm-'));
-    const built = spawnSync(process.execPath, [join(REPO, 'scripts', 'build-runtime-examples.mjs'), '--out', dir], { encoding: 'utf8', timeout: 60_000 });
+    const built = await run(process.execPath, [join(REPO, 'scripts', 'build-runtime-examples.mjs'), '--out', dir], { timeout: 60_000 });
     expect(built.status, built.stderr).toBe(0);
     s = await startSkiff({ demo: true, args: ['--allow-host-dir', dir], timeoutMs: 30_000 });
   }, 90_000);

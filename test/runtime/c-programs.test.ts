@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../../src/runtime/index.js';
 import { ModuleCache } from '../../src/runtime/module-cache.js';
 import { SandboxHost } from '../../src/runtime/sandbox.js';
+import { run } from '../helpers/run.js';
 import { hasBinary } from '../helpers/system-deps.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -18,9 +18,10 @@ const haveClang = hasBinary('clang');
 describe.skipIf(!haveClang)('C programs built with wasi-libc', () => {
   let dir: string;
   let rt: Runtime;
-  const build = (name: string) => {
+  const build = async (name: string) => {
     const out = join(dir, `${name}.wasm`);
-    execFileSync('clang', ['--target=wasm32-wasi', '--sysroot=/usr', '-O1', '-o', out, join(fixtures, `${name}.c`)]);
+    const r = await run('clang', ['--target=wasm32-wasi', '--sysroot=/usr', '-O1', '-o', out, join(fixtures, `${name}.c`)]);
+    if (r.status !== 0) throw new Error(`clang ${name}.c failed: ${r.stderr}`);
     return readFileSync(out);
   };
   beforeAll(() => {
@@ -38,7 +39,7 @@ describe.skipIf(!haveClang)('C programs built with wasi-libc', () => {
     mkdirSync(data);
     mkdirSync(ro);
     writeFileSync(join(ro, 'keep.txt'), 'keep');
-    const info = await rt.compile(build('libc-tour'));
+    const info = await rt.compile(await build('libc-tour'));
     expect(info.capabilities).toEqual(expect.arrayContaining(['args', 'env', 'clocks', 'random', 'stdin', 'stdout', 'dirs', 'exit']));
     expect(info.capabilities).not.toContain('sockets');
     const checks = (readFileSync(join(fixtures, 'libc-tour.c'), 'utf8').match(/^\s*CHECK\(/gm) ?? []).length;
@@ -61,7 +62,7 @@ describe.skipIf(!haveClang)('C programs built with wasi-libc', () => {
 
   it('reuses a warm wasi-libc instance with its static state reset', async () => {
     const cache = new ModuleCache(1024);
-    const info = await cache.compile(build('wagi'));
+    const info = await cache.compile(await build('wagi'));
     const v = await cache.variant(info.digest, 16 << 20);
     const host = new SandboxHost();
     const outs = ['a', 'bb', 'ccc'].map((body) =>
@@ -75,7 +76,7 @@ describe.skipIf(!haveClang)('C programs built with wasi-libc', () => {
   });
 
   it('turns abort() into a trap', async () => {
-    const info = await rt.compile(build('abort'));
+    const info = await rt.compile(await build('abort'));
     await expect(rt.invoke(info.digest, { args: ['abort'], env: {} })).rejects.toMatchObject({ code: 'trap' });
   });
 });

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync,mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,14 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { parseDir, parseEnv } from '../../src/cli/commands/run.js';
+import { run } from '../helpers/run.js';
 
 import { programs } from './helpers/programs.js';
 import { commandWat, helloWat, wat2wasm } from './helpers/wat.js';
 
 const entry = fileURLToPath(new URL('./helpers/cli-entry.ts', import.meta.url));
 
-function skiff(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], { input, encoding: 'utf8', timeout: 30_000 });
+async function skiff(args: string[], input?: string) {
+  const r = await run(process.execPath, ['--import', 'tsx', entry, ...args], { input, timeout: 30_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -40,7 +40,7 @@ describe('skiff run and skiff inspect', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('parses --dir and --env like wasmtime', () => {
+  it('parses --dir and --env like wasmtime', async () => {
     expect(parseDir('/data')).toEqual({ host: '/data', guest: '/data', readOnly: false });
     expect(parseDir('./x::/y:ro')).toEqual({ host: './x', guest: '/y', readOnly: true });
     expect(parseDir('.::/')).toEqual({ host: '.', guest: '/', readOnly: false });
@@ -49,63 +49,63 @@ describe('skiff run and skiff inspect', () => {
     expect(() => parseEnv(['=1'])).toThrow();
   });
 
-  it('passes stdio through and exits with the guest exit code', () => {
-    const r = skiff(['run', wasm.hello!]);
+  it('passes stdio through and exits with the guest exit code', async () => {
+    const r = await skiff(['run', wasm.hello!]);
     expect(r.stdout).toBe('Hello from wasm\n');
     expect(r.code).toBe(3);
-    const cat = skiff(['run', wasm.cat!], 'piped input\n');
+    const cat = await skiff(['run', wasm.cat!], 'piped input\n');
     expect(cat.stdout).toBe('piped input\n');
     expect(cat.code).toBe(0);
   });
 
-  it('passes args after -- (argv[0] is the module) and --env', () => {
-    const r = skiff(['run', wasm.argsEnv!, '--env', 'GREETING=hi', '--', 'one', '--two']);
+  it('passes args after -- (argv[0] is the module) and --env', async () => {
+    const r = await skiff(['run', wasm.argsEnv!, '--env', 'GREETING=hi', '--', 'one', '--two']);
     expect(r.stdout.split('\0')).toEqual([wasm.argsEnv, 'one', '--two', '']);
     expect(r.stderr.split('\0')).toEqual(['GREETING=hi', '']);
   });
 
-  it('reports a trap on stderr with a non-zero exit, and --timeout stops a loop', () => {
-    const t = skiff(['run', wasm.trap!]);
+  it('reports a trap on stderr with a non-zero exit, and --timeout stops a loop', async () => {
+    const t = await skiff(['run', wasm.trap!]);
     expect(t.code).toBe(134);
     expect(t.stderr).toContain('unreachable');
-    const l = skiff(['run', '--timeout', '300', wasm.loop!]);
+    const l = await skiff(['run', '--timeout', '300', wasm.loop!]);
     expect(l.code).toBe(124);
     expect(l.stderr).toContain('300 ms');
   });
 
-  it('preopens --dir HOST::GUEST read-write, and :ro refuses writes', () => {
+  it('preopens --dir HOST::GUEST read-write, and :ro refuses writes', async () => {
     const data = join(dir, 'data');
     mkdirSync(data, { recursive: true });
-    const rw = skiff(['run', '--dir', `${data}::/data`, wasm.writeFile!]);
+    const rw = await skiff(['run', '--dir', `${data}::/data`, wasm.writeFile!]);
     expect(rw.code).toBe(0);
-    const ro = skiff(['run', '--dir', `${data}::/data:ro`, wasm.writeFile!]);
+    const ro = await skiff(['run', '--dir', `${data}::/data:ro`, wasm.writeFile!]);
     expect(ro.code).toBe(63); // EPERM from path_open
     expect(readFileSync(join(data, 'out.txt'), 'utf8')).toBe('');
   });
 
-  it('enforces --mem-limit and refuses non-wasm files with exit 1', () => {
-    const big = skiff(['run', '--mem-limit', '1Mi', wasm.bigMin!]);
+  it('enforces --mem-limit and refuses non-wasm files with exit 1', async () => {
+    const big = await skiff(['run', '--mem-limit', '1Mi', wasm.bigMin!]);
     expect(big.code).toBe(1);
     expect(big.stderr).toContain('minimum memory');
-    const grow = skiff(['run', '--mem-limit', '655360', wasm.growAll!]);
+    const grow = await skiff(['run', '--mem-limit', '655360', wasm.growAll!]);
     expect(grow.code).toBe(10);
-    const bad = skiff(['run', join(dir, 'not.wasm')]);
+    const bad = await skiff(['run', join(dir, 'not.wasm')]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('not a WebAssembly module');
-    expect(skiff(['run', join(dir, 'missing.wasm')]).code).toBe(2);
+    expect((await skiff(['run', join(dir, 'missing.wasm')])).code).toBe(2);
   });
 
-  it('inspect prints imports, exports, memory and capabilities', () => {
-    const r = skiff(['inspect', wasm.hello!]);
+  it('inspect prints imports, exports, memory and capabilities', async () => {
+    const r = await skiff(['inspect', wasm.hello!]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('wasi_snapshot_preview1.fd_write');
     expect(r.stdout).toMatch(/capabilities:\s+stdout, exit/);
-    const j = JSON.parse(skiff(['inspect', wasm.writeFile!, '-o', 'json']).stdout);
+    const j = JSON.parse((await skiff(['inspect', wasm.writeFile!, '-o', 'json'])).stdout);
     expect(j.capabilities).toContain('dirs');
     expect(j.memories[0]).toMatchObject({ minPages: 1, maxPages: null });
     expect(j.exports.map((e: { name: string }) => e.name)).toEqual(['memory', '_start']);
-    const f = JSON.parse(skiff(['inspect', wasm.foreign!, '-o', 'json']).stdout);
+    const f = JSON.parse((await skiff(['inspect', wasm.foreign!, '-o', 'json'])).stdout);
     expect(f.unknownImports).toEqual(['env.emscripten_notify', 'wasi_snapshot_preview1.no_such_call']);
-    expect(skiff(['inspect', join(dir, 'not.wasm')]).code).toBe(1);
+    expect((await skiff(['inspect', join(dir, 'not.wasm')])).code).toBe(1);
   });
 });

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -11,15 +11,15 @@ import type { Registry } from '../../src/oci/index.js';
 import { HostDirs } from '../../src/security/index.js';
 import { ImageStore } from '../../src/workloads/image/index.js';
 import { freePort, skopeo } from '../helpers/registry.js';
+import { run } from '../helpers/run.js';
 import { hasBinary } from '../helpers/system-deps.js';
 
 const SCRIPT = join(import.meta.dirname, '..', '..', 'scripts', 'build-runtime-examples.mjs');
 const tools = hasBinary('busybox') && hasBinary('skopeo');
 const noRegistry = new Proxy({}, { get: () => () => Promise.reject(new Error('no registry in this test')) }) as Registry;
 
-function build(out: string, env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [SCRIPT, '--out', out], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+function build(out: string, env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return run(process.execPath, [SCRIPT, '--out', out], { timeout: 60_000, env: { ...process.env, ...env } });
 }
 
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -39,9 +39,9 @@ describe.skipIf(!tools)('the runtime examples image (scripts/build-runtime-examp
   let dir: string;
   let digest: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'skiff-example-image-'));
-    const r = build(join(dir, 'out'));
+    const r = await build(join(dir, 'out'));
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     digest = r.stdout.trim().split('\n').pop()!;
@@ -53,8 +53,8 @@ describe.skipIf(!tools)('the runtime examples image (scripts/build-runtime-examp
   it('builds a deterministic OCI layout that skopeo reads', async () => {
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     const layout = join(dir, 'out', 'image');
-    expect(build(join(dir, 'out')).stdout).toContain(`image layout: ${layout}\n`);
-    expect(build(join(dir, 'again')).stdout.trim().split('\n').pop()).toBe(digest);
+    expect((await build(join(dir, 'out'))).stdout).toContain(`image layout: ${layout}\n`);
+    expect((await build(join(dir, 'again'))).stdout.trim().split('\n').pop()).toBe(digest);
     const info = JSON.parse(await skopeo(['inspect', `oci:${layout}`]));
     expect(info.Digest).toBe(digest);
     expect(info.Os).toBe('linux');
@@ -115,8 +115,8 @@ describe.skipIf(!tools)('the runtime examples image (scripts/build-runtime-examp
     expect(() => process.kill(proc.pid!, 0)).toThrow(/ESRCH/);
   });
 
-  it('says what to install when busybox is missing', () => {
-    const r = build(join(dir, 'none'), { SKIFF_BUSYBOX: join(dir, 'no-busybox-here') });
+  it('says what to install when busybox is missing', async () => {
+    const r = await build(join(dir, 'none'), { SKIFF_BUSYBOX: join(dir, 'no-busybox-here') });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/apt-get install busybox-static/);
   });
