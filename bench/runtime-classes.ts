@@ -180,6 +180,8 @@ interface ColdStarts {
   samples: number[];
   /** Request → the handler reports the replica's process running (status startedAt); the rest is readiness and the answer. */
   toRunning: number[];
+  /** Cold requests that got no proper answer (not in the samples). */
+  errors: string[];
   applyToFirstByteMs: number;
 }
 
@@ -194,11 +196,17 @@ async function coldStarts(run: Run, name: string, cls: string, image: string, ru
   await run.api!.apply(workload(name, cls, image, ZERO));
   const problem = await waitApplied(run, name);
   if (problem) return problem;
-  const out: ColdStarts = { samples: [], toRunning: [], applyToFirstByteMs: NaN };
+  const out: ColdStarts = { samples: [], toRunning: [], errors: [], applyToFirstByteMs: NaN };
   for (let i = 0; i < runs; i++) {
     if (i > 0) await waitZero(run, name, 60_000);
     const wall = Date.now();
-    out.samples.push(answerMs(await timedGet(`${s.gateway}/${name}`), 'hello from a container', `${cls} cold start`));
+    try {
+      out.samples.push(answerMs(await timedGet(`${s.gateway}/${name}`), 'hello from a container', `${cls} cold start`));
+    } catch (err) {
+      // One bad answer is a finding, not the end of the bench: counted, and the next run goes on.
+      out.errors.push((err as Error).message.trim());
+      continue;
+    }
     if (i === 0) out.applyToFirstByteMs = performance.now() - applied;
     const started = await run.api!.waitFor('Function', name, 'showing its replica', (o) => {
       const r = (o?.status?.replicaStatuses as Array<{ startedAt?: string }> | undefined)?.find((x) => x.startedAt);
@@ -206,7 +214,14 @@ async function coldStarts(run: Run, name: string, cls: string, image: string, ru
     }, 10_000);
     out.toRunning.push(started - wall);
   }
+  if (!out.samples.length) throw new Error(`every ${cls} cold start failed: ${out.errors[0]}`);
   return out;
+}
+
+/** putErrors sets PREFIX_cold_start_errors and says in the notes what the failed requests got. */
+function putErrors(prefix: string, c: ColdStarts): void {
+  figures[`${prefix}_cold_start_errors`] = c.errors.length;
+  for (const e of new Set(c.errors)) notes.push(`${prefix} cold start: ${c.errors.filter((x) => x === e).length} request(s) failed: ${e}`);
 }
 
 async function warmStarts(url: string, n: number, marker: string): Promise<number[]> {
@@ -282,6 +297,7 @@ async function containerClass(run: Run, image: string): Promise<void> {
   }
   putTimings(figures, 'container_cold_start', cold.samples);
   figures.container_cold_start_to_running_ms = summarize(cold.toRunning).median;
+  putErrors('container', cold);
   figures.container_apply_to_first_byte_ms = cold.applyToFirstByteMs;
   putTimings(figures, 'container_warm_start', await warmStarts(`${s.gateway}/rc-container`, 20, 'hello from a container'));
   await throughput('container', `${s.gateway}/rc-container`);
@@ -304,6 +320,7 @@ async function containerClass(run: Run, image: string): Promise<void> {
   else {
     putTimings(figures, 'runc_cold_start', runc.samples);
     figures.runc_cold_start_to_running_ms = summarize(runc.toRunning).median;
+    putErrors('runc', runc);
   }
   await run.api!.delete('Function', 'rc-runc');
   await run.api!.delete('Route', 'rc-runc');
@@ -333,6 +350,7 @@ async function vmClass(run: Run, image: string): Promise<void> {
   }
   putTimings(figures, 'vm_cold_start', cold.samples);
   figures.vm_cold_start_to_running_ms = summarize(cold.toRunning).median;
+  putErrors('vm', cold);
   putTimings(figures, 'vm_warm_start', await warmStarts(`${s.gateway}/rc-vm`, 10, 'hello from a container'));
   await throughput('vm', `${s.gateway}/rc-vm`);
   // Density: two idle VMs, so the pages QEMU's processes share are split between them.
@@ -371,6 +389,23 @@ function putPeer(name: string, outcome: PeerOutcome): void {
   notes.push(`peer ${name}: ${outcome.what}; ${sum.n} runs, ${sum.min.toFixed(0)}–${sum.max.toFixed(0)} ms`);
 }
 
+/** Phases that failed, each with why; the others still report. */
+const failures: string[] = [];
+
+/** phase runs one part of the bench; when it fails, it says so, removes what it applied and the bench goes on. */
+async function phase(run: Run, name: string, fn: () => Promise<void>): Promise<void> {
+  stage(name);
+  try {
+    await fn();
+  } catch (err) {
+    const why = (err as Error).message.split('\n')[0]!;
+    failures.push(`${name}: ${why}`);
+    stage(`${name} FAILED: ${why}; removing its Functions`);
+    await run.api?.deleteAll().catch(() => undefined);
+    if (run.skiff) await until('the replicas to stop', () => (skiffChildren(run.skiff!).length === 0 ? true : undefined), 60_000).catch(() => undefined);
+  }
+}
+
 async function main(run: Run): Promise<void> {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('run `npm run build` first');
   const helloPath = join(ROOT, 'examples', 'hello', 'hello.wasm');
@@ -392,13 +427,10 @@ async function main(run: Run): Promise<void> {
   run.skiff = await startBenchSkiff(dataDir, { demo: true, args: ['--allow-host-dir', join(run.tmp, 'modules'), '--allow-host-dir', examples] });
   run.api = new SkiffApi(run.skiff.api, run.skiff.token);
 
-  stage('wasm through the gateway');
-  await wasmThroughGateway(run, hello);
+  await phase(run, 'wasm through the gateway', () => wasmThroughGateway(run, hello));
   if (image) {
-    stage('container class (bwrap, then runc)');
-    await containerClass(run, image);
-    stage('vm class');
-    await vmClass(run, image);
+    await phase(run, 'container class (bwrap, then runc)', () => containerClass(run, image));
+    await phase(run, 'vm class', () => vmClass(run, image));
   }
   stage('stopping skiff');
   await stopSkiff(run);
@@ -488,7 +520,12 @@ stage(`done; ${run.ledger.count} processes were started, ${problems.length ? `${
 const report = { name: 'runtime-classes', figures, peers };
 emit(report, undefined);
 for (const n of notes) process.stdout.write(`- ${n}\n`);
+for (const f of failures) process.stdout.write(`FAILED: ${f}\n`);
 for (const p of problems) process.stdout.write(`LEAK: ${p}\n`);
 if (failed) process.stderr.write(`bench runtime-classes failed: ${failed.stack ?? failed}\n`);
-if (!failed) for (const p of writeReport(report, [json, defaultFiguresPath(ROOT)])) process.stdout.write(`figures written to ${p}\n`);
-process.exit(failed || problems.length ? 1 : 0);
+// A run that failed part-way still writes --json (asked for); the file skiff advise reads keeps the
+// last complete run's figures instead.
+const complete = !failed && failures.length === 0;
+for (const p of writeReport(report, complete ? [json, defaultFiguresPath(ROOT)] : [json])) process.stdout.write(`figures written to ${p}\n`);
+if (!complete) process.stdout.write(`not written to ${defaultFiguresPath(ROOT)}: the run was not complete\n`);
+process.exit(failed || failures.length || problems.length ? 1 : 0);

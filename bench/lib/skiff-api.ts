@@ -22,6 +22,9 @@ const PLURALS: Record<string, { group: string; plural: string; namespaced: boole
 
 /** SkiffApi is the little of Skiff's resource API a bench needs: server-side apply, get, delete, wait. */
 export class SkiffApi {
+  /** Objects applied and not deleted yet, as [kind, name]. */
+  private readonly applied = new Map<string, [string, string]>();
+
   constructor(private readonly base: string, private readonly token: string) {}
 
   private path(kind: string, name: string, namespace = 'default'): string {
@@ -44,6 +47,7 @@ export class SkiffApi {
   async apply(obj: BenchObject): Promise<ReadObject> {
     const r = await this.call('PATCH', `${this.path(obj.kind, obj.metadata.name, obj.metadata.namespace)}?fieldManager=bench&force=true`, obj);
     if (r.status >= 300) throw new Error(`apply ${obj.kind} ${obj.metadata.name}: ${r.status} ${JSON.stringify(r.json)}`);
+    this.applied.set(`${obj.kind}/${obj.metadata.name}`, [obj.kind, obj.metadata.name]);
     return r.json as ReadObject;
   }
 
@@ -57,6 +61,13 @@ export class SkiffApi {
   async delete(kind: string, name: string): Promise<void> {
     const r = await this.call('DELETE', this.path(kind, name));
     if (r.status >= 300 && r.status !== 404) throw new Error(`delete ${kind} ${name}: ${r.status} ${JSON.stringify(r.json)}`);
+    this.applied.delete(`${kind}/${name}`);
+  }
+
+  /** deleteAll deletes every object this client applied and has not deleted, Functions first. */
+  async deleteAll(): Promise<void> {
+    const objs = [...this.applied.values()].sort((a, b) => Number(b[0] === 'Function') - Number(a[0] === 'Function'));
+    for (const [kind, name] of objs) await this.delete(kind, name);
   }
 
   /**
