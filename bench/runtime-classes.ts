@@ -22,23 +22,21 @@
  * The report goes to `--json FILE` and always to DATA_DIR/bench/runtime-classes.json for `skiff advise`.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import { type RunSpec, SandboxHost } from '../src/runtime/sandbox.js';
-import { HostSwitch, WasiHost } from '../src/runtime/wasi/host.js';
-import { Wasm, type WasmModule } from '../src/runtime/wasm-api.js';
+import { Wasm } from '../src/runtime/wasm-api.js';
 
 import { bwrapPeer, httpdFloor, killGroup, type PeerContext, type PeerOutcome, qemuPeer, runcPeer } from './lib/bare-peers.js';
 import { descendants, memoryCgroupsOf, ProcessLedger, type ProcInfo, pssBytes } from './lib/procs.js';
-import { emit, type Figures, parseBenchArgs, percentile } from './lib/report.js';
+import { emit, type Figures, parseBenchArgs } from './lib/report.js';
 import { defaultFiguresPath, perGiB, putTimings, summarize, writeReport } from './lib/runtime-figures.js';
 import { type BenchSkiff, startBenchSkiff } from './lib/skiff.js';
 import { keepAliveStalls, type ReadObject, readyCondition, SkiffApi, timedGet } from './lib/skiff-api.js';
+import { sha256, wasmInProcess, withCustomSection } from './lib/wasm-instances.js';
 import { ensureTool, wrk } from './lib/wrk.js';
 
 setFlagsFromString('--expose-gc');
@@ -64,57 +62,6 @@ const peers: Record<string, Figures> = {};
 const notes: string[] = [];
 const t0 = performance.now();
 const stage = (s: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${s}\n`);
-
-/** withCustomSection appends a custom section to a module: the same code under a digest nobody has seen. */
-function withCustomSection(wasm: Buffer, payload: string): Buffer {
-  const name = Buffer.from('skiff-bench');
-  const body = Buffer.concat([uleb(name.length), name, Buffer.from(payload)]);
-  return Buffer.concat([wasm, Buffer.from([0]), uleb(body.length), body]);
-}
-
-function uleb(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return Buffer.from(out);
-}
-
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** The Wasm class measured in this process: a new sandbox instance, and idle sandboxes per GiB. */
-function wasmInProcess(mod: WasmModule): void {
-  const spec: RunSpec = { args: ['/hello'], env: { REQUEST_METHOD: 'GET' }, dirs: [], clock: 'real', random: 'real', maxOutputBytes: 1 << 20, memoryBytes: 16 << 20 };
-  const host = new SandboxHost();
-  const us: number[] = [];
-  for (let i = 0; i < 2200; i++) {
-    if (i % 1000 === 999) gc();
-    const r = host.run('bench', mod, false, spec);
-    if (!r.ok) throw new Error(r.message);
-    if (i >= 200) us.push(r.instantiateUs);
-  }
-  us.sort((a, b) => a - b);
-  figures.wasm_new_instance_us = percentile(us, 50);
-  figures.wasm_new_instance_p99_us = percentile(us, 99);
-  // As a worker holds idle sandboxes: each its own WASI host state and instance, the imports shared.
-  const sw = new HostSwitch();
-  const keep: unknown[] = [];
-  gc();
-  gc();
-  const before = process.memoryUsage();
-  for (let i = 0; i < 2000; i++) keep.push([new WasiHost({ args: ['x'], env: {} }), new Wasm.Instance(mod, sw.imports())]);
-  gc();
-  gc();
-  const after = process.memoryUsage();
-  const per = Math.max(1024, (after.rss - before.rss) / keep.length, (after.heapUsed - before.heapUsed) / keep.length);
-  figures.wasm_instances_per_gib = perGiB(per);
-  keep.length = 0;
-  gc();
-  notes.push(`wasm_instances_per_gib: 2000 idle sandboxes of examples/hello in one process (own WASI host + instance each), growth of RSS or JS heap, whichever is larger (${(per / 1024).toFixed(0)} KiB each)`);
-}
 
 /** Bench state that cleanup needs whatever happened. */
 interface Run {
@@ -413,7 +360,9 @@ async function main(run: Run): Promise<void> {
   const hello = readFileSync(helloPath);
 
   stage('wasm in process: new sandbox instances, idle sandboxes per GiB');
-  wasmInProcess(await Wasm.compile(hello));
+  const w = wasmInProcess(await Wasm.compile(hello), gc);
+  Object.assign(figures, w.figures);
+  notes.push(w.note);
 
   stage('building the example image (scripts/build-runtime-examples.mjs)');
   const examples = join(run.tmp, 'examples');
