@@ -64,6 +64,12 @@ export class WriteBatch {
     }
     this.ends.push(res);
     this.bodies.push(body);
+    // A streamed answer can end in a later turn than it started (an upstream answer that ends when its
+    // connection closes): that turn may have counted no answer, so its end must still be seen.
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.turnEnds);
+    }
   }
 
   /** count notes one more answer in this turn (and makes sure the turn's end is seen). */

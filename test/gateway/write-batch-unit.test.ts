@@ -47,6 +47,25 @@ describe('WriteBatch', () => {
     expect(d.ended).toEqual(['d']);
   });
 
+  it('ends a streamed answer that finishes in a later, quiet turn (an upstream answer that ends when its connection closes)', async () => {
+    const w = new WriteBatch();
+    // A busy turn: two streamed answers start.
+    const a = fakeRes();
+    const b = fakeRes();
+    w.cork(a);
+    w.cork(b);
+    await nextTurn();
+    // Their ends arrive in later turns that count no new answer; each must still be written.
+    w.finish(a);
+    await nextTurn();
+    expect(a.ended).toEqual([undefined]);
+    await nextTurn();
+    w.finish(b);
+    await nextTurn();
+    expect(b.ended).toEqual([undefined]);
+    expect(w.pending).toBe(0);
+  });
+
   it('counts a streamed answer once, from cork to finish, and releases held connections at the end of the turn', async () => {
     const w = new WriteBatch();
     const s = fakeRes();
