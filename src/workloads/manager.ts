@@ -86,7 +86,7 @@ export interface WorkloadManagerOptions {
 /** A replica that ran ready for this long is healthy again: its next crash starts the backoff over. */
 const HEALTHY_RUN_MS = 60_000;
 /** Readiness is probed this often until a replica is first ready. */
-const FAST_PROBE_MS = 100;
+const FAST_PROBE_MS = 10;
 
 interface Slot {
   id: string;
@@ -392,7 +392,7 @@ export class WorkloadManager {
           return { ...x, reason: 'LivenessProbeFailed', message: slot.message };
         }
       }
-      const period = slot.ready ? Math.min(d.readiness.periodMs, d.liveness?.periodMs ?? Infinity) : Math.min(FAST_PROBE_MS * 2 ** Math.min(fails, 3), d.readiness.periodMs);
+      const period = slot.ready ? Math.min(d.readiness.periodMs, d.liveness?.periodMs ?? Infinity) : Math.min(FAST_PROBE_MS * 2 ** Math.min(fails, 4), 200, d.readiness.periodMs);
       await Promise.race([exit, this.sleep(slot, period)]);
     }
     return exit;
