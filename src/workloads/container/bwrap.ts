@@ -3,10 +3,11 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { WorkloadError } from '../errors.js';
-import type { AppliedIsolation, Replica, ReplicaSpec, RuntimeHandler } from '../types.js';
+import type { AppliedIsolation, Replica, ReplicaSpec } from '../types.js';
 
-import { CgroupManager, DEFAULT_RESOURCES } from './cgroups.js';
-import { checkSpec, type ContainerHandlerOptions, findProgram, hostnameFor, initBinary, run, SANDBOX_MOUNTS } from './common.js';
+import { DEFAULT_RESOURCES } from './cgroups.js';
+import { findProgram, hostnameFor, initBinary, run, SANDBOX_MOUNTS } from './common.js';
+import { ContainerHandler } from './handler-base.js';
 import { launchSandbox } from './sandbox.js';
 import { runtimeDefaultSeccomp } from './seccomp.js';
 
@@ -26,27 +27,12 @@ const SECCOMP_FD = 5;
  * const replica = await handler.start(spec);         // replica.endpoint = { kind: 'unix', path }
  * await replica.stop(10_000);
  */
-export class BwrapHandler implements RuntimeHandler {
+export class BwrapHandler extends ContainerHandler {
   readonly name = 'bwrap';
-  private readonly cgroups: CgroupManager;
-  private probe?: Promise<string | undefined>;
   private readonly seccomp = runtimeDefaultSeccomp().bpf();
 
-  constructor(private readonly options: ContainerHandlerOptions = {}) {
-    this.cgroups = new CgroupManager({ root: options.cgroupRoot, parent: options.cgroupParent });
-  }
-
-  unavailable(): Promise<string | undefined> {
-    this.probe ??= this.check();
-    return this.probe;
-  }
-
   async start(spec: ReplicaSpec): Promise<Replica> {
-    const why = await this.unavailable();
-    if (why) throw new WorkloadError('HandlerUnavailable', `handler bwrap: ${why}`);
-    const socketPath = join(spec.dir, 'http.sock');
-    checkSpec(spec, socketPath);
-    const init = initBinary(this.options)!;
+    const { socketPath, init } = await this.begin(spec);
     const bwrap = findProgram(this.options.bwrap ?? 'bwrap')!;
     const root = asRoot();
     const cgroup = await this.cgroups.create(spec.id, spec.resources).catch((err: unknown) => {
@@ -115,7 +101,7 @@ export class BwrapHandler implements RuntimeHandler {
     return args;
   }
 
-  private async check(): Promise<string | undefined> {
+  protected async check(): Promise<string | undefined> {
     if (process.platform !== 'linux') return 'container replicas need Linux';
     const init = initBinary(this.options);
     if (!init) return 'build the native helpers: install gcc and run npm run build';

@@ -3,10 +3,11 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { WorkloadError } from '../errors.js';
-import type { AppliedIsolation, Replica, ReplicaSpec, RuntimeHandler } from '../types.js';
+import type { AppliedIsolation, Replica, ReplicaSpec } from '../types.js';
 
-import { CgroupManager, DEFAULT_RESOURCES } from './cgroups.js';
-import { checkSpec, type ContainerHandlerOptions, findProgram, hostnameFor, initBinary, run, SANDBOX_MOUNTS } from './common.js';
+import { DEFAULT_RESOURCES } from './cgroups.js';
+import { findProgram, hostnameFor, initBinary, run, SANDBOX_MOUNTS } from './common.js';
+import { ContainerHandler } from './handler-base.js';
 import { launchSandbox } from './sandbox.js';
 import { runtimeDefaultSeccomp } from './seccomp.js';
 
@@ -34,27 +35,12 @@ const OCI_VERSION = '1.0.2';
  * const handler = new RuncHandler({ logger });
  * if (!(await handler.unavailable())) replica = await handler.start(spec);
  */
-export class RuncHandler implements RuntimeHandler {
+export class RuncHandler extends ContainerHandler {
   readonly name = 'runc';
-  private readonly cgroups: CgroupManager;
-  private probe?: Promise<string | undefined>;
   private readonly seccomp = runtimeDefaultSeccomp().oci();
 
-  constructor(private readonly options: ContainerHandlerOptions = {}) {
-    this.cgroups = new CgroupManager({ root: options.cgroupRoot, parent: options.cgroupParent });
-  }
-
-  unavailable(): Promise<string | undefined> {
-    this.probe ??= this.check();
-    return this.probe;
-  }
-
   async start(spec: ReplicaSpec): Promise<Replica> {
-    const why = await this.unavailable();
-    if (why) throw new WorkloadError('HandlerUnavailable', `handler runc: ${why}`);
-    const socketPath = join(spec.dir, 'http.sock');
-    checkSpec(spec, socketPath);
-    const init = initBinary(this.options)!;
+    const { socketPath, init } = await this.begin(spec);
     const runc = findProgram(this.options.runc ?? 'runc')!;
     const bundle = join(spec.dir, 'bundle');
     const state = join(spec.dir, 'runc-state');
@@ -170,7 +156,7 @@ export class RuncHandler implements RuntimeHandler {
     };
   }
 
-  private async check(): Promise<string | undefined> {
+  protected async check(): Promise<string | undefined> {
     if (process.platform !== 'linux') return 'container replicas need Linux';
     if (!initBinary(this.options)) return 'build the native helpers: install gcc and run npm run build';
     const runc = findProgram(this.options.runc ?? 'runc');

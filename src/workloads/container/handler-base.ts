@@ -1,0 +1,43 @@
+import { join } from 'node:path';
+
+import { WorkloadError } from '../errors.js';
+import type { Replica, ReplicaSpec, RuntimeHandler } from '../types.js';
+
+import { CgroupManager } from './cgroups.js';
+import { checkSpec, type ContainerHandlerOptions, initBinary } from './common.js';
+
+/**
+ * ContainerHandler is what the bwrap and runc handlers share: the options, the cgroup manager, the
+ * host probe asked once and cached, and the checks every start begins with.
+ */
+export abstract class ContainerHandler implements RuntimeHandler {
+  abstract readonly name: string;
+  protected readonly cgroups: CgroupManager;
+  private probe?: Promise<string | undefined>;
+
+  constructor(protected readonly options: ContainerHandlerOptions = {}) {
+    this.cgroups = new CgroupManager({ root: options.cgroupRoot, parent: options.cgroupParent });
+  }
+
+  unavailable(): Promise<string | undefined> {
+    this.probe ??= this.check();
+    return this.probe;
+  }
+
+  abstract start(spec: ReplicaSpec): Promise<Replica>;
+
+  /** check probes the host once: undefined when this handler can run replicas here, else what to do. */
+  protected abstract check(): Promise<string | undefined>;
+
+  /**
+   * begin refuses a start on a host that cannot run the handler, checks the spec, and returns the
+   * replica's socket path and the init helper.
+   */
+  protected async begin(spec: ReplicaSpec): Promise<{ socketPath: string; init: string }> {
+    const why = await this.unavailable();
+    if (why) throw new WorkloadError('HandlerUnavailable', `handler ${this.name}: ${why}`);
+    const socketPath = join(spec.dir, 'http.sock');
+    checkSpec(spec, socketPath);
+    return { socketPath, init: initBinary(this.options)! };
+  }
+}
