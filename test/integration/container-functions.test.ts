@@ -6,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { buildImage, writeLayout } from '../helpers/oci-image.js';
 import { alive, descendants } from '../helpers/processes.js';
-import { run } from '../helpers/run.js';
+import { startWithExampleImage } from '../helpers/runtime-examples.js';
 import { apiFetch, cli, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
 import { hasBinary } from '../helpers/system-deps.js';
 
-const REPO = join(import.meta.dirname, '..', '..');
 const tools = hasBinary('bwrap') && hasBinary('busybox') && hasBinary('cc');
 
 describe.skipIf(!tools)('container Functions behind the gateway', () => {
@@ -48,11 +47,7 @@ spec:
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'skiff-ct-'));
-    const built = await run(process.execPath, [join(REPO, 'scripts', 'build-runtime-examples.mjs'), '--out', dir], { timeout: 60_000 });
-    expect(built.status, built.stderr).toBe(0);
-    image = join(dir, 'image');
-    s = await startSkiff({ demo: true, args: ['--allow-host-dir', dir], timeoutMs: 30_000 });
+    ({ skiff: s, dir, image } = await startWithExampleImage('skiff-ct-'));
   }, 90_000);
 
   afterAll(async () => {

@@ -1,16 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { alive, descendants } from '../helpers/processes.js';
-import { run } from '../helpers/run.js';
-import { apiFetch, cli, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
+import { startWithExampleImage } from '../helpers/runtime-examples.js';
+import { apiFetch, cli, type RunningSkiff, waitFor } from '../helpers/skiff-process.js';
 import { hasBinary } from '../helpers/system-deps.js';
 
-const REPO = join(import.meta.dirname, '..', '..');
 const tools = hasBinary('qemu-system-x86_64') && hasBinary('busybox') && hasBinary('cc');
 
 describe.skipIf(!tools)('vm Functions behind the gateway', () => {
@@ -20,10 +18,7 @@ describe.skipIf(!tools)('vm Functions behind the gateway', () => {
   const status = async (name: string) => ((await (await apiFetch(s, `/apis/skiff.dev/v1/namespaces/default/functions/${name}`)).json()) as { status?: any }).status;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'skiff-vm-'));
-    const built = await run(process.execPath, [join(REPO, 'scripts', 'build-runtime-examples.mjs'), '--out', dir], { timeout: 60_000 });
-    expect(built.status, built.stderr).toBe(0);
-    s = await startSkiff({ demo: true, args: ['--allow-host-dir', dir], timeoutMs: 30_000 });
+    ({ skiff: s, dir } = await startWithExampleImage('skiff-vm-'));
   }, 90_000);
 
   afterAll(async () => {
