@@ -6,22 +6,15 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 
 import { probe, type ProbeSpec } from './probe.js';
-import type { AppliedIsolation, PreparedImage, Replica, ReplicaEndpoint, ReplicaExit, ReplicaResources, RuntimeHandler } from './types.js';
+import type { AppliedIsolation, Replica, ReplicaEndpoint, ReplicaExit, ReplicaSpec, RuntimeHandler } from './types.js';
 
 /** WorkloadDefinition is one container or VM Function, resolved: the handler, the image and what to run. */
-export interface WorkloadDefinition {
-  namespace: string;
+export interface WorkloadDefinition extends Pick<ReplicaSpec, 'namespace' | 'image' | 'argv' | 'env' | 'workingDir' | 'port' | 'resources'> {
   name: string;
   /** Changes whenever running replicas must be replaced (image, argv, env, resources, handler). */
   revision: string;
   runtimeClass: string;
   handler: RuntimeHandler;
-  image: PreparedImage;
-  argv: string[];
-  env: Record<string, string>;
-  workingDir: string;
-  port: number;
-  resources: ReplicaResources;
   readiness: ProbeSpec;
   liveness?: ProbeSpec;
   graceMs: number;

@@ -197,7 +197,10 @@ setInterval(() => {}, 1000);
         if (replica.isolation.limits !== 'rlimit') expect(stats?.memoryBytes).toBeGreaterThan(0);
         if (replica.isolation.limits === 'cgroup-v1') {
           // The sleeping shell's cpu cgroup, read from the host, carries a quarter of a core.
-          const sleeper = hostPidsOf(replica).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep'))!;
+          // "ready" is printed before the shell execs sleep: wait for the sleep process itself.
+          const findSleeper = () => hostPidsOf(replica).find((p) => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep'); } catch { return false; } });
+          await expect.poll(findSleeper, { timeout: 5000 }).toBeDefined();
+          const sleeper = findSleeper()!;
           const cpuPath = /^\d+:cpu:(.*)$/m.exec(readFileSync(`/proc/${sleeper}/cgroup`, 'utf8'))![1]!;
           expect(cpuPath).toContain(`skiff-${process.pid}-`);
           const dir = join('/sys/fs/cgroup/cpu', cpuPath.split('/').slice(0, cpuPath.split('/').findIndex((c) => c.startsWith('skiff-')) + 1).join('/'));

@@ -2,8 +2,7 @@ import { openSync, readdirSync, readlinkSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { WorkloadError } from '../errors.js';
-import type { AppliedIsolation, Replica, ReplicaSpec } from '../types.js';
+import type { Replica, ReplicaSpec } from '../types.js';
 
 import { DEFAULT_RESOURCES } from './cgroups.js';
 import { findProgram, hostnameFor, initBinary, run, SANDBOX_MOUNTS } from './common.js';
@@ -35,9 +34,7 @@ export class BwrapHandler extends ContainerHandler {
     const { socketPath, init } = await this.begin(spec);
     const bwrap = findProgram(this.options.bwrap ?? 'bwrap')!;
     const root = asRoot();
-    const cgroup = await this.cgroups.create(spec.id, spec.resources).catch((err: unknown) => {
-      throw new WorkloadError('StartFailed', `replica ${spec.id}: cannot create its cgroup under ${this.options.cgroupRoot ?? '/sys/fs/cgroup'}: ${(err as Error).message}`, err);
-    });
+    const cgroup = await this.cgroupFor(spec);
     const seccompPath = join(spec.dir, 'seccomp.bpf');
     try {
       await writeFile(seccompPath, this.seccomp, { mode: 0o600 });
@@ -69,16 +66,7 @@ export class BwrapHandler extends ContainerHandler {
         '--seccomp', String(SECCOMP_FD),
         '/.skiff/init', '--port', String(spec.port), '--listen-fd', '3', '--lifeline-fd', '4', ...limits, '--', ...spec.argv,
       ];
-      const isolation: AppliedIsolation = {
-        handler: this.name,
-        namespaces: ['user', 'pid', 'mount', 'ipc', 'uts', 'net', 'cgroup'],
-        capabilities: 'none',
-        noNewPrivs: true,
-        seccomp: 'RuntimeDefault',
-        limits: cgroup?.mechanism ?? 'rlimit',
-        network: 'own network namespace with loopback only; reached through a Unix socket',
-        rootfs: 'image read-only; tmpfs /tmp, /run and /dev/shm',
-      };
+      const isolation = this.isolation(cgroup?.mechanism);
       return await launchSandbox(spec, {
         init, launchArgs, command, fds: { [SECCOMP_FD]: seccompFd }, socketPath, cgroup, isolation,
         files: [seccompPath], startTimeoutMs: this.options.startTimeoutMs ?? 10_000, logger: this.options.logger,

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 
 import { WorkloadError } from '../errors.js';
-import type { Replica, ReplicaSpec, RuntimeHandler } from '../types.js';
+import type { AppliedIsolation, LimitsMechanism, Replica, ReplicaSpec, RuntimeHandler } from '../types.js';
 
 import { CgroupManager } from './cgroups.js';
 import { checkSpec, type ContainerHandlerOptions, initBinary } from './common.js';
@@ -39,5 +39,26 @@ export abstract class ContainerHandler implements RuntimeHandler {
     const socketPath = join(spec.dir, 'http.sock');
     checkSpec(spec, socketPath);
     return { socketPath, init: initBinary(this.options)! };
+  }
+
+  /** cgroupFor makes the replica's cgroups (undefined where rlimits are the mechanism); a failure refuses the start. */
+  protected async cgroupFor(spec: ReplicaSpec): Promise<Awaited<ReturnType<CgroupManager['create']>>> {
+    return this.cgroups.create(spec.id, spec.resources).catch((err: unknown) => {
+      throw new WorkloadError('StartFailed', `replica ${spec.id}: cannot create its cgroup under ${this.options.cgroupRoot ?? '/sys/fs/cgroup'}: ${(err as Error).message}`, err);
+    });
+  }
+
+  /** isolation is what every container replica gets, whichever handler runs it; only the limits mechanism varies. */
+  protected isolation(limits: LimitsMechanism | undefined): AppliedIsolation {
+    return {
+      handler: this.name,
+      namespaces: ['user', 'pid', 'mount', 'ipc', 'uts', 'net', 'cgroup'],
+      capabilities: 'none',
+      noNewPrivs: true,
+      seccomp: 'RuntimeDefault',
+      limits: limits ?? 'rlimit',
+      network: 'own network namespace with loopback only; reached through a Unix socket',
+      rootfs: 'image read-only; tmpfs /tmp, /run and /dev/shm',
+    };
   }
 }

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { WorkloadError } from '../errors.js';
-import type { AppliedIsolation, Replica, ReplicaSpec } from '../types.js';
+import type { Replica, ReplicaSpec } from '../types.js';
 
 import { DEFAULT_RESOURCES } from './cgroups.js';
 import { findProgram, hostnameFor, initBinary, run, SANDBOX_MOUNTS } from './common.js';
@@ -47,9 +47,7 @@ export class RuncHandler extends ContainerHandler {
     const containerId = `skiff-${process.pid}-${spec.id}`.replace(/[^A-Za-z0-9_.-]/g, '_');
     const stage = stageFor([spec.dir, this.options.runc ?? runc]);
     if (!stage) throw new WorkloadError('StartFailed', `replica ${spec.id}: no directory among ${STAGES.join(', ')} can hold the sandbox's staging mount without hiding ${spec.dir}`);
-    const cgroup = await this.cgroups.create(spec.id, spec.resources).catch((err: unknown) => {
-      throw new WorkloadError('StartFailed', `replica ${spec.id}: cannot create its cgroup under ${this.options.cgroupRoot ?? '/sys/fs/cgroup'}: ${(err as Error).message}`, err);
-    });
+    const cgroup = await this.cgroupFor(spec);
     try {
       mkdirSync(join(bundle, 'rootfs'), { recursive: true, mode: 0o755 });
       mkdirSync(state, { recursive: true, mode: 0o700 });
@@ -58,16 +56,7 @@ export class RuncHandler extends ContainerHandler {
       launchArgs.push('--stage', stage, '--bind', spec.image.rootfs, 'image', '--bind', init, 'init', '--bind-rw', join(bundle, 'rootfs'), 'root');
       // --keep: runc would remove its cgroup, where cgroup v1 counts an OOM kill, before Skiff reads it.
       const command = [runc, '--root', state, 'run', '--keep', '--bundle', bundle, '--preserve-fds', '2', containerId];
-      const isolation: AppliedIsolation = {
-        handler: this.name,
-        namespaces: ['user', 'pid', 'mount', 'ipc', 'uts', 'net', 'cgroup'],
-        capabilities: 'none',
-        noNewPrivs: true,
-        seccomp: 'RuntimeDefault',
-        limits: cgroup?.mechanism ?? 'rlimit',
-        network: 'own network namespace with loopback only; reached through a Unix socket',
-        rootfs: 'image read-only; tmpfs /tmp, /run and /dev/shm',
-      };
+      const isolation = this.isolation(cgroup?.mechanism);
       return await launchSandbox(spec, {
         init,
         launchArgs,
