@@ -60,6 +60,20 @@ export interface ApiServerOptions {
   minRequestTimeoutMs?: number;
   /** How long a list or watch at a `resourceVersion` beyond the store's waits for it before 504 (default 3 s). */
   futureRevisionWaitMs?: number;
+  /** Endpoints outside the resource API (metrics, the dashboard), tried in order before it. */
+  mounts?: ApiMount[];
+}
+
+/**
+ * ApiMount is an endpoint served beside the resource API on the same listener: the host and cross-site
+ * checks run first as for every path; then the token, unless the mount says the path is public.
+ */
+export interface ApiMount {
+  /** matches says whether the mount serves this path (the URL path, query excluded). */
+  matches(path: string): boolean;
+  /** public answers true for paths served without a token (a page shell and its static assets). */
+  public?(path: string): boolean;
+  handle(req: http.IncomingMessage, res: http.ServerResponse, path: string, query: URLSearchParams, principal: Principal | undefined): Promise<void> | void;
 }
 
 /** How much a watch or log stream may queue for a client that does not read before it is dropped. */
@@ -165,8 +179,11 @@ export class ApiServer {
       if (path === '/version') return this.json(res, 200, versionInfo(this.opts.version));
       return this.text(res, 200, 'ok\n');
     }
+    const mount = this.opts.mounts?.find((m) => m.matches(path));
+    if (mount?.public?.(path) && (method === 'GET' || method === 'HEAD')) return mount.handle(req, res, path, q, undefined);
     const principal = this.authn.authenticate(req);
     refuseImpersonation(req.headers);
+    if (mount) return mount.handle(req, res, path, q, principal);
     if (blobPath) return this.opts.blobs!.handle(req, res, path);
     if (review) {
       const body = await readBodyBytes(req, res, this.maxBody);

@@ -243,3 +243,46 @@ describe('resource API on a full store', () => {
     await store.close();
   });
 });
+
+describe('endpoints mounted beside the resource API', () => {
+  it('serves public paths without the token and the rest only with it, after the cross-site check', async () => {
+    const store = new MemoryStore();
+    const seen: Array<string | undefined> = [];
+    const server = new ApiServer({
+      resources: new ResourceService(store, builtinKinds()),
+      logger,
+      version: 't',
+      token: TOKEN,
+      mounts: [
+        {
+          matches: (p) => p === '/ui' || p.startsWith('/ui/'),
+          public: (p) => !p.startsWith('/ui/api/'),
+          handle: (_req, res, path, query, principal) => {
+            seen.push(principal);
+            res.writeHead(200, { 'content-type': 'text/plain' }).end(`${path} ${query.get('x') ?? ''}`);
+          },
+        },
+      ],
+    });
+    const { port } = await server.listen('127.0.0.1', 0);
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      const shell = await fetch(`${base}/ui?x=1`);
+      expect([shell.status, await shell.text()]).toEqual([200, '/ui 1']);
+      expect((await fetch(`${base}/ui/api/stream`)).status).toBe(401);
+      expect((await fetch(`${base}/ui/api/stream`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+      // A public path is public for reads only; a write needs the token like everything else.
+      expect((await fetch(`${base}/ui`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(401);
+      const ok = await fetch(`${base}/ui/api/stream`, { headers: auth });
+      expect([ok.status, await ok.text()]).toEqual([200, '/ui/api/stream ']);
+      // A page on another site cannot drive a mount either.
+      expect((await fetch(`${base}/ui/api/stream`, { headers: { ...auth, 'sec-fetch-site': 'cross-site' } })).status).toBe(403);
+      expect(seen).toEqual([undefined, 'user']);
+      // Paths no mount claims still reach the resource API.
+      expect((await fetch(`${base}${FN}`, { headers: auth })).status).toBe(200);
+    } finally {
+      await server.close();
+      await store.close();
+    }
+  });
+});
