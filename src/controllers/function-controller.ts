@@ -41,6 +41,7 @@ interface Loaded {
 export class FunctionController {
   readonly informer: Informer;
   readonly controller: Controller;
+  private readonly classes: Informer;
   private readonly events: EventRecorder;
   private readonly loaded = new Map<string, Loaded>();
   private readonly watchers = new Map<string, { path: string; w: FSWatcher }>();
@@ -48,6 +49,7 @@ export class FunctionController {
   constructor(private readonly opts: FunctionControllerOptions) {
     this.informer = new Informer(opts.resources, opts.resources.kind('Function'), opts.logger);
     this.events = new EventRecorder(opts.resources, 'function-controller', opts.logger);
+    this.classes = new Informer(opts.resources, opts.resources.kind('RuntimeClass'), opts.logger);
     this.controller = new Controller({
       name: 'functions',
       logger: opts.logger,
@@ -66,12 +68,19 @@ export class FunctionController {
   }
 
   async start(): Promise<void> {
+    // A RuntimeClass of one's own that appears, changes or goes affects the module Functions naming it.
+    const requeue = (rc: ResourceObject) => {
+      for (const f of this.informer.list()) if (f.spec?.runtimeClassName === rc.metadata.name && !runsImage(f.spec ?? {})) this.controller.enqueue(cacheKey(f));
+    };
+    this.classes.addHandlers({ onAdd: requeue, onUpdate: (_a, b) => requeue(b), onDelete: requeue });
+    await this.classes.start();
     await this.informer.start();
     this.controller.start();
   }
 
   async stop(): Promise<void> {
     this.informer.stop();
+    this.classes.stop();
     await this.controller.stop();
     for (const { w } of this.watchers.values()) w.close();
     this.watchers.clear();
@@ -100,6 +109,7 @@ export class FunctionController {
       if (ref.type === 'blob' && prev.digest === ref.digest) return;
     }
     try {
+      this.checkClass((obj.spec as { runtimeClassName?: string }).runtimeClassName);
       // A tag pinned earlier (status.resolvedModule) stays pinned across restarts and spec changes that keep spec.module.
       const mod = await this.opts.modules.load(spec.module, spec.digest, { namespace: ns, imagePullSecrets: spec.imagePullSecrets?.map((s) => s.name), pinned: obj.status?.resolvedModule });
       if (prev && prev.digest === mod.digest && prev.generation === generation && this.opts.invoker.has(ns, name)) {
@@ -129,6 +139,15 @@ export class FunctionController {
       // Rethrow so the work queue retries with backoff: the file may appear or be fixed later.
       throw err;
     }
+  }
+
+  /** checkClass refuses a module Function whose RuntimeClass is missing or names a handler other than wasm. */
+  private checkClass(className: string | undefined): void {
+    if (className === undefined || className === 'wasm') return;
+    const rc = this.classes.get(`/${className}`) ?? this.classes.list().find((c) => c.metadata.name === className);
+    if (!rc) throw new ModuleLoadError('RuntimeClassNotFound', `spec.runtimeClassName: there is no RuntimeClass "${className}"; create it with handler wasm, or use the built-in class wasm`);
+    const handler = String((rc.handler as string | undefined) ?? '');
+    if (handler !== 'wasm') throw new ModuleLoadError('HandlerMismatch', `RuntimeClass ${className} has handler "${handler}", which runs images: set spec.image instead of spec.module, or name a class whose handler is wasm`);
   }
 
   private async writeStatus(obj: ResourceObject, fields: Record<string, unknown>, ready: Omit<Condition, 'type' | 'lastTransitionTime' | 'observedGeneration'>): Promise<void> {

@@ -146,6 +146,7 @@ export class WorkloadController {
       const rc = this.classes.get(`/${className}`) ?? this.classes.list().find((c) => c.metadata.name === className);
       if (!rc) throw new WorkloadError('RuntimeClassNotFound', `spec.runtimeClassName: there is no RuntimeClass "${className}"; use container or vm, or create it (skiff get runtimeclasses)`);
       const handlerName = String((rc as { handler?: string }).handler ?? '');
+      if (handlerName === 'wasm') throw new WorkloadError('HandlerMismatch', `RuntimeClass ${className} has handler wasm, which runs modules: set spec.module instead of spec.image, or name a class whose handler is bwrap, runc or qemu`);
       const handler = this.opts.handlers.get(handlerName);
       if (!handler) throw new WorkloadError('HandlerUnavailable', `RuntimeClass ${className} names handler "${handlerName}", which this server does not have (handlers: ${[...this.opts.handlers.keys()].join(', ')})`);
       const missing = await handler.unavailable();

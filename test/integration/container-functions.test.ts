@@ -139,6 +139,42 @@ spec:
     expect(c.message).toContain('runsc');
   }, 60_000);
 
+  it('runs a module under a RuntimeClass of its own whose handler is wasm, and says when a class does not fit', async () => {
+    const hello = ((await (await apiFetch(s, '/apis/skiff.dev/v1/namespaces/default/functions/hello')).json()) as { spec: { module: string } }).spec;
+    const wasmFn = (name: string, cls: string) => `apiVersion: skiff.dev/v1\nkind: Function\nmetadata: { name: ${name}, namespace: default }\nspec: { runtimeClassName: ${cls}, module: ${JSON.stringify(hello.module)} }\n`;
+    // The class does not exist yet: not Ready, and it says which class is missing.
+    await apply(wasmFn('own-class', 'edge-wasm') + '---\n' + route('own-class', '/own-class', '[{ destination: { function: own-class } }]', '/'));
+    const missing = await waitFor(async () => {
+      const r = await ready('own-class');
+      return r?.status === 'False' ? r : undefined;
+    }, 'RuntimeClassNotFound', 20_000);
+    expect(missing.reason).toBe('RuntimeClassNotFound');
+    expect(missing.message).toContain('edge-wasm');
+    // Creating the class is enough: the Function is requeued, loads and serves.
+    await apply(`apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: { name: edge-wasm }\nhandler: wasm\n`);
+    await waitFor(async () => (await ready('own-class'))?.status === 'True', 'own-class Ready', 20_000);
+    const r = await get('/own-class');
+    expect(r.status).toBe(200);
+    expect(r.body).not.toContain('hello from a container');
+
+    // A module under a class whose handler runs images, and an image under one whose handler is wasm.
+    await apply(`apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: { name: sandboxed }\nhandler: bwrap\n`);
+    await apply(wasmFn('module-on-bwrap', 'sandboxed'));
+    await apply(fn('image-on-wasm', '').replace('runtimeClassName: container', 'runtimeClassName: edge-wasm'));
+    for (const [name, needle] of [['module-on-bwrap', 'set spec.image'], ['image-on-wasm', 'set spec.module']] as const) {
+      const c = await waitFor(async () => {
+        const x = await ready(name);
+        return x?.status === 'False' ? x : undefined;
+      }, `${name} HandlerMismatch`, 20_000);
+      expect(c.reason).toBe('HandlerMismatch');
+      expect(c.message).toContain(needle);
+    }
+    // Neither a module nor an image: refused at admission, naming the field.
+    const none = await cli(['apply', '-f', '-'], { skiff: s, input: `apiVersion: skiff.dev/v1\nkind: Function\nmetadata: { name: empty, namespace: default }\nspec: { runtimeClassName: edge-wasm }\n` });
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/spec\.module.*RuntimeClass edge-wasm/);
+  }, 60_000);
+
   it('refuses an image whose layer escapes its root, naming the layer, and runs nothing', async () => {
     const evil = join(dir, 'evil');
     const img = await buildImage([{ entries: [{ name: 'bin/', type: 'directory' }, { name: '../../escaped', content: 'x' }] }], { config: { config: { Entrypoint: ['/bin/sh'] } } });

@@ -80,16 +80,26 @@ export function parseCpuMillis(q: string | number): number | undefined {
   return v > 0 ? Math.round(v) : undefined;
 }
 
-/** The classes whose Functions run an image rather than a module. */
-export function runsImage(spec: { runtimeClassName?: string; image?: unknown }): boolean {
-  return (spec.runtimeClassName ?? 'wasm') !== 'wasm' || spec.image !== undefined;
+/** The built-in classes that run an image; another class runs whichever of module or image the Function names. */
+const IMAGE_CLASSES = new Set(['container', 'vm']);
+
+/**
+ * runsImage: a Function runs an image (replicas of a container or VM handler) when it names one or its
+ * class is container or vm; otherwise a module in the Wasm sandbox. A RuntimeClass of one's own (handler
+ * wasm, bwrap, runc or qemu) goes by what the Function names; its controller checks the handler fits.
+ */
+export function runsImage(spec: { runtimeClassName?: string; image?: unknown; module?: unknown }): boolean {
+  return spec.image !== undefined || IMAGE_CLASSES.has(spec.runtimeClassName ?? 'wasm');
 }
 
-/** requiredWorkloadFields: a wasm Function needs spec.module, a container or vm one spec.image. */
+/** requiredWorkloadFields: a wasm Function needs spec.module, a container or vm one spec.image, any other class one of them. */
 export function requiredWorkloadFields(spec: Record<string, unknown>): FieldError[] {
   const cls = typeof spec.runtimeClassName === 'string' ? spec.runtimeClassName : 'wasm';
   if (cls === 'wasm' && spec.module === undefined) return [{ field: 'spec.module', message: 'Required value: a wasm Function runs a module (or set spec.runtimeClassName: container or vm and spec.image)', reason: 'FieldValueRequired' }];
-  if (cls !== 'wasm' && spec.image === undefined) return [{ field: 'spec.image', message: `Required value: a ${cls} Function runs an image: oci://REGISTRY/REPO@sha256:HEX, or the path of an OCI image layout directory`, reason: 'FieldValueRequired' }];
+  if (IMAGE_CLASSES.has(cls) && spec.image === undefined) return [{ field: 'spec.image', message: `Required value: a ${cls} Function runs an image: oci://REGISTRY/REPO@sha256:HEX, or the path of an OCI image layout directory`, reason: 'FieldValueRequired' }];
+  if (spec.module === undefined && spec.image === undefined) {
+    return [{ field: 'spec.module', message: `Required value: a Function of RuntimeClass ${cls} runs spec.module (when the class's handler is wasm) or spec.image (bwrap, runc or qemu)`, reason: 'FieldValueRequired' }];
+  }
   return [];
 }
 
@@ -100,8 +110,13 @@ export function validateWorkload(spec: Record<string, any>): FieldError[] {
   const cls = spec.runtimeClassName ?? 'wasm';
   if (cls === 'wasm') {
     if (spec.image !== undefined) errs.push({ field: 'spec.image', message: 'needs spec.runtimeClassName container or vm: a wasm Function runs spec.module', reason: 'FieldValueForbidden' });
+  } else if (!IMAGE_CLASSES.has(cls) && spec.image === undefined) {
+    // A class of one's own running a module: the wasm fields apply, the image fields do not.
+    for (const imageOnly of ['command', 'port', 'readinessProbe', 'livenessProbe']) {
+      if (spec[imageOnly] !== undefined) errs.push({ field: `spec.${imageOnly}`, message: `applies to Functions that run spec.image; this one runs spec.module`, reason: 'FieldValueForbidden' });
+    }
   } else {
-    if (spec.module !== undefined) errs.push({ field: 'spec.module', message: `is for wasm Functions; a ${cls} Function runs spec.image`, reason: 'FieldValueForbidden' });
+    if (spec.module !== undefined) errs.push({ field: 'spec.module', message: `a ${cls} Function runs spec.image; set one of spec.module and spec.image, not both`, reason: 'FieldValueForbidden' });
     if (typeof spec.image === 'string' && !spec.image.startsWith('oci://') && !spec.image.startsWith('/')) {
       errs.push({ field: 'spec.image', message: `"${spec.image}" must be oci://REGISTRY/REPO@sha256:HEX (or :TAG) or an absolute path of an OCI image layout directory`, reason: 'FieldValueNotSupported' });
     }
