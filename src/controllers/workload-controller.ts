@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 
 import type { Logger } from 'pino';
 
@@ -37,6 +39,24 @@ export interface WorkloadControllerOptions {
   verifyArtifact?: (reference: string, digest: string) => Promise<string | undefined>;
   /** Takes a Function that is gone (or back to wasm) out of the gateway's workload table. */
   unpublish?: (namespace: string, name: string) => void;
+  /** This node's labels, which a RuntimeClass's scheduling.nodeSelector must match (default: nodeLabels()). */
+  nodeLabels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * nodeLabels are the well-known labels of the node Skiff runs on, as a kubelet would set them, plus
+ * whether it can run hardware-accelerated VMs: what a RuntimeClass's nodeSelector can ask for.
+ */
+export function nodeLabels(name = hostname()): Record<string, string> {
+  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
+  return { 'kubernetes.io/hostname': name, 'kubernetes.io/os': process.platform, 'kubernetes.io/arch': arch, 'skiff.dev/kvm': String(existsSync('/dev/kvm')) };
+}
+
+/** The fields of a RuntimeClass the controller applies. */
+interface RuntimeClassFields {
+  handler?: string;
+  overhead?: { podFixed?: Record<string, string | number> };
+  scheduling?: { nodeSelector?: Record<string, string> };
 }
 
 interface WorkloadSpecFields {
@@ -80,8 +100,9 @@ export class WorkloadController {
   private readonly events: EventRecorder;
   /** The last problem per Function that kept it from running, for status. */
   private readonly problems = new Map<string, { reason: string; message: string }>();
-  private readonly prepared = new Map<string, { revision: string; resolvedImage: string; runtimeClass: string; digest: string }>();
+  private readonly prepared = new Map<string, { revision: string; resolvedImage: string; runtimeClass: string; digest: string; resources: Record<string, unknown> }>();
   private readonly statusTimers = new Map<string, NodeJS.Timeout>();
+  private labels?: Record<string, string>;
 
   constructor(private readonly opts: WorkloadControllerOptions) {
     this.informer = new Informer(opts.resources, opts.resources.kind('Function'), opts.logger);
@@ -145,7 +166,9 @@ export class WorkloadController {
       const className = spec.runtimeClassName ?? 'wasm';
       const rc = this.classes.get(`/${className}`) ?? this.classes.list().find((c) => c.metadata.name === className);
       if (!rc) throw new WorkloadError('RuntimeClassNotFound', `spec.runtimeClassName: there is no RuntimeClass "${className}"; use container or vm, or create it (skiff get runtimeclasses)`);
-      const handlerName = String((rc as { handler?: string }).handler ?? '');
+      const rcFields = rc as unknown as RuntimeClassFields;
+      const handlerName = String(rcFields.handler ?? '');
+      this.checkScheduling(className, rcFields.scheduling?.nodeSelector);
       if (handlerName === 'wasm') throw new WorkloadError('HandlerMismatch', `RuntimeClass ${className} has handler wasm, which runs modules: set spec.module instead of spec.image, or name a class whose handler is bwrap, runc or qemu`);
       const handler = this.opts.handlers.get(handlerName);
       if (!handler) throw new WorkloadError('HandlerUnavailable', `RuntimeClass ${className} names handler "${handlerName}", which this server does not have (handlers: ${[...this.opts.handlers.keys()].join(', ')})`);
@@ -158,9 +181,15 @@ export class WorkloadController {
         const refusal = await this.opts.verifyArtifact(spec.image, image.digest);
         if (refusal) throw new WorkloadError('ImagePolicyDenied', `spec.image ${spec.image}: ${refusal}; the image was pulled but nothing was started`);
       }
-      const def = this.definition(obj, spec, className, handler, image);
+      const def = this.definition(obj, spec, className, handler, image, rcFields.overhead?.podFixed);
       const prev = this.prepared.get(key);
-      this.prepared.set(key, { revision: def.revision, resolvedImage: image.reference, runtimeClass: `${className}/${handlerName}`, digest: image.digest });
+      const overhead = rcFields.overhead?.podFixed;
+      const resources = {
+        memory: `${Math.ceil(def.resources.memoryBytes / 1024 / 1024)}Mi`,
+        ...(def.resources.cpuMillis !== undefined ? { cpu: `${def.resources.cpuMillis}m` } : {}),
+        ...(overhead && Object.keys(overhead).length ? { overhead: Object.fromEntries(Object.entries(overhead).map(([k, v]) => [k, String(v)])) } : {}),
+      };
+      this.prepared.set(key, { revision: def.revision, resolvedImage: image.reference, runtimeClass: `${className}/${handlerName}`, digest: image.digest, resources });
       this.problems.delete(key);
       this.opts.manager.apply(def);
       if (!prev || prev.revision !== def.revision) await this.events.record(obj, 'Normal', prev ? 'RevisionUpdated' : 'Scheduled', `${prev ? 'replacing replicas with' : 'starting'} ${className} replicas (handler ${handlerName}) of ${image.reference}`);
@@ -177,7 +206,16 @@ export class WorkloadController {
     }
   }
 
-  private definition(obj: ResourceObject, spec: WorkloadSpecFields, className: string, handler: RuntimeHandler, image: PreparedImage) {
+  /** checkScheduling refuses a class whose nodeSelector this node does not match, naming what differs. */
+  private checkScheduling(className: string, selector: Record<string, string> | undefined): void {
+    const labels = this.opts.nodeLabels ?? (this.labels ??= nodeLabels());
+    const unmet = Object.entries(selector ?? {}).filter(([k, v]) => labels[k] !== v);
+    if (unmet.length === 0) return;
+    const has = (k: string) => (labels[k] === undefined ? 'no such label' : `${k}=${labels[k]}`);
+    throw new WorkloadError('Unschedulable', `RuntimeClass ${className} runs only on nodes with ${unmet.map(([k, v]) => `${k}=${v}`).join(', ')}; this node has ${unmet.map(([k]) => has(k)).join(', ')} (labels: ${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(', ')})`);
+  }
+
+  private definition(obj: ResourceObject, spec: WorkloadSpecFields, className: string, handler: RuntimeHandler, image: PreparedImage, overhead?: Record<string, string | number>) {
     const cfg = image.config;
     // Kubernetes' rule: command replaces the entrypoint and drops the image's cmd; args replace cmd.
     const argv = spec.command ? [...spec.command, ...(spec.args ?? [])] : [...(cfg.entrypoint ?? []), ...(spec.args ?? cfg.cmd ?? [])];
@@ -190,9 +228,13 @@ export class WorkloadController {
     }
     Object.assign(env, spec.env ?? {}, { PORT: String(port) });
     const r = spec.resources ?? {};
+    // The class's fixed overhead (the sandbox, a guest kernel) is added to what the Function asks for.
+    const extraMemory = overhead?.memory !== undefined ? (parseBytes(overhead.memory) ?? 0) : 0;
+    const extraCpu = overhead?.cpu !== undefined ? (parseCpuMillis(overhead.cpu) ?? 0) : 0;
+    const cpuMillis = r.cpu !== undefined ? parseCpuMillis(r.cpu) : undefined;
     const resources = {
-      memoryBytes: r.memory !== undefined ? parseBytes(r.memory) : 256 * 1024 * 1024,
-      cpuMillis: r.cpu !== undefined ? parseCpuMillis(r.cpu) : undefined,
+      memoryBytes: (r.memory !== undefined ? parseBytes(r.memory)! : 256 * 1024 * 1024) + extraMemory,
+      cpuMillis: cpuMillis !== undefined ? cpuMillis + extraCpu : undefined,
       pids: r.pids ?? 256,
     };
     const scale = spec.scale ?? {};
@@ -240,7 +282,7 @@ export class WorkloadController {
     }
     const conditions = setCondition(old.conditions, { type: 'Ready', ...ready, observedGeneration: current.metadata.generation });
     const next: Record<string, unknown> = { ...old, observedGeneration: current.metadata.generation, conditions };
-    if (prepared) Object.assign(next, { runtimeClassName: prepared.runtimeClass, resolvedImage: prepared.resolvedImage, digest: prepared.digest });
+    if (prepared) Object.assign(next, { runtimeClassName: prepared.runtimeClass, resolvedImage: prepared.resolvedImage, digest: prepared.digest, resources: prepared.resources });
     if (st) Object.assign(next, { replicas: st.replicas, readyReplicas: st.readyReplicas, replicaStatuses: st.replicaStatuses, ...(st.isolation ? { isolation: st.isolation } : {}) });
     if (JSON.stringify(next) === JSON.stringify(old)) return;
     try {

@@ -175,6 +175,29 @@ spec:
     expect(none.stderr).toMatch(/spec\.module.*RuntimeClass edge-wasm/);
   }, 60_000);
 
+  it("adds the class's overhead to each replica's limits and keeps a class off a node its selector does not match", async () => {
+    await apply(`apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: { name: padded }\nhandler: bwrap\noverhead: { podFixed: { memory: 32Mi, cpu: 100m } }\nscheduling: { nodeSelector: { kubernetes.io/os: linux } }\n`);
+    await apply(fn('padded', '  resources: { memory: 64Mi, cpu: 250m }\n').replace('runtimeClassName: container', 'runtimeClassName: padded'));
+    await waitFor(async () => (await ready('padded'))?.status === 'True', 'padded Ready', 30_000);
+    expect((await status('padded')).resources).toEqual({ memory: '96Mi', cpu: '350m', overhead: { memory: '32Mi', cpu: '100m' } });
+
+    await apply(`apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: { name: mainframe }\nhandler: bwrap\nscheduling: { nodeSelector: { kubernetes.io/arch: s390x } }\n`);
+    await apply(fn('elsewhere', '').replace('runtimeClassName: container', 'runtimeClassName: mainframe'));
+    const c = await waitFor(async () => {
+      const r = await ready('elsewhere');
+      return r?.status === 'False' ? r : undefined;
+    }, 'Unschedulable', 20_000);
+    expect(c.reason).toBe('Unschedulable');
+    expect(c.message).toContain('kubernetes.io/arch=s390x');
+    expect(c.message).toMatch(/this node has kubernetes\.io\/arch=(amd64|arm64)/);
+    expect((await status('elsewhere')).replicas ?? 0).toBe(0);
+
+    // An overhead in a unit Skiff cannot account is refused at admission, naming the field.
+    const bad = await cli(['apply', '-f', '-'], { skiff: s, input: `apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: { name: bad-overhead }\nhandler: bwrap\noverhead: { podFixed: { memory: lots } }\n` });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('overhead.podFixed.memory');
+  }, 60_000);
+
   it('refuses an image whose layer escapes its root, naming the layer, and runs nothing', async () => {
     const evil = join(dir, 'evil');
     const img = await buildImage([{ entries: [{ name: 'bin/', type: 'directory' }, { name: '../../escaped', content: 'x' }] }], { config: { config: { Entrypoint: ['/bin/sh'] } } });

@@ -100,6 +100,15 @@ export const functionKind: KindDefinition = {
         description: 'Each replica: its state (Starting, Ready, NotReady, Stopping, CrashLoopBackOff), restarts and the last exit.',
         items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
       },
+      resources: {
+        type: 'object',
+        description: 'For a container or vm Function: the limits each replica runs under, the RuntimeClass overhead included.',
+        properties: {
+          memory: { type: 'string', description: 'Memory limit per replica (spec.resources.memory plus the class overhead), e.g. 320Mi.' },
+          cpu: { type: 'string', description: 'CPU limit per replica in millicores, e.g. 600m; absent when unlimited.' },
+          overhead: { type: 'object', additionalProperties: { type: 'string' }, description: "The RuntimeClass's overhead.podFixed that was added." },
+        },
+      },
       isolation: { type: 'object', description: 'The isolation the replicas actually got: namespaces, capabilities, seccomp, limits mechanism, network.', 'x-kubernetes-preserve-unknown-fields': true },
       size: { type: 'integer', description: 'Size of the module in bytes.' },
       compileMs: { type: 'number', description: 'How long compiling the module took, in milliseconds.' },

@@ -1,5 +1,6 @@
-import { formatAge } from '../../util/quantity.js';
+import { formatAge, parseBytes } from '../../util/quantity.js';
 
+import { parseCpuMillis } from './function-workload.js';
 import type { FieldError, KindDefinition, ResourceObject } from './types.js';
 
 /** The runtime classes every server has; Functions name one in spec.runtimeClassName (wasm when absent). */
@@ -51,7 +52,15 @@ export const runtimeClassKind: KindDefinition = {
     const handler = (obj as { handler?: unknown }).handler;
     if (typeof handler !== 'string' || handler === '') return [{ field: 'handler', message: 'is required: wasm, bwrap, runc or qemu', reason: 'FieldValueRequired' }];
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(handler) || handler.length > 63) return [{ field: 'handler', message: `"${handler}" must be a DNS label such as bwrap` }];
-    return [];
+    const errs: FieldError[] = [];
+    const fixed = (obj as { overhead?: { podFixed?: Record<string, unknown> } }).overhead?.podFixed ?? {};
+    for (const [name, value] of Object.entries(fixed)) {
+      const v = value as string | number;
+      if (name === 'memory' && parseBytes(v) === undefined) errs.push({ field: 'overhead.podFixed.memory', message: `"${String(v)}" is not a byte quantity (e.g. 64Mi)` });
+      else if (name === 'cpu' && parseCpuMillis(v) === undefined) errs.push({ field: 'overhead.podFixed.cpu', message: `"${String(v)}" is not a CPU quantity (e.g. 100m)` });
+      else if (name !== 'memory' && name !== 'cpu') errs.push({ field: `overhead.podFixed.${name}`, message: 'is not a resource Skiff accounts; use memory or cpu', reason: 'FieldValueNotSupported' });
+    }
+    return errs;
   },
   printerColumns: [
     { name: 'HANDLER', value: (o) => String((o as { handler?: string }).handler ?? '') },
