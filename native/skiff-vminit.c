@@ -57,6 +57,7 @@
 struct workload {
   char *token;
   char *cwd;
+  char *user;
   int port;
   int control_port;
   char *argv[MAX_ITEMS + 1];
@@ -187,7 +188,7 @@ static int read_config(struct workload *w) {
     got += n;
   }
   close(fd);
-  /* The workload runs as root in the guest; it need not find the token lying around. */
+  /* The workload may run as root in the guest; it need not find the token lying around. */
   unlink(CONFIG_PATH);
   buf[st.st_size] = 0;
   char *p = buf, *end = buf + st.st_size;
@@ -204,6 +205,7 @@ static int read_config(struct workload *w) {
     p += strlen(p) + 1;
     if (!strcmp(key, "token")) w->token = val;
     else if (!strcmp(key, "cwd")) w->cwd = val;
+    else if (!strcmp(key, "user")) w->user = val;
     else if (!strcmp(key, "port")) w->port = atoi(val);
     else if (!strcmp(key, "control-port")) w->control_port = atoi(val);
     else if (!strcmp(key, "arg") && w->argc < MAX_ITEMS) w->argv[w->argc++] = val;
@@ -307,6 +309,16 @@ static void run_workload(struct workload *w, const sigset_t *old) {
   setsid();
   int null = open("/dev/null", O_RDONLY);
   if (null >= 0) dup2(null, 0);
+  if (w->user) {
+    /* The image's config.User: no supplementary groups, then the group, then the user, for good. */
+    uid_t uid;
+    gid_t gid, groups[16];
+    int ngroups;
+    if (parse_user(w->user, &uid, &gid, groups, &ngroups) != 0 || setgroups((size_t)ngroups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+      fprintf(stderr, "skiff-vminit: running as user %s: %s\n", w->user, strerror(errno));
+      _exit(127);
+    }
+  }
   if (chdir(w->cwd && *w->cwd ? w->cwd : "/") != 0) {
     fprintf(stderr, "skiff-vminit: working directory %s: %s\n", w->cwd, strerror(errno));
     _exit(127);

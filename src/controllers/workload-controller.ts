@@ -11,7 +11,7 @@ import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import type { CredentialProvider } from '../oci/index.js';
 import { parseBytes, parseDurationMs } from '../util/quantity.js';
-import { type Activity, DEFAULT_READINESS, type PreparedImage, type ProbeSpec, type ReplicaEndpoint, type RuntimeHandler, WorkloadError, type WorkloadManager } from '../workloads/index.js';
+import { type Activity, DEFAULT_READINESS, type PreparedImage, type ProbeSpec, type ReplicaEndpoint, resolveImageUser, type RuntimeHandler, WorkloadError, type WorkloadManager } from '../workloads/index.js';
 
 import { cacheKey, Controller, EventRecorder, Informer } from './runtime/index.js';
 
@@ -239,7 +239,8 @@ export class WorkloadController {
     };
     const scale = spec.scale ?? {};
     const minScale = scale.minScale ?? 1;
-    const fields = { handler: handler.name, image: image.digest, argv, env, workingDir: spec.workingDir ?? cfg.workingDir ?? '/', port, resources };
+    const user = resolveImageUser(image.rootfs, cfg.user, `image ${spec.image}`);
+    const fields = { handler: handler.name, image: image.digest, argv, env, workingDir: spec.workingDir ?? cfg.workingDir ?? '/', port, resources, user };
     return {
       namespace: obj.metadata.namespace ?? 'default',
       name: obj.metadata.name,
@@ -250,6 +251,7 @@ export class WorkloadController {
       argv,
       env,
       workingDir: fields.workingDir || '/',
+      user,
       port,
       resources,
       readiness: probeSpec(spec.readinessProbe) ?? DEFAULT_READINESS,

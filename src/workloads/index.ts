@@ -3,7 +3,7 @@ export { nativeBinary } from './native.js';
 export type { AppliedIsolation, ImageConfig, LimitsMechanism, PreparedImage, Replica, ReplicaEndpoint, ReplicaExit, ReplicaResources, ReplicaSpec, RuntimeHandler } from './types.js';
 export { replicaRoot, WorkloadManager, type Activity, type ReplicaState, type ReplicaStatus, type WorkloadDefinition, type WorkloadManagerOptions, type WorkloadStatus } from './manager.js';
 export { DEFAULT_READINESS, probe, type ProbeResult, type ProbeSpec } from './probe.js';
-export { ImageStore } from './image/index.js';
+export { type ImageUser, ImageStore, resolveImageUser } from './image/index.js';
 export { BwrapHandler, RuncHandler, runtimeDefaultSeccomp, type ContainerHandlerOptions } from './container/index.js';
 export { advise, type AdviseInput, AdviseInputError, type Advice } from './advise.js';
 export { classFacts, type BenchReport, type ClassFact, type ClassFacts, DEFAULT_VM_MEMORY_BYTES, type Figure, formatFigure, formatMs, formatPerGiB, type HandlerAvailability, isRuntimeClassName, parseBenchReport, PUBLISHED_COLD_START_MS, RUNTIME_CLASS_NAMES, type RuntimeClassName } from './advise-figures.js';

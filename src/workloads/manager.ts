@@ -9,7 +9,7 @@ import { probe, type ProbeSpec } from './probe.js';
 import type { AppliedIsolation, Replica, ReplicaEndpoint, ReplicaExit, ReplicaSpec, RuntimeHandler } from './types.js';
 
 /** WorkloadDefinition is one container or VM Function, resolved: the handler, the image and what to run. */
-export interface WorkloadDefinition extends Pick<ReplicaSpec, 'namespace' | 'image' | 'argv' | 'env' | 'workingDir' | 'port' | 'resources'> {
+export interface WorkloadDefinition extends Pick<ReplicaSpec, 'namespace' | 'image' | 'argv' | 'env' | 'workingDir' | 'user' | 'port' | 'resources'> {
   name: string;
   /** Changes whenever running replicas must be replaced (image, argv, env, resources, handler). */
   revision: string;
@@ -270,6 +270,7 @@ export class WorkloadManager {
           argv: d.argv,
           env: d.env,
           workingDir: d.workingDir,
+          user: d.user,
           port: d.port,
           resources: d.resources,
           dir,

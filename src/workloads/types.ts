@@ -50,6 +50,8 @@ export interface ReplicaSpec {
   /** The whole environment of the process, PORT included. */
   env: Record<string, string>;
   workingDir: string;
+  /** The uid and gid the process runs as inside (the image's config.User); root when absent. */
+  user?: { uid: number; gid: number };
   /** The TCP port the process serves HTTP on, inside its own network. */
   port: number;
   resources: ReplicaResources;

@@ -216,6 +216,25 @@ for (const h of HANDLERS) {
       }
     });
 
+    it("runs as the image's user inside, an unprivileged id outside, and can still write /tmp", async () => {
+      const spec = fx.spec('user', ['/bin/sh', '-c', 'echo ids $(id -u) $(id -g); touch /tmp/mine && echo wrote; sleep 30'], { user: { uid: 1000, gid: 1001 } });
+      const replica = await handler.start(spec);
+      try {
+        await expect.poll(() => spec.lines.some((l) => l.line === 'wrote'), { timeout: 5000 }).toBe(true);
+        expect(spec.lines.map((l) => l.line)).toContain('ids 1000 1001');
+        const ownPidNs = readlinkSync('/proc/self/ns/pid');
+        const findSleeper = () => hostPidsOf(replica).find((p) => { try { return readlinkSync(`/proc/${p}/ns/pid`) !== ownPidNs && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep'); } catch { return false; } });
+        await expect.poll(findSleeper, { timeout: 5000 }).toBeDefined();
+        const st = statusOf(findSleeper()!);
+        // bwrap maps the user onto the sandbox's one unprivileged host uid; runc onto BASE + uid.
+        if (process.getuid?.() === 0) expect(st.Uid!.split(/\s+/)[0]).toBe(h.name === 'bwrap' ? '65534' : '101000');
+        expect(st.Uid!.split(/\s+/)).not.toContain('0');
+        expect(st.Gid!.split(/\s+/)).not.toContain('0');
+      } finally {
+        await replica.stop(100);
+      }
+    });
+
     it('gets exactly the environment and working directory of its spec', async () => {
       const { out } = await runToEnd(handler, fx.spec('env', ['/bin/sh', '-c', 'env | sort; pwd'], { env: { PATH: '/bin', PORT: '8080', GREETING: 'hi there' }, workingDir: '/www' }));
       const lines = out.split('\n');

@@ -142,14 +142,16 @@ describe.skipIf(!ready)('qemu runtime-class handler (microvm)', () => {
     });
   });
 
-  it('a workload that exits at once ends the VM with its exit code', async () => {
-    const { spec, lines } = track(vmSpec(root, ['/bin/sh', '-c', 'echo leaving; exit 7']));
+  it("a workload that exits at once ends the VM with its exit code, having run as the image's user", async () => {
+    const { spec, lines } = track(vmSpec(root, ['/bin/sh', '-c', 'echo ids $(id -u) $(id -g); echo leaving; exit 7']));
+    spec.user = { uid: 1000, gid: 1001 };
     const t0 = Date.now();
     const replica = await handler.start(spec);
     const exit = await replica.exited;
     console.log(`vm boot to exit (initramfs cached): ${Date.now() - t0} ms`);
     expect(exit).toMatchObject({ reason: 'Error', code: 7, signal: null });
     expect(lines).toContain('console: leaving');
+    expect(lines).toContain('console: ids 1000 1001');
     expect(alive(replica.pid!)).toBe(false);
     expect(readdirSync(spec.dir)).toEqual([]);
   }, 60_000);

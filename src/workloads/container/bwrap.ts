@@ -52,7 +52,7 @@ export class BwrapHandler extends ContainerHandler {
         bwrap,
         '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--unshare-cgroup',
         '--die-with-parent', '--as-pid-1', '--new-session',
-        '--uid', '0', '--gid', '0', '--cap-drop', 'ALL', '--hostname', hostnameFor(spec),
+        '--uid', String(spec.user?.uid ?? 0), '--gid', String(spec.user?.gid ?? 0), '--cap-drop', 'ALL', '--hostname', hostnameFor(spec),
         ...this.rootfsArgs(spec, src),
         '--proc', '/proc', '--dev', '/dev',
         // bwrap's /dev is an unbounded tmpfs: /dev/shm gets a bounded one, and /dev itself is made read-only.

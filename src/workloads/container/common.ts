@@ -21,6 +21,8 @@ export interface ContainerHandlerOptions {
   runc?: string;
   /** The skiff-init helper; default the one `npm run build` puts in dist/native. */
   init?: string;
+  /** runc only: a non-root image user U runs as host uid/gid BASE + U (default 100000). */
+  userIdBase?: number;
   /** Host uid and gid the sandbox runs as when Skiff runs as root; default 65534 (nobody). */
   hostUid?: number;
   hostGid?: number;

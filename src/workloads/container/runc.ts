@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -101,6 +101,9 @@ export class RuncHandler extends ContainerHandler {
     // container's root, an unprivileged host uid that cannot write this directory.
     const root = join(spec.dir, 'bundle', 'rootfs');
     for (const d of ['proc', 'dev', 'tmp', 'run', '.skiff']) mkdirSync(join(root, d), { recursive: true });
+    // runc gives a tmpfs the mode of the directory it covers, over the mode= option: /tmp must be
+    // writable by an image's non-root user too.
+    chmodSync(join(root, 'tmp'), 0o1777);
     writeFileSync(join(root, '.skiff', 'init'), '');
     for (const e of readdirSync(spec.image.rootfs, { withFileTypes: true })) {
       if (SANDBOX_MOUNTS.has(e.name)) continue;
@@ -118,7 +121,7 @@ export class RuncHandler extends ContainerHandler {
       ociVersion: OCI_VERSION,
       process: {
         terminal: false,
-        user: { uid: 0, gid: 0 },
+        user: { uid: spec.user?.uid ?? 0, gid: spec.user?.gid ?? 0 },
         // runc adds HOME when the environment lacks it; the replica's environment is exactly spec.env.
         args: ['/.skiff/init', '--port', String(spec.port), '--listen-fd', '3', '--lifeline-fd', '4', ...('HOME' in spec.env ? [] : ['--unsetenv', 'HOME']), '--', ...spec.argv],
         env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
@@ -131,8 +134,8 @@ export class RuncHandler extends ContainerHandler {
       hostname: hostnameFor(spec),
       mounts,
       linux: {
-        uidMappings: [{ containerID: 0, hostID: uid, size: 1 }],
-        gidMappings: [{ containerID: 0, hostID: gid, size: 1 }],
+        uidMappings: idMappings(uid, spec.user?.uid, this.options.userIdBase),
+        gidMappings: idMappings(gid, spec.user?.gid, this.options.userIdBase),
         namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user', 'cgroup'].map((type) => ({ type })),
         // Relative: runc puts it under its own cgroup, which the launcher made the replica's (whose
         // memory limit, set by Skiff, is the one that holds).
@@ -155,4 +158,18 @@ export class RuncHandler extends ContainerHandler {
     if (v.code !== 0) return `runc does not run here: ${v.out}`;
     return undefined;
   }
+}
+
+/** Where the image's non-root users map on the host: the first subordinate range useradd hands out. */
+const DEFAULT_USER_ID_BASE = 100_000;
+
+/**
+ * idMappings maps the container's root to the unprivileged host id, and the image's own user (when it
+ * is not root) to BASE + id: runc sets the container up as its root and then becomes that user, so both
+ * need a host id, and none of them may be a host account that owns something.
+ */
+function idMappings(rootHostId: number, userId: number | undefined, base = DEFAULT_USER_ID_BASE): Array<{ containerID: number; hostID: number; size: number }> {
+  const out = [{ containerID: 0, hostID: rootHostId, size: 1 }];
+  if (userId !== undefined && userId !== 0) out.push({ containerID: userId, hostID: base + userId, size: 1 });
+  return out;
 }

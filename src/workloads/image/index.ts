@@ -8,3 +8,4 @@ export { DEFAULT_GC_GRACE_MS, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_IMAGE_BYTES, DEFA
 export { hostPlatform, parseImageConfig, type ParsedImageConfig } from './config.js';
 export { LAYER_MEDIA_TYPES } from './streams.js';
 export { RootfsBuilder, splitName, type LayerData, type LayerInfo, type UnpackLimits } from './unpack.js';
+export { type ImageUser, resolveImageUser } from './user.js';

@@ -32,6 +32,8 @@ export interface GuestConfig {
   cwd: string;
   port: number;
   controlPort: number;
+  /** The image's user: the workload drops to it after the init has set the guest up. */
+  user?: { uid: number; gid: number };
 }
 
 /**
@@ -147,6 +149,7 @@ async function addTree(w: CpioWriter, dir: string, prefix: string): Promise<void
 /** encodeConfig writes NUL-terminated strings: the magic, then KEY, VALUE pairs; skiff-vminit.c reads it. */
 export function encodeConfig(c: GuestConfig): Buffer {
   const items: string[] = [CONFIG_MAGIC, 'token', c.token, 'cwd', c.cwd || '/', 'port', String(c.port), 'control-port', String(c.controlPort)];
+  if (c.user && (c.user.uid !== 0 || c.user.gid !== 0)) items.push('user', `${c.user.uid}:${c.user.gid}`);
   for (const a of c.argv) items.push('arg', a);
   for (const [k, v] of Object.entries(c.env)) {
     if (!k || k.includes('=')) throw new WorkloadError('StartFailed', `environment variable name ${JSON.stringify(k)} is empty or contains '=': rename it`);

@@ -112,7 +112,7 @@ export class QemuHandler implements RuntimeHandler {
     const token = randomBytes(8).toString('hex');
     const controlPort = spec.port === 1023 ? 1024 : 1023;
     const initrd = join(spec.dir, 'vm-initrd.cpio');
-    await this.cache.replicaInitrd(part.path, { token, argv: spec.argv, env: spec.env, cwd: spec.workingDir, port: spec.port, controlPort }, initrd);
+    await this.cache.replicaInitrd(part.path, { token, argv: spec.argv, env: spec.env, cwd: spec.workingDir, port: spec.port, controlPort, user: spec.user }, initrd);
     const prepMs = Date.now() - t0;
 
     let lastError = '';
