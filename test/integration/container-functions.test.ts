@@ -71,6 +71,12 @@ spec:
     const d = await cli(['describe', 'fn', 'web'], { skiff: s });
     expect(d.stdout).toContain('runtimeClassName: container/bwrap');
     expect(d.stdout).toMatch(/Ready\s+True\s+ReplicasReady/);
+    // Replicas as a table with their state, and the isolation one property a line.
+    expect(d.stdout).toMatch(/Replicas:\n\s+NAME\s+STATE\s+READY\s+RESTARTS/);
+    expect(d.stdout).toMatch(/\n\s+default\.web\.\S+\s+Ready\s+yes\s+0\s/);
+    expect(d.stdout).toMatch(/Isolation:\n\s+Handler:\s+bwrap\n/);
+    expect(d.stdout).toMatch(/\n\s+Seccomp:\s+RuntimeDefault\n/);
+    expect(d.stdout).toMatch(/\n\s+No new privileges:\s+yes\n/);
     const rc = await cli(['get', 'runtimeclasses', '-o', 'json'], { skiff: s });
     const items = JSON.parse(rc.stdout).items as Array<{ metadata: { name: string }; handler: string }>;
     expect(Object.fromEntries(items.map((i) => [i.metadata.name, i.handler]))).toMatchObject({ wasm: 'wasm', container: 'bwrap', vm: 'qemu' });

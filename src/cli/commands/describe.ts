@@ -32,8 +32,10 @@ export function register(program: Command): void {
     const { metadata: _m, apiVersion: _a, kind: _k, status, ...body } = obj;
     if (Object.keys(body).length) lines.push(indentBlock(body.spec !== undefined ? 'Spec' : 'Fields', body.spec ?? body));
     if (status) {
-      const { conditions, ...rest } = status as { conditions?: Condition[] };
+      const { conditions, replicaStatuses, isolation, ...rest } = status as { conditions?: Condition[]; replicaStatuses?: ReplicaRow[]; isolation?: Record<string, unknown> };
       if (Object.keys(rest).length) lines.push(indentBlock('Status', rest));
+      if (replicaStatuses) lines.push(...replicaLines(replicaStatuses));
+      if (isolation) lines.push(...isolationLines(isolation));
       if (conditions?.length) {
         lines.push('Conditions:');
         lines.push(indent(table(['TYPE', 'STATUS', 'REASON', 'AGE', 'MESSAGE'], conditions.map((c) => [c.type, c.status, c.reason, formatAge(c.lastTransitionTime), c.message]))));
@@ -54,6 +56,35 @@ export function register(program: Command): void {
     }
     process.stdout.write(lines.join('\n') + '\n');
   });
+}
+
+/** A container or VM replica as the workload controller writes it to status.replicaStatuses. */
+interface ReplicaRow {
+  name: string;
+  state: string;
+  ready?: boolean;
+  restarts?: number;
+  revision?: string;
+  startedAt?: string;
+  message?: string;
+  lastExit?: { reason?: string; code?: number | null; signal?: string | null; message?: string; at?: string };
+}
+
+function replicaLines(rows: ReplicaRow[]): string[] {
+  if (rows.length === 0) return ['Replicas:           <none> (scaled to zero)'];
+  const exit = (e: ReplicaRow['lastExit']) => (e ? `${e.reason ?? ''}${e.code !== null && e.code !== undefined ? ` (code ${e.code})` : e.signal ? ` (${e.signal})` : ''} ${formatAge(e.at)} ago` : '-');
+  return ['Replicas:', indent(table(['NAME', 'STATE', 'READY', 'RESTARTS', 'AGE', 'REVISION', 'LAST EXIT', 'MESSAGE'], rows.map((r) => [r.name, r.state, r.ready ? 'yes' : 'no', String(r.restarts ?? 0), r.startedAt ? formatAge(r.startedAt) : '-', r.revision ?? '', exit(r.lastExit), r.message ?? ''])))];
+}
+
+/** isolationLines shows what the replicas actually got, one property a line, as kubectl describe shows a pod's security context. */
+function isolationLines(iso: Record<string, unknown>): string[] {
+  const out = ['Isolation:'];
+  const label: Record<string, string> = { handler: 'Handler', namespaces: 'Namespaces', capabilities: 'Capabilities', noNewPrivs: 'No new privileges', seccomp: 'Seccomp', limits: 'Limits', network: 'Network', rootfs: 'Root filesystem', machine: 'Machine' };
+  for (const [k, v] of Object.entries(iso)) {
+    const value = Array.isArray(v) ? (v.length ? v.join(', ') : 'none (a separate kernel)') : typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v);
+    out.push(`  ${((label[k] ?? k) + ':').padEnd(20)}${value}`);
+  }
+  return out;
 }
 
 function fmtMap(m: Record<string, string> | undefined): string {
