@@ -14,6 +14,9 @@ interface RunTrace {
   parentSpanId: string;
   spanId: string;
   startedAt: number;
+  /** Filled in from the runtime's result once the guest ran. */
+  warm?: boolean;
+  fuel?: number;
 }
 
 /** The slice of the sandbox runtime that serving needs: its two entry points. */
@@ -153,9 +156,13 @@ export class FunctionInvoker {
    * gateway's cancellation is not looked at (so its signal is never built): a guest cannot be
    * interrupted, the runtime's deadline stops it, and the gateway stops waiting at its own deadline.
    */
-  async invoke(namespace: string, name: string, req: WagiRequest, _cancel?: unknown): Promise<WagiResponse> {
+  invoke(namespace: string, name: string, req: WagiRequest, _cancel?: unknown): Promise<WagiResponse> {
+    // Not async itself: an untraced run must not pay for a second promise.
     const run = this.tracer !== undefined ? this.startRun(this.tracer, req) : undefined;
-    if (!run) return this.invokeRun(namespace, name, req, undefined);
+    return run ? this.tracedRun(namespace, name, req, run) : this.invokeRun(namespace, name, req, undefined);
+  }
+
+  private async tracedRun(namespace: string, name: string, req: WagiRequest, run: RunTrace): Promise<WagiResponse> {
     try {
       const res = await this.invokeRun(namespace, name, req, run);
       this.endRun(run, namespace, name, req, 'worker', undefined);
@@ -204,7 +211,7 @@ export class FunctionInvoker {
       kind: SpanKind.INTERNAL,
       startMs: epochMs(run.startedAt),
       endMs: epochMs(performance.now()),
-      attributes: { 'faas.name': name, 'skiff.function': `${namespace}/${name}`, 'faas.invocation_id': req.requestId, 'skiff.function.mode': mode, 'error.type': code },
+      attributes: { 'faas.name': name, 'skiff.function': `${namespace}/${name}`, 'faas.invocation_id': req.requestId, 'skiff.function.mode': mode, 'faas.coldstart': run.warm === undefined ? undefined : !run.warm, 'skiff.function.fuel': run.fuel, 'error.type': code },
       error: code,
     });
   }
@@ -262,6 +269,10 @@ export class FunctionInvoker {
   /** respond keeps the guest's stderr lines and turns its stdout into a response (or a 502 naming what is wrong). */
   private respond(namespace: string, name: string, req: WagiRequest, result: InvokeResult, run: RunTrace | undefined): WagiResponse {
     const requestId = req.requestId;
+    if (run) {
+      run.warm = result.warm;
+      run.fuel = result.fuel;
+    }
     // Log lines are rare next to runs: their trace ids are worked out only when there are some.
     const trace = result.stderr.length > 0 ? this.lineTrace(req, run) : undefined;
     this.logs.appendOutput(namespace, name, requestId, result.stderr, trace);

@@ -96,7 +96,7 @@ describe('function log lines and run spans', () => {
 
   function setup(tracer?: Tracer) {
     const logs = new FunctionLogs();
-    const inv = new FunctionInvoker({ tryInline: () => ok('inline line\n'), invoke: async () => ok('worker line\n') }, logs, pino({ level: 'silent' }), { name: '127.0.0.1', port: '8080' });
+    const inv = new FunctionInvoker({ tryInline: () => ({ ...ok('inline line\n'), warm: true, fuel: 140 }), invoke: async () => ({ ...ok('worker line\n'), warm: false }) }, logs, pino({ level: 'silent' }), { name: '127.0.0.1', port: '8080' });
     inv.set({ namespace: 'default', name: 'f', digest: 'sha256:aa', spec: { module: '/f.wasm' } });
     inv.useTracer(tracer);
     return { inv, logs };
@@ -115,9 +115,9 @@ describe('function log lines and run spans', () => {
     const { inv, logs } = setup(tracer);
     inv.tryInline('default', 'f', req('01'));
     await inv.invoke('default', 'f', req('01'));
-    expect(spans.map((s) => [s.name, s.parentSpanId, s.attributes['skiff.function.mode']])).toEqual([
-      ['function default/f', '00f067aa0ba902b7', 'inline'],
-      ['function default/f', '00f067aa0ba902b7', 'worker'],
+    expect(spans.map((s) => [s.name, s.parentSpanId, s.attributes['skiff.function.mode'], s.attributes['faas.coldstart'], s.attributes['skiff.function.fuel']])).toEqual([
+      ['function default/f', '00f067aa0ba902b7', 'inline', false, 140],
+      ['function default/f', '00f067aa0ba902b7', 'worker', true, undefined],
     ]);
     expect(logs.tail('default', 'f', 2).map((l) => [l.line, l.trace_id, l.span_id])).toEqual([
       ['inline line', TRACE, spans[0]!.spanId],

@@ -187,6 +187,9 @@ describe('OpenTelemetry traces from a running Skiff', () => {
     expect(run.parentSpanId).toBe(next.spanId);
     expect(run.attributes).toMatchObject({ 'faas.name': 'traced-fn', 'skiff.function': 'default/traced-fn' });
     expect(['inline', 'worker']).toContain(run.attributes['skiff.function.mode']);
+    expect(typeof run.attributes['faas.coldstart']).toBe('boolean');
+    // Fuel is metered only on the gateway's thread.
+    if (run.attributes['skiff.function.mode'] === 'inline') expect(run.attributes['skiff.function.fuel']).toBeGreaterThan(0);
 
     // Children lie within their parent's time.
     for (const c of [...attempts, next]) {
