@@ -207,7 +207,11 @@ export class Skiff {
     this.bundles = new PolicyBundleController({ resources, logger, policies: this.policies, dir: join(dataDir, 'bundles'), source: new BundleSource({ upstreams: this.upstreams, registry: this.registry, maxBytes: 16 * 1024 * 1024 }) });
     this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false, paths: this.opts.gatewayPaths, upstreams: this.upstreams, hostDirs: this.hostDirs });
     // The OTLP endpoint is an outbound connection the operator chose, so it needs no --allow-upstream grant.
-    if (this.opts.tracing) this.tracer = new OtlpTracer({ config: this.opts.tracing, serviceVersion: VERSION, logger });
+    if (this.opts.tracing) {
+      this.tracer = new OtlpTracer({ config: this.opts.tracing, serviceVersion: VERSION, logger });
+      // Not the URL or headers: they may hold credentials.
+      logger.info({ protocol: this.opts.tracing.protocol, sampler: this.opts.tracing.sampler }, 'sending traces over OTLP');
+    }
     this.gateway.useTracer(this.tracer);
     invoker.useTracer(this.tracer);
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
