@@ -1,6 +1,7 @@
 /**
  * Gateway benchmark: requests/s and added latency of Skiff's gateway with an empty filter chain and
- * with JWT + authorization + rate limiting, next to the upstream hit directly and to nginx and
+ * with JWT + authorization + rate limiting, with the empty chain traced (1% and all requests sampled,
+ * exported over OTLP to a loopback sink), next to the upstream hit directly and to nginx and
  * HAProxy proxying the same upstream. Every server runs in its own process; load comes from wrk.
  *
  *   npm run bench -- gateway [--json FILE] [--duration SECONDS] [--rounds N] [--connections N]
@@ -51,6 +52,15 @@ async function serveRole(role: string): Promise<void> {
     server.listen(0, HOST, () => process.stdout.write(`port ${(server.address() as { port: number }).port}\n`));
     return;
   }
+  if (role === 'otlp-sink') {
+    // An OTLP/HTTP endpoint that accepts and discards span batches, so exporting costs what it would against a collector.
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+    });
+    server.listen(0, HOST, () => process.stdout.write(`port ${(server.address() as { port: number }).port}\n`));
+    return;
+  }
   const { Gateway } = await import('../src/gateway/index.js');
   const { UpstreamGuard } = await import('../src/security/index.js');
   const { pino } = await import('pino');
@@ -84,6 +94,12 @@ async function serveRole(role: string): Promise<void> {
     services: [{ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name: 'up', namespace: 'default' }, spec: { endpoints: [{ address: HOST, port: upstreamPort }] } }],
   });
   if (problems.length) throw new Error(JSON.stringify(problems));
+  if (process.env.TRACE_RATIO) {
+    // Tracing on: root traces sampled by ratio, spans exported to the bench's loopback OTLP sink.
+    const { OtlpTracer, tracingConfig } = await import('../src/observability/tracing/index.js');
+    const config = tracingConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: process.env.OTLP_URL, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: process.env.TRACE_RATIO })!;
+    gw.useTracer(new OtlpTracer({ config }));
+  }
   const { port } = await gw.listen(HOST, 0);
   process.stdout.write(`port ${port}\n`);
 }
@@ -188,6 +204,13 @@ async function main(): Promise<void> {
     procs.push(empty.proc);
     const full = await tsxChild('gateway-full', { UPSTREAM_PORT: String(up.port), JWKS: JSON.stringify(jwks) });
     procs.push(full.proc);
+    const sink = await tsxChild('otlp-sink');
+    procs.push(sink.proc);
+    const traced = (ratio: string) => tsxChild('gateway-empty', { UPSTREAM_PORT: String(up.port), OTLP_URL: `http://${HOST}:${sink.port}`, TRACE_RATIO: ratio });
+    const trace1 = await traced('0.01');
+    procs.push(trace1.proc);
+    const traceAll = await traced('1');
+    procs.push(traceAll.proc);
 
     const nginxPort = await freePort();
     writeFileSync(
@@ -212,6 +235,8 @@ async function main(): Promise<void> {
       ['direct', up.port, [], up.proc.pid!],
       ['empty_chain', empty.port, [], empty.proc.pid!],
       ['full_chain', full.port, auth, full.proc.pid!],
+      ['empty_chain_trace_1pct', trace1.port, [], trace1.proc.pid!],
+      ['empty_chain_trace_all', traceAll.port, [], traceAll.proc.pid!],
       ['nginx', nginxPort, [], childPid(nginx.proc.pid!)],
       ['haproxy', haproxyPort, [], haproxy.proc.pid!],
     ];
@@ -239,6 +264,11 @@ async function main(): Promise<void> {
     const figures: Figures = {
       empty_chain_rps: results.empty_chain!.rps,
       full_chain_rps: results.full_chain!.rps,
+      empty_chain_rps_trace_1pct: results.empty_chain_trace_1pct!.rps,
+      empty_chain_rps_trace_all: results.empty_chain_trace_all!.rps,
+      empty_chain_trace_1pct_cpu_us_per_request: results.empty_chain_trace_1pct!.cpuUs,
+      empty_chain_trace_all_cpu_us_per_request: results.empty_chain_trace_all!.cpuUs,
+      empty_chain_trace_all_p50_added_us: results.empty_chain_trace_all!.p50 - d.p50,
       empty_chain_p50_added_us: results.empty_chain!.p50 - d.p50,
       empty_chain_p99_added_us: results.empty_chain!.p99 - d.p99,
       full_chain_p50_added_us: results.full_chain!.p50 - d.p50,

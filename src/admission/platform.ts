@@ -9,6 +9,7 @@ import { constraintKind, CONSTRAINTS_GROUP,constraintTemplateKind } from '../api
 import { CORE_GROUP, type FieldError, groupOf, type KindDefinition, type ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import type { DecisionLogger, ExternalDataLookup } from '../policy/index.js';
+import { rootSpan, SpanKind, type Tracer } from '../util/tracing.js';
 
 import { auditObjects, type ConstraintAudit,DEFAULT_VIOLATIONS_LIMIT } from './audit.js';
 import { decide } from './decision.js';
@@ -53,6 +54,7 @@ export class AdmissionPlatform {
   readonly hook: AdmissionHook;
   private readonly resources: ResourceService;
   private readonly logger: Logger;
+  private tracer?: Tracer;
   private readonly ajv = newSchemaCompiler();
   private readonly templateInformer: Informer;
   private readonly constraintInformers = new Map<string, Informer>();
@@ -74,7 +76,28 @@ export class AdmissionPlatform {
       onUpdate: (_old, o) => this.syncTemplate(o),
       onDelete: (o) => this.dropTemplate(o),
     });
-    this.hook = { name: 'admission', admit: (req) => this.admit(req) };
+    this.hook = { name: 'admission', admit: (req) => (this.tracer ? this.tracedAdmit(this.tracer, req) : this.admit(req)) };
+  }
+
+  /** useTracer records a span per admission review (a trace of its own, sampled like a new request's). */
+  useTracer(tracer: Tracer | undefined): void {
+    this.tracer = tracer;
+  }
+
+  private async tracedAdmit(tracer: Tracer, req: AdmissionRequest): Promise<AdmissionResponse> {
+    const span = rootSpan(tracer, 'admission review', SpanKind.INTERNAL, { 'skiff.admission.kind': req.kind, 'skiff.admission.operation': req.operation, 'skiff.admission.namespace': req.namespace, 'skiff.admission.name': req.name });
+    if (!span) return this.admit(req);
+    try {
+      const res = await this.admit(req);
+      span.attributes['skiff.admission.allowed'] = res.allowed;
+      span.attributes['skiff.admission.constraints'] = this.client.constraints().length;
+      span.attributes['skiff.admission.violations'] = res.messages?.length ?? 0;
+      span.end();
+      return res;
+    } catch (err) {
+      span.end((err as Error)?.message ?? String(err));
+      throw err;
+    }
   }
 
   /** start fills the inventory from the store, loads stored templates and constraints, and starts the audit timer. */

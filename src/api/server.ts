@@ -30,6 +30,9 @@ import { inApiVersion, presentedApiVersion } from './versions.js';
 export interface LogLine {
   time: string;
   requestId?: string;
+  /** The trace and span of the request the line was written for, so logs and traces join. */
+  trace_id?: string;
+  span_id?: string;
   /** stderr and system for Wasm Functions; stdout, stderr and console (a VM's serial console) for container and VM replicas. */
   stream: 'stderr' | 'system' | 'stdout' | 'console';
   line: string;

@@ -1,11 +1,23 @@
 import type { Logger } from 'pino';
 
 import type { InvokeRequest, InvokeResult, Runtime } from '../runtime/index.js';
+import { epochMs, parseTraceparent, SpanKind, type Tracer } from '../util/tracing.js';
 
 import { FunctionError } from './errors.js';
 import { checkHostDirs, DEFAULT_LIMITS, defaultFunctionGrants, type FunctionGrants, type ResolvedLimits,resolveLimits } from './grants.js';
-import type { FunctionLogs } from './logs.js';
+import type { FunctionLogs, LineTrace } from './logs.js';
 import { parseWagiOutput, wagiArgs, wagiEnv, WagiOutputError, type WagiRequest, type WagiResponse } from './wagi.js';
+
+/** RunTrace is a sampled run's span: its trace, its parent (the gateway's span) and its own id. */
+interface RunTrace {
+  traceId: string;
+  parentSpanId: string;
+  spanId: string;
+  startedAt: number;
+  /** Filled in from the runtime's result once the guest ran. */
+  warm?: boolean;
+  fuel?: number;
+}
 
 /** The slice of the sandbox runtime that serving needs: its two entry points. */
 export type FunctionRuntime = Pick<Runtime, 'tryInline' | 'invoke'>;
@@ -56,6 +68,8 @@ export class FunctionInvoker {
   /** Invocations prepared by tryInline that the runtime declined to run inline, for invoke to reuse. */
   private readonly declined = new WeakMap<WagiRequest, { entry: Entry; invocation: InvokeRequest }>();
   private readonly notReady = new Map<string, string>();
+  /** Where sampled runs' spans go; undefined (tracing off) costs a run nothing. */
+  private tracer?: Tracer;
 
   constructor(
     private readonly runtime: FunctionRuntime,
@@ -87,6 +101,11 @@ export class FunctionInvoker {
     this.notReady.delete(key);
   }
 
+  /** useTracer records a span for each run of a request whose trace is sampled (undefined: none). */
+  useTracer(tracer: Tracer | undefined): void {
+    this.tracer = tracer;
+  }
+
   /** markNotReady records why a function cannot serve (requests get 503 with this reason). */
   markNotReady(namespace: string, name: string, reason: string): void {
     this.notReady.set(`${namespace}/${name}`, reason);
@@ -113,19 +132,23 @@ export class FunctionInvoker {
    * the invocation prepared here for the same request object.
    */
   tryInline(namespace: string, name: string, req: WagiRequest): WagiResponse | FunctionError | undefined {
+    const run = this.tracer !== undefined ? this.startRun(this.tracer, req) : undefined;
+    let out: WagiResponse | FunctionError | undefined;
     try {
       const entry = this.entry(namespace, name);
       const invocation = this.invocation(entry, name, req);
       const now = this.runtime.tryInline(entry.served.digest, invocation);
       if (now === undefined) {
         this.declined.set(req, { entry, invocation });
+        // The worker run records the span.
         return undefined;
       }
-      if (now instanceof Error) return this.failure(namespace, name, req.requestId, now);
-      return this.respond(namespace, name, req.requestId, now);
+      out = now instanceof Error ? this.failure(namespace, name, req, now, run) : this.respond(namespace, name, req, now, run);
     } catch (err) {
-      return err instanceof FunctionError ? err : this.failure(namespace, name, req.requestId, err);
+      out = err instanceof FunctionError ? err : this.failure(namespace, name, req, err, run);
     }
+    if (run) this.endRun(run, namespace, name, req, 'inline', out instanceof FunctionError ? out : undefined);
+    return out;
   }
 
   /**
@@ -133,7 +156,24 @@ export class FunctionInvoker {
    * gateway's cancellation is not looked at (so its signal is never built): a guest cannot be
    * interrupted, the runtime's deadline stops it, and the gateway stops waiting at its own deadline.
    */
-  async invoke(namespace: string, name: string, req: WagiRequest, _cancel?: unknown): Promise<WagiResponse> {
+  invoke(namespace: string, name: string, req: WagiRequest, _cancel?: unknown): Promise<WagiResponse> {
+    // Not async itself: an untraced run must not pay for a second promise.
+    const run = this.tracer !== undefined ? this.startRun(this.tracer, req) : undefined;
+    return run ? this.tracedRun(namespace, name, req, run) : this.invokeRun(namespace, name, req, undefined);
+  }
+
+  private async tracedRun(namespace: string, name: string, req: WagiRequest, run: RunTrace): Promise<WagiResponse> {
+    try {
+      const res = await this.invokeRun(namespace, name, req, run);
+      this.endRun(run, namespace, name, req, 'worker', undefined);
+      return res;
+    } catch (err) {
+      this.endRun(run, namespace, name, req, 'worker', err);
+      throw err;
+    }
+  }
+
+  private async invokeRun(namespace: string, name: string, req: WagiRequest, run: RunTrace | undefined): Promise<WagiResponse> {
     const prepared = this.declined.get(req);
     let entry: Entry;
     let invocation: InvokeRequest;
@@ -148,9 +188,39 @@ export class FunctionInvoker {
     try {
       result = await this.runtime.invoke(entry.served.digest, invocation);
     } catch (err) {
-      throw this.failure(namespace, name, req.requestId, err);
+      throw this.failure(namespace, name, req, err, run);
     }
-    return this.respond(namespace, name, req.requestId, result);
+    return this.respond(namespace, name, req, result, run);
+  }
+
+  /** startRun begins a run's span when the request's trace is sampled. */
+  private startRun(tracer: Tracer, req: WagiRequest): RunTrace | undefined {
+    const tp = parseTraceparent(req.traceparent);
+    if (!tp?.sampled) return undefined;
+    return { traceId: tp.traceId, parentSpanId: tp.spanId, spanId: tracer.spanId(), startedAt: performance.now() };
+  }
+
+  /** endRun records the run's span: which function, where it ran (inline on the gateway's thread or on a worker), how it ended. */
+  private endRun(run: RunTrace, namespace: string, name: string, req: WagiRequest, mode: 'inline' | 'worker', err: unknown): void {
+    const code = err === undefined ? undefined : ((err as { code?: string }).code ?? 'internal');
+    this.tracer?.record({
+      traceId: run.traceId,
+      spanId: run.spanId,
+      parentSpanId: run.parentSpanId,
+      name: `function ${namespace}/${name}`,
+      kind: SpanKind.INTERNAL,
+      startMs: epochMs(run.startedAt),
+      endMs: epochMs(performance.now()),
+      attributes: { 'faas.name': name, 'skiff.function': `${namespace}/${name}`, 'faas.invocation_id': req.requestId, 'skiff.function.mode': mode, 'faas.coldstart': run.warm === undefined ? undefined : !run.warm, 'skiff.function.fuel': run.fuel, 'error.type': code },
+      error: code,
+    });
+  }
+
+  /** lineTrace is the trace and span a request's log lines are tagged with: the run's span when sampled, else the gateway's. */
+  private lineTrace(req: WagiRequest, run: RunTrace | undefined): LineTrace | undefined {
+    if (run) return { traceId: run.traceId, spanId: run.spanId };
+    const tp = parseTraceparent(req.traceparent);
+    return tp && { traceId: tp.traceId, spanId: tp.spanId };
   }
 
   /** entry finds a served function, or throws why it cannot serve (a FunctionError). */
@@ -197,28 +267,38 @@ export class FunctionInvoker {
   }
 
   /** respond keeps the guest's stderr lines and turns its stdout into a response (or a 502 naming what is wrong). */
-  private respond(namespace: string, name: string, requestId: string, result: InvokeResult): WagiResponse {
-    this.logs.appendOutput(namespace, name, requestId, result.stderr);
+  private respond(namespace: string, name: string, req: WagiRequest, result: InvokeResult, run: RunTrace | undefined): WagiResponse {
+    const requestId = req.requestId;
+    if (run) {
+      run.warm = result.warm;
+      run.fuel = result.fuel;
+    }
+    // Log lines are rare next to runs: their trace ids are worked out only when there are some.
+    const trace = result.stderr.length > 0 ? this.lineTrace(req, run) : undefined;
+    this.logs.appendOutput(namespace, name, requestId, result.stderr, trace);
     try {
       return parseWagiOutput(result.stdout);
     } catch (err) {
       if (!(err instanceof WagiOutputError)) throw err;
       const key = `${namespace}/${name}`;
       const msg = result.exitCode !== 0 ? `the function exited with code ${result.exitCode} without a valid response (${err.message})` : err.message;
-      this.logs.append(namespace, name, { stream: 'system', requestId, line: `bad output: ${msg}` });
-      this.logger.warn({ function: key, requestId, exitCode: result.exitCode }, msg);
+      const t = trace ?? this.lineTrace(req, run);
+      this.logs.append(namespace, name, { stream: 'system', requestId, line: `bad output: ${msg}`, trace_id: t?.traceId, span_id: t?.spanId });
+      this.logger.warn({ function: key, requestId, trace_id: t?.traceId, span_id: t?.spanId, exitCode: result.exitCode }, msg);
       throw new FunctionError(result.exitCode !== 0 ? 'function_failed' : 'bad_gateway', result.exitCode !== 0 ? `function ${key} failed` : `function ${key} returned a malformed response`);
     }
   }
 
-  private failure(namespace: string, name: string, requestId: string, err: unknown): FunctionError {
+  private failure(namespace: string, name: string, req: WagiRequest, err: unknown, run: RunTrace | undefined): FunctionError {
     const key = `${namespace}/${name}`;
+    const requestId = req.requestId;
     const code = (err as { code?: string }).code ?? 'internal';
     const message = (err as Error).message ?? String(err);
-    const note = (line: string) => this.logs.append(namespace, name, { stream: 'system', requestId, line });
+    const trace = this.lineTrace(req, run);
+    const note = (line: string) => this.logs.append(namespace, name, { stream: 'system', requestId, line, trace_id: trace?.traceId, span_id: trace?.spanId });
     // What the guest managed to say before it failed is often the best clue.
     const stderr = (err as { stderr?: Uint8Array }).stderr;
-    if (stderr) this.logs.appendOutput(namespace, name, requestId, stderr);
+    if (stderr) this.logs.appendOutput(namespace, name, requestId, stderr, trace);
     switch (code) {
       case 'trap':
         note(`trap: ${message}`);
@@ -239,7 +319,7 @@ export class FunctionInvoker {
         return new FunctionError('not_ready', `function ${key} is not loaded yet`);
       default:
         note(`failed: ${message}`);
-        this.logger.error({ function: key, requestId, err }, 'function invocation failed');
+        this.logger.error({ function: key, requestId, trace_id: trace?.traceId, span_id: trace?.spanId, err }, 'function invocation failed');
         return new FunctionError('internal', `function ${key} failed`);
     }
   }

@@ -7,6 +7,12 @@ const MAX_LINE_BYTES = 16 * 1024;
 const MAX_TEXT_BYTES = 256 * 1024;
 const encoder = new TextEncoder();
 
+/** LineTrace is the trace and span a line was written under. */
+export interface LineTrace {
+  traceId: string;
+  spanId: string;
+}
+
 /**
  * LineRing is one function's recent lines, kept as bytes in a circular buffer with their metadata in
  * parallel typed arrays. Hand-written for the request path: a function may log a line per request, and
@@ -18,6 +24,8 @@ class LineRing {
   private readonly times: Float64Array;
   private readonly streams: Uint8Array;
   private readonly ids: Array<string | undefined>;
+  private readonly traceIds: Array<string | undefined>;
+  private readonly spanIds: Array<string | undefined>;
   /** Where each line's text starts, as an ever-growing offset into the text stream (mod text.length). */
   private readonly starts: Float64Array;
   private readonly lens: Uint32Array;
@@ -30,11 +38,13 @@ class LineRing {
     this.times = new Float64Array(cap);
     this.streams = new Uint8Array(cap);
     this.ids = new Array<string | undefined>(cap);
+    this.traceIds = new Array<string | undefined>(cap);
+    this.spanIds = new Array<string | undefined>(cap);
     this.starts = new Float64Array(cap);
     this.lens = new Uint32Array(cap);
   }
 
-  push(timeMs: number, stream: number, requestId: string | undefined, bytes: Uint8Array): void {
+  push(timeMs: number, stream: number, requestId: string | undefined, bytes: Uint8Array, trace?: LineTrace): void {
     if (bytes.length > MAX_LINE_BYTES) bytes = bytes.subarray(0, MAX_LINE_BYTES);
     this.room(bytes.length);
     const size = this.text.length;
@@ -47,6 +57,8 @@ class LineRing {
     this.times[slot] = timeMs;
     this.streams[slot] = stream;
     this.ids[slot] = requestId;
+    this.traceIds[slot] = trace?.traceId;
+    this.spanIds[slot] = trace?.spanId;
     this.starts[slot] = this.written;
     this.lens[slot] = bytes.length;
     this.count++;
@@ -77,6 +89,8 @@ class LineRing {
 
   private dropFirst(): void {
     this.ids[this.first] = undefined;
+    this.traceIds[this.first] = undefined;
+    this.spanIds[this.first] = undefined;
     this.first = (this.first + 1) % this.cap;
     this.count--;
   }
@@ -98,6 +112,11 @@ class LineRing {
     const line = Buffer.from(this.read(slot)).toString('utf8');
     const out: LogLine = { time: new Date(this.times[slot]!).toISOString(), stream: STREAMS[this.streams[slot]!]!, line };
     if (id) out.requestId = id;
+    const traceId = this.traceIds[slot];
+    if (traceId) {
+      out.trace_id = traceId;
+      out.span_id = this.spanIds[slot];
+    }
     return out;
   }
 
@@ -133,12 +152,13 @@ export class FunctionLogs implements LogSource {
   append(namespace: string, name: string, line: Omit<LogLine, 'time'> & { time?: string }): void {
     const key = `${namespace}/${name}`;
     const ms = line.time !== undefined ? Date.parse(line.time) : Date.now();
-    this.push(key, Number.isNaN(ms) ? Date.now() : ms, STREAMS.indexOf(line.stream), line.requestId, encoder.encode(line.line));
+    const trace = line.trace_id && line.span_id ? { traceId: line.trace_id, spanId: line.span_id } : undefined;
+    this.push(key, Number.isNaN(ms) ? Date.now() : ms, STREAMS.indexOf(line.stream), line.requestId, encoder.encode(line.line), trace);
   }
 
-  private push(key: string, ms: number, stream: number, requestId: string | undefined, bytes: Uint8Array): void {
+  private push(key: string, ms: number, stream: number, requestId: string | undefined, bytes: Uint8Array, trace?: LineTrace): void {
     const ring = this.ring(key);
-    ring.push(ms, stream, requestId, bytes);
+    ring.push(ms, stream, requestId, bytes, trace);
     const followers = this.followers.get(key);
     if (followers?.size) {
       const l = ring.line(ring.size - 1);
@@ -150,7 +170,7 @@ export class FunctionLogs implements LogSource {
    * appendOutput splits a stderr buffer into lines (a final partial line counts as a line; a trailing
    * CR is dropped) and keeps their bytes; nothing is decoded until the lines are read.
    */
-  appendOutput(namespace: string, name: string, requestId: string, stderr: Uint8Array): void {
+  appendOutput(namespace: string, name: string, requestId: string, stderr: Uint8Array, trace?: LineTrace): void {
     if (stderr.length === 0) return;
     const key = `${namespace}/${name}`;
     const ms = Date.now();
@@ -160,7 +180,7 @@ export class FunctionLogs implements LogSource {
       if (nl < 0) nl = stderr.length;
       let end = nl;
       if (end > start && stderr[end - 1] === 0x0d) end--;
-      if (end > start) this.push(key, ms, 0, requestId, stderr.subarray(start, end));
+      if (end > start) this.push(key, ms, 0, requestId, stderr.subarray(start, end), trace);
       start = nl + 1;
     }
   }

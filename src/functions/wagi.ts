@@ -6,7 +6,7 @@
 import type { GatewayRequest } from '../gateway/index.js';
 
 /** The request as the gateway hands it to a function. */
-export type WagiRequest = Pick<GatewayRequest, 'method' | 'path' | 'rawQuery' | 'headers' | 'body' | 'remoteAddress' | 'requestId'>;
+export type WagiRequest = Pick<GatewayRequest, 'method' | 'path' | 'rawQuery' | 'headers' | 'body' | 'remoteAddress' | 'requestId' | 'traceparent'>;
 
 export interface WagiContext {
   /** The function's name, used as argv[0] and SCRIPT_NAME's basis. */

@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream';
 
+import type { Tracer } from '../util/tracing.js';
+
 import type { CancelToken } from './cancel.js';
 import type { TraceContext } from './observability/trace.js';
 import type { OutgoingHeaders, ResponseWriter } from './response-writer.js';
@@ -51,6 +53,8 @@ export interface GatewayContext {
   remoteAddress: string;
   requestId: string;
   trace: TraceContext;
+  /** Set only when the request's trace is sampled: where its spans go (the server span is `trace.spanId`). */
+  tracer?: Tracer;
   /** The incoming body stream; use readBody() when the whole body is needed. */
   rawBody: Readable;
   /** The buffered body once readBody() has run. */

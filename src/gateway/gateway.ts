@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 
 import type { ResourceObject } from '../api/kinds/types.js';
 import { HostDirs, UpstreamGuard } from '../security/index.js';
+import type { Tracer } from '../util/tracing.js';
 
 import { compose } from './compose.js';
 import type { Dispatch, Handler, OutgoingHeaders } from './context.js';
@@ -17,6 +18,7 @@ import type { FilterEnv } from './filters/types.js';
 import type { LazyIdentity, WorkloadIdentity } from './mtls/identity.js';
 import { peerSpiffeId } from './mtls/spiffe.js';
 import { type GatewayMetrics, MetricsRegistry, type TrafficStats } from './observability/metrics.js';
+import { endTrace, startTrace, TRACED_FILTERS, tracedFilter } from './observability/spans.js';
 import { IdSource, traceFrom } from './observability/trace.js';
 import { type BodyBudget,RequestContext } from './request-context.js';
 import { BadPathError, DEFAULT_PATH_OPTIONS, ESCAPED_SLASHES_ACTIONS, normalizePath, originForm, type PathOptions,PathRedirect } from './request-path.js';
@@ -112,6 +114,8 @@ export class Gateway {
   private readonly upstreams: UpstreamGuard;
   private readonly hostDirs: HostDirs;
   private readonly clusterEnv: ClusterEnv;
+  /** Where sampled requests' spans go; undefined (tracing off) costs the request path nothing. */
+  private tracer?: Tracer;
   /** The container and VM Functions' replicas, kept up to date by the workload controller. */
   readonly workloads: WorkloadTable;
 
@@ -173,6 +177,14 @@ export class Gateway {
   }
 
   /**
+   * useTracer turns tracing on (or off with undefined). Filter spans are wired when routes are
+   * compiled, so call it before the first update().
+   */
+  useTracer(tracer: Tracer | undefined): void {
+    this.tracer = tracer;
+  }
+
+  /**
    * update compiles and swaps the whole configuration. Objects that fail to compile are skipped and
    * reported; everything else takes effect for requests that start after the call.
    */
@@ -215,7 +227,8 @@ export class Gateway {
             let carry = this.carries.get(carryKey);
             if (!carry) this.carries.set(carryKey, (carry = new Map()));
             const env: FilterEnv = { logger: this.logger, authorizer: this.authorizer, now: Date.now, where: `${rule.routeKey} ${decl.field}`, field: decl.field, carry, upstreams: this.upstreams, hostDirs: this.hostDirs };
-            return FILTERS.get(decl.name)!.create(decl.config, env);
+            const h = FILTERS.get(decl.name)!.create(decl.config, env);
+            return this.tracer && TRACED_FILTERS.has(decl.name) ? tracedFilter(decl.name, decl.config, h) : h;
           });
           const dispatch = createDispatch(rule, { functions: this.functions, clusters, workloads: this.workloads, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger });
           // Without filters the dispatch is the chain, and an answer it has at once is written at once.
@@ -309,6 +322,7 @@ export class Gateway {
       },
       this.budget,
     );
+    if (this.tracer !== undefined) startTrace(ctx, this.tracer);
     if ((req.socket as TLSSocket).encrypted || req.httpVersionMajor === 2) ctx.peerIdentity = peerOf(req);
     // HTTP/2 frames its own writes per session; HTTP/1.x writes straight to the connection.
     if (req.httpVersionMajor < 2) ctx.writes = this.writes;
@@ -394,8 +408,10 @@ export class Gateway {
   }
 
   private finish(ctx: RequestContext, status: number, chain: Chain | undefined): void {
-    const us = (performance.now() - ctx.startedAt) * 1000;
+    const end = performance.now();
+    const us = (end - ctx.startedAt) * 1000;
     if (chain) chain.stats.record(status, us);
+    if (ctx.tracer !== undefined) endTrace(ctx, ctx.tracer, status, chain?.key, end);
     ctx.releaseBody();
     if (this.accessLog && this.logger.isLevelEnabled('info')) {
       this.logger.info(
@@ -407,8 +423,8 @@ export class Gateway {
           status,
           durationUs: Math.round(us),
           requestId: ctx.requestId,
-          traceId: ctx.trace.traceId,
-          spanId: ctx.trace.spanId,
+          trace_id: ctx.trace.traceId,
+          span_id: ctx.trace.spanId,
           route: chain?.key,
           upstream: ctx.upstream,
           remoteAddress: ctx.remoteAddress,

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import type { Tracer } from '../util/tracing.js';
+
 import { AbortReason, CancelToken } from './cancel.js';
 import type { BufferedResponse, GatewayContext, HedgePolicy, OutgoingHeaders, RetryPolicy } from './context.js';
 import { BodyTooLargeError, GatewayError } from './errors.js';
@@ -35,6 +37,7 @@ export class RequestContext implements GatewayContext {
   remoteAddress: string;
   requestId: string;
   trace: TraceContext;
+  tracer?: Tracer;
   rawBody: IncomingMessage;
   body?: Uint8Array;
   claims?: Record<string, unknown>;

@@ -95,6 +95,10 @@ export interface InvokeResult {
   durationMs: number;
   /** Escape attempts the sandbox refused during this run, one line each (also logged as warnings). */
   notes?: string[];
+  /** Whether the run reused a warm instance (false: the module was instantiated for it). */
+  warm?: boolean;
+  /** What an inline, fuel-metered run cost in fuel units (undefined for a worker run, which is not metered). */
+  fuel?: number;
 }
 
 /** Defaults applied when a request leaves a limit out. */
@@ -237,7 +241,7 @@ export class Runtime {
       if (outcome.code !== 'output_limit') this.logger?.warn({ digest, poolKey: key, code: outcome.code }, outcome.message);
       return new RuntimeError(outcome.code, outcome.message, { stdout: outcome.stdout, stderr: outcome.stderr });
     }
-    const res: InvokeResult = { exitCode: outcome.exitCode, stdout: outcome.stdout, stderr: outcome.stderr, durationMs: outcome.durationMs };
+    const res: InvokeResult = { exitCode: outcome.exitCode, stdout: outcome.stdout, stderr: outcome.stderr, durationMs: outcome.durationMs, warm: outcome.reused, fuel: outcome.cost };
     if (outcome.notes?.length) res.notes = outcome.notes;
     return res;
   }

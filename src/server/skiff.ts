@@ -25,6 +25,7 @@ import { WorkloadController } from '../controllers/workload-controller.js';
 import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
+import { OtlpTracer, type TracingConfig } from '../observability/tracing/index.js';
 import { createRegistryClient, type CredentialProvider, OciCache, type RegistryClient } from '../oci/index.js';
 import { DecisionLogger, policyKindValidators } from '../policy/index.js';
 import { Runtime } from '../runtime/index.js';
@@ -74,6 +75,8 @@ export interface SkiffOptions {
   blobGraceMs?: number;
   /** How the server reaches OCI registries (oci:// modules): plain-HTTP hosts, extra CAs, default credentials. */
   registries?: RegistrySettings;
+  /** Where OpenTelemetry spans go (OTLP/HTTP) and which are kept; tracing is off without it. */
+  tracing?: TracingConfig;
 }
 
 /** RegistrySettings: `skiff up --insecure-registry`, `--registry-ca`, `--registry-config`. */
@@ -134,6 +137,7 @@ export class Skiff {
   private functions!: FunctionController;
   private routes!: RouteController;
   private workloads?: WorkloadController;
+  private tracer?: OtlpTracer;
   private workloadManager?: WorkloadManager;
   private images?: ImageStore;
   private policies!: PolicyController;
@@ -202,6 +206,14 @@ export class Skiff {
     this.policies = new PolicyController({ resources, logger, decisionLog, upstreams: this.upstreams });
     this.bundles = new PolicyBundleController({ resources, logger, policies: this.policies, dir: join(dataDir, 'bundles'), source: new BundleSource({ upstreams: this.upstreams, registry: this.registry, maxBytes: 16 * 1024 * 1024 }) });
     this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false, paths: this.opts.gatewayPaths, upstreams: this.upstreams, hostDirs: this.hostDirs });
+    // The OTLP endpoint is an outbound connection the operator chose, so it needs no --allow-upstream grant.
+    if (this.opts.tracing) {
+      this.tracer = new OtlpTracer({ config: this.opts.tracing, serviceVersion: VERSION, logger });
+      // Not the URL or headers: they may hold credentials.
+      logger.info({ protocol: this.opts.tracing.protocol, sampler: this.opts.tracing.sampler }, 'sending traces over OTLP');
+    }
+    this.gateway.useTracer(this.tracer);
+    invoker.useTracer(this.tracer);
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     this.workloads = this.composeWorkloads(resources, logger, dataDir, logs);
@@ -216,6 +228,7 @@ export class Skiff {
     resources.addAdmissionHook(this.imagePolicies.hook);
     const imagePolicies = this.imagePolicies;
     this.admission = new AdmissionPlatform({ resources, logger, decisionLog, externalData: (obj) => imagePolicies.externalData(obj) });
+    this.admission.useTracer(this.tracer);
     resources.addAdmissionHook(this.admission.hook);
 
     await this.policies.start();
@@ -305,6 +318,8 @@ export class Skiff {
       await this.policies?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});
       this.registry?.close();
+      // Spans of the requests just drained are sent before the process exits (SIGTERM path).
+      await this.tracer?.shutdown().catch((err) => this.opts.logger.warn({ err: (err as Error).message }, 'sending the last spans failed'));
       await this.store?.close();
     })();
     return this.stopping;

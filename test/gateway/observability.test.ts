@@ -27,10 +27,10 @@ describe('edge observability', () => {
     await new Promise((r) => setTimeout(r, 20));
     const access = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'access');
     expect(access).toHaveLength(2);
-    expect(access[0]).toMatchObject({ method: 'GET', path: '/path', status: 200, requestId: 'rid-7', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', route: 'default/logged#all', component: 'gateway' });
+    expect(access[0]).toMatchObject({ method: 'GET', path: '/path', status: 200, requestId: 'rid-7', trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', route: 'default/logged#all', component: 'gateway' });
     expect(access[0].durationUs).toBeGreaterThan(0);
-    expect(access[0].spanId).toMatch(/^[0-9a-f]{16}$/);
-    expect(access[0].spanId).not.toBe('00f067aa0ba902b7');
+    expect(access[0].span_id).toMatch(/^[0-9a-f]{16}$/);
+    expect(access[0].span_id).not.toBe('00f067aa0ba902b7');
   });
 
   it('keeps per-upstream and not-found counters', async () => {

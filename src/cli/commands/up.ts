@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 
 import { ESCAPED_SLASHES_ACTIONS, type EscapedSlashesAction } from '../../gateway/index.js';
+import { type TracingConfig,tracingConfig } from '../../observability/tracing/index.js';
 import { DockerConfig } from '../../oci/index.js';
 import { HostDirs, parseFunctionMaxima,UpstreamGuard } from '../../security/index.js';
 import { type RegistrySettings, Skiff } from '../../server/skiff.js';
@@ -15,6 +16,7 @@ interface UpOpts {
   gateway: string;
   store?: string;
   demo?: boolean;
+  otlpEndpoint?: string;
   workers?: string;
   mesh?: string;
   trustDomain: string;
@@ -53,6 +55,7 @@ export function register(program: Command): void {
     .option('--decision-log [file]', 'record every policy decision (gateway authorization, admission) as NDJSON; relative to the data dir (default decisions.log)')
     .option('--decision-log-mask <paths>', 'comma-separated input paths to redact in the decision log, e.g. attributes.request.http.headers.authorization')
     .option('--demo', 'apply examples/hello on start')
+    .option('--otlp-endpoint <url>', 'send OpenTelemetry traces over OTLP/HTTP to this base URL (/v1/traces is appended), e.g. http://127.0.0.1:4318; overrides OTEL_EXPORTER_OTLP_ENDPOINT')
     .option('--allow-host-dir <dir>', 'a host directory Functions may mount and the server may read on a resource\'s behalf (repeatable; none by default)', collect, [])
     .option('--allow-upstream <cidr|host:port>', 'a loopback, link-local or other otherwise refused target that Services and URL sources may reach (repeatable)', collect, [])
     .option('--max-function-memory <bytes>', 'largest spec.limits.memory a Function may ask for (default 1Gi)')
@@ -84,7 +87,8 @@ export function register(program: Command): void {
       if (!ESCAPED_SLASHES_ACTIONS.includes(escapedSlashes)) throw new UsageError(`--path-escaped-slashes must be one of ${ESCAPED_SLASHES_ACTIONS.join(', ')}, not "${opts.pathEscapedSlashes}"`);
       const functionMaxima = parseFunctionMaxima({ memory: opts.maxFunctionMemory, timeout: opts.maxFunctionTimeout, concurrency: opts.maxFunctionConcurrency, queue: opts.maxFunctionQueue, output: opts.maxFunctionOutput });
       const registries = registrySettings(opts);
-      const skiff = await Skiff.start({ registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      const tracing = tracingSettings(opts);
+      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;
@@ -104,6 +108,15 @@ export function register(program: Command): void {
       });
       flush();
     });
+}
+
+/** tracingSettings reads the OpenTelemetry environment and --otlp-endpoint; a bad value is a usage error naming it. */
+function tracingSettings(opts: UpOpts): TracingConfig | undefined {
+  try {
+    return tracingConfig(process.env, opts.otlpEndpoint);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 /** registrySettings reads the registry flags; unlike the CLI's, the server reads no default docker config. */

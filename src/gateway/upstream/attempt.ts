@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 
+import { epochMs, SpanKind, type Tracer } from '../../util/tracing.js';
 import { AbortReason, type CancelToken } from '../cancel.js';
 import type { GatewayContext, OutgoingHeaders } from '../context.js';
 
@@ -39,6 +40,8 @@ export interface AttemptGroup {
   winner?: Attempt;
   /** Attempts in flight (two while hedging). */
   live: Attempt[];
+  /** Attempts started so far, counted only for sampled requests (their spans' attempt number). */
+  started?: number;
 }
 
 /**
@@ -58,11 +61,18 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private startedAt = 0;
   private resolve!: (o: Outcome) => void;
   readonly done: Promise<Outcome>;
+  /** Set for a sampled request: this attempt's CLIENT span id, forwarded as the upstream's parent. */
+  private spanId?: string;
+  private options?: Dispatcher.DispatchOptions;
+  /** This attempt's number within the request (1 for the first), for its span. */
+  private attempt = 0;
 
   constructor(
     private readonly g: AttemptGroup,
     private readonly ep: Endpoint,
     private readonly mayDiscard: (status: number) => boolean,
+    /** Whether this is the hedged second attempt (for its span). */
+    private readonly hedge = false,
   ) {
     this.done = new Promise((r) => (this.resolve = r));
   }
@@ -73,16 +83,58 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.ep.active++;
     this.startedAt = performance.now();
     g.cancel.on(this);
+    if (g.ctx.tracer !== undefined) this.traced(g.ctx.tracer);
     const perTry = g.ctx.retry?.perTryTimeoutMs;
     if (perTry) this.timer = setTimeout(() => this.abort(new AbortReason('per_try')), perTry);
     if (!this.settled) {
       try {
-        g.cluster.pool(this.ep).dispatch(g.options, this);
+        g.cluster.pool(this.ep).dispatch(this.options ?? g.options, this);
       } catch (err) {
         this.settle({ kind: 'failed', cause: 'reset', err });
       }
     }
     return this.done;
+  }
+
+  /**
+   * traced gives a sampled request's attempt its own span id and forwards it in `traceparent`, so
+   * the upstream's spans hang under this attempt's span (its own copy of the headers: a hedged
+   * attempt may be in flight with another span id).
+   */
+  private traced(tracer: Tracer): void {
+    const g = this.g;
+    this.spanId = tracer.spanId();
+    this.attempt = g.started = (g.started ?? 0) + 1;
+    const t = g.ctx.trace;
+    this.options = { ...g.options, headers: { ...(g.options.headers as Record<string, string | string[]>), traceparent: `00-${t.traceId}-${this.spanId}-${t.flags}` } };
+  }
+
+  /** recordSpan records the attempt's CLIENT span: which endpoint, which try, how it ended. */
+  private recordSpan(tracer: Tracer, o: Outcome, endedAt: number): void {
+    const g = this.g;
+    const status = o.kind === 'failed' ? undefined : o.status;
+    tracer.record({
+      traceId: g.ctx.trace.traceId,
+      spanId: this.spanId!,
+      parentSpanId: g.ctx.trace.spanId,
+      name: `${g.options.method} ${g.cluster.key}`,
+      kind: SpanKind.CLIENT,
+      startMs: epochMs(this.startedAt),
+      endMs: epochMs(endedAt),
+      attributes: {
+        'http.request.method': g.options.method,
+        'url.path': g.options.path,
+        'server.address': this.ep.socketPath ?? this.ep.address,
+        'server.port': this.ep.socketPath ? undefined : this.ep.port,
+        'http.response.status_code': status,
+        'http.request.resend_count': this.attempt > 1 ? this.attempt - 1 : undefined,
+        'skiff.upstream.service': g.cluster.key,
+        'skiff.upstream.attempt': this.attempt,
+        'skiff.upstream.hedge': this.hedge,
+        'skiff.upstream.outcome': o.kind === 'failed' ? o.cause : o.kind,
+      },
+      error: o.kind === 'failed' ? (o.cause === 'hedge_lost' ? undefined : `upstream ${o.cause}`) : o.status >= 500 ? `HTTP ${o.status}` : undefined,
+    });
   }
 
   /** onCancel lets the attempt listen to the request's CancelToken without a closure. */
@@ -164,7 +216,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
     g.cancel.off(this);
     if (this.timer) clearTimeout(this.timer);
     // Per-upstream stats count attempts (a retried request counts once per try); cancelled losers are left out.
-    const us = (performance.now() - this.startedAt) * 1000;
+    const endedAt = performance.now();
+    const us = (endedAt - this.startedAt) * 1000;
+    if (this.spanId !== undefined && g.ctx.tracer !== undefined) this.recordSpan(g.ctx.tracer, o, endedAt);
     if (o.kind !== 'failed') {
       g.cluster.record(this.ep, o.status >= 502 && o.status <= 504 ? 'gateway_error' : o.status >= 500 ? '5xx' : 'success');
       g.cluster.stats.record(o.status, us);

@@ -156,7 +156,7 @@ async function hedged(g: AttemptGroup, ep: Endpoint, o: ForwardOptions, mayDisca
   if (!fired || g.winner || g.cancel.cancelled) return first;
   g.cluster.stats.hedges++;
   const ep2 = g.cluster.pick(o.subset, o.hashKey, ep) ?? ep;
-  const second = new Attempt(g, ep2, mayDiscard).start();
+  const second = new Attempt(g, ep2, mayDiscard, true).start();
   const [i, won] = await Promise.race([first.then((x) => [0, x] as const), second.then((x) => [1, x] as const)]);
   if (won.kind === 'committed') return won;
   // The earlier finisher failed or was discarded; the other attempt decides.
