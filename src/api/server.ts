@@ -298,9 +298,12 @@ export class ApiServer {
   private serveLogs(req: http.IncomingMessage, res: http.ServerResponse, def: KindDefinition, ns: string, name: string, q: URLSearchParams): void {
     if (def.kind !== 'Function') throw new ApiError(404, 'NotFound', 'logs exist for functions only');
     if (!this.opts.logs) throw new ApiError(503, 'ServiceUnavailable', 'function logs are not available on this server');
-    const fmt = (l: LogLine) => `${l.time} ${l.requestId ?? '-'} ${l.stream === 'system' ? '[skiff] ' : ''}${l.line}\n`;
+    // Text for people; JSON lines (format=json) carry every field, trace and span ids included, for tools.
+    const format = q.get('format') ?? 'text';
+    if (format !== 'text' && format !== 'json') throw new ApiError(400, 'BadRequest', `format "${format}" is not supported: use text or json`);
+    const fmt = format === 'json' ? (l: LogLine) => JSON.stringify(l) + '\n' : (l: LogLine) => `${l.time} ${l.requestId ?? '-'} ${l.stream === 'system' ? '[skiff] ' : ''}${l.line}\n`;
     const tail = Number(q.get('tailLines') ?? '200');
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+    res.writeHead(200, { 'content-type': format === 'json' ? 'application/x-ndjson' : 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
     for (const l of this.opts.logs.tail(ns, name, Number.isFinite(tail) && tail >= 0 ? tail : 200)) res.write(fmt(l));
     if (q.get('follow') !== 'true') {
       res.end();

@@ -201,6 +201,16 @@ describe('OpenTelemetry traces from a running Skiff', () => {
     await expect
       .poll(() => s.stderr().split('\n').some((l) => l.includes('"msg":"access"') && l.includes(`"trace_id":"${trace}"`) && l.includes(`"span_id":"${root.spanId}"`)), { timeout: 5000 })
       .toBe(true);
+    // So does the function's own stderr line, read as JSON lines through skiff logs.
+    const logs = await cli(['logs', 'traced-fn', '-o', 'json'], { skiff: s });
+    expect(logs.code, logs.stderr).toBe(0);
+    const lines = logs.stdout.trim().split('\n').map((l) => JSON.parse(l) as { line: string; stream: string; trace_id?: string; span_id?: string });
+    const mine = lines.find((l) => l.line === 'function says hi' && l.trace_id === trace);
+    expect(mine).toBeDefined();
+    expect(otlp.spans.filter((x) => x.traceId === trace).map((x) => x.spanId)).toContain(mine!.span_id);
+    const bad = await cli(['logs', 'traced-fn', '-o', 'xml'], { skiff: s });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('expected text or json');
   });
 
   it('records admission reviews as spans of their own', async () => {
