@@ -22,16 +22,20 @@ const result = await build({
   jsx: 'automatic',
   jsxImportSource: 'preact',
   outdir: join(out, 'assets'),
+  // The charting library and the YAML printer are split off and loaded by the views that need them.
+  splitting: true,
   entryNames: '[name]-[hash]',
+  chunkNames: 'chunk-[hash]',
   assetNames: '[name]-[hash]',
   metafile: true,
   legalComments: 'linked',
   logLevel: 'warning',
 });
 
-const files = Object.keys(result.metafile.outputs).map((f) => basename(f));
-const js = files.find((f) => f.endsWith('.js'));
-const css = files.find((f) => f.endsWith('.css'));
+const outputs = Object.entries(result.metafile.outputs);
+const entry = outputs.find(([, o]) => o.entryPoint);
+const js = entry && basename(entry[0]);
+const css = entry?.[1].cssBundle && basename(entry[1].cssBundle);
 if (!js) throw new Error('esbuild produced no JavaScript bundle');
 const html = readFileSync(join(root, 'web', 'index.html'), 'utf8')
   .replace('<!-- styles -->', css ? `<link rel="stylesheet" href="/ui/assets/${css}" />` : '')

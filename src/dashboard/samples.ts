@@ -204,10 +204,10 @@ export class SampleRing {
       s.fine.each((t) => (firstFine = Math.min(firstFine, t)));
       const add = (t: number, rps: number, err: number, p50: number, p99: number) => {
         h.t.push(t);
-        h.rps.push(rps);
-        h.errorRate.push(err);
-        h.p50Ms.push(Number.isNaN(p50) ? null : p50);
-        h.p99Ms.push(Number.isNaN(p99) ? null : p99);
+        h.rps.push(shown(rps));
+        h.errorRate.push(shown(err));
+        h.p50Ms.push(Number.isNaN(p50) ? null : shown(p50));
+        h.p99Ms.push(Number.isNaN(p99) ? null : shown(p99));
       };
       s.coarse.each((t, ...v) => t < firstFine && add(t, ...v));
       s.fine.each(add);
@@ -277,6 +277,11 @@ function quantileMs(counts: number[], bounds: readonly number[], total: number, 
     if (seen >= target) return (bounds[i] ?? bounds[bounds.length - 1]! * 2) / 1000;
   }
   return null;
+}
+
+/** shown drops the noise single precision adds (0.2 is kept as 0.2000000029...). */
+function shown(v: number): number {
+  return Number(v.toPrecision(6));
 }
 
 function splitKey(key: string): [SeriesKind, string] {

@@ -1,5 +1,4 @@
 import { useEffect, useState } from 'preact/hooks';
-import { stringify } from 'yaml';
 
 import { type Api, collectionPath, type KindInfo, type Obj, objectPath, ready } from '../api';
 import { useWatchList } from '../live';
@@ -98,6 +97,12 @@ function Detail(props: { api: Api; kind: KindInfo; ns?: string; name: string }) 
   const current = watched.items[0] ?? obj;
   const events = useWatchList(api, ns ? `/api/v1/namespaces/${encodeURIComponent(ns)}/events` : '/api/v1/events', `involvedObject.name=${name},involvedObject.kind=${kind.kind}`);
   const full = ns ? `${ns}/${name}` : name;
+  const [yaml, setYaml] = useState<string>();
+  useEffect(() => {
+    if (!current) return;
+    // The YAML printer is loaded when an object is first shown, not with the page.
+    void import('yaml').then(({ stringify }) => setYaml(stringify(withoutManagedFields(current))));
+  }, [current]);
   return (
     <>
       <p class="crumbs">
@@ -176,7 +181,7 @@ function Detail(props: { api: Api; kind: KindInfo; ns?: string; name: string }) 
       <section aria-labelledby="yaml">
         <h2 id="yaml">YAML</h2>
         <pre class="yaml" tabIndex={0}>
-          {current ? stringify(withoutManagedFields(current)) : '…'}
+          {yaml ?? '…'}
         </pre>
       </section>
     </>

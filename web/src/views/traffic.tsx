@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import uPlot from 'uplot';
+import type uPlot from 'uplot';
 
 import { type Api } from '../api';
 import { type Live, type Tick } from '../live';
@@ -60,24 +60,32 @@ function Chart(props: { title: string; data: () => uPlot.AlignedData; series: { 
   useEffect(() => {
     const el = host.current!;
     const width = () => Math.max(320, el.clientWidth);
-    const u = new uPlot(
-      {
-        width: width(),
-        height: 180,
-        cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
-        axes: [{ stroke: '#667' }, { stroke: '#667', size: 60 }],
-        series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, spanGaps: false, value: (_u: uPlot, v: number | null) => (v === null ? '–' : `${v.toFixed(s.unit === 'ms' ? 2 : 1)} ${s.unit}`) }))],
-      },
-      props.data(),
-      el,
-    );
-    plot.current = u;
-    const ro = new ResizeObserver(() => u.setSize({ width: width(), height: 180 }));
-    ro.observe(el);
+    let gone = false;
+    let ro: ResizeObserver | undefined;
+    // uPlot is loaded with the first chart, so the rest of the page paints without waiting for it.
+    void import('uplot').then(({ default: UPlot }) => {
+      if (gone) return;
+      const u = new UPlot(
+        {
+          width: width(),
+          height: 180,
+          cursor: { drag: { x: false, y: false } },
+          scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+          axes: [{ stroke: '#667' }, { stroke: '#667', size: 60 }],
+          series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, spanGaps: false, value: (_u: uPlot, v: number | null) => (v === null ? '–' : `${v.toFixed(s.unit === 'ms' ? 2 : 1)} ${s.unit}`) }))],
+        },
+        props.data(),
+        el,
+      );
+      plot.current = u;
+      ro = new ResizeObserver(() => u.setSize({ width: width(), height: 180 }));
+      ro.observe(el);
+    });
     return () => {
-      ro.disconnect();
-      u.destroy();
+      gone = true;
+      ro?.disconnect();
+      plot.current?.destroy();
+      plot.current = undefined;
     };
   }, []);
   useEffect(() => {
