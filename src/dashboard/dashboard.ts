@@ -2,9 +2,11 @@ import type http from 'node:http';
 import { resolve } from 'node:path';
 
 import { ApiError } from '../api/errors.js';
+import type { ResourceService } from '../api/resources.js';
 import type { ApiMount } from '../api/server.js';
 
 import { StaticAssets } from './assets.js';
+import { ChangeFeed } from './changes.js';
 import type { DecisionRing } from './decisions.js';
 import type { SampleRing } from './samples.js';
 import { LiveStream, type LiveStreamOptions } from './stream.js';
@@ -21,22 +23,27 @@ export interface DashboardOptions {
   /** The built page (default dist/web in the package). */
   assetDir?: string;
   stream?: LiveStreamOptions;
+  /** With it, the stream also says which collections changed (event `changes`), so pages need no watch of their own. */
+  resources?: ResourceService;
 }
 
 /**
  * Dashboard serves the web UI at /ui on the API listener: the page and its assets without a token (the
  * page asks for it), and under /ui/api the recent samples and decisions, with the token, as JSON and as
- * one stream of server-sent events. Everything else the page shows it reads from the resource API.
+ * one stream of server-sent events (with which collections changed). Everything else the page shows
+ * it reads from the resource API.
  */
 export class Dashboard {
   readonly mount: ApiMount;
   private readonly assets: StaticAssets;
   private readonly live: LiveStream;
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly feed?: ChangeFeed;
 
   constructor(private readonly opts: DashboardOptions) {
     this.assets = new StaticAssets(opts.assetDir ?? DEFAULT_ASSET_DIR);
     this.live = new LiveStream(opts.stream);
+    if (opts.resources) this.feed = new ChangeFeed(opts.resources, (changed) => this.live.send('changes', { changed }));
     this.mount = {
       matches: (path) => path === PREFIX || path.startsWith(PREFIX + '/'),
       public: (path) => !(path === API_PREFIX || path.startsWith(API_PREFIX + '/')),
@@ -49,10 +56,12 @@ export class Dashboard {
     this.unsubscribe.push(this.opts.samples.onTick((t) => this.live.send('tick', t)));
     this.unsubscribe.push(this.opts.decisions.onDecision((d) => this.live.send('decision', d)));
     this.opts.samples.start();
+    void this.feed?.start();
   }
 
   stop(): void {
     this.opts.samples.stop();
+    this.feed?.stop();
     for (const u of this.unsubscribe.splice(0)) u();
     this.live.close();
   }

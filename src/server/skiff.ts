@@ -230,7 +230,7 @@ export class Skiff {
     await this.admission.start();
 
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
-    this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics() }), decisions });
+    this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics() }), decisions, resources });
     this.dashboard.start();
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount] });
     const tls = await apiCert;

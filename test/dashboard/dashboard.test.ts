@@ -25,6 +25,7 @@ describe('the dashboard mount', () => {
   let samples: SampleRing;
   let decisions: DecisionRing;
   let requests = 0;
+  let resources: ResourceService;
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'skiff-dash-'));
@@ -44,8 +45,9 @@ describe('the dashboard mount', () => {
       read: (): GatewayMetrics => ({ inFlight: 0, shed: 0, notFound: 0, badPath: 0, upstreams: {}, routes: { 'default/hello#0': { requests, responses: { '2xx': requests }, retries: 0, hedges: 0, ejections: 0, overflows: 0, latencyUs: { buckets: [100], counts: [requests, 0], count: requests, sumUs: 0 } } } }),
     });
     decisions = new DecisionRing(10);
-    dashboard = new Dashboard({ samples, decisions, assetDir: assets });
-    server = new ApiServer({ resources: new ResourceService(new MemoryStore(), builtinKinds()), logger: pino({ level: 'silent' }), version: 't', token: TOKEN, mounts: [dashboard.mount] });
+    resources = new ResourceService(new MemoryStore(), builtinKinds());
+    dashboard = new Dashboard({ samples, decisions, assetDir: assets, resources });
+    server = new ApiServer({ resources, logger: pino({ level: 'silent' }), version: 't', token: TOKEN, mounts: [dashboard.mount] });
     const { port } = await server.listen('127.0.0.1', 0);
     base = `http://127.0.0.1:${port}`;
   });
@@ -120,7 +122,7 @@ describe('the dashboard mount', () => {
     expect((await fetch(`${base}/ui/api/top`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' })).status).toBe(405);
   });
 
-  it('streams samples and decisions as server-sent events, with credentials masked', async () => {
+  it('streams samples, decisions and changed collections as server-sent events, with credentials masked', async () => {
     dashboard.start();
     const abort = new AbortController();
     const res = await fetch(`${base}/ui/api/stream`, { headers: auth, signal: abort.signal });
@@ -132,8 +134,9 @@ describe('the dashboard mount', () => {
       requests += 5;
       samples.sample();
       decisions.fromAuthorizer({ policy: 'data.http.authz.allow', allowed: false, durationUs: 12, input: { attributes: { request: { http: { path: '/x', headers: { authorization: 'Bearer s3cret', accept: '*/*' } } } } } });
+      await resources.create(resources.kind('Namespace'), undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'dash' } });
       const deadline = Date.now() + 5000;
-      while (!(text.includes('event: tick') && text.includes('event: decision')) && Date.now() < deadline) text += (await reader.read()).value ?? '';
+      while (!(text.includes('event: tick') && text.includes('event: decision') && text.includes('event: changes')) && Date.now() < deadline) text += (await reader.read()).value ?? '';
     } finally {
       abort.abort();
     }
@@ -143,6 +146,7 @@ describe('the dashboard mount', () => {
     expect(decision.allowed).toBe(false);
     expect(decision.input.attributes.request.http.headers).toEqual({ authorization: '**REDACTED**', accept: '*/*' });
     expect(text).not.toContain('s3cret');
+    expect(text).toContain('event: changes\ndata: {"changed":["namespaces"]}');
     await expect.poll(() => dashboard.streams, { timeout: 5000 }).toBe(0);
   });
 });

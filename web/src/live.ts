@@ -27,6 +27,7 @@ export interface RecentDecision {
 export class Live {
   private readonly ticks = new Set<(t: Tick) => void>();
   private readonly decisions = new Set<(d: RecentDecision) => void>();
+  private readonly changes = new Set<(changed: Set<string> | 'all') => void>();
   private readonly abort = new AbortController();
   connected = false;
   /** The latest rate per series key, for the overview. */
@@ -53,12 +54,25 @@ export class Live {
     return () => this.decisions.delete(fn);
   }
 
+  /** onChange is told the collections (`PLURAL.GROUP`) that changed, or 'all' after the stream (re)connects. */
+  onChange(fn: (changed: Set<string> | 'all') => void): () => void {
+    this.changes.add(fn);
+    return () => this.changes.delete(fn);
+  }
+
   private async loop(): Promise<void> {
     while (!this.abort.signal.aborted) {
       try {
         await this.api.events('/ui/api/stream', this.abort.signal, (event, data) => {
-          this.connected = true;
-          if (event === 'tick') {
+          if (!this.connected) {
+            this.connected = true;
+            // Whatever changed while the stream was down is read again.
+            for (const fn of this.changes) fn('all');
+          }
+          if (event === 'changes') {
+            const changed = new Set((JSON.parse(data) as { changed: string[] }).changed);
+            for (const fn of this.changes) fn(changed);
+          } else if (event === 'tick') {
             const t = JSON.parse(data) as Tick;
             this.lastTick = t.t;
             this.latest.clear();
@@ -78,44 +92,44 @@ export class Live {
   }
 }
 
-interface WatchEvent {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  object: Obj;
-}
-
 /**
- * useWatchList lists a collection and keeps it current with the API's watch (`?watch=true`), starting
- * again from a fresh list when the watch ends.
+ * useLiveList lists a collection and lists it again whenever the page's event stream says the kind
+ * changed (`ref` is `PLURAL.GROUP`, or `PLURAL` for core kinds). The API's own watch would hold one
+ * connection per list, and a browser has only six per host for all its tabs.
  */
-export function useWatchList(api: Api, path: string | undefined, fieldSelector?: string): { items: Obj[]; error?: string; loaded: boolean } {
+export function useLiveList(api: Api, live: Live, ref: string, path: string | undefined, fieldSelector?: string): { items: Obj[]; error?: string; loaded: boolean } {
   const [state, setState] = useState<{ items: Obj[]; error?: string; loaded: boolean }>({ items: [], loaded: false });
   useEffect(() => {
     if (!path) return;
-    const abort = new AbortController();
+    let gone = false;
+    let busy = false;
+    let again = false;
     setState({ items: [], loaded: false });
-    const sel = fieldSelector ? `fieldSelector=${encodeURIComponent(fieldSelector)}&` : '';
-    void (async () => {
-      while (!abort.signal.aborted) {
-        try {
-          const list = await api.json<{ items: Obj[]; metadata: { resourceVersion: string } }>(`${path}?${sel}`);
-          const byUid = new Map<string, Obj>(list.items.map((o) => [o.metadata.uid ?? o.metadata.name, o]));
-          const publish = () => setState({ items: [...byUid.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)), loaded: true });
-          publish();
-          await api.lines(`${path}?${sel}watch=true&resourceVersion=${list.metadata.resourceVersion}`, abort.signal, (line) => {
-            const e = JSON.parse(line) as WatchEvent;
-            if (e.type === 'ADDED' || e.type === 'MODIFIED') byUid.set(e.object.metadata.uid ?? e.object.metadata.name, e.object);
-            else if (e.type === 'DELETED') byUid.delete(e.object.metadata.uid ?? e.object.metadata.name);
-            else return;
-            publish();
-          });
-        } catch (err) {
-          if (abort.signal.aborted) return;
-          setState((s) => ({ ...s, error: (err as Error).message, loaded: true }));
-        }
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    })();
-    return () => abort.abort();
-  }, [api, path, fieldSelector]);
+    const url = fieldSelector ? `${path}?fieldSelector=${encodeURIComponent(fieldSelector)}` : path;
+    const load = () => {
+      if (busy) return void (again = true);
+      busy = true;
+      api
+        .json<{ items: Obj[] }>(url)
+        .then(
+          (list) => !gone && setState({ items: list.items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)), loaded: true }),
+          (err: Error) => !gone && setState((s) => ({ ...s, error: err.message, loaded: true })),
+        )
+        .finally(() => {
+          busy = false;
+          // Changes that came in during the read are read once more, not once each.
+          if (again && !gone) {
+            again = false;
+            load();
+          }
+        });
+    };
+    load();
+    const off = live.onChange((changed) => (changed === 'all' || changed.has(ref)) && load());
+    return () => {
+      gone = true;
+      off();
+    };
+  }, [api, live, ref, path, fieldSelector]);
   return state;
 }

@@ -157,11 +157,11 @@ function App() {
       )}
       <main id="main" tabIndex={-1}>
         {view === 'overview' && <Overview api={api} live={live} kinds={kinds} />}
-        {view === 'resources' && <ResourcesView api={api} kinds={kinds} path={parts.slice(1)} />}
+        {view === 'resources' && <ResourcesView api={api} live={live} kinds={kinds} path={parts.slice(1)} />}
         {view === 'traffic' && <TrafficView api={api} live={live} path={parts.slice(1)} />}
-        {view === 'logs' && <LogsView api={api} kinds={kinds} path={parts.slice(1)} />}
+        {view === 'logs' && <LogsView api={api} live={live} kinds={kinds} path={parts.slice(1)} />}
         {view === 'decisions' && <DecisionsView api={api} live={live} />}
-        {view === 'graph' && <GraphView api={api} />}
+        {view === 'graph' && <GraphView api={api} live={live} />}
       </main>
     </>
   );

@@ -1,5 +1,5 @@
 import { type Api, fullName, type Obj, ready } from '../api';
-import { useWatchList } from '../live';
+import { type Live, useLiveList } from '../live';
 
 import { ErrorNote, SKIFF } from './common';
 
@@ -67,9 +67,9 @@ const NODE_H = 44;
 const ROW_H = 64;
 const HEADS = ['Hosts', 'Routes', 'Filters', 'Destinations'];
 
-export function GraphView(props: { api: Api }) {
-  const routes = useWatchList(props.api, `/apis/${SKIFF}/v1/routes`);
-  const fns = useWatchList(props.api, `/apis/${SKIFF}/v1/functions`);
+export function GraphView(props: { api: Api; live: Live }) {
+  const routes = useLiveList(props.api, props.live, `routes.${SKIFF}`, `/apis/${SKIFF}/v1/routes`);
+  const fns = useLiveList(props.api, props.live, `functions.${SKIFF}`, `/apis/${SKIFF}/v1/functions`);
   const fnReady = new Map(fns.items.map((f) => [fullName(f), ready(f)?.status === 'True']));
   const { nodes, edges } = layout(routes.items, fnReady);
   const byId = new Map(nodes.map((n) => [n.id, n]));

@@ -1,16 +1,16 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { type Api, fullName, type KindInfo } from '../api';
-import { useWatchList } from '../live';
+import { type Live, useLiveList } from '../live';
 
 import { ErrorNote, SKIFF } from './common';
 
 /** Lines kept on the page; older ones scroll away. */
 const MAX_LINES = 2000;
 
-export function LogsView(props: { api: Api; kinds: KindInfo[]; path: string[] }) {
+export function LogsView(props: { api: Api; live: Live; kinds: KindInfo[]; path: string[] }) {
   const [ns, name] = props.path;
-  const fns = useWatchList(props.api, `/apis/${SKIFF}/v1/functions`);
+  const fns = useLiveList(props.api, props.live, `functions.${SKIFF}`, `/apis/${SKIFF}/v1/functions`);
   return (
     <div class="split">
       <nav class="kinds" aria-label="Functions">
@@ -24,7 +24,12 @@ export function LogsView(props: { api: Api; kinds: KindInfo[]; path: string[] })
           ))}
         </ul>
       </nav>
-      <div class="pane">{ns && name ? <Follow api={props.api} ns={ns} name={name} /> : <p class="quiet">Choose a Function to follow its log.</p>}</div>
+      <div class="pane">{ns && name ? <Follow api={props.api} ns={ns} name={name} /> : (
+          <>
+            <h1>Logs</h1>
+            <p class="quiet">Choose a Function to follow its log.</p>
+          </>
+        )}</div>
     </div>
   );
 }

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 
 import { type Api, fullName, type KindInfo, type Obj, ready } from '../api';
-import { type Live, useWatchList } from '../live';
+import { type Live, useLiveList } from '../live';
 
 import { ago, ErrorNote, formatMs, objectHref, ReadyBadge, SKIFF } from './common';
 
@@ -12,8 +12,8 @@ const MAIN_KINDS = [
   { plural: 'policies', label: 'Policies' },
 ];
 
-function KindCard(props: { api: Api; plural: string; label: string; onNotReady: (plural: string, items: Obj[]) => void }) {
-  const { items, error, loaded } = useWatchList(props.api, `/apis/${SKIFF}/v1/${props.plural}`);
+function KindCard(props: { api: Api; live: Live; plural: string; label: string; onNotReady: (plural: string, items: Obj[]) => void }) {
+  const { items, error, loaded } = useLiveList(props.api, props.live, `${props.plural}.${SKIFF}`, `/apis/${SKIFF}/v1/${props.plural}`);
   const notReady = items.filter((o) => ready(o) && ready(o)!.status !== 'True');
   useEffect(() => props.onNotReady(props.plural, notReady), [items]);
   return (
@@ -29,7 +29,7 @@ export function Overview(props: { api: Api; live: Live; kinds: KindInfo[] }) {
   const [notReady, setNotReady] = useState<Record<string, Obj[]>>({});
   const [, setTick] = useState(0);
   useEffect(() => props.live.onTick((t) => setTick(t.t)), [props.live]);
-  const events = useWatchList(props.api, '/api/v1/events');
+  const events = useLiveList(props.api, props.live, 'events', '/api/v1/events');
   const recent = [...events.items].sort((a, b) => String(b.lastTimestamp ?? '').localeCompare(String(a.lastTimestamp ?? ''))).slice(0, 12);
   const traffic = [...props.live.latest.values()].sort((a, b) => b[1] - a[1]);
   const broken = Object.entries(notReady).flatMap(([plural, list]) => list.map((o) => ({ plural, o })));
@@ -38,7 +38,7 @@ export function Overview(props: { api: Api; live: Live; kinds: KindInfo[] }) {
       <h1>Overview</h1>
       <section class="cards" aria-label="What runs">
         {MAIN_KINDS.map((k) => (
-          <KindCard api={props.api} plural={k.plural} label={k.label} onNotReady={(p, items) => setNotReady((s) => ({ ...s, [p]: items }))} />
+          <KindCard api={props.api} live={props.live} plural={k.plural} label={k.label} onNotReady={(p, items) => setNotReady((s) => ({ ...s, [p]: items }))} />
         ))}
       </section>
       <section aria-labelledby="nr">

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 
 import { type Api, collectionPath, type KindInfo, type Obj, objectPath, ready } from '../api';
-import { useWatchList } from '../live';
+import { type Live, useLiveList } from '../live';
 
 import { ago, ErrorNote, kindRef, objectHref, ReadyBadge, SKIFF } from './common';
 
@@ -16,7 +16,7 @@ function ordered(kinds: KindInfo[]): KindInfo[] {
   return [...kinds].sort((a, b) => rank(a) - rank(b) || a.group.localeCompare(b.group) || a.kind.localeCompare(b.kind));
 }
 
-export function ResourcesView(props: { api: Api; kinds: KindInfo[]; path: string[] }) {
+export function ResourcesView(props: { api: Api; live: Live; kinds: KindInfo[]; path: string[] }) {
   const [ref, ns, name] = props.path;
   const kind = findKind(props.kinds, ref);
   return (
@@ -33,14 +33,14 @@ export function ResourcesView(props: { api: Api; kinds: KindInfo[]; path: string
         </ul>
       </nav>
       <div class="pane">
-        {!kind ? <p class="quiet">{props.kinds.length ? `The API serves no ${ref}.` : 'Loading kinds…'}</p> : name ? <Detail api={props.api} kind={kind} ns={ns === '-' ? undefined : ns} name={name} /> : <List api={props.api} kind={kind} />}
+        {!kind ? <p class="quiet">{props.kinds.length ? `The API serves no ${ref}.` : 'Loading kinds…'}</p> : name ? <Detail api={props.api} live={props.live} kind={kind} ns={ns === '-' ? undefined : ns} name={name} /> : <List api={props.api} live={props.live} kind={kind} />}
       </div>
     </div>
   );
 }
 
-function List(props: { api: Api; kind: KindInfo }) {
-  const { items, error, loaded } = useWatchList(props.api, collectionPath(props.kind));
+function List(props: { api: Api; live: Live; kind: KindInfo }) {
+  const { items, error, loaded } = useLiveList(props.api, props.live, kindRef(props.kind), collectionPath(props.kind));
   const [filter, setFilter] = useState('');
   const shown = items.filter((o) => !filter || o.metadata.name.includes(filter) || (o.metadata.namespace ?? '').includes(filter));
   return (
@@ -84,18 +84,18 @@ function List(props: { api: Api; kind: KindInfo }) {
   );
 }
 
-function Detail(props: { api: Api; kind: KindInfo; ns?: string; name: string }) {
-  const { api, kind, ns, name } = props;
+function Detail(props: { api: Api; live: Live; kind: KindInfo; ns?: string; name: string }) {
+  const { api, live, kind, ns, name } = props;
   const [obj, setObj] = useState<Obj>();
   const [error, setError] = useState<string>();
-  // The object itself through a watch of its collection narrowed to its name, so conditions update live.
-  const watched = useWatchList(api, collectionPath(kind, ns), `metadata.name=${name}`);
+  // The object itself, read again when its kind changes, so conditions update live.
+  const watched = useLiveList(api, live, kindRef(kind), collectionPath(kind, ns), `metadata.name=${name}`);
   useEffect(() => {
     setObj(undefined);
     api.json<Obj>(objectPath(kind, ns, name)).then(setObj, (e: Error) => setError(e.message));
   }, [api, kind, ns, name]);
   const current = watched.items[0] ?? obj;
-  const events = useWatchList(api, ns ? `/api/v1/namespaces/${encodeURIComponent(ns)}/events` : '/api/v1/events', `involvedObject.name=${name},involvedObject.kind=${kind.kind}`);
+  const events = useLiveList(api, live, 'events', ns ? `/api/v1/namespaces/${encodeURIComponent(ns)}/events` : '/api/v1/events', `involvedObject.name=${name},involvedObject.kind=${kind.kind}`);
   const full = ns ? `${ns}/${name}` : name;
   const [yaml, setYaml] = useState<string>();
   useEffect(() => {
