@@ -16,6 +16,7 @@ export const DEFAULT_ASSET_DIR = resolve(import.meta.dirname, '..', '..', 'dist'
 
 const PREFIX = '/ui';
 const API_PREFIX = '/ui/api';
+const MAX_HISTORY_KEYS = 20;
 
 export interface DashboardOptions {
   samples: SampleRing;
@@ -82,8 +83,10 @@ export class Dashboard {
     const { samples, decisions } = this.opts;
     switch (sub) {
       case '/samples': {
+        // An hour of every series at once is megabytes with many Routes: a page asks for the ones it charts.
         const keys = query.getAll('key');
-        return json(res, { intervalMs: samples.intervalMs, series: samples.history(keys.length ? keys : undefined) });
+        if (!keys.length || keys.length > MAX_HISTORY_KEYS) throw new ApiError(400, 'BadRequest', `name between 1 and ${MAX_HISTORY_KEYS} series as key=route:NS/NAME or key=function:NS/NAME (${API_PREFIX}/top lists them)`);
+        return json(res, { intervalMs: samples.intervalMs, series: samples.history(keys) });
       }
       case '/top':
         return json(res, { intervalMs: samples.intervalMs, windowMs: samples.intervalMs * samples.coarseEvery, series: samples.summary() });

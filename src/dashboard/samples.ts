@@ -3,14 +3,6 @@ import type { GatewayMetrics, TrafficSnapshot } from '../gateway/index.js';
 /** SeriesKind says what a series measures: a Route (all its rules) or a Function (every route to it). */
 export type SeriesKind = 'route' | 'function';
 
-/** Point is one interval of one series: requests per second, the 5xx share, and latency quantiles in ms. */
-export interface Point {
-  rps: number;
-  errorRate: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
-}
-
 /** SeriesHistory is one series over the kept window, oldest first (`t` in Unix seconds, end of each interval). */
 export interface SeriesHistory {
   key: string;
@@ -63,37 +55,65 @@ interface Cumulative {
   bounds: readonly number[];
 }
 
-const FIELDS = 4;
+/** Bucket index stored for an interval without requests (no quantile). */
+const NO_QUANTILE = 255;
+
+/** Slot is one interval of one series as stored: rates, and quantiles as bucket indexes (their bound is the value). */
+interface Slot {
+  rps: number;
+  errorRate: number;
+  q50: number;
+  q99: number;
+}
 
 /**
- * Ring is a fixed circular buffer of points, packed four numbers a slot so that memory stays flat
- * whatever the traffic; NaN marks a missing quantile (an interval without requests).
+ * Clock is the timestamps of one resolution, shared by every series: all series are read at the same
+ * instants, so a series stores only its values and the tick it was first seen at.
  */
-class Ring {
+class Clock {
   readonly t: Float64Array;
-  readonly v: Float32Array;
-  private next = 0;
-  size = 0;
+  count = 0;
   constructor(readonly slots: number) {
     this.t = new Float64Array(slots);
-    this.v = new Float32Array(slots * FIELDS);
   }
-  push(t: number, p: Point): void {
-    const i = this.next;
-    this.t[i] = t;
-    this.v[i * FIELDS] = p.rps;
-    this.v[i * FIELDS + 1] = p.errorRate;
-    this.v[i * FIELDS + 2] = p.p50Ms ?? NaN;
-    this.v[i * FIELDS + 3] = p.p99Ms ?? NaN;
-    this.next = (i + 1) % this.slots;
-    if (this.size < this.slots) this.size++;
+  tick(t: number): void {
+    this.t[this.count % this.slots] = t;
+    this.count++;
   }
-  /** each visits the points oldest first. */
-  each(fn: (t: number, rps: number, err: number, p50: number, p99: number) => void): void {
-    const start = (this.next - this.size + this.slots) % this.slots;
-    for (let k = 0; k < this.size; k++) {
-      const i = (start + k) % this.slots;
-      fn(this.t[i]!, this.v[i * FIELDS]!, this.v[i * FIELDS + 1]!, this.v[i * FIELDS + 2]!, this.v[i * FIELDS + 3]!);
+}
+
+/**
+ * Ring is one series at one resolution: fixed typed arrays written in a circle, so memory stays flat
+ * whatever the traffic (rates in single precision, quantiles as one byte each).
+ */
+class Ring {
+  private readonly rps: Float32Array;
+  private readonly err: Float32Array;
+  private readonly q: Uint8Array;
+  constructor(
+    private readonly clock: Clock,
+    /** The clock's count before the first tick this series has a value for. */
+    private readonly born: number,
+  ) {
+    this.rps = new Float32Array(clock.slots);
+    this.err = new Float32Array(clock.slots);
+    this.q = new Uint8Array(clock.slots * 2);
+  }
+  /** put stores the value of the clock's current tick (call after clock.tick). */
+  put(p: Slot): void {
+    const i = (this.clock.count - 1) % this.clock.slots;
+    this.rps[i] = p.rps;
+    this.err[i] = p.errorRate;
+    this.q[i * 2] = p.q50;
+    this.q[i * 2 + 1] = p.q99;
+  }
+  /** each visits the stored points oldest first. */
+  each(fn: (t: number, p: Slot) => void): void {
+    const { count, slots, t } = this.clock;
+    const n = Math.min(slots, count - this.born);
+    for (let k = count - n; k < count; k++) {
+      const i = k % slots;
+      fn(t[i]!, { rps: this.rps[i]!, errorRate: this.err[i]!, q50: this.q[i * 2]!, q99: this.q[i * 2 + 1]! });
     }
   }
 }
@@ -101,6 +121,7 @@ class Ring {
 interface Series {
   kind: SeriesKind;
   name: string;
+  bounds: readonly number[];
   fine: Ring;
   coarse: Ring;
 }
@@ -116,7 +137,8 @@ export class SampleRing {
   private readonly series = new Map<string, Series>();
   /** The last `coarseEvery + 1` readings, newest last, to difference over one or many intervals. */
   private readings: { t: number; by: Map<string, Cumulative> }[] = [];
-  private ticks = 0;
+  private readonly fineClock: Clock;
+  private readonly coarseClock: Clock;
   private timer?: NodeJS.Timeout;
   private readonly listeners = new Set<(tick: Tick) => void>();
   readonly intervalMs: number;
@@ -134,6 +156,8 @@ export class SampleRing {
     for (const [name, v] of [['intervalMs', this.intervalMs], ['fineSlots', this.fineSlots], ['coarseEvery', this.coarseEvery], ['coarseSlots', this.coarseSlots]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`SampleRing ${name} must be a positive integer, not ${v}`);
     }
+    this.fineClock = new Clock(this.fineSlots);
+    this.coarseClock = new Clock(this.coarseSlots);
   }
 
   /** start takes a first reading and then one every interval until stop(). */
@@ -163,24 +187,25 @@ export class SampleRing {
     this.readings.push({ t, by });
     if (this.readings.length > this.coarseEvery + 1) this.readings.shift();
     if (!prev) return;
-    this.ticks++;
+    this.fineClock.tick(t);
     const tick: Tick = { t, points: [] };
     for (const [key, cur] of by) {
       let s = this.series.get(key);
       if (!s) {
         const [kind, name] = splitKey(key);
-        s = { kind, name, fine: new Ring(this.fineSlots), coarse: new Ring(this.coarseSlots) };
+        s = { kind, name, bounds: cur.bounds, fine: new Ring(this.fineClock, this.fineClock.count - 1), coarse: new Ring(this.coarseClock, this.coarseClock.count) };
         this.series.set(key, s);
       }
       const p = difference(cur, prev.by.get(key), t - prev.t);
-      s.fine.push(t, p);
-      if (p.rps > 0) tick.points.push([key, p.rps, p.errorRate, p.p50Ms, p.p99Ms]);
+      s.fine.put(p);
+      if (p.rps > 0) tick.points.push([key, p.rps, p.errorRate, toMs(p.q50, s.bounds), toMs(p.q99, s.bounds)]);
     }
     // A Route or Function that left the gateway leaves the dashboard with it.
     for (const key of this.series.keys()) if (!by.has(key)) this.series.delete(key);
-    if (this.ticks % this.coarseEvery === 0 && this.readings.length === this.coarseEvery + 1) {
+    if (this.fineClock.count % this.coarseEvery === 0 && this.readings.length === this.coarseEvery + 1) {
       const first = this.readings[0]!;
-      for (const [key, cur] of by) this.series.get(key)!.coarse.push(t, difference(cur, first.by.get(key), t - first.t));
+      this.coarseClock.tick(t);
+      for (const [key, cur] of by) this.series.get(key)!.coarse.put(difference(cur, first.by.get(key), t - first.t));
     }
     for (const fn of this.listeners) fn(tick);
   }
@@ -202,14 +227,14 @@ export class SampleRing {
       const h: SeriesHistory = { key, kind: s.kind, name: s.name, t: [], rps: [], errorRate: [], p50Ms: [], p99Ms: [] };
       let firstFine = Infinity;
       s.fine.each((t) => (firstFine = Math.min(firstFine, t)));
-      const add = (t: number, rps: number, err: number, p50: number, p99: number) => {
+      const add = (t: number, p: Slot) => {
         h.t.push(t);
-        h.rps.push(shown(rps));
-        h.errorRate.push(shown(err));
-        h.p50Ms.push(Number.isNaN(p50) ? null : shown(p50));
-        h.p99Ms.push(Number.isNaN(p99) ? null : shown(p99));
+        h.rps.push(shown(p.rps));
+        h.errorRate.push(shown(p.errorRate));
+        h.p50Ms.push(toMs(p.q50, s.bounds));
+        h.p99Ms.push(toMs(p.q99, s.bounds));
       };
-      s.coarse.each((t, ...v) => t < firstFine && add(t, ...v));
+      s.coarse.each((t, p) => t < firstFine && add(t, p));
       s.fine.each(add);
       out.push(h);
     }
@@ -228,7 +253,7 @@ export class SampleRing {
       const errors = Math.max(0, cur.errors - (before?.errors ?? 0));
       const p = difference(cur, before, last.t - first.t);
       const [kind, name] = splitKey(key);
-      out.push({ kind, name, rps: p.rps, requests, errors, errorRate: p.errorRate, p99Ms: p.p99Ms });
+      out.push({ kind, name, rps: p.rps, requests, errors, errorRate: p.errorRate, p99Ms: toMs(p.q99, cur.bounds) });
     }
     return out.sort((a, b) => b.rps - a.rps || a.name.localeCompare(b.name));
   }
@@ -253,7 +278,7 @@ function aggregate(m: GatewayMetrics): Map<string, Cumulative> {
 }
 
 /** difference turns two cumulative readings into one point; counters that went back (a restart) count from zero. */
-function difference(cur: Cumulative, before: Cumulative | undefined, seconds: number): Point {
+function difference(cur: Cumulative, before: Cumulative | undefined, seconds: number): Slot {
   const reset = before !== undefined && cur.requests < before.requests;
   const base = reset ? undefined : before;
   const requests = cur.requests - (base?.requests ?? 0);
@@ -262,21 +287,27 @@ function difference(cur: Cumulative, before: Cumulative | undefined, seconds: nu
   return {
     rps: seconds > 0 ? requests / seconds : 0,
     errorRate: requests > 0 ? errors / requests : 0,
-    p50Ms: quantileMs(counts, cur.bounds, requests, 0.5),
-    p99Ms: quantileMs(counts, cur.bounds, requests, 0.99),
+    q50: quantileBucket(counts, requests, 0.5),
+    q99: quantileBucket(counts, requests, 0.99),
   };
 }
 
-/** quantileMs is the upper bound of the bucket that holds quantile q, as the gateway's own histogram answers it. */
-function quantileMs(counts: number[], bounds: readonly number[], total: number, q: number): number | null {
-  if (total <= 0 || !bounds.length) return null;
+/** quantileBucket is the index of the bucket that holds quantile q (NO_QUANTILE without requests). */
+function quantileBucket(counts: number[], total: number, q: number): number {
+  if (total <= 0) return NO_QUANTILE;
   const target = Math.ceil(q * total);
   let seen = 0;
   for (let i = 0; i < counts.length; i++) {
     seen += counts[i]!;
-    if (seen >= target) return (bounds[i] ?? bounds[bounds.length - 1]! * 2) / 1000;
+    if (seen >= target) return Math.min(i, NO_QUANTILE - 1);
   }
-  return null;
+  return NO_QUANTILE;
+}
+
+/** toMs is a bucket's upper bound in ms, as the gateway's own histogram answers a quantile (beyond the last: twice it). */
+function toMs(bucket: number, bounds: readonly number[]): number | null {
+  if (bucket === NO_QUANTILE || !bounds.length) return null;
+  return (bounds[bucket] ?? bounds[bounds.length - 1]! * 2) / 1000;
 }
 
 /** shown drops the noise single precision adds (0.2 is kept as 0.2000000029...). */

@@ -106,7 +106,7 @@ describe('the dashboard mount', () => {
   });
 
   it('asks for the token on the data endpoints and answers with it', async () => {
-    for (const path of ['/ui/api/top', '/ui/api/samples', '/ui/api/decisions', '/ui/api/stream']) {
+    for (const path of ['/ui/api/top', '/ui/api/samples?key=route:default/hello', '/ui/api/decisions', '/ui/api/stream']) {
       expect((await fetch(base + path)).status, path).toBe(401);
       expect((await fetch(base + path, { headers: { authorization: 'Bearer nope' } })).status, path).toBe(401);
     }
@@ -117,6 +117,7 @@ describe('the dashboard mount', () => {
     expect(top.series).toEqual([expect.objectContaining({ kind: 'route', name: 'default/hello', rps: 10, requests: 10 })]);
     const hist = (await (await fetch(`${base}/ui/api/samples?key=route:default/hello`, { headers: auth })).json()) as { series: { rps: number[] }[] };
     expect(hist.series[0]!.rps).toEqual([10]);
+    expect((await fetch(`${base}/ui/api/samples`, { headers: auth })).status).toBe(400);
     expect((await fetch(`${base}/ui/api/decisions?after=-1`, { headers: auth })).status).toBe(400);
     expect((await fetch(`${base}/ui/api/nothing`, { headers: auth })).status).toBe(404);
     expect((await fetch(`${base}/ui/api/top`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' })).status).toBe(405);
