@@ -73,6 +73,45 @@ describe.skipIf(!hasBinary('chromium'))('the dashboard in a real browser', () =>
       await expect.poll(() => page.getByTestId('log').innerText(), { timeout: 10_000 }).toContain(probe);
       if (SHOTS) await shot(page, 'dashboard-logs');
 
+      // Gateway authorization decisions appear with their inputs, credentials masked.
+      writeFileSync(
+        join(dir, 'guarded.yaml'),
+        `apiVersion: skiff.dev/v1
+kind: Policy
+metadata: { name: http-authz, namespace: default }
+spec:
+  rego: |
+    package http.authz
+    default allow := false
+    allow if startswith(input.attributes.request.http.path, "/guarded/open")
+---
+apiVersion: skiff.dev/v1
+kind: Route
+metadata: { name: guarded, namespace: default }
+spec:
+  filters: [{ authz: { policy: data.http.authz.allow } }]
+  http:
+    - match: [{ uri: { prefix: /guarded } }]
+      route: [{ destination: { function: hello } }]
+`,
+      );
+      expect((await cli(['apply', '-f', join(dir, 'guarded.yaml')], { skiff: s })).code).toBe(0);
+      const secret = 'Bearer s3cret-credential';
+      await expect.poll(async () => (await fetch(`${s.gateway}/guarded/open`, { headers: { authorization: secret } })).status, { timeout: 10_000 }).toBe(200);
+      expect((await fetch(`${s.gateway}/guarded/closed`, { headers: { authorization: secret } })).status).toBe(403);
+      await page.goto(`${s.api}/ui#/decisions`);
+      const denied = page.locator('tbody tr', { hasText: 'denied' }).first();
+      await denied.waitFor(WAIT);
+      expect(await denied.innerText()).toContain('data.http.authz.allow');
+      await page.locator('tbody tr', { hasText: 'allowed' }).first().waitFor(WAIT);
+      await denied.getByRole('button', { name: 'show' }).click();
+      const input = page.locator('pre.yaml').first();
+      await input.waitFor(WAIT);
+      expect(await input.innerText()).toContain('/guarded/closed');
+      expect(await input.innerText()).toContain('**REDACTED**');
+      expect(await page.content()).not.toContain('s3cret-credential');
+      if (SHOTS) await shot(page, 'dashboard-decisions');
+
       // A Function with a bad module: Ready=False with the reason, and a Warning event.
       mkdirSync(join(dir, 'fn'));
       writeFileSync(join(dir, 'fn', 'broken.wasm'), 'not a wasm module');
