@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { cli, type RunningSkiff, startSkiff } from '../helpers/skiff-process.js';
+import { BIN, cli, type RunningSkiff, startSkiff } from '../helpers/skiff-process.js';
 
 describe('skiff top', () => {
   let s: RunningSkiff;
@@ -37,6 +39,22 @@ describe('skiff top', () => {
     expect((await cli(['top', '--once', '--kind', 'pods'], { skiff: s })).code).toBe(2);
     const refused = await cli(['top', '--once', '--token', 'wrong'], { skiff: s });
     expect([refused.code, refused.stderr]).toEqual([1, expect.stringMatching(/refused the token/)]);
+  });
+
+  it('refreshes until SIGINT or SIGTERM, then exits 0', async () => {
+    const child = spawn(process.execPath, [BIN, 'top', '--interval', '0.2', '--server', s.api, '--token', s.token], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await expect.poll(() => out.split('skiff top ').length - 1, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+      // Not a terminal: frames follow each other, with no screen-switching escapes.
+      expect(out).not.toContain('\x1b[');
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 
   it('says clearly when the server is gone', async () => {

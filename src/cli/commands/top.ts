@@ -66,8 +66,11 @@ export function register(program: Command): void {
           text = `skiff top   ${client.server}   ${clock()}\n\nlost the server: ${err.message}\nretrying every ${interval}s; Ctrl-C quits\n`;
         }
         process.stdout.write(tty ? HOME_CLEAR + text : text + '\n');
-        const timer = new Promise<'tick'>((r) => setTimeout(() => r('tick'), interval * 1000).unref());
-        if ((await Promise.race([timer, stopped.then(() => 'stop' as const)])) === 'stop') break;
+        let timer: NodeJS.Timeout | undefined;
+        const next = new Promise<'tick'>((r) => (timer = setTimeout(() => r('tick'), interval * 1000)));
+        const what = await Promise.race([next, stopped.then(() => 'stop' as const)]);
+        clearTimeout(timer);
+        if (what === 'stop') break;
       }
     } finally {
       process.off('SIGINT', onSignal);
