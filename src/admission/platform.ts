@@ -12,7 +12,7 @@ import type { DecisionLogger, ExternalDataLookup } from '../policy/index.js';
 import { rootSpan, SpanKind, type Tracer } from '../util/tracing.js';
 
 import { auditObjects, type ConstraintAudit,DEFAULT_VIOLATIONS_LIMIT } from './audit.js';
-import { decide } from './decision.js';
+import { decide, type Finding } from './decision.js';
 import { GatekeeperClient } from './gatekeeper/client.js';
 import { compileConstraint } from './gatekeeper/constraint.js';
 import { compileTemplate, newSchemaCompiler } from './gatekeeper/template.js';
@@ -40,6 +40,8 @@ export interface AdmissionPlatformOptions {
    * run (image verification results), then answered from memory by `external_data`.
    */
   externalData?: (obj: ResourceObject) => Promise<ExternalDataLookup | undefined>;
+  /** Told of every review this platform decides, with its verdict (the dashboard keeps the recent ones). */
+  onReview?: (r: { review: AdmissionRequestJSON; allowed: boolean; denials: Finding[]; warnings: string[] }) => void;
 }
 
 /**
@@ -273,6 +275,7 @@ export class AdmissionPlatform {
     const externalData = this.client.needsExternalData() && req.object ? await this.opts.externalData?.(req.object) : undefined;
     const d = decide(this.client, review, { namespaceObject: nsObj, externalData }, { namespace: namespacePolicy(nsObj?.metadata?.labels) });
     // dryrun constraints and Pod Security `audit` labels neither refuse nor warn: they are logged, as Kubernetes records audit annotations.
+    this.opts.onReview?.({ review, allowed: d.allowed, denials: d.denials, warnings: d.warnings });
     if (d.audited.length) this.logger.info({ kind: req.kind, namespace: req.namespace, name: req.name, operation: req.operation, findings: d.audited }, 'admission audit findings');
     return { allowed: d.allowed, messages: d.denials.map((f) => f.message), warnings: d.warnings };
   }

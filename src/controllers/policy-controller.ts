@@ -37,6 +37,8 @@ export interface PolicyControllerOptions {
   backoff?: PolicyBackoffOptions;
   /** How far back replay before rollout looks (default one hour) and how many decisions it re-runs at most (10,000). */
   replay?: { windowMs?: number; maxDecisions?: number; budgetMs?: number };
+  /** Told of every gateway authorization decision (the dashboard keeps the recent ones); called on the request path, so it must be cheap. */
+  onDecision?: (d: { policy: string; input: object; allowed: boolean; durationUs: number; error?: string }) => void;
 }
 
 /** PolicyBackoffError: the policy missed its deadline repeatedly and is short-circuited (fail closed) for a while. */
@@ -129,7 +131,20 @@ export class PolicyController {
 
   /** authorizer implements the gateway's Authorizer over the current policies. */
   readonly authorizer = {
-    check: async (input: object, options?: { policy?: string; timeoutMs?: number }): Promise<Decision> => this.decide(input, options?.policy ?? DEFAULT_QUERY, options?.timeoutMs),
+    check: async (input: object, options?: { policy?: string; timeoutMs?: number }): Promise<Decision> => {
+      const policy = options?.policy ?? DEFAULT_QUERY;
+      const listener = this.opts.onDecision;
+      if (!listener) return this.decide(input, policy, options?.timeoutMs);
+      const t0 = performance.now();
+      try {
+        const d = this.decide(input, policy, options?.timeoutMs);
+        listener({ policy, input, allowed: d.allowed, durationUs: (performance.now() - t0) * 1000 });
+        return d;
+      } catch (err) {
+        listener({ policy, input, allowed: false, durationUs: (performance.now() - t0) * 1000, error: (err as Error).message });
+        throw err;
+      }
+    },
   };
 
   /**

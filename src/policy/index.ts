@@ -19,6 +19,7 @@ import { fromJSON, type Value } from './value.js';
 export { DEFAULT_BUILTIN_LIMITS } from './builtins/limits.js';
 export type { BuiltinLimits, ExternalDataAnswer, ExternalDataLookup } from './builtins/types.js';
 export { DecisionLogger, readDecisions, streamDecisions, maskInput, type Decision, type DecisionFilter, type DecisionLogOptions } from './decision-log.js';
+export { REDACTED, redactSecrets, scrub } from './secret-redaction.js';
 export { engineRunner, replayDecisions, resultOf, type QueryRunner, type ReplayChange, type ReplayOptions, type ReplayOutcome, type ReplaySummary } from './replay.js';
 export { formatModule, type FmtTarget } from './ast/format.js';
 export { walkNodes } from './ast/walk.js';

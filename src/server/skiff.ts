@@ -22,6 +22,7 @@ import { PolicyController } from '../controllers/policy-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { RouteController } from '../controllers/route-controller.js';
 import { WorkloadController } from '../controllers/workload-controller.js';
+import { Dashboard, DecisionRing, SampleRing } from '../dashboard/index.js';
 import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
@@ -150,6 +151,7 @@ export class Skiff {
   private blobs!: BlobStore;
   private registry?: RegistryClient;
   private stopping?: Promise<void>;
+  private dashboard?: Dashboard;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -203,7 +205,8 @@ export class Skiff {
     const functionGrants = { hostDirs: this.hostDirs, maxima: this.functionMaxima };
     const invoker = new FunctionInvoker(this.runtime, logs, logger, { name: this.opts.gateway.host, port: String(this.opts.gateway.port) }, functionGrants);
     const decisionLog = this.opts.decisionLog ? new DecisionLogger({ path: resolve(dataDir, this.opts.decisionLog.path), mask: this.opts.decisionLog.mask }) : undefined;
-    this.policies = new PolicyController({ resources, logger, decisionLog, upstreams: this.upstreams });
+    const decisions = new DecisionRing();
+    this.policies = new PolicyController({ resources, logger, decisionLog, upstreams: this.upstreams, onDecision: decisions.fromAuthorizer });
     this.bundles = new PolicyBundleController({ resources, logger, policies: this.policies, dir: join(dataDir, 'bundles'), source: new BundleSource({ upstreams: this.upstreams, registry: this.registry, maxBytes: 16 * 1024 * 1024 }) });
     this.gateway = new Gateway({ functions: invoker, logger, authorizer: this.policies.authorizer, accessLog: this.opts.accessLog !== false, paths: this.opts.gatewayPaths, upstreams: this.upstreams, hostDirs: this.hostDirs });
     // The OTLP endpoint is an outbound connection the operator chose, so it needs no --allow-upstream grant.
@@ -227,7 +230,7 @@ export class Skiff {
     this.imagePolicies = new ImagePolicyAdmission({ resources, logger, decisionLog, verifier: new SigstoreVerifier({ registry: this.registry }) });
     resources.addAdmissionHook(this.imagePolicies.hook);
     const imagePolicies = this.imagePolicies;
-    this.admission = new AdmissionPlatform({ resources, logger, decisionLog, externalData: (obj) => imagePolicies.externalData(obj) });
+    this.admission = new AdmissionPlatform({ resources, logger, decisionLog, externalData: (obj) => imagePolicies.externalData(obj), onReview: decisions.fromAdmission });
     this.admission.useTracer(this.tracer);
     resources.addAdmissionHook(this.admission.hook);
 
@@ -240,7 +243,9 @@ export class Skiff {
     await this.admission.start();
 
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
-    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint });
+    this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics() }), decisions, resources });
+    this.dashboard.start();
+    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount] });
     const tls = await apiCert;
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port, tls));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
@@ -305,6 +310,7 @@ export class Skiff {
       this.identity?.close();
       this.eventGc?.stop();
       this.blobGc?.stop();
+      this.dashboard?.stop();
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.admission?.stop().catch(() => {});

@@ -94,6 +94,7 @@ export function register(program: Command): void {
       const m = skiff.meshAddress;
       // The readiness line is a contract; the mesh address is appended only when --mesh asks for a mesh listener.
       process.stdout.write(`skiff ready api=http://${hostForUrl(a.host)}:${a.port} gateway=http://${hostForUrl(g.host)}:${g.port}${m ? ` mesh=https://${hostForUrl(m.host)}:${m.port}` : ''}\n`);
+      process.stdout.write(`dashboard: http://${hostForUrl(a.host)}:${a.port}/ui\n`);
       logger.info({ api: a, gateway: g, dataDir: opts.dataDir }, 'skiff ready');
       await new Promise<void>((resolveStop) => {
         const onSignal = (sig: string) => {
