@@ -40,7 +40,7 @@ for (const [file, deps] of Object.entries(result.obj())) {
 // Top to bottom. An area may depend on its own layer (cycles are caught above) and on lower ones.
 const LAYERS = [
   ['cli'],
-  ['server'],
+  ['server', 'observability'],
   ['controllers'],
   ['functions', 'gateway', 'admission', 'workloads'],
   ['runtime', 'policy', 'manifests', 'signing'],
