@@ -93,12 +93,14 @@ export interface RunningPrometheus {
 
 /**
  * startPrometheus runs the Debian `prometheus` on a free loopback port with the given scrape
- * configurations (YAML, the items of `scrape_configs`), its TSDB in a temp dir removed on stop.
+ * configurations (YAML, the items of `scrape_configs`) and rule files, its TSDB in a temp dir
+ * removed on stop.
  */
-export async function startPrometheus(scrapeConfigs: string): Promise<RunningPrometheus> {
+export async function startPrometheus(scrapeConfigs: string, ruleFiles: string[] = []): Promise<RunningPrometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-prom-'));
   const port = await freePort();
-  writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n${scrapeConfigs}`);
+  const rules = ruleFiles.length ? `rule_files:\n${ruleFiles.map((f) => `  - ${JSON.stringify(f)}\n`).join('')}` : '';
+  writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n${rules}scrape_configs:\n${scrapeConfigs}`);
   const proc: ChildProcess = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
