@@ -4,7 +4,7 @@ import { TokenAuthenticator } from '../../src/api/authn.js';
 import type { GatewayMetrics, TrafficSnapshot } from '../../src/gateway/index.js';
 import { LATENCY_BUCKETS_US } from '../../src/gateway/index.js';
 import { isLoopback, MetricsExporter } from '../../src/observability/index.js';
-import { parseExposition, value } from '../helpers/prometheus.js';
+import { parseExposition, seriesKey, value } from '../helpers/prometheus.js';
 
 function traffic(latenciesUs: number[], responses: Record<string, number>): TrafficSnapshot {
   const counts = new Array<number>(LATENCY_BUCKETS_US.length + 1).fill(0);
@@ -62,6 +62,19 @@ describe('MetricsExporter', () => {
     expect(value(e, 'skiff_gateway_upstream_circuit_open', { upstream: 'shop/payments' })).toBe(1);
     expect(value(e, 'skiff_gateway_upstream_ejected_endpoints', { upstream: 'shop/payments' })).toBe(1);
     expect(e.types.has('skiff_process_cpu_seconds_total')).toBe(false);
+  });
+
+  it('renders the same series and values as prom-client\'s own collector view of the families', async () => {
+    exporter = new MetricsExporter({ gateway, process: false });
+    const text = parseExposition(await exporter.render());
+    const viaJson = new Map<string, number>();
+    for (const m of await exporter.registry.getMetricsAsJSON()) {
+      for (const v of m.values as Array<{ labels: Record<string, string | number>; value: number; metricName?: string }>) {
+        viaJson.set(seriesKey(v.metricName ?? m.name, Object.fromEntries(Object.entries(v.labels).map(([k, x]) => [k, String(x)]))), v.value);
+      }
+    }
+    expect(viaJson.size).toBeGreaterThan(40);
+    expect(text.samples).toEqual(viaJson);
   });
 
   it('reads each source once per scrape, however many families use it', async () => {

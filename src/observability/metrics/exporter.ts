@@ -13,6 +13,7 @@ import type { WorkloadStats } from '../../workloads/index.js';
 import { registerFunctions, registerWorkloads, type RuntimeSource } from './functions.js';
 import { type GatewaySource, registerGateway } from './gateway.js';
 import { registerAdmission, registerControllers, registerPolicies, registerStore } from './platform.js';
+import { ReadMetric } from './read-metric.js';
 
 /** The path metrics are served at, on the API listener and on the metrics listener. */
 export const METRICS_PATH = '/metrics';
@@ -63,10 +64,14 @@ export class MetricsExporter {
     return this.registry.contentType;
   }
 
-  /** render returns one scrape's exposition text; every source is read once per render. */
-  render(): Promise<string> {
+  /**
+   * render returns one scrape's exposition text; every source is read once per render. The areas'
+   * families render their own text (see ReadMetric); prom-client renders its process metrics.
+   */
+  async render(): Promise<string> {
     this.clock.scrape++;
-    return this.registry.metrics();
+    const parts = await Promise.all(this.registry.getMetricsAsArray().map((m: unknown) => (m instanceof ReadMetric ? m.text() : this.registry.getSingleMetricAsString((m as { name: string }).name).then((t) => `${t}\n`))));
+    return parts.join('');
   }
 
   /** mount serves `GET /metrics` on the API listener, behind the API's token like kube-apiserver's. */

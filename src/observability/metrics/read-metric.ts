@@ -1,35 +1,113 @@
 import type { Metric, Registry } from 'prom-client';
 
-/** Labels of one sample: every family declares its label names and each sample sets all of them. */
+/** Labels of one series: every family declares its label names and each series sets all of them. */
 export type Labels = Record<string, string>;
-
-/** Sample is one line of exposition: a value, its labels, and for histograms the `_bucket`/`_sum`/`_count` name. */
-export interface Sample {
-  labels: Labels;
-  value: number;
-  metricName?: string;
-}
 
 export type MetricKind = 'counter' | 'gauge' | 'histogram';
 
 /**
- * ReadMetric is a metric family whose samples are read from an area's own counters when the registry
+ * LabelSet is one series' labels with their exposition text rendered once. Families keep the sets of
+ * long-lived series (routes, upstreams) between scrapes, so a scrape of a thousand routes escapes
+ * no label values again.
+ */
+export class LabelSet {
+  /** `a="x",b="y"`: the text between the braces. */
+  readonly inner: string;
+
+  constructor(readonly labels: Labels) {
+    this.inner = Object.entries(labels)
+      .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+      .join(',');
+  }
+}
+
+export const NO_LABELS = new LabelSet({});
+
+/** Histogram counts as the areas keep them: per bucket (not cumulative), +Inf last, sum in microseconds. */
+export interface HistogramCounts {
+  counts: ArrayLike<number>;
+  count: number;
+  sumUs: number;
+}
+
+/** SeriesWriter receives a family's series; the exporter renders them as text, prom-client's JSON gets them as values. */
+export interface SeriesWriter {
+  sample(labels: LabelSet, value: number): void;
+  /** histogram writes cumulative `_bucket` series with `le` in seconds, then `_sum` (seconds) and `_count`. */
+  histogram(labels: LabelSet, h: HistogramCounts): void;
+}
+
+type Collect = (w: SeriesWriter) => void | Promise<void>;
+
+/**
+ * ReadMetric is a metric family whose series are read from an area's own counters when a scrape
  * renders. prom-client's Counter, Gauge and Histogram keep their values themselves, which would put
  * prom-client on the hot paths; its Registry renders any object that answers `get()` with a name,
- * help, type and values, which is what this is.
+ * help, type and values, which this does. The exporter renders these families' text itself
+ * ({@link ReadMetric.text}): a scrape of a thousand routes is tens of thousands of lines, and
+ * prom-client's renderer copies and escapes every sample's labels on every scrape.
  */
 export class ReadMetric {
   readonly aggregator = 'sum';
+  private readonly header: string;
+  /** `_bucket{` prefixes and `le="..."` labels per bucket, rendered once. */
+  private readonly le: string[];
 
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: MetricKind,
-    private readonly read: () => Sample[] | Promise<Sample[]>,
-  ) {}
+    private readonly collect: Collect,
+    private readonly boundsUs: readonly number[] = [],
+  ) {
+    this.header = `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} ${type}\n`;
+    this.le = boundsUs.map((us) => `le="${us / 1e6}"`);
+  }
 
-  async get(): Promise<{ name: string; help: string; type: MetricKind; aggregator: 'sum'; values: Sample[] }> {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: await this.read() };
+  /** text renders the family in the Prometheus text format (0.0.4), one line per sample. */
+  async text(): Promise<string> {
+    const name = this.name;
+    const le = this.le;
+    const n = le.length;
+    let out = this.header;
+    await this.collect({
+      sample(labels, value) {
+        out += labels.inner ? `${name}{${labels.inner}} ${num(value)}\n` : `${name} ${num(value)}\n`;
+      },
+      histogram(labels, h) {
+        const pre = labels.inner ? `${name}_bucket{${labels.inner},` : `${name}_bucket{`;
+        let seen = 0;
+        for (let i = 0; i < n; i++) {
+          seen += h.counts[i]!;
+          out += `${pre}${le[i]}} ${seen}\n`;
+        }
+        out += `${pre}le="+Inf"} ${h.count}\n`;
+        const l = labels.inner ? `{${labels.inner}}` : '';
+        out += `${name}_sum${l} ${num(h.sumUs / 1e6)}\n${name}_count${l} ${h.count}\n`;
+      },
+    });
+    return out;
+  }
+
+  /** get answers prom-client's collector contract (used by its JSON output and by registries merged elsewhere). */
+  async get(): Promise<{ name: string; help: string; type: MetricKind; aggregator: 'sum'; values: Array<{ labels: Labels; value: number; metricName?: string }> }> {
+    const values: Array<{ labels: Labels; value: number; metricName?: string }> = [];
+    const name = this.name;
+    const bounds = this.boundsUs;
+    await this.collect({
+      sample: (labels, value) => values.push({ labels: labels.labels, value }),
+      histogram: (labels, h) => {
+        let seen = 0;
+        for (let i = 0; i < bounds.length; i++) {
+          seen += h.counts[i]!;
+          values.push({ metricName: `${name}_bucket`, labels: { ...labels.labels, le: String(bounds[i]! / 1e6) }, value: seen });
+        }
+        values.push({ metricName: `${name}_bucket`, labels: { ...labels.labels, le: '+Inf' }, value: h.count });
+        values.push({ metricName: `${name}_sum`, labels: labels.labels, value: h.sumUs / 1e6 });
+        values.push({ metricName: `${name}_count`, labels: labels.labels, value: h.count });
+      },
+    });
+    return { name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
   /** reset is part of the registry's contract; the counters belong to the areas and are never reset from here. */
@@ -42,25 +120,29 @@ export class ReadMetric {
   }
 }
 
-/**
- * pushHistogram appends one histogram series in Prometheus' shape: cumulative `_bucket` samples with
- * `le` in seconds (the last `+Inf`), then `_sum` (seconds) and `_count`. `counts` are per bucket, not
- * cumulative, with the +Inf bucket last, as the areas keep them.
- */
-export function pushHistogram(out: Sample[], name: string, labels: Labels, boundsUs: readonly number[], counts: ArrayLike<number>, count: number, sumUs: number, le: readonly string[]): void {
-  let seen = 0;
-  for (let i = 0; i < boundsUs.length; i++) {
-    seen += counts[i]!;
-    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: le[i]! }, value: seen });
+/** LabelCache keeps the LabelSet of each long-lived series key (a route, an upstream) across scrapes. */
+export class LabelCache {
+  private readonly sets = new Map<string, LabelSet>();
+
+  constructor(private readonly make: (key: string) => Labels) {}
+
+  get(key: string): LabelSet {
+    let s = this.sets.get(key);
+    if (!s) this.sets.set(key, (s = new LabelSet(this.make(key))));
+    return s;
   }
-  out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: count });
-  out.push({ metricName: `${name}_sum`, labels, value: sumUs / 1e6 });
-  out.push({ metricName: `${name}_count`, labels, value: count });
 }
 
-/** leLabels turns bucket bounds in microseconds into `le` label values in seconds, once per family. */
-export function leLabels(boundsUs: readonly number[]): string[] {
-  return boundsUs.map((us) => String(us / 1e6));
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+/** num writes a value as Prometheus reads it. */
+function num(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return String(v);
 }
 
 /** PerScrape reads a source once per scrape, however many families use it. */
