@@ -97,8 +97,10 @@ describe.skipIf(!haveProm)('a real Prometheus scrapes Skiff', () => {
     }, { timeout: 10_000, interval: 250 }).toEqual([]);
   });
 
-  it('promtool accepts the rules file, and every metric the rules and the dashboard use exists in a real scrape', async () => {
+  it('promtool accepts the rules file and its unit tests pass, and every metric the rules and the dashboard use exists in a real scrape', async () => {
     expect(execFileSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' })).toMatch(/SUCCESS: \d+ rules found/);
+    // The alerts fire (and stay quiet) as their unit tests say: burn rate, circuit open, queue growth.
+    expect(execFileSync('promtool', ['test', 'rules', RULES.replace(/\.yml$/, '.test.yml')], { encoding: 'utf8' })).toContain('SUCCESS');
     const scraped = sampleNames(parseExposition(await (await apiFetch(s, '/metrics')).text()));
     const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: unknown[]; templating: unknown };
     const used = new Set([...metricNames(readFileSync(RULES, 'utf8')), ...dashboardExprs(dashboard).flatMap(metricNames)]);
