@@ -1,4 +1,4 @@
-import { DurationHistogram } from '../util/histogram.js';
+import { BucketHistogram, DurationHistogram, SIZE_BUCKETS_BYTES } from '../util/histogram.js';
 
 import type { RunOutcome } from './sandbox.js';
 
@@ -16,6 +16,8 @@ export class FunctionRunStats {
   fuel = 0;
   instantiateUs = 0;
   readonly duration = new DurationHistogram();
+  /** Linear memory of clean runs at exit, in bytes. */
+  readonly memory = new BucketHistogram(SIZE_BUCKETS_BYTES);
 
   result(mode: RunMode, code: string): void {
     const k = `${mode} ${code}`;
@@ -45,6 +47,7 @@ export class RunStats {
     if (outcome.reused) s.warm++;
     else s.cold++;
     s.instantiateUs += outcome.instantiateUs;
+    s.memory.observe(outcome.memoryBytes);
     if (outcome.cost !== undefined) s.fuel += outcome.cost;
   }
 

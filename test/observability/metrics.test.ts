@@ -101,6 +101,11 @@ describe('GET /metrics', () => {
     expect(value(after, 'skiff_gateway_request_duration_seconds_sum', hello)).toBeGreaterThan(0);
     expect(sum(after, 'skiff_function_runs_total', { function: 'default/hello', result: 'ok' })).toBe(HELLO);
     expect(sum(after, 'skiff_function_starts_total', { function: 'default/hello' })).toBe(HELLO);
+    // The demo guest's linear memory (one 64 KiB page or more) is observed once per clean run.
+    expect(value(after, 'skiff_function_memory_bytes_count', { function: 'default/hello' })).toBe(HELLO);
+    expect(value(after, 'skiff_function_memory_bytes_bucket', { function: 'default/hello', le: '+Inf' })).toBe(HELLO);
+    expect(value(after, 'skiff_function_memory_bytes_sum', { function: 'default/hello' }) / HELLO).toBeGreaterThanOrEqual(65_536);
+    expect(after.types.get('skiff_function_memory_bytes')).toBe('histogram');
 
     // Requests no route matched: route "" and the status as code.
     expect(delta('skiff_gateway_requests_total', { route: '', rule: '', code: '404' })).toBe(UNKNOWN);

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 
 import type { PoolStats, RunStats } from '../../runtime/index.js';
-import { DURATION_BUCKETS_US } from '../../util/histogram.js';
+import { DURATION_BUCKETS_US, SIZE_BUCKETS_BYTES } from '../../util/histogram.js';
 import type { WorkloadStats } from '../../workloads/index.js';
 
 import { LabelCache, NO_LABELS, PerScrape, ReadMetric } from './read-metric.js';
@@ -44,9 +44,20 @@ export function registerFunctions(registry: Registry, runtime: RuntimeSource, cl
     'Time a Function run took in the sandbox, by function.',
     'histogram',
     (w) => {
-      for (const [fn, s] of stats) w.histogram(fns.get(fn), s.duration);
+      for (const [fn, s] of stats) w.histogram(fns.get(fn), s.duration.counts, s.duration.count, s.duration.sum);
     },
     DURATION_BUCKETS_US,
+  ).register(registry);
+
+  new ReadMetric(
+    'skiff_function_memory_bytes',
+    'Linear memory of a Function\'s guest when a clean run exited (its peak during the run), by function.',
+    'histogram',
+    (w) => {
+      for (const [fn, s] of stats) w.histogram(fns.get(fn), s.memory.counts, s.memory.count, s.memory.sum);
+    },
+    SIZE_BUCKETS_BYTES,
+    1,
   ).register(registry);
 
   new ReadMetric('skiff_function_instantiate_seconds_total', 'Time spent instantiating sandboxes for clean runs, by function.', 'counter', (w) => {

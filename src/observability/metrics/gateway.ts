@@ -61,7 +61,7 @@ export function registerGateway(registry: Registry, gateway: GatewaySource, cloc
     'Time from a request arriving to its answer being written, by route and rule.',
     'histogram',
     (w) => {
-      for (const [key, s] of Object.entries(snap.get().routes)) w.histogram(routes.get(key), s.latencyUs);
+      for (const [key, s] of Object.entries(snap.get().routes)) w.histogram(routes.get(key), s.latencyUs.counts, s.latencyUs.count, s.latencyUs.sumUs);
     },
     LATENCY_BUCKETS_US,
   ).register(registry);
@@ -78,7 +78,7 @@ export function registerGateway(registry: Registry, gateway: GatewaySource, cloc
     'Time of one upstream attempt, by upstream.',
     'histogram',
     (w) => {
-      for (const [upstream, s] of Object.entries(snap.get().upstreams)) w.histogram(upstreams.get(upstream), s.latencyUs);
+      for (const [upstream, s] of Object.entries(snap.get().upstreams)) w.histogram(upstreams.get(upstream), s.latencyUs.counts, s.latencyUs.count, s.latencyUs.sumUs);
     },
     LATENCY_BUCKETS_US,
   ).register(registry);

@@ -30,7 +30,7 @@ export function registerPolicies(registry: Registry, policies: { decisionStats: 
     'Time to evaluate one authorization decision, by policy.',
     'histogram',
     (w) => {
-      for (const [policy, s] of stats) w.histogram(byPolicy.get(policy), s.eval);
+      for (const [policy, s] of stats) w.histogram(byPolicy.get(policy), s.eval.counts, s.eval.count, s.eval.sum);
     },
     DURATION_BUCKETS_US,
   ).register(registry);
@@ -82,7 +82,7 @@ export function registerControllers(registry: Registry, controllers: () => Contr
     'Time of one reconcile, by controller.',
     'histogram',
     (w) => {
-      for (const c of controllers()) w.histogram(byName.get(c.name), c.stats.duration);
+      for (const c of controllers()) w.histogram(byName.get(c.name), c.stats.duration.counts, c.stats.duration.count, c.stats.duration.sum);
     },
     DURATION_BUCKETS_US,
   ).register(registry);

@@ -23,18 +23,15 @@ export class LabelSet {
 
 export const NO_LABELS = new LabelSet({});
 
-/** Histogram counts as the areas keep them: per bucket (not cumulative), +Inf last, sum in microseconds. */
-export interface HistogramCounts {
-  counts: ArrayLike<number>;
-  count: number;
-  sumUs: number;
-}
-
 /** SeriesWriter receives a family's series; the exporter renders them as text, prom-client's JSON gets them as values. */
 export interface SeriesWriter {
   sample(labels: LabelSet, value: number): void;
-  /** histogram writes cumulative `_bucket` series with `le` in seconds, then `_sum` (seconds) and `_count`. */
-  histogram(labels: LabelSet, h: HistogramCounts): void;
+  /**
+   * histogram writes cumulative `_bucket` series, then `_sum` and `_count`. `counts` are per bucket as
+   * the areas keep them (not cumulative, +Inf last); `sum` is in the bounds' unit. Bounds and sum are
+   * divided by the family's divisor (microseconds to seconds by default).
+   */
+  histogram(labels: LabelSet, counts: ArrayLike<number>, count: number, sum: number): void;
 }
 
 type Collect = (w: SeriesWriter) => void | Promise<void>;
@@ -58,10 +55,11 @@ export class ReadMetric {
     readonly help: string,
     readonly type: MetricKind,
     private readonly collect: Collect,
-    private readonly boundsUs: readonly number[] = [],
+    private readonly bounds: readonly number[] = [],
+    private readonly divisor = 1e6,
   ) {
     this.header = `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} ${type}\n`;
-    this.le = boundsUs.map((us) => `le="${us / 1e6}"`);
+    this.le = bounds.map((b) => `le="${b / divisor}"`);
   }
 
   /** text renders the family in the Prometheus text format (0.0.4), one line per sample. */
@@ -69,21 +67,22 @@ export class ReadMetric {
     const name = this.name;
     const le = this.le;
     const n = le.length;
+    const divisor = this.divisor;
     let out = this.header;
     await this.collect({
       sample(labels, value) {
         out += labels.inner ? `${name}{${labels.inner}} ${num(value)}\n` : `${name} ${num(value)}\n`;
       },
-      histogram(labels, h) {
+      histogram(labels, counts, count, sum) {
         const pre = labels.inner ? `${name}_bucket{${labels.inner},` : `${name}_bucket{`;
         let seen = 0;
         for (let i = 0; i < n; i++) {
-          seen += h.counts[i]!;
+          seen += counts[i]!;
           out += `${pre}${le[i]}} ${seen}\n`;
         }
-        out += `${pre}le="+Inf"} ${h.count}\n`;
+        out += `${pre}le="+Inf"} ${count}\n`;
         const l = labels.inner ? `{${labels.inner}}` : '';
-        out += `${name}_sum${l} ${num(h.sumUs / 1e6)}\n${name}_count${l} ${h.count}\n`;
+        out += `${name}_sum${l} ${num(sum / divisor)}\n${name}_count${l} ${count}\n`;
       },
     });
     return out;
@@ -93,18 +92,19 @@ export class ReadMetric {
   async get(): Promise<{ name: string; help: string; type: MetricKind; aggregator: 'sum'; values: Array<{ labels: Labels; value: number; metricName?: string }> }> {
     const values: Array<{ labels: Labels; value: number; metricName?: string }> = [];
     const name = this.name;
-    const bounds = this.boundsUs;
+    const bounds = this.bounds;
+    const divisor = this.divisor;
     await this.collect({
       sample: (labels, value) => values.push({ labels: labels.labels, value }),
-      histogram: (labels, h) => {
+      histogram: (labels, counts, count, sum) => {
         let seen = 0;
         for (let i = 0; i < bounds.length; i++) {
-          seen += h.counts[i]!;
-          values.push({ metricName: `${name}_bucket`, labels: { ...labels.labels, le: String(bounds[i]! / 1e6) }, value: seen });
+          seen += counts[i]!;
+          values.push({ metricName: `${name}_bucket`, labels: { ...labels.labels, le: String(bounds[i]! / divisor) }, value: seen });
         }
-        values.push({ metricName: `${name}_bucket`, labels: { ...labels.labels, le: '+Inf' }, value: h.count });
-        values.push({ metricName: `${name}_sum`, labels: labels.labels, value: h.sumUs / 1e6 });
-        values.push({ metricName: `${name}_count`, labels: labels.labels, value: h.count });
+        values.push({ metricName: `${name}_bucket`, labels: { ...labels.labels, le: '+Inf' }, value: count });
+        values.push({ metricName: `${name}_sum`, labels: labels.labels, value: sum / divisor });
+        values.push({ metricName: `${name}_count`, labels: labels.labels, value: count });
       },
     });
     return { name, help: this.help, type: this.type, aggregator: this.aggregator, values };
