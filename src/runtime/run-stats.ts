@@ -7,8 +7,10 @@ export type RunMode = 'inline' | 'worker';
 
 /** FunctionRunStats are the counters kept per pool key (a Function's `namespace/name`). */
 export class FunctionRunStats {
-  /** Runs by `MODE RESULT`: RESULT is `ok` for a guest that exited, otherwise the RuntimeError code. */
-  readonly results = new Map<string, number>();
+  /** Runs whose guest exited (whatever its exit code), by mode. */
+  readonly ok = { inline: 0, worker: 0 };
+  /** Failed runs by `MODE CODE` (the RuntimeError code); the common case above costs no key. */
+  readonly failures = new Map<string, number>();
   /** Clean runs on a fresh instance (cold) or on a reused one (warm). */
   cold = 0;
   warm = 0;
@@ -19,9 +21,9 @@ export class FunctionRunStats {
   /** Linear memory of clean runs at exit, in bytes. */
   readonly memory = new BucketHistogram(SIZE_BUCKETS_BYTES);
 
-  result(mode: RunMode, code: string): void {
+  failed(mode: RunMode, code: string): void {
     const k = `${mode} ${code}`;
-    this.results.set(k, (this.results.get(k) ?? 0) + 1);
+    this.failures.set(k, (this.failures.get(k) ?? 0) + 1);
   }
 }
 
@@ -42,8 +44,8 @@ export class RunStats {
   finished(key: string, mode: RunMode, outcome: RunOutcome): void {
     const s = this.of(key);
     s.duration.observe(outcome.durationMs * 1000);
-    if (!outcome.ok) return s.result(mode, outcome.code);
-    s.result(mode, 'ok');
+    if (!outcome.ok) return s.failed(mode, outcome.code);
+    s.ok[mode]++;
     if (outcome.reused) s.warm++;
     else s.cold++;
     s.instantiateUs += outcome.instantiateUs;
@@ -53,6 +55,6 @@ export class RunStats {
 
   /** failed records a worker run that ended without an outcome (its deadline, a shed request, a lost worker). */
   failed(key: string, err: unknown): void {
-    this.of(key).result('worker', String((err as { code?: unknown })?.code ?? 'host_error'));
+    this.of(key).failed('worker', String((err as { code?: unknown })?.code ?? 'host_error'));
   }
 }

@@ -29,7 +29,11 @@ export function registerFunctions(registry: Registry, runtime: RuntimeSource, cl
   });
 
   new ReadMetric('skiff_function_runs_total', 'Function runs, by function (NAMESPACE/NAME), mode (inline: fuel-metered on the gateway thread; worker) and result (ok, or the runtime error code: trap, timeout, memory_limit, overloaded...).', 'counter', (w) => {
-    for (const [fn, s] of stats) for (const [k, n] of s.results) w.sample(runs.get(`${fn} ${k}`), n);
+    for (const [fn, s] of stats) {
+      if (s.ok.inline > 0) w.sample(runs.get(`${fn} inline ok`), s.ok.inline);
+      if (s.ok.worker > 0) w.sample(runs.get(`${fn} worker ok`), s.ok.worker);
+      for (const [k, n] of s.failures) w.sample(runs.get(`${fn} ${k}`), n);
+    }
   }).register(registry);
 
   new ReadMetric('skiff_function_starts_total', 'Clean Function runs by start: cold (a fresh sandbox instance) or warm (a reused one).', 'counter', (w) => {
