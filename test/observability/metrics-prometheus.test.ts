@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,7 @@ describe.skipIf(!haveProm)('a real Prometheus scrapes Skiff', () => {
   afterAll(async () => {
     await prom?.stop();
     await s?.stop();
+    if (s) rmSync(s.dataDir, { recursive: true, force: true });
   });
 
   const scalar = async (q: string): Promise<number | undefined> => {

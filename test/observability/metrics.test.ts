@@ -56,6 +56,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await s?.stop();
+  if (s) rmSync(s.dataDir, { recursive: true, force: true });
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
