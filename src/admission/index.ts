@@ -20,7 +20,7 @@ export { evaluatePod, parseLevel, parseVersion, podViewOf, namespacePolicy, form
 export { PSS_TABLE, NEWEST_RELEASE } from './pss/table.js';
 export { functionAsPod } from './pss/function-pod.js';
 export type { PssLevel, PodView, CheckResult, Check as PssCheck } from './pss/types.js';
-export { AdmissionPlatform, AUDIT_REQUEST_ANNOTATION, type AdmissionPlatformOptions } from './platform.js';
+export { AdmissionPlatform, AdmissionStats, AUDIT_REQUEST_ANNOTATION, type AdmissionPlatformOptions } from './platform.js';
 export { auditObjects, DEFAULT_VIOLATIONS_LIMIT, type ConstraintAudit, type AuditViolation } from './audit.js';
 export { WebhookServer, type WebhookOptions } from './webhook/server.js';
 export { EvalPool, type EvalWorkerConfig, type PoolCounts } from './webhook/eval-pool.js';

@@ -12,7 +12,7 @@ import type { DecisionLogger, ExternalDataLookup } from '../policy/index.js';
 import { rootSpan, SpanKind, type Tracer } from '../util/tracing.js';
 
 import { auditObjects, type ConstraintAudit,DEFAULT_VIOLATIONS_LIMIT } from './audit.js';
-import { decide, type Finding } from './decision.js';
+import { decide, type Decision, type Finding } from './decision.js';
 import { GatekeeperClient } from './gatekeeper/client.js';
 import { compileConstraint } from './gatekeeper/constraint.js';
 import { compileTemplate, newSchemaCompiler } from './gatekeeper/template.js';
@@ -54,6 +54,8 @@ export class AdmissionPlatform {
   /** A constraint gets this long per review; Gatekeeper's webhook answers within kube-apiserver's timeout the same way. */
   readonly client: GatekeeperClient;
   readonly hook: AdmissionHook;
+  /** Reviews and violations counted for the metrics exporter. */
+  readonly stats = new AdmissionStats();
   private readonly resources: ResourceService;
   private readonly logger: Logger;
   private tracer?: Tracer;
@@ -277,6 +279,29 @@ export class AdmissionPlatform {
     // dryrun constraints and Pod Security `audit` labels neither refuse nor warn: they are logged, as Kubernetes records audit annotations.
     this.opts.onReview?.({ review, allowed: d.allowed, denials: d.denials, warnings: d.warnings });
     if (d.audited.length) this.logger.info({ kind: req.kind, namespace: req.namespace, name: req.name, operation: req.operation, findings: d.audited }, 'admission audit findings');
+    this.stats.record(req.operation, d);
     return { allowed: d.allowed, messages: d.denials.map((f) => f.message), warnings: d.warnings };
+  }
+}
+
+/**
+ * AdmissionStats counts reviews by operation and result, and violations by constraint (or Pod Security
+ * level) and action. Keys are bounded by the operations and the installed constraints.
+ */
+export class AdmissionStats {
+  /** `OPERATION allowed|denied` → reviews. */
+  readonly reviews = new Map<string, number>();
+  /** `deny|audit POLICY` → findings. */
+  readonly violations = new Map<string, number>();
+
+  record(operation: string, d: Decision): void {
+    const r = `${operation} ${d.allowed ? 'allowed' : 'denied'}`;
+    this.reviews.set(r, (this.reviews.get(r) ?? 0) + 1);
+    for (const f of d.denials) this.add(`deny ${f.policy}`);
+    for (const f of d.audited) this.add(`audit ${f.policy}`);
+  }
+
+  private add(key: string): void {
+    this.violations.set(key, (this.violations.get(key) ?? 0) + 1);
   }
 }

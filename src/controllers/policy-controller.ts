@@ -7,6 +7,7 @@ import type { ResourceService } from '../api/resources.js';
 import type { DecisionLogger, PolicyEngine, PreparedQuery, ReplaySummary } from '../policy/index.js';
 import type { UpstreamGuard } from '../security/index.js';
 import { SkiffError } from '../util/errors.js';
+import { DurationHistogram } from '../util/histogram.js';
 
 import { PolicyBackoff, type PolicyBackoffOptions } from './policy-backoff.js';
 import { type CompiledSet, compileUnits, type PolicyUnit } from './policy-units.js';
@@ -46,6 +47,17 @@ export class PolicyBackoffError extends SkiffError {
   constructor(policy: string, leftMs: number) {
     super('policy_backoff', `policy ${policy} kept missing its deadline; its decisions are denied without evaluation for another ${Math.ceil(leftMs / 1000)}s`);
   }
+}
+
+/** PolicyDecisionStats are one rule's decisions by result and its evaluation time, read at scrape time. */
+export class PolicyDecisionStats {
+  allow = 0;
+  deny = 0;
+  /** Evaluations that failed (a missed deadline, an evaluation error): the filter fails closed. */
+  error = 0;
+  /** Decisions denied without evaluation while the rule was in back-off. */
+  backoff = 0;
+  readonly eval = new DurationHistogram();
 }
 
 /** The labels the platform's policy engine puts on its decisions: replay re-runs only those. */
@@ -129,6 +141,9 @@ export class PolicyController {
     await this.controller.stop();
   }
 
+  /** decisionStats counts gateway authorization decisions and their evaluation time per rule (query). */
+  readonly decisionStats = new Map<string, PolicyDecisionStats>();
+
   /** authorizer implements the gateway's Authorizer over the current policies. */
   readonly authorizer = {
     check: async (input: object, options?: { policy?: string; timeoutMs?: number }): Promise<Decision> => {
@@ -154,26 +169,51 @@ export class PolicyController {
    * PolicyBackoffError without being evaluated.
    */
   decide(input: object, query: string, timeoutMs = this.opts.timeoutMs ?? 100): Decision {
-    if (!this.engine || !this.policy) return { allowed: false };
+    const stats = this.decisionStats.get(query) ?? this.statsFor(query);
+    if (!this.engine || !this.policy) {
+      stats.deny++;
+      return { allowed: false };
+    }
     const left = this.backoff.blockedFor(query, Date.now());
-    if (left > 0) throw new PolicyBackoffError(query, left);
+    if (left > 0) {
+      stats.backoff++;
+      throw new PolicyBackoffError(query, left);
+    }
+    const t0 = performance.now();
+    const d = this.evaluate(this.engine, this.policy, input, query, timeoutMs, stats, t0);
+    stats.eval.observe((performance.now() - t0) * 1000);
+    if (d.allowed) stats.allow++;
+    else stats.deny++;
+    return d;
+  }
+
+  /** statsFor adds the counters of a rule first asked for; rules are named by routes, so the set stays small. */
+  private statsFor(query: string): PolicyDecisionStats {
+    const s = new PolicyDecisionStats();
+    this.decisionStats.set(query, s);
+    return s;
+  }
+
+  private evaluate(engine: PolicyEngine, policy: PolicyModule, input: object, query: string, timeoutMs: number, stats: PolicyDecisionStats, t0: number): Decision {
     // one prepared query per rule and deadline: an eval with options of its own would copy them each time
     const key = `${timeoutMs} ${query}`;
     let q = this.prepared.get(key);
     if (!q) {
-      q = this.engine.prepare(query, { timeoutMs, decisionLog: this.log });
+      q = engine.prepare(query, { timeoutMs, decisionLog: this.log });
       this.prepared.set(key, q);
     }
     let rows;
     try {
       rows = q.eval({ input });
     } catch (err) {
+      stats.error++;
+      stats.eval.observe((performance.now() - t0) * 1000);
       if ((err as { code?: unknown }).code === 'eval_cancel_error') this.missedDeadline(query, timeoutMs);
       throw err;
     }
     this.backoff.succeeded(query);
     if (!rows.length) return { allowed: false };
-    const v = this.policy.toJSON(rows[0]!.expressions[0]!.value) as unknown;
+    const v = policy.toJSON(rows[0]!.expressions[0]!.value) as unknown;
     if (typeof v === 'boolean') return { allowed: v };
     if (v && typeof v === 'object' && !Array.isArray(v)) {
       const o = v as Record<string, unknown>;

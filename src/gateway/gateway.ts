@@ -26,7 +26,7 @@ import { compileRoute } from './router/compile-route.js';
 import { RouteTable, type TableEntry } from './router/route-table.js';
 import { closeSessions, createListener, createSecureListener, DEFAULT_LIMITS, enableH2c } from './server.js';
 import type { Authorizer, ConfigProblem, FunctionInvoker, GatewayConfig, GatewayLimits, GatewayOptions } from './types.js';
-import { Cluster, type ClusterEnv } from './upstream/cluster.js';
+import { Cluster, type ClusterEnv, type ClusterState } from './upstream/cluster.js';
 import { responseHeaders } from './upstream/forward.js';
 import { compileService } from './upstream/service-spec.js';
 import { WorkloadTable } from './workloads.js';
@@ -250,6 +250,11 @@ export class Gateway {
     return this.metricsRegistry.snapshot(this.inFlight);
   }
 
+  /** clusterStates is each Service cluster's circuit-breaker and outlier state, by `namespace/name`. */
+  clusterStates(): Map<string, ClusterState> {
+    return new Map([...this.clusters].map(([k, c]) => [k, c.state()]));
+  }
+
   /** close stops accepting connections, lets in-flight requests finish (up to `graceMs`), then closes everything. */
   async close(graceMs = 10_000): Promise<void> {
     this.closing = true;
@@ -342,7 +347,7 @@ export class Gateway {
 
   /** refusePath answers a path that cannot be normalised (400), or redirects to its decoded form. */
   private refusePath(ctx: RequestContext, why: PathRedirect | BadPathError): void {
-    this.metricsRegistry.badPath++;
+    this.metricsRegistry.pathRefused(why instanceof PathRedirect ? 307 : why.status);
     if (why instanceof PathRedirect) {
       const location = ctx.rawQuery ? `${why.path}?${ctx.rawQuery}` : why.path;
       this.writeBuffered(ctx, 307, { location }, '');

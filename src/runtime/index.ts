@@ -20,10 +20,13 @@ import { RuntimeError } from './errors.js';
 import { type InlineOptions, InlineRunner, type InlineStats } from './inline.js';
 import { ModuleCache, type ModuleInfo } from './module-cache.js';
 import { KeyedLimiter } from './pool/limiter.js';
-import { WorkerPool } from './pool/worker-pool.js';
+import { type PoolStats, WorkerPool } from './pool/worker-pool.js';
+import { type RunMode, RunStats } from './run-stats.js';
 import type { RunOutcome, RunSpec } from './sandbox.js';
 
 export { RuntimeError, type RuntimeErrorCode } from './errors.js';
+export type { PoolStats } from './pool/worker-pool.js';
+export { FunctionRunStats, RunStats, type RunMode } from './run-stats.js';
 export type { ModuleInfo } from './module-cache.js';
 export { excessGrants, inspectModule, type Grants, type Inspection } from './inspect.js';
 
@@ -134,6 +137,14 @@ export class Runtime {
     this.inline = opts.inline === false ? null : new InlineRunner(this.cache, opts.inline === true ? {} : opts.inline, opts.logger);
   }
 
+  /** runStats counts runs per pool key (a Function's `namespace/name`) for the metrics exporter. */
+  readonly runStats = new RunStats();
+
+  /** poolStats is the worker pool's current size and load, read at scrape time. */
+  poolStats(): PoolStats {
+    return this.pool.stats();
+  }
+
   /** inlineStats counts invocations that ran on the calling thread, and inline runs retried on a worker. */
   get inlineStats(): InlineStats {
     return this.inline ? { ...this.inline.stats } : { runs: 0, retries: 0 };
@@ -170,7 +181,7 @@ export class Runtime {
       const variant = this.cache.resolvedVariant(digest, limits.memoryBytes);
       if (!variant) return undefined;
       const outcome = inline.tryRun(variant, this.runSpec(req, caps, limits), key);
-      return outcome && this.result(digest, key, outcome);
+      return outcome && this.result(digest, key, outcome, 'inline');
     } catch (err) {
       if (err instanceof RuntimeError) return err;
       this.logger?.warn({ digest, poolKey: req.poolKey, err }, 'inline invocation failed in the runtime');
@@ -199,14 +210,18 @@ export class Runtime {
       // The first invocation starts the metered build, so that later ones can be tried inline.
       if (this.inline && inlineEligible(req, caps)) this.inline.prepare(variant);
     }
-    const release = this.limiter.tryAcquire(key, limits.concurrency) ?? (await this.limiter.acquire(key, limits.concurrency, limits.queue));
+    let release = this.limiter.tryAcquire(key, limits.concurrency);
     let outcome: RunOutcome;
     try {
+      release ??= await this.limiter.acquire(key, limits.concurrency, limits.queue);
       outcome = await this.pool.run(variant, spec, limits.timeoutMs, key);
+    } catch (err) {
+      this.runStats.failed(key, err);
+      throw err;
     } finally {
-      release();
+      release?.();
     }
-    const res = this.result(digest, key, outcome);
+    const res = this.result(digest, key, outcome, 'worker');
     if (res instanceof RuntimeError) throw res;
     return res;
   }
@@ -235,7 +250,8 @@ export class Runtime {
   }
 
   /** result logs the sandbox's notes and turns an outcome into a result, or into its failure (returned, not thrown). */
-  private result(digest: string, key: string, outcome: RunOutcome): InvokeResult | RuntimeError {
+  private result(digest: string, key: string, outcome: RunOutcome, mode: RunMode): InvokeResult | RuntimeError {
+    this.runStats.finished(key, mode, outcome);
     if (outcome.notes) for (const note of outcome.notes) this.logger?.warn({ digest, poolKey: key, note }, `sandbox refused: ${note}`);
     if (!outcome.ok) {
       if (outcome.code !== 'output_limit') this.logger?.warn({ digest, poolKey: key, code: outcome.code }, outcome.message);

@@ -38,6 +38,8 @@ export interface RunSpec {
 export type RunOutcome = (
   | {
       ok: true; exitCode: number; stdout: Uint8Array; stderr: Uint8Array; durationMs: number; instantiateUs: number; reused: boolean;
+      /** The guest's linear memory when it exited (memory only grows during a run, so this is its peak). */
+      memoryBytes: number;
       /** With a fuel budget: what the run cost in fuel units (fuel burnt, host bytes and a fresh memory's bytes per BULK_BYTES_PER_UNIT). */
       cost?: number;
     }
@@ -302,7 +304,8 @@ export class SandboxHost {
     w.host.closeAll();
     if (reusable && w.snapshot && w.memory && w.memory.buffer.byteLength === w.pages * PAGE) this.keepWarm(key, w);
     const notes = w.host.state.notes;
-    const out: RunOutcome = { ok: true, exitCode, stdout: capture.out.bytes(), stderr: capture.err.bytes(), durationMs: performance.now() - t0, instantiateUs, reused, notes: notes.length ? notes : undefined };
+    const memoryBytes = w.memory ? w.memory.buffer.byteLength : 0;
+    const out: RunOutcome = { ok: true, exitCode, stdout: capture.out.bytes(), stderr: capture.err.bytes(), durationMs: performance.now() - t0, instantiateUs, reused, memoryBytes, notes: notes.length ? notes : undefined };
     if (fuel !== undefined) {
       // Deterministic, unlike time (which GC pauses and compilation on this thread also take).
       const fresh = reused ? 0 : w.pages * PAGE;

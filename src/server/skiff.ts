@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 
 import { AdmissionPlatform, ImagePolicyAdmission, imagePolicyValidator } from '../admission/index.js';
+import { TokenAuthenticator } from '../api/authn.js';
 import { BlobEndpoint } from '../api/blob-endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { builtinKinds } from '../api/kinds/index.js';
@@ -26,13 +27,14 @@ import { Dashboard, DecisionRing, SampleRing } from '../dashboard/index.js';
 import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
+import { MetricsExporter } from '../observability/index.js';
 import { OtlpTracer, type TracingConfig } from '../observability/tracing/index.js';
 import { createRegistryClient, type CredentialProvider, OciCache, type RegistryClient } from '../oci/index.js';
 import { DecisionLogger, policyKindValidators } from '../policy/index.js';
 import { Runtime } from '../runtime/index.js';
 import { DEFAULT_FUNCTION_MAXIMA, type FunctionMaxima,HostDirs, UpstreamGuard } from '../security/index.js';
 import { SigstoreVerifier } from '../signing/index.js';
-import { BlobStore, openStore, type Store } from '../store/index.js';
+import { BlobStore, InstrumentedStore, openStore, type Store } from '../store/index.js';
 import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { BwrapHandler, ImageStore, QemuHandler, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
@@ -78,6 +80,8 @@ export interface SkiffOptions {
   registries?: RegistrySettings;
   /** Where OpenTelemetry spans go (OTLP/HTTP) and which are kept; tracing is off without it. */
   tracing?: TracingConfig;
+  /** A listener serving only /metrics (`--metrics`); without a token on loopback, with the API's token elsewhere. */
+  metrics?: Address;
 }
 
 /** RegistrySettings: `skiff up --insecure-registry`, `--registry-ca`, `--registry-config`. */
@@ -129,6 +133,7 @@ export class Skiff {
   apiAddress!: Address;
   gatewayAddress!: Address;
   meshAddress?: Address;
+  metricsAddress?: Address;
   /** This node's workload identity (`spiffe://TRUST_DOMAIN/ns/skiff-system/node/HOSTNAME`). */
   identity?: LazyIdentity;
   private store!: Store;
@@ -152,6 +157,7 @@ export class Skiff {
   private registry?: RegistryClient;
   private stopping?: Promise<void>;
   private dashboard?: Dashboard;
+  private metrics?: MetricsExporter;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -186,7 +192,9 @@ export class Skiff {
     // controllers sync; later starts read the files back without loading the certificate library.
     const apiCert = ensureApiCertificate(dataDir, trustDomain, servingNames(this.opts.api.host));
     apiCert.catch(() => undefined);
-    this.store = await openStore(this.opts.store, dataDir);
+    // Counted behind the Store interface, so every backend reports the same operations.
+    const store = new InstrumentedStore(await openStore(this.opts.store, dataDir));
+    this.store = store;
     // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
     const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators, ImagePolicy: imagePolicyValidator }));
     await this.ensureNamespace(resources, 'default');
@@ -245,12 +253,22 @@ export class Skiff {
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
     this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics() }), decisions, resources });
     this.dashboard.start();
-    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount] });
+    const workloadController = this.workloads;
+    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller];
+    this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: () => controllers, workloads: this.workloadManager });
+    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount()] });
     const tls = await apiCert;
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port, tls));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
     // The gateway records its own listeners (plain and mesh) in the guard; the API's is recorded here.
     this.upstreams.addOwnListener(this.apiAddress);
+    if (this.opts.metrics) {
+      const m = this.opts.metrics;
+      const exporter = this.metrics;
+      const authn = new TokenAuthenticator(token, controllerToken);
+      this.metricsAddress = await listenOr('--metrics', m, () => exporter.listen(m.host, m.port, authn));
+      this.upstreams.addOwnListener(this.metricsAddress);
+    }
     // kubectl and client-go send the token over TLS only: the kubeconfig names the HTTPS side of the port.
     writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port, 'https'), token, tls.caPem);
 
@@ -313,6 +331,7 @@ export class Skiff {
       this.dashboard?.stop();
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
+      await this.metrics?.close().catch(() => {});
       await this.admission?.stop().catch(() => {});
       this.imagePolicies?.stop();
       await this.routes?.stop().catch(() => {});

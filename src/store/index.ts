@@ -12,6 +12,7 @@ export { MemoryStore } from './memory.js';
 export { SqliteStore } from './sqlite.js';
 export { EtcdStore, parseEtcdEndpoint } from './etcd.js';
 export { BlobStore, BlobError, DEFAULT_MAX_BLOB_BYTES, isBlobHex, type BlobPut, type BlobStoreOptions } from './blobs.js';
+export { InstrumentedStore, StoreStats, type StoreOperation } from './instrumented.js';
 
 /**
  * openStore picks a backend from the endpoint's URL scheme: `sqlite://PATH` (relative paths are

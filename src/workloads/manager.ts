@@ -114,6 +114,18 @@ interface Entry {
   waiters: Set<Waiter>;
   isolation?: AppliedIsolation;
   removed: boolean;
+  /** Replica restarts over the Function's life (replicas scaled away take theirs with them). */
+  restarts: number;
+}
+
+/** WorkloadStats is one Function's replica counts, for the metrics exporter. */
+export interface WorkloadStats {
+  namespace: string;
+  name: string;
+  runtimeClass: string;
+  replicas: number;
+  readyReplicas: number;
+  restarts: number;
 }
 
 /**
@@ -152,7 +164,7 @@ export class WorkloadManager {
     const key = `${def.namespace}/${def.name}`;
     let e = this.entries.get(key);
     if (!e) {
-      e = { def, slots: [], seq: 0, demand: def.initialScale > 0, activity: { lastRequestMs: Date.now() }, waiters: new Set(), removed: false };
+      e = { def, slots: [], seq: 0, demand: def.initialScale > 0, activity: { lastRequestMs: Date.now() }, waiters: new Set(), removed: false, restarts: 0 };
       this.entries.set(key, e);
     }
     e.def = def;
@@ -173,6 +185,21 @@ export class WorkloadManager {
 
   has(namespace: string, name: string): boolean {
     return this.entries.has(`${namespace}/${name}`);
+  }
+
+  /** stats counts every Function's replicas, ready replicas and restarts; read at scrape time. */
+  stats(): WorkloadStats[] {
+    const out: WorkloadStats[] = [];
+    for (const e of this.entries.values()) {
+      let replicas = 0;
+      let ready = 0;
+      for (const s of e.slots) {
+        if (s.replica !== undefined || s.state === 'CrashLoopBackOff' || s.state === 'Starting') replicas++;
+        if (s.ready) ready++;
+      }
+      out.push({ namespace: e.def.namespace, name: e.def.name, runtimeClass: e.def.runtimeClass, replicas, readyReplicas: ready, restarts: e.restarts });
+    }
+    return out;
   }
 
   /** status is what a Function's status shows of its replicas. */
@@ -297,6 +324,7 @@ export class WorkloadManager {
       slot.lastExit = { ...exit, at: new Date().toISOString() };
       if (slot.retired) break;
       slot.restarts++;
+      e.restarts++;
       this.opts.log(d.namespace, d.name, 'stderr', `replica ${slot.id} ended: ${exit.message}`);
       if (Date.now() - (slot.startedAt ?? 0) >= HEALTHY_RUN_MS) slot.crashes = 0;
       if (!(await this.backoff(e, slot))) break;

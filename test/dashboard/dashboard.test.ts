@@ -42,7 +42,7 @@ describe('the dashboard mount', () => {
     let now = 0;
     samples = new SampleRing({
       now: () => (now += 1000),
-      read: (): GatewayMetrics => ({ inFlight: 0, shed: 0, notFound: 0, badPath: 0, upstreams: {}, routes: { 'default/hello#0': { requests, responses: { '2xx': requests }, retries: 0, hedges: 0, ejections: 0, overflows: 0, latencyUs: { buckets: [100], counts: [requests, 0], count: requests, sumUs: 0 } } } }),
+      read: (): GatewayMetrics => ({ inFlight: 0, shed: 0, notFound: 0, badPath: 0, badPathByStatus: {}, upstreams: {}, routes: { 'default/hello#0': { requests, responses: { '2xx': requests }, retries: 0, hedges: 0, ejections: 0, overflows: 0, latencyUs: { buckets: [100], counts: [requests, 0], count: requests, sumUs: 0 } } } }),
     });
     decisions = new DecisionRing(10);
     resources = new ResourceService(new MemoryStore(), builtinKinds());

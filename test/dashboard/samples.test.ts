@@ -18,7 +18,7 @@ class FakeGateway {
     s.latencyUs.counts[i]! += n;
     s.latencyUs.count += n;
   }
-  read = (): GatewayMetrics => structuredClone({ inFlight: 0, shed: 0, notFound: 0, badPath: 0, routes: this.routes, upstreams: this.upstreams });
+  read = (): GatewayMetrics => structuredClone({ inFlight: 0, shed: 0, notFound: 0, badPath: 0, badPathByStatus: {}, routes: this.routes, upstreams: this.upstreams });
 }
 
 function ring(opts: { fineSlots?: number; coarseEvery?: number; coarseSlots?: number } = {}) {

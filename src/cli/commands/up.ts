@@ -35,6 +35,7 @@ interface UpOpts {
   insecureRegistry: string[];
   registryConfig?: string;
   registryCa?: string;
+  metrics?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -68,6 +69,7 @@ export function register(program: Command): void {
     .option('--insecure-registry <host:port>', 'an OCI registry reached over plain HTTP for oci:// modules (repeatable); every other one over HTTPS', collect, [])
     .option('--registry-config <file>', 'default registry credentials for oci:// modules: a docker config.json (Functions add their own with spec.imagePullSecrets)')
     .option('--registry-ca <file>', 'PEM CA certificates to trust for HTTPS registries, beside the system\'s')
+    .option('--metrics <host:port>', 'also serve /metrics on its own listener: without a token on a loopback address, with the API token on any other')
     .action(async (opts: UpOpts) => {
       const log = createLogger();
       const { logger, flush } = log;
@@ -88,12 +90,13 @@ export function register(program: Command): void {
       const functionMaxima = parseFunctionMaxima({ memory: opts.maxFunctionMemory, timeout: opts.maxFunctionTimeout, concurrency: opts.maxFunctionConcurrency, queue: opts.maxFunctionQueue, output: opts.maxFunctionOutput });
       const registries = registrySettings(opts);
       const tracing = tracingSettings(opts);
-      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;
-      // The readiness line is a contract; the mesh address is appended only when --mesh asks for a mesh listener.
-      process.stdout.write(`skiff ready api=http://${hostForUrl(a.host)}:${a.port} gateway=http://${hostForUrl(g.host)}:${g.port}${m ? ` mesh=https://${hostForUrl(m.host)}:${m.port}` : ''}\n`);
+      const mx = skiff.metricsAddress;
+      // The readiness line is a contract; mesh= and metrics= are appended only when their flags ask for those listeners.
+      process.stdout.write(`skiff ready api=http://${hostForUrl(a.host)}:${a.port} gateway=http://${hostForUrl(g.host)}:${g.port}${m ? ` mesh=https://${hostForUrl(m.host)}:${m.port}` : ''}${mx ? ` metrics=http://${hostForUrl(mx.host)}:${mx.port}/metrics` : ''}\n`);
       process.stdout.write(`dashboard: http://${hostForUrl(a.host)}:${a.port}/ui\n`);
       logger.info({ api: a, gateway: g, dataDir: opts.dataDir }, 'skiff ready');
       await new Promise<void>((resolveStop) => {

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 
+import { DurationHistogram } from '../../util/histogram.js';
+
 import { WorkQueue } from './work-queue.js';
 
 export interface ReconcileResult {
@@ -26,12 +28,18 @@ export interface ControllerOptions {
  */
 export class Controller {
   readonly queue = new WorkQueue();
+  /** Reconciles finished, failed, and their duration: read by the metrics exporter. */
+  readonly stats = { reconciles: 0, errors: 0, duration: new DurationHistogram() };
   private running: Promise<void>[] = [];
   private resyncTimer?: NodeJS.Timeout;
   private idleWaiters: Array<() => void> = [];
   private active = 0;
 
   constructor(private readonly opts: ControllerOptions) {}
+
+  get name(): string {
+    return this.opts.name;
+  }
 
   enqueue(key: string): void {
     this.queue.add(key);
@@ -65,11 +73,17 @@ export class Controller {
       const key = await this.queue.get();
       if (key === undefined) return;
       this.active++;
+      const t0 = performance.now();
       try {
         const res = await this.opts.reconcile(key);
+        this.stats.reconciles++;
+        this.stats.duration.observe((performance.now() - t0) * 1000);
         this.queue.forget(key);
         if (res?.requeueAfterMs) this.queue.addAfter(key, res.requeueAfterMs);
       } catch (err) {
+        this.stats.reconciles++;
+        this.stats.errors++;
+        this.stats.duration.observe((performance.now() - t0) * 1000);
         const delay = this.queue.addRateLimited(key);
         this.opts.logger.warn({ controller: this.opts.name, key, err: (err as Error).message, retryInMs: delay }, 'reconcile failed');
       } finally {

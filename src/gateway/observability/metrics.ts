@@ -90,6 +90,8 @@ export interface GatewayMetrics {
   notFound: number;
   /** Requests refused (400) or redirected for their path before routing (see request-path.ts). */
   badPath: number;
+  /** badPath by the status answered (`400`, `307`). */
+  badPathByStatus: Record<string, number>;
   routes: Record<string, TrafficSnapshot>;
   upstreams: Record<string, TrafficSnapshot>;
 }
@@ -101,6 +103,13 @@ export class MetricsRegistry {
   shed = 0;
   notFound = 0;
   badPath = 0;
+  readonly badPathByStatus = new Map<number, number>();
+
+  /** pathRefused counts a request answered for its path alone (refused or redirected), by status. */
+  pathRefused(status: number): void {
+    this.badPath++;
+    this.badPathByStatus.set(status, (this.badPathByStatus.get(status) ?? 0) + 1);
+  }
 
   route(key: string): TrafficStats {
     let s = this.routes.get(key);
@@ -116,6 +125,6 @@ export class MetricsRegistry {
 
   snapshot(inFlight: number): GatewayMetrics {
     const out = (m: Map<string, TrafficStats>) => Object.fromEntries([...m].map(([k, v]) => [k, v.snapshot()]));
-    return { inFlight, shed: this.shed, notFound: this.notFound, badPath: this.badPath, routes: out(this.routes), upstreams: out(this.upstreams) };
+    return { inFlight, shed: this.shed, notFound: this.notFound, badPath: this.badPath, badPathByStatus: Object.fromEntries(this.badPathByStatus), routes: out(this.routes), upstreams: out(this.upstreams) };
   }
 }

@@ -39,6 +39,14 @@ interface SubsetView {
   balancer: LoadBalancer;
 }
 
+/** ClusterState: requests in flight, endpoints and how many are ejected, and whether the breaker refuses new requests. */
+export interface ClusterState {
+  active: number;
+  endpoints: number;
+  ejected: number;
+  open: boolean;
+}
+
 /**
  * Cluster is one Service's live upstream state: a pooled keep-alive connection set per endpoint,
  * load balancing per version subset, circuit-breaker counters, outlier detection and the retry budget.
@@ -156,6 +164,15 @@ export class Cluster {
     let list = v.available;
     if (avoid && list.length > 1 && list.includes(avoid)) list = list.filter((e) => e !== avoid);
     return v.balancer.pick(list, { hashKey, now });
+  }
+
+  /** state is the cluster's live circuit-breaker and outlier state, read at scrape time. */
+  state(): ClusterState {
+    const cp = this.spec.connectionPool;
+    const now = this.now();
+    let ejected = 0;
+    for (const e of this.endpoints) if (e.isEjected(now)) ejected++;
+    return { active: this.active, endpoints: this.endpoints.length, ejected, open: this.active >= cp.maxRequests || this.active >= cp.maxConnections + cp.maxPendingRequests };
   }
 
   /** tryAcquire applies the circuit breaker: false when the request or pending-request limit is reached. */

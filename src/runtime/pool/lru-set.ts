@@ -7,6 +7,10 @@ export class LruSet {
   private readonly keys = new Set<string>();
   constructor(private readonly cap: number) {}
 
+  get size(): number {
+    return this.keys.size;
+  }
+
   has(key: string): boolean {
     return this.keys.has(key);
   }

@@ -58,6 +58,18 @@ interface Slot {
   retired: boolean;
 }
 
+/** PoolStats is the pool's size and load at one moment. */
+export interface PoolStats {
+  /** Worker threads started (the pool grows to its size on first use). */
+  workers: number;
+  /** Workers running a job. */
+  busy: number;
+  /** Jobs waiting for a worker, and jobs posted behind a worker's running one. */
+  queued: number;
+  /** Compiled modules held by the workers (a module loaded on two workers counts twice). */
+  modulesLoaded: number;
+}
+
 /** PoolLogger receives one line per worker replaced (timeouts, crashes). */
 export interface PoolLogger {
   warn(obj: object, msg?: string): void;
@@ -185,6 +197,19 @@ export class WorkerPool {
 
   private brokenError(): RuntimeError {
     return new RuntimeError('worker_failed', `sandbox workers keep failing to start (${this.brokenReason}); check the installation`);
+  }
+
+  /** stats counts workers, busy workers, waiting jobs and loaded modules; read at scrape time, not per run. */
+  stats(): PoolStats {
+    let busy = 0;
+    let queued = this.queue.length;
+    let modulesLoaded = 0;
+    for (const s of this.slots) {
+      if (s.jobs.length > 0) busy++;
+      if (s.jobs.length > 1) queued += s.jobs.length - 1;
+      modulesLoaded += s.loaded.size;
+    }
+    return { workers: this.slots.length, busy, queued, modulesLoaded };
   }
 
   /** run queues one invocation; it resolves with the outcome or rejects with 'timeout' / 'closed'. */
