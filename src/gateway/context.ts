@@ -88,6 +88,8 @@ export interface GatewayContext {
   matchedPrefix?: string;
   /** The upstream that served the request, for logs and metrics. */
   upstream?: string;
+  /** Bytes of response body written to the client so far, for the size metrics. */
+  responseBytes: number;
 }
 
 /** Next runs the rest of the chain (the following filters, then the rule's dispatch) and always returns a promise. */

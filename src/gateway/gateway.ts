@@ -405,7 +405,9 @@ export class Gateway {
 
   private writeBuffered(ctx: RequestContext, status: number, headers: OutgoingHeaders, body: Uint8Array | string): void {
     const h = responseHeaders(ctx, headers);
-    h['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+    const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    h['content-length'] = String(length);
+    ctx.responseBytes = length;
     if (this.closing && ctx.rawBody.httpVersionMajor < 2) h.connection = 'close';
     ctx.res.writeHead(status, h);
     if (ctx.writes) ctx.writes.end(ctx.res, body);
@@ -415,7 +417,10 @@ export class Gateway {
   private finish(ctx: RequestContext, status: number, chain: Chain | undefined): void {
     const end = performance.now();
     const us = (end - ctx.startedAt) * 1000;
-    if (chain) chain.stats.record(status, us);
+    if (chain) {
+      chain.stats.record(status, us);
+      chain.stats.recordSizes(requestBytes(ctx), ctx.responseBytes);
+    }
     if (ctx.tracer !== undefined) endTrace(ctx, ctx.tracer, status, chain?.key, end);
     ctx.releaseBody();
     if (this.accessLog && this.logger.isLevelEnabled('info')) {
@@ -439,4 +444,16 @@ export class Gateway {
     }
     if (--this.inFlight === 0 && this.drained) this.drained();
   }
+}
+
+/**
+ * requestBytes is the request body's size: what the gateway buffered, else the declared length. A
+ * chunked body streamed to an upstream without buffering is not counted (its length is never known
+ * to the gateway without a counting pass on the hot path).
+ */
+function requestBytes(ctx: RequestContext): number {
+  if (ctx.body) return ctx.body.byteLength;
+  const declared = ctx.rawBody.headers['content-length'];
+  const n = declared === undefined ? 0 : Number(declared);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
 }

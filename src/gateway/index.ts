@@ -11,7 +11,7 @@ export { gatewayKindValidators } from './kind-validators.js';
 export { gatewayGrantsHook, serviceGrantProblems, routeGrantProblems, type GatewayGrants } from './grants.js';
 export { FILTERS } from './filters/registry.js';
 export type { GatewayMetrics, TrafficSnapshot, HistogramSnapshot } from './observability/metrics.js';
-export { LATENCY_BUCKETS_US } from './observability/metrics.js';
+export { BODY_SIZE_BUCKETS, LATENCY_BUCKETS_US } from './observability/metrics.js';
 export type { ClusterState } from './upstream/cluster.js';
 export { ESCAPED_SLASHES_ACTIONS, DEFAULT_PATH_OPTIONS, normalizePath, BadPathError, PathRedirect, type EscapedSlashesAction, type PathOptions } from './request-path.js';
 export { GatewayError, ConfigError, statusForInvokerError } from './errors.js';

@@ -54,6 +54,8 @@ export class RequestContext implements GatewayContext {
   state: Record<string, unknown> = {};
   matchedPrefix?: string;
   upstream?: string;
+  /** Bytes of response body written to the client so far. */
+  responseBytes = 0;
   private abortController?: AbortController;
   private parsedQuery?: URLSearchParams;
 

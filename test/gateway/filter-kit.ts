@@ -29,6 +29,7 @@ export function fakeCtx(over: Partial<GatewayContext> = {}): GatewayContext {
     startedAt: 0,
     res: { writeHead: () => undefined, write: () => true, end: () => undefined, destroy: () => undefined, headersSent: false, writableEnded: false },
     state: {},
+    responseBytes: 0,
     ...over,
   };
   return ctx;

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { route, startGateway, type TestGateway } from './helpers.js';
+import { route, service, startGateway, startUpstream, type TestGateway } from './helpers.js';
 
 let t: TestGateway | undefined;
 afterEach(async () => {
@@ -42,5 +42,38 @@ describe('edge observability', () => {
     expect(m.inFlight).toBe(0);
     expect(m.routes['default/r#0']!.latencyUs.counts.reduce((a, b) => a + b, 0)).toBe(1);
     expect(m.upstreams['fn:default/f']).toMatchObject({ requests: 1, responses: { '2xx': 1 } });
+  });
+
+  it('counts request and response body sizes per route, streamed upstream answers included', async () => {
+    const up = await startUpstream((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        // Chunked, in pieces: the gateway streams it and counts what it writes.
+        res.write(Buffer.alloc(70_000, 1));
+        setImmediate(() => res.end(Buffer.alloc(5_000, 2)));
+      });
+    });
+    try {
+      t = await startGateway(
+        [route('sized', { http: [{ match: [{ uri: { prefix: '/svc' } }], route: [{ destination: { service: 'api' } }] }, { route: [{ destination: { function: 'f' } }] }] })],
+        [service('api', { endpoints: [{ address: '127.0.0.1', port: up.port }] })],
+      );
+      const a = await fetch(`${t.url}/svc`, { method: 'POST', body: Buffer.alloc(3_000, 7) });
+      expect((await a.arrayBuffer()).byteLength).toBe(75_000);
+      const b = await fetch(`${t.url}/fn`);
+      const fnBytes = (await b.arrayBuffer()).byteLength;
+      const m = t.gw.metrics();
+      const svc = m.routes['default/sized#0']!;
+      expect(svc.requestSize).toMatchObject({ count: 1, sum: 3_000 });
+      expect(svc.responseSize).toMatchObject({ count: 1, sum: 75_000 });
+      // 3,000 bytes fall in the 4 KiB bucket (index 3), 75,000 in the 256 KiB one (index 6).
+      expect(svc.requestSize!.counts[3]).toBe(1);
+      expect(svc.responseSize!.counts[6]).toBe(1);
+      expect(m.routes['default/sized#1']!.responseSize).toMatchObject({ count: 1, sum: fnBytes });
+      expect(m.routes['default/sized#1']!.requestSize).toMatchObject({ count: 1, sum: 0 });
+    } finally {
+      await up.close();
+    }
   });
 });

@@ -79,7 +79,12 @@ describe('GET /metrics', () => {
     const UNKNOWN = 3;
     const DENIED = 2;
     const ALLOWED = 4;
-    for (let i = 0; i < HELLO; i++) expect((await fetch(`${s.gateway}/hello`)).status).toBe(200);
+    let helloBytes = 0;
+    for (let i = 0; i < HELLO; i++) {
+      const r = await fetch(`${s.gateway}/hello`);
+      expect(r.status).toBe(200);
+      helloBytes += (await r.arrayBuffer()).byteLength;
+    }
     for (let i = 0; i < UNKNOWN; i++) expect((await fetch(`${s.gateway}/no/such/path-${i}`)).status).toBe(404);
     for (let i = 0; i < DENIED; i++) expect((await fetch(`${s.gateway}/guarded/secret`)).status).toBe(403);
     for (let i = 0; i < ALLOWED; i++) expect((await fetch(`${s.gateway}/guarded/open`)).status).toBe(200);
@@ -100,6 +105,12 @@ describe('GET /metrics', () => {
     expect(value(after, 'skiff_gateway_request_duration_seconds_count', hello)).toBe(HELLO);
     expect(value(after, 'skiff_gateway_request_duration_seconds_bucket', { ...hello, le: '+Inf' })).toBe(HELLO);
     expect(value(after, 'skiff_gateway_request_duration_seconds_sum', hello)).toBeGreaterThan(0);
+    // Body sizes: bodiless GETs in, exactly the bytes the client read out.
+    expect(after.types.get('skiff_gateway_response_size_bytes')).toBe('histogram');
+    expect(value(after, 'skiff_gateway_response_size_bytes_count', hello)).toBe(HELLO);
+    expect(value(after, 'skiff_gateway_response_size_bytes_sum', hello)).toBe(helloBytes);
+    expect(value(after, 'skiff_gateway_request_size_bytes_sum', hello)).toBe(0);
+    expect(value(after, 'skiff_gateway_request_size_bytes_bucket', { ...hello, le: '64' })).toBe(HELLO);
     expect(sum(after, 'skiff_function_runs_total', { function: 'default/hello', result: 'ok' })).toBe(HELLO);
     expect(sum(after, 'skiff_function_starts_total', { function: 'default/hello' })).toBe(HELLO);
     // The demo guest's linear memory (one 64 KiB page or more) is observed once per clean run.

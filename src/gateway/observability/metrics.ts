@@ -42,15 +42,53 @@ export interface HistogramSnapshot {
   sumUs: number;
 }
 
+/** Body size bucket upper bounds in bytes (×4 steps from 64 B to 64 MiB). */
+export const BODY_SIZE_BUCKETS: readonly number[] = [64, 256, 1_024, 4_096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864];
+
+/** SizeHistogram counts body sizes into BODY_SIZE_BUCKETS, as cheaply as LatencyHistogram. */
+export class SizeHistogram {
+  readonly counts = new Float64Array(BODY_SIZE_BUCKETS.length + 1);
+  count = 0;
+  sum = 0;
+
+  observe(bytes: number): void {
+    let i = 0;
+    while (i < BODY_SIZE_BUCKETS.length && bytes > BODY_SIZE_BUCKETS[i]!) i++;
+    this.counts[i]!++;
+    this.count++;
+    this.sum += bytes;
+  }
+
+  snapshot(): SizeSnapshot {
+    return { counts: Array.from(this.counts), count: this.count, sum: this.sum };
+  }
+}
+
+/** SizeSnapshot is a SizeHistogram copied out (bounds BODY_SIZE_BUCKETS, last count the +Inf bucket). */
+export interface SizeSnapshot {
+  counts: number[];
+  count: number;
+  sum: number;
+}
+
 /** TrafficStats are the counters kept per route and per upstream. */
 export class TrafficStats {
   requests = 0;
   readonly byClass = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   readonly latency = new LatencyHistogram();
+  /** Body sizes, kept for routes (an upstream's attempts do not record them). */
+  readonly requestSize = new SizeHistogram();
+  readonly responseSize = new SizeHistogram();
   retries = 0;
   hedges = 0;
   ejections = 0;
   overflows = 0;
+
+  /** recordSizes counts one answered request's body sizes in bytes. */
+  recordSizes(requestBytes: number, responseBytes: number): void {
+    this.requestSize.observe(requestBytes);
+    this.responseSize.observe(responseBytes);
+  }
 
   record(status: number, us: number): void {
     this.requests++;
@@ -68,6 +106,7 @@ export class TrafficStats {
       ejections: this.ejections,
       overflows: this.overflows,
       latencyUs: this.latency.snapshot(),
+      ...(this.requestSize.count > 0 ? { requestSize: this.requestSize.snapshot(), responseSize: this.responseSize.snapshot() } : {}),
     };
   }
 }
@@ -81,6 +120,9 @@ export interface TrafficSnapshot {
   ejections: number;
   overflows: number;
   latencyUs: HistogramSnapshot;
+  /** Request and response body sizes (routes only, once a request was answered). */
+  requestSize?: SizeSnapshot;
+  responseSize?: SizeSnapshot;
 }
 
 /** GatewayMetrics is what `Gateway.metrics()` returns for the operations exporter. */

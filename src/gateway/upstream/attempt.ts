@@ -180,6 +180,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.committed) return;
     const res = this.g.ctx.res as GatewayContext['res'] & { once(ev: 'drain', fn: () => void): void };
+    this.g.ctx.responseBytes += chunk.byteLength;
     if (!res.write(chunk)) {
       controller.pause();
       res.once('drain', () => controller.resume());

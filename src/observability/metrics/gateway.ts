@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 
 import type { ClusterState, GatewayMetrics, TrafficSnapshot } from '../../gateway/index.js';
-import { LATENCY_BUCKETS_US } from '../../gateway/index.js';
+import { BODY_SIZE_BUCKETS, LATENCY_BUCKETS_US } from '../../gateway/index.js';
 
 import { LabelCache, NO_LABELS, PerScrape, ReadMetric, type SeriesWriter } from './read-metric.js';
 
@@ -65,6 +65,25 @@ export function registerGateway(registry: Registry, gateway: GatewaySource, cloc
     },
     LATENCY_BUCKETS_US,
   ).register(registry);
+
+  for (const [name, help, pick] of [
+    ['skiff_gateway_request_size_bytes', 'Request body size, by route and rule: the buffered body, else its declared content-length (a chunked body streamed upstream counts 0).', (s: TrafficSnapshot) => s.requestSize],
+    ['skiff_gateway_response_size_bytes', 'Response body size written to the client, by route and rule.', (s: TrafficSnapshot) => s.responseSize],
+  ] as const) {
+    new ReadMetric(
+      name,
+      help,
+      'histogram',
+      (w) => {
+        for (const [key, s] of Object.entries(snap.get().routes)) {
+          const h = pick(s);
+          if (h) w.histogram(routes.get(key), h.counts, h.count, h.sum);
+        }
+      },
+      BODY_SIZE_BUCKETS,
+      1,
+    ).register(registry);
+  }
 
   new ReadMetric('skiff_gateway_requests_in_flight', 'Gateway requests being served now.', 'gauge', (w) => w.sample(NO_LABELS, snap.get().inFlight)).register(registry);
   new ReadMetric('skiff_gateway_shed_requests_total', 'Requests refused with 503 before routing because the gateway was at its in-flight or buffered-bytes limit.', 'counter', (w) => w.sample(NO_LABELS, snap.get().shed)).register(registry);
