@@ -1,5 +1,5 @@
 import { render } from 'preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 
 import { Api, discoverKinds, forgetToken, type KindInfo, readToken, saveToken } from './api';
 import { Live } from './live';
@@ -59,10 +59,15 @@ function Login(props: { onToken: (t: string) => void; refused: boolean }) {
 function App() {
   const [token, setToken] = useState<string | null>(() => readToken());
   const [refused, setRefused] = useState(false);
+  // A 401 logs out only if it answers the token in use: requests of a refused token may still be in
+  // flight when the next one is entered, and their late 401s must not log that one out.
+  const current = useRef(token);
+  current.current = token;
   const api = useMemo(
     () =>
       token
         ? new Api(token, () => {
+            if (current.current !== token) return;
             forgetToken();
             setRefused(true);
             setToken(null);
