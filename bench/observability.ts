@@ -2,6 +2,10 @@
  * Observability benchmark: what it costs to look at Skiff. Each figure has its own step below, run
  * against one `skiff up --demo`; a step adds its figures to the report.
  *
+ * - `ui_first_paint_ms`: the dashboard's first paint in chromium (bench/lib/ui-first-paint.ts).
+ * - `ui_chart_frame_p99_ms`, `ui_chart_frame_max_ms`, `ui_chart_long_tasks`, `ui_chart_dropped_frames`:
+ *   the demo Function's charts in chromium while the stream ticks ten times a second and requests
+ *   flow (bench/lib/ui-chart-smoothness.ts).
  * - `metrics_scrape_1000_routes_ms`: the time of one `GET /metrics` (median of several) from a Skiff
  *   with 1,000 Routes that have all had traffic, so every route's series and histogram is rendered.
  *
@@ -14,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { emit, type Figures, parseBenchArgs, percentile } from './lib/report.js';
 import { type BenchSkiff, startBenchSkiff } from './lib/skiff.js';
 import { SkiffApi } from './lib/skiff-api.js';
+import { uiChartSmoothness } from './lib/ui-chart-smoothness.js';
 import { uiFirstPaintMs } from './lib/ui-first-paint.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -86,8 +91,23 @@ const uiFirstPaint: Step = async (s) => {
   return { ui_first_paint_ms: medianMs, ui_first_paint_max_ms: samplesMs[samplesMs.length - 1]! };
 };
 
-/** The steps, in order; each sees the same Skiff and what the earlier ones left in it (first paint comes before the 1,000 routes). */
-const STEPS: Step[] = [uiFirstPaint, scrapeWith1000Routes];
+/** uiChartSmooth: the demo Function's charts at ten updates a second, with requests flowing. */
+const uiChartSmooth: Step = async (s) => {
+  const r = await uiChartSmoothness({ api: s.api, token: s.token, gateway: s.gateway });
+  return {
+    ui_chart_frame_p50_ms: r.frameP50Ms,
+    ui_chart_frame_p99_ms: r.frameP99Ms,
+    ui_chart_frame_max_ms: r.frameMaxMs,
+    ui_chart_long_tasks: r.longTasks,
+    ui_chart_long_task_ms: r.longTaskMs,
+    ui_chart_dropped_frames: r.droppedFrames,
+    ui_chart_frames: r.frames,
+    ui_chart_updates_per_s: r.updatesPerS,
+  };
+};
+
+/** The steps, in order; each sees the same Skiff and what the earlier ones left in it (the dashboard's come before the 1,000 routes). */
+const STEPS: Step[] = [uiFirstPaint, uiChartSmooth, scrapeWith1000Routes];
 
 async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('run `npm run build` first');

@@ -17,6 +17,8 @@ export const DEFAULT_ASSET_DIR = resolve(import.meta.dirname, '..', '..', 'dist'
 const PREFIX = '/ui';
 const API_PREFIX = '/ui/api';
 const MAX_HISTORY_KEYS = 20;
+/** The tick intervals a stream may ask for (`?interval=MS`): ten a second at most, one each ten seconds at least. */
+export const STREAM_INTERVAL_MS = { min: 100, max: 10_000 } as const;
 
 export interface DashboardOptions {
   samples: SampleRing;
@@ -40,6 +42,8 @@ export class Dashboard {
   private readonly live: LiveStream;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly feed?: ChangeFeed;
+  /** Rings at the other intervals streams asked for, each running while it has a client. */
+  private readonly rates = new Map<number, { ring: SampleRing; off: () => void }>();
 
   constructor(private readonly opts: DashboardOptions) {
     this.assets = new StaticAssets(opts.assetDir ?? DEFAULT_ASSET_DIR);
@@ -54,7 +58,7 @@ export class Dashboard {
 
   /** start begins sampling and forwards each sample and decision to the open streams. */
   start(): void {
-    this.unsubscribe.push(this.opts.samples.onTick((t) => this.live.send('tick', t)));
+    this.unsubscribe.push(this.opts.samples.onTick((t) => this.live.send('tick', t, '')));
     this.unsubscribe.push(this.opts.decisions.onDecision((d) => this.live.send('decision', d)));
     this.opts.samples.start();
     void this.feed?.start();
@@ -62,6 +66,11 @@ export class Dashboard {
 
   stop(): void {
     this.opts.samples.stop();
+    for (const r of this.rates.values()) {
+      r.ring.stop();
+      r.off();
+    }
+    this.rates.clear();
     this.feed?.stop();
     for (const u of this.unsubscribe.splice(0)) u();
     this.live.close();
@@ -96,11 +105,42 @@ export class Dashboard {
         return json(res, { items: decisions.recent(after) });
       }
       case '/stream':
-        return this.live.attach(req, res);
+        return this.stream(req, res, query.get('interval'));
       default:
         throw new ApiError(404, 'NotFound', `the dashboard API has no ${API_PREFIX}${sub}; it serves ${API_PREFIX}/samples, /top, /decisions and /stream`);
     }
   }
+
+  /**
+   * stream attaches a page to the event stream. With `interval` its ticks come at that rate from a ring
+   * of its own over the same counters (shared by every page that asks for the same rate and stopped with
+   * the last one), so the ring the hour of history is kept in keeps its one interval.
+   */
+  private stream(req: http.IncomingMessage, res: http.ServerResponse, raw: string | null): void {
+    const { samples } = this.opts;
+    const ms = raw === null ? samples.intervalMs : parseInterval(raw);
+    if (ms === samples.intervalMs) return this.live.attach(req, res);
+    const channel = String(ms);
+    this.live.attach(req, res, channel, () => {
+      const rate = this.rates.get(ms);
+      if (!rate || this.live.on(channel)) return;
+      rate.ring.stop();
+      rate.off();
+      this.rates.delete(ms);
+    });
+    if (this.rates.has(ms)) return;
+    const ring = samples.live(ms);
+    this.rates.set(ms, { ring, off: ring.onTick((t) => this.live.send('tick', t, channel)) });
+    ring.start();
+  }
+}
+
+/** parseInterval reads a stream's `interval` (whole milliseconds within STREAM_INTERVAL_MS) or refuses it with 400. */
+export function parseInterval(raw: string): number {
+  const { min, max } = STREAM_INTERVAL_MS;
+  const ms = /^\d{1,6}$/.test(raw) ? Number(raw) : NaN;
+  if (!(ms >= min && ms <= max)) throw new ApiError(400, 'BadRequest', `interval must be whole milliseconds from ${min} to ${max} (ten ticks a second to one each ten seconds), not "${raw}"`);
+  return ms;
 }
 
 function json(res: http.ServerResponse, body: unknown): void {

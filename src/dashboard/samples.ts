@@ -173,6 +173,15 @@ export class SampleRing {
     this.timer = undefined;
   }
 
+  /**
+   * live returns a ring over the same counters at another interval that keeps no history to speak of
+   * (one slot each), for a stream that wants ticks faster or slower than this ring's; start and stop it
+   * with its clients.
+   */
+  live(intervalMs: number): SampleRing {
+    return new SampleRing({ read: this.opts.read, now: this.opts.now, intervalMs, fineSlots: 1, coarseEvery: 1, coarseSlots: 1 });
+  }
+
   /** onTick registers a listener for each new fine interval; the returned function removes it. */
   onTick(fn: (tick: Tick) => void): () => void {
     this.listeners.add(fn);

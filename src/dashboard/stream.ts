@@ -17,7 +17,8 @@ export interface LiveStreamOptions {
  * page cannot grow the server's memory.
  */
 export class LiveStream {
-  private readonly clients = new Set<http.ServerResponse>();
+  /** Each client with its channel (the tick rate it asked for; '' for the default) and what runs when it leaves. */
+  private readonly clients = new Map<http.ServerResponse, { channel: string; onGone?: () => void }>();
   private readonly maxClients: number;
   private readonly maxQueued: number;
   private readonly heartbeatMs: number;
@@ -35,13 +36,24 @@ export class LiveStream {
     return this.clients.size;
   }
 
-  /** attach answers the request with an event stream that stays open until the client or close() ends it. */
-  attach(req: http.IncomingMessage, res: http.ServerResponse): void {
+  /** on counts the clients of one channel. */
+  on(channel: string): number {
+    let n = 0;
+    for (const c of this.clients.values()) if (c.channel === channel) n++;
+    return n;
+  }
+
+  /**
+   * attach answers the request with an event stream that stays open until the client or close() ends it.
+   * A client joins one channel (default ''), so events meant for that channel alone reach it; `onGone`
+   * runs once when it leaves.
+   */
+  attach(req: http.IncomingMessage, res: http.ServerResponse, channel = '', onGone?: () => void): void {
     if (this.clients.size >= this.maxClients) throw new ApiError(503, 'ServiceUnavailable', `the dashboard already streams to ${this.maxClients} pages; close one and retry`);
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     res.write('retry: 2000\n\n');
-    this.clients.add(res);
-    const gone = () => this.clients.delete(res);
+    this.clients.set(res, { channel, onGone });
+    const gone = () => this.leave(res);
     req.once('close', gone);
     res.once('close', gone);
     if (!this.heartbeat) {
@@ -50,24 +62,35 @@ export class LiveStream {
     }
   }
 
-  /** send writes one event (`data` as JSON) to every client. */
-  send(event: string, data: unknown): void {
-    if (!this.clients.size) return;
-    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  /** send writes one event (`data` as JSON) to every client, or only to those on `channel`. */
+  send(event: string, data: unknown, channel?: string): void {
+    if (!this.clients.size || (channel !== undefined && !this.on(channel))) return;
+    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`, channel);
   }
 
   /** close ends every stream. */
   close(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    for (const res of this.clients) res.end();
-    this.clients.clear();
+    for (const res of [...this.clients.keys()]) {
+      this.leave(res);
+      res.end();
+    }
   }
 
-  private write(chunk: string): void {
-    for (const res of this.clients) {
+  /** leave forgets a client once, however many ways it went (closed, dropped, ended). */
+  private leave(res: http.ServerResponse): void {
+    const c = this.clients.get(res);
+    if (!c) return;
+    this.clients.delete(res);
+    c.onGone?.();
+  }
+
+  private write(chunk: string, channel?: string): void {
+    for (const [res, c] of this.clients) {
+      if (channel !== undefined && c.channel !== channel) continue;
       if (res.writableLength > this.maxQueued) {
-        this.clients.delete(res);
+        this.leave(res);
         this.dropped++;
         res.destroy();
         continue;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinKinds } from '../../src/api/kinds/index.js';
 import { ResourceService } from '../../src/api/resources.js';
 import { ApiServer } from '../../src/api/server.js';
-import { Dashboard, DecisionRing, LiveStream, SampleRing } from '../../src/dashboard/index.js';
+import { Dashboard, DecisionRing, LiveStream, parseInterval, SampleRing, STREAM_INTERVAL_MS } from '../../src/dashboard/index.js';
 import type { GatewayMetrics } from '../../src/gateway/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 
@@ -25,6 +25,7 @@ describe('the dashboard mount', () => {
   let samples: SampleRing;
   let decisions: DecisionRing;
   let requests = 0;
+  let reads = 0;
   let resources: ResourceService;
 
   beforeAll(async () => {
@@ -42,7 +43,7 @@ describe('the dashboard mount', () => {
     let now = 0;
     samples = new SampleRing({
       now: () => (now += 1000),
-      read: (): GatewayMetrics => ({ inFlight: 0, shed: 0, notFound: 0, badPath: 0, badPathByStatus: {}, upstreams: {}, routes: { 'default/hello#0': { requests, responses: { '2xx': requests }, retries: 0, hedges: 0, ejections: 0, overflows: 0, latencyUs: { buckets: [100], counts: [requests, 0], count: requests, sumUs: 0 } } } }),
+      read: (): GatewayMetrics => (reads++, { inFlight: 0, shed: 0, notFound: 0, badPath: 0, badPathByStatus: {}, upstreams: {}, routes: { 'default/hello#0': { requests, responses: { '2xx': requests }, retries: 0, hedges: 0, ejections: 0, overflows: 0, latencyUs: { buckets: [100], counts: [requests, 0], count: requests, sumUs: 0 } } } }),
     });
     decisions = new DecisionRing(10);
     resources = new ResourceService(new MemoryStore(), builtinKinds());
@@ -149,6 +150,46 @@ describe('the dashboard mount', () => {
     expect(text).not.toContain('s3cret');
     expect(text).toContain('event: changes\ndata: {"changed":["namespaces"]}');
     await expect.poll(() => dashboard.streams, { timeout: 5000 }).toBe(0);
+  });
+
+  it('ticks a stream at the interval it asks for, within bounds, and stops that rate with its last page', async () => {
+    for (const bad of ['99', '10001', '0', '-100', '100.5', '1e3', 'fast', '']) {
+      const res = await fetch(`${base}/ui/api/stream?interval=${bad}`, { headers: auth });
+      expect(res.status, bad).toBe(400);
+      expect(((await res.json()) as { message: string }).message, bad).toContain('interval must be whole milliseconds from 100 to 10000');
+    }
+    dashboard.start();
+    const abort = new AbortController();
+    const res = await fetch(`${base}/ui/api/stream?interval=100`, { headers: auth, signal: abort.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    try {
+      const deadline = Date.now() + 5000;
+      while (text.split('event: tick').length <= 3 && Date.now() < deadline) {
+        requests += 2;
+        text += (await reader.read()).value ?? '';
+      }
+    } finally {
+      abort.abort();
+    }
+    expect(text.split('event: tick').length).toBeGreaterThan(3);
+    expect(text).toContain('"route:default/hello",2');
+    // With its last page gone the fast ring no longer reads the gateway (the default ring reads once a second).
+    await expect.poll(() => dashboard.streams, { timeout: 5000 }).toBe(0);
+    const before = reads;
+    await new Promise((r) => setTimeout(r, 350));
+    expect(reads - before).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('the stream interval', () => {
+  it('takes whole milliseconds from 100 (ten ticks a second) to 10000, and refuses the rest with 400', () => {
+    expect(STREAM_INTERVAL_MS).toEqual({ min: 100, max: 10_000 });
+    expect(parseInterval('100')).toBe(100);
+    expect(parseInterval('250')).toBe(250);
+    expect(parseInterval('10000')).toBe(10_000);
+    for (const bad of ['99', '10001', '0', '-1', '1e3', '0x64', ' 100', '100ms', '1000000']) expect(() => parseInterval(bad), bad).toThrow(expect.objectContaining({ httpStatus: 400 }));
   });
 });
 

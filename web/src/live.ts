@@ -61,9 +61,12 @@ export class Live {
   }
 
   private async loop(): Promise<void> {
+    // `/ui/?interval=MS` asks the server for ticks at that rate (100 ms to 10 s) instead of each second.
+    const interval = new URLSearchParams(location.search).get('interval');
+    const path = interval ? `/ui/api/stream?interval=${encodeURIComponent(interval)}` : '/ui/api/stream';
     while (!this.abort.signal.aborted) {
       try {
-        await this.api.events('/ui/api/stream', this.abort.signal, (event, data) => {
+        await this.api.events(path, this.abort.signal, (event, data) => {
           if (!this.connected) {
             this.connected = true;
             // Whatever changed while the stream was down is read again.

@@ -152,7 +152,7 @@ function SeriesCharts(props: { api: Api; live: Live; kind: string; name: string 
         <span data-testid="peak-rps">{c.rps.reduce((a, b) => Math.max(a, b), 0).toFixed(1)}</span> req/s
       </p>
       {loaded && (
-        <div class="charts">
+        <div class="charts" data-points={n}>
           <Chart title="Requests per second" version={version} data={() => [c.t, c.rps]} series={[{ label: 'req/s', stroke: '#2f6fb3', unit: 'req/s' }]} />
           <Chart title="Error rate (5xx)" version={version} data={() => [c.t, c.err]} series={[{ label: 'errors', stroke: '#c0392b', unit: '%' }]} />
           <Chart
