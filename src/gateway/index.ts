@@ -21,3 +21,4 @@ export { issueServingCertificate, type ServingCertificate } from './mtls/serving
 export { createCsr, type CertificateRequest } from './mtls/csr.js';
 export { spiffeId, peerSpiffeId } from './mtls/spiffe.js';
 export { WorkloadIdentity, LazyIdentity, IdentityClosedError, type WorkloadIdentityOptions } from './mtls/identity.js';
+export { IdSource } from './observability/trace.js';

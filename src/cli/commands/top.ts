@@ -1,23 +1,14 @@
 import type { Command } from 'commander';
 
+import type { Summary } from '../../dashboard/index.js';
 import { UsageError } from '../../util/errors.js';
 import { ServerUnreachableError } from '../client.js';
 import { addClientOptions, clientFrom, table } from '../common.js';
 
-interface TopSeries {
-  kind: 'route' | 'function';
-  name: string;
-  rps: number;
-  requests: number;
-  errors: number;
-  errorRate: number;
-  p99Ms: number | null;
-}
-
 interface TopAnswer {
   intervalMs: number;
   windowMs: number;
-  series: TopSeries[];
+  series: Summary[];
 }
 
 /** ANSI: switch to the alternate screen and hide the cursor, as `top` does, and back. */

@@ -1,3 +1,5 @@
+import { BucketHistogram } from '../../util/histogram.js';
+
 /** Histogram bucket upper bounds in microseconds (roughly ×2 steps from 50 µs to 60 s). */
 export const LATENCY_BUCKETS_US: readonly number[] = [
   50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000, 60_000_000,
@@ -45,26 +47,7 @@ export interface HistogramSnapshot {
 /** Body size bucket upper bounds in bytes (×4 steps from 64 B to 64 MiB). */
 export const BODY_SIZE_BUCKETS: readonly number[] = [64, 256, 1_024, 4_096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864];
 
-/** SizeHistogram counts body sizes into BODY_SIZE_BUCKETS, as cheaply as LatencyHistogram. */
-export class SizeHistogram {
-  readonly counts = new Float64Array(BODY_SIZE_BUCKETS.length + 1);
-  count = 0;
-  sum = 0;
-
-  observe(bytes: number): void {
-    let i = 0;
-    while (i < BODY_SIZE_BUCKETS.length && bytes > BODY_SIZE_BUCKETS[i]!) i++;
-    this.counts[i]!++;
-    this.count++;
-    this.sum += bytes;
-  }
-
-  snapshot(): SizeSnapshot {
-    return { counts: Array.from(this.counts), count: this.count, sum: this.sum };
-  }
-}
-
-/** SizeSnapshot is a SizeHistogram copied out (bounds BODY_SIZE_BUCKETS, last count the +Inf bucket). */
+/** SizeSnapshot is a body-size BucketHistogram copied out (bounds BODY_SIZE_BUCKETS, last count the +Inf bucket). */
 export interface SizeSnapshot {
   counts: number[];
   count: number;
@@ -77,8 +60,8 @@ export class TrafficStats {
   readonly byClass = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   readonly latency = new LatencyHistogram();
   /** Body sizes, kept for routes (an upstream's attempts do not record them). */
-  readonly requestSize = new SizeHistogram();
-  readonly responseSize = new SizeHistogram();
+  readonly requestSize = new BucketHistogram(BODY_SIZE_BUCKETS);
+  readonly responseSize = new BucketHistogram(BODY_SIZE_BUCKETS);
   retries = 0;
   hedges = 0;
   ejections = 0;
@@ -106,7 +89,7 @@ export class TrafficStats {
       ejections: this.ejections,
       overflows: this.overflows,
       latencyUs: this.latency.snapshot(),
-      ...(this.requestSize.count > 0 ? { requestSize: this.requestSize.snapshot(), responseSize: this.responseSize.snapshot() } : {}),
+      ...(this.requestSize.count > 0 ? { requestSize: sizeSnapshot(this.requestSize), responseSize: sizeSnapshot(this.responseSize) } : {}),
     };
   }
 }
@@ -169,4 +152,8 @@ export class MetricsRegistry {
     const out = (m: Map<string, TrafficStats>) => Object.fromEntries([...m].map(([k, v]) => [k, v.snapshot()]));
     return { inFlight, shed: this.shed, notFound: this.notFound, badPath: this.badPath, badPathByStatus: Object.fromEntries(this.badPathByStatus), routes: out(this.routes), upstreams: out(this.upstreams) };
   }
+}
+
+function sizeSnapshot(h: BucketHistogram): SizeSnapshot {
+  return { counts: Array.from(h.counts), count: h.count, sum: h.sum };
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 
 import { type Attributes, type HrTime, type SpanContext, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -8,6 +7,7 @@ import { BatchSpanProcessor, type ReadableSpan, SamplingDecision, type SpanExpor
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 
+import { IdSource } from '../../gateway/index.js';
 import type { SpanRecord, Tracer } from '../../util/tracing.js';
 
 import type { SamplerConfig, TracingConfig } from './config.js';
@@ -101,8 +101,8 @@ export class OtlpTracer implements Tracer {
   private readonly processor: BatchSpanProcessor;
   private readonly resource: Resource;
   private readonly scope: { name: string; version?: string };
-  private pool = '';
-  private offset = 0;
+  /** Ids come from the same pooled source as the gateway's: one crypto call per id costs more than recording the span. */
+  private readonly ids = new IdSource();
 
   constructor(opts: OtlpTracerOptions) {
     const { config } = opts;
@@ -114,24 +114,12 @@ export class OtlpTracer implements Tracer {
     this.processor = new BatchSpanProcessor(logged(exporter, opts.logger), { scheduledDelayMillis: config.batchDelayMs });
   }
 
-  /** take returns `n` random bytes as hex from a pooled block: one crypto call per id costs more than recording the span. */
-  private take(n: number): string {
-    const chars = n * 2;
-    if (this.offset + chars > this.pool.length) {
-      this.pool = randomBytes(4096).toString('hex');
-      this.offset = 0;
-    }
-    const s = this.pool.slice(this.offset, this.offset + chars);
-    this.offset += chars;
-    return s;
-  }
-
   traceId(): string {
-    return this.take(16);
+    return this.ids.traceId();
   }
 
   spanId(): string {
-    return this.take(8);
+    return this.ids.spanId();
   }
 
   record(span: SpanRecord): void {
