@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -28,7 +28,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await s.stop();
+  await s?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 async function policyStatus(name: string): Promise<any> {
