@@ -144,7 +144,7 @@ export class FunctionController {
   /** checkClass refuses a module Function whose RuntimeClass is missing or names a handler other than wasm. */
   private checkClass(className: string | undefined): void {
     if (className === undefined || className === 'wasm') return;
-    const rc = this.classes.get(`/${className}`) ?? this.classes.list().find((c) => c.metadata.name === className);
+    const rc = this.classes.get(className);
     if (!rc) throw new ModuleLoadError('RuntimeClassNotFound', `spec.runtimeClassName: there is no RuntimeClass "${className}"; create it with handler wasm, or use the built-in class wasm`);
     const handler = String((rc.handler as string | undefined) ?? '');
     if (handler !== 'wasm') throw new ModuleLoadError('HandlerMismatch', `RuntimeClass ${className} has handler "${handler}", which runs images: set spec.image instead of spec.module, or name a class whose handler is wasm`);

@@ -164,7 +164,7 @@ export class WorkloadController {
     const spec = obj.spec as WorkloadSpecFields;
     try {
       const className = spec.runtimeClassName ?? 'wasm';
-      const rc = this.classes.get(`/${className}`) ?? this.classes.list().find((c) => c.metadata.name === className);
+      const rc = this.classes.get(className);
       if (!rc) throw new WorkloadError('RuntimeClassNotFound', `spec.runtimeClassName: there is no RuntimeClass "${className}"; use container or vm, or create it (skiff get runtimeclasses)`);
       const rcFields = rc as unknown as RuntimeClassFields;
       const handlerName = String(rcFields.handler ?? '');
