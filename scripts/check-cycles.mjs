@@ -43,7 +43,7 @@ const LAYERS = [
   ['server', 'dashboard', 'observability'],
   ['controllers'],
   ['functions', 'gateway', 'admission', 'workloads'],
-  ['runtime', 'policy', 'manifests', 'signing'],
+  ['runtime', 'policy', 'manifests', 'signing', 'autoscaling'],
   // oci is a client library beside the API: module references in resources are parsed with it.
   ['api', 'oci'],
   ['store'],
