@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import { PAGE } from './binary.js';
 import { RuntimeError } from './errors.js';
 import { type InlineOptions, InlineRunner, type InlineStats } from './inline.js';
-import { ModuleCache, type ModuleInfo } from './module-cache.js';
+import { ModuleCache, type ModuleInfo, type Variant } from './module-cache.js';
 import { KeyedLimiter } from './pool/limiter.js';
 import { type PoolStats, WorkerPool } from './pool/worker-pool.js';
 import { type RunMode, RunStats } from './run-stats.js';
@@ -148,6 +148,73 @@ export class Runtime {
   /** inlineStats counts invocations that ran on the calling thread, and inline runs retried on a worker. */
   get inlineStats(): InlineStats {
     return this.inline ? { ...this.inline.stats } : { runs: 0, retries: 0 };
+  }
+
+  /** Warm instances reserved per pool key, and the variant they are of. */
+  private readonly reservations = new Map<string, { variant: Variant; n: number }>();
+
+  /**
+   * reserve keeps `n` instances of a Function's module warm on the calling thread, where requests
+   * run first (see tryInline): these are a Wasm Function's replicas. Zero drops its warm instances
+   * there and on the workers, leaving only the compiled module in the cache. Reservations of
+   * Functions that share a module add up. It resolves to how many instances wait warm: fewer than `n`
+   * when inline runs are off or the module cannot be metered or reused (its runs then instantiate as
+   * they come), and it waits for a module's builds the first time.
+   */
+  async reserve(poolKey: string, digest: string, memoryBytes: number, n: number): Promise<number> {
+    const variant = this.cache.resolvedVariant(digest, memoryBytes) ?? (await this.cache.variant(digest, memoryBytes));
+    const prev = this.reservations.get(poolKey);
+    if (n > 0) this.reservations.set(poolKey, { variant, n });
+    else this.reservations.delete(poolKey);
+    if (prev && prev.variant.key !== variant.key) this.applyReservation(prev.variant);
+    const warm = this.applyReservation(variant);
+    if (warm !== undefined || !this.inline) return warm ?? 0;
+    // The metered build is being compiled (the first reservation of a module): wait for it once.
+    await this.cache.meteredSettled(variant);
+    return this.applyReservation(variant) ?? 0;
+  }
+
+  /** reservation is how many warm instances a pool key reserved (0: none). */
+  reservation(poolKey: string): number {
+    return this.reservations.get(poolKey)?.n ?? 0;
+  }
+
+  /** release drops a pool key's reservation (its Function went away). */
+  release(poolKey: string): void {
+    const r = this.reservations.get(poolKey);
+    if (!r) return;
+    this.reservations.delete(poolKey);
+    this.applyReservation(r.variant);
+  }
+
+  /** warmInstances is how many instances of a Function's reservation wait warm now (at most what it reserved). */
+  warmInstances(poolKey: string): number {
+    const r = this.reservations.get(poolKey);
+    if (!r || !this.inline) return 0;
+    return Math.min(r.n, this.inline.warmCount(r.variant));
+  }
+
+  /** tryReserve is reserve without waiting: undefined when the module's builds are not at hand yet. */
+  tryReserve(poolKey: string, digest: string, memoryBytes: number, n: number): number | undefined {
+    const variant = this.cache.resolvedVariant(digest, memoryBytes);
+    if (!variant) return undefined;
+    const prev = this.reservations.get(poolKey);
+    if (n > 0) this.reservations.set(poolKey, { variant, n });
+    else this.reservations.delete(poolKey);
+    if (prev && prev.variant.key !== variant.key) this.applyReservation(prev.variant);
+    return this.applyReservation(variant);
+  }
+
+  /** applyReservation sizes a variant's warm instances to the sum of its reservations. */
+  private applyReservation(variant: Variant): number | undefined {
+    let total = 0;
+    for (const r of this.reservations.values()) if (r.variant.key === variant.key) total += r.n;
+    if (total === 0) {
+      this.inline?.prewarm(variant, 0);
+      this.pool.dropWarm(variant.key);
+      return 0;
+    }
+    return this.inline ? this.inline.prewarm(variant, total) : 0;
   }
 
   /** compile validates and compiles module bytes (cached by sha256 digest). */

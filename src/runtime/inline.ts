@@ -105,6 +105,26 @@ export class InlineRunner {
     return this.busy;
   }
 
+  /**
+   * prewarm keeps n instances of the variant's metered build warm on this thread (0 drops them); it
+   * answers undefined while that build is still being compiled, and 0 for a module that cannot be metered.
+   */
+  prewarm(variant: Variant, n: number): number | undefined {
+    if (n <= 0) {
+      this.host.drop(variant.key);
+      return 0;
+    }
+    const module = this.cache.metered(variant, this.opts.fuel);
+    if (module === undefined) return undefined;
+    if (module === null) return 0;
+    return this.host.prewarm(variant.key, module, variant.reusable, n);
+  }
+
+  /** warmCount is how many instances of the variant wait warm on this thread. */
+  warmCount(variant: Variant): number {
+    return this.host.warmCount(variant.key);
+  }
+
   /** prepare starts the metered build of a variant (compiled in the background) before its first inline attempt. */
   prepare(variant: Variant): void {
     this.cache.metered(variant, this.opts.fuel);

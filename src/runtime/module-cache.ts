@@ -130,7 +130,7 @@ export class ModuleCache {
 
   /** Fuel-metered compilations by variant key: null when the module cannot be metered. */
   private readonly meteredModules = new Map<string, WasmModule | null>();
-  private readonly metering = new Set<string>();
+  private readonly metering = new Map<string, Promise<unknown>>();
 
   /**
    * metered returns the variant compiled with fuel checks (meter.ts), for runs on the caller's own
@@ -140,11 +140,16 @@ export class ModuleCache {
   metered(variant: Variant, initialFuel: number): WasmModule | null | undefined {
     const got = this.meteredModules.get(variant.key);
     if (got !== undefined || this.metering.has(variant.key)) return got;
-    this.metering.add(variant.key);
-    void this.compileMetered(variant, initialFuel)
+    const done = this.compileMetered(variant, initialFuel)
       .then((m) => this.meteredModules.set(variant.key, m), () => this.meteredModules.set(variant.key, null))
       .finally(() => this.metering.delete(variant.key));
+    this.metering.set(variant.key, done);
     return undefined;
+  }
+
+  /** meteredSettled resolves once the metered build of a variant is done (at once when it is, or never started). */
+  async meteredSettled(variant: Variant): Promise<void> {
+    await this.metering.get(variant.key);
   }
 
   private async compileMetered(variant: Variant, initialFuel: number): Promise<WasmModule | null> {

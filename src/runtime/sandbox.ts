@@ -215,7 +215,40 @@ export class SandboxHost {
   private readonly encoders = hostEncoders();
   /** The post-instantiation memory image is the same for every instance of a module: take it once. */
   private readonly snapshots = new WeakMap<WasmModule, Uint8Array>();
+  /** Warm instances a module's owners reserved (the autoscaler's Wasm replicas), beyond the default cap. */
+  private readonly reserved = new Map<string, number>();
   constructor(private readonly maxWarmPerModule = 2, private readonly maxWarmModules = 256) {}
+
+  /**
+   * prewarm keeps `n` instances of a module instantiated and waiting, so that the next `n` runs start
+   * warm; it instantiates what is missing now and parks instances up to `n` after runs (instead of the
+   * default cap). With `n` 0 the module's warm instances are dropped and the default cap applies again.
+   * A module whose instances cannot be reused (passive data) keeps none. Returns how many wait warm.
+   */
+  prewarm(key: string, module: WasmModule, reusable: boolean, n: number): number {
+    if (n <= 0 || !reusable) {
+      this.reserved.delete(key);
+      this.warm.delete(key);
+      return 0;
+    }
+    this.reserved.set(key, n);
+    const list = this.warm.get(key) ?? [];
+    this.warm.delete(key);
+    // Instances past the reservation go (a scale-down), the most recently used stay.
+    if (list.length > n) list.splice(0, list.length - n);
+    while (list.length < n) {
+      const w = this.instantiate(module, { args: [], env: [], mayBlock: false, encoders: this.encoders }, true);
+      if (!w.snapshot) break;
+      list.push(w);
+    }
+    this.warm.set(key, list);
+    return list.length;
+  }
+
+  /** warmCount is how many instances of a module wait warm on this thread. */
+  warmCount(key: string): number {
+    return this.warm.get(key)?.length ?? 0;
+  }
 
   /**
    * run executes the module's `_start`. With `fuel`, the module must be metered (meter.ts): the run
@@ -318,9 +351,16 @@ export class SandboxHost {
   private keepWarm(key: string, w: Warm): void {
     const list = this.warm.get(key) ?? [];
     this.warm.delete(key);
-    if (list.length < this.maxWarmPerModule) list.push(w);
+    if (list.length < (this.reserved.get(key) ?? this.maxWarmPerModule)) list.push(w);
     this.warm.set(key, list);
-    if (this.warm.size > this.maxWarmModules) this.warm.delete(this.warm.keys().next().value!);
+    if (this.warm.size > this.maxWarmModules) {
+      // The least recently used module without a reservation loses its instances.
+      for (const k of this.warm.keys()) {
+        if (this.reserved.has(k)) continue;
+        this.warm.delete(k);
+        break;
+      }
+    }
   }
 
   private instantiate(module: WasmModule, opts: HostOptions, reusable: boolean): Warm {
@@ -375,6 +415,7 @@ export class SandboxHost {
   /** drop forgets warm instances of a module (e.g. when it is unloaded). */
   drop(key: string): void {
     this.warm.delete(key);
+    this.reserved.delete(key);
   }
 }
 

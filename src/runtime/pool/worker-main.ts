@@ -6,7 +6,10 @@ import type { WasmModule } from '../wasm-api.js';
 import { LruSet, WORKER_MODULE_CAP } from './lru-set.js';
 
 /** Messages the pool sends to a worker. */
-export type ToWorker = InitMessage | RunMessage;
+export type ToWorker = InitMessage | RunMessage | DropMessage;
+
+/** Forget the warm instances of a module (its Functions scaled to zero); the compiled module stays. */
+export type DropMessage = { type: 'drop'; key: string };
 
 /** The first message: memory shared with the pool, where the worker says which job it is running since when. */
 export type InitMessage = { type: 'init'; shared: SharedArrayBuffer };
@@ -43,6 +46,10 @@ class WorkerServer {
     if (msg.type === 'init') {
       this.state = new Int32Array(msg.shared, 0, 2);
       this.started = new Float64Array(msg.shared, 8, 1);
+      return;
+    }
+    if (msg.type === 'drop') {
+      this.host.drop(msg.key);
       return;
     }
     if (msg.type !== 'run') return;

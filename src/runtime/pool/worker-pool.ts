@@ -199,6 +199,11 @@ export class WorkerPool {
     return new RuntimeError('worker_failed', `sandbox workers keep failing to start (${this.brokenReason}); check the installation`);
   }
 
+  /** dropWarm tells every worker to forget its warm instances of a module (it keeps the compiled module). */
+  dropWarm(key: string): void {
+    for (const slot of this.slots) if (!slot.retired) slot.worker.postMessage({ type: 'drop', key });
+  }
+
   /** stats counts workers, busy workers, waiting jobs and loaded modules; read at scrape time, not per run. */
   stats(): PoolStats {
     let busy = 0;
