@@ -81,10 +81,13 @@ describe('fitHoltWinters', () => {
   it('fits a two-week series within the controller budget', () => {
     const y = seasonal(2 * WEEK, 0.1, 3);
     fitHoltWinters(y, { periods: [DAY, WEEK] }); // warm-up: the first call also compiles
-    const t0 = performance.now();
-    fitHoltWinters(y, { periods: [DAY, WEEK] });
-    // The brief's budget is 50 ms on this machine; a shared CI core gets three times that.
-    expect(performance.now() - t0).toBeLessThan(150);
+    // CPU time rather than wall time: the machine is shared, and waiting for a core is not our cost.
+    const c0 = process.cpuUsage();
+    const fits = 5;
+    for (let i = 0; i < fits; i++) fitHoltWinters(y, { periods: [DAY, WEEK] });
+    const c = process.cpuUsage(c0);
+    // The brief's budget is 50 ms a fit on this machine (typically about 12 ms here).
+    expect((c.user + c.system) / 1000 / fits).toBeLessThan(50);
   });
 
   it('forecasts a constant series as that constant', () => {

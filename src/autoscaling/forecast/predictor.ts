@@ -101,7 +101,9 @@ export class Predictor {
   /** observe records `count` requests at `now` and scores the forecasts of buckets that completed. */
   observe(now: number, count: number): void {
     this.history.add(now, count);
-    this.advance(this.history.series(now));
+    // Most observations land in the bucket in progress; only a new bucket completes one to score.
+    const bucket = Math.floor(now / this.bucketMs);
+    if (this.model && bucket > this.modelNext) this.advance(this.history.series(now));
   }
 
   /** forecast is the expected traffic over [now, now + horizonMs), or undefined before any request history. */
