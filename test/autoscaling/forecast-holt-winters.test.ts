@@ -154,6 +154,7 @@ describe('fitHoltWinters', () => {
     expect(code(() => fitHoltWinters([1, 2], { periods: [2, 3, 4] }))).toBe('invalid_option');
     expect(code(() => fitHoltWinters([1, 2], { periods: [], params: { alpha: 2 } }))).toBe('invalid_option');
     expect(code(() => fitHoltWinters([1, 2], { periods: [], maxEvaluations: 1e9 }))).toBe('invalid_option');
+    expect(code(() => fitHoltWinters([1, 2], { periods: [], damping: 0 }))).toBe('invalid_option');
     expect(code(() => m.forecast(-1))).toBe('invalid_horizon');
     expect(code(() => m.update(Infinity))).toBe('invalid_series');
   });

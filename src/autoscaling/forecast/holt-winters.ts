@@ -132,7 +132,7 @@ export function fitHoltWinters(series: ArrayLike<number>, opts: HoltWintersOptio
   const periods = validatePeriods(opts.periods);
   const trend = opts.trend ?? true;
   const phi = trend ? (opts.damping ?? 0.98) : 0;
-  if (!(phi >= 0 && phi <= 1)) throw new HoltWintersError('invalid_option', `damping ${opts.damping} must be in (0, 1]`);
+  if (trend && !(phi > 0 && phi <= 1)) throw new HoltWintersError('invalid_option', `damping ${opts.damping} must be in (0, 1]`);
   const maxEvaluations = opts.maxEvaluations ?? DEFAULT_EVALUATIONS;
   if (!Number.isInteger(maxEvaluations) || maxEvaluations < 1 || maxEvaluations > MAX_EVALUATIONS) {
     throw new HoltWintersError('invalid_option', `maxEvaluations ${maxEvaluations} must be an integer between 1 and ${MAX_EVALUATIONS}`);
