@@ -127,10 +127,10 @@ describe('the scale subresource of Functions', () => {
   it('is listed in discovery as an autoscaling/v1 Scale and allowed to the user token', async () => {
     const list = (await call('GET', '/apis/skiff.dev/v1')).body;
     expect(list.resources.find((r: { name: string }) => r.name === 'functions/scale')).toEqual({ name: 'functions/scale', singularName: '', namespaced: true, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
-    const agg = await fetch(`${base}/apis`, { headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' } }).then((r) => r.json());
+    const agg = await fetch(`${base}/apis`, { headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' } }).then((r) => r.json() as Promise<{ items: Array<{ metadata: { name: string }; versions: Array<{ resources: Array<{ resource: string; subresources: unknown[] }> }> }> }>);
     const skiff = agg.items.find((g: { metadata: { name: string } }) => g.metadata.name === 'skiff.dev');
-    const fns = skiff.versions[0].resources.find((r: { resource: string }) => r.resource === 'functions');
-    expect(fns.subresources).toContainEqual({ subresource: 'scale', responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: ['get', 'patch', 'update'] });
+    const fns = skiff!.versions[0].resources.find((r: { resource: string }) => r.resource === 'functions');
+    expect(fns!.subresources).toContainEqual({ subresource: 'scale', responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: ['get', 'patch', 'update'] });
     const review = await call('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { group: 'skiff.dev', resource: 'functions', subresource: 'scale', verb: 'patch', namespace: 'default' } } });
     expect(review.body.status.allowed).toBe(true);
   });
