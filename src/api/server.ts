@@ -178,7 +178,10 @@ export class ApiServer {
     // Self-reviews also take protobuf (kubectl sends nothing else for them) and check their own media type.
     const review = reviewAt(segments);
     const protobuf = isProtobuf(req.headers['content-type']) && (method === 'POST' || method === 'PUT');
-    if (hasBody(req) && !blobPath && !review && !protobuf) bodyMediaType(req.headers['content-type']);
+    // client-go's scale client (kubectl scale --current-replicas) PUTs a Scale without a Content-Type,
+    // which kube-apiserver reads as JSON; the scale subresource does the same, and no other path.
+    const untypedScale = method === 'PUT' && segments.at(-1) === 'scale' && !req.headers['content-type'];
+    if (hasBody(req) && !blobPath && !review && !protobuf && !untypedScale) bodyMediaType(req.headers['content-type']);
     if ((method === 'GET' || method === 'HEAD') && ANONYMOUS_PATHS.has(path)) {
       if (path === '/version') return this.json(res, 200, versionInfo(this.opts.version));
       return this.text(res, 200, 'ok\n');
@@ -306,7 +309,7 @@ export class ApiServer {
       case 'HEAD':
         return this.json(res, 200, await getScale(svc, def, ns, name));
       case 'PUT': {
-        const { value } = await this.readObject(req, res, method);
+        const { value } = req.headers['content-type'] ? await this.readObject(req, res, method) : await this.readBody(req, res, objectMediaType('application/json', method));
         const out = await putScale(svc, def, ns, name, value, opts);
         return this.json(res, 200, out.scale, out.warnings);
       }

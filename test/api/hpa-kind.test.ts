@@ -11,7 +11,7 @@ const HPA = '/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers';
 const TOKEN = 'user-token';
 const TABLE = 'application/json;as=Table;v=v1;g=meta.k8s.io';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 function hpa(name: string, spec: Record<string, any> = {}) {
   return {
     apiVersion: 'autoscaling/v2',

@@ -87,6 +87,17 @@ describe('the scale subresource of Functions', () => {
     expect(f.metadata.generation).toBe(5);
   });
 
+  it('reads a PUT without Content-Type as JSON, as client-go\'s scale client sends it', async () => {
+    await call('POST', FN, fn('a'));
+    const scale = (await call('GET', `${FN}/a/scale`)).body;
+    const res = await fetch(`${base}${FN}/a/scale`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}` }, body: new Blob([JSON.stringify({ ...scale, spec: { replicas: 6 } })]) });
+    expect(res.status).toBe(200);
+    expect((await call('GET', `${FN}/a`)).body.spec.replicas).toBe(6);
+    // Everywhere else a body still needs its media type.
+    const other = await fetch(`${base}${FN}/a`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}` }, body: new Blob(['{}']) });
+    expect(other.status).toBe(415);
+  });
+
   it('refuses a stale resourceVersion in a PUT with 409 and leaves the Function alone', async () => {
     await call('POST', FN, fn('a'));
     const stale = (await call('GET', `${FN}/a/scale`)).body;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { ManualClock } from '../../src/autoscaling/clock.js';
-import { CronError, cronDesired, parseCron, TriggerError } from '../../src/autoscaling/triggers/index.js';
+import { cronDesired, CronError, parseCron, TriggerError } from '../../src/autoscaling/triggers/index.js';
 
 const at = (iso: string) => Date.parse(iso);
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString().replace('.000Z', 'Z'));
