@@ -5,6 +5,7 @@ import { builtinKinds, targetsColumn } from '../../src/api/kinds/index.js';
 import { ResourceService } from '../../src/api/resources.js';
 import { ApiServer } from '../../src/api/server.js';
 import { MemoryStore } from '../../src/store/index.js';
+import { parseQuantity } from '../../src/util/quantity.js';
 
 const logger = pino({ level: 'silent' });
 const HPA = '/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers';
@@ -139,4 +140,10 @@ describe('the HorizontalPodAutoscaler kind', () => {
     expect(targetsColumn(withStatus)).toBe('cpu: 31%/50%, 12/30 (avg) + 1 more...');
     expect(targetsColumn({ ...o, spec: { ...o.spec, metrics: [] } })).toBe('<none>');
   });
+
+  it('parses Kubernetes quantities for metric targets', () => {
+    expect([parseQuantity('100m'), parseQuantity('2'), parseQuantity('1.5k'), parseQuantity('512Mi'), parseQuantity('5e3'), parseQuantity('.5'), parseQuantity(7)]).toEqual([0.1, 2, 1500, 512 * 2 ** 20, 5000, 0.5, 7]);
+    for (const bad of ['', 'm', '1 m', '1mi', '1.2.3', 'ten', '1Ki2']) expect(parseQuantity(bad), bad).toBeUndefined();
+  });
 });
+

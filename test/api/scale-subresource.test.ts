@@ -145,4 +145,46 @@ describe('the scale subresource of Functions', () => {
     const review = await call('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { group: 'skiff.dev', resource: 'functions', subresource: 'scale', verb: 'patch', namespace: 'default' } } });
     expect(review.body.status.allowed).toBe(true);
   });
+
+  it('accepts the whole spec.scale of issue 17 and refuses wrong shapes, naming each field', async () => {
+    const scale = {
+      class: 'kpa', minScale: 0, maxScale: 10, initialScale: 1, activationScale: 1, metric: 'concurrency', target: 100, targetUtilization: 70,
+      stableWindow: '60s', panicWindowPercentage: 10, panicThresholdPercentage: 200, scaleDownDelay: '0s', scaleToZeroGracePeriod: 30, maxScaleUpRate: 1000, maxScaleDownRate: 2,
+      predictive: { enabled: true, leadTime: '30s', maxError: 0.5 },
+      behavior: {
+        scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }, { type: 'Pods', value: 4, periodSeconds: 15 }] },
+        scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
+      },
+      triggers: [
+        { type: 'cron', metadata: { timezone: 'Europe/Paris', start: '0 8 * * 1-5', end: '0 18 * * 1-5', desiredReplicas: '3' } },
+        { type: 'metrics-api', metadata: { url: 'http://10.0.0.5:9000/queue', valueLocation: 'depth', targetValue: '10' } },
+        { type: 'skiff', metadata: { metricName: 'skiff_gateway_requests_total', labels: '{"route":"default/api"}', targetValue: '50' } },
+      ],
+    };
+    const ok = await call('POST', `${FN}?fieldValidation=Strict`, fn('full', { replicas: 2, scale }));
+    expect(ok.status).toBe(201);
+    expect(ok.body.spec.scale).toEqual(scale);
+    const bad = await call('POST', FN, fn('bad', { scale: { class: 'knative', metric: 'cpu', minScale: -1, targetUtilization: 150, stableWindow: true, triggers: [{ type: 'kafka', metadata: { n: 3 } }], behavior: { scaleUp: { selectPolicy: 'Most' } }, typo: 1 } }));
+    expect(bad.status).toBe(422);
+    const fields = bad.body.details.causes.map((c: { field: string }) => c.field);
+    for (const f of ['spec.scale.class', 'spec.scale.metric', 'spec.scale.minScale', 'spec.scale.targetUtilization', 'spec.scale.stableWindow', 'spec.scale.triggers[0].type', 'spec.scale.triggers[0].metadata.n', 'spec.scale.behavior.scaleUp.selectPolicy', 'spec.scale.typo']) {
+      expect(fields, f).toContain(f);
+    }
+  });
+
+  it('runs the scale validator the composition root connects, only for Functions with spec.scale', async () => {
+    const seen: string[] = [];
+    const kinds = builtinKinds({}, {
+      scaleValidator: (obj) => {
+        seen.push(obj.metadata.name);
+        return obj.spec.scale.initialScale === 0 && obj.spec.scale.minScale !== 0 ? [{ field: 'spec.scale.initialScale', message: 'may be 0 only when minScale is 0' }] : [];
+      },
+    });
+    const svc = new ResourceService(new MemoryStore(), kinds);
+    const def = kinds.lookup('Function')!;
+    await svc.create(def, 'default', fn('plain'));
+    await svc.create(def, 'default', fn('fine', { scale: { minScale: 0, initialScale: 0 } }));
+    await expect(svc.create(def, 'default', fn('wrong', { scale: { minScale: 1, initialScale: 0 } }))).rejects.toThrow(/spec\.scale\.initialScale/);
+    expect(seen).toEqual(['fine', 'wrong']);
+  });
 });
