@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction, Socket } from 'node:net';
+import { isIP, type LookupFunction, type Socket } from 'node:net';
 
 import { type UpstreamGuard, UpstreamRefusedError } from '../../security/upstream-guard.js';
 import { parseQuantity } from '../../util/quantity.js';
@@ -133,6 +133,9 @@ export function guardedFetchJson(guard: UpstreamGuard, opts: GuardedFetchOptions
   const maxBytes = opts.maxBytes ?? 1024 * 1024;
   return async (raw, signal) => {
     const url = new URL(raw);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    // A literal address is never looked up: refuse it before a connection is opened.
+    if (isIP(host)) await guard.check(host, url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80);
     const res = await get(guard, url, signal);
     const where = `${url.origin}${url.pathname}`;
     if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) {
