@@ -23,6 +23,7 @@ import { type BodyMediaType,bodyMediaType, decodeBodyFields, hasBody, objectMedi
 import { checkCrossSite, checkHost } from './request-origin.js';
 import { parseRequestUrl } from './request-url.js';
 import type { ResourceService } from './resources.js';
+import { getScale, patchScale, putScale } from './scale.js';
 import { nameProblem, namespaceProblem } from './validation.js';
 import { inApiVersion, presentedApiVersion } from './versions.js';
 
@@ -177,7 +178,10 @@ export class ApiServer {
     // Self-reviews also take protobuf (kubectl sends nothing else for them) and check their own media type.
     const review = reviewAt(segments);
     const protobuf = isProtobuf(req.headers['content-type']) && (method === 'POST' || method === 'PUT');
-    if (hasBody(req) && !blobPath && !review && !protobuf) bodyMediaType(req.headers['content-type']);
+    // client-go's scale client (kubectl scale --current-replicas) PUTs a Scale without a Content-Type,
+    // which kube-apiserver reads as JSON; the scale subresource does the same, and no other path.
+    const untypedScale = method === 'PUT' && segments.at(-1) === 'scale' && !req.headers['content-type'];
+    if (hasBody(req) && !blobPath && !review && !protobuf && !untypedScale) bodyMediaType(req.headers['content-type']);
     if ((method === 'GET' || method === 'HEAD') && ANONYMOUS_PATHS.has(path)) {
       if (path === '/version') return this.json(res, 200, versionInfo(this.opts.version));
       return this.text(res, 200, 'ok\n');
@@ -208,6 +212,7 @@ export class ApiServer {
     const presented = presentedApiVersion(def, group, version);
     const present = <T extends { apiVersion?: unknown }>(o: T) => inApiVersion(o, presented);
 
+    if (subresource === 'scale') return this.serveScale(req, res, method, path, def, ns, name!, q, dryRun);
     if (subresource === 'log') {
       if (method !== 'GET') throw methodNotAllowed(method, path);
       return this.serveLogs(req, res, def, ns!, name!, q);
@@ -293,6 +298,31 @@ export class ApiServer {
     if (segs.length > 3) throw new ApiError(404, 'NotFound', 'no such path');
     if (def.namespaced && segs.length > 1) throw new ApiError(404, 'NotFound', `${def.plural} are namespaced: use ${apiPathOf(group, version)}/namespaces/NAMESPACE/${def.plural}/${segs[1]}`);
     return { def, name: checkName(def, segs[1]), subresource: segs[2] && checkSub(segs[2], def) };
+  }
+
+  /** serveScale answers a Function's scale subresource (`kubectl scale`, an autoscaler's target) with an autoscaling/v1 Scale. */
+  private async serveScale(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, def: KindDefinition, ns: string | undefined, name: string, q: URLSearchParams, dryRun: boolean): Promise<void> {
+    const svc = this.opts.resources;
+    const opts = { dryRun, fieldManager: managerName(q.get('fieldManager'), req.headers['user-agent'], false) };
+    switch (method) {
+      case 'GET':
+      case 'HEAD':
+        return this.json(res, 200, await getScale(svc, def, ns, name));
+      case 'PUT': {
+        const { value } = req.headers['content-type'] ? await this.readObject(req, res, method) : await this.readBody(req, res, objectMediaType('application/json', method));
+        const out = await putScale(svc, def, ns, name, value, opts);
+        return this.json(res, 200, out.scale, out.warnings);
+      }
+      case 'PATCH': {
+        const media = patchMediaType(req.headers['content-type']);
+        if (media.patch === 'apply') throw new ApiError(415, 'UnsupportedMediaType', 'server-side apply is not supported on the scale subresource; use a merge patch such as {"spec":{"replicas":3}} (kubectl scale)');
+        const { value } = await this.readBody(req, res, media);
+        const out = await patchScale(svc, def, ns, name, value, media.patch ?? 'merge', opts);
+        return this.json(res, 200, out.scale, out.warnings);
+      }
+      default:
+        throw methodNotAllowed(method, path);
+    }
   }
 
   private serveLogs(req: http.IncomingMessage, res: http.ServerResponse, def: KindDefinition, ns: string, name: string, q: URLSearchParams): void {

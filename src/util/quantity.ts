@@ -36,3 +36,22 @@ export function formatAge(since: string | undefined, now = Date.now()): string {
   if (s < 48 * 3600) return `${Math.floor(s / 3600)}h`;
   return `${Math.floor(s / 86400)}d`;
 }
+
+const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([KMGTPE]i)|([numkMGTPE])|[eE]([+-]?\d+))?$/;
+const BINARY_SUFFIX: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+const DECIMAL_SUFFIX: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+
+/**
+ * parseQuantity reads a Kubernetes resource quantity (`100m`, `1.5`, `2Gi`, `5e3`, or a JSON number)
+ * into a number, or undefined when it is not one. Doubles are precise enough for what Skiff compares
+ * quantities for (metric targets), so the arbitrary-precision form Kubernetes keeps is not needed.
+ */
+export function parseQuantity(q: string | number): number | undefined {
+  if (typeof q === 'number') return Number.isFinite(q) ? q : undefined;
+  const m = QUANTITY.exec(q);
+  if (!m) return undefined;
+  const base = Number(m[1]);
+  const mult = m[2] ? BINARY_SUFFIX[m[2]]! : m[3] ? DECIMAL_SUFFIX[m[3]]! : m[4] !== undefined ? 10 ** Number(m[4]) : 1;
+  const v = base * mult;
+  return Number.isFinite(v) ? v : undefined;
+}

@@ -96,7 +96,7 @@ describe('discovery documents', () => {
     expect(group.body).toMatchObject({ kind: 'APIGroup', apiVersion: 'v1', name: 'skiff.dev', preferredVersion: { version: 'v1' } });
     const list = await get('/apis/skiff.dev/v1');
     const names = list.body.resources.map((r: { name: string }) => r.name);
-    expect(names).toEqual(['functions', 'functions/status', 'functions/log', 'imagepolicies', 'imagepolicies/status', 'policies', 'policies/status', 'policybundles', 'policybundles/status', 'routes', 'routes/status', 'services', 'services/status', 'trustroots', 'trustroots/status']);
+    expect(names).toEqual(['functions', 'functions/status', 'functions/log', 'functions/scale', 'imagepolicies', 'imagepolicies/status', 'policies', 'policies/status', 'policybundles', 'policybundles/status', 'routes', 'routes/status', 'services', 'services/status', 'trustroots', 'trustroots/status']);
     const fn = list.body.resources[0];
     expect(fn).toMatchObject({ kind: 'Function', shortNames: ['fn'], categories: ['all'] });
     expect(list.body.resources.find((r: { name: string }) => r.name === 'policies').categories).toBeUndefined();
@@ -130,7 +130,7 @@ describe('discovery documents', () => {
     const skiff = named.body.items.find((g: { metadata: { name: string } }) => g.metadata.name === 'skiff.dev');
     const fn = skiff.versions[0].resources.find((r: { resource: string }) => r.resource === 'functions');
     expect(fn).toMatchObject({ scope: 'Namespaced', singularResource: 'function', shortNames: ['fn'], categories: ['all'], responseKind: { group: 'skiff.dev', version: 'v1', kind: 'Function' } });
-    expect(fn.subresources.map((s: { subresource: string }) => s.subresource)).toEqual(['status', 'log']);
+    expect(fn.subresources.map((s: { subresource: string }) => s.subresource)).toEqual(['status', 'log', 'scale']);
     expect(skiff.versions[0].resources.map((r: { resource: string }) => r.resource)).not.toContain('namespaces');
 
     const beta = await get('/apis', { accept: `${V2BETA1},application/json` });

@@ -76,18 +76,20 @@ describe('Tables, lists and watches over HTTP', () => {
       expect(body.columnDefinitions.map((c: any) => [c.name, c.type, c.priority])).toEqual([
         ['NAME', 'string', 0],
         ['READY', 'string', 0],
+        ['REPLICAS', 'string', 0],
         ['DIGEST', 'string', 0],
         ['AGE', 'date', 0],
         ['SIZE', 'integer', 1],
         ['MODULE', 'string', 1],
+        ['REASON', 'string', 1],
         ['CLASS', 'string', 1],
       ]);
       expect(body.columnDefinitions[0].format).toBe('name');
       for (const c of body.columnDefinitions) expect(c.description).not.toBe('');
       expect(body.rows.map((r: any) => r.cells)).toEqual([
         // A missing value is null (printed <none>), as kube-apiserver sends it.
-        ['a', 'Unknown', null, expect.stringMatching(/^\d+s$/), null, '/m.wasm', 'wasm'],
-        ['b', 'Unknown', null, expect.stringMatching(/^\d+s$/), null, '/m.wasm', 'wasm'],
+        ['a', 'Unknown', '0/0', null, expect.stringMatching(/^\d+s$/), null, '/m.wasm', null, 'wasm'],
+        ['b', 'Unknown', '0/0', null, expect.stringMatching(/^\d+s$/), null, '/m.wasm', null, 'wasm'],
       ]);
       // kubectl asks for nothing, which means Metadata: a PartialObjectMetadata per row.
       expect(body.rows[0].object).toMatchObject({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { name: 'a', namespace: 'default', labels: { app: 'a' } } });
@@ -103,7 +105,7 @@ describe('Tables, lists and watches over HTTP', () => {
       const bad = await call('GET', `${FN}?includeObject=All`, undefined, { accept: TABLE });
       expect(bad.status).toBe(400);
       const beta = await call('GET', `${FN}/a`, undefined, { accept: 'application/json;as=Table;v=v1beta1;g=meta.k8s.io' });
-      expect(beta.body).toMatchObject({ kind: 'Table', apiVersion: 'meta.k8s.io/v1beta1', rows: [{ cells: ['a', 'Unknown', null, expect.any(String), null, '/m.wasm', 'wasm'] }] });
+      expect(beta.body).toMatchObject({ kind: 'Table', apiVersion: 'meta.k8s.io/v1beta1', rows: [{ cells: ['a', 'Unknown', '0/0', null, expect.any(String), null, '/m.wasm', null, 'wasm'] }] });
       expect(beta.body.metadata.resourceVersion).toBe(beta.body.rows[0].object.metadata.resourceVersion);
     });
 

@@ -17,7 +17,7 @@ describe('quick start: skiff up --demo', () => {
       expect(res.headers.get('x-request-id')).toBeTruthy();
       const get = await cli(['get', 'functions'], { skiff: s });
       expect(get.code).toBe(0);
-      expect(get.stdout).toMatch(/^NAME\s+READY\s+DIGEST\s+AGE\nhello\s+True\s+[0-9a-f]{12}\s+\d+s\n$/);
+      expect(get.stdout).toMatch(/^NAME\s+READY\s+REPLICAS\s+DIGEST\s+AGE\nhello\s+True\s+\d+\/\d+\s+[0-9a-f]{12}\s+\d+s\n$/);
       // Generous bound: this guards against a hang at start, the benchmark reports the real figure.
       expect(startupMs).toBeLessThan(15_000);
     } finally {

@@ -67,12 +67,12 @@ afterAll(async () => {
 });
 
 describe.runIf(run)('kubectl get prints the server Table', () => {
-  it('prints NAME, READY, DIGEST and AGE, exactly as skiff get does', async () => {
+  it('prints NAME, READY, REPLICAS, DIGEST and AGE, exactly as skiff get does', async () => {
     const r = await kubectl(['get', 'functions']);
     expect(r.code).toBe(0);
     const lines = rowsOf(r.stdout);
-    expect(lines[0]).toMatch(/^NAME\s+READY\s+DIGEST\s+AGE$/);
-    expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 3))).toEqual(['hello', 'p-1', 'p-2', 'p-3', 'p-4', 'p-5'].map((n) => [n, 'True', expect.stringMatching(/^[0-9a-f]{12}$/)]));
+    expect(lines[0]).toMatch(/^NAME\s+READY\s+REPLICAS\s+DIGEST\s+AGE$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 4))).toEqual(['hello', 'p-1', 'p-2', 'p-3', 'p-4', 'p-5'].map((n) => [n, 'True', expect.stringMatching(/^\d+\/\d+$/), expect.stringMatching(/^[0-9a-f]{12}$/)]));
     const mine = await cli(['get', 'functions'], { skiff: s });
     expect(mine.code).toBe(0);
     // Same table, whatever second the AGE column shows.
@@ -82,12 +82,12 @@ describe.runIf(run)('kubectl get prints the server Table', () => {
 
   it('adds the wide columns with -o wide, and NAMESPACE with -A', async () => {
     const wide = await kubectl(['get', 'fn', '-o', 'wide']);
-    expect(rowsOf(wide.stdout)[0]).toMatch(/^NAME\s+READY\s+DIGEST\s+AGE\s+SIZE\s+MODULE\s+CLASS$/);
-    expect(rowsOf(wide.stdout)[2]).toMatch(/^p-1\s+True\s+[0-9a-f]{12}\s+\S+\s+\d+\s+\S+/);
+    expect(rowsOf(wide.stdout)[0]).toMatch(/^NAME\s+READY\s+REPLICAS\s+DIGEST\s+AGE\s+SIZE\s+MODULE\s+REASON\s+CLASS$/);
+    expect(rowsOf(wide.stdout)[2]).toMatch(/^p-1\s+True\s+\d+\/\d+\s+[0-9a-f]{12}\s+\S+\s+\d+\s+\S+/);
     const all = await kubectl(['get', 'fn', '-A']);
     expect(all.code).toBe(0);
     const lines = rowsOf(all.stdout);
-    expect(lines[0]).toMatch(/^NAMESPACE\s+NAME\s+READY\s+DIGEST\s+AGE$/);
+    expect(lines[0]).toMatch(/^NAMESPACE\s+NAME\s+READY\s+REPLICAS\s+DIGEST\s+AGE$/);
     expect(lines.map((l) => l.split(/\s+/).slice(0, 2).join('/'))).toEqual(['NAMESPACE/NAME', 'default/hello', 'default/p-1', 'default/p-2', 'default/p-3', 'default/p-4', 'default/p-5', 'team/t-1']);
   });
 
@@ -152,8 +152,8 @@ describe.runIf(run)('kubectl watches', () => {
       await label('p-4', 'w');
       await waitFor(() => rowsOf(w.out()).length >= 8, 'the changed row', 15_000);
       const lines = rowsOf(w.out());
-      expect(lines[0]).toMatch(/^NAME\s+READY\s+DIGEST\s+AGE$/);
-      expect(lines[7]).toMatch(/^p-4\s+True\s+[0-9a-f]{12}\s+\d+[smh]/);
+      expect(lines[0]).toMatch(/^NAME\s+READY\s+REPLICAS\s+DIGEST\s+AGE$/);
+      expect(lines[7]).toMatch(/^p-4\s+True\s+\d+\/\d+\s+[0-9a-f]{12}\s+\d+[smh]/);
     } finally {
       w.proc.kill('SIGTERM');
       await w.done;
@@ -168,7 +168,7 @@ describe.runIf(run)('kubectl watches', () => {
       await label('p-5', 'w');
       await waitFor(() => rowsOf(w.out()).length >= 2, 'the changed row', 15_000);
       const lines = rowsOf(w.out());
-      expect(lines[0]).toMatch(/^NAME\s+READY\s+DIGEST\s+AGE$/);
+      expect(lines[0]).toMatch(/^NAME\s+READY\s+REPLICAS\s+DIGEST\s+AGE$/);
       expect(lines[1]).toMatch(/^p-5\s+True\s/);
       expect(lines).toHaveLength(2);
     } finally {

@@ -19,13 +19,21 @@ export interface ServerAddress {
 interface Subresource {
   name: string;
   verbs: readonly string[];
+  /** What the subresource answers when it is not the kind itself (a Function's scale is an autoscaling/v1 Scale). */
+  responseKind?: { group: string; version: string; kind: string };
 }
 
-/** subresourcesOf lists a kind's subresources: `status` unless the kind has none, a Function's `log`. */
+/** The verbs of the `scale` subresource: read, replace, patch (kubectl scale). */
+export const SCALE_VERBS = ['get', 'patch', 'update'] as const;
+
+/** subresourcesOf lists a kind's subresources: `status` unless the kind has none, a Function's `log` and `scale`. */
 export function subresourcesOf(def: KindDefinition): Subresource[] {
   const out: Subresource[] = [];
   if (def.statusSubresource !== false) out.push({ name: 'status', verbs: STATUS_VERBS });
-  if (def.kind === 'Function' && groupOf(def) === DEFAULT_GROUP) out.push({ name: 'log', verbs: ['get'] });
+  if (def.kind === 'Function' && groupOf(def) === DEFAULT_GROUP) {
+    out.push({ name: 'log', verbs: ['get'] });
+    out.push({ name: 'scale', verbs: SCALE_VERBS, responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' } });
+  }
   return out;
 }
 
@@ -96,7 +104,11 @@ export function apiResourceList(kinds: KindRegistry, group: string, version: str
       storageVersionHash: storageVersionHash(k),
       columns: k.printerColumns.map((c) => ({ name: c.name, wide: !!c.wide, ...(c.jsonPath ? { jsonPath: c.jsonPath } : {}) })),
     });
-    for (const sub of subresourcesOf(k)) resources.push({ name: `${k.plural}/${sub.name}`, singularName: '', namespaced: k.namespaced, kind: k.kind, verbs: [...sub.verbs] });
+    for (const sub of subresourcesOf(k)) {
+      // A subresource of another kind names its group and version, as kube lists deployments/scale.
+      const other = sub.responseKind ? { group: sub.responseKind.group, version: sub.responseKind.version, kind: sub.responseKind.kind } : { kind: k.kind };
+      resources.push({ name: `${k.plural}/${sub.name}`, singularName: '', namespaced: k.namespaced, ...other, verbs: [...sub.verbs] });
+    }
   }
   // kube-apiserver leaves apiVersion out of the core group's list.
   return { kind: 'APIResourceList', ...(group === CORE_GROUP ? {} : { apiVersion: 'v1' }), groupVersion: groupVersionString(group, version), resources };
@@ -137,7 +149,7 @@ function aggregatedResource(k: KindDefinition, version = versionOf(k)) {
     verbs: [...RESOURCE_VERBS],
     ...(k.shortNames?.length ? { shortNames: k.shortNames } : {}),
     ...(k.categories?.length ? { categories: k.categories } : {}),
-    ...(subs.length ? { subresources: subs.map((s) => ({ subresource: s.name, responseKind, verbs: [...s.verbs] })) } : {}),
+    ...(subs.length ? { subresources: subs.map((s) => ({ subresource: s.name, responseKind: s.responseKind ?? responseKind, verbs: [...s.verbs] })) } : {}),
   };
 }
 

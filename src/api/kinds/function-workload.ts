@@ -1,5 +1,6 @@
 import { parseBytes, parseDurationMs } from '../../util/quantity.js';
 
+import { replicasSchema, scaleSpecSchema } from './function-scale.js';
 import type { FieldError } from './types.js';
 
 /**
@@ -58,17 +59,8 @@ export const workloadSpecProperties = {
   readinessProbe: probeSchema('When a replica receives traffic.'),
   livenessProbe: probeSchema('When a running replica is restarted.'),
   terminationGracePeriodSeconds: { type: 'integer', minimum: 0, description: 'Seconds between SIGTERM and SIGKILL when a replica stops. Default 30.' },
-  scale: {
-    type: 'object',
-    additionalProperties: true,
-    description: 'Replicas of a container or vm Function.',
-    properties: {
-      minScale: { type: 'integer', minimum: 0, description: 'Replicas kept running. Default 1. With 0, the first request starts one (it waits until the replica is ready) and it stops after scaleToZeroGracePeriod without requests.' },
-      maxScale: { type: 'integer', minimum: 0, description: 'Most replicas at once (0: no limit).' },
-      initialScale: { type: 'integer', minimum: 0, description: 'Replicas started when the Function is created.' },
-      scaleToZeroGracePeriod: { anyOf: [{ type: 'string' }, { type: 'integer', minimum: 0 }], description: 'How long a Function with minScale 0 keeps its last replica without requests. Default 30s.' },
-    },
-  },
+  replicas: replicasSchema,
+  scale: scaleSpecSchema,
 } as const;
 
 /** parseCpuMillis reads a CPU quantity: 2, 0.5, "1.5", "500m". */

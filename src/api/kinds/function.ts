@@ -1,12 +1,31 @@
 import { formatAge,parseBytes, parseDurationMs } from '../../util/quantity.js';
 
 import { readyOf } from './conditions.js';
+import { replicasColumn, replicaStatusProperties, type ScaleSpecValidator } from './function-scale.js';
 import { requiredWorkloadFields, validateWorkload, workloadSpecProperties } from './function-workload.js';
 import { MODULE_SOURCE_ANNOTATION, parseModuleRef } from './module-ref.js';
 import type { FieldError, KindDefinition, ResourceObject } from './types.js';
 
 const quantity = (description: string) => ({ anyOf: [{ type: 'string' }, { type: 'integer', minimum: 0 }], description });
 const stringMap = (description: string) => ({ type: 'object', additionalProperties: { type: 'string' }, description });
+
+/**
+ * functionKindWith is the Function kind with the autoscaler's checks of spec.scale connected: the
+ * API cannot import the autoscaler (it sits above), so the composition root passes its
+ * `validateScaleSpec` here, through `builtinKinds`.
+ */
+export function functionKindWith(scaleValidator: ScaleSpecValidator | undefined): KindDefinition {
+  if (!scaleValidator) return functionKind;
+  return {
+    ...functionKind,
+    validate(obj: ResourceObject): FieldError[] {
+      const errs = functionKind.validate!(obj);
+      // The one call site of the autoscaler's semantic checks of spec.scale.
+      if (obj.spec?.scale !== undefined) errs.push(...scaleValidator(obj));
+      return errs;
+    },
+  };
+}
 
 /** Function: a WASI module served over HTTP with the WAGI convention, or a container or VM image serving HTTP on a port. */
 export const functionKind: KindDefinition = {
@@ -93,8 +112,7 @@ export const functionKind: KindDefinition = {
       resolvedModule: { type: 'string', description: 'For an oci:// module: the reference spec.module resolved to, pinned by digest (oci://REGISTRY/REPO:TAG@sha256:HEX). Restarts and re-reconciles pull this digest; a tag moved in the registry is picked up only when spec.module changes.' },
       runtimeClassName: { type: 'string', description: 'The runtime class the Function runs as, and its handler (container/bwrap).' },
       resolvedImage: { type: 'string', description: 'For a container or vm Function: the image spec.image resolved to, pinned by digest.' },
-      replicas: { type: 'integer', description: 'Replicas of a container or vm Function that exist (absent means 0).' },
-      readyReplicas: { type: 'integer', description: 'Replicas that pass their readiness probe and receive traffic.' },
+      ...replicaStatusProperties,
       replicaStatuses: {
         type: 'array',
         description: 'Each replica: its state (Starting, Ready, NotReady, Stopping, CrashLoopBackOff), restarts and the last exit.',
@@ -136,10 +154,12 @@ export const functionKind: KindDefinition = {
   },
   printerColumns: [
     { name: 'READY', value: (o) => readyOf(o) },
+    { name: 'REPLICAS', description: 'Ready replicas / desired replicas', value: (o) => replicasColumn(o) },
     { name: 'DIGEST', description: 'Start of the sha256 digest of the module that runs', value: (o) => (o.status?.digest ? String(o.status.digest).slice(7, 19) : '<none>') },
     { name: 'AGE', type: 'date', value: (o) => formatAge(o.metadata.creationTimestamp) },
     { name: 'SIZE', wide: true, type: 'integer', description: 'Size of the compiled module in bytes', value: (o) => (o.status?.size !== undefined ? String(o.status.size) : '<none>') },
     { name: 'MODULE', wide: true, description: 'Where the module came from (the file skiff apply uploaded, or spec.module)', value: (o) => moduleColumn(o) },
+    { name: 'REASON', wide: true, description: 'Why the autoscaler chose the desired replicas (status.autoscaler.reason)', jsonPath: '.status.autoscaler.reason', value: (o) => (o.status?.autoscaler?.reason !== undefined ? String(o.status.autoscaler.reason) : '<none>') },
     { name: 'CLASS', wide: true, description: 'The runtime class (wasm, container, vm)', value: (o) => String(o.spec?.runtimeClassName ?? 'wasm') },
   ],
 };

@@ -1,5 +1,7 @@
 import { eventKind } from './event.js';
-import { functionKind } from './function.js';
+import { functionKindWith } from './function.js';
+import type { ScaleSpecValidator } from './function-scale.js';
+import { horizontalPodAutoscalerKind } from './horizontal-pod-autoscaler.js';
 import { imagePolicyKind, trustRootKind } from './image-policy.js';
 import { namespaceKind } from './namespace.js';
 import { policyKind } from './policy.js';
@@ -17,15 +19,26 @@ export { setCondition, readyOf, type Condition } from './conditions.js';
 export { DOCKER_CONFIG_JSON_SECRET, secretValue } from './secret.js';
 export { BUILTIN_RUNTIME_CLASSES } from './runtime-class.js';
 export { parseCpuMillis, runsImage } from './function-workload.js';
+export { FUNCTION_LABEL, type ScaleSpecValidator } from './function-scale.js';
+export { targetsColumn } from './horizontal-pod-autoscaler.js';
 export { parseModuleRef, blobRef, BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION, type ModuleRef } from './module-ref.js';
+
+/** BuiltinKindOptions connects checks that areas above the API own to the kinds that need them. */
+export interface BuiltinKindOptions {
+  /**
+   * The autoscaler's semantic checks of a Function's spec.scale (`validateScaleSpec` in
+   * autoscaling/policy.ts); without it spec.scale is checked against its schema only.
+   */
+  scaleValidator?: ScaleSpecValidator;
+}
 
 /**
  * builtinKinds returns a registry with every kind Skiff serves. `validators` adds checks by kind name
  * from the areas that run the objects (the server passes the gateway's for Route and Service); without
  * them those kinds get their schema checks only, which is what clients that only print objects need.
  */
-export function builtinKinds(validators: KindValidators = {}): KindRegistry {
-  const defs = [namespaceKind, functionKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind];
+export function builtinKinds(validators: KindValidators = {}, opts: BuiltinKindOptions = {}): KindRegistry {
+  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind];
   for (const kind of Object.keys(validators)) {
     if (!defs.some((d) => d.kind === kind)) throw new Error(`a validator was given for ${kind}, which is not a built-in kind`);
   }
