@@ -1,7 +1,12 @@
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 
-import { type ReplicaStat, SampleRing, type Tick } from '../../src/dashboard/index.js';
+import { builtinKinds } from '../../src/api/kinds/index.js';
+import { ResourceService } from '../../src/api/resources.js';
+import { ApiServer } from '../../src/api/server.js';
+import { Dashboard, DecisionRing, type ReplicaStat, SampleRing, type Tick } from '../../src/dashboard/index.js';
 import type { GatewayMetrics, TrafficSnapshot } from '../../src/gateway/index.js';
+import { MemoryStore } from '../../src/store/index.js';
 
 const BUCKETS = [100, 1_000];
 
@@ -163,5 +168,52 @@ describe('SampleRing with a replicas source', () => {
     for (const h of plain.history()) expect(h).not.toHaveProperty('desired');
     expect(plain.summary().length).toBe(2);
     for (const s of plain.summary()) expect(Object.keys(s).sort()).toEqual(['errorRate', 'errors', 'kind', 'name', 'p99Ms', 'requests', 'rps']);
+  });
+});
+
+describe('the dashboard API with a replicas source', () => {
+  it('serves replicas in the history, in top and in the stream\'s ticks', async () => {
+    const { r, set, upstreams, advance } = setup();
+    set('idle', { desired: 0, ready: 0, reason: 'minScale' });
+    set('busy', { desired: 2, replicas: 2, ready: 1, panic: true, reason: 'panic', coldStarts: 1 });
+    upstreams['fn:default/busy'] = snapshot(0);
+    r.sample();
+    const dashboard = new Dashboard({ samples: r, decisions: new DecisionRing(1), assetDir: '/nonexistent' });
+    const server = new ApiServer({ resources: new ResourceService(new MemoryStore(), builtinKinds()), logger: pino({ level: 'silent' }), version: 't', token: 'tk', mounts: [dashboard.mount] });
+    const { port } = await server.listen('127.0.0.1', 0);
+    const base = `http://127.0.0.1:${port}`;
+    const headers = { authorization: 'Bearer tk' };
+    const abort = new AbortController();
+    try {
+      const res = await fetch(`${base}/ui/api/stream`, { headers, signal: abort.signal });
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      await expect.poll(() => dashboard.streams, { timeout: 5000 }).toBe(1);
+      // start() forwards ticks (and takes a reading of its own on the fake clock); then one second of traffic.
+      dashboard.start();
+      upstreams['fn:default/busy'] = snapshot(7);
+      advance();
+      let text = '';
+      const deadline = Date.now() + 5000;
+      while (!text.includes('"function:default/busy",7') && Date.now() < deadline) text += (await reader.read()).value ?? '';
+      const ticks = [...text.matchAll(/event: tick\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!) as Tick);
+      const tick = ticks.find((t) => t.points.length)!;
+      expect(tick.points.map((p) => p[0])).toEqual(['function:default/busy']);
+      expect(tick.replicas).toEqual(expect.arrayContaining([['function:default/busy', 2, 1, 1, 0, null], ['function:default/idle', 0, 0, 0, 0, null]]));
+
+      const hist = (await (await fetch(`${base}/ui/api/samples?key=function:default/idle&key=function:default/busy`, { headers })).json()) as { series: { key: string; rps: number[]; desired: number[]; panic: number[] }[] };
+      expect(hist.series.map((h) => [h.key, h.desired.at(-1), h.panic.at(-1)])).toEqual([
+        ['function:default/idle', 0, 0],
+        ['function:default/busy', 2, 1],
+      ]);
+      const top = (await (await fetch(`${base}/ui/api/top`, { headers })).json()) as { series: { name: string; ready?: number; desired?: number; reason?: string }[] };
+      expect(top.series.map((x) => [x.name, x.ready, x.desired, x.reason])).toEqual([
+        ['default/busy', 1, 2, 'panic'],
+        ['default/idle', 0, 0, 'minScale'],
+      ]);
+    } finally {
+      abort.abort();
+      dashboard.stop();
+      await server.close();
+    }
   });
 });
