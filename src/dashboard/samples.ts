@@ -329,7 +329,7 @@ export class SampleRing {
 
   /**
    * fold is a Function's scaling over the readings of one coarse interval: the most replicas desired and
-   * ready at any reading (so a short burst of scale-up still shows at ten seconds a point), panic if any
+   * ready at any reading (so a short burst of scale-up still shows at the coarse resolution), panic if any
    * reading panicked, the cold starts summed, and the mean forecast of the readings that had one.
    */
   private fold(key: string): ReplicaSlot {
