@@ -13,12 +13,43 @@ export interface SeriesHistory {
   errorRate: number[];
   p50Ms: (number | null)[];
   p99Ms: (number | null)[];
+  /**
+   * With a replicas source, a Function's scaling per interval, aligned with `t` (null where the source did
+   * not report the Function): the most replicas the autoscaler wanted and had ready (over a coarse point,
+   * the most at any reading in it), 1 if it was panicking at any of them, the cold starts in the interval,
+   * and the mean forecast rate.
+   */
+  desired?: (number | null)[];
+  ready?: (number | null)[];
+  panic?: (0 | 1 | null)[];
+  coldStarts?: (number | null)[];
+  forecastRate?: (number | null)[];
 }
 
-/** Tick is what one fine interval adds, sent to live clients; series without traffic are left out. */
+/** ReplicaPoint is one Function's scaling in one interval, as a tick carries it. */
+export type ReplicaPoint = [key: string, desired: number, ready: number, panic: 0 | 1, coldStarts: number, forecastRate: number | null];
+
+/** Tick is what one fine interval adds, sent to live clients; series without traffic are left out of `points`. */
 export interface Tick {
   t: number;
   points: [key: string, rps: number, errorRate: number, p50Ms: number | null, p99Ms: number | null][];
+  /** With a replicas source: every Function it reports, scaled to zero or not, with or without traffic. */
+  replicas?: ReplicaPoint[];
+}
+
+/** ReplicaStat is what the autoscaler reports of one Function (a subset of its `stats()`). */
+export interface ReplicaStat {
+  namespace: string;
+  name: string;
+  desired: number;
+  /** Replicas running, ready or not. */
+  replicas: number;
+  ready: number;
+  panic: boolean;
+  reason: string;
+  /** Cumulative since the autoscaler started; the ring stores the difference per interval. */
+  coldStarts: number;
+  forecastRate?: number;
 }
 
 /** Summary is one series over the last few seconds, as `skiff top` shows it. */
@@ -30,11 +61,22 @@ export interface Summary {
   errors: number;
   errorRate: number;
   p99Ms: number | null;
+  /** For a Function the replicas source reports: its replicas now, and why the autoscaler chose that many. */
+  replicas?: number;
+  ready?: number;
+  desired?: number;
+  panic?: boolean;
+  reason?: string;
 }
 
 export interface SampleRingOptions {
   /** Reads the gateway's cumulative counters (`gateway.metrics()`). */
   read: () => GatewayMetrics;
+  /**
+   * Reads each Function's replicas (the autoscaler's `stats()`), at the same instants as the gateway's
+   * counters; every Function it names gets a series, traffic or not.
+   */
+  replicas?: () => Iterable<ReplicaStat>;
   /** Length of a fine interval (default one second). */
   intervalMs?: number;
   /** Fine intervals kept (default 300: five minutes at one second). */
@@ -64,7 +106,19 @@ interface Slot {
   errorRate: number;
   q50: number;
   q99: number;
+  rep?: ReplicaSlot;
 }
+
+/** ReplicaSlot is one Function's scaling in one interval as stored (NaN: not reported; forecast NaN: none). */
+interface ReplicaSlot {
+  desired: number;
+  ready: number;
+  panic: number;
+  coldStarts: number;
+  forecast: number;
+}
+
+const NO_REPLICAS: ReplicaSlot = { desired: NaN, ready: NaN, panic: 0, coldStarts: NaN, forecast: NaN };
 
 /**
  * Clock is the timestamps of one resolution, shared by every series: all series are read at the same
@@ -90,14 +144,22 @@ class Ring {
   private readonly rps: Float32Array;
   private readonly err: Float32Array;
   private readonly q: Uint8Array;
+  /** A Function's scaling, only when the ring has a replicas source: desired, ready, cold starts, forecast per slot. */
+  private readonly rep?: Float32Array;
+  private readonly panic?: Uint8Array;
   constructor(
     private readonly clock: Clock,
     /** The clock's count before the first tick this series has a value for. */
     private readonly born: number,
+    withReplicas = false,
   ) {
     this.rps = new Float32Array(clock.slots);
     this.err = new Float32Array(clock.slots);
     this.q = new Uint8Array(clock.slots * 2);
+    if (withReplicas) {
+      this.rep = new Float32Array(clock.slots * 4);
+      this.panic = new Uint8Array(clock.slots);
+    }
   }
   /** put stores the value of the clock's current tick (call after clock.tick). */
   put(p: Slot): void {
@@ -106,6 +168,11 @@ class Ring {
     this.err[i] = p.errorRate;
     this.q[i * 2] = p.q50;
     this.q[i * 2 + 1] = p.q99;
+    if (this.rep && this.panic) {
+      const r = p.rep ?? NO_REPLICAS;
+      this.rep.set([r.desired, r.ready, r.coldStarts, r.forecast], i * 4);
+      this.panic[i] = r.panic;
+    }
   }
   /** each visits the stored points oldest first. */
   each(fn: (t: number, p: Slot) => void): void {
@@ -113,7 +180,8 @@ class Ring {
     const n = Math.min(slots, count - this.born);
     for (let k = count - n; k < count; k++) {
       const i = k % slots;
-      fn(t[i]!, { rps: this.rps[i]!, errorRate: this.err[i]!, q50: this.q[i * 2]!, q99: this.q[i * 2 + 1]! });
+      const rep = this.rep && this.panic ? { desired: this.rep[i * 4]!, ready: this.rep[i * 4 + 1]!, coldStarts: this.rep[i * 4 + 2]!, forecast: this.rep[i * 4 + 3]!, panic: this.panic[i]! } : undefined;
+      fn(t[i]!, { rps: this.rps[i]!, errorRate: this.err[i]!, q50: this.q[i * 2]!, q99: this.q[i * 2 + 1]!, rep });
     }
   }
 }
@@ -124,6 +192,16 @@ interface Series {
   bounds: readonly number[];
   fine: Ring;
   coarse: Ring;
+  /** A Function in a ring with a replicas source: its scaling is kept too. */
+  scaled: boolean;
+}
+
+/** One reading of every source at one instant. */
+interface Reading {
+  t: number;
+  by: Map<string, Cumulative>;
+  /** The replicas source's answer by series key (empty without a source). */
+  rep: Map<string, ReplicaStat>;
 }
 
 /**
@@ -136,7 +214,7 @@ interface Series {
 export class SampleRing {
   private readonly series = new Map<string, Series>();
   /** The last `coarseEvery + 1` readings, newest last, to difference over one or many intervals. */
-  private readings: { t: number; by: Map<string, Cumulative> }[] = [];
+  private readings: Reading[] = [];
   private readonly fineClock: Clock;
   private readonly coarseClock: Clock;
   private timer?: NodeJS.Timeout;
@@ -179,7 +257,7 @@ export class SampleRing {
    * with its clients.
    */
   live(intervalMs: number): SampleRing {
-    return new SampleRing({ read: this.opts.read, now: this.opts.now, intervalMs, fineSlots: 1, coarseEvery: 1, coarseSlots: 1 });
+    return new SampleRing({ read: this.opts.read, replicas: this.opts.replicas, now: this.opts.now, intervalMs, fineSlots: 1, coarseEvery: 1, coarseSlots: 1 });
   }
 
   /** onTick registers a listener for each new fine interval; the returned function removes it. */
@@ -192,31 +270,89 @@ export class SampleRing {
   sample(): void {
     const t = this.now() / 1000;
     const by = aggregate(this.opts.read());
+    const rep = this.readReplicas();
     const prev = this.readings[this.readings.length - 1];
-    this.readings.push({ t, by });
+    this.readings.push({ t, by, rep });
     if (this.readings.length > this.coarseEvery + 1) this.readings.shift();
     if (!prev) return;
     this.fineClock.tick(t);
-    const tick: Tick = { t, points: [] };
-    for (const [key, cur] of by) {
+    const tick: Tick = this.opts.replicas ? { t, points: [], replicas: [] } : { t, points: [] };
+    // A Function the autoscaler knows but nobody called (or scaled to zero) still gets a series.
+    for (const key of new Set([...by.keys(), ...rep.keys()])) {
+      const cur = by.get(key);
       let s = this.series.get(key);
       if (!s) {
         const [kind, name] = splitKey(key);
-        s = { kind, name, bounds: cur.bounds, fine: new Ring(this.fineClock, this.fineClock.count - 1), coarse: new Ring(this.coarseClock, this.coarseClock.count) };
+        const scaled = this.opts.replicas !== undefined && kind === 'function';
+        s = { kind, name, bounds: cur?.bounds ?? [], scaled, fine: new Ring(this.fineClock, this.fineClock.count - 1, scaled), coarse: new Ring(this.coarseClock, this.coarseClock.count, scaled) };
         this.series.set(key, s);
+      } else if (!s.bounds.length && cur) s.bounds = cur.bounds;
+      const p = cur ? difference(cur, prev.by.get(key), t - prev.t) : quiet();
+      const r = rep.get(key);
+      if (r) {
+        p.rep = replicaSlot(r, prev.rep.get(key));
+        tick.replicas!.push([key, p.rep.desired, p.rep.ready, p.rep.panic ? 1 : 0, p.rep.coldStarts, Number.isNaN(p.rep.forecast) ? null : p.rep.forecast]);
       }
-      const p = difference(cur, prev.by.get(key), t - prev.t);
       s.fine.put(p);
       if (p.rps > 0) tick.points.push([key, p.rps, p.errorRate, toMs(p.q50, s.bounds), toMs(p.q99, s.bounds)]);
     }
-    // A Route or Function that left the gateway leaves the dashboard with it.
-    for (const key of this.series.keys()) if (!by.has(key)) this.series.delete(key);
+    // A Route or Function that left the gateway (and the autoscaler) leaves the dashboard with it.
+    for (const key of this.series.keys()) if (!by.has(key) && !rep.has(key)) this.series.delete(key);
     if (this.fineClock.count % this.coarseEvery === 0 && this.readings.length === this.coarseEvery + 1) {
       const first = this.readings[0]!;
       this.coarseClock.tick(t);
-      for (const [key, cur] of by) this.series.get(key)!.coarse.put(difference(cur, first.by.get(key), t - first.t));
+      for (const [key, s] of this.series) {
+        const cur = by.get(key);
+        const p = cur ? difference(cur, first.by.get(key), t - first.t) : quiet();
+        if (s.scaled) p.rep = this.fold(key);
+        s.coarse.put(p);
+      }
     }
     for (const fn of this.listeners) fn(tick);
+  }
+
+  /**
+   * readReplicas keys the replicas source's answer by series key. A source that throws is read as its
+   * last answer: the sampling timer must not die with it, and an empty answer would drop every idle
+   * Function's series and count its cold starts again from zero.
+   */
+  private readReplicas(): Map<string, ReplicaStat> {
+    const out = new Map<string, ReplicaStat>();
+    if (!this.opts.replicas) return out;
+    try {
+      for (const r of this.opts.replicas()) out.set(`function:${r.namespace}/${r.name}`, r);
+    } catch {
+      return this.readings[this.readings.length - 1]?.rep ?? out;
+    }
+    return out;
+  }
+
+  /**
+   * fold is a Function's scaling over the readings of one coarse interval: the most replicas desired and
+   * ready at any reading (so a short burst of scale-up still shows at the coarse resolution), panic if any
+   * reading panicked, the cold starts summed, and the mean forecast of the readings that had one.
+   */
+  private fold(key: string): ReplicaSlot {
+    let desired = NaN;
+    let ready = NaN;
+    let panic = 0;
+    let coldStarts = NaN;
+    let forecast = 0;
+    let forecasts = 0;
+    for (let i = 1; i < this.readings.length; i++) {
+      const r = this.readings[i]!.rep.get(key);
+      if (!r) continue;
+      const one = replicaSlot(r, this.readings[i - 1]!.rep.get(key));
+      desired = Number.isNaN(desired) ? one.desired : Math.max(desired, one.desired);
+      ready = Number.isNaN(ready) ? one.ready : Math.max(ready, one.ready);
+      panic |= one.panic;
+      coldStarts = (Number.isNaN(coldStarts) ? 0 : coldStarts) + one.coldStarts;
+      if (!Number.isNaN(one.forecast)) {
+        forecast += one.forecast;
+        forecasts++;
+      }
+    }
+    return { desired, ready, panic, coldStarts, forecast: forecasts ? forecast / forecasts : NaN };
   }
 
   /** keys lists the series kept, as `route:NS/NAME` and `function:NS/NAME`. */
@@ -234,6 +370,8 @@ export class SampleRing {
       const s = this.series.get(key);
       if (!s) continue;
       const h: SeriesHistory = { key, kind: s.kind, name: s.name, t: [], rps: [], errorRate: [], p50Ms: [], p99Ms: [] };
+      const scale = s.scaled ? { desired: [] as (number | null)[], ready: [] as (number | null)[], panic: [] as (0 | 1 | null)[], coldStarts: [] as (number | null)[], forecastRate: [] as (number | null)[] } : undefined;
+      if (scale) Object.assign(h, scale);
       let firstFine = Infinity;
       s.fine.each((t) => (firstFine = Math.min(firstFine, t)));
       const add = (t: number, p: Slot) => {
@@ -242,6 +380,15 @@ export class SampleRing {
         h.errorRate.push(shown(p.errorRate));
         h.p50Ms.push(toMs(p.q50, s.bounds));
         h.p99Ms.push(toMs(p.q99, s.bounds));
+        if (scale) {
+          const r = p.rep ?? NO_REPLICAS;
+          const known = !Number.isNaN(r.desired);
+          scale.desired.push(known ? r.desired : null);
+          scale.ready.push(known ? r.ready : null);
+          scale.panic.push(known ? (r.panic ? 1 : 0) : null);
+          scale.coldStarts.push(known ? r.coldStarts : null);
+          scale.forecastRate.push(Number.isNaN(r.forecast) ? null : shown(r.forecast));
+        }
       };
       s.coarse.each((t, p) => t < firstFine && add(t, p));
       s.fine.each(add);
@@ -256,13 +403,17 @@ export class SampleRing {
     const first = this.readings[0];
     if (!last || !first || last === first) return [...this.series.values()].map((s) => ({ kind: s.kind, name: s.name, rps: 0, requests: 0, errors: 0, errorRate: 0, p99Ms: null }));
     const out: Summary[] = [];
-    for (const [key, cur] of last.by) {
+    for (const key of new Set([...last.by.keys(), ...last.rep.keys()])) {
+      const cur = last.by.get(key);
       const before = first.by.get(key);
-      const requests = Math.max(0, cur.requests - (before?.requests ?? 0));
-      const errors = Math.max(0, cur.errors - (before?.errors ?? 0));
-      const p = difference(cur, before, last.t - first.t);
+      const requests = cur ? Math.max(0, cur.requests - (before?.requests ?? 0)) : 0;
+      const errors = cur ? Math.max(0, cur.errors - (before?.errors ?? 0)) : 0;
+      const p = cur ? difference(cur, before, last.t - first.t) : quiet();
       const [kind, name] = splitKey(key);
-      out.push({ kind, name, rps: p.rps, requests, errors, errorRate: p.errorRate, p99Ms: toMs(p.q99, cur.bounds) });
+      const row: Summary = { kind, name, rps: p.rps, requests, errors, errorRate: p.errorRate, p99Ms: cur ? toMs(p.q99, cur.bounds) : null };
+      const r = last.rep.get(key);
+      if (r) Object.assign(row, { replicas: count(r.replicas), ready: count(r.ready), desired: count(r.desired), panic: r.panic === true, reason: String(r.reason) });
+      out.push(row);
     }
     return out.sort((a, b) => b.rps - a.rps || a.name.localeCompare(b.name));
   }
@@ -299,6 +450,28 @@ function difference(cur: Cumulative, before: Cumulative | undefined, seconds: nu
     q50: quantileBucket(counts, requests, 0.5),
     q99: quantileBucket(counts, requests, 0.99),
   };
+}
+
+/** quiet is an interval without requests, for a series the gateway does not (or no longer) route to. */
+function quiet(): Slot {
+  return { rps: 0, errorRate: 0, q50: NO_QUANTILE, q99: NO_QUANTILE };
+}
+
+/**
+ * replicaSlot is one reading of a Function's scaling; cold starts are the difference from the reading
+ * before (all of them for a Function new to the source, and from zero if the counter went back: the
+ * autoscaler restarted).
+ */
+function replicaSlot(r: ReplicaStat, before: ReplicaStat | undefined): ReplicaSlot {
+  const cold = count(r.coldStarts);
+  const prior = before === undefined ? 0 : count(before.coldStarts);
+  const forecast = typeof r.forecastRate === 'number' && Number.isFinite(r.forecastRate) ? Math.max(0, r.forecastRate) : NaN;
+  return { desired: count(r.desired), ready: count(r.ready), panic: r.panic === true ? 1 : 0, coldStarts: cold >= prior ? cold - prior : cold, forecast };
+}
+
+/** count reads a replica count or counter as a whole number of at least zero (anything else is zero). */
+function count(v: number): number {
+  return Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
 }
 
 /** quantileBucket is the index of the bucket that holds quantile q (NO_QUANTILE without requests). */

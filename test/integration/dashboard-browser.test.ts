@@ -2,9 +2,16 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import pino from 'pino';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 
+import { builtinKinds } from '../../src/api/kinds/index.js';
+import { ResourceService } from '../../src/api/resources.js';
+import { ApiServer } from '../../src/api/server.js';
+import { Dashboard, DecisionRing, type ReplicaStat, SampleRing } from '../../src/dashboard/index.js';
+import type { GatewayMetrics, TrafficSnapshot } from '../../src/gateway/index.js';
+import { MemoryStore } from '../../src/store/index.js';
 import { cli, REPO, startSkiff } from '../helpers/skiff-process.js';
 import { hasBinary } from '../helpers/system-deps.js';
 
@@ -12,6 +19,14 @@ const CHROMIUM = '/usr/bin/chromium';
 /** With SKIFF_SCREENSHOTS=1 the test also writes the docs' screenshots (docs/images/dashboard-*.png). */
 const SHOTS = process.env.SKIFF_SCREENSHOTS === '1' ? join(REPO, 'docs', 'images') : undefined;
 const WAIT = { timeout: 10_000 };
+/** Counts a canvas' pixels painted only by the panic shade (a string: the test compiles without the DOM types). */
+const SHADE_PIXELS = `(() => {
+  const c = document.querySelector('[data-testid=replicas-chart] canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 25 && d[i + 3] < 60 && d[i] > 150 && d[i + 1] < 100 && d[i + 2] < 100) n++;
+  return n;
+})()`;
 
 describe.skipIf(!hasBinary('chromium'))('the dashboard in a real browser', () => {
   it('logs in, shows the demo Ready, charts its traffic, follows its log, and shows a broken Function', async () => {
@@ -165,6 +180,78 @@ spec:
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
+});
+
+describe.skipIf(!hasBinary('chromium'))('the replicas chart in a real browser', () => {
+  // `skiff up` passes the autoscaler's stats to the ring once the integrator wires it; until then (and to
+  // drive panic and cold starts on purpose) this test serves the built page from a Dashboard in this
+  // process, over a fake gateway and a fake autoscaler.
+  it('charts a Function\'s ready and desired replicas under its traffic, shades panic, marks cold starts, and lists replicas', async () => {
+    const TOKEN = 'replicas-token';
+    let requests = 0;
+    let reads = 0;
+    const snapshot = (): TrafficSnapshot => ({ requests, responses: { '2xx': requests }, retries: 0, hedges: 0, ejections: 0, overflows: 0, latencyUs: { buckets: [1_000], counts: [requests, 0], count: requests, sumUs: 0 } });
+    const read = (): GatewayMetrics => ((requests += 25), { inFlight: 0, shed: 0, notFound: 0, badPath: 0, badPathByStatus: {}, routes: {}, upstreams: { 'fn:default/busy': snapshot() } });
+    // The busy Function scales up in a panic with cold starts, then settles; the idle one is at zero.
+    const replicas = (): ReplicaStat[] => {
+      reads++;
+      const panic = reads >= 3 && reads <= 12;
+      const desired = reads < 3 ? 1 : 4;
+      return [
+        { namespace: 'default', name: 'busy', desired, replicas: desired, ready: Math.min(desired, 1 + Math.floor(reads / 4)), panic, reason: panic ? 'panic' : 'reactive', coldStarts: Math.min(3, Math.floor(reads / 3)), forecastRate: 40 },
+        { namespace: 'default', name: 'idle', desired: 0, replicas: 0, ready: 0, panic: false, reason: 'minScale', coldStarts: 0 },
+      ];
+    };
+    const resources = new ResourceService(new MemoryStore(), builtinKinds());
+    const dashboard = new Dashboard({ samples: new SampleRing({ read, replicas, intervalMs: 250 }), decisions: new DecisionRing(10), resources });
+    const server = new ApiServer({ resources, logger: pino({ level: 'silent' }), version: 't', token: TOKEN, mounts: [dashboard.mount] });
+    const { port } = await server.listen('127.0.0.1', 0);
+    const base = `http://127.0.0.1:${port}`;
+    dashboard.start();
+    let browser: Browser | undefined;
+    try {
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+      const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+      await page.goto(`${base}/ui#token=${encodeURIComponent(TOKEN)}`);
+      await page.getByRole('heading', { name: 'Overview' }).waitFor(WAIT);
+
+      await page.goto(`${base}/ui#/traffic/function/default/busy`);
+      const chart = page.getByTestId('replicas-chart');
+      await chart.locator('canvas').waitFor(WAIT);
+      // Right below the requests/s chart, on the same time axis (same plot width and left edge).
+      const titles = await page.locator('figure.chart figcaption').allInnerTexts();
+      expect(titles.slice(0, 2).map((t) => t.split(' (')[0])).toEqual(['Requests per second', 'Replicas']);
+      const boxes = await page.locator('figure.chart .u-over').evaluateAll((els) => els.slice(0, 2).map((e) => { const r = e.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.width)]; }));
+      expect(boxes[1]).toEqual(boxes[0]);
+      expect(await chart.locator('.u-legend').innerText()).toMatch(/ready[\s\S]*desired[\s\S]*cold starts/);
+      await expect.poll(() => page.getByTestId('current-replicas').innerText(), { timeout: 15_000 }).toMatch(/4 ready of 4 desired/);
+      await expect.poll(async () => Number(await page.getByTestId('cold-starts').innerText()), WAIT).toBe(3);
+      // The panic intervals are shaded: count the shade's pixels on the chart's canvas.
+      // The panic intervals are shaded: count the shade's pixels (its red at low alpha) on the chart's canvas.
+      const shaded = Number(await page.evaluate(SHADE_PIXELS));
+      expect(shaded).toBeGreaterThan(1000);
+      if (SHOTS) await shot(page, 'dashboard-replicas');
+
+      // A Function at zero with no traffic still has its chart, at zero.
+      await page.goto(`${base}/ui#/traffic/function/default/idle`);
+      await page.getByTestId('replicas-chart').locator('canvas').waitFor(WAIT);
+      await expect.poll(() => page.getByTestId('current-replicas').innerText(), WAIT).toMatch(/0 ready of 0 desired/);
+
+      // The traffic list has ready/desired and the reason per Function.
+      await page.goto(`${base}/ui#/traffic`);
+      const idle = page.locator('tbody tr', { hasText: 'default/idle' });
+      await expect.poll(() => idle.innerText(), WAIT).toMatch(/0\/0\s+minScale/);
+      await expect.poll(() => page.locator('tbody tr', { hasText: 'default/busy' }).innerText(), WAIT).toMatch(/4\/4\s+reactive/);
+      expect(problems).toEqual([]);
+    } finally {
+      await browser?.close();
+      dashboard.stop();
+      await server.close();
+    }
+  }, 60_000);
 });
 
 async function shot(page: Page, name: string): Promise<void> {

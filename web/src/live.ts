@@ -2,10 +2,15 @@ import { useEffect, useState } from 'preact/hooks';
 
 import { type Api, type Obj } from './api';
 
+/** A Function's scaling in one interval: [key, desired, ready, panic (0/1), cold starts, forecast rate]. */
+export type ReplicaPoint = [string, number, number, 0 | 1, number, number | null];
+
 /** One fine interval from the server: [key, rps, errorRate, p50Ms, p99Ms] for each series with traffic. */
 export interface Tick {
   t: number;
   points: [string, number, number, number | null, number | null][];
+  /** Every Function the autoscaler reports, when the server has one wired in. */
+  replicas?: ReplicaPoint[];
 }
 
 export interface RecentDecision {

@@ -16,12 +16,12 @@ const ENTER = '\x1b[?1049h\x1b[?25l';
 const LEAVE = '\x1b[?25h\x1b[?1049l';
 const HOME_CLEAR = '\x1b[H\x1b[2J';
 
-/** `skiff top`: requests/s, errors and p99 per Function and Route, from the dashboard's sample ring. */
+/** `skiff top`: requests/s, errors and p99 per Function and Route (and a Function's replicas), from the dashboard's sample ring. */
 export function register(program: Command): void {
   addClientOptions(
     program
       .command('top')
-      .description('show requests/s, errors and p99 latency per Function and Route, refreshing in place (like top)')
+      .description('show requests/s, errors, p99 latency and replicas per Function and Route, refreshing in place (like top)')
       .option('--once', 'print one frame and exit (for scripts)')
       .option('--interval <seconds>', 'seconds between refreshes', '1')
       .option('--kind <kind>', 'only routes or only functions (route|function)'),
@@ -76,7 +76,13 @@ export function frame(server: string, top: TopAnswer): string {
   const head = `skiff top   ${server}   ${clock()}   rates over the last ${Math.round(top.windowMs / 1000)}s\n\n`;
   if (!top.series.length) return head + 'no Routes or Functions have served traffic yet\n';
   const rows = top.series.map((s) => [s.kind, s.name, s.rps.toFixed(1), String(s.errors), `${(s.errorRate * 100).toFixed(1)}%`, s.p99Ms === null ? '-' : formatMs(s.p99Ms)]);
-  return head + table(['KIND', 'NAME', 'RPS', 'ERRORS', 'ERR%', 'P99'], rows);
+  // Replicas only when the server reports them (an autoscaler is wired in), so older servers keep their columns.
+  if (!top.series.some((s) => s.desired !== undefined)) return head + table(['KIND', 'NAME', 'RPS', 'ERRORS', 'ERR%', 'P99'], rows);
+  top.series.forEach((s, i) => {
+    const scaled = s.desired !== undefined;
+    rows[i]!.push(scaled ? `${s.ready ?? 0}/${s.desired}` : '-', !scaled ? '-' : s.panic && s.reason !== 'panic' ? `${s.reason ?? ''} (panic)` : (s.reason ?? ''));
+  });
+  return head + table(['KIND', 'NAME', 'RPS', 'ERRORS', 'ERR%', 'P99', 'REPLICAS', 'REASON'], rows);
 }
 
 function formatMs(ms: number): string {

@@ -43,6 +43,7 @@ function List(props: { api: Api; live: Live; kind: KindInfo }) {
   const { items, error, loaded } = useLiveList(props.api, props.live, kindRef(props.kind), collectionPath(props.kind));
   const [filter, setFilter] = useState('');
   const shown = items.filter((o) => !filter || o.metadata.name.includes(filter) || (o.metadata.namespace ?? '').includes(filter));
+  const functions = props.kind.group === SKIFF && props.kind.plural === 'functions';
   return (
     <>
       <h1>{props.kind.kind}</h1>
@@ -60,6 +61,8 @@ function List(props: { api: Api; live: Live; kind: KindInfo }) {
               {props.kind.namespaced && <th>Namespace</th>}
               <th>Ready</th>
               <th>Reason</th>
+              {functions && <th class="num">Replicas</th>}
+              {functions && <th>Scaling</th>}
               <th>Age</th>
             </tr>
           </thead>
@@ -74,6 +77,8 @@ function List(props: { api: Api; live: Live; kind: KindInfo }) {
                   <ReadyBadge o={o} />
                 </td>
                 <td>{ready(o)?.reason ?? ''}</td>
+                {functions && <td class="num">{replicasText(o)}</td>}
+                {functions && <td>{scalingText(o)}</td>}
                 <td>{ago(o.metadata.creationTimestamp)}</td>
               </tr>
             ))}
@@ -186,6 +191,21 @@ function Detail(props: { api: Api; live: Live; kind: KindInfo; ns?: string; name
       </section>
     </>
   );
+}
+
+/** replicasText is a Function's `ready/desired` from its status, as `kubectl get` shows a Deployment's READY. */
+function replicasText(o: Obj): string {
+  const st = o.status as { readyReplicas?: number; desiredReplicas?: number; replicas?: number } | undefined;
+  const desired = st?.desiredReplicas ?? (typeof o.spec?.replicas === 'number' ? o.spec.replicas : undefined);
+  if (desired === undefined && st?.replicas === undefined) return '';
+  return `${st?.readyReplicas ?? 0}/${desired ?? st?.replicas ?? 0}`;
+}
+
+/** scalingText is why the autoscaler chose that many (its last reason), with panic called out. */
+function scalingText(o: Obj): string {
+  const a = (o.status as { autoscaler?: { reason?: string; panic?: boolean } } | undefined)?.autoscaler;
+  if (!a?.reason) return '';
+  return a.panic && a.reason !== 'panic' ? `${a.reason} (panic)` : a.reason;
 }
 
 /** As `kubectl get -o yaml` shows it by default: managedFields are bookkeeping, not the object. */
