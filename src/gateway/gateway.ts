@@ -9,6 +9,7 @@ import type { ResourceObject } from '../api/kinds/types.js';
 import { HostDirs, UpstreamGuard } from '../security/index.js';
 import type { Tracer } from '../util/tracing.js';
 
+import { ScaleGates } from './activator.js';
 import { compose } from './compose.js';
 import type { Dispatch, Handler, OutgoingHeaders } from './context.js';
 import { createDispatch } from './dispatch.js';
@@ -118,6 +119,8 @@ export class Gateway {
   private tracer?: Tracer;
   /** The container and VM Functions' replicas, kept up to date by the workload controller. */
   readonly workloads: WorkloadTable;
+  /** Every Function's gate: what the autoscaler samples, and the activator's queue at zero. */
+  readonly scaling = new ScaleGates();
 
   constructor(opts: GatewayOptions) {
     this.functions = opts.functions;
@@ -230,7 +233,7 @@ export class Gateway {
             const h = FILTERS.get(decl.name)!.create(decl.config, env);
             return this.tracer && TRACED_FILTERS.has(decl.name) ? tracedFilter(decl.name, decl.config, h) : h;
           });
-          const dispatch = createDispatch(rule, { functions: this.functions, clusters, workloads: this.workloads, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger });
+          const dispatch = createDispatch(rule, { functions: this.functions, clusters, workloads: this.workloads, scaling: this.scaling, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger });
           // Without filters the dispatch is the chain, and an answer it has at once is written at once.
           return { rule, data: { run: handlers.length === 0 ? dispatch : compose(handlers, dispatch), stats, key } };
         });

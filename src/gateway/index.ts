@@ -3,7 +3,8 @@
  * and HTTP upstream destinations. This file is the area's only public entry.
  */
 export { Gateway } from './gateway.js';
-export { WorkloadTable, NoReplicaError, type WorkloadEndpoint, type Activate } from './workloads.js';
+export { WorkloadTable, NoReplicaError, type WorkloadEndpoint } from './workloads.js';
+export { ScaleGates, ScaleGate, ActivationError, ActivationFullError, DEFAULT_ACTIVATION, type GateOwner, type GateSample, type ActivationLimits } from './activator.js';
 export type { GatewayRequest, FunctionResponse, FunctionInvoker, GatewayConfig, GatewayOptions, GatewayLimits, ConfigProblem, Authorizer, AuthzDecision } from './types.js';
 export { routeFunctionRefs, compileRoute } from './router/compile-route.js';
 export { compileService } from './upstream/service-spec.js';

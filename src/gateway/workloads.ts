@@ -1,7 +1,7 @@
 import type { CancelToken } from './cancel.js';
 import type { GatewayContext } from './context.js';
 import { cookie, hasBody, upstreamHeaders } from './destinations/request.js';
-import { GatewayError, NoHealthyUpstreamError } from './errors.js';
+import { GatewayError } from './errors.js';
 import type { MetricsRegistry } from './observability/metrics.js';
 import type { TrafficStats } from './observability/metrics.js';
 import { Cluster, type ClusterEnv } from './upstream/cluster.js';
@@ -11,13 +11,7 @@ import type { EndpointSpec, ServiceSpec } from './upstream/service-spec.js';
 /** WorkloadEndpoint is one ready replica of a container or VM Function. */
 export type WorkloadEndpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
-/**
- * Activate asks the workload's owner for a ready replica when the Function has none (scale from
- * zero); it settles once one is ready, or rejects with the reason none could be.
- */
-export type Activate = (signal: AbortSignal) => Promise<void>;
-
-/** NoReplicaError: a container or VM Function has no ready replica and none could be started (503). */
+/** NoReplicaError: a container or VM Function has no ready replica (503); the activator (activator.ts) waited for one before. */
 export class NoReplicaError extends GatewayError {
   constructor(fn: string, why: string) {
     super('no_ready_replica', 503, 'no ready replica\n', `function ${fn} has no ready replica: ${why}`);
@@ -41,36 +35,23 @@ function workloadSpec(namespace: string, name: string, endpoints: EndpointSpec[]
 /**
  * Workload is one container or VM Function as the gateway sees it: a Cluster whose endpoints are
  * its ready replicas (so balancing, outlier detection, retries and hedging work as for a Service),
- * and the activator that starts a replica when there is none.
+ * sent to only once the activator (activator.ts) has a ready replica.
  */
 export class Workload {
   readonly cluster: Cluster;
-  activate?: Activate;
-  /** Stamped with each request's time, so the owner can scale an idle Function to zero. */
-  activity?: { lastRequestMs: number };
 
   constructor(readonly key: string, spec: ServiceSpec, stats: TrafficStats, env: ClusterEnv) {
     this.cluster = new Cluster(spec, stats, Date.now, env);
   }
 
   /**
-   * send forwards a request to a ready replica, first waiting for one to be activated when there is
-   * none. It always answers later (see Destination in destinations/types.ts).
+   * send forwards a request to a ready replica. It always answers later (see Destination in
+   * destinations/types.ts). The activator let the request through when a replica was ready; one that
+   * stopped since gets 503.
    */
   send(ctx: GatewayContext, path: string, cancel: CancelToken, routeStats: TrafficStats): Promise<void> {
-    if (this.activity) this.activity.lastRequestMs = Date.now();
     if (this.cluster.endpoints.length > 0) return this.forward(ctx, path, cancel, routeStats);
-    const activate = this.activate;
-    if (!activate) return Promise.reject(new NoHealthyUpstreamError(`function ${this.key}`));
-    return activate(cancel.signal).then(
-      () => {
-        if (this.cluster.endpoints.length === 0) throw new NoReplicaError(this.key, 'the replica started for this request stopped before it could answer');
-        return this.forward(ctx, path, cancel, routeStats);
-      },
-      (err: Error) => {
-        throw err instanceof GatewayError || cancel.reason ? err : new NoReplicaError(this.key, err.message);
-      },
-    );
+    return Promise.reject(new NoReplicaError(this.key, 'the replica it was sent to stopped before it could answer'));
   }
 
   private forward(ctx: GatewayContext, path: string, cancel: CancelToken, routeStats: TrafficStats): Promise<void> {
@@ -104,16 +85,14 @@ export class WorkloadTable {
     return this.byKey.get(key);
   }
 
-  /** set publishes a Function's ready replicas (possibly none) and its activator. */
-  set(namespace: string, name: string, endpoints: readonly WorkloadEndpoint[], activate?: Activate, activity?: { lastRequestMs: number }): void {
+  /** set publishes a Function's ready replicas (possibly none). */
+  set(namespace: string, name: string, endpoints: readonly WorkloadEndpoint[]): void {
     const key = `${namespace}/${name}`;
     const specs: EndpointSpec[] = endpoints.map((e) => (e.kind === 'unix' ? { address: 'localhost', port: 0, socketPath: e.path, weight: 1 } : { address: e.host, port: e.port, weight: 1 }));
     const spec = workloadSpec(namespace, name, specs);
     let w = this.byKey.get(key);
     if (w) w.cluster.reconfigure(spec);
     else this.byKey.set(key, (w = new Workload(key, spec, this.metrics.upstream(`fn:${key}`), this.env)));
-    w.activate = activate;
-    w.activity = activity;
   }
 
   /** remove forgets a Function (deleted, or back to wasm) and closes its connections. */

@@ -1,3 +1,4 @@
+import type { ScaleGate } from '../activator.js';
 import type { CancelToken } from '../cancel.js';
 import type { GatewayContext } from '../context.js';
 import { GatewayError, statusForInvokerError,UpstreamTimeoutError } from '../errors.js';
@@ -58,6 +59,47 @@ export class FunctionDestination implements Destination {
   }
 
   send(ctx: GatewayContext, path: string, cancel: CancelToken): Promise<void> | undefined {
+    const gate = this.deps.scaling?.get(this.fn);
+    if (gate === undefined) return this.sendNow(ctx, path, cancel);
+    gate.enter();
+    let admitted: Promise<void> | undefined;
+    try {
+      admitted = gate.admit(() => cancel.signal);
+    } catch (err) {
+      gate.leave();
+      return this.failed(ctx, performance.now(), cancel, err);
+    }
+    if (admitted === undefined) return this.counted(gate, this.sendNow(ctx, path, cancel));
+    const t0 = performance.now();
+    return admitted.then(
+      () => this.counted(gate, this.sendNow(ctx, path, cancel)),
+      (err: unknown) => {
+        gate.leave();
+        return this.activationFailed(ctx, t0, cancel, err);
+      },
+    );
+  }
+
+  /** counted ends the gate's count of a request once its answer is there. */
+  private counted(gate: ScaleGate, pending: Promise<void> | undefined): Promise<void> | undefined {
+    if (pending === undefined) {
+      gate.leave();
+      return undefined;
+    }
+    return pending.finally(() => gate.leave());
+  }
+
+  /** activationFailed answers a request that found no replica and could not get one: 503 with Retry-After, or the cancellation's error. */
+  private activationFailed(ctx: GatewayContext, t0: number, cancel: CancelToken, err: unknown): Promise<void> | undefined {
+    if (cancel.reason || !(err instanceof GatewayError)) return this.failed(ctx, t0, cancel, err);
+    (this.stats ??= this.deps.upstreamStats(this.upstream)).record(err.status, (performance.now() - t0) * 1000);
+    this.deps.logger.warn({ fn: this.fn, requestId: ctx.requestId, code: err.code }, err.message);
+    ctx.upstream = this.upstream;
+    ctx.response = { status: err.status, headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' }, body: err.publicMessage };
+    return undefined;
+  }
+
+  private sendNow(ctx: GatewayContext, path: string, cancel: CancelToken): Promise<void> | undefined {
     const workload = this.deps.workloads?.get(this.fn);
     if (workload) {
       ctx.upstream = this.upstream;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 
+import type { ScaleGate } from '../activator.js';
 import type { CancelToken } from '../cancel.js';
 import type { GatewayContext } from '../context.js';
 import type { TrafficStats } from '../observability/metrics.js';
@@ -32,6 +33,8 @@ export interface DestinationDeps {
    * to its replicas through the upstream machinery; one not found runs through `functions`.
    */
   workloads?: { get(key: string): WorkloadSender | undefined };
+  /** The Functions' gates by `namespace/name` (activator.ts): counted for the autoscaler, held at zero replicas. */
+  scaling?: { get(key: string): ScaleGate | undefined };
 }
 
 /** WorkloadSender forwards a request to a container or VM Function's replicas. */
