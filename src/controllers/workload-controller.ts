@@ -10,14 +10,14 @@ import { parseCpuMillis, runsImage } from '../api/kinds/function-workload.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import type { CredentialProvider } from '../oci/index.js';
-import { parseBytes, parseDurationMs } from '../util/quantity.js';
-import { type Activity, DEFAULT_READINESS, type PreparedImage, type ProbeSpec, type ReplicaEndpoint, resolveImageUser, type RuntimeHandler, WorkloadError, type WorkloadManager } from '../workloads/index.js';
+import { parseBytes } from '../util/quantity.js';
+import { DEFAULT_READINESS, type PreparedImage, type ProbeSpec, type ReplicaEndpoint, resolveImageUser, type RuntimeHandler, WorkloadError, type WorkloadManager } from '../workloads/index.js';
 
 import { cacheKey, Controller, EventRecorder, Informer } from './runtime/index.js';
 
 /** Where a container or VM Function's ready replicas are published (the gateway's workload table). */
 export interface WorkloadEndpoints {
-  set(namespace: string, name: string, endpoints: ReplicaEndpoint[], activate: (signal: AbortSignal) => Promise<void>, activity: Activity): void;
+  set(namespace: string, name: string, endpoints: ReplicaEndpoint[]): void;
   remove(namespace: string, name: string): void;
 }
 
@@ -72,7 +72,8 @@ interface WorkloadSpecFields {
   livenessProbe?: ProbeFields;
   terminationGracePeriodSeconds?: number;
   imagePullSecrets?: Array<{ name: string }>;
-  scale?: { minScale?: number; maxScale?: number; initialScale?: number; scaleToZeroGracePeriod?: string | number };
+  replicas?: number;
+  scale?: { minScale?: number; maxScale?: number; initialScale?: number };
 }
 
 interface ProbeFields {
@@ -239,6 +240,8 @@ export class WorkloadController {
     };
     const scale = spec.scale ?? {};
     const minScale = scale.minScale ?? 1;
+    // The autoscaler decides from here on; an HPA or spec.replicas sets the count it starts at.
+    const initial = spec.replicas ?? scale.initialScale ?? Math.max(1, minScale);
     const user = resolveImageUser(image.rootfs, cfg.user, `image ${spec.image}`);
     const fields = { handler: handler.name, image: image.digest, argv, env, workingDir: spec.workingDir ?? cfg.workingDir ?? '/', port, resources, user };
     return {
@@ -257,10 +260,8 @@ export class WorkloadController {
       readiness: probeSpec(spec.readinessProbe) ?? DEFAULT_READINESS,
       liveness: probeSpec(spec.livenessProbe),
       graceMs: (spec.terminationGracePeriodSeconds ?? 30) * 1000,
-      minScale,
-      initialScale: scale.initialScale ?? Math.max(1, minScale),
+      initialScale: Math.max(initial, minScale),
       maxScale: scale.maxScale ?? 0,
-      scaleToZeroMs: scale.scaleToZeroGracePeriod !== undefined ? (parseDurationMs(scale.scaleToZeroGracePeriod) ?? 30_000) : 30_000,
     };
   }
 

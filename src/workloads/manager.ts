@@ -18,12 +18,10 @@ export interface WorkloadDefinition extends Pick<ReplicaSpec, 'namespace' | 'ima
   readiness: ProbeSpec;
   liveness?: ProbeSpec;
   graceMs: number;
-  minScale: number;
-  /** Replicas started when the Function is new, before traffic decides. */
+  /** Replicas started when the Function is new, until the autoscaler decides (see WorkloadManager.scale). */
   initialScale: number;
   /** Most replicas at once; 0 for no limit. */
   maxScale: number;
-  scaleToZeroMs: number;
 }
 
 /** The states a replica shows in status. */
@@ -47,13 +45,10 @@ export interface WorkloadStatus {
   readyReplicas: number;
   replicaStatuses: ReplicaStatus[];
   isolation?: AppliedIsolation;
-  /** The newest revision has at least one ready replica (or may scale from zero). */
+  /** The newest revision has at least one ready replica (or is scaled to zero). */
   current: boolean;
-}
-
-/** Activity is how the gateway tells the manager when a Function last got a request. */
-export interface Activity {
-  lastRequestMs: number;
+  /** Replicas the autoscaler asked for. */
+  desired: number;
 }
 
 /** What the manager needs from its owner (the workload controller). */
@@ -61,8 +56,10 @@ export interface WorkloadManagerOptions {
   /** Replica directories go under DIR/replicas. */
   dataDir: string;
   logger: Logger;
-  /** Publishes a Function's ready endpoints to the gateway, with the activator for when there are none. */
-  publish(namespace: string, name: string, endpoints: ReplicaEndpoint[], activate: (signal: AbortSignal) => Promise<void>, activity: Activity): void;
+  /** Publishes a Function's ready endpoints to the gateway (none: requests wait in the activator). */
+  publish(namespace: string, name: string, endpoints: ReplicaEndpoint[]): void;
+  /** No replica of the Function is ready and none is about to be (every one crashing): requests waiting for one should fail with this reason. */
+  failing(namespace: string, name: string, why: string): void;
   /** Something in a Function's status changed (replica states, restarts). */
   changed(namespace: string, name: string): void;
   /** One output line of a replica. */
@@ -70,8 +67,6 @@ export interface WorkloadManagerOptions {
   /** Backoff before the first restart; it doubles per crash up to maxBackoffMs. */
   baseBackoffMs?: number;
   maxBackoffMs?: number;
-  /** How long a request at zero replicas waits for one to become ready. */
-  activationTimeoutMs?: number;
   /** A replica not ready after this long shows NotReady with the probe's message. */
   startupMs?: number;
 }
@@ -99,19 +94,12 @@ interface Slot {
   done: Promise<void>;
 }
 
-interface Waiter {
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
 interface Entry {
   def: WorkloadDefinition;
   slots: Slot[];
   seq: number;
-  /** Requests or initialScale want at least one replica even with minScale 0. */
-  demand: boolean;
-  activity: Activity;
-  waiters: Set<Waiter>;
+  /** Replicas of the current revision to run: initialScale, then what the autoscaler says. */
+  replicas: number;
   isolation?: AppliedIsolation;
   removed: boolean;
   /** Replica restarts over the Function's life (replicas scaled away take theirs with them). */
@@ -133,15 +121,12 @@ export interface WorkloadStats {
  * the runtime class's handler, probes readiness and liveness, publishes ready replicas to the gateway,
  * restarts crashed ones with exponential backoff (CrashLoopBackOff), replaces replicas when the
  * Function changes (new ones first; the old ones serve until the new ones are ready), scales from
- * zero on a request and back to zero when idle, and stops everything with SIGTERM, the grace period
- * and SIGKILL. It knows nothing of namespaces, seccomp or QEMU: that is the handlers' business.
+ * to the count the autoscaler sets, and stops everything with SIGTERM, the grace period and SIGKILL. It knows nothing of namespaces, seccomp or QEMU: that is the handlers' business.
  */
 export class WorkloadManager {
   private readonly entries = new Map<string, Entry>();
-  private readonly idleTimer: NodeJS.Timeout;
   private readonly baseBackoffMs: number;
   private readonly maxBackoffMs: number;
-  private readonly activationTimeoutMs: number;
   private readonly startupMs: number;
   private closed = false;
   private readonly runDir: string;
@@ -149,13 +134,10 @@ export class WorkloadManager {
   constructor(private readonly opts: WorkloadManagerOptions) {
     this.baseBackoffMs = opts.baseBackoffMs ?? 1_000;
     this.maxBackoffMs = opts.maxBackoffMs ?? 60_000;
-    this.activationTimeoutMs = opts.activationTimeoutMs ?? 60_000;
     this.startupMs = opts.startupMs ?? 30_000;
     this.runDir = replicaRoot(opts.dataDir);
     // Replica directories of a previous run are leftovers: their processes died with it.
     rmSync(this.runDir, { recursive: true, force: true });
-    this.idleTimer = setInterval(() => this.scaleIdleToZero(), 1_000);
-    this.idleTimer.unref();
   }
 
   /** apply creates or updates a Function's workload. */
@@ -164,7 +146,7 @@ export class WorkloadManager {
     const key = `${def.namespace}/${def.name}`;
     let e = this.entries.get(key);
     if (!e) {
-      e = { def, slots: [], seq: 0, demand: def.initialScale > 0, activity: { lastRequestMs: Date.now() }, waiters: new Set(), removed: false, restarts: 0 };
+      e = { def, slots: [], seq: 0, replicas: def.initialScale, removed: false, restarts: 0 };
       this.entries.set(key, e);
     }
     e.def = def;
@@ -179,8 +161,16 @@ export class WorkloadManager {
     if (!e) return;
     this.entries.delete(key);
     e.removed = true;
-    this.failWaiters(e, new Error('the Function was deleted'));
     await Promise.all(e.slots.map((s) => this.retire(e, s)));
+  }
+
+  /** scale sets how many replicas of a Function's current revision run (the autoscaler's decision). */
+  scale(namespace: string, name: string, replicas: number): void {
+    const e = this.entries.get(`${namespace}/${name}`);
+    if (!e || e.removed || e.replicas === replicas) return;
+    e.replicas = replicas;
+    this.ensure(e);
+    this.opts.changed(namespace, name);
   }
 
   has(namespace: string, name: string): boolean {
@@ -222,20 +212,19 @@ export class WorkloadManager {
         ...(s.lastExit ? { lastExit: s.lastExit } : {}),
       })),
       isolation: e.isolation,
-      current: current.some((s) => s.ready) || (current.length === 0 && e.def.minScale === 0),
+      current: current.some((s) => s.ready) || (current.length === 0 && e.replicas === 0),
+      desired: this.desired(e),
     };
   }
 
   /** close stops every replica of every Function. */
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.idleTimer);
     const all = [...this.entries.values()];
     this.entries.clear();
     await Promise.all(
       all.map(async (e) => {
         e.removed = true;
-        this.failWaiters(e, new Error('the server is stopping'));
         await Promise.all(e.slots.map((s) => this.retire(e, s)));
       }),
     );
@@ -243,11 +232,8 @@ export class WorkloadManager {
 
   /** desired is how many replicas of the current revision should run. */
   private desired(e: Entry): number {
-    const d = e.def;
-    let n = Math.max(d.minScale, e.demand ? 1 : 0, e.slots.length === 0 ? 0 : 0);
-    if (d.initialScale > n && e.demand) n = d.initialScale;
-    if (d.maxScale > 0) n = Math.min(n, d.maxScale);
-    return n;
+    const max = e.def.maxScale;
+    return max > 0 ? Math.min(e.replicas, max) : e.replicas;
   }
 
   /** ensure starts or stops replicas of the current revision to the desired count, and retires old revisions once replaced. */
@@ -339,7 +325,7 @@ export class WorkloadManager {
     slot.state = 'CrashLoopBackOff';
     slot.message = `back-off ${Math.round(ms / 100) / 10}s restarting: ${slot.lastExit?.message ?? 'it ended'}`;
     this.opts.changed(slot.def.namespace, slot.def.name);
-    this.checkWaiters(e);
+    this.checkFailing(e);
     await this.sleep(slot, ms);
     return !slot.retired;
   }
@@ -385,7 +371,7 @@ export class WorkloadManager {
           slot.crashes = slot.crashes > 0 && slot.restarts > 0 ? slot.crashes : 0;
           this.publish(e);
           this.ensure(e);
-          this.checkWaiters(e);
+          this.checkFailing(e);
           this.opts.changed(d.namespace, d.name);
         }
       } else {
@@ -401,7 +387,7 @@ export class WorkloadManager {
           slot.state = 'NotReady';
           slot.message = `not ready after ${Math.round((Date.now() - started) / 1000)}s: ${r.message}`;
           this.opts.changed(d.namespace, d.name);
-          this.checkWaiters(e);
+          this.checkFailing(e);
         }
       }
       if (d.liveness && everReady) {
@@ -441,61 +427,15 @@ export class WorkloadManager {
     if (e.removed) return;
     const d = e.def;
     const endpoints = e.slots.filter((s) => s.ready && s.replica).map((s) => s.replica!.endpoint);
-    this.opts.publish(d.namespace, d.name, endpoints, (signal) => this.activate(e, signal), e.activity);
+    this.opts.publish(d.namespace, d.name, endpoints);
   }
 
-  /** activate is called by the gateway for a request that found no ready replica: it waits for one, starting it if none runs. */
-  private activate(e: Entry, signal: AbortSignal): Promise<void> {
-    e.activity.lastRequestMs = Date.now();
-    if (e.removed) return Promise.reject(new Error('the Function was deleted'));
-    if (e.slots.some((s) => s.ready)) return Promise.resolve();
-    if (!e.demand) {
-      e.demand = true;
-      this.ensure(e);
-    }
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`no replica became ready within ${this.activationTimeoutMs / 1000}s`)), this.activationTimeoutMs);
-      const onAbort = () => finish(new Error('the request ended'));
-      const waiter: Waiter = { resolve: () => finish(), reject: (err) => finish(err) };
-      const finish = (err?: Error) => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        e.waiters.delete(waiter);
-        if (err) reject(err);
-        else resolve();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      e.waiters.add(waiter);
-      this.checkWaiters(e);
-    });
-  }
-
-  /** checkWaiters releases requests waiting at zero: when a replica is ready, or when none can be (every one crashing). */
-  private checkWaiters(e: Entry): void {
-    if (e.waiters.size === 0) return;
-    if (e.slots.some((s) => s.ready)) {
-      for (const w of [...e.waiters]) w.resolve();
-      return;
-    }
+  /** checkFailing tells the owner when no replica is ready and none can be soon (every one crashing), so waiting requests fail fast. */
+  private checkFailing(e: Entry): void {
+    if (e.slots.some((s) => s.ready)) return;
     const current = e.slots.filter((s) => s.revision === e.def.revision && !s.retired);
     if (current.length > 0 && current.every((s) => s.state === 'CrashLoopBackOff' || s.state === 'NotReady')) {
-      const why = current[0]!.message ?? 'the replica is not ready';
-      this.failWaiters(e, new Error(why));
-    }
-  }
-
-  private failWaiters(e: Entry, err: Error): void {
-    for (const w of [...e.waiters]) w.reject(err);
-  }
-
-  /** scaleIdleToZero stops the replicas of minScale-0 Functions that had no request for their grace period. */
-  private scaleIdleToZero(): void {
-    const now = Date.now();
-    for (const e of this.entries.values()) {
-      if (e.def.minScale > 0 || !e.demand || e.waiters.size > 0) continue;
-      if (now - e.activity.lastRequestMs < e.def.scaleToZeroMs) continue;
-      e.demand = false;
-      this.ensure(e);
+      this.opts.failing(e.def.namespace, e.def.name, current[0]!.message ?? 'the replica is not ready');
     }
   }
 }

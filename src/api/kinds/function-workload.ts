@@ -1,4 +1,4 @@
-import { parseBytes, parseDurationMs } from '../../util/quantity.js';
+import { parseBytes } from '../../util/quantity.js';
 
 import { replicasSchema, scaleSpecSchema } from './function-scale.js';
 import type { FieldError } from './types.js';
@@ -119,7 +119,5 @@ export function validateWorkload(spec: Record<string, any>): FieldError[] {
   const r = spec.resources ?? {};
   if (r.memory !== undefined && parseBytes(r.memory) === undefined) errs.push({ field: 'spec.resources.memory', message: `"${r.memory}" is not a byte quantity (e.g. 128Mi)` });
   if (r.cpu !== undefined && parseCpuMillis(r.cpu) === undefined) errs.push({ field: 'spec.resources.cpu', message: `"${r.cpu}" is not a CPU quantity (e.g. 500m or 1)` });
-  const grace = spec.scale?.scaleToZeroGracePeriod;
-  if (grace !== undefined && parseDurationMs(grace) === undefined) errs.push({ field: 'spec.scale.scaleToZeroGracePeriod', message: `"${grace}" is not a duration (e.g. 30s)` });
   return errs;
 }
