@@ -19,8 +19,8 @@ interface RunTrace {
   fuel?: number;
 }
 
-/** The slice of the sandbox runtime that serving needs: its two entry points. */
-export type FunctionRuntime = Pick<Runtime, 'tryInline' | 'invoke'>;
+/** The slice of the sandbox runtime that serving needs: its two entry points, and warm reservations for replicas. */
+export type FunctionRuntime = Pick<Runtime, 'tryInline' | 'invoke'> & Partial<Pick<Runtime, 'reserve' | 'tryReserve' | 'warmInstances' | 'reservation' | 'release'>>;
 
 /** What the Function controller publishes for each loaded function. */
 export interface ServedFunction {
@@ -97,8 +97,12 @@ export class FunctionInvoker {
     }
     const caps = served.spec.capabilities ?? {};
     const dirsCheckDue = caps.dirs?.length ? Date.now() + DIRS_RECHECK_MS : 0;
+    const prev = this.fns.get(key);
     this.fns.set(key, { served, key, limits, capabilities: { ...caps }, env: { ...(served.spec.env ?? {}), ...(caps.env ?? {}) }, dirsCheckDue });
     this.notReady.delete(key);
+    // A new module or memory cap keeps the Function's replicas: they are warmed of the new build.
+    const reserved = this.runtime.reservation?.(key) ?? 0;
+    if (reserved > 0 && (prev?.served.digest !== served.digest || prev.limits.memoryBytes !== limits.memoryBytes)) this.trySetReplicas(served.namespace, served.name, reserved);
   }
 
   /** useTracer records a span for each run of a request whose trace is sampled (undefined: none). */
@@ -112,12 +116,38 @@ export class FunctionInvoker {
   }
 
   remove(namespace: string, name: string): void {
+    this.runtime.release?.(`${namespace}/${name}`);
     this.fns.delete(`${namespace}/${name}`);
     this.notReady.delete(`${namespace}/${name}`);
   }
 
   has(namespace: string, name: string): boolean {
     return this.fns.has(`${namespace}/${name}`);
+  }
+
+  /**
+   * setReplicas keeps `n` warm instances of a loaded Function's module ready (its replicas; 0: none,
+   * only the compiled module stays). It answers at once when the module's builds are at hand (true),
+   * else false after starting them; `replicasSettled` then waits for them.
+   */
+  trySetReplicas(namespace: string, name: string, n: number): boolean {
+    const e = this.fns.get(`${namespace}/${name}`);
+    if (!e || !this.runtime.tryReserve) return e !== undefined;
+    if (this.runtime.tryReserve(e.key, e.served.digest, e.limits.memoryBytes, n) !== undefined) return true;
+    void this.setReplicas(namespace, name, n).catch((err: Error) => this.logger.warn({ fn: e.key, err: err.message }, 'could not warm the function\'s instances'));
+    return false;
+  }
+
+  /** setReplicas is trySetReplicas that waits for the module's builds; resolves to the instances waiting warm. */
+  async setReplicas(namespace: string, name: string, n: number): Promise<number> {
+    const e = this.fns.get(`${namespace}/${name}`);
+    if (!e || !this.runtime.reserve) return 0;
+    return this.runtime.reserve(e.key, e.served.digest, e.limits.memoryBytes, n);
+  }
+
+  /** warmReplicas is how many of a Function's reserved instances wait warm now. */
+  warmReplicas(namespace: string, name: string): number {
+    return this.runtime.warmInstances?.(`${namespace}/${name}`) ?? 0;
   }
 
   get(namespace: string, name: string): ServedFunction | undefined {

@@ -14,6 +14,10 @@ import { BLOB_REF_PREFIX, BUILTIN_RUNTIME_CLASSES, MODULE_SOURCE_ANNOTATION } fr
 import { SKIFF_APPLY_MANAGER } from '../api/patch/field-manager.js';
 import { ResourceService } from '../api/resources.js';
 import { ApiServer } from '../api/server.js';
+import type { Clock } from '../autoscaling/clock.js';
+import { validateScaleSpec } from '../autoscaling/policy.js';
+import { guardedFetchJson } from '../autoscaling/triggers/index.js';
+import { FunctionAutoscaler, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
 import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
@@ -58,6 +62,10 @@ export interface SkiffOptions {
   logger: Logger;
   /** Sandbox worker threads. */
   workers?: number;
+  /** How often the autoscaler decides (default 2 s); 0 leaves it to `autoscaler.tick()` (tests, the benchmark). */
+  autoscalerTickMs?: number;
+  /** The autoscaler's clock (default: wall-clock time); the benchmark replays traffic on a compressed one. */
+  autoscalerClock?: Clock;
   /** A second gateway listener for node-to-node traffic over mutual TLS (SPIFFE identities from the internal CA). */
   mesh?: Address;
   /** SPIFFE trust domain of the internal CA (default skiff.local). */
@@ -145,6 +153,8 @@ export class Skiff {
   private workloads?: WorkloadController;
   private tracer?: OtlpTracer;
   private workloadManager?: WorkloadManager;
+  /** Decides every Function's replicas; public for tests and the benchmark, which drive its clock. */
+  autoscaler?: FunctionAutoscaler;
   private images?: ImageStore;
   private policies!: PolicyController;
   private bundles!: PolicyBundleController;
@@ -196,7 +206,7 @@ export class Skiff {
     const store = new InstrumentedStore(await openStore(this.opts.store, dataDir));
     this.store = store;
     // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
-    const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators, ImagePolicy: imagePolicyValidator }));
+    const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators, ImagePolicy: imagePolicyValidator }, { scaleValidator: (fn) => validateScaleSpec(fn.spec?.scale) }));
     await this.ensureNamespace(resources, 'default');
     await this.ensureRuntimeClasses(resources);
 
@@ -247,15 +257,29 @@ export class Skiff {
     await this.functions.start();
     await this.routes.start();
     await this.workloads.start();
+    this.autoscaler = new FunctionAutoscaler({
+      resources,
+      store,
+      logger,
+      gates: this.gateway.scaling,
+      wasm: wasmTarget(invoker),
+      workloads: workloadTarget(this.workloadManager!),
+      tickMs: this.opts.autoscalerTickMs,
+      clock: this.opts.autoscalerClock,
+      readMetric: (name, labels) => this.metrics!.read(name, labels),
+      fetchJson: guardedFetchJson(this.upstreams),
+    });
+    await this.autoscaler.start();
     await this.imagePolicies.start();
     await this.admission.start();
 
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
-    this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics() }), decisions, resources });
+    const autoscaler = this.autoscaler;
+    this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics(), replicas: () => autoscaler.stats() }), decisions, resources });
     this.dashboard.start();
     const workloadController = this.workloads;
     const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller];
-    this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: () => controllers, workloads: this.workloadManager });
+    this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: () => controllers, workloads: this.workloadManager, autoscaler: this.autoscaler });
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount()] });
     const tls = await apiCert;
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port, tls));
@@ -336,6 +360,7 @@ export class Skiff {
       this.imagePolicies?.stop();
       await this.routes?.stop().catch(() => {});
       await this.functions?.stop().catch(() => {});
+      await this.autoscaler?.stop().catch(() => {});
       await this.workloads?.stop().catch(() => {});
       // Every container and VM replica gets SIGTERM, its grace period, then SIGKILL.
       await this.workloadManager?.close().catch(() => {});
@@ -370,7 +395,14 @@ export class Skiff {
     const manager = new WorkloadManager({
       dataDir,
       logger,
-      publish: (ns, name, endpoints, activate, activity) => gateway.workloads.set(ns, name, endpoints, activate, activity),
+      publish: (ns, name, endpoints) => {
+        gateway.workloads.set(ns, name, endpoints);
+        // The activator lets waiting requests go once a replica is ready.
+        const gate = gateway.scaling.ensure(`${ns}/${name}`);
+        if (endpoints.length > 0) gate.open();
+        else gate.close();
+      },
+      failing: (ns, name, why) => gateway.scaling.get(`${ns}/${name}`)?.fail(why),
       changed: (ns, name) => owner.controller?.changed(ns, name),
       log: (ns, name, stream, line) => logs.append(ns, name, { stream, line }),
     });

@@ -32,8 +32,9 @@ export function register(program: Command): void {
     const { metadata: _m, apiVersion: _a, kind: _k, status, ...body } = obj;
     if (Object.keys(body).length) lines.push(indentBlock(body.spec !== undefined ? 'Spec' : 'Fields', body.spec ?? body));
     if (status) {
-      const { conditions, replicaStatuses, isolation, ...rest } = status as { conditions?: Condition[]; replicaStatuses?: ReplicaRow[]; isolation?: Record<string, unknown> };
+      const { conditions, replicaStatuses, isolation, autoscaler, ...rest } = status as { conditions?: Condition[]; replicaStatuses?: ReplicaRow[]; isolation?: Record<string, unknown>; autoscaler?: AutoscalerStatus };
       if (Object.keys(rest).length) lines.push(indentBlock('Status', rest));
+      if (autoscaler) lines.push(...autoscalerLines(autoscaler));
       if (replicaStatuses) lines.push(...replicaLines(replicaStatuses));
       if (isolation) lines.push(...isolationLines(isolation));
       if (conditions?.length) {
@@ -56,6 +57,35 @@ export function register(program: Command): void {
     }
     process.stdout.write(lines.join('\n') + '\n');
   });
+}
+
+/** status.autoscaler as the autoscaler writes it. */
+interface AutoscalerStatus {
+  recommendation?: number;
+  reason?: string;
+  message?: string;
+  panic?: boolean;
+  metric?: { name?: string; value?: number; target?: number };
+  forecast?: { ratePerSecond?: number; next?: number[]; pRequest?: number; error?: number; usable?: boolean; model?: string };
+  coldStartMs?: number;
+}
+
+/** autoscalerLines: the recommendation, why, and the forecast behind it, one fact a line. */
+function autoscalerLines(a: AutoscalerStatus): string[] {
+  const out = ['Autoscaler:'];
+  const kv = (k: string, v: string) => out.push(`  ${(k + ':').padEnd(18)}${v}`);
+  kv('Recommendation', `${a.recommendation ?? 0} replica(s)`);
+  kv('Reason', `${a.reason ?? 'unknown'}${a.message ? ` (${a.message})` : ''}`);
+  kv('Panic mode', a.panic ? 'yes' : 'no');
+  if (a.metric) kv('Metric', `${a.metric.name}: ${a.metric.value ?? 0} now, target ${a.metric.target ?? '?'} per replica`);
+  if (a.forecast) {
+    const f = a.forecast;
+    kv('Forecast', `${f.ratePerSecond ?? 0} req/s over the lead window, p(request) ${f.pRequest ?? 0}, model ${f.model ?? 'none'}`);
+    kv('Forecast error', `${f.error ?? 0} sMAPE (${f.usable ? 'used' : 'too poor or too little history: reactive only'})`);
+    if (f.next?.length) kv('Next buckets', f.next.map((x) => `${x}`).join(', ') + ' req/s');
+  }
+  if (a.coldStartMs !== undefined) kv('Cold start', `${a.coldStartMs} ms (measured)`);
+  return out;
 }
 
 /** A container or VM replica as the workload controller writes it to status.replicaStatuses. */

@@ -5,12 +5,13 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 
 import type { AdmissionStats } from '../../admission/index.js';
 import type { ApiMount } from '../../api/server.js';
+import type { AutoscalerStats } from '../../controllers/autoscaler/index.js';
 import type { PolicyDecisionStats } from '../../controllers/policy-controller.js';
 import type { Controller } from '../../controllers/runtime/index.js';
 import type { InstrumentedStore } from '../../store/index.js';
 import type { WorkloadStats } from '../../workloads/index.js';
 
-import { registerFunctions, registerWorkloads, type RuntimeSource } from './functions.js';
+import { registerAutoscaler, registerFunctions, registerWorkloads, type RuntimeSource } from './functions.js';
 import { type GatewaySource, registerGateway } from './gateway.js';
 import { registerAdmission, registerControllers, registerPolicies, registerStore } from './platform.js';
 import { ReadMetric } from './read-metric.js';
@@ -28,6 +29,7 @@ export interface MetricSources {
   /** The controllers running now (asked at every scrape). */
   controllers?: () => Controller[];
   workloads?: { stats(): WorkloadStats[] };
+  autoscaler?: { stats(): AutoscalerStats[] };
   /** Process and event-loop metrics (prom-client's defaults, prefixed `skiff_`); default true. */
   process?: boolean;
 }
@@ -53,6 +55,7 @@ export class MetricsExporter {
     if (sources.gateway) registerGateway(this.registry, sources.gateway, this.clock);
     if (sources.runtime) registerFunctions(this.registry, sources.runtime, this.clock);
     if (sources.workloads) registerWorkloads(this.registry, sources.workloads, this.clock);
+    if (sources.autoscaler) registerAutoscaler(this.registry, sources.autoscaler, this.clock);
     if (sources.policies) registerPolicies(this.registry, sources.policies);
     if (sources.admission) registerAdmission(this.registry, sources.admission);
     if (sources.store) registerStore(this.registry, sources.store);
@@ -72,6 +75,28 @@ export class MetricsExporter {
     this.clock.scrape++;
     const parts = await Promise.all(this.registry.getMetricsAsArray().map((m: unknown) => (m instanceof ReadMetric ? m.text() : this.registry.getSingleMetricAsString((m as { name: string }).name).then((t) => `${t}\n`))));
     return parts.join('');
+  }
+
+  /**
+   * read sums the current values of a family's series whose labels include `labels` (a histogram's
+   * `NAME_count` / `NAME_sum` name those series): what the autoscaler's `skiff` triggers and an HPA's
+   * External metrics ask for. Undefined when no such family or series exists.
+   */
+  async read(name: string, labels: Record<string, string> = {}): Promise<{ value: number; type: string } | undefined> {
+    const base = name.replace(/_(count|sum)$/, '');
+    const metric = this.registry.getSingleMetric(name) ?? (base !== name ? this.registry.getSingleMetric(base) : undefined);
+    if (!metric) return undefined;
+    const family = base !== name && !this.registry.getSingleMetric(name) ? base : name;
+    const got = (await metric.get()) as unknown as { type: string; values: Array<{ labels: Record<string, string | number>; value: number; metricName?: string }> };
+    let value = 0;
+    let found = false;
+    for (const v of got.values) {
+      if ((v.metricName ?? family) !== name) continue;
+      if (!Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)) continue;
+      value += v.value;
+      found = true;
+    }
+    return found ? { value, type: base !== name ? 'counter' : String(got.type) } : undefined;
   }
 
   /** mount serves `GET /metrics` on the API listener, behind the API's token like kube-apiserver's. */

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 
+import type { AutoscalerStats } from '../../controllers/autoscaler/index.js';
 import type { PoolStats, RunStats } from '../../runtime/index.js';
 import { DURATION_BUCKETS_US, SIZE_BUCKETS_BYTES } from '../../util/histogram.js';
 import type { WorkloadStats } from '../../workloads/index.js';
@@ -92,4 +93,30 @@ export function registerWorkloads(registry: Registry, workloads: { stats(): Work
   family('skiff_workload_replicas', 'Replicas of a container or VM Function (starting, running or backing off).', 'gauge', (w) => w.replicas);
   family('skiff_workload_ready_replicas', 'Ready replicas of a container or VM Function.', 'gauge', (w) => w.readyReplicas);
   family('skiff_workload_restarts_total', 'Replica restarts of a container or VM Function.', 'counter', (w) => w.restarts);
+}
+
+/** registerAutoscaler adds the autoscaler's families: replicas desired and actual, panic, cold starts, the forecast. */
+export function registerAutoscaler(registry: Registry, autoscaler: { stats(): AutoscalerStats[] }, clock: { scrape: number }): void {
+  const snap = new PerScrape(clock, () => autoscaler.stats());
+  const sets = new LabelCache((k) => {
+    const [fn, cls] = k.split(' ') as [string, string];
+    return { function: fn, runtime_class: cls };
+  });
+  const family = (name: string, help: string, type: 'gauge' | 'counter', pick: (a: AutoscalerStats) => number | undefined) =>
+    new ReadMetric(name, help, type, (w) => {
+      for (const x of snap.get()) {
+        const v = pick(x);
+        if (v !== undefined) w.sample(sets.get(`${x.namespace}/${x.name} ${x.class}`), v);
+      }
+    }).register(registry);
+  family('skiff_autoscaler_desired_replicas', 'Replicas the autoscaler decided for a Function.', 'gauge', (a) => a.desired);
+  family('skiff_autoscaler_actual_replicas', 'Replicas of a Function running now (Wasm: warm instances reserved).', 'gauge', (a) => a.replicas);
+  family('skiff_autoscaler_ready_replicas', 'Replicas of a Function ready to serve.', 'gauge', (a) => a.ready);
+  family('skiff_autoscaler_panic_mode', '1 while the Function\'s autoscaler is in panic mode.', 'gauge', (a) => (a.panic ? 1 : 0));
+  family('skiff_autoscaler_cold_starts_total', 'Requests that arrived when the Function had no ready replica.', 'counter', (a) => a.coldStarts);
+  family('skiff_autoscaler_activation_waiting', 'Requests waiting in the activator for a replica.', 'gauge', (a) => a.waiting);
+  family('skiff_autoscaler_scale_ups_total', 'Scale-ups of a Function.', 'counter', (a) => a.scaleUps);
+  family('skiff_autoscaler_scale_downs_total', 'Scale-downs of a Function.', 'counter', (a) => a.scaleDowns);
+  family('skiff_autoscaler_forecast_requests_per_second', 'The request rate the forecast expects over the lead window.', 'gauge', (a) => a.forecastRate);
+  family('skiff_autoscaler_forecast_error', 'Recent error of the one-step forecasts (sMAPE, 0..2).', 'gauge', (a) => a.forecastError);
 }

@@ -1,0 +1,680 @@
+import type { Logger } from 'pino';
+
+import { ApiError } from '../../api/errors.js';
+import { runsImage } from '../../api/kinds/function-workload.js';
+import { parseCpuMillis } from '../../api/kinds/function-workload.js';
+import type { ResourceObject } from '../../api/kinds/types.js';
+import type { ResourceService } from '../../api/resources.js';
+import { type Clock, systemClock } from '../../autoscaling/clock.js';
+import { type Forecast, Predictor, RequestHistory } from '../../autoscaling/forecast/index.js';
+import { HpaScaler, replicasFor } from '../../autoscaling/hpa.js';
+import { KpaScaler } from '../../autoscaling/kpa.js';
+import { resolveScalePolicy, type ScalePolicy, type ScaleSpec } from '../../autoscaling/policy.js';
+import { cronDesired, readMetricsApi } from '../../autoscaling/triggers/index.js';
+import type { Store } from '../../store/index.js';
+import { cacheKey, EventRecorder, Informer } from '../runtime/index.js';
+
+import { type Candidate, decide, type Decision, type ScaleReason } from './decide.js';
+import { evaluateHpa, type HpaEvaluation, type MetricSource } from './hpa-metrics.js';
+import type { ScaleTarget } from './targets.js';
+
+/** The gateway's side of a Function (its ScaleGate): what the autoscaler samples and opens. */
+export interface Gate {
+  readonly ready: boolean;
+  readonly inflight: number;
+  readonly waiting: number;
+  readonly totalColdStarts: number;
+  sample(): { requests: number; concurrency: number; coldStarts: number; waiting: number; periodMs: number };
+  open(): void;
+  close(): void;
+  fail(why: string): void;
+}
+
+/** The gateway's gates, by `namespace/name`. */
+export interface Gates {
+  ensure(key: string): Gate;
+  get(key: string): Gate | undefined;
+  remove(key: string, why?: string): void;
+  useOwner(owner: { activate(key: string): string | undefined }): void;
+}
+
+/** A counter or gauge of Skiff's own metrics, summed over the series that carry the labels. */
+export type MetricReader = (name: string, labels: Record<string, string>) => Promise<{ value: number; type: string } | undefined>;
+
+export interface AutoscalerOptions {
+  resources: ResourceService;
+  store: Store;
+  logger: Logger;
+  gates: Gates;
+  /** Wasm Functions' replicas (warm instances) and container/VM Functions' (processes, VMs). */
+  wasm: ScaleTarget;
+  workloads: ScaleTarget;
+  clock?: Clock;
+  /** How often decisions are made (default 2 s, Knative's tick). 0: only when `tick()` is called (tests, the benchmark). */
+  tickMs?: number;
+  /** Skiff's own metrics, for `skiff` triggers and an HPA's Object/External metrics. */
+  readMetric?: MetricReader;
+  /** Fetches a metrics-api trigger's URL (through the upstream guard). */
+  fetchJson?: (url: string, signal: AbortSignal) => Promise<unknown>;
+  /** Time a new replica of each class takes to become ready, the predictive lead when a Function sets none. */
+  coldStartMs?: { wasm: number; container: number; vm: number };
+}
+
+/** AutoscalerStats is one Function's scaling state, for the metrics exporter and the dashboard. */
+export interface AutoscalerStats {
+  namespace: string;
+  name: string;
+  class: 'wasm' | 'container' | 'vm';
+  desired: number;
+  replicas: number;
+  ready: number;
+  panic: boolean;
+  reason: ScaleReason;
+  coldStarts: number;
+  waiting: number;
+  scaleUps: number;
+  scaleDowns: number;
+  forecastRate?: number;
+  forecastError?: number;
+}
+
+/** How likely a request in the lead window must be for the forecast to keep a replica warm. */
+const WARM_PROBABILITY = 0.3;
+/** A status write for a Function that changed nothing else refreshes the forecast this often. */
+const STATUS_REFRESH_MS = 30_000;
+/** The request history is written to the store this often (it survives restarts; a crash loses at most this much). */
+const HISTORY_SAVE_MS = 5 * 60_000;
+/** External readings (metrics-api, Skiff metrics) are refreshed this often, like KEDA's polling interval. */
+const EXTERNAL_POLL_MS = 15_000;
+const HISTORY_PREFIX = '/skiff/autoscaling/history/';
+/** HorizontalPodAutoscalers are evaluated this often, kube-controller-manager's default sync period. */
+const HPA_SYNC_MS = 15_000;
+
+interface Scaled {
+  key: string;
+  namespace: string;
+  name: string;
+  obj: ResourceObject;
+  cls: 'wasm' | 'container' | 'vm';
+  policy: ScalePolicy;
+  kpa: KpaScaler;
+  /** The HPA algorithm, for `class: hpa` and for Functions an HPA object targets. */
+  hpa: HpaScaler;
+  /** spec.scale.behavior's limits on top of a KPA recommendation, when given. */
+  behavior?: HpaScaler;
+  history: RequestHistory;
+  predictor: Predictor;
+  /** Replicas applied last. */
+  applied: number;
+  decision: Decision;
+  panic: boolean;
+  forecast?: Forecast;
+  /** When the recommendation first became zero (the grace before the last replica goes). */
+  zeroSince?: number;
+  createdAt: number;
+  lastTickAt: number;
+  /** Whether traffic has been seen since the Function was created (initialScale holds until then). */
+  seenTraffic: boolean;
+  /** Seconds per request, smoothed: turns a forecast request rate into concurrency. */
+  latencyS: number;
+  /** The scaling metric's last value, for status. */
+  metricValue: number;
+  activationAt?: number;
+  coldStartMs?: number;
+  statusAt: number;
+  statusSig: string;
+  historySavedAt: number;
+  historyDirty: boolean;
+  scaleUps: number;
+  scaleDowns: number;
+  /** Trigger readings: name → desired replicas, refreshed in the background. */
+  external: Map<string, Candidate>;
+  hpaEval?: HpaEvaluation;
+  /** When an HPA targeting the Function was last evaluated, and what it decided. */
+  hpaAt?: number;
+  hpaDecision?: Decision;
+  /** The gate's figures of the last tick, for HPA Object metrics naming this Function. */
+  lastConcurrency: number;
+  lastRps: number;
+}
+
+/**
+ * FunctionAutoscaler decides every Function's replica count and applies it: Knative's KPA (or the
+ * HPA algorithm) on the traffic the gateway's gates count, Holt-Winters forecasts of the request
+ * rate, KEDA-style cron and metric triggers, spec.replicas set by hand or through the scale
+ * subresource, and HorizontalPodAutoscaler objects. It is also the gates' owner: a request for a
+ * Function at zero activates it here at once. Every change is an Event with its reason and inputs;
+ * status shows the recommendation, its reason and the forecast.
+ */
+export class FunctionAutoscaler {
+  readonly functions: Informer;
+  private readonly hpas?: Informer;
+  private readonly events: EventRecorder;
+  private readonly clock: Clock;
+  private readonly states = new Map<string, Scaled>();
+  private timer?: NodeJS.Timeout;
+  private externalAt = 0;
+  private externalBusy = false;
+  private readonly rates = new Map<string, { value: number; at: number }>();
+  private readonly metricCache = new Map<string, number>();
+  private stopped = false;
+
+  constructor(private readonly opts: AutoscalerOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.functions = new Informer(opts.resources, opts.resources.kind('Function'), opts.logger);
+    try {
+      this.hpas = new Informer(opts.resources, opts.resources.kind('HorizontalPodAutoscaler'), opts.logger);
+    } catch {
+      this.hpas = undefined;
+    }
+    this.events = new EventRecorder(opts.resources, 'autoscaler', opts.logger);
+    this.functions.addHandlers({
+      onAdd: (o) => this.upsert(o),
+      onUpdate: (_a, b) => this.upsert(b),
+      onDelete: (o) => void this.forget(o),
+    });
+    opts.gates.useOwner({ activate: (key) => this.activate(key) });
+  }
+
+  async start(): Promise<void> {
+    await this.hpas?.start();
+    await this.functions.start();
+    const tickMs = this.opts.tickMs ?? 2_000;
+    if (tickMs > 0) {
+      this.timer = setInterval(() => this.tick(), tickMs);
+      this.timer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.functions.stop();
+    this.hpas?.stop();
+    await Promise.all([...this.states.values()].map((st) => this.saveHistory(st)));
+  }
+
+  /** stats is every Function's scaling state, read at scrape time. */
+  stats(): AutoscalerStats[] {
+    const out: AutoscalerStats[] = [];
+    for (const st of this.states.values()) {
+      const obs = this.target(st).observe(st.namespace, st.name);
+      const gate = this.opts.gates.get(st.key);
+      out.push({
+        namespace: st.namespace,
+        name: st.name,
+        class: st.cls,
+        desired: st.applied,
+        replicas: obs?.replicas ?? 0,
+        ready: obs?.ready ?? 0,
+        panic: st.panic,
+        reason: st.decision.reason,
+        coldStarts: gate?.totalColdStarts ?? 0,
+        waiting: gate?.waiting ?? 0,
+        scaleUps: st.scaleUps,
+        scaleDowns: st.scaleDowns,
+        forecastRate: st.forecast?.rate,
+        forecastError: st.forecast?.error,
+      });
+    }
+    return out;
+  }
+
+  /** history returns a Function's request history (for tests and the benchmark, which seeds it). */
+  history(namespace: string, name: string): RequestHistory | undefined {
+    return this.states.get(`${namespace}/${name}`)?.history;
+  }
+
+  /** seedHistory replaces a Function's request history (an import of recorded traffic). */
+  seedHistory(namespace: string, name: string, history: RequestHistory): void {
+    const st = this.states.get(`${namespace}/${name}`);
+    if (!st) return;
+    st.history = history;
+    st.predictor = new Predictor(history);
+    st.historyDirty = true;
+  }
+
+  private target(st: Scaled): ScaleTarget {
+    return st.cls === 'wasm' ? this.opts.wasm : this.opts.workloads;
+  }
+
+  private upsert(obj: ResourceObject): void {
+    const key = cacheKey(obj);
+    const spec = (obj.spec ?? {}) as { scale?: ScaleSpec; replicas?: number; runtimeClassName?: string; image?: string };
+    const cls: Scaled['cls'] = runsImage(spec) ? (spec.runtimeClassName === 'vm' ? 'vm' : 'container') : 'wasm';
+    let policy: ScalePolicy;
+    try {
+      policy = resolveScalePolicy(spec.scale, { replicas: spec.replicas, defaultMinScale: cls === 'wasm' ? 0 : 1 });
+    } catch (err) {
+      // Admission validated spec.scale; an object stored before that rule keeps its last policy.
+      this.opts.logger.warn({ fn: key, err: (err as Error).message }, 'spec.scale does not resolve');
+      return;
+    }
+    const gate = this.opts.gates.ensure(key);
+    const st = this.states.get(key);
+    if (st) {
+      const classChanged = st.cls !== cls;
+      st.obj = obj;
+      st.policy = policy;
+      st.cls = cls;
+      st.kpa.update(policy);
+      st.hpa.update(policy.behavior);
+      st.behavior = spec.scale?.behavior ? (st.behavior ?? new HpaScaler(policy.behavior)) : undefined;
+      st.behavior?.update(policy.behavior);
+      if (classChanged) {
+        st.applied = -1;
+        gate.close();
+      }
+      return;
+    }
+    const now = this.clock.now();
+    const history = new RequestHistory();
+    const fresh: Scaled = {
+      key,
+      namespace: obj.metadata.namespace ?? 'default',
+      name: obj.metadata.name,
+      obj,
+      cls,
+      policy,
+      kpa: new KpaScaler(policy),
+      hpa: new HpaScaler(policy.behavior),
+      behavior: spec.scale?.behavior ? new HpaScaler(policy.behavior) : undefined,
+      history,
+      predictor: new Predictor(history),
+      applied: -1,
+      decision: { desired: policy.fixedReplicas ?? policy.initialScale, reason: policy.fixedReplicas !== undefined ? 'fixed' : 'initial' },
+      panic: false,
+      createdAt: now,
+      lastTickAt: now,
+      seenTraffic: false,
+      latencyS: 0.01,
+      metricValue: 0,
+      statusAt: 0,
+      statusSig: '',
+      historySavedAt: now,
+      historyDirty: false,
+      scaleUps: 0,
+      scaleDowns: 0,
+      external: new Map(),
+      lastConcurrency: 0,
+      lastRps: 0,
+    };
+    this.states.set(key, fresh);
+    void this.loadHistory(fresh);
+  }
+
+  private async forget(obj: ResourceObject): Promise<void> {
+    const key = cacheKey(obj);
+    const st = this.states.get(key);
+    this.states.delete(key);
+    this.opts.gates.remove(key, 'the Function was deleted while the request waited for a replica');
+    if (!st) return;
+    try {
+      await this.opts.store.delete(HISTORY_PREFIX + key);
+    } catch (err) {
+      this.opts.logger.warn({ fn: key, err: (err as Error).message }, 'could not delete the request history');
+    }
+  }
+
+  /**
+   * activate is the gates' call for a request that found no ready replica: scale up now, without
+   * waiting for the next tick. A Wasm Function is ready when this returns.
+   */
+  activate(key: string): string | undefined {
+    const st = this.states.get(key);
+    if (!st) return 'the Function is not known to the autoscaler yet';
+    const target = this.target(st);
+    if (!target.has(st.namespace, st.name)) return st.cls === 'wasm' ? 'its module is not loaded (see the Function\'s Ready condition)' : 'its image is not prepared yet (see the Function\'s Ready condition)';
+    if (this.fixedCount(st) === 0) return `spec.replicas is 0; scale it up (kubectl scale function ${st.name} --replicas=1)`;
+    const blocked = target.blocked?.(st.namespace, st.name);
+    if (blocked) return blocked;
+    const n = Math.max(1, st.policy.activationScale, st.applied);
+    st.activationAt ??= this.clock.now();
+    // An HPA at zero counts the activated replica as its own until its next sync sees the traffic.
+    if (st.hpaDecision && st.hpaDecision.desired < n) st.hpaDecision = { desired: n, reason: 'activation', detail: 'a request arrived with no replica ready' };
+    st.zeroSince = undefined;
+    if (st.applied !== n) this.apply(st, n, { desired: n, reason: 'activation', detail: 'a request arrived with no replica ready' });
+    return undefined;
+  }
+
+  /** tick makes one round of decisions for every Function. */
+  tick(): void {
+    if (this.stopped) return;
+    const now = this.clock.now();
+    if (now - this.externalAt >= EXTERNAL_POLL_MS && !this.externalBusy) {
+      this.externalAt = now;
+      this.externalBusy = true;
+      void this.refreshExternal().finally(() => (this.externalBusy = false));
+    }
+    const hpaByTarget = this.hpasByTarget();
+    for (const st of this.states.values()) {
+      try {
+        this.step(st, now, hpaByTarget.get(st.key));
+      } catch (err) {
+        this.opts.logger.error({ fn: st.key, err: (err as Error).message }, 'autoscaler step failed');
+      }
+    }
+  }
+
+  /** refreshExternal re-reads every trigger and every HPA metric that is not the gate's own. */
+  async refreshExternal(): Promise<void> {
+    const now = this.clock.now();
+    await Promise.all(
+      [...this.states.values()].map(async (st) => {
+        for (const [i, t] of st.policy.triggers.entries()) {
+          const name = t.name ?? `${t.type}-${i}`;
+          try {
+            const c = await this.readTrigger(t, now);
+            if (c) st.external.set(name, c);
+            else st.external.delete(name);
+          } catch (err) {
+            st.external.delete(name);
+            this.opts.logger.warn({ fn: st.key, trigger: name, err: (err as Error).message }, 'trigger could not be read');
+            void this.events.record(st.obj, 'Warning', 'TriggerFailed', `trigger ${name}: ${(err as Error).message}`).catch(() => {});
+          }
+        }
+      }),
+    );
+    for (const hpa of this.hpas?.list() ?? []) {
+      for (const m of (hpa.spec?.metrics ?? []) as Array<Record<string, { metric?: { name: string; selector?: { matchLabels?: Record<string, string> } }; describedObject?: { kind: string; name: string } }>>) {
+        const ext = m.external ?? m.object;
+        if (!ext?.metric?.name) continue;
+        const labels = { ...(ext.metric.selector?.matchLabels ?? {}) };
+        if (m.object?.describedObject?.kind === 'Route') labels.route = `${hpa.metadata.namespace}/${m.object.describedObject.name}`;
+        const v = await this.readSkiffMetric(ext.metric.name, labels, now);
+        const k = metricKey(ext.metric.name, labels);
+        if (v === undefined) this.metricCache.delete(k);
+        else this.metricCache.set(k, v);
+      }
+    }
+  }
+
+  private async readTrigger(t: ScalePolicy['triggers'][number], now: number): Promise<Candidate | undefined> {
+    const meta = t.metadata ?? {};
+    if (t.type === 'cron') {
+      const c = cronDesired(meta as never, now);
+      return c.active ? { reason: 'cron', desired: c.desired, detail: `cron ${meta.start} – ${meta.end} ${meta.timezone ?? 'UTC'}` } : undefined;
+    }
+    const target = Number(meta.targetValue);
+    const activation = Number(meta.activationTargetValue ?? 0);
+    let value: number;
+    if (t.type === 'metrics-api') {
+      if (!this.opts.fetchJson) throw new Error('metrics-api triggers are not available on this server');
+      value = await readMetricsApi(meta as never, { fetchJson: this.opts.fetchJson, timeoutMs: 5_000 });
+    } else if (t.type === 'skiff') {
+      const labels = meta.labels ? (JSON.parse(meta.labels) as Record<string, string>) : {};
+      const got = await this.readSkiffMetric(meta.metricName ?? '', labels, now);
+      if (got === undefined) throw new Error(`no series of ${meta.metricName} with labels ${meta.labels ?? '{}'}`);
+      value = got;
+    } else return undefined;
+    if (!(value > activation)) return { reason: 'external', desired: 0, detail: `${t.type} ${value} ≤ activation ${activation}` };
+    return { reason: 'external', desired: Math.ceil(value / target), detail: `${t.type} ${round(value)} / target ${target}` };
+  }
+
+  /** readSkiffMetric reads one of Skiff's own metrics: a gauge as it is, a counter as a per-second rate over the polls. */
+  private async readSkiffMetric(name: string, labels: Record<string, string>, now: number): Promise<number | undefined> {
+    const got = await this.opts.readMetric?.(name, labels);
+    if (!got) return undefined;
+    if (got.type !== 'counter') return got.value;
+    const k = metricKey(name, labels);
+    const prev = this.rates.get(k);
+    this.rates.set(k, { value: got.value, at: now });
+    if (!prev || now <= prev.at) return 0;
+    return Math.max(0, (got.value - prev.value) / ((now - prev.at) / 1000));
+  }
+
+  private hpasByTarget(): Map<string, ResourceObject> {
+    const out = new Map<string, ResourceObject>();
+    for (const h of this.hpas?.list() ?? []) {
+      const ref = h.spec?.scaleTargetRef as { kind?: string; name?: string } | undefined;
+      if (ref?.kind === 'Function' && ref.name) out.set(`${h.metadata.namespace ?? 'default'}/${ref.name}`, h);
+    }
+    return out;
+  }
+
+  private fixedCount(st: Scaled): number | undefined {
+    return st.policy.fixedReplicas;
+  }
+
+  /** step is one Function's decision this tick. */
+  private step(st: Scaled, now: number, hpa: ResourceObject | undefined): void {
+    const gate = this.opts.gates.ensure(st.key);
+    const s = gate.sample();
+    const periodS = Math.max((now - st.lastTickAt) / 1000, 1e-3);
+    st.lastTickAt = now;
+    const rps = s.requests / periodS;
+    if (s.requests > 0) {
+      st.seenTraffic = true;
+      // Little's law over the sample: in-flight time per request.
+      st.latencyS += ((s.concurrency * (s.periodMs / 1000)) / s.requests - st.latencyS) / 8;
+    }
+    const value = st.policy.metric === 'rps' ? rps : s.concurrency;
+    st.metricValue = value;
+    st.lastConcurrency = s.concurrency;
+    st.lastRps = rps;
+    st.kpa.record(now, value);
+    st.predictor.observe(now, s.requests);
+    if (s.requests > 0) st.historyDirty = true;
+    const target = this.target(st);
+    const obs = target.observe(st.namespace, st.name) ?? { replicas: 0, ready: 0 };
+    if (st.activationAt !== undefined && obs.ready > 0) {
+      const ms = now - st.activationAt;
+      st.coldStartMs = st.coldStartMs === undefined ? ms : st.coldStartMs + (ms - st.coldStartMs) / 4;
+      st.activationAt = undefined;
+    }
+    const current = Math.max(st.applied, 0);
+    let decision: Decision;
+    if (hpa) {
+      if (st.hpaDecision === undefined || st.hpaAt === undefined || now - st.hpaAt >= HPA_SYNC_MS) {
+        st.hpaAt = now;
+        st.hpaEval = evaluateHpa(hpa, { current, ready: obs.ready, concurrency: s.concurrency, rps, cpuMillis: cpuRequest(st.obj) }, this.metricSource(st.namespace));
+        const min = Number(hpa.spec?.minReplicas ?? 1);
+        const max = Number(hpa.spec?.maxReplicas ?? 1);
+        const raw = replicasFor(current, st.hpaEval.readings);
+        const rec = st.hpa.recommend(now, current, raw, min, max);
+        st.hpaDecision = { desired: rec.desired, reason: 'hpa', detail: `${hpa.metadata.name}: ${st.hpaEval.summary}${rec.limited ? ` (limited by ${rec.limited})` : ''}` };
+        void this.writeHpa(st, hpa, rec.desired);
+      }
+      decision = st.hpaDecision;
+      st.panic = false;
+    } else if (st.policy.fixedReplicas !== undefined) {
+      decision = { desired: st.policy.fixedReplicas, reason: 'fixed', detail: 'spec.replicas' };
+      st.panic = false;
+    } else {
+      decision = this.recommend(st, now, obs.ready, current, value);
+    }
+    let desired = decision.desired;
+    // The last replica stays for the grace period after the decision to go to zero, and while requests are in flight.
+    if (desired > 0) st.zeroSince = undefined;
+    else if (current > 0) {
+      if (gate.inflight > 0 || gate.waiting > 0) {
+        desired = 1;
+        st.zeroSince = undefined;
+      } else {
+        st.zeroSince ??= now;
+        if (now - st.zeroSince < st.policy.scaleToZeroGraceMs) desired = 1;
+      }
+    }
+    if (gate.waiting > 0 && desired === 0) desired = Math.max(1, st.policy.activationScale);
+    st.decision = { ...decision, desired };
+    if (desired !== st.applied) this.apply(st, desired, st.decision);
+    else if (desired > 0 && st.cls === 'wasm' && !gate.ready && target.has(st.namespace, st.name)) {
+      // The module was loaded after the count was applied: the replicas exist now.
+      if (target.scale(st.namespace, st.name, desired)) gate.open();
+    }
+    this.maybeWriteStatus(st, now, obs);
+    if (st.historyDirty && now - st.historySavedAt >= HISTORY_SAVE_MS) void this.saveHistory(st);
+  }
+
+  /** recommend is the autoscaled case: the reactive algorithm, the forecast, triggers, the floors. */
+  private recommend(st: Scaled, now: number, ready: number, current: number, value: number): Decision {
+    const p = st.policy;
+    const candidates: Candidate[] = [];
+    const perReplica = p.target * p.targetUtilization;
+    const unit = p.metric === 'rps' ? 'req/s' : 'in flight';
+    if (p.class === 'hpa') {
+      // The HPA algorithm on the same smoothed metric as the KPA's stable window: the total over the target per replica.
+      const avg = st.kpa.windowAverage(now, p.stableWindowMs) ?? value;
+      const raw = replicasFor(current, [{ kind: 'total', value: avg, targetAverage: perReplica }]);
+      const rec = st.hpa.recommend(now, current, raw, p.minScale, p.maxScale > 0 ? p.maxScale : Number.MAX_SAFE_INTEGER);
+      st.panic = false;
+      candidates.push({ reason: 'reactive', desired: rec.desired, detail: `${round(avg)} ${unit} for ${ready} ready, target ${round(perReplica)} each` });
+    } else {
+      const rec = st.kpa.recommend(now, ready);
+      st.panic = rec.panic;
+      if (rec.reason !== 'noData') {
+        candidates.push({ reason: rec.panic ? 'panic' : 'reactive', desired: rec.desired, detail: `stable ${round(rec.stable ?? 0)}, panic ${round(rec.panicValue ?? 0)} ${unit}; target ${round(perReplica)} per replica` });
+      } else candidates.push({ reason: 'reactive', desired: current, detail: 'no data yet' });
+    }
+    if (!st.seenTraffic && now - st.createdAt < p.stableWindowMs) candidates.push({ reason: 'initial', desired: p.initialScale, detail: 'initialScale until traffic decides' });
+    if (p.predictive.enabled) {
+      const lead = p.predictive.leadTimeMs ?? Math.max(st.coldStartMs ?? 0, this.classColdStart(st.cls));
+      const f = st.predictor.forecast(now, lead + st.history.bucketMs);
+      st.forecast = f;
+      if (f?.usable) {
+        const demand = p.metric === 'rps' ? f.rate : f.rate * st.latencyS;
+        let n = Math.ceil(demand / perReplica - 1e-9);
+        if (f.pWarm >= WARM_PROBABILITY) n = Math.max(n, 1);
+        candidates.push({ reason: 'predicted', desired: n, detail: `${round(f.rate)} req/s expected, p(request within ${Math.round((lead + st.history.bucketMs) / 1000)}s) ${round(f.pWarm)}, error ${round(f.error)}` });
+      }
+    } else st.forecast = undefined;
+    for (const c of st.external.values()) candidates.push(c);
+    let d = decide(p, candidates);
+    if (st.behavior) {
+      const rec = st.behavior.recommend(now, current, d.desired, p.minScale, p.maxScale > 0 ? p.maxScale : Number.MAX_SAFE_INTEGER);
+      if (rec.desired !== d.desired) d = { ...d, desired: rec.desired, detail: `${d.detail ?? ''}${d.detail ? '; ' : ''}behavior: ${rec.limited ?? rec.reason}` };
+    }
+    return d;
+  }
+
+  private classColdStart(cls: Scaled['cls']): number {
+    const c = this.opts.coldStartMs ?? { wasm: 0, container: 1_000, vm: 5_000 };
+    return c[cls];
+  }
+
+  /** apply sets the replica count and tells everyone: the gate, an Event, the counters. */
+  private apply(st: Scaled, desired: number, decision: Decision): void {
+    const from = Math.max(st.applied, 0);
+    const target = this.target(st);
+    if (!target.has(st.namespace, st.name)) {
+      st.decision = decision;
+      return;
+    }
+    st.applied = desired;
+    st.decision = decision;
+    // The HPA algorithm's rate policies count the changes that were made.
+    const now = this.clock.now();
+    st.hpa.record(now, from, desired);
+    st.behavior?.record(now, from, desired);
+    const gate = this.opts.gates.ensure(st.key);
+    const readyNow = target.scale(st.namespace, st.name, desired);
+    if (desired === 0) gate.close();
+    else if (readyNow) gate.open();
+    if (desired === from) return;
+    if (desired > from) st.scaleUps++;
+    else st.scaleDowns++;
+    const message = `${from} → ${desired} replica(s): ${decision.reason}${decision.detail ? ` (${decision.detail})` : ''}`;
+    this.opts.logger.info({ fn: st.key, from, to: desired, reason: decision.reason }, 'scaled');
+    void this.events.record(st.obj, 'Normal', desired > from ? 'ScaledUp' : 'ScaledDown', message).catch(() => {});
+    st.statusSig = '';
+  }
+
+  private maybeWriteStatus(st: Scaled, now: number, obs: { replicas: number; ready: number }): void {
+    const sig = `${st.applied}/${obs.replicas}/${obs.ready}/${st.decision.reason}/${st.panic}`;
+    if (sig === st.statusSig && now - st.statusAt < STATUS_REFRESH_MS) return;
+    st.statusSig = sig;
+    st.statusAt = now;
+    const f = st.forecast;
+    const status: Record<string, unknown> = {
+      desiredReplicas: Math.max(st.applied, 0),
+      autoscaler: {
+        recommendation: Math.max(st.applied, 0),
+        reason: st.decision.reason,
+        ...(st.decision.detail ? { message: st.decision.detail } : {}),
+        panic: st.panic,
+        metric: { name: st.policy.metric, value: round(st.metricValue), target: round(st.policy.target * st.policy.targetUtilization) },
+        ...(f ? { forecast: { ratePerSecond: round(f.rate), next: f.next.map(round), pRequest: round(f.pWarm), error: round(f.error), usable: f.usable, model: f.model } } : {}),
+        ...(st.coldStartMs !== undefined ? { coldStartMs: round(st.coldStartMs) } : {}),
+      },
+    };
+    // A Wasm Function's replicas are the autoscaler's to report; a workload's are the workload controller's.
+    if (st.cls === 'wasm') Object.assign(status, { replicas: obs.replicas, readyReplicas: obs.ready });
+    const def = this.opts.resources.kind('Function');
+    void this.opts.resources.patch(def, st.namespace, st.name, { status }, { subresource: 'status' }).catch((err: unknown) => {
+      if (err instanceof ApiError && err.reason === 'NotFound') return;
+      st.statusSig = '';
+      this.opts.logger.warn({ fn: st.key, err: (err as Error).message }, 'could not write the autoscaler status');
+    });
+  }
+
+  /** writeHpa sets the target's spec.replicas (what the scale subresource shows) and the HPA's status. */
+  private async writeHpa(st: Scaled, hpa: ResourceObject, desired: number): Promise<void> {
+    const ev = st.hpaEval!;
+    const fnDef = this.opts.resources.kind('Function');
+    try {
+      if (st.obj.spec?.replicas !== desired) await this.opts.resources.patch(fnDef, st.namespace, st.name, { spec: { replicas: desired } });
+      const def = this.opts.resources.kind('HorizontalPodAutoscaler');
+      const old = hpa.status ?? {};
+      const scaled = old.desiredReplicas !== desired;
+      const status = {
+        ...old,
+        currentReplicas: Math.max(st.applied, 0),
+        desiredReplicas: desired,
+        currentMetrics: ev.current,
+        conditions: ev.conditions,
+        ...(scaled ? { lastScaleTime: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
+      };
+      if (JSON.stringify(status) === JSON.stringify(old)) return;
+      await this.opts.resources.patch(def, hpa.metadata.namespace, hpa.metadata.name, { status }, { subresource: 'status' });
+    } catch (err) {
+      if (err instanceof ApiError && err.reason === 'NotFound') return;
+      this.opts.logger.warn({ hpa: cacheKey(hpa), err: (err as Error).message }, 'could not write the HPA status');
+    }
+  }
+
+  private metricSource(namespace: string): MetricSource {
+    return {
+      gate: (name) => {
+        const st = this.states.get(`${namespace}/${name}`);
+        return st && { concurrency: st.lastConcurrency, rps: st.lastRps };
+      },
+      cached: (name, labels) => this.metricCache.get(metricKey(name, labels)),
+    };
+  }
+
+  private async loadHistory(st: Scaled): Promise<void> {
+    try {
+      const kv = await this.opts.store.get(HISTORY_PREFIX + st.key);
+      if (!kv || this.states.get(st.key) !== st) return;
+      st.history = RequestHistory.decode(kv.value);
+      st.predictor = new Predictor(st.history);
+    } catch (err) {
+      this.opts.logger.warn({ fn: st.key, err: (err as Error).message }, 'the stored request history could not be read; starting afresh');
+    }
+  }
+
+  private async saveHistory(st: Scaled): Promise<void> {
+    if (!st.historyDirty || !this.states.has(st.key)) return;
+    st.historyDirty = false;
+    st.historySavedAt = this.clock.now();
+    try {
+      await this.opts.store.put(HISTORY_PREFIX + st.key, st.history.encode());
+    } catch (err) {
+      st.historyDirty = true;
+      this.opts.logger.warn({ fn: st.key, err: (err as Error).message }, 'could not save the request history');
+    }
+  }
+}
+
+function metricKey(name: string, labels: Record<string, string>): string {
+  return `${name}${JSON.stringify(Object.entries(labels).sort())}`;
+}
+
+function cpuRequest(obj: ResourceObject): number {
+  const cpu = (obj.spec?.resources as { cpu?: string | number } | undefined)?.cpu;
+  return (cpu !== undefined ? parseCpuMillis(cpu) : undefined) ?? 1000;
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
