@@ -43,7 +43,7 @@ spec:
   const ready = async (name: string) => ((await status(name))?.conditions ?? []).find((c: { type: string }) => c.type === 'Ready');
   const get = async (path: string) => {
     const r = await fetch(`${s.gateway}${path}`);
-    return { status: r.status, body: await r.text() };
+    return { status: r.status, body: await r.text(), headers: Object.fromEntries(r.headers) };
   };
 
   beforeAll(async () => {
@@ -221,14 +221,40 @@ spec:
   }, 60_000);
 
   it('starts a replica for the first request at zero (minScale 0) and stops it when idle', async () => {
-    await apply(fn('lazy', '  scale: { minScale: 0, initialScale: 0, scaleToZeroGracePeriod: 2s }\n') + '---\n' + route('lazy', '/lazy', '[{ destination: { function: lazy } }]'));
+    await apply(fn('lazy', '  scale: { minScale: 0, initialScale: 0, stableWindow: 6s, scaleToZeroGracePeriod: 2s }\n') + '---\n' + route('lazy', '/lazy', '[{ destination: { function: lazy } }]'));
     await waitFor(async () => (await ready('lazy'))?.reason === 'ScaledToZero', 'lazy at zero', 20_000);
+    // Several requests at zero at once: the activator holds them all and lets them go when the replica is ready.
     const t0 = Date.now();
-    const r = await get('/lazy?first=1');
-    expect(r.status).toBe(200);
-    expect(r.body).toContain('query: first=1');
+    const rs = await Promise.all([1, 2, 3].map((i) => get(`/lazy?first=${i}`)));
+    for (const [i, r] of rs.entries()) {
+      expect(r.status).toBe(200);
+      expect(r.body).toContain(`query: first=${i + 1}`);
+    }
     expect(Date.now() - t0).toBeLessThan(15_000);
-    await waitFor(async () => (await status('lazy'))?.replicas === 0 && (await ready('lazy'))?.reason === 'ScaledToZero', 'lazy back at zero', 20_000);
+    await waitFor(async () => (await status('lazy'))?.readyReplicas === 1, 'lazy scaled up', 10_000);
+    await waitFor(async () => /activation|reactive/.test((await status('lazy'))?.autoscaler?.reason ?? ''), 'the autoscaler\'s reason in status', 10_000);
+    // Idle for the 6 s stable window and the 2 s grace: back to zero.
+    await waitFor(async () => (await status('lazy'))?.replicas === 0 && (await ready('lazy'))?.reason === 'ScaledToZero', 'lazy back at zero', 30_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(await status('lazy'))}\n${s.stderr().split('\n').filter((l) => /autoscal|lazy/.test(l)).slice(-15).join('\n')}`);
+    });
+    const events = await cli(['describe', 'fn', 'lazy'], { skiff: s });
+    expect(events.stdout).toMatch(/ScaledUp\s+\S+\s+\d+\s+0 → 1 replica\(s\): activation/);
+    expect(events.stdout).toMatch(/ScaledDown\s+\S+\s+\d+\s+1 → 0 replica\(s\)/);
+  }, 60_000);
+
+  it('answers 503 at once to requests waiting at zero when their Function is deleted, and nothing hangs', async () => {
+    // The replica needs 20 s to become ready: requests wait in the activator meanwhile.
+    await apply(fn('slowstart', '  scale: { minScale: 0, initialScale: 0 }\n  readinessProbe: { httpGet: { path: / }, initialDelaySeconds: 20 }\n') + '---\n' + route('slowstart', '/slowstart', '[{ destination: { function: slowstart } }]'));
+    await waitFor(async () => (await ready('slowstart'))?.reason === 'ScaledToZero', 'slowstart at zero', 20_000);
+    const t0 = Date.now();
+    const waiting = Promise.all([1, 2].map(() => get('/slowstart')));
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await cli(['delete', 'fn', 'slowstart'], { skiff: s })).code).toBe(0);
+    for (const r of await waiting) {
+      expect(r.status).toBe(503);
+      expect(r.headers['retry-after']).toBe('1');
+    }
+    expect(Date.now() - t0).toBeLessThan(10_000);
   }, 60_000);
 
   it('stops every replica on delete, and none survives a SIGKILL of the server', async () => {
