@@ -18,3 +18,4 @@ export {
   type HoltWintersParams,
 } from './holt-winters.js';
 export { type Forecast, Predictor, PredictorError, type PredictorOptions } from './predictor.js';
+export { IdleHistogram, type IdleWindow } from './idle-times.js';

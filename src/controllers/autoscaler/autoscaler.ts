@@ -6,7 +6,7 @@ import { parseCpuMillis } from '../../api/kinds/function-workload.js';
 import type { ResourceObject } from '../../api/kinds/types.js';
 import type { ResourceService } from '../../api/resources.js';
 import { type Clock, systemClock } from '../../autoscaling/clock.js';
-import { type Forecast, Predictor, RequestHistory } from '../../autoscaling/forecast/index.js';
+import { type Forecast, IdleHistogram, type IdleWindow, Predictor, RequestHistory } from '../../autoscaling/forecast/index.js';
 import { HpaScaler, replicasFor } from '../../autoscaling/hpa.js';
 import { KpaScaler } from '../../autoscaling/kpa.js';
 import { resolveScalePolicy, type ScalePolicy, type ScaleSpec } from '../../autoscaling/policy.js';
@@ -78,8 +78,14 @@ export interface AutoscalerStats {
   forecastError?: number;
 }
 
-/** How likely a request in the lead window must be for the forecast to keep a replica warm. */
-const WARM_PROBABILITY = 0.3;
+/**
+ * The keep-alive predictive scaling must do at least as well as: ten minutes after the last request,
+ * the common FaaS default. A forecast keeps a replica when requests are expected more often than
+ * that; the idle-time window meets no more requests cold than it would have, for less replica time.
+ */
+const REFERENCE_KEEPALIVE_MS = 10 * 60_000;
+/** Requests expected within the reference keep-alive below which an hour counts as quiet. */
+const QUIET_EXPECTED = 0.2;
 /** A status write for a Function that changed nothing else refreshes the forecast this often. */
 const STATUS_REFRESH_MS = 30_000;
 /** The request history is written to the store this often (it survives restarts; a crash loses at most this much). */
@@ -87,6 +93,9 @@ const HISTORY_SAVE_MS = 5 * 60_000;
 /** External readings (metrics-api, Skiff metrics) are refreshed this often, like KEDA's polling interval. */
 const EXTERNAL_POLL_MS = 15_000;
 const HISTORY_PREFIX = '/skiff/autoscaling/history/';
+const IDLE_PREFIX = '/skiff/autoscaling/idle/';
+/** Scale Events are written this long after the decision, together. */
+const EVENT_DELAY_MS = 50;
 /** HorizontalPodAutoscalers are evaluated this often, kube-controller-manager's default sync period. */
 const HPA_SYNC_MS = 15_000;
 
@@ -104,6 +113,11 @@ interface Scaled {
   behavior?: HpaScaler;
   history: RequestHistory;
   predictor: Predictor;
+  /** Idle times between the Function's busy moments, for the idle-time window of rarely called Functions. */
+  idle: IdleHistogram;
+  /** When the last tick with requests was. */
+  lastRequestAt?: number;
+  idleWindow?: IdleWindow;
   /** Replicas applied last. */
   applied: number;
   decision: Decision;
@@ -158,6 +172,8 @@ export class FunctionAutoscaler {
   private readonly rates = new Map<string, { value: number; at: number }>();
   private readonly metricCache = new Map<string, number>();
   private stopped = false;
+  private readonly pendingEvents: Array<{ obj: ResourceObject; reason: string; message: string }> = [];
+  private eventTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: AutoscalerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -191,6 +207,8 @@ export class FunctionAutoscaler {
     if (this.timer) clearInterval(this.timer);
     this.functions.stop();
     this.hpas?.stop();
+    if (this.eventTimer) clearTimeout(this.eventTimer);
+    for (const e of this.pendingEvents.splice(0)) await this.events.record(e.obj, 'Normal', e.reason, e.message).catch(() => {});
     await Promise.all([...this.states.values()].map((st) => this.saveHistory(st)));
   }
 
@@ -225,12 +243,14 @@ export class FunctionAutoscaler {
     return this.states.get(`${namespace}/${name}`)?.history;
   }
 
-  /** seedHistory replaces a Function's request history (an import of recorded traffic). */
-  seedHistory(namespace: string, name: string, history: RequestHistory): void {
+  /** seedHistory replaces a Function's request history and idle times (an import of recorded traffic). */
+  seedHistory(namespace: string, name: string, history: RequestHistory, idle?: IdleHistogram, lastRequestAt?: number): void {
     const st = this.states.get(`${namespace}/${name}`);
     if (!st) return;
     st.history = history;
     st.predictor = new Predictor(history);
+    if (idle) st.idle = idle;
+    if (lastRequestAt !== undefined) st.lastRequestAt = lastRequestAt;
     st.historyDirty = true;
   }
 
@@ -281,6 +301,7 @@ export class FunctionAutoscaler {
       behavior: spec.scale?.behavior ? new HpaScaler(policy.behavior) : undefined,
       history,
       predictor: new Predictor(history),
+      idle: new IdleHistogram(),
       applied: -1,
       decision: { desired: policy.fixedReplicas ?? policy.initialScale, reason: policy.fixedReplicas !== undefined ? 'fixed' : 'initial' },
       panic: false,
@@ -311,6 +332,7 @@ export class FunctionAutoscaler {
     if (!st) return;
     try {
       await this.opts.store.delete(HISTORY_PREFIX + key);
+      await this.opts.store.delete(IDLE_PREFIX + key);
     } catch (err) {
       this.opts.logger.warn({ fn: key, err: (err as Error).message }, 'could not delete the request history');
     }
@@ -325,7 +347,8 @@ export class FunctionAutoscaler {
     if (!st) return 'the Function is not known to the autoscaler yet';
     const target = this.target(st);
     if (!target.has(st.namespace, st.name)) return st.cls === 'wasm' ? 'its module is not loaded (see the Function\'s Ready condition)' : 'its image is not prepared yet (see the Function\'s Ready condition)';
-    if (this.fixedCount(st) === 0) return `spec.replicas is 0; scale it up (kubectl scale function ${st.name} --replicas=1)`;
+    // spec.replicas set by hand holds; one an HPA writes is the HPA's, which scales from zero like KEDA.
+    if (this.fixedCount(st) === 0 && !this.hpasByTarget().has(key)) return `spec.replicas is 0; scale it up (kubectl scale function ${st.name} --replicas=1)`;
     const blocked = target.blocked?.(st.namespace, st.name);
     if (blocked) return blocked;
     const n = Math.max(1, st.policy.activationScale, st.applied);
@@ -444,6 +467,9 @@ export class FunctionAutoscaler {
     st.lastTickAt = now;
     const rps = s.requests / periodS;
     if (s.requests > 0) {
+      // An idle period ends: one with no request for at least a whole tick.
+      if (st.lastRequestAt !== undefined && now - st.lastRequestAt > periodS * 1000) st.idle.add(now - st.lastRequestAt);
+      st.lastRequestAt = now;
       st.seenTraffic = true;
       // Little's law over the sample: in-flight time per request.
       st.latencyS += ((s.concurrency * (s.periodMs / 1000)) / s.requests - st.latencyS) / 8;
@@ -534,10 +560,23 @@ export class FunctionAutoscaler {
       if (f?.usable) {
         const demand = p.metric === 'rps' ? f.rate : f.rate * st.latencyS;
         let n = Math.ceil(demand / perReplica - 1e-9);
-        if (f.pWarm >= WARM_PROBABILITY) n = Math.max(n, 1);
+        // Requests expected more often than the reference keep-alive: it would be warm for them too.
+        if (f.rate * (REFERENCE_KEEPALIVE_MS / 1000) >= 1) n = Math.max(n, 1);
         candidates.push({ reason: 'predicted', desired: n, detail: `${round(f.rate)} req/s expected, p(request within ${Math.round((lead + st.history.bucketMs) / 1000)}s) ${round(f.pWarm)}, error ${round(f.error)}` });
       }
-    } else st.forecast = undefined;
+      // Too rare for a rate forecast: when the idle times are regular, be warm when the next call is due.
+      const w = (st.idleWindow = st.idle.window({ holdMs: p.stableWindowMs + p.scaleToZeroGraceMs, keepAliveMs: REFERENCE_KEEPALIVE_MS }));
+      // Even a forecast too noisy to size replicas with tells the quiet hours: when it expects hardly a
+      // request within the reference keep-alive, keeping a replica waiting would be waste.
+      const quiet = f !== undefined && f.model !== 'none' && f.rate * (REFERENCE_KEEPALIVE_MS / 1000) < QUIET_EXPECTED;
+      if (w && st.lastRequestAt !== undefined && !quiet) {
+        const since = now - st.lastRequestAt;
+        if (since >= w.fromMs - lead && since <= w.toMs) candidates.push({ reason: 'predicted', desired: 1, detail: `idle times: warm ${minutes(w.fromMs)}–${minutes(w.toMs)} after the last request (${w.samples} idle periods)` });
+      }
+    } else {
+      st.forecast = undefined;
+      st.idleWindow = undefined;
+    }
     for (const c of st.external.values()) candidates.push(c);
     let d = decide(p, candidates);
     if (st.behavior) {
@@ -575,8 +614,25 @@ export class FunctionAutoscaler {
     else st.scaleDowns++;
     const message = `${from} → ${desired} replica(s): ${decision.reason}${decision.detail ? ` (${decision.detail})` : ''}`;
     this.opts.logger.info({ fn: st.key, from, to: desired, reason: decision.reason }, 'scaled');
-    void this.events.record(st.obj, 'Normal', desired > from ? 'ScaledUp' : 'ScaledDown', message).catch(() => {});
+    this.queueEvent(st.obj, desired > from ? 'ScaledUp' : 'ScaledDown', message);
     st.statusSig = '';
+  }
+
+  /**
+   * queueEvent writes an Event shortly after, with the others of the moment: an activation answers
+   * its request first, and a burst of decisions costs one round of store writes.
+   */
+  private queueEvent(obj: ResourceObject, reason: string, message: string): void {
+    this.pendingEvents.push({ obj, reason, message });
+    if (this.eventTimer) return;
+    this.eventTimer = setTimeout(() => {
+      this.eventTimer = undefined;
+      const batch = this.pendingEvents.splice(0);
+      void (async () => {
+        for (const e of batch) await this.events.record(e.obj, 'Normal', e.reason, e.message).catch(() => {});
+      })();
+    }, EVENT_DELAY_MS);
+    this.eventTimer.unref();
   }
 
   private maybeWriteStatus(st: Scaled, now: number, obs: { replicas: number; ready: number }): void {
@@ -594,6 +650,7 @@ export class FunctionAutoscaler {
         panic: st.panic,
         metric: { name: st.policy.metric, value: round(st.metricValue), target: round(st.policy.target * st.policy.targetUtilization) },
         ...(f ? { forecast: { ratePerSecond: round(f.rate), next: f.next.map(round), pRequest: round(f.pWarm), error: round(f.error), usable: f.usable, model: f.model } } : {}),
+        ...(st.idleWindow ? { idleWindow: { fromSeconds: Math.round(st.idleWindow.fromMs / 1000), toSeconds: Math.round(st.idleWindow.toMs / 1000), samples: st.idleWindow.samples } } : {}),
         ...(st.coldStartMs !== undefined ? { coldStartMs: round(st.coldStartMs) } : {}),
       },
     };
@@ -644,8 +701,10 @@ export class FunctionAutoscaler {
 
   private async loadHistory(st: Scaled): Promise<void> {
     try {
-      const kv = await this.opts.store.get(HISTORY_PREFIX + st.key);
-      if (!kv || this.states.get(st.key) !== st) return;
+      const [kv, idle] = await Promise.all([this.opts.store.get(HISTORY_PREFIX + st.key), this.opts.store.get(IDLE_PREFIX + st.key)]);
+      if (this.states.get(st.key) !== st) return;
+      if (idle) st.idle = IdleHistogram.decode(idle.value);
+      if (!kv) return;
       st.history = RequestHistory.decode(kv.value);
       st.predictor = new Predictor(st.history);
     } catch (err) {
@@ -659,6 +718,7 @@ export class FunctionAutoscaler {
     st.historySavedAt = this.clock.now();
     try {
       await this.opts.store.put(HISTORY_PREFIX + st.key, st.history.encode());
+      await this.opts.store.put(IDLE_PREFIX + st.key, st.idle.encode());
     } catch (err) {
       st.historyDirty = true;
       this.opts.logger.warn({ fn: st.key, err: (err as Error).message }, 'could not save the request history');
@@ -673,6 +733,10 @@ function metricKey(name: string, labels: Record<string, string>): string {
 function cpuRequest(obj: ResourceObject): number {
   const cpu = (obj.spec?.resources as { cpu?: string | number } | undefined)?.cpu;
   return (cpu !== undefined ? parseCpuMillis(cpu) : undefined) ?? 1000;
+}
+
+function minutes(ms: number): string {
+  return ms < 60_000 ? `${Math.round(ms / 1000)}s` : `${Math.round(ms / 6000) / 10}m`;
 }
 
 function round(n: number): number {
