@@ -52,9 +52,10 @@ export function parseBenchArgs(argv = process.argv.slice(2)): { json?: string; r
   return { json, rest };
 }
 
-const round = (n: number) => (Number.isFinite(n) ? Math.round(n * 100) / 100 : n);
+// Two decimals, but three significant digits below 1: a fraction like 0.0013 must not print as 0.
+const round = (n: number) => (!Number.isFinite(n) ? n : Math.abs(n) >= 1 || n === 0 ? Math.round(n * 100) / 100 : Number(n.toPrecision(3)));
 
-/** cleanReport rounds every figure to two decimals, the form the JSON files hold. */
+/** cleanReport rounds every figure (two decimals, three significant digits below 1), the form the JSON files hold. */
 export function cleanReport(report: BenchReport): BenchReport {
   return {
     name: report.name,

@@ -18,6 +18,7 @@ const PLURALS: Record<string, { group: string; plural: string; namespaced: boole
   Function: { group: 'skiff.dev/v1', plural: 'functions', namespaced: true },
   Route: { group: 'skiff.dev/v1', plural: 'routes', namespaced: true },
   RuntimeClass: { group: 'node.k8s.io/v1', plural: 'runtimeclasses', namespaced: false },
+  HorizontalPodAutoscaler: { group: 'autoscaling/v2', plural: 'horizontalpodautoscalers', namespaced: true },
 };
 
 /** SkiffApi is the little of Skiff's resource API a bench needs: server-side apply, get, delete, wait. */
