@@ -41,17 +41,13 @@ import { IdleHistogram, RequestHistory } from '../src/autoscaling/forecast/index
 import { HostDirs } from '../src/security/index.js';
 import { Skiff } from '../src/server/skiff.js';
 
-import { emit, type Figures, parseBenchArgs, percentile } from './lib/report.js';
+import { emit, type Figures, parseBenchArgs, percentile, positiveOption } from './lib/report.js';
 import { bucketCounts, generateTrace, type TraceFunction } from './lib/serverless-trace.js';
 import { type BenchObject, readyCondition, SkiffApi } from './lib/skiff-api.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { json, rest } = parseBenchArgs();
-const opt = (name: string, dflt: number) => {
-  const i = rest.indexOf(name);
-  const v = i >= 0 ? Number(rest[i + 1]) : dflt;
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
+const opt = (name: string, dflt: number) => positiveOption(rest, name, dflt);
 const HOURS = opt('--hours', 24);
 const FUNCTIONS = opt('--functions', 8);
 const CONTAINER_HOURS = opt('--container-hours', 3);

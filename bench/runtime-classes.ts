@@ -32,7 +32,7 @@ import { Wasm } from '../src/runtime/wasm-api.js';
 
 import { bwrapPeer, httpdFloor, killGroup, type PeerContext, type PeerOutcome, qemuPeer, runcPeer } from './lib/bare-peers.js';
 import { descendants, memoryCgroupsOf, ProcessLedger, type ProcInfo, pssBytes } from './lib/procs.js';
-import { emit, type Figures, parseBenchArgs } from './lib/report.js';
+import { emit, type Figures, parseBenchArgs, positiveOption } from './lib/report.js';
 import { defaultFiguresPath, perGiB, putTimings, summarize, writeReport } from './lib/runtime-figures.js';
 import { type BenchSkiff, startBenchSkiff } from './lib/skiff.js';
 import { keepAliveStalls, type ReadObject, readyCondition, SkiffApi, timedGet } from './lib/skiff-api.js';
@@ -45,11 +45,7 @@ const gc = runInNewContext('gc') as () => void;
 const ROOT = resolve(import.meta.dirname, '..');
 const MiB = 2 ** 20;
 const { json, rest } = parseBenchArgs();
-const opt = (name: string, dflt: number) => {
-  const i = rest.indexOf(name);
-  const v = i >= 0 ? Number(rest[i + 1]) : dflt;
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
+const opt = (name: string, dflt: number) => positiveOption(rest, name, dflt);
 const RUNS = opt('--runs', 7);
 const VM_RUNS = opt('--vm-runs', 3);
 const SECONDS = opt('--seconds', 3);

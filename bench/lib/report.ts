@@ -52,6 +52,13 @@ export function parseBenchArgs(argv = process.argv.slice(2)): { json?: string; r
   return { json, rest };
 }
 
+/** positiveOption reads `NAME VALUE` from a bench's other arguments: a positive number, else the default. */
+export function positiveOption(rest: readonly string[], name: string, dflt: number): number {
+  const i = rest.indexOf(name);
+  const v = i >= 0 ? Number(rest[i + 1]) : dflt;
+  return Number.isFinite(v) && v > 0 ? v : dflt;
+}
+
 // Two decimals, but three significant digits below 1: a fraction like 0.0013 must not print as 0.
 const round = (n: number) => (!Number.isFinite(n) ? n : Math.abs(n) >= 1 || n === 0 ? Math.round(n * 100) / 100 : Number(n.toPrecision(3)));
 

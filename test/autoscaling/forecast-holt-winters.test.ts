@@ -2,17 +2,10 @@ import { describe, expect, it } from 'vitest';
 
 import { fitHoltWinters, HoltWintersError } from '../../src/autoscaling/forecast/index.js';
 
+import { gaussian } from './series.js';
+
 const DAY = 288; // five-minute buckets
 const WEEK = 7 * DAY;
-
-function gaussian(seed: number): () => number {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-}
 
 // Weekday traffic with a daytime peak, a lunch dip, and quieter weekends: a daily shape that is not a
 // pure sinusoid and a weekly one that the daily season alone cannot explain.

@@ -3,19 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/autoscaling/clock.js';
 import { Predictor, PredictorError, RequestHistory } from '../../src/autoscaling/forecast/index.js';
 
+import { gaussian } from './series.js';
+
 const B = 5 * 60_000;
 const DAY_B = 288;
 const WEEK_B = 7 * DAY_B;
 const T0 = Date.UTC(2026, 10, 2); // a Monday, midnight UTC
-
-function gaussian(seed: number): () => number {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-}
 
 // Requests per five-minute bucket: busy weekday afternoons, quiet nights, quieter weekends.
 function mean(b: number): number {
