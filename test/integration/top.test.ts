@@ -32,7 +32,7 @@ describe('skiff top', () => {
       .toBe(true);
     const lines = out.trim().split('\n');
     expect(lines[0]).toMatch(new RegExp(`^skiff top\\s+${s.api.replace(/[.:/]/g, '\\$&')}\\s+\\d\\d:\\d\\d:\\d\\d\\s+rates over the last 10s$`));
-    expect(lines[2]).toMatch(/^KIND\s+NAME\s+RPS\s+ERRORS\s+ERR%\s+P99$/);
+    expect(lines[2]).toMatch(/^KIND\s+NAME\s+RPS\s+ERRORS\s+ERR%\s+P99\s+REPLICAS\s+REASON$/);
     expect(out).toMatch(/function\s+default\/hello\s+\d+\.\d\s+0\s+0\.0%\s+\d+(µs|ms)/);
     const only = await cli(['top', '--once', '--kind', 'function'], { skiff: s });
     expect(only.stdout).not.toMatch(/^route/m);

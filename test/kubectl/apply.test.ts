@@ -50,8 +50,9 @@ async function live(name: string): Promise<Record<string, any>> {
 async function settled(name: string): Promise<Record<string, any>> {
   return (await waitFor(async () => {
     const o = await live(name);
-    return o.status?.observedGeneration === o.metadata.generation ? o : undefined;
-  }, `the controller to report on ${name}`))!;
+    // The Function controller reported on this generation, and the autoscaler on the Function.
+    return o.status?.observedGeneration === o.metadata.generation && o.status?.autoscaler !== undefined ? o : undefined;
+  }, `the controllers to report on ${name}`))!;
 }
 
 beforeAll(async () => {

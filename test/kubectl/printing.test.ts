@@ -59,7 +59,8 @@ beforeAll(async () => {
   // Ready columns settle once the controller has compiled each module.
   await waitFor(async () => {
     const list = (await (await apiFetch(s, '/apis/skiff.dev/v1/functions')).json()) as { items: Array<{ status?: { conditions?: Array<{ status: string }> } }> };
-    return list.items.length === 7 && list.items.every((f) => f.status?.conditions?.[0]?.status === 'True');
+    // Ready, and reported on by the autoscaler (its REPLICAS column then holds until traffic decides).
+    return list.items.length === 7 && list.items.every((f) => f.status?.conditions?.[0]?.status === 'True' && (f.status as { autoscaler?: unknown }).autoscaler !== undefined);
   }, 'functions ready', 30_000);
 }, 60_000);
 afterAll(async () => {

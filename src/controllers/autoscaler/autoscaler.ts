@@ -86,7 +86,7 @@ export interface AutoscalerStats {
 const REFERENCE_KEEPALIVE_MS = 10 * 60_000;
 /** Requests expected within the reference keep-alive below which an hour counts as quiet. */
 const QUIET_EXPECTED = 0.2;
-/** A status write for a Function that changed nothing else refreshes the forecast this often. */
+/** The forecast, idle-time window and cold start in status are rewritten at most this often (when they changed). */
 const STATUS_REFRESH_MS = 30_000;
 /** The request history is written to the store this often (it survives restarts; a crash loses at most this much). */
 const HISTORY_SAVE_MS = 5 * 60_000;
@@ -137,6 +137,7 @@ interface Scaled {
   coldStartMs?: number;
   statusAt: number;
   statusSig: string;
+  slowSig: string;
   historySavedAt: number;
   historyDirty: boolean;
   scaleUps: number;
@@ -312,6 +313,7 @@ export class FunctionAutoscaler {
       metricValue: 0,
       statusAt: 0,
       statusSig: '',
+      slowSig: '',
       historySavedAt: now,
       historyDirty: false,
       scaleUps: 0,
@@ -528,7 +530,8 @@ export class FunctionAutoscaler {
       // The module was loaded after the count was applied: the replicas exist now.
       if (target.scale(st.namespace, st.name, desired)) gate.open();
     }
-    this.maybeWriteStatus(st, now, obs);
+    // What the replicas are now, after this tick's change.
+    this.maybeWriteStatus(st, now, target.observe(st.namespace, st.name) ?? obs);
     if (st.historyDirty && now - st.historySavedAt >= HISTORY_SAVE_MS) void this.saveHistory(st);
   }
 
@@ -635,12 +638,25 @@ export class FunctionAutoscaler {
     this.eventTimer.unref();
   }
 
+  /**
+   * maybeWriteStatus writes status.autoscaler when the decision changed (count, replicas, reason,
+   * panic), and the slower facts (forecast, idle-time window, measured cold start) when they changed,
+   * at most every STATUS_REFRESH_MS. The inputs of the moment (the message, the metric's value) go
+   * along with those writes but never cause one: every write is a new resourceVersion and a watch event.
+   */
   private maybeWriteStatus(st: Scaled, now: number, obs: { replicas: number; ready: number }): void {
-    const sig = `${st.applied}/${obs.replicas}/${obs.ready}/${st.decision.reason}/${st.panic}`;
-    if (sig === st.statusSig && now - st.statusAt < STATUS_REFRESH_MS) return;
-    st.statusSig = sig;
-    st.statusAt = now;
     const f = st.forecast;
+    const slow = {
+      ...(f ? { forecast: { ratePerSecond: round(f.rate), next: f.next.map(round), pRequest: round(f.pWarm), error: round(f.error), usable: f.usable, model: f.model } } : {}),
+      ...(st.idleWindow ? { idleWindow: { fromSeconds: Math.round(st.idleWindow.fromMs / 1000), toSeconds: Math.round(st.idleWindow.toMs / 1000), samples: st.idleWindow.samples } } : {}),
+      ...(st.coldStartMs !== undefined ? { coldStartMs: Math.round(st.coldStartMs) } : {}),
+    };
+    const sig = `${st.applied}/${obs.replicas}/${obs.ready}/${st.decision.reason}/${st.panic}`;
+    const slowSig = JSON.stringify(slow);
+    if (sig === st.statusSig && (slowSig === st.slowSig || now - st.statusAt < STATUS_REFRESH_MS)) return;
+    st.statusSig = sig;
+    st.slowSig = slowSig;
+    st.statusAt = now;
     const status: Record<string, unknown> = {
       desiredReplicas: Math.max(st.applied, 0),
       autoscaler: {
@@ -649,9 +665,7 @@ export class FunctionAutoscaler {
         ...(st.decision.detail ? { message: st.decision.detail } : {}),
         panic: st.panic,
         metric: { name: st.policy.metric, value: round(st.metricValue), target: round(st.policy.target * st.policy.targetUtilization) },
-        ...(f ? { forecast: { ratePerSecond: round(f.rate), next: f.next.map(round), pRequest: round(f.pWarm), error: round(f.error), usable: f.usable, model: f.model } } : {}),
-        ...(st.idleWindow ? { idleWindow: { fromSeconds: Math.round(st.idleWindow.fromMs / 1000), toSeconds: Math.round(st.idleWindow.toMs / 1000), samples: st.idleWindow.samples } } : {}),
-        ...(st.coldStartMs !== undefined ? { coldStartMs: round(st.coldStartMs) } : {}),
+        ...slow,
       },
     };
     // A Wasm Function's replicas are the autoscaler's to report; a workload's are the workload controller's.

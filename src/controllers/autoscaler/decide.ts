@@ -18,8 +18,9 @@ export interface Decision {
   detail?: string;
 }
 
-// On a tie the earlier reason is named: what traffic asks for explains a count better than a floor.
-const ORDER: ScaleReason[] = ['hpa', 'fixed', 'activation', 'panic', 'reactive', 'predicted', 'cron', 'external', 'initial', 'minScale'];
+// On a tie the earlier reason is named: what traffic asks for explains a count better than a floor,
+// except initialScale, which explains the count until a whole stable window of traffic has been seen.
+const ORDER: ScaleReason[] = ['hpa', 'fixed', 'activation', 'initial', 'panic', 'reactive', 'predicted', 'cron', 'external', 'minScale'];
 
 /**
  * decide combines the sources: the most any of them asks for, at least minScale, at most maxScale.
