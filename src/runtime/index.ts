@@ -163,11 +163,7 @@ export class Runtime {
    */
   async reserve(poolKey: string, digest: string, memoryBytes: number, n: number): Promise<number> {
     const variant = this.cache.resolvedVariant(digest, memoryBytes) ?? (await this.cache.variant(digest, memoryBytes));
-    const prev = this.reservations.get(poolKey);
-    if (n > 0) this.reservations.set(poolKey, { variant, n });
-    else this.reservations.delete(poolKey);
-    if (prev && prev.variant.key !== variant.key) this.applyReservation(prev.variant);
-    const warm = this.applyReservation(variant);
+    const warm = this.setReservation(poolKey, variant, n);
     if (warm !== undefined || !this.inline) return warm ?? 0;
     // The metered build is being compiled (the first reservation of a module): wait for it once.
     await this.cache.meteredSettled(variant);
@@ -197,7 +193,11 @@ export class Runtime {
   /** tryReserve is reserve without waiting: undefined when the module's builds are not at hand yet. */
   tryReserve(poolKey: string, digest: string, memoryBytes: number, n: number): number | undefined {
     const variant = this.cache.resolvedVariant(digest, memoryBytes);
-    if (!variant) return undefined;
+    return variant && this.setReservation(poolKey, variant, n);
+  }
+
+  /** setReservation records a pool key's reservation of a variant and resizes it (and the variant it had, if another). */
+  private setReservation(poolKey: string, variant: Variant, n: number): number | undefined {
     const prev = this.reservations.get(poolKey);
     if (n > 0) this.reservations.set(poolKey, { variant, n });
     else this.reservations.delete(poolKey);

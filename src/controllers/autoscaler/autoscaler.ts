@@ -187,7 +187,12 @@ export class FunctionAutoscaler {
     this.events = new EventRecorder(opts.resources, 'autoscaler', opts.logger);
     this.functions.addHandlers({
       onAdd: (o) => this.upsert(o),
-      onUpdate: (_a, b) => this.upsert(b),
+      // Status writes (the autoscaler's own among them) change no policy: only the object is kept.
+      onUpdate: (a, b) => {
+        const st = this.states.get(cacheKey(b));
+        if (st && a.metadata.generation === b.metadata.generation) st.obj = b;
+        else this.upsert(b);
+      },
       onDelete: (o) => void this.forget(o),
     });
     opts.gates.useOwner({ activate: (key) => this.activate(key) });
@@ -237,11 +242,6 @@ export class FunctionAutoscaler {
       });
     }
     return out;
-  }
-
-  /** history returns a Function's request history (for tests and the benchmark, which seeds it). */
-  history(namespace: string, name: string): RequestHistory | undefined {
-    return this.states.get(`${namespace}/${name}`)?.history;
   }
 
   /** seedHistory replaces a Function's request history and idle times (an import of recorded traffic). */
@@ -350,7 +350,7 @@ export class FunctionAutoscaler {
     const target = this.target(st);
     if (!target.has(st.namespace, st.name)) return st.cls === 'wasm' ? 'its module is not loaded (see the Function\'s Ready condition)' : 'its image is not prepared yet (see the Function\'s Ready condition)';
     // spec.replicas set by hand holds; one an HPA writes is the HPA's, which scales from zero like KEDA.
-    if (this.fixedCount(st) === 0 && !this.hpasByTarget().has(key)) return `spec.replicas is 0; scale it up (kubectl scale function ${st.name} --replicas=1)`;
+    if (st.policy.fixedReplicas === 0 && !this.hpasByTarget().has(key)) return `spec.replicas is 0; scale it up (kubectl scale function ${st.name} --replicas=1)`;
     const blocked = target.blocked?.(st.namespace, st.name);
     if (blocked) return blocked;
     const n = Math.max(1, st.policy.activationScale, st.applied);
@@ -455,10 +455,6 @@ export class FunctionAutoscaler {
       if (ref?.kind === 'Function' && ref.name) out.set(`${h.metadata.namespace ?? 'default'}/${ref.name}`, h);
     }
     return out;
-  }
-
-  private fixedCount(st: Scaled): number | undefined {
-    return st.policy.fixedReplicas;
   }
 
   /** step is one Function's decision this tick. */

@@ -1,6 +1,6 @@
-import { parseCpuMillis } from '../../api/kinds/function-workload.js';
 import type { ResourceObject } from '../../api/kinds/types.js';
 import type { MetricReading } from '../../autoscaling/hpa.js';
+import { parseQuantity } from '../../util/quantity.js';
 
 /** What an HPA's metrics are read from: the gates' own figures and the polled Skiff metrics. */
 export interface MetricSource {
@@ -43,14 +43,9 @@ interface MetricSpec {
   external?: { metric: { name: string; selector?: { matchLabels?: Record<string, string> } }; target: Target };
 }
 
-/** quantity reads a Kubernetes quantity as a plain number (`500m` → 0.5, `2k` → 2000). */
+/** quantity reads an HPA target's Kubernetes quantity (`500m` → 0.5, `2k` → 2000). */
 function quantity(q: string | number | undefined): number | undefined {
-  if (q === undefined) return undefined;
-  if (typeof q === 'number') return q;
-  const m = /^([0-9.]+)(m|k|M|G|Ki|Mi|Gi)?$/.exec(q.trim());
-  if (!m) return undefined;
-  const mult: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
-  return Number(m[1]) * (m[2] ? mult[m[2]]! : 1);
+  return q === undefined ? undefined : parseQuantity(q);
 }
 
 /**
@@ -80,7 +75,7 @@ export function evaluateHpa(hpa: ResourceObject, inp: HpaInputs, src: MetricSour
       const util = Math.round((cores * 1000 * 100) / inp.cpuMillis);
       const t = m.resource.target;
       if (t.type === 'AverageValue') {
-        const target = quantity(t.averageValue) ?? (parseCpuMillis(String(t.averageValue)) ?? 0) / 1000;
+        const target = quantity(t.averageValue) ?? 0;
         readings.push({ kind: 'ratio', usage: cores, target });
         parts.push(`cpu ${cores.toFixed(2)}/${target}`);
       } else {
