@@ -200,6 +200,8 @@ describe.runIf(run)('kubectl diff, patch and replace', () => {
 
   it('replaces, and refuses a stale resourceVersion with 409 in kube words', async () => {
     await kubectl(['apply', ...validate, '-f', file('r.yaml', fnYaml('r'))]);
+    // Once the controllers have written their status: a status write between get and replace is a real conflict.
+    await settled('r');
     const current = (await kubectl(['get', 'fn', 'r', '-o', 'yaml'])).stdout;
     const replaced = await kubectl(['replace', ...validate, '-f', '-'], { stdin: current.replace('memory: 64Mi', 'memory: 70Mi') });
     expect(replaced.stdout).toBe('function.skiff.dev/r replaced\n');
