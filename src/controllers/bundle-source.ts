@@ -5,6 +5,7 @@ import type { LookupFunction, Socket } from 'node:net';
 import { type ImageManifest, type ImageReference, parseReference, type Registry } from '../oci/index.js';
 import { type UpstreamGuard, UpstreamRefusedError } from '../security/index.js';
 import { SkiffError } from '../util/errors.js';
+import { readBounded } from '../util/read-body.js';
 
 /** BundleSourceError: the bundle could not be fetched; `reason` is the condition reason it becomes. */
 export class BundleSourceError extends SkiffError {
@@ -172,26 +173,16 @@ export class BundleSource {
 
   private async readBody(res: http.IncomingMessage, where: string, signal: AbortSignal, timeoutMs: number): Promise<Uint8Array> {
     const max = this.opts.maxBytes;
-    if (Number(res.headers['content-length'] ?? NaN) > max) {
-      res.destroy();
-      throw new BundleSourceError('BundleTooLarge', `the bundle at ${where} is ${String(res.headers['content-length'])} bytes; the limit is ${max}`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
     try {
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > max) {
-          res.destroy();
-          throw new BundleSourceError('BundleTooLarge', `the bundle at ${where} is larger than the limit of ${max} bytes`);
-        }
-        chunks.push(chunk);
-      }
+      return await readBounded(res, max, (announced) =>
+        announced !== undefined
+          ? new BundleSourceError('BundleTooLarge', `the bundle at ${where} is ${announced} bytes; the limit is ${max}`)
+          : new BundleSourceError('BundleTooLarge', `the bundle at ${where} is larger than the limit of ${max} bytes`),
+      );
     } catch (err) {
       if (err instanceof BundleSourceError) throw err;
       if (signal.aborted) throw new BundleSourceError('DownloadFailed', `fetching the bundle from ${where} took longer than ${timeoutMs} ms`, { cause: err });
       throw new BundleSourceError('DownloadFailed', `the download from ${where} broke off (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
     }
-    return Buffer.concat(chunks);
   }
 }

@@ -4,6 +4,7 @@ import { isIP, type LookupFunction, type Socket } from 'node:net';
 
 import { type UpstreamGuard, UpstreamRefusedError } from '../../security/upstream-guard.js';
 import { parseQuantity } from '../../util/quantity.js';
+import { readBounded } from '../../util/read-body.js';
 
 import { TriggerError } from './errors.js';
 
@@ -142,27 +143,19 @@ export function guardedFetchJson(guard: UpstreamGuard, opts: GuardedFetchOptions
       res.destroy();
       throw new TriggerError('trigger_fetch', `${where} answered HTTP ${res.statusCode}`);
     }
-    if (Number(res.headers['content-length'] ?? NaN) > maxBytes) {
-      res.destroy();
-      throw new TriggerError('trigger_too_large', `${where} answered ${String(res.headers['content-length'])} bytes; the limit is ${maxBytes}`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
+    let body: Buffer;
     try {
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > maxBytes) {
-          res.destroy();
-          throw new TriggerError('trigger_too_large', `${where} answered more than the limit of ${maxBytes} bytes`);
-        }
-        chunks.push(chunk);
-      }
+      body = await readBounded(res, maxBytes, (announced) =>
+        announced !== undefined
+          ? new TriggerError('trigger_too_large', `${where} answered ${announced} bytes; the limit is ${maxBytes}`)
+          : new TriggerError('trigger_too_large', `${where} answered more than the limit of ${maxBytes} bytes`),
+      );
     } catch (err) {
       if (err instanceof TriggerError) throw err;
       throw new TriggerError('trigger_fetch', `the answer from ${where} broke off`, undefined, { cause: err });
     }
     try {
-      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+      return JSON.parse(body.toString('utf8')) as unknown;
     } catch (err) {
       throw new TriggerError('trigger_bad_json', `${where} did not answer JSON (${(err as Error).message})`, undefined, { cause: err });
     }
