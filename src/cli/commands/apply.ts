@@ -195,8 +195,8 @@ async function plan(items: ManifestObject[], defaultNs: string, kinds: KindResol
 
 /**
  * applyOne sends one object as a server-side apply (the same apply kubectl --server-side uses) and
- * says what happened: created (201), configured (a new resourceVersion, or for a dry run a different
- * object), or unchanged.
+ * says what happened: created (201), configured (the object apart from its status changed), or
+ * unchanged.
  */
 async function applyOne(client: ApiClient, def: KindDefinition, ns: string | undefined, desired: ResourceObject, opts: { dry: boolean; force: boolean; manager: string }): Promise<string> {
   const name = desired.metadata.name;
@@ -213,8 +213,9 @@ async function applyOne(client: ApiClient, def: KindDefinition, ns: string | und
   const res = await client.request<ResourceObject>('PATCH', `${path}?${q}`, applied(desired), { 'content-type': 'application/apply-patch+yaml' });
   printWarnings(res.warnings);
   if (res.status === 201 || !before) return 'created';
-  if (!opts.dry) return res.body.metadata.resourceVersion === before.metadata.resourceVersion ? 'unchanged' : 'configured';
-  return sameIgnoringManagedFields(before, res.body) ? 'unchanged' : 'configured';
+  if (!opts.dry && res.body.metadata.resourceVersion === before.metadata.resourceVersion) return 'unchanged';
+  // A controller may write status between the GET and the apply; that is not this apply's doing.
+  return sameApart(before, res.body) ? 'unchanged' : 'configured';
 }
 
 /**
@@ -227,8 +228,9 @@ function applied(o: ResourceObject): ResourceObject {
   return { ...rest, metadata } as ResourceObject;
 }
 
-function sameIgnoringManagedFields(a: ResourceObject, b: ResourceObject): boolean {
-  const strip = (o: ResourceObject) => JSON.stringify(canonical({ ...o, metadata: { ...o.metadata, managedFields: undefined } }));
+/** sameApart compares two versions of an object apart from what controllers and the server write. */
+function sameApart(a: ResourceObject, b: ResourceObject): boolean {
+  const strip = (o: ResourceObject) => JSON.stringify(canonical({ ...o, status: undefined, metadata: { ...o.metadata, managedFields: undefined, resourceVersion: undefined } }));
   return strip(a) === strip(b);
 }
 
