@@ -41,7 +41,8 @@ for (const [file, deps] of Object.entries(result.obj())) {
 const LAYERS = [
   ['cli'],
   ['server', 'dashboard', 'observability'],
-  ['controllers'],
+  // gitops (sources, syncs, rollouts) runs on the controller runtime beside the other controllers.
+  ['controllers', 'gitops'],
   ['functions', 'gateway', 'admission', 'workloads'],
   ['runtime', 'policy', 'manifests', 'signing', 'autoscaling'],
   // oci is a client library beside the API: module references in resources are parsed with it.
