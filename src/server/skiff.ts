@@ -30,6 +30,8 @@ import { WorkloadController } from '../controllers/workload-controller.js';
 import { Dashboard, DecisionRing, SampleRing } from '../dashboard/index.js';
 import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
+import type { ArtifactReader } from '../gitops/artifact.js';
+import { SyncController } from '../gitops/sync/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
 import { MetricsExporter } from '../observability/index.js';
 import { OtlpTracer, type TracingConfig } from '../observability/tracing/index.js';
@@ -90,6 +92,8 @@ export interface SkiffOptions {
   tracing?: TracingConfig;
   /** A listener serving only /metrics (`--metrics`); without a token on loopback, with the API's token elsewhere. */
   metrics?: Address;
+  /** Where Syncs read their sources' artifacts (the Git source controller's store); Syncs are not reconciled without it. */
+  artifacts?: ArtifactReader;
 }
 
 /** RegistrySettings: `skiff up --insecure-registry`, `--registry-ca`, `--registry-config`. */
@@ -168,6 +172,7 @@ export class Skiff {
   private stopping?: Promise<void>;
   private dashboard?: Dashboard;
   private metrics?: MetricsExporter;
+  private syncs?: SyncController;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -272,13 +277,18 @@ export class Skiff {
     await this.autoscaler.start();
     await this.imagePolicies.start();
     await this.admission.start();
+    // GitOps Syncs apply through the same ResourceService, so every object they write passes the admission above.
+    if (this.opts.artifacts) {
+      this.syncs = new SyncController({ resources, logger, artifacts: this.opts.artifacts, blobs: this.blobs });
+      await this.syncs.start();
+    }
 
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
     const autoscaler = this.autoscaler;
     this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics(), replicas: () => autoscaler.stats() }), decisions, resources });
     this.dashboard.start();
     const workloadController = this.workloads;
-    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller];
+    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller, ...(this.syncs ? [this.syncs.controller] : [])];
     this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: () => controllers, workloads: this.workloadManager, autoscaler: this.autoscaler });
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount()] });
     const tls = await apiCert;
@@ -356,6 +366,7 @@ export class Skiff {
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.metrics?.close().catch(() => {});
+      await this.syncs?.stop().catch(() => {});
       await this.admission?.stop().catch(() => {});
       this.imagePolicies?.stop();
       await this.routes?.stop().catch(() => {});

@@ -18,6 +18,7 @@ import { register as push } from './push.js';
 import { register as run } from './run.js';
 import { register as sign } from './sign.js';
 import { register as signBlob } from './sign-blob.js';
+import { register as sync } from './sync.js';
 import { register as top } from './top.js';
 import { register as up } from './up.js';
 import { register as verify } from './verify.js';
@@ -46,6 +47,7 @@ const registrars: Array<(program: Command) => void> = [
   run,
   sign,
   signBlob,
+  sync,
   top,
   up,
   verify,
