@@ -24,6 +24,7 @@ const DEFAULT_TIMEOUT_MS = 2 * 60_000;
 const WAITING_MS = 5_000;
 /** How long a constraint kind may take to appear once its template is applied. */
 const CONSTRAINT_KIND_WAIT_MS = 10_000;
+const OWNED_CHANGE_DELAY_MS = 200;
 
 export interface SyncControllerOptions {
   resources: ResourceService;
@@ -40,6 +41,8 @@ export interface SyncControllerOptions {
   healthPollMs?: number;
   limits?: BuildLimits;
   workers?: number;
+  /** Watch the kinds Syncs apply, so that drift is corrected at once (default true); otherwise at each interval. */
+  watchOwned?: boolean;
 }
 
 interface Inventory {
@@ -66,6 +69,9 @@ export class SyncController {
   private readonly events: EventRecorder;
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
+  /** Informers of the kinds Syncs apply, by GROUP/PLURAL: a change to an owned object wakes its Sync at once. */
+  private readonly owned = new Map<string, Informer>();
+  private stopped = false;
   /** The last applied plan per Sync, so that a drift pass does not rebuild it (and store its modules) again. */
   private readonly plans = new Map<string, { digest: string; generation: number; objects: PlannedObject[] }>();
 
@@ -108,9 +114,43 @@ export class SyncController {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    for (const i of this.owned.values()) i.stop();
     this.sources?.stop();
     this.informer.stop();
     await this.controller.stop();
+  }
+
+  /**
+   * watchOwned starts (once per kind) an informer of a kind a plan applies, so that a hand edit or a
+   * deletion of an owned object is corrected within moments rather than at the next interval. Status
+   * writes by other controllers leave generation, labels and annotations alone and wake nothing.
+   */
+  private watchOwned(plan: PlannedObject[]): void {
+    if (this.stopped || this.opts.watchOwned === false) return;
+    for (const p of plan) {
+      const def = this.defOf(p);
+      if (!def) continue;
+      const k = `${groupOf(def)}/${def.plural}`;
+      if (this.owned.has(k)) continue;
+      const inf = new Informer(this.opts.resources, def, this.opts.logger);
+      inf.addHandlers({
+        onUpdate: (old, o) => {
+          if (old.metadata.generation !== o.metadata.generation || !deepEqual(old.metadata.labels, o.metadata.labels) || !deepEqual(old.metadata.annotations, o.metadata.annotations)) this.wakeOwner(o);
+        },
+        onDelete: (o) => this.wakeOwner(o),
+      });
+      this.owned.set(k, inf);
+      inf.start().catch((err: Error) => this.opts.logger.warn({ kind: def.kind, err: err.message }, 'watching applied objects failed; drift is found at each interval'));
+    }
+  }
+
+  private wakeOwner(o: ResourceObject): void {
+    const labels = o.metadata.labels ?? {};
+    const name = labels[SYNC_NAME_LABEL];
+    const ns = labels[SYNC_NAMESPACE_LABEL];
+    // Shortly after, so that a burst of changes (a Sync's own apply) costs one pass.
+    if (name && ns && this.informer.get(`${ns}/${name}`)) this.controller.queue.addAfter(`${ns}/${name}`, OWNED_CHANGE_DELAY_MS);
   }
 
   private wakeConsumers(src: ResourceObject): void {
@@ -211,7 +251,7 @@ export class SyncController {
     }
     let partial = false;
     try {
-      partial = await this.applyAll(plan, true, () => (partial = true));
+      partial = await this.applyAll(plan, true, deadline, () => (partial = true));
     } catch (err) {
       if (!(err instanceof SyncApplyError)) throw err;
       const message = `revision ${rev.revision}: ${err.message}`;
@@ -227,6 +267,7 @@ export class SyncController {
       lastPruned: pruned.length,
     };
     this.plans.set(key, { digest: rev.digest, generation: sync.metadata.generation ?? 1, objects: plan });
+    this.watchOwned(plan);
     await this.events.record(sync, 'Normal', 'Applied', `applied revision ${rev.revision}: ${plan.length} objects${pruned.length ? `, ${pruned.length} pruned` : ''}`);
     if (sync.spec?.wait) {
       const health = await this.waitHealthy(plan, deadline);
@@ -255,7 +296,8 @@ export class SyncController {
     let plan: PlannedObject[];
     try {
       plan = await this.plan(sync, st.lastHealthyDigest);
-      await this.applyAll(plan, false);
+      // A rollback gets a time budget of its own: the failed attempt may have used up spec.timeout.
+      await this.applyAll(plan, false, Date.now() + this.limitsOf(sync));
     } catch (err) {
       await this.events.record(sync, 'Warning', 'ApplyFailed', truncate(`rolling back to ${st.lastHealthyRevision} failed: ${(err as Error).message}`));
       return undefined;
@@ -277,6 +319,7 @@ export class SyncController {
     if (!cached || cached.digest !== st.lastAppliedDigest || cached.generation !== sync.metadata.generation) {
       cached = { digest: st.lastAppliedDigest, generation: sync.metadata.generation ?? 1, objects: await this.plan(sync, st.lastAppliedDigest) };
       this.plans.set(key, cached);
+      this.watchOwned(cached.objects);
     }
     const drifted: Array<{ object: string; fields: string[] }> = [];
     let refused: SyncApplyError | undefined;
@@ -318,7 +361,7 @@ export class SyncController {
    * templates are applied (`onPartial` is called then: something is written before the whole is known
    * to pass). Returns whether something was written before a refusal could happen.
    */
-  private async applyAll(plan: PlannedObject[], dryRunFirst: boolean, onPartial?: () => void): Promise<boolean> {
+  private async applyAll(plan: PlannedObject[], dryRunFirst: boolean, deadline: number, onPartial?: () => void): Promise<boolean> {
     const { resources } = this.opts;
     const deferred = plan.filter((p) => !this.defOf(p));
     const templates = plan.filter((p) => p.object.kind === 'ConstraintTemplate');
@@ -327,6 +370,7 @@ export class SyncController {
       if (!defined) throw new SyncApplyError(`${describe(p)} (${p.file}:${p.line}): the server does not serve ${p.object.apiVersion} ${p.object.kind}`, describe(p), p.file);
     }
     const write = async (p: PlannedObject, dryRun: boolean) => {
+      if (Date.now() > deadline) throw new SyncApplyError(`applying took longer than spec.timeout; stopped before ${describe(p)} (${p.file}:${p.line})`, describe(p), p.file);
       const def = this.defOf(p);
       if (!def) throw new SyncApplyError(`${describe(p)} (${p.file}:${p.line}): the server does not serve ${p.object.apiVersion} ${p.object.kind}`, describe(p), p.file);
       const ns = def.namespaced ? p.object.metadata.namespace : undefined;
