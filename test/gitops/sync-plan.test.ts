@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
+import { builtinKinds } from '../../src/api/kinds/index.js';
+import { ResourceService } from '../../src/api/resources.js';
 import { artifactPath, buildPlan, type PlannedObject, SyncBuildError, SyncLimitError } from '../../src/gitops/sync/index.js';
+import { MemoryStore } from '../../src/store/index.js';
 
 const files = (o: Record<string, string>) => new Map(Object.entries(o).map(([k, v]) => [k, new TextEncoder().encode(v)]));
 const scope = (_apiVersion: string, kind: string) => (kind === 'Namespace' || kind === 'ConstraintTemplate' ? false : kind === 'Unknown' ? undefined : true);
@@ -112,5 +115,21 @@ describe('buildPlan (kustomize subset)', () => {
     await expect(plan({ ...base, 'o/kustomization.yaml': 'resources: [../base]\npatchesStrategicMerge:\n  - |\n    apiVersion: skiff.dev/v1\n    kind: Function\n    metadata: { name: nope }\n' }, 'o')).rejects.toThrow(/no resource matches the patch \(Function\/nope\)/);
     await expect(plan({ 'a/kustomization.yaml': 'resources: [../b]\n', 'b/kustomization.yaml': 'resources: [../a]\n' }, 'a')).rejects.toThrow(/cycle/);
     await expect(plan({ 'o/kustomization.yaml': 'resources: [x.yaml]\nnamePrefix: [\n' }, 'o')).rejects.toThrow(/o\/kustomization\.yaml:\d+:\d+/);
+  });
+});
+
+describe('the Sync kind', () => {
+  const resources = new ResourceService(new MemoryStore(), builtinKinds());
+  const create = (spec: Record<string, unknown>) => resources.create(resources.kind('Sync'), 'default', { apiVersion: 'skiff.dev/v1', kind: 'Sync', metadata: { name: 'app', namespace: 'default' }, spec: { sourceRef: { kind: 'GitRepository', name: 'app' }, ...spec } }, { dryRun: true });
+
+  it('accepts the contract\'s shape and names each bad field', async () => {
+    await expect(create({ path: './deploy', interval: '2s', timeout: '1m30s', prune: true, wait: true, dependsOn: [{ name: 'policies' }], targetNamespace: 'apps', rollback: { enabled: false } })).resolves.toBeDefined();
+    await expect(create({ interval: '500ms' })).rejects.toThrow(/spec\.interval/);
+    await expect(create({ timeout: 'soon' })).rejects.toThrow(/spec\.timeout/);
+    await expect(create({ dependsOn: [{ name: 'app' }] })).rejects.toThrow(/spec\.dependsOn\[0\].*itself/);
+    await expect(create({ targetNamespace: 'Not_A_Name' })).rejects.toThrow(/spec\.targetNamespace/);
+    await expect(create({ path: 'a/../../b' })).rejects.toThrow(/spec\.path/);
+    await expect(create({ sourceRef: { kind: 'Bucket', name: 'x' } })).rejects.toThrow(/sourceRef/);
+    await expect(create({ surprise: 1 })).rejects.toThrow(/surprise/);
   });
 });

@@ -42,6 +42,14 @@ describe('Sync applies a source revision', () => {
     expect((await h.events('app')).some((e) => e.startsWith('Pruned: pruned Function default/other'))).toBe(true);
   });
 
+  it('deletes its objects with it when a pruning Sync is deleted', async () => {
+    await h.publish('gone', 'main@sha1:g1', { 'a.yaml': fn('gone-a') });
+    await h.createSync('gone', { prune: true });
+    await expect.poll(async () => (await h.getSync('gone')).status?.lastAppliedRevision, POLL).toBe('main@sha1:g1');
+    await h.resources.delete(h.resources.kind('Sync'), 'default', 'gone');
+    await expect.poll(async () => h.get('Function', 'default', 'gone-a'), POLL).toBeUndefined();
+  });
+
   it('does not prune with prune: false, and never prunes an object without its ownership labels', async () => {
     await h.publish('keep', 'main@sha1:1', { 'a.yaml': fn('keep-a'), 'b.yaml': fn('keep-b') });
     await h.createSync('keep', { prune: false });

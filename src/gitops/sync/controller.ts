@@ -72,6 +72,8 @@ export class SyncController {
   /** Informers of the kinds Syncs apply, by GROUP/PLURAL: a change to an owned object wakes its Sync at once. */
   private readonly owned = new Map<string, Informer>();
   private stopped = false;
+  /** Syncs deleted with prune on, whose objects are still to be deleted (kept in memory: a restart in between leaves them). */
+  private readonly deleted = new Map<string, ResourceObject>();
   /** The last applied plan per Sync, so that a drift pass does not rebuild it (and store its modules) again. */
   private readonly plans = new Map<string, { digest: string; generation: number; objects: PlannedObject[] }>();
 
@@ -90,6 +92,10 @@ export class SyncController {
       },
       onDelete: (o) => {
         this.plans.delete(cacheKey(o));
+        if (o.spec?.prune && (o.status?.inventory as Inventory | undefined)?.entries?.length) {
+          this.deleted.set(cacheKey(o), o);
+          this.controller.enqueue(cacheKey(o));
+        }
         this.wakeDependents(o);
       },
     });
@@ -182,7 +188,13 @@ export class SyncController {
 
   private async reconcile(key: string): Promise<{ requeueAfterMs?: number } | void> {
     const sync = this.informer.get(key);
-    if (!sync) return;
+    if (!sync) {
+      const gone = this.deleted.get(key);
+      this.deleted.delete(key);
+      // A deleted Sync with prune on takes its objects with it, as Flux's garbage collection does.
+      if (gone) await this.prune(gone, gone.status?.inventory as Inventory | undefined, []);
+      return;
+    }
     const spec = sync.spec ?? {};
     const interval = parseDurationMs(String(spec.interval ?? '')) ?? DEFAULT_INTERVAL_MS;
     const st = sync.status ?? {};
