@@ -50,6 +50,17 @@ describe('Sync applies a source revision', () => {
     await expect.poll(async () => h.get('Function', 'default', 'gone-a'), POLL).toBeUndefined();
   });
 
+  it('refuses an object another Sync already applies', async () => {
+    await h.publish('owner1', 'main@sha1:o1', { 'a.yaml': fn('shared') });
+    await h.createSync('owner1', {});
+    await expect.poll(async () => (await h.getSync('owner1')).status?.lastAppliedRevision, POLL).toBe('main@sha1:o1');
+    await h.publish('owner2', 'main@sha1:o2', { 'a.yaml': fn('shared', { env: { B: '1' } }) });
+    await h.createSync('owner2', {});
+    await expect.poll(async () => h.ready(await h.getSync('owner2')).reason, POLL).toBe('ApplyFailed');
+    expect(h.ready(await h.getSync('owner2')).message).toContain('Function default/shared (a.yaml:1) is already applied by Sync default/owner1');
+    expect((await h.get('Function', 'default', 'shared'))?.spec.env).toBeUndefined();
+  });
+
   it('does not prune with prune: false, and never prunes an object without its ownership labels', async () => {
     await h.publish('keep', 'main@sha1:1', { 'a.yaml': fn('keep-a'), 'b.yaml': fn('keep-b') });
     await h.createSync('keep', { prune: false });

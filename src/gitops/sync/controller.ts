@@ -187,7 +187,10 @@ export class SyncController {
   }
 
   private async reconcile(key: string): Promise<{ requeueAfterMs?: number } | void> {
-    const sync = this.informer.get(key);
+    const cached = this.informer.get(key);
+    // Read as stored now: the informer may not yet show the status the previous pass wrote, and
+    // whether a revision was attempted, or what was healthy, is decided from that status.
+    const sync = cached && (await this.opts.resources.tryGet(this.informer.def, cached.metadata.namespace, cached.metadata.name));
     if (!sync) {
       const gone = this.deleted.get(key);
       this.deleted.delete(key);
@@ -387,6 +390,10 @@ export class SyncController {
       if (!def) throw new SyncApplyError(`${describe(p)} (${p.file}:${p.line}): the server does not serve ${p.object.apiVersion} ${p.object.kind}`, describe(p), p.file);
       const ns = def.namespaced ? p.object.metadata.namespace : undefined;
       const live = await resources.tryGet(def, ns, p.object.metadata.name);
+      const owner = ownerOf(live);
+      const mine = ownerOf(p.object);
+      // Two Syncs applying one object would undo each other at every pass; the first keeps it.
+      if (owner && owner !== mine) throw new SyncApplyError(`${describe(p)} (${p.file}:${p.line}) is already applied by Sync ${owner}; remove it from one of the two`, describe(p), p.file);
       try {
         await resources.apply(def, ns, p.object.metadata.name, configFor(p.object, live), { fieldManager: SYNC_MANAGER, force: true, dryRun });
       } catch (err) {
@@ -495,6 +502,11 @@ export class SyncController {
 function failure(fields: Record<string, unknown>, reason: string, message: string): Outcome {
   const m = truncate(message);
   return { fields: { ...fields, lastFailure: { reason, message: m } }, ready: { status: 'False', reason, message: m } };
+}
+
+function ownerOf(o: ResourceObject | undefined): string | undefined {
+  const l = o?.metadata.labels;
+  return l?.[SYNC_NAME_LABEL] && l[SYNC_NAMESPACE_LABEL] ? `${l[SYNC_NAMESPACE_LABEL]}/${l[SYNC_NAME_LABEL]}` : undefined;
 }
 
 function reconcileAt(o: ResourceObject): string | undefined {
