@@ -13,7 +13,7 @@ import type { ArtifactRef } from '../artifact.js';
 
 import { type ArtifactLimits, ArtifactStore, checkLimits, type Selection,selectTree } from './artifacts.js';
 import { GitFetchError, VerificationError } from './errors.js';
-import { type GitCredentials, GitMirrors, type GitRef } from './git.js';
+import { type GitCredentials, GitMirrors, type GitRef, type UrlGuard } from './git.js';
 import { readTrustedKeys, verifyCommit } from './verify.js';
 
 /** The annotation whose new value makes a source fetch at once (shared with Syncs). */
@@ -34,6 +34,8 @@ export interface GitRepositoryControllerOptions {
   maxRepoBytes?: number;
   /** The clock intervals are measured with (tests move it). */
   now?: () => number;
+  /** Refuses URLs the operator has not granted (the server passes gitUrlGuard); without it every URL is fetched. */
+  checkUrl?: UrlGuard;
   /** How much each interval is stretched at random, as a fraction, so sources do not fetch in step (default 0.05). */
   jitter?: number;
 }
@@ -159,6 +161,8 @@ export class GitRepositoryController {
     const timeoutMs = parseDurationMs(String(obj.spec.timeout ?? '')) ?? DEFAULT_TIMEOUT_MS;
     let fetched;
     try {
+      const refused = await this.opts.checkUrl?.(url);
+      if (refused) throw new GitFetchError('InvalidSource', refused);
       const credentials = await this.credentials(obj);
       fetched = await this.mirrors.fetch(key, { url, ref, timeoutMs, credentials });
     } catch (err) {

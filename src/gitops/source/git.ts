@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import semver from 'semver';
 import { GitError, GitPluginError, type SimpleGit,simpleGit } from 'simple-git';
 
+import type { HostDirs, UpstreamGuard } from '../../security/index.js';
+
 import { GitFetchError } from './errors.js';
 
 /** GitRef is `spec.ref`: exactly one of its fields (validated by the kind). */
@@ -341,3 +343,38 @@ function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+
+/** UrlGuard returns why the server may not fetch from a URL, or undefined when it may. */
+export type UrlGuard = (url: string) => Promise<string | undefined>;
+
+/**
+ * gitUrlGuard holds Git URLs to the operator's grants: network URLs to `--allow-upstream` (loopback
+ * and link-local need a grant, Skiff's own listeners are refused), local paths to `--allow-host-dir`.
+ * git resolves the name again when it connects, so a name that changes its answer in between is not
+ * caught here; redirects are not followed at all.
+ */
+export function gitUrlGuard(upstreams: UpstreamGuard, hostDirs: HostDirs): UrlGuard {
+  return async (url) => {
+    if (protocolOf(url) === 'file') {
+      const path = url.startsWith('file:') ? decodeURIComponent(new URL(url).pathname) : url;
+      return hostDirs.contains(path) ? undefined : hostDirs.refusal(path, 'spec.url');
+    }
+    let host: string;
+    let port: number;
+    const scp = /^[^@/]+@([^:/]+):/.exec(url);
+    if (scp && !url.includes('://')) {
+      host = scp[1]!;
+      port = 22;
+    } else {
+      const u = new URL(url);
+      host = u.hostname.replace(/^\[|\]$/g, '');
+      port = Number(u.port) || (u.protocol === 'https:' ? 443 : u.protocol === 'http:' ? 80 : 22);
+    }
+    try {
+      await upstreams.check(host, port);
+      return undefined;
+    } catch (err) {
+      return `spec.url: ${(err as Error).message}`;
+    }
+  };
+}
