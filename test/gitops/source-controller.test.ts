@@ -172,6 +172,16 @@ describe.skipIf(!hasGit())('GitRepositoryController against a git http server', 
     expect(events.items.some((e) => e.reason === 'FetchFailed')).toBe(true);
   });
 
+  it('fetches again when a short interval comes due, without being asked', async () => {
+    await start();
+    const { name, repo, sha } = await repoWith({ 'a.yaml': 'a' });
+    await apply('polled', { url: server.repoUrl(name), interval: '2s' });
+    await expect.poll(() => revisionOf('polled'), { timeout: 15_000 }).toBe(`main@sha1:${sha}`);
+    const next = await repo.commit('next');
+    await repo.push();
+    await expect.poll(() => revisionOf('polled'), { timeout: 15_000 }).toBe(`main@sha1:${next}`);
+  });
+
   it('reacts to a new reconcile-at annotation and honours suspend', async () => {
     await start();
     const { name, repo, sha } = await repoWith({ 'a.yaml': 'a' });

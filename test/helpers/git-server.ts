@@ -41,7 +41,10 @@ export const GIT_IDENTITY_ENV = {
 export interface GitServerOptions {
   /** Require HTTP basic auth with this account for every request. */
   auth?: { username: string; password: string };
-  /** Let clients fetch any commit by sha (uploadpack.allowAnySHA1InWant); default true. */
+  /**
+   * Let clients fetch any commit by sha (uploadpack.allowAnySHA1InWant); default true. With false the
+   * server also speaks protocol v0 only, where upload-pack enforces it (v2 serves any sha over HTTP).
+   */
   allowAnySha?: boolean;
 }
 
@@ -131,7 +134,7 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
     });
     if (opts.auth) env.REMOTE_USER = opts.auth.username;
     if (req.headers['content-encoding']) env.HTTP_CONTENT_ENCODING = String(req.headers['content-encoding']);
-    if (req.headers['git-protocol']) env.GIT_PROTOCOL = String(req.headers['git-protocol']);
+    if (req.headers['git-protocol'] && opts.allowAnySha !== false) env.GIT_PROTOCOL = String(req.headers['git-protocol']);
     if (req.headers['content-length']) env.CONTENT_LENGTH = String(req.headers['content-length']);
     const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(child);
