@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -115,5 +115,39 @@ describe('webhook signatures', () => {
     expect(signedWith('k', { 'x-gitlab-token': 'k' }, body)).toBe(true);
     expect(signedWith('k', { 'x-gitlab-token': 'k2' }, body)).toBe(false);
     expect(signedWith('k', {}, body)).toBe(false);
+  });
+});
+
+describe.skipIf(!hasGit())('ssh transport settings', () => {
+  it('hands git a strict ssh command with a 0600 key and known_hosts, removed afterwards', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'skiff-fakessh-'));
+    const record = join(base, 'record');
+    const bin = join(base, 'bin');
+    mkdirSync(bin);
+    // A stand-in for ssh that records how git called it, then refuses the connection.
+    writeFileSync(
+      join(bin, 'ssh'),
+      `#!/bin/sh\nprintf '%s\\n' "$@" > ${record}\nprev=\nfor a in "$@"; do\n  case "$a" in UserKnownHostsFile=*) cp "\${a#UserKnownHostsFile=}" ${record}.kh;; esac\n  if [ "$prev" = "-i" ]; then stat -c %a "$a" > ${record}.mode; cp "$a" ${record}.id; fi\n  prev=$a\ndone\necho "Permission denied (publickey)." >&2\nexit 255\n`,
+      { mode: 0o755 },
+    );
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const dir = join(base, 'gitops');
+      const mirrors = new GitMirrors({ dir });
+      const err = await mirrors.fetch('default/ssh', { url: 'ssh://git@example.invalid/team/app.git', ref: { branch: 'main' }, timeoutMs: 10_000, credentials: { identity: 'PRIVATE-KEY-DATA', knownHosts: 'example.invalid ssh-ed25519 AAAA' } }).catch((e: Error) => e);
+      expect(err).toMatchObject({ reason: 'AuthenticationFailed' });
+      expect((err as Error).message).not.toContain('PRIVATE-KEY-DATA');
+      const args = readFileSync(record, 'utf8').split('\n');
+      for (const opt of ['BatchMode=yes', 'StrictHostKeyChecking=yes', 'IdentitiesOnly=yes']) expect(args).toContain(opt);
+      expect(args.slice(0, 2)).toEqual(['-F', '/dev/null']);
+      expect(readFileSync(`${record}.mode`, 'utf8').trim()).toBe('600');
+      expect(readFileSync(`${record}.id`, 'utf8')).toBe('PRIVATE-KEY-DATA\n');
+      expect(readFileSync(`${record}.kh`, 'utf8')).toBe('example.invalid ssh-ed25519 AAAA');
+      expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    } finally {
+      process.env.PATH = path;
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
