@@ -36,10 +36,10 @@ describe.skipIf(!hasGit())('GitRepositoryController against a git http server', 
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function start(): Promise<void> {
+  async function start(now?: () => number): Promise<void> {
     dataDir = mkdtempSync(join(tmpdir(), 'skiff-gitops-'));
     resources = new ResourceService(new MemoryStore(), builtinKinds());
-    ctl = new GitRepositoryController({ resources, logger, dir: join(dataDir, 'gitops') });
+    ctl = new GitRepositoryController({ resources, logger, dir: join(dataDir, 'gitops'), now });
     await ctl.start();
   }
 
@@ -182,6 +182,23 @@ describe.skipIf(!hasGit())('GitRepositoryController against a git http server', 
     await expect.poll(() => revisionOf('polled'), { timeout: 15_000 }).toBe(`main@sha1:${next}`);
   });
 
+  it('measures the interval with the injected clock', async () => {
+    let clock = 1_000_000;
+    await start(() => clock);
+    const { name, repo, sha } = await repoWith({ 'a.yaml': 'a' });
+    await apply('clock', { url: server.repoUrl(name), interval: '10m' });
+    await expect.poll(() => revisionOf('clock'), { timeout: 15_000 }).toBe(`main@sha1:${sha}`);
+    const next = await repo.commit('next');
+    await repo.push();
+    // Woken before the interval is due (a resync): nothing is fetched.
+    ctl.controller.enqueue('default/clock');
+    await ctl.controller.idle();
+    expect(await revisionOf('clock')).toBe(`main@sha1:${sha}`);
+    clock += 11 * 60_000;
+    ctl.controller.enqueue('default/clock');
+    await expect.poll(() => revisionOf('clock'), { timeout: 15_000 }).toBe(`main@sha1:${next}`);
+  });
+
   it('reacts to a new reconcile-at annotation and honours suspend', async () => {
     await start();
     const { name, repo, sha } = await repoWith({ 'a.yaml': 'a' });
@@ -196,6 +213,7 @@ describe.skipIf(!hasGit())('GitRepositoryController against a git http server', 
 
     const cur = await get('ann');
     await resources.update(def, 'default', 'ann', { ...cur, spec: { ...cur.spec, suspend: true } });
+    await expect.poll(() => ctl.get('default', 'ann')?.spec.suspend, { timeout: 5_000 }).toBe(true);
     await repo.commit('third');
     await repo.push();
     ctl.refresh('default', 'ann');
