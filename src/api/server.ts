@@ -77,6 +77,12 @@ export interface ApiMount {
   matches(path: string): boolean;
   /** public answers true for paths served without a token (a page shell and its static assets). */
   public?(path: string): boolean;
+  /**
+   * authenticatesItself answers true for requests the mount checks itself (a webhook signed with its
+   * own secret): the token then is optional, the principal is set only when a valid one came, and the
+   * mount must refuse what it cannot authenticate. The host and cross-site checks still run first.
+   */
+  authenticatesItself?(path: string, method: string): boolean;
   handle(req: http.IncomingMessage, res: http.ServerResponse, path: string, query: URLSearchParams, principal: Principal | undefined): Promise<void> | void;
 }
 
@@ -175,19 +181,31 @@ export class ApiServer {
     const { path, segments, query: q } = parseRequestUrl(req.url ?? '/');
     // Module uploads carry their own media types (application/wasm); everything else is an object or a patch.
     const blobPath = this.opts.blobs?.matches(path) ?? false;
+    const mount = this.opts.mounts?.find((m) => m.matches(path));
+    // Webhook senders choose their own media types; such a mount reads and checks its body itself.
+    const selfAuthenticated = mount?.authenticatesItself?.(path, method) ?? false;
     // Self-reviews also take protobuf (kubectl sends nothing else for them) and check their own media type.
     const review = reviewAt(segments);
     const protobuf = isProtobuf(req.headers['content-type']) && (method === 'POST' || method === 'PUT');
     // client-go's scale client (kubectl scale --current-replicas) PUTs a Scale without a Content-Type,
     // which kube-apiserver reads as JSON; the scale subresource does the same, and no other path.
     const untypedScale = method === 'PUT' && segments.at(-1) === 'scale' && !req.headers['content-type'];
-    if (hasBody(req) && !blobPath && !review && !protobuf && !untypedScale) bodyMediaType(req.headers['content-type']);
+    if (hasBody(req) && !blobPath && !review && !protobuf && !untypedScale && !selfAuthenticated) bodyMediaType(req.headers['content-type']);
     if ((method === 'GET' || method === 'HEAD') && ANONYMOUS_PATHS.has(path)) {
       if (path === '/version') return this.json(res, 200, versionInfo(this.opts.version));
       return this.text(res, 200, 'ok\n');
     }
-    const mount = this.opts.mounts?.find((m) => m.matches(path));
     if (mount?.public?.(path) && (method === 'GET' || method === 'HEAD')) return mount.handle(req, res, path, q, undefined);
+    if (mount && selfAuthenticated) {
+      refuseImpersonation(req.headers);
+      let caller: Principal | undefined;
+      try {
+        caller = req.headers.authorization === undefined ? undefined : this.authn.authenticate(req);
+      } catch {
+        caller = undefined;
+      }
+      return mount.handle(req, res, path, q, caller);
+    }
     const principal = this.authn.authenticate(req);
     refuseImpersonation(req.headers);
     if (mount) return mount.handle(req, res, path, q, principal);

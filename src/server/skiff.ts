@@ -30,7 +30,7 @@ import { WorkloadController } from '../controllers/workload-controller.js';
 import { Dashboard, DecisionRing, SampleRing } from '../dashboard/index.js';
 import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
-import type { ArtifactReader } from '../gitops/artifact.js';
+import { GitRepositoryController, gitUrlGuard, gitWebhookMount } from '../gitops/source/index.js';
 import { SyncController } from '../gitops/sync/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
 import { MetricsExporter } from '../observability/index.js';
@@ -92,8 +92,6 @@ export interface SkiffOptions {
   tracing?: TracingConfig;
   /** A listener serving only /metrics (`--metrics`); without a token on loopback, with the API's token elsewhere. */
   metrics?: Address;
-  /** Where Syncs read their sources' artifacts (the Git source controller's store); Syncs are not reconciled without it. */
-  artifacts?: ArtifactReader;
 }
 
 /** RegistrySettings: `skiff up --insecure-registry`, `--registry-ca`, `--registry-config`. */
@@ -162,6 +160,8 @@ export class Skiff {
   private images?: ImageStore;
   private policies!: PolicyController;
   private bundles!: PolicyBundleController;
+  /** The Git sources: `artifacts` (an ArtifactReader for Syncs), `refresh(ns, name)`, `get(ns, name)`. */
+  gitSources!: GitRepositoryController;
   private admission?: AdmissionPlatform;
   private imagePolicies?: ImagePolicyAdmission;
   private compactor?: NodeJS.Timeout;
@@ -277,20 +277,23 @@ export class Skiff {
     await this.autoscaler.start();
     await this.imagePolicies.start();
     await this.admission.start();
+    // GitOps sources: mirrors and artifacts in DATA_DIR/gitops; fetches never hold up the start.
+    this.gitSources = new GitRepositoryController({ resources, logger, dir: join(dataDir, 'gitops'), checkUrl: gitUrlGuard(this.upstreams, this.hostDirs) });
+    await this.gitSources.start();
     // GitOps Syncs apply through the same ResourceService, so every object they write passes the admission above.
-    if (this.opts.artifacts) {
-      this.syncs = new SyncController({ resources, logger, artifacts: this.opts.artifacts, blobs: this.blobs });
-      await this.syncs.start();
-    }
+    this.syncs = new SyncController({ resources, logger, artifacts: this.gitSources.artifacts, blobs: this.blobs });
+    await this.syncs.start();
+    const syncs = this.syncs;
+    this.gitSources.artifacts.addReferences(() => syncs.artifactDigests());
 
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
     const autoscaler = this.autoscaler;
     this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics(), replicas: () => autoscaler.stats() }), decisions, resources });
     this.dashboard.start();
     const workloadController = this.workloads;
-    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller, ...(this.syncs ? [this.syncs.controller] : [])];
+    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller, this.gitSources.controller, this.syncs.controller];
     this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: () => controllers, workloads: this.workloadManager, autoscaler: this.autoscaler });
-    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount()] });
+    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount(), gitWebhookMount({ sources: this.gitSources, resources, logger })] });
     const tls = await apiCert;
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port, tls));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
@@ -339,6 +342,12 @@ export class Skiff {
         if (gone.removed) logger.info({ removed: gone.removed, bytes: gone.bytes }, 'removed unpacked images no Function runs');
       });
     }
+    const gitSources = this.gitSources;
+    // Artifacts no GitRepository (nor a Sync, through artifacts.addReferences) still names.
+    this.blobGc.addSweep(async () => {
+      const removed = gitSources.gc();
+      if (removed) logger.info({ removed }, 'removed Git artifacts nothing references');
+    });
     this.blobGc.start();
     this.compactor = setInterval(() => {
       this.store
@@ -375,6 +384,7 @@ export class Skiff {
       await this.workloads?.stop().catch(() => {});
       // Every container and VM replica gets SIGTERM, its grace period, then SIGKILL.
       await this.workloadManager?.close().catch(() => {});
+      await this.gitSources?.stop().catch(() => {});
       await this.bundles?.stop().catch(() => {});
       await this.policies?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});

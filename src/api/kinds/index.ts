@@ -1,6 +1,7 @@
 import { eventKind } from './event.js';
 import { functionKindWith } from './function.js';
 import type { ScaleSpecValidator } from './function-scale.js';
+import { gitRepositoryKind } from './git-repository.js';
 import { horizontalPodAutoscalerKind } from './horizontal-pod-autoscaler.js';
 import { imagePolicyKind, trustRootKind } from './image-policy.js';
 import { namespaceKind } from './namespace.js';
@@ -17,6 +18,7 @@ import type { KindDefinition, KindValidator, KindValidators } from './types.js';
 export type * from './types.js';
 export { KindRegistry } from './registry.js';
 export { setCondition, readyOf, type Condition } from './conditions.js';
+export { checkGitUrl } from './git-repository.js';
 export { DOCKER_CONFIG_JSON_SECRET, secretValue } from './secret.js';
 export { BUILTIN_RUNTIME_CLASSES } from './runtime-class.js';
 export { parseCpuMillis, runsImage } from './function-workload.js';
@@ -39,7 +41,7 @@ export interface BuiltinKindOptions {
  * them those kinds get their schema checks only, which is what clients that only print objects need.
  */
 export function builtinKinds(validators: KindValidators = {}, opts: BuiltinKindOptions = {}): KindRegistry {
-  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind, syncKind];
+  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind, gitRepositoryKind, syncKind];
   for (const kind of Object.keys(validators)) {
     if (!defs.some((d) => d.kind === kind)) throw new Error(`a validator was given for ${kind}, which is not a built-in kind`);
   }

@@ -119,6 +119,13 @@ export class SyncController {
     this.controller.start();
   }
 
+  /** artifactDigests names the artifacts Syncs still need: the applied and last healthy revisions (rollback reads the latter). */
+  *artifactDigests(): Iterable<string> {
+    for (const o of this.informer.list()) {
+      for (const d of [o.status?.lastAppliedDigest, o.status?.lastHealthyDigest]) if (typeof d === 'string' && d) yield d;
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     for (const i of this.owned.values()) i.stop();
