@@ -7,26 +7,12 @@ import pino from 'pino';
 
 import { AdmissionPlatform } from '../../src/admission/index.js';
 import { builtinKinds } from '../../src/api/kinds/index.js';
-import type { KindDefinition, ResourceObject } from '../../src/api/kinds/types.js';
+import type { ResourceObject } from '../../src/api/kinds/types.js';
 import { ResourceService } from '../../src/api/resources.js';
 import { Informer } from '../../src/controllers/runtime/index.js';
 import { MemoryArtifacts } from '../../src/gitops/artifact.js';
 import { SyncController } from '../../src/gitops/sync/index.js';
 import { BlobStore, MemoryStore } from '../../src/store/index.js';
-
-/**
- * The GitRepository kind as the source part defines it, reduced to what a Sync reads: tests of the
- * Sync write its status (the artifact) themselves.
- */
-export const testGitRepositoryKind: KindDefinition = {
-  kind: 'GitRepository',
-  plural: 'gitrepositories',
-  singular: 'gitrepository',
-  shortNames: ['gitrepo'],
-  namespaced: true,
-  specSchema: { type: 'object', properties: { url: { type: 'string' }, interval: { type: 'string' } } },
-  printerColumns: [],
-};
 
 const logger = pino({ level: 'silent' });
 
@@ -42,7 +28,6 @@ export class SyncHarness {
   private readonly fakeFunctions: Informer;
 
   constructor() {
-    this.resources.kinds.register(testGitRepositoryKind);
     this.resources.addAdmissionHook(this.platform.hook);
     this.sync = new SyncController({ resources: this.resources, logger, artifacts: this.artifacts, blobs: this.blobs, healthPollMs: 20 });
     // Stands in for the function controller: a Function is Ready unless its env says BROKEN.
