@@ -144,7 +144,7 @@ describe('rollouts through a started Skiff', () => {
       // No request meant for the stable version failed: every answer is stable's 200 or the canary's own 500.
       const unexpected = load.answers.filter((a) => !(a.status === 200 && a.body === 'stable\n') && a.body !== 'canary broken\n');
       expect(unexpected).toEqual([]);
-      const events = await (await apiFetch(s, `${NS}/events?fieldSelector=involvedObject.name=bad`)).json();
+      const events: any = await (await apiFetch(s, `${NS}/events?fieldSelector=involvedObject.name=bad`)).json();
       expect(events.items.map((e: any) => e.reason)).toEqual(expect.arrayContaining(['AnalysisFailed', 'Aborted']));
       const status = await cli(['rollout', 'status', 'bad'], { skiff: s });
       expect(status.code).toBe(1);
@@ -202,7 +202,7 @@ describe('rollouts through a started Skiff', () => {
       );
       expect(load.answers.every((a) => a.status === 200)).toBe(true);
       expect(load.answers.filter((a) => a.at > after + 200).every((a) => a.body === 'v2\n')).toBe(true);
-      const events = await (await apiFetch(s, `${NS}/events?fieldSelector=involvedObject.name=good`)).json();
+      const events: any = await (await apiFetch(s, `${NS}/events?fieldSelector=involvedObject.name=good`)).json();
       expect(events.items.map((e: any) => e.reason)).toEqual(expect.arrayContaining(['StepCompleted', 'Promoted']));
     } finally {
       watching = false;
