@@ -249,6 +249,22 @@ describe('rollouts through a started Skiff', () => {
     expect((await cli(['rollout', 'status', 'stop', '--watch'], { skiff: s })).code).toBe(1);
   }, 60_000);
 
+  it('deleting a Rollout mid-way restores the Route and removes the canary', async () => {
+    await apply('gone', functionAndRoute('gone', await module('gone-v1.wasm', 'g1')));
+    await ready('gone');
+    await apply('gone-ro', rollout('gone', await module('gone-v2.wasm', 'g2'), `    canary:\n      steps: [{ setWeight: 30 }, { pause: {} }]\n`));
+    await phase('gone', 'Paused');
+    expect((await getObj('routes', 'gone')).spec.http[0].route).toEqual([{ destination: { function: 'gone' }, weight: 70 }, { destination: { function: 'gone-canary' }, weight: 30 }]);
+    expect((await cli(['delete', 'rollout', 'gone'], { skiff: s })).code).toBe(0);
+    await waitFor(async () => !(await getObj('functions', 'gone-canary')), 'canary deleted');
+    const route = await waitFor(async () => {
+      const r = await getObj('routes', 'gone');
+      return r.metadata.annotations?.['rollout.skiff.dev/name'] === undefined ? r : undefined;
+    }, 'route annotation removed');
+    expect(route.spec.http[0].route).toEqual([{ destination: { function: 'gone' } }]);
+    for (let i = 0; i < 10; i++) expect(await (await fetch(`${s.gateway}/gone`)).text()).toBe('g1\n');
+  }, 60_000);
+
   it('blue-green: the preview Route serves the new version, then promotion switches the active one', async () => {
     await apply('bg', functionAndRoute('bg', await module('bg-v1.wasm', 'blue')));
     await apply('bg-preview', functionAndRoute('bg', await module('bg-v1.wasm', 'blue'), 'bg-preview', 'preview-bg').split('---\n')[1]!);
