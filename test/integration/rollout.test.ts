@@ -182,9 +182,11 @@ describe('rollouts through a started Skiff', () => {
       expect(watched.stdout).toMatch(/Phase:\s+Healthy/);
       expect(watched.code).toBe(0);
       const ro = await phase('good', 'Healthy');
-      expect(ro.status).toMatchObject({ stableModule: v2, currentStepIndex: 5, canaryWeight: 0 });
+      // skiff apply sent the canary's module file, as it does a Function's.
+      expect(ro.spec.canary.module).toMatch(/^blob:sha256:[0-9a-f]{64}$/);
+      expect(ro.status).toMatchObject({ stableModule: ro.spec.canary.module, currentStepIndex: 5, canaryWeight: 0 });
       const fn = await getObj('functions', 'good');
-      expect(fn.spec.module).toBe(v2);
+      expect(fn.spec.module).toBe(ro.spec.canary.module);
       expect(fn.metadata.annotations['rollout.skiff.dev/name']).toBe('good');
       expect(fn.metadata.managedFields.some((m: any) => m.manager === 'skiff-rollout' && m.fieldsV1['f:spec']['f:module'])).toBe(true);
       await waitFor(async () => !(await getObj('functions', 'good-canary')), 'canary deleted');
@@ -214,8 +216,9 @@ describe('rollouts through a started Skiff', () => {
   it('waits at a pause until skiff rollout promote, and skiff get rollouts shows the columns', async () => {
     await apply('paused', functionAndRoute('paused', await module('paused-v1.wasm', 'p1')));
     await ready('paused');
-    const v2 = await module('paused-v2.wasm', 'p2');
-    await apply('paused-ro', rollout('paused', v2, `    canary:\n      steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }]\n`));
+    await module('paused-v2.wasm', 'p2');
+    // A path relative to the manifest, as a Function's module may be.
+    await apply('paused-ro', rollout('paused', './paused-v2.wasm', `    canary:\n      steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }]\n`));
     const watched = await cli(['rollout', 'status', 'paused', '-w', '--timeout', '20s'], { skiff: s });
     expect(watched.code).toBe(0);
     expect(watched.stdout).toMatch(/Phase:\s+Paused/);
@@ -230,7 +233,8 @@ describe('rollouts through a started Skiff', () => {
     expect(promote.stdout).toBe('rollout.skiff.dev/paused promoted\n');
     await phase('paused', 'Healthy');
     await waitFor(async () => (await (await fetch(`${s.gateway}/paused`)).text()) === 'p2\n', 'p2 serves');
-    expect((await getObj('functions', 'paused')).spec.module).toBe(v2);
+    expect((await getObj('functions', 'paused')).spec.module).toBe((await getObj('rollouts', 'paused')).status.stableModule);
+    expect((await getObj('rollouts', 'paused')).status.stableModule).toMatch(/^blob:sha256:/);
   }, 60_000);
 
   it('skiff rollout abort returns all traffic to stable', async () => {
