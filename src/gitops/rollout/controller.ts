@@ -63,6 +63,8 @@ export class RolloutController {
   private readonly rego: RegoConditions;
   /** The last counters read per rollout, to measure the next window from. */
   private readonly baselines = new Map<string, { module: string; sample: FunctionSample | undefined; at: number }>();
+  /** The resourceVersion of each Rollout's last status write, so a cached copy older than it is not acted on. */
+  private readonly written = new Map<string, number>();
   /** Deleted Rollouts whose canary and Routes still need cleaning up. */
   private readonly tombstones = new Map<string, ResourceObject>();
 
@@ -112,8 +114,14 @@ export class RolloutController {
 
   private async reconcile(key: string): Promise<{ requeueAfterMs?: number } | void> {
     const ro = this.rollouts.get(key);
-    if (!ro) return this.cleanUpDeleted(key);
+    if (!ro) {
+      this.written.delete(key);
+      return this.cleanUpDeleted(key);
+    }
     this.tombstones.delete(key);
+    // Acting on a status older than our last write would replay steps already taken (a weight set
+    // back for a moment): wait for the informer to catch up.
+    if (Number(ro.metadata.resourceVersion) < (this.written.get(key) ?? 0)) return { requeueAfterMs: 10 };
     const ns = ro.metadata.namespace ?? 'default';
     const old: Any = ro.status ?? {};
     const status: Any = structuredClone(old);
@@ -455,7 +463,8 @@ export class RolloutController {
     for (const k of Object.keys(status)) if (status[k] === undefined) delete status[k];
     if (JSON.stringify(status) === JSON.stringify(ro.status ?? {})) return undefined;
     try {
-      await this.opts.resources.updateStatus(this.opts.resources.kind('Rollout'), ro.metadata.namespace, ro.metadata.name, { metadata: { resourceVersion: ro.metadata.resourceVersion }, status });
+      const out = await this.opts.resources.updateStatus(this.opts.resources.kind('Rollout'), ro.metadata.namespace, ro.metadata.name, { metadata: { resourceVersion: ro.metadata.resourceVersion }, status });
+      this.written.set(cacheKey(ro), Number(out.object.metadata.resourceVersion));
       return undefined;
     } catch (err) {
       // The informer has not seen the latest version yet: look again shortly with it.
