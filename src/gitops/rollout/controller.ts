@@ -148,13 +148,15 @@ export class RolloutController {
       status.phase = 'Healthy';
       status.canaryWeight = 0;
       status.currentStepIndex = 0;
+      delete status.message;
     }
     let wake: number | undefined;
     if (status.finishing === undefined) {
       const running = status.phase === 'Progressing' || status.phase === 'Paused';
       if (plan.canaryRef === status.stableModule) {
         if (running) status.finishing = this.abortNow(ro, status, 'spec.canary was set back to the stable version');
-        else this.settle(status, 'Healthy', `the stable Function serves ${short(status.stableModule)}`);
+        // Healthy already (just promoted, say) keeps its message.
+        else if (status.phase !== 'Healthy' || !status.message) this.settle(status, 'Healthy', `the stable Function serves ${short(status.stableModule)}`);
       } else if (status.phase === 'Degraded' && status.canaryModule === plan.canaryRef) {
         // An aborted version stays aborted until spec.canary names another one.
       } else {
