@@ -1,26 +1,16 @@
 import type { Logger } from 'pino';
 
 import { ApiError } from '../../api/errors.js';
-import { type Condition, ROLLOUT_ABORT_ANNOTATION as ABORT_ANNOTATION, ROLLOUT_NAME_ANNOTATION, ROLLOUT_PROMOTE_ANNOTATION as PROMOTE_ANNOTATION, type RolloutPlan, rolloutPlan, setCondition } from '../../api/kinds/index.js';
+import { type Condition, ROLLOUT_ABORT_ANNOTATION as ABORT_ANNOTATION, ROLLOUT_PROMOTE_ANNOTATION as PROMOTE_ANNOTATION, type RolloutPlan, rolloutPlan, setCondition } from '../../api/kinds/index.js';
 import type { ResourceObject } from '../../api/kinds/types.js';
 import type { ResourceService } from '../../api/resources.js';
 import { cacheKey, Controller, EventRecorder, Informer } from '../../controllers/runtime/index.js';
 
 import { type FunctionMetricsReader, type FunctionSample, measure, type Measurement, type RegoCondition, windowBetween } from './analysis.js';
-import { RolloutConflictError } from './errors.js';
 import { RegoConditions } from './rego.js';
 import { advance, type Phase, startState, type StepState } from './steps.js';
 import { previewTraffic, splitTraffic } from './traffic.js';
-
-/** The field manager of every write a Rollout makes (the delegation rule other writers honour). */
-export const ROLLOUT_MANAGER = 'skiff-rollout';
-/** The label on a canary Function: which Rollout made it. */
-export const CANARY_LABEL = 'rollout.skiff.dev/canary-of';
-
-/** canaryName is the canary Function's name for a stable Function. */
-export function canaryName(fn: string): string {
-  return `${fn}-canary`;
-}
+import { CANARY_LABEL, canaryName, RolloutWrites } from './writes.js';
 
 export interface RolloutControllerOptions {
   resources: ResourceService;
@@ -61,6 +51,7 @@ export class RolloutController {
   private readonly clock: () => number;
   private readonly pollMs: number;
   private readonly rego: RegoConditions;
+  private readonly writes: RolloutWrites;
   /** The last counters read per rollout, to measure the next window from. */
   private readonly baselines = new Map<string, { module: string; sample: FunctionSample | undefined; at: number }>();
   /** The resourceVersion of each Rollout's last status write, so a cached copy older than it is not acted on. */
@@ -73,6 +64,7 @@ export class RolloutController {
     this.clock = opts.clock ?? Date.now;
     this.pollMs = opts.pollMs ?? 200;
     this.rego = new RegoConditions(opts.regoTimeoutMs ?? 250);
+    this.writes = new RolloutWrites(resources);
     this.rollouts = new Informer(resources, resources.kind('Rollout'), logger);
     this.functions = opts.functions ?? new Informer(resources, resources.kind('Function'), logger);
     this.routes = opts.routes ?? new Informer(resources, resources.kind('Route'), logger);
@@ -298,50 +290,14 @@ export class RolloutController {
   private async ensureCanary(ro: ResourceObject, status: Any, plan: RolloutPlan, stable: ResourceObject): Promise<void> {
     const running = (status.phase === 'Progressing' || status.phase === 'Paused') && status.finishing === undefined && status.canaryModule === plan.canaryRef;
     if (!running) return;
-    const ns = ro.metadata.namespace ?? 'default';
-    const name = canaryName(plan.functionName);
-    const spec: Any = structuredClone(stable.spec ?? {});
-    spec[plan.canaryField] = plan.canaryRef;
-    if (plan.canaryDigest) spec.digest = plan.canaryDigest;
-    else delete spec.digest;
-    const live = this.functions.get(`${ns}/${name}`);
-    if (live && live.metadata.labels?.[CANARY_LABEL] !== ro.metadata.name) {
-      throw new RolloutConflictError(`a Function ${ns}/${name} exists that is not this Rollout's canary; rename it or delete it so the Rollout can make its canary`);
-    }
-    if (live && JSON.stringify(live.spec) === JSON.stringify(spec)) return;
-    await this.opts.resources.apply(this.opts.resources.kind('Function'), ns, name, {
-      apiVersion: 'skiff.dev/v1',
-      kind: 'Function',
-      metadata: {
-        name,
-        namespace: ns,
-        labels: { [CANARY_LABEL]: ro.metadata.name },
-        annotations: { [ROLLOUT_NAME_ANNOTATION]: ro.metadata.name },
-        ownerReferences: [{ apiVersion: 'skiff.dev/v1', kind: 'Rollout', name: ro.metadata.name, uid: ro.metadata.uid, controller: true, blockOwnerDeletion: true }],
-      },
-      spec,
-    }, { fieldManager: ROLLOUT_MANAGER, force: true });
+    await this.writes.canary(ro, plan, stable, this.functions.get(`${ro.metadata.namespace ?? 'default'}/${canaryName(plan.functionName)}`));
   }
 
-  /**
-   * annotateStable marks the stable Function as driven by this Rollout and owns its version field:
-   * a Sync leaves exactly those fields alone. Every apply names the field, since a field this manager
-   * stops applying would be removed.
-   */
+  /** annotateStable keeps the stable Function annotated and at its version: the canary's once a promotion begins. */
   private async annotateStable(ro: ResourceObject, status: Any, plan: RolloutPlan, fn: ResourceObject): Promise<void> {
     const promoting = status.finishing?.action === 'promote';
     const version = promoting ? plan.canaryRef : status.stableModule;
-    if (version === undefined) return;
-    const digest = promoting && plan.canaryDigest ? plan.canaryDigest : undefined;
-    const same = fn.metadata.annotations?.[ROLLOUT_NAME_ANNOTATION] === ro.metadata.name && fn.spec?.[plan.canaryField] === version && (digest === undefined || fn.spec?.digest === digest) && ownsField(fn, plan.canaryField);
-    if (same) return;
-    const ns = ro.metadata.namespace ?? 'default';
-    await this.opts.resources.apply(this.opts.resources.kind('Function'), ns, plan.functionName, {
-      apiVersion: 'skiff.dev/v1',
-      kind: 'Function',
-      metadata: { name: plan.functionName, namespace: ns, annotations: { [ROLLOUT_NAME_ANNOTATION]: ro.metadata.name } },
-      spec: { [plan.canaryField]: version, ...(digest ? { digest } : {}) },
-    }, { fieldManager: ROLLOUT_MANAGER, force: true });
+    if (version !== undefined) await this.writes.stable(ro, plan, fn, version, promoting ? plan.canaryDigest : undefined);
   }
 
   /**
@@ -356,28 +312,12 @@ export class RolloutController {
     const holdSplit = status.finishing?.action === 'promote' && !status.stableServesCanary;
     let done = true;
     const desiredMain = status.stableHttp ? (plan.strategy.kind === 'canary' && (running || holdSplit) ? splitTraffic(status.stableHttp, stable, canary, status.canaryWeight ?? 0) : status.stableHttp) : route.spec?.http;
-    done = (await this.writeRoute(ro, route, desiredMain)) && done;
+    done = (await this.writes.route(ro, route, desiredMain)) && done;
     if (preview) {
       const desiredPreview = status.previewHttp ? ((running || holdSplit) && plan.strategy.kind === 'blueGreen' ? previewTraffic(status.previewHttp, stable, canary) : status.previewHttp) : preview.spec?.http;
-      done = (await this.writeRoute(ro, preview, desiredPreview)) && done;
+      done = (await this.writes.route(ro, preview, desiredPreview)) && done;
     }
     return done;
-  }
-
-  /** writeRoute applies a Route's rules when they differ; it says whether the gateway runs them already. */
-  private async writeRoute(ro: ResourceObject, route: ResourceObject, http: unknown[]): Promise<boolean> {
-    const same = route.metadata.annotations?.[ROLLOUT_NAME_ANNOTATION] === ro.metadata.name && JSON.stringify(route.spec?.http) === JSON.stringify(http) && ownsField(route, 'http');
-    if (!same) {
-      const ns = ro.metadata.namespace ?? 'default';
-      await this.opts.resources.apply(this.opts.resources.kind('Route'), ns, route.metadata.name, {
-        apiVersion: 'skiff.dev/v1',
-        kind: 'Route',
-        metadata: { name: route.metadata.name, namespace: ns, annotations: { [ROLLOUT_NAME_ANNOTATION]: ro.metadata.name } },
-        spec: { http },
-      }, { fieldManager: ROLLOUT_MANAGER, force: true });
-      return false;
-    }
-    return route.status?.observedGeneration === route.metadata.generation;
   }
 
   /**
@@ -400,13 +340,7 @@ export class RolloutController {
     }
     if (!routesDone) return false;
     const canary = this.functions.get(`${ns}/${canaryName(plan.functionName)}`);
-    if (canary && canary.metadata.labels?.[CANARY_LABEL] === ro.metadata.name) {
-      try {
-        await this.opts.resources.delete(this.opts.resources.kind('Function'), ns, canary.metadata.name);
-      } catch (err) {
-        if (!(err instanceof ApiError && err.reason === 'NotFound')) throw err;
-      }
-    }
+    if (canary && canary.metadata.labels?.[CANARY_LABEL] === ro.metadata.name) await this.writes.deleteCanary(ns, canary.metadata.name);
     delete status.finishing;
     delete status.stableServesCanary;
     delete status.stableHttp;
@@ -439,20 +373,13 @@ export class RolloutController {
     if (!ro) return;
     const ns = ro.metadata.namespace ?? 'default';
     const status: Any = ro.status ?? {};
-    const { resources } = this.opts;
-    const routeDef = resources.kind('Route');
-    const restore: Array<[string | undefined, unknown]> = [[ro.spec?.routeRef?.name, status.stableHttp], [ro.spec?.strategy?.blueGreen?.previewRouteRef?.name, status.previewHttp]];
-    for (const [name, http] of restore) {
-      if (!name || !this.routes.get(`${ns}/${name}`)) continue;
-      if (http) await resources.apply(routeDef, ns, name, { apiVersion: 'skiff.dev/v1', kind: 'Route', metadata: { name, namespace: ns }, spec: { http } }, { fieldManager: ROLLOUT_MANAGER, force: true });
-      await dropAnnotation(resources, routeDef, ns, name);
-    }
+    const restore: Array<[string | undefined, unknown[] | undefined]> = [[ro.spec?.routeRef?.name, status.stableHttp], [ro.spec?.strategy?.blueGreen?.previewRouteRef?.name, status.previewHttp]];
+    for (const [name, http] of restore) if (name && this.routes.get(`${ns}/${name}`)) await this.writes.restoreRoute(ns, name, http);
     const fnName = ro.spec?.functionRef?.name;
     if (fnName) {
-      const fnDef = resources.kind('Function');
-      if (this.functions.get(`${ns}/${fnName}`)) await dropAnnotation(resources, fnDef, ns, fnName);
+      if (this.functions.get(`${ns}/${fnName}`)) await this.writes.dropAnnotation('Function', ns, fnName);
       const canary = this.functions.get(`${ns}/${canaryName(fnName)}`);
-      if (canary?.metadata.labels?.[CANARY_LABEL] === ro.metadata.name) await resources.delete(fnDef, ns, canary.metadata.name).catch((err) => ignoreNotFound(err));
+      if (canary?.metadata.labels?.[CANARY_LABEL] === ro.metadata.name) await this.writes.deleteCanary(ns, canary.metadata.name);
     }
     this.tombstones.delete(key);
   }
@@ -496,20 +423,6 @@ function writeState(status: Any, s: StepState): void {
   status.stepStartedAt = new Date(s.stepStartedAt).toISOString();
   status.message = s.message;
   status.analysis = { ...(status.analysis ?? {}), passes: s.passes, failures: s.failures, inconclusive: s.inconclusive };
-}
-
-/** ownsField says whether the rollout's manager owns spec.FIELD (so a Sync or a user write did not take it back). */
-function ownsField(obj: ResourceObject, field: string): boolean {
-  const mf = obj.metadata.managedFields as Array<{ manager?: string; fieldsV1?: Any }> | undefined;
-  return !!mf?.some((m) => m.manager === ROLLOUT_MANAGER && m.fieldsV1?.['f:spec']?.[`f:${field}`] !== undefined);
-}
-
-async function dropAnnotation(resources: ResourceService, def: ReturnType<ResourceService['kind']>, ns: string, name: string): Promise<void> {
-  await resources.patch(def, ns, name, { metadata: { annotations: { [ROLLOUT_NAME_ANNOTATION]: null } } }, { type: 'merge', fieldManager: ROLLOUT_MANAGER }).catch((err) => ignoreNotFound(err));
-}
-
-function ignoreNotFound(err: unknown): void {
-  if (!(err instanceof ApiError && err.reason === 'NotFound')) throw err;
 }
 
 /** short shortens a module reference for messages (a blob digest to its first hex digits). */
