@@ -161,6 +161,8 @@ describe('the Rollout kind', () => {
       strategy: { canary: { steps: [{ analysis: {} }, { pause: { duration: '5s' } }] } },
     });
     expect(errors.map((e) => e.field)).toEqual(['spec.canary', 'spec.canary.module', 'spec.strategy.canary.steps[0].analysis']);
+    const blind = rolloutPlan({ functionRef: { name: 'a' }, routeRef: { name: 'a' }, canary: { module: '/m.wasm' }, strategy: { canary: { steps: [{ setWeight: 0 }, { analysis: {} }], analysis: { metrics: [{ name: 'm', successRate: { min: 1 } }] } } } });
+    expect(blind.errors).toEqual([expect.objectContaining({ field: 'spec.strategy.canary.steps[1].analysis', message: expect.stringMatching(/no traffic/) })]);
     const bg = rolloutPlan({ functionRef: { name: 'a' }, routeRef: { name: 'a' }, canary: { module: '/m.wasm' }, strategy: { blueGreen: { previewRouteRef: { name: 'a' }, analysis: { interval: '10ms', metrics: [{ name: 'm', successRate: { min: 1 }, latencyP99: { maxMs: 1 } }] } } } });
     expect(bg.errors.map((e) => e.field)).toEqual(['spec.strategy.blueGreen.previewRouteRef.name', 'spec.strategy.blueGreen.analysis.interval', 'spec.strategy.blueGreen.analysis.metrics[0]']);
   });

@@ -193,8 +193,12 @@ export function rolloutPlan(spec: Any): { plan?: RolloutPlan; errors: FieldError
   let planned: RolloutPlan['strategy'] | undefined;
   if (strategy.canary && !strategy.blueGreen) {
     const analysis = readAnalysis(strategy.canary.analysis, 'spec.strategy.canary.analysis');
+    let weight = 0;
     const steps: RolloutStep[] = (Array.isArray(strategy.canary.steps) ? strategy.canary.steps : []).map((s: Any, i: number): RolloutStep => {
-      if (s.setWeight !== undefined) return { kind: 'setWeight', weight: s.setWeight };
+      if (s.setWeight !== undefined) {
+        weight = s.setWeight;
+        return { kind: 'setWeight', weight: s.setWeight };
+      }
       if (s.pause !== undefined) {
         if (s.pause.duration === undefined) return { kind: 'pause' };
         const ms = parseDurationMs(String(s.pause.duration));
@@ -202,6 +206,8 @@ export function rolloutPlan(spec: Any): { plan?: RolloutPlan; errors: FieldError
         return { kind: 'pause', durationMs: ms ?? 0 };
       }
       if (!analysis) errors.push({ field: `spec.strategy.canary.steps[${i}].analysis`, message: 'Invalid value: an analysis step needs spec.strategy.canary.analysis (the metrics to judge by)', reason: 'FieldValueInvalid' });
+      // Analysis measures the canary's own requests: with no traffic on it the step could never pass.
+      else if (weight === 0) errors.push({ field: `spec.strategy.canary.steps[${i}].analysis`, message: 'Invalid value: the canary has no traffic at this step; put a setWeight above 0 before it', reason: 'FieldValueInvalid' });
       return { kind: 'analysis', count: s.analysis?.count ?? 1 };
     });
     planned = { kind: 'canary', steps, analysis };
