@@ -120,4 +120,13 @@ describe('the rollout controller on a fake clock', () => {
     expect((await e.get('Rollout', 'hello'))!.status.phase).toBe('Degraded');
     expect(await e.get('Function', 'hello-canary')).toBeUndefined();
   });
+  it('aborts when the canary cannot be made, and leaves a Function of that name that is not its own alone', async () => {
+    const e = (env = await setUp());
+    await e.resources.create(e.resources.kind('Function'), 'default', { apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name: 'hello-canary' }, spec: { module: A } });
+    await e.resources.create(e.resources.kind('Rollout'), 'default', rollout([{ setWeight: 50 }, { pause: {} }]));
+    await expect.poll(async () => (await e.get('Rollout', 'hello'))?.status?.phase, { timeout: 5_000 }).toBe('Degraded');
+    expect((await e.get('Rollout', 'hello'))!.status.message).toMatch(/the canary Function could not be written: a Function default\/hello-canary exists that is not this Rollout's canary/);
+    expect((await e.get('Function', 'hello-canary'))!.spec.module).toBe(A);
+    expect(await routeOf(e)).toEqual([{ destination: { function: 'hello' } }]);
+  });
 });

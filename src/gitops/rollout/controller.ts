@@ -7,6 +7,7 @@ import type { ResourceService } from '../../api/resources.js';
 import { cacheKey, Controller, EventRecorder, Informer } from '../../controllers/runtime/index.js';
 
 import { type FunctionMetricsReader, type FunctionSample, measure, type Measurement, type RegoCondition, windowBetween } from './analysis.js';
+import { RolloutConflictError } from './errors.js';
 import { RegoConditions } from './rego.js';
 import { advance, type Phase, startState, type StepState } from './steps.js';
 import { previewTraffic, splitTraffic } from './traffic.js';
@@ -162,7 +163,13 @@ export class RolloutController {
         } else if (ready === 'ready') wake = await this.step(ro, status, plan, key, ns, now, requests);
       }
     }
-    await this.ensureCanary(ro, status, plan, fn);
+    try {
+      await this.ensureCanary(ro, status, plan, fn);
+    } catch (err) {
+      // Refused for good (admission, validation, a Function of that name that is not ours): retrying cannot help.
+      if (!(err instanceof RolloutConflictError || (err instanceof ApiError && [400, 403, 422].includes(err.httpStatus)))) throw err;
+      status.finishing = this.abortNow(ro, status, `the canary Function could not be written: ${err.message}`);
+    }
     await this.annotateStable(ro, status, plan, fn);
     const routesDone = await this.ensureRoutes(ro, status, plan, route, preview);
     if (status.finishing) {
