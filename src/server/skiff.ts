@@ -30,7 +30,9 @@ import { WorkloadController } from '../controllers/workload-controller.js';
 import { Dashboard, DecisionRing, SampleRing } from '../dashboard/index.js';
 import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
+import type { ArtifactReader } from '../gitops/artifact.js';
 import { RolloutController } from '../gitops/rollout/index.js';
+import { SyncController } from '../gitops/sync/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
 import { MetricsExporter } from '../observability/index.js';
 import { OtlpTracer, type TracingConfig } from '../observability/tracing/index.js';
@@ -91,6 +93,8 @@ export interface SkiffOptions {
   tracing?: TracingConfig;
   /** A listener serving only /metrics (`--metrics`); without a token on loopback, with the API's token elsewhere. */
   metrics?: Address;
+  /** Where Syncs read their sources' artifacts (the Git source controller's store); Syncs are not reconciled without it. */
+  artifacts?: ArtifactReader;
 }
 
 /** RegistrySettings: `skiff up --insecure-registry`, `--registry-ca`, `--registry-config`. */
@@ -170,6 +174,7 @@ export class Skiff {
   private stopping?: Promise<void>;
   private dashboard?: Dashboard;
   private metrics?: MetricsExporter;
+  private syncs?: SyncController;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -274,6 +279,11 @@ export class Skiff {
     await this.autoscaler.start();
     await this.imagePolicies.start();
     await this.admission.start();
+    // GitOps Syncs apply through the same ResourceService, so every object they write passes the admission above.
+    if (this.opts.artifacts) {
+      this.syncs = new SyncController({ resources, logger, artifacts: this.opts.artifacts, blobs: this.blobs });
+      await this.syncs.start();
+    }
     // Rollouts: canary Functions and Route weights driven by the gateway's per-Function counters.
     const gateway = this.gateway;
     this.rollouts = new RolloutController({
@@ -295,7 +305,7 @@ export class Skiff {
     this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics(), replicas: () => autoscaler.stats() }), decisions, resources });
     this.dashboard.start();
     const workloadController = this.workloads;
-    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller, this.rollouts.controller];
+    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller, this.rollouts.controller, ...(this.syncs ? [this.syncs.controller] : [])];
     this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: () => controllers, workloads: this.workloadManager, autoscaler: this.autoscaler });
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount()] });
     const tls = await apiCert;
@@ -373,6 +383,7 @@ export class Skiff {
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.metrics?.close().catch(() => {});
+      await this.syncs?.stop().catch(() => {});
       await this.admission?.stop().catch(() => {});
       this.imagePolicies?.stop();
       await this.rollouts?.stop().catch(() => {});

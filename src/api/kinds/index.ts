@@ -12,6 +12,7 @@ import { routeKind } from './route.js';
 import { runtimeClassKind } from './runtime-class.js';
 import { secretKind } from './secret.js';
 import { serviceKind } from './service.js';
+import { syncKind } from './sync.js';
 import type { KindDefinition, KindValidator, KindValidators } from './types.js';
 
 export type * from './types.js';
@@ -40,7 +41,7 @@ export interface BuiltinKindOptions {
  * them those kinds get their schema checks only, which is what clients that only print objects need.
  */
 export function builtinKinds(validators: KindValidators = {}, opts: BuiltinKindOptions = {}): KindRegistry {
-  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind, rolloutKind];
+  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind, syncKind, rolloutKind];
   for (const kind of Object.keys(validators)) {
     if (!defs.some((d) => d.kind === kind)) throw new Error(`a validator was given for ${kind}, which is not a built-in kind`);
   }

@@ -19,6 +19,7 @@ import { register as rollout } from './rollout.js';
 import { register as run } from './run.js';
 import { register as sign } from './sign.js';
 import { register as signBlob } from './sign-blob.js';
+import { register as sync } from './sync.js';
 import { register as top } from './top.js';
 import { register as up } from './up.js';
 import { register as verify } from './verify.js';
@@ -48,6 +49,7 @@ const registrars: Array<(program: Command) => void> = [
   run,
   sign,
   signBlob,
+  sync,
   top,
   up,
   verify,
