@@ -30,6 +30,7 @@ import { WorkloadController } from '../controllers/workload-controller.js';
 import { Dashboard, DecisionRing, SampleRing } from '../dashboard/index.js';
 import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
+import { RolloutController } from '../gitops/rollout/index.js';
 import { GitRepositoryController, gitUrlGuard, gitWebhookMount } from '../gitops/source/index.js';
 import { SyncController } from '../gitops/sync/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
@@ -152,6 +153,7 @@ export class Skiff {
   private gateway!: Gateway;
   private functions!: FunctionController;
   private routes!: RouteController;
+  private rollouts!: RolloutController;
   private workloads?: WorkloadController;
   private tracer?: OtlpTracer;
   private workloadManager?: WorkloadManager;
@@ -285,13 +287,28 @@ export class Skiff {
     await this.syncs.start();
     const syncs = this.syncs;
     this.gitSources.artifacts.addReferences(() => syncs.artifactDigests());
+    // Rollouts: canary Functions and Route weights driven by the gateway's per-Function counters.
+    const gateway = this.gateway;
+    this.rollouts = new RolloutController({
+      resources,
+      logger,
+      functions: this.functions.informer,
+      routes: this.routes.routes,
+      metrics: {
+        snapshot: (ns, name) => {
+          const s = gateway.upstreamMetrics(`fn:${ns}/${name}`);
+          return s && { requests: s.requests, errors5xx: s.responses['5xx'] ?? 0, latencyBoundsUs: s.latencyUs.buckets, latencyCounts: s.latencyUs.counts };
+        },
+      },
+    });
+    await this.rollouts.start();
 
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
     const autoscaler = this.autoscaler;
     this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics(), replicas: () => autoscaler.stats() }), decisions, resources });
     this.dashboard.start();
     const workloadController = this.workloads;
-    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller, this.gitSources.controller, this.syncs.controller];
+    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller, this.gitSources.controller, this.syncs.controller, this.rollouts.controller];
     this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: () => controllers, workloads: this.workloadManager, autoscaler: this.autoscaler });
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount(), gitWebhookMount({ sources: this.gitSources, resources, logger })] });
     const tls = await apiCert;
@@ -378,6 +395,7 @@ export class Skiff {
       await this.syncs?.stop().catch(() => {});
       await this.admission?.stop().catch(() => {});
       this.imagePolicies?.stop();
+      await this.rollouts?.stop().catch(() => {});
       await this.routes?.stop().catch(() => {});
       await this.functions?.stop().catch(() => {});
       await this.autoscaler?.stop().catch(() => {});

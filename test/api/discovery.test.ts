@@ -96,7 +96,7 @@ describe('discovery documents', () => {
     expect(group.body).toMatchObject({ kind: 'APIGroup', apiVersion: 'v1', name: 'skiff.dev', preferredVersion: { version: 'v1' } });
     const list = await get('/apis/skiff.dev/v1');
     const names = list.body.resources.map((r: { name: string }) => r.name);
-    expect(names).toEqual(['functions', 'functions/status', 'functions/log', 'functions/scale', 'gitrepositories', 'gitrepositories/status', 'imagepolicies', 'imagepolicies/status', 'policies', 'policies/status', 'policybundles', 'policybundles/status', 'routes', 'routes/status', 'services', 'services/status', 'syncs', 'syncs/status', 'trustroots', 'trustroots/status']);
+    expect(names).toEqual(['functions', 'functions/status', 'functions/log', 'functions/scale', 'gitrepositories', 'gitrepositories/status', 'imagepolicies', 'imagepolicies/status', 'policies', 'policies/status', 'policybundles', 'policybundles/status', 'rollouts', 'rollouts/status', 'routes', 'routes/status', 'services', 'services/status', 'syncs', 'syncs/status', 'trustroots', 'trustroots/status']);
     const fn = list.body.resources[0];
     expect(fn).toMatchObject({ kind: 'Function', shortNames: ['fn'], categories: ['all'] });
     expect(list.body.resources.find((r: { name: string }) => r.name === 'policies').categories).toBeUndefined();

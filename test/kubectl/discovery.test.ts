@@ -75,7 +75,7 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
     expect(wide.services!.CATEGORIES).toBe('all');
     expect(wide.policies!.CATEGORIES).toBe('');
     const skiff = rows(await ok(kubectl, ['api-resources', '--api-group=skiff.dev'])).map((row) => row.NAME);
-    expect(skiff.sort()).toEqual(['functions', 'gitrepositories', 'imagepolicies', 'policies', 'policybundles', 'routes', 'services', 'syncs', 'trustroots']);
+    expect(skiff.sort()).toEqual(['functions', 'gitrepositories', 'imagepolicies', 'policies', 'policybundles', 'rollouts', 'routes', 'services', 'syncs', 'trustroots']);
     const core = rows(await ok(kubectl, ['api-resources', '--api-group='])).map((row) => row.NAME);
     expect(core.sort()).toEqual(['events', 'namespaces', 'secrets']);
     const cluster = rows(await ok(kubectl, ['api-resources', '--namespaced=false'])).map((row) => row.NAME);

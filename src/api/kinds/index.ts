@@ -8,6 +8,7 @@ import { namespaceKind } from './namespace.js';
 import { policyKind } from './policy.js';
 import { policyBundleKind } from './policy-bundle.js';
 import { KindRegistry } from './registry.js';
+import { rolloutKind } from './rollout.js';
 import { routeKind } from './route.js';
 import { runtimeClassKind } from './runtime-class.js';
 import { secretKind } from './secret.js';
@@ -24,6 +25,7 @@ export { BUILTIN_RUNTIME_CLASSES } from './runtime-class.js';
 export { parseCpuMillis, runsImage } from './function-workload.js';
 export { FUNCTION_LABEL, type ScaleSpecValidator } from './function-scale.js';
 export { targetsColumn } from './horizontal-pod-autoscaler.js';
+export { ROLLOUT_ABORT_ANNOTATION, ROLLOUT_NAME_ANNOTATION, ROLLOUT_PROMOTE_ANNOTATION, rolloutPlan, type RolloutPlan, type RolloutStep, type RolloutAnalysis, type RolloutMetric } from './rollout.js';
 export { parseModuleRef, blobRef, BLOB_REF_PREFIX, MODULE_SOURCE_ANNOTATION, type ModuleRef } from './module-ref.js';
 
 /** BuiltinKindOptions connects checks that areas above the API own to the kinds that need them. */
@@ -41,7 +43,7 @@ export interface BuiltinKindOptions {
  * them those kinds get their schema checks only, which is what clients that only print objects need.
  */
 export function builtinKinds(validators: KindValidators = {}, opts: BuiltinKindOptions = {}): KindRegistry {
-  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind, gitRepositoryKind, syncKind];
+  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind, gitRepositoryKind, syncKind, rolloutKind];
   for (const kind of Object.keys(validators)) {
     if (!defs.some((d) => d.kind === kind)) throw new Error(`a validator was given for ${kind}, which is not a built-in kind`);
   }

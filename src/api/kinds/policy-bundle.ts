@@ -1,7 +1,7 @@
 import { formatAge, parseDurationMs } from '../../util/quantity.js';
 
 import { readyOf } from './conditions.js';
-import { replayStatusSchema, rolloutSchema } from './rollout.js';
+import { replayStatusSchema, rolloutSchema } from './policy-rollout.js';
 import type { FieldError, KindDefinition, ResourceObject } from './types.js';
 
 /** MIN_POLLING_MS is the shortest polling interval a PolicyBundle may ask for. */

@@ -1,7 +1,7 @@
 import { formatAge } from '../../util/quantity.js';
 
 import { readyOf } from './conditions.js';
-import { replayStatusSchema, rolloutSchema } from './rollout.js';
+import { replayStatusSchema, rolloutSchema } from './policy-rollout.js';
 import type { KindDefinition } from './types.js';
 
 /**

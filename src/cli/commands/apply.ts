@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 
+import { blobRef } from '../../api/kinds/index.js';
 import { apiVersionOf, type KindDefinition, type ResourceObject } from '../../api/kinds/types.js';
 import { SKIFF_APPLY_MANAGER } from '../../api/patch/field-manager.js';
 import { type ManifestObject,readManifests, resolveModuleRef } from '../../manifests/index.js';
@@ -176,13 +177,19 @@ async function plan(items: ManifestObject[], defaultNs: string, kinds: KindResol
     const obj = structuredClone(o);
     if (def.namespaced) obj.metadata.namespace = ns;
     let module: LocalModule | undefined;
-    const local = def.kind === 'Function' && apiVersionOf(def) === 'skiff.dev/v1' ? LocalModules.localPathOf(obj.spec?.module, it.baseDir) : undefined;
+    const skiffKind = apiVersionOf(def) === 'skiff.dev/v1';
+    // A Rollout's new version is a module file like a Function's, so it is sent the same way.
+    const rollout = skiffKind && def.kind === 'Rollout';
+    const written = rollout ? obj.spec?.canary?.module : def.kind === 'Function' && skiffKind ? obj.spec?.module : undefined;
+    const local = LocalModules.localPathOf(written, it.baseDir);
     if (local && upload) {
       try {
-        module = modules.load(local, String(obj.spec.module));
-        useUpload(obj, module);
+        module = modules.load(local, String(written));
+        if (rollout) obj.spec.canary = { ...obj.spec.canary, module: blobRef(module.hex) };
+        else useUpload(obj, module);
       } catch (err) {
-        errors.push(`${where}: ${(err as Error).message}`);
+        const message = (err as Error).message;
+        errors.push(`${where}: ${rollout ? message.replace(/^spec\.module:/, 'spec.canary.module:') : message}`);
         continue;
       }
     } else resolveModuleRef(obj, it.baseDir);

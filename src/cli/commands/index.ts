@@ -15,6 +15,7 @@ import { register as kubeconfig } from './kubeconfig.js';
 import { register as logs } from './logs.js';
 import { register as policy } from './policy.js';
 import { register as push } from './push.js';
+import { register as rollout } from './rollout.js';
 import { register as run } from './run.js';
 import { register as sign } from './sign.js';
 import { register as signBlob } from './sign-blob.js';
@@ -44,6 +45,7 @@ const registrars: Array<(program: Command) => void> = [
   logs,
   policy,
   push,
+  rollout,
   run,
   sign,
   signBlob,
