@@ -71,14 +71,16 @@ export class BlobGarbageCollector {
     return removed;
   }
 
-  /** referenced is every blob a stored Function names, across namespaces. */
+  /** referenced is every blob a stored Function names, or a Rollout names as its canary, across namespaces. */
   private async referenced(): Promise<Set<string>> {
     const out = new Set<string>();
-    const { items } = await this.resources.list(this.resources.kind('Function'), undefined);
-    for (const fn of items) {
-      const ref = parseModuleRef(String(fn.spec?.module ?? ''));
+    const add = (module: unknown) => {
+      const ref = parseModuleRef(String(module ?? ''));
       if (ref.type === 'blob') out.add(ref.hex);
-    }
+    };
+    for (const fn of (await this.resources.list(this.resources.kind('Function'), undefined)).items) add(fn.spec?.module);
+    const rollouts = this.resources.kinds.lookup('Rollout');
+    if (rollouts) for (const ro of (await this.resources.list(rollouts, undefined)).items) add(ro.spec?.canary?.module);
     return out;
   }
 }

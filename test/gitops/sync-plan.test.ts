@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { builtinKinds } from '../../src/api/kinds/index.js';
 import { ResourceService } from '../../src/api/resources.js';
-import { artifactPath, buildPlan, type PlannedObject, SyncBuildError, SyncLimitError } from '../../src/gitops/sync/index.js';
+import { artifactPath, buildPlan, configFor, type PlannedObject, SyncBuildError, SyncLimitError } from '../../src/gitops/sync/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 
 const files = (o: Record<string, string>) => new Map(Object.entries(o).map(([k, v]) => [k, new TextEncoder().encode(v)]));
@@ -131,5 +131,18 @@ describe('the Sync kind', () => {
     await expect(create({ path: 'a/../../b' })).rejects.toThrow(/spec\.path/);
     await expect(create({ sourceRef: { kind: 'Bucket', name: 'x' } })).rejects.toThrow(/sourceRef/);
     await expect(create({ surprise: 1 })).rejects.toThrow(/surprise/);
+  });
+});
+
+describe('configFor (the delegation rule)', () => {
+  it('leaves out a Function\'s module and image and a Route\'s rules only when a Rollout drives the object', () => {
+    const fnObj = { apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name: 'f' }, spec: { image: 'oci://r.example/i@sha256:' + 'a'.repeat(64), module: './m.wasm', env: { A: '1' } } };
+    const route = { apiVersion: 'skiff.dev/v1', kind: 'Route', metadata: { name: 'r' }, spec: { hosts: ['*'], http: [{ route: [] }] } };
+    const driven = { apiVersion: 'v1', kind: 'X', metadata: { name: 'x', annotations: { 'rollout.skiff.dev/name': 'ro' } } };
+    expect(configFor(fnObj, undefined)).toBe(fnObj);
+    expect(configFor(fnObj, { ...fnObj, metadata: { name: 'f' } })).toBe(fnObj);
+    expect(configFor(fnObj, driven).spec).toEqual({ env: { A: '1' } });
+    expect(configFor(route, driven).spec).toEqual({ hosts: ['*'] });
+    expect(fnObj.spec.module).toBe('./m.wasm');
   });
 });

@@ -184,6 +184,16 @@ describe('Sync applies a source revision', () => {
     expect(await h.blobs.has(String(f.spec.module).slice('blob:sha256:'.length))).toEqual({ size: wasm.length });
   });
 
+  it('stores a Rollout\'s canary module committed beside it as a blob', async () => {
+    const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
+    const rollout = 'apiVersion: skiff.dev/v1\nkind: Rollout\nmetadata: { name: ro }\nspec:\n  functionRef: { name: modfn2 }\n  routeRef: { name: modfn2 }\n  canary: { module: ./next.wasm }\n  strategy: { canary: { steps: [{ setWeight: 50 }] } }\n';
+    await h.publish('romod', 'main@sha1:r1', { 'app/rollout.yaml': rollout, 'app/next.wasm': wasm });
+    await h.createSync('romod', { path: 'app' });
+    await expect.poll(async () => (await h.get('Rollout', 'default', 'ro'))?.spec.canary.module, POLL).toMatch(/^blob:sha256:[0-9a-f]{64}$/);
+    const ro = (await h.get('Rollout', 'default', 'ro'))!;
+    expect(await h.blobs.has(String(ro.spec.canary.module).slice('blob:sha256:'.length))).toEqual({ size: wasm.length });
+  });
+
   it('leaves the fields a Rollout drives alone and still corrects the others', async () => {
     await h.publish('deleg', 'main@sha1:x1', { 'f.yaml': fn('canaried', { env: { A: '1' } }) });
     await h.createSync('deleg', {});

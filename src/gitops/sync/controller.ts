@@ -534,13 +534,16 @@ function refusal(p: PlannedObject, err: unknown): SyncApplyError {
 
 /**
  * configFor is the configuration the Sync applies for an object: as planned, less the fields a
- * Rollout drives when the live object names one (a Function's spec.module, a Route's spec.http), so
- * that neither applying nor drift correction fights the Rollout.
+ * Rollout drives when the live object names one (a Function's spec.module or spec.image, a Route's
+ * spec.http), so that neither applying nor drift correction fights the Rollout.
  */
 export function configFor(planned: ResourceObject, live: ResourceObject | undefined): ResourceObject {
   if (!live?.metadata.annotations?.[ROLLOUT_ANNOTATION]) return planned;
   const cfg = structuredClone(planned);
-  if (cfg.kind === 'Function' && cfg.spec) delete cfg.spec.module;
+  if (cfg.kind === 'Function' && cfg.spec) {
+    delete cfg.spec.module;
+    delete cfg.spec.image;
+  }
   if (cfg.kind === 'Route' && cfg.spec) delete cfg.spec.http;
   return cfg;
 }

@@ -116,21 +116,24 @@ export async function buildPlan(input: PlanInput): Promise<PlannedObject[]> {
 }
 
 /**
- * resolveModule stores the module a Function names by a relative path (against its manifest's folder
- * in the revision) in the blob store and points spec.module at the blob, as `skiff apply` does with a
- * local file: the server then never reads the repository, and the revision's bytes are what runs.
+ * resolveModule stores the module a Function (spec.module) or a Rollout (spec.canary.module) names by a
+ * relative path (against its manifest's folder in the revision) in the blob store and points the field
+ * at the blob, as `skiff apply` does with a local file: the server then never reads the repository, and
+ * the revision's bytes are what runs.
  */
 async function resolveModule(obj: ResourceObject, file: string, input: PlanInput): Promise<void> {
-  if (obj.kind !== 'Function' || typeof obj.spec?.module !== 'string') return;
-  const ref = parseModuleRef(obj.spec.module);
+  const holder: Record<string, unknown> | undefined = obj.kind === 'Function' ? obj.spec : obj.kind === 'Rollout' ? obj.spec?.canary : undefined;
+  const field = obj.kind === 'Function' ? 'spec.module' : 'spec.canary.module';
+  if (!holder || typeof holder.module !== 'string') return;
+  const ref = parseModuleRef(holder.module);
   if (ref.type !== 'host' || ref.absolute) return;
-  const path = artifactPath(posix.dirname(file), ref.path, 'spec.module');
+  const path = artifactPath(posix.dirname(file), ref.path, field);
   const bytes = input.files.get(path);
-  if (!bytes) throw new SyncBuildError(`spec.module: ${ref.path} (${path}) is not in the revision; commit the module or name it by oci:// or URL`);
-  if (!input.blobs) throw new SyncBuildError('spec.module: a module in the repository needs the server\'s blob store, which this Sync controller was not given');
-  if (bytes.length > input.blobs.maxBytes) throw new SyncBuildError(`spec.module: ${path} is ${bytes.length} bytes; the limit is ${input.blobs.maxBytes}`);
+  if (!bytes) throw new SyncBuildError(`${field}: ${ref.path} (${path}) is not in the revision; commit the module or name it by oci:// or URL`);
+  if (!input.blobs) throw new SyncBuildError(`${field}: a module in the repository needs the server's blob store, which this Sync controller was not given`);
+  if (bytes.length > input.blobs.maxBytes) throw new SyncBuildError(`${field}: ${path} is ${bytes.length} bytes; the limit is ${input.blobs.maxBytes}`);
   const hex = createHash('sha256').update(bytes).digest('hex');
   await input.blobs.put(hex, bytes);
-  obj.spec.module = blobRef(hex);
+  holder.module = blobRef(hex);
   obj.metadata.annotations = { ...(obj.metadata.annotations ?? {}), [MODULE_SOURCE_ANNOTATION]: path };
 }
