@@ -146,6 +146,7 @@ export const gitRepositoryKind: KindDefinition = {
         properties: { revision: { type: 'string' }, digest: { type: 'string' }, size: { type: 'integer' }, lastUpdateTime: { type: 'string', format: 'date-time' } },
       },
       observedGeneration: { type: 'integer' },
+      lastHandledReconcileAt: { type: 'string', description: 'The last skiff.dev/reconcile-at annotation value a fetch acted on.' },
       conditions: { type: 'array', items: { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Condition' }, description: 'Ready: the newest revision is stored as the artifact (False with the reason). SourceVerified: its commit signature was checked (with spec.verify).' },
     },
   },

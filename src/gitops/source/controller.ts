@@ -260,6 +260,10 @@ export class GitRepositoryController {
     for (let attempt = 0; attempt < 5; attempt++) {
       const old = (current.status ?? {}) as Record<string, unknown>;
       const next: Record<string, unknown> = { ...old, observedGeneration: current.metadata.generation };
+      // As Flux's sources do: the reconcile-at value this fetch saw, so that `skiff sync` knows the
+      // source has looked at the repository since it asked.
+      const handled = reconcileAt(obj);
+      if (handled) next.lastHandledReconcileAt = handled;
       if (r.artifact) next.artifact = r.artifact;
       let conditions = (old.conditions as Condition[] | undefined) ?? [];
       if (r.ready) conditions = setCondition(conditions, { type: 'Ready', ...r.ready, observedGeneration: current.metadata.generation });
