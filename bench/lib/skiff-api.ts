@@ -19,6 +19,10 @@ const PLURALS: Record<string, { group: string; plural: string; namespaced: boole
   Route: { group: 'skiff.dev/v1', plural: 'routes', namespaced: true },
   RuntimeClass: { group: 'node.k8s.io/v1', plural: 'runtimeclasses', namespaced: false },
   HorizontalPodAutoscaler: { group: 'autoscaling/v2', plural: 'horizontalpodautoscalers', namespaced: true },
+  Service: { group: 'skiff.dev/v1', plural: 'services', namespaced: true },
+  GitRepository: { group: 'skiff.dev/v1', plural: 'gitrepositories', namespaced: true },
+  Sync: { group: 'skiff.dev/v1', plural: 'syncs', namespaced: true },
+  Rollout: { group: 'skiff.dev/v1', plural: 'rollouts', namespaced: true },
 };
 
 /** SkiffApi is the little of Skiff's resource API a bench needs: server-side apply, get, delete, wait. */
