@@ -35,7 +35,7 @@ async function setUp() {
   functions.addHandlers({ onAdd: fnReady, onUpdate: (_a, b) => fnReady(b) });
   const programmed = report(routeDef, () => ({}));
   routes.addHandlers({ onAdd: programmed, onUpdate: (_a, b) => programmed(b) });
-  await resources.create(fnDef, 'default', { apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name: 'hello' }, spec: { module: A } });
+  await resources.create(fnDef, 'default', { apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name: 'hello', labels: { team: 'web', 'sync.skiff.dev/name': 'apps', 'sync.skiff.dev/namespace': 'default' } }, spec: { module: A } });
   await resources.create(routeDef, 'default', { apiVersion: 'skiff.dev/v1', kind: 'Route', metadata: { name: 'hello' }, spec: { http: [{ route: [{ destination: { function: 'hello' } }] }] } });
   await Promise.all([functions.start(), routes.start()]);
   const clock = { now: 1_000_000 };
@@ -83,7 +83,8 @@ describe('the rollout controller on a fake clock', () => {
     await expect.poll(() => routeOf(e), { timeout: 5_000 }).toEqual([{ destination: { function: 'hello' }, weight: 70 }, { destination: { function: 'hello-canary' }, weight: 30 }]);
     const canary = (await e.get('Function', 'hello-canary'))!;
     expect(canary.spec.module).toBe(B);
-    expect(canary.metadata.labels).toEqual({ 'rollout.skiff.dev/canary-of': 'hello' });
+    // The stable Function's labels (policies check them), never a Sync's ownership labels.
+    expect(canary.metadata.labels).toEqual({ team: 'web', 'rollout.skiff.dev/canary-of': 'hello' });
     expect(canary.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Rollout', name: 'hello', controller: true })]);
     // The baseline is taken; two requests in the next interval are too few to judge.
     await expect.poll(async () => (await e.get('Rollout', 'hello'))?.status?.analysis?.passes, { timeout: 5_000 }).toBe(0);

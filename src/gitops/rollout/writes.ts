@@ -40,11 +40,15 @@ export class RolloutWrites {
     if (live && live.metadata.labels?.[CANARY_LABEL] !== ro.metadata.name) {
       throw new RolloutConflictError(`a Function ${ns}/${name} exists that is not this Rollout's canary; rename it or delete it so the Rollout can make its canary`);
     }
-    if (live && JSON.stringify(live.spec) === JSON.stringify(spec)) return;
+    // The canary carries the stable Function's labels (policies select and check by them: a canary
+    // without its team label would be refused where the stable one is admitted), but not the
+    // ownership labels of a Sync: the canary is the Rollout's, and no Sync may prune or claim it.
+    const labels: Record<string, string> = { ...Object.fromEntries(Object.entries(stable.metadata.labels ?? {}).filter(([k]) => !k.startsWith('sync.skiff.dev/'))), [CANARY_LABEL]: ro.metadata.name };
+    if (live && JSON.stringify(live.spec) === JSON.stringify(spec) && JSON.stringify(live.metadata.labels ?? {}) === JSON.stringify(labels)) return;
     const metadata = {
       name,
       namespace: ns,
-      labels: { [CANARY_LABEL]: ro.metadata.name },
+      labels,
       annotations: { [ROLLOUT_NAME_ANNOTATION]: ro.metadata.name },
       ownerReferences: [{ apiVersion: 'skiff.dev/v1', kind: 'Rollout', name: ro.metadata.name, uid: ro.metadata.uid, controller: true, blockOwnerDeletion: true }],
     };
