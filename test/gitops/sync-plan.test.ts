@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { builtinKinds } from '../../src/api/kinds/index.js';
 import { ResourceService } from '../../src/api/resources.js';
-import { artifactPath, buildPlan, configFor, type PlannedObject, SyncBuildError, SyncLimitError } from '../../src/gitops/sync/index.js';
+import { artifactPath, buildPlan, configFor, healthOf, type PlannedObject, SyncBuildError, SyncLimitError } from '../../src/gitops/sync/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 
 const files = (o: Record<string, string>) => new Map(Object.entries(o).map(([k, v]) => [k, new TextEncoder().encode(v)]));
@@ -144,5 +144,17 @@ describe('configFor (the delegation rule)', () => {
     expect(configFor(fnObj, driven).spec).toEqual({ env: { A: '1' } });
     expect(configFor(route, driven).spec).toEqual({ hosts: ['*'] });
     expect(fnObj.spec.module).toBe('./m.wasm');
+  });
+});
+
+describe('healthOf', () => {
+  const ro = (reason: string, status = 'False') => ({ apiVersion: 'skiff.dev/v1', kind: 'Rollout', metadata: { name: 'r', generation: 2 }, status: { conditions: [{ type: 'Ready', status, reason, message: 'm', observedGeneration: 2 }] } });
+  it('takes a Rollout in progress or paused as healthy and a Degraded one as failing', () => {
+    expect(healthOf(ro('Healthy', 'True')).healthy).toBe(true);
+    expect(healthOf(ro('Progressing')).healthy).toBe(true);
+    expect(healthOf(ro('Paused')).healthy).toBe(true);
+    expect(healthOf(ro('Degraded'))).toEqual({ healthy: false, message: 'Rollout r is not Ready (Degraded: m)' });
+    expect(healthOf({ ...ro('Progressing'), metadata: { name: 'r', generation: 3 } }).healthy).toBe(false);
+    expect(healthOf({ ...ro('Progressing'), kind: 'Function' }).healthy).toBe(false);
   });
 });

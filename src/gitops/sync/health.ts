@@ -8,7 +8,7 @@ const READY_KINDS = new Set(['Function', 'Route', 'Policy', 'PolicyBundle', 'Syn
 /**
  * healthOf tells whether an applied object is healthy: Ready=True for the generation it is at (the
  * condition's or the status' observedGeneration, where present). Objects of kinds that never get a
- * Ready condition are healthy once stored.
+ * Ready condition are healthy once stored. A Rollout is healthy unless Degraded.
  */
 export function healthOf(obj: ResourceObject): { healthy: boolean; message: string } {
   const conds = (obj.status?.conditions as Condition[] | undefined) ?? [];
@@ -17,6 +17,9 @@ export function healthOf(obj: ResourceObject): { healthy: boolean; message: stri
   if (!ready) return READY_KINDS.has(obj.kind) ? { healthy: false, message: `${name} has no Ready condition yet` } : { healthy: true, message: '' };
   const observed = ready.observedGeneration ?? obj.status?.observedGeneration;
   if (observed !== undefined && observed !== obj.metadata.generation) return { healthy: false, message: `${name} is not yet observed at generation ${obj.metadata.generation}` };
+  // A Rollout shifting traffic or paused for a person is doing its job, which can outlast any
+  // timeout; only one that gave up (Degraded: all traffic back on stable) fails the revision.
+  if (obj.kind === 'Rollout' && (ready.reason === 'Progressing' || ready.reason === 'Paused')) return { healthy: true, message: '' };
   if (ready.status !== 'True') return { healthy: false, message: `${name} is not Ready (${ready.reason}: ${ready.message})` };
   return { healthy: true, message: '' };
 }
