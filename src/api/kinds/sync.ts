@@ -128,7 +128,7 @@ export const syncKind: KindDefinition = {
   printerColumns: [
     { name: 'SOURCE', jsonPath: '.spec.sourceRef.name', value: (o) => `${o.spec?.sourceRef?.kind ?? ''}/${o.spec?.sourceRef?.name ?? ''}` },
     { name: 'REVISION', jsonPath: '.status.lastAppliedRevision', value: (o) => String(o.status?.lastAppliedRevision ?? '<none>') },
-    { name: 'READY', jsonPath: '.status.conditions[0].status', value: (o) => readyOf(o) },
+    { name: 'READY', jsonPath: '.status.conditions[?(@.type=="Ready")].status', value: (o) => readyOf(o) },
     { name: 'DRIFT', type: 'integer', jsonPath: '.status.drift.count', value: (o) => String(o.status?.drift?.count ?? 0) },
     { name: 'AGE', type: 'date', value: (o) => formatAge(o.metadata.creationTimestamp) },
     { name: 'PATH', wide: true, jsonPath: '.spec.path', value: (o) => String(o.spec?.path ?? './') },
