@@ -4,7 +4,6 @@ import { join } from 'node:path';
 
 import type { Logger } from 'pino';
 
-import { ApiError } from '../api/errors.js';
 import { type Condition, setCondition } from '../api/kinds/conditions.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
@@ -14,7 +13,7 @@ import { parseDurationMs } from '../util/quantity.js';
 
 import { type BundleSource, BundleSourceError } from './bundle-source.js';
 import type { PolicyController } from './policy-controller.js';
-import { Controller, EventRecorder, Informer } from './runtime/index.js';
+import { Controller, EventRecorder, Informer, writeStatus } from './runtime/index.js';
 
 export interface PolicyBundleControllerOptions {
   resources: ResourceService;
@@ -269,26 +268,14 @@ export class PolicyBundleController {
 
   /** report writes the conditions and fields onto the newest stored status (a conflicting write is retried on a fresh read). */
   private async report(obj: ResourceObject, r: Report): Promise<void> {
-    const def = this.opts.resources.kind('PolicyBundle');
-    let current = obj;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const old = (current.status ?? {}) as Record<string, unknown>;
+    await writeStatus(this.opts.resources, this.opts.resources.kind('PolicyBundle'), obj, (current, old) => {
       const next: Record<string, unknown> = { ...old, ...r.fields, observedGeneration: current.metadata.generation };
       for (const k of r.drop ?? []) delete next[k];
       let conditions = (old.conditions as Condition[] | undefined) ?? [];
       if (r.ready) conditions = setCondition(conditions, { type: 'Ready', ...r.ready, observedGeneration: current.metadata.generation });
       if (r.verified) conditions = setCondition(conditions, { type: 'Verified', ...r.verified, observedGeneration: current.metadata.generation });
       next.conditions = conditions;
-      if (JSON.stringify(next) === JSON.stringify(old)) return;
-      try {
-        await this.opts.resources.updateStatus(def, undefined, current.metadata.name, { metadata: { resourceVersion: current.metadata.resourceVersion }, status: next });
-        return;
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        if (err.reason === 'NotFound') return;
-        if (err.reason !== 'Conflict') throw err;
-        current = await this.opts.resources.get(def, undefined, current.metadata.name);
-      }
-    }
+      return next;
+    });
   }
 }

@@ -3,3 +3,4 @@ export { Controller, type ControllerOptions, type ReconcileResult } from './cont
 export { Informer, cacheKey, type InformerHandlers } from '../../api/informer.js';
 export { WorkQueue } from './work-queue.js';
 export { EventRecorder, type EventType } from './events.js';
+export { writeStatus } from './status.js';

@@ -2,11 +2,10 @@ import { join } from 'node:path';
 
 import type { Logger } from 'pino';
 
-import { ApiError } from '../../api/errors.js';
 import { type Condition, secretValue, setCondition } from '../../api/kinds/index.js';
 import type { ResourceObject } from '../../api/kinds/types.js';
 import type { ResourceService } from '../../api/resources.js';
-import { cacheKey, Controller, EventRecorder, Informer } from '../../controllers/runtime/index.js';
+import { cacheKey, Controller, EventRecorder, Informer, writeStatus } from '../../controllers/runtime/index.js';
 import { SkiffError } from '../../util/errors.js';
 import { parseDurationMs } from '../../util/quantity.js';
 import type { ArtifactRef } from '../artifact.js';
@@ -254,15 +253,11 @@ export class GitRepositoryController {
 
   /** report writes conditions, the artifact and observedGeneration onto the newest stored status, only when they change. */
   private async report(obj: ResourceObject, r: Report): Promise<void> {
-    const def = this.opts.resources.kind('GitRepository');
-    const ns = obj.metadata.namespace;
-    let current = obj;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const old = (current.status ?? {}) as Record<string, unknown>;
+    // As Flux's sources do: the reconcile-at value this fetch saw, so that `skiff sync` knows the
+    // source has looked at the repository since it asked.
+    const handled = reconcileAt(obj);
+    await writeStatus(this.opts.resources, this.opts.resources.kind('GitRepository'), obj, (current, old) => {
       const next: Record<string, unknown> = { ...old, observedGeneration: current.metadata.generation };
-      // As Flux's sources do: the reconcile-at value this fetch saw, so that `skiff sync` knows the
-      // source has looked at the repository since it asked.
-      const handled = reconcileAt(obj);
       if (handled) next.lastHandledReconcileAt = handled;
       if (r.artifact) next.artifact = r.artifact;
       let conditions = (old.conditions as Condition[] | undefined) ?? [];
@@ -270,17 +265,8 @@ export class GitRepositoryController {
       if (r.verified) conditions = setCondition(conditions, { type: 'SourceVerified', ...r.verified, observedGeneration: current.metadata.generation });
       else if (r.verified === null) conditions = conditions.filter((c) => c.type !== 'SourceVerified');
       next.conditions = conditions;
-      if (JSON.stringify(next) === JSON.stringify(old)) return;
-      try {
-        await this.opts.resources.updateStatus(def, ns, current.metadata.name, { metadata: { resourceVersion: current.metadata.resourceVersion }, status: next });
-        return;
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        if (err.reason === 'NotFound') return;
-        if (err.reason !== 'Conflict') throw err;
-        current = await this.opts.resources.get(def, ns, current.metadata.name);
-      }
-    }
+      return next;
+    });
   }
 }
 
