@@ -116,7 +116,7 @@ export const syncKind: KindDefinition = {
       lastAttemptedDigest: { type: 'string', description: 'The artifact digest of lastAttemptedRevision.' },
       lastAttemptedGeneration: { type: 'integer', description: 'The metadata.generation of the last attempt.' },
       lastHandledReconcileAt: { type: 'string', description: 'The last skiff.dev/reconcile-at annotation value acted on.' },
-      lastPruned: { type: 'integer', description: 'Objects pruned by the last apply.' },
+      lastPruned: { type: 'integer', description: 'Objects pruned when the applied revision was applied (its first pass and any later ones).' },
       lastFailure: { type: 'object', description: 'Why the last attempted revision was not applied (reason, message); absent once one applies.', 'x-kubernetes-preserve-unknown-fields': true },
       inventory: { type: 'object', description: 'The objects this Sync owns: entries of {id: NAMESPACE_NAME_GROUP_KIND, v: VERSION}.', 'x-kubernetes-preserve-unknown-fields': true },
       drift: { type: 'object', description: 'Drift found at the last reconcile: count, objects (kind/namespace/name and fields), lastCorrected.', 'x-kubernetes-preserve-unknown-fields': true },

@@ -286,7 +286,9 @@ export class SyncController {
       lastAppliedRevision: rev.revision,
       lastAppliedDigest: rev.digest,
       inventory: { entries: plan.map((p) => ({ id: p.id, v: p.v })) },
-      lastPruned: pruned.length,
+      // What applying this revision pruned: a second pass over the same revision (reconcile-at) adds to it
+      // rather than hiding what the first pass removed.
+      lastPruned: rev.revision === st.lastAppliedRevision ? Number(st.lastPruned ?? 0) + pruned.length : pruned.length,
     };
     this.plans.set(key, { digest: rev.digest, generation: sync.metadata.generation ?? 1, objects: plan });
     this.watchOwned(plan);
