@@ -110,6 +110,12 @@ async function start(sshd: string, base: string, opts: SshGitServerOptions): Pro
     void exited.then(() => (running = false));
     const listening = await waitFor(() => /Server listening on 127\.0\.0\.1 port/.test(log) || !running, timeoutMs);
     if (listening && running) {
+      const refused = await selfCheck({ port, user, identityPath: client!.privateKeyPath, knownHosts: `[127.0.0.1]:${port} ${hostKey!.publicKey}\n`, base });
+      if (refused) {
+        child.kill('SIGKILL');
+        await exited;
+        throw new Error(`sshd on 127.0.0.1:${port} is up but ${user} cannot run git through it: ${refused.replace(/\.$/, '')}. The account needs a login shell and must not be locked ('!' in /etc/shadow), which sshd checks with UsePAM no`);
+      }
       const hostLine = hostKey!.publicKey.split(' ').slice(0, 2).join(' ');
       const otherLine = otherHostKey!.publicKey.split(' ').slice(0, 2).join(' ');
       return {
@@ -139,6 +145,24 @@ async function start(sshd: string, base: string, opts: SshGitServerOptions): Pro
     if (!/Address already in use/i.test(log)) break;
   }
   throw new Error(`sshd did not start listening within ${timeoutMs} ms; its stderr:\n${lastError.slice(0, 4000)}`);
+}
+
+/**
+ * selfCheck logs in once with the client key and runs `git --version`, so a server that listens but
+ * refuses the account (locked, or a nologin shell) fails here with ssh's words rather than later as a
+ * confusing fetch error. Returns ssh's complaint, or undefined when git ran.
+ */
+async function selfCheck(o: { port: number; user: string; identityPath: string; knownHosts: string; base: string }): Promise<string | undefined> {
+  const kh = join(o.base, 'known_hosts');
+  writeFileSync(kh, o.knownHosts, { mode: 0o600 });
+  const args = ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${kh}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'IdentitiesOnly=yes', '-i', o.identityPath, '-p', String(o.port), `${o.user}@127.0.0.1`, 'git --version'];
+  try {
+    const { stdout } = await execFileAsync('ssh', args, { timeout: 10_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } });
+    return /^git version /.test(stdout) ? undefined : `git --version printed ${JSON.stringify(stdout.slice(0, 200))}`;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    return (e.stderr || e.message).trim().slice(0, 2000);
+  }
 }
 
 function sshdConfig(o: { port: number; hostKey: string; authorized: string; pidFile: string; user: string }): string[] {
