@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -6,10 +7,11 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { GitMirrors, gitUrlGuard, redactUrl } from '../../src/gitops/source/git.js';
+import { GitMirrors, gitUrlGuard, identityIsEncrypted, redactUrl } from '../../src/gitops/source/git.js';
 import { signedWith } from '../../src/gitops/source/webhook.js';
 import { HostDirs, UpstreamGuard } from '../../src/security/index.js';
 import { type GitServer, hasGit, startGitServer } from '../helpers/git-server.js';
+import { hasBinary } from '../helpers/system-deps.js';
 
 describe.skipIf(!hasGit())('GitMirrors', () => {
   let server: GitServer;
@@ -118,6 +120,25 @@ describe('webhook signatures', () => {
   });
 });
 
+describe('identityIsEncrypted', () => {
+  const openssh = (cipher: string) => {
+    const name = Buffer.from(cipher);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(name.length);
+    const body = Buffer.concat([Buffer.from('openssh-key-v1\0', 'latin1'), len, name, Buffer.alloc(32)]).toString('base64');
+    return `-----BEGIN OPENSSH PRIVATE KEY-----\n${body.replace(/(.{70})/g, '$1\n')}\n-----END OPENSSH PRIVATE KEY-----\n`;
+  };
+  it('tells keys that need a passphrase from keys that do not', () => {
+    expect(identityIsEncrypted(openssh('none'))).toBe(false);
+    expect(identityIsEncrypted(openssh('aes256-ctr'))).toBe(true);
+    expect(identityIsEncrypted(openssh('none').replace(/\n/g, '\r\n'))).toBe(false);
+    expect(identityIsEncrypted('-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n')).toBe(true);
+    expect(identityIsEncrypted('-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n')).toBe(true);
+    expect(identityIsEncrypted('-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n')).toBe(false);
+    expect(identityIsEncrypted('not a key')).toBe(false);
+  });
+});
+
 describe.skipIf(!hasGit())('ssh transport settings', () => {
   it('hands git a strict ssh command with a 0600 key and known_hosts, removed afterwards', async () => {
     const base = mkdtempSync(join(tmpdir(), 'skiff-fakessh-'));
@@ -131,6 +152,7 @@ describe.skipIf(!hasGit())('ssh transport settings', () => {
       { mode: 0o755 },
     );
     const path = process.env.PATH;
+    const realSsh = hasBinary('ssh') ? execFileSync('sh', ['-c', 'command -v ssh'], { encoding: 'utf8' }).trim() : undefined;
     process.env.PATH = `${bin}:${path}`;
     try {
       const dir = join(base, 'gitops');
@@ -139,12 +161,29 @@ describe.skipIf(!hasGit())('ssh transport settings', () => {
       expect(err).toMatchObject({ reason: 'AuthenticationFailed' });
       expect((err as Error).message).not.toContain('PRIVATE-KEY-DATA');
       const args = readFileSync(record, 'utf8').split('\n');
-      for (const opt of ['BatchMode=yes', 'StrictHostKeyChecking=yes', 'IdentitiesOnly=yes']) expect(args).toContain(opt);
+      for (const opt of ['BatchMode=yes', 'StrictHostKeyChecking=yes', 'IdentitiesOnly=yes', 'GlobalKnownHostsFile=/dev/null', 'IdentityAgent=none', 'UpdateHostKeys=no']) expect(args).toContain(opt);
       expect(args.slice(0, 2)).toEqual(['-F', '/dev/null']);
+      expect(args).not.toContain('IdentityFile=none');
       expect(readFileSync(`${record}.mode`, 'utf8').trim()).toBe('600');
       expect(readFileSync(`${record}.id`, 'utf8')).toBe('PRIVATE-KEY-DATA\n');
       expect(readFileSync(`${record}.kh`, 'utf8')).toBe('example.invalid ssh-ed25519 AAAA');
       expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+
+      // Without an identity in the Secret, ssh must not fall back to the server account's own keys.
+      await mirrors.fetch('default/ssh', { url: 'ssh://git@example.invalid/team/app.git', ref: { branch: 'main' }, timeoutMs: 10_000, credentials: { knownHosts: 'example.invalid ssh-ed25519 AAAA' } }).catch(() => undefined);
+      const bare = readFileSync(record, 'utf8').split('\n');
+      expect(bare).toContain('IdentityFile=none');
+      expect(bare).not.toContain('-i');
+      if (realSsh) {
+        // What ssh itself makes of those options (the host and command git adds are left off).
+        const host = bare.indexOf('git@example.invalid');
+        expect(host).toBeGreaterThan(0);
+        const effective = execFileSync(realSsh, ['-G', ...bare.slice(0, host), 'git@example.invalid'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        expect(effective.match(/^identityfile .*$/gm)).toEqual(['identityfile none']);
+        expect(effective).toMatch(/^globalknownhostsfile \/dev\/null$/m);
+        expect(effective).toMatch(/^stricthostkeychecking (true|yes)$/m);
+        expect(effective).toMatch(/^identityagent none$/m);
+      }
     } finally {
       process.env.PATH = path;
       rmSync(base, { recursive: true, force: true });

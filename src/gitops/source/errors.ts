@@ -1,7 +1,7 @@
 import { SkiffError } from '../../util/errors.js';
 
 /** Why a fetch failed, as the Ready condition's reason. */
-export type FetchFailureReason = 'FetchFailed' | 'TimedOut' | 'RefNotFound' | 'AuthenticationFailed' | 'RepositoryTooLarge' | 'InvalidSource';
+export type FetchFailureReason = 'FetchFailed' | 'TimedOut' | 'RefNotFound' | 'AuthenticationFailed' | 'HostKeyVerificationFailed' | 'RepositoryTooLarge' | 'InvalidSource';
 
 /** GitFetchError: git could not fetch the requested revision. The message never holds credentials. */
 export class GitFetchError extends SkiffError {

@@ -119,9 +119,9 @@ export class GitMirrors {
   async fetch(key: string, o: FetchOptions): Promise<FetchedRevision> {
     const dir = this.mirrorDir(key);
     const shown = redactUrl(o.url);
+    const session = this.session(o);
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), o.timeoutMs);
-    const session = this.session(o);
     const secrets = [o.credentials?.password, o.credentials?.bearerToken, session.header].filter((s): s is string => !!s);
     try {
       if (!existsSync(join(dir, 'HEAD'))) {
@@ -144,7 +144,7 @@ export class GitMirrors {
       await this.checkSize(g, key);
       return { commit, revision: `${tag ?? ref.branch ?? 'main'}@sha1:${commit}` };
     } catch (err) {
-      throw this.translate(err, shown, ac.signal.aborted, o.timeoutMs, secrets);
+      throw this.translate(err, shown, ac.signal.aborted, o.timeoutMs, secrets, session.sshDir);
     } finally {
       clearTimeout(timer);
       session.cleanup();
@@ -232,7 +232,7 @@ export class GitMirrors {
   }
 
   /** session prepares the environment of one fetch: protocol, auth header or ssh files (removed by cleanup). */
-  private session(o: FetchOptions): { env: Record<string, string>; header?: string; cleanup: () => void } {
+  private session(o: FetchOptions): { env: Record<string, string>; header?: string; sshDir?: string; cleanup: () => void } {
     const proto = protocolOf(o.url);
     const config: Array<[string, string]> = [
       ['protocol.allow', 'never'],
@@ -250,19 +250,26 @@ export class GitMirrors {
     const env = this.baseEnv(config);
     let sshDir: string | undefined;
     if (proto === 'ssh') {
+      if (c?.identity && identityIsEncrypted(c.identity)) throw new GitFetchError('AuthenticationFailed', `fetching ${redactUrl(o.url)} was not tried: the identity in spec.secretRef is protected by a passphrase, which Skiff cannot enter; store a key without one`);
       sshDir = mkdtempSync(join(this.tmp, 'ssh-'));
       const kh = join(sshDir, 'known_hosts');
       writeFileSync(kh, c?.knownHosts ?? '', { mode: 0o600 });
-      const args = ['ssh', '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${kh}`, '-o', 'IdentitiesOnly=yes'];
+      // ssh reads its own default files from the account's home (not $HOME) and /etc/ssh: the host's
+      // keys, agent and known hosts must never stand in for what the Secret holds, so each is pinned.
+      const args = ['ssh', '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${sshOptionPath(kh)}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'UpdateHostKeys=no', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none'];
       if (c?.identity) {
         const id = join(sshDir, 'identity');
-        writeFileSync(id, c.identity.endsWith('\n') ? c.identity : `${c.identity}\n`, { mode: 0o600 });
+        // A key pasted from a Windows editor has CRLF line ends, which ssh cannot parse.
+        const key = c.identity.replace(/\r\n?/g, '\n');
+        writeFileSync(id, key.endsWith('\n') ? key : `${key}\n`, { mode: 0o600 });
         args.push('-i', id);
+      } else {
+        args.push('-o', 'IdentityFile=none');
       }
       // git runs GIT_SSH_COMMAND through a shell: every word is a path we made or a fixed option, quoted.
       env.GIT_SSH_COMMAND = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     }
-    return { env, header, cleanup: () => sshDir && rmSync(sshDir, { recursive: true, force: true }) };
+    return { env, header, sshDir, cleanup: () => sshDir && rmSync(sshDir, { recursive: true, force: true }) };
   }
 
   private baseEnv(config: Array<[string, string]>): Record<string, string> {
@@ -321,11 +328,17 @@ export class GitMirrors {
   }
 
   /** translate turns whatever git failed with into a GitFetchError without credentials in it. */
-  private translate(err: unknown, shown: string, timedOut: boolean, timeoutMs: number, secrets: string[]): GitFetchError {
+  private translate(err: unknown, shown: string, timedOut: boolean, timeoutMs: number, secrets: string[], sshDir?: string): GitFetchError {
     if (err instanceof GitFetchError) return err;
     if (timedOut || (err instanceof GitPluginError && err.plugin === 'abort')) return new GitFetchError('TimedOut', `fetching ${shown} took longer than spec.timeout (${timeoutMs / 1000}s); git was stopped`);
     let text = errText(err);
     for (const s of secrets) text = text.split(s).join('***');
+    if (sshDir) {
+      // ssh names its files; the person reading the condition knows them as Secret entries.
+      text = text.split(join(sshDir, 'identity')).join('identity').split(join(sshDir, 'known_hosts')).join('known_hosts').split(sshDir).join('.');
+      const ssh = sshFailure(text, shown);
+      if (ssh) return ssh;
+    }
     text = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1');
     const firstLines = text
       .split('\n')
@@ -333,10 +346,52 @@ export class GitMirrors {
       .filter((l) => l && !/^hint:/.test(l))
       .slice(0, 3)
       .join('; ');
-    if (/Authentication failed|could not read Username|401|403|Permission denied \(publickey|Host key verification failed/i.test(text)) return new GitFetchError('AuthenticationFailed', `fetching ${shown} was refused: ${firstLines}; check spec.secretRef`);
+    if (/Authentication failed|could not read Username|401|403|Permission denied \(publickey/i.test(text)) return new GitFetchError('AuthenticationFailed', `fetching ${shown} was refused: ${firstLines}; check spec.secretRef`);
     if (err instanceof GitError || err instanceof Error) return new GitFetchError('FetchFailed', `fetching ${shown} failed: ${firstLines || 'git exited with an error'}`);
     return new GitFetchError('FetchFailed', `fetching ${shown} failed`);
   }
+}
+
+/**
+ * sshFailure explains the ssh client's own refusals, which git only passes on as stderr: a host key
+ * that is missing from or different to known_hosts, and an identity ssh could not load.
+ */
+function sshFailure(text: string, shown: string): GitFetchError | undefined {
+  const changed = /Host key for (\S+) has changed/.exec(text);
+  const unknown = /No (\S+) host key is known for (\S+) and/.exec(text);
+  if (changed || unknown || /Host key verification failed/i.test(text)) {
+    const offered = /fingerprint for the (\S+) key sent by the remote host is\s+(SHA256:[A-Za-z0-9+/=]+)/.exec(text);
+    let why: string;
+    if (changed) why = `the host key ${changed[1]} offered${offered ? ` (${offered[1]} ${offered[2]})` : ''} is not the one known_hosts in spec.secretRef lists for it`;
+    else if (unknown) why = `known_hosts in spec.secretRef has no ${unknown[1]} key for ${unknown[2]}`;
+    else why = 'ssh could not verify the host key against known_hosts in spec.secretRef';
+    return new GitFetchError('HostKeyVerificationFailed', `fetching ${shown} was refused: ${why}; get the server's key by a trusted way and put it in known_hosts (as "[host]:port type key" when the port is not 22)`);
+  }
+  const load = /Load key "identity": ([^\n]*)/.exec(text);
+  if (load) return new GitFetchError('AuthenticationFailed', `fetching ${shown} failed: ssh could not load the identity in spec.secretRef (${load[1]!.trim()}); it must be an OpenSSH or PEM private key without a passphrase`);
+  return undefined;
+}
+
+/**
+ * sshOptionPath quotes a path for an `-o NAME=VALUE` option: ssh splits option values at whitespace
+ * itself (after the shell), so a data directory with a space must reach it in double quotes.
+ */
+function sshOptionPath(path: string): string {
+  return /[\s"\\]/.test(path) ? `"${path.replace(/["\\]/g, (c) => `\\${c}`)}"` : path;
+}
+
+/** identityIsEncrypted tells whether a private key needs a passphrase (OpenSSH or PEM format). */
+export function identityIsEncrypted(key: string): boolean {
+  if (/^Proc-Type:\s*4,ENCRYPTED/m.test(key) || /-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(key)) return true;
+  const body = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(key)?.[1];
+  if (!body) return false;
+  // The format starts with a magic string and the cipher's name as a length-prefixed string.
+  const bytes = Buffer.from(body.replace(/\s+/g, ''), 'base64');
+  const magic = 'openssh-key-v1\0';
+  if (bytes.length < magic.length + 4 || bytes.subarray(0, magic.length).toString('latin1') !== magic) return false;
+  const len = bytes.readUInt32BE(magic.length);
+  const cipher = bytes.subarray(magic.length + 4, magic.length + 4 + Math.min(len, 64)).toString('latin1');
+  return cipher !== 'none';
 }
 
 function errText(err: unknown): string {
