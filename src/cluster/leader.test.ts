@@ -274,6 +274,29 @@ describe('leader election', () => {
   });
 });
 
+describe('ResourceLeaseClient', () => {
+  it('answers conflicts with undefined and reports the object key and revision the fence needs', async () => {
+    const store = new MemoryStore();
+    const resources = new ResourceService(store, new KindRegistry([leaseKind]));
+    const client = new ResourceLeaseClient(resources, LEADER_LEASE);
+    expect(await client.get()).toBeUndefined();
+    const created = await client.create({ holderIdentity: 'node-a', leaseTransitions: 0 });
+    if (!created) throw new Error('create failed');
+    expect(await client.create({ holderIdentity: 'node-b' })).toBeUndefined();
+    const kv = await store.get(created.key);
+    expect(kv?.modRevision).toBe(created.modRevision);
+    expect(created.resourceVersion).toBe(String(created.modRevision));
+    const updated = await client.update({ holderIdentity: 'node-a', leaseTransitions: 0, renewTime: '2026-01-01T00:00:00.000000Z' }, created.resourceVersion);
+    expect(updated?.modRevision).toBeGreaterThan(created.modRevision);
+    expect(await client.update({ holderIdentity: 'node-b' }, created.resourceVersion)).toBeUndefined();
+    expect((await client.get())?.spec.holderIdentity).toBe('node-a');
+    // Without the kind served, leader election cannot work: a clear error, not a silent miss.
+    const bare = new ResourceLeaseClient(new ResourceService(store, new KindRegistry([])), LEADER_LEASE);
+    await expect(bare.get()).rejects.toThrow(/coordination.k8s.io Leases/);
+    await store.close();
+  });
+});
+
 describe('FencedStore', () => {
   it('retries a write its own renew raced with the new fence, and refuses a caller guard', async () => {
     const store = new MemoryStore();
