@@ -41,8 +41,9 @@ for (const [file, deps] of Object.entries(result.obj())) {
 const LAYERS = [
   ['cli'],
   ['server', 'dashboard', 'observability'],
-  // gitops (sources, syncs, rollouts) runs on the controller runtime beside the other controllers.
-  ['controllers', 'gitops'],
+  // gitops (sources, syncs, rollouts) runs on the controller runtime beside the other controllers;
+  // cluster (leases, leader election, fencing) decides where and whether those controllers run.
+  ['controllers', 'gitops', 'cluster'],
   ['functions', 'gateway', 'admission', 'workloads'],
   ['runtime', 'policy', 'manifests', 'signing', 'autoscaling'],
   // oci is a client library beside the API: module references in resources are parsed with it.

@@ -1,5 +1,5 @@
 import { CompactedError, FutureRevisionError, StoreConfigError, StoreUnavailableError } from './errors.js';
-import type { KeyValue, RangeOptions, RangeResult, Store, Watcher, WatchEvent, WatchOptions, WriteCondition, WriteResult } from './types.js';
+import type { KeyValue, RangeOptions, RangeResult, Store, Watcher, WatchEvent, WatchOptions, WriteCondition, WriteFailure, WriteResult } from './types.js';
 import { prefixEnd } from './watch-hub.js';
 
 /** How etcd's JSON gateway spells a key-value (numbers arrive as strings, bytes as base64). */
@@ -91,12 +91,12 @@ export class EtcdStore implements Store {
     const k = b64(this.opts.prefix + key);
     const compare = cond.expectModRevision === undefined ? [] : [{ key: k, target: 'MOD', result: 'EQUAL', mod_revision: String(cond.expectModRevision) }];
     const res = await this.call<TxnResponse>('/v3/kv/txn', {
-      compare,
+      compare: [...compare, ...this.guardCompare(cond)],
       success: [{ request_put: { key: k, value: b64(value), prev_kv: true } }],
-      failure: [{ request_range: { key: k } }],
+      failure: this.failureReads(k, cond),
     });
     const revision = Number(res.header.revision ?? 0);
-    if (!res.succeeded) return { ok: false, revision, current: this.firstKv(res) };
+    if (!res.succeeded) return { ok: false, revision, current: this.firstKv(res), reason: this.failureReason(res, cond) };
     const prevRaw = res.responses?.[0]?.response_put?.prev_kv;
     const prevKv = prevRaw ? this.toKv(prevRaw) : undefined;
     const kv: KeyValue = { key, value, createRevision: prevKv?.createRevision ?? revision, modRevision: revision, version: (prevKv?.version ?? 0) + 1 };
@@ -108,13 +108,14 @@ export class EtcdStore implements Store {
     // A missing key has version 0: requiring a positive version makes "delete what is there" atomic.
     const compare = [cond.expectModRevision === undefined ? { key: k, target: 'VERSION', result: 'GREATER', version: '0' } : { key: k, target: 'MOD', result: 'EQUAL', mod_revision: String(cond.expectModRevision) }];
     const res = await this.call<TxnResponse>('/v3/kv/txn', {
-      compare,
+      compare: [...compare, ...this.guardCompare(cond)],
       success: [{ request_delete_range: { key: k, prev_kv: true } }],
-      failure: [{ request_range: { key: k } }],
+      failure: this.failureReads(k, cond),
     });
     const revision = Number(res.header.revision ?? 0);
     const prevRaw = res.responses?.[0]?.response_delete_range?.prev_kvs?.[0];
-    if (!res.succeeded || !prevRaw) return { ok: false, revision, current: this.firstKv(res) };
+    if (!res.succeeded) return { ok: false, revision, current: this.firstKv(res), reason: this.failureReason(res, cond) };
+    if (!prevRaw) return { ok: false, revision, reason: 'condition' };
     const prevKv = this.toKv(prevRaw);
     return { ok: true, revision, kv: { ...prevKv, modRevision: revision }, prevKv };
   }
@@ -231,6 +232,28 @@ export class EtcdStore implements Store {
     const prevKv = ev.prev_kv ? this.toKv(ev.prev_kv) : undefined;
     if (ev.type === 'DELETE') return { type: 'delete', kv: { ...(prevKv ?? kv), modRevision: kv.modRevision }, prevKv, revision: kv.modRevision };
     return { type: 'put', kv, prevKv, revision: kv.modRevision };
+  }
+
+  /** A missing key has mod revision 0 in etcd too, so one MOD comparison covers "must not exist". */
+  private guardCompare(cond: WriteCondition): object[] {
+    if (!cond.guard) return [];
+    return [{ key: b64(this.opts.prefix + cond.guard.key), target: 'MOD', result: 'EQUAL', mod_revision: String(cond.guard.modRevision) }];
+  }
+
+  /**
+   * A failed txn does not say which comparison failed: the failure branch reads the written key and the
+   * guard key at the same revision the comparisons saw, and failureReason tells them apart from those.
+   */
+  private failureReads(k: string, cond: WriteCondition): object[] {
+    const reads: object[] = [{ request_range: { key: k } }];
+    if (cond.guard) reads.push({ request_range: { key: b64(this.opts.prefix + cond.guard.key) } });
+    return reads;
+  }
+
+  private failureReason(res: TxnResponse, cond: WriteCondition): WriteFailure {
+    if (!cond.guard) return 'condition';
+    const raw = res.responses?.[1]?.response_range?.kvs?.[0];
+    return Number(raw?.mod_revision ?? 0) === cond.guard.modRevision ? 'condition' : 'guard';
   }
 
   private firstKv(res: TxnResponse): KeyValue | undefined {

@@ -52,8 +52,9 @@ export class MemoryStore implements Store {
   async put(key: string, value: string, cond: WriteCondition = {}): Promise<WriteResult> {
     this.check();
     const prev = this.kvs.get(key);
+    if (this.guardFails(cond)) return { ok: false, revision: this.rev, current: prev, reason: 'guard' };
     if (cond.expectModRevision !== undefined && (prev?.modRevision ?? 0) !== cond.expectModRevision) {
-      return { ok: false, revision: this.rev, current: prev };
+      return { ok: false, revision: this.rev, current: prev, reason: 'condition' };
     }
     const revision = ++this.rev;
     const kv: KeyValue = { key, value, createRevision: prev?.createRevision ?? revision, modRevision: revision, version: (prev?.version ?? 0) + 1 };
@@ -65,8 +66,9 @@ export class MemoryStore implements Store {
   async delete(key: string, cond: WriteCondition = {}): Promise<WriteResult> {
     this.check();
     const prev = this.kvs.get(key);
+    if (this.guardFails(cond)) return { ok: false, revision: this.rev, current: prev, reason: 'guard' };
     if (!prev || (cond.expectModRevision !== undefined && prev.modRevision !== cond.expectModRevision)) {
-      return { ok: false, revision: this.rev, current: prev };
+      return { ok: false, revision: this.rev, current: prev, reason: 'condition' };
     }
     const revision = ++this.rev;
     this.kvs.delete(key);
@@ -97,6 +99,10 @@ export class MemoryStore implements Store {
     if (this.closed) return;
     this.closed = true;
     this.hub.closeAll();
+  }
+
+  private guardFails(cond: WriteCondition): boolean {
+    return cond.guard !== undefined && (this.kvs.get(cond.guard.key)?.modRevision ?? 0) !== cond.guard.modRevision;
   }
 
   private record(ev: WatchEvent): void {

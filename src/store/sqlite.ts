@@ -114,8 +114,9 @@ export class SqliteStore implements Store {
 
     this.putTxn = this.db.transaction((key: string, value: string, cond: WriteCondition): WriteResult => {
       const prev = this.readKv(key);
+      if (this.guardFails(cond)) return { ok: false, revision: this.rev, current: prev, reason: 'guard' };
       if (cond.expectModRevision !== undefined && (prev?.modRevision ?? 0) !== cond.expectModRevision) {
-        return { ok: false, revision: this.rev, current: prev };
+        return { ok: false, revision: this.rev, current: prev, reason: 'condition' };
       }
       const version = (prev?.version ?? 0) + 1;
       const info = this.stmts.log.run(key, PUT, value, prev?.createRevision ?? 0, version, prev?.value ?? null, prev?.modRevision ?? null, prev?.version ?? null);
@@ -126,8 +127,9 @@ export class SqliteStore implements Store {
     });
     this.delTxn = this.db.transaction((key: string, cond: WriteCondition): WriteResult => {
       const prev = this.readKv(key);
+      if (this.guardFails(cond)) return { ok: false, revision: this.rev, current: prev, reason: 'guard' };
       if (!prev || (cond.expectModRevision !== undefined && prev.modRevision !== cond.expectModRevision)) {
-        return { ok: false, revision: this.rev, current: prev };
+        return { ok: false, revision: this.rev, current: prev, reason: 'condition' };
       }
       const info = this.stmts.log.run(key, DEL, prev.value, prev.createRevision, prev.version, prev.value, prev.modRevision, prev.version);
       const revision = Number(info.lastInsertRowid);
@@ -214,6 +216,11 @@ export class SqliteStore implements Store {
       // the WAL is replayed on the next open anyway
     }
     this.db.close();
+  }
+
+  /** Called inside the write's transaction, so the guard key cannot move between the check and the write. */
+  private guardFails(cond: WriteCondition): boolean {
+    return cond.guard !== undefined && (this.readKv(cond.guard.key)?.modRevision ?? 0) !== cond.guard.modRevision;
   }
 
   private readKv(key: string): KeyValue | undefined {

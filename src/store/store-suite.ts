@@ -72,6 +72,57 @@ export function runStoreSuite(name: string, open: () => Promise<Store> | Store, 
       expect(again.kv.createRevision).toBe(again.revision);
     });
 
+    it('writes under a guard only while the guard key keeps its mod revision', async () => {
+      const lease = await store.put('/lease', 'a');
+      if (!lease.ok) throw new Error('write failed');
+      const guard = { key: '/lease', modRevision: lease.revision };
+      const held = await store.put('/g/x', '1', { guard });
+      expect(held.ok).toBe(true);
+      expect((await store.delete('/g/x', { guard })).ok).toBe(true);
+      await store.put('/g/y', '1');
+      // Another holder renews the lease: writes fenced by the old revision must all fail on the guard.
+      const moved = await store.put('/lease', 'b');
+      if (!moved.ok) throw new Error('write failed');
+      const put = await store.put('/g/x', '2', { guard });
+      expect(put).toMatchObject({ ok: false, reason: 'guard' });
+      const del = await store.delete('/g/y', { guard });
+      expect(del).toMatchObject({ ok: false, reason: 'guard' });
+      expect(await store.get('/g/x')).toBeUndefined();
+      expect((await store.get('/g/y'))?.value).toBe('1');
+      expect(await store.revision()).toBe(moved.revision);
+      expect((await store.put('/g/x', '3', { guard: { key: '/lease', modRevision: moved.revision } })).ok).toBe(true);
+    });
+
+    it('treats a guard with mod revision 0 as "the guard key must not exist"', async () => {
+      expect((await store.put('/g/a', '1', { guard: { key: '/absent', modRevision: 0 } })).ok).toBe(true);
+      await store.put('/absent', 'now here');
+      expect(await store.put('/g/a', '2', { guard: { key: '/absent', modRevision: 0 } })).toMatchObject({ ok: false, reason: 'guard' });
+      const stale = await store.put('/g/a', '2', { guard: { key: '/gone', modRevision: 7 } });
+      expect(stale).toMatchObject({ ok: false, reason: 'guard' });
+      expect((await store.get('/g/a'))?.value).toBe('1');
+    });
+
+    it('checks a guard together with the expected mod revision and says which one failed', async () => {
+      const lease = await store.put('/lease', 'a');
+      const w = await store.put('/g/k', '1');
+      if (!lease.ok || !w.ok) throw new Error('write failed');
+      const guard = { key: '/lease', modRevision: lease.revision };
+      const stale = await store.put('/g/k', '2', { guard, expectModRevision: w.revision - 1 });
+      expect(stale).toMatchObject({ ok: false, reason: 'condition' });
+      if (stale.ok) throw new Error('unexpected');
+      expect(stale.current?.value).toBe('1');
+      expect(await store.put('/g/k', '2', { guard, expectModRevision: 0 })).toMatchObject({ ok: false, reason: 'condition' });
+      expect(await store.delete('/g/missing', { guard })).toMatchObject({ ok: false, reason: 'condition' });
+      const both = await store.put('/g/k', '2', { guard, expectModRevision: w.revision });
+      if (!both.ok) throw new Error('guarded update failed');
+      await store.put('/lease', 'b');
+      // Both conditions broken: the guard is the one reported, since the writer is no longer entitled at all.
+      expect(await store.put('/g/k', '3', { guard, expectModRevision: w.revision })).toMatchObject({ ok: false, reason: 'guard' });
+      expect(await store.delete('/g/k', { guard, expectModRevision: both.revision })).toMatchObject({ ok: false, reason: 'guard' });
+      expect((await store.get('/g/k'))?.value).toBe('2');
+      expect(await store.put('/g/k', '3', { expectModRevision: w.revision })).toMatchObject({ ok: false, reason: 'condition' });
+    });
+
     it('ranges over a prefix in key order, with paging', async () => {
       for (const k of ['/r/b', '/r/a', '/r/c', '/s/a', '/q']) await store.put(k, k);
       const all = await store.range('/r/');

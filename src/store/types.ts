@@ -25,14 +25,32 @@ export interface WatchEvent {
   revision: number;
 }
 
-/** A write condition: the key's current modRevision must equal this (0 = the key must not exist). */
-export interface WriteCondition {
-  expectModRevision?: number;
+/**
+ * A guard makes a write depend on another key: the write happens only while that key's modRevision
+ * equals this one (0 = the key must not exist). A leader passes its lease's key and revision, so a
+ * leader that lost the lease while paused cannot write afterwards (fencing).
+ */
+export interface WriteGuard {
+  key: string;
+  modRevision: number;
 }
+
+/** Conditions on a write, checked atomically with it; all given ones must hold. */
+export interface WriteCondition {
+  /** The written key's current modRevision must equal this (0 = the key must not exist). */
+  expectModRevision?: number;
+  guard?: WriteGuard;
+}
+
+/**
+ * Why a write did not happen: `'guard'` when the guard key had moved on (whatever the written key's own
+ * state), `'condition'` otherwise (a stale or missing key, or a create of an existing one).
+ */
+export type WriteFailure = 'guard' | 'condition';
 
 export type WriteResult =
   | { ok: true; revision: number; kv: KeyValue; prevKv?: KeyValue }
-  | { ok: false; revision: number; current?: KeyValue };
+  | { ok: false; revision: number; current?: KeyValue; reason: WriteFailure };
 
 export interface RangeOptions {
   /** Return at most this many keys. */

@@ -1,0 +1,4 @@
+export { LeaderElector, LEADER_LEASE, systemClock, type ElectionClock, type LeaderElectorOptions, type LeaseClient, type LeaseRecord, type LeaseSpec } from './leader.js';
+export { FencedStore, type FenceSource } from './fenced-store.js';
+export { ResourceLeaseClient } from './lease-client.js';
+export { NotLeaderError, LeaseLostError, FenceConditionError, ElectionConfigError } from './errors.js';
