@@ -42,7 +42,8 @@ const LAYERS = [
   ['cli'],
   ['server', 'dashboard', 'observability'],
   // gitops (sources, syncs, rollouts) runs on the controller runtime beside the other controllers.
-  ['controllers', 'gitops'],
+  // cluster (node agent, node lifecycle, leader election) runs on the controller runtime too.
+  ['controllers', 'gitops', 'cluster'],
   ['functions', 'gateway', 'admission', 'workloads'],
   ['runtime', 'policy', 'manifests', 'signing', 'autoscaling'],
   // oci is a client library beside the API: module references in resources are parsed with it.
