@@ -28,7 +28,10 @@ export const leaseKind: KindDefinition = {
   namespaced: true,
   description:
     'Lease records who holds a lock and when they last renewed it. Each node renews its Lease in kube-node-lease as a heartbeat; a lease not renewed within leaseDurationSeconds is free to take.',
-  specRequired: false,
+  // Kubernetes lets spec be left out; it reads as empty, and is then checked against the schema like any other.
+  normalize: (obj) => {
+    obj.spec ??= {};
+  },
   specSchema: {
     type: 'object',
     additionalProperties: false,

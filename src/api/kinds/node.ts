@@ -37,7 +37,10 @@ export const nodeKind: KindDefinition = {
   namespaced: false,
   description:
     'Node is one Skiff process that runs workloads: what its host offers (cpu, memory, runtime classes) and whether it is Ready. Its agent registers it and renews a Lease in kube-node-lease; spec.unschedulable (skiff cordon) keeps new work off it.',
-  specRequired: false,
+  // Kubernetes lets spec be left out; it reads as empty, and is then checked against the schema like any other.
+  normalize: (obj) => {
+    obj.spec ??= {};
+  },
   specSchema: {
     type: 'object',
     additionalProperties: false,
