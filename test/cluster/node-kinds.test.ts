@@ -29,7 +29,7 @@ describe('Node and Lease kinds', () => {
       spec: unschedulable === undefined ? {} : { unschedulable },
       status: { nodeInfo: { kubeletVersion: 'v1.2.3' }, conditions: ready ? [{ type: 'Ready', status: ready }] : [] },
     });
-    expect(cells(r, 'Node', node('True'))).toEqual(['n1', 'Ready', null, expect.any(String), 'v1.2.3']);
+    expect(cells(r, 'Node', node('True'))).toEqual(['n1', 'Ready', '<none>', expect.any(String), 'v1.2.3']);
     expect(cells(r, 'Node', node('False'))[1]).toBe('NotReady');
     expect(cells(r, 'Node', node('Unknown'))[1]).toBe('Unknown');
     expect(cells(r, 'Node', node(undefined))[1]).toBe('Unknown');

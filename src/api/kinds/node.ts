@@ -94,7 +94,7 @@ export const nodeKind: KindDefinition = {
   },
   printerColumns: [
     { name: 'STATUS', description: 'The Ready condition, and SchedulingDisabled when cordoned', value: nodeStatusColumn },
-    { name: 'ROLES', description: 'The node-role.kubernetes.io/ labels', value: (o) => nodeRoles(o) },
+    { name: 'ROLES', description: 'The node-role.kubernetes.io/ labels', noneAsText: true, value: (o) => nodeRoles(o) },
     { name: 'AGE', type: 'date', value: (o) => formatAge(o.metadata.creationTimestamp) },
     { name: 'VERSION', description: 'status.nodeInfo.kubeletVersion', jsonPath: '.status.nodeInfo.kubeletVersion', value: (o) => String(o.status?.nodeInfo?.kubeletVersion ?? '') },
   ],
