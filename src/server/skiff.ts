@@ -353,6 +353,7 @@ export class Skiff {
     await this.nodeAgent.start();
     this.nodeLifecycle = new NodeLifecycleController({ resources, logger });
     await this.nodeLifecycle.start();
+    controllers.push(this.nodeLifecycle.controller);
 
     if (this.opts.demo) await this.applyDemo(resources);
     await this.settle(5_000);

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { builtinKinds } from '../../src/api/kinds/index.js';
 import { ResourceService } from '../../src/api/resources.js';
 import { ManualClock } from '../../src/autoscaling/clock.js';
-import { NODE_STATUS_UNKNOWN,NodeAgent, NodeLifecycleController } from '../../src/cluster/index.js';
+import { defaultNodeName, NODE_STATUS_UNKNOWN, NodeAgent, NodeLifecycleController } from '../../src/cluster/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 
 const logger = pino({ level: 'silent' });
@@ -23,6 +23,14 @@ function setup() {
 }
 
 const ready = (n: { status?: { conditions?: Array<{ type: string }> } }) => n.status?.conditions?.find((c) => c.type === 'Ready') as Record<string, string> | undefined;
+
+describe('defaultNodeName', () => {
+  it('lower-cases the host name into a DNS name', () => {
+    expect(defaultNodeName('Build-Box.Example.COM')).toBe('build-box.example.com');
+    expect(defaultNodeName('my_host')).toBe('my-host');
+    expect(defaultNodeName('_')).toBe('node');
+  });
+});
 
 describe('NodeAgent', () => {
   const cleanup: Array<() => Promise<void>> = [];

@@ -46,6 +46,12 @@ describe('this process as a Node', () => {
     expect(missing.stderr).toContain('NotFound');
   });
 
+  it('refuses a --node-name that is not a DNS name before starting', async () => {
+    const r = await cli(['up', '--node-name', 'Not_A_Name', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--node-name must be a lower-case DNS name');
+  });
+
   it.runIf(hasKubectl())('kubectl get nodes and kubectl get leases -A print the same columns', async () => {
     const nodes = await kubectl(['get', 'nodes']);
     expect(nodes.stderr).toBe('');
