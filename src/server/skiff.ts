@@ -248,6 +248,9 @@ export class Skiff {
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     this.workloads = this.composeWorkloads(resources, logger, dataDir, logs);
+    // The handlers probe the host once and keep the answer: started now, the probes run beside the rest
+    // of the start instead of delaying the node's registration.
+    this.availableRuntimeClasses().catch(() => undefined);
     // The operator's grants come first: what no flag allows is refused (422) before policies look at it.
     resources.addAdmissionHook(functionGrantsHook(functionGrants));
     resources.addAdmissionHook(moduleSourceAdmission({ hostDirs: this.hostDirs, upstreams: this.upstreams, blobs: this.blobs }));
