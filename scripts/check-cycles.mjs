@@ -42,7 +42,8 @@ const LAYERS = [
   ['cli'],
   ['server', 'dashboard', 'observability'],
   // gitops (sources, syncs, rollouts) runs on the controller runtime beside the other controllers;
-  // cluster (leases, leader election, fencing) decides where and whether those controllers run.
+  // cluster (node agent, node lifecycle, leader election, fencing) runs on it too and decides where
+  // and whether those controllers run.
   ['controllers', 'gitops', 'cluster'],
   ['functions', 'gateway', 'admission', 'workloads'],
   ['runtime', 'policy', 'manifests', 'signing', 'autoscaling'],

@@ -108,7 +108,7 @@ export function tableRow(def: KindDefinition, obj: ResourceObject, include: Incl
  * `number`, a boolean for `boolean`, and null (which clients print as `<none>`) for a missing value.
  */
 function typedCell(c: PrinterColumn, v: string): string | number | boolean | null {
-  if (v === '<none>') return null;
+  if (v === '<none>') return c.noneAsText ? v : null;
   if ((c.type === 'integer' && /^-?\d+$/.test(v)) || (c.type === 'number' && v.trim() !== '' && Number.isFinite(Number(v)))) return Number(v);
   if (c.type === 'boolean' && (v === 'true' || v === 'false')) return v === 'true';
   return v;

@@ -1,3 +1,5 @@
+export { defaultNodeName, hostFacts, type HostFacts, NodeAgent, type NodeAgentOptions } from './node-agent.js';
+export { NODE_STATUS_UNKNOWN, NodeLifecycleController, type NodeLifecycleOptions } from './node-lifecycle.js';
 export { LeaderElector, LEADER_LEASE, systemClock, type ElectionClock, type LeaderElectorOptions, type LeaseClient, type LeaseRecord, type LeaseSpec } from './leader.js';
 export { FencedStore, type FenceSource } from './fenced-store.js';
 export { ResourceLeaseClient } from './lease-client.js';

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +16,7 @@ import { ApiServer } from '../api/server.js';
 import type { Clock } from '../autoscaling/clock.js';
 import { validateScaleSpec } from '../autoscaling/policy.js';
 import { guardedFetchJson } from '../autoscaling/triggers/index.js';
+import { defaultNodeName, NodeAgent, NodeLifecycleController } from '../cluster/index.js';
 import { FunctionAutoscaler, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
 import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
@@ -91,6 +91,8 @@ export interface SkiffOptions {
   registries?: RegistrySettings;
   /** Where OpenTelemetry spans go (OTLP/HTTP) and which are kept; tracing is off without it. */
   tracing?: TracingConfig;
+  /** This node's name (`skiff up --node-name`); default the host name lower-cased. */
+  nodeName?: string;
   /** A listener serving only /metrics (`--metrics`); without a token on loopback, with the API's token elsewhere. */
   metrics?: Address;
 }
@@ -106,11 +108,6 @@ export interface RegistrySettings {
 }
 
 const HISTORY_KEPT = 10_000;
-
-/** nodeName is this machine's name in the form a SPIFFE path segment accepts. */
-function nodeName(): string {
-  return hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-') || 'node';
-}
 
 /** ListenError: a listener could not bind; the message says which flag to change. */
 export class ListenError extends SkiffError {
@@ -145,6 +142,8 @@ export class Skiff {
   gatewayAddress!: Address;
   meshAddress?: Address;
   metricsAddress?: Address;
+  /** This node's name: its Node object, its heartbeat Lease and its SPIFFE identity. */
+  readonly nodeName: string;
   /** This node's workload identity (`spiffe://TRUST_DOMAIN/ns/skiff-system/node/HOSTNAME`). */
   identity?: LazyIdentity;
   private store!: Store;
@@ -175,6 +174,9 @@ export class Skiff {
   private dashboard?: Dashboard;
   private metrics?: MetricsExporter;
   private syncs?: SyncController;
+  private handlers?: Map<string, RuntimeHandler>;
+  private nodeAgent?: NodeAgent;
+  private nodeLifecycle?: NodeLifecycleController;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -185,6 +187,7 @@ export class Skiff {
     this.hostDirs = opts.hostDirs ?? HostDirs.none();
     this.upstreams = opts.upstreams ?? UpstreamGuard.from([]);
     this.functionMaxima = opts.functionMaxima ?? { ...DEFAULT_FUNCTION_MAXIMA };
+    this.nodeName = opts.nodeName ?? defaultNodeName();
   }
 
   static async start(opts: SkiffOptions): Promise<Skiff> {
@@ -245,6 +248,9 @@ export class Skiff {
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     this.workloads = this.composeWorkloads(resources, logger, dataDir, logs);
+    // The handlers probe the host once and keep the answer: started now, the probes run beside the rest
+    // of the start instead of delaying the node's registration.
+    this.availableRuntimeClasses().catch(() => undefined);
     // The operator's grants come first: what no flag allows is refused (422) before policies look at it.
     resources.addAdmissionHook(functionGrantsHook(functionGrants));
     resources.addAdmissionHook(moduleSourceAdmission({ hostDirs: this.hostDirs, upstreams: this.upstreams, blobs: this.blobs }));
@@ -330,7 +336,7 @@ export class Skiff {
     // short-lived certificate is renewed before it expires. It is made when first needed: at start-up
     // for a mesh listener, otherwise by the first ISTIO_MUTUAL upstream connection.
     // Checked now, so that a bad --trust-domain stops the start rather than the first mTLS connection.
-    const nodeId = spiffeId(trustDomain, 'skiff-system', nodeName(), 'node');
+    const nodeId = spiffeId(trustDomain, 'skiff-system', this.nodeName, 'node');
     const identity = new LazyIdentity(async () => {
       const ca = await InternalCA.loadOrCreate({ trustDomain, dir: join(dataDir, 'ca') });
       return WorkloadIdentity.create(ca, nodeId, {
@@ -344,6 +350,13 @@ export class Skiff {
       const id = await identity.get();
       this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, id, { requireClientCert: true }));
     }
+
+    // This node's heartbeats, and the controller that notices when any node's stop.
+    this.nodeAgent = new NodeAgent({ resources, logger, nodeName: this.nodeName, version: VERSION, runtimeClasses: () => this.availableRuntimeClasses() });
+    await this.nodeAgent.start();
+    this.nodeLifecycle = new NodeLifecycleController({ resources, logger });
+    await this.nodeLifecycle.start();
+    controllers.push(this.nodeLifecycle.controller);
 
     if (this.opts.demo) await this.applyDemo(resources);
     await this.settle(5_000);
@@ -389,6 +402,8 @@ export class Skiff {
       this.eventGc?.stop();
       this.blobGc?.stop();
       this.dashboard?.stop();
+      await this.nodeAgent?.stop().catch(() => {});
+      await this.nodeLifecycle?.stop().catch(() => {});
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.metrics?.close().catch(() => {});
@@ -423,11 +438,11 @@ export class Skiff {
   private composeWorkloads(resources: ResourceService, logger: Logger, dataDir: string, logs: FunctionLogs): WorkloadController {
     const images = new ImageStore({ dataDir, registry: this.registry!, hostDirs: this.hostDirs, logger });
     this.images = images;
-    const handlers = new Map<string, RuntimeHandler>([
+    const handlers = (this.handlers = new Map<string, RuntimeHandler>([
       ['bwrap', new BwrapHandler({ logger })],
       ['runc', new RuncHandler({ logger })],
       ['qemu', new QemuHandler({ logger, cacheDir: dataDir })],
-    ]);
+    ]));
     const gateway = this.gateway;
     // The manager reports changes to the controller, which is built with the manager.
     const owner: { controller?: WorkloadController } = {};
@@ -458,6 +473,22 @@ export class Skiff {
     });
     owner.controller = controller;
     return controller;
+  }
+
+  /**
+   * availableRuntimeClasses lists the runtime classes this host can run, by asking their handlers (as
+   * the workload controller does before it starts a replica): wasm always, container with bwrap or
+   * runc, vm with qemu.
+   */
+  private async availableRuntimeClasses(): Promise<string[]> {
+    const runs = async (name: string) => {
+      const h = this.handlers?.get(name);
+      return h ? (await h.unavailable().catch(() => 'probe failed')) === undefined : false;
+    };
+    const classes = ['wasm'];
+    if ((await runs('bwrap')) || (await runs('runc'))) classes.push('container');
+    if (await runs('qemu')) classes.push('vm');
+    return classes;
   }
 
   /** verifyArtifact checks a module about to be loaded against the ImagePolicies: undefined admits it. */

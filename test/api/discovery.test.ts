@@ -73,7 +73,8 @@ describe('discovery documents', () => {
     expect(v1.body).toMatchObject({ kind: 'APIResourceList', groupVersion: 'v1' });
     expect(v1.body.apiVersion).toBeUndefined();
     const byName = Object.fromEntries(v1.body.resources.map((r: { name: string }) => [r.name, r]));
-    expect(Object.keys(byName).sort()).toEqual(['events', 'namespaces', 'namespaces/status', 'secrets']);
+    expect(Object.keys(byName).sort()).toEqual(['events', 'namespaces', 'namespaces/status', 'nodes', 'nodes/status', 'secrets']);
+    expect(byName.nodes).toMatchObject({ singularName: 'node', namespaced: false, kind: 'Node', shortNames: ['no'] });
     expect(byName.namespaces).toMatchObject({
       singularName: 'namespace',
       namespaced: false,
@@ -92,6 +93,8 @@ describe('discovery documents', () => {
     expect(apis.body.kind).toBe('APIGroupList');
     expect(apis.body.groups[0]).toEqual({ name: 'skiff.dev', versions: [{ groupVersion: 'skiff.dev/v1', version: 'v1' }], preferredVersion: { groupVersion: 'skiff.dev/v1', version: 'v1' } });
     expect(apis.body.groups.map((g: { name: string }) => g.name)).not.toContain('');
+    const coordination = await get('/apis/coordination.k8s.io/v1');
+    expect(coordination.body.resources).toEqual([expect.objectContaining({ name: 'leases', singularName: 'lease', namespaced: true, kind: 'Lease' })]);
     const group = await get('/apis/skiff.dev');
     expect(group.body).toMatchObject({ kind: 'APIGroup', apiVersion: 'v1', name: 'skiff.dev', preferredVersion: { version: 'v1' } });
     const list = await get('/apis/skiff.dev/v1');

@@ -77,12 +77,13 @@ describe.runIf(run)('kubectl discovers what Skiff serves', () => {
     const skiff = rows(await ok(kubectl, ['api-resources', '--api-group=skiff.dev'])).map((row) => row.NAME);
     expect(skiff.sort()).toEqual(['functions', 'gitrepositories', 'imagepolicies', 'policies', 'policybundles', 'rollouts', 'routes', 'services', 'syncs', 'trustroots']);
     const core = rows(await ok(kubectl, ['api-resources', '--api-group='])).map((row) => row.NAME);
-    expect(core.sort()).toEqual(['events', 'namespaces', 'secrets']);
+    expect(core.sort()).toEqual(['events', 'namespaces', 'nodes', 'secrets']);
+    expect(rows(await ok(kubectl, ['api-resources', '--api-group=coordination.k8s.io'])).map((row) => [row.NAME, row.KIND])).toEqual([['leases', 'Lease']]);
     const cluster = rows(await ok(kubectl, ['api-resources', '--namespaced=false'])).map((row) => row.NAME);
     // The self-reviews (kubectl auth can-i, auth whoami) are cluster-scoped, as in kube-apiserver.
-    expect(cluster.sort()).toEqual(['constrainttemplates', 'imagepolicies', 'namespaces', 'policybundles', 'runtimeclasses', 'selfsubjectaccessreviews', 'selfsubjectreviews', 'selfsubjectrulesreviews', 'trustroots']);
+    expect(cluster.sort()).toEqual(['constrainttemplates', 'imagepolicies', 'namespaces', 'nodes', 'policybundles', 'runtimeclasses', 'selfsubjectaccessreviews', 'selfsubjectreviews', 'selfsubjectrulesreviews', 'trustroots']);
     expect(await ok(kubectl, ['api-resources', '--namespaced=false', '-o', 'name'])).toBe(
-      'namespaces\nselfsubjectreviews.authentication.k8s.io\nselfsubjectaccessreviews.authorization.k8s.io\nselfsubjectrulesreviews.authorization.k8s.io\nruntimeclasses.node.k8s.io\nimagepolicies.skiff.dev\npolicybundles.skiff.dev\ntrustroots.skiff.dev\nconstrainttemplates.templates.gatekeeper.sh\n',
+      'namespaces\nnodes\nselfsubjectreviews.authentication.k8s.io\nselfsubjectaccessreviews.authorization.k8s.io\nselfsubjectrulesreviews.authorization.k8s.io\nruntimeclasses.node.k8s.io\nimagepolicies.skiff.dev\npolicybundles.skiff.dev\ntrustroots.skiff.dev\nconstrainttemplates.templates.gatekeeper.sh\n',
     );
   });
 

@@ -4,7 +4,9 @@ import type { ScaleSpecValidator } from './function-scale.js';
 import { gitRepositoryKind } from './git-repository.js';
 import { horizontalPodAutoscalerKind } from './horizontal-pod-autoscaler.js';
 import { imagePolicyKind, trustRootKind } from './image-policy.js';
+import { leaseKind } from './lease.js';
 import { namespaceKind } from './namespace.js';
+import { nodeKind } from './node.js';
 import { policyKind } from './policy.js';
 import { policyBundleKind } from './policy-bundle.js';
 import { KindRegistry } from './registry.js';
@@ -22,6 +24,8 @@ export { setCondition, readyOf, type Condition } from './conditions.js';
 export { checkGitUrl } from './git-repository.js';
 export { DOCKER_CONFIG_JSON_SECRET, secretValue } from './secret.js';
 export { BUILTIN_RUNTIME_CLASSES } from './runtime-class.js';
+export { microTime } from './lease.js';
+export { NODE_LEASE_NAMESPACE, nodeStatusColumn, RUNTIME_CLASS_LABEL_PREFIX, type NodeCondition } from './node.js';
 export { parseCpuMillis, runsImage } from './function-workload.js';
 export { FUNCTION_LABEL, type ScaleSpecValidator } from './function-scale.js';
 export { targetsColumn } from './horizontal-pod-autoscaler.js';
@@ -43,7 +47,7 @@ export interface BuiltinKindOptions {
  * them those kinds get their schema checks only, which is what clients that only print objects need.
  */
 export function builtinKinds(validators: KindValidators = {}, opts: BuiltinKindOptions = {}): KindRegistry {
-  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind, gitRepositoryKind, syncKind, rolloutKind];
+  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind, gitRepositoryKind, syncKind, rolloutKind, nodeKind, leaseKind];
   for (const kind of Object.keys(validators)) {
     if (!defs.some((d) => d.kind === kind)) throw new Error(`a validator was given for ${kind}, which is not a built-in kind`);
   }

@@ -28,6 +28,11 @@ export interface PrinterColumn {
   type?: 'string' | 'integer' | 'number' | 'boolean' | 'date';
   /** The Table column's description (what `kubectl get` shows nowhere, but clients may). */
   description?: string;
+  /**
+   * Whether `<none>` is sent as that text rather than as a missing value (null, which kubectl prints
+   * as an empty cell): kube-apiserver's own printers write it so for some columns (a node's ROLES).
+   */
+  noneAsText?: boolean;
 }
 
 /** ResourceObject is any stored object: Kubernetes-shaped JSON. */

@@ -6,6 +6,7 @@ import { register as apply } from './apply.js';
 import { register as attest } from './attest.js';
 import { register as audit } from './audit.js';
 import { register as conformance } from './conformance.js';
+import { register as cordon } from './cordon.js';
 import { register as del } from './delete.js';
 import { register as describe } from './describe.js';
 import { register as generateKeyPair } from './generate-key-pair.js';
@@ -36,6 +37,7 @@ const registrars: Array<(program: Command) => void> = [
   attest,
   audit,
   conformance,
+  cordon,
   del,
   describe,
   generateKeyPair,

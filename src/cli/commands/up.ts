@@ -36,6 +36,7 @@ interface UpOpts {
   registryConfig?: string;
   registryCa?: string;
   metrics?: string;
+  nodeName?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -51,6 +52,7 @@ export function register(program: Command): void {
     .option('--store <url>', 'store endpoint: sqlite://PATH or memory:// (default: SQLite in the data dir)')
     .option('--workers <n>', 'sandbox worker threads')
     .option('--mesh <host:port>', 'also serve the gateway over mutual TLS for other Skiff nodes (client certificates from the internal CA)')
+    .option('--node-name <name>', 'this node\'s name: its Node object and heartbeat Lease (default: the host name, lower-cased)')
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the internal CA', 'skiff.local')
     .option('--no-access-log', 'do not log one JSON line per gateway request (saves ~10-20 µs of CPU per request)')
     .option('--decision-log [file]', 'record every policy decision (gateway authorization, admission) as NDJSON; relative to the data dir (default decisions.log)')
@@ -77,6 +79,8 @@ export function register(program: Command): void {
       bindToProcess(log);
       const workers = opts.workers === undefined ? undefined : Number(opts.workers);
       if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError('--workers must be a positive integer');
+      // A Node's name is a DNS subdomain, and it is also a segment of the node's SPIFFE identity.
+      if (opts.nodeName !== undefined && (opts.nodeName.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(opts.nodeName))) throw new UsageError(`--node-name must be a lower-case DNS name such as node-1, not "${opts.nodeName}"`);
       let hostDirs: HostDirs;
       let upstreams: UpstreamGuard;
       try {
@@ -90,7 +94,7 @@ export function register(program: Command): void {
       const functionMaxima = parseFunctionMaxima({ memory: opts.maxFunctionMemory, timeout: opts.maxFunctionTimeout, concurrency: opts.maxFunctionConcurrency, queue: opts.maxFunctionQueue, output: opts.maxFunctionOutput });
       const registries = registrySettings(opts);
       const tracing = tracingSettings(opts);
-      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, nodeName: opts.nodeName, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;

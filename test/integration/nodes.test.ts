@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { hasKubectl, type Kubectl, kubectlFor } from '../helpers/kubectl.js';
+import { cli, type RunningSkiff, startSkiff } from '../helpers/skiff-process.js';
+
+let s: RunningSkiff;
+let kubectl: Kubectl;
+
+beforeAll(async () => {
+  s = await startSkiff({ args: ['--node-name', 'it-node-1'] });
+  kubectl = kubectlFor(s);
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+describe('this process as a Node', () => {
+  it('skiff get nodes shows this node Ready, and its heartbeat Lease', async () => {
+    expect(s.readyLine).toMatch(/^skiff ready api=\S+ gateway=\S+$/);
+    const nodes = await cli(['get', 'nodes'], { skiff: s });
+    expect(nodes.code).toBe(0);
+    const [head, row] = nodes.stdout.trim().split('\n');
+    expect(head!.split(/\s+/)).toEqual(['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION']);
+    expect(row!.split(/\s+/)).toEqual(['it-node-1', 'Ready', '<none>', expect.stringMatching(/^\d+s$/), expect.stringMatching(/^v\d+\.\d+\.\d+/)]);
+    const leases = await cli(['get', 'leases', '-A'], { skiff: s });
+    expect(leases.code).toBe(0);
+    expect(leases.stdout).toMatch(/^NAMESPACE\s+NAME\s+HOLDER\s+AGE\n/);
+    expect(leases.stdout).toMatch(/\nkube-node-lease\s+it-node-1\s+it-node-1\s+\d+s\n/);
+    const json = JSON.parse((await cli(['get', 'node', 'it-node-1', '-o', 'json'], { skiff: s })).stdout);
+    expect(json.status.runtimeClasses).toContain('wasm');
+    expect(json.metadata.labels['skiff.dev/runtime-class-wasm']).toBe('true');
+    expect(Number(json.status.capacity.cpu)).toBeGreaterThan(0);
+  });
+
+  it('cordons and uncordons', async () => {
+    const c = await cli(['cordon', 'it-node-1'], { skiff: s });
+    expect(c).toMatchObject({ code: 0, stdout: 'node/it-node-1 cordoned\n' });
+    expect((await cli(['get', 'nodes'], { skiff: s })).stdout).toMatch(/it-node-1\s+Ready,SchedulingDisabled\s/);
+    expect((await cli(['cordon', 'it-node-1'], { skiff: s })).stdout).toBe('node/it-node-1 already cordoned\n');
+    const u = await cli(['uncordon', 'it-node-1'], { skiff: s });
+    expect(u).toMatchObject({ code: 0, stdout: 'node/it-node-1 uncordoned\n' });
+    const json = JSON.parse((await cli(['get', 'node', 'it-node-1', '-o', 'json'], { skiff: s })).stdout);
+    expect(json.spec.unschedulable).toBeUndefined();
+    const missing = await cli(['cordon', 'no-such-node'], { skiff: s });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('NotFound');
+  });
+
+  it('refuses a --node-name that is not a DNS name before starting', async () => {
+    const r = await cli(['up', '--node-name', 'Not_A_Name', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--node-name must be a lower-case DNS name');
+  });
+
+  it.runIf(hasKubectl())('kubectl get nodes and kubectl get leases -A print the same columns', async () => {
+    const nodes = await kubectl(['get', 'nodes']);
+    expect(nodes.stderr).toBe('');
+    expect(nodes.stdout).toMatch(/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\nit-node-1\s+Ready\s+<none>\s+\S+\s+v\d/);
+    const leases = await kubectl(['get', 'leases', '-A']);
+    expect(leases.stdout).toMatch(/^NAMESPACE\s+NAME\s+HOLDER\s+AGE\n/);
+    expect(leases.stdout).toMatch(/kube-node-lease\s+it-node-1\s+it-node-1\s/);
+    expect((await kubectl(['cordon', 'it-node-1'])).stdout).toBe('node/it-node-1 cordoned\n');
+    expect((await cli(['get', 'nodes'], { skiff: s })).stdout).toMatch(/Ready,SchedulingDisabled/);
+    expect((await kubectl(['uncordon', 'it-node-1'])).stdout).toBe('node/it-node-1 uncordoned\n');
+  });
+});
