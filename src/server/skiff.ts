@@ -477,17 +477,19 @@ export class Skiff {
 
   /**
    * availableRuntimeClasses lists the runtime classes this host can run, by asking their handlers (as
-   * the workload controller does before it starts a replica): wasm always, container with bwrap or
-   * runc, vm with qemu.
+   * the workload controller does before it starts a replica): wasm always, the others when the
+   * handler their built-in RuntimeClass names works here.
    */
   private async availableRuntimeClasses(): Promise<string[]> {
-    const runs = async (name: string) => {
-      const h = this.handlers?.get(name);
+    // A class runs here when its handler does: the mapping is the built-in RuntimeClasses' own, so a
+    // handler that no class names (runc beside the bwrap-backed container class) adds nothing.
+    const runs = async (handler: string) => {
+      if (handler === 'wasm') return true;
+      const h = this.handlers?.get(handler);
       return h ? (await h.unavailable().catch(() => 'probe failed')) === undefined : false;
     };
-    const classes = ['wasm'];
-    if ((await runs('bwrap')) || (await runs('runc'))) classes.push('container');
-    if (await runs('qemu')) classes.push('vm');
+    const classes: string[] = [];
+    for (const rc of BUILTIN_RUNTIME_CLASSES) if (await runs(rc.handler)) classes.push(rc.name);
     return classes;
   }
 
