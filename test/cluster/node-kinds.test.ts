@@ -62,4 +62,15 @@ describe('Node and Lease kinds', () => {
     expect((await refused(r.create(def, undefined, node('bad-effect', [{ key: 'k', effect: 'Sometimes' }])))).join()).toContain('spec.taints[0].effect');
     expect(await refused(r.create(def, undefined, node('dup', [{ key: 'k', effect: 'NoSchedule' }, { key: 'k', value: 'x', effect: 'NoSchedule' }])))).toContain('spec.taints[1]');
   });
+  it('serves EndpointSlice in discovery.k8s.io with its top-level fields checked', async () => {
+    const r = resources();
+    const def = r.kind('endpointslices');
+    expect(def).toMatchObject({ kind: 'EndpointSlice', group: 'discovery.k8s.io', version: 'v1', namespaced: true });
+    const slice = (extra: Record<string, unknown>) => ({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: `s${Math.random().toString(36).slice(2, 8)}`, labels: { 'kubernetes.io/service-name': 'hello' } }, ...extra });
+    const { object: ok } = await r.create(def, 'default', slice({ addressType: 'IPv4', endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true }, nodeName: 'n2', targetRef: { kind: 'Function', name: 'hello' } }], ports: [{ name: 'mesh', port: 9443, protocol: 'TCP' }] }));
+    expect(cells(r, 'EndpointSlice', ok).slice(0, 4)).toEqual([ok.metadata.name, 'IPv4', '9443', '127.0.0.1']);
+    expect(await refused(r.create(def, 'default', slice({ endpoints: [] })))).toContain('addressType');
+    expect((await refused(r.create(def, 'default', slice({ addressType: 'IPv4', endpoints: [{ addresses: [] }] })))).join()).toContain('endpoints');
+    expect((await refused(r.create(def, 'default', slice({ addressType: 'IPv4', ports: [{ port: 70000 }] })))).join()).toContain('ports');
+  });
 });

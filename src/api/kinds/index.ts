@@ -1,3 +1,4 @@
+import { endpointSliceKind } from './endpoint-slice.js';
 import { eventKind } from './event.js';
 import { functionKindWith } from './function.js';
 import type { ScaleSpecValidator } from './function-scale.js';
@@ -25,6 +26,7 @@ export { checkGitUrl } from './git-repository.js';
 export { DOCKER_CONFIG_JSON_SECRET, secretValue } from './secret.js';
 export { BUILTIN_RUNTIME_CLASSES } from './runtime-class.js';
 export { microTime } from './lease.js';
+export { ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_MANAGED_BY_LABEL, ENDPOINT_SLICE_NODE_LABEL, type Endpoint, type EndpointPort } from './endpoint-slice.js';
 export { NODE_LEASE_NAMESPACE, nodeStatusColumn, RUNTIME_CLASS_LABEL_PREFIX, type NodeCondition } from './node.js';
 export { parseCpuMillis, runsImage } from './function-workload.js';
 export { FUNCTION_LABEL, type ScaleSpecValidator } from './function-scale.js';
@@ -47,7 +49,7 @@ export interface BuiltinKindOptions {
  * them those kinds get their schema checks only, which is what clients that only print objects need.
  */
 export function builtinKinds(validators: KindValidators = {}, opts: BuiltinKindOptions = {}): KindRegistry {
-  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind, gitRepositoryKind, syncKind, rolloutKind, nodeKind, leaseKind];
+  const defs = [namespaceKind, functionKindWith(opts.scaleValidator), horizontalPodAutoscalerKind, routeKind, serviceKind, policyKind, policyBundleKind, eventKind, imagePolicyKind, trustRootKind, secretKind, runtimeClassKind, gitRepositoryKind, syncKind, rolloutKind, nodeKind, leaseKind, endpointSliceKind];
   for (const kind of Object.keys(validators)) {
     if (!defs.some((d) => d.kind === kind)) throw new Error(`a validator was given for ${kind}, which is not a built-in kind`);
   }
