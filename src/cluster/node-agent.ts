@@ -29,6 +29,11 @@ export interface NodeAgentOptions {
   runtimeClasses: () => Promise<string[]>;
   /** Further addresses to advertise beside the host name (InternalIP, a mesh listener). */
   addresses?: Array<{ type: string; address: string }>;
+  /**
+   * Ports of this node's listeners, as Kubernetes' `status.daemonEndpoints` (`meshEndpoint` is the
+   * node-to-node mTLS listener other nodes' gateways route to, `apiEndpoint` the API).
+   */
+  daemonEndpoints?: Record<string, { Port: number }>;
   host?: HostFacts;
   clock?: Clock;
   /** How often the Lease is renewed; 0 leaves it to `tick()` (tests). */
@@ -218,6 +223,7 @@ export class NodeAgent {
       allocatable: { ...capacity },
       runtimeClasses: classes,
       addresses: [{ type: 'Hostname', address: h.hostname }, ...(this.opts.addresses ?? [])],
+      ...(this.opts.daemonEndpoints ? { daemonEndpoints: this.opts.daemonEndpoints } : {}),
       nodeInfo: {
         operatingSystem: h.os,
         architecture: h.arch,

@@ -108,6 +108,8 @@ export interface RegistrySettings {
 }
 
 const HISTORY_KEPT = 10_000;
+/** The mesh listener's port in a cluster when `--mesh` is not given (and `--api` names a fixed port). */
+export const DEFAULT_MESH_PORT = 7443;
 
 /** ListenError: a listener could not bind; the message says which flag to change. */
 export class ListenError extends SkiffError {
@@ -182,6 +184,11 @@ export class Skiff {
   readonly hostDirs: HostDirs;
   readonly upstreams: UpstreamGuard;
   readonly functionMaxima: FunctionMaxima;
+
+  /** Whether this node is one of several: its store is shared (etcd), so other nodes may run beside it. */
+  get clustered(): boolean {
+    return /^etcd(\+https?)?:/.test(this.opts.store ?? '');
+  }
 
   private constructor(private readonly opts: SkiffOptions) {
     this.hostDirs = opts.hostDirs ?? HostDirs.none();
@@ -345,14 +352,26 @@ export class Skiff {
     });
     this.identity = identity;
     this.gateway.useIdentity(identity);
-    if (this.opts.mesh) {
-      const mesh = this.opts.mesh;
+    // In a cluster every node has a mesh listener: other nodes' gateways reach its replicas there.
+    const clustered = this.clustered;
+    const meshOpt = this.opts.mesh ?? (clustered ? { host: this.opts.api.host, port: this.opts.api.port === 0 ? 0 : DEFAULT_MESH_PORT } : undefined);
+    if (meshOpt) {
+      const mesh = meshOpt;
       const id = await identity.get();
       this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, id, { requireClientCert: true }));
     }
 
     // This node's heartbeats, and the controller that notices when any node's stop.
-    this.nodeAgent = new NodeAgent({ resources, logger, nodeName: this.nodeName, version: VERSION, runtimeClasses: () => this.availableRuntimeClasses() });
+    const meshAt = this.meshAddress;
+    this.nodeAgent = new NodeAgent({
+      resources,
+      logger,
+      nodeName: this.nodeName,
+      version: VERSION,
+      runtimeClasses: () => this.availableRuntimeClasses(),
+      addresses: meshAt ? [{ type: 'InternalIP', address: meshAt.host }] : [],
+      daemonEndpoints: { apiEndpoint: { Port: this.apiAddress.port }, ...(meshAt ? { meshEndpoint: { Port: meshAt.port } } : {}) },
+    });
     await this.nodeAgent.start();
     this.nodeLifecycle = new NodeLifecycleController({ resources, logger });
     await this.nodeLifecycle.start();
