@@ -17,7 +17,7 @@ import { ApiServer } from '../api/server.js';
 import type { Clock } from '../autoscaling/clock.js';
 import { validateScaleSpec } from '../autoscaling/policy.js';
 import { guardedFetchJson } from '../autoscaling/triggers/index.js';
-import { type BootstrapMode, ClusterAuthority, clusterMount, defaultNodeName, formatNodeToken, joinCluster, type Joined, joinSecretOf, NODE_CERT_GRACE_MS, NODE_CERT_TTL_MS, NodeAgent, nodeLeaseIsLive, NodeLifecycleController, NodePeerCheck,parseNodeToken } from '../cluster/index.js';
+import { type BootstrapMode, chainsTo, ClusterAuthority, clusterMount, defaultNodeName, formatNodeToken, joinCluster, type Joined, joinSecretOf, NODE_CERT_GRACE_MS, NODE_CERT_TTL_MS, NodeAgent, nodeLeaseIsLive, NodeLifecycleController, NodePeerCheck,parseNodeToken } from '../cluster/index.js';
 import { FunctionAutoscaler, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
 import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
@@ -120,6 +120,8 @@ export interface RegistrySettings {
 }
 
 const HISTORY_KEPT = 10_000;
+/** How long after a CA rotation a node moves its own certificate to the new root: a few bundle polls. */
+const CA_SPREAD_MS = 5_000;
 /** The mesh listener's port in a cluster when `--mesh` is not given (and `--api` names a fixed port). */
 export const DEFAULT_MESH_PORT = 7443;
 
@@ -391,17 +393,34 @@ export class Skiff {
     this.identity = identity;
     this.gateway.useIdentity(identity);
     if (authority) {
-      // A rotated CA or a retired root: a new certificate and trust bundle everywhere, without a restart.
+      // A rotated CA or a retired root reaches this node without a restart. The bundle is trusted at
+      // once; this node's own certificate moves to the new root only after every node has had time to
+      // read the bundle, so no peer sees a root it does not trust yet. The API keeps its certificate
+      // until its root leaves the bundle, so kubeconfigs written before the rotation work for the overlap.
       const api = this.api;
       const names = servingNames(this.opts.api.host);
+      let apiRoot = authority.signingCertPem;
+      let signer = authority.signingCertPem;
+      let moving: NodeJS.Timeout | undefined;
+      const stale = () => {
+        const cert = identity.current?.certificate;
+        return cert !== undefined && !chainsTo(cert.certPem, authority.certPem);
+      };
       authority.onChange(() => {
-        identity.current?.rotate().catch(onError);
+        const id = identity.current;
+        id?.refreshTrust();
+        if (authority.signingCertPem !== signer || stale()) {
+          signer = authority.signingCertPem;
+          clearTimeout(moving);
+          moving = setTimeout(() => id?.rotate().catch(onError), stale() ? 0 : CA_SPREAD_MS);
+          moving.unref();
+        }
+        writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port, 'https'), token, authority.certPem);
+        if (authority.certPem.includes(apiRoot)) return;
+        apiRoot = authority.signingCertPem;
         authority
           .issueServing(names)
-          .then((c) => {
-            api.useCertificate(c);
-            writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port, 'https'), token, authority.certPem);
-          })
+          .then((c) => api.useCertificate(c))
           .catch(onError);
       });
       authority.start();

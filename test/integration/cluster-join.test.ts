@@ -186,4 +186,38 @@ describe.skipIf(!available)('skiff up --cluster-init / --join on etcd', () => {
     expect(deleted.status).toBe(200);
     await waitFor(async () => typeof (await meshCall(port, bundle, cert)) === 'string', 'n9 refused once its Node is deleted', 15_000);
   }, 60_000);
+
+  it('skiff cluster rotate-ca: every node takes the new CA without a restart; the old one is trusted for the overlap only', async () => {
+    const n2 = nodes[1]!;
+    const { createCsr } = await import('../../src/gateway/index.js');
+    const secret = nodeToken.slice(nodeToken.lastIndexOf(':') + 1);
+    const csr = await createCsr('spiffe://skiff.local/ns/skiff-system/node/n8');
+    const res = await fetch(`${n1.api}/cluster/v1/join`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ secret, nodeName: 'n8', csr: csr.csrPem }) });
+    const old = { certPem: ((await res.json()) as { certificate: string }).certificate, keyPem: csr.keyPem };
+    await fetch(`${n1.api}/api/v1/nodes`, { method: 'POST', headers: { authorization: `Bearer ${n1.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n8' } }) });
+    const port = meshPort(n2);
+    await waitFor(async () => (await meshCall(port, bundle, old)) === 404, 'n8 accepted on n2', 15_000);
+
+    const rotated = await cli(['cluster', 'rotate-ca', '--overlap', '12s'], { skiff: n1 });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toMatch(/cluster CA rotated/);
+    // n2 reads the bootstrap again on its own: a two-root bundle, then a node certificate from the new root.
+    const both: string = await waitFor(async () => {
+      const b = await getText(`${httpsUrl(n2)}/cluster/v1/cacerts`, bundle);
+      return (b.match(/BEGIN CERTIFICATE/g) ?? []).length === 2 ? b : '';
+    }, 'n2 serving the two-root bundle', 15_000);
+    const newRoot = both.slice(0, both.indexOf('-----END CERTIFICATE-----') + 26);
+    await waitFor(async () => chains(await serverCertificate(port), newRoot), 'n2 presenting a certificate from the new CA', 15_000);
+    // A kubeconfig from before the rotation still verifies the API during the overlap.
+    expect(chains(await serverCertificate(Number(new URL(n2.api).port)), bundle)).toBe(true);
+    // The node token follows the bundle's hash, on the node that made it and the one that joined.
+    await waitFor(() => readFileSync(join(n2.dataDir, 'node-token'), 'utf8').trim().slice(3, 67) === createHash('sha256').update(both).digest('hex'), "n2's node token pinning the new bundle", 15_000);
+    // During the overlap the old root's certificate is still accepted ...
+    expect(await meshCall(port, both, old)).toBe(404);
+    // ... and after it, refused.
+    await waitFor(async () => typeof (await meshCall(port, both, old)) === 'string', 'the old CA refused after the overlap', 20_000);
+    // Once the old root is gone, the API is served with a certificate from the new one.
+    await waitFor(async () => chains(await serverCertificate(Number(new URL(n2.api).port)), newRoot), 'n2 serving the API with the new CA', 15_000);
+    expect(await getText(`${httpsUrl(n2)}/cluster/v1/cacerts`, newRoot)).toBe(newRoot);
+  }, 60_000);
 });

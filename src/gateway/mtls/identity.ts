@@ -117,6 +117,17 @@ export class WorkloadIdentity {
     return this.rotating;
   }
 
+  /**
+   * refreshTrust keeps the certificate and takes the issuer's current trust bundle (a root added or
+   * retired), handing the new context to every listener.
+   */
+  refreshTrust(): void {
+    if (this.closed) return;
+    this.context = this.makeContext();
+    this.client = this.makeClientOptions();
+    for (const l of this.listeners) l(this.context);
+  }
+
   /** onRotate registers a callback receiving each new secure context. */
   onRotate(fn: (ctx: SecureContext) => void): void {
     this.listeners.push(fn);
