@@ -98,6 +98,18 @@ describe('joining a cluster', () => {
     expect([x.created, y.created].filter(Boolean)).toHaveLength(1);
   });
 
+  it('--cluster-init --token sets the join secret; a different one on an initialised store is refused', async () => {
+    const resources = new ResourceService(new MemoryStore(), builtinKinds());
+    const chosen = 'operator-chosen-secret-1';
+    const first = await ClusterAuthority.open({ resources, logger, trustDomain: TD, mode: 'init', joinSecret: chosen, pollMs: 0 });
+    expect(first.joinSecret).toBe(chosen);
+    expect(await first.checkJoinSecret(chosen)).toBe(true);
+    expect(await first.checkJoinSecret(chosen + 'x')).toBe(false);
+    const same = await ClusterAuthority.open({ resources, logger, trustDomain: TD, mode: 'init', joinSecret: chosen, pollMs: 0 });
+    expect(same.token).toBe(first.token);
+    await expect(ClusterAuthority.open({ resources, logger, trustDomain: TD, mode: 'init', joinSecret: 'another-secret-entirely', pollMs: 0 })).rejects.toThrow(/join secret is not the one --token gives/);
+  });
+
   it('a joining node finding no bootstrap in its store is refused', async () => {
     await expect(ClusterAuthority.open({ resources: new ResourceService(new MemoryStore(), builtinKinds()), logger, trustDomain: TD, mode: 'join', pollMs: 0 })).rejects.toThrow(/holds no cluster bootstrap/);
   });

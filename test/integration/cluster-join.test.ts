@@ -220,4 +220,20 @@ describe.skipIf(!available)('skiff up --cluster-init / --join on etcd', () => {
     await waitFor(async () => chains(await serverCertificate(Number(new URL(n2.api).port)), newRoot), 'n2 serving the API with the new CA', 15_000);
     expect(await getText(`${httpsUrl(n2)}/cluster/v1/cacerts`, newRoot)).toBe(newRoot);
   }, 60_000);
+
+  it('restarts reuse the cluster: --cluster-init on an initialised store and --join with a kept node token', async () => {
+    const [first, second] = [nodes[0]!, nodes[1]!];
+    const secretOf = (t: string) => t.slice(t.lastIndexOf(':') + 1);
+    const before = readFileSync(join(first.dataDir, 'node-token'), 'utf8').trim();
+    await Promise.all([first.stop(), second.stop()]);
+    const again1 = await startSkiff({ dataDir: first.dataDir, args: ['--store', store, '--cluster-init', '--node-name', 'n1'], timeoutMs: 40_000 });
+    nodes.push(again1);
+    expect(again1.token).toBe(first.token);
+    expect(readFileSync(join(first.dataDir, 'node-token'), 'utf8').trim()).toBe(before);
+    // The joined node restarts with the flags it was started with: no second join, the same cluster.
+    const again2 = await startSkiff({ dataDir: second.dataDir, args: ['--store', store, '--join', httpsUrl(again1), '--token', nodeToken, '--node-name', 'n2'], timeoutMs: 40_000 });
+    nodes.push(again2);
+    expect(again2.token).toBe(first.token);
+    expect(secretOf(readFileSync(join(second.dataDir, 'node-token'), 'utf8').trim())).toBe(secretOf(nodeToken));
+  }, 90_000);
 });
