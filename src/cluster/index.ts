@@ -11,3 +11,4 @@ export { joinCluster, renewNodeCertificate, type Joined, type JoinOptions } from
 export { FailureLimiter } from './join-limiter.js';
 export { caBundleHash, formatNodeToken, hashJoinSecret, joinSecretOf, newJoinSecret, parseNodeToken, sameHash, verifyJoinSecret, type NodeToken } from './token.js';
 export { NodePeerCheck, NODE_CERT_GRACE_MS } from './node-peers.js';
+export { CA_SPREAD_MS, followCaRotation, renewWhenNodeRecreated, type FollowCaOptions } from './node-identity.js';

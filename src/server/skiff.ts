@@ -17,7 +17,7 @@ import { ApiServer } from '../api/server.js';
 import type { Clock } from '../autoscaling/clock.js';
 import { validateScaleSpec } from '../autoscaling/policy.js';
 import { guardedFetchJson } from '../autoscaling/triggers/index.js';
-import { type BootstrapMode, chainsTo, ClusterAuthority, clusterMount, defaultNodeName, formatNodeToken, joinCluster, type Joined, joinSecretOf, NODE_CERT_GRACE_MS, NODE_CERT_TTL_MS, NodeAgent, nodeLeaseIsLive, NodeLifecycleController, NodePeerCheck,parseNodeToken } from '../cluster/index.js';
+import { type BootstrapMode, ClusterAuthority, clusterMount, defaultNodeName, followCaRotation, formatNodeToken, joinCluster, type Joined, joinSecretOf, NODE_CERT_TTL_MS, NodeAgent, nodeLeaseIsLive, NodeLifecycleController, NodePeerCheck, parseNodeToken, renewWhenNodeRecreated } from '../cluster/index.js';
 import { FunctionAutoscaler, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
 import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
@@ -120,8 +120,6 @@ export interface RegistrySettings {
 }
 
 const HISTORY_KEPT = 10_000;
-/** How long after a CA rotation a node moves its own certificate to the new root: a few bundle polls. */
-const CA_SPREAD_MS = 5_000;
 /** The mesh listener's port in a cluster when `--mesh` is not given (and `--api` names a fixed port). */
 export const DEFAULT_MESH_PORT = 7443;
 
@@ -195,6 +193,7 @@ export class Skiff {
   private nodeLifecycle?: NodeLifecycleController;
   /** The cluster CA, tokens and join secret from the store (clustered nodes only). */
   clusterAuthority?: ClusterAuthority;
+  private stopFollowingCa?: () => void;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -393,35 +392,14 @@ export class Skiff {
     this.identity = identity;
     this.gateway.useIdentity(identity);
     if (authority) {
-      // A rotated CA or a retired root reaches this node without a restart. The bundle is trusted at
-      // once; this node's own certificate moves to the new root only after every node has had time to
-      // read the bundle, so no peer sees a root it does not trust yet. The API keeps its certificate
-      // until its root leaves the bundle, so kubeconfigs written before the rotation work for the overlap.
       const api = this.api;
       const names = servingNames(this.opts.api.host);
-      let apiRoot = authority.signingCertPem;
-      let signer = authority.signingCertPem;
-      let moving: NodeJS.Timeout | undefined;
-      const stale = () => {
-        const cert = identity.current?.certificate;
-        return cert !== undefined && !chainsTo(cert.certPem, authority.certPem);
-      };
-      authority.onChange(() => {
-        const id = identity.current;
-        id?.refreshTrust();
-        if (authority.signingCertPem !== signer || stale()) {
-          signer = authority.signingCertPem;
-          clearTimeout(moving);
-          moving = setTimeout(() => id?.rotate().catch(onError), stale() ? 0 : CA_SPREAD_MS);
-          moving.unref();
-        }
-        writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port, 'https'), token, authority.certPem);
-        if (authority.certPem.includes(apiRoot)) return;
-        apiRoot = authority.signingCertPem;
-        authority
-          .issueServing(names)
-          .then((c) => api.useCertificate(c))
-          .catch(onError);
+      this.stopFollowingCa = followCaRotation({
+        authority,
+        identity,
+        onError,
+        renewApiCertificate: async () => api.useCertificate(await authority.issueServing(names)),
+        bundleChanged: (bundle) => writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port, 'https'), token, bundle),
       });
       authority.start();
     }
@@ -456,18 +434,8 @@ export class Skiff {
     await this.nodeAgent.start();
     this.nodeLifecycle = new NodeLifecycleController({ resources, logger });
     await this.nodeLifecycle.start();
-    if (authority) {
-      // This node's Node made anew (deleted, then registered again by the agent): certificates older
-      // than it are refused by the other nodes, so this node gets a new one.
-      const self = this.nodeName;
-      this.nodeLifecycle.nodes.addHandlers({
-        onAdd: (node) => {
-          const cert = identity.current?.certificate;
-          if (node.metadata.name !== self || !cert) return;
-          if (cert.notBefore.getTime() < Date.parse(node.metadata.creationTimestamp ?? '') - NODE_CERT_GRACE_MS / 2) identity.current?.rotate().catch(onError);
-        },
-      });
-    }
+    // Peers refuse certificates older than this node's Node: a Node made anew needs a new one.
+    if (authority) renewWhenNodeRecreated(this.nodeLifecycle.nodes, this.nodeName, identity, onError);
     controllers.push(this.nodeLifecycle.controller);
 
     if (this.opts.demo) await this.applyDemo(resources);
@@ -541,6 +509,7 @@ export class Skiff {
       if (this.compactor) clearInterval(this.compactor);
       this.identity?.close();
       this.clusterAuthority?.stop();
+      this.stopFollowingCa?.();
       this.eventGc?.stop();
       this.blobGc?.stop();
       this.dashboard?.stop();
