@@ -21,5 +21,5 @@ export { InternalCA, CertificateRequestError, type IssuedCertificate, type Signe
 export { issueServingCertificate, type ServingCertificate } from './mtls/serving.js';
 export { createCsr, type CertificateRequest } from './mtls/csr.js';
 export { spiffeId, peerSpiffeId } from './mtls/spiffe.js';
-export { WorkloadIdentity, LazyIdentity, IdentityClosedError, type WorkloadIdentityOptions } from './mtls/identity.js';
+export { WorkloadIdentity, LazyIdentity, IdentityClosedError, type WorkloadIdentityOptions, type CertificateIssuer } from './mtls/identity.js';
 export { IdSource } from './observability/trace.js';

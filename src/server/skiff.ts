@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import type { PeerCertificate } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 
 import type { Logger } from 'pino';
@@ -16,7 +17,7 @@ import { ApiServer } from '../api/server.js';
 import type { Clock } from '../autoscaling/clock.js';
 import { validateScaleSpec } from '../autoscaling/policy.js';
 import { guardedFetchJson } from '../autoscaling/triggers/index.js';
-import { defaultNodeName, type ElectionTimings, LEADER_LEASE, Leadership, type LeaderTask, NodeAgent, NodeLifecycleController } from '../cluster/index.js';
+import { type BootstrapMode, ClusterAuthority, clusterMount, defaultNodeName, type ElectionTimings, followCaRotation, formatNodeToken, joinCluster, type Joined, joinSecretOf, LEADER_LEASE, Leadership, type LeaderTask, NODE_CERT_TTL_MS, NodeAgent, nodeLeaseIsLive, NodeLifecycleController, NodePeerCheck, parseNodeToken, renewWhenNodeRecreated } from '../cluster/index.js';
 import { FunctionAutoscaler, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
 import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
@@ -47,8 +48,8 @@ import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { BwrapHandler, ImageStore, QemuHandler, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
 
-import { ensureApiCertificate, servingNames } from './api-tls.js';
-import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig } from './data-dir.js';
+import { type ApiCertificate, ensureApiCertificate, servingNames } from './api-tls.js';
+import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig, writeSecretFile } from './data-dir.js';
 
 export interface Address {
   host: string;
@@ -98,6 +99,17 @@ export interface SkiffOptions {
   metrics?: Address;
   /** Leader election timings (`--leader-elect-lease-duration`, `-renew-deadline`, `-retry-period`); client-go's defaults. */
   leaderElection?: ElectionTimings;
+  /** How this node comes to a shared (etcd) store: `skiff up --cluster-init`, `--join URL --token TOKEN`. */
+  cluster?: ClusterJoinOptions;
+}
+
+/** ClusterJoinOptions: `--cluster-init [--token SECRET]` or `--join URL --token TOKEN`. */
+export interface ClusterJoinOptions {
+  init?: boolean;
+  /** An existing node's API (https://HOST:PORT). */
+  join?: string;
+  /** With `join`, the node token; with `init`, the join secret to use instead of a random one. */
+  token?: string;
 }
 
 /** RegistrySettings: `skiff up --insecure-registry`, `--registry-ca`, `--registry-config`. */
@@ -181,6 +193,11 @@ export class Skiff {
   private metrics?: MetricsExporter;
   private handlers?: Map<string, RuntimeHandler>;
   private nodeAgent?: NodeAgent;
+  /** Every node's Node object, on every node: mesh peers are checked against it. */
+  private nodeCache?: Informer;
+  /** The cluster CA, tokens and join secret from the store (clustered nodes only). */
+  clusterAuthority?: ClusterAuthority;
+  private stopFollowingCa?: () => void;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -221,19 +238,35 @@ export class Skiff {
   private async boot(): Promise<void> {
     const { logger } = this.opts;
     const dataDir = resolve(this.opts.dataDir);
-    ensureDataDir(dataDir);
-    const token = ensureToken(dataDir, 'token');
-    const controllerToken = ensureToken(dataDir, 'controller-token');
     const trustDomain = this.opts.trustDomain ?? 'skiff.local';
-    // Started now, so that on a first start the certificate is signed while the store opens and the
-    // controllers sync; later starts read the files back without loading the certificate library.
-    const apiCert = ensureApiCertificate(dataDir, trustDomain, servingNames(this.opts.api.host));
-    apiCert.catch(() => undefined);
+    const clustered = this.clustered;
+    // A join is checked before anything is written: a wrong token or a CA that does not match it
+    // leaves the data directory as it was. A node that joined before has its node token and restarts.
+    const joined = clustered && this.opts.cluster?.join && !existsSync(join(dataDir, 'node-token')) ? await joinCluster({ url: this.opts.cluster.join, token: this.opts.cluster.token ?? '', nodeName: this.nodeName, trustDomain }) : undefined;
+    ensureDataDir(dataDir);
+    let token = '';
+    let controllerToken = '';
+    let apiCert: Promise<ApiCertificate> | undefined;
+    if (!clustered) {
+      token = ensureToken(dataDir, 'token');
+      controllerToken = ensureToken(dataDir, 'controller-token');
+      // Started now, so that on a first start the certificate is signed while the store opens and the
+      // controllers sync; later starts read the files back without loading the certificate library.
+      apiCert = ensureApiCertificate(dataDir, trustDomain, servingNames(this.opts.api.host));
+      apiCert.catch(() => undefined);
+    }
     // Counted behind the Store interface, so every backend reports the same operations.
     const store = new InstrumentedStore(await openStore(this.opts.store, dataDir));
     this.store = store;
     // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
     const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators, ImagePolicy: imagePolicyValidator }, { scaleValidator: (fn) => validateScaleSpec(fn.spec?.scale) }));
+    if (clustered) {
+      const authority = await this.openClusterAuthority(resources, dataDir, trustDomain, joined);
+      token = authority.token;
+      controllerToken = authority.controllerToken;
+      const names = servingNames(this.opts.api.host);
+      apiCert = authority.issueServing(names).then((c) => ({ caPem: authority.certPem, certPem: c.certPem, keyPem: c.keyPem }));
+    }
     await this.ensureNamespace(resources, 'default');
     await this.ensureNamespace(resources, LEADER_LEASE.namespace);
     // Built first so that bad timings stop the start; the controllers it runs are registered below.
@@ -321,10 +354,13 @@ export class Skiff {
     const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller];
     const running = () => [...controllers, ...leadership.scope.running().flatMap((name) => leadership.current<LeaderTask & { controller?: Controller }>(name)?.controller ?? [])];
     this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: running, workloads: this.workloadManager, autoscaler: this.autoscaler, leader: { stats: () => leadership.stats() } });
-    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount(), gitWebhookMount({ sources: this.webhookSources(resources, leadership, logger), resources, logger })] });
+    const mounts = [this.dashboard.mount, this.metrics.mount(), gitWebhookMount({ sources: this.webhookSources(resources, leadership, logger), resources, logger })];
+    const authority = this.clusterAuthority;
+    if (authority) mounts.push(clusterMount({ authority, resources, logger, trustDomain, nodeIsLive: (name) => nodeLeaseIsLive(resources, name) }));
+    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts });
     // A lone node, or one restarted under its own name, wins at once: its controllers run before the API answers.
     await leadership.start();
-    const tls = await apiCert;
+    const tls = await apiCert!;
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port, tls));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
     // The gateway records its own listeners (plain and mesh) in the guard; the API's is recorded here.
@@ -344,21 +380,49 @@ export class Skiff {
     // for a mesh listener, otherwise by the first ISTIO_MUTUAL upstream connection.
     // Checked now, so that a bad --trust-domain stops the start rather than the first mTLS connection.
     const nodeId = spiffeId(trustDomain, 'skiff-system', this.nodeName, 'node');
+    const onError = (err: Error) => logger.warn({ err: err.message }, 'renewing the node certificate failed; trying again shortly');
+    // In a cluster the node certificate comes from the cluster CA (signed at the join, or here from the
+    // store's CA), lives a day and is renewed with the same CA; a single node keeps its own CA on disk.
     const identity = new LazyIdentity(async () => {
+      if (authority) {
+        if (joined) return WorkloadIdentity.fromIssued(authority, nodeId, { certPem: joined.certPem, keyPem: joined.keyPem, notBefore: joined.notBefore, notAfter: joined.notAfter, spiffeId: nodeId }, { ttlMs: NODE_CERT_TTL_MS, onError });
+        return WorkloadIdentity.create(authority, nodeId, { ttlMs: NODE_CERT_TTL_MS, onError });
+      }
       const ca = await InternalCA.loadOrCreate({ trustDomain, dir: join(dataDir, 'ca') });
-      return WorkloadIdentity.create(ca, nodeId, {
-        onError: (err) => logger.warn({ err: err.message }, 'renewing the node certificate failed; trying again shortly'),
-      });
+      return WorkloadIdentity.create(ca, nodeId, { onError });
     });
     this.identity = identity;
     this.gateway.useIdentity(identity);
+    if (authority) {
+      const api = this.api;
+      const names = servingNames(this.opts.api.host);
+      this.stopFollowingCa = followCaRotation({
+        authority,
+        identity,
+        onError,
+        renewApiCertificate: async () => api.useCertificate(await authority.issueServing(names)),
+        bundleChanged: (bundle) => writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port, 'https'), token, bundle),
+      });
+      authority.start();
+    }
     // In a cluster every node has a mesh listener: other nodes' gateways reach its replicas there.
-    const clustered = this.clustered;
     const meshOpt = this.opts.mesh ?? (clustered ? { host: this.opts.api.host, port: this.opts.api.port === 0 ? 0 : DEFAULT_MESH_PORT } : undefined);
     if (meshOpt) {
       const mesh = meshOpt;
       const id = await identity.get();
-      this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, id, { requireClientCert: true }));
+      // In a cluster only current nodes may call in (see NodePeerCheck), checked against this node's own Node cache.
+      const nodeCache = authority ? new Informer(resources, resources.kind('Node'), logger) : undefined;
+      if (nodeCache) await nodeCache.start();
+      this.nodeCache = nodeCache;
+      const peers = nodeCache ? new NodePeerCheck(trustDomain, (name) => nodeCache.get(name)) : undefined;
+      const acceptPeer = peers
+        ? (cert: PeerCertificate) => {
+            const why = peers.reason(cert);
+            if (why) logger.warn({ peer: cert.subjectaltname, why }, 'refused a mesh connection');
+            return why === undefined;
+          }
+        : undefined;
+      this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, id, { requireClientCert: true, acceptPeer }));
     }
 
     // This node's heartbeats, and the controller that notices when any node's stop.
@@ -373,6 +437,8 @@ export class Skiff {
       daemonEndpoints: { apiEndpoint: { Port: this.apiAddress.port }, ...(meshAt ? { meshEndpoint: { Port: meshAt.port } } : {}) },
     });
     await this.nodeAgent.start();
+    // Peers refuse certificates older than this node's Node: a Node made anew needs a new one.
+    if (authority && this.nodeCache) renewWhenNodeRecreated(this.nodeCache, this.nodeName, identity, onError);
 
     if (this.opts.demo) await this.applyDemo(resources);
     await this.settle(5_000);
@@ -468,6 +534,35 @@ export class Skiff {
     };
   }
 
+  /**
+   * openClusterAuthority reads (or, on a first start, creates) the cluster bootstrap in the store, and
+   * writes what every node of the cluster shares to the data dir: the API and controller tokens, and
+   * the node token when this node knows the join secret (it made it, was given it, or joined with it).
+   */
+  private async openClusterAuthority(resources: ResourceService, dataDir: string, trustDomain: string, joined: Joined | undefined): Promise<ClusterAuthority> {
+    const c = this.opts.cluster ?? {};
+    const mode: BootstrapMode = c.join ? 'join' : c.init ? 'init' : 'plain';
+    const joinSecret = c.token !== undefined ? joinSecretOf(c.token) : undefined;
+    const authority = await ClusterAuthority.open({ resources, logger: this.opts.logger, trustDomain, mode, joinSecret: mode === 'join' ? undefined : joinSecret });
+    this.clusterAuthority = authority;
+    if (mode === 'join' && joinSecret !== undefined) authority.joinSecret = joinSecret;
+    if (authority.joinSecret === undefined) {
+      // A restart: the node token kept here still holds the secret (its CA hash may be out of date).
+      const kept = readOptional(join(dataDir, 'node-token'));
+      const secret = kept?.startsWith('K10') ? parseNodeToken(kept).secret : undefined;
+      if (secret && (await authority.checkJoinSecret(secret))) authority.joinSecret = secret;
+    }
+    if (joined && joined.token !== authority.token) this.opts.logger.warn('the token the joined node returned differs from the store\'s: --store and --join name different clusters?');
+    writeSecretFile(dataDir, 'token', authority.token);
+    writeSecretFile(dataDir, 'controller-token', authority.controllerToken);
+    const write = () => authority.joinSecret !== undefined && writeSecretFile(dataDir, 'node-token', formatNodeToken(authority.certPem, authority.joinSecret));
+    if (authority.joinSecret !== undefined) write();
+    else if (!existsSync(join(dataDir, 'node-token'))) this.opts.logger.warn('this node does not know the join secret (another node initialised the cluster): its node token is in that node\'s DATA_DIR/node-token');
+    // A rotated CA changes the hash a token pins: the token kept here follows it.
+    authority.onChange(write);
+    return authority;
+  }
+
   /** settle waits (bounded) until the controllers have nothing left to do: used before announcing readiness. */
   async settle(timeoutMs: number): Promise<void> {
     const t = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
@@ -478,6 +573,9 @@ export class Skiff {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.identity?.close();
+      this.clusterAuthority?.stop();
+      this.stopFollowingCa?.();
+      this.nodeCache?.stop();
       this.blobGc?.stop();
       this.dashboard?.stop();
       // The leader-only controllers end while the lease is held, then the lease is given up.
@@ -621,5 +719,13 @@ export class Skiff {
       // objects is the same field manager and changes them without conflicts.
       await resources.apply(def, ns, obj.metadata.name, obj, { fieldManager: SKIFF_APPLY_MANAGER, force: true });
     }
+  }
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }
