@@ -172,7 +172,12 @@ export function unfit(rules: PlacementRules, node: NodeView, extra: number): str
   const why: string[] = [];
   if (!node.ready) why.push('node(s) were not ready');
   if (node.unschedulable) why.push('node(s) were unschedulable');
-  const untolerated = node.taints.find((t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerationFor(rules.tolerations, t));
+  // A NoExecute taint tolerated only for a while would evict the replica again: it keeps new ones off too.
+  const untolerated = node.taints.find((t) => {
+    if (t.effect !== 'NoSchedule' && t.effect !== 'NoExecute') return false;
+    const tol = tolerationFor(rules.tolerations, t);
+    return !tol || (t.effect === 'NoExecute' && tol.tolerationSeconds !== undefined);
+  });
   if (untolerated) why.push(`node(s) had untolerated taint ${taintText(untolerated)}`);
   if (!node.runtimeClasses.includes(rules.runtimeClass)) why.push(`node(s) did not have runtime class ${rules.runtimeClass}`);
   if (!matchesNode(rules, node)) why.push("node(s) didn't match Function's node affinity/selector");

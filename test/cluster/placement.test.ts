@@ -158,6 +158,10 @@ describe('place', () => {
     const after = place({ rules: r, desired: 2, nodes, current, now: T0 + 5_000 });
     expect(after.placement).toEqual([{ nodeName: 'b', replicas: 2 }]);
     expect(after.evicted).toEqual([{ nodeName: 'a', replicas: 1, reason: 'taint {node.kubernetes.io/unreachable: } tolerated for 5s' }]);
+    // A toleration for a while does not let new replicas onto the node, even a ready one.
+    const tainted = node('c', { taints: [unreachable] });
+    expect(place({ rules: r, desired: 1, nodes: [tainted], current: [], now: T0 }).message).toBe('0/1 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }.');
+    expect(place({ rules: rules({ tolerations: [{ operator: 'Exists' }] }), desired: 1, nodes: [tainted], current: [], now: T0 }).placement).toEqual([{ nodeName: 'c', replicas: 1 }]);
     // No toleration given: Kubernetes' default of 300 s.
     expect(eviction(rules(), nodes[0]!, T0 + 299_000)).toEqual({ now: false, at: T0 + 300_000 });
     expect(eviction(rules(), nodes[0]!, T0 + 300_000).now).toBe(true);
