@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 
 import { ApiError } from '../api/errors.js';
-import { ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_MANAGED_BY_LABEL, ENDPOINT_SLICE_NODE_LABEL, type Endpoint } from '../api/kinds/index.js';
+import { type Endpoint,ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_MANAGED_BY_LABEL, ENDPOINT_SLICE_NODE_LABEL } from '../api/kinds/index.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import { Informer } from '../controllers/runtime/index.js';
@@ -80,6 +80,14 @@ export class EndpointSliceWriter {
 
   remove(namespace: string, name: string): void {
     this.set(namespace, name, []);
+  }
+
+  /** resync writes every wanted slice again if it differs (the mesh address became known). */
+  resync(): void {
+    for (const key of this.wanted.keys()) {
+      const i = key.indexOf('/');
+      this.kick(key, key.slice(0, i), key.slice(i + 1));
+    }
   }
 
   /** settled resolves once the writes queued so far are done (tests). */

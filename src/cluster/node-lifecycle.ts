@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 
 import { ApiError } from '../api/errors.js';
-
 import { NODE_LEASE_NAMESPACE, type NodeCondition } from '../api/kinds/index.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 
 import { type Condition, setCondition } from '../api/kinds/conditions.js';
-import { ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_NODE_LABEL, type Endpoint, parseCpuMillis, runsImage } from '../api/kinds/index.js';
+import { type Endpoint, ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_NODE_LABEL, parseCpuMillis, runsImage } from '../api/kinds/index.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import { type Clock, systemClock } from '../autoscaling/clock.js';

@@ -8,16 +8,18 @@ import { AdmissionPlatform, ImagePolicyAdmission, imagePolicyValidator } from '.
 import { TokenAuthenticator } from '../api/authn.js';
 import { BlobEndpoint } from '../api/blob-endpoint.js';
 import { ApiError } from '../api/errors.js';
+import { Informer } from '../api/informer.js';
 import { builtinKinds } from '../api/kinds/index.js';
 import { BLOB_REF_PREFIX, BUILTIN_RUNTIME_CLASSES, MODULE_SOURCE_ANNOTATION } from '../api/kinds/index.js';
+import type { ResourceObject } from '../api/kinds/types.js';
 import { SKIFF_APPLY_MANAGER } from '../api/patch/field-manager.js';
 import { ResourceService } from '../api/resources.js';
 import { ApiServer } from '../api/server.js';
 import type { Clock } from '../autoscaling/clock.js';
 import { validateScaleSpec } from '../autoscaling/policy.js';
 import { guardedFetchJson } from '../autoscaling/triggers/index.js';
-import { defaultNodeName, NodeAgent, NodeLifecycleController } from '../cluster/index.js';
-import { FunctionAutoscaler, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
+import { defaultNodeName, EndpointSliceWriter, matchesNode, NodeAgent, NodeLifecycleController, Scheduler } from '../cluster/index.js';
+import { FunctionAutoscaler, placedWorkloadTarget, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
 import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
@@ -179,6 +181,9 @@ export class Skiff {
   private handlers?: Map<string, RuntimeHandler>;
   private nodeAgent?: NodeAgent;
   private nodeLifecycle?: NodeLifecycleController;
+  private scheduler?: Scheduler;
+  private slices?: EndpointSliceWriter;
+  private ownNode?: Informer;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -252,7 +257,42 @@ export class Skiff {
     }
     this.gateway.useTracer(this.tracer);
     invoker.useTracer(this.tracer);
-    this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
+    // In a cluster each node lists what it runs in EndpointSlices, and loads only the Wasm Functions
+    // whose node selector and affinity match its own Node's labels.
+    const clustered = this.clustered;
+    if (clustered) {
+      this.slices = new EndpointSliceWriter({ resources, logger, nodeName: this.nodeName, mesh: () => this.meshAddress });
+      await this.slices.start();
+      this.ownNode = new Informer(resources, resources.kind('Node'), logger);
+      await this.ownNode.start();
+    }
+    const slices = this.slices;
+    const ownNode = this.ownNode;
+    const nodeName = this.nodeName;
+    this.functions = new FunctionController({
+      resources,
+      compiler: this.runtime,
+      invoker,
+      logger,
+      modules,
+      ...(ownNode && slices
+        ? {
+            eligible: (fn: ResourceObject) => {
+              const rules = { nodeSelector: fn.spec?.nodeSelector, affinity: fn.spec?.affinity };
+              if (!rules.nodeSelector && !rules.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution) return true;
+              const me = ownNode.get(nodeName);
+              // Until this node has registered, its labels are unknown: the registration requeues.
+              return me !== undefined && matchesNode(rules, { name: nodeName, labels: me.metadata.labels ?? {} });
+            },
+            serving: (ns: string, name: string, on: boolean) => slices.set(ns, name, on ? [{ ready: true }] : []),
+          }
+        : {}),
+    });
+    if (ownNode) {
+      const functions = this.functions;
+      const mine = (o: ResourceObject) => o.metadata.name === nodeName;
+      ownNode.addHandlers({ onAdd: (o) => (mine(o) ? functions.requeueAll() : undefined), onUpdate: (a, b) => (mine(b) && JSON.stringify(a.metadata.labels) !== JSON.stringify(b.metadata.labels) ? functions.requeueAll() : undefined) });
+    }
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     this.workloads = this.composeWorkloads(resources, logger, dataDir, logs);
     // The handlers probe the host once and keep the answer: started now, the probes run beside the rest
@@ -277,13 +317,15 @@ export class Skiff {
     await this.functions.start();
     await this.routes.start();
     await this.workloads.start();
+    const workloadController = this.workloads;
     this.autoscaler = new FunctionAutoscaler({
       resources,
       store,
       logger,
       gates: this.gateway.scaling,
       wasm: wasmTarget(invoker),
-      workloads: workloadTarget(this.workloadManager!),
+      // In a cluster the autoscaler decides the total and the scheduler splits it over the nodes.
+      workloads: clustered ? placedWorkloadTarget((ns, name) => workloadController.informer.get(`${ns}/${name}`)) : workloadTarget(this.workloadManager!),
       tickMs: this.opts.autoscalerTickMs,
       clock: this.opts.autoscalerClock,
       readMetric: (name, labels) => this.metrics!.read(name, labels),
@@ -320,7 +362,6 @@ export class Skiff {
     const autoscaler = this.autoscaler;
     this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics(), replicas: () => autoscaler.stats() }), decisions, resources });
     this.dashboard.start();
-    const workloadController = this.workloads;
     const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller, this.gitSources.controller, this.syncs.controller, this.rollouts.controller];
     this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: () => controllers, workloads: this.workloadManager, autoscaler: this.autoscaler });
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount(), gitWebhookMount({ sources: this.gitSources, resources, logger })] });
@@ -353,7 +394,6 @@ export class Skiff {
     this.identity = identity;
     this.gateway.useIdentity(identity);
     // In a cluster every node has a mesh listener: other nodes' gateways reach its replicas there.
-    const clustered = this.clustered;
     const meshOpt = this.opts.mesh ?? (clustered ? { host: this.opts.api.host, port: this.opts.api.port === 0 ? 0 : DEFAULT_MESH_PORT } : undefined);
     if (meshOpt) {
       const mesh = meshOpt;
@@ -376,6 +416,18 @@ export class Skiff {
     this.nodeLifecycle = new NodeLifecycleController({ resources, logger });
     await this.nodeLifecycle.start();
     controllers.push(this.nodeLifecycle.controller);
+    if (clustered) {
+      // Slices wanted before the mesh listener had its address are written now; a restarted node's
+      // slices of Functions deleted meanwhile go.
+      this.slices?.resync();
+      void this.slices?.prune().catch((err: Error) => logger.warn({ err: err.message }, 'pruning EndpointSlices failed'));
+      // Placement must run once per cluster; until leader election is wired it runs on every node
+      // (the decisions are deterministic, so nodes agree). It moves under leadership with the other
+      // once-per-cluster controllers.
+      this.scheduler = new Scheduler({ resources, logger });
+      await this.scheduler.start();
+      controllers.push(this.scheduler.controller);
+    }
 
     if (this.opts.demo) await this.applyDemo(resources);
     await this.settle(5_000);
@@ -423,6 +475,7 @@ export class Skiff {
       this.dashboard?.stop();
       await this.nodeAgent?.stop().catch(() => {});
       await this.nodeLifecycle?.stop().catch(() => {});
+      await this.scheduler?.stop().catch(() => {});
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.metrics?.close().catch(() => {});
@@ -436,6 +489,9 @@ export class Skiff {
       await this.workloads?.stop().catch(() => {});
       // Every container and VM replica gets SIGTERM, its grace period, then SIGKILL.
       await this.workloadManager?.close().catch(() => {});
+      // After the replicas stopped, so that the slices' last word is that none runs here.
+      await this.slices?.stop().catch(() => {});
+      this.ownNode?.stop();
       await this.gitSources?.stop().catch(() => {});
       await this.bundles?.stop().catch(() => {});
       await this.policies?.stop().catch(() => {});
@@ -480,15 +536,20 @@ export class Skiff {
       log: (ns, name, stream, line) => logs.append(ns, name, { stream, line }),
     });
     this.workloadManager = manager;
+    const slices = this.slices;
     const controller = new WorkloadController({
       resources,
       logger,
       manager,
+      ...(slices ? { placementNode: this.nodeName, localReplicas: (ns: string, name: string, replicas: Array<{ ready: boolean }>) => slices.set(ns, name, replicas) } : {}),
       images,
       handlers,
       pullSecrets: secretPullCredentials(resources) as (ns: string, names: string[]) => Promise<CredentialProvider>,
       verifyArtifact: (ref, digest) => this.verifyArtifact(ref, digest),
-      unpublish: (ns, name) => gateway.workloads.remove(ns, name),
+      unpublish: (ns, name) => {
+        gateway.workloads.remove(ns, name);
+        slices?.remove(ns, name);
+      },
     });
     owner.controller = controller;
     return controller;

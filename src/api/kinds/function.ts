@@ -1,8 +1,8 @@
 import { formatAge,parseBytes, parseDurationMs } from '../../util/quantity.js';
 
 import { readyOf } from './conditions.js';
-import { replicasColumn, replicaStatusProperties, type ScaleSpecValidator } from './function-scale.js';
 import { placementSpecProperties, placementStatusProperties, validatePlacement } from './function-placement.js';
+import { replicasColumn, replicaStatusProperties, type ScaleSpecValidator } from './function-scale.js';
 import { requiredWorkloadFields, validateWorkload, workloadSpecProperties } from './function-workload.js';
 import { MODULE_SOURCE_ANNOTATION, parseModuleRef } from './module-ref.js';
 import type { FieldError, KindDefinition, ResourceObject } from './types.js';
