@@ -42,18 +42,19 @@ export const placementSpecProperties = {
       nodeAffinity: {
         type: 'object',
         additionalProperties: false,
+        description: 'Which nodes may run the Function (required terms) and which are preferred (weighted terms).',
         properties: {
           requiredDuringSchedulingIgnoredDuringExecution: {
             type: 'object',
             additionalProperties: false,
             required: ['nodeSelectorTerms'],
             description: 'Nodes must match one of the terms. Replicas already placed stay when labels change later.',
-            properties: { nodeSelectorTerms: { type: 'array', minItems: 1, items: term } },
+            properties: { nodeSelectorTerms: { type: 'array', minItems: 1, items: term, description: 'Terms ORed: a node matching any of them may run the Function.' } },
           },
           preferredDuringSchedulingIgnoredDuringExecution: {
             type: 'array',
             description: 'Nodes that match a term are preferred by its weight (spreading over nodes comes first).',
-            items: { type: 'object', additionalProperties: false, required: ['weight', 'preference'], properties: { weight: { type: 'integer', minimum: 1, maximum: 100 }, preference: term } },
+            items: { type: 'object', additionalProperties: false, required: ['weight', 'preference'], properties: { weight: { type: 'integer', minimum: 1, maximum: 100, description: 'How much a match counts, 1 to 100.' }, preference: term } },
           },
         },
       },
@@ -82,7 +83,7 @@ export const placementStatusProperties = {
   placement: {
     type: 'array',
     description: 'Where the scheduler placed a container or vm Function\'s replicas: replicas per node. Each node runs the replicas placed on it.',
-    items: { type: 'object', required: ['nodeName', 'replicas'], properties: { nodeName: { type: 'string' }, replicas: { type: 'integer', minimum: 0 } } },
+    items: { type: 'object', required: ['nodeName', 'replicas'], properties: { nodeName: { type: 'string', description: 'The node.' }, replicas: { type: 'integer', minimum: 0, description: 'Replicas that run there.' } } },
   },
 } as const;
 
