@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 
 import { type Condition, setCondition } from '../api/kinds/conditions.js';
-import { type Endpoint, ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_NODE_LABEL, parseCpuMillis, runsImage } from '../api/kinds/index.js';
+import { DRAIN_ANNOTATION, type Endpoint, ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_NODE_LABEL, parseCpuMillis, runsImage } from '../api/kinds/index.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import { type Clock, systemClock } from '../autoscaling/clock.js';
@@ -10,8 +10,7 @@ import { parseBytes } from '../util/quantity.js';
 
 import { type NodeView, place, type PlacementEntry, type PlacementRules, type Taint } from './placement.js';
 
-/** The annotation `skiff drain` sets beside spec.unschedulable: the node's replicas move elsewhere. */
-export const DRAIN_ANNOTATION = 'skiff.dev/drain';
+export { DRAIN_ANNOTATION };
 /** The Function condition that says whether every desired replica found a node. */
 export const SCHEDULED_CONDITION = 'Scheduled';
 
