@@ -9,8 +9,9 @@ import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import { Informer } from '../controllers/runtime/index.js';
 
-/** The managed-by value of the slices a node writes about its own replicas. */
-export const NODE_AGENT_MANAGER = 'skiff.dev/node-agent';
+/** The managed-by value of the slices a node writes about its own replicas (a label value has no '/', so the
+ * controller's name is written the way Kubernetes writes endpointslice-controller.k8s.io). */
+export const NODE_AGENT_MANAGER = 'node-agent.skiff.dev';
 const NAME_MAX = 63;
 
 /** One replica a node runs of a Function, as its slice lists it. */
