@@ -94,7 +94,7 @@ spec:
     expect(applied.stderr).toBe('');
     await waitFor(async () => JSON.stringify((await fn()).status?.placement) === JSON.stringify([{ nodeName: 'node-1', replicas: 1 }, { nodeName: 'node-2', replicas: 1 }]), 'one replica placed on each node', 20_000);
     await waitFor(async () => JSON.stringify(await readyByNode()) === JSON.stringify({ 'node-1': 1, 'node-2': 1 }), 'a ready endpoint from each node', 45_000).catch(async (e) => {
-      console.log('DEBUG', JSON.stringify(await slices(), null, 1), JSON.stringify((await fn()).status, null, 1), n1.stderr().slice(-4000), n2.stderr().slice(-4000));
+      console.log('placement state at the timeout:', JSON.stringify(await slices(), null, 1), JSON.stringify((await fn()).status, null, 1), n1.stderr().slice(-4000), n2.stderr().slice(-4000));
       throw e;
     });
     const both = await slices();
