@@ -25,6 +25,8 @@ export interface EndpointSliceWriterOptions {
   nodeName: string;
   /** This node's mesh address (Node.status.addresses InternalIP) and port, or undefined before it listens. */
   mesh: () => { host: string; port: number } | undefined;
+  /** How long after its slice was deleted by another (the scheduler's sweep) the node writes it again (default 5 s). */
+  rewriteDelayMs?: number;
 }
 
 /**
@@ -56,9 +58,27 @@ export class EndpointSliceWriter {
   private readonly wanted = new Map<string, LocalReplica[]>();
   private readonly chains = new Map<string, Promise<void>>();
   private stopped = false;
+  private readonly rewrites = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly opts: EndpointSliceWriterOptions) {
     this.informer = new Informer(opts.resources, opts.resources.kind('EndpointSlice'), opts.logger);
+    // The scheduler removes the slices of a node it saw not ready; back, the node writes them again,
+    // after a pause, so that a node still seen as not ready does not rewrite them in a loop.
+    this.informer.addHandlers({
+      onDelete: (o) => {
+        if (o.metadata.labels?.[ENDPOINT_SLICE_NODE_LABEL] !== opts.nodeName) return;
+        const fn = o.metadata.labels?.[ENDPOINT_SLICE_FUNCTION_LABEL];
+        const ns = o.metadata.namespace!;
+        const key = `${ns}/${fn}`;
+        if (!fn || (this.wanted.get(key)?.length ?? 0) === 0 || this.stopped || this.rewrites.has(key)) return;
+        const t = setTimeout(() => {
+          this.rewrites.delete(key);
+          if (!this.stopped) this.kick(key, ns, fn);
+        }, opts.rewriteDelayMs ?? 5_000);
+        t.unref();
+        this.rewrites.set(key, t);
+      },
+    });
   }
 
   async start(): Promise<void> {
@@ -68,6 +88,8 @@ export class EndpointSliceWriter {
   /** stop waits for the writes in flight; none starts after. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const t of this.rewrites.values()) clearTimeout(t);
+    this.rewrites.clear();
     await Promise.all([...this.chains.values()]);
     this.informer.stop();
   }

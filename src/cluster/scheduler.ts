@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
 
+import { ApiError } from '../api/errors.js';
 import { type Condition, setCondition } from '../api/kinds/conditions.js';
-import { DRAIN_ANNOTATION, type Endpoint, ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_NODE_LABEL, parseCpuMillis, runsImage } from '../api/kinds/index.js';
+import { DRAIN_ANNOTATION, type Endpoint, ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_MANAGED_BY_LABEL, ENDPOINT_SLICE_NODE_LABEL, parseCpuMillis, runsImage } from '../api/kinds/index.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import { type Clock, systemClock } from '../autoscaling/clock.js';
 import { cacheKey, Controller, EventRecorder, Informer, type ReconcileResult, writeStatus } from '../controllers/runtime/index.js';
 import { parseBytes } from '../util/quantity.js';
 
+import { NODE_AGENT_MANAGER } from './endpoint-slices.js';
 import { type NodeView, place, type PlacementEntry, type PlacementRules, type Taint } from './placement.js';
 
 export { DRAIN_ANNOTATION };
@@ -40,6 +42,7 @@ export class Scheduler {
   private readonly events: EventRecorder;
   /** What this scheduler last wrote per Function, ahead of its informer: resource use counts it at once. */
   private readonly placed = new Map<string, PlacementEntry[]>();
+  private sweeping: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: SchedulerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -52,7 +55,11 @@ export class Scheduler {
     const all = () => {
       for (const f of this.imageFunctions()) this.controller.enqueue(cacheKey(f));
     };
-    this.nodes.addHandlers({ onAdd: all, onUpdate: (a, b) => (nodeSignature(a) !== nodeSignature(b) ? all() : undefined), onDelete: all });
+    const nodeChanged = () => {
+      all();
+      this.sweep();
+    };
+    this.nodes.addHandlers({ onAdd: all, onUpdate: (a, b) => (nodeSignature(a) !== nodeSignature(b) ? nodeChanged() : undefined), onDelete: nodeChanged });
     this.functions.addHandlers({
       onAdd: (o) => this.controller.enqueue(cacheKey(o)),
       onUpdate: (a, b) => {
@@ -67,6 +74,8 @@ export class Scheduler {
     const slice = (o: ResourceObject) => {
       const fn = o.metadata.labels?.[ENDPOINT_SLICE_FUNCTION_LABEL];
       if (fn) this.controller.enqueue(`${o.metadata.namespace}/${fn}`);
+      const node = o.metadata.labels?.[ENDPOINT_SLICE_NODE_LABEL];
+      if (node && !this.nodeReady(node)) this.sweep();
     };
     this.slices.addHandlers({ onAdd: slice, onUpdate: (_, b) => slice(b), onDelete: slice });
   }
@@ -76,6 +85,12 @@ export class Scheduler {
     await this.slices.start();
     await this.functions.start();
     this.controller.start();
+    this.sweep();
+  }
+
+  /** swept resolves once the slice deletions started so far are done (tests). */
+  async swept(): Promise<void> {
+    await this.sweeping;
   }
 
   async stop(): Promise<void> {
@@ -140,6 +155,32 @@ export class Scheduler {
     // Nodes that could take the waiting replicas show up through the node informer; this is the backstop.
     if (result.leaving > 0 || result.unschedulable > 0) waits.push(5_000);
     return waits.length ? { requeueAfterMs: Math.min(...waits) } : undefined;
+  }
+
+  private nodeReady(name: string): boolean {
+    const n = this.nodes.get(name);
+    return n !== undefined && nodeView(n).ready;
+  }
+
+  /**
+   * sweep deletes the EndpointSlices of nodes that are gone or not Ready: such a node cannot take
+   * its own out, and gateways should route around it at once rather than after the toleration. A
+   * node that comes back writes its slices again (its writer notices their deletion).
+   */
+  private sweep(): void {
+    this.sweeping = this.sweeping.then(async () => {
+      const def = this.opts.resources.kind('EndpointSlice');
+      for (const s of this.slices.list()) {
+        const node = s.metadata.labels?.[ENDPOINT_SLICE_NODE_LABEL];
+        if (!node || s.metadata.labels?.[ENDPOINT_SLICE_MANAGED_BY_LABEL] !== NODE_AGENT_MANAGER || this.nodeReady(node)) continue;
+        try {
+          await this.opts.resources.delete(def, s.metadata.namespace, s.metadata.name);
+          this.opts.logger.info({ slice: cacheKey(s), node }, 'removed the EndpointSlice of a node that is not ready');
+        } catch (err) {
+          if (!(err instanceof ApiError && err.reason === 'NotFound')) this.opts.logger.warn({ slice: cacheKey(s), err: (err as Error).message }, 'could not remove an EndpointSlice');
+        }
+      }
+    });
   }
 
   private placementOf(fn: ResourceObject): PlacementEntry[] {

@@ -6,14 +6,15 @@ import { builtinKinds } from '../../src/api/kinds/index.js';
 import type { ResourceObject } from '../../src/api/kinds/types.js';
 import { ResourceService } from '../../src/api/resources.js';
 import { ManualClock } from '../../src/autoscaling/clock.js';
-import { DRAIN_ANNOTATION, Scheduler } from '../../src/cluster/index.js';
+import { DRAIN_ANNOTATION, EndpointSliceWriter, Scheduler } from '../../src/cluster/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 
 const logger = pino({ level: 'silent' });
 const T0 = Date.parse('2026-03-01T12:00:00Z');
 
 function setup() {
-  const resources = new ResourceService(new MemoryStore(), builtinKinds());
+  const store = new MemoryStore();
+  const resources = new ResourceService(store, builtinKinds());
   const clock = new ManualClock(T0);
   const scheduler = new Scheduler({ resources, logger, clock });
   const nodeDef = resources.kind('Node');
@@ -32,7 +33,7 @@ function setup() {
   const placement = async (name: string) => (await fn(name)).status?.placement as unknown;
   const condition = async (name: string) => ((await fn(name)).status?.conditions as Array<Record<string, string>> | undefined)?.find((c) => c.type === 'Scheduled');
   const events = async () => (await resources.list(resources.kind('Event'), 'default')).items as ResourceObject[];
-  return { resources, clock, scheduler, addNode, patchNode, addFn, fn, placement, condition, events };
+  return { store, resources, clock, scheduler, addNode, patchNode, addFn, fn, placement, condition, events };
 }
 
 describe('Scheduler', () => {
@@ -164,6 +165,43 @@ describe('Scheduler', () => {
     await s.resources.delete(s.resources.kind('Node'), undefined, 'node-a');
     await expect.poll(async () => (await s.condition('web'))?.reason).toBe('Unschedulable');
     expect(await s.placement('web')).toEqual([]);
+  });
+});
+
+describe('Scheduler and EndpointSlices', () => {
+  it('removes the slices of a node that is not ready, and the node writes them again once back', async () => {
+    const s = setup();
+    await s.resources.create(s.resources.kind('Namespace'), undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
+    await s.addNode('node-a');
+    await s.addNode('node-b');
+    await s.addFn('web');
+    const writers = ['node-a', 'node-b'].map((n) => new EndpointSliceWriter({ resources: s.resources, logger, nodeName: n, mesh: () => ({ host: '127.0.0.1', port: 7443 }), rewriteDelayMs: 300 }));
+    await Promise.all(writers.map((w) => w.start()));
+    await s.scheduler.start();
+    try {
+      for (const w of writers) w.set('default', 'web', [{ ready: true }]);
+      await Promise.all(writers.map((w) => w.settled()));
+      const names = async () => (await s.resources.list(s.resources.kind('EndpointSlice'), 'default')).items.map((o) => o.metadata.name).sort();
+      expect(await names()).toEqual(['web-node-a', 'web-node-b']);
+      // node-b goes silent: what the lifecycle controller writes.
+      const b = await s.resources.get(s.resources.kind('Node'), undefined, 'node-b');
+      await s.resources.updateStatus(s.resources.kind('Node'), undefined, 'node-b', { metadata: { resourceVersion: b.metadata.resourceVersion }, status: { ...b.status, conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'silent', lastHeartbeatTime: '2026-03-01T12:00:00Z', lastTransitionTime: '2026-03-01T12:01:20Z' }] } });
+      await expect.poll(names).toEqual(['web-node-a']);
+      // The node (alive here) writes it back after a pause; the sweep takes it out again, at that pace and no faster.
+      const rev = await s.store.revision();
+      await new Promise((r) => setTimeout(r, 1_000));
+      // A few create/delete pairs, with the events they cause, not hundreds.
+      expect((await s.store.revision()) - rev).toBeLessThanOrEqual(20);
+      // Its replica stays placed there until the toleration runs out.
+      expect(((await s.placement('web')) as Array<{ nodeName: string }>).map((e) => e.nodeName)).toEqual(['node-a', 'node-b']);
+      // Back: its writer notices the deletion and writes the slice again.
+      const c = await s.resources.get(s.resources.kind('Node'), undefined, 'node-b');
+      await s.resources.updateStatus(s.resources.kind('Node'), undefined, 'node-b', { metadata: { resourceVersion: c.metadata.resourceVersion }, status: { ...c.status, conditions: [{ type: 'Ready', status: 'True', reason: 'SkiffReady', message: 'back', lastHeartbeatTime: '2026-03-01T12:02:00Z', lastTransitionTime: '2026-03-01T12:02:00Z' }] } });
+      await expect.poll(names).toEqual(['web-node-a', 'web-node-b']);
+    } finally {
+      await s.scheduler.stop();
+      await Promise.all(writers.map((w) => w.stop()));
+    }
   });
 });
 
