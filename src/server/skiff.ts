@@ -48,6 +48,7 @@ import { BwrapHandler, ImageStore, QemuHandler, RuncHandler, type RuntimeHandler
 
 import { ensureApiCertificate, servingNames } from './api-tls.js';
 import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig } from './data-dir.js';
+import { RemoteEndpointFeed } from './remote-endpoints.js';
 
 export interface Address {
   host: string;
@@ -179,6 +180,7 @@ export class Skiff {
   private handlers?: Map<string, RuntimeHandler>;
   private nodeAgent?: NodeAgent;
   private nodeLifecycle?: NodeLifecycleController;
+  private remoteEndpoints?: RemoteEndpointFeed;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -251,6 +253,9 @@ export class Skiff {
       logger.info({ protocol: this.opts.tracing.protocol, sampler: this.opts.tracing.sampler }, 'sending traces over OTLP');
     }
     this.gateway.useTracer(this.tracer);
+    // In a cluster a Function with no replica here is forwarded to a node that has one (before the
+    // routes compile, which capture the other nodes' table).
+    const remote = this.clustered ? this.gateway.useMesh({ trustDomain, node: this.nodeName }) : undefined;
     invoker.useTracer(this.tracer);
     this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
@@ -376,6 +381,10 @@ export class Skiff {
     this.nodeLifecycle = new NodeLifecycleController({ resources, logger });
     await this.nodeLifecycle.start();
     controllers.push(this.nodeLifecycle.controller);
+    if (remote && meshAt) {
+      this.remoteEndpoints = new RemoteEndpointFeed({ resources, logger, node: this.nodeName, remote });
+      await this.remoteEndpoints.start();
+    }
 
     if (this.opts.demo) await this.applyDemo(resources);
     await this.settle(5_000);
@@ -423,6 +432,7 @@ export class Skiff {
       this.dashboard?.stop();
       await this.nodeAgent?.stop().catch(() => {});
       await this.nodeLifecycle?.stop().catch(() => {});
+      this.remoteEndpoints?.stop();
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.metrics?.close().catch(() => {});

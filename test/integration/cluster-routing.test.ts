@@ -1,0 +1,103 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { cli, REPO, type RunningSkiff, startSkiff, waitFor } from '../helpers/skiff-process.js';
+import { hasBinary } from '../helpers/system-deps.js';
+
+const available = hasBinary('etcd');
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+let etcd: ChildProcess | undefined;
+let root: string;
+let store = '';
+const nodes: RunningSkiff[] = [];
+
+beforeAll(async () => {
+  if (!available) return;
+  root = mkdtempSync(join(tmpdir(), 'skiff-route-it-'));
+  const [c, p] = [await freePort(), await freePort()];
+  const client = `http://127.0.0.1:${c}`;
+  const peer = `http://127.0.0.1:${p}`;
+  etcd = spawn('etcd', ['--name', 'r', '--data-dir', join(root, 'etcd'), '--listen-client-urls', client, '--advertise-client-urls', client, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `r=${peer}`, '--log-level', 'error'], { stdio: 'ignore' });
+  await waitFor(async () => (await fetch(`${client}/health`).catch(() => undefined))?.ok, 'etcd', 15_000);
+  store = `etcd://127.0.0.1:${c}/route-it`;
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
+  etcd?.kill('SIGKILL');
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe.skipIf(!available)('cross-node routing between two skiff up nodes', () => {
+  it('answers through node 1 a Wasm Function only node 2 can load', async () => {
+    const n1 = await startSkiff({ dataDir: join(root, 'n1'), args: ['--store', store, '--node-name', 'n1'], timeoutMs: 40_000 });
+    nodes.push(n1);
+    // Node 2 shares the cluster's tokens and CA (joining by token is another piece) and, alone, may
+    // read the module's directory.
+    const d2 = join(root, 'n2');
+    mkdirSync(d2, { recursive: true, mode: 0o700 });
+    for (const f of ['token', 'controller-token']) copyFileSync(join(n1.dataDir, f), join(d2, f));
+    cpSync(join(n1.dataDir, 'ca'), join(d2, 'ca'), { recursive: true });
+    const mods = join(root, 'mods');
+    mkdirSync(mods);
+    copyFileSync(join(REPO, 'examples', 'hello', 'hello.wasm'), join(mods, 'hello.wasm'));
+    const n2 = await startSkiff({ dataDir: d2, args: ['--store', store, '--node-name', 'n2', '--allow-host-dir', mods], timeoutMs: 40_000 });
+    nodes.push(n2);
+    const mesh2 = Number(/mesh=https:\/\/[^:]+:(\d+)/.exec(n2.readyLine)![1]);
+
+    const manifest = join(root, 'pinned.yaml');
+    writeFileSync(
+      manifest,
+      [
+        'apiVersion: skiff.dev/v1',
+        'kind: Function',
+        'metadata: { name: pinned, namespace: default }',
+        `spec: { module: ${join(mods, 'hello.wasm')} }`,
+        '---',
+        'apiVersion: skiff.dev/v1',
+        'kind: Route',
+        'metadata: { name: pinned, namespace: default }',
+        'spec:',
+        '  hosts: ["*"]',
+        '  http: [{ match: [{ uri: { prefix: /pinned } }], route: [{ destination: { function: pinned } }] }]',
+        '---',
+        'apiVersion: discovery.k8s.io/v1',
+        'kind: EndpointSlice',
+        'metadata:',
+        '  name: pinned-n2',
+        '  namespace: default',
+        '  labels: { kubernetes.io/service-name: pinned, skiff.dev/node: n2 }',
+        'addressType: IPv4',
+        `endpoints: [{ addresses: ["127.0.0.1"], nodeName: n2, conditions: { ready: true }, targetRef: { kind: Function, name: pinned } }]`,
+        `ports: [{ name: mesh, port: ${mesh2} }]`,
+        '',
+      ].join('\n'),
+    );
+    const applied = await cli(['apply', '-f', manifest], { skiff: n2 });
+    expect(applied.code, applied.stderr).toBe(0);
+    // Node 2 serves it itself...
+    await waitFor(async () => (await fetch(`${n2.gateway}/pinned`)).status === 200, 'node 2 serving its Function', 20_000);
+    // ...and node 1, which cannot load the module, forwards to node 2 over the mesh.
+    const r = await waitFor(async () => {
+      const res = await fetch(`${n1.gateway}/pinned`);
+      return res.status === 200 ? res : undefined;
+    }, 'node 1 forwarding to node 2', 20_000);
+    expect(await r!.text()).toMatch(/hello/i);
+    // Without the slice, node 1 has nowhere to send it.
+    expect((await cli(['delete', 'endpointslice', 'pinned-n2'], { skiff: n1 })).code).toBe(0);
+    await waitFor(async () => (await fetch(`${n1.gateway}/pinned`)).status === 503, 'node 1 answering 503 once node 2 is gone from the slices', 10_000);
+  }, 120_000);
+});
