@@ -10,7 +10,7 @@ import { HostDirs, UpstreamGuard } from '../security/index.js';
 import type { Tracer } from '../util/tracing.js';
 
 import { ScaleGates } from './activator.js';
-import { FORWARDED_CLIENT, FORWARDED_FUNCTION, FORWARDED_PRINCIPAL, type MeshPolicy, RemoteFunctions } from './cluster/remote-functions.js';
+import { FORWARDED_CLIENT, FORWARDED_FUNCTION, FORWARDED_PRINCIPAL, MESH_BLOB_PATH, type MeshPolicy, RemoteFunctions } from './cluster/remote-functions.js';
 import { compose } from './compose.js';
 import type { Dispatch, Handler, OutgoingHeaders } from './context.js';
 import { createDispatch, functionDispatch } from './dispatch.js';
@@ -123,7 +123,7 @@ export class Gateway {
   /** Every Function's gate: what the autoscaler samples, and the activator's queue at zero. */
   readonly scaling = new ScaleGates();
   /** In a cluster (useMesh): the Functions other nodes serve, and this node's place among them. */
-  private mesh?: { remote: RemoteFunctions; trustDomain: string; node: string; chains: Map<string, Chain> };
+  private mesh?: { remote: RemoteFunctions; trustDomain: string; node: string; chains: Map<string, Chain>; blobs?: (hex: string) => Promise<Uint8Array | undefined> };
 
   constructor(opts: GatewayOptions) {
     this.functions = opts.functions;
@@ -188,12 +188,13 @@ export class Gateway {
    * EndpointSlices), and requests other nodes forward are served here. Call before the first update().
    * Node-to-node connections present this gateway's identity (useIdentity) and accept only node
    * identities of `trustDomain`; they bypass the operator's upstream grants, which are about what
-   * routes may reach, not about the cluster's own nodes.
+   * routes may reach, not about the cluster's own nodes. With `blobs`, the mesh listener also serves
+   * this node's uploaded modules by digest (MESH_BLOB_PATH) to other nodes, and only to them.
    */
-  useMesh(opts: { trustDomain: string; node: string; policy?: MeshPolicy }): RemoteFunctions {
+  useMesh(opts: { trustDomain: string; node: string; policy?: MeshPolicy; blobs?: (hex: string) => Promise<Uint8Array | undefined> }): RemoteFunctions {
     const env: ClusterEnv = { ...this.clusterEnv, upstreams: UpstreamGuard.permissive() };
     const remote = new RemoteFunctions(env, opts.trustDomain, (k) => this.metricsRegistry.upstream(k), opts.policy);
-    this.mesh = { remote, trustDomain: opts.trustDomain, node: opts.node, chains: new Map() };
+    this.mesh = { remote, trustDomain: opts.trustDomain, node: opts.node, chains: new Map(), blobs: opts.blobs };
     return remote;
   }
 
@@ -396,6 +397,7 @@ export class Gateway {
     // While draining, tell HTTP/1.1 clients not to reuse the connection (streamed answers included).
     if (this.closing && req.httpVersionMajor < 2) ctx.responseHeaderEdits.push(closeConnection);
     if (typeof path !== 'string') return this.refusePath(ctx, path);
+    if (ctx.peerIdentity !== undefined && path.startsWith(MESH_BLOB_PATH) && this.mesh?.blobs !== undefined && this.fromNode(ctx)) return this.serveBlob(ctx, path.slice(MESH_BLOB_PATH.length), this.mesh.blobs);
     const hit = snap.table.lookup(ctx);
     if (!hit) {
       this.metricsRegistry.notFound++;
@@ -443,6 +445,27 @@ export class Gateway {
     const here = w !== undefined ? w.healthy() : this.functions.has?.(namespace, name) ?? true;
     if (!here) return this.failed(ctx, chain, new NotServedHereError(fn, mesh.node));
     this.serve(ctx, chain);
+  }
+
+  /** serveBlob answers another node's request for an uploaded module by its sha256 hex digest. */
+  private serveBlob(ctx: RequestContext, hex: string, blobs: (hex: string) => Promise<Uint8Array | undefined>): void {
+    const text = { 'content-type': 'text/plain; charset=utf-8' };
+    if (!/^[0-9a-f]{64}$/.test(hex) || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) {
+      this.writeBuffered(ctx, 400, text, 'bad request: GET a sha256 hex digest\n');
+      return this.finish(ctx, 400, undefined);
+    }
+    blobs(hex).then(
+      (bytes) => {
+        if (bytes === undefined) this.writeBuffered(ctx, 404, text, `blob sha256:${hex} is not on node ${this.mesh!.node}\n`);
+        else this.writeBuffered(ctx, 200, { 'content-type': 'application/octet-stream' }, ctx.method === 'HEAD' ? '' : bytes);
+        this.finish(ctx, bytes === undefined ? 404 : 200, undefined);
+      },
+      (err: unknown) => {
+        this.logger.warn({ err: (err as Error).message, blob: hex }, 'serving a module to another node failed');
+        this.writeBuffered(ctx, 500, text, 'internal error\n');
+        this.finish(ctx, 500, undefined);
+      },
+    );
   }
 
   /** refusePath answers a path that cannot be normalised (400), or redirects to its decoded form. */

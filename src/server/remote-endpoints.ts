@@ -44,6 +44,19 @@ export class RemoteEndpointFeed {
     this.refreshAll();
   }
 
+  /** peers are the other nodes not known to be down that advertise a mesh listener (address and port from their Node). */
+  peers(): Array<{ node: string; host: string; port: number }> {
+    const out: Array<{ node: string; host: string; port: number }> = [];
+    for (const n of this.nodes.list()) {
+      if (n.metadata.name === this.opts.node || !usable(n)) continue;
+      const st = n.status as { addresses?: Array<{ type?: string; address?: string }>; daemonEndpoints?: { meshEndpoint?: { Port?: number } } } | undefined;
+      const host = st?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+      const port = st?.daemonEndpoints?.meshEndpoint?.Port;
+      if (host && port) out.push({ node: n.metadata.name, host, port });
+    }
+    return out;
+  }
+
   stop(): void {
     this.slices.stop();
     this.nodes.stop();

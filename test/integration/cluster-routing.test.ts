@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,11 +64,6 @@ describe.skipIf(!available)('cross-node routing between two skiff up nodes', () 
       manifest,
       [
         'apiVersion: skiff.dev/v1',
-        'kind: Function',
-        'metadata: { name: pinned, namespace: default }',
-        `spec: { module: ${join(mods, 'hello.wasm')} }`,
-        '---',
-        'apiVersion: skiff.dev/v1',
         'kind: Route',
         'metadata: { name: pinned, namespace: default }',
         'spec:',
@@ -86,6 +82,14 @@ describe.skipIf(!available)('cross-node routing between two skiff up nodes', () 
         '',
       ].join('\n'),
     );
+    // Through the API, not the CLI (which would upload the file, and uploads reach every node): a
+    // host path that only node 2's --allow-host-dir grants.
+    const created = await fetch(`${n2.api}/apis/skiff.dev/v1/namespaces/default/functions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${n2.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name: 'pinned', namespace: 'default' }, spec: { module: join(mods, 'hello.wasm') } }),
+    });
+    expect(created.status, await created.text()).toBe(201);
     const applied = await cli(['apply', '-f', manifest], { skiff: n2 });
     expect(applied.code, applied.stderr).toBe(0);
     // Node 2 serves it itself...
@@ -100,4 +104,23 @@ describe.skipIf(!available)('cross-node routing between two skiff up nodes', () 
     expect((await cli(['delete', 'endpointslice', 'pinned-n2'], { skiff: n1 })).code).toBe(0);
     await waitFor(async () => (await fetch(`${n1.gateway}/pinned`)).status === 503, 'node 1 answering 503 once node 2 is gone from the slices', 10_000);
   }, 120_000);
+
+  it('loads on node 1 a module uploaded to node 2, fetched by digest over the mesh', async () => {
+    const [n1, n2] = nodes as [RunningSkiff, RunningSkiff];
+    const dir = join(root, 'upload');
+    mkdirSync(dir);
+    copyFileSync(join(REPO, 'examples', 'hello', 'hello.wasm'), join(dir, 'hello.wasm'));
+    writeFileSync(
+      join(dir, 'fn.yaml'),
+      ['apiVersion: skiff.dev/v1', 'kind: Function', 'metadata: { name: uploaded, namespace: default }', 'spec: { module: ./hello.wasm }', '---', 'apiVersion: skiff.dev/v1', 'kind: Route', 'metadata: { name: uploaded, namespace: default }', 'spec:', '  hosts: ["*"]', '  http: [{ match: [{ uri: { prefix: /uploaded } }], route: [{ destination: { function: uploaded } }] }]', ''].join('\n'),
+    );
+    // The CLI uploads the module to the node it talks to: node 2.
+    const applied = await cli(['apply', '-f', join(dir, 'fn.yaml')], { skiff: n2 });
+    expect(applied.code, applied.stderr).toBe(0);
+    const hex = createHash('sha256').update(readFileSync(join(dir, 'hello.wasm'))).digest('hex');
+    expect(existsSync(join(n2.dataDir, 'blobs', 'sha256', hex))).toBe(true);
+    // Node 1 serves it itself (no EndpointSlice names it): it fetched the module from node 2.
+    await waitFor(async () => (await fetch(`${n1.gateway}/uploaded`)).status === 200, 'node 1 serving the uploaded module', 30_000);
+    expect(existsSync(join(n1.dataDir, 'blobs', 'sha256', hex))).toBe(true);
+  }, 60_000);
 });

@@ -18,6 +18,12 @@ export const FORWARDED_CLIENT = 'x-skiff-forwarded-client';
 /** The original client's SPIFFE ID, when it came over mutual TLS to the entry node. */
 export const FORWARDED_PRINCIPAL = 'x-skiff-forwarded-principal';
 
+/**
+ * MESH_BLOB_PATH is where a node's mesh listener serves its uploaded modules by digest
+ * (`MESH_BLOB_PATH + HEX`) to other nodes, and to nothing else.
+ */
+export const MESH_BLOB_PATH = '/_skiff/blobs/sha256/';
+
 /** NodeEndpoint is one other node that serves a Function: its mesh listener and how many ready replicas it has there. */
 export interface NodeEndpoint {
   node: string;
