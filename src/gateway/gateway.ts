@@ -379,7 +379,16 @@ export class Gateway {
         // Another node vouches for the original client: policies and Functions see that client's
         // address, and the forwarding node as the peer (source.principal).
         const client = headers[FORWARDED_CLIENT];
-        if (typeof client === 'string' && isIP(client) !== 0) ctx.remoteAddress = client;
+        if (typeof client === 'string' && isIP(client) !== 0) {
+          ctx.remoteAddress = client;
+          // The entry node appended the client to X-Forwarded-For already; this node appends
+          // remoteAddress again on the way out, so the entry's last element goes.
+          const xff = headers['x-forwarded-for'];
+          if (typeof xff === 'string') {
+            const cut = xff.lastIndexOf(',');
+            if (xff.slice(cut + 1).trim() === client) headers['x-forwarded-for'] = cut < 0 ? undefined : xff.slice(0, cut);
+          }
+        }
         headers[FORWARDED_CLIENT] = undefined;
         if (typeof forwarded === 'string') {
           headers[FORWARDED_FUNCTION] = undefined;

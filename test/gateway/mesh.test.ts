@@ -10,7 +10,7 @@ import type { ResourceObject } from '../../src/api/kinds/types.js';
 import { type Authorizer, type Cancellation, type FunctionInvoker, Gateway, type GatewayRequest, InternalCA, type MeshPolicy, type RemoteFunctions, spiffeId, WorkloadIdentity } from '../../src/gateway/index.js';
 import { UpstreamGuard } from '../../src/security/index.js';
 
-import { route } from './helpers.js';
+import { route, startUpstream, type Upstream } from './helpers.js';
 
 const TD = 'mesh.test';
 
@@ -53,6 +53,7 @@ const routes: ResourceObject[] = [
 let dir: string;
 let ca: InternalCA;
 const nodes: Node[] = [];
+const upstreams: Upstream[] = [];
 
 async function startNode(name: string, serves: string[], id = spiffeId(TD, 'skiff-system', name, 'node')): Promise<Node> {
   const identity = await WorkloadIdentity.create(ca, id);
@@ -104,6 +105,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(nodes.map((n) => n.gw.close(200)));
+  await Promise.all(upstreams.map((u) => u.close()));
   for (const n of nodes) n.identity.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -122,6 +124,9 @@ describe('cross-node routing over the mesh', () => {
     // The mesh's own headers end at the receiving gateway.
     expect(Object.keys(b.headers).filter((k) => k.startsWith('x-skiff-forwarded'))).toEqual([]);
     expect(n1.gw.meshCounters()!.forwarded.get('a2 200')).toBe(1);
+    // The client once in X-Forwarded-For, after what it sent itself.
+    expect(b.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect((await get(n1.plain, '/hello', { 'x-forwarded-for': '198.51.100.1' })).json().headers['x-forwarded-for']).toBe('198.51.100.1, 127.0.0.1');
     // A body goes across too (read whole, so that a retry could replay it).
     const p = await get(n1.plain, '/hello', { 'content-type': 'text/plain' }, 'POST', 'payload');
     expect(p.json().body).toBe('payload');
@@ -136,6 +141,36 @@ describe('cross-node routing over the mesh', () => {
     expect(n1.gw.meshCounters()!.forwarded.size).toBe(0);
     n1.invoker.serves.clear();
     expect((await get(n1.plain, '/hello')).json().node).toBe('b2');
+  });
+
+  it('sends a container Function to its local replicas while one is healthy, else to another node', async () => {
+    const n1 = await startNode('h1', []);
+    const n2 = await startNode('h2', []);
+    const mine = await startUpstream((_q, res) => res.end(JSON.stringify({ replica: 'h1' })));
+    const theirs = await startUpstream((_q, res) => res.end(JSON.stringify({ replica: 'h2' })));
+    const gone = await startUpstream((_q, res) => res.end());
+    await gone.close();
+    upstreams.push(mine, theirs);
+    n1.gw.workloads.set('default', 'hello', [{ kind: 'tcp', host: '127.0.0.1', port: mine.port }]);
+    n2.gw.workloads.set('default', 'hello', [{ kind: 'tcp', host: '127.0.0.1', port: theirs.port }]);
+    n1.remote.set('default', 'hello', [at(n2)]);
+    expect((await get(n1.plain, '/hello')).json().replica).toBe('h1');
+    // No replica here any more: the other node's.
+    n1.gw.workloads.set('default', 'hello', []);
+    expect((await get(n1.plain, '/hello')).json().replica).toBe('h2');
+    // A local replica that stopped answering is used until outlier detection ejects it, then the other node's.
+    n1.gw.workloads.set('default', 'hello', [{ kind: 'tcp', host: '127.0.0.1', port: gone.port }]);
+    const seen: Array<string | number> = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await get(n1.plain, '/hello');
+      seen.push(r.status === 200 ? r.json().replica : r.status);
+    }
+    expect(seen).toEqual([503, 503, 503, 'h2', 'h2']);
+    // The receiving node has no replica either: 503, not sent back.
+    n2.gw.workloads.set('default', 'hello', []);
+    const r = await get(n1.plain, '/hello');
+    expect(r.status).toBe(503);
+    expect(r.text).toContain('no ready replica on node h2');
   });
 
   it('retries a refused connection on another node and ejects the dead node after consecutive failures', async () => {
