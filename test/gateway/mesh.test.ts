@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ResourceObject } from '../../src/api/kinds/types.js';
 import { type Authorizer, type Cancellation, type FunctionInvoker, Gateway, type GatewayRequest, InternalCA, type MeshPolicy, type RemoteFunctions, spiffeId, WorkloadIdentity } from '../../src/gateway/index.js';
+import { MetricsExporter } from '../../src/observability/index.js';
 import { UpstreamGuard } from '../../src/security/index.js';
 
 import { route, startUpstream, type Upstream } from './helpers.js';
@@ -189,6 +190,11 @@ describe('cross-node routing over the mesh', () => {
     expect(c.forwarded.get('c3 connect_error')).toBe(POLICY.consecutiveGatewayErrors);
     expect(c.ejections.get('c3')).toBe(1);
     expect(c.forwarded.get('c2 200')).toBe(30);
+    // As Prometheus families.
+    const text = await new MetricsExporter({ gateway: n1.gw, process: false }).render();
+    expect(text).toContain('skiff_gateway_forwarded_requests_total{node="c2",code="200"} 30');
+    expect(text).toContain(`skiff_gateway_forwarded_requests_total{node="c3",code="connect_error"} ${POLICY.consecutiveGatewayErrors}`);
+    expect(text).toContain('skiff_gateway_node_ejections_total{node="c3"} 1');
   });
 
   it('answers 503 for a forwarded request it cannot serve, and never forwards it again', async () => {
