@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createTlsServer } from 'node:tls';
 
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -195,6 +197,33 @@ describe('cross-node routing over the mesh', () => {
     expect(text).toContain('skiff_gateway_forwarded_requests_total{node="c2",code="200"} 30');
     expect(text).toContain(`skiff_gateway_forwarded_requests_total{node="c3",code="connect_error"} ${POLICY.consecutiveGatewayErrors}`);
     expect(text).toContain('skiff_gateway_node_ejections_total{node="c3"} 1');
+  });
+
+  it('retries a reset on another node for idempotent requests only', async () => {
+    const n1 = await startNode('r1', []);
+    const n2 = await startNode('r2', ['default/hello']);
+    // A node (valid node certificate) whose connections die as soon as a request arrives.
+    const id = await WorkloadIdentity.create(ca, spiffeId(TD, 'skiff-system', 'r3', 'node'));
+    const resetter = createTlsServer(id.serverOptions(true), (sock) => sock.once('data', () => sock.destroy()));
+    resetter.on('tlsClientError', () => undefined);
+    await new Promise<void>((r) => resetter.listen(0, '127.0.0.1', r));
+    const resetPort = (resetter.address() as AddressInfo).port;
+    try {
+      n1.remote.set('default', 'hello', [{ node: 'r3', host: '127.0.0.1', port: resetPort, ready: 1000 }, at(n2)]);
+      const c = n1.gw.meshCounters()!;
+      // Weighted 1000:1 towards the resetting node, so the first pick is almost surely it.
+      const gets: number[] = [];
+      while ((c.forwarded.get('r3 reset') ?? 0) < 1) gets.push((await get(n1.plain, '/hello')).status);
+      expect(gets.every((s) => s === 200)).toBe(true);
+      // A POST may have been acted on before the reset: not sent again.
+      const before = c.forwarded.get('r3 reset')!;
+      let post = 0;
+      while (c.forwarded.get('r3 reset') === before && (c.ejections.get('r3') ?? 0) === 0) post = (await get(n1.plain, '/hello', {}, 'POST', 'once')).status;
+      expect(post).toBe(502);
+    } finally {
+      resetter.close();
+      id.close();
+    }
   });
 
   it('answers 503 for a forwarded request it cannot serve, and never forwards it again', async () => {
