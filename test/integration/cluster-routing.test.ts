@@ -42,7 +42,7 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-describe.skipIf(!available)('cross-node routing between two skiff up nodes', () => {
+describe.skipIf(!available)('cross-node routing between skiff up nodes on one etcd', () => {
   it('answers through node 1 a Wasm Function only node 2 can load', async () => {
     const n1 = await startSkiff({ dataDir: join(root, 'n1'), args: ['--store', store, '--node-name', 'n1'], timeoutMs: 40_000 });
     nodes.push(n1);
@@ -123,4 +123,49 @@ describe.skipIf(!available)('cross-node routing between two skiff up nodes', () 
     await waitFor(async () => (await fetch(`${n1.gateway}/uploaded`)).status === 200, 'node 1 serving the uploaded module', 30_000);
     expect(existsSync(join(n1.dataDir, 'blobs', 'sha256', hex))).toBe(true);
   }, 60_000);
+
+  it('routes around a node killed with SIGKILL at once, long before its heartbeat expires', async () => {
+    const [n1, n2] = nodes as [RunningSkiff, RunningSkiff];
+    const mods = join(root, 'mods');
+    const d3 = join(root, 'n3');
+    mkdirSync(d3, { recursive: true, mode: 0o700 });
+    for (const f of ['token', 'controller-token']) copyFileSync(join(n1.dataDir, f), join(d3, f));
+    cpSync(join(n1.dataDir, 'ca'), join(d3, 'ca'), { recursive: true });
+    const n3 = await startSkiff({ dataDir: d3, args: ['--store', store, '--node-name', 'n3', '--allow-host-dir', mods], timeoutMs: 40_000 });
+    nodes.push(n3);
+    await waitFor(async () => (await fetch(`${n3.gateway}/pinned`)).status === 200, 'node 3 serving the Function', 20_000);
+    const slices = join(root, 'slices.yaml');
+    writeFileSync(slices, [n2, n3].map((n, i) => sliceYaml(`n${i + 2}`, Number(/mesh=https:\/\/[^:]+:(\d+)/.exec(n.readyLine)![1]))).join('---\n'));
+    expect((await cli(['apply', '-f', slices], { skiff: n1 })).code).toBe(0);
+    // Both nodes take requests from node 1.
+    const served = new Set<string>();
+    await waitFor(async () => {
+      const res = await fetch(`${n1.gateway}/pinned`);
+      expect(res.status).toBe(200);
+      await res.text();
+      const m = await fetch(`${n1.api}/metrics`, { headers: { authorization: `Bearer ${n1.token}` } });
+      const text = await m.text();
+      for (const n of ['n2', 'n3']) if (text.includes(`skiff_gateway_forwarded_requests_total{node="${n}",code="200"}`)) served.add(n);
+      return served.size === 2;
+    }, 'node 1 sending to both nodes', 20_000);
+    await n3.stop('SIGKILL');
+    // At once: every request still answered (a refused connect is retried on node 2, then node 3 is ejected).
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await fetch(`${n1.gateway}/pinned`)).status);
+    expect(statuses).toEqual(Array(20).fill(200));
+    const text = await (await fetch(`${n1.api}/metrics`, { headers: { authorization: `Bearer ${n1.token}` } })).text();
+    expect(text).toMatch(/skiff_gateway_node_ejections_total\{node="n3"\} 1/);
+  }, 90_000);
 });
+
+function sliceYaml(node: string, port: number): string {
+  return [
+    'apiVersion: discovery.k8s.io/v1',
+    'kind: EndpointSlice',
+    `metadata: { name: pinned-${node}, namespace: default, labels: { kubernetes.io/service-name: pinned, skiff.dev/node: ${node} } }`,
+    'addressType: IPv4',
+    `endpoints: [{ addresses: ["127.0.0.1"], nodeName: ${node}, conditions: { ready: true }, targetRef: { kind: Function, name: pinned } }]`,
+    `ports: [{ name: mesh, port: ${port} }]`,
+    '',
+  ].join('\n');
+}
