@@ -44,13 +44,15 @@ import { DecisionLogger, policyKindValidators } from '../policy/index.js';
 import { Runtime } from '../runtime/index.js';
 import { DEFAULT_FUNCTION_MAXIMA, type FunctionMaxima,HostDirs, UpstreamGuard } from '../security/index.js';
 import { SigstoreVerifier } from '../signing/index.js';
-import { BlobStore, InstrumentedStore, openStore, type Store } from '../store/index.js';
+import { BlobError, BlobStore, InstrumentedStore, openStore, type Store } from '../store/index.js';
 import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { BwrapHandler, ImageStore, QemuHandler, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
 
 import { type ApiCertificate, ensureApiCertificate, servingNames } from './api-tls.js';
 import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig, writeSecretFile } from './data-dir.js';
+import { fetchBlobFromPeers } from './peer-blobs.js';
+import { RemoteEndpointFeed } from './remote-endpoints.js';
 
 export interface Address {
   host: string;
@@ -201,6 +203,7 @@ export class Skiff {
   private stopFollowingCa?: () => void;
   private slices?: EndpointSliceWriter;
   private ownNode?: Informer;
+  private remoteEndpoints?: RemoteEndpointFeed;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -283,7 +286,9 @@ export class Skiff {
     const reg = this.opts.registries ?? {};
     const ociCache = new OciCache({ dataDir });
     this.registry = createRegistryClient({ upstreams: this.upstreams, insecure: reg.insecure, ca: reg.ca, credentials: reg.credentials, cache: ociCache });
-    const modules = new ModuleSource({ blobs: this.blobs, hostDirs: this.hostDirs, upstreams: this.upstreams, registry: this.registry, pullSecrets: secretPullCredentials(resources), verifyArtifact: (ref, digest) => this.verifyArtifact(ref, digest) });
+    // In a cluster an uploaded module may sit on the node whose API received it: others fetch it over the mesh.
+    const peerBlobs = this.clustered ? (hex: string, max: number) => this.fetchPeerBlob(hex, max) : undefined;
+    const modules = new ModuleSource({ blobs: this.blobs, hostDirs: this.hostDirs, upstreams: this.upstreams, registry: this.registry, pullSecrets: secretPullCredentials(resources), verifyArtifact: (ref, digest) => this.verifyArtifact(ref, digest), peerBlobs });
 
     const logs = new FunctionLogs();
     this.runtime = new Runtime({ workers: this.opts.workers, logger });
@@ -301,6 +306,10 @@ export class Skiff {
       logger.info({ protocol: this.opts.tracing.protocol, sampler: this.opts.tracing.sampler }, 'sending traces over OTLP');
     }
     this.gateway.useTracer(this.tracer);
+    // In a cluster a Function with no replica here is forwarded to a node that has one (before the
+    // routes compile, which capture the other nodes' table).
+    const blobs = this.blobs;
+    const remote = this.clustered ? this.gateway.useMesh({ trustDomain, node: this.nodeName, blobs: (hex) => blobs.get(hex).catch((err: unknown) => (err instanceof BlobError && err.code === 'blob_not_found' ? undefined : Promise.reject(err))) }) : undefined;
     invoker.useTracer(this.tracer);
     // In a cluster each node lists what it runs in EndpointSlices, and loads only the Wasm Functions
     // whose node selector and affinity match its own Node's labels.
@@ -483,6 +492,10 @@ export class Skiff {
       this.slices?.resync();
       void this.slices?.prune().catch((err: Error) => logger.warn({ err: err.message }, 'pruning EndpointSlices failed'));
     }
+    if (remote && meshAt) {
+      this.remoteEndpoints = new RemoteEndpointFeed({ resources, logger, node: this.nodeName, remote });
+      await this.remoteEndpoints.start();
+    }
 
     if (this.opts.demo) await this.applyDemo(resources);
     await this.settle(5_000);
@@ -628,6 +641,7 @@ export class Skiff {
       await this.leadership?.stop().catch(() => {});
       this.gitRepos?.stop();
       await this.nodeAgent?.stop().catch(() => {});
+      this.remoteEndpoints?.stop();
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.metrics?.close().catch(() => {});
@@ -720,6 +734,18 @@ export class Skiff {
     const classes: string[] = [];
     for (const rc of BUILTIN_RUNTIME_CLASSES) if (await runs(rc.handler)) classes.push(rc.name);
     return classes;
+  }
+
+  /**
+   * fetchPeerBlob asks the other nodes for an uploaded module this node lacks. Before the mesh is up
+   * (Functions load while the node starts) there is nobody to ask yet; the Function controller's
+   * retry asks again.
+   */
+  private async fetchPeerBlob(hex: string, maxBytes: number): Promise<Uint8Array | undefined> {
+    const feed = this.remoteEndpoints;
+    const identity = this.identity;
+    if (!feed || !identity) return undefined;
+    return fetchBlobFromPeers({ peers: () => feed.peers(), tls: () => identity.clientOptions(), trustDomain: this.opts.trustDomain ?? 'skiff.local', logger: this.opts.logger }, hex, maxBytes);
   }
 
   /** verifyArtifact checks a module about to be loaded against the ImagePolicies: undefined admits it. */
