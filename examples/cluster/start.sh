@@ -23,7 +23,7 @@ stop_all() {
 if [ "$stop" = 1 ]; then stop_all; echo "stopped the cluster in $dir"; exit 0; fi
 
 command -v etcd >/dev/null || { echo "etcd is not installed: apt-get install etcd-server" >&2; exit 1; }
-[ -e "$root/dist/cli/index.js" ] || { echo "Skiff is not built: run npm run build in $root" >&2; exit 1; }
+[ -e "$root/dist/cli/main.js" ] || { echo "Skiff is not built: run npm run build in $root" >&2; exit 1; }
 if ls "$dir"/*.pid >/dev/null 2>&1; then echo "a cluster already runs from $dir: bash $0 --stop $dir" >&2; exit 1; fi
 mkdir -p "$dir"
 

@@ -31,7 +31,7 @@ describe('Node and Lease kinds', () => {
     });
     expect(cells(r, 'Node', node('True'))).toEqual(['n1', 'Ready', '<none>', expect.any(String), 'v1.2.3']);
     expect(cells(r, 'Node', node('False'))[1]).toBe('NotReady');
-    expect(cells(r, 'Node', node('Unknown'))[1]).toBe('Unknown');
+    expect(cells(r, 'Node', node('Unknown'))[1]).toBe('NotReady');
     expect(cells(r, 'Node', node(undefined))[1]).toBe('Unknown');
     expect(cells(r, 'Node', node('True', true))[1]).toBe('Ready,SchedulingDisabled');
     expect(cells(r, 'Node', node('True', false, { 'node-role.kubernetes.io/worker': '', 'node-role.kubernetes.io/control-plane': '' }))[2]).toBe('control-plane,worker');

@@ -103,10 +103,13 @@ export const nodeKind: KindDefinition = {
   ],
 };
 
-/** nodeStatusColumn is kubectl's STATUS of a node: Ready, NotReady or Unknown, then `,SchedulingDisabled` when cordoned. */
+/**
+ * nodeStatusColumn is kubectl's STATUS of a node: Ready when the condition is True, NotReady when it is
+ * False or Unknown (a silent node), Unknown only without a Ready condition; then `,SchedulingDisabled` when cordoned.
+ */
 export function nodeStatusColumn(o: ResourceObject): string {
   const ready = (o.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready');
-  const status = ready?.status === 'True' ? 'Ready' : ready?.status === 'False' ? 'NotReady' : 'Unknown';
+  const status = ready === undefined ? 'Unknown' : ready.status === 'True' ? 'Ready' : 'NotReady';
   return o.spec?.unschedulable === true ? `${status},SchedulingDisabled` : status;
 }
 
