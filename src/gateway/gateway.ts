@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { type AddressInfo, isIP, type Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 
 import type { Logger } from 'pino';
 
@@ -161,11 +161,18 @@ export class Gateway {
    * SPIFFE ID (`peerIdentity`, usable by authorization policies); with `requireClientCert` other
    * clients are refused. Certificate rotation applies to new connections without dropping others.
    */
-  async listenSecure(host: string, port: number, identity: WorkloadIdentity, opts: { requireClientCert?: boolean } = {}): Promise<{ host: string; port: number }> {
+  async listenSecure(host: string, port: number, identity: WorkloadIdentity, opts: { requireClientCert?: boolean; acceptPeer?: (cert: PeerCertificate) => boolean } = {}): Promise<{ host: string; port: number }> {
     const server = createSecureListener(this.limits, identity.serverOptions(opts.requireClientCert === true), (req, res) => this.handle(req, res));
     identity.onRotate(() => server.setSecureContext(identity.serverOptions(opts.requireClientCert === true)));
     const sockets = new Set<Socket>();
-    server.on('secureConnection', (s: Socket) => {
+    const accept = opts.acceptPeer;
+    server.on('secureConnection', (s: TLSSocket) => {
+      // A chain that verifies is not enough when the caller decides which holders are current: the
+      // connection is closed in the handshake's own tick, before any request on it is read.
+      if (accept && !(s.authorized && accept(s.getPeerCertificate()))) {
+        s.destroy();
+        return;
+      }
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
     });

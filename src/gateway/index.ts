@@ -22,5 +22,5 @@ export { issueServingCertificate, type ServingCertificate } from './mtls/serving
 export { createCsr, type CertificateRequest } from './mtls/csr.js';
 export { spiffeId, peerSpiffeId, isNodeId, nodeOf } from './mtls/spiffe.js';
 export { RemoteFunctions, MESH_BLOB_PATH, DEFAULT_MESH_POLICY, FORWARDED_FUNCTION, FORWARDED_CLIENT, FORWARDED_PRINCIPAL, type NodeEndpoint, type MeshPolicy } from './cluster/remote-functions.js';
-export { WorkloadIdentity, LazyIdentity, IdentityClosedError, type WorkloadIdentityOptions } from './mtls/identity.js';
+export { WorkloadIdentity, LazyIdentity, IdentityClosedError, type WorkloadIdentityOptions, type CertificateIssuer } from './mtls/identity.js';
 export { IdSource } from './observability/trace.js';

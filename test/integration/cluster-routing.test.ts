@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,18 +44,14 @@ afterAll(async () => {
 
 describe.skipIf(!available)('cross-node routing between skiff up nodes on one etcd', () => {
   it('answers through node 1 a Wasm Function only node 2 can load', async () => {
-    const n1 = await startSkiff({ dataDir: join(root, 'n1'), args: ['--store', store, '--node-name', 'n1'], timeoutMs: 40_000 });
+    const n1 = await startSkiff({ dataDir: join(root, 'n1'), args: ['--store', store, '--cluster-init', '--node-name', 'n1'], timeoutMs: 40_000 });
     nodes.push(n1);
-    // Node 2 shares the cluster's tokens and CA (joining by token is another piece) and, alone, may
-    // read the module's directory.
+    // Node 2 joins and, alone, may read the module's directory.
     const d2 = join(root, 'n2');
-    mkdirSync(d2, { recursive: true, mode: 0o700 });
-    for (const f of ['token', 'controller-token']) copyFileSync(join(n1.dataDir, f), join(d2, f));
-    cpSync(join(n1.dataDir, 'ca'), join(d2, 'ca'), { recursive: true });
     const mods = join(root, 'mods');
     mkdirSync(mods);
     copyFileSync(join(REPO, 'examples', 'hello', 'hello.wasm'), join(mods, 'hello.wasm'));
-    const n2 = await startSkiff({ dataDir: d2, args: ['--store', store, '--node-name', 'n2', '--allow-host-dir', mods], timeoutMs: 40_000 });
+    const n2 = await startSkiff({ dataDir: d2, args: ['--store', store, ...joinArgs(n1), '--node-name', 'n2', '--allow-host-dir', mods], timeoutMs: 40_000 });
     nodes.push(n2);
     const mesh2 = Number(/mesh=https:\/\/[^:]+:(\d+)/.exec(n2.readyLine)![1]);
 
@@ -127,11 +123,7 @@ describe.skipIf(!available)('cross-node routing between skiff up nodes on one et
   it('routes around a node killed with SIGKILL at once, long before its heartbeat expires', async () => {
     const [n1, n2] = nodes as [RunningSkiff, RunningSkiff];
     const mods = join(root, 'mods');
-    const d3 = join(root, 'n3');
-    mkdirSync(d3, { recursive: true, mode: 0o700 });
-    for (const f of ['token', 'controller-token']) copyFileSync(join(n1.dataDir, f), join(d3, f));
-    cpSync(join(n1.dataDir, 'ca'), join(d3, 'ca'), { recursive: true });
-    const n3 = await startSkiff({ dataDir: d3, args: ['--store', store, '--node-name', 'n3', '--allow-host-dir', mods], timeoutMs: 40_000 });
+    const n3 = await startSkiff({ dataDir: join(root, 'n3'), args: ['--store', store, ...joinArgs(n1), '--node-name', 'n3', '--allow-host-dir', mods], timeoutMs: 40_000 });
     nodes.push(n3);
     await waitFor(async () => (await fetch(`${n3.gateway}/pinned`)).status === 200, 'node 3 serving the Function', 20_000);
     const slices = join(root, 'slices.yaml');
@@ -157,6 +149,11 @@ describe.skipIf(!available)('cross-node routing between skiff up nodes on one et
     expect(text).toMatch(/skiff_gateway_node_ejections_total\{node="n3"\} 1/);
   }, 90_000);
 });
+
+/** joinArgs are the flags that join the cluster node 1 started (its API over HTTPS, its node token). */
+function joinArgs(n1: RunningSkiff): string[] {
+  return ['--join', n1.api.replace(/^http:/, 'https:'), '--token', readFileSync(join(n1.dataDir, 'node-token'), 'utf8').trim()];
+}
 
 function sliceYaml(node: string, port: number): string {
   return [
