@@ -195,8 +195,22 @@ export class ClusterAuthority {
   start(): void {
     const every = this.opts.pollMs ?? 2_000;
     if (every <= 0) return;
+    // One read at a time (a store without quorum may hold a read for seconds), and one warning per outage.
+    let reading = false;
+    let failing = false;
     this.timer = setInterval(() => {
-      this.refresh().catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'reading the cluster bootstrap failed; the current CA stays in use'));
+      if (reading) return;
+      reading = true;
+      this.refresh()
+        .then(() => {
+          if (failing) this.opts.logger.info('reading the cluster bootstrap works again');
+          failing = false;
+        })
+        .catch((err: Error) => {
+          if (!failing) this.opts.logger.warn({ err: err.message }, 'reading the cluster bootstrap failed; the current CA stays in use');
+          failing = true;
+        })
+        .finally(() => (reading = false));
     }, every);
     this.timer.unref();
   }

@@ -14,3 +14,6 @@ export { FailureLimiter } from './join-limiter.js';
 export { caBundleHash, formatNodeToken, hashJoinSecret, joinSecretOf, newJoinSecret, parseNodeToken, sameHash, verifyJoinSecret, type NodeToken } from './token.js';
 export { NodePeerCheck, NODE_CERT_GRACE_MS } from './node-peers.js';
 export { CA_SPREAD_MS, followCaRotation, renewWhenNodeRecreated, type FollowCaOptions } from './node-identity.js';
+export { Scheduler, type SchedulerOptions, DRAIN_ANNOTATION, SCHEDULED_CONDITION, placementOf, desiredReplicas, rulesOf, nodeView } from './scheduler.js';
+export { EndpointSliceWriter, type EndpointSliceWriterOptions, type LocalReplica, NODE_AGENT_MANAGER, sliceName, addressTypeOf } from './endpoint-slices.js';
+export { eligibleForWasm, matchesNode, place, UNREACHABLE_TAINT, NOT_READY_TAINT, DEFAULT_TOLERATION_SECONDS, type NodeView, type PlacementEntry, type PlacementRules, type Taint, type Toleration } from './placement.js';

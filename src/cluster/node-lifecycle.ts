@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
 
+import { ApiError } from '../api/errors.js';
 import { NODE_LEASE_NAMESPACE, type NodeCondition } from '../api/kinds/index.js';
 import type { ResourceObject } from '../api/kinds/types.js';
 import type { ResourceService } from '../api/resources.js';
 import { type Clock, systemClock } from '../autoscaling/clock.js';
 import { Controller, EventRecorder, Informer, type ReconcileResult, writeStatus } from '../controllers/runtime/index.js';
+
+import { UNREACHABLE_TAINT } from './placement.js';
 
 export interface NodeLifecycleOptions {
   resources: ResourceService;
@@ -22,7 +25,9 @@ const DEFAULT_LEASE_SECONDS = 40;
 /**
  * NodeLifecycleController watches Nodes and their heartbeat Leases. A node whose Lease was not renewed
  * within its duration plus a grace gets Ready Unknown (reason NodeStatusUnknown) and an Event; it is
- * Ready again once its Lease is renewed. It judges by the Lease, not the Node's status, because the
+ * Ready again once its Lease is renewed. An Unknown node also gets the NoExecute taint
+ * node.kubernetes.io/unreachable (removed when it is back), from which the scheduler moves its
+ * replicas after each Function's toleration. It judges by the Lease, not the Node's status, because the
  * Lease is what a live node writes often.
  */
 export class NodeLifecycleController {
@@ -81,9 +86,11 @@ export class NodeLifecycleController {
     const now = this.clock.now();
     const at = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
     if (now >= deadline) {
-      if (ready?.status === 'Unknown') return;
+      // A node marked before the taint existed (or whose taint an operator removed) gets it back.
+      if (ready?.status === 'Unknown') return void (await this.setUnreachableTaint(name, ready.lastTransitionTime ?? at, true));
       const message = `Skiff stopped posting node status: its Lease was last renewed at ${new Date(last).toISOString()}`;
       await this.setReady(node, { status: 'Unknown', reason: NODE_STATUS_UNKNOWN, message }, at);
+      await this.setUnreachableTaint(name, at);
       await this.events.record(node, 'Warning', NODE_STATUS_UNKNOWN, `Node ${name} status is now: NodeNotReady (${message})`);
       this.opts.logger.warn({ node: name, lastRenewed: new Date(last).toISOString() }, 'node stopped sending heartbeats');
       return;
@@ -93,7 +100,33 @@ export class NodeLifecycleController {
       await this.events.record(node, 'Normal', 'NodeReady', `Node ${name} status is now: NodeReady`);
       this.opts.logger.info({ node: name }, 'node heartbeats resumed');
     }
+    // The node's agent may have set Ready itself already: the taint goes whenever the Lease is fresh.
+    if (((node.spec?.taints as Array<{ key: string; effect: string }> | undefined) ?? []).some((t) => t.key === UNREACHABLE_TAINT && t.effect === 'NoExecute')) await this.setUnreachableTaint(name, undefined);
     return { requeueAfterMs: Math.max(1000, deadline - now + 1000) };
+  }
+
+  /**
+   * setUnreachableTaint adds `node.kubernetes.io/unreachable:NoExecute` (with the time, from which the
+   * Functions' tolerationSeconds count) or, with `at` undefined, removes it. keepTime leaves a taint
+   * already there untouched.
+   */
+  private async setUnreachableTaint(name: string, at: string | undefined, keepTime = false): Promise<void> {
+    const def = this.opts.resources.kind('Node');
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const node = await this.opts.resources.tryGet(def, undefined, name);
+      if (!node) return;
+      const taints = ((node.spec?.taints as Array<{ key: string; effect: string }> | undefined) ?? []);
+      const has = taints.some((t) => t.key === UNREACHABLE_TAINT && t.effect === 'NoExecute');
+      if (at === undefined ? !has : has && keepTime) return;
+      const rest = taints.filter((t) => !(t.key === UNREACHABLE_TAINT && t.effect === 'NoExecute'));
+      const next = at === undefined ? rest : [...rest, { key: UNREACHABLE_TAINT, effect: 'NoExecute', timeAdded: at }];
+      try {
+        await this.opts.resources.update(def, undefined, name, { ...node, spec: { ...node.spec, taints: next.length ? next : undefined } });
+        return;
+      } catch (err) {
+        if (!(err instanceof ApiError && err.reason === 'Conflict')) throw err;
+      }
+    }
   }
 
   private async setReady(node: ResourceObject, next: Pick<NodeCondition, 'status' | 'reason' | 'message'>, at: string): Promise<void> {

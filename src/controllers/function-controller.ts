@@ -24,6 +24,13 @@ export interface FunctionControllerOptions {
   logger: Logger;
   /** Where modules are loaded from: uploads, allowed host files, allowed URLs. */
   modules: ModuleSource;
+  /**
+   * In a cluster: whether this node may run the Function (its nodeSelector and node affinity match
+   * this node's labels). A Function it may not run is not loaded here. Without it every Function loads.
+   */
+  eligible?: (obj: ResourceObject) => boolean;
+  /** Whether this node serves a Function's module now (for its EndpointSlice). */
+  serving?: (namespace: string, name: string, serving: boolean) => void;
 }
 
 interface Loaded {
@@ -78,6 +85,11 @@ export class FunctionController {
     this.controller.start();
   }
 
+  /** requeueAll looks at every Function again (this node's labels changed, so which it may run). */
+  requeueAll(): void {
+    for (const f of this.informer.list()) this.controller.enqueue(cacheKey(f));
+  }
+
   async stop(): Promise<void> {
     this.informer.stop();
     this.classes.stop();
@@ -90,10 +102,12 @@ export class FunctionController {
     const [ns, name] = key.split('/') as [string, string];
     const obj = this.informer.get(key);
     // A container or VM Function is the workload controller's; a Wasm one that became one stops here.
-    if (!obj || runsImage(obj.spec ?? {})) {
+    if (!obj || runsImage(obj.spec ?? {}) || (this.opts.eligible && !this.opts.eligible(obj))) {
+      if (obj && this.opts.invoker.has(ns, name)) this.opts.logger.info({ fn: key }, 'the Function\'s node selector does not match this node: not serving it here');
       this.opts.invoker.remove(ns, name);
       this.loaded.delete(key);
       this.unwatch(key);
+      this.opts.serving?.(ns, name, false);
       return;
     }
     const spec = obj.spec as FunctionSpec;
@@ -105,8 +119,8 @@ export class FunctionController {
     const ref = parseModuleRef(spec.module);
     // A remote module already loaded for this generation needs no refetch; an upload is named by its digest, so it cannot have changed.
     if (prev && prev.generation === generation && this.opts.invoker.has(ns, name)) {
-      if ((ref.type === 'url' || ref.type === 'oci') && (spec.digest ? prev.digest === spec.digest : true)) return;
-      if (ref.type === 'blob' && prev.digest === ref.digest) return;
+      if ((ref.type === 'url' || ref.type === 'oci') && (spec.digest ? prev.digest === spec.digest : true)) return this.opts.serving?.(ns, name, true);
+      if (ref.type === 'blob' && prev.digest === ref.digest) return this.opts.serving?.(ns, name, true);
     }
     try {
       this.checkClass((obj.spec as { runtimeClassName?: string }).runtimeClassName);
@@ -119,6 +133,7 @@ export class FunctionController {
       const info = await this.opts.compiler.compile(mod.bytes);
       this.opts.invoker.set({ namespace: ns, name, digest: mod.digest, spec });
       this.loaded.set(key, { digest: mod.digest, generation });
+      this.opts.serving?.(ns, name, true);
       const unused = unusedGrants(spec, info.capabilities);
       if (unused.length) await this.events.record(obj, 'Warning', 'CapabilityUnused', `the Function grants ${unused.join(', ')} but its module imports nothing that could use ${unused.length > 1 ? 'them' : 'it'}`);
       await this.writeStatus(

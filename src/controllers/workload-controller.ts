@@ -41,6 +41,22 @@ export interface WorkloadControllerOptions {
   unpublish?: (namespace: string, name: string) => void;
   /** This node's labels, which a RuntimeClass's scheduling.nodeSelector must match (default: nodeLabels()). */
   nodeLabels?: Readonly<Record<string, string>>;
+  /**
+   * In a cluster: this node's name. Only the replicas the scheduler placed here (status.placement) run
+   * here, and status.replicaStatuses merges every node's replicas, each tagged with its node. Without
+   * it every replica runs here, as on a single node.
+   */
+  placementNode?: string;
+  /** The replicas of a Function that run here changed (their readiness, their number, none left). */
+  localReplicas?: (namespace: string, name: string, replicas: Array<{ ready: boolean }>) => void;
+}
+
+/** localPlacement is how many replicas the scheduler placed on a node (0 when none or not yet placed). */
+export function localPlacement(obj: ResourceObject | undefined, node: string): number {
+  const p: unknown = obj?.status?.placement;
+  if (!Array.isArray(p)) return 0;
+  const e = p.find((x: { nodeName?: unknown }) => x?.nodeName === node) as { replicas?: unknown } | undefined;
+  return typeof e?.replicas === 'number' && e.replicas > 0 ? e.replicas : 0;
 }
 
 /**
@@ -113,7 +129,8 @@ export class WorkloadController {
     this.informer.addHandlers({
       onAdd: (o) => this.controller.enqueue(cacheKey(o)),
       onUpdate: (a, b) => {
-        if (a.metadata.generation !== b.metadata.generation) this.controller.enqueue(cacheKey(b));
+        const node = opts.placementNode;
+        if (a.metadata.generation !== b.metadata.generation || (node !== undefined && localPlacement(a, node) !== localPlacement(b, node))) this.controller.enqueue(cacheKey(b));
       },
       onDelete: (o) => this.controller.enqueue(cacheKey(o)),
     });
@@ -141,6 +158,10 @@ export class WorkloadController {
   /** changed is the manager's notice that a Function's replicas changed: status is written shortly after. */
   changed(namespace: string, name: string): void {
     const key = `${namespace}/${name}`;
+    if (this.opts.localReplicas) {
+      const st = this.opts.manager.status(namespace, name);
+      this.opts.localReplicas(namespace, name, (st?.replicaStatuses ?? []).filter((r) => r.state !== 'Stopping').map((r) => ({ ready: r.ready })));
+    }
     if (this.statusTimers.has(key)) return;
     this.statusTimers.set(
       key,
@@ -163,6 +184,21 @@ export class WorkloadController {
       return;
     }
     const spec = obj.spec as WorkloadSpecFields;
+    const node = this.opts.placementNode;
+    const local = node !== undefined ? localPlacement(obj, node) : undefined;
+    if (local === 0) {
+      // Nothing placed here (yet, or any more): the replicas run on other nodes.
+      this.prepared.delete(key);
+      this.problems.delete(key);
+      if (this.opts.manager.has(ns, name)) {
+        await this.opts.manager.remove(ns, name);
+        this.opts.logger.info({ fn: key, node }, 'no replicas placed on this node any more');
+      }
+      this.opts.unpublish?.(ns, name);
+      this.opts.localReplicas?.(ns, name, []);
+      await this.writeStatus(obj);
+      return;
+    }
     try {
       const className = spec.runtimeClassName ?? 'wasm';
       const rc = this.classes.get(className);
@@ -193,6 +229,7 @@ export class WorkloadController {
       this.prepared.set(key, { revision: def.revision, resolvedImage: image.reference, runtimeClass: `${className}/${handlerName}`, digest: image.digest, resources });
       this.problems.delete(key);
       this.opts.manager.apply(def);
+      if (local !== undefined) this.opts.manager.scale(ns, name, local);
       if (!prev || prev.revision !== def.revision) await this.events.record(obj, 'Normal', prev ? 'RevisionUpdated' : 'Scheduled', `${prev ? 'replacing replicas with' : 'starting'} ${className} replicas (handler ${handlerName}) of ${image.reference}`);
       this.changed(ns, name);
     } catch (err) {
@@ -241,7 +278,8 @@ export class WorkloadController {
     const scale = spec.scale ?? {};
     const minScale = scale.minScale ?? 1;
     // The autoscaler decides from here on; an HPA or spec.replicas sets the count it starts at.
-    const initial = spec.replicas ?? scale.initialScale ?? Math.max(1, minScale);
+    const placed = this.opts.placementNode !== undefined ? localPlacement(obj, this.opts.placementNode) : undefined;
+    const initial = placed ?? spec.replicas ?? scale.initialScale ?? Math.max(1, minScale);
     const user = resolveImageUser(image.rootfs, cfg.user, `image ${spec.image}`);
     const fields = { handler: handler.name, image: image.digest, argv, env, workingDir: spec.workingDir ?? cfg.workingDir ?? '/', port, resources, user };
     return {
@@ -260,7 +298,8 @@ export class WorkloadController {
       readiness: probeSpec(spec.readinessProbe) ?? DEFAULT_READINESS,
       liveness: probeSpec(spec.livenessProbe),
       graceMs: (spec.terminationGracePeriodSeconds ?? 30) * 1000,
-      initialScale: Math.max(initial, minScale),
+      // The scheduler already split the count over the nodes: the node's share is not raised to the minimum.
+      initialScale: placed ?? Math.max(initial, minScale),
       maxScale: scale.maxScale ?? 0,
     };
   }
@@ -274,6 +313,22 @@ export class WorkloadController {
     const problem = this.problems.get(key);
     const st = this.opts.manager.status(ns, name);
     const prepared = this.prepared.get(key);
+    const node = this.opts.placementNode;
+    // In a cluster the replica list is every node's: this node replaces its own entries only.
+    type Entry = { nodeName?: string; ready?: boolean; state?: string };
+    const others = node !== undefined ? ((old.replicaStatuses as Entry[] | undefined) ?? []).filter((r) => r.nodeName !== undefined && r.nodeName !== node) : [];
+    if (node !== undefined && !st && !problem) {
+      const mine = ((old.replicaStatuses as Entry[] | undefined) ?? []).length - others.length;
+      if (mine === 0) return;
+      const next = { ...old, replicaStatuses: others, replicas: others.filter((r) => r.state !== 'Stopping').length, readyReplicas: others.filter((r) => r.ready).length };
+      try {
+        await this.opts.resources.updateStatus(def, ns, name, { metadata: { resourceVersion: current.metadata.resourceVersion }, status: next });
+      } catch (err) {
+        if (err instanceof ApiError && err.reason === 'Conflict') return this.changed(ns, name);
+        if (!(err instanceof ApiError && err.reason === 'NotFound')) throw err;
+      }
+      return;
+    }
     let ready: Omit<Condition, 'type' | 'lastTransitionTime' | 'observedGeneration'>;
     if (problem) ready = { status: 'False', reason: problem.reason, message: problem.message + (st && st.readyReplicas > 0 ? ` (${st.readyReplicas} replica(s) of the previous revision still serving)` : '') };
     else if (!st) ready = { status: 'Unknown', reason: 'Pending', message: 'preparing the image' };
@@ -286,7 +341,16 @@ export class WorkloadController {
     const conditions = setCondition(old.conditions, { type: 'Ready', ...ready, observedGeneration: current.metadata.generation });
     const next: Record<string, unknown> = { ...old, observedGeneration: current.metadata.generation, conditions };
     if (prepared) Object.assign(next, { runtimeClassName: prepared.runtimeClass, resolvedImage: prepared.resolvedImage, digest: prepared.digest, resources: prepared.resources });
-    if (st) Object.assign(next, { replicas: st.replicas, readyReplicas: st.readyReplicas, replicaStatuses: st.replicaStatuses, ...(st.isolation ? { isolation: st.isolation } : {}) });
+    if (st && node === undefined) Object.assign(next, { replicas: st.replicas, readyReplicas: st.readyReplicas, replicaStatuses: st.replicaStatuses, ...(st.isolation ? { isolation: st.isolation } : {}) });
+    else if (st) {
+      const mine = st.replicaStatuses.map((r) => ({ ...r, nodeName: node }));
+      Object.assign(next, {
+        replicas: st.replicas + others.filter((r) => r.state !== 'Stopping').length,
+        readyReplicas: st.readyReplicas + others.filter((r) => r.ready).length,
+        replicaStatuses: [...others, ...mine],
+        ...(st.isolation ? { isolation: st.isolation } : {}),
+      });
+    }
     if (JSON.stringify(next) === JSON.stringify(old)) return;
     try {
       await this.opts.resources.updateStatus(def, ns, name, { metadata: { resourceVersion: current.metadata.resourceVersion }, status: next });

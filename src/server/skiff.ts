@@ -11,14 +11,15 @@ import { BlobEndpoint } from '../api/blob-endpoint.js';
 import { ApiError } from '../api/errors.js';
 import { builtinKinds } from '../api/kinds/index.js';
 import { BLOB_REF_PREFIX, BUILTIN_RUNTIME_CLASSES, MODULE_SOURCE_ANNOTATION } from '../api/kinds/index.js';
+import type { ResourceObject } from '../api/kinds/types.js';
 import { SKIFF_APPLY_MANAGER } from '../api/patch/field-manager.js';
 import { ResourceService } from '../api/resources.js';
 import { ApiServer } from '../api/server.js';
 import type { Clock } from '../autoscaling/clock.js';
 import { validateScaleSpec } from '../autoscaling/policy.js';
 import { guardedFetchJson } from '../autoscaling/triggers/index.js';
-import { type BootstrapMode, ClusterAuthority, clusterMount, defaultNodeName, type ElectionTimings, followCaRotation, formatNodeToken, joinCluster, type Joined, joinSecretOf, LEADER_LEASE, Leadership, type LeaderTask, NODE_CERT_TTL_MS, NodeAgent, nodeLeaseIsLive, NodeLifecycleController, NodePeerCheck, parseNodeToken, renewWhenNodeRecreated } from '../cluster/index.js';
-import { FunctionAutoscaler, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
+import { type BootstrapMode, ClusterAuthority, clusterMount, defaultNodeName, type ElectionTimings, EndpointSliceWriter, followCaRotation, formatNodeToken, joinCluster, type Joined, joinSecretOf, LEADER_LEASE, Leadership, type LeaderTask, matchesNode, NODE_CERT_TTL_MS, NodeAgent, nodeLeaseIsLive, NodeLifecycleController, NodePeerCheck, parseNodeToken, renewWhenNodeRecreated, Scheduler } from '../cluster/index.js';
+import { FunctionAutoscaler, placedWorkloadTarget, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
 import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
 import { EventGarbageCollector } from '../controllers/event-gc.js';
@@ -126,7 +127,7 @@ export interface RegistrySettings {
 
 const HISTORY_KEPT = 10_000;
 /** The leader-only controllers, by the names the leader scope knows them under. */
-const LEADER_TASKS = { nodeLifecycle: 'node-lifecycle', eventGc: 'event-gc', audit: 'admission-audit', gitSources: 'gitrepositories', syncs: 'syncs', rollouts: 'rollouts', compactor: 'store-compactor' } as const;
+const LEADER_TASKS = { nodeLifecycle: 'node-lifecycle', eventGc: 'event-gc', audit: 'admission-audit', gitSources: 'gitrepositories', syncs: 'syncs', rollouts: 'rollouts', compactor: 'store-compactor', scheduler: 'scheduler' } as const;
 /** The mesh listener's port in a cluster when `--mesh` is not given (and `--api` names a fixed port). */
 export const DEFAULT_MESH_PORT = 7443;
 
@@ -195,12 +196,14 @@ export class Skiff {
   private metrics?: MetricsExporter;
   private handlers?: Map<string, RuntimeHandler>;
   private nodeAgent?: NodeAgent;
-  private remoteEndpoints?: RemoteEndpointFeed;
   /** Every node's Node object, on every node: mesh peers are checked against it. */
   private nodeCache?: Informer;
   /** The cluster CA, tokens and join secret from the store (clustered nodes only). */
   clusterAuthority?: ClusterAuthority;
   private stopFollowingCa?: () => void;
+  private slices?: EndpointSliceWriter;
+  private ownNode?: Informer;
+  private remoteEndpoints?: RemoteEndpointFeed;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
@@ -308,7 +311,41 @@ export class Skiff {
     const blobs = this.blobs;
     const remote = this.clustered ? this.gateway.useMesh({ trustDomain, node: this.nodeName, blobs: (hex) => blobs.get(hex).catch((err: unknown) => (err instanceof BlobError && err.code === 'blob_not_found' ? undefined : Promise.reject(err))) }) : undefined;
     invoker.useTracer(this.tracer);
-    this.functions = new FunctionController({ resources, compiler: this.runtime, invoker, logger, modules });
+    // In a cluster each node lists what it runs in EndpointSlices, and loads only the Wasm Functions
+    // whose node selector and affinity match its own Node's labels.
+    if (clustered) {
+      this.slices = new EndpointSliceWriter({ resources, logger, nodeName: this.nodeName, mesh: () => this.meshAddress });
+      await this.slices.start();
+      this.ownNode = new Informer(resources, resources.kind('Node'), logger);
+      await this.ownNode.start();
+    }
+    const slices = this.slices;
+    const ownNode = this.ownNode;
+    const nodeName = this.nodeName;
+    this.functions = new FunctionController({
+      resources,
+      compiler: this.runtime,
+      invoker,
+      logger,
+      modules,
+      ...(ownNode && slices
+        ? {
+            eligible: (fn: ResourceObject) => {
+              const rules = { nodeSelector: fn.spec?.nodeSelector, affinity: fn.spec?.affinity };
+              if (!rules.nodeSelector && !rules.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution) return true;
+              const me = ownNode.get(nodeName);
+              // Until this node has registered, its labels are unknown: the registration requeues.
+              return me !== undefined && matchesNode(rules, { name: nodeName, labels: me.metadata.labels ?? {} });
+            },
+            serving: (ns: string, name: string, on: boolean) => slices.set(ns, name, on ? [{ ready: true }] : []),
+          }
+        : {}),
+    });
+    if (ownNode) {
+      const functions = this.functions;
+      const mine = (o: ResourceObject) => o.metadata.name === nodeName;
+      ownNode.addHandlers({ onAdd: (o) => (mine(o) ? functions.requeueAll() : undefined), onUpdate: (a, b) => (mine(b) && JSON.stringify(a.metadata.labels) !== JSON.stringify(b.metadata.labels) ? functions.requeueAll() : undefined) });
+    }
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     this.workloads = this.composeWorkloads(resources, logger, dataDir, logs);
     // The handlers probe the host once and keep the answer: started now, the probes run beside the rest
@@ -333,13 +370,15 @@ export class Skiff {
     await this.functions.start();
     await this.routes.start();
     await this.workloads.start();
+    const workloadController = this.workloads;
     this.autoscaler = new FunctionAutoscaler({
       resources,
       store,
       logger,
       gates: this.gateway.scaling,
       wasm: wasmTarget(invoker),
-      workloads: workloadTarget(this.workloadManager!),
+      // In a cluster the autoscaler decides the total and the scheduler splits it over the nodes.
+      workloads: clustered ? placedWorkloadTarget((ns, name) => workloadController.informer.get(`${ns}/${name}`)) : workloadTarget(this.workloadManager!),
       tickMs: this.opts.autoscalerTickMs,
       clock: this.opts.autoscalerClock,
       readMetric: (name, labels) => this.metrics!.read(name, labels),
@@ -359,7 +398,6 @@ export class Skiff {
     const autoscaler = this.autoscaler;
     this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics(), replicas: () => autoscaler.stats() }), decisions, resources });
     this.dashboard.start();
-    const workloadController = this.workloads;
     const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller];
     const running = () => [...controllers, ...leadership.scope.running().flatMap((name) => leadership.current<LeaderTask & { controller?: Controller }>(name)?.controller ?? [])];
     this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: running, workloads: this.workloadManager, autoscaler: this.autoscaler, leader: { stats: () => leadership.stats() } });
@@ -448,6 +486,12 @@ export class Skiff {
     await this.nodeAgent.start();
     // Peers refuse certificates older than this node's Node: a Node made anew needs a new one.
     if (authority && this.nodeCache) renewWhenNodeRecreated(this.nodeCache, this.nodeName, identity, onError);
+    if (clustered) {
+      // Slices wanted before the mesh listener had its address are written now; a restarted node's
+      // slices of Functions deleted meanwhile go.
+      this.slices?.resync();
+      void this.slices?.prune().catch((err: Error) => logger.warn({ err: err.message }, 'pruning EndpointSlices failed'));
+    }
     if (remote && meshAt) {
       this.remoteEndpoints = new RemoteEndpointFeed({ resources, logger, node: this.nodeName, remote });
       await this.remoteEndpoints.start();
@@ -486,6 +530,8 @@ export class Skiff {
     const artifacts = new ArtifactStore({ dir: join(gitopsDir, 'artifacts') });
     artifacts.addReferences(() => leadership.current<SyncController>(LEADER_TASKS.syncs)?.artifactDigests() ?? []);
     leadership.add(LEADER_TASKS.nodeLifecycle, () => new NodeLifecycleController({ resources: fenced, logger }));
+    // Placement of container and VM replicas over the nodes; a lone node runs them all without it.
+    if (this.clustered) leadership.add(LEADER_TASKS.scheduler, () => new Scheduler({ resources: fenced, logger }));
     leadership.add(LEADER_TASKS.eventGc, () => new EventGarbageCollector(fenced, logger));
     leadership.add(LEADER_TASKS.audit, () => ({ start: () => this.admission!.startAudit(fenced), stop: () => this.admission!.stopAudit() }));
     // GitOps sources: mirrors and artifacts in DATA_DIR/gitops; fetches never hold up the start.
@@ -607,6 +653,9 @@ export class Skiff {
       await this.workloads?.stop().catch(() => {});
       // Every container and VM replica gets SIGTERM, its grace period, then SIGKILL.
       await this.workloadManager?.close().catch(() => {});
+      // After the replicas stopped, so that the slices' last word is that none runs here.
+      await this.slices?.stop().catch(() => {});
+      this.ownNode?.stop();
       await this.bundles?.stop().catch(() => {});
       await this.policies?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});
@@ -650,15 +699,20 @@ export class Skiff {
       log: (ns, name, stream, line) => logs.append(ns, name, { stream, line }),
     });
     this.workloadManager = manager;
+    const slices = this.slices;
     const controller = new WorkloadController({
       resources,
       logger,
       manager,
+      ...(slices ? { placementNode: this.nodeName, localReplicas: (ns: string, name: string, replicas: Array<{ ready: boolean }>) => slices.set(ns, name, replicas) } : {}),
       images,
       handlers,
       pullSecrets: secretPullCredentials(resources) as (ns: string, names: string[]) => Promise<CredentialProvider>,
       verifyArtifact: (ref, digest) => this.verifyArtifact(ref, digest),
-      unpublish: (ns, name) => gateway.workloads.remove(ns, name),
+      unpublish: (ns, name) => {
+        gateway.workloads.remove(ns, name);
+        slices?.remove(ns, name);
+      },
     });
     owner.controller = controller;
     return controller;

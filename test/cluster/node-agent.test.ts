@@ -120,6 +120,8 @@ describe('NodeLifecycleController', () => {
       expect(silent).toMatchObject({ status: 'Unknown', reason: NODE_STATUS_UNKNOWN, lastHeartbeatTime: '2026-03-01T12:00:00Z', lastTransitionTime: '2026-03-01T12:01:20Z' });
       const events = (await resources.list(resources.kind('Event'), undefined)).items;
       expect(events.find((e) => e.reason === NODE_STATUS_UNKNOWN)).toMatchObject({ type: 'Warning', involvedObject: { kind: 'Node', name: 'box-1' } });
+      // The taint the scheduler evicts by, timed from the transition.
+      expect((await node()).spec.taints).toEqual([{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', timeAdded: '2026-03-01T12:01:20Z' }]);
 
       // Heartbeats resume: the renewed Lease brings the node back.
       clock.advance(5_000);
@@ -128,6 +130,8 @@ describe('NodeLifecycleController', () => {
       await expect.poll(async () => ready(await node())!.status).toBe('True');
       await lifecycle.reconcile('box-1');
       expect(ready(await node())!.status).toBe('True');
+      // The Lease is fresh again: the taint goes, whoever set Ready first.
+      await expect.poll(async () => (await node()).spec.taints).toBeUndefined();
     } finally {
       await lifecycle.stop();
       await agent.stop();

@@ -1,6 +1,7 @@
 import { formatAge,parseBytes, parseDurationMs } from '../../util/quantity.js';
 
 import { readyOf } from './conditions.js';
+import { placementSpecProperties, placementStatusProperties, validatePlacement } from './function-placement.js';
 import { replicasColumn, replicaStatusProperties, type ScaleSpecValidator } from './function-scale.js';
 import { requiredWorkloadFields, validateWorkload, workloadSpecProperties } from './function-workload.js';
 import { MODULE_SOURCE_ANNOTATION, parseModuleRef } from './module-ref.js';
@@ -42,6 +43,7 @@ export const functionKind: KindDefinition = {
     additionalProperties: false,
     properties: {
       ...workloadSpecProperties,
+      ...placementSpecProperties,
       module: {
         type: 'string',
         minLength: 1,
@@ -113,6 +115,7 @@ export const functionKind: KindDefinition = {
       runtimeClassName: { type: 'string', description: 'The runtime class the Function runs as, and its handler (container/bwrap).' },
       resolvedImage: { type: 'string', description: 'For a container or vm Function: the image spec.image resolved to, pinned by digest.' },
       ...replicaStatusProperties,
+      ...placementStatusProperties,
       replicaStatuses: {
         type: 'array',
         description: 'Each replica: its state (Starting, Ready, NotReady, Stopping, CrashLoopBackOff), restarts and the last exit.',
@@ -138,7 +141,7 @@ export const functionKind: KindDefinition = {
   requiredFields: requiredWorkloadFields,
   validate(obj: ResourceObject): FieldError[] {
     const spec = obj.spec ?? {};
-    const errs: FieldError[] = validateWorkload(spec);
+    const errs: FieldError[] = [...validateWorkload(spec), ...validatePlacement(spec)];
     if (typeof spec.module === 'string') {
       const ref = parseModuleRef(spec.module);
       if (ref.type === 'invalid') errs.push({ field: 'spec.module', message: ref.message, reason: 'FieldValueNotSupported' });

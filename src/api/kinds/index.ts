@@ -27,7 +27,7 @@ export { DOCKER_CONFIG_JSON_SECRET, secretValue } from './secret.js';
 export { BUILTIN_RUNTIME_CLASSES } from './runtime-class.js';
 export { microTime } from './lease.js';
 export { ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_MANAGED_BY_LABEL, ENDPOINT_SLICE_NODE_LABEL, type Endpoint, type EndpointPort } from './endpoint-slice.js';
-export { NODE_LEASE_NAMESPACE, nodeStatusColumn, RUNTIME_CLASS_LABEL_PREFIX, type NodeCondition } from './node.js';
+export { DRAIN_ANNOTATION, NODE_LEASE_NAMESPACE, nodeStatusColumn, RUNTIME_CLASS_LABEL_PREFIX, type NodeCondition } from './node.js';
 export { parseCpuMillis, runsImage } from './function-workload.js';
 export { FUNCTION_LABEL, type ScaleSpecValidator } from './function-scale.js';
 export { targetsColumn } from './horizontal-pod-autoscaler.js';

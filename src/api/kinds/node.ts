@@ -9,6 +9,9 @@ export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 /** A node carries `skiff.dev/runtime-class-NAME: "true"` for each runtime class it can run, for nodeSelectors. */
 export const RUNTIME_CLASS_LABEL_PREFIX = 'skiff.dev/runtime-class-';
 
+/** The annotation `skiff drain` sets beside spec.unschedulable: the scheduler moves the node's replicas elsewhere. */
+export const DRAIN_ANNOTATION = 'skiff.dev/drain';
+
 /** The label prefix kubectl reads a node's roles from (`node-role.kubernetes.io/control-plane`). */
 const ROLE_LABEL_PREFIX = 'node-role.kubernetes.io/';
 

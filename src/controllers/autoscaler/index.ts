@@ -1,3 +1,3 @@
 export { FunctionAutoscaler, type AutoscalerOptions, type AutoscalerStats, type Gate, type Gates, type MetricReader } from './autoscaler.js';
-export { wasmTarget, workloadTarget, type ScaleTarget } from './targets.js';
+export { placedWorkloadTarget, wasmTarget, workloadTarget, type ScaleTarget } from './targets.js';
 export type { ScaleReason } from './decide.js';

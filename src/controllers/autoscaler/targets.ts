@@ -1,3 +1,5 @@
+import { runsImage } from '../../api/kinds/function-workload.js';
+
 /**
  * What the autoscaler scales, one interface per kind of replica. A Wasm Function's replicas are warm
  * instances of its module on the request thread (the invoker reserves them with the runtime); a
@@ -70,6 +72,27 @@ export function workloadTarget(manager: WorkloadReplicas): ScaleTarget {
       if (!st || st.readyReplicas > 0 || st.replicaStatuses.length === 0) return undefined;
       const all = st.replicaStatuses.every((r) => r.state === 'CrashLoopBackOff' || r.state === 'NotReady');
       return all ? (st.replicaStatuses[0]!.message ?? 'no replica is ready') : undefined;
+    },
+  };
+}
+
+/**
+ * placedWorkloadTarget is the workload target in a cluster: the count the autoscaler decides is the
+ * Function's total (status.desiredReplicas), which the scheduler splits over the nodes; each node's
+ * workload controller runs its share. So scaling here only records the decision, and what runs is
+ * what the nodes report in the Function's merged status.
+ */
+export function placedWorkloadTarget(functions: (namespace: string, name: string) => { spec?: Record<string, unknown>; status?: Record<string, unknown> } | undefined): ScaleTarget {
+  return {
+    has: (ns, name) => {
+      const f = functions(ns, name);
+      return f !== undefined && runsImage(f.spec ?? {});
+    },
+    scale: () => false,
+    observe(ns, name) {
+      const st = functions(ns, name)?.status;
+      if (!st) return undefined;
+      return { replicas: Number(st.replicas ?? 0), ready: Number(st.readyReplicas ?? 0) };
     },
   };
 }
