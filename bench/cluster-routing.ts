@@ -103,17 +103,9 @@ async function twoNodeCluster(root: string): Promise<{ n1: BenchSkiff; n2: Bench
     copyFileSync(resolve(import.meta.dirname, '..', 'examples', 'hello', 'hello.wasm'), join(mods, 'hello.wasm'));
     const n2 = await startBenchSkiff(join(root, 'n2'), { args: ['--store', store, ...join2, '--node-name', 'n2', '--allow-host-dir', mods] });
     procs.push(n2.proc);
-    const meshPort = Number(/:(\d+)$/.exec(n2.mesh ?? '')?.[1]);
     await post(n2, '/apis/skiff.dev/v1/namespaces/default/functions', { apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name: 'pinned', namespace: 'default' }, spec: { module: join(mods, 'hello.wasm') } });
     await post(n2, '/apis/skiff.dev/v1/namespaces/default/routes', { apiVersion: 'skiff.dev/v1', kind: 'Route', metadata: { name: 'pinned', namespace: 'default' }, spec: { hosts: ['*'], http: [{ match: [{ uri: { prefix: '/pinned' } }], route: [{ destination: { function: 'pinned' } }] }] } });
-    await post(n2, '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: 'pinned-n2', namespace: 'default', labels: { 'kubernetes.io/service-name': 'pinned', 'skiff.dev/node': 'n2' } },
-      addressType: 'IPv4',
-      endpoints: [{ addresses: ['127.0.0.1'], nodeName: 'n2', conditions: { ready: true }, targetRef: { kind: 'Function', name: 'pinned' } }],
-      ports: [{ name: 'mesh', port: meshPort }],
-    });
+    // Node 2 lists itself in the Function's EndpointSlice once it has loaded it; node 1 routes by it.
     await until('node 2 serving', async () => (await fetch(`${n2.gateway}/pinned`)).status === 200);
     await until('node 1 forwarding', async () => (await fetch(`${n1.gateway}/pinned`)).status === 200);
     return { n1, n2, stop };
