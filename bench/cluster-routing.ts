@@ -7,7 +7,7 @@
 // cluster). Run alone (`npm run bench -- cluster-routing`), this file starts etcd and two nodes on
 // loopback from the built CLI, with a Wasm Function only node 2 can load.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -95,29 +95,17 @@ async function twoNodeCluster(root: string): Promise<{ n1: BenchSkiff; n2: Bench
   try {
     await until('etcd', async () => (await fetch(`http://127.0.0.1:${c}/health`)).ok);
     const store = `etcd://127.0.0.1:${c}/bench`;
-    const n1 = await startBenchSkiff(join(root, 'n1'), { args: ['--store', store, '--node-name', 'n1'] });
+    const n1 = await startBenchSkiff(join(root, 'n1'), { args: ['--store', store, '--cluster-init', '--node-name', 'n1'] });
     procs.push(n1.proc);
-    const d2 = join(root, 'n2');
-    mkdirSync(d2, { mode: 0o700 });
-    for (const f of ['token', 'controller-token']) copyFileSync(join(n1.dataDir, f), join(d2, f));
-    // Joining by token is another piece: the second node gets the first one's tokens and CA.
-    cpSync(join(n1.dataDir, 'ca'), join(d2, 'ca'), { recursive: true });
+    const join2 = ['--join', n1.api.replace(/^http:/, 'https:'), '--token', readFileSync(join(n1.dataDir, 'node-token'), 'utf8').trim()];
     const mods = join(root, 'mods');
     mkdirSync(mods);
     copyFileSync(resolve(import.meta.dirname, '..', 'examples', 'hello', 'hello.wasm'), join(mods, 'hello.wasm'));
-    const n2 = await startBenchSkiff(d2, { args: ['--store', store, '--node-name', 'n2', '--allow-host-dir', mods] });
+    const n2 = await startBenchSkiff(join(root, 'n2'), { args: ['--store', store, ...join2, '--node-name', 'n2', '--allow-host-dir', mods] });
     procs.push(n2.proc);
-    const meshPort = Number(/:(\d+)$/.exec(n2.mesh ?? '')?.[1]);
     await post(n2, '/apis/skiff.dev/v1/namespaces/default/functions', { apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name: 'pinned', namespace: 'default' }, spec: { module: join(mods, 'hello.wasm') } });
     await post(n2, '/apis/skiff.dev/v1/namespaces/default/routes', { apiVersion: 'skiff.dev/v1', kind: 'Route', metadata: { name: 'pinned', namespace: 'default' }, spec: { hosts: ['*'], http: [{ match: [{ uri: { prefix: '/pinned' } }], route: [{ destination: { function: 'pinned' } }] }] } });
-    await post(n2, '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: 'pinned-n2', namespace: 'default', labels: { 'kubernetes.io/service-name': 'pinned', 'skiff.dev/node': 'n2' } },
-      addressType: 'IPv4',
-      endpoints: [{ addresses: ['127.0.0.1'], nodeName: 'n2', conditions: { ready: true }, targetRef: { kind: 'Function', name: 'pinned' } }],
-      ports: [{ name: 'mesh', port: meshPort }],
-    });
+    // Node 2 lists itself in the Function's EndpointSlice once it has loaded it; node 1 routes by it.
     await until('node 2 serving', async () => (await fetch(`${n2.gateway}/pinned`)).status === 200);
     await until('node 1 forwarding', async () => (await fetch(`${n1.gateway}/pinned`)).status === 200);
     return { n1, n2, stop };
