@@ -25,13 +25,14 @@ export async function freePort(): Promise<number> {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** waitFor polls `cond` until it returns a truthy value, or throws after `timeoutMs` naming `what`. */
-export async function waitFor<T>(cond: () => Promise<T> | T, what: string, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+type Falsy = undefined | null | false | 0 | '';
+export async function waitFor<T>(cond: () => Promise<T | Falsy> | T | Falsy, what: string, timeoutMs = 20_000, everyMs = 100): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await cond();
-      if (v) return v;
+      if (v) return v as T;
     } catch (e) {
       last = e;
     }
@@ -81,6 +82,17 @@ export class EtcdMember {
     if (!this.running) return;
     this.proc!.kill('SIGKILL');
     await this.exited;
+  }
+
+  /** status is the member's own view: its id and the raft leader's id (undefined when it does not answer). */
+  async status(): Promise<{ memberId: string; leader: string } | undefined> {
+    try {
+      const r = await boundedFetch(`${this.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}' }, 2000);
+      const j = (await r.json()) as { header?: { member_id?: string }; leader?: string };
+      return j.header?.member_id && j.leader ? { memberId: j.header.member_id, leader: j.leader } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   async healthy(): Promise<boolean> {
@@ -314,6 +326,20 @@ export class Cluster {
       m.start();
     }
     await waitFor(async () => (await Promise.all(this.etcd.map((m) => m.healthy()))).every(Boolean), 'the etcd cluster to be healthy', 30_000, 100);
+  }
+
+  /** etcdLeader is the member raft currently follows (killing it is the harder case: an election follows). */
+  async etcdLeader(): Promise<EtcdMember> {
+    return waitFor(
+      async () => {
+        const st = await Promise.all(this.etcd.map((m) => (m.running ? m.status() : undefined)));
+        const leaderId = st.find((x) => x)?.leader;
+        const i = st.findIndex((x) => x?.memberId === leaderId);
+        return i >= 0 ? this.etcd[i] : undefined;
+      },
+      'an etcd leader',
+      10_000,
+    );
   }
 
   /** node by name (`node1`..) or index. */
