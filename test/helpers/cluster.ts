@@ -406,6 +406,58 @@ export class Cluster {
     throw new Error('no etcd member answered');
   }
 
+  /** etcdRevision is the etcd cluster's current revision. */
+  async etcdRevision(): Promise<number> {
+    for (const m of this.etcd.filter((x) => x.running)) {
+      try {
+        const r = await boundedFetch(`${m.clientUrl}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from(`/${this.prefix}`).toString('base64'), count_only: true }) }, 5000);
+        if (r.ok) return Number(((await r.json()) as { header: { revision: string } }).header.revision);
+      } catch {
+        // next member
+      }
+    }
+    throw new Error('no etcd member answered');
+  }
+
+  /**
+   * etcdHistory replays every change under `keyPrefix` (below the cluster's prefix) since `fromRevision`,
+   * straight from etcd's history: what was written, whoever wrote it. Reads until the replay has been
+   * quiet for a moment (bounded).
+   */
+  async etcdHistory(keyPrefix: string, fromRevision: number): Promise<Array<{ key: string; type: 'PUT' | 'DELETE'; value: string; modRevision: number }>> {
+    const full = Buffer.from(`/${this.prefix}${keyPrefix}`);
+    const m = this.etcd.find((x) => x.running);
+    if (!m) throw new Error('no etcd member runs');
+    const ctrl = new AbortController();
+    const hard = setTimeout(() => ctrl.abort(), 10_000);
+    const out: Array<{ key: string; type: 'PUT' | 'DELETE'; value: string; modRevision: number }> = [];
+    try {
+      const res = await fetch(`${m.clientUrl}/v3/watch`, { method: 'POST', body: JSON.stringify({ create_request: { key: full.toString('base64'), range_end: prefixEnd(full).toString('base64'), start_revision: String(fromRevision) } }), signal: ctrl.signal });
+      const reader = res.body!.getReader();
+      const dec = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        let quiet: NodeJS.Timeout | undefined;
+        const next = await Promise.race([reader.read(), new Promise<undefined>((r) => (quiet = setTimeout(() => r(undefined), 700)))]);
+        clearTimeout(quiet);
+        if (!next || next.done) break;
+        buf += dec.decode(next.value, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const msg = JSON.parse(buf.slice(0, nl)) as { result?: { events?: Array<{ type?: string; kv: { key: string; value?: string; mod_revision: string } }> } };
+          buf = buf.slice(nl + 1);
+          for (const ev of msg.result?.events ?? []) out.push({ key: Buffer.from(ev.kv.key, 'base64').toString().slice(this.prefix.length + 1), type: ev.type === 'DELETE' ? 'DELETE' : 'PUT', value: Buffer.from(ev.kv.value ?? '', 'base64').toString(), modRevision: Number(ev.kv.mod_revision) });
+        }
+      }
+    } catch (err) {
+      if (!ctrl.signal.aborted) throw err;
+    } finally {
+      clearTimeout(hard);
+      ctrl.abort();
+    }
+    return out;
+  }
+
   /** close kills every node and member (SIGCONT first for paused ones) and removes the temp dirs. Safe to call twice. */
   async close(): Promise<void> {
     if (this.closed) return;
