@@ -4,3 +4,5 @@ export { LeaderElector, LEADER_LEASE, systemClock, type ElectionClock, type Lead
 export { FencedStore, type FenceSource } from './fenced-store.js';
 export { ResourceLeaseClient } from './lease-client.js';
 export { NotLeaderError, LeaseLostError, FenceConditionError, ElectionConfigError } from './errors.js';
+export { type LeaderTask, LeaderScope } from './leader-scope.js';
+export { type ElectionTimings, Leadership, type LeadershipOptions, type LeadershipStats } from './leadership.js';

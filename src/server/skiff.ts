@@ -16,7 +16,7 @@ import { ApiServer } from '../api/server.js';
 import type { Clock } from '../autoscaling/clock.js';
 import { validateScaleSpec } from '../autoscaling/policy.js';
 import { guardedFetchJson } from '../autoscaling/triggers/index.js';
-import { defaultNodeName, NodeAgent, NodeLifecycleController } from '../cluster/index.js';
+import { defaultNodeName, type ElectionTimings, LEADER_LEASE, Leadership, type LeaderTask, NodeAgent, NodeLifecycleController } from '../cluster/index.js';
 import { FunctionAutoscaler, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
 import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
@@ -26,12 +26,13 @@ import { PolicyBundleController } from '../controllers/policy-bundle-controller.
 import { PolicyController } from '../controllers/policy-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { RouteController } from '../controllers/route-controller.js';
+import { type Controller, Informer } from '../controllers/runtime/index.js';
 import { WorkloadController } from '../controllers/workload-controller.js';
 import { Dashboard, DecisionRing, SampleRing } from '../dashboard/index.js';
 import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
 import { RolloutController } from '../gitops/rollout/index.js';
-import { GitRepositoryController, gitUrlGuard, gitWebhookMount } from '../gitops/source/index.js';
+import { ArtifactStore, GitRepositoryController, gitUrlGuard, gitWebhookMount, RECONCILE_AT_ANNOTATION, type WebhookSources } from '../gitops/source/index.js';
 import { SyncController } from '../gitops/sync/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
 import { MetricsExporter } from '../observability/index.js';
@@ -95,6 +96,8 @@ export interface SkiffOptions {
   nodeName?: string;
   /** A listener serving only /metrics (`--metrics`); without a token on loopback, with the API's token elsewhere. */
   metrics?: Address;
+  /** Leader election timings (`--leader-elect-lease-duration`, `-renew-deadline`, `-retry-period`); client-go's defaults. */
+  leaderElection?: ElectionTimings;
 }
 
 /** RegistrySettings: `skiff up --insecure-registry`, `--registry-ca`, `--registry-config`. */
@@ -108,6 +111,8 @@ export interface RegistrySettings {
 }
 
 const HISTORY_KEPT = 10_000;
+/** The leader-only controllers, by the names the leader scope knows them under. */
+const LEADER_TASKS = { nodeLifecycle: 'node-lifecycle', eventGc: 'event-gc', audit: 'admission-audit', gitSources: 'gitrepositories', syncs: 'syncs', rollouts: 'rollouts', compactor: 'store-compactor' } as const;
 /** The mesh listener's port in a cluster when `--mesh` is not given (and `--api` names a fixed port). */
 export const DEFAULT_MESH_PORT = 7443;
 
@@ -154,7 +159,6 @@ export class Skiff {
   private gateway!: Gateway;
   private functions!: FunctionController;
   private routes!: RouteController;
-  private rollouts!: RolloutController;
   private workloads?: WorkloadController;
   private tracer?: OtlpTracer;
   private workloadManager?: WorkloadManager;
@@ -163,27 +167,33 @@ export class Skiff {
   private images?: ImageStore;
   private policies!: PolicyController;
   private bundles!: PolicyBundleController;
-  /** The Git sources: `artifacts` (an ArtifactReader for Syncs), `refresh(ns, name)`, `get(ns, name)`. */
-  gitSources!: GitRepositoryController;
+  /** Who runs the once-per-cluster controllers: this node's elector and the controllers it starts when it leads. */
+  leadership?: Leadership;
+  /** This node's view of the GitRepositories, for the webhook on any node. */
+  private gitRepos?: Informer;
   private admission?: AdmissionPlatform;
   private imagePolicies?: ImagePolicyAdmission;
-  private compactor?: NodeJS.Timeout;
-  private eventGc?: EventGarbageCollector;
   private blobGc?: BlobGarbageCollector;
   private blobs!: BlobStore;
   private registry?: RegistryClient;
   private stopping?: Promise<void>;
   private dashboard?: Dashboard;
   private metrics?: MetricsExporter;
-  private syncs?: SyncController;
   private handlers?: Map<string, RuntimeHandler>;
   private nodeAgent?: NodeAgent;
-  private nodeLifecycle?: NodeLifecycleController;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
   readonly upstreams: UpstreamGuard;
   readonly functionMaxima: FunctionMaxima;
+
+  /**
+   * The Git sources while this node leads (the controller runs on the leader only): `artifacts`,
+   * `refresh(ns, name)`, `get(ns, name)`.
+   */
+  get gitSources(): GitRepositoryController | undefined {
+    return this.leadership?.current<GitRepositoryController>(LEADER_TASKS.gitSources);
+  }
 
   /** Whether this node is one of several: its store is shared (etcd), so other nodes may run beside it. */
   get clustered(): boolean {
@@ -225,6 +235,10 @@ export class Skiff {
     // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
     const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators, ImagePolicy: imagePolicyValidator }, { scaleValidator: (fn) => validateScaleSpec(fn.spec?.scale) }));
     await this.ensureNamespace(resources, 'default');
+    await this.ensureNamespace(resources, LEADER_LEASE.namespace);
+    // Built first so that bad timings stop the start; the controllers it runs are registered below.
+    const leadership = new Leadership({ resources, store, nodeName: this.nodeName, logger, ...this.opts.leaderElection });
+    this.leadership = leadership;
     await this.ensureRuntimeClasses(resources);
 
     this.blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
@@ -288,42 +302,28 @@ export class Skiff {
       clock: this.opts.autoscalerClock,
       readMetric: (name, labels) => this.metrics!.read(name, labels),
       fetchJson: guardedFetchJson(this.upstreams),
+      // Gates, activation and this node's replicas on every node; decisions and their writes once.
+      leader: { isLeader: () => leadership.isLeader(), resources: leadership.resources, store: leadership.fencedStore },
     });
     await this.autoscaler.start();
     await this.imagePolicies.start();
     await this.admission.start();
-    // GitOps sources: mirrors and artifacts in DATA_DIR/gitops; fetches never hold up the start.
-    this.gitSources = new GitRepositoryController({ resources, logger, dir: join(dataDir, 'gitops'), checkUrl: gitUrlGuard(this.upstreams, this.hostDirs) });
-    await this.gitSources.start();
-    // GitOps Syncs apply through the same ResourceService, so every object they write passes the admission above.
-    this.syncs = new SyncController({ resources, logger, artifacts: this.gitSources.artifacts, blobs: this.blobs });
-    await this.syncs.start();
-    const syncs = this.syncs;
-    this.gitSources.artifacts.addReferences(() => syncs.artifactDigests());
-    // Rollouts: canary Functions and Route weights driven by the gateway's per-Function counters.
-    const gateway = this.gateway;
-    this.rollouts = new RolloutController({
-      resources,
-      logger,
-      functions: this.functions.informer,
-      routes: this.routes.routes,
-      metrics: {
-        snapshot: (ns, name) => {
-          const s = gateway.upstreamMetrics(`fn:${ns}/${name}`);
-          return s && { requests: s.requests, errors5xx: s.responses['5xx'] ?? 0, latencyBoundsUs: s.latencyUs.buckets, latencyCounts: s.latencyUs.counts };
-        },
-      },
-    });
-    await this.rollouts.start();
+    this.registerLeaderTasks(leadership, logger, dataDir);
+    // Any node answers the GitOps webhook; the fetch is the leader's.
+    this.gitRepos = new Informer(resources, resources.kind('GitRepository'), logger);
+    await this.gitRepos.start();
 
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
     const autoscaler = this.autoscaler;
     this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics(), replicas: () => autoscaler.stats() }), decisions, resources });
     this.dashboard.start();
     const workloadController = this.workloads;
-    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller, this.gitSources.controller, this.syncs.controller, this.rollouts.controller];
-    this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: () => controllers, workloads: this.workloadManager, autoscaler: this.autoscaler });
-    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount(), gitWebhookMount({ sources: this.gitSources, resources, logger })] });
+    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller];
+    const running = () => [...controllers, ...leadership.scope.running().flatMap((name) => leadership.current<LeaderTask & { controller?: Controller }>(name)?.controller ?? [])];
+    this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: running, workloads: this.workloadManager, autoscaler: this.autoscaler, leader: { stats: () => leadership.stats() } });
+    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount(), gitWebhookMount({ sources: this.webhookSources(resources, leadership, logger), resources, logger })] });
+    // A lone node, or one restarted under its own name, wins at once: its controllers run before the API answers.
+    await leadership.start();
     const tls = await apiCert;
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port, tls));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
@@ -373,15 +373,10 @@ export class Skiff {
       daemonEndpoints: { apiEndpoint: { Port: this.apiAddress.port }, ...(meshAt ? { meshEndpoint: { Port: meshAt.port } } : {}) },
     });
     await this.nodeAgent.start();
-    this.nodeLifecycle = new NodeLifecycleController({ resources, logger });
-    await this.nodeLifecycle.start();
-    controllers.push(this.nodeLifecycle.controller);
 
     if (this.opts.demo) await this.applyDemo(resources);
     await this.settle(5_000);
 
-    this.eventGc = new EventGarbageCollector(resources, logger);
-    this.eventGc.start();
     this.blobGc = new BlobGarbageCollector(resources, this.blobs, logger, this.opts.blobGraceMs, ociCache);
     const images = this.images;
     if (images) {
@@ -391,20 +386,86 @@ export class Skiff {
         if (gone.removed) logger.info({ removed: gone.removed, bytes: gone.bytes }, 'removed unpacked images no Function runs');
       });
     }
-    const gitSources = this.gitSources;
-    // Artifacts no GitRepository (nor a Sync, through artifacts.addReferences) still names.
+    // Artifacts no GitRepository (nor a Sync, through artifacts.addReferences) still names; the
+    // artifacts are the leader's, made by its source controller.
     this.blobGc.addSweep(async () => {
-      const removed = gitSources.gc();
+      const removed = this.gitSources?.gc() ?? 0;
       if (removed) logger.info({ removed }, 'removed Git artifacts nothing references');
     });
     this.blobGc.start();
-    this.compactor = setInterval(() => {
-      this.store
-        .revision()
-        .then((rev) => (rev > HISTORY_KEPT ? this.store.compact(rev - HISTORY_KEPT) : undefined))
-        .catch((err) => logger.warn({ err: (err as Error).message }, 'compaction failed'));
-    }, 60_000);
-    this.compactor.unref();
+  }
+
+  /**
+   * registerLeaderTasks lists the controllers that run once per cluster, on the leader, writing through
+   * its fenced ResourceService. Each entry builds a fresh controller per term of leadership; another
+   * leader-only controller is one more `leadership.add(...)`.
+   */
+  private registerLeaderTasks(leadership: Leadership, logger: Logger, dataDir: string): void {
+    const fenced = leadership.resources;
+    const gitopsDir = join(dataDir, 'gitops');
+    // One artifact store for every term: Syncs of the next term read what the previous one packed.
+    const artifacts = new ArtifactStore({ dir: join(gitopsDir, 'artifacts') });
+    artifacts.addReferences(() => leadership.current<SyncController>(LEADER_TASKS.syncs)?.artifactDigests() ?? []);
+    leadership.add(LEADER_TASKS.nodeLifecycle, () => new NodeLifecycleController({ resources: fenced, logger }));
+    leadership.add(LEADER_TASKS.eventGc, () => new EventGarbageCollector(fenced, logger));
+    leadership.add(LEADER_TASKS.audit, () => ({ start: () => this.admission!.startAudit(fenced), stop: () => this.admission!.stopAudit() }));
+    // GitOps sources: mirrors and artifacts in DATA_DIR/gitops; fetches never hold up the start.
+    leadership.add(LEADER_TASKS.gitSources, () => new GitRepositoryController({ resources: fenced, logger, dir: gitopsDir, artifacts, checkUrl: gitUrlGuard(this.upstreams, this.hostDirs) }));
+    // GitOps Syncs apply through the same admission hooks (the fenced service shares them).
+    leadership.add(LEADER_TASKS.syncs, () => new SyncController({ resources: fenced, logger, artifacts, blobs: this.blobs }));
+    // Rollouts: canary Functions and Route weights driven by the gateway's per-Function counters.
+    const gateway = this.gateway;
+    leadership.add(
+      LEADER_TASKS.rollouts,
+      () =>
+        new RolloutController({
+          resources: fenced,
+          logger,
+          functions: this.functions.informer,
+          routes: this.routes.routes,
+          metrics: {
+            snapshot: (ns, name) => {
+              const s = gateway.upstreamMetrics(`fn:${ns}/${name}`);
+              return s && { requests: s.requests, errors5xx: s.responses['5xx'] ?? 0, latencyBoundsUs: s.latencyUs.buckets, latencyCounts: s.latencyUs.counts };
+            },
+          },
+        }),
+    );
+    // The store's history is shared: compacting it is one node's job.
+    const store = leadership.fencedStore;
+    leadership.add(LEADER_TASKS.compactor, () => {
+      let timer: NodeJS.Timeout | undefined;
+      return {
+        start: () => {
+          timer = setInterval(() => {
+            store
+              .revision()
+              .then((rev) => (rev > HISTORY_KEPT ? store.compact(rev - HISTORY_KEPT) : undefined))
+              .catch((err) => logger.warn({ err: (err as Error).message }, 'compaction failed'));
+          }, 60_000);
+          timer.unref();
+        },
+        stop: () => clearInterval(timer),
+      };
+    });
+  }
+
+  /**
+   * webhookSources: the leader fetches at once; any other node asks the leader to, with the
+   * reconcile-at annotation its source controller honours, instead of fetching itself.
+   */
+  private webhookSources(resources: ResourceService, leadership: Leadership, logger: Logger): WebhookSources {
+    return {
+      get: (ns, name) => this.gitRepos?.get(`${ns}/${name}`),
+      refresh: async (ns, name) => {
+        const local = leadership.isLeader() ? this.gitSources : undefined;
+        if (local) return local.refresh(ns, name);
+        if (!this.gitRepos?.get(`${ns}/${name}`)) return false;
+        await resources.patch(resources.kind('GitRepository'), ns, name, { metadata: { annotations: { [RECONCILE_AT_ANNOTATION]: new Date().toISOString() } } });
+        logger.info({ gitrepository: `${ns}/${name}`, leader: leadership.leader() }, 'asked the leader to fetch');
+        return true;
+      },
+    };
   }
 
   /** settle waits (bounded) until the controllers have nothing left to do: used before announcing readiness. */
@@ -416,27 +477,24 @@ export class Skiff {
   /** stop drains the gateway and the API, stops the controllers, the runtime, then closes the store. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      if (this.compactor) clearInterval(this.compactor);
       this.identity?.close();
-      this.eventGc?.stop();
       this.blobGc?.stop();
       this.dashboard?.stop();
+      // The leader-only controllers end while the lease is held, then the lease is given up.
+      await this.leadership?.stop().catch(() => {});
+      this.gitRepos?.stop();
       await this.nodeAgent?.stop().catch(() => {});
-      await this.nodeLifecycle?.stop().catch(() => {});
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.metrics?.close().catch(() => {});
-      await this.syncs?.stop().catch(() => {});
       await this.admission?.stop().catch(() => {});
       this.imagePolicies?.stop();
-      await this.rollouts?.stop().catch(() => {});
       await this.routes?.stop().catch(() => {});
       await this.functions?.stop().catch(() => {});
       await this.autoscaler?.stop().catch(() => {});
       await this.workloads?.stop().catch(() => {});
       // Every container and VM replica gets SIGTERM, its grace period, then SIGKILL.
       await this.workloadManager?.close().catch(() => {});
-      await this.gitSources?.stop().catch(() => {});
       await this.bundles?.stop().catch(() => {});
       await this.policies?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});

@@ -9,6 +9,7 @@ import { HostDirs, parseFunctionMaxima,UpstreamGuard } from '../../security/inde
 import { type RegistrySettings, Skiff } from '../../server/skiff.js';
 import { UsageError } from '../../util/errors.js';
 import { bindToProcess, createLogger } from '../../util/logger.js';
+import { parseDurationMs } from '../../util/quantity.js';
 
 interface UpOpts {
   dataDir: string;
@@ -37,6 +38,9 @@ interface UpOpts {
   registryCa?: string;
   metrics?: string;
   nodeName?: string;
+  leaderElectLeaseDuration: string;
+  leaderElectRenewDeadline: string;
+  leaderElectRetryPeriod: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -71,6 +75,9 @@ export function register(program: Command): void {
     .option('--insecure-registry <host:port>', 'an OCI registry reached over plain HTTP for oci:// modules (repeatable); every other one over HTTPS', collect, [])
     .option('--registry-config <file>', 'default registry credentials for oci:// modules: a docker config.json (Functions add their own with spec.imagePullSecrets)')
     .option('--registry-ca <file>', 'PEM CA certificates to trust for HTTPS registries, beside the system\'s')
+    .option('--leader-elect-lease-duration <duration>', 'in a cluster, how long other nodes wait after the leader\'s last renew before one of them takes over the once-per-cluster controllers', '15s')
+    .option('--leader-elect-renew-deadline <duration>', 'how long the leader keeps leading without renewing its lease (shorter than the lease duration)', '10s')
+    .option('--leader-elect-retry-period <duration>', 'how often a node tries to take or renew the leader lease', '2s')
     .option('--metrics <host:port>', 'also serve /metrics on its own listener: without a token on a loopback address, with the API token on any other')
     .action(async (opts: UpOpts) => {
       const log = createLogger();
@@ -94,7 +101,8 @@ export function register(program: Command): void {
       const functionMaxima = parseFunctionMaxima({ memory: opts.maxFunctionMemory, timeout: opts.maxFunctionTimeout, concurrency: opts.maxFunctionConcurrency, queue: opts.maxFunctionQueue, output: opts.maxFunctionOutput });
       const registries = registrySettings(opts);
       const tracing = tracingSettings(opts);
-      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, nodeName: opts.nodeName, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      const leaderElection = electionTimings(opts);
+      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, nodeName: opts.nodeName, leaderElection, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;
@@ -156,4 +164,19 @@ function parseAddr(flag: string, v: string): { host: string; port: number } {
 
 function hostForUrl(h: string): string {
   return h.includes(':') ? `[${h}]` : h;
+}
+
+/** electionTimings reads the `--leader-elect-*` durations (kube-controller-manager's flags and defaults). */
+function electionTimings(opts: UpOpts): { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number } {
+  const read = (flag: string, v: string) => {
+    const ms = parseDurationMs(v);
+    if (ms === undefined || !(ms > 0)) throw new UsageError(`${flag} must be a positive duration such as 15s or 500ms, not "${v}"`);
+    return ms;
+  };
+  const leaseDurationMs = read('--leader-elect-lease-duration', opts.leaderElectLeaseDuration);
+  const renewDeadlineMs = read('--leader-elect-renew-deadline', opts.leaderElectRenewDeadline);
+  const retryPeriodMs = read('--leader-elect-retry-period', opts.leaderElectRetryPeriod);
+  if (!(renewDeadlineMs < leaseDurationMs)) throw new UsageError(`--leader-elect-renew-deadline (${opts.leaderElectRenewDeadline}) must be shorter than --leader-elect-lease-duration (${opts.leaderElectLeaseDuration}), so a leader stops before another node may take over`);
+  if (!(retryPeriodMs < renewDeadlineMs)) throw new UsageError(`--leader-elect-retry-period (${opts.leaderElectRetryPeriod}) must be shorter than --leader-elect-renew-deadline (${opts.leaderElectRenewDeadline}), so a leader can retry a failed renew`);
+  return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
 }
