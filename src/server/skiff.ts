@@ -98,6 +98,8 @@ export interface SkiffOptions {
   metrics?: Address;
   /** Leader election timings (`--leader-elect-lease-duration`, `-renew-deadline`, `-retry-period`); client-go's defaults. */
   leaderElection?: ElectionTimings;
+  /** Node heartbeats (`--node-lease-duration`, `--node-monitor-grace-period`); the agent renews every quarter of the lease, as kubelet does. */
+  nodeHeartbeat?: { leaseDurationSeconds?: number; graceMs?: number };
 }
 
 /** RegistrySettings: `skiff up --insecure-registry`, `--registry-ca`, `--registry-config`. */
@@ -368,6 +370,7 @@ export class Skiff {
       logger,
       nodeName: this.nodeName,
       version: VERSION,
+      ...(this.opts.nodeHeartbeat?.leaseDurationSeconds ? { leaseDurationSeconds: this.opts.nodeHeartbeat.leaseDurationSeconds, renewMs: this.opts.nodeHeartbeat.leaseDurationSeconds * 250 } : {}),
       runtimeClasses: () => this.availableRuntimeClasses(),
       addresses: meshAt ? [{ type: 'InternalIP', address: meshAt.host }] : [],
       daemonEndpoints: { apiEndpoint: { Port: this.apiAddress.port }, ...(meshAt ? { meshEndpoint: { Port: meshAt.port } } : {}) },
@@ -406,7 +409,7 @@ export class Skiff {
     // One artifact store for every term: Syncs of the next term read what the previous one packed.
     const artifacts = new ArtifactStore({ dir: join(gitopsDir, 'artifacts') });
     artifacts.addReferences(() => leadership.current<SyncController>(LEADER_TASKS.syncs)?.artifactDigests() ?? []);
-    leadership.add(LEADER_TASKS.nodeLifecycle, () => new NodeLifecycleController({ resources: fenced, logger }));
+    leadership.add(LEADER_TASKS.nodeLifecycle, () => new NodeLifecycleController({ resources: fenced, logger, graceMs: this.opts.nodeHeartbeat?.graceMs }));
     leadership.add(LEADER_TASKS.eventGc, () => new EventGarbageCollector(fenced, logger));
     leadership.add(LEADER_TASKS.audit, () => ({ start: () => this.admission!.startAudit(fenced), stop: () => this.admission!.stopAudit() }));
     // GitOps sources: mirrors and artifacts in DATA_DIR/gitops; fetches never hold up the start.

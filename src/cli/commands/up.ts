@@ -41,6 +41,8 @@ interface UpOpts {
   leaderElectLeaseDuration: string;
   leaderElectRenewDeadline: string;
   leaderElectRetryPeriod: string;
+  nodeLeaseDuration: string;
+  nodeMonitorGracePeriod: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -78,6 +80,8 @@ export function register(program: Command): void {
     .option('--leader-elect-lease-duration <duration>', 'in a cluster, how long other nodes wait after the leader\'s last renew before one of them takes over the once-per-cluster controllers', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'how long the leader keeps leading without renewing its lease (shorter than the lease duration)', '10s')
     .option('--leader-elect-retry-period <duration>', 'how often a node tries to take or renew the leader lease', '2s')
+    .option('--node-lease-duration <duration>', 'how long this node\'s heartbeat Lease (kube-node-lease/NODE) holds; renewed every quarter of it', '40s')
+    .option('--node-monitor-grace-period <duration>', 'how long past a node\'s heartbeat Lease the leader waits before marking the node Ready Unknown', '40s')
     .option('--metrics <host:port>', 'also serve /metrics on its own listener: without a token on a loopback address, with the API token on any other')
     .action(async (opts: UpOpts) => {
       const log = createLogger();
@@ -102,7 +106,8 @@ export function register(program: Command): void {
       const registries = registrySettings(opts);
       const tracing = tracingSettings(opts);
       const leaderElection = electionTimings(opts);
-      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, nodeName: opts.nodeName, leaderElection, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      const nodeHeartbeat = heartbeatTimings(opts);
+      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, nodeName: opts.nodeName, leaderElection, nodeHeartbeat, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;
@@ -179,4 +184,13 @@ function electionTimings(opts: UpOpts): { leaseDurationMs: number; renewDeadline
   if (!(renewDeadlineMs < leaseDurationMs)) throw new UsageError(`--leader-elect-renew-deadline (${opts.leaderElectRenewDeadline}) must be shorter than --leader-elect-lease-duration (${opts.leaderElectLeaseDuration}), so a leader stops before another node may take over`);
   if (!(retryPeriodMs < renewDeadlineMs)) throw new UsageError(`--leader-elect-retry-period (${opts.leaderElectRetryPeriod}) must be shorter than --leader-elect-renew-deadline (${opts.leaderElectRenewDeadline}), so a leader can retry a failed renew`);
   return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
+}
+
+/** heartbeatTimings reads `--node-lease-duration` (whole seconds, as Lease's field) and `--node-monitor-grace-period`. */
+function heartbeatTimings(opts: UpOpts): { leaseDurationSeconds: number; graceMs: number } {
+  const lease = parseDurationMs(opts.nodeLeaseDuration);
+  if (lease === undefined || lease < 1000 || lease % 1000 !== 0) throw new UsageError(`--node-lease-duration must be a whole number of seconds such as 40s, not "${opts.nodeLeaseDuration}"`);
+  const grace = parseDurationMs(opts.nodeMonitorGracePeriod);
+  if (grace === undefined || !(grace > 0)) throw new UsageError(`--node-monitor-grace-period must be a positive duration such as 40s, not "${opts.nodeMonitorGracePeriod}"`);
+  return { leaseDurationSeconds: lease / 1000, graceMs: grace };
 }
