@@ -12,6 +12,26 @@ import { BIN, REPO } from './skiff-process.js';
  * bounded, and `close()` kills everything (SIGCONT first, so a stopped process can die).
  */
 
+/**
+ * Every child this module started and not yet reaped. If the test process exits without `close()`
+ * (a worker torn down after a hook timed out), they are killed on its way out rather than orphaned.
+ */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const ch of children) {
+    try {
+      ch.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+function track(ch: ChildProcess): ChildProcess {
+  children.add(ch);
+  ch.once('exit', () => children.delete(ch));
+  return ch;
+}
+
 /** freePort asks the kernel for a free loopback port (released at once; taken again by the child). */
 export async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -67,7 +87,7 @@ export class EtcdMember {
     if (this.running) return;
     // Short heartbeat and election timeout: a lost member's leadership moves in well under a second.
     const args = ['--name', this.name, '--data-dir', this.dataDir, '--listen-client-urls', this.clientUrl, '--advertise-client-urls', this.clientUrl, '--listen-peer-urls', this.peerUrl, '--initial-advertise-peer-urls', this.peerUrl, '--initial-cluster', this.initialCluster, '--initial-cluster-token', this.clusterToken, '--initial-cluster-state', 'new', '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'error', '--logger', 'zap'];
-    const proc = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = track(spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
     let err = '';
     proc.stderr!.on('data', (d) => (err = (err + d).slice(-4000)));
     this.proc = proc;
@@ -148,7 +168,7 @@ export class SkiffNode {
     if (this.running) return;
     const extra = joinArgs(this.cluster, this);
     const args = [BIN, 'up', '--store', this.cluster.storeUrl, '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--node-name', this.name, '--data-dir', this.dataDir, ...extra, ...(this.opts.args ?? [])];
-    const proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKIFF_LOG_LEVEL: 'info', ...(this.opts.env ?? {}) } });
+    const proc = track(spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKIFF_LOG_LEVEL: 'info', ...(this.opts.env ?? {}) } }));
     this.proc = proc;
     this.paused = false;
     this.err = '';
