@@ -73,6 +73,13 @@ describe.skipIf(!available)('leader failover on three nodes', () => {
     const flags = await Promise.all(c.nodes.map((n) => n.metric('skiff_leader_is_leader')));
     expect(flags.filter((x) => x === 1)).toHaveLength(1);
     expect(flags[leader.index]).toBe(1);
+    // Every node shows who leads what.
+    for (const n of c.nodes) {
+      const leases = await cli(['get', 'leases', '-A'], { server: n.api, env: { SKIFF_DATA_DIR: n.dataDir } });
+      expect(leases.code).toBe(0);
+      expect(leases.stdout).toMatch(new RegExp(`\\nskiff-system\\s+skiff-leader\\s+${leader.name}\\s`));
+      for (const x of c.nodes) expect(leases.stdout).toMatch(new RegExp(`\\nkube-node-lease\\s+${x.name}\\s+${x.name}\\s`));
+    }
   });
 
   it('kill -9 of the leader: a new leader within the lease, its controllers act, and no acknowledged write is lost', async () => {
