@@ -445,6 +445,9 @@ export class EtcdStore implements Store {
       } catch (err) {
         if (this.closed) throw new StoreUnavailableError('the store is closed', err);
         if (signal.aborted) {
+          // A member that hangs (paused, partitioned) is not asked first again: the next request
+          // starts with the next member. This one is not resent: a paused member may still apply it.
+          if (this.endpoint === idx) this.endpoint = (idx + 1) % n;
           const seconds = budgetMs / 1000;
           throw new EtcdTimeoutError(`the etcd store did not answer the ${what} within ${seconds}s${write ? ' (the write was not acknowledged; it may still be applied once etcd recovers)' : ''}: ${QUORUM_ADVICE}`, err);
         }
