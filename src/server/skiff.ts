@@ -42,7 +42,7 @@ import { DecisionLogger, policyKindValidators } from '../policy/index.js';
 import { Runtime } from '../runtime/index.js';
 import { DEFAULT_FUNCTION_MAXIMA, type FunctionMaxima,HostDirs, UpstreamGuard } from '../security/index.js';
 import { SigstoreVerifier } from '../signing/index.js';
-import { BlobStore, InstrumentedStore, openStore, type Store } from '../store/index.js';
+import { BlobStore, type EtcdTls, InstrumentedStore, openStore, type Store } from '../store/index.js';
 import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { BwrapHandler, ImageStore, QemuHandler, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
@@ -59,8 +59,10 @@ export interface SkiffOptions {
   dataDir: string;
   api: Address;
   gateway: Address;
-  /** Store endpoint URL (sqlite://PATH, memory://); default SQLite in the data dir. */
+  /** Store endpoint URL (sqlite://PATH, memory://, etcd://HOST:PORT[,HOST:PORT]/PREFIX); default SQLite in the data dir. */
   store?: string;
+  /** For an `etcd+https://` store: the CA of the members' certificates and this node's client certificate and key (PEM). */
+  storeTls?: EtcdTls;
   /** Apply examples/hello on start. */
   demo?: boolean;
   logger: Logger;
@@ -232,7 +234,7 @@ export class Skiff {
     const apiCert = ensureApiCertificate(dataDir, trustDomain, servingNames(this.opts.api.host));
     apiCert.catch(() => undefined);
     // Counted behind the Store interface, so every backend reports the same operations.
-    const store = new InstrumentedStore(await openStore(this.opts.store, dataDir));
+    const store = new InstrumentedStore(await openStore(this.opts.store, dataDir, { tls: this.opts.storeTls }));
     this.store = store;
     // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
     const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators, ImagePolicy: imagePolicyValidator }, { scaleValidator: (fn) => validateScaleSpec(fn.spec?.scale) }));

@@ -51,6 +51,19 @@ export function isTlsError(err: unknown): boolean {
   return code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|DEPTH_ZERO/.test(code) || /certificate|handshake|alert/i.test(e?.message ?? '');
 }
 
+/** tlsReason says in words what went wrong in a TLS handshake with a member. */
+export function tlsReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException | undefined;
+  const code = String(e?.code ?? '');
+  if (/ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|HANDSHAKE_FAILURE)/.test(code) || /alert (bad certificate|certificate required|unknown ca)/i.test(e?.message ?? '')) {
+    return `the members refused this client's certificate, or its lack of one (${code || 'TLS alert'})`;
+  }
+  if (/SELF_SIGNED|UNABLE_TO_(GET_ISSUER|VERIFY_LEAF)|CERT_UNTRUSTED|DEPTH_ZERO/.test(code)) return `the members' certificate is not signed by a CA this client trusts (${code})`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the members' certificate does not name the address connected to (${code})`;
+  if (/CERT_HAS_EXPIRED|CERT_NOT_YET_VALID/.test(code)) return `the members' certificate is outside its validity period (${code})`;
+  return code || (e?.message ?? 'TLS handshake failed').split('\n')[0]!.slice(0, 120);
+}
+
 /**
  * EtcdTransport posts JSON to the members' gRPC gateway over node:http or node:https, with keep-alive
  * connections and, for `etcd+https://`, the operator's CA and client certificate. It knows nothing of

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
 import { CompactedError, FutureRevisionError, StoreConfigError, StoreUnavailableError } from './errors.js';
-import { EtcdAnswerError, type EtcdTls, EtcdTransport, EtcdUnreachableError, isTlsError } from './etcd-transport.js';
+import { EtcdAnswerError, type EtcdTls, EtcdTransport, EtcdUnreachableError, isTlsError, tlsReason } from './etcd-transport.js';
 import type { KeyValue, RangeOptions, RangeResult, Store, Watcher, WatchEvent, WatchOptions, WriteCondition, WriteFailure, WriteResult } from './types.js';
 import { prefixEnd } from './watch-hub.js';
 
@@ -445,6 +445,9 @@ export class EtcdStore implements Store {
       } catch (err) {
         if (this.closed) throw new StoreUnavailableError('the store is closed', err);
         if (signal.aborted) {
+          // A member that hangs (paused, partitioned) is not asked first again: the next request
+          // starts with the next member. This one is not resent: a paused member may still apply it.
+          if (this.endpoint === idx) this.endpoint = (idx + 1) % n;
           const seconds = budgetMs / 1000;
           throw new EtcdTimeoutError(`the etcd store did not answer the ${what} within ${seconds}s${write ? ' (the write was not acknowledged; it may still be applied once etcd recovers)' : ''}: ${QUORUM_ADVICE}`, err);
         }
@@ -462,7 +465,7 @@ export class EtcdStore implements Store {
     }
     if (answer) throw new StoreUnavailableError(`the etcd store cannot serve the ${what}: ${unreachable} of ${n} members unreachable, the others answer "${answer.etcdMessage}"; ${QUORUM_ADVICE}`, answer);
     if (isTlsError(lastErr)) {
-      throw new EtcdUnreachableError(`no etcd member accepted a TLS connection (${(lastErr as Error).message}): check --store-cafile (the CA of the members' serving certificates) and --store-certfile/--store-keyfile (a client certificate the members trust)`, lastErr);
+      throw new EtcdUnreachableError(`no etcd member accepted a TLS connection: ${tlsReason(lastErr)}; check --store-cafile (the CA of the members' serving certificates) and --store-certfile/--store-keyfile (a client certificate the members trust)`, lastErr);
     }
     throw new EtcdUnreachableError(`no etcd member answered (${(lastErr as Error)?.message ?? 'unknown error'})${write ? '; the write was not acknowledged' : ''}: check that the etcd members are running and reachable`, lastErr);
   }
