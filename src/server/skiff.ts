@@ -44,7 +44,7 @@ import { DecisionLogger, policyKindValidators } from '../policy/index.js';
 import { Runtime } from '../runtime/index.js';
 import { DEFAULT_FUNCTION_MAXIMA, type FunctionMaxima,HostDirs, UpstreamGuard } from '../security/index.js';
 import { SigstoreVerifier } from '../signing/index.js';
-import { BlobError, BlobStore, InstrumentedStore, openStore, type Store } from '../store/index.js';
+import { BlobError, BlobStore, type EtcdTls, InstrumentedStore, openStore, type Store } from '../store/index.js';
 import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { BwrapHandler, ImageStore, QemuHandler, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
@@ -63,8 +63,10 @@ export interface SkiffOptions {
   dataDir: string;
   api: Address;
   gateway: Address;
-  /** Store endpoint URL (sqlite://PATH, memory://); default SQLite in the data dir. */
+  /** Store endpoint URL (sqlite://PATH, memory://, etcd://HOST:PORT[,HOST:PORT]/PREFIX); default SQLite in the data dir. */
   store?: string;
+  /** For an `etcd+https://` store: the CA of the members' certificates and this node's client certificate and key (PEM). */
+  storeTls?: EtcdTls;
   /** Apply examples/hello on start. */
   demo?: boolean;
   logger: Logger;
@@ -102,6 +104,8 @@ export interface SkiffOptions {
   metrics?: Address;
   /** Leader election timings (`--leader-elect-lease-duration`, `-renew-deadline`, `-retry-period`); client-go's defaults. */
   leaderElection?: ElectionTimings;
+  /** Node heartbeats (`--node-lease-duration`, `--node-monitor-grace-period`); the agent renews every quarter of the lease, as kubelet does. */
+  nodeHeartbeat?: { leaseDurationSeconds?: number; graceMs?: number };
   /** How this node comes to a shared (etcd) store: `skiff up --cluster-init`, `--join URL --token TOKEN`. */
   cluster?: ClusterJoinOptions;
 }
@@ -262,7 +266,7 @@ export class Skiff {
       apiCert.catch(() => undefined);
     }
     // Counted behind the Store interface, so every backend reports the same operations.
-    const store = new InstrumentedStore(await openStore(this.opts.store, dataDir));
+    const store = new InstrumentedStore(await openStore(this.opts.store, dataDir, { tls: this.opts.storeTls }));
     this.store = store;
     // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
     const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators, ImagePolicy: imagePolicyValidator }, { scaleValidator: (fn) => validateScaleSpec(fn.spec?.scale) }));
@@ -479,6 +483,7 @@ export class Skiff {
       logger,
       nodeName: this.nodeName,
       version: VERSION,
+      ...(this.opts.nodeHeartbeat?.leaseDurationSeconds ? { leaseDurationSeconds: this.opts.nodeHeartbeat.leaseDurationSeconds, renewMs: this.opts.nodeHeartbeat.leaseDurationSeconds * 250 } : {}),
       runtimeClasses: () => this.availableRuntimeClasses(),
       addresses: meshAt ? [{ type: 'InternalIP', address: meshAt.host }] : [],
       daemonEndpoints: { apiEndpoint: { Port: this.apiAddress.port }, ...(meshAt ? { meshEndpoint: { Port: meshAt.port } } : {}) },
@@ -529,7 +534,7 @@ export class Skiff {
     // One artifact store for every term: Syncs of the next term read what the previous one packed.
     const artifacts = new ArtifactStore({ dir: join(gitopsDir, 'artifacts') });
     artifacts.addReferences(() => leadership.current<SyncController>(LEADER_TASKS.syncs)?.artifactDigests() ?? []);
-    leadership.add(LEADER_TASKS.nodeLifecycle, () => new NodeLifecycleController({ resources: fenced, logger }));
+    leadership.add(LEADER_TASKS.nodeLifecycle, () => new NodeLifecycleController({ resources: fenced, logger, graceMs: this.opts.nodeHeartbeat?.graceMs }));
     // Placement of container and VM replicas over the nodes; a lone node runs them all without it.
     if (this.clustered) leadership.add(LEADER_TASKS.scheduler, () => new Scheduler({ resources: fenced, logger }));
     leadership.add(LEADER_TASKS.eventGc, () => new EventGarbageCollector(fenced, logger));

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 
 import { StoreConfigError } from './errors.js';
 import { EtcdStore, parseEtcdEndpoint } from './etcd.js';
+import type { EtcdTls } from './etcd-transport.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
@@ -10,20 +11,23 @@ export type * from './types.js';
 export * from './errors.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore } from './sqlite.js';
-export { EtcdStore, parseEtcdEndpoint } from './etcd.js';
+export { EtcdStore, type EtcdStoreOptions, EtcdTimeoutError, parseEtcdEndpoint } from './etcd.js';
+export { EtcdAnswerError, type EtcdTls, EtcdUnreachableError } from './etcd-transport.js';
 export { BlobStore, BlobError, DEFAULT_MAX_BLOB_BYTES, isBlobHex, type BlobPut, type BlobStoreOptions } from './blobs.js';
 export { InstrumentedStore, StoreStats, type StoreOperation } from './instrumented.js';
 
 /**
  * openStore picks a backend from the endpoint's URL scheme: `sqlite://PATH` (relative paths are
  * relative to the working directory), `memory://`, `etcd://HOST:PORT[,HOST:PORT]/PREFIX`
- * (`etcd+https://` for TLS). With no endpoint, SQLite in the data directory.
- * Error messages never repeat the endpoint, which may carry credentials.
+ * (`etcd+https://` for TLS, with `opts.tls`: the CA and a client certificate). With no endpoint, SQLite
+ * in the data directory. Error messages never repeat the endpoint, which may carry credentials.
  */
-export async function openStore(endpoint: string | undefined, dataDir: string): Promise<Store> {
+export async function openStore(endpoint: string | undefined, dataDir: string, opts: { tls?: EtcdTls } = {}): Promise<Store> {
+  const tls = opts.tls && (opts.tls.ca || opts.tls.cert || opts.tls.key) ? opts.tls : undefined;
+  if (tls && !/^etcd\+https:\/\//i.test(endpoint ?? '')) throw new StoreConfigError('store TLS files (CA, client certificate and key) are for an etcd store over TLS: use an etcd+https://HOST:PORT/PREFIX store');
   if (!endpoint) return new SqliteStore(join(dataDir, 'state.db'));
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(endpoint);
-  if (!m) throw new StoreConfigError('the store endpoint is not a URL: use sqlite://PATH or memory://');
+  if (!m) throw new StoreConfigError('the store endpoint is not a URL: use sqlite://PATH, memory:// or etcd://HOST:PORT/PREFIX');
   const scheme = m[1]!.toLowerCase();
   const rest = m[2]!;
   switch (scheme) {
@@ -41,7 +45,7 @@ export async function openStore(endpoint: string | undefined, dataDir: string): 
     case 'etcd':
     case 'etcd+http':
     case 'etcd+https':
-      return new EtcdStore(parseEtcdEndpoint(endpoint)).open();
+      return new EtcdStore({ ...parseEtcdEndpoint(endpoint), tls }).open();
     default:
       throw new StoreConfigError(`unknown store scheme '${scheme}': use sqlite://PATH, memory:// or etcd://HOST:PORT/PREFIX`);
   }

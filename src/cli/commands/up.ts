@@ -44,6 +44,11 @@ interface UpOpts {
   clusterInit?: boolean;
   join?: string;
   token?: string;
+  nodeLeaseDuration: string;
+  nodeMonitorGracePeriod: string;
+  storeCafile?: string;
+  storeCertfile?: string;
+  storeKeyfile?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -56,7 +61,13 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'where state, tokens and logs live', process.env.SKIFF_DATA_DIR ?? './.skiff')
     .option('--api <host:port>', 'API listen address (port 0 picks a free port)', '127.0.0.1:7070')
     .option('--gateway <host:port>', 'gateway listen address (port 0 picks a free port)', '127.0.0.1:8080')
-    .option('--store <url>', 'store endpoint: sqlite://PATH or memory:// (default: SQLite in the data dir)')
+    .option(
+      '--store <url>',
+      'store endpoint: sqlite://PATH, memory://, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX (default: SQLite in the data dir). Nodes on one etcd form a cluster: each serves the API and the gateway, the once-per-cluster controllers run on the elected leader (--leader-elect-*), nodes reach each other on --mesh. List several etcd members: requests move to the next when one fails; with etcd quorum lost, writes answer 503 within 10 s while reads still answer. etcd+https://... talks TLS to etcd, with --store-cafile, --store-certfile and --store-keyfile',
+    )
+    .option('--store-cafile <file>', 'etcd+https stores: PEM CA certificates that sign the etcd members\' serving certificates (default: the system\'s)')
+    .option('--store-certfile <file>', 'etcd+https stores: this node\'s PEM client certificate, for etcd members started with --client-cert-auth')
+    .option('--store-keyfile <file>', 'etcd+https stores: the PEM private key of --store-certfile')
     .option('--workers <n>', 'sandbox worker threads')
     .option('--mesh <host:port>', 'also serve the gateway over mutual TLS for other Skiff nodes (client certificates from the internal CA)')
     .option('--node-name <name>', 'this node\'s name: its Node object and heartbeat Lease (default: the host name, lower-cased)')
@@ -84,6 +95,8 @@ export function register(program: Command): void {
     .option('--leader-elect-lease-duration <duration>', 'in a cluster, how long other nodes wait after the leader\'s last renew before one of them takes over the once-per-cluster controllers', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'how long the leader keeps leading without renewing its lease (shorter than the lease duration)', '10s')
     .option('--leader-elect-retry-period <duration>', 'how often a node tries to take or renew the leader lease', '2s')
+    .option('--node-lease-duration <duration>', 'how long this node\'s heartbeat Lease (kube-node-lease/NODE) holds; renewed every quarter of it', '40s')
+    .option('--node-monitor-grace-period <duration>', 'how long past a node\'s heartbeat Lease the leader waits before marking the node Ready Unknown', '40s')
     .option('--metrics <host:port>', 'also serve /metrics on its own listener: without a token on a loopback address, with the API token on any other')
     .action(async (opts: UpOpts) => {
       const log = createLogger();
@@ -113,7 +126,9 @@ export function register(program: Command): void {
       const registries = registrySettings(opts);
       const tracing = tracingSettings(opts);
       const leaderElection = electionTimings(opts);
-      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, nodeName: opts.nodeName, leaderElection, cluster: etcd ? { init: opts.clusterInit, join: opts.join, token: opts.token } : undefined, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      const nodeHeartbeat = heartbeatTimings(opts);
+      const storeTls = storeTlsFiles(opts);
+      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, nodeName: opts.nodeName, leaderElection, nodeHeartbeat, storeTls, cluster: etcd ? { init: opts.clusterInit, join: opts.join, token: opts.token } : undefined, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;
@@ -190,4 +205,31 @@ function electionTimings(opts: UpOpts): { leaseDurationMs: number; renewDeadline
   if (!(renewDeadlineMs < leaseDurationMs)) throw new UsageError(`--leader-elect-renew-deadline (${opts.leaderElectRenewDeadline}) must be shorter than --leader-elect-lease-duration (${opts.leaderElectLeaseDuration}), so a leader stops before another node may take over`);
   if (!(retryPeriodMs < renewDeadlineMs)) throw new UsageError(`--leader-elect-retry-period (${opts.leaderElectRetryPeriod}) must be shorter than --leader-elect-renew-deadline (${opts.leaderElectRenewDeadline}), so a leader can retry a failed renew`);
   return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
+}
+
+/** heartbeatTimings reads `--node-lease-duration` (whole seconds, as Lease's field) and `--node-monitor-grace-period`. */
+function heartbeatTimings(opts: UpOpts): { leaseDurationSeconds: number; graceMs: number } {
+  const lease = parseDurationMs(opts.nodeLeaseDuration);
+  if (lease === undefined || lease < 1000 || lease % 1000 !== 0) throw new UsageError(`--node-lease-duration must be a whole number of seconds such as 40s, not "${opts.nodeLeaseDuration}"`);
+  const grace = parseDurationMs(opts.nodeMonitorGracePeriod);
+  if (grace === undefined || !(grace > 0)) throw new UsageError(`--node-monitor-grace-period must be a positive duration such as 40s, not "${opts.nodeMonitorGracePeriod}"`);
+  return { leaseDurationSeconds: lease / 1000, graceMs: grace };
+}
+
+/** storeTlsFiles reads `--store-cafile`, `--store-certfile`, `--store-keyfile` for an etcd+https store. */
+function storeTlsFiles(opts: UpOpts): { ca?: string; cert?: string; key?: string } | undefined {
+  const files = { '--store-cafile': opts.storeCafile, '--store-certfile': opts.storeCertfile, '--store-keyfile': opts.storeKeyfile };
+  const given = Object.entries(files).filter(([, v]) => v !== undefined);
+  if (given.length === 0) return undefined;
+  if (!/^etcd\+https:\/\//i.test(opts.store ?? '')) throw new UsageError(`${given.map(([f]) => f).join(', ')} need an etcd store over TLS: --store etcd+https://HOST:PORT[,HOST:PORT...]/PREFIX`);
+  if (!opts.storeCertfile !== !opts.storeKeyfile) throw new UsageError('--store-certfile and --store-keyfile go together: a client certificate and its private key');
+  const read = (flag: string, path: string | undefined) => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new UsageError(`${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  return { ca: read('--store-cafile', opts.storeCafile), cert: read('--store-certfile', opts.storeCertfile), key: read('--store-keyfile', opts.storeKeyfile) };
 }
