@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -268,15 +268,14 @@ export class SkiffNode {
 }
 
 /**
- * joinArgs is the one place a node learns how to join the cluster. Until `--join URL --token T` exists,
- * every node shares the API token and the controller token by copying the first node's files into its
- * data dir before it starts (the first node starts alone). It returns the extra `skiff up` flags.
+ * joinArgs is the one place a node learns how to join the cluster: the first node starts alone with
+ * `--cluster-init`, every other one with `--join` to the first node's API and the join token it wrote
+ * (DATA_DIR/node-token). A restarted node has its own node-token and does not ask again.
  */
 export function joinArgs(cluster: Cluster, node: SkiffNode): string[] {
   const first = cluster.nodes[0]!;
-  if (node === first) return [];
-  for (const f of ['token', 'controller-token']) copyFileSync(join(first.dataDir, f), join(node.dataDir, f));
-  return [];
+  if (node === first) return ['--cluster-init'];
+  return ['--join', first.api.replace(/^http:/, 'https:'), '--token', readFileSync(join(first.dataDir, 'node-token'), 'utf8').trim()];
 }
 
 export interface LeaderRecord {
