@@ -69,6 +69,22 @@ describe.skipIf(!tools)('placement across two nodes on etcd', () => {
   const slices = async (via = nodes[1]!) => ((await (await apiFetch(via, '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb')).json()) as { items: Slice[] }).items.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
   const readyByNode = async () => Object.fromEntries((await slices()).map((s) => [s.metadata.labels['skiff.dev/node'], s.endpoints.filter((e) => e.conditions.ready).length]));
 
+  it('lists a Wasm Function on every node, and only on the nodes its affinity names', async () => {
+    copyFileSync(join(REPO, 'examples', 'hello', 'hello.wasm'), join(dir, 'hello.wasm'));
+    const path = '/apis/skiff.dev/v1/namespaces/default/functions';
+    const names = async () => ((await (await apiFetch(nodes[0]!, '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dhi')).json()) as { items: Slice[] }).items.map((x) => `${x.metadata.name}:${x.endpoints.map((e) => e.conditions.ready).join(',')}`).sort();
+    // A host path both nodes can read (skiff apply would upload it to one node's blob store).
+    const created = await apiFetch(nodes[0]!, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name: 'hi', namespace: 'default' }, spec: { module: join(dir, 'hello.wasm') } }) });
+    expect(created.status).toBe(201);
+    await waitFor(async () => JSON.stringify(await names()) === JSON.stringify(['hi-node-1:true', 'hi-node-2:true']), 'a slice of hi from each node', 20_000);
+    const affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-1'] }] }] } } };
+    const patched = await apiFetch(nodes[1]!, `${path}/hi`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { affinity } }) });
+    expect(patched.status).toBe(200);
+    await waitFor(async () => JSON.stringify(await names()) === JSON.stringify(['hi-node-1:true']), 'node 2 no longer serving hi', 20_000);
+    expect((await apiFetch(nodes[0]!, `${path}/hi`, { method: 'DELETE' })).status).toBe(200);
+    await waitFor(async () => (await names()).length === 0, 'the slices of a deleted Function gone', 20_000);
+  }, 60_000);
+
   it('runs one replica on each node, lists both in slices, and drain moves node 2\'s to node 1', async () => {
     const [n1, n2] = [nodes[0]!, nodes[1]!];
     const yaml = `apiVersion: skiff.dev/v1
