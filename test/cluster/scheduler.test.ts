@@ -115,6 +115,18 @@ describe('Scheduler', () => {
     ]);
   });
 
+  it('applies the RuntimeClass\'s node selector and overhead', async () => {
+    const s = await started();
+    await s.addNode('node-a', { memory: '1Gi' });
+    await s.addNode('node-b', { memory: '1Gi', labels: { 'skiff.dev/kvm': 'true' } });
+    await s.resources.create(s.resources.kind('RuntimeClass'), undefined, { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'container' }, handler: 'bwrap', scheduling: { nodeSelector: { 'skiff.dev/kvm': 'true' } }, overhead: { podFixed: { memory: '256Mi' } } });
+    await s.addFn('web', { replicas: 3, resources: { memory: '256Mi' } });
+    await expect.poll(async () => (await s.condition('web'))?.reason).toBe('Unschedulable');
+    // Two replicas of 256Mi plus 256Mi overhead fill node-b's 1Gi; node-a lacks the class's label.
+    expect(await s.placement('web')).toEqual([{ nodeName: 'node-b', replicas: 2 }]);
+    expect((await s.condition('web'))?.message).toBe("1 replica(s) could not be placed: 0/2 nodes are available: 1 Insufficient memory, 1 node(s) didn't match Function's node affinity/selector.");
+  });
+
   it('moves replicas off an unreachable node once the Function\'s toleration runs out', async () => {
     const s = await started();
     await s.addNode('node-a');
