@@ -129,6 +129,11 @@ spec:
     }
     const scheduled = (await fn()).status?.conditions?.find((c) => c.type === 'Scheduled');
     expect(scheduled).toMatchObject({ status: 'True' });
+    // Each node merges its replicas into the Function's status, tagged with the node.
+    await waitFor(async () => ((await fn()).status as { readyReplicas?: number } | undefined)?.readyReplicas === 2, 'both replicas in the merged status', 10_000);
+    const merged = (await fn()).status as unknown as { replicaStatuses: Array<{ nodeName: string; ready: boolean }>; conditions: Array<{ type: string; message: string }> };
+    expect(merged.replicaStatuses.map((r) => `${r.nodeName}:${r.ready}`).sort()).toEqual(['node-1:true', 'node-2:true']);
+    await waitFor(async () => ((await fn()).status?.conditions?.find((c) => c.type === 'Ready') as { message?: string } | undefined)?.message === '2 of 2 replica(s) ready on 2 node(s)', 'the Ready message counting both nodes', 10_000);
 
     const drained = await cli(['drain', 'node-2', '--timeout', '60s'], { skiff: n1 });
     expect(drained.stderr).toBe('');
