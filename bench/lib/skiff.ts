@@ -13,6 +13,8 @@ export interface BenchSkiff {
   /** The API bearer token the server wrote to its data directory. */
   token: string;
   dataDir: string;
+  /** The mesh listener (`https://HOST:PORT`), when the node has one (a cluster store). */
+  mesh?: string;
   /** Wall time from spawning to the readiness line. */
   startupMs: number;
 }
@@ -32,5 +34,5 @@ export async function startBenchSkiff(dataDir: string, opts: { demo?: boolean; a
     proc.on('exit', (c) => rej(new Error(`skiff up exited ${c}`)));
   });
   const startupMs = performance.now() - t0;
-  return { proc, api: /api=(\S+)/.exec(line)![1]!, gateway: /gateway=(\S+)/.exec(line)![1]!, token: readFileSync(join(dataDir, 'token'), 'utf8').trim(), dataDir, startupMs };
+  return { proc, api: /api=(\S+)/.exec(line)![1]!, gateway: /gateway=(\S+)/.exec(line)![1]!, token: readFileSync(join(dataDir, 'token'), 'utf8').trim(), dataDir, mesh: /mesh=(\S+)/.exec(line)?.[1], startupMs };
 }

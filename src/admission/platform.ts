@@ -32,6 +32,11 @@ export interface AdmissionPlatformOptions {
   logger: Logger;
   /** periodic audit interval in ms (Gatekeeper's default is 60 s); 0 disables the timer */
   auditIntervalMs?: number;
+  /**
+   * Whether start() also starts auditing (default true). In a cluster every node admits but only the
+   * leader audits: the server starts the audit with startAudit() when the node starts leading.
+   */
+  auditOnStart?: boolean;
   violationsLimit?: number;
   /** Record every constraint evaluation here (NDJSON). */
   decisionLog?: DecisionLogger;
@@ -67,6 +72,8 @@ export class AdmissionPlatform {
   private auditing?: Promise<ConstraintAudit[]>;
   private auditAgain = false;
   private stopped = false;
+  /** Set while this node audits: where audit results are written (fenced, on a cluster's leader). */
+  private auditWriter?: ResourceService;
 
   constructor(private readonly opts: AdmissionPlatformOptions) {
     this.resources = opts.resources;
@@ -120,10 +127,24 @@ export class AdmissionPlatform {
       await inf.start();
     }
     await this.templateInformer.start();
-    if (this.opts.auditIntervalMs !== 0) {
+    if (this.opts.auditOnStart !== false) this.startAudit();
+  }
+
+  /** startAudit audits periodically and on request, writing constraint status through `writer`. */
+  startAudit(writer: ResourceService = this.resources): void {
+    this.auditWriter = writer;
+    if (this.opts.auditIntervalMs !== 0 && !this.auditTimer) {
       this.auditTimer = setInterval(() => void this.audit().catch((e) => this.logger.warn({ err: (e as Error).message }, 'audit failed')), this.opts.auditIntervalMs ?? 60_000);
       this.auditTimer.unref();
     }
+  }
+
+  /** stopAudit ends auditing (this node stopped leading) and waits for a running audit. */
+  async stopAudit(): Promise<void> {
+    this.auditWriter = undefined;
+    if (this.auditTimer) clearInterval(this.auditTimer);
+    this.auditTimer = undefined;
+    await this.auditing?.catch(() => {});
   }
 
   /** stop ends the watches and the audit timer and waits for a running audit. */
@@ -168,6 +189,7 @@ export class AdmissionPlatform {
     }
     const started = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const results = auditObjects(this.client, objects, this.opts.violationsLimit ?? DEFAULT_VIOLATIONS_LIMIT);
+    const writer = this.auditWriter ?? this.resources;
     for (const r of results) {
       const def = this.resources.kinds.byPluralName(r.kind.toLowerCase(), CONSTRAINTS_GROUP);
       if (!def || this.stopped) continue;
@@ -175,7 +197,7 @@ export class AdmissionPlatform {
         const live = await this.resources.get(def, undefined, r.name);
         const asked = requests.get(`${r.kind}/${r.name}`);
         const status = { ...(live.status ?? {}), auditTimestamp: started, totalViolations: r.totalViolations, violations: r.violations, ...(asked ? { auditRequest: asked } : {}) };
-        await this.resources.updateStatus(def, undefined, r.name, { ...live, status, metadata: { ...live.metadata, resourceVersion: undefined } });
+        await writer.updateStatus(def, undefined, r.name, { ...live, status, metadata: { ...live.metadata, resourceVersion: undefined } });
       } catch (e) {
         if (!(e instanceof ApiError && e.reason === 'NotFound')) this.logger.warn({ constraint: r.name, err: (e as Error).message }, 'cannot write audit status');
       }
@@ -225,7 +247,7 @@ export class AdmissionPlatform {
       onUpdate: (old, c) => {
         this.addConstraint(c);
         const asked = c.metadata.annotations?.[AUDIT_REQUEST_ANNOTATION];
-        if (asked && asked !== old.metadata.annotations?.[AUDIT_REQUEST_ANNOTATION]) void this.audit().catch((e) => this.logger.warn({ err: (e as Error).message }, 'audit failed'));
+        if (asked && this.auditWriter && asked !== old.metadata.annotations?.[AUDIT_REQUEST_ANNOTATION]) void this.audit().catch((e) => this.logger.warn({ err: (e as Error).message }, 'audit failed'));
       },
       onDelete: (c) => this.client.removeConstraint(c.kind, c.metadata.name),
     });

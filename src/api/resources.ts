@@ -55,17 +55,31 @@ const SYSTEM_USER = { username: 'system:skiff', groups: ['system:masters'] };
  * The HTTP API and the in-process controllers both go through it.
  */
 export class ResourceService {
-  private readonly validator = new Validator();
-  private readonly fields = new FieldManager();
-  private readonly hooks: AdmissionHook[] = [];
+  private readonly validator: Validator;
+  private readonly fields: FieldManager;
+  private readonly hooks: AdmissionHook[];
 
   constructor(
     readonly store: Store,
     readonly kinds: KindRegistry,
-  ) {}
+    shared?: { validator: Validator; fields: FieldManager; hooks: AdmissionHook[] },
+  ) {
+    this.validator = shared?.validator ?? new Validator();
+    this.fields = shared?.fields ?? new FieldManager();
+    this.hooks = shared?.hooks ?? [];
+  }
 
   addAdmissionHook(hook: AdmissionHook): void {
     this.hooks.push(hook);
+  }
+
+  /**
+   * withStore is the same service over another store (a fenced one, for the writes of controllers that
+   * run on the cluster's leader only): the kinds, the field manager and the admission hooks are shared,
+   * hooks added later included, so those writes pass the same admission as every other.
+   */
+  withStore(store: Store): ResourceService {
+    return new ResourceService(store, this.kinds, { validator: this.validator, fields: this.fields, hooks: this.hooks });
   }
 
   kind(name: string): KindDefinition {

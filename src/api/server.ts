@@ -145,6 +145,11 @@ export class ApiServer {
     return { host, port: addr.port };
   }
 
+  /** useCertificate swaps the HTTPS side's certificate (a cluster CA rotation); open connections keep theirs. */
+  useCertificate(tls: { certPem: string; keyPem: string }): void {
+    for (const s of this.servers) if (s instanceof https.Server) s.setSecureContext({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' });
+  }
+
   /** close stops accepting, ends open watches, and waits for in-flight requests. */
   async close(): Promise<void> {
     const listener = this.listener;

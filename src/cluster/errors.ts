@@ -37,3 +37,20 @@ export class ElectionConfigError extends SkiffError {
     super('election_config', message);
   }
 }
+
+/**
+ * JoinError: this node could not join the cluster (a bad token, a CA that does not match the token's
+ * hash, a refused request). Nothing was written; the message says what to check.
+ */
+export class JoinError extends SkiffError {
+  constructor(code: 'join_token' | 'join_ca_mismatch' | 'join_refused' | 'join_unreachable', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** BootstrapError: the store's cluster bootstrap is missing, unreadable or does not fit this node's flags. */
+export class BootstrapError extends SkiffError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('cluster_bootstrap', message, options);
+  }
+}

@@ -19,6 +19,9 @@ export interface FenceSource {
  * await store.put('/registry/...', json); // throws LeaseLostError after another node took over
  */
 export class FencedStore implements Store {
+  /** Writes refused because this node did not lead or had lost the lease (`skiff_leader_fenced_writes_refused_total`). */
+  refused = 0;
+
   constructor(
     private readonly inner: Store,
     private readonly fences: FenceSource,
@@ -63,13 +66,19 @@ export class FencedStore implements Store {
     if (cond.guard) throw new FenceConditionError();
     let fence = this.fences.fence();
     for (;;) {
-      if (!fence) throw new NotLeaderError('this node does not lead the cluster: writes of once-per-cluster controllers are made by the leader only');
+      if (!fence) {
+        this.refused++;
+        throw new NotLeaderError('this node does not lead the cluster: writes of once-per-cluster controllers are made by the leader only');
+      }
       const res = await write({ ...cond, guard: fence });
       if (res.ok || res.reason !== 'guard') return res;
       // A renew of our own moves the lease's revision under a write in flight: retry with the new
       // fence, which is safe since the renew proved we still held the lease.
       const next = this.fences.fence();
-      if (!next || (next.key === fence.key && next.modRevision === fence.modRevision)) throw new LeaseLostError(fence.key, fence.modRevision);
+      if (!next || (next.key === fence.key && next.modRevision === fence.modRevision)) {
+        this.refused++;
+        throw new LeaseLostError(fence.key, fence.modRevision);
+      }
       fence = next;
     }
   }

@@ -4,6 +4,16 @@ export { LeaderElector, LEADER_LEASE, systemClock, type ElectionClock, type Lead
 export { FencedStore, type FenceSource } from './fenced-store.js';
 export { ResourceLeaseClient } from './lease-client.js';
 export { NotLeaderError, LeaseLostError, FenceConditionError, ElectionConfigError } from './errors.js';
+export { type LeaderTask, LeaderScope } from './leader-scope.js';
+export { type ElectionTimings, Leadership, type LeadershipOptions, type LeadershipStats } from './leadership.js';
+export { JoinError, BootstrapError } from './errors.js';
+export { ClusterAuthority, BOOTSTRAP_SECRET, chainsTo, splitPem, type BootstrapMode, type ClusterAuthorityOptions } from './bootstrap.js';
+export { clusterMount, nodeLeaseIsLive, CLUSTER_API_PREFIX, NODE_CERT_TTL_MS, type ClusterMountOptions, type JoinResponse } from './join-api.js';
+export { joinCluster, renewNodeCertificate, type Joined, type JoinOptions } from './join.js';
+export { FailureLimiter } from './join-limiter.js';
+export { caBundleHash, formatNodeToken, hashJoinSecret, joinSecretOf, newJoinSecret, parseNodeToken, sameHash, verifyJoinSecret, type NodeToken } from './token.js';
+export { NodePeerCheck, NODE_CERT_GRACE_MS } from './node-peers.js';
+export { CA_SPREAD_MS, followCaRotation, renewWhenNodeRecreated, type FollowCaOptions } from './node-identity.js';
 export { Scheduler, type SchedulerOptions, DRAIN_ANNOTATION, SCHEDULED_CONDITION, placementOf, desiredReplicas, rulesOf, nodeView } from './scheduler.js';
 export { EndpointSliceWriter, type EndpointSliceWriterOptions, type LocalReplica, NODE_AGENT_MANAGER, sliceName, addressTypeOf } from './endpoint-slices.js';
 export { eligibleForWasm, matchesNode, place, UNREACHABLE_TAINT, NOT_READY_TAINT, DEFAULT_TOLERATION_SECONDS, type NodeView, type PlacementEntry, type PlacementRules, type Taint, type Toleration } from './placement.js';

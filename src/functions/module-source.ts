@@ -60,6 +60,12 @@ export interface ModuleSourceOptions {
    * a tag that moved, a policy added since, or a signature that was removed.
    */
   verifyArtifact?: (reference: string, digest: string) => Promise<string | undefined>;
+  /**
+   * In a cluster, asks the other nodes for an uploaded module this node does not have (the upload
+   * reached another node's API): resolves with bytes whose digest the caller checks again, or
+   * undefined when no node has it.
+   */
+  peerBlobs?: (hex: string, maxBytes: number) => Promise<Uint8Array | undefined>;
 }
 
 /** sha256Digest renders bytes' digest as `sha256:<hex>`. */
@@ -144,11 +150,36 @@ export class ModuleSource {
       return await this.opts.blobs.get(hex, { maxBytes: this.max });
     } catch (err) {
       if (!(err instanceof BlobError)) throw err;
+      if (err.code === 'blob_not_found' && this.opts.peerBlobs) {
+        const fetched = await this.fromPeers(hex);
+        if (fetched) return fetched;
+      }
       if (err.code === 'blob_not_found') throw new ModuleLoadError('ModuleNotFound', `the uploaded module sha256:${hex} is not in the server's module store; apply the Function again with skiff apply, which uploads it`, err);
       if (err.code === 'blob_corrupt') throw new ModuleLoadError('ModuleCorrupt', `the uploaded module sha256:${hex} is damaged on the server's disk and was discarded; apply the Function again with skiff apply to upload it again`, err);
       if (err.code === 'blob_too_large') throw new ModuleLoadError('ModuleTooLarge', `the uploaded module sha256:${hex} is larger than the limit of ${this.max} bytes`, err);
       throw new ModuleLoadError('ModuleNotReadable', `the uploaded module sha256:${hex} cannot be read from the server's module store (${err.code})`, err);
     }
+  }
+
+  /**
+   * fromPeers fetches an uploaded module from another node and keeps it in this node's store, which
+   * checks its digest as it writes (bytes that are not the digest's are refused, never stored or run).
+   */
+  private async fromPeers(hex: string): Promise<Uint8Array | undefined> {
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await this.opts.peerBlobs!(hex, this.max);
+    } catch (err) {
+      throw new ModuleLoadError('ModuleNotFound', `the uploaded module sha256:${hex} is not on this node and fetching it from another node failed: ${(err as Error).message}`, err);
+    }
+    if (!bytes) return undefined;
+    try {
+      await this.opts.blobs.put(hex, bytes);
+    } catch (err) {
+      if (err instanceof BlobError && err.code === 'blob_digest_mismatch') throw new ModuleLoadError('ModuleCorrupt', `another node sent bytes for the uploaded module sha256:${hex} that do not have its digest; they were discarded`, err);
+      throw err;
+    }
+    return bytes;
   }
 
   private async loadHostFile(path: string, absolute: boolean): Promise<Uint8Array> {

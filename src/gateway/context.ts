@@ -66,6 +66,11 @@ export interface GatewayContext {
   claims?: Record<string, unknown>;
   /** The peer's SPIFFE identity when the connection used mutual TLS. */
   peerIdentity?: string;
+  /**
+   * Set on a request another node forwarded over the mesh (the forwarding node's SPIFFE ID): it is
+   * served by this node's own replicas only, never forwarded again.
+   */
+  forwardedBy?: string;
   /** A response that ends the chain; written after the chain returns unless already streamed. */
   response?: BufferedResponse;
   /** Response header edits applied to whatever response is written (buffered or streamed). */

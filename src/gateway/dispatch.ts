@@ -56,6 +56,20 @@ function rewrittenPath(ctx: GatewayContext, rw: NonNullable<CompiledRule['rewrit
 }
 
 /**
+ * functionDispatch sends every request to one Function, under the request's deadline: what a node
+ * runs for a request another node forwarded to it (no route, no filters: the entry node ran them).
+ */
+export function functionDispatch(namespace: string, name: string, deps: DispatchDeps): Dispatch {
+  const dest = new FunctionDestination({ kind: 'function', namespace, name }, deps);
+  return (ctx) => {
+    const t0 = performance.now();
+    const pending = dest.send(ctx, ctx.path, ctx.cancel);
+    if (pending === undefined) return undefined;
+    return withDeadline(ctx, ctx.timeoutMs - (performance.now() - t0), pending);
+  };
+}
+
+/**
  * createDispatch builds a rule's terminal step: it chooses the destination (the redirect or direct
  * response, else one of the weighted destinations after the rewrite, with the mirror's copy sent
  * first) and holds the route's deadline over it. The destinations themselves live in destinations/.

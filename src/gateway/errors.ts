@@ -42,6 +42,17 @@ export class NoHealthyUpstreamError extends GatewayError {
   }
 }
 
+/**
+ * NotServedHereError: another node forwarded a request for a Function this node has no ready replica
+ * of (503). A forwarded request is never forwarded again, so that two nodes with stale views of each
+ * other cannot bounce it between them.
+ */
+export class NotServedHereError extends GatewayError {
+  constructor(fn: string, node: string) {
+    super('not_served_here', 503, `function ${fn} has no ready replica on node ${node}; a forwarded request is not forwarded again\n`, `forwarded request for ${fn}: no ready replica on this node`);
+  }
+}
+
 /** BodyTooLargeError: the request body exceeds the buffering limit (413). */
 export class BodyTooLargeError extends GatewayError {
   constructor(limit: number) {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { type AddressInfo, isIP, type Socket } from 'node:net';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 
 import type { Logger } from 'pino';
 
@@ -10,14 +10,15 @@ import { HostDirs, UpstreamGuard } from '../security/index.js';
 import type { Tracer } from '../util/tracing.js';
 
 import { ScaleGates } from './activator.js';
+import { FORWARDED_CLIENT, FORWARDED_FUNCTION, FORWARDED_PRINCIPAL, MESH_BLOB_PATH, type MeshPolicy, RemoteFunctions } from './cluster/remote-functions.js';
 import { compose } from './compose.js';
 import type { Dispatch, Handler, OutgoingHeaders } from './context.js';
-import { createDispatch } from './dispatch.js';
-import { GatewayError } from './errors.js';
+import { createDispatch, functionDispatch } from './dispatch.js';
+import { GatewayError, NotServedHereError } from './errors.js';
 import { FILTERS } from './filters/registry.js';
 import type { FilterEnv } from './filters/types.js';
 import type { LazyIdentity, WorkloadIdentity } from './mtls/identity.js';
-import { peerSpiffeId } from './mtls/spiffe.js';
+import { isNodeId, peerSpiffeId } from './mtls/spiffe.js';
 import { type GatewayMetrics, MetricsRegistry, type TrafficSnapshot, type TrafficStats } from './observability/metrics.js';
 import { endTrace, startTrace, TRACED_FILTERS, tracedFilter } from './observability/spans.js';
 import { IdSource, traceFrom } from './observability/trace.js';
@@ -121,6 +122,8 @@ export class Gateway {
   readonly workloads: WorkloadTable;
   /** Every Function's gate: what the autoscaler samples, and the activator's queue at zero. */
   readonly scaling = new ScaleGates();
+  /** In a cluster (useMesh): the Functions other nodes serve, and this node's place among them. */
+  private mesh?: { remote: RemoteFunctions; trustDomain: string; node: string; chains: Map<string, Chain>; blobs?: (hex: string) => Promise<Uint8Array | undefined> };
 
   constructor(opts: GatewayOptions) {
     this.functions = opts.functions;
@@ -158,11 +161,18 @@ export class Gateway {
    * SPIFFE ID (`peerIdentity`, usable by authorization policies); with `requireClientCert` other
    * clients are refused. Certificate rotation applies to new connections without dropping others.
    */
-  async listenSecure(host: string, port: number, identity: WorkloadIdentity, opts: { requireClientCert?: boolean } = {}): Promise<{ host: string; port: number }> {
+  async listenSecure(host: string, port: number, identity: WorkloadIdentity, opts: { requireClientCert?: boolean; acceptPeer?: (cert: PeerCertificate) => boolean } = {}): Promise<{ host: string; port: number }> {
     const server = createSecureListener(this.limits, identity.serverOptions(opts.requireClientCert === true), (req, res) => this.handle(req, res));
     identity.onRotate(() => server.setSecureContext(identity.serverOptions(opts.requireClientCert === true)));
     const sockets = new Set<Socket>();
-    server.on('secureConnection', (s: Socket) => {
+    const accept = opts.acceptPeer;
+    server.on('secureConnection', (s: TLSSocket) => {
+      // A chain that verifies is not enough when the caller decides which holders are current: the
+      // connection is closed in the handshake's own tick, before any request on it is read.
+      if (accept && !(s.authorized && accept(s.getPeerCertificate()))) {
+        s.destroy();
+        return;
+      }
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
     });
@@ -177,6 +187,27 @@ export class Gateway {
    */
   useIdentity(identity: WorkloadIdentity | LazyIdentity): void {
     this.identity = identity;
+  }
+
+  /**
+   * useMesh makes this gateway one node of a cluster: a Function with no healthy replica here is
+   * forwarded over mutual TLS to another node's mesh listener (`remote`, fed with the other nodes'
+   * EndpointSlices), and requests other nodes forward are served here. Call before the first update().
+   * Node-to-node connections present this gateway's identity (useIdentity) and accept only node
+   * identities of `trustDomain`; they bypass the operator's upstream grants, which are about what
+   * routes may reach, not about the cluster's own nodes. With `blobs`, the mesh listener also serves
+   * this node's uploaded modules by digest (MESH_BLOB_PATH) to other nodes, and only to them.
+   */
+  useMesh(opts: { trustDomain: string; node: string; policy?: MeshPolicy; blobs?: (hex: string) => Promise<Uint8Array | undefined> }): RemoteFunctions {
+    const env: ClusterEnv = { ...this.clusterEnv, upstreams: UpstreamGuard.permissive() };
+    const remote = new RemoteFunctions(env, opts.trustDomain, (k) => this.metricsRegistry.upstream(k), opts.policy);
+    this.mesh = { remote, trustDomain: opts.trustDomain, node: opts.node, chains: new Map(), blobs: opts.blobs };
+    return remote;
+  }
+
+  /** remoteFunctions is the cluster's view of other nodes (undefined outside a cluster). */
+  get remoteFunctions(): RemoteFunctions | undefined {
+    return this.mesh?.remote;
   }
 
   /**
@@ -233,7 +264,7 @@ export class Gateway {
             const h = FILTERS.get(decl.name)!.create(decl.config, env);
             return this.tracer && TRACED_FILTERS.has(decl.name) ? tracedFilter(decl.name, decl.config, h) : h;
           });
-          const dispatch = createDispatch(rule, { functions: this.functions, clusters, workloads: this.workloads, scaling: this.scaling, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger });
+          const dispatch = createDispatch(rule, { functions: this.functions, clusters, workloads: this.workloads, scaling: this.scaling, remote: this.mesh?.remote, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger });
           // Without filters the dispatch is the chain, and an answer it has at once is written at once.
           return { rule, data: { run: handlers.length === 0 ? dispatch : compose(handlers, dispatch), stats, key } };
         });
@@ -259,6 +290,14 @@ export class Gateway {
    */
   upstreamMetrics(key: string): TrafficSnapshot | undefined {
     return this.metricsRegistry.upstreams.get(key)?.snapshot();
+  }
+
+  /**
+   * meshCounters are the cluster's per-node counters: attempts forwarded to each node by status (or
+   * `connect_error`, `reset`, `timeout`) as `NODE CODE` keys, and outlier ejections by node.
+   */
+  meshCounters(): { forwarded: ReadonlyMap<string, number>; ejections: ReadonlyMap<string, number> } | undefined {
+    return this.mesh?.remote.counters;
   }
 
   /** clusterStates is each Service cluster's circuit-breaker and outlier state, by `namespace/name`. */
@@ -290,6 +329,7 @@ export class Gateway {
     this.listeners = [];
     await Promise.all([...this.clusters.values()].map((c) => c.close()));
     await this.workloads.close();
+    await this.mesh?.remote.close();
   }
 
   private shed(res: ServerResponse, why: string): void {
@@ -340,11 +380,40 @@ export class Gateway {
     );
     if (this.tracer !== undefined) startTrace(ctx, this.tracer);
     if ((req.socket as TLSSocket).encrypted || req.httpVersionMajor === 2) ctx.peerIdentity = peerOf(req);
+    const forwarded = headers[FORWARDED_FUNCTION];
+    if (forwarded !== undefined || headers[FORWARDED_CLIENT] !== undefined || headers[FORWARDED_PRINCIPAL] !== undefined) {
+      if (this.fromNode(ctx)) {
+        // Another node vouches for the original client: policies and Functions see that client's
+        // address, and the forwarding node as the peer (source.principal).
+        const client = headers[FORWARDED_CLIENT];
+        if (typeof client === 'string' && isIP(client) !== 0) {
+          ctx.remoteAddress = client;
+          // The entry node appended the client to X-Forwarded-For already; this node appends
+          // remoteAddress again on the way out, so the entry's last element goes.
+          const xff = headers['x-forwarded-for'];
+          if (typeof xff === 'string') {
+            const cut = xff.lastIndexOf(',');
+            if (xff.slice(cut + 1).trim() === client) headers['x-forwarded-for'] = cut < 0 ? undefined : xff.slice(0, cut);
+          }
+        }
+        headers[FORWARDED_CLIENT] = undefined;
+        if (typeof forwarded === 'string') {
+          headers[FORWARDED_FUNCTION] = undefined;
+          if (typeof path === 'string') return this.serveForwarded(ctx, forwarded);
+        }
+      } else {
+        // From anyone but a node these are forgeries: removed before any filter, log or Function sees them.
+        headers[FORWARDED_FUNCTION] = undefined;
+        headers[FORWARDED_CLIENT] = undefined;
+        headers[FORWARDED_PRINCIPAL] = undefined;
+      }
+    }
     // HTTP/2 frames its own writes per session; HTTP/1.x writes straight to the connection.
     if (req.httpVersionMajor < 2) ctx.writes = this.writes;
     // While draining, tell HTTP/1.1 clients not to reuse the connection (streamed answers included).
     if (this.closing && req.httpVersionMajor < 2) ctx.responseHeaderEdits.push(closeConnection);
     if (typeof path !== 'string') return this.refusePath(ctx, path);
+    if (ctx.peerIdentity !== undefined && path.startsWith(MESH_BLOB_PATH) && this.mesh?.blobs !== undefined && this.fromNode(ctx)) return this.serveBlob(ctx, path.slice(MESH_BLOB_PATH.length), this.mesh.blobs);
     const hit = snap.table.lookup(ctx);
     if (!hit) {
       this.metricsRegistry.notFound++;
@@ -354,6 +423,65 @@ export class Gateway {
     }
     ctx.matchedPrefix = hit.match?.prefix;
     this.serve(ctx, hit.entry.data);
+  }
+
+  /** fromNode: the request came over mutual TLS from a node identity of this cluster's trust domain. */
+  private fromNode(ctx: RequestContext): boolean {
+    return this.mesh !== undefined && ctx.peerIdentity !== undefined && isNodeId(ctx.peerIdentity, this.mesh.trustDomain);
+  }
+
+  /**
+   * serveForwarded serves a request another node forwarded for the Function `NS/NAME`, with this
+   * node's replicas only. No route is looked up and no filter runs: the entry node matched the route
+   * and ran its chain (JWT, authz, rate limits) before choosing this node, and the mutual-TLS check
+   * (a node certificate of the trust domain) is what this node re-checks. Running the chain again
+   * would count rate limits twice and fetch JWKS on every node.
+   */
+  private serveForwarded(ctx: RequestContext, fn: string): void {
+    const mesh = this.mesh!;
+    ctx.forwardedBy = ctx.peerIdentity;
+    const slash = fn.indexOf('/');
+    const namespace = fn.slice(0, slash);
+    const name = fn.slice(slash + 1);
+    let chain = mesh.chains.get(fn);
+    if (chain === undefined) {
+      if (slash <= 0 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(fn) || fn.length > 317) {
+        this.writeBuffered(ctx, 400, { 'content-type': 'text/plain; charset=utf-8' }, `bad request: ${FORWARDED_FUNCTION} must be NAMESPACE/NAME\n`);
+        this.finish(ctx, 400, undefined);
+        return;
+      }
+      const key = `mesh:${fn}#forwarded`;
+      const stats = this.metricsRegistry.route(key);
+      const run = functionDispatch(namespace, name, { functions: this.functions, clusters: this.snapshot.clusters, workloads: this.workloads, scaling: this.scaling, routeStats: stats, upstreamStats: (k) => this.metricsRegistry.upstream(k), logger: this.logger });
+      chain = { run, stats, key };
+      if (mesh.chains.size >= 4096) mesh.chains.clear();
+      mesh.chains.set(fn, chain);
+    }
+    const w = this.workloads.get(fn);
+    const here = w !== undefined ? w.healthy() : this.functions.has?.(namespace, name) ?? true;
+    if (!here) return this.failed(ctx, chain, new NotServedHereError(fn, mesh.node));
+    this.serve(ctx, chain);
+  }
+
+  /** serveBlob answers another node's request for an uploaded module by its sha256 hex digest. */
+  private serveBlob(ctx: RequestContext, hex: string, blobs: (hex: string) => Promise<Uint8Array | undefined>): void {
+    const text = { 'content-type': 'text/plain; charset=utf-8' };
+    if (!/^[0-9a-f]{64}$/.test(hex) || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) {
+      this.writeBuffered(ctx, 400, text, 'bad request: GET a sha256 hex digest\n');
+      return this.finish(ctx, 400, undefined);
+    }
+    blobs(hex).then(
+      (bytes) => {
+        if (bytes === undefined) this.writeBuffered(ctx, 404, text, `blob sha256:${hex} is not on node ${this.mesh!.node}\n`);
+        else this.writeBuffered(ctx, 200, { 'content-type': 'application/octet-stream' }, ctx.method === 'HEAD' ? '' : bytes);
+        this.finish(ctx, bytes === undefined ? 404 : 200, undefined);
+      },
+      (err: unknown) => {
+        this.logger.warn({ err: (err as Error).message, blob: hex }, 'serving a module to another node failed');
+        this.writeBuffered(ctx, 500, text, 'internal error\n');
+        this.finish(ctx, 500, undefined);
+      },
+    );
   }
 
   /** refusePath answers a path that cannot be normalised (400), or redirects to its decoded form. */

@@ -42,6 +42,7 @@ export class RequestContext implements GatewayContext {
   body?: Uint8Array;
   claims?: Record<string, unknown>;
   peerIdentity?: string;
+  forwardedBy?: string = undefined;
   response?: BufferedResponse;
   responseHeaderEdits: Array<(h: OutgoingHeaders, ctx: GatewayContext) => void> = [];
   timeoutMs: number;

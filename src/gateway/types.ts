@@ -48,6 +48,11 @@ export interface FunctionInvoker {
    * read it, and then costs the request no AbortController.
    */
   invoke(namespace: string, name: string, req: GatewayRequest, cancel: Cancellation): Promise<FunctionResponse>;
+  /**
+   * has tells whether the Function is loaded on this node and can serve. In a cluster a Wasm Function
+   * not loaded here is sent to a node that has it; an invoker without `has` is taken to serve all.
+   */
+  has?(namespace: string, name: string): boolean;
 }
 
 /** AuthzDecision is an authorizer's answer; `headers` are added to the upstream request when allowed, to the denial otherwise. */

@@ -44,6 +44,12 @@ export class Workload {
     this.cluster = new Cluster(spec, stats, Date.now, env);
   }
 
+  /** healthy: some replica is ready and not ejected (locality first: a cluster prefers these to other nodes). */
+  healthy(): boolean {
+    const n = this.cluster.endpoints.length;
+    return n > 0 && this.cluster.state().ejected < n;
+  }
+
   /**
    * send forwards a request to a ready replica. It always answers later (see Destination in
    * destinations/types.ts). The activator let the request through when a replica was ready; one that

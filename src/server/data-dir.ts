@@ -63,6 +63,22 @@ export function ensureToken(dir: string, name: string): string {
 }
 
 /**
+ * writeSecretFile writes a secret the cluster decided (the cluster-wide API token, the node token) to
+ * DATA_DIR/NAME, mode 0600, replacing the file atomically.
+ */
+export function writeSecretFile(dir: string, name: string, value: string): void {
+  const path = join(dir, name);
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, value + '\n', { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, path);
+  } catch (err) {
+    throw new DataDirError(dir, err);
+  }
+}
+
+/**
  * writeKubeconfig writes DATA_DIR/kubeconfig (mode 0600): one cluster, user and context named
  * `skiff`, pointing at the API with the bearer token, so kubectl and client libraries find the
  * server the way they find any cluster; with `caPem`, the root that signed the API's TLS certificate.

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import type { PeerCertificate } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 
 import type { Logger } from 'pino';
@@ -8,7 +9,6 @@ import { AdmissionPlatform, ImagePolicyAdmission, imagePolicyValidator } from '.
 import { TokenAuthenticator } from '../api/authn.js';
 import { BlobEndpoint } from '../api/blob-endpoint.js';
 import { ApiError } from '../api/errors.js';
-import { Informer } from '../api/informer.js';
 import { builtinKinds } from '../api/kinds/index.js';
 import { BLOB_REF_PREFIX, BUILTIN_RUNTIME_CLASSES, MODULE_SOURCE_ANNOTATION } from '../api/kinds/index.js';
 import type { ResourceObject } from '../api/kinds/types.js';
@@ -18,7 +18,7 @@ import { ApiServer } from '../api/server.js';
 import type { Clock } from '../autoscaling/clock.js';
 import { validateScaleSpec } from '../autoscaling/policy.js';
 import { guardedFetchJson } from '../autoscaling/triggers/index.js';
-import { defaultNodeName, EndpointSliceWriter, matchesNode, NodeAgent, NodeLifecycleController, Scheduler } from '../cluster/index.js';
+import { type BootstrapMode, ClusterAuthority, clusterMount, defaultNodeName, type ElectionTimings, EndpointSliceWriter, followCaRotation, formatNodeToken, joinCluster, type Joined, joinSecretOf, LEADER_LEASE, Leadership, type LeaderTask, matchesNode, NODE_CERT_TTL_MS, NodeAgent, nodeLeaseIsLive, NodeLifecycleController, NodePeerCheck, parseNodeToken, renewWhenNodeRecreated, Scheduler } from '../cluster/index.js';
 import { FunctionAutoscaler, placedWorkloadTarget, wasmTarget, workloadTarget } from '../controllers/autoscaler/index.js';
 import { BlobGarbageCollector, imageFunctionDigests } from '../controllers/blob-gc.js';
 import { BundleSource } from '../controllers/bundle-source.js';
@@ -28,12 +28,13 @@ import { PolicyBundleController } from '../controllers/policy-bundle-controller.
 import { PolicyController } from '../controllers/policy-controller.js';
 import { referenceWarnings } from '../controllers/references.js';
 import { RouteController } from '../controllers/route-controller.js';
+import { type Controller, Informer } from '../controllers/runtime/index.js';
 import { WorkloadController } from '../controllers/workload-controller.js';
 import { Dashboard, DecisionRing, SampleRing } from '../dashboard/index.js';
 import { functionGrantsHook, FunctionInvoker, FunctionLogs, ModuleSource, moduleSourceAdmission, secretPullCredentials, sha256Digest } from '../functions/index.js';
 import { Gateway, gatewayGrantsHook, gatewayKindValidators, InternalCA, LazyIdentity, type PathOptions,routeFunctionRefs, spiffeId, WorkloadIdentity } from '../gateway/index.js';
 import { RolloutController } from '../gitops/rollout/index.js';
-import { GitRepositoryController, gitUrlGuard, gitWebhookMount } from '../gitops/source/index.js';
+import { ArtifactStore, GitRepositoryController, gitUrlGuard, gitWebhookMount, RECONCILE_AT_ANNOTATION, type WebhookSources } from '../gitops/source/index.js';
 import { SyncController } from '../gitops/sync/index.js';
 import { readManifests, resolveModuleRef } from '../manifests/index.js';
 import { MetricsExporter } from '../observability/index.js';
@@ -43,13 +44,15 @@ import { DecisionLogger, policyKindValidators } from '../policy/index.js';
 import { Runtime } from '../runtime/index.js';
 import { DEFAULT_FUNCTION_MAXIMA, type FunctionMaxima,HostDirs, UpstreamGuard } from '../security/index.js';
 import { SigstoreVerifier } from '../signing/index.js';
-import { BlobStore, InstrumentedStore, openStore, type Store } from '../store/index.js';
+import { BlobError, BlobStore, InstrumentedStore, openStore, type Store } from '../store/index.js';
 import { SkiffError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { BwrapHandler, ImageStore, QemuHandler, RuncHandler, type RuntimeHandler, WorkloadManager } from '../workloads/index.js';
 
-import { ensureApiCertificate, servingNames } from './api-tls.js';
-import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig } from './data-dir.js';
+import { type ApiCertificate, ensureApiCertificate, servingNames } from './api-tls.js';
+import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig, writeSecretFile } from './data-dir.js';
+import { fetchBlobFromPeers } from './peer-blobs.js';
+import { RemoteEndpointFeed } from './remote-endpoints.js';
 
 export interface Address {
   host: string;
@@ -97,6 +100,19 @@ export interface SkiffOptions {
   nodeName?: string;
   /** A listener serving only /metrics (`--metrics`); without a token on loopback, with the API's token elsewhere. */
   metrics?: Address;
+  /** Leader election timings (`--leader-elect-lease-duration`, `-renew-deadline`, `-retry-period`); client-go's defaults. */
+  leaderElection?: ElectionTimings;
+  /** How this node comes to a shared (etcd) store: `skiff up --cluster-init`, `--join URL --token TOKEN`. */
+  cluster?: ClusterJoinOptions;
+}
+
+/** ClusterJoinOptions: `--cluster-init [--token SECRET]` or `--join URL --token TOKEN`. */
+export interface ClusterJoinOptions {
+  init?: boolean;
+  /** An existing node's API (https://HOST:PORT). */
+  join?: string;
+  /** With `join`, the node token; with `init`, the join secret to use instead of a random one. */
+  token?: string;
 }
 
 /** RegistrySettings: `skiff up --insecure-registry`, `--registry-ca`, `--registry-config`. */
@@ -110,6 +126,8 @@ export interface RegistrySettings {
 }
 
 const HISTORY_KEPT = 10_000;
+/** The leader-only controllers, by the names the leader scope knows them under. */
+const LEADER_TASKS = { nodeLifecycle: 'node-lifecycle', eventGc: 'event-gc', audit: 'admission-audit', gitSources: 'gitrepositories', syncs: 'syncs', rollouts: 'rollouts', compactor: 'store-compactor', scheduler: 'scheduler' } as const;
 /** The mesh listener's port in a cluster when `--mesh` is not given (and `--api` names a fixed port). */
 export const DEFAULT_MESH_PORT = 7443;
 
@@ -156,7 +174,6 @@ export class Skiff {
   private gateway!: Gateway;
   private functions!: FunctionController;
   private routes!: RouteController;
-  private rollouts!: RolloutController;
   private workloads?: WorkloadController;
   private tracer?: OtlpTracer;
   private workloadManager?: WorkloadManager;
@@ -165,30 +182,41 @@ export class Skiff {
   private images?: ImageStore;
   private policies!: PolicyController;
   private bundles!: PolicyBundleController;
-  /** The Git sources: `artifacts` (an ArtifactReader for Syncs), `refresh(ns, name)`, `get(ns, name)`. */
-  gitSources!: GitRepositoryController;
+  /** Who runs the once-per-cluster controllers: this node's elector and the controllers it starts when it leads. */
+  leadership?: Leadership;
+  /** This node's view of the GitRepositories, for the webhook on any node. */
+  private gitRepos?: Informer;
   private admission?: AdmissionPlatform;
   private imagePolicies?: ImagePolicyAdmission;
-  private compactor?: NodeJS.Timeout;
-  private eventGc?: EventGarbageCollector;
   private blobGc?: BlobGarbageCollector;
   private blobs!: BlobStore;
   private registry?: RegistryClient;
   private stopping?: Promise<void>;
   private dashboard?: Dashboard;
   private metrics?: MetricsExporter;
-  private syncs?: SyncController;
   private handlers?: Map<string, RuntimeHandler>;
   private nodeAgent?: NodeAgent;
-  private nodeLifecycle?: NodeLifecycleController;
-  private scheduler?: Scheduler;
+  /** Every node's Node object, on every node: mesh peers are checked against it. */
+  private nodeCache?: Informer;
+  /** The cluster CA, tokens and join secret from the store (clustered nodes only). */
+  clusterAuthority?: ClusterAuthority;
+  private stopFollowingCa?: () => void;
   private slices?: EndpointSliceWriter;
   private ownNode?: Informer;
+  private remoteEndpoints?: RemoteEndpointFeed;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
   readonly hostDirs: HostDirs;
   readonly upstreams: UpstreamGuard;
   readonly functionMaxima: FunctionMaxima;
+
+  /**
+   * The Git sources while this node leads (the controller runs on the leader only): `artifacts`,
+   * `refresh(ns, name)`, `get(ns, name)`.
+   */
+  get gitSources(): GitRepositoryController | undefined {
+    return this.leadership?.current<GitRepositoryController>(LEADER_TASKS.gitSources);
+  }
 
   /** Whether this node is one of several: its store is shared (etcd), so other nodes may run beside it. */
   get clustered(): boolean {
@@ -216,20 +244,40 @@ export class Skiff {
   private async boot(): Promise<void> {
     const { logger } = this.opts;
     const dataDir = resolve(this.opts.dataDir);
-    ensureDataDir(dataDir);
-    const token = ensureToken(dataDir, 'token');
-    const controllerToken = ensureToken(dataDir, 'controller-token');
     const trustDomain = this.opts.trustDomain ?? 'skiff.local';
-    // Started now, so that on a first start the certificate is signed while the store opens and the
-    // controllers sync; later starts read the files back without loading the certificate library.
-    const apiCert = ensureApiCertificate(dataDir, trustDomain, servingNames(this.opts.api.host));
-    apiCert.catch(() => undefined);
+    const clustered = this.clustered;
+    // A join is checked before anything is written: a wrong token or a CA that does not match it
+    // leaves the data directory as it was. A node that joined before has its node token and restarts.
+    const joined = clustered && this.opts.cluster?.join && !existsSync(join(dataDir, 'node-token')) ? await joinCluster({ url: this.opts.cluster.join, token: this.opts.cluster.token ?? '', nodeName: this.nodeName, trustDomain }) : undefined;
+    ensureDataDir(dataDir);
+    let token = '';
+    let controllerToken = '';
+    let apiCert: Promise<ApiCertificate> | undefined;
+    if (!clustered) {
+      token = ensureToken(dataDir, 'token');
+      controllerToken = ensureToken(dataDir, 'controller-token');
+      // Started now, so that on a first start the certificate is signed while the store opens and the
+      // controllers sync; later starts read the files back without loading the certificate library.
+      apiCert = ensureApiCertificate(dataDir, trustDomain, servingNames(this.opts.api.host));
+      apiCert.catch(() => undefined);
+    }
     // Counted behind the Store interface, so every backend reports the same operations.
     const store = new InstrumentedStore(await openStore(this.opts.store, dataDir));
     this.store = store;
     // The gateway's compilers check Routes and Services, the Rego parser Policies, at admission; the API imports neither.
     const resources = new ResourceService(this.store, builtinKinds({ ...gatewayKindValidators, ...policyKindValidators, ImagePolicy: imagePolicyValidator }, { scaleValidator: (fn) => validateScaleSpec(fn.spec?.scale) }));
+    if (clustered) {
+      const authority = await this.openClusterAuthority(resources, dataDir, trustDomain, joined);
+      token = authority.token;
+      controllerToken = authority.controllerToken;
+      const names = servingNames(this.opts.api.host);
+      apiCert = authority.issueServing(names).then((c) => ({ caPem: authority.certPem, certPem: c.certPem, keyPem: c.keyPem }));
+    }
     await this.ensureNamespace(resources, 'default');
+    await this.ensureNamespace(resources, LEADER_LEASE.namespace);
+    // Built first so that bad timings stop the start; the controllers it runs are registered below.
+    const leadership = new Leadership({ resources, store, nodeName: this.nodeName, logger, ...this.opts.leaderElection });
+    this.leadership = leadership;
     await this.ensureRuntimeClasses(resources);
 
     this.blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
@@ -238,7 +286,9 @@ export class Skiff {
     const reg = this.opts.registries ?? {};
     const ociCache = new OciCache({ dataDir });
     this.registry = createRegistryClient({ upstreams: this.upstreams, insecure: reg.insecure, ca: reg.ca, credentials: reg.credentials, cache: ociCache });
-    const modules = new ModuleSource({ blobs: this.blobs, hostDirs: this.hostDirs, upstreams: this.upstreams, registry: this.registry, pullSecrets: secretPullCredentials(resources), verifyArtifact: (ref, digest) => this.verifyArtifact(ref, digest) });
+    // In a cluster an uploaded module may sit on the node whose API received it: others fetch it over the mesh.
+    const peerBlobs = this.clustered ? (hex: string, max: number) => this.fetchPeerBlob(hex, max) : undefined;
+    const modules = new ModuleSource({ blobs: this.blobs, hostDirs: this.hostDirs, upstreams: this.upstreams, registry: this.registry, pullSecrets: secretPullCredentials(resources), verifyArtifact: (ref, digest) => this.verifyArtifact(ref, digest), peerBlobs });
 
     const logs = new FunctionLogs();
     this.runtime = new Runtime({ workers: this.opts.workers, logger });
@@ -256,10 +306,13 @@ export class Skiff {
       logger.info({ protocol: this.opts.tracing.protocol, sampler: this.opts.tracing.sampler }, 'sending traces over OTLP');
     }
     this.gateway.useTracer(this.tracer);
+    // In a cluster a Function with no replica here is forwarded to a node that has one (before the
+    // routes compile, which capture the other nodes' table).
+    const blobs = this.blobs;
+    const remote = this.clustered ? this.gateway.useMesh({ trustDomain, node: this.nodeName, blobs: (hex) => blobs.get(hex).catch((err: unknown) => (err instanceof BlobError && err.code === 'blob_not_found' ? undefined : Promise.reject(err))) }) : undefined;
     invoker.useTracer(this.tracer);
     // In a cluster each node lists what it runs in EndpointSlices, and loads only the Wasm Functions
     // whose node selector and affinity match its own Node's labels.
-    const clustered = this.clustered;
     if (clustered) {
       this.slices = new EndpointSliceWriter({ resources, logger, nodeName: this.nodeName, mesh: () => this.meshAddress });
       await this.slices.start();
@@ -330,42 +383,31 @@ export class Skiff {
       clock: this.opts.autoscalerClock,
       readMetric: (name, labels) => this.metrics!.read(name, labels),
       fetchJson: guardedFetchJson(this.upstreams),
+      // Gates, activation and this node's replicas on every node; decisions and their writes once.
+      leader: { isLeader: () => leadership.isLeader(), resources: leadership.resources, store: leadership.fencedStore },
     });
     await this.autoscaler.start();
     await this.imagePolicies.start();
     await this.admission.start();
-    // GitOps sources: mirrors and artifacts in DATA_DIR/gitops; fetches never hold up the start.
-    this.gitSources = new GitRepositoryController({ resources, logger, dir: join(dataDir, 'gitops'), checkUrl: gitUrlGuard(this.upstreams, this.hostDirs) });
-    await this.gitSources.start();
-    // GitOps Syncs apply through the same ResourceService, so every object they write passes the admission above.
-    this.syncs = new SyncController({ resources, logger, artifacts: this.gitSources.artifacts, blobs: this.blobs });
-    await this.syncs.start();
-    const syncs = this.syncs;
-    this.gitSources.artifacts.addReferences(() => syncs.artifactDigests());
-    // Rollouts: canary Functions and Route weights driven by the gateway's per-Function counters.
-    const gateway = this.gateway;
-    this.rollouts = new RolloutController({
-      resources,
-      logger,
-      functions: this.functions.informer,
-      routes: this.routes.routes,
-      metrics: {
-        snapshot: (ns, name) => {
-          const s = gateway.upstreamMetrics(`fn:${ns}/${name}`);
-          return s && { requests: s.requests, errors5xx: s.responses['5xx'] ?? 0, latencyBoundsUs: s.latencyUs.buckets, latencyCounts: s.latencyUs.counts };
-        },
-      },
-    });
-    await this.rollouts.start();
+    this.registerLeaderTasks(leadership, logger, dataDir);
+    // Any node answers the GitOps webhook; the fetch is the leader's.
+    this.gitRepos = new Informer(resources, resources.kind('GitRepository'), logger);
+    await this.gitRepos.start();
 
     const blobEndpoint = new BlobEndpoint({ blobs: this.blobs });
     const autoscaler = this.autoscaler;
     this.dashboard = new Dashboard({ samples: new SampleRing({ read: () => this.gateway.metrics(), replicas: () => autoscaler.stats() }), decisions, resources });
     this.dashboard.start();
-    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller, this.gitSources.controller, this.syncs.controller, this.rollouts.controller];
-    this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: () => controllers, workloads: this.workloadManager, autoscaler: this.autoscaler });
-    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount(), gitWebhookMount({ sources: this.gitSources, resources, logger })] });
-    const tls = await apiCert;
+    const controllers = [this.policies.controller, this.bundles.controller, this.functions.controller, this.routes.controller, workloadController.controller];
+    const running = () => [...controllers, ...leadership.scope.running().flatMap((name) => leadership.current<LeaderTask & { controller?: Controller }>(name)?.controller ?? [])];
+    this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: running, workloads: this.workloadManager, autoscaler: this.autoscaler, leader: { stats: () => leadership.stats() } });
+    const mounts = [this.dashboard.mount, this.metrics.mount(), gitWebhookMount({ sources: this.webhookSources(resources, leadership, logger), resources, logger })];
+    const authority = this.clusterAuthority;
+    if (authority) mounts.push(clusterMount({ authority, resources, logger, trustDomain, nodeIsLive: (name) => nodeLeaseIsLive(resources, name) }));
+    this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts });
+    // A lone node, or one restarted under its own name, wins at once: its controllers run before the API answers.
+    await leadership.start();
+    const tls = await apiCert!;
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port, tls));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
     // The gateway records its own listeners (plain and mesh) in the guard; the API's is recorded here.
@@ -385,20 +427,49 @@ export class Skiff {
     // for a mesh listener, otherwise by the first ISTIO_MUTUAL upstream connection.
     // Checked now, so that a bad --trust-domain stops the start rather than the first mTLS connection.
     const nodeId = spiffeId(trustDomain, 'skiff-system', this.nodeName, 'node');
+    const onError = (err: Error) => logger.warn({ err: err.message }, 'renewing the node certificate failed; trying again shortly');
+    // In a cluster the node certificate comes from the cluster CA (signed at the join, or here from the
+    // store's CA), lives a day and is renewed with the same CA; a single node keeps its own CA on disk.
     const identity = new LazyIdentity(async () => {
+      if (authority) {
+        if (joined) return WorkloadIdentity.fromIssued(authority, nodeId, { certPem: joined.certPem, keyPem: joined.keyPem, notBefore: joined.notBefore, notAfter: joined.notAfter, spiffeId: nodeId }, { ttlMs: NODE_CERT_TTL_MS, onError });
+        return WorkloadIdentity.create(authority, nodeId, { ttlMs: NODE_CERT_TTL_MS, onError });
+      }
       const ca = await InternalCA.loadOrCreate({ trustDomain, dir: join(dataDir, 'ca') });
-      return WorkloadIdentity.create(ca, nodeId, {
-        onError: (err) => logger.warn({ err: err.message }, 'renewing the node certificate failed; trying again shortly'),
-      });
+      return WorkloadIdentity.create(ca, nodeId, { onError });
     });
     this.identity = identity;
     this.gateway.useIdentity(identity);
+    if (authority) {
+      const api = this.api;
+      const names = servingNames(this.opts.api.host);
+      this.stopFollowingCa = followCaRotation({
+        authority,
+        identity,
+        onError,
+        renewApiCertificate: async () => api.useCertificate(await authority.issueServing(names)),
+        bundleChanged: (bundle) => writeKubeconfig(dataDir, clientUrl(this.apiAddress.host, this.apiAddress.port, 'https'), token, bundle),
+      });
+      authority.start();
+    }
     // In a cluster every node has a mesh listener: other nodes' gateways reach its replicas there.
     const meshOpt = this.opts.mesh ?? (clustered ? { host: this.opts.api.host, port: this.opts.api.port === 0 ? 0 : DEFAULT_MESH_PORT } : undefined);
     if (meshOpt) {
       const mesh = meshOpt;
       const id = await identity.get();
-      this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, id, { requireClientCert: true }));
+      // In a cluster only current nodes may call in (see NodePeerCheck), checked against this node's own Node cache.
+      const nodeCache = authority ? new Informer(resources, resources.kind('Node'), logger) : undefined;
+      if (nodeCache) await nodeCache.start();
+      this.nodeCache = nodeCache;
+      const peers = nodeCache ? new NodePeerCheck(trustDomain, (name) => nodeCache.get(name)) : undefined;
+      const acceptPeer = peers
+        ? (cert: PeerCertificate) => {
+            const why = peers.reason(cert);
+            if (why) logger.warn({ peer: cert.subjectaltname, why }, 'refused a mesh connection');
+            return why === undefined;
+          }
+        : undefined;
+      this.meshAddress = await listenOr('--mesh', mesh, () => this.gateway.listenSecure(mesh.host, mesh.port, id, { requireClientCert: true, acceptPeer }));
     }
 
     // This node's heartbeats, and the controller that notices when any node's stop.
@@ -413,27 +484,22 @@ export class Skiff {
       daemonEndpoints: { apiEndpoint: { Port: this.apiAddress.port }, ...(meshAt ? { meshEndpoint: { Port: meshAt.port } } : {}) },
     });
     await this.nodeAgent.start();
-    this.nodeLifecycle = new NodeLifecycleController({ resources, logger });
-    await this.nodeLifecycle.start();
-    controllers.push(this.nodeLifecycle.controller);
+    // Peers refuse certificates older than this node's Node: a Node made anew needs a new one.
+    if (authority && this.nodeCache) renewWhenNodeRecreated(this.nodeCache, this.nodeName, identity, onError);
     if (clustered) {
       // Slices wanted before the mesh listener had its address are written now; a restarted node's
       // slices of Functions deleted meanwhile go.
       this.slices?.resync();
       void this.slices?.prune().catch((err: Error) => logger.warn({ err: err.message }, 'pruning EndpointSlices failed'));
-      // Placement must run once per cluster; until leader election is wired it runs on every node
-      // (the decisions are deterministic, so nodes agree). It moves under leadership with the other
-      // once-per-cluster controllers.
-      this.scheduler = new Scheduler({ resources, logger });
-      await this.scheduler.start();
-      controllers.push(this.scheduler.controller);
+    }
+    if (remote && meshAt) {
+      this.remoteEndpoints = new RemoteEndpointFeed({ resources, logger, node: this.nodeName, remote });
+      await this.remoteEndpoints.start();
     }
 
     if (this.opts.demo) await this.applyDemo(resources);
     await this.settle(5_000);
 
-    this.eventGc = new EventGarbageCollector(resources, logger);
-    this.eventGc.start();
     this.blobGc = new BlobGarbageCollector(resources, this.blobs, logger, this.opts.blobGraceMs, ociCache);
     const images = this.images;
     if (images) {
@@ -443,20 +509,117 @@ export class Skiff {
         if (gone.removed) logger.info({ removed: gone.removed, bytes: gone.bytes }, 'removed unpacked images no Function runs');
       });
     }
-    const gitSources = this.gitSources;
-    // Artifacts no GitRepository (nor a Sync, through artifacts.addReferences) still names.
+    // Artifacts no GitRepository (nor a Sync, through artifacts.addReferences) still names; the
+    // artifacts are the leader's, made by its source controller.
     this.blobGc.addSweep(async () => {
-      const removed = gitSources.gc();
+      const removed = this.gitSources?.gc() ?? 0;
       if (removed) logger.info({ removed }, 'removed Git artifacts nothing references');
     });
     this.blobGc.start();
-    this.compactor = setInterval(() => {
-      this.store
-        .revision()
-        .then((rev) => (rev > HISTORY_KEPT ? this.store.compact(rev - HISTORY_KEPT) : undefined))
-        .catch((err) => logger.warn({ err: (err as Error).message }, 'compaction failed'));
-    }, 60_000);
-    this.compactor.unref();
+  }
+
+  /**
+   * registerLeaderTasks lists the controllers that run once per cluster, on the leader, writing through
+   * its fenced ResourceService. Each entry builds a fresh controller per term of leadership; another
+   * leader-only controller is one more `leadership.add(...)`.
+   */
+  private registerLeaderTasks(leadership: Leadership, logger: Logger, dataDir: string): void {
+    const fenced = leadership.resources;
+    const gitopsDir = join(dataDir, 'gitops');
+    // One artifact store for every term: Syncs of the next term read what the previous one packed.
+    const artifacts = new ArtifactStore({ dir: join(gitopsDir, 'artifacts') });
+    artifacts.addReferences(() => leadership.current<SyncController>(LEADER_TASKS.syncs)?.artifactDigests() ?? []);
+    leadership.add(LEADER_TASKS.nodeLifecycle, () => new NodeLifecycleController({ resources: fenced, logger }));
+    // Placement of container and VM replicas over the nodes; a lone node runs them all without it.
+    if (this.clustered) leadership.add(LEADER_TASKS.scheduler, () => new Scheduler({ resources: fenced, logger }));
+    leadership.add(LEADER_TASKS.eventGc, () => new EventGarbageCollector(fenced, logger));
+    leadership.add(LEADER_TASKS.audit, () => ({ start: () => this.admission!.startAudit(fenced), stop: () => this.admission!.stopAudit() }));
+    // GitOps sources: mirrors and artifacts in DATA_DIR/gitops; fetches never hold up the start.
+    leadership.add(LEADER_TASKS.gitSources, () => new GitRepositoryController({ resources: fenced, logger, dir: gitopsDir, artifacts, checkUrl: gitUrlGuard(this.upstreams, this.hostDirs) }));
+    // GitOps Syncs apply through the same admission hooks (the fenced service shares them).
+    leadership.add(LEADER_TASKS.syncs, () => new SyncController({ resources: fenced, logger, artifacts, blobs: this.blobs }));
+    // Rollouts: canary Functions and Route weights driven by the gateway's per-Function counters.
+    const gateway = this.gateway;
+    leadership.add(
+      LEADER_TASKS.rollouts,
+      () =>
+        new RolloutController({
+          resources: fenced,
+          logger,
+          functions: this.functions.informer,
+          routes: this.routes.routes,
+          metrics: {
+            snapshot: (ns, name) => {
+              const s = gateway.upstreamMetrics(`fn:${ns}/${name}`);
+              return s && { requests: s.requests, errors5xx: s.responses['5xx'] ?? 0, latencyBoundsUs: s.latencyUs.buckets, latencyCounts: s.latencyUs.counts };
+            },
+          },
+        }),
+    );
+    // The store's history is shared: compacting it is one node's job.
+    const store = leadership.fencedStore;
+    leadership.add(LEADER_TASKS.compactor, () => {
+      let timer: NodeJS.Timeout | undefined;
+      return {
+        start: () => {
+          timer = setInterval(() => {
+            store
+              .revision()
+              .then((rev) => (rev > HISTORY_KEPT ? store.compact(rev - HISTORY_KEPT) : undefined))
+              .catch((err) => logger.warn({ err: (err as Error).message }, 'compaction failed'));
+          }, 60_000);
+          timer.unref();
+        },
+        stop: () => clearInterval(timer),
+      };
+    });
+  }
+
+  /**
+   * webhookSources: the leader fetches at once; any other node asks the leader to, with the
+   * reconcile-at annotation its source controller honours, instead of fetching itself.
+   */
+  private webhookSources(resources: ResourceService, leadership: Leadership, logger: Logger): WebhookSources {
+    return {
+      get: (ns, name) => this.gitRepos?.get(`${ns}/${name}`),
+      refresh: async (ns, name) => {
+        const local = leadership.isLeader() ? this.gitSources : undefined;
+        if (local) return local.refresh(ns, name);
+        if (!this.gitRepos?.get(`${ns}/${name}`)) return false;
+        await resources.patch(resources.kind('GitRepository'), ns, name, { metadata: { annotations: { [RECONCILE_AT_ANNOTATION]: new Date().toISOString() } } });
+        logger.info({ gitrepository: `${ns}/${name}`, leader: leadership.leader() }, 'asked the leader to fetch');
+        return true;
+      },
+    };
+  }
+
+  /**
+   * openClusterAuthority reads (or, on a first start, creates) the cluster bootstrap in the store, and
+   * writes what every node of the cluster shares to the data dir: the API and controller tokens, and
+   * the node token when this node knows the join secret (it made it, was given it, or joined with it).
+   */
+  private async openClusterAuthority(resources: ResourceService, dataDir: string, trustDomain: string, joined: Joined | undefined): Promise<ClusterAuthority> {
+    const c = this.opts.cluster ?? {};
+    const mode: BootstrapMode = c.join ? 'join' : c.init ? 'init' : 'plain';
+    const joinSecret = c.token !== undefined ? joinSecretOf(c.token) : undefined;
+    const authority = await ClusterAuthority.open({ resources, logger: this.opts.logger, trustDomain, mode, joinSecret: mode === 'join' ? undefined : joinSecret });
+    this.clusterAuthority = authority;
+    if (mode === 'join' && joinSecret !== undefined) authority.joinSecret = joinSecret;
+    if (authority.joinSecret === undefined) {
+      // A restart: the node token kept here still holds the secret (its CA hash may be out of date).
+      const kept = readOptional(join(dataDir, 'node-token'));
+      const secret = kept?.startsWith('K10') ? parseNodeToken(kept).secret : undefined;
+      if (secret && (await authority.checkJoinSecret(secret))) authority.joinSecret = secret;
+    }
+    if (joined && joined.token !== authority.token) this.opts.logger.warn('the token the joined node returned differs from the store\'s: --store and --join name different clusters?');
+    writeSecretFile(dataDir, 'token', authority.token);
+    writeSecretFile(dataDir, 'controller-token', authority.controllerToken);
+    const write = () => authority.joinSecret !== undefined && writeSecretFile(dataDir, 'node-token', formatNodeToken(authority.certPem, authority.joinSecret));
+    if (authority.joinSecret !== undefined) write();
+    else if (!existsSync(join(dataDir, 'node-token'))) this.opts.logger.warn('this node does not know the join secret (another node initialised the cluster): its node token is in that node\'s DATA_DIR/node-token');
+    // A rotated CA changes the hash a token pins: the token kept here follows it.
+    authority.onChange(write);
+    return authority;
   }
 
   /** settle waits (bounded) until the controllers have nothing left to do: used before announcing readiness. */
@@ -468,21 +631,22 @@ export class Skiff {
   /** stop drains the gateway and the API, stops the controllers, the runtime, then closes the store. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      if (this.compactor) clearInterval(this.compactor);
       this.identity?.close();
-      this.eventGc?.stop();
+      this.clusterAuthority?.stop();
+      this.stopFollowingCa?.();
+      this.nodeCache?.stop();
       this.blobGc?.stop();
       this.dashboard?.stop();
+      // The leader-only controllers end while the lease is held, then the lease is given up.
+      await this.leadership?.stop().catch(() => {});
+      this.gitRepos?.stop();
       await this.nodeAgent?.stop().catch(() => {});
-      await this.nodeLifecycle?.stop().catch(() => {});
-      await this.scheduler?.stop().catch(() => {});
+      this.remoteEndpoints?.stop();
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.metrics?.close().catch(() => {});
-      await this.syncs?.stop().catch(() => {});
       await this.admission?.stop().catch(() => {});
       this.imagePolicies?.stop();
-      await this.rollouts?.stop().catch(() => {});
       await this.routes?.stop().catch(() => {});
       await this.functions?.stop().catch(() => {});
       await this.autoscaler?.stop().catch(() => {});
@@ -492,7 +656,6 @@ export class Skiff {
       // After the replicas stopped, so that the slices' last word is that none runs here.
       await this.slices?.stop().catch(() => {});
       this.ownNode?.stop();
-      await this.gitSources?.stop().catch(() => {});
       await this.bundles?.stop().catch(() => {});
       await this.policies?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});
@@ -573,6 +736,18 @@ export class Skiff {
     return classes;
   }
 
+  /**
+   * fetchPeerBlob asks the other nodes for an uploaded module this node lacks. Before the mesh is up
+   * (Functions load while the node starts) there is nobody to ask yet; the Function controller's
+   * retry asks again.
+   */
+  private async fetchPeerBlob(hex: string, maxBytes: number): Promise<Uint8Array | undefined> {
+    const feed = this.remoteEndpoints;
+    const identity = this.identity;
+    if (!feed || !identity) return undefined;
+    return fetchBlobFromPeers({ peers: () => feed.peers(), tls: () => identity.clientOptions(), trustDomain: this.opts.trustDomain ?? 'skiff.local', logger: this.opts.logger }, hex, maxBytes);
+  }
+
   /** verifyArtifact checks a module about to be loaded against the ImagePolicies: undefined admits it. */
   private async verifyArtifact(reference: string, digest: string): Promise<string | undefined> {
     const enforcer = this.imagePolicies?.enforcer;
@@ -624,5 +799,13 @@ export class Skiff {
       // objects is the same field manager and changes them without conflicts.
       await resources.apply(def, ns, obj.metadata.name, obj, { fieldManager: SKIFF_APPLY_MANAGER, force: true });
     }
+  }
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { hasKubectl, type Kubectl, kubectlFor } from '../helpers/kubectl.js';
-import { cli, type RunningSkiff, startSkiff } from '../helpers/skiff-process.js';
+import { apiFetch, cli, type RunningSkiff, startSkiff } from '../helpers/skiff-process.js';
 
 let s: RunningSkiff;
 let kubectl: Kubectl;
@@ -30,6 +30,32 @@ describe('this process as a Node', () => {
     expect(json.status.runtimeClasses).toContain('wasm');
     expect(json.metadata.labels['skiff.dev/runtime-class-wasm']).toBe('true');
     expect(Number(json.status.capacity.cpu)).toBeGreaterThan(0);
+  });
+
+  it('leads the once-per-cluster controllers alone: skiff-system/skiff-leader names it, the metrics say so', async () => {
+    // A lone node takes the free lease on its first attempt, before it reports ready.
+    const leases = await cli(['get', 'leases', '-A'], { skiff: s });
+    expect(leases.stdout).toMatch(/\nskiff-system\s+skiff-leader\s+it-node-1\s+\d+s\n/);
+    const lease = JSON.parse((await cli(['get', 'lease', 'skiff-leader', '-n', 'skiff-system', '-o', 'json'], { skiff: s })).stdout);
+    expect(lease.spec).toMatchObject({ holderIdentity: 'it-node-1', leaseDurationSeconds: 15, leaseTransitions: 0 });
+    const metrics = await (await apiFetch(s, '/metrics')).text();
+    expect(metrics).toMatch(/^skiff_leader_is_leader 1$/m);
+    expect(metrics).toMatch(/^skiff_leader_transitions_total 1$/m);
+    expect(metrics).toMatch(/^skiff_leader_fenced_writes_refused_total 0$/m);
+    // The leader-only controllers are running: their reconciles are counted.
+    expect(metrics).toMatch(/^skiff_controller_queue_depth\{controller="gitrepositories"\} \d+$/m);
+  });
+
+  it('refuses leader election timings that cannot work, naming the flag', async () => {
+    const bad = await cli(['up', '--leader-elect-lease-duration', '10s', '--leader-elect-renew-deadline', '10s', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--leader-elect-renew-deadline (10s) must be shorter than --leader-elect-lease-duration (10s)');
+    const retry = await cli(['up', '--leader-elect-retry-period', '12s', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0']);
+    expect(retry.code).toBe(2);
+    expect(retry.stderr).toContain('--leader-elect-retry-period (12s) must be shorter than --leader-elect-renew-deadline (10s)');
+    const junk = await cli(['up', '--leader-elect-lease-duration', 'soon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0']);
+    expect(junk.code).toBe(2);
+    expect(junk.stderr).toContain('--leader-elect-lease-duration must be a positive duration');
   });
 
   it('cordons and uncordons', async () => {

@@ -5,6 +5,7 @@ import { register as advise } from './advise.js';
 import { register as apply } from './apply.js';
 import { register as attest } from './attest.js';
 import { register as audit } from './audit.js';
+import { register as cluster } from './cluster.js';
 import { register as conformance } from './conformance.js';
 import { register as cordon } from './cordon.js';
 import { register as del } from './delete.js';
@@ -36,6 +37,7 @@ const registrars: Array<(program: Command) => void> = [
   apply,
   attest,
   audit,
+  cluster,
   conformance,
   cordon,
   del,

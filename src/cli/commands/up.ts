@@ -9,6 +9,7 @@ import { HostDirs, parseFunctionMaxima,UpstreamGuard } from '../../security/inde
 import { type RegistrySettings, Skiff } from '../../server/skiff.js';
 import { UsageError } from '../../util/errors.js';
 import { bindToProcess, createLogger } from '../../util/logger.js';
+import { parseDurationMs } from '../../util/quantity.js';
 
 interface UpOpts {
   dataDir: string;
@@ -37,6 +38,12 @@ interface UpOpts {
   registryCa?: string;
   metrics?: string;
   nodeName?: string;
+  leaderElectLeaseDuration: string;
+  leaderElectRenewDeadline: string;
+  leaderElectRetryPeriod: string;
+  clusterInit?: boolean;
+  join?: string;
+  token?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -53,6 +60,9 @@ export function register(program: Command): void {
     .option('--workers <n>', 'sandbox worker threads')
     .option('--mesh <host:port>', 'also serve the gateway over mutual TLS for other Skiff nodes (client certificates from the internal CA)')
     .option('--node-name <name>', 'this node\'s name: its Node object and heartbeat Lease (default: the host name, lower-cased)')
+    .option('--cluster-init', 'with --store etcd://: start a cluster; the first start writes its CA, tokens and join secret hash to the store and the node token to DATA_DIR/node-token (again on an initialised store: join it as a server; plain --store etcd:// initialises an empty store the same way)')
+    .option('--join <url>', 'with --store etcd:// and --token: join the cluster through an existing node\'s API (https://HOST:PORT); the CA it serves must match the token\'s hash')
+    .option('--token <token>', 'with --join: the node token (DATA_DIR/node-token of a node of the cluster, K10<hash>::node:<secret>); with --cluster-init: the join secret to use instead of a random one')
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the internal CA', 'skiff.local')
     .option('--no-access-log', 'do not log one JSON line per gateway request (saves ~10-20 µs of CPU per request)')
     .option('--decision-log [file]', 'record every policy decision (gateway authorization, admission) as NDJSON; relative to the data dir (default decisions.log)')
@@ -71,6 +81,9 @@ export function register(program: Command): void {
     .option('--insecure-registry <host:port>', 'an OCI registry reached over plain HTTP for oci:// modules (repeatable); every other one over HTTPS', collect, [])
     .option('--registry-config <file>', 'default registry credentials for oci:// modules: a docker config.json (Functions add their own with spec.imagePullSecrets)')
     .option('--registry-ca <file>', 'PEM CA certificates to trust for HTTPS registries, beside the system\'s')
+    .option('--leader-elect-lease-duration <duration>', 'in a cluster, how long other nodes wait after the leader\'s last renew before one of them takes over the once-per-cluster controllers', '15s')
+    .option('--leader-elect-renew-deadline <duration>', 'how long the leader keeps leading without renewing its lease (shorter than the lease duration)', '10s')
+    .option('--leader-elect-retry-period <duration>', 'how often a node tries to take or renew the leader lease', '2s')
     .option('--metrics <host:port>', 'also serve /metrics on its own listener: without a token on a loopback address, with the API token on any other')
     .action(async (opts: UpOpts) => {
       const log = createLogger();
@@ -81,6 +94,11 @@ export function register(program: Command): void {
       if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError('--workers must be a positive integer');
       // A Node's name is a DNS subdomain, and it is also a segment of the node's SPIFFE identity.
       if (opts.nodeName !== undefined && (opts.nodeName.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(opts.nodeName))) throw new UsageError(`--node-name must be a lower-case DNS name such as node-1, not "${opts.nodeName}"`);
+      const etcd = /^etcd(\+https?)?:/.test(opts.store ?? '');
+      if ((opts.clusterInit || opts.join) && !etcd) throw new UsageError(`--${opts.join ? 'join' : 'cluster-init'} needs a shared store: --store etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`);
+      if (opts.clusterInit && opts.join) throw new UsageError('--cluster-init starts a cluster and --join joins one: give one of them');
+      if (opts.join && !opts.token) throw new UsageError('--join needs --token TOKEN (DATA_DIR/node-token of a node of the cluster)');
+      if (opts.token && !opts.join && !opts.clusterInit) throw new UsageError('--token goes with --join URL or --cluster-init');
       let hostDirs: HostDirs;
       let upstreams: UpstreamGuard;
       try {
@@ -94,7 +112,8 @@ export function register(program: Command): void {
       const functionMaxima = parseFunctionMaxima({ memory: opts.maxFunctionMemory, timeout: opts.maxFunctionTimeout, concurrency: opts.maxFunctionConcurrency, queue: opts.maxFunctionQueue, output: opts.maxFunctionOutput });
       const registries = registrySettings(opts);
       const tracing = tracingSettings(opts);
-      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, nodeName: opts.nodeName, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
+      const leaderElection = electionTimings(opts);
+      const skiff = await Skiff.start({ tracing, registries, hostDirs, upstreams, functionMaxima, dataDir: opts.dataDir, api: parseAddr('--api', opts.api), gateway: parseAddr('--gateway', opts.gateway), store: opts.store, demo: opts.demo, logger, workers, mesh: opts.mesh ? parseAddr('--mesh', opts.mesh) : undefined, trustDomain: opts.trustDomain, accessLog: opts.accessLog, gatewayPaths: { escapedSlashes, mergeSlashes: opts.mergeSlashes }, metrics: opts.metrics ? parseAddr('--metrics', opts.metrics) : undefined, nodeName: opts.nodeName, leaderElection, cluster: etcd ? { init: opts.clusterInit, join: opts.join, token: opts.token } : undefined, decisionLog: opts.decisionLog ? { path: typeof opts.decisionLog === 'string' ? opts.decisionLog : 'decisions.log', mask: opts.decisionLogMask?.split(',').map((x) => x.trim()).filter(Boolean) } : undefined });
       const a = skiff.apiAddress;
       const g = skiff.gatewayAddress;
       const m = skiff.meshAddress;
@@ -156,4 +175,19 @@ function parseAddr(flag: string, v: string): { host: string; port: number } {
 
 function hostForUrl(h: string): string {
   return h.includes(':') ? `[${h}]` : h;
+}
+
+/** electionTimings reads the `--leader-elect-*` durations (kube-controller-manager's flags and defaults). */
+function electionTimings(opts: UpOpts): { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number } {
+  const read = (flag: string, v: string) => {
+    const ms = parseDurationMs(v);
+    if (ms === undefined || !(ms > 0)) throw new UsageError(`${flag} must be a positive duration such as 15s or 500ms, not "${v}"`);
+    return ms;
+  };
+  const leaseDurationMs = read('--leader-elect-lease-duration', opts.leaderElectLeaseDuration);
+  const renewDeadlineMs = read('--leader-elect-renew-deadline', opts.leaderElectRenewDeadline);
+  const retryPeriodMs = read('--leader-elect-retry-period', opts.leaderElectRetryPeriod);
+  if (!(renewDeadlineMs < leaseDurationMs)) throw new UsageError(`--leader-elect-renew-deadline (${opts.leaderElectRenewDeadline}) must be shorter than --leader-elect-lease-duration (${opts.leaderElectLeaseDuration}), so a leader stops before another node may take over`);
+  if (!(retryPeriodMs < renewDeadlineMs)) throw new UsageError(`--leader-elect-retry-period (${opts.leaderElectRetryPeriod}) must be shorter than --leader-elect-renew-deadline (${opts.leaderElectRenewDeadline}), so a leader can retry a failed renew`);
+  return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
 }

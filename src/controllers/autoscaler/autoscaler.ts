@@ -58,6 +58,15 @@ export interface AutoscalerOptions {
   fetchJson?: (url: string, signal: AbortSignal) => Promise<unknown>;
   /** Time a new replica of each class takes to become ready, the predictive lead when a Function sets none. */
   coldStartMs?: { wasm: number; container: number; vm: number };
+  /**
+   * In a cluster, what makes the decisions once: while `isLeader()` this node decides every
+   * Function's replica count, evaluates HPAs and writes (status, spec.replicas of an HPA's target,
+   * HPA status, Events, request histories) through the leader's fenced `resources` and `store`. A
+   * node that does not lead still samples its own gates and owns their activation, and sizes its own
+   * replicas to the count the leader last recorded in the Function's status. Without it this node
+   * decides alone.
+   */
+  leader?: { isLeader(): boolean; resources: ResourceService; store: Store };
 }
 
 /** AutoscalerStats is one Function's scaling state, for the metrics exporter and the dashboard. */
@@ -175,6 +184,7 @@ export class FunctionAutoscaler {
   private stopped = false;
   private readonly pendingEvents: Array<{ obj: ResourceObject; reason: string; message: string }> = [];
   private eventTimer?: NodeJS.Timeout;
+  private ledLastTick = false;
 
   constructor(private readonly opts: AutoscalerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -184,7 +194,7 @@ export class FunctionAutoscaler {
     } catch {
       this.hpas = undefined;
     }
-    this.events = new EventRecorder(opts.resources, 'autoscaler', opts.logger);
+    this.events = new EventRecorder(opts.leader?.resources ?? opts.resources, 'autoscaler', opts.logger);
     this.functions.addHandlers({
       onAdd: (o) => this.upsert(o),
       // Status writes (the autoscaler's own among them) change no policy: only the object is kept.
@@ -331,10 +341,10 @@ export class FunctionAutoscaler {
     const st = this.states.get(key);
     this.states.delete(key);
     this.opts.gates.remove(key, 'the Function was deleted while the request waited for a replica');
-    if (!st) return;
+    if (!st || !this.leads()) return;
     try {
-      await this.opts.store.delete(HISTORY_PREFIX + key);
-      await this.opts.store.delete(IDLE_PREFIX + key);
+      await this.writer().store.delete(HISTORY_PREFIX + key);
+      await this.writer().store.delete(IDLE_PREFIX + key);
     } catch (err) {
       this.opts.logger.warn({ fn: key, err: (err as Error).message }, 'could not delete the request history');
     }
@@ -366,6 +376,15 @@ export class FunctionAutoscaler {
   tick(): void {
     if (this.stopped) return;
     const now = this.clock.now();
+    const leads = this.leads();
+    if (leads && !this.ledLastTick) {
+      // A new leader writes every Function's status afresh and evaluates HPAs at once.
+      for (const st of this.states.values()) {
+        st.statusSig = '';
+        st.hpaAt = undefined;
+      }
+    }
+    this.ledLastTick = leads;
     if (now - this.externalAt >= EXTERNAL_POLL_MS && !this.externalBusy) {
       this.externalAt = now;
       this.externalBusy = true;
@@ -395,7 +414,7 @@ export class FunctionAutoscaler {
           } catch (err) {
             st.external.delete(name);
             this.opts.logger.warn({ fn: st.key, trigger: name, err: (err as Error).message }, 'trigger could not be read');
-            void this.events.record(st.obj, 'Warning', 'TriggerFailed', `trigger ${name}: ${(err as Error).message}`).catch(() => {});
+            if (this.leads()) void this.events.record(st.obj, 'Warning', 'TriggerFailed', `trigger ${name}: ${(err as Error).message}`).catch(() => {});
           }
         }
       }),
@@ -488,7 +507,12 @@ export class FunctionAutoscaler {
     }
     const current = Math.max(st.applied, 0);
     let decision: Decision;
-    if (hpa) {
+    const leads = this.leads();
+    if (hpa && !leads) {
+      // The leader's HPA evaluation lands in the target's spec.replicas.
+      decision = { desired: Number(st.obj.spec?.replicas ?? current), reason: 'hpa', detail: `${hpa.metadata.name}: decided by the cluster leader` };
+      st.panic = false;
+    } else if (hpa) {
       if (st.hpaDecision === undefined || st.hpaAt === undefined || now - st.hpaAt >= HPA_SYNC_MS) {
         st.hpaAt = now;
         st.hpaEval = evaluateHpa(hpa, { current, ready: obs.ready, concurrency: s.concurrency, rps, cpuMillis: cpuRequest(st.obj) }, this.metricSource(st.namespace));
@@ -504,6 +528,8 @@ export class FunctionAutoscaler {
     } else if (st.policy.fixedReplicas !== undefined) {
       decision = { desired: st.policy.fixedReplicas, reason: 'fixed', detail: 'spec.replicas' };
       st.panic = false;
+    } else if (!leads) {
+      decision = this.followLeader(st, current);
     } else {
       decision = this.recommend(st, now, obs.ready, current, value);
     }
@@ -585,6 +611,24 @@ export class FunctionAutoscaler {
     return d;
   }
 
+  /** Whether this node makes the decisions (always, outside a cluster). */
+  private leads(): boolean {
+    return this.opts.leader?.isLeader() ?? true;
+  }
+
+  /** Where decisions are written: the leader's fenced service and store in a cluster. */
+  private writer(): { resources: ResourceService; store: Store } {
+    return this.opts.leader ?? this.opts;
+  }
+
+  /** followLeader is a non-leading node's decision: the count the leader last recorded in status. */
+  private followLeader(st: Scaled, current: number): Decision {
+    const recorded = st.obj.status?.autoscaler as { recommendation?: number; reason?: ScaleReason } | undefined;
+    const desired = typeof recorded?.recommendation === 'number' ? recorded.recommendation : current;
+    st.panic = false;
+    return { desired, reason: recorded?.reason ?? 'reactive', detail: 'decided by the cluster leader' };
+  }
+
   private classColdStart(cls: Scaled['cls']): number {
     const c = this.opts.coldStartMs ?? { wasm: 0, container: 1_000, vm: 5_000 };
     return c[cls];
@@ -622,6 +666,7 @@ export class FunctionAutoscaler {
    * its request first, and a burst of decisions costs one round of store writes.
    */
   private queueEvent(obj: ResourceObject, reason: string, message: string): void {
+    if (!this.leads()) return;
     this.pendingEvents.push({ obj, reason, message });
     if (this.eventTimer) return;
     this.eventTimer = setTimeout(() => {
@@ -641,6 +686,7 @@ export class FunctionAutoscaler {
    * along with those writes but never cause one: every write is a new resourceVersion and a watch event.
    */
   private maybeWriteStatus(st: Scaled, now: number, obs: { replicas: number; ready: number }): void {
+    if (!this.leads()) return;
     const f = st.forecast;
     const slow = {
       ...(f ? { forecast: { ratePerSecond: round(f.rate), next: f.next.map(round), pRequest: round(f.pWarm), error: round(f.error), usable: f.usable, model: f.model } } : {}),
@@ -667,7 +713,7 @@ export class FunctionAutoscaler {
     // A Wasm Function's replicas are the autoscaler's to report; a workload's are the workload controller's.
     if (st.cls === 'wasm') Object.assign(status, { replicas: obs.replicas, readyReplicas: obs.ready });
     const def = this.opts.resources.kind('Function');
-    void this.opts.resources.patch(def, st.namespace, st.name, { status }, { subresource: 'status' }).catch((err: unknown) => {
+    void this.writer().resources.patch(def, st.namespace, st.name, { status }, { subresource: 'status' }).catch((err: unknown) => {
       if (err instanceof ApiError && err.reason === 'NotFound') return;
       st.statusSig = '';
       this.opts.logger.warn({ fn: st.key, err: (err as Error).message }, 'could not write the autoscaler status');
@@ -679,7 +725,7 @@ export class FunctionAutoscaler {
     const ev = st.hpaEval!;
     const fnDef = this.opts.resources.kind('Function');
     try {
-      if (st.obj.spec?.replicas !== desired) await this.opts.resources.patch(fnDef, st.namespace, st.name, { spec: { replicas: desired } });
+      if (st.obj.spec?.replicas !== desired) await this.writer().resources.patch(fnDef, st.namespace, st.name, { spec: { replicas: desired } });
       const def = this.opts.resources.kind('HorizontalPodAutoscaler');
       const old = hpa.status ?? {};
       const scaled = old.desiredReplicas !== desired;
@@ -692,7 +738,7 @@ export class FunctionAutoscaler {
         ...(scaled ? { lastScaleTime: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
       };
       if (JSON.stringify(status) === JSON.stringify(old)) return;
-      await this.opts.resources.patch(def, hpa.metadata.namespace, hpa.metadata.name, { status }, { subresource: 'status' });
+      await this.writer().resources.patch(def, hpa.metadata.namespace, hpa.metadata.name, { status }, { subresource: 'status' });
     } catch (err) {
       if (err instanceof ApiError && err.reason === 'NotFound') return;
       this.opts.logger.warn({ hpa: cacheKey(hpa), err: (err as Error).message }, 'could not write the HPA status');
@@ -723,12 +769,12 @@ export class FunctionAutoscaler {
   }
 
   private async saveHistory(st: Scaled): Promise<void> {
-    if (!st.historyDirty || !this.states.has(st.key)) return;
+    if (!st.historyDirty || !this.states.has(st.key) || !this.leads()) return;
     st.historyDirty = false;
     st.historySavedAt = this.clock.now();
     try {
-      await this.opts.store.put(HISTORY_PREFIX + st.key, st.history.encode());
-      await this.opts.store.put(IDLE_PREFIX + st.key, st.idle.encode());
+      await this.writer().store.put(HISTORY_PREFIX + st.key, st.history.encode());
+      await this.writer().store.put(IDLE_PREFIX + st.key, st.idle.encode());
     } catch (err) {
       st.historyDirty = true;
       this.opts.logger.warn({ fn: st.key, err: (err as Error).message }, 'could not save the request history');

@@ -59,6 +59,13 @@ export class FunctionDestination implements Destination {
   }
 
   send(ctx: GatewayContext, path: string, cancel: CancelToken): Promise<void> | undefined {
+    // Locality first: another node is asked only when no replica here is ready and healthy; a
+    // request another node forwarded never leaves this one (see gateway.ts, serveForwarded).
+    const remote = this.deps.remote?.get(this.fn);
+    if (remote !== undefined && remote.available && ctx.forwardedBy === undefined && !this.servedHere()) {
+      ctx.upstream = `mesh:${this.fn}`;
+      return remote.send(ctx, path, cancel, this.deps.routeStats);
+    }
     const gate = this.deps.scaling?.get(this.fn);
     if (gate === undefined) return this.sendNow(ctx, path, cancel);
     gate.enter();
@@ -78,6 +85,13 @@ export class FunctionDestination implements Destination {
         return this.activationFailed(ctx, t0, cancel, err);
       },
     );
+  }
+
+  /** servedHere: a replica of the Function is ready and healthy on this node (a Wasm one: loaded here). */
+  servedHere(): boolean {
+    const w = this.deps.workloads?.get(this.fn);
+    if (w !== undefined) return w.healthy();
+    return this.deps.functions.has?.(this.dest.namespace, this.dest.name) ?? true;
   }
 
   /** counted ends the gate's count of a request once its answer is there. */

@@ -35,9 +35,22 @@ export interface DestinationDeps {
   workloads?: { get(key: string): WorkloadSender | undefined };
   /** The Functions' gates by `namespace/name` (activator.ts): counted for the autoscaler, held at zero replicas. */
   scaling?: { get(key: string): ScaleGate | undefined };
+  /**
+   * In a cluster, the Functions other nodes serve by `namespace/name` (cluster/remote-functions.ts):
+   * a Function with no healthy replica on this node is forwarded to one of them.
+   */
+  remote?: { get(key: string): RemoteSender | undefined };
+}
+
+/** RemoteSender forwards a request to another node serving the Function. */
+export interface RemoteSender {
+  readonly available: boolean;
+  send(ctx: GatewayContext, path: string, cancel: CancelToken, routeStats: TrafficStats): Promise<void>;
 }
 
 /** WorkloadSender forwards a request to a container or VM Function's replicas. */
 export interface WorkloadSender {
+  /** Whether a replica is ready and not ejected by outlier detection. */
+  healthy(): boolean;
   send(ctx: GatewayContext, path: string, cancel: CancelToken, routeStats: TrafficStats): Promise<void>;
 }

@@ -80,9 +80,20 @@ export class InternalCA {
 
   /** create makes a new root, valid for `ttlMs` (ten years by default). */
   static async create(trustDomain: string, ttlMs = 10 * 365 * 24 * 3600 * 1000, now = new Date()): Promise<InternalCA> {
+    return (await InternalCA.createWithKey(trustDomain, { ttlMs, now })).ca;
+  }
+
+  /**
+   * createWithKey makes a new root and returns its private key as PKCS#8 PEM too, for a caller that
+   * keeps the CA somewhere other than a directory (a cluster keeps it in its store). `label` is added
+   * to the common name, so that roots replacing one another are told apart by name as well as by key.
+   */
+  static async createWithKey(trustDomain: string, opts: { ttlMs?: number; now?: Date; label?: string } = {}): Promise<{ ca: InternalCA; keyPem: string }> {
+    const ttlMs = opts.ttlMs ?? 10 * 365 * 24 * 3600 * 1000;
+    const now = opts.now ?? new Date();
     const x = await loadX509();
     const keys = await generateKeys();
-    const name = distinguishedName('Skiff', `Skiff CA ${trustDomain}`);
+    const name = distinguishedName('Skiff', `Skiff CA ${trustDomain}${opts.label ? ` ${opts.label}` : ''}`);
     const ski = await x.SubjectKeyIdentifierExtension.create(keys.publicKey);
     const cert = await x.X509CertificateGenerator.create({
       serialNumber: serialNumber(),
@@ -100,7 +111,8 @@ export class InternalCA {
         ski,
       ],
     });
-    return new InternalCA(x, trustDomain, pem('CERTIFICATE', cert.rawData), cert, keys.privateKey, ski.keyId);
+    const ca = new InternalCA(x, trustDomain, pem('CERTIFICATE', cert.rawData), cert, keys.privateKey, ski.keyId);
+    return { ca, keyPem: await privateKeyPem(keys.privateKey) };
   }
 
   /**
@@ -146,9 +158,9 @@ export class InternalCA {
     if (existsSync(certFile) && existsSync(keyFile)) {
       return InternalCA.load(opts.trustDomain, readFileSync(certFile, 'utf8'), readFileSync(keyFile, 'utf8'), `${certFile} and ${keyFile}`);
     }
-    const ca = await InternalCA.create(opts.trustDomain);
+    const { ca, keyPem } = await InternalCA.createWithKey(opts.trustDomain);
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-    writeFileSync(keyFile, await privateKeyPem(ca.key), { mode: 0o600 });
+    writeFileSync(keyFile, keyPem, { mode: 0o600 });
     writeFileSync(certFile, ca.certPem);
     return ca;
   }

@@ -2,7 +2,17 @@ import { type ConnectionOptions,createSecureContext, type SecureContext } from '
 
 import { SkiffError } from '../../util/errors.js';
 
-import type { InternalCA, IssuedCertificate } from './ca.js';
+import type { IssuedCertificate } from './ca.js';
+
+/**
+ * CertificateIssuer is what an identity gets its certificates from: the internal CA of a single node,
+ * or a cluster's CA. `certPem` is the trust bundle peers are checked against (one root, or several
+ * while a cluster rotates its CA); it is read again at every renewal.
+ */
+export interface CertificateIssuer {
+  readonly certPem: string;
+  issue(id: string, opts: { ttlMs?: number; dnsNames?: string[] }): Promise<IssuedCertificate>;
+}
 
 /** WorkloadIdentityOptions tune how long certificates live and what happens when renewal fails. */
 export interface WorkloadIdentityOptions {
@@ -33,7 +43,7 @@ export class WorkloadIdentity {
   private readonly onError?: (err: Error) => void;
 
   private constructor(
-    readonly ca: InternalCA,
+    readonly ca: CertificateIssuer,
     readonly id: string,
     private current: IssuedCertificate,
     opts: WorkloadIdentityOptions,
@@ -47,11 +57,16 @@ export class WorkloadIdentity {
   }
 
   /** create issues the first certificate for `id` and starts renewing it. */
-  static async create(ca: InternalCA, id: string, opts: WorkloadIdentityOptions = {}): Promise<WorkloadIdentity> {
+  static async create(ca: CertificateIssuer, id: string, opts: WorkloadIdentityOptions = {}): Promise<WorkloadIdentity> {
     return new WorkloadIdentity(ca, id, await WorkloadIdentity.issue(ca, id, opts.ttlMs ?? 3_600_000), opts);
   }
 
-  private static issue(ca: InternalCA, id: string, ttlMs: number): Promise<IssuedCertificate> {
+  /** fromIssued starts from a certificate obtained elsewhere (a node's, signed when it joined) and renews it from `ca`. */
+  static fromIssued(ca: CertificateIssuer, id: string, issued: IssuedCertificate, opts: WorkloadIdentityOptions = {}): WorkloadIdentity {
+    return new WorkloadIdentity(ca, id, issued, opts);
+  }
+
+  private static issue(ca: CertificateIssuer, id: string, ttlMs: number): Promise<IssuedCertificate> {
     return ca.issue(id, { ttlMs, dnsNames: ['localhost'] });
   }
 
@@ -100,6 +115,17 @@ export class WorkloadIdentity {
       }
     })();
     return this.rotating;
+  }
+
+  /**
+   * refreshTrust keeps the certificate and takes the issuer's current trust bundle (a root added or
+   * retired), handing the new context to every listener.
+   */
+  refreshTrust(): void {
+    if (this.closed) return;
+    this.context = this.makeContext();
+    this.client = this.makeClientOptions();
+    for (const l of this.listeners) l(this.context);
   }
 
   /** onRotate registers a callback receiving each new secure context. */

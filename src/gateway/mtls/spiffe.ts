@@ -28,3 +28,17 @@ export function peerSpiffeId(subjectaltname: string | undefined): string | undef
   for (const part of subjectaltname.split(', ')) if (part.startsWith('URI:spiffe://')) return part.slice(4);
   return undefined;
 }
+
+/**
+ * isNodeId tells whether `id` names a node of `trustDomain` (`spiffe://TD/ns/skiff-system/node/NAME`),
+ * the only identity a mesh listener trusts to forward requests on a client's behalf.
+ */
+export function isNodeId(id: string, trustDomain: string): boolean {
+  const prefix = `spiffe://${trustDomain}/ns/skiff-system/node/`;
+  return id.startsWith(prefix) && id.length > prefix.length && !id.includes('/', prefix.length) && SPIFFE.test(id);
+}
+
+/** nodeOf is the node name in a node identity of `trustDomain`, else undefined. */
+export function nodeOf(id: string, trustDomain: string): string | undefined {
+  return isNodeId(id, trustDomain) ? id.slice(`spiffe://${trustDomain}/ns/skiff-system/node/`.length) : undefined;
+}

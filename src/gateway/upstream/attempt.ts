@@ -220,6 +220,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const endedAt = performance.now();
     const us = (endedAt - this.startedAt) * 1000;
     if (this.spanId !== undefined && g.ctx.tracer !== undefined) this.recordSpan(g.ctx.tracer, o, endedAt);
+    const obs = g.cluster.observer;
+    if (obs !== undefined && !(o.kind === 'failed' && (o.cause === 'client' || o.cause === 'hedge_lost' || o.cause === 'deadline'))) obs.attempt(this.ep, o.kind !== 'failed' ? String(o.status) : o.cause === 'connect' ? 'connect_error' : o.cause === 'per_try' ? 'timeout' : 'reset');
     if (o.kind !== 'failed') {
       g.cluster.record(this.ep, o.status >= 502 && o.status <= 504 ? 'gateway_error' : o.status >= 500 ? '5xx' : 'success');
       g.cluster.stats.record(o.status, us);

@@ -29,6 +29,16 @@ export interface ClusterEnv {
   logger?: Logger;
 }
 
+/**
+ * ClusterObserver hears of each attempt's outcome and each ejection per endpoint, for metrics kept by
+ * endpoint rather than by cluster (the mesh counts requests forwarded to each node).
+ */
+export interface ClusterObserver {
+  /** `code` is the status answered, or `connect_error` / `reset` / `timeout` when none was. */
+  attempt(e: Endpoint, code: string): void;
+  ejected(e: Endpoint): void;
+}
+
 /** How often one endpoint's refused connections are logged at most. */
 const REFUSAL_LOG_MS = 10_000;
 
@@ -66,6 +76,7 @@ export class Cluster {
   private readonly env: ClusterEnv;
   private tls?: () => ConnectionOptions | Promise<ConnectionOptions>;
   private readonly refusalsLogged = new Map<string, number>();
+  observer?: ClusterObserver;
 
   /** Without `env`, connections get the strictest grants: no loopback or link-local target, no host files. */
   constructor(spec: ServiceSpec, readonly stats: TrafficStats, private readonly now: () => number, env?: ClusterEnv) {
@@ -230,6 +241,7 @@ export class Cluster {
     this.nextEjectionEnd = Math.min(this.nextEjectionEnd, e.ejectedUntil);
     this.stats.ejections++;
     this.healthStamp++;
+    this.observer?.ejected(e);
   }
 
   /** close drains and closes every pool. */

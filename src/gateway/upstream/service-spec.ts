@@ -31,6 +31,11 @@ export interface UpstreamTlsSpec {
   caFile?: string;
   clientCertificate?: string;
   privateKey?: string;
+  /**
+   * With ISTIO_MUTUAL, accept only node identities of this trust domain
+   * (`spiffe://TD/ns/skiff-system/node/NAME`): set by the mesh's node-to-node clusters, never by a Service.
+   */
+  nodesOf?: string;
 }
 
 /** TLS_FILE_FIELDS are the `spec.tls` fields that name host files, as the API spells them. */

@@ -2,7 +2,7 @@ import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 
 import type { HostDirs } from '../../security/index.js';
 import { SkiffError } from '../../util/errors.js';
-import { peerSpiffeId } from '../mtls/spiffe.js';
+import { isNodeId, peerSpiffeId } from '../mtls/spiffe.js';
 
 import type { UpstreamTlsSpec } from './service-spec.js';
 
@@ -41,7 +41,7 @@ export function upstreamTls(tls: UpstreamTlsSpec, deps: UpstreamTlsDeps): () => 
     let last: { from: ConnectionOptions; opts: ConnectionOptions } | undefined;
     // The same identity object yields the same options object, so connections reuse their TLS sessions.
     const options = (id: ConnectionOptions): ConnectionOptions => {
-      if (last?.from !== id) last = { from: id, opts: { ...id, rejectUnauthorized: true, servername, checkServerIdentity: meshPeer } };
+      if (last?.from !== id) last = { from: id, opts: { ...id, rejectUnauthorized: true, servername, checkServerIdentity: tls.nodesOf === undefined ? meshPeer : nodePeer(tls.nodesOf) } };
       return last.opts;
     };
     return () => {
@@ -83,4 +83,12 @@ function readPem(hostDirs: HostDirs, path: string, field: string): Buffer {
  */
 function meshPeer(_host: string, cert: PeerCertificate): Error | undefined {
   return peerSpiffeId(cert.subjectaltname) ? undefined : new UpstreamTlsError('the upstream presented a certificate without a SPIFFE ID');
+}
+
+/** nodePeer accepts only a server presenting a node identity of `trustDomain`: the mesh talks to nodes, not to workloads. */
+function nodePeer(trustDomain: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    const id = peerSpiffeId(cert.subjectaltname);
+    return id !== undefined && isNodeId(id, trustDomain) ? undefined : new UpstreamTlsError(`the peer presented ${id ?? 'no SPIFFE ID'}, not a node identity of ${trustDomain}`);
+  };
 }

@@ -17,7 +17,8 @@ export const GIT_WEBHOOK_PREFIX = '/hooks/git/';
 /** What the webhook needs from the source controller. */
 export interface WebhookSources {
   get(namespace: string, name: string): ResourceObject | undefined;
-  refresh(namespace: string, name: string): boolean;
+  /** Asks for a fetch now; false when the GitRepository is not known. In a cluster a node that does not lead asks the leader. */
+  refresh(namespace: string, name: string): boolean | Promise<boolean>;
 }
 
 export interface GitWebhookOptions {
@@ -84,7 +85,7 @@ export function gitWebhookMount(opts: GitWebhookOptions): ApiMount {
           throw deny();
         }
       }
-      if (!obj || !opts.sources.refresh(ns, name)) throw new ApiError(404, 'NotFound', `gitrepositories "${name}" not found in namespace ${ns}`);
+      if (!obj || !(await opts.sources.refresh(ns, name))) throw new ApiError(404, 'NotFound', `gitrepositories "${name}" not found in namespace ${ns}`);
       res.writeHead(202, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Success', message: `a fetch of GitRepository ${ns}/${name} is queued`, code: 202 }) + '\n');
     },

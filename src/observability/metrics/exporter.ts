@@ -13,7 +13,7 @@ import type { WorkloadStats } from '../../workloads/index.js';
 
 import { registerAutoscaler, registerFunctions, registerWorkloads, type RuntimeSource } from './functions.js';
 import { type GatewaySource, registerGateway } from './gateway.js';
-import { registerAdmission, registerControllers, registerPolicies, registerStore } from './platform.js';
+import { registerAdmission, registerControllers, registerLeader, registerPolicies, registerStore } from './platform.js';
 import { ReadMetric } from './read-metric.js';
 
 /** The path metrics are served at, on the API listener and on the metrics listener. */
@@ -30,6 +30,8 @@ export interface MetricSources {
   controllers?: () => Controller[];
   workloads?: { stats(): WorkloadStats[] };
   autoscaler?: { stats(): AutoscalerStats[] };
+  /** This node's part in leader election (every node reports, the leader with 1). */
+  leader?: { stats(): { isLeader: boolean; transitions: number; fencedWritesRefused: number } };
   /** Process and event-loop metrics (prom-client's defaults, prefixed `skiff_`); default true. */
   process?: boolean;
 }
@@ -60,6 +62,7 @@ export class MetricsExporter {
     if (sources.admission) registerAdmission(this.registry, sources.admission);
     if (sources.store) registerStore(this.registry, sources.store);
     if (sources.controllers) registerControllers(this.registry, sources.controllers);
+    if (sources.leader) registerLeader(this.registry, sources.leader);
   }
 
   /** contentType is what a scrape answers with: `text/plain; version=0.0.4; charset=utf-8`. */

@@ -9,6 +9,8 @@ import { LabelCache, NO_LABELS, PerScrape, ReadMetric, type SeriesWriter } from 
 export interface GatewaySource {
   metrics(): GatewayMetrics;
   clusterStates(): Map<string, ClusterState>;
+  /** In a cluster: attempts forwarded to other nodes (`NODE CODE` keys) and ejections by node. */
+  meshCounters?(): { forwarded: ReadonlyMap<string, number>; ejections: ReadonlyMap<string, number> } | undefined;
 }
 
 /**
@@ -118,5 +120,16 @@ export function registerGateway(registry: Registry, gateway: GatewaySource, cloc
   clusterGauge('skiff_gateway_upstream_circuit_open', '1 while the circuit breaker refuses new requests to the Service (its request or pending limit is reached), else 0.', (s) => (s.open ? 1 : 0));
   clusterGauge('skiff_gateway_upstream_active_requests', 'Requests in flight to the Service.', (s) => s.active);
   clusterGauge('skiff_gateway_upstream_endpoints', 'Endpoints of the Service.', (s) => s.endpoints);
+  const nodeCodes = new LabelCache((k) => {
+    const sp = k.lastIndexOf(' ');
+    return { node: k.slice(0, sp), code: k.slice(sp + 1) };
+  });
+  const nodes = new LabelCache((node) => ({ node }));
+  new ReadMetric('skiff_gateway_forwarded_requests_total', 'Attempts this node forwarded to another node of the cluster (a Function with no healthy replica here), by node and status, or connect_error, reset, timeout.', 'counter', (w) => {
+    for (const [k, v] of gateway.meshCounters?.()?.forwarded ?? []) w.sample(nodeCodes.get(k), v);
+  }).register(registry);
+  new ReadMetric('skiff_gateway_node_ejections_total', 'Times outlier detection ejected another node from this node\'s cross-node routing.', 'counter', (w) => {
+    for (const [node, v] of gateway.meshCounters?.()?.ejections ?? []) w.sample(nodes.get(node), v);
+  }).register(registry);
   clusterGauge('skiff_gateway_upstream_ejected_endpoints', 'Endpoints of the Service ejected by outlier detection now.', (s) => s.ejected);
 }

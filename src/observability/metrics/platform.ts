@@ -87,3 +87,10 @@ export function registerControllers(registry: Registry, controllers: () => Contr
     DURATION_BUCKETS_US,
   ).register(registry);
 }
+
+/** registerLeader adds whether this node leads the cluster's once-per-cluster controllers, its transitions and the writes fencing refused. */
+export function registerLeader(registry: Registry, leader: { stats(): { isLeader: boolean; transitions: number; fencedWritesRefused: number } }): void {
+  new ReadMetric('skiff_leader_is_leader', 'Whether this node holds the leader lease (skiff-system/skiff-leader) and runs the once-per-cluster controllers: 1 or 0.', 'gauge', (w) => w.sample(NO_LABELS, leader.stats().isLeader ? 1 : 0)).register(registry);
+  new ReadMetric('skiff_leader_transitions_total', 'Times this node started or stopped leading.', 'counter', (w) => w.sample(NO_LABELS, leader.stats().transitions)).register(registry);
+  new ReadMetric('skiff_leader_fenced_writes_refused_total', 'Writes of leader-only controllers refused because this node did not hold the leader lease at the revision it last wrote.', 'counter', (w) => w.sample(NO_LABELS, leader.stats().fencedWritesRefused)).register(registry);
+}

@@ -1,4 +1,5 @@
 import { createHash, createHmac, createPrivateKey, timingSafeEqual,X509Certificate } from 'node:crypto';
+import { createRequire } from 'node:module';
 
 import { fromJSON, type Value } from '../value.js';
 
@@ -50,24 +51,41 @@ function dn(s: string): Record<string, unknown> {
   return out;
 }
 
-/** splitDer cuts concatenated DER structures (a certificate chain in one blob) apart. */
+/**
+ * splitDer cuts concatenated DER certificates (a chain in one blob) apart. Node's X.509 parser reads
+ * the first certificate of a buffer and reports its encoding, which says where the next one starts.
+ * Anything that is not a certificate is returned whole, for the caller's parser to refuse or read.
+ */
 function splitDer(buf: Buffer): Buffer[] {
   const out: Buffer[] = [];
   let i = 0;
   while (i < buf.length) {
-    if (buf[i] !== 0x30 || i + 2 > buf.length) return out.length ? out : [buf];
-    let len = buf[i + 1]!;
-    let hdr = 2;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      len = 0;
-      for (let j = 0; j < n; j++) len = len * 256 + buf[i + 2 + j]!;
-      hdr += n;
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(buf.subarray(i));
+    } catch {
+      return out.length ? out : [buf];
     }
-    out.push(buf.subarray(i, i + hdr + len));
-    i += hdr + len;
+    out.push(cert.raw);
+    i += cert.raw.length;
   }
   return out;
+}
+
+let x509: typeof import('@peculiar/x509') | undefined;
+
+/**
+ * certificateLibrary is `@peculiar/x509`, loaded the first time a policy reads a certificate request.
+ * Builtins are synchronous, so it is required rather than imported; its load time is paid only by
+ * policies that call such a builtin (its container needs the Reflect polyfill loaded first).
+ */
+function certificateLibrary(): typeof import('@peculiar/x509') {
+  if (!x509) {
+    const require = createRequire(import.meta.url);
+    require('reflect-metadata');
+    x509 = require('@peculiar/x509') as typeof import('@peculiar/x509');
+  }
+  return x509;
 }
 
 /** certObject describes a certificate with the field names of Go's x509.Certificate that policies read. */
@@ -152,10 +170,16 @@ export const register: Record<string, Builtin> = {
       const n = 'crypto.x509.parse_certificate_request';
       const ders = derBlocks(n, str(n, a, 0), 'CERTIFICATE REQUEST');
       const der = ders[0];
-      if (!der || der[0] !== 0x30) throw builtinErr(n, 'asn1: structure error: tags don\'t match');
-      const cn = /\x06\x03\x55\x04\x03[\x0c\x13\x14\x16]([\s\S])([\s\S]*)/.exec(der.toString('latin1'));
-      const commonName = cn ? cn[2]!.slice(0, cn[1]!.charCodeAt(0)) : '';
-      return fromJSON({ Subject: { CommonName: Buffer.from(commonName, 'latin1').toString('utf8') }, Raw: der.toString('base64') });
+      let commonName: string;
+      try {
+        if (!der) throw new Error('no request');
+        const x = certificateLibrary();
+        commonName = new x.Pkcs10CertificateRequest(der).subjectName.getField('CN')[0] ?? '';
+      } catch {
+        // Go's message for input that is not a DER structure, which policies and tests match on.
+        throw builtinErr(n, 'asn1: structure error: tags don\'t match');
+      }
+      return fromJSON({ Subject: { CommonName: commonName }, Raw: der.toString('base64') });
     },
   },
   'crypto.x509.parse_keypair': {
