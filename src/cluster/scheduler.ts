@@ -44,6 +44,7 @@ export class Scheduler {
   /** What this scheduler last wrote per Function, ahead of its informer: resource use counts it at once. */
   private readonly placed = new Map<string, PlacementEntry[]>();
   private sweeping: Promise<void> = Promise.resolve();
+  private readonly failures = new Map<string, { message: string; at: number }>();
 
   constructor(private readonly opts: SchedulerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -115,6 +116,7 @@ export class Scheduler {
     const fn = this.functions.get(key);
     if (!fn || !runsImage(fn.spec ?? {})) {
       this.placed.delete(key);
+      this.failures.delete(key);
       return;
     }
     const rules = rulesOf(fn, this.classes.get(String(fn.spec?.runtimeClassName ?? 'wasm')));
@@ -154,7 +156,13 @@ export class Scheduler {
       await this.events.record(fn, 'Normal', 'Rescheduled', `moved ${e.replicas} replica(s) off node ${e.nodeName}: ${e.reason}`);
     }
     if (changed && result.placement.length > 0) await this.events.record(fn, 'Normal', 'Scheduled', `Successfully assigned ${key} replicas: ${result.placement.map((e) => `${e.nodeName}=${e.replicas}`).join(', ')}`);
-    if (result.unschedulable > 0) await this.events.record(fn, 'Warning', 'FailedScheduling', result.message!);
+    // The same failure is counted again at most once a minute: the retries come every few seconds.
+    const failed = this.failures.get(key);
+    if (result.unschedulable === 0) this.failures.delete(key);
+    else if (!failed || failed.message !== result.message || now - failed.at >= 60_000) {
+      this.failures.set(key, { message: result.message!, at: now });
+      await this.events.record(fn, 'Warning', 'FailedScheduling', result.message!);
+    }
     if (changed) this.opts.logger.info({ fn: key, placement: result.placement, unschedulable: result.unschedulable }, 'placed replicas');
     const waits: number[] = [];
     if (result.nextEvictionAt !== undefined) waits.push(Math.max(0, result.nextEvictionAt - now) + 10);

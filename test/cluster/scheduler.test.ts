@@ -89,8 +89,14 @@ describe('Scheduler', () => {
     await expect.poll(async () => (await s.condition('web'))?.reason).toBe('Unschedulable');
     const message = "0/3 nodes are available: 1 node(s) did not have runtime class container, 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable, 3 node(s) didn't match Function's node affinity/selector.";
     expect(await s.condition('web')).toMatchObject({ status: 'False', message: `2 replica(s) could not be placed: ${message}` });
-    await expect.poll(async () => (await s.events()).find((e) => e.reason === 'FailedScheduling')).toMatchObject({ type: 'Warning', message });
+    await expect.poll(async () => (await s.events()).find((e) => e.reason === 'FailedScheduling')).toMatchObject({ type: 'Warning', message, count: 1 });
     expect(await s.placement('web')).toEqual([]);
+    // The retries do not count the same failure again within the minute; after it they do.
+    await s.scheduler.reconcile('default/web');
+    expect((await s.events()).find((e) => e.reason === 'FailedScheduling')).toMatchObject({ count: 1 });
+    s.clock.advance(60_000);
+    await s.scheduler.reconcile('default/web');
+    expect((await s.events()).find((e) => e.reason === 'FailedScheduling')).toMatchObject({ count: 2 });
 
     await s.addNode('node-d', { labels: { zone: 'x' } });
     await expect.poll(() => s.placement('web')).toEqual([{ nodeName: 'node-d', replicas: 2 }]);
