@@ -134,6 +134,10 @@ spec:
     const merged = (await fn()).status as unknown as { replicaStatuses: Array<{ nodeName: string; ready: boolean }>; conditions: Array<{ type: string; message: string }> };
     expect(merged.replicaStatuses.map((r) => `${r.nodeName}:${r.ready}`).sort()).toEqual(['node-1:true', 'node-2:true']);
     await waitFor(async () => ((await fn()).status?.conditions?.find((c) => c.type === 'Ready') as { message?: string } | undefined)?.message === '2 of 2 replica(s) ready on 2 node(s)', 'the Ready message counting both nodes', 10_000);
+    const described = await cli(['describe', 'fn', 'web'], { skiff: n2 });
+    expect(described.stdout).toMatch(/Replicas:\n\s+NAME\s+NODE\s+STATE\s+READY/);
+    expect(described.stdout).toMatch(/\n\s+default\.web\.\S+\s+node-1\s+Ready\s+yes/);
+    expect(described.stdout).toMatch(/\n\s+default\.web\.\S+\s+node-2\s+Ready\s+yes/);
 
     const drained = await cli(['drain', 'node-2', '--timeout', '60s'], { skiff: n1 });
     expect(drained.stderr).toBe('');
