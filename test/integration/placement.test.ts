@@ -149,9 +149,9 @@ spec:
     expect(nodesOut.stdout).toMatch(/node-2\s+Ready,SchedulingDisabled/);
 
     // Nowhere to go: node 1 cordoned too, draining it fails with the scheduler's reason.
-    const stuck = await cli(['drain', 'node-1', '--timeout', '3s'], { skiff: n1 });
+    const stuck = await cli(['drain', 'node-1', '--timeout', '8s'], { skiff: n1 });
     expect(stuck.code).toBe(1);
-    expect(stuck.stderr).toContain('error: unable to drain node "node-1" within 3s: function default/web: 2 replica(s) could not be placed: 0/2 nodes are available: 2 node(s) were unschedulable.');
+    expect(stuck.stderr).toContain('error: unable to drain node "node-1" within 8s: function default/web: 2 replica(s) could not be placed: 0/2 nodes are available: 2 node(s) were unschedulable.');
     // Its replicas stay where they are meanwhile.
     expect(await readyByNode()).toEqual({ 'node-1': 2 });
   }, 90_000);
