@@ -10,7 +10,7 @@ import { cacheKey, Controller, EventRecorder, Informer, type ReconcileResult, wr
 import { parseBytes } from '../util/quantity.js';
 
 import { NODE_AGENT_MANAGER } from './endpoint-slices.js';
-import { type NodeView, place, type PlacementEntry, type PlacementRules, type Taint } from './placement.js';
+import { type NodeView, place, type PlacementEntry, type PlacementRules, type Taint, type Toleration } from './placement.js';
 
 export { DRAIN_ANNOTATION };
 /** The Function condition that says whether every desired replica found a node. */
@@ -38,11 +38,13 @@ export class Scheduler {
   readonly functions: Informer;
   readonly nodes: Informer;
   readonly slices: Informer;
+  readonly classes: Informer;
   private readonly clock: Clock;
   private readonly events: EventRecorder;
   /** What this scheduler last wrote per Function, ahead of its informer: resource use counts it at once. */
   private readonly placed = new Map<string, PlacementEntry[]>();
   private sweeping: Promise<void> = Promise.resolve();
+  private readonly failures = new Map<string, { message: string; at: number }>();
 
   constructor(private readonly opts: SchedulerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -50,6 +52,7 @@ export class Scheduler {
     this.functions = new Informer(opts.resources, opts.resources.kind('Function'), opts.logger);
     this.nodes = new Informer(opts.resources, opts.resources.kind('Node'), opts.logger);
     this.slices = new Informer(opts.resources, opts.resources.kind('EndpointSlice'), opts.logger);
+    this.classes = new Informer(opts.resources, opts.resources.kind('RuntimeClass'), opts.logger);
     // One worker: each decision counts the resources the previous ones placed.
     this.controller = new Controller({ name: 'scheduler', logger: opts.logger, workers: 1, resyncMs: opts.resyncMs ?? 30_000, keys: () => this.imageFunctions().map(cacheKey), reconcile: (key) => this.reconcile(key) });
     const all = () => {
@@ -78,11 +81,14 @@ export class Scheduler {
       if (node && !this.nodeReady(node)) this.sweep();
     };
     this.slices.addHandlers({ onAdd: slice, onUpdate: (_, b) => slice(b), onDelete: slice });
+    // A RuntimeClass's scheduling constraints apply to the Functions of that class.
+    this.classes.addHandlers({ onAdd: all, onUpdate: all, onDelete: all });
   }
 
   async start(): Promise<void> {
     await this.nodes.start();
     await this.slices.start();
+    await this.classes.start();
     await this.functions.start();
     this.controller.start();
     this.sweep();
@@ -97,6 +103,7 @@ export class Scheduler {
     this.functions.stop();
     this.nodes.stop();
     this.slices.stop();
+    this.classes.stop();
     await this.controller.stop();
   }
 
@@ -109,15 +116,16 @@ export class Scheduler {
     const fn = this.functions.get(key);
     if (!fn || !runsImage(fn.spec ?? {})) {
       this.placed.delete(key);
+      this.failures.delete(key);
       return;
     }
-    const rules = rulesOf(fn);
+    const rules = rulesOf(fn, this.classes.get(String(fn.spec?.runtimeClassName ?? 'wasm')));
     const nodes = this.nodes.list().map((n) => nodeView(n));
     const usage = new Map<string, NodeView['used']>();
     for (const other of this.imageFunctions()) {
       const k = cacheKey(other);
       if (k === key) continue;
-      const r = rulesOf(other).requests;
+      const r = rulesOf(other, this.classes.get(String(other.spec?.runtimeClassName ?? 'wasm'))).requests;
       for (const e of this.placementOf(other)) {
         const u = usage.get(e.nodeName) ?? { cpuMillis: 0, memoryBytes: 0, replicas: 0 };
         usage.set(e.nodeName, { cpuMillis: u.cpuMillis + r.cpuMillis * e.replicas, memoryBytes: u.memoryBytes + r.memoryBytes * e.replicas, replicas: u.replicas + e.replicas });
@@ -148,7 +156,13 @@ export class Scheduler {
       await this.events.record(fn, 'Normal', 'Rescheduled', `moved ${e.replicas} replica(s) off node ${e.nodeName}: ${e.reason}`);
     }
     if (changed && result.placement.length > 0) await this.events.record(fn, 'Normal', 'Scheduled', `Successfully assigned ${key} replicas: ${result.placement.map((e) => `${e.nodeName}=${e.replicas}`).join(', ')}`);
-    if (result.unschedulable > 0) await this.events.record(fn, 'Warning', 'FailedScheduling', result.message!);
+    // The same failure is counted again at most once a minute: the retries come every few seconds.
+    const failed = this.failures.get(key);
+    if (result.unschedulable === 0) this.failures.delete(key);
+    else if (!failed || failed.message !== result.message || now - failed.at >= 60_000) {
+      this.failures.set(key, { message: result.message!, at: now });
+      await this.events.record(fn, 'Warning', 'FailedScheduling', result.message!);
+    }
     if (changed) this.opts.logger.info({ fn: key, placement: result.placement, unschedulable: result.unschedulable }, 'placed replicas');
     const waits: number[] = [];
     if (result.nextEvictionAt !== undefined) waits.push(Math.max(0, result.nextEvictionAt - now) + 10);
@@ -216,18 +230,26 @@ export function desiredReplicas(fn: ResourceObject): number {
   return Math.max(scale.initialScale ?? 1, scale.minScale ?? 1);
 }
 
-/** rulesOf reads what placement needs from a Function's spec. */
-export function rulesOf(fn: ResourceObject): PlacementRules {
+/**
+ * rulesOf reads what placement needs from a Function's spec and its RuntimeClass, merged as
+ * Kubernetes' RuntimeClass admission does: the class's scheduling.nodeSelector and tolerations join
+ * the Function's, and its overhead.podFixed adds to each replica's requests.
+ */
+export function rulesOf(fn: ResourceObject, runtimeClass?: ResourceObject): PlacementRules {
   const spec = fn.spec ?? {};
   const r = spec.resources ?? {};
-  const cpu = r.cpu !== undefined ? parseCpuMillis(r.cpu) : undefined;
-  const memory = r.memory !== undefined ? parseBytes(r.memory) : undefined;
+  const rc = runtimeClass as { scheduling?: { nodeSelector?: Record<string, string>; tolerations?: Toleration[] }; overhead?: { podFixed?: Record<string, string | number> } } | undefined;
+  const overhead = rc?.overhead?.podFixed ?? {};
+  const cpu = (r.cpu !== undefined ? (parseCpuMillis(r.cpu) ?? 0) : 0) + (overhead.cpu !== undefined ? (parseCpuMillis(overhead.cpu) ?? 0) : 0);
+  const memory = (r.memory !== undefined ? (parseBytes(r.memory) ?? DEFAULT_MEMORY) : DEFAULT_MEMORY) + (overhead.memory !== undefined ? (parseBytes(overhead.memory) ?? 0) : 0);
+  const selector = { ...(rc?.scheduling?.nodeSelector ?? {}), ...(spec.nodeSelector ?? {}) };
+  const tolerations = [...(spec.tolerations ?? []), ...(rc?.scheduling?.tolerations ?? [])];
   return {
     runtimeClass: String(spec.runtimeClassName ?? 'wasm'),
-    nodeSelector: spec.nodeSelector,
+    ...(Object.keys(selector).length ? { nodeSelector: selector } : {}),
     affinity: spec.affinity,
-    tolerations: spec.tolerations,
-    requests: { cpuMillis: cpu ?? 0, memoryBytes: memory ?? DEFAULT_MEMORY },
+    ...(tolerations.length ? { tolerations } : {}),
+    requests: { cpuMillis: cpu, memoryBytes: memory },
   };
 }
 

@@ -338,6 +338,11 @@ export class WorkloadController {
       const bad = st.replicaStatuses.find((r) => r.state === 'CrashLoopBackOff' || r.state === 'NotReady');
       ready = bad ? { status: 'False', reason: bad.state === 'CrashLoopBackOff' ? 'CrashLoopBackOff' : 'ReplicaNotReady', message: `${bad.name}: ${bad.message ?? bad.state}` } : { status: 'False', reason: 'ReplicasStarting', message: `${st.replicas} replica(s) starting` };
     }
+    // In a cluster the count is every node's: this node's replicas plus what the others report.
+    if (node !== undefined && st && ready.reason === 'ReplicasReady') {
+      const live = others.filter((r) => r.state !== 'Stopping');
+      ready = { ...ready, message: `${st.readyReplicas + others.filter((r) => r.ready).length} of ${st.replicas + live.length} replica(s) ready on ${new Set([node, ...live.map((r) => r.nodeName)]).size} node(s)` };
+    }
     const conditions = setCondition(old.conditions, { type: 'Ready', ...ready, observedGeneration: current.metadata.generation });
     const next: Record<string, unknown> = { ...old, observedGeneration: current.metadata.generation, conditions };
     if (prepared) Object.assign(next, { runtimeClassName: prepared.runtimeClass, resolvedImage: prepared.resolvedImage, digest: prepared.digest, resources: prepared.resources });

@@ -89,8 +89,14 @@ describe('Scheduler', () => {
     await expect.poll(async () => (await s.condition('web'))?.reason).toBe('Unschedulable');
     const message = "0/3 nodes are available: 1 node(s) did not have runtime class container, 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable, 3 node(s) didn't match Function's node affinity/selector.";
     expect(await s.condition('web')).toMatchObject({ status: 'False', message: `2 replica(s) could not be placed: ${message}` });
-    await expect.poll(async () => (await s.events()).find((e) => e.reason === 'FailedScheduling')).toMatchObject({ type: 'Warning', message });
+    await expect.poll(async () => (await s.events()).find((e) => e.reason === 'FailedScheduling')).toMatchObject({ type: 'Warning', message, count: 1 });
     expect(await s.placement('web')).toEqual([]);
+    // The retries do not count the same failure again within the minute; after it they do.
+    await s.scheduler.reconcile('default/web');
+    expect((await s.events()).find((e) => e.reason === 'FailedScheduling')).toMatchObject({ count: 1 });
+    s.clock.advance(60_000);
+    await s.scheduler.reconcile('default/web');
+    expect((await s.events()).find((e) => e.reason === 'FailedScheduling')).toMatchObject({ count: 2 });
 
     await s.addNode('node-d', { labels: { zone: 'x' } });
     await expect.poll(() => s.placement('web')).toEqual([{ nodeName: 'node-d', replicas: 2 }]);
@@ -113,6 +119,18 @@ describe('Scheduler', () => {
       { nodeName: 'node-a', replicas: 1 },
       { nodeName: 'node-b', replicas: 1 },
     ]);
+  });
+
+  it('applies the RuntimeClass\'s node selector and overhead', async () => {
+    const s = await started();
+    await s.addNode('node-a', { memory: '1Gi' });
+    await s.addNode('node-b', { memory: '1Gi', labels: { 'skiff.dev/kvm': 'true' } });
+    await s.resources.create(s.resources.kind('RuntimeClass'), undefined, { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'container' }, handler: 'bwrap', scheduling: { nodeSelector: { 'skiff.dev/kvm': 'true' } }, overhead: { podFixed: { memory: '256Mi' } } });
+    await s.addFn('web', { replicas: 3, resources: { memory: '256Mi' } });
+    await expect.poll(async () => (await s.condition('web'))?.reason).toBe('Unschedulable');
+    // Two replicas of 256Mi plus 256Mi overhead fill node-b's 1Gi; node-a lacks the class's label.
+    expect(await s.placement('web')).toEqual([{ nodeName: 'node-b', replicas: 2 }]);
+    expect((await s.condition('web'))?.message).toBe("1 replica(s) could not be placed: 0/2 nodes are available: 1 Insufficient memory, 1 node(s) didn't match Function's node affinity/selector.");
   });
 
   it('moves replicas off an unreachable node once the Function\'s toleration runs out', async () => {

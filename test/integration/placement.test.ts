@@ -69,6 +69,22 @@ describe.skipIf(!tools)('placement across two nodes on etcd', () => {
   const slices = async (via = nodes[1]!) => ((await (await apiFetch(via, '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb')).json()) as { items: Slice[] }).items.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
   const readyByNode = async () => Object.fromEntries((await slices()).map((s) => [s.metadata.labels['skiff.dev/node'], s.endpoints.filter((e) => e.conditions.ready).length]));
 
+  it('lists a Wasm Function on every node, and only on the nodes its affinity names', async () => {
+    copyFileSync(join(REPO, 'examples', 'hello', 'hello.wasm'), join(dir, 'hello.wasm'));
+    const path = '/apis/skiff.dev/v1/namespaces/default/functions';
+    const names = async () => ((await (await apiFetch(nodes[0]!, '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dhi')).json()) as { items: Slice[] }).items.map((x) => `${x.metadata.name}:${x.endpoints.map((e) => e.conditions.ready).join(',')}`).sort();
+    // A host path both nodes can read (skiff apply would upload it to one node's blob store).
+    const created = await apiFetch(nodes[0]!, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name: 'hi', namespace: 'default' }, spec: { module: join(dir, 'hello.wasm') } }) });
+    expect(created.status).toBe(201);
+    await waitFor(async () => JSON.stringify(await names()) === JSON.stringify(['hi-node-1:true', 'hi-node-2:true']), 'a slice of hi from each node', 20_000);
+    const affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-1'] }] }] } } };
+    // Every node writes the Function's status meanwhile: a patch may lose the race a few times (409), as with kubectl.
+    await waitFor(async () => (await apiFetch(nodes[1]!, `${path}/hi`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { affinity } }) })).status === 200, 'the affinity patched', 10_000);
+    await waitFor(async () => JSON.stringify(await names()) === JSON.stringify(['hi-node-1:true']), 'node 2 no longer serving hi', 20_000);
+    expect((await apiFetch(nodes[0]!, `${path}/hi`, { method: 'DELETE' })).status).toBe(200);
+    await waitFor(async () => (await names()).length === 0, 'the slices of a deleted Function gone', 20_000);
+  }, 60_000);
+
   it('runs one replica on each node, lists both in slices, and drain moves node 2\'s to node 1', async () => {
     const [n1, n2] = [nodes[0]!, nodes[1]!];
     const yaml = `apiVersion: skiff.dev/v1
@@ -113,6 +129,15 @@ spec:
     }
     const scheduled = (await fn()).status?.conditions?.find((c) => c.type === 'Scheduled');
     expect(scheduled).toMatchObject({ status: 'True' });
+    // Each node merges its replicas into the Function's status, tagged with the node.
+    await waitFor(async () => ((await fn()).status as { readyReplicas?: number } | undefined)?.readyReplicas === 2, 'both replicas in the merged status', 10_000);
+    const merged = (await fn()).status as unknown as { replicaStatuses: Array<{ nodeName: string; ready: boolean }>; conditions: Array<{ type: string; message: string }> };
+    expect(merged.replicaStatuses.map((r) => `${r.nodeName}:${r.ready}`).sort()).toEqual(['node-1:true', 'node-2:true']);
+    await waitFor(async () => ((await fn()).status?.conditions?.find((c) => c.type === 'Ready') as { message?: string } | undefined)?.message === '2 of 2 replica(s) ready on 2 node(s)', 'the Ready message counting both nodes', 10_000);
+    const described = await cli(['describe', 'fn', 'web'], { skiff: n2 });
+    expect(described.stdout).toMatch(/Replicas:\n\s+NAME\s+NODE\s+STATE\s+READY/);
+    expect(described.stdout).toMatch(/\n\s+default\.web\.\S+\s+node-1\s+Ready\s+yes/);
+    expect(described.stdout).toMatch(/\n\s+default\.web\.\S+\s+node-2\s+Ready\s+yes/);
 
     const drained = await cli(['drain', 'node-2', '--timeout', '60s'], { skiff: n1 });
     expect(drained.stderr).toBe('');
@@ -124,9 +149,9 @@ spec:
     expect(nodesOut.stdout).toMatch(/node-2\s+Ready,SchedulingDisabled/);
 
     // Nowhere to go: node 1 cordoned too, draining it fails with the scheduler's reason.
-    const stuck = await cli(['drain', 'node-1', '--timeout', '3s'], { skiff: n1 });
+    const stuck = await cli(['drain', 'node-1', '--timeout', '8s'], { skiff: n1 });
     expect(stuck.code).toBe(1);
-    expect(stuck.stderr).toContain('error: unable to drain node "node-1" within 3s: function default/web: 2 replica(s) could not be placed: 0/2 nodes are available: 2 node(s) were unschedulable.');
+    expect(stuck.stderr).toContain('error: unable to drain node "node-1" within 8s: function default/web: 2 replica(s) could not be placed: 0/2 nodes are available: 2 node(s) were unschedulable.');
     // Its replicas stay where they are meanwhile.
     expect(await readyByNode()).toEqual({ 'node-1': 2 });
   }, 90_000);

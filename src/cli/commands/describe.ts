@@ -97,13 +97,17 @@ interface ReplicaRow {
   revision?: string;
   startedAt?: string;
   message?: string;
+  nodeName?: string;
   lastExit?: { reason?: string; code?: number | null; signal?: string | null; message?: string; at?: string };
 }
 
 function replicaLines(rows: ReplicaRow[]): string[] {
   if (rows.length === 0) return ['Replicas:           <none> (scaled to zero)'];
   const exit = (e: ReplicaRow['lastExit']) => (e ? `${e.reason ?? ''}${e.code !== null && e.code !== undefined ? ` (code ${e.code})` : e.signal ? ` (${e.signal})` : ''} ${formatAge(e.at)} ago` : '-');
-  return ['Replicas:', indent(table(['NAME', 'STATE', 'READY', 'RESTARTS', 'AGE', 'REVISION', 'LAST EXIT', 'MESSAGE'], rows.map((r) => [r.name, r.state, r.ready ? 'yes' : 'no', String(r.restarts ?? 0), r.startedAt ? formatAge(r.startedAt) : '-', r.revision ?? '', exit(r.lastExit), r.message ?? ''])))];
+  // In a cluster each node tags its replicas (their names repeat across nodes): the node gets a column.
+  const nodes = rows.some((r) => r.nodeName !== undefined);
+  const headers = ['NAME', ...(nodes ? ['NODE'] : []), 'STATE', 'READY', 'RESTARTS', 'AGE', 'REVISION', 'LAST EXIT', 'MESSAGE'];
+  return ['Replicas:', indent(table(headers, rows.map((r) => [r.name, ...(nodes ? [r.nodeName ?? '-'] : []), r.state, r.ready ? 'yes' : 'no', String(r.restarts ?? 0), r.startedAt ? formatAge(r.startedAt) : '-', r.revision ?? '', exit(r.lastExit), r.message ?? ''])))];
 }
 
 /** isolationLines shows what the replicas actually got, one property a line, as kubectl describe shows a pod's security context. */
