@@ -325,7 +325,8 @@ export class Skiff {
     this.metrics = new MetricsExporter({ gateway: this.gateway, runtime: this.runtime, policies: this.policies, admission: this.admission, store, controllers: running, workloads: this.workloadManager, autoscaler: this.autoscaler, leader: { stats: () => leadership.stats() } });
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts: [this.dashboard.mount, this.metrics.mount(), gitWebhookMount({ sources: this.webhookSources(resources, leadership, logger), resources, logger })] });
     // A lone node, or one restarted under its own name, wins at once: its controllers run before the API answers.
-    await leadership.start();
+    // Only a shared (etcd) store can have another node: elsewhere a lease under another name is stale.
+    await leadership.start(undefined, { sole: !this.clustered });
     const tls = await apiCert;
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port, tls));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));
