@@ -92,10 +92,25 @@ export class Informer {
       (err) => {
         if (this.stopped) return;
         this.logger.warn({ kind: this.def.kind, err: err?.message }, 'watch ended; listing again');
-        this.restartTimer = setTimeout(() => this.listAndWatch().catch((e) => this.logger.error({ err: e }, 'informer relist failed')), 500);
-        this.restartTimer.unref();
+        this.relist(500);
       },
     );
+  }
+
+  /**
+   * relist lists and watches again after `delayMs`; while the store stays unreachable (an etcd outage
+   * longer than a watch resumes for) it keeps trying, backing off to 5 s, so the cache catches up
+   * when the store returns instead of going stale for good.
+   */
+  private relist(delayMs: number): void {
+    if (this.stopped) return;
+    this.restartTimer = setTimeout(() => {
+      this.listAndWatch().catch((e: unknown) => {
+        this.logger.warn({ kind: this.def.kind, err: (e as Error)?.message }, 'informer relist failed; trying again');
+        this.relist(Math.min(delayMs * 2, 5_000));
+      });
+    }, delayMs);
+    this.restartTimer.unref();
   }
 
   private apply(key: string, obj: ResourceObject): void {

@@ -50,12 +50,14 @@ export class Leadership {
   readonly resources: ResourceService;
   private transitions = 0;
   private firstAnswer?: () => void;
+  private readonly client: ResourceLeaseClient;
 
   constructor(private readonly opts: LeadershipOptions) {
     this.scope = new LeaderScope(opts.logger);
+    this.client = new ResourceLeaseClient(opts.resources, LEADER_LEASE);
     this.elector = new LeaderElector({
       identity: opts.nodeName,
-      client: new ResourceLeaseClient(opts.resources, LEADER_LEASE),
+      client: this.client,
       leaseDurationMs: opts.leaseDurationMs,
       renewDeadlineMs: opts.renewDeadlineMs,
       retryPeriodMs: opts.retryPeriodMs,
@@ -90,8 +92,13 @@ export class Leadership {
    * another does) and for the leader-only controllers to start when this node won: a lone node, or
    * one restarted under the same name, takes the lease on its first attempt, so its start is as
    * complete as before election existed.
+   *
+   * `sole`: no other process can share this store (SQLite holds an exclusive lock), so a lease held
+   * under another name is a leftover of this data directory's previous run (the node was renamed)
+   * and is cleared instead of waited out.
    */
-  async start(waitMs = 5_000): Promise<void> {
+  async start(waitMs = 5_000, opts: { sole?: boolean } = {}): Promise<void> {
+    if (opts.sole) await this.clearLeftover();
     let timer: NodeJS.Timeout | undefined;
     const answered = new Promise<void>((resolve) => {
       this.firstAnswer = resolve;
@@ -103,6 +110,14 @@ export class Leadership {
     clearTimeout(timer);
     this.firstAnswer = undefined;
     await this.scope.settled();
+  }
+
+  private async clearLeftover(): Promise<void> {
+    const held = await this.client.get();
+    const holder = held?.spec.holderIdentity;
+    if (!held || !holder || holder === this.opts.nodeName) return;
+    this.opts.logger.info({ previous: holder }, 'clearing the leader lease of this data directory\'s previous node name');
+    await this.client.update({ leaseDurationSeconds: held.spec.leaseDurationSeconds, leaseTransitions: held.spec.leaseTransitions ?? 0 }, held.resourceVersion);
   }
 
   isLeader(): boolean {

@@ -410,7 +410,8 @@ export class Skiff {
     if (authority) mounts.push(clusterMount({ authority, resources, logger, trustDomain, nodeIsLive: (name) => nodeLeaseIsLive(resources, name) }));
     this.api = new ApiServer({ resources, logger, version: VERSION, token, controllerToken, logs, blobs: blobEndpoint, mounts });
     // A lone node, or one restarted under its own name, wins at once: its controllers run before the API answers.
-    await leadership.start();
+    // Only a shared (etcd) store can have another node: elsewhere a lease under another name is stale.
+    await leadership.start(undefined, { sole: !this.clustered });
     const tls = await apiCert!;
     this.apiAddress = await listenOr('--api', this.opts.api, () => this.api.listen(this.opts.api.host, this.opts.api.port, tls));
     this.gatewayAddress = await listenOr('--gateway', this.opts.gateway, () => this.gateway.listen(this.opts.gateway.host, this.opts.gateway.port));

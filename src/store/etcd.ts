@@ -223,9 +223,13 @@ export class EtcdStore implements Store {
     const stream = res;
     await new Promise<void>((resolve, reject) => {
       let settled = false;
+      let ended = false;
       let buf = '';
       stream.setEncoding('utf8');
+      // 'end', 'aborted', 'error' and 'close' may all come for one break: it is handled once.
       const broken = (err?: Error) => {
+        if (ended) return;
+        ended = true;
         if (!settled) {
           settled = true;
           reject(new StoreUnavailableError(`the etcd watch stream ended before etcd accepted it${err ? `: ${err.message}` : ''}`, err));

@@ -46,6 +46,20 @@ describe('this process as a Node', () => {
     expect(metrics).toMatch(/^skiff_controller_queue_depth\{controller="gitrepositories"\} \d+$/m);
   });
 
+  it('leads at once after a restart under another name, though the killed run still held the lease', async () => {
+    const first = await startSkiff({ args: ['--node-name', 'old-name'] });
+    await first.stop('SIGKILL');
+    const again = await startSkiff({ dataDir: first.dataDir, args: ['--node-name', 'new-name'] });
+    try {
+      // Only this process can open the data directory's store: the old holder is not waited out.
+      const leases = await cli(['get', 'leases', '-A'], { skiff: again });
+      expect(leases.stdout).toMatch(/\nskiff-system\s+skiff-leader\s+new-name\s/);
+      expect(await (await apiFetch(again, '/metrics')).text()).toMatch(/^skiff_leader_is_leader 1$/m);
+    } finally {
+      await again.stop();
+    }
+  });
+
   it('refuses leader election timings that cannot work, naming the flag', async () => {
     const bad = await cli(['up', '--leader-elect-lease-duration', '10s', '--leader-elect-renew-deadline', '10s', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0']);
     expect(bad.code).toBe(2);
