@@ -12,16 +12,19 @@
  *   sending each create to its delivery on every watcher; the `sqlite` peer's watchers and
  *   writes are on its one node.
  * - `node_idle_rss_mb`: resident memory of each node, averaged, after the cluster has idled.
+ * - `cross_node_added_p50_us` / `_p99_us`: a Wasm Function pinned to node 2, asked through node 3's
+ *   gateway (forwarded over the mesh) and through node 2's own, alternately (`measureCrossNode`).
  * Anchor, printed as text only: K3s HA with embedded etcd.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { Cluster, type SkiffNode, sleep } from '../test/helpers/cluster.js';
 import { hasBinary } from '../test/helpers/system-deps.js';
 
+import { measureCrossNode } from './cluster-routing.js';
 import { emit, parseBenchArgs, percentile } from './lib/report.js';
 import { BIN, startBenchSkiff } from './lib/skiff.js';
 
@@ -134,6 +137,39 @@ async function failoverMs(c: Cluster): Promise<number> {
   throw new Error('no write acknowledged after the failover within 90 s');
 }
 
+/** crossNode pins the hello Function to node 2 and compares node 3's forwarded answers with node 2's own. */
+async function crossNode(c: Cluster, work: string): Promise<Record<string, number>> {
+  const [, serving, forwarding] = c.nodes as [SkiffNode, SkiffNode, SkiffNode];
+  copyFileSync(join(ROOT, 'examples', 'hello', 'hello.wasm'), join(work, 'hello.wasm'));
+  const manifest = join(work, 'xnode.yaml');
+  writeFileSync(
+    manifest,
+    [
+      'apiVersion: skiff.dev/v1',
+      'kind: Function',
+      'metadata: { name: xnode }',
+      `spec: { module: ./hello.wasm, nodeSelector: { kubernetes.io/hostname: ${serving.name} } }`,
+      '---',
+      'apiVersion: skiff.dev/v1',
+      'kind: Route',
+      'metadata: { name: xnode }',
+      'spec: { hosts: ["*"], http: [{ match: [{ uri: { prefix: /xnode } }], route: [{ destination: { function: xnode } }] }] }',
+      '',
+    ].join('\n'),
+  );
+  const r = spawnSync(process.execPath, [BIN, 'apply', '-f', manifest, '--server', serving.api], { encoding: 'utf8', env: { ...process.env, SKIFF_DATA_DIR: serving.dataDir }, timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`apply failed: ${r.stderr}`);
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const [a, b] = await Promise.all([serving, forwarding].map((n) => fetch(`${n.gateway}/xnode`).then((x) => (x.body?.cancel(), x.status), () => 0)));
+    if (a === 200 && b === 200) break;
+    if (Date.now() > end) throw new Error(`the pinned Function did not answer on both nodes (${a}, ${b})`);
+    await sleep(200);
+  }
+  const f = await measureCrossNode(`${serving.gateway}/xnode`, `${forwarding.gateway}/xnode`);
+  return { cross_node_added_p50_us: f.cross_node_added_p50_us, cross_node_added_p99_us: f.cross_node_added_p99_us, cross_node_p50_us: f.cross_node_p50_us, local_p50_us: f.local_p50_us };
+}
+
 async function waitReady(n: SkiffNode, count: number): Promise<void> {
   const end = Date.now() + 30_000;
   while (Date.now() < end) {
@@ -162,8 +198,7 @@ async function main(): Promise<void> {
     figures.etcd_apply_objects_per_s = applyRate(c.node(0).api, c.node(0).dataDir, work);
     figures.watch_p99_ms = await watchP99(c.node(0), c.nodes);
 
-    // --- cross-node routing: the lead adds cross_node_added_p50_us / cross_node_added_p99_us here ---
-    // (a request to node 3's gateway served by a replica on node 2, against the same request served locally)
+    Object.assign(figures, await crossNode(c, work));
 
     figures.failover_ms = await failoverMs(c);
   } finally {
