@@ -10,7 +10,7 @@ import { HostDirs, UpstreamGuard } from '../security/index.js';
 import type { Tracer } from '../util/tracing.js';
 
 import { ScaleGates } from './activator.js';
-import { FORWARDED_CLIENT, FORWARDED_FUNCTION, FORWARDED_PRINCIPAL, MESH_BLOB_PATH, type MeshPolicy, RemoteFunctions } from './cluster/remote-functions.js';
+import { FORWARDED_CLIENT, FORWARDED_FUNCTION, FORWARDED_PRINCIPAL, MESH_BLOB_PATH, MESH_SAMPLES_PATH, type MeshPolicy, RemoteFunctions } from './cluster/remote-functions.js';
 import { compose } from './compose.js';
 import type { Dispatch, Handler, OutgoingHeaders } from './context.js';
 import { createDispatch, functionDispatch } from './dispatch.js';
@@ -123,7 +123,7 @@ export class Gateway {
   /** Every Function's gate: what the autoscaler samples, and the activator's queue at zero. */
   readonly scaling = new ScaleGates();
   /** In a cluster (useMesh): the Functions other nodes serve, and this node's place among them. */
-  private mesh?: { remote: RemoteFunctions; trustDomain: string; node: string; chains: Map<string, Chain>; blobs?: (hex: string) => Promise<Uint8Array | undefined> };
+  private mesh?: { remote: RemoteFunctions; trustDomain: string; node: string; chains: Map<string, Chain>; blobs?: (hex: string) => Promise<Uint8Array | undefined>; samples?: () => unknown };
 
   constructor(opts: GatewayOptions) {
     this.functions = opts.functions;
@@ -196,12 +196,13 @@ export class Gateway {
    * Node-to-node connections present this gateway's identity (useIdentity) and accept only node
    * identities of `trustDomain`; they bypass the operator's upstream grants, which are about what
    * routes may reach, not about the cluster's own nodes. With `blobs`, the mesh listener also serves
-   * this node's uploaded modules by digest (MESH_BLOB_PATH) to other nodes, and only to them.
+   * this node's uploaded modules by digest (MESH_BLOB_PATH) to other nodes, and only to them; with
+   * `samples`, the autoscaler's view of this node's traffic (MESH_SAMPLES_PATH, as JSON), likewise.
    */
-  useMesh(opts: { trustDomain: string; node: string; policy?: MeshPolicy; blobs?: (hex: string) => Promise<Uint8Array | undefined> }): RemoteFunctions {
+  useMesh(opts: { trustDomain: string; node: string; policy?: MeshPolicy; blobs?: (hex: string) => Promise<Uint8Array | undefined>; samples?: () => unknown }): RemoteFunctions {
     const env: ClusterEnv = { ...this.clusterEnv, upstreams: UpstreamGuard.permissive() };
     const remote = new RemoteFunctions(env, opts.trustDomain, (k) => this.metricsRegistry.upstream(k), opts.policy);
-    this.mesh = { remote, trustDomain: opts.trustDomain, node: opts.node, chains: new Map(), blobs: opts.blobs };
+    this.mesh = { remote, trustDomain: opts.trustDomain, node: opts.node, chains: new Map(), blobs: opts.blobs, samples: opts.samples };
     return remote;
   }
 
@@ -414,6 +415,7 @@ export class Gateway {
     if (this.closing && req.httpVersionMajor < 2) ctx.responseHeaderEdits.push(closeConnection);
     if (typeof path !== 'string') return this.refusePath(ctx, path);
     if (ctx.peerIdentity !== undefined && path.startsWith(MESH_BLOB_PATH) && this.mesh?.blobs !== undefined && this.fromNode(ctx)) return this.serveBlob(ctx, path.slice(MESH_BLOB_PATH.length), this.mesh.blobs);
+    if (ctx.peerIdentity !== undefined && path === MESH_SAMPLES_PATH && this.mesh?.samples !== undefined && this.fromNode(ctx)) return this.serveSamples(ctx, this.mesh.samples);
     const hit = snap.table.lookup(ctx);
     if (!hit) {
       this.metricsRegistry.notFound++;
@@ -482,6 +484,24 @@ export class Gateway {
         this.finish(ctx, 500, undefined);
       },
     );
+  }
+
+  /** serveSamples answers another node's (the leader's) request for this node's autoscaler samples. */
+  private serveSamples(ctx: RequestContext, samples: () => unknown): void {
+    if (ctx.method !== 'GET') {
+      this.writeBuffered(ctx, 405, { 'content-type': 'text/plain; charset=utf-8', allow: 'GET' }, 'method not allowed: GET the samples\n');
+      return this.finish(ctx, 405, undefined);
+    }
+    let body: string;
+    try {
+      body = JSON.stringify({ node: this.mesh!.node, functions: samples() });
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'serving autoscaler samples to another node failed');
+      this.writeBuffered(ctx, 500, { 'content-type': 'text/plain; charset=utf-8' }, 'internal error\n');
+      return this.finish(ctx, 500, undefined);
+    }
+    this.writeBuffered(ctx, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, body);
+    this.finish(ctx, 200, undefined);
   }
 
   /** refusePath answers a path that cannot be normalised (400), or redirects to its decoded form. */

@@ -21,6 +21,6 @@ export { InternalCA, CertificateRequestError, type IssuedCertificate, type Signe
 export { issueServingCertificate, type ServingCertificate } from './mtls/serving.js';
 export { createCsr, type CertificateRequest } from './mtls/csr.js';
 export { spiffeId, peerSpiffeId, isNodeId, nodeOf } from './mtls/spiffe.js';
-export { RemoteFunctions, MESH_BLOB_PATH, DEFAULT_MESH_POLICY, FORWARDED_FUNCTION, FORWARDED_CLIENT, FORWARDED_PRINCIPAL, type NodeEndpoint, type MeshPolicy } from './cluster/remote-functions.js';
+export { RemoteFunctions, MESH_BLOB_PATH, MESH_SAMPLES_PATH, DEFAULT_MESH_POLICY, FORWARDED_FUNCTION, FORWARDED_CLIENT, FORWARDED_PRINCIPAL, type NodeEndpoint, type MeshPolicy } from './cluster/remote-functions.js';
 export { WorkloadIdentity, LazyIdentity, IdentityClosedError, type WorkloadIdentityOptions, type CertificateIssuer } from './mtls/identity.js';
 export { IdSource } from './observability/trace.js';

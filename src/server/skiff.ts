@@ -52,6 +52,7 @@ import { BwrapHandler, ImageStore, QemuHandler, RuncHandler, type RuntimeHandler
 import { type ApiCertificate, ensureApiCertificate, servingNames } from './api-tls.js';
 import { clientUrl, ensureDataDir, ensureToken, writeKubeconfig, writeSecretFile } from './data-dir.js';
 import { fetchBlobFromPeers } from './peer-blobs.js';
+import { MeshPeerSampler } from './peer-samples.js';
 import { RemoteEndpointFeed } from './remote-endpoints.js';
 
 export interface Address {
@@ -313,7 +314,7 @@ export class Skiff {
     // In a cluster a Function with no replica here is forwarded to a node that has one (before the
     // routes compile, which capture the other nodes' table).
     const blobs = this.blobs;
-    const remote = this.clustered ? this.gateway.useMesh({ trustDomain, node: this.nodeName, blobs: (hex) => blobs.get(hex).catch((err: unknown) => (err instanceof BlobError && err.code === 'blob_not_found' ? undefined : Promise.reject(err))) }) : undefined;
+    const remote = this.clustered ? this.gateway.useMesh({ trustDomain, node: this.nodeName, blobs: (hex) => blobs.get(hex).catch((err: unknown) => (err instanceof BlobError && err.code === 'blob_not_found' ? undefined : Promise.reject(err))), samples: () => this.autoscaler?.samples() ?? {} }) : undefined;
     invoker.useTracer(this.tracer);
     // In a cluster each node lists what it runs in EndpointSlices, and loads only the Wasm Functions
     // whose node selector and affinity match its own Node's labels.
@@ -389,6 +390,8 @@ export class Skiff {
       fetchJson: guardedFetchJson(this.upstreams),
       // Gates, activation and this node's replicas on every node; decisions and their writes once.
       leader: { isLeader: () => leadership.isLeader(), resources: leadership.resources, store: leadership.fencedStore },
+      // The leader decides on the traffic of every node's gateway, not only its own.
+      peers: clustered ? new MeshPeerSampler({ peers: () => this.remoteEndpoints?.peers() ?? [], tls: () => this.identity?.clientOptions(), trustDomain, logger }) : undefined,
     });
     await this.autoscaler.start();
     await this.imagePolicies.start();

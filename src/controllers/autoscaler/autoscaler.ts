@@ -38,6 +38,33 @@ export interface Gates {
   useOwner(owner: { activate(key: string): string | undefined }): void;
 }
 
+/** One Function's traffic at one node's gateway over that node's last tick. */
+export interface TrafficSample {
+  /** Requests per second. */
+  rps: number;
+  /** Average requests in flight (time-weighted). */
+  concurrency: number;
+}
+
+/** What another node's gateway saw, by Function (`namespace/name`). */
+export interface PeerSamples {
+  node: string;
+  functions: Record<string, TrafficSample>;
+}
+
+/**
+ * PeerSampler reaches the cluster's other nodes for the leader: their own gates' samples, which
+ * it adds to its own before deciding, so that traffic entering any node's gateway counts.
+ */
+export interface PeerSampler {
+  /** Whether there is another node to ask now: without one a tick decides at once, as a lone node does. */
+  hasPeers(): boolean;
+  /** The answering peers' samples; a peer that fails or is late is left out (the sampler logs and counts it). */
+  collect(): Promise<PeerSamples[]>;
+  /** Failed fetches so far, by node. */
+  failures?(): ReadonlyMap<string, number>;
+}
+
 /** A counter or gauge of Skiff's own metrics, summed over the series that carry the labels. */
 export type MetricReader = (name: string, labels: Record<string, string>) => Promise<{ value: number; type: string } | undefined>;
 
@@ -67,6 +94,8 @@ export interface AutoscalerOptions {
    * decides alone.
    */
   leader?: { isLeader(): boolean; resources: ResourceService; store: Store };
+  /** In a cluster, the other nodes' samples the leader adds to its own gates' each tick. */
+  peers?: PeerSampler;
 }
 
 /** AutoscalerStats is one Function's scaling state, for the metrics exporter and the dashboard. */
@@ -107,6 +136,8 @@ const IDLE_PREFIX = '/skiff/autoscaling/idle/';
 const EVENT_DELAY_MS = 50;
 /** HorizontalPodAutoscalers are evaluated this often, kube-controller-manager's default sync period. */
 const HPA_SYNC_MS = 15_000;
+/** A node's own sample is served to the leader for at least this long after its tick. */
+const SAMPLE_FRESH_MS = 6_000;
 
 interface Scaled {
   key: string;
@@ -160,6 +191,8 @@ interface Scaled {
   /** The gate's figures of the last tick, for HPA Object metrics naming this Function. */
   lastConcurrency: number;
   lastRps: number;
+  /** This node's own gate over its last tick (not the cluster's sum): what other nodes' leader reads. */
+  local?: TrafficSample & { at: number };
 }
 
 /**
@@ -185,6 +218,8 @@ export class FunctionAutoscaler {
   private readonly pendingEvents: Array<{ obj: ResourceObject; reason: string; message: string }> = [];
   private eventTimer?: NodeJS.Timeout;
   private ledLastTick = false;
+  /** Whether a tick is waiting for the peers' samples (a timer tick meanwhile is skipped). */
+  private collecting = false;
 
   constructor(private readonly opts: AutoscalerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -372,8 +407,56 @@ export class FunctionAutoscaler {
     return undefined;
   }
 
-  /** tick makes one round of decisions for every Function. */
+  /**
+   * samples is this node's own traffic per Function over its last tick, as served to the leader:
+   * Functions with traffic only, and none older than a few ticks (a stalled autoscaler's last
+   * figures would otherwise count forever).
+   */
+  samples(): Record<string, TrafficSample> {
+    const now = this.clock.now();
+    const fresh = Math.max(3 * (this.opts.tickMs ?? 2_000), SAMPLE_FRESH_MS);
+    const out: Record<string, TrafficSample> = {};
+    for (const st of this.states.values()) {
+      const l = st.local;
+      if (!l || now - l.at > fresh || (l.rps === 0 && l.concurrency === 0)) continue;
+      out[st.key] = { rps: l.rps, concurrency: l.concurrency };
+    }
+    return out;
+  }
+
+  /** peerSampleFailures are the failed fetches of other nodes' samples, by node. */
+  peerSampleFailures(): ReadonlyMap<string, number> {
+    return this.opts.peers?.failures?.() ?? new Map();
+  }
+
+  /**
+   * tick makes one round of decisions for every Function. On a lone node, a follower, or a leader
+   * with no other node up, the round is done when tick returns; a cluster's leader first gathers the
+   * other nodes' samples (tickAndWait tells when that round is done).
+   */
   tick(): void {
+    this.tickAndWait().catch((err: unknown) => this.opts.logger.error({ err: (err as Error).message }, 'autoscaler tick failed'));
+  }
+
+  /** tickAndWait is tick, resolving when the round's decisions are made. */
+  async tickAndWait(): Promise<void> {
+    if (this.stopped || this.collecting) return;
+    const peers = this.opts.peers;
+    let remote: Map<string, TrafficSample> | undefined;
+    if (peers && this.leads() && peers.hasPeers()) {
+      this.collecting = true;
+      try {
+        remote = sumPeers(await peers.collect());
+      } catch (err) {
+        this.opts.logger.warn({ err: (err as Error).message }, 'could not gather the other nodes\' autoscaler samples');
+      } finally {
+        this.collecting = false;
+      }
+    }
+    this.decideAll(remote);
+  }
+
+  private decideAll(remote: Map<string, TrafficSample> | undefined): void {
     if (this.stopped) return;
     const now = this.clock.now();
     const leads = this.leads();
@@ -393,7 +476,7 @@ export class FunctionAutoscaler {
     const hpaByTarget = this.hpasByTarget();
     for (const st of this.states.values()) {
       try {
-        this.step(st, now, hpaByTarget.get(st.key));
+        this.step(st, now, hpaByTarget.get(st.key), remote?.get(st.key));
       } catch (err) {
         this.opts.logger.error({ fn: st.key, err: (err as Error).message }, 'autoscaler step failed');
       }
@@ -477,27 +560,32 @@ export class FunctionAutoscaler {
   }
 
   /** step is one Function's decision this tick. */
-  private step(st: Scaled, now: number, hpa: ResourceObject | undefined): void {
+  private step(st: Scaled, now: number, hpa: ResourceObject | undefined, remote: TrafficSample | undefined): void {
     const gate = this.opts.gates.ensure(st.key);
     const s = gate.sample();
     const periodS = Math.max((now - st.lastTickAt) / 1000, 1e-3);
     st.lastTickAt = now;
-    const rps = s.requests / periodS;
-    if (s.requests > 0) {
+    st.local = { rps: s.requests / periodS, concurrency: s.concurrency, at: now };
+    // The cluster's traffic: this gateway's and, on the leader, the other nodes' over the same period.
+    const requests = s.requests + (remote ? remote.rps * periodS : 0);
+    const concurrency = s.concurrency + (remote?.concurrency ?? 0);
+    const rps = requests / periodS;
+    if (requests > 0) {
       // An idle period ends: one with no request for at least a whole tick.
       if (st.lastRequestAt !== undefined && now - st.lastRequestAt > periodS * 1000) st.idle.add(now - st.lastRequestAt);
       st.lastRequestAt = now;
       st.seenTraffic = true;
       // Little's law over the sample: in-flight time per request.
-      st.latencyS += ((s.concurrency * (s.periodMs / 1000)) / s.requests - st.latencyS) / 8;
+      const busyS = s.concurrency * (s.periodMs / 1000) + (remote ? remote.concurrency * periodS : 0);
+      st.latencyS += (busyS / requests - st.latencyS) / 8;
     }
-    const value = st.policy.metric === 'rps' ? rps : s.concurrency;
+    const value = st.policy.metric === 'rps' ? rps : concurrency;
     st.metricValue = value;
-    st.lastConcurrency = s.concurrency;
+    st.lastConcurrency = concurrency;
     st.lastRps = rps;
     st.kpa.record(now, value);
-    st.predictor.observe(now, s.requests);
-    if (s.requests > 0) st.historyDirty = true;
+    st.predictor.observe(now, requests);
+    if (requests > 0) st.historyDirty = true;
     const target = this.target(st);
     const obs = target.observe(st.namespace, st.name) ?? { replicas: 0, ready: 0 };
     if (st.activationAt !== undefined && obs.ready > 0) {
@@ -515,7 +603,7 @@ export class FunctionAutoscaler {
     } else if (hpa) {
       if (st.hpaDecision === undefined || st.hpaAt === undefined || now - st.hpaAt >= HPA_SYNC_MS) {
         st.hpaAt = now;
-        st.hpaEval = evaluateHpa(hpa, { current, ready: obs.ready, concurrency: s.concurrency, rps, cpuMillis: cpuRequest(st.obj) }, this.metricSource(st.namespace));
+        st.hpaEval = evaluateHpa(hpa, { current, ready: obs.ready, concurrency, rps, cpuMillis: cpuRequest(st.obj) }, this.metricSource(st.namespace));
         const min = Number(hpa.spec?.minReplicas ?? 1);
         const max = Number(hpa.spec?.maxReplicas ?? 1);
         const raw = replicasFor(current, st.hpaEval.readings);
@@ -780,6 +868,28 @@ export class FunctionAutoscaler {
       this.opts.logger.warn({ fn: st.key, err: (err as Error).message }, 'could not save the request history');
     }
   }
+}
+
+/** sumPeers adds up the other nodes' samples per Function. */
+function sumPeers(peers: PeerSamples[]): Map<string, TrafficSample> {
+  const out = new Map<string, TrafficSample>();
+  for (const p of peers) {
+    for (const [key, t] of Object.entries(p.functions)) {
+      const rps = finite(t.rps);
+      const concurrency = finite(t.concurrency);
+      const cur = out.get(key);
+      if (cur) {
+        cur.rps += rps;
+        cur.concurrency += concurrency;
+      } else out.set(key, { rps, concurrency });
+    }
+  }
+  return out;
+}
+
+/** A peer's figure as a count: anything but a finite non-negative number counts nothing. */
+function finite(n: unknown): number {
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 function metricKey(name: string, labels: Record<string, string>): string {

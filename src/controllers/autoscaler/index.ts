@@ -1,3 +1,3 @@
-export { FunctionAutoscaler, type AutoscalerOptions, type AutoscalerStats, type Gate, type Gates, type MetricReader } from './autoscaler.js';
+export { FunctionAutoscaler, type AutoscalerOptions, type AutoscalerStats, type Gate, type Gates, type MetricReader, type PeerSampler, type PeerSamples, type TrafficSample } from './autoscaler.js';
 export { placedWorkloadTarget, wasmTarget, workloadTarget, type ScaleTarget } from './targets.js';
 export type { ScaleReason } from './decide.js';

@@ -24,6 +24,12 @@ export const FORWARDED_PRINCIPAL = 'x-skiff-forwarded-principal';
  */
 export const MESH_BLOB_PATH = '/_skiff/blobs/sha256/';
 
+/**
+ * MESH_SAMPLES_PATH is where a node's mesh listener serves its own gates' latest autoscaler samples
+ * (JSON) to other nodes, and to nothing else: the leader adds them to its own before deciding.
+ */
+export const MESH_SAMPLES_PATH = '/_skiff/autoscaler/samples';
+
 /** NodeEndpoint is one other node that serves a Function: its mesh listener and how many ready replicas it has there. */
 export interface NodeEndpoint {
   node: string;

@@ -29,7 +29,7 @@ export interface MetricSources {
   /** The controllers running now (asked at every scrape). */
   controllers?: () => Controller[];
   workloads?: { stats(): WorkloadStats[] };
-  autoscaler?: { stats(): AutoscalerStats[] };
+  autoscaler?: { stats(): AutoscalerStats[]; peerSampleFailures?(): ReadonlyMap<string, number> };
   /** This node's part in leader election (every node reports, the leader with 1). */
   leader?: { stats(): { isLeader: boolean; transitions: number; fencedWritesRefused: number } };
   /** Process and event-loop metrics (prom-client's defaults, prefixed `skiff_`); default true. */

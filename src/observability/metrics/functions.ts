@@ -96,7 +96,7 @@ export function registerWorkloads(registry: Registry, workloads: { stats(): Work
 }
 
 /** registerAutoscaler adds the autoscaler's families: replicas desired and actual, panic, cold starts, the forecast. */
-export function registerAutoscaler(registry: Registry, autoscaler: { stats(): AutoscalerStats[] }, clock: { scrape: number }): void {
+export function registerAutoscaler(registry: Registry, autoscaler: { stats(): AutoscalerStats[]; peerSampleFailures?(): ReadonlyMap<string, number> }, clock: { scrape: number }): void {
   const snap = new PerScrape(clock, () => autoscaler.stats());
   const sets = new LabelCache((k) => {
     const [fn, cls] = k.split(' ') as [string, string];
@@ -119,4 +119,11 @@ export function registerAutoscaler(registry: Registry, autoscaler: { stats(): Au
   family('skiff_autoscaler_scale_downs_total', 'Scale-downs of a Function.', 'counter', (a) => a.scaleDowns);
   family('skiff_autoscaler_forecast_requests_per_second', 'The request rate the forecast expects over the lead window.', 'gauge', (a) => a.forecastRate);
   family('skiff_autoscaler_forecast_error', 'Recent error of the one-step forecasts (sMAPE, 0..2).', 'gauge', (a) => a.forecastError);
+  const failures = autoscaler.peerSampleFailures?.bind(autoscaler);
+  if (failures) {
+    const nodes = new LabelCache((node) => ({ node }));
+    new ReadMetric('skiff_autoscaler_peer_sample_failures_total', 'Times the leader could not get a node\'s autoscaler samples in time (its traffic was left out of that tick).', 'counter', (w) => {
+      for (const [node, n] of failures()) w.sample(nodes.get(node), n);
+    }).register(registry);
+  }
 }
