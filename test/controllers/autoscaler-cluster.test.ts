@@ -162,12 +162,13 @@ describe('the leader decides on every node\'s traffic', () => {
     const g = await fn(leader, 'rps', { metric: 'rps', target: 10, stableWindow: '6s', minScale: 1 });
     g.traffic = { requests: 20, concurrency: 1 };
     leader.peers.answers = [
-      { node: 'node-2', functions: { 'default/rps': { rps: 20, concurrency: 1 } } },
-      { node: 'node-3', functions: { 'default/rps': { rps: 30, concurrency: 1 } } },
+      { node: 'node-2', functions: { 'default/rps': { rps: 20.3, concurrency: 1 } } },
+      { node: 'node-3', functions: { 'default/rps': { rps: 29.6, concurrency: 1 } } },
     ];
     await run(leader, 10_000);
-    // 10 + 20 + 30 req/s at 70 % of 10 per replica: 9.
+    // 10 + 20.3 + 29.6 req/s at 70 % of 10 per replica: 9 (other nodes' rates are rarely whole numbers).
     expect(desired(leader, 'rps')).toBe(9);
+    expect(leader.autoscaler.stats().find((s) => s.name === 'rps')!.scaleUps).toBeGreaterThan(0);
   });
 
   it('decides on its own traffic when gathering fails, and a lone node decides synchronously without asking anyone', async () => {

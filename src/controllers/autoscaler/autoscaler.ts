@@ -584,7 +584,8 @@ export class FunctionAutoscaler {
     st.lastConcurrency = concurrency;
     st.lastRps = rps;
     st.kpa.record(now, value);
-    st.predictor.observe(now, requests);
+    // The history counts whole requests; other nodes' are estimated from their rates.
+    st.predictor.observe(now, Math.round(requests));
     if (requests > 0) st.historyDirty = true;
     const target = this.target(st);
     const obs = target.observe(st.namespace, st.name) ?? { replicas: 0, ready: 0 };
