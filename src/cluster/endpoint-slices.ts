@@ -27,7 +27,11 @@ export interface EndpointSliceWriterOptions {
   mesh: () => { host: string; port: number } | undefined;
   /** How long after its slice was deleted by another (the scheduler's sweep) the node writes it again (default 5 s). */
   rewriteDelayMs?: number;
+  /** First wait before a failed write is tried again, doubled per failure up to 30 s (default 1 s). */
+  retryMs?: number;
 }
+
+const RETRY_MAX_MS = 30_000;
 
 /**
  * sliceName is `FUNCTION-NODE`, shortened to a DNS label with a hash of the whole when too long, so
@@ -59,6 +63,7 @@ export class EndpointSliceWriter {
   private readonly chains = new Map<string, Promise<void>>();
   private stopped = false;
   private readonly rewrites = new Map<string, NodeJS.Timeout>();
+  private readonly retries = new Map<string, { timer?: NodeJS.Timeout; failures: number }>();
 
   constructor(private readonly opts: EndpointSliceWriterOptions) {
     this.informer = new Informer(opts.resources, opts.resources.kind('EndpointSlice'), opts.logger);
@@ -90,6 +95,8 @@ export class EndpointSliceWriter {
     this.stopped = true;
     for (const t of this.rewrites.values()) clearTimeout(t);
     this.rewrites.clear();
+    for (const r of this.retries.values()) clearTimeout(r.timer);
+    this.retries.clear();
     await Promise.all([...this.chains.values()]);
     this.informer.stop();
   }
@@ -134,11 +141,38 @@ export class EndpointSliceWriter {
 
   private kick(key: string, namespace: string, name: string): void {
     const prev = this.chains.get(key) ?? Promise.resolve();
-    const next = prev.then(() => this.sync(key, namespace, name)).catch((err: Error) => this.opts.logger.warn({ fn: key, err: err.message }, 'writing the EndpointSlice failed'));
+    const next = prev
+      .then(() => this.sync(key, namespace, name))
+      .then(
+        () => {
+          const r = this.retries.get(key);
+          if (r?.timer) r.failures = 0;
+          else if (r) this.retries.delete(key);
+        },
+        (err: Error) => this.retry(key, namespace, name, err),
+      );
     this.chains.set(key, next);
     void next.then(() => {
       if (this.chains.get(key) === next) this.chains.delete(key);
     });
+  }
+
+  /**
+   * retry tries a failed write again later: nothing else would (a Wasm Function's slice is set once,
+   * when it starts serving), and gateways of other nodes route only by what the slice says.
+   */
+  private retry(key: string, namespace: string, name: string, err: Error): void {
+    const r = this.retries.get(key) ?? { failures: 0 };
+    r.failures++;
+    this.retries.set(key, r);
+    if (this.stopped || r.timer) return;
+    const delay = Math.min(RETRY_MAX_MS, (this.opts.retryMs ?? 1_000) * 2 ** (r.failures - 1));
+    this.opts.logger.warn({ fn: key, err: err.message, retryInMs: delay }, 'writing the EndpointSlice failed');
+    r.timer = setTimeout(() => {
+      r.timer = undefined;
+      if (!this.stopped) this.kick(key, namespace, name);
+    }, delay);
+    r.timer.unref();
   }
 
   private async sync(key: string, namespace: string, name: string): Promise<void> {

@@ -90,7 +90,9 @@ export class NodeLifecycleController {
       if (ready?.status === 'Unknown') return void (await this.setUnreachableTaint(name, ready.lastTransitionTime ?? at, true));
       const message = `Skiff stopped posting node status: its Lease was last renewed at ${new Date(last).toISOString()}`;
       await this.setReady(node, { status: 'Unknown', reason: NODE_STATUS_UNKNOWN, message }, at);
-      await this.setUnreachableTaint(name, at);
+      // The API's times are whole seconds: truncating would start every toleration up to a second
+      // early, so the taint's time is rounded up instead (a replica never leaves before its time).
+      await this.setUnreachableTaint(name, new Date(Math.ceil(now / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'));
       await this.events.record(node, 'Warning', NODE_STATUS_UNKNOWN, `Node ${name} status is now: NodeNotReady (${message})`);
       this.opts.logger.warn({ node: name, lastRenewed: new Date(last).toISOString() }, 'node stopped sending heartbeats');
       return;

@@ -26,6 +26,47 @@ describe('EndpointSliceWriter', () => {
     for (const f of cleanup.splice(0)) await f();
   });
 
+  it('tries a failed write again, backing off, until it lands', async () => {
+    const store = new MemoryStore();
+    const resources = new ResourceService(store, builtinKinds());
+    await resources.create(resources.kind('Namespace'), undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
+    await resources.create(resources.kind('Function'), 'default', { apiVersion: 'skiff.dev/v1', kind: 'Function', metadata: { name: 'web', namespace: 'default' }, spec: { module: 'sha256:00' } });
+    // The store refuses the first three creates, as etcd does while it has no quorum.
+    let refusals = 3;
+    const create = resources.create.bind(resources);
+    resources.create = (async (...args: Parameters<typeof create>) => {
+      if (args[0].kind === 'EndpointSlice' && refusals-- > 0) throw new Error('etcd unavailable');
+      return create(...args);
+    }) as typeof create;
+    const writer = new EndpointSliceWriter({ resources, logger, nodeName: 'node-a', mesh: () => ({ host: '10.0.0.7', port: 7443 }), retryMs: 10 });
+    cleanup.push(() => writer.stop());
+    await writer.start();
+    // Set once, as a Wasm Function's slice is when it starts serving: nothing else would ask again.
+    writer.set('default', 'web', [{ ready: true }]);
+    await writer.settled();
+    expect(await resources.tryGet(resources.kind('EndpointSlice'), 'default', 'web-node-a')).toBeUndefined();
+    await expect.poll(() => resources.tryGet(resources.kind('EndpointSlice'), 'default', 'web-node-a'), { timeout: 2_000 }).toMatchObject({ endpoints: [{ conditions: { ready: true } }] });
+    expect(refusals).toBe(-1);
+  });
+
+  it('stops trying again once stopped', async () => {
+    const s = await setup();
+    let calls = 0;
+    s.resources.create = (async () => {
+      calls++;
+      throw new Error('etcd unavailable');
+    }) as typeof s.resources.create;
+    const writer = new EndpointSliceWriter({ resources: s.resources, logger, nodeName: 'node-b', mesh: () => ({ host: '10.0.0.8', port: 7443 }), retryMs: 10 });
+    await writer.start();
+    writer.set('default', 'web', [{ ready: true }]);
+    await expect.poll(() => calls, { timeout: 2_000 }).toBeGreaterThanOrEqual(2);
+    await writer.stop();
+    await s.writer.stop();
+    const after = calls;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls).toBe(after);
+  });
+
   it('lists a node\'s replicas of a Function at its mesh address, writing only on change', async () => {
     const s = await setup();
     cleanup.push(() => s.writer.stop());

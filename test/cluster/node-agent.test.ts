@@ -138,6 +138,25 @@ describe('NodeLifecycleController', () => {
     }
   });
 
+  it('times the taint from the transition rounded up to a whole second, so no toleration runs short', async () => {
+    const { resources, clock, node } = setup();
+    const lifecycle = new NodeLifecycleController({ resources, logger, clock, graceMs: 0 });
+    await resources.create(resources.kind('Node'), undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'box-1' } });
+    await resources.create(resources.kind('Lease'), 'kube-node-lease', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'box-1' }, spec: { holderIdentity: 'box-1', leaseDurationSeconds: 10, renewTime: '2026-03-01T12:00:00.000000Z' } });
+    await lifecycle.start();
+    try {
+      await expect.poll(() => lifecycle.leases.get('kube-node-lease/box-1') !== undefined && lifecycle.nodes.get('box-1') !== undefined).toBe(true);
+      clock.advance(10_700);
+      await lifecycle.reconcile('box-1');
+      const n = await node();
+      expect(ready(n)).toMatchObject({ status: 'Unknown', lastTransitionTime: '2026-03-01T12:00:10Z' });
+      // Counted from 12:00:10Z a 2 s toleration would end 0.7 s short of two seconds after the transition.
+      expect(n.spec.taints).toEqual([{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', timeAdded: '2026-03-01T12:00:11Z' }]);
+    } finally {
+      await lifecycle.stop();
+    }
+  });
+
   it('brings a node back itself once its Lease is renewed, without the agent touching the Node', async () => {
     const { resources, clock, node } = setup();
     const lifecycle = new NodeLifecycleController({ resources, logger, clock, graceMs: 0 });
