@@ -1,16 +1,12 @@
-import { request } from 'node:https';
-import type { ConnectionOptions, PeerCertificate } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 
 import type { Logger } from 'pino';
 
-import { isNodeId, MESH_BLOB_PATH, peerSpiffeId } from '../gateway/index.js';
+import { MESH_BLOB_PATH } from '../gateway/index.js';
 
-/** MeshPeer is another node's mesh listener. */
-export interface MeshPeer {
-  node: string;
-  host: string;
-  port: number;
-}
+import { meshGet,type MeshPeer } from './mesh-client.js';
+
+export type { MeshPeer } from './mesh-client.js';
 
 export interface PeerBlobOptions {
   /** The other nodes to ask, in order. */
@@ -46,35 +42,5 @@ export async function fetchBlobFromPeers(o: PeerBlobOptions, hex: string, maxByt
 }
 
 function getBlob(peer: MeshPeer, tls: ConnectionOptions, trustDomain: string, hex: string, maxBytes: number, timeoutMs: number): Promise<Uint8Array | undefined> {
-  return new Promise((resolve, reject) => {
-    const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
-      const id = peerSpiffeId(cert.subjectaltname);
-      return id !== undefined && isNodeId(id, trustDomain) ? undefined : new Error(`${peer.host}:${peer.port} presented ${id ?? 'no SPIFFE ID'}, not a node identity of ${trustDomain}`);
-    };
-    const req = request(
-      { host: peer.host, port: peer.port, path: `${MESH_BLOB_PATH}${hex}`, method: 'GET', cert: tls.cert, key: tls.key, ca: tls.ca, rejectUnauthorized: true, servername: 'localhost', checkServerIdentity, agent: false, timeout: timeoutMs },
-      (res) => {
-        if (res.statusCode === 404) {
-          res.resume();
-          return resolve(undefined);
-        }
-        if (res.statusCode !== 200) {
-          res.resume();
-          return reject(new Error(`node ${peer.node} answered ${res.statusCode}`));
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > maxBytes) req.destroy(new Error(`node ${peer.node} sent more than ${maxBytes} bytes`));
-          else chunks.push(c);
-        });
-        res.on('end', () => resolve(Buffer.concat(chunks)));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`node ${peer.node} did not answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
+  return meshGet(peer, tls, `${MESH_BLOB_PATH}${hex}`, { trustDomain, timeoutMs, maxBytes });
 }

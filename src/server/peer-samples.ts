@@ -1,12 +1,11 @@
-import { request } from 'node:https';
-import type { ConnectionOptions, PeerCertificate } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 
 import type { Logger } from 'pino';
 
 import type { PeerSampler, PeerSamples, TrafficSample } from '../controllers/autoscaler/index.js';
-import { isNodeId, MESH_SAMPLES_PATH, peerSpiffeId } from '../gateway/index.js';
+import { MESH_SAMPLES_PATH } from '../gateway/index.js';
 
-import type { MeshPeer } from './peer-blobs.js';
+import { meshGet,type MeshPeer } from './mesh-client.js';
 
 /** A peer's answer larger than this is refused: it lists Functions with traffic, a few figures each. */
 const MAX_SAMPLES_BYTES = 4 * 1024 * 1024;
@@ -97,38 +96,13 @@ function withDeadline<T>(p: Promise<T>, ms: number, peer: MeshPeer): Promise<T> 
 
 /** getSamples asks one node's mesh listener, presenting this node's certificate and accepting only a node identity. */
 function getSamples(trustDomain: string) {
-  return (peer: MeshPeer, tls: ConnectionOptions, timeoutMs: number): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
-        const id = peerSpiffeId(cert.subjectaltname);
-        return id !== undefined && isNodeId(id, trustDomain) ? undefined : new Error(`${peer.host}:${peer.port} presented ${id ?? 'no SPIFFE ID'}, not a node identity of ${trustDomain}`);
-      };
-      const req = request(
-        { host: peer.host, port: peer.port, path: MESH_SAMPLES_PATH, method: 'GET', cert: tls.cert, key: tls.key, ca: tls.ca, rejectUnauthorized: true, servername: 'localhost', checkServerIdentity, agent: false, timeout: timeoutMs },
-        (res) => {
-          if (res.statusCode !== 200) {
-            res.resume();
-            return reject(new Error(`node ${peer.node} answered ${res.statusCode}`));
-          }
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > MAX_SAMPLES_BYTES) req.destroy(new Error(`node ${peer.node} sent more than ${MAX_SAMPLES_BYTES} bytes`));
-            else chunks.push(c);
-          });
-          res.on('end', () => {
-            try {
-              resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-            } catch {
-              reject(new Error(`node ${peer.node} sent samples that are not JSON`));
-            }
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`node ${peer.node} did not answer within ${timeoutMs} ms`)));
-      req.on('error', reject);
-      req.end();
-    });
+  return async (peer: MeshPeer, tls: ConnectionOptions, timeoutMs: number): Promise<unknown> => {
+    const body = await meshGet(peer, tls, MESH_SAMPLES_PATH, { trustDomain, timeoutMs, maxBytes: MAX_SAMPLES_BYTES });
+    if (body === undefined) throw new Error(`node ${peer.node} answered 404`);
+    try {
+      return JSON.parse(body.toString('utf8')) as unknown;
+    } catch {
+      throw new Error(`node ${peer.node} sent samples that are not JSON`);
+    }
+  };
 }
