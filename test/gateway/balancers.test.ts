@@ -58,6 +58,20 @@ describe('balancer specifics', () => {
     expect(busy).toBe(0);
   });
 
+  it('least request with unequal weights shares by weight when idle and still avoids the busy', () => {
+    const lb = new LeastRequestBalancer();
+    const list = eps(2, [2, 1]);
+    let light = 0;
+    for (let i = 0; i < 3000; i++) if (lb.pick(list, { now: 0 }) === list[1]) light++;
+    // A third of the picks, not none: the lighter endpoint is not starved while nothing is in flight.
+    expect(light).toBeGreaterThan(800);
+    expect(light).toBeLessThan(1200);
+    list[0]!.active = 99;
+    let heavy = 0;
+    for (let i = 0; i < 3000; i++) if (lb.pick(list, { now: 0 }) === list[0]) heavy++;
+    expect(heavy).toBeLessThan(150);
+  });
+
   it('consistent hash is sticky and moves few keys when an endpoint is added', () => {
     const lb = new ConsistentHashBalancer();
     const four = eps(5).slice(0, 4);

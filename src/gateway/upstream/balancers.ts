@@ -73,19 +73,34 @@ export class RandomBalancer implements LoadBalancer {
 }
 
 /**
- * LeastRequestBalancer uses the power of two choices: two random endpoints, keep the one with fewer
- * requests in flight relative to its weight. It avoids the herding a global minimum causes.
+ * LeastRequestBalancer: with equal weights, the power of two choices (two random endpoints, keep the
+ * one with fewer requests in flight), which avoids the herding a global minimum causes. With unequal
+ * weights (or slow start), Envoy's weighted form: each endpoint is drawn with a probability of its
+ * weight divided by its requests in flight plus one. Comparing two candidates by weight/(active+1)
+ * instead would hand every request to the heavier one whenever nothing is in flight, starving the
+ * lighter endpoints (a node with one ready replica beside one with two, an endpoint in slow start).
  */
 export class LeastRequestBalancer implements LoadBalancer {
   constructor(private readonly weighting?: Weighting, private readonly random = Math.random) {}
 
   pick(eps: readonly Endpoint[], input: PickInput): Endpoint | undefined {
     if (eps.length <= 1) return eps[0];
-    const a = eps[Math.floor(this.random() * eps.length)]!;
-    let b = eps[Math.floor(this.random() * (eps.length - 1))]!;
-    if (b === a) b = eps[eps.length - 1]!;
-    const score = (e: Endpoint) => (e.active + 1) / (this.weighting ? this.weighting(e, input.now) : e.weight);
-    return score(b) < score(a) ? b : a;
+    if (!this.weighting && uniform(eps)) {
+      const a = eps[Math.floor(this.random() * eps.length)]!;
+      let b = eps[Math.floor(this.random() * (eps.length - 1))]!;
+      if (b === a) b = eps[eps.length - 1]!;
+      return b.active < a.active ? b : a;
+    }
+    let total = 0;
+    const ws = new Array<number>(eps.length);
+    for (let i = 0; i < eps.length; i++) {
+      const e = eps[i]!;
+      ws[i] = (this.weighting ? this.weighting(e, input.now) : e.weight) / (e.active + 1);
+      total += ws[i]!;
+    }
+    let r = this.random() * total;
+    for (let i = 0; i < eps.length; i++) if ((r -= ws[i]!) < 0) return eps[i];
+    return eps[eps.length - 1];
   }
 }
 
