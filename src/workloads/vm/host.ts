@@ -83,7 +83,7 @@ export async function probeHost(opts: { qemu: string; kernel?: string; modulesDi
   } catch {
     return { ...base, problem: `${INSTALL} (no ${modulesDir}/modules.dep for kernel ${kernelVersion})` };
   }
-  const kvm = await kvmUsable();
+  const kvm = (await kvmUsable()) && (await kvmBoots(opts.qemu));
   return {
     ...base,
     kvm,
@@ -91,6 +91,20 @@ export async function probeHost(opts: { qemu: string; kernel?: string; modulesDi
     tscKhz: kvm ? undefined : await hostTscKhz(),
     hz: await kernelHz(kernelVersion),
   };
+}
+
+/**
+ * kvmBoots says whether QEMU can set up a KVM vCPU with `-cpu host` here: QEMU starts paused (-S),
+ * its monitor on stdin is told to quit, and only an exit code of 0 means the vCPUs were created and
+ * reset. Some hosts (nested virtualization under certain hypervisors) expose a usable /dev/kvm yet
+ * refuse MSRs QEMU must set, so QEMU aborts there, and guests that do start hang in early boot; the
+ * handler then runs guests under TCG, slower but correct.
+ */
+export async function kvmBoots(qemu: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const child = execFile(qemu, ['-accel', 'kvm', '-cpu', 'host', '-M', 'microvm', '-nodefaults', '-no-user-config', '-nographic', '-display', 'none', '-S', '-m', '64', '-monitor', 'stdio'], { timeout: 10_000 }, (err) => resolve(!err));
+    child.stdin?.end('quit\n');
+  });
 }
 
 /** freeLoopbackPort asks the kernel for an unused TCP port on 127.0.0.1 (QEMU binds it right after). */
