@@ -172,8 +172,10 @@ setInterval(() => {}, 1000);
         expect((await waitHttp(started.endpoint.path, '/index.html')).body).toBe('hello from the container\n');
         const pids = hostPidsOf({ pid: started.pid } as never);
         expect(pids.length).toBeGreaterThanOrEqual(3);
+        const gone = new Promise((r) => holder.once('exit', r));
         holder.kill('SIGKILL');
         await expect.poll(() => pids.filter(alive), { timeout: 5000, interval: 50 }).toEqual([]);
+        await gone;
         // Its (empty) cgroups outlive it; the next handler to start a replica removes them.
         const stale = () => readdirSync('/sys/fs/cgroup', { withFileTypes: true }).some((c) => c.isDirectory() && findNamed(join('/sys/fs/cgroup', c.name), `skiff-${holder.pid}-`, 4));
         const sweeper = h.make();

@@ -283,11 +283,17 @@ function writable(dir: string): boolean {
   }
 }
 
+/**
+ * alive says whether a process still runs. A killed process whose parent has not reaped it yet is a
+ * zombie: signal 0 still reaches it, but it holds nothing and its cgroups are stale, so it counts as gone.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  const stat = readOr(`/proc/${pid}/stat`);
+  // The state follows the command name in parentheses, which may itself contain ") ".
+  return stat === undefined || stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
