@@ -1,9 +1,6 @@
-import type { Logger } from 'pino';
-
 import { ENDPOINT_SLICE_FUNCTION_LABEL, ENDPOINT_SLICE_NODE_LABEL } from '../api/kinds/endpoint-slice.js';
 import type { ResourceObject } from '../api/kinds/types.js';
-import type { ResourceService } from '../api/resources.js';
-import { Informer } from '../controllers/runtime/index.js';
+import type { Informer } from '../controllers/runtime/index.js';
 import type { NodeEndpoint, RemoteFunctions } from '../gateway/index.js';
 
 interface SliceEndpoint {
@@ -30,17 +27,20 @@ export class RemoteEndpointFeed {
   /** Functions last handed to the gateway, so that one whose slices are all gone is removed. */
   private readonly published = new Set<string>();
 
-  constructor(private readonly opts: { resources: ResourceService; logger: Logger; node: string; remote: RemoteFunctions }) {
-    this.slices = new Informer(opts.resources, opts.resources.kind('EndpointSlice'), opts.logger);
-    this.nodes = new Informer(opts.resources, opts.resources.kind('Node'), opts.logger);
+  /**
+   * `nodes` and `slices` are the node's own informers on every Node and EndpointSlice (the composition
+   * root starts and stops them; this node's slice writer and mesh peer check read the same caches).
+   */
+  constructor(private readonly opts: { nodes: Informer; slices: Informer; node: string; remote: RemoteFunctions }) {
+    this.slices = opts.slices;
+    this.nodes = opts.nodes;
     const fnChanged = { onAdd: (o: ResourceObject) => this.refresh(fnKey(o)), onUpdate: (a: ResourceObject, b: ResourceObject) => (this.refresh(fnKey(a)), this.refresh(fnKey(b))), onDelete: (o: ResourceObject) => this.refresh(fnKey(o)) };
     this.slices.addHandlers(fnChanged);
     this.nodes.addHandlers({ onAdd: () => this.refreshAll(), onUpdate: (a, b) => (readyOf(a) !== readyOf(b) ? this.refreshAll() : undefined), onDelete: () => this.refreshAll() });
   }
 
-  async start(): Promise<void> {
-    await this.nodes.start();
-    await this.slices.start();
+  /** start publishes what the (started) informers hold now; their handlers keep it current. */
+  start(): void {
     this.refreshAll();
   }
 
@@ -55,11 +55,6 @@ export class RemoteEndpointFeed {
       if (host && port) out.push({ node: n.metadata.name, host, port });
     }
     return out;
-  }
-
-  stop(): void {
-    this.slices.stop();
-    this.nodes.stop();
   }
 
   private refreshAll(): void {

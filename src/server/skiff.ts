@@ -201,13 +201,12 @@ export class Skiff {
   private metrics?: MetricsExporter;
   private handlers?: Map<string, RuntimeHandler>;
   private nodeAgent?: NodeAgent;
-  /** Every node's Node object, on every node: mesh peers are checked against it. */
-  private nodeCache?: Informer;
+  /** In a cluster, every Node: this node's labels (Wasm placement), mesh peers, other nodes' addresses. */
+  private nodes?: Informer;
   /** The cluster CA, tokens and join secret from the store (clustered nodes only). */
   clusterAuthority?: ClusterAuthority;
   private stopFollowingCa?: () => void;
   private slices?: EndpointSliceWriter;
-  private ownNode?: Informer;
   private remoteEndpoints?: RemoteEndpointFeed;
 
   /** The operator's grants (see src/security): every area that touches the host on a resource's behalf asks these. */
@@ -321,11 +320,11 @@ export class Skiff {
     if (clustered) {
       this.slices = new EndpointSliceWriter({ resources, logger, nodeName: this.nodeName, mesh: () => this.meshAddress });
       await this.slices.start();
-      this.ownNode = new Informer(resources, resources.kind('Node'), logger);
-      await this.ownNode.start();
+      this.nodes = new Informer(resources, resources.kind('Node'), logger);
+      await this.nodes.start();
     }
     const slices = this.slices;
-    const ownNode = this.ownNode;
+    const nodes = this.nodes;
     const nodeName = this.nodeName;
     this.functions = new FunctionController({
       resources,
@@ -333,12 +332,12 @@ export class Skiff {
       invoker,
       logger,
       modules,
-      ...(ownNode && slices
+      ...(nodes && slices
         ? {
             eligible: (fn: ResourceObject) => {
               const rules = { nodeSelector: fn.spec?.nodeSelector, affinity: fn.spec?.affinity };
               if (!rules.nodeSelector && !rules.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution) return true;
-              const me = ownNode.get(nodeName);
+              const me = nodes.get(nodeName);
               // Until this node has registered, its labels are unknown: the registration requeues.
               return me !== undefined && matchesNode(rules, { name: nodeName, labels: me.metadata.labels ?? {} });
             },
@@ -346,10 +345,10 @@ export class Skiff {
           }
         : {}),
     });
-    if (ownNode) {
+    if (nodes) {
       const functions = this.functions;
       const mine = (o: ResourceObject) => o.metadata.name === nodeName;
-      ownNode.addHandlers({ onAdd: (o) => (mine(o) ? functions.requeueAll() : undefined), onUpdate: (a, b) => (mine(b) && JSON.stringify(a.metadata.labels) !== JSON.stringify(b.metadata.labels) ? functions.requeueAll() : undefined) });
+      nodes.addHandlers({ onAdd: (o) => (mine(o) ? functions.requeueAll() : undefined), onUpdate: (a, b) => (mine(b) && JSON.stringify(a.metadata.labels) !== JSON.stringify(b.metadata.labels) ? functions.requeueAll() : undefined) });
     }
     this.routes = new RouteController({ resources, gateway: this.gateway, functions: this.functions.informer, logger, functionRefs: routeFunctionRefs });
     this.workloads = this.composeWorkloads(resources, logger, dataDir, logs);
@@ -465,11 +464,8 @@ export class Skiff {
     if (meshOpt) {
       const mesh = meshOpt;
       const id = await identity.get();
-      // In a cluster only current nodes may call in (see NodePeerCheck), checked against this node's own Node cache.
-      const nodeCache = authority ? new Informer(resources, resources.kind('Node'), logger) : undefined;
-      if (nodeCache) await nodeCache.start();
-      this.nodeCache = nodeCache;
-      const peers = nodeCache ? new NodePeerCheck(trustDomain, (name) => nodeCache.get(name)) : undefined;
+      // In a cluster only current nodes may call in (see NodePeerCheck), checked against this node's Node cache.
+      const peers = authority && nodes ? new NodePeerCheck(trustDomain, (name) => nodes.get(name)) : undefined;
       const acceptPeer = peers
         ? (cert: PeerCertificate) => {
             const why = peers.reason(cert);
@@ -494,16 +490,16 @@ export class Skiff {
     });
     await this.nodeAgent.start();
     // Peers refuse certificates older than this node's Node: a Node made anew needs a new one.
-    if (authority && this.nodeCache) renewWhenNodeRecreated(this.nodeCache, this.nodeName, identity, onError);
+    if (authority && this.nodes) renewWhenNodeRecreated(this.nodes, this.nodeName, identity, onError);
     if (clustered) {
       // Slices wanted before the mesh listener had its address are written now; a restarted node's
       // slices of Functions deleted meanwhile go.
       this.slices?.resync();
       void this.slices?.prune().catch((err: Error) => logger.warn({ err: err.message }, 'pruning EndpointSlices failed'));
     }
-    if (remote && meshAt) {
-      this.remoteEndpoints = new RemoteEndpointFeed({ resources, logger, node: this.nodeName, remote });
-      await this.remoteEndpoints.start();
+    if (remote && meshAt && this.nodes && this.slices) {
+      this.remoteEndpoints = new RemoteEndpointFeed({ nodes: this.nodes, slices: this.slices.informer, node: this.nodeName, remote });
+      this.remoteEndpoints.start();
     }
 
     if (this.opts.demo) await this.applyDemo(resources);
@@ -643,14 +639,12 @@ export class Skiff {
       this.identity?.close();
       this.clusterAuthority?.stop();
       this.stopFollowingCa?.();
-      this.nodeCache?.stop();
       this.blobGc?.stop();
       this.dashboard?.stop();
       // The leader-only controllers end while the lease is held, then the lease is given up.
       await this.leadership?.stop().catch(() => {});
       this.gitRepos?.stop();
       await this.nodeAgent?.stop().catch(() => {});
-      this.remoteEndpoints?.stop();
       await this.gateway?.close().catch(() => {});
       await this.api?.close().catch(() => {});
       await this.metrics?.close().catch(() => {});
@@ -664,7 +658,7 @@ export class Skiff {
       await this.workloadManager?.close().catch(() => {});
       // After the replicas stopped, so that the slices' last word is that none runs here.
       await this.slices?.stop().catch(() => {});
-      this.ownNode?.stop();
+      this.nodes?.stop();
       await this.bundles?.stop().catch(() => {});
       await this.policies?.stop().catch(() => {});
       await this.runtime?.close().catch(() => {});
