@@ -25,8 +25,9 @@ import { Cluster, type SkiffNode, sleep } from '../test/helpers/cluster.js';
 import { hasBinary } from '../test/helpers/system-deps.js';
 
 import { measureCrossNode } from './cluster-routing.js';
-import { emit, parseBenchArgs, percentile } from './lib/report.js';
+import { emit, parseBenchArgs } from './lib/report.js';
 import { BIN, startBenchSkiff } from './lib/skiff.js';
+import { watchFanoutP99 } from './lib/watch-fanout.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { json } = parseBenchArgs();
@@ -50,58 +51,6 @@ function applyRate(api: string, dataDir: string, workDir: string): number {
   return OBJECTS / ((performance.now() - t0) / 1000);
 }
 
-interface Endpoint {
-  api: string;
-  token: string;
-}
-
-/** watchP99 opens WATCHERS watches spread over `watchOn`, makes CHANGES creates through `writeTo`, and returns the p99 delivery latency. */
-async function watchP99(writeTo: Endpoint, watchOn: Endpoint[]): Promise<number> {
-  const ns = `fanout-${Math.random().toString(36).slice(2, 7)}`;
-  const path = `/apis/skiff.dev/v1/namespaces/${ns}/services`;
-  const sentAt = new Map<string, number>();
-  const latencies: number[] = [];
-  const ctrl = new AbortController();
-  let delivered = 0;
-  let resolveAll!: () => void;
-  const all = new Promise<void>((r) => (resolveAll = r));
-  const streams = await Promise.all(Array.from({ length: WATCHERS }, (_, i) => watchOn[i % watchOn.length]!).map((e) => fetch(`${e.api}${path}?watch=true`, { signal: ctrl.signal, headers: { authorization: `Bearer ${e.token}` } })));
-  const readers = streams.map(async (res) => {
-    const reader = res.body!.getReader();
-    const dec = new TextDecoder();
-    let buf = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buf += dec.decode(value, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const ev = JSON.parse(buf.slice(0, nl)) as { object: { metadata: { name: string } } };
-          buf = buf.slice(nl + 1);
-          const t = sentAt.get(ev.object.metadata.name);
-          if (t !== undefined) latencies.push(performance.now() - t);
-          if (++delivered === WATCHERS * CHANGES) resolveAll();
-        }
-      }
-    } catch {
-      // aborted at the end
-    }
-  });
-  for (let i = 0; i < CHANGES; i++) {
-    const name = `w-${i}`;
-    // Timed from sending the write, as the core bench does, so the two watch figures compare.
-    sentAt.set(name, performance.now());
-    const res = await fetch(`${writeTo.api}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${writeTo.token}` }, body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name }, spec: { endpoints: [{ address: '192.0.2.1', port: 9 }] } }) });
-    if (res.status !== 201) throw new Error(`write failed: ${res.status} ${await res.text()}`);
-    await res.arrayBuffer();
-  }
-  await Promise.race([all, sleep(30_000)]);
-  ctrl.abort();
-  await Promise.allSettled(readers);
-  if (latencies.length < WATCHERS * CHANGES) process.stderr.write(`warning: ${WATCHERS * CHANGES - latencies.length} watch events not delivered in time\n`);
-  return percentile(latencies.sort((a, b) => a - b), 99);
-}
 
 /**
  * failoverMs kills the leader with SIGKILL and measures until the lease names another running node and
@@ -196,7 +145,7 @@ async function main(): Promise<void> {
     figures.node_idle_rss_mb = rss.reduce((a, b) => a + b, 0) / rss.length;
 
     figures.etcd_apply_objects_per_s = applyRate(c.node(0).api, c.node(0).dataDir, work);
-    figures.watch_p99_ms = await watchP99(c.node(0), c.nodes);
+    figures.watch_p99_ms = await watchFanoutP99(c.node(0), c.nodes, WATCHERS, CHANGES);
 
     Object.assign(figures, await crossNode(c, work));
 
@@ -210,7 +159,7 @@ async function main(): Promise<void> {
   const s = await startBenchSkiff(dir);
   try {
     const apply = applyRate(s.api, dir, work);
-    const watch = await watchP99(s, [s]);
+    const watch = await watchFanoutP99(s, [s], WATCHERS, CHANGES);
     peers.sqlite = { apply_objects_per_s: apply, watch_p99_ms: watch };
   } finally {
     s.proc.kill('SIGTERM');

@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { startFloorServer } from './lib/floor-server.js';
-import { emit, parseBenchArgs, percentile } from './lib/report.js';
+import { emit, parseBenchArgs } from './lib/report.js';
 import { BIN, startBenchSkiff } from './lib/skiff.js';
+import { watchFanoutP99 } from './lib/watch-fanout.js';
 import { ensureTool, wrk } from './lib/wrk.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -81,60 +82,12 @@ async function main(): Promise<void> {
     if (list.items.length !== 1000) throw new Error(`listed ${list.items.length} objects, expected 1000`);
 
     // Watch fan-out: 100 watchers, 200 changes; latency from the write's acknowledgement to each delivery.
-    figures.watch_p99_ms = await watchFanout(s.api, s.token, 100, 200);
+    figures.watch_p99_ms = await watchFanoutP99(s, [s], 100, 200);
   } finally {
     s.proc.kill('SIGTERM');
     await new Promise((r) => s.proc.once('exit', r));
   }
   emit({ name: 'core', figures, peers }, json);
-}
-
-async function watchFanout(api: string, token: string, watchers: number, changes: number): Promise<number> {
-  const path = `${api}/apis/skiff.dev/v1/namespaces/fanout/services`;
-  const authorization = `Bearer ${token}`;
-  const sentAt = new Map<string, number>();
-  const latencies: number[] = [];
-  const ctrl = new AbortController();
-  let delivered = 0;
-  let resolveAll!: () => void;
-  const all = new Promise<void>((r) => (resolveAll = r));
-  // Open every watch first (each resolves once its stream is connected), then write.
-  const streams = await Promise.all(Array.from({ length: watchers }, () => fetch(`${path}?watch=true`, { signal: ctrl.signal, headers: { authorization } })));
-  const readers = streams.map(async (res) => {
-    const reader = res.body!.getReader();
-    const dec = new TextDecoder();
-    let buf = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buf += dec.decode(value, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const ev = JSON.parse(buf.slice(0, nl)) as { object: { metadata: { name: string } } };
-          buf = buf.slice(nl + 1);
-          const t = sentAt.get(ev.object.metadata.name);
-          if (t !== undefined) latencies.push(performance.now() - t);
-          if (++delivered === watchers * changes) resolveAll();
-        }
-      }
-    } catch {
-      // aborted at the end
-    }
-  });
-  for (let i = 0; i < changes; i++) {
-    const name = `w-${i}`;
-    const t = performance.now();
-    sentAt.set(name, t);
-    const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify({ apiVersion: 'skiff.dev/v1', kind: 'Service', metadata: { name }, spec: { endpoints: [{ address: '127.0.0.1', port: 9 }] } }) });
-    if (res.status !== 201) throw new Error(`write failed: ${res.status}`);
-    await res.arrayBuffer();
-  }
-  await Promise.race([all, new Promise((r) => setTimeout(r, 30_000))]);
-  ctrl.abort();
-  await Promise.allSettled(readers);
-  if (latencies.length < watchers * changes) process.stderr.write(`warning: ${watchers * changes - latencies.length} watch events not delivered in time\n`);
-  return percentile(latencies.sort((a, b) => a - b), 99);
 }
 
 main().catch((err) => {
