@@ -71,13 +71,13 @@ export class RegistryClient implements Registry {
     this.transport.close();
   }
 
-  async resolve(ref: ImageReference): Promise<Descriptor> {
+  async resolve(ref: ImageReference, opts: { fresh?: boolean } = {}): Promise<Descriptor> {
     const what = `manifest ${formatReference(ref)}`;
     if (ref.digest) {
       const cached = await this.opts.cache?.get(ref.digest, this.maxManifest);
       if (cached) return descriptorOf(cached, parseManifest(cached, undefined, formatReference(ref)).mediaType);
     } else {
-      const remembered = this.opts.cache?.tag(tagKey(ref));
+      const remembered = opts.fresh ? undefined : this.opts.cache?.tag(tagKey(ref));
       if (remembered) return remembered;
     }
     const target = ref.digest ?? ref.tag ?? 'latest';

@@ -73,7 +73,8 @@ export interface FetchedManifest {
  */
 export interface Registry {
   /** resolve finds what a tag (or digest) names now, without downloading it (HEAD, GET as a fallback). */
-  resolve(ref: ImageReference): Promise<Descriptor>;
+  /** `fresh` asks the registry even when the tag's resolution is remembered (decisions about what a tag names now). */
+  resolve(ref: ImageReference, opts?: { fresh?: boolean }): Promise<Descriptor>;
   /** getManifest pulls a manifest or index by tag or digest; `platform` picks an image out of an index. */
   getManifest(ref: ImageReference, opts?: { platform?: Platform; accept?: string[] }): Promise<FetchedManifest>;
   /** getBlob pulls a blob of `ref.repository` by digest, through the local content-addressed cache. */

@@ -47,7 +47,8 @@ export class SigstoreVerifier {
   /** resolve finds the digest a reference (`HOST/REPO:TAG`, `oci://` accepted) names now. */
   async resolve(reference: string): Promise<string> {
     const ref = parseReference(reference);
-    return ref.digest ?? (await this.opts.registry.resolve(ref)).digest;
+    // Admission decides on what the tag names in the registry at this moment, not on a remembered answer.
+    return ref.digest ?? (await this.opts.registry.resolve(ref, { fresh: true })).digest;
   }
 
   /** verify checks `digest` (in the repository `reference` names) against one authority. */
